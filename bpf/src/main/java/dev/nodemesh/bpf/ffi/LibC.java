@@ -1,0 +1,30 @@
+package dev.nodemesh.bpf.ffi;
+
+import jnr.ffi.Pointer;
+import jnr.ffi.annotations.In;
+import jnr.ffi.annotations.Out;
+import jnr.ffi.annotations.SaveError;
+import jnr.ffi.byref.IntByReference;
+
+/**
+ * The few libc calls nodemesh makes directly, bound through jnr-ffi. Every method saves errno so
+ * that {@link Native} can turn a failure into a {@link NativeException} naming the call.
+ */
+public interface LibC {
+  @SaveError
+  int open(String path, int flags);
+
+  @SaveError
+  int close(int fd);
+
+  @SaveError
+  int setns(int fd, int nstype);
+
+  @SaveError
+  int getsockopt(int fd, int level, int optname, @Out Pointer optval, IntByReference optlen);
+
+  @SaveError
+  int setsockopt(int fd, int level, int optname, @In Pointer optval, int optlen);
+
+  String strerror(int errnum);
+}

@@ -1,0 +1,73 @@
+package dev.nodemesh.bpf.iptables;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.bpf.testing.TestNetns;
+import java.io.IOException;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+@RootTest
+class PodInterceptionRootTest {
+  private TestNetns ns;
+  private final PodInterception interception = new PodInterception(RedirectRules.defaults());
+
+  @BeforeEach
+  void setUp() throws IOException {
+    ns = TestNetns.create("ipt");
+  }
+
+  @AfterEach
+  void tearDown() throws IOException {
+    ns.close();
+  }
+
+  @Test
+  void installIsCompleteAndIdempotentAndRemoveRestoresTheNamespace() throws IOException {
+    String pristine = PodInterception.natTable(ns.path());
+    interception.install(ns.path());
+    assertTrue(interception.read(ns.path()).complete());
+    interception.install(ns.path());
+    String twice = PodInterception.natTable(ns.path());
+    assertEquals(1, count(twice, "-A OUTPUT -p tcp -j NODEMESH_OUTPUT"), twice);
+    assertEquals(1, count(twice, "REDIRECT --to-ports 15001"), twice);
+
+    interception.remove(ns.path());
+    assertTrue(interception.read(ns.path()).clean());
+    assertEquals(strip(pristine), strip(PodInterception.natTable(ns.path())));
+    interception.remove(ns.path()); // removing twice is fine
+  }
+
+  @Test
+  void aFailedInstallLeavesNothingBehind() throws IOException {
+    PodInterception broken = new PodInterception(new RedirectRules(15001, 70000, 15008, 0x539));
+    IOException e = assertThrows(IOException.class, () -> broken.install(ns.path()));
+    assertTrue(e.getMessage().contains("iptables-restore"), e.getMessage());
+    assertTrue(interception.read(ns.path()).clean(), PodInterception.natTable(ns.path()));
+  }
+
+  @Test
+  void aMissingNamespaceIsAClearError() {
+    IOException e =
+        assertThrows(
+            IOException.class,
+            () -> interception.install(java.nio.file.Path.of("/var/run/netns/does-not-exist-nm")));
+    assertTrue(e.getMessage().contains("nsenter"), e.getMessage());
+  }
+
+  private static int count(String haystack, String needle) {
+    return (int) haystack.lines().filter(l -> l.contains(needle)).count();
+  }
+
+  /** iptables-save prints comments with timestamps and packet counters; compare the rules. */
+  private static String strip(String save) {
+    return save.lines()
+        .filter(l -> !l.startsWith("#"))
+        .map(l -> l.replaceAll("\\[\\d+:\\d+\\]", ""))
+        .reduce("", (a, b) -> a + b + "\n");
+  }
+}

@@ -1,0 +1,36 @@
+package dev.nodemesh.bpf.testing;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.extension.BeforeAllCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
+import org.opentest4j.TestAbortedException;
+
+/** Skips (outside CI) or fails (inside CI) a {@link RootTest} when not running as root. */
+public final class RootCondition implements BeforeAllCallback {
+  @Override
+  public void beforeAll(ExtensionContext context) {
+    if (isRoot()) {
+      return;
+    }
+    String what = context.getDisplayName() + " needs root (network namespaces, iptables, eBPF)";
+    if ("true".equalsIgnoreCase(System.getenv("CI"))) {
+      throw new IllegalStateException(what + ", and CI=true: a skipped root test is a failure");
+    }
+    throw new TestAbortedException(what + "; skipped. Run as root, or in CI, to run it.");
+  }
+
+  public static boolean isRoot() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+        if (line.startsWith("Uid:")) {
+          return line.split("\\s+")[2].equals("0");
+        }
+      }
+    } catch (IOException e) {
+      return false;
+    }
+    return false;
+  }
+}
