@@ -1,0 +1,24 @@
+package dev.nodemesh.proxy;
+
+import dev.nodemesh.proxy.agent.PodRegistry;
+import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.metrics.ProxyMetrics;
+import dev.nodemesh.proxy.outbound.LoadBalancer;
+import dev.nodemesh.proxy.transport.Transport;
+import io.netty.channel.EventLoopGroup;
+
+/**
+ * What every connection handler needs, wired once at start: the transport and its event loops, the
+ * current config, the enrolled pods, the load balancer and the metrics.
+ *
+ * @param proxyMark SO_MARK on every upstream socket so the pods' redirect rules let it through
+ */
+public record DataPlane(
+    Transport transport,
+    EventLoopGroup acceptGroup,
+    EventLoopGroup workerGroup,
+    SnapshotHolder snapshots,
+    PodRegistry pods,
+    LoadBalancer loadBalancer,
+    ProxyMetrics metrics,
+    int proxyMark) {}

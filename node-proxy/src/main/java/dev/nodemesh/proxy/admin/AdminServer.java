@@ -1,0 +1,78 @@
+package dev.nodemesh.proxy.admin;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+
+/**
+ * The admin endpoint (15020 by default, localhost): {@code /metrics} for Prometheus, {@code
+ * /healthz}, {@code /ready} and {@code /config_dump}. It runs on its own single thread, never on a
+ * data-plane event loop, so a slow scrape cannot delay traffic.
+ */
+public final class AdminServer implements AutoCloseable {
+  private final HttpServer server;
+  private final ExecutorService thread;
+
+  private AdminServer(HttpServer server, ExecutorService thread) {
+    this.server = server;
+    this.thread = thread;
+  }
+
+  public static AdminServer start(
+      InetSocketAddress address,
+      Supplier<String> metrics,
+      BooleanSupplier ready,
+      Supplier<String> configDump)
+      throws IOException {
+    HttpServer server = HttpServer.create(address, 64);
+    ExecutorService thread =
+        Executors.newSingleThreadExecutor(
+            r -> {
+              Thread t = new Thread(r, "nodemesh-admin");
+              t.setDaemon(true);
+              return t;
+            });
+    server.setExecutor(thread);
+    server.createContext(
+        "/metrics",
+        ex -> send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.get()));
+    server.createContext("/healthz", ex -> send(ex, 200, "text/plain", "ok\n"));
+    server.createContext(
+        "/ready",
+        ex -> {
+          boolean ok = ready.getAsBoolean();
+          send(ex, ok ? 200 : 503, "text/plain", ok ? "ready\n" : "not ready\n");
+        });
+    server.createContext(
+        "/config_dump", ex -> send(ex, 200, "application/json", configDump.get()));
+    server.start();
+    return new AdminServer(server, thread);
+  }
+
+  public InetSocketAddress address() {
+    return server.getAddress();
+  }
+
+  private static void send(HttpExchange ex, int status, String type, String body)
+      throws IOException {
+    byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+    ex.getResponseHeaders().set("Content-Type", type);
+    ex.sendResponseHeaders(status, bytes.length);
+    try (OutputStream out = ex.getResponseBody()) {
+      out.write(bytes);
+    }
+  }
+
+  @Override
+  public void close() {
+    server.stop(0);
+    thread.shutdownNow();
+  }
+}

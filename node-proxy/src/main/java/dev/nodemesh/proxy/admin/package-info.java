@@ -1,0 +1,5 @@
+/** The admin endpoint: metrics, health, readiness, config dump. Never on data-plane loops. */
+@NullMarked
+package dev.nodemesh.proxy.admin;
+
+import org.jspecify.annotations.NullMarked;

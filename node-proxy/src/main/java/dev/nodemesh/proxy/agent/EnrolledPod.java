@@ -1,0 +1,37 @@
+package dev.nodemesh.proxy.agent;
+
+import dev.nodemesh.bpf.netns.NetworkNamespace;
+import java.net.InetAddress;
+import java.util.List;
+
+/**
+ * A pod this node proxy carries traffic for: who it is, its network namespace (held open, so the
+ * proxy can create sockets inside it), and its IPs.
+ */
+public record EnrolledPod(
+    String uid,
+    String name,
+    String namespace,
+    String netnsPath,
+    List<InetAddress> ips,
+    NetworkNamespace netns) {
+
+  public EnrolledPod {
+    ips = List.copyOf(ips);
+  }
+
+  /** True when an AddPod for {@code other} would change nothing. */
+  public boolean sameAs(EnrolledPod other) {
+    return uid.equals(other.uid)
+        && name.equals(other.name)
+        && namespace.equals(other.namespace)
+        && netnsPath.equals(other.netnsPath)
+        && ips.equals(other.ips)
+        && netns.inode() == other.netns.inode();
+  }
+
+  @Override
+  public String toString() {
+    return namespace + "/" + name + " (" + uid + ", " + netnsPath + ", " + ips + ")";
+  }
+}

@@ -1,0 +1,173 @@
+package dev.nodemesh.proxy.agent;
+
+import dev.nodemesh.bpf.iptables.PodInterception;
+import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.listener.PodListeners;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Enrols and removes pods: opens the pod's namespace, creates the in-pod listeners, then installs
+ * the redirect rules (in that order, so no connection is ever redirected to a port nobody listens
+ * on). Any failure undoes the steps already taken and is reported to the caller.
+ *
+ * <p>Not thread-safe: the agent calls it from one thread only.
+ */
+public final class Enroller implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(Enroller.class);
+
+  /** A request to enrol, before anything is opened. */
+  public record PodSpec(
+      String uid, String name, String namespace, String netnsPath, List<InetAddress> ips) {
+    public PodSpec {
+      ips = List.copyOf(ips);
+    }
+  }
+
+  /** What AddPod did. */
+  public enum Outcome {
+    ADDED,
+    UNCHANGED,
+    REPLACED
+  }
+
+  private record Enrolment(EnrolledPod pod, PodListeners listeners) {}
+
+  private final DataPlane plane;
+  private final PodInterception interception;
+  private final Map<String, Enrolment> enrolled = new HashMap<>();
+
+  public Enroller(DataPlane plane, PodInterception interception) {
+    this.plane = plane;
+    this.interception = interception;
+  }
+
+  public Outcome add(PodSpec spec) throws IOException {
+    Enrolment existing = enrolled.get(spec.uid());
+    NetworkNamespace netns = NetworkNamespace.open(Path.of(spec.netnsPath()));
+    EnrolledPod pod =
+        new EnrolledPod(
+            spec.uid(), spec.name(), spec.namespace(), spec.netnsPath(), spec.ips(), netns);
+    if (existing != null) {
+      if (existing.pod().sameAs(pod)) {
+        netns.close();
+        return Outcome.UNCHANGED;
+      }
+      remove(spec.uid(), null);
+    }
+    PodListeners listeners;
+    try {
+      listeners = PodListeners.open(plane, pod);
+    } catch (IOException | RuntimeException e) {
+      netns.close();
+      throw new IOException("enrolling " + pod + ": " + e.getMessage(), e);
+    }
+    try {
+      interception.install(Path.of(spec.netnsPath()));
+    } catch (IOException | RuntimeException e) {
+      listeners.close();
+      netns.close();
+      throw new IOException("enrolling " + pod + ": " + e.getMessage(), e);
+    }
+    enrolled.put(spec.uid(), new Enrolment(pod, listeners));
+    plane.pods().put(pod);
+    log.info("enrolled {} listening on {}", pod, listeners.describe());
+    return existing == null ? Outcome.ADDED : Outcome.REPLACED;
+  }
+
+  /**
+   * Removes a pod's rules and listeners. Established connections keep running. An unknown uid with
+   * a namespace path still gets its rules cleaned (the proxy may have restarted).
+   *
+   * @return true if the pod was enrolled here
+   */
+  public boolean remove(String uid, @Nullable String netnsPathHint) throws IOException {
+    Enrolment e = enrolled.remove(uid);
+    if (e == null) {
+      if (netnsPathHint != null
+          && !netnsPathHint.isEmpty()
+          && Path.of(netnsPathHint).toFile().exists()) {
+        interception.remove(Path.of(netnsPathHint));
+      }
+      return false;
+    }
+    plane.pods().remove(uid);
+    IOException failure = null;
+    try {
+      if (Path.of(e.pod().netnsPath()).toFile().exists()) {
+        interception.remove(Path.of(e.pod().netnsPath()));
+      }
+    } catch (IOException ex) {
+      failure = ex;
+    }
+    e.listeners().close();
+    e.pod().netns().close();
+    log.info("removed {}", e.pod());
+    if (failure != null) {
+      throw failure;
+    }
+    return true;
+  }
+
+  /** Makes the enrolled set exactly {@code pods}; returns {added, removed, unchanged}. */
+  public int[] reconcile(List<PodSpec> pods) throws IOException {
+    Set<String> wanted = new HashSet<>();
+    for (PodSpec p : pods) {
+      wanted.add(p.uid());
+    }
+    int removed = 0;
+    for (String uid : new ArrayList<>(enrolled.keySet())) {
+      if (!wanted.contains(uid)) {
+        remove(uid, null);
+        removed++;
+      }
+    }
+    int added = 0;
+    int unchanged = 0;
+    List<String> failures = new ArrayList<>();
+    for (PodSpec p : pods) {
+      try {
+        if (add(p) == Outcome.UNCHANGED) {
+          unchanged++;
+        } else {
+          added++;
+        }
+      } catch (IOException e) {
+        failures.add(e.getMessage());
+      }
+    }
+    if (!failures.isEmpty()) {
+      throw new IOException(String.join("; ", failures));
+    }
+    return new int[] {added, removed, unchanged};
+  }
+
+  public List<EnrolledPod> pods() {
+    return enrolled.values().stream().map(Enrolment::pod).toList();
+  }
+
+  /**
+   * Closes every listener but leaves the redirect rules in place: while the proxy is down, pod
+   * traffic to the mesh fails instead of silently bypassing it, and a restarted proxy re-adopts the
+   * pods (installing converges).
+   */
+  @Override
+  public void close() {
+    for (Enrolment e : enrolled.values()) {
+      e.listeners().close();
+      e.pod().netns().close();
+    }
+    enrolled.clear();
+  }
+}

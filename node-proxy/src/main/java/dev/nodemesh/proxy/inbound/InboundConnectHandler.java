@@ -1,0 +1,83 @@
+package dev.nodemesh.proxy.inbound;
+
+import dev.nodemesh.bpf.ffi.NativeException;
+import dev.nodemesh.bpf.socket.SocketOptions;
+import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.NodeProxyConfig;
+import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.proxy.l4.Relays;
+import dev.nodemesh.proxy.metrics.ConnectionMeters;
+import dev.nodemesh.proxy.metrics.TrafficLabels;
+import dev.nodemesh.proxy.transport.Transport;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import java.net.InetSocketAddress;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * First handler of a connection captured on a pod's inbound listener (plaintext arriving from
+ * outside the pod): reads the original destination and delivers to the app from a socket inside the
+ * same pod, so the app sees local delivery. Connections aimed at the proxy's own ports are refused,
+ * since delivering them would loop back into the proxy.
+ */
+public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
+  private static final Logger log = LoggerFactory.getLogger(InboundConnectHandler.class);
+  private static final Set<Integer> PROXY_PORTS =
+      Set.of(
+          NodeProxyConfig.OUTBOUND_PORT,
+          NodeProxyConfig.INBOUND_PORT,
+          NodeProxyConfig.HBONE_PORT,
+          NodeProxyConfig.ADMIN_PORT);
+
+  private final DataPlane plane;
+  private final EnrolledPod pod;
+
+  public InboundConnectHandler(DataPlane plane, EnrolledPod pod) {
+    this.plane = plane;
+    this.pod = pod;
+  }
+
+  @Override
+  public void channelActive(ChannelHandlerContext ctx) {
+    ctx.pipeline().remove(this);
+    InetSocketAddress original;
+    try {
+      original = SocketOptions.originalDestination(Transport.fd(ctx.channel()));
+    } catch (NativeException e) {
+      log.warn("inbound connection to {} without an original destination: {}", pod, e.getMessage());
+      Relays.reset(ctx.channel());
+      return;
+    }
+    ConfigSnapshot snapshot = plane.snapshots().current();
+    InetSocketAddress peer = (InetSocketAddress) ctx.channel().remoteAddress();
+    Workload source = peer == null ? null : snapshot.workloadByIp(peer.getAddress());
+    ConnectionMeters meters =
+        plane
+            .metrics()
+            .connection(
+                new TrafficLabels(
+                    "destination",
+                    source == null ? TrafficLabels.UNKNOWN : source.name(),
+                    source == null ? TrafficLabels.UNKNOWN : source.namespace(),
+                    pod.name(),
+                    pod.namespace(),
+                    TrafficLabels.UNKNOWN));
+    if (PROXY_PORTS.contains(original.getPort()) || !pod.ips().contains(original.getAddress())) {
+      meters.failed().increment();
+      log.debug("inbound to {} refused: destination {} is not the pod's app", pod, original);
+      Relays.reset(ctx.channel());
+      return;
+    }
+    Relays.connectAndRelay(plane, ctx.channel(), pod.netns(), original, meters);
+  }
+
+  @Override
+  public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    log.debug("inbound connection to {} failed", pod, cause);
+    ctx.close();
+  }
+}

@@ -1,0 +1,77 @@
+package dev.nodemesh.proxy.l4;
+
+import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.metrics.ConnectionMeters;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelOption;
+import java.net.InetSocketAddress;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Connects upstream and, once connected, relays: the part the inbound and outbound paths share. */
+public final class Relays {
+  private static final Logger log = LoggerFactory.getLogger(Relays.class);
+
+  private Relays() {}
+
+  /**
+   * Connects from {@code from}'s namespace to {@code to} and joins the two channels. On failure the
+   * downstream connection is reset, so the client sees a refused connection, not an empty one.
+   */
+  public static void connectAndRelay(
+      DataPlane plane,
+      Channel downstream,
+      NetworkNamespace from,
+      InetSocketAddress to,
+      ConnectionMeters meters) {
+    long start = System.nanoTime();
+    Upstream.connect(plane, downstream, from, to)
+        .addListener(
+            (ChannelFutureListener)
+                f -> {
+                  if (!f.isSuccess()) {
+                    meters.failed().increment();
+                    log.debug("upstream {} from {} failed: {}", to, from, f.cause().toString());
+                    f.channel().close();
+                    reset(downstream);
+                    return;
+                  }
+                  if (!downstream.isActive()) {
+                    f.channel().close();
+                    return;
+                  }
+                  meters.opened().increment();
+                  RelaySession.start(
+                      downstream,
+                      f.channel(),
+                      new RelaySession.Listener() {
+                        @Override
+                        public void bytes(boolean fromDownstream, int count) {
+                          (fromDownstream ? meters.sentBytes() : meters.receivedBytes())
+                              .increment(count);
+                        }
+
+                        @Override
+                        public void closed(long down, long up, @Nullable Throwable error) {
+                          meters.closed().increment();
+                          meters
+                              .duration()
+                              .record(
+                                  System.nanoTime() - start,
+                                  java.util.concurrent.TimeUnit.NANOSECONDS);
+                        }
+                      });
+                });
+  }
+
+  /** Closes with RST (SO_LINGER 0): the client learns the connection failed. */
+  public static void reset(Channel ch) {
+    if (ch.isActive()) {
+      ch.config().setOption(ChannelOption.SO_LINGER, 0);
+    }
+    ch.close();
+  }
+}

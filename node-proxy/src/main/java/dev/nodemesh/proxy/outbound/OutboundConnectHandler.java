@@ -1,0 +1,113 @@
+package dev.nodemesh.proxy.outbound;
+
+import dev.nodemesh.bpf.ffi.NativeException;
+import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.bpf.socket.SocketOptions;
+import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.l4.Relays;
+import dev.nodemesh.proxy.metrics.ConnectionMeters;
+import dev.nodemesh.proxy.metrics.TrafficLabels;
+import dev.nodemesh.proxy.transport.Transport;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import java.net.InetSocketAddress;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * First handler of a connection captured on a pod's outbound listener: reads the original
+ * destination, asks {@link OutboundRouter} where it goes, connects there and hands the pair to the
+ * L4 relay, removing itself. The source pod is known from the listener, never from an IP.
+ *
+ * <p>A destination that is a pod enrolled on this node is reached from inside that pod's namespace
+ * (one proxy hop for same-node traffic); anything else is reached from the source pod's namespace,
+ * as the pod itself would have.
+ */
+public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
+  private static final Logger log = LoggerFactory.getLogger(OutboundConnectHandler.class);
+
+  private final DataPlane plane;
+  private final EnrolledPod source;
+
+  public OutboundConnectHandler(DataPlane plane, EnrolledPod source) {
+    this.plane = plane;
+    this.source = source;
+  }
+
+  @Override
+  public void channelActive(ChannelHandlerContext ctx) {
+    ctx.pipeline().remove(this);
+    InetSocketAddress original;
+    try {
+      original = SocketOptions.originalDestination(Transport.fd(ctx.channel()));
+    } catch (NativeException e) {
+      log.warn(
+          "outbound connection from {} without an original destination: {}",
+          source,
+          e.getMessage());
+      Relays.reset(ctx.channel());
+      return;
+    }
+    ConfigSnapshot snapshot = plane.snapshots().current();
+    Route route = OutboundRouter.route(snapshot, original, plane.loadBalancer());
+    TrafficLabels labels = labels(snapshot, route);
+    ConnectionMeters meters = plane.metrics().connection(labels);
+    InetSocketAddress upstream = upstreamOf(route);
+    if (upstream == null) {
+      meters.failed().increment();
+      log.debug("outbound {} from {}: {}", original, source, route);
+      Relays.reset(ctx.channel());
+      return;
+    }
+    EnrolledPod local = plane.pods().byIp(upstream.getAddress());
+    NetworkNamespace from = local != null ? local.netns() : source.netns();
+    Relays.connectAndRelay(plane, ctx.channel(), from, upstream, meters);
+  }
+
+  private static @Nullable InetSocketAddress upstreamOf(Route route) {
+    return switch (route) {
+      case Route.ToService s -> s.upstream();
+      case Route.ToWorkload w -> w.upstream();
+      case Route.Passthrough p -> p.upstream();
+      case Route.NoEndpoints n -> null;
+      case Route.UnknownServicePort u -> null;
+    };
+  }
+
+  private TrafficLabels labels(ConfigSnapshot snapshot, Route route) {
+    String dstWorkload = TrafficLabels.UNKNOWN;
+    String dstNamespace = TrafficLabels.UNKNOWN;
+    String dstService = TrafficLabels.UNKNOWN;
+    switch (route) {
+      case Route.ToService s -> {
+        dstWorkload = s.endpoint().name();
+        dstNamespace = s.endpoint().namespace();
+        dstService = s.service().name() + "." + s.service().namespace();
+      }
+      case Route.ToWorkload w -> {
+        dstWorkload = w.workload().name();
+        dstNamespace = w.workload().namespace();
+      }
+      case Route.NoEndpoints n -> {
+        dstNamespace = n.service().namespace();
+        dstService = n.service().name() + "." + n.service().namespace();
+      }
+      case Route.UnknownServicePort u -> {
+        dstNamespace = u.service().namespace();
+        dstService = u.service().name() + "." + u.service().namespace();
+      }
+      case Route.Passthrough p -> {}
+    }
+    return new TrafficLabels(
+        "source", source.name(), source.namespace(), dstWorkload, dstNamespace, dstService);
+  }
+
+  @Override
+  public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    log.debug("outbound connection from {} failed", source, cause);
+    ctx.close();
+  }
+}

@@ -1,0 +1,158 @@
+package dev.nodemesh.proxy.transport;
+
+import dev.nodemesh.bpf.ffi.NativeException;
+import dev.nodemesh.bpf.socket.SocketOptions;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFactory;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoHandlerFactory;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.ServerChannel;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.SocketProtocolFamily;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.channel.unix.UnixChannel;
+import io.netty.channel.uring.IoUring;
+import io.netty.channel.uring.IoUringIoHandler;
+import io.netty.channel.uring.IoUringServerSocketChannel;
+import io.netty.channel.uring.IoUringSocketChannel;
+import java.io.FileDescriptor;
+import java.lang.reflect.Field;
+import java.util.concurrent.ThreadFactory;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One Netty transport (epoll, io_uring or NIO): its event loops, and factories for the proxy's
+ * sockets. Channels are constructed by the calling thread, which is what puts a socket into a pod's
+ * network namespace: the caller enters the namespace, asks for a channel, and leaves.
+ *
+ * <p>NIO exposes no file descriptor, so there the fd is read by reflection (needs {@code
+ * --add-opens java.base/sun.nio.ch=ALL-UNNAMED}, which the launcher passes).
+ */
+public final class Transport {
+  private static final Logger log = LoggerFactory.getLogger(Transport.class);
+
+  private final TransportKind kind;
+
+  private Transport(TransportKind kind) {
+    this.kind = kind;
+  }
+
+  /** The requested transport, or a clear error saying why it cannot run here. */
+  public static Transport of(TransportKind kind) {
+    switch (kind) {
+      case EPOLL -> {
+        if (!Epoll.isAvailable()) {
+          throw new IllegalStateException("epoll unavailable", Epoll.unavailabilityCause());
+        }
+      }
+      case IO_URING -> {
+        if (!IoUring.isAvailable()) {
+          throw new IllegalStateException("io_uring unavailable", IoUring.unavailabilityCause());
+        }
+      }
+      case NIO -> {}
+    }
+    return new Transport(kind);
+  }
+
+  public TransportKind kind() {
+    return kind;
+  }
+
+  public EventLoopGroup newGroup(int threads, ThreadFactory threadFactory) {
+    IoHandlerFactory handler =
+        switch (kind) {
+          case EPOLL -> EpollIoHandler.newFactory();
+          case IO_URING -> IoUringIoHandler.newFactory();
+          case NIO -> NioIoHandler.newFactory();
+        };
+    return new MultiThreadIoEventLoopGroup(threads, threadFactory, handler);
+  }
+
+  /** Listening sockets, IPv4, created on the calling thread (so in its network namespace). */
+  public ChannelFactory<ServerChannel> serverChannels() {
+    return switch (kind) {
+      case EPOLL -> () -> new EpollServerSocketChannel(SocketProtocolFamily.INET);
+      case IO_URING -> IoUringServerSocketChannel::new;
+      case NIO ->
+          () ->
+              new NioServerSocketChannel(
+                  java.nio.channels.spi.SelectorProvider.provider(), SocketProtocolFamily.INET);
+    };
+  }
+
+  /**
+   * Upstream sockets carrying {@code mark} (so the pod's redirect rules let them through), created
+   * on the calling thread. A mark of 0 leaves the socket unmarked.
+   */
+  public ChannelFactory<SocketChannel> clientChannels(int mark) {
+    return () -> {
+      SocketChannel ch =
+          switch (kind) {
+            case EPOLL -> new EpollSocketChannel(SocketProtocolFamily.INET);
+            case IO_URING -> new IoUringSocketChannel();
+            case NIO ->
+                new NioSocketChannel(
+                    java.nio.channels.spi.SelectorProvider.provider(), SocketProtocolFamily.INET);
+          };
+      if (mark != 0) {
+        try {
+          SocketOptions.setMark(fd(ch), mark);
+        } catch (NativeException e) {
+          ch.unsafe().closeForcibly();
+          throw new IllegalStateException("cannot mark the proxy's upstream socket", e);
+        }
+      }
+      return ch;
+    };
+  }
+
+  /** The kernel file descriptor behind a channel of this transport. */
+  public static int fd(Channel ch) {
+    if (ch instanceof UnixChannel u) {
+      return u.fd().intValue();
+    }
+    if (ch instanceof NioSocketChannel || ch instanceof NioServerSocketChannel) {
+      return NioFd.of(ch);
+    }
+    throw new IllegalArgumentException("no file descriptor for " + ch.getClass().getName());
+  }
+
+  public void logChoice() {
+    log.info("transport: {}", kind.name().toLowerCase(java.util.Locale.ROOT));
+  }
+
+  /** Reads the fd of an NIO channel through the JDK's private fields. */
+  private static final class NioFd {
+    private NioFd() {}
+
+    static int of(Channel ch) {
+      try {
+        Object jdkChannel;
+        java.lang.reflect.Method javaChannel =
+            io.netty.channel.nio.AbstractNioChannel.class.getDeclaredMethod("javaChannel");
+        javaChannel.setAccessible(true);
+        jdkChannel = javaChannel.invoke(ch);
+        Field fdField = jdkChannel.getClass().getDeclaredField("fd");
+        fdField.setAccessible(true);
+        FileDescriptor fd = (FileDescriptor) fdField.get(jdkChannel);
+        Field fdVal = FileDescriptor.class.getDeclaredField("fd");
+        fdVal.setAccessible(true);
+        return fdVal.getInt(fd);
+      } catch (ReflectiveOperationException | RuntimeException e) {
+        throw new IllegalStateException(
+            "cannot read the fd of an NIO channel; run with --add-opens"
+                + " java.base/sun.nio.ch=ALL-UNNAMED --add-opens java.base/java.io=ALL-UNNAMED",
+            e);
+      }
+    }
+  }
+}
