@@ -1,0 +1,235 @@
+package dev.nodemesh.proxy.config;
+
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.MappingIterator;
+import com.fasterxml.jackson.databind.ObjectReader;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Loads a {@link ConfigSnapshot} from a directory of Kubernetes-shaped YAML: every {@code *.yaml}
+ * and {@code *.yml} file directly in it (sorted; dot-files skipped, so editor lock files and a
+ * ConfigMap mount's {@code ..data} entries are not read twice), each holding any number of {@code
+ * ---} documents. Pods and Services are read, items of a {@code List} as if they were documents;
+ * other kinds (Namespace, Deployment, EndpointSlice...) are ignored. The directory is accepted or
+ * rejected whole: every problem found is reported in one {@link ConfigException}.
+ *
+ * <p>Limits: no readiness (every selected pod is an endpoint), no EndpointSlices, no
+ * subdirectories, and line numbers only for YAML syntax errors, not for invalid field values.
+ */
+public final class ConfigLoader {
+  private static final Logger log = LoggerFactory.getLogger(ConfigLoader.class);
+
+  private static final ObjectReader YAML =
+      YAMLMapper.builder()
+          .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+          .build()
+          .readerFor(JsonNode.class);
+
+  private ConfigLoader() {}
+
+  /** Loads {@code dir} as version 1. */
+  public static ConfigSnapshot load(Path dir) throws ConfigException {
+    return load(dir, 1);
+  }
+
+  /** Loads {@code dir}; the snapshot gets {@code version}. */
+  public static ConfigSnapshot load(Path dir, long version) throws ConfigException {
+    if (!Files.isDirectory(dir)) {
+      throw new ConfigException(List.of(dir + ": not a directory"));
+    }
+    List<String> errors = new ArrayList<>();
+    List<Located<Workload>> pods = new ArrayList<>();
+    List<Located<MeshService>> services = new ArrayList<>();
+    List<Path> files;
+    try {
+      files = yamlFiles(dir);
+    } catch (IOException e) {
+      throw new ConfigException(List.of(dir + ": cannot list: " + e));
+    }
+    for (Path file : files) {
+      loadFile(file, errors, pods, services);
+    }
+    checkUnique(pods, services, errors);
+    if (!errors.isEmpty()) {
+      throw new ConfigException(errors);
+    }
+    List<Workload> workloads = new ArrayList<>();
+    pods.forEach(p -> workloads.add(p.value()));
+    workloads.sort(Comparator.comparing(Workload::namespace).thenComparing(Workload::name));
+    List<MeshService> svcs = new ArrayList<>();
+    services.forEach(s -> svcs.add(s.value()));
+    svcs.sort(Comparator.comparing(MeshService::namespace).thenComparing(MeshService::name));
+    return new ConfigSnapshot(version, workloads, svcs);
+  }
+
+  /** The files a load reads, in the order it reads them; also what the watcher fingerprints. */
+  static List<Path> yamlFiles(Path dir) throws IOException {
+    List<Path> files = new ArrayList<>();
+    try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
+      for (Path p : entries) {
+        String name = p.getFileName().toString();
+        if (!name.startsWith(".")
+            && (name.endsWith(".yaml") || name.endsWith(".yml"))
+            && Files.isRegularFile(p)) {
+          files.add(p);
+        }
+      }
+    }
+    files.sort(Comparator.comparing(p -> p.getFileName().toString()));
+    return files;
+  }
+
+  /** An object and the file it came from, so a duplicate can name both files. */
+  private record Located<T>(T value, String file) {}
+
+  private static void loadFile(
+      Path path,
+      List<String> errors,
+      List<Located<Workload>> pods,
+      List<Located<MeshService>> services) {
+    String file = path.getFileName().toString();
+    List<JsonNode> docs = new ArrayList<>();
+    try (MappingIterator<JsonNode> it = YAML.readValues(path.toFile())) {
+      while (it.hasNextValue()) {
+        docs.add(it.nextValue());
+      }
+    } catch (JsonProcessingException e) {
+      errors.add(file + ": " + syntaxError(e));
+      return;
+    } catch (IOException e) {
+      errors.add(file + ": cannot read: " + e);
+      return;
+    }
+    ResourceParser parser = new ResourceParser(file, errors);
+    for (int i = 0; i < docs.size(); i++) {
+      object(docs.get(i), "document " + (i + 1), file, parser, errors, pods, services);
+    }
+  }
+
+  private static void object(
+      @Nullable JsonNode doc,
+      String label,
+      String file,
+      ResourceParser parser,
+      List<String> errors,
+      List<Located<Workload>> pods,
+      List<Located<MeshService>> services) {
+    if (doc == null || doc.isNull() || doc.isMissingNode()) {
+      return; // an empty document, e.g. a trailing "---"
+    }
+    if (!doc.isObject()) {
+      errors.add(file + ": " + label + ": expected a Kubernetes object (a mapping with kind)");
+      return;
+    }
+    String kind = doc.path("kind").asText("");
+    switch (kind) {
+      case "Pod" -> {
+        Workload w = parser.pod(doc, label);
+        if (w != null) {
+          pods.add(new Located<>(w, file));
+        }
+      }
+      case "Service" -> {
+        MeshService s = parser.service(doc, label);
+        if (s != null) {
+          services.add(new Located<>(s, file));
+        }
+      }
+      case "List" -> {
+        JsonNode items = doc.path("items");
+        for (int i = 0; i < items.size(); i++) {
+          String itemLabel = label + " items[" + i + "]";
+          object(items.get(i), itemLabel, file, parser, errors, pods, services);
+        }
+      }
+      case "" -> errors.add(file + ": " + label + ": kind: is required");
+      default -> log.debug("{}: {}: ignoring kind {}", file, label, kind);
+    }
+  }
+
+  private static String syntaxError(JsonProcessingException e) {
+    JsonLocation at = e.getLocation();
+    String line = at != null && at.getLineNr() > 0 ? "line " + at.getLineNr() + ": " : "";
+    String reason = e.getOriginalMessage();
+    int newline = reason.indexOf('\n');
+    return line + "not valid YAML: " + (newline < 0 ? reason : reason.substring(0, newline));
+  }
+
+  /** Cross-object rules: unique names per namespace and kind, unique pod IPs and VIPs. */
+  private static void checkUnique(
+      List<Located<Workload>> pods, List<Located<MeshService>> services, List<String> errors) {
+    Map<NamespacedName, Located<Workload>> podNames = new HashMap<>();
+    Map<InetAddress, Located<Workload>> podIps = new HashMap<>();
+    for (Located<Workload> p : pods) {
+      String where = p.file() + ": Pod " + p.value().id();
+      Located<Workload> other = podNames.putIfAbsent(p.value().id(), p);
+      if (other != null) {
+        errors.add(where + ": metadata.name: duplicate of the Pod in " + other.file());
+        continue;
+      }
+      for (InetAddress ip : p.value().ips()) {
+        other = podIps.putIfAbsent(ip, p);
+        if (other != null) {
+          errors.add(
+              where
+                  + ": status.podIPs: "
+                  + ip.getHostAddress()
+                  + " is already the IP of Pod "
+                  + other.value().id()
+                  + " in "
+                  + other.file());
+        }
+      }
+    }
+    Map<NamespacedName, Located<MeshService>> serviceNames = new HashMap<>();
+    Map<InetAddress, Located<MeshService>> vips = new HashMap<>();
+    for (Located<MeshService> s : services) {
+      String where = s.file() + ": Service " + s.value().id();
+      Located<MeshService> other = serviceNames.putIfAbsent(s.value().id(), s);
+      if (other != null) {
+        errors.add(where + ": metadata.name: duplicate of the Service in " + other.file());
+        continue;
+      }
+      for (InetAddress vip : s.value().vips()) {
+        String ip = vip.getHostAddress();
+        other = vips.putIfAbsent(vip, s);
+        Located<Workload> pod = podIps.get(vip);
+        if (other != null) {
+          errors.add(
+              where
+                  + ": spec.clusterIPs: "
+                  + ip
+                  + " is already the cluster IP of Service "
+                  + other.value().id()
+                  + " in "
+                  + other.file());
+        } else if (pod != null) {
+          errors.add(
+              where
+                  + ": spec.clusterIPs: "
+                  + ip
+                  + " is already the IP of Pod "
+                  + pod.value().id()
+                  + " in "
+                  + pod.file());
+        }
+      }
+    }
+  }
+}

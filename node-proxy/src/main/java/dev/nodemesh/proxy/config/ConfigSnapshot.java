@@ -1,0 +1,152 @@
+package dev.nodemesh.proxy.config;
+
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Everything the proxy routes by, frozen: workloads, services, and the indices the hot path uses
+ * (workload by IP, service by VIP and by VIP:port, endpoints per service). Indices are built once
+ * here so a lookup per connection is a hash probe. The constructor rejects inconsistent input
+ * (duplicate names, IPs or VIPs) with {@link IllegalArgumentException}; {@link ConfigLoader}
+ * reports the same problems earlier, with file names, so users never see that exception.
+ */
+public final class ConfigSnapshot {
+  private static final ConfigSnapshot EMPTY = new ConfigSnapshot(0, List.of(), List.of());
+
+  private static final Comparator<Workload> BY_NAME =
+      Comparator.comparing(Workload::namespace).thenComparing(Workload::name);
+
+  /** Key of the (vip, port) index; a record so equality is by value. */
+  private record VipPort(InetAddress vip, int port) {}
+
+  private final long version;
+  private final List<Workload> workloads;
+  private final List<MeshService> services;
+  private final Map<InetAddress, Workload> workloadsByIp;
+  private final Map<InetAddress, MeshService> servicesByVip;
+  private final Map<VipPort, ServicePort> portsByVipPort;
+  private final Map<NamespacedName, List<Workload>> endpoints;
+
+  public ConfigSnapshot(long version, List<Workload> workloads, List<MeshService> services) {
+    this.version = version;
+    this.workloads = List.copyOf(workloads);
+    this.services = List.copyOf(services);
+
+    Map<InetAddress, Workload> byIp = new HashMap<>();
+    Map<NamespacedName, Workload> byName = new HashMap<>();
+    Map<String, List<Workload>> byNamespace = new HashMap<>();
+    for (Workload w : this.workloads) {
+      requireAbsent(byName.put(w.id(), w), "duplicate workload " + w.id());
+      for (InetAddress ip : w.ips()) {
+        requireAbsent(byIp.put(ip, w), "IP " + ip.getHostAddress() + " used twice");
+      }
+      byNamespace.computeIfAbsent(w.namespace(), ns -> new ArrayList<>()).add(w);
+    }
+
+    Map<InetAddress, MeshService> byVip = new HashMap<>();
+    Map<VipPort, ServicePort> byVipPort = new HashMap<>();
+    Map<NamespacedName, MeshService> servicesByName = new HashMap<>();
+    Map<NamespacedName, List<Workload>> eps = new HashMap<>();
+    for (MeshService s : this.services) {
+      requireAbsent(servicesByName.put(s.id(), s), "duplicate service " + s.id());
+      for (InetAddress vip : s.vips()) {
+        requireAbsent(byVip.put(vip, s), "VIP " + vip.getHostAddress() + " used twice");
+        requireAbsent(byIp.get(vip), "VIP " + vip.getHostAddress() + " is also a pod IP");
+        for (ServicePort p : s.ports()) {
+          requireAbsent(byVipPort.put(new VipPort(vip, p.port()), p), "duplicate port " + p);
+        }
+      }
+      List<Workload> selected = new ArrayList<>();
+      for (Workload w : byNamespace.getOrDefault(s.namespace(), List.of())) {
+        if (s.selects(w)) {
+          selected.add(w);
+        }
+      }
+      // Sorted so that round-robin order, and so tests, do not depend on file order.
+      selected.sort(BY_NAME);
+      eps.put(s.id(), List.copyOf(selected));
+    }
+    this.workloadsByIp = Map.copyOf(byIp);
+    this.servicesByVip = Map.copyOf(byVip);
+    this.portsByVipPort = Map.copyOf(byVipPort);
+    this.endpoints = Map.copyOf(eps);
+  }
+
+  private static void requireAbsent(@Nullable Object previous, String message) {
+    if (previous != null) {
+      throw new IllegalArgumentException(message);
+    }
+  }
+
+  /** Version 0, nothing in the mesh: every destination passes through. */
+  public static ConfigSnapshot empty() {
+    return EMPTY;
+  }
+
+  /** The same content under another version number; indices are rebuilt (cheap, rare). */
+  public ConfigSnapshot withVersion(long newVersion) {
+    return new ConfigSnapshot(newVersion, workloads, services);
+  }
+
+  public long version() {
+    return version;
+  }
+
+  public List<Workload> workloads() {
+    return workloads;
+  }
+
+  public List<MeshService> services() {
+    return services;
+  }
+
+  public @Nullable Workload workloadByIp(InetAddress ip) {
+    return workloadsByIp.get(ip);
+  }
+
+  public @Nullable MeshService serviceByVip(InetAddress vip) {
+    return servicesByVip.get(vip);
+  }
+
+  /** The service port listening on {@code vip:port}, or null. */
+  public @Nullable ServicePort servicePort(InetAddress vip, int port) {
+    return portsByVipPort.get(new VipPort(vip, port));
+  }
+
+  /** The workloads selected by {@code service}, sorted by namespace then name; empty if none. */
+  public List<Workload> endpoints(MeshService service) {
+    return endpoints.getOrDefault(service.id(), List.of());
+  }
+
+  /** True when both hold the same workloads and services, whatever their versions. */
+  public boolean sameContent(ConfigSnapshot other) {
+    return workloads.equals(other.workloads) && services.equals(other.services);
+  }
+
+  /** One line for logs: version and counts. */
+  public String describe() {
+    int endpointCount = 0;
+    for (List<Workload> e : endpoints.values()) {
+      endpointCount += e.size();
+    }
+    return "config version "
+        + version
+        + ": "
+        + workloads.size()
+        + " workloads, "
+        + services.size()
+        + " services, "
+        + endpointCount
+        + " service endpoints";
+  }
+
+  @Override
+  public String toString() {
+    return describe();
+  }
+}

@@ -1,0 +1,347 @@
+package dev.nodemesh.proxy.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.netty.util.NetUtil;
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Map.Entry;
+import java.util.regex.Pattern;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Turns one parsed YAML document (a Pod or a Service) into a record, checking each field it reads
+ * and recording problems as {@code <file>: <Kind> <ns>/<name>: <field path>: <problem>}. It walks
+ * the raw tree instead of binding to fabric8's model classes because binding loses the field path
+ * of a type error and silently accepts values (bad IPs, port 70000) we must reject. Only the fields
+ * routing uses are read; everything else in the object is ignored.
+ */
+final class ResourceParser {
+  /** Kubernetes' IANA_SVC_NAME: what a named port may look like. */
+  private static final Pattern PORT_NAME = Pattern.compile("[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?");
+
+  private final List<String> errors;
+  private final String file;
+
+  /** Where the object being parsed is, for messages: "pods.yaml: Pod default/client". */
+  private String where = "";
+
+  ResourceParser(String file, List<String> errors) {
+    this.file = file;
+    this.errors = errors;
+  }
+
+  /** Returns the workload, or null after recording why the Pod is invalid. */
+  @Nullable Workload pod(JsonNode doc, String docLabel) {
+    int before = errors.size();
+    NamespacedName id = identify("Pod", doc, docLabel);
+    JsonNode meta = doc.path("metadata");
+    String uid = text(meta, "uid", "metadata.uid");
+    Map<String, String> labels = stringMap(meta.path("labels"), "metadata.labels");
+    JsonNode spec = doc.path("spec");
+    String serviceAccount = text(spec, "serviceAccountName", "spec.serviceAccountName");
+    String nodeName = text(spec, "nodeName", "spec.nodeName");
+    Map<String, Integer> namedPorts = namedPorts(spec);
+    List<InetAddress> ips = podIps(doc.path("status"));
+    if (id == null || errors.size() > before) {
+      return null;
+    }
+    return new Workload(
+        uid == null ? id.toString() : uid,
+        id.name(),
+        id.namespace(),
+        ips,
+        labels,
+        serviceAccount == null ? "default" : serviceAccount,
+        nodeName == null ? "" : nodeName,
+        namedPorts);
+  }
+
+  /** Returns the service, or null after recording why the Service is invalid. */
+  @Nullable MeshService service(JsonNode doc, String docLabel) {
+    int before = errors.size();
+    NamespacedName id = identify("Service", doc, docLabel);
+    JsonNode spec = doc.path("spec");
+    List<InetAddress> vips = clusterIps(spec);
+    List<ServicePort> ports = servicePorts(spec.path("ports"));
+    Map<String, String> selector = stringMap(spec.path("selector"), "spec.selector");
+    if (id == null || errors.size() > before) {
+      return null;
+    }
+    return new MeshService(id.name(), id.namespace(), vips, ports, selector);
+  }
+
+  /** Reads name and namespace and sets {@link #where}; null when the name is missing. */
+  private @Nullable NamespacedName identify(String kind, JsonNode doc, String docLabel) {
+    where = file + ": " + kind + " in " + docLabel;
+    JsonNode meta = doc.path("metadata");
+    String name = text(meta, "name", "metadata.name");
+    String namespace = text(meta, "namespace", "metadata.namespace");
+    NamespacedName id =
+        name == null || name.isEmpty()
+            ? null
+            : new NamespacedName(namespace == null ? "default" : namespace, name);
+    if (id == null) {
+      error("metadata.name", "is required");
+    } else {
+      where = file + ": " + kind + " " + id;
+    }
+    return id;
+  }
+
+  private List<InetAddress> podIps(JsonNode status) {
+    int before = errors.size();
+    List<InetAddress> ips = new ArrayList<>();
+    JsonNode list = status.path("podIPs");
+    if (array(list, "status.podIPs")) {
+      for (int i = 0; i < list.size(); i++) {
+        String path = "status.podIPs[" + i + "].ip";
+        String text = text(list.get(i), "ip", path);
+        if (text == null) {
+          error(path, "is required");
+        }
+        InetAddress ip = ip(text, path);
+        if (ip != null) {
+          ips.add(ip);
+        }
+      }
+    }
+    String single = text(status, "podIP", "status.podIP");
+    InetAddress podIp = ip(single, "status.podIP");
+    if (podIp != null) {
+      if (ips.isEmpty()) {
+        ips.add(podIp);
+      } else if (!ips.get(0).equals(podIp)) {
+        // Kubernetes keeps podIP == podIPs[0]; a mismatch means a hand edit went half-way.
+        error("status.podIP", quote(single) + " differs from status.podIPs[0]");
+      }
+    }
+    if (ips.isEmpty() && errors.size() == before) {
+      error("status.podIP", "is required (or status.podIPs)");
+    }
+    return ips;
+  }
+
+  private Map<String, Integer> namedPorts(JsonNode spec) {
+    Map<String, Integer> named = new HashMap<>();
+    JsonNode containers = spec.path("containers");
+    if (!array(containers, "spec.containers")) {
+      return named;
+    }
+    for (int c = 0; c < containers.size(); c++) {
+      String cpath = "spec.containers[" + c + "].ports";
+      JsonNode ports = containers.get(c).path("ports");
+      if (!array(ports, cpath)) {
+        continue;
+      }
+      for (int p = 0; p < ports.size(); p++) {
+        String ppath = cpath + "[" + p + "]";
+        JsonNode port = ports.get(p);
+        Integer number = port(port, "containerPort", ppath + ".containerPort", true);
+        String name = text(port, "name", ppath + ".name");
+        String protocol = text(port, "protocol", ppath + ".protocol");
+        // Non-TCP container ports are legal on a pod (e.g. DNS); they just never match a
+        // Service port here, since only TCP Services are supported.
+        if (name == null || number == null || !(protocol == null || protocol.equals("TCP"))) {
+          continue;
+        }
+        if (checkPortName(name, ppath + ".name") && named.put(name, number) != null) {
+          error(ppath + ".name", quote(name) + " is declared twice in this pod");
+        }
+      }
+    }
+    return named;
+  }
+
+  private List<InetAddress> clusterIps(JsonNode spec) {
+    List<String> raw = new ArrayList<>();
+    List<String> paths = new ArrayList<>();
+    JsonNode list = spec.path("clusterIPs");
+    if (!list.isMissingNode() && array(list, "spec.clusterIPs")) {
+      for (int i = 0; i < list.size(); i++) {
+        String path = "spec.clusterIPs[" + i + "]";
+        String value = scalar(list.get(i), path);
+        if (value != null) {
+          raw.add(value);
+          paths.add(path);
+        }
+      }
+    }
+    String single = text(spec, "clusterIP", "spec.clusterIP");
+    if (single != null) {
+      if (raw.isEmpty()) {
+        raw.add(single);
+        paths.add("spec.clusterIP");
+      } else if (!raw.get(0).equals(single)) {
+        error("spec.clusterIP", quote(single) + " differs from spec.clusterIPs[0]");
+      }
+    }
+    List<InetAddress> vips = new ArrayList<>();
+    for (int i = 0; i < raw.size(); i++) {
+      if (raw.get(i).equals("None")) {
+        if (raw.size() > 1) {
+          error(paths.get(i), "\"None\" (headless) cannot be combined with other cluster IPs");
+        }
+        continue;
+      }
+      InetAddress vip = ip(raw.get(i), paths.get(i));
+      if (vip != null) {
+        vips.add(vip);
+      }
+    }
+    return vips;
+  }
+
+  private List<ServicePort> servicePorts(JsonNode list) {
+    List<ServicePort> ports = new ArrayList<>();
+    if (!array(list, "spec.ports")) {
+      return ports;
+    }
+    Map<Integer, String> seenNumbers = new HashMap<>();
+    Map<String, String> seenNames = new HashMap<>();
+    for (int i = 0; i < list.size(); i++) {
+      String path = "spec.ports[" + i + "]";
+      JsonNode node = list.get(i);
+      String name = text(node, "name", path + ".name");
+      Integer port = port(node, "port", path + ".port", true);
+      String protocol = text(node, "protocol", path + ".protocol");
+      if (protocol != null && !protocol.equals("TCP")) {
+        error(path + ".protocol", quote(protocol) + " is not supported (only TCP)");
+      }
+      String appProtocol = text(node, "appProtocol", path + ".appProtocol");
+      JsonNode target = node.path("targetPort");
+      Integer targetNumber = null;
+      String targetName = null;
+      if (target.isTextual()) {
+        targetName = target.asText();
+        checkPortName(targetName, path + ".targetPort");
+      } else if (!target.isMissingNode() && !target.isNull()) {
+        targetNumber = port(node, "targetPort", path + ".targetPort", false);
+      } else {
+        targetNumber = port; // Kubernetes defaults targetPort to port.
+      }
+      if (port != null) {
+        String earlier = seenNumbers.putIfAbsent(port, path);
+        if (earlier != null) {
+          error(path + ".port", port + " is already used by " + earlier);
+        }
+      }
+      if (name != null && !name.isEmpty()) {
+        String earlier = seenNames.putIfAbsent(name, path);
+        if (earlier != null) {
+          error(path + ".name", quote(name) + " is already used by " + earlier);
+        }
+      }
+      if (port != null && (targetNumber != null || targetName != null)) {
+        ports.add(
+            new ServicePort(
+                name == null ? "" : name,
+                port,
+                targetNumber == null ? 0 : targetNumber,
+                targetName,
+                appProtocol == null ? "tcp" : appProtocol));
+      }
+    }
+    return ports;
+  }
+
+  private Map<String, String> stringMap(JsonNode node, String path) {
+    Map<String, String> map = new LinkedHashMap<>();
+    if (node.isMissingNode() || node.isNull()) {
+      return map;
+    }
+    if (!node.isObject()) {
+      error(path, "expected a mapping of strings");
+      return map;
+    }
+    for (Entry<String, JsonNode> e : node.properties()) {
+      String value = scalar(e.getValue(), path + "." + e.getKey());
+      if (value != null) {
+        map.put(e.getKey(), value);
+      }
+    }
+    return map;
+  }
+
+  /** A port number field: must be an integer in 1-65535; null (after an error) otherwise. */
+  private @Nullable Integer port(JsonNode parent, String field, String path, boolean required) {
+    JsonNode node = parent.path(field);
+    if (node.isMissingNode() || node.isNull()) {
+      if (required) {
+        error(path, "is required");
+      }
+      return null;
+    }
+    if (!node.isIntegralNumber()) {
+      error(path, quote(node.asText()) + " is not an integer");
+      return null;
+    }
+    if (!node.canConvertToInt() || node.intValue() < 1 || node.intValue() > 65535) {
+      error(path, node.asText() + " is out of range 1-65535");
+      return null;
+    }
+    return node.intValue();
+  }
+
+  private boolean checkPortName(String name, String path) {
+    if (!PORT_NAME.matcher(name).matches() || name.chars().noneMatch(Character::isLetter)) {
+      error(path, quote(name) + " is not a valid port name (1-15 of a-z, 0-9, '-'; one letter)");
+      return false;
+    }
+    return true;
+  }
+
+  /** The field as a string; null if absent or (after an error) not a scalar. */
+  private @Nullable String text(JsonNode parent, String field, String path) {
+    return scalar(parent.path(field), path);
+  }
+
+  private @Nullable String scalar(JsonNode node, String path) {
+    if (node.isMissingNode() || node.isNull()) {
+      return null;
+    }
+    if (!node.isValueNode()) {
+      error(path, "expected a string, found a " + (node.isArray() ? "list" : "mapping"));
+      return null;
+    }
+    return node.asText();
+  }
+
+  /** True when the node is a list; absent counts as an empty list; anything else is an error. */
+  private boolean array(JsonNode node, String path) {
+    if (node.isMissingNode() || node.isNull()) {
+      return false;
+    }
+    if (!node.isArray()) {
+      error(path, "expected a list");
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Parses an IP literal without ever resolving a name: {@code InetAddress.getByName} would do a
+   * DNS lookup for "10.0.0.x", and Java 17 has no {@code InetAddress.ofLiteral}.
+   */
+  private @Nullable InetAddress ip(@Nullable String text, String path) {
+    if (text == null) {
+      return null;
+    }
+    InetAddress ip = NetUtil.createInetAddressFromIpAddressString(text);
+    if (ip == null) {
+      error(path, quote(text) + " is not an IP address");
+    }
+    return ip;
+  }
+
+  private void error(String path, String problem) {
+    errors.add(where + ": " + path + ": " + problem);
+  }
+
+  private static String quote(@Nullable String s) {
+    return "\"" + s + "\"";
+  }
+}
