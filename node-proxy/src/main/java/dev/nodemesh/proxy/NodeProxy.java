@@ -1,17 +1,198 @@
 package dev.nodemesh.proxy;
 
-/** A running node proxy. Being written; the API below is what the launcher uses. */
+import dev.nodemesh.bpf.iptables.PodInterception;
+import dev.nodemesh.bpf.iptables.RedirectRules;
+import dev.nodemesh.proxy.admin.AdminServer;
+import dev.nodemesh.proxy.agent.AgentServer;
+import dev.nodemesh.proxy.agent.Enroller;
+import dev.nodemesh.proxy.agent.NodeAgentService;
+import dev.nodemesh.proxy.agent.PodRegistry;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.ConfigWatcher;
+import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.metrics.ProxyMetrics;
+import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
+import dev.nodemesh.proxy.transport.Transport;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.netty.channel.EventLoopGroup;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import java.net.InetSocketAddress;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A running node proxy: data-plane event loops, the config watcher, the node agent and the admin
+ * endpoint. {@link #start} returns once the agent socket and the admin port accept connections.
+ *
+ * <p>Threads: {@code nodemesh-accept} (1) accepts on every in-pod listener, {@code nodemesh-io-N}
+ * run the relays, {@code nodemesh-agent} enrols pods (and enters pod namespaces to make their
+ * listeners), the agent's gRPC loop, {@code nodemesh-admin}, {@code nodemesh-config-watcher}.
+ */
 public final class NodeProxy implements AutoCloseable {
-  private NodeProxy() {}
+  private static final Logger log = LoggerFactory.getLogger(NodeProxy.class);
+  private static final int PROXY_MARK = RedirectRules.defaults().proxyMark();
+
+  private final DataPlane plane;
+  private final ConfigWatcher watcher;
+  private final Enroller enroller;
+  private final ExecutorService agentThread;
+  private final AgentServer agent;
+  private final AdminServer admin;
+  private final CountDownLatch closed = new CountDownLatch(1);
+  private final AtomicBoolean closing = new AtomicBoolean();
+
+  private NodeProxy(
+      DataPlane plane,
+      ConfigWatcher watcher,
+      Enroller enroller,
+      ExecutorService agentThread,
+      AgentServer agent,
+      AdminServer admin) {
+    this.plane = plane;
+    this.watcher = watcher;
+    this.enroller = enroller;
+    this.agentThread = agentThread;
+    this.agent = agent;
+    this.admin = admin;
+  }
 
   /** Starts every part of the proxy and returns once the agent socket and admin port accept. */
   public static NodeProxy start(NodeProxyConfig config) throws Exception {
-    throw new UnsupportedOperationException("being written");
+    Transport transport = Transport.of(config.transport());
+    transport.logChoice();
+    ProxyMetrics metrics = new ProxyMetrics(config.nodeName());
+    SnapshotHolder snapshots = new SnapshotHolder();
+    PodRegistry pods = new PodRegistry();
+    EventLoopGroup accept =
+        transport.newGroup(1, new DefaultThreadFactory("nodemesh-accept", true));
+    EventLoopGroup workers =
+        transport.newGroup(config.workerThreads(), new DefaultThreadFactory("nodemesh-io", true));
+    DataPlane plane =
+        new DataPlane(
+            transport,
+            accept,
+            workers,
+            snapshots,
+            pods,
+            new RoundRobinLoadBalancer(),
+            metrics,
+            PROXY_MARK);
+    Counter rejected =
+        Counter.builder("nodemesh.config.rejected")
+            .description("Config updates rejected as invalid (the previous config stays)")
+            .register(metrics.registry());
+    ConfigWatcher watcher = null;
+    ExecutorService agentThread = null;
+    AgentServer agent = null;
+    Enroller enroller = null;
+    try {
+      watcher =
+          ConfigWatcher.start(
+              config.configDir(),
+              s -> {
+                ConfigSnapshot old = snapshots.swap(s);
+                log.info("config version {} -> {}: {}", old.version(), s.version(), s.describe());
+              },
+              e ->
+                  log.warn(
+                      "config rejected, version {} stays: {}",
+                      snapshots.current().version(),
+                      e.getMessage()));
+      Gauge.builder("nodemesh.config.version", snapshots, s -> s.current().version())
+          .description("Version of the config snapshot in force")
+          .register(metrics.registry());
+      Gauge.builder("nodemesh.pods.enrolled", pods, PodRegistry::size)
+          .description("Pods enrolled on this node")
+          .register(metrics.registry());
+      agentThread =
+          Executors.newSingleThreadExecutor(new DefaultThreadFactory("nodemesh-agent", true));
+      enroller = new Enroller(plane, new PodInterception(RedirectRules.defaults()));
+      agent = AgentServer.start(config.agentSocket(), new NodeAgentService(enroller, agentThread));
+      AdminServer admin =
+          AdminServer.start(
+              config.adminAddress(),
+              metrics::scrape,
+              () -> true,
+              () -> snapshots.current().toString());
+      log.info(
+          "node proxy for {} ready: agent {}, admin http://{}",
+          config.nodeName(),
+          config.agentSocket(),
+          hostPort(admin.address()));
+      return new NodeProxy(plane, watcher, enroller, agentThread, agent, admin);
+    } catch (Exception | Error e) {
+      closeQuietly(agent, enroller, agentThread, watcher, accept, workers);
+      throw e;
+    }
+  }
+
+  private static String hostPort(InetSocketAddress a) {
+    return a.getHostString() + ":" + a.getPort();
+  }
+
+  public DataPlane dataPlane() {
+    return plane;
+  }
+
+  public InetSocketAddress adminAddress() {
+    return admin.address();
   }
 
   /** Blocks until {@link #close()} is called (e.g. from a shutdown hook). */
-  public void awaitClose() throws InterruptedException {}
+  public void awaitClose() throws InterruptedException {
+    closed.await();
+  }
 
+  /**
+   * Stops listening everywhere. Pods' redirect rules stay, so their mesh traffic fails while the
+   * proxy is down instead of bypassing it; a restarted proxy re-adopts them on AddPod/Snapshot.
+   */
   @Override
-  public void close() {}
+  public void close() {
+    if (!closing.compareAndSet(false, true)) {
+      return;
+    }
+    admin.close();
+    closeQuietly(agent, enroller, agentThread, watcher, plane.acceptGroup(), plane.workerGroup());
+    closed.countDown();
+  }
+
+  private static void closeQuietly(
+      @Nullable AgentServer agent,
+      @Nullable Enroller enroller,
+      @Nullable ExecutorService agentThread,
+      @Nullable ConfigWatcher watcher,
+      EventLoopGroup accept,
+      EventLoopGroup workers) {
+    try {
+      if (agent != null) {
+        agent.close();
+      }
+    } catch (Exception e) {
+      log.warn("closing the agent socket: {}", e.toString());
+    }
+    if (agentThread != null && enroller != null) {
+      Enroller e = enroller;
+      try {
+        agentThread.submit(e::close).get(30, TimeUnit.SECONDS);
+      } catch (Exception ex) {
+        log.warn("closing pod listeners: {}", ex.toString());
+      }
+    }
+    if (agentThread != null) {
+      agentThread.shutdownNow();
+    }
+    if (watcher != null) {
+      watcher.close();
+    }
+    accept.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+    workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+  }
 }

@@ -41,8 +41,7 @@ public final class AdminServer implements AutoCloseable {
             });
     server.setExecutor(thread);
     server.createContext(
-        "/metrics",
-        ex -> send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.get()));
+        "/metrics", ex -> send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.get()));
     server.createContext("/healthz", ex -> send(ex, 200, "text/plain", "ok\n"));
     server.createContext(
         "/ready",
@@ -50,8 +49,7 @@ public final class AdminServer implements AutoCloseable {
           boolean ok = ready.getAsBoolean();
           send(ex, ok ? 200 : 503, "text/plain", ok ? "ready\n" : "not ready\n");
         });
-    server.createContext(
-        "/config_dump", ex -> send(ex, 200, "application/json", configDump.get()));
+    server.createContext("/config_dump", ex -> send(ex, 200, "application/json", configDump.get()));
     server.start();
     return new AdminServer(server, thread);
   }

@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.agent;
 
+import com.google.common.net.InetAddresses;
 import dev.nodemesh.api.agent.v1.AddPodRequest;
 import dev.nodemesh.api.agent.v1.AddPodResponse;
 import dev.nodemesh.api.agent.v1.DelPodRequest;
@@ -10,7 +11,6 @@ import dev.nodemesh.api.agent.v1.NodeAgentGrpc;
 import dev.nodemesh.api.agent.v1.Pod;
 import dev.nodemesh.api.agent.v1.SnapshotRequest;
 import dev.nodemesh.api.agent.v1.SnapshotResponse;
-import com.google.common.net.InetAddresses;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;

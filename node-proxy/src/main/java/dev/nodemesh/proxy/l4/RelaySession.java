@@ -1,9 +1,12 @@
 package dev.nodemesh.proxy.l4;
 
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import java.util.ArrayDeque;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -45,13 +48,30 @@ public final class RelaySession {
    * Joins two connected channels. Both must have AUTO_READ off; half-closure is enabled here. Call
    * on the downstream channel's event loop.
    */
-  public static RelaySession start(Channel downstream, Channel upstream, Listener listener) {
+  public static RelaySession start(
+      Channel downstream,
+      Channel upstream,
+      ArrayDeque<ByteBuf> early,
+      boolean earlyEof,
+      Listener listener) {
     RelaySession s = new RelaySession(downstream, upstream, listener);
     downstream.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
     upstream.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
     downstream.pipeline().addLast("relay", s.downHandler);
     upstream.pipeline().addLast("relay", s.upHandler);
-    downstream.read();
+    ByteBuf b;
+    while ((b = early.poll()) != null) {
+      s.countBytes(true, b.readableBytes());
+      upstream.write(b);
+    }
+    upstream.flush();
+    if (earlyEof) {
+      // The client already ended its side: pass that on instead of reading again.
+      s.downHandler.userEventTriggered(
+          downstream.pipeline().context(s.downHandler), ChannelInputShutdownEvent.INSTANCE);
+    } else {
+      downstream.read();
+    }
     upstream.read();
     return s;
   }

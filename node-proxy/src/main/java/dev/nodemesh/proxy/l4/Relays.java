@@ -3,10 +3,12 @@ package dev.nodemesh.proxy.l4;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
+import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelOption;
 import java.net.InetSocketAddress;
+import java.util.ArrayDeque;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -28,6 +30,8 @@ public final class Relays {
       InetSocketAddress to,
       ConnectionMeters meters) {
     long start = System.nanoTime();
+    EarlyData early = new EarlyData();
+    downstream.pipeline().addLast(EarlyData.NAME, early);
     Upstream.connect(plane, downstream, from, to)
         .addListener(
             (ChannelFutureListener)
@@ -44,9 +48,14 @@ public final class Relays {
                     return;
                   }
                   meters.opened().increment();
+                  ArrayDeque<ByteBuf> pending = early.drain();
+                  boolean eof = early.inputShutdown();
+                  downstream.pipeline().remove(early);
                   RelaySession.start(
                       downstream,
                       f.channel(),
+                      pending,
+                      eof,
                       new RelaySession.Listener() {
                         @Override
                         public void bytes(boolean fromDownstream, int count) {

@@ -13,6 +13,7 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.SocketChannel;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
@@ -37,7 +38,9 @@ public final class PodListeners implements AutoCloseable {
     try (NetworkNamespace.Scope in = pod.netns().enter()) {
       binds.add(
           bootstrap(plane, pod, true)
-              .bind(new InetSocketAddress("127.0.0.1", NodeProxyConfig.OUTBOUND_PORT)));
+              .bind(
+                  new InetSocketAddress(
+                      InetAddress.getLoopbackAddress(), NodeProxyConfig.OUTBOUND_PORT)));
       binds.add(
           bootstrap(plane, pod, false)
               .bind(new InetSocketAddress("0.0.0.0", NodeProxyConfig.INBOUND_PORT)));

@@ -6,6 +6,7 @@ import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
@@ -53,7 +54,7 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
     }
     ConfigSnapshot snapshot = plane.snapshots().current();
     Route route = OutboundRouter.route(snapshot, original, plane.loadBalancer());
-    TrafficLabels labels = labels(snapshot, route);
+    TrafficLabels labels = labels(route);
     ConnectionMeters meters = plane.metrics().connection(labels);
     InetSocketAddress upstream = upstreamOf(route);
     if (upstream == null) {
@@ -68,41 +69,42 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
   }
 
   private static @Nullable InetSocketAddress upstreamOf(Route route) {
-    return switch (route) {
-      case Route.ToService s -> s.upstream();
-      case Route.ToWorkload w -> w.upstream();
-      case Route.Passthrough p -> p.upstream();
-      case Route.NoEndpoints n -> null;
-      case Route.UnknownServicePort u -> null;
-    };
+    if (route instanceof Route.ToService s) {
+      return s.upstream();
+    }
+    if (route instanceof Route.ToWorkload w) {
+      return w.upstream();
+    }
+    if (route instanceof Route.Passthrough p) {
+      return p.upstream();
+    }
+    return null; // NoEndpoints, UnknownServicePort: refuse
   }
 
-  private TrafficLabels labels(ConfigSnapshot snapshot, Route route) {
+  private TrafficLabels labels(Route route) {
     String dstWorkload = TrafficLabels.UNKNOWN;
     String dstNamespace = TrafficLabels.UNKNOWN;
     String dstService = TrafficLabels.UNKNOWN;
-    switch (route) {
-      case Route.ToService s -> {
-        dstWorkload = s.endpoint().name();
-        dstNamespace = s.endpoint().namespace();
-        dstService = s.service().name() + "." + s.service().namespace();
-      }
-      case Route.ToWorkload w -> {
-        dstWorkload = w.workload().name();
-        dstNamespace = w.workload().namespace();
-      }
-      case Route.NoEndpoints n -> {
-        dstNamespace = n.service().namespace();
-        dstService = n.service().name() + "." + n.service().namespace();
-      }
-      case Route.UnknownServicePort u -> {
-        dstNamespace = u.service().namespace();
-        dstService = u.service().name() + "." + u.service().namespace();
-      }
-      case Route.Passthrough p -> {}
+    if (route instanceof Route.ToService s) {
+      dstWorkload = s.endpoint().name();
+      dstNamespace = s.endpoint().namespace();
+      dstService = serviceLabel(s.service());
+    } else if (route instanceof Route.ToWorkload w) {
+      dstWorkload = w.workload().name();
+      dstNamespace = w.workload().namespace();
+    } else if (route instanceof Route.NoEndpoints n) {
+      dstNamespace = n.service().namespace();
+      dstService = serviceLabel(n.service());
+    } else if (route instanceof Route.UnknownServicePort u) {
+      dstNamespace = u.service().namespace();
+      dstService = serviceLabel(u.service());
     }
     return new TrafficLabels(
         "source", source.name(), source.namespace(), dstWorkload, dstNamespace, dstService);
+  }
+
+  private static String serviceLabel(MeshService service) {
+    return service.name() + "." + service.namespace();
   }
 
   @Override

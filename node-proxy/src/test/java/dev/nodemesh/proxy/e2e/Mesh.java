@@ -1,0 +1,65 @@
+package dev.nodemesh.proxy.e2e;
+
+/** The YAML the end-to-end tests serve: a client, three echo pods and one service. */
+final class Mesh {
+  static final String VIP = "10.97.0.10";
+
+  private Mesh() {}
+
+  static String pod(String name, String ip, String app) {
+    return """
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: %s
+          namespace: default
+          uid: uid-%s
+          labels:
+            app: %s
+        spec:
+          nodeName: test-node
+          containers:
+            - name: app
+              image: nodemesh/sample-app
+              ports:
+                - name: http
+                  containerPort: 8080
+                - name: tcp
+                  containerPort: 9000
+        status:
+          podIP: %s
+        ---
+        """
+        .formatted(name, name, app, ip);
+  }
+
+  static String pods() {
+    return pod("client", TestNode.SUBNET + 10, "client")
+        + pod("echo-1", TestNode.SUBNET + 11, "echo")
+        + pod("echo-2", TestNode.SUBNET + 12, "echo")
+        + pod("echo-3", TestNode.SUBNET + 13, "echo");
+  }
+
+  static String service(String name, String vip, String selectorApp) {
+    return """
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: %s
+          namespace: default
+        spec:
+          clusterIP: %s
+          selector:
+            app: %s
+          ports:
+            - name: http
+              port: 80
+              targetPort: http
+              appProtocol: http
+            - name: tcp
+              port: 9000
+              targetPort: 9000
+        """
+        .formatted(name, vip, selectorApp);
+  }
+}

@@ -1,0 +1,208 @@
+package dev.nodemesh.proxy.e2e;
+
+import dev.nodemesh.api.agent.v1.AddPodRequest;
+import dev.nodemesh.api.agent.v1.AddPodResponse;
+import dev.nodemesh.api.agent.v1.Pod;
+import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.bpf.testing.TestNetns;
+import dev.nodemesh.proxy.NodeProxy;
+import dev.nodemesh.proxy.NodeProxyConfig;
+import dev.nodemesh.proxy.agent.AgentClient;
+import dev.nodemesh.proxy.transport.TransportKind;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A node on this machine for end-to-end tests: a "node" namespace holding a bridge, one namespace
+ * per pod wired to it with a veth, the node proxy running in this JVM, and test servers inside the
+ * pods. Nothing is created in the root namespace; everything is removed by {@link #close()}.
+ */
+final class TestNode implements AutoCloseable {
+  static final String SUBNET = "10.214.0.";
+  static final String SERVICE_CIDR = "10.97.0.0/16";
+
+  private final Path dir;
+  private final TestNetns node;
+  private final Map<String, TestNetns> pods = new LinkedHashMap<>();
+  private final Map<String, String> ips = new LinkedHashMap<>();
+  private final List<AutoCloseable> closeables = new ArrayList<>();
+  private NodeProxy proxy;
+  private AgentClient agent;
+
+  private TestNode(Path dir, TestNetns node) {
+    this.dir = dir;
+    this.node = node;
+  }
+
+  static TestNode create(Path dir) throws IOException {
+    TestNetns node = TestNetns.create("node");
+    try {
+      node.exec("ip", "link", "add", "br0", "type", "bridge");
+      node.exec("ip", "link", "set", "br0", "up");
+      Files.createDirectories(dir.resolve("config"));
+      return new TestNode(dir, node);
+    } catch (IOException | RuntimeException e) {
+      node.close();
+      throw e;
+    }
+  }
+
+  /** A pod namespace with eth0 on the node's bridge, its IP, and a route only for services. */
+  TestNetns addPod(String name, int hostPart) throws IOException {
+    TestNetns pod = TestNetns.create(name);
+    pods.put(name, pod);
+    String ip = SUBNET + hostPart;
+    ips.put(name, ip);
+    String a = TestNetns.runPrefix() + "a" + hostPart;
+    String b = TestNetns.runPrefix() + "b" + hostPart;
+    TestNetns.sh(
+        "ip",
+        "link",
+        "add",
+        a,
+        "netns",
+        pod.name(),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b,
+        "netns",
+        node.name());
+    pod.exec("ip", "link", "set", a, "name", "eth0");
+    pod.exec("ip", "addr", "add", ip + "/24", "dev", "eth0");
+    pod.exec("ip", "link", "set", "eth0", "up");
+    pod.exec("ip", "route", "add", SERVICE_CIDR, "dev", "eth0");
+    node.exec("ip", "link", "set", b, "master", "br0", "up");
+    return pod;
+  }
+
+  String ip(String pod) {
+    return ips.get(pod);
+  }
+
+  TestNetns pod(String name) {
+    return pods.get(name);
+  }
+
+  Path configDir() {
+    return dir.resolve("config");
+  }
+
+  void writeConfig(String file, String yaml) throws IOException {
+    Path tmp = dir.resolve(file + ".tmp");
+    Files.writeString(tmp, yaml, StandardCharsets.UTF_8);
+    Files.move(tmp, configDir().resolve(file), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  NodeProxy startProxy(TransportKind transport) throws Exception {
+    proxy =
+        NodeProxy.start(
+            new NodeProxyConfig(
+                transport,
+                configDir(),
+                dir.resolve("agent.sock"),
+                new InetSocketAddress("127.0.0.1", 0),
+                "test-node",
+                2));
+    agent = new AgentClient(dir.resolve("agent.sock"));
+    return proxy;
+  }
+
+  NodeProxy proxy() {
+    return proxy;
+  }
+
+  void stopProxy() throws Exception {
+    if (agent != null) {
+      agent.close();
+      agent = null;
+    }
+    if (proxy != null) {
+      proxy.close();
+      proxy = null;
+    }
+  }
+
+  AgentClient agent() {
+    return agent;
+  }
+
+  Pod podMessage(String name) {
+    return Pod.newBuilder()
+        .setUid("uid-" + name)
+        .setName(name)
+        .setNamespace("default")
+        .setNetnsPath(pods.get(name).path().toString())
+        .addIps(ips.get(name))
+        .build();
+  }
+
+  AddPodResponse enrol(String name) {
+    return agent.stub(30).addPod(AddPodRequest.newBuilder().setPod(podMessage(name)).build());
+  }
+
+  /** A test server inside a pod, listening on all its addresses. */
+  TestServer serve(String pod, int port, TestServer.Mode mode) throws IOException {
+    TestServer s = TestServer.start(pods.get(pod).path(), port, pod, mode);
+    closeables.add(s);
+    return s;
+  }
+
+  /** A connected socket made inside {@code pod}, as the pod's own app would make it. */
+  SocketChannel connect(String pod, String ip, int port) throws IOException {
+    SocketChannel ch;
+    try (NetworkNamespace ns = NetworkNamespace.open(pods.get(pod).path());
+        NetworkNamespace.Scope in = ns.enter()) {
+      ch = SocketChannel.open();
+    }
+    try {
+      ch.socket().setSoTimeout(30_000);
+      ch.connect(new InetSocketAddress(ip, port));
+      return ch;
+    } catch (IOException e) {
+      ch.close();
+      throw e;
+    }
+  }
+
+  String natTable(String pod) throws IOException {
+    return pods.get(pod).exec("iptables-save", "-t", "nat");
+  }
+
+  @Override
+  public void close() throws Exception {
+    Exception first = null;
+    try {
+      stopProxy();
+    } catch (Exception e) {
+      first = e;
+    }
+    for (AutoCloseable c : closeables) {
+      try {
+        c.close();
+      } catch (Exception e) {
+        first = first == null ? e : first;
+      }
+    }
+    for (TestNetns p : pods.values()) {
+      try {
+        p.close();
+      } catch (IOException e) {
+        first = first == null ? e : first;
+      }
+    }
+    node.close();
+    if (first != null) {
+      throw first;
+    }
+  }
+}
