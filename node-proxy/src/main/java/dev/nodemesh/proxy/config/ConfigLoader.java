@@ -75,7 +75,12 @@ public final class ConfigLoader {
     List<MeshService> svcs = new ArrayList<>();
     services.forEach(s -> svcs.add(s.value()));
     svcs.sort(Comparator.comparing(MeshService::namespace).thenComparing(MeshService::name));
-    return new ConfigSnapshot(version, workloads, svcs);
+    try {
+      return new ConfigSnapshot(version, workloads, svcs);
+    } catch (IllegalArgumentException e) {
+      // The checks above should have caught it; still, a bad directory must never be a crash.
+      throw new ConfigException(List.of(dir + ": inconsistent config: " + e.getMessage()));
+    }
   }
 
   /** The files a load reads, in the order it reads them; also what the watcher fingerprints. */
@@ -198,7 +203,9 @@ public final class ConfigLoader {
       }
       for (InetAddress ip : p.value().ips()) {
         other = podIps.putIfAbsent(ip, p);
-        if (other != null) {
+        if (other == p) {
+          errors.add(where + ": status.podIPs: " + ip.getHostAddress() + " is listed twice");
+        } else if (other != null) {
           errors.add(
               where
                   + ": status.podIPs: "
@@ -223,7 +230,9 @@ public final class ConfigLoader {
         String ip = vip.getHostAddress();
         other = vips.putIfAbsent(vip, s);
         Located<Workload> pod = podIps.get(vip);
-        if (other != null) {
+        if (other == s) {
+          errors.add(where + ": spec.clusterIPs: " + ip + " is listed twice");
+        } else if (other != null) {
           errors.add(
               where
                   + ": spec.clusterIPs: "

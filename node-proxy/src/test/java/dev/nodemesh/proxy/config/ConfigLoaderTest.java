@@ -323,6 +323,19 @@ class ConfigLoaderTest {
   }
 
   @Test
+  void rejectsAnIpListedTwiceInOneObject() {
+    write(
+        dir,
+        "a.yaml",
+        docs(
+            pod("default", "a", "10.0.0.1,10.0.0.1", ECHO, "[]"),
+            service("default", "s", "[10.96.0.1, 10.96.0.1]", ECHO, WEB)));
+    assertErrors(
+        "a.yaml: Pod default/a: status.podIPs: 10.0.0.1 is listed twice",
+        "a.yaml: Service default/s: spec.clusterIPs: 10.96.0.1 is listed twice");
+  }
+
+  @Test
   void rejectsTheWholeDirectoryForOneBadFileAndReportsEveryBadFile() {
     write(dir, "a-good.yaml", pod("default", "a", "10.0.0.1", ECHO, "[]"));
     write(dir, "b-bad.yaml", pod("default", "b", "nope", ECHO, "[]"));
