@@ -1,6 +1,5 @@
 package dev.nodemesh.proxy.config;
 
-import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -20,6 +19,7 @@ import java.util.Map;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
 
 /**
  * Loads a {@link ConfigSnapshot} from a directory of Kubernetes-shaped YAML: every {@code *.yaml}
@@ -75,7 +75,12 @@ public final class ConfigLoader {
     List<MeshService> svcs = new ArrayList<>();
     services.forEach(s -> svcs.add(s.value()));
     svcs.sort(Comparator.comparing(MeshService::namespace).thenComparing(MeshService::name));
-    return new ConfigSnapshot(version, workloads, svcs);
+    try {
+      return new ConfigSnapshot(version, workloads, svcs);
+    } catch (IllegalArgumentException e) {
+      // The checks above should have caught it; still, a bad directory must never be a crash.
+      throw new ConfigException(List.of(dir + ": inconsistent config: " + e.getMessage()));
+    }
   }
 
   /** The files a load reads, in the order it reads them; also what the watcher fingerprints. */
@@ -164,11 +169,24 @@ public final class ConfigLoader {
   }
 
   private static String syntaxError(JsonProcessingException e) {
-    JsonLocation at = e.getLocation();
-    String line = at != null && at.getLineNr() > 0 ? "line " + at.getLineNr() + ": " : "";
-    String reason = e.getOriginalMessage();
-    int newline = reason.indexOf('\n');
-    return line + "not valid YAML: " + (newline < 0 ? reason : reason.substring(0, newline));
+    // SnakeYAML's problem mark is where the error is; Jackson's location is sometimes the start
+    // of the enclosing construct (a tab in line 2 is reported at line 1).
+    int lineNr = -1;
+    if (e.getCause() instanceof MarkedYAMLException marked && marked.getProblemMark() != null) {
+      lineNr = marked.getProblemMark().getLine() + 1;
+    } else if (e.getLocation() != null) {
+      lineNr = e.getLocation().getLineNr();
+    }
+    String line = lineNr > 0 ? "line " + lineNr + ": " : "";
+    // SnakeYAML's message interleaves what went wrong with indented source excerpts and
+    // positions; keep the unindented lines, which are the explanation, on one line.
+    StringBuilder reason = new StringBuilder();
+    for (String part : e.getOriginalMessage().split("\n")) {
+      if (!part.isBlank() && !Character.isWhitespace(part.charAt(0))) {
+        reason.append(reason.length() == 0 ? "" : "; ").append(part.strip());
+      }
+    }
+    return line + "not valid YAML: " + reason;
   }
 
   /** Cross-object rules: unique names per namespace and kind, unique pod IPs and VIPs. */
@@ -185,7 +203,9 @@ public final class ConfigLoader {
       }
       for (InetAddress ip : p.value().ips()) {
         other = podIps.putIfAbsent(ip, p);
-        if (other != null) {
+        if (other == p) {
+          errors.add(where + ": status.podIPs: " + ip.getHostAddress() + " is listed twice");
+        } else if (other != null) {
           errors.add(
               where
                   + ": status.podIPs: "
@@ -210,7 +230,9 @@ public final class ConfigLoader {
         String ip = vip.getHostAddress();
         other = vips.putIfAbsent(vip, s);
         Located<Workload> pod = podIps.get(vip);
-        if (other != null) {
+        if (other == s) {
+          errors.add(where + ": spec.clusterIPs: " + ip + " is listed twice");
+        } else if (other != null) {
           errors.add(
               where
                   + ": spec.clusterIPs: "

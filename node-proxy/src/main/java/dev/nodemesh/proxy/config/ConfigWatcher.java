@@ -163,6 +163,11 @@ public final class ConfigWatcher implements AutoCloseable {
     ConfigSnapshot next;
     try {
       next = ConfigLoader.load(dir, previous.version() + 1);
+    } catch (RuntimeException bug) {
+      // A loader bug must not stop the watcher; treat it as a rejection so the old config stays.
+      log.error("loading {} failed unexpectedly", dir, bug);
+      deliver(onError, new ConfigException(List.of(dir + ": internal error: " + bug)));
+      return;
     } catch (ConfigException e) {
       log.warn(
           "config rejected: {}; keeping version {}",

@@ -1,0 +1,47 @@
+package dev.nodemesh.proxy.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class SnapshotHolderTest {
+  @Test
+  void startsEmptyAndSwapsReturningThePrevious() {
+    SnapshotHolder holder = new SnapshotHolder();
+    assertSame(ConfigSnapshot.empty(), holder.current());
+    ConfigSnapshot next = ConfigSnapshot.empty().withVersion(5);
+    assertSame(ConfigSnapshot.empty(), holder.swap(next));
+    assertSame(next, holder.current());
+    assertEquals(5, holder.current().version());
+  }
+
+  @Test
+  void theSnapshotItselfRejectsInconsistentInput() {
+    Workload a =
+        new Workload(
+            "a",
+            "a",
+            "default",
+            List.of(ConfigLoaderTest.ip("10.0.0.1")),
+            Map.of(),
+            "default",
+            "",
+            Map.of());
+    Workload b =
+        new Workload(
+            "b",
+            "b",
+            "default",
+            List.of(ConfigLoaderTest.ip("10.0.0.1")),
+            Map.of(),
+            "default",
+            "",
+            Map.of());
+    assertThrows(
+        IllegalArgumentException.class, () -> new ConfigSnapshot(1, List.of(a, b), List.of()));
+  }
+}
