@@ -66,7 +66,12 @@ public final class LocalUp {
       printSummary(manifest, prefix, enrolled);
     } catch (Exception | Error e) {
       out.println("local up failed (" + e.getMessage() + "); rolling back");
-      LocalDown.run(opts.runDir(), out);
+      try {
+        LocalDown.run(opts.runDir(), out);
+      } catch (IOException | RuntimeException rollback) {
+        // Keep the first failure as the one reported; the state file still lists what is left.
+        e.addSuppressed(rollback);
+      }
       throw e;
     }
   }

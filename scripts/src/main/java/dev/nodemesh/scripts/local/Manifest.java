@@ -127,7 +127,11 @@ public record Manifest(List<PodSpec> pods, List<ServiceSpec> services) {
     Container c = containers.get(0);
     String image = c.getImage() == null ? "" : c.getImage();
     if (image.equals(SAMPLE_APP_IMAGE) || image.startsWith(SAMPLE_APP_IMAGE + ":")) {
-      return new AppSpec.SampleApp(portNamed(c, "http"), portNamed(c, "tcp"));
+      int http = portNamed(c, "http");
+      int tcp = portNamed(c, "tcp");
+      // A sample-app pod without ports (the example's client) has nothing to serve: it is a
+      // place to run curl from, so it only gets its netns.
+      return http < 0 && tcp < 0 ? new AppSpec.None() : new AppSpec.SampleApp(http, tcp);
     }
     List<String> argv = new ArrayList<>();
     if (c.getCommand() != null) {
