@@ -1,0 +1,184 @@
+package dev.nodemesh.scripts.cli;
+
+import dev.nodemesh.scripts.local.LocalDown;
+import dev.nodemesh.scripts.local.LocalStatus;
+import dev.nodemesh.scripts.local.LocalUp;
+import dev.nodemesh.scripts.local.Names;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code nodemesh local up|down|status}: a node of network-namespace pods on this machine. Needs
+ * root (network namespaces, /etc/netns).
+ */
+@Command(
+    name = "local",
+    mixinStandardHelpOptions = true,
+    description = "Run a node of pods (network namespaces) on this machine. Needs root.",
+    subcommands = {LocalCommand.Up.class, LocalCommand.Down.class, LocalCommand.Status.class})
+final class LocalCommand implements Runnable {
+  static final String DEFAULT_RUN_DIR = "/run/nodemesh/local";
+
+  @Spec CommandSpec spec = CommandSpec.create();
+
+  @Override
+  public void run() {
+    throw new CommandLine.ParameterException(
+        spec.commandLine(), "Missing required subcommand (up, down or status)");
+  }
+
+  @Command(
+      name = "up",
+      mixinStandardHelpOptions = true,
+      description = {
+        "Create the node netns, a netns per Pod in the YAML, start the node proxy, enrol every"
+            + " pod and start each pod's app.",
+        "Every object is recorded in <run-dir>/state.json before it is created; on failure up"
+            + " rolls back, and `local down` undoes a crashed run."
+      })
+  static final class Up implements Callable<Integer> {
+    @Spec CommandSpec spec = CommandSpec.create();
+
+    @Option(
+        names = {"-f", "--file"},
+        required = true,
+        paramLabel = "DIR",
+        description = "Directory of Kubernetes-shaped YAML: Pods with status.podIP, Services.")
+    Path configDir = Path.of(".");
+
+    @Option(
+        names = "--run-dir",
+        paramLabel = "DIR",
+        defaultValue = DEFAULT_RUN_DIR,
+        description = "State file, logs and agent socket (default: ${DEFAULT-VALUE}).")
+    Path runDir = Path.of(DEFAULT_RUN_DIR);
+
+    @Option(
+        names = "--no-proxy",
+        description = "Do not start the node proxy or enrol pods (plain pod-to-pod networking).")
+    boolean noProxy;
+
+    @Option(
+        names = "--prefix",
+        paramLabel = "PREFIX",
+        description =
+            "Name prefix of every object, [a-z][a-z0-9]{1,7} (default: nm + 4 random hex).")
+    String prefix = Names.randomPrefix();
+
+    @Option(
+        names = "--service-cidr",
+        paramLabel = "CIDR",
+        defaultValue = "10.96.0.0/16",
+        description =
+            "Routed via each pod's eth0 so VIP traffic can be intercepted"
+                + " (default: ${DEFAULT-VALUE}).")
+    String serviceCidr = "10.96.0.0/16";
+
+    @Option(
+        names = "--node-name",
+        paramLabel = "NAME",
+        defaultValue = "local",
+        description = "Node name given to the proxy (default: ${DEFAULT-VALUE}).")
+    String nodeName = "local";
+
+    @Option(
+        names = "--admin",
+        paramLabel = "HOST:PORT",
+        defaultValue = "127.0.0.1:15020",
+        description = "Proxy admin/metrics address (default: ${DEFAULT-VALUE}).")
+    String admin = "127.0.0.1:15020";
+
+    @Option(
+        names = "--wait",
+        paramLabel = "SECONDS",
+        defaultValue = "60",
+        description =
+            "How long to wait for the agent socket and each app (default: ${DEFAULT-VALUE}).")
+    int waitSeconds = 60;
+
+    @Override
+    public Integer call() throws Exception {
+      try {
+        Names.checkPrefix(prefix);
+      } catch (IllegalArgumentException e) {
+        throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+      }
+      if (!serviceCidr.matches("\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}")) {
+        throw new CommandLine.ParameterException(
+            spec.commandLine(), "--service-cidr must be an IPv4 CIDR, got " + serviceCidr);
+      }
+      try {
+        new ProxyCommand.HostPortConverter().convert(admin);
+      } catch (CommandLine.TypeConversionException e) {
+        throw new CommandLine.ParameterException(spec.commandLine(), "--admin: " + e.getMessage());
+      }
+      if (waitSeconds <= 0) {
+        throw new CommandLine.ParameterException(spec.commandLine(), "--wait must be > 0");
+      }
+      LocalUp.Options opts =
+          new LocalUp.Options(
+              configDir,
+              runDir,
+              !noProxy,
+              prefix,
+              serviceCidr,
+              nodeName,
+              admin,
+              Duration.ofSeconds(waitSeconds));
+      try {
+        new LocalUp(opts, System.out).run();
+      } catch (Exception e) {
+        System.err.println("nodemesh local up: " + e.getMessage());
+        return 1;
+      }
+      return 0;
+    }
+  }
+
+  @Command(
+      name = "down",
+      mixinStandardHelpOptions = true,
+      description = {
+        "Stop the processes and delete the namespaces, links and /etc/netns dirs recorded in"
+            + " <run-dir>/state.json. Idempotent.",
+        "Exit 0 when nothing recorded is left, 1 otherwise."
+      })
+  static final class Down implements Callable<Integer> {
+    @Option(
+        names = "--run-dir",
+        paramLabel = "DIR",
+        defaultValue = DEFAULT_RUN_DIR,
+        description = "Run directory given to `up` (default: ${DEFAULT-VALUE}).")
+    Path runDir = Path.of(DEFAULT_RUN_DIR);
+
+    @Override
+    public Integer call() throws Exception {
+      return LocalDown.run(runDir, System.out) ? 0 : 1;
+    }
+  }
+
+  @Command(
+      name = "status",
+      mixinStandardHelpOptions = true,
+      description = "Print what <run-dir>/state.json records and whether each thing still exists.")
+  static final class Status implements Callable<Integer> {
+    @Option(
+        names = "--run-dir",
+        paramLabel = "DIR",
+        defaultValue = DEFAULT_RUN_DIR,
+        description = "Run directory given to `up` (default: ${DEFAULT-VALUE}).")
+    Path runDir = Path.of(DEFAULT_RUN_DIR);
+
+    @Override
+    public Integer call() throws Exception {
+      LocalStatus.run(runDir, System.out);
+      return 0;
+    }
+  }
+}

@@ -1,0 +1,49 @@
+package dev.nodemesh.scripts.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
+/**
+ * The {@code nodemesh} launcher: one command, a subcommand per role. Exit codes: 0 success, 1
+ * failure, 2 usage error (picocli's convention, kept for every subcommand).
+ *
+ * <p>Limits: {@code control}, {@code cni} and {@code install-cni} are not wired yet.
+ */
+@Command(
+    name = "nodemesh",
+    mixinStandardHelpOptions = true,
+    versionProvider = Main.Version.class,
+    description = "A sidecar-less service mesh: one proxy per node.",
+    subcommands = {ProxyCommand.class, LocalCommand.class})
+public final class Main implements Runnable {
+  @Spec CommandSpec spec;
+
+  Main() {
+    spec = CommandSpec.create();
+  }
+
+  @Override
+  public void run() {
+    throw new CommandLine.ParameterException(spec.commandLine(), "Missing required subcommand");
+  }
+
+  /** The command line with the settings every entry point (main, tests) shares. */
+  public static CommandLine commandLine() {
+    return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true);
+  }
+
+  public static void main(String[] args) {
+    System.exit(commandLine().execute(args));
+  }
+
+  /** Reports the jar's implementation version when there is one. */
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      String v = Main.class.getPackage().getImplementationVersion();
+      return new String[] {"nodemesh " + (v == null ? "0.1.0-SNAPSHOT" : v)};
+    }
+  }
+}

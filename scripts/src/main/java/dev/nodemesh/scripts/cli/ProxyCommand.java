@@ -1,0 +1,124 @@
+package dev.nodemesh.scripts.cli;
+
+import dev.nodemesh.proxy.NodeProxy;
+import dev.nodemesh.proxy.NodeProxyConfig;
+import dev.nodemesh.proxy.transport.TransportKind;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code nodemesh proxy}: runs the node proxy in the foreground until SIGTERM/SIGINT. Only turns
+ * flags into a {@link NodeProxyConfig}; everything else is the proxy's.
+ */
+@Command(
+    name = "proxy",
+    mixinStandardHelpOptions = true,
+    description = "Run the node proxy in the foreground until SIGTERM or SIGINT.")
+final class ProxyCommand implements Callable<Integer> {
+  @Spec CommandSpec spec = CommandSpec.create();
+
+  @Option(
+      names = "--transport",
+      paramLabel = "epoll|io_uring|nio",
+      description = "Netty transport for every socket (default: ${DEFAULT-VALUE}).",
+      defaultValue = "epoll")
+  TransportKind transport = TransportKind.EPOLL;
+
+  @Option(
+      names = "--config-dir",
+      required = true,
+      paramLabel = "DIR",
+      description = "Directory of Kubernetes-shaped YAML (Pods, Services) to serve.")
+  Path configDir = Path.of(".");
+
+  @Option(
+      names = "--agent-socket",
+      paramLabel = "PATH",
+      description = "Unix socket of the node agent (default: ${DEFAULT-VALUE}).",
+      defaultValue = "/var/run/nodemesh/agent.sock")
+  Path agentSocket = NodeProxyConfig.DEFAULT_AGENT_SOCKET;
+
+  @Option(
+      names = "--admin",
+      paramLabel = "HOST:PORT",
+      description = "Admin and metrics address (default: ${DEFAULT-VALUE}).",
+      defaultValue = "127.0.0.1:15020",
+      converter = HostPortConverter.class)
+  InetSocketAddress admin = new InetSocketAddress("127.0.0.1", NodeProxyConfig.ADMIN_PORT);
+
+  @Option(
+      names = "--node-name",
+      paramLabel = "NAME",
+      description = "Node this proxy serves, used in metrics labels (default: the hostname).")
+  String nodeName = hostname();
+
+  @Option(
+      names = "--workers",
+      paramLabel = "N",
+      description = "Data-plane event-loop threads, 0 = one per core (default: ${DEFAULT-VALUE}).",
+      defaultValue = "0")
+  int workers;
+
+  @Override
+  public Integer call() throws Exception {
+    if (workers < 0) {
+      throw new CommandLine.ParameterException(
+          spec.commandLine(), "--workers must be >= 0, got " + workers);
+    }
+    NodeProxyConfig config =
+        new NodeProxyConfig(transport, configDir, agentSocket, admin, nodeName, workers);
+    NodeProxy proxy;
+    try {
+      proxy = NodeProxy.start(config);
+    } catch (UnsupportedOperationException e) {
+      System.err.println("nodemesh proxy: the node proxy cannot start yet: " + e.getMessage());
+      return 1;
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(proxy::close, "nodemesh-shutdown"));
+    proxy.awaitClose();
+    return 0;
+  }
+
+  private static String hostname() {
+    try {
+      return InetAddress.getLocalHost().getHostName();
+    } catch (UnknownHostException e) {
+      // A host whose own name does not resolve still has a name for metrics labels.
+      String env = System.getenv("HOSTNAME");
+      return env == null || env.isBlank() ? "localhost" : env;
+    }
+  }
+
+  /** {@code host:port} → address; a bad value is a usage error (exit 2). */
+  static final class HostPortConverter implements CommandLine.ITypeConverter<InetSocketAddress> {
+    @Override
+    public InetSocketAddress convert(String value) {
+      int colon = value.lastIndexOf(':');
+      if (colon <= 0 || colon == value.length() - 1) {
+        throw new CommandLine.TypeConversionException("expected HOST:PORT, got '" + value + "'");
+      }
+      String host = value.substring(0, colon);
+      if (host.startsWith("[") && host.endsWith("]")) {
+        host = host.substring(1, host.length() - 1);
+      }
+      int port;
+      try {
+        port = Integer.parseInt(value.substring(colon + 1));
+      } catch (NumberFormatException e) {
+        throw new CommandLine.TypeConversionException("bad port in '" + value + "'");
+      }
+      if (port < 0 || port > 65535) {
+        throw new CommandLine.TypeConversionException("port out of range in '" + value + "'");
+      }
+      return new InetSocketAddress(host, port);
+    }
+  }
+}

@@ -1,0 +1,107 @@
+package dev.nodemesh.scripts.local;
+
+import dev.nodemesh.scripts.local.StateFile.Resource;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Starts the long-running processes of a run (the proxy, pod apps) detached from the launcher, and
+ * stops them again by pid.
+ *
+ * <p>Processes are started under {@code setsid} so they outlive {@code local up} and a Ctrl-C in
+ * its terminal; because the JVM's child is never a process-group leader, {@code setsid} (like
+ * {@code ip netns exec}) execs in place and the recorded pid is the app's own. Signals go only to a
+ * pid whose kernel start time still matches the recorded one, so a reused pid is never hit.
+ */
+public final class Daemons {
+  private static final Duration TERM_GRACE = Duration.ofSeconds(5);
+
+  private Daemons() {}
+
+  /**
+   * Records the process as pending, starts it (inside {@code netns} when non-null) with output to
+   * {@code log}, then records its pid and start time.
+   */
+  public static Resource start(
+      StateFile state, String role, @Nullable String netns, List<String> argv, Path log)
+      throws IOException {
+    Resource pending = Resource.pendingProcess(role, netns);
+    state.add(pending);
+    List<String> cmd = new ArrayList<>(List.of("setsid"));
+    if (netns != null) {
+      cmd.addAll(List.of("ip", "netns", "exec", netns));
+    }
+    cmd.addAll(argv);
+    Process p =
+        new ProcessBuilder(cmd)
+            .redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+            .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+            .start();
+    Long started = startMillis(p.toHandle()).orElse(null);
+    Resource running = new Resource(StateFile.Kind.process, role, netns, p.pid(), started);
+    state.update(pending, running);
+    return running;
+  }
+
+  /** True when the recorded process is still the one we started. */
+  public static boolean alive(Resource r) {
+    return handle(r).isPresent();
+  }
+
+  /** SIGTERM, wait, SIGKILL. Returns true once the process is gone (or was already). */
+  public static boolean stop(Resource r) {
+    Optional<ProcessHandle> h = handle(r);
+    if (h.isEmpty()) {
+      return true;
+    }
+    return stop(h.get());
+  }
+
+  /** Stops any process (used for the leftovers found inside our own network namespaces). */
+  public static boolean stop(ProcessHandle h) {
+    h.destroy();
+    if (awaitExit(h, TERM_GRACE)) {
+      return true;
+    }
+    h.destroyForcibly();
+    return awaitExit(h, Duration.ofSeconds(5));
+  }
+
+  private static boolean awaitExit(ProcessHandle h, Duration d) {
+    try {
+      h.onExit().get(d.toMillis(), TimeUnit.MILLISECONDS);
+      return true;
+    } catch (TimeoutException e) {
+      return !h.isAlive();
+    } catch (ExecutionException e) {
+      return !h.isAlive();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return !h.isAlive();
+    }
+  }
+
+  private static Optional<ProcessHandle> handle(Resource r) {
+    if (r.pid() <= 0) {
+      return Optional.empty();
+    }
+    return ProcessHandle.of(r.pid())
+        .filter(ProcessHandle::isAlive)
+        .filter(
+            h -> r.startMillis() == null || r.startMillis().equals(startMillis(h).orElse(null)));
+  }
+
+  private static Optional<Long> startMillis(ProcessHandle h) {
+    return h.info().startInstant().map(Instant::toEpochMilli);
+  }
+}

@@ -1,0 +1,146 @@
+package dev.nodemesh.scripts.local;
+
+import dev.nodemesh.scripts.local.StateFile.Kind;
+import dev.nodemesh.scripts.local.StateFile.Resource;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * {@code nodemesh local down}: removes everything a run's {@link StateFile} lists, newest first,
+ * processes before namespaces. Idempotent: what is already gone is skipped, and a second run finds
+ * no state file and succeeds.
+ *
+ * <p>Safety: a state file is plain text a person could edit, so only names that carry the run's
+ * prefix and directories under /etc/netns/ are ever deleted.
+ */
+public final class LocalDown {
+  private static final Path ETC_NETNS = Path.of("/etc/netns");
+
+  private LocalDown() {}
+
+  /** Returns true when nothing recorded is left (the state file is then deleted too). */
+  public static boolean run(Path runDir, PrintStream out) throws IOException {
+    StateFile state = StateFile.load(runDir);
+    if (state == null) {
+      out.println("nothing recorded in " + runDir);
+      return true;
+    }
+    String prefix = state.state().prefix();
+    List<Resource> newestFirst = new ArrayList<>(state.state().resources());
+    java.util.Collections.reverse(newestFirst);
+
+    // Processes first: a netns cannot really go while something still runs in it.
+    for (Resource r : newestFirst) {
+      if (r.kind() == Kind.process) {
+        if (Daemons.stop(r)) {
+          state.remove(r);
+          out.println("stopped " + describe(r));
+        } else {
+          out.println("could not stop " + describe(r));
+        }
+      }
+    }
+    // Anything that got into our namespaces without a recorded pid (up died between starting a
+    // process and recording it) is ours too.
+    for (Resource r : newestFirst) {
+      if (r.kind() == Kind.netns && owned(prefix, r.name())) {
+        for (ProcessHandle h : Netns.processes(r.name())) {
+          out.println("stopping unrecorded pid " + h.pid() + " in netns " + r.name());
+          Daemons.stop(h);
+        }
+      }
+    }
+    for (Resource r : newestFirst) {
+      if (r.kind() == Kind.process) {
+        continue;
+      }
+      try {
+        if (remove(prefix, r)) {
+          state.remove(r);
+          out.println("removed " + describe(r));
+        } else {
+          out.println("refused to remove " + describe(r) + ": not named for run " + prefix);
+        }
+      } catch (IOException e) {
+        out.println("could not remove " + describe(r) + ": " + e.getMessage());
+      }
+    }
+    if (!state.state().resources().isEmpty()) {
+      out.println(
+          state.state().resources().size() + " recorded objects remain; see " + state.path());
+      return false;
+    }
+    Files.deleteIfExists(runDir.resolve("agent.sock"));
+    state.delete();
+    out.println("local node " + prefix + " is down");
+    return true;
+  }
+
+  private static boolean remove(String prefix, Resource r) throws IOException {
+    switch (r.kind()) {
+      case link -> {
+        String ns = r.netns();
+        if (!owned(prefix, r.name()) || (ns != null && !owned(prefix, ns))) {
+          return false;
+        }
+        // Without a netns the link would be in the root netns, which local mode never uses.
+        if (ns != null && Netns.linkExists(ns, r.name())) {
+          Exec.ip(ns, "link", "del", r.name());
+        }
+        return ns != null;
+      }
+      case netns -> {
+        if (!owned(prefix, r.name())) {
+          return false;
+        }
+        if (Netns.exists(r.name())) {
+          Exec.check("ip", "netns", "delete", r.name());
+        }
+        return true;
+      }
+      case dir -> {
+        Path dir = Path.of(r.name()).normalize();
+        if (!ETC_NETNS.equals(dir.getParent()) || !owned(prefix, dir.getFileName().toString())) {
+          return false;
+        }
+        deleteTree(dir);
+        return true;
+      }
+      case process -> {
+        return Daemons.stop(r);
+      }
+    }
+    return false;
+  }
+
+  static boolean owned(String prefix, String name) {
+    return name.startsWith(prefix);
+  }
+
+  private static void deleteTree(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> s = Files.walk(dir)) {
+      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    }
+  }
+
+  static String describe(Resource r) {
+    return switch (r.kind()) {
+      case process ->
+          "process " + r.name() + (r.pid() > 0 ? " (pid " + r.pid() + ")" : " (never started)");
+      case link -> "link " + r.name() + " in netns " + r.netns();
+      case netns -> "netns " + r.name();
+      case dir -> "dir " + r.name();
+    };
+  }
+}

@@ -1,0 +1,68 @@
+package dev.nodemesh.scripts.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import picocli.CommandLine;
+
+class MainTest {
+  private final StringWriter out = new StringWriter();
+  private final StringWriter err = new StringWriter();
+
+  private int run(String... args) {
+    CommandLine cl = Main.commandLine();
+    cl.setOut(new PrintWriter(out, true));
+    cl.setErr(new PrintWriter(err, true));
+    return cl.execute(args);
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"", "proxy", "local", "local up", "local down", "local status"})
+  void everyCommandHasHelp(String command) {
+    String[] args = (command + " --help").trim().split(" ");
+    assertEquals(0, run(args));
+    assertTrue(out.toString().startsWith("Usage: nodemesh"), out.toString());
+  }
+
+  @Test
+  void missingSubcommandIsAUsageError() {
+    assertEquals(2, run());
+    assertEquals(2, run("local"));
+    assertTrue(err.toString().contains("Missing required subcommand"), err.toString());
+  }
+
+  @Test
+  void badFlagsAreUsageErrors() {
+    assertEquals(2, run("proxy", "--config-dir", "/tmp", "--transport=quic"));
+    assertEquals(2, run("proxy", "--config-dir", "/tmp", "--admin", "nohost"));
+    assertEquals(2, run("proxy", "--config-dir", "/tmp", "--admin", "127.0.0.1:99999"));
+    assertEquals(2, run("proxy")); // --config-dir is required
+    assertEquals(2, run("local", "up")); // -f is required
+    assertEquals(2, run("local", "up", "-f", "/tmp", "--prefix", "Bad-Prefix"));
+    assertEquals(2, run("local", "up", "-f", "/tmp", "--service-cidr", "ten"));
+    assertEquals(2, run("frobnicate"));
+  }
+
+  @Test
+  void transportNamesAreLowerCaseFriendly() {
+    CommandLine cl = Main.commandLine();
+    CommandLine.ParseResult r =
+        cl.parseArgs("proxy", "--config-dir", "/tmp", "--transport=io_uring", "--workers", "2");
+    ProxyCommand p = (ProxyCommand) r.subcommand().commandSpec().userObject();
+    assertEquals(dev.nodemesh.proxy.transport.TransportKind.IO_URING, p.transport);
+    assertEquals(2, p.workers);
+    assertEquals(15020, p.admin.getPort());
+  }
+
+  @Test
+  void statusOfAnEmptyRunDirSaysNothingIsUp(
+      @org.junit.jupiter.api.io.TempDir java.nio.file.Path d) {
+    assertEquals(0, run("local", "status", "--run-dir", d.toString()));
+    assertEquals(0, run("local", "down", "--run-dir", d.toString()));
+  }
+}

@@ -1,0 +1,141 @@
+package dev.nodemesh.scripts.local;
+
+import static dev.nodemesh.scripts.local.RootFixture.sh;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nodemesh.scripts.RootRequired;
+import dev.nodemesh.scripts.local.StateFile.Kind;
+import dev.nodemesh.scripts.local.StateFile.Resource;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code local up --no-proxy} and {@code down} for real, in network namespaces of our own. */
+@Tag("root")
+@ExtendWith(RootRequired.class)
+class LocalModeRootTest {
+  @TempDir Path runDir;
+  private String prefix;
+  private final ByteArrayOutputStream log = new ByteArrayOutputStream();
+  private final PrintStream out = new PrintStream(log, true, StandardCharsets.UTF_8);
+
+  @BeforeEach
+  void prefix() {
+    prefix = Names.randomPrefix();
+  }
+
+  @AfterEach
+  void cleanUp() throws Exception {
+    List<String> left = RootFixture.tearDown(runDir, prefix);
+    assertEquals(List.of(), left, "left behind after down; output:\n" + log);
+  }
+
+  private LocalUp.Options options() {
+    return new LocalUp.Options(
+        ManifestTest.basic(),
+        runDir,
+        false,
+        prefix,
+        "10.96.0.0/16",
+        "test",
+        "127.0.0.1:15020",
+        Duration.ofSeconds(30));
+  }
+
+  private String inPod(String pod, String... argv) throws Exception {
+    String[] cmd = new String[argv.length + 4];
+    cmd[0] = "ip";
+    cmd[1] = "netns";
+    cmd[2] = "exec";
+    cmd[3] = Names.podNetns(prefix, "default", pod);
+    System.arraycopy(argv, 0, cmd, 4, argv.length);
+    Exec.Result r = sh(cmd);
+    assertEquals(0, r.exitCode(), String.join(" ", cmd) + ": " + r.output());
+    return r.output();
+  }
+
+  @Test
+  void podsReachEachOtherByIpAndNameAndDownRemovesEverything() throws Exception {
+    new LocalUp(options(), out).run();
+    StateFile.State state = StateFile.load(runDir).state();
+    List<Resource> processes =
+        state.resources().stream().filter(r -> r.kind() == Kind.process).toList();
+    assertEquals(3, processes.size(), "one app per echo pod");
+
+    String byIp = inPod("client", "curl", "-sS", "--max-time", "5", "http://10.213.0.12:8080/ip");
+    assertTrue(byIp.startsWith("pod=echo-2 ns=default path=/ip from=10.213.0.10:"), byIp);
+    String byName = inPod("client", "curl", "-sS", "--max-time", "5", "http://echo-2:8080/name");
+    assertTrue(byName.startsWith("pod=echo-2 "), byName);
+    assertTrue(inPod("client", "getent", "hosts", "echo-2").startsWith("10.213.0.12"));
+    assertTrue(
+        inPod("client", "getent", "hosts", "echo.default.svc.cluster.local")
+            .startsWith("10.96.0.10"));
+    String routes = inPod("client", "ip", "route");
+    assertFalse(routes.contains("default"), "pods must have no default route: " + routes);
+    assertTrue(routes.contains("10.96.0.0/16 dev eth0"), routes);
+    assertTrue(LocalStatus.run(runDir, out) >= state.resources().size());
+
+    assertTrue(LocalDown.run(runDir, out), log.toString());
+    RootFixture.assertNothingLeft(prefix);
+    for (Resource p : processes) {
+      assertFalse(ProcessHandle.of(p.pid()).map(ProcessHandle::isAlive).orElse(false), "" + p);
+    }
+    assertFalse(Files.exists(runDir.resolve(StateFile.NAME)));
+    assertEquals(0, LocalStatus.run(runDir, out));
+    assertTrue(LocalDown.run(runDir, out), "a second down is a no-op");
+  }
+
+  @Test
+  void downCleansUpAfterUpDiedHalfWay() throws Exception {
+    // Replays what up records and creates, then "dies" at the worst moments: a netns recorded but
+    // never created, a process recorded as pending whose pid never reached the file, and a
+    // process started without being recorded at all.
+    StateFile s = StateFile.create(runDir, prefix, ManifestTest.basic(), true);
+    String node = Names.nodeNetns(prefix);
+    s.add(Resource.netns(node));
+    sh("ip", "netns", "add", node);
+    s.add(Resource.link(Names.bridge(prefix), node));
+    Exec.ip(node, "link", "add", Names.bridge(prefix), "type", "bridge");
+    String pod = Names.podNetns(prefix, "default", "echo-1");
+    s.add(Resource.netns(pod));
+    sh("ip", "netns", "add", pod);
+    String veth = Names.podVeth(prefix, "default", "echo-1");
+    s.add(Resource.link(veth, node));
+    Exec.ip(node, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", pod);
+    Path dir = Path.of("/etc/netns", pod);
+    s.add(Resource.dir(dir));
+    Files.createDirectories(dir);
+    Files.writeString(dir.resolve("hosts"), "127.0.0.1 localhost\n");
+    Resource recorded =
+        Daemons.start(s, "app:echo-1", pod, List.of("sleep", "300"), runDir.resolve("a.log"));
+    Process unrecorded =
+        new ProcessBuilder("ip", "netns", "exec", pod, "sleep", "300")
+            .redirectErrorStream(true)
+            .redirectOutput(runDir.resolve("b.log").toFile())
+            .start();
+    s.add(Resource.pendingProcess("app:echo-2", Names.podNetns(prefix, "default", "echo-2")));
+    s.add(Resource.netns(Names.podNetns(prefix, "default", "echo-3")));
+
+    assertTrue(Daemons.alive(recorded));
+    assertFalse(RootFixture.leftovers(prefix).isEmpty());
+    // A fresh reader, as `nodemesh local down` in a new process would be.
+    assertTrue(LocalDown.run(runDir, out), log.toString());
+
+    RootFixture.assertNothingLeft(prefix);
+    assertFalse(Daemons.alive(recorded));
+    assertTrue(unrecorded.waitFor(10, java.util.concurrent.TimeUnit.SECONDS));
+    assertFalse(Files.exists(runDir.resolve(StateFile.NAME)));
+  }
+}
