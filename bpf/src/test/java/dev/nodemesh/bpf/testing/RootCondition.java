@@ -9,13 +9,29 @@ import org.opentest4j.TestAbortedException;
 
 /** Skips (outside CI) or fails (inside CI) a {@link RootTest} when not running as root. */
 public final class RootCondition implements BeforeAllCallback {
+  /** What to do before a root test class. */
+  public enum Decision {
+    RUN,
+    SKIP,
+    FAIL
+  }
+
+  public static Decision decide(boolean root, boolean ci) {
+    if (root) {
+      return Decision.RUN;
+    }
+    return ci ? Decision.FAIL : Decision.SKIP;
+  }
+
   @Override
   public void beforeAll(ExtensionContext context) {
-    if (isRoot()) {
+    boolean ci = "true".equalsIgnoreCase(System.getenv("CI"));
+    Decision d = decide(isRoot(), ci);
+    if (d == Decision.RUN) {
       return;
     }
     String what = context.getDisplayName() + " needs root (network namespaces, iptables, eBPF)";
-    if ("true".equalsIgnoreCase(System.getenv("CI"))) {
+    if (d == Decision.FAIL) {
       throw new IllegalStateException(what + ", and CI=true: a skipped root test is a failure");
     }
     throw new TestAbortedException(what + "; skipped. Run as root, or in CI, to run it.");

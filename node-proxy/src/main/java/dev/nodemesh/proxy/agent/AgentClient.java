@@ -1,6 +1,13 @@
 package dev.nodemesh.proxy.agent;
 
+import dev.nodemesh.api.agent.v1.AddPodRequest;
+import dev.nodemesh.api.agent.v1.AddPodResponse;
+import dev.nodemesh.api.agent.v1.DelPodRequest;
+import dev.nodemesh.api.agent.v1.DelPodResponse;
+import dev.nodemesh.api.agent.v1.ListPodsRequest;
+import dev.nodemesh.api.agent.v1.ListPodsResponse;
 import dev.nodemesh.api.agent.v1.NodeAgentGrpc;
+import dev.nodemesh.api.agent.v1.Pod;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
@@ -8,17 +15,23 @@ import io.grpc.netty.shaded.io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.grpc.netty.shaded.io.netty.channel.epoll.EpollEventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 /**
- * A client of the node agent over its Unix socket, for local mode, the CNI plugin and tests. Calls
- * carry a deadline so a hung agent is an error, not a hang.
+ * A blocking client of the node agent ({@code nodemesh.agent.v1.NodeAgent}) over its Unix socket.
+ * Local mode enrols pods with it; the CNI plugin follows the same pattern.
+ *
+ * <p>Limits: Linux only (epoll domain sockets from grpc-netty-shaded); one event-loop thread; each
+ * call carries its own deadline, and the caller decides about retries.
  */
 public final class AgentClient implements AutoCloseable {
-  private final ManagedChannel channel;
   private final EventLoopGroup group;
+  private final ManagedChannel channel;
+  private final Duration deadline;
 
-  public AgentClient(Path socket) {
+  /** Connects lazily: the first call dials the socket. */
+  public AgentClient(Path socket, Duration deadline) {
     this.group = new EpollEventLoopGroup(1);
     this.channel =
         NettyChannelBuilder.forAddress(new DomainSocketAddress(socket.toString()))
@@ -26,17 +39,38 @@ public final class AgentClient implements AutoCloseable {
             .channelType(EpollDomainSocketChannel.class)
             .usePlaintext()
             .build();
+    this.deadline = deadline;
   }
 
-  /** A blocking stub whose calls fail after {@code seconds}. */
-  public NodeAgentGrpc.NodeAgentBlockingStub stub(long seconds) {
-    return NodeAgentGrpc.newBlockingStub(channel).withDeadlineAfter(seconds, TimeUnit.SECONDS);
+  /** A stub for any call, with this client's deadline. */
+  public NodeAgentGrpc.NodeAgentBlockingStub stub() {
+    return NodeAgentGrpc.newBlockingStub(channel)
+        .withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  /** Enrols a pod; the agent answers only once interception is in place. */
+  public AddPodResponse addPod(Pod pod) {
+    return stub().addPod(AddPodRequest.newBuilder().setPod(pod).build());
+  }
+
+  /** The enrolled pods; also the readiness probe for the agent socket. */
+  public ListPodsResponse listPods() {
+    return stub().listPods(ListPodsRequest.getDefaultInstance());
+  }
+
+  /** Removes a pod; unknown pods succeed (DEL is best-effort and idempotent). */
+  public DelPodResponse delPod(String uid) {
+    return stub().delPod(DelPodRequest.newBuilder().setUid(uid).build());
   }
 
   @Override
-  public void close() throws InterruptedException {
+  public void close() {
     channel.shutdownNow();
-    channel.awaitTermination(5, TimeUnit.SECONDS);
-    group.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS);
+    try {
+      channel.awaitTermination(2, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
   }
 }

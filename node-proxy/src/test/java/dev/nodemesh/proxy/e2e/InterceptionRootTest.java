@@ -174,7 +174,7 @@ class InterceptionRootTest {
     assertTrue(node.natTable("client").contains("NODEMESH_OUTPUT"));
     boolean was =
         node.agent()
-            .stub(30)
+            .stub()
             .delPod(DelPodRequest.newBuilder().setUid("uid-client").build())
             .getWasEnrolled();
     assertTrue(was);
@@ -184,7 +184,7 @@ class InterceptionRootTest {
     // Deleting again is fine and says it was not enrolled.
     assertFalse(
         node.agent()
-            .stub(30)
+            .stub()
             .delPod(DelPodRequest.newBuilder().setUid("uid-client").build())
             .getWasEnrolled());
   }
@@ -226,7 +226,7 @@ class InterceptionRootTest {
     StatusRuntimeException e =
         assertThrows(
             StatusRuntimeException.class,
-            () -> node.agent().stub(30).addPod(AddPodRequest.newBuilder().setPod(bad).build()));
+            () -> node.agent().stub().addPod(AddPodRequest.newBuilder().setPod(bad).build()));
     assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
     assertTrue(e.getStatus().getDescription().contains("pod.ips[0]"), e.getMessage());
     // Enrolling the same pod again is acknowledged as a no-op.

@@ -1,6 +1,5 @@
 package dev.nodemesh.proxy.e2e;
 
-import dev.nodemesh.api.agent.v1.AddPodRequest;
 import dev.nodemesh.api.agent.v1.AddPodResponse;
 import dev.nodemesh.api.agent.v1.Pod;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
@@ -113,7 +112,7 @@ final class TestNode implements AutoCloseable {
                 new InetSocketAddress("127.0.0.1", 0),
                 "test-node",
                 2));
-    agent = new AgentClient(dir.resolve("agent.sock"));
+    agent = new AgentClient(dir.resolve("agent.sock"), java.time.Duration.ofSeconds(30));
     return proxy;
   }
 
@@ -147,7 +146,7 @@ final class TestNode implements AutoCloseable {
   }
 
   AddPodResponse enrol(String name) {
-    return agent.stub(30).addPod(AddPodRequest.newBuilder().setPod(podMessage(name)).build());
+    return agent.addPod(podMessage(name));
   }
 
   /** A test server inside a pod, listening on all its addresses. */

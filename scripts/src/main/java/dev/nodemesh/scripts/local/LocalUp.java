@@ -1,7 +1,7 @@
 package dev.nodemesh.scripts.local;
 
 import dev.nodemesh.api.agent.v1.Pod;
-import dev.nodemesh.scripts.agent.AgentClient;
+import dev.nodemesh.proxy.agent.AgentClient;
 import dev.nodemesh.scripts.local.Manifest.AppSpec;
 import dev.nodemesh.scripts.local.Manifest.PodSpec;
 import dev.nodemesh.scripts.local.StateFile.Resource;

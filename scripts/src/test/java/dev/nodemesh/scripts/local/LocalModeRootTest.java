@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.nodemesh.scripts.RootRequired;
+import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.scripts.local.StateFile.Kind;
 import dev.nodemesh.scripts.local.StateFile.Resource;
 import java.io.ByteArrayOutputStream;
@@ -17,14 +17,11 @@ import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /** {@code local up --no-proxy} and {@code down} for real, in network namespaces of our own. */
-@Tag("root")
-@ExtendWith(RootRequired.class)
+@RootTest
 class LocalModeRootTest {
   @TempDir Path runDir;
   private String prefix;

@@ -1,4 +1,4 @@
-package dev.nodemesh.scripts.agent;
+package dev.nodemesh.proxy.agent;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
