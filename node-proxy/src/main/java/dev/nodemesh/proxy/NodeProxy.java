@@ -100,11 +100,13 @@ public final class NodeProxy implements AutoCloseable {
                 ConfigSnapshot old = snapshots.swap(s);
                 log.info("config version {} -> {}: {}", old.version(), s.version(), s.describe());
               },
-              e ->
-                  log.warn(
-                      "config rejected, version {} stays: {}",
-                      snapshots.current().version(),
-                      e.getMessage()));
+              e -> {
+                rejected.increment();
+                log.warn(
+                    "config rejected, version {} stays: {}",
+                    snapshots.current().version(),
+                    e.getMessage());
+              });
       Gauge.builder("nodemesh.config.version", snapshots, s -> s.current().version())
           .description("Version of the config snapshot in force")
           .register(metrics.registry());

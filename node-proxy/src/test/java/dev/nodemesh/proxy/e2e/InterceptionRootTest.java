@@ -210,7 +210,15 @@ class InterceptionRootTest {
                 .dataPlane()
                 .metrics()
                 .scrape()
-                .contains("nodemesh_config_rejected_total{node=\"test-node\"} 1"));
+                .contains("nodemesh_config_rejected_total{node=\"test-node\"} 1"),
+        () ->
+            node.proxy()
+                .dataPlane()
+                .metrics()
+                .scrape()
+                .lines()
+                .filter(l -> l.contains("config"))
+                .reduce("", (a, b) -> a + "\n" + b));
     assertEquals(before, node.proxy().dataPlane().snapshots().current().version());
     try (SocketChannel ch = node.connect("client", Mesh.VIP, 9000)) {
       ch.write(ByteBuffer.wrap("still here".getBytes(StandardCharsets.UTF_8)));
@@ -277,5 +285,14 @@ class InterceptionRootTest {
       Thread.sleep(100);
     }
     throw new AssertionError("condition not met within 30 s");
+  }
+
+  static void waitFor(BooleanSupplier condition, java.util.function.Supplier<String> why)
+      throws InterruptedException {
+    try {
+      waitFor(condition);
+    } catch (AssertionError e) {
+      throw new AssertionError(e.getMessage() + ": " + why.get(), e);
+    }
   }
 }

@@ -6,6 +6,8 @@ import dev.nodemesh.scripts.local.LocalUp;
 import dev.nodemesh.scripts.local.Names;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -102,6 +104,22 @@ final class LocalCommand implements Runnable {
             "How long to wait for the agent socket and each app (default: ${DEFAULT-VALUE}).")
     int waitSeconds = 60;
 
+    @Option(
+        names = "--proxy-jvm-opt",
+        paramLabel = "OPT",
+        description =
+            "A JVM option for the node proxy process, e.g. -Xmx256m or -XX:+UseParallelGC"
+                + " (repeatable).")
+    List<String> proxyJvmOptions = new ArrayList<>();
+
+    @Option(
+        names = "--proxy-arg",
+        paramLabel = "ARG",
+        description =
+            "An argument passed on to `nodemesh proxy`, e.g. --transport=io_uring or --workers=1"
+                + " (repeatable).")
+    List<String> proxyArgs = new ArrayList<>();
+
     @Override
     public Integer call() throws Exception {
       try {
@@ -130,7 +148,9 @@ final class LocalCommand implements Runnable {
               serviceCidr,
               nodeName,
               admin,
-              Duration.ofSeconds(waitSeconds));
+              Duration.ofSeconds(waitSeconds),
+              proxyJvmOptions,
+              proxyArgs);
       try {
         new LocalUp(opts, System.out).run();
       } catch (Exception e) {

@@ -43,7 +43,14 @@ public final class LocalUp {
       String serviceCidr,
       String nodeName,
       String adminAddress,
-      Duration waitTimeout) {}
+      Duration waitTimeout,
+      List<String> proxyJvmOptions,
+      List<String> proxyArgs) {
+    public Options {
+      proxyJvmOptions = List.copyOf(proxyJvmOptions);
+      proxyArgs = List.copyOf(proxyArgs);
+    }
+  }
 
   private static final int POD_PREFIX_LEN = 24;
 
@@ -146,12 +153,18 @@ public final class LocalUp {
     Path log = opts.runDir().resolve("proxy.log");
     // The same java and classpath as this launcher: equal to `bin/nodemesh proxy ...`, and it also
     // works from tests, where there is no jar yet.
-    List<String> argv =
+    List<String> argv = new ArrayList<>();
+    argv.addAll(
         List.of(
             javaBin(),
             "--add-opens",
             "java.base/sun.nio.ch=ALL-UNNAMED",
-            "--enable-native-access=ALL-UNNAMED",
+            "--add-opens",
+            "java.base/java.io=ALL-UNNAMED",
+            "--enable-native-access=ALL-UNNAMED"));
+    argv.addAll(opts.proxyJvmOptions());
+    argv.addAll(
+        List.of(
             "-cp",
             System.getProperty("java.class.path"),
             "dev.nodemesh.scripts.cli.Main",
@@ -163,7 +176,8 @@ public final class LocalUp {
             "--admin",
             opts.adminAddress(),
             "--node-name",
-            opts.nodeName());
+            opts.nodeName()));
+    argv.addAll(opts.proxyArgs());
     Resource proxy = Daemons.start(state, "proxy", null, argv, log);
     try (AgentClient agent = new AgentClient(socket, Duration.ofSeconds(10))) {
       awaitAgent(agent, socket, proxy, log);

@@ -48,7 +48,9 @@ class LocalModeRootTest {
         "10.96.0.0/16",
         "test",
         "127.0.0.1:15020",
-        Duration.ofSeconds(30));
+        Duration.ofSeconds(30),
+        List.of(),
+        List.of());
   }
 
   private String inPod(String pod, String... argv) throws Exception {
