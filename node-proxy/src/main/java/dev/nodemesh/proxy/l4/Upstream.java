@@ -34,13 +34,18 @@ public final class Upstream {
             .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
             .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MILLIS)
             .handler(new ChannelInboundHandlerAdapter());
-    Channel ch;
+    ChannelFuture registered;
     try (NetworkNamespace.Scope in = from.enter()) {
       // register() runs inline here (we are on the event loop), so the channel is created now.
-      ch = b.register().channel();
+      registered = b.register();
     } catch (NativeException e) {
       return downstream.newFailedFuture(e);
     }
-    return ch.connect(to);
+    if (registered.cause() != null) {
+      // The socket could not be made (e.g. marking it failed): fail now, never hang the client.
+      registered.channel().close();
+      return downstream.newFailedFuture(registered.cause());
+    }
+    return registered.channel().connect(to);
   }
 }
