@@ -23,6 +23,7 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
   private final RelaySession session;
   private final boolean downstream;
   private boolean inputDone;
+  private boolean finished;
 
   RelayHandler(Channel peer, RelaySession session, boolean downstream) {
     this.peer = peer;
@@ -62,13 +63,19 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
   public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
     if (evt instanceof ChannelInputShutdownEvent) {
       inputDone = true;
+      if (ctx.channel() instanceof DuplexChannel self && self.isOutputShutdown()) {
+        // Both directions of this socket are over: close it now rather than keep an idle,
+        // fully shut-down socket registered while the peer's last writes drain.
+        finished = true;
+        ctx.close();
+      }
       // Pass the end of stream on once everything read before it has been written.
       peer.writeAndFlush(Unpooled.EMPTY_BUFFER)
           .addListener(
               (ChannelFutureListener)
                   f -> {
                     if (!f.isSuccess() || !(peer instanceof DuplexChannel duplex)) {
-                      session.closeBoth();
+                      session.closeBoth("end of stream could not be passed on");
                       return;
                     }
                     duplex
@@ -82,7 +89,10 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void channelInactive(ChannelHandlerContext ctx) {
-    session.closeBoth();
+    if (finished) {
+      return;
+    }
+    session.closeBoth(downstream ? "downstream closed" : "upstream closed");
   }
 
   @Override

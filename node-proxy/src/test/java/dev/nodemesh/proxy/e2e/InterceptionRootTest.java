@@ -160,6 +160,53 @@ class InterceptionRootTest {
     }
   }
 
+  /**
+   * A client that half-closes early and then reads slowly, in bursts: the proxy's writes to it
+   * block and unblock many times after its input has ended (the pattern that hit Netty's epoll
+   * re-registration bug, see EpollRegistrationGuard).
+   */
+  @Test
+  void aHalfClosedClientThatReadsSlowlyStillGetsEveryByte() throws Exception {
+    byte[] payload = new byte[16 * 1024 * 1024];
+    new Random(3).nextBytes(payload);
+    try (SocketChannel ch = node.connect("client", Mesh.VIP, 9000)) {
+      ch.socket().setReceiveBufferSize(16 * 1024);
+      Thread writer =
+          new Thread(
+              () -> {
+                try {
+                  ByteBuffer b = ByteBuffer.wrap(payload);
+                  while (b.hasRemaining()) {
+                    ch.write(b);
+                  }
+                  ch.shutdownOutput();
+                } catch (IOException e) {
+                  throw new java.io.UncheckedIOException(e);
+                }
+              });
+      writer.start();
+      MessageDigest want = MessageDigest.getInstance("SHA-256");
+      MessageDigest got = MessageDigest.getInstance("SHA-256");
+      want.update(payload);
+      ByteBuffer buf = ByteBuffer.allocate(32 * 1024);
+      long received = 0;
+      int n;
+      int bursts = 0;
+      while ((n = ch.read(buf)) >= 0) {
+        buf.flip();
+        got.update(buf);
+        buf.clear();
+        received += n;
+        if (++bursts % 16 == 0) {
+          Thread.sleep(1); // read in bursts so the proxy's writes to us keep blocking
+        }
+      }
+      writer.join(30_000);
+      assertEquals(payload.length, received);
+      assertArrayEquals(want.digest(), got.digest());
+    }
+  }
+
   @Test
   void halfCloseIsPassedOnAndTheReplyStillArrives() throws IOException {
     try (SocketChannel ch = node.connect("client", Mesh.VIP, 9000)) {
