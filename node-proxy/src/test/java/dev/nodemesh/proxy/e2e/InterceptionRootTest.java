@@ -9,6 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.nodemesh.api.agent.v1.AddPodRequest;
 import dev.nodemesh.api.agent.v1.DelPodRequest;
 import dev.nodemesh.api.agent.v1.Pod;
+import dev.nodemesh.api.agent.v1.SnapshotRequest;
+import dev.nodemesh.api.agent.v1.SnapshotResponse;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.transport.TransportKind;
 import io.grpc.Status;
@@ -234,6 +236,26 @@ class InterceptionRootTest {
             .stub()
             .delPod(DelPodRequest.newBuilder().setUid("uid-client").build())
             .getWasEnrolled());
+  }
+
+  @Test
+  void aSnapshotReconcilesTheWholeSetOfPods() throws Exception {
+    SnapshotResponse r =
+        node.agent()
+            .stub()
+            .snapshot(
+                SnapshotRequest.newBuilder()
+                    .addPods(node.podMessage("client"))
+                    .addPods(node.podMessage("echo-1"))
+                    .build());
+    assertEquals(0, r.getAdded());
+    assertEquals(2, r.getUnchanged());
+    assertEquals(2, r.getRemoved());
+    assertFalse(node.natTable("echo-2").contains("NODEMESH"));
+    assertTrue(node.natTable("echo-1").contains("NODEMESH_OUTPUT"));
+    assertEquals(2, node.agent().listPods().getPodsCount());
+    // The service still works through the remaining enrolled client.
+    assertTrue(readLine(node.connect("client", Mesh.VIP, 80)).startsWith("echo-"));
   }
 
   @Test
