@@ -49,16 +49,9 @@ class InterceptionRootTest {
   @BeforeEach
   void setUp() throws Exception {
     node = TestNode.create(tmp);
-    node.addPod("client", 10);
-    for (int i = 1; i <= 3; i++) {
-      node.addPod("echo-" + i, 10 + i);
-      node.serve("echo-" + i, 8080, TestServer.Mode.NAME);
-      node.serve("echo-" + i, 9000, TestServer.Mode.ECHO);
-    }
+    node.addStandardMesh();
     node.addPod("outside", 20);
     node.serve("outside", 8080, TestServer.Mode.NAME);
-    node.writeConfig("pods.yaml", Mesh.pods());
-    node.writeConfig("services.yaml", Mesh.service("echo", Mesh.VIP, "echo"));
     node.startProxy(TransportKind.EPOLL);
     for (String p : new String[] {"client", "echo-1", "echo-2", "echo-3"}) {
       assertFalse(node.enrol(p).getAlreadyEnrolled());
