@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy;
 
+import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -14,6 +15,7 @@ import java.nio.file.Path;
  * @param adminAddress where /metrics, /healthz and /ready are served (its own thread)
  * @param nodeName the node this proxy serves, used in metrics labels
  * @param workerThreads data-plane event-loop threads (0 = one per core)
+ * @param interception iptables (default) or eBPF, and where eBPF attaches and pins
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -21,7 +23,8 @@ public record NodeProxyConfig(
     Path agentSocket,
     InetSocketAddress adminAddress,
     String nodeName,
-    int workerThreads) {
+    int workerThreads,
+    InterceptionMode interception) {
 
   public static final Path DEFAULT_AGENT_SOCKET = Path.of("/var/run/nodemesh/agent.sock");
   public static final int OUTBOUND_PORT = 15001;

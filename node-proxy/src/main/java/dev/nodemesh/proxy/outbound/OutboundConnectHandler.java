@@ -1,8 +1,6 @@
 package dev.nodemesh.proxy.outbound;
 
-import dev.nodemesh.bpf.ffi.NativeException;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
-import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
@@ -10,9 +8,9 @@ import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
-import dev.nodemesh.proxy.transport.Transport;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -43,8 +41,8 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
     ctx.pipeline().remove(this);
     InetSocketAddress original;
     try {
-      original = SocketOptions.originalDestination(Transport.fd(ctx.channel()));
-    } catch (NativeException e) {
+      original = plane.interception().originalDestination(ctx.channel(), source);
+    } catch (IOException e) {
       log.warn(
           "outbound connection from {} without an original destination: {}",
           source,
