@@ -2,6 +2,7 @@ package dev.nodemesh.proxy;
 
 import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.LoadBalancer;
 import dev.nodemesh.proxy.transport.Transport;
@@ -11,6 +12,7 @@ import io.netty.channel.EventLoopGroup;
  * What every connection handler needs, wired once at start: the transport and its event loops, the
  * current config, the enrolled pods, the load balancer and the metrics.
  *
+ * @param interception how pod traffic reaches the listeners, and where it meant to go
  * @param proxyMark SO_MARK on every upstream socket so the pods' redirect rules let it through
  */
 public record DataPlane(
@@ -21,4 +23,5 @@ public record DataPlane(
     PodRegistry pods,
     LoadBalancer loadBalancer,
     ProxyMetrics metrics,
+    Interception interception,
     int proxyMark) {}

@@ -10,6 +10,10 @@ import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.ConfigWatcher;
 import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.intercept.EbpfInterception;
+import dev.nodemesh.proxy.intercept.Interception;
+import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.intercept.IptablesInterception;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
 import dev.nodemesh.proxy.transport.Transport;
@@ -17,6 +21,7 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -74,6 +79,7 @@ public final class NodeProxy implements AutoCloseable {
         transport.newGroup(1, new DefaultThreadFactory("nodemesh-accept", true));
     EventLoopGroup workers =
         transport.newGroup(config.workerThreads(), new DefaultThreadFactory("nodemesh-io", true));
+    Interception interception = interception(config.interception());
     DataPlane plane =
         new DataPlane(
             transport,
@@ -83,6 +89,7 @@ public final class NodeProxy implements AutoCloseable {
             pods,
             new RoundRobinLoadBalancer(),
             metrics,
+            interception,
             PROXY_MARK);
     Counter rejected =
         Counter.builder("nodemesh.config.rejected")
@@ -115,7 +122,7 @@ public final class NodeProxy implements AutoCloseable {
           .register(metrics.registry());
       agentThread =
           Executors.newSingleThreadExecutor(new DefaultThreadFactory("nodemesh-agent", true));
-      enroller = new Enroller(plane, new PodInterception(RedirectRules.defaults()));
+      enroller = new Enroller(plane, interception);
       agent = AgentServer.start(config.agentSocket(), new NodeAgentService(enroller, agentThread));
       AdminServer admin =
           AdminServer.start(
@@ -131,8 +138,18 @@ public final class NodeProxy implements AutoCloseable {
       return new NodeProxy(plane, watcher, enroller, agentThread, agent, admin);
     } catch (Exception | Error e) {
       closeQuietly(agent, enroller, agentThread, watcher, accept, workers);
+      interception.close();
       throw e;
     }
+  }
+
+  private static Interception interception(InterceptionMode mode) throws IOException {
+    if (mode.kind() == InterceptionMode.Kind.EBPF) {
+      Interception ebpf = EbpfInterception.start(mode, NodeProxyConfig.OUTBOUND_PORT, PROXY_MARK);
+      log.info("interception: {}", ebpf);
+      return ebpf;
+    }
+    return new IptablesInterception(new PodInterception(RedirectRules.defaults()));
   }
 
   private static String hostPort(InetSocketAddress a) {
@@ -163,6 +180,7 @@ public final class NodeProxy implements AutoCloseable {
     }
     admin.close();
     closeQuietly(agent, enroller, agentThread, watcher, plane.acceptGroup(), plane.workerGroup());
+    plane.interception().close();
     closed.countDown();
   }
 

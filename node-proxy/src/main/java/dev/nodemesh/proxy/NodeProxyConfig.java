@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy;
 
+import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -12,8 +13,10 @@ import java.nio.file.Path;
  *     change; replaced by xDS in the control-plane issue
  * @param agentSocket path of the node agent's Unix socket
  * @param adminAddress where /metrics, /healthz and /ready are served (its own thread)
- * @param nodeName the node this proxy serves, used in metrics labels
- * @param workerThreads data-plane event-loop threads (0 = Netty's default, 2 x cores)
+ * @param nodeName the node this proxy serves, used in metrics labels <<<<<<< HEAD
+ * @param workerThreads data-plane event-loop threads (0 = Netty's default, 2 x cores) =======
+ * @param workerThreads data-plane event-loop threads (0 = one per core)
+ * @param interception iptables (default) or eBPF, and where eBPF attaches and pins >>>>>>> ebpf
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -21,7 +24,8 @@ public record NodeProxyConfig(
     Path agentSocket,
     InetSocketAddress adminAddress,
     String nodeName,
-    int workerThreads) {
+    int workerThreads,
+    InterceptionMode interception) {
 
   public static final Path DEFAULT_AGENT_SOCKET = Path.of("/var/run/nodemesh/agent.sock");
   public static final int OUTBOUND_PORT = 15001;

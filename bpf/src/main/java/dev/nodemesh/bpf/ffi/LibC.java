@@ -18,6 +18,9 @@ public interface LibC {
   int close(int fd);
 
   @SaveError
+  int socket(int domain, int type, int protocol);
+
+  @SaveError
   int setns(int fd, int nstype);
 
   @SaveError

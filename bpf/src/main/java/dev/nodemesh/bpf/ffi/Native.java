@@ -13,6 +13,10 @@ import jnr.ffi.byref.IntByReference;
 public final class Native {
   public static final int O_RDONLY = 0;
   public static final int O_CLOEXEC = 0x80000;
+  public static final int O_DIRECTORY = 0x10000;
+  public static final int AF_INET = 2;
+  public static final int SOCK_STREAM = 1;
+  public static final int SOCK_CLOEXEC = 0x80000;
   public static final int CLONE_NEWNET = 0x40000000;
   public static final int SOL_IP = 0;
   public static final int SOL_SOCKET = 1;
@@ -51,6 +55,14 @@ public final class Native {
     if (LIBC.close(fd) != 0) {
       throw new NativeException("close", "fd " + fd, lastErrno());
     }
+  }
+
+  public static int socket(int domain, int type, int protocol, String what) throws NativeException {
+    int fd = LIBC.socket(domain, type, protocol);
+    if (fd < 0) {
+      throw new NativeException("socket", what, lastErrno());
+    }
+    return fd;
   }
 
   public static void setns(int fd, int nstype, String what) throws NativeException {

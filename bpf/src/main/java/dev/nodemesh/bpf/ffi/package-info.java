@@ -1,4 +1,6 @@
-/** libc through jnr-ffi: the only place nodemesh binds libc; errno becomes an exception. */
+/**
+ * libc and libbpf through jnr-ffi: the only place nodemesh binds either; errors become exceptions.
+ */
 @NullMarked
 package dev.nodemesh.bpf.ffi;
 

@@ -69,6 +69,24 @@ public final class NetworkNamespace implements AutoCloseable {
   }
 
   /**
+   * The namespace's cookie ({@code SO_NETNS_COOKIE} of a socket made in it): the value eBPF
+   * programs get from {@code bpf_get_netns_cookie}, stable for the namespace's life.
+   */
+  public long cookie() throws NativeException {
+    try (Scope s = enter()) {
+      int fd =
+          Native.socket(
+              Native.AF_INET, Native.SOCK_STREAM | Native.SOCK_CLOEXEC, 0, "cookie of " + path);
+      try {
+        return Native.getsockoptLong(
+            fd, Native.SOL_SOCKET, Native.SO_NETNS_COOKIE, "SO_NETNS_COOKIE in " + path);
+      } finally {
+        Native.close(fd);
+      }
+    }
+  }
+
+  /**
    * Moves the calling thread into this namespace. Close the scope on the same thread to return it
    * to the process's home namespace.
    */

@@ -1,8 +1,8 @@
 package dev.nodemesh.proxy.agent;
 
-import dev.nodemesh.bpf.iptables.PodInterception;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.listener.PodListeners;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -45,10 +45,10 @@ public final class Enroller implements AutoCloseable {
   private record Enrolment(EnrolledPod pod, PodListeners listeners) {}
 
   private final DataPlane plane;
-  private final PodInterception interception;
+  private final Interception interception;
   private final Map<String, Enrolment> enrolled = new HashMap<>();
 
-  public Enroller(DataPlane plane, PodInterception interception) {
+  public Enroller(DataPlane plane, Interception interception) {
     this.plane = plane;
     this.interception = interception;
   }
@@ -74,7 +74,7 @@ public final class Enroller implements AutoCloseable {
       throw new IOException("enrolling " + pod + ": " + e.getMessage(), e);
     }
     try {
-      interception.install(Path.of(spec.netnsPath()));
+      interception.install(pod);
     } catch (IOException | RuntimeException e) {
       listeners.close();
       netns.close();

@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.inbound;
 
+import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.agent.EnrolledPod;
@@ -8,6 +9,7 @@ import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
+import dev.nodemesh.proxy.transport.Transport;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import java.net.InetSocketAddress;
@@ -41,7 +43,11 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
   @Override
   public void channelActive(ChannelHandlerContext ctx) {
     ctx.pipeline().remove(this);
-    InetSocketAddress original = Relays.originalDestination(ctx.channel(), pod);
+    InetSocketAddress original =
+        Relays.originalDestination(
+            ctx.channel(),
+            pod,
+            () -> SocketOptions.originalDestination(Transport.fd(ctx.channel())));
     if (original == null) {
       return;
     }

@@ -1,15 +1,13 @@
 package dev.nodemesh.proxy.l4;
 
-import dev.nodemesh.bpf.ffi.NativeException;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
-import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
-import dev.nodemesh.proxy.transport.Transport;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelOption;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
 import org.jspecify.annotations.Nullable;
@@ -83,10 +81,11 @@ public final class Relays {
    * The original destination of a captured connection, or null after resetting it when the kernel
    * has none (the connection did not come through the redirect rules).
    */
-  public static @Nullable InetSocketAddress originalDestination(Channel ch, Object capturedFor) {
+  public static @Nullable InetSocketAddress originalDestination(
+      Channel ch, Object capturedFor, DestinationLookup lookup) {
     try {
-      return SocketOptions.originalDestination(Transport.fd(ch));
-    } catch (NativeException e) {
+      return lookup.get();
+    } catch (IOException e) {
       log.warn(
           "connection captured for {} has no original destination: {}",
           capturedFor,
@@ -94,6 +93,12 @@ public final class Relays {
       reset(ch);
       return null;
     }
+  }
+
+  /** Where a captured connection meant to go: SO_ORIGINAL_DST, or the eBPF record. */
+  @FunctionalInterface
+  public interface DestinationLookup {
+    InetSocketAddress get() throws IOException;
   }
 
   /** Closes with RST (SO_LINGER 0): the client learns the connection failed. */

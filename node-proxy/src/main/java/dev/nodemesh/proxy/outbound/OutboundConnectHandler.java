@@ -38,7 +38,11 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
   @Override
   public void channelActive(ChannelHandlerContext ctx) {
     ctx.pipeline().remove(this);
-    InetSocketAddress original = Relays.originalDestination(ctx.channel(), source);
+    InetSocketAddress original =
+        Relays.originalDestination(
+            ctx.channel(),
+            source,
+            () -> plane.interception().originalDestination(ctx.channel(), source));
     if (original == null) {
       return;
     }

@@ -7,6 +7,7 @@ import dev.nodemesh.bpf.testing.TestNetns;
 import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.agent.AgentClient;
+import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -125,6 +126,10 @@ final class TestNode implements AutoCloseable {
   }
 
   NodeProxy startProxy(TransportKind transport) throws Exception {
+    return startProxy(transport, InterceptionMode.iptables());
+  }
+
+  NodeProxy startProxy(TransportKind transport, InterceptionMode interception) throws Exception {
     proxy =
         NodeProxy.start(
             new NodeProxyConfig(
@@ -133,7 +138,8 @@ final class TestNode implements AutoCloseable {
                 dir.resolve("agent.sock"),
                 new InetSocketAddress("127.0.0.1", 0),
                 "test-node",
-                2));
+                2,
+                interception));
     agent = new AgentClient(dir.resolve("agent.sock"), java.time.Duration.ofSeconds(30));
     return proxy;
   }

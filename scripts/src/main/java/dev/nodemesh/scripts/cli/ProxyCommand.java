@@ -2,6 +2,7 @@ package dev.nodemesh.scripts.cli;
 
 import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.NodeProxyConfig;
+import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -68,14 +69,45 @@ final class ProxyCommand implements Callable<Integer> {
       defaultValue = "0")
   int workers;
 
+  @Option(
+      names = "--intercept",
+      paramLabel = "iptables|ebpf",
+      description =
+          "How pod traffic is captured: iptables rules in each pod, or eBPF programs attached to"
+              + " --bpf-cgroup (default: ${DEFAULT-VALUE}).",
+      defaultValue = "iptables")
+  String intercept = "iptables";
+
+  @Option(
+      names = "--bpf-cgroup",
+      paramLabel = "DIR",
+      description = "cgroup v2 directory holding the pods, for --intercept=ebpf.")
+  Path bpfCgroup = InterceptionMode.DEFAULT_CGROUP;
+
+  @Option(
+      names = "--bpf-pin-dir",
+      paramLabel = "DIR",
+      description = "Directory on a bpffs for pinned maps and links (default: ${DEFAULT-VALUE}).",
+      defaultValue = "/sys/fs/bpf/nodemesh")
+  Path bpfPinDir = InterceptionMode.DEFAULT_PIN_DIR;
+
   @Override
   public Integer call() throws Exception {
     if (workers < 0) {
       throw new CommandLine.ParameterException(
           spec.commandLine(), "--workers must be >= 0, got " + workers);
     }
+    InterceptionMode interception =
+        switch (intercept) {
+          case "iptables" -> InterceptionMode.iptables();
+          case "ebpf" -> InterceptionMode.ebpf(bpfCgroup, bpfPinDir);
+          default ->
+              throw new CommandLine.ParameterException(
+                  spec.commandLine(), "--intercept must be iptables or ebpf, got " + intercept);
+        };
     NodeProxyConfig config =
-        new NodeProxyConfig(transport, configDir, agentSocket, admin, nodeName, workers);
+        new NodeProxyConfig(
+            transport, configDir, agentSocket, admin, nodeName, workers, interception);
     NodeProxy proxy;
     try {
       proxy = NodeProxy.start(config);

@@ -1,0 +1,42 @@
+/* Every map the programs share, declared once. Sizes are entries, not bytes:
+ *
+ * nm_pod_netns     HASH      4096  registered pod namespaces (one per pod on the node), written by
+ *                                  the node agent; a namespace not in it is never touched.
+ * nm_orig_by_cookie LRU_HASH 65536 connect4 -> sockops hand-off, keyed by socket cookie; lives
+ *                                  for one handshake, deleted on ACTIVE_ESTABLISHED. LRU so that
+ *                                  connects that never complete cannot fill it.
+ * nm_orig_by_peer  LRU_HASH 65536  the record the proxy (or cgroup/getsockopt) reads, keyed by
+ *                                  the client end; deleted when the client socket reaches
+ *                                  TCP_CLOSE. 65536 covers every ephemeral port of ~2 pods at
+ *                                  once; LRU evicts the oldest if a close is ever missed.
+ * 16 + 8 + 8 bytes per entry plus hash overhead: ~10 MiB locked for both LRU maps.
+ */
+#ifndef NODEMESH_MAPS_H
+#define NODEMESH_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "types.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct nm_pod_config);
+} nm_pod_netns SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct nm_orig_dst);
+} nm_orig_by_cookie SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct nm_peer_key);
+	__type(value, struct nm_orig_dst);
+} nm_orig_by_peer SEC(".maps") __weak;
+
+#endif

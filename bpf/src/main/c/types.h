@@ -1,0 +1,37 @@
+/* Structs shared between the BPF programs and their Java mirrors (dev.nodemesh.bpf.maps).
+ *
+ * Every struct has explicit padding and no implicit holes, so its layout is the same for clang's
+ * BPF target and for the ByteBuffer mirrors. MapLayoutTest checks the mirrors against the BTF
+ * of the compiled objects; an offset marked "fixed" is read by the node proxy (or by a pinned map
+ * that survives a proxy upgrade) and must not move. Add fields at the end, in the padding.
+ */
+#ifndef NODEMESH_TYPES_H
+#define NODEMESH_TYPES_H
+
+#include <linux/types.h>
+
+/* Value of nm_pod_netns (key: netns cookie, __u64): what a registered pod namespace wants. */
+struct nm_pod_config {
+	__u16 outbound_port; /* offset 0, fixed: host order, the in-pod outbound listener (15001) */
+	__u16 pad0;          /* offset 2 */
+	__u32 proxy_mark;    /* offset 4, fixed: SO_MARK of the proxy's own sockets (0x539) */
+};                           /* size 8 */
+
+/* Where a redirected connect meant to go. */
+struct nm_orig_dst {
+	__u32 ip4;     /* offset 0, fixed: network order */
+	__u16 port;    /* offset 4, fixed: network order, as in sockaddr_in */
+	__u16 pad0;    /* offset 6 */
+	__u64 netns;   /* offset 8, fixed: netns cookie of the connecting socket */
+};                     /* size 16 */
+
+/* Key of nm_orig_by_peer: the client end of a redirected connection, as the proxy sees it as the
+ * peer of the accepted socket in the same namespace. */
+struct nm_peer_key {
+	__u64 netns;   /* offset 0, fixed: netns cookie */
+	__u32 ip4;     /* offset 8, fixed: client address, network order */
+	__u16 port;    /* offset 12, fixed: client port, host order */
+	__u16 pad0;    /* offset 14: always zero, it is hashed */
+};                     /* size 16 */
+
+#endif

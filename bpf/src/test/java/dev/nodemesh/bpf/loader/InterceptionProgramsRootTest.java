@@ -1,0 +1,393 @@
+package dev.nodemesh.bpf.loader;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nodemesh.bpf.maps.PodConfig;
+import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.bpf.socket.SocketOptions;
+import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.bpf.testing.TestBpffs;
+import dev.nodemesh.bpf.testing.TestCgroup;
+import dev.nodemesh.bpf.testing.TestNetns;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import jnr.ffi.LibraryLoader;
+import jnr.ffi.Memory;
+import jnr.ffi.Pointer;
+import org.jspecify.annotations.Nullable;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The programs end to end: a "pod" is a test netns plus a test cgroup; its processes (curl, python)
+ * join the cgroup before they connect; the proxy's outbound listener is a Java socket made inside
+ * the netns on 127.0.0.1:15001. Nothing is attached outside the test's own cgroup, and every
+ * cgroup, pin, netns and process is removed after each test.
+ */
+@RootTest
+class InterceptionProgramsRootTest {
+  private static final String SERVICE = "10.97.0.10";
+  private static final String PYTHON = "/usr/bin/python3";
+
+  private final List<AutoCloseable> cleanup = new ArrayList<>();
+  private final List<Process> processes = new ArrayList<>();
+  private TestNetns pod;
+  private TestCgroup cgroup;
+  private Path pins;
+  private long cookie;
+  private volatile @Nullable InterceptionPrograms programs;
+
+  @BeforeEach
+  void setUp() throws IOException {
+    pod = TestNetns.create("bpf");
+    cleanup.add(pod);
+    cgroup = TestCgroup.create("bpf");
+    cleanup.add(cgroup);
+    TestBpffs fs = TestBpffs.mount();
+    cleanup.add(fs);
+    pins = fs.path().resolve("nodemesh");
+    programs = InterceptionPrograms.install(cgroup.path(), pins);
+    try (NetworkNamespace ns = NetworkNamespace.open(pod.path())) {
+      cookie = ns.cookie();
+    }
+    current().register(cookie, PodConfig.defaults());
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    for (Process p : processes) {
+      p.destroyForcibly();
+      p.waitFor(10, TimeUnit.SECONDS);
+    }
+    InterceptionPrograms p = programs;
+    if (p != null) {
+      p.uninstall();
+    }
+    Exception first = null;
+    for (int i = cleanup.size() - 1; i >= 0; i--) {
+      try {
+        cleanup.get(i).close();
+      } catch (Exception e) {
+        if (first == null) {
+          first = e;
+        } else {
+          first.addSuppressed(e);
+        }
+      }
+    }
+    if (first != null) {
+      throw first;
+    }
+  }
+
+  private InterceptionPrograms current() {
+    InterceptionPrograms p = programs;
+    if (p == null) {
+      throw new IllegalStateException("no programs loaded");
+    }
+    return p;
+  }
+
+  @Test
+  void aRegisteredPodsConnectLandsOnTheListenerWithItsOriginalDestination() throws Exception {
+    Listener outbound = listen(pod, 15001);
+    assertEquals("ok", curlInPod(pod, "http://" + SERVICE + "/"));
+    Accepted a = outbound.accepted.poll(5, TimeUnit.SECONDS);
+    assertTrue(a != null, "nothing reached 127.0.0.1:15001");
+    assertEquals(Optional.of(new InetSocketAddress(SERVICE, 80)), a.original);
+    assertEquals(cookie, a.netnsCookie);
+  }
+
+  @Test
+  void getsockoptAnswersSoOriginalDstOnTheAcceptedSocket() throws Exception {
+    // The getsockopt program runs for sockets of the cgroup it is attached to, and an accepted
+    // socket belongs to its listener's cgroup: so the listener is made by a process in the test
+    // cgroup, and this JVM takes its fd (pidfd_getfd) to accept on it like the proxy would.
+    Process holder =
+        inPod(
+            pod,
+            PYTHON,
+            "-c",
+            "import socket,time\n"
+                + "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                + "s.bind(('127.0.0.1',15001)); s.listen(16); print(s.fileno(), flush=True)\n"
+                + "time.sleep(120)\n");
+    int remoteFd = Integer.parseInt(firstLine(holder));
+    int listener = Fds.take(holder.pid(), remoteFd);
+    try {
+      Process curl = inPod(pod, "curl", "-s", "--max-time", "5", "http://" + SERVICE + ":8080/x");
+      int conn = Fds.accept(listener, 5000);
+      try {
+        assertEquals(new InetSocketAddress(SERVICE, 8080), SocketOptions.originalDestination(conn));
+      } finally {
+        Fds.close(conn);
+      }
+      curl.waitFor(10, TimeUnit.SECONDS);
+    } finally {
+      Fds.close(listener);
+    }
+  }
+
+  @Test
+  void anUnregisteredNamespaceIsUntouched() throws Exception {
+    TestNetns other = TestNetns.create("bpfu");
+    cleanup.add(other);
+    Listener outbound = listen(other, 15001);
+    Process curl = inPod(other, "curl", "-s", "--max-time", "3", "http://" + SERVICE + "/");
+    assertEquals(7, exit(curl), "curl should fail to connect: no route, no redirect");
+    assertTrue(outbound.accepted.isEmpty());
+    assertEquals(0, current().entries(InterceptionPrograms.ORIG_BY_COOKIE));
+
+    assertTrue(current().unregister(cookie));
+    Listener own = listen(pod, 15001);
+    assertEquals(7, exit(inPod(pod, "curl", "-s", "--max-time", "3", "http://" + SERVICE + "/")));
+    assertTrue(own.accepted.isEmpty(), "an unregistered pod must not be redirected");
+  }
+
+  @Test
+  void loopbackAndTheProxysMarkedSocketsAreUntouched() throws Exception {
+    Listener outbound = listen(pod, 15001);
+    Listener local = listen(pod, 8080);
+    assertEquals("ok", curlInPod(pod, "http://127.0.0.1:8080/"));
+    assertTrue(local.accepted.poll(5, TimeUnit.SECONDS) != null);
+
+    Process marked =
+        inPod(
+            pod,
+            PYTHON,
+            "-c",
+            "import socket,sys\n"
+                + "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, 36, 0x539); s.settimeout(3)\n"
+                + "try:\n  s.connect(('"
+                + SERVICE
+                + "',80)); print('connected')\n"
+                + "except OSError as e: print(e.errno)\n");
+    String out = firstLine(marked);
+    assertNotEquals("connected", out, "a socket with the proxy's mark was redirected");
+    assertTrue(outbound.accepted.isEmpty());
+    assertEquals(0, current().entries(InterceptionPrograms.ORIG_BY_COOKIE));
+  }
+
+  @Test
+  void recordsAreRemovedWhenConnectionsClose() throws Exception {
+    Listener outbound = listen(pod, 15001);
+    int n = 2000;
+    Process loop =
+        inPod(
+            pod,
+            PYTHON,
+            "-c",
+            "import socket\n"
+                + "for i in range("
+                + n
+                + "):\n"
+                + "  s=socket.create_connection(('"
+                + SERVICE
+                + "',80), timeout=5); s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n"
+                + "  while s.recv(256): pass\n"
+                + "  s.close()\n"
+                + "print('done', flush=True)\n");
+    assertEquals("done", firstLine(loop));
+    assertEquals(0, exit(loop));
+    assertEquals(n, outbound.count.get());
+    assertEquals(n, outbound.found.get(), "every accepted connection had its record");
+    int left = -1;
+    for (int i = 0; i < 50 && left != 0; i++) {
+      left = current().entries(InterceptionPrograms.ORIG_BY_PEER);
+      Thread.sleep(100);
+    }
+    assertEquals(0, left, "records left after " + n + " closed connections");
+    assertEquals(0, current().entries(InterceptionPrograms.ORIG_BY_COOKIE));
+  }
+
+  @Test
+  void aRestartedLoaderAdoptsThePinnedProgramsAndMaps() throws Exception {
+    Listener outbound = listen(pod, 15001);
+    current().close();
+    programs = null;
+    // No loader running: the pinned links keep the programs attached.
+    assertEquals("ok", curlInPod(pod, "http://" + SERVICE + "/"));
+    assertTrue(outbound.accepted.poll(5, TimeUnit.SECONDS) != null);
+
+    InterceptionPrograms again = InterceptionPrograms.install(cgroup.path(), pins);
+    programs = again;
+    assertTrue(again.adopted());
+    assertEquals(Optional.of(PodConfig.defaults()), again.registration(cookie), "map was reused");
+    assertEquals("ok", curlInPod(pod, "http://" + SERVICE + "/"));
+    Accepted a = outbound.accepted.poll(5, TimeUnit.SECONDS);
+    assertTrue(a != null);
+    assertEquals(Optional.of(new InetSocketAddress(SERVICE, 80)), a.original);
+
+    again.uninstall();
+    programs = null;
+    assertFalse(Files.exists(pins));
+    assertEquals(7, exit(inPod(pod, "curl", "-s", "--max-time", "3", "http://" + SERVICE + "/")));
+    assertTrue(outbound.accepted.isEmpty(), "still redirected after uninstall");
+  }
+
+  // ---- helpers
+
+  private record Accepted(
+      InetSocketAddress peer, Optional<InetSocketAddress> original, long netnsCookie) {}
+
+  /** A Java listener inside a test netns answering one tiny HTTP response per connection. */
+  private final class Listener {
+    final BlockingQueue<Accepted> accepted = new LinkedBlockingQueue<>();
+    final AtomicInteger count = new AtomicInteger();
+    final AtomicInteger found = new AtomicInteger();
+  }
+
+  private Listener listen(TestNetns ns, int port) throws IOException {
+    ServerSocketChannel server;
+    long nsCookie;
+    try (NetworkNamespace handle = NetworkNamespace.open(ns.path());
+        NetworkNamespace.Scope in = handle.enter()) {
+      server = ServerSocketChannel.open();
+      server.bind(new InetSocketAddress("127.0.0.1", port), 256);
+      nsCookie = handle.cookie();
+    }
+    cleanup.add(server);
+    Listener l = new Listener();
+    Thread t =
+        new Thread(
+            () -> {
+              ByteBuffer response =
+                  ByteBuffer.wrap(
+                      "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                          .getBytes(StandardCharsets.US_ASCII));
+              while (server.isOpen()) {
+                try (SocketChannel c = server.accept()) {
+                  InetSocketAddress peer = (InetSocketAddress) c.getRemoteAddress();
+                  Optional<InetSocketAddress> original = Optional.empty();
+                  InterceptionPrograms p = programs;
+                  if (p != null) {
+                    original = p.originalDestination(nsCookie, peer);
+                  }
+                  l.count.incrementAndGet();
+                  if (original.isPresent()) {
+                    l.found.incrementAndGet();
+                  }
+                  l.accepted.add(new Accepted(peer, original, nsCookie));
+                  c.read(ByteBuffer.allocate(1024));
+                  c.write(response.duplicate());
+                } catch (IOException e) {
+                  // closed by the test, or a client gone early: keep serving while open
+                }
+              }
+            },
+            "listener-" + ns.name() + "-" + port);
+    t.setDaemon(true);
+    t.start();
+    return l;
+  }
+
+  /**
+   * Starts a command inside the netns, in the test cgroup from its first instruction. The shell
+   * joins the cgroup before {@code ip netns exec}, which remounts /sys for the namespace.
+   */
+  private Process inPod(TestNetns ns, String... cmd) throws IOException {
+    List<String> full =
+        new ArrayList<>(
+            List.of(
+                "sh", "-c", cgroup.joinCommand() + "ip netns exec " + ns.name() + " \"$@\"", "sh"));
+    full.addAll(List.of(cmd));
+    Process p = new ProcessBuilder(full).redirectErrorStream(true).start();
+    processes.add(p);
+    return p;
+  }
+
+  private String curlInPod(TestNetns ns, String url) throws Exception {
+    Process p = inPod(ns, "curl", "-s", "--max-time", "5", url);
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertEquals(0, exit(p), "curl " + url + ": " + out);
+    return out;
+  }
+
+  private static int exit(Process p) throws InterruptedException {
+    if (!p.waitFor(30, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new AssertionError("process did not finish");
+    }
+    return p.exitValue();
+  }
+
+  private static String firstLine(Process p) throws IOException {
+    BufferedReader r =
+        new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+    String line = r.readLine();
+    if (line == null) {
+      throw new IOException("process ended without output");
+    }
+    return line.strip();
+  }
+
+  /** The few syscalls only this test needs: take another process's fd, accept with a timeout. */
+  public interface TestLibC {
+    long syscall(long number, long a, long b, long c);
+
+    int accept(int fd, @Nullable Pointer addr, @Nullable Pointer len);
+
+    int poll(Pointer fds, long nfds, int timeoutMillis);
+
+    int close(int fd);
+  }
+
+  private static final class Fds {
+    private static final TestLibC C = LibraryLoader.create(TestLibC.class).load("c");
+    private static final long PIDFD_OPEN = 434;
+    private static final long PIDFD_GETFD = 438;
+
+    static int take(long pid, int fd) throws IOException {
+      int pidfd = (int) C.syscall(PIDFD_OPEN, pid, 0, 0);
+      if (pidfd < 0) {
+        throw new IOException("pidfd_open(" + pid + ") failed");
+      }
+      try {
+        int mine = (int) C.syscall(PIDFD_GETFD, pidfd, fd, 0);
+        if (mine < 0) {
+          throw new IOException("pidfd_getfd(" + pid + ", " + fd + ") failed");
+        }
+        return mine;
+      } finally {
+        C.close(pidfd);
+      }
+    }
+
+    static int accept(int listener, int timeoutMillis) throws IOException {
+      Pointer pfd = Memory.allocateDirect(jnr.ffi.Runtime.getRuntime(C), 8, true);
+      pfd.putInt(0, listener);
+      pfd.putShort(4, (short) 1); // POLLIN
+      if (C.poll(pfd, 1, timeoutMillis) != 1) {
+        throw new IOException("no connection reached the listener within " + timeoutMillis + " ms");
+      }
+      int fd = C.accept(listener, null, null);
+      if (fd < 0) {
+        throw new IOException("accept failed");
+      }
+      return fd;
+    }
+
+    static void close(int fd) {
+      C.close(fd);
+    }
+  }
+}

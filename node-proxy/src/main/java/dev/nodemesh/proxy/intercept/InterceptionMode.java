@@ -1,0 +1,29 @@
+package dev.nodemesh.proxy.intercept;
+
+import java.nio.file.Path;
+
+/**
+ * Which interception a node proxy uses, and where eBPF mode attaches and pins.
+ *
+ * @param kind iptables (the default) or ebpf
+ * @param cgroup the cgroup v2 directory holding the pods (eBPF only), e.g. the pod cgroup root
+ * @param pinDir a directory on a bpffs for the pinned maps and links (eBPF only)
+ */
+public record InterceptionMode(Kind kind, Path cgroup, Path pinDir) {
+  /** The two ways of intercepting. */
+  public enum Kind {
+    IPTABLES,
+    EBPF
+  }
+
+  public static final Path DEFAULT_PIN_DIR = Path.of("/sys/fs/bpf/nodemesh");
+  public static final Path DEFAULT_CGROUP = Path.of("/sys/fs/cgroup/unified");
+
+  public static InterceptionMode iptables() {
+    return new InterceptionMode(Kind.IPTABLES, DEFAULT_CGROUP, DEFAULT_PIN_DIR);
+  }
+
+  public static InterceptionMode ebpf(Path cgroup, Path pinDir) {
+    return new InterceptionMode(Kind.EBPF, cgroup, pinDir);
+  }
+}

@@ -1,0 +1,43 @@
+package dev.nodemesh.proxy.intercept;
+
+import dev.nodemesh.bpf.iptables.PodInterception;
+import dev.nodemesh.bpf.socket.SocketOptions;
+import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.transport.Transport;
+import io.netty.channel.Channel;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+
+/** nat REDIRECT rules inside each pod's namespace; the original destination from conntrack. */
+public final class IptablesInterception implements Interception {
+  private final PodInterception rules;
+
+  public IptablesInterception(PodInterception rules) {
+    this.rules = rules;
+  }
+
+  @Override
+  public void install(EnrolledPod pod) throws IOException {
+    rules.install(Path.of(pod.netnsPath()));
+  }
+
+  @Override
+  public void remove(Path netns) throws IOException {
+    rules.remove(netns);
+  }
+
+  @Override
+  public InetSocketAddress originalDestination(Channel accepted, EnrolledPod source)
+      throws IOException {
+    return SocketOptions.originalDestination(Transport.fd(accepted));
+  }
+
+  @Override
+  public void close() {}
+
+  @Override
+  public String toString() {
+    return "iptables";
+  }
+}
