@@ -181,7 +181,7 @@ public final class ConfigLoader {
     // SnakeYAML's message interleaves what went wrong with indented source excerpts and
     // positions; keep the unindented lines, which are the explanation, on one line.
     StringBuilder reason = new StringBuilder();
-    for (String part : e.getOriginalMessage().split("\n")) {
+    for (String part : e.getOriginalMessage().lines().toList()) {
       if (!part.isBlank() && !Character.isWhitespace(part.charAt(0))) {
         reason.append(reason.length() == 0 ? "" : "; ").append(part.strip());
       }
@@ -190,6 +190,8 @@ public final class ConfigLoader {
   }
 
   /** Cross-object rules: unique names per namespace and kind, unique pod IPs and VIPs. */
+  // Identity is the point: "the same object listed the IP twice" versus "another object has it".
+  @SuppressWarnings("ReferenceEquality")
   private static void checkUnique(
       List<Located<Workload>> pods, List<Located<MeshService>> services, List<String> errors) {
     Map<NamespacedName, Located<Workload>> podNames = new HashMap<>();
