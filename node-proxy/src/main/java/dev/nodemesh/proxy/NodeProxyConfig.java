@@ -13,7 +13,7 @@ import java.nio.file.Path;
  * @param agentSocket path of the node agent's Unix socket
  * @param adminAddress where /metrics, /healthz and /ready are served (its own thread)
  * @param nodeName the node this proxy serves, used in metrics labels
- * @param workerThreads data-plane event-loop threads (0 = one per core)
+ * @param workerThreads data-plane event-loop threads (0 = Netty's default, 2 x cores)
  */
 public record NodeProxyConfig(
     TransportKind transport,

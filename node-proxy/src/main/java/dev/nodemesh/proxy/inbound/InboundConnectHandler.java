@@ -1,7 +1,5 @@
 package dev.nodemesh.proxy.inbound;
 
-import dev.nodemesh.bpf.ffi.NativeException;
-import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.agent.EnrolledPod;
@@ -10,7 +8,6 @@ import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
-import dev.nodemesh.proxy.transport.Transport;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import java.net.InetSocketAddress;
@@ -44,17 +41,18 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
   @Override
   public void channelActive(ChannelHandlerContext ctx) {
     ctx.pipeline().remove(this);
-    InetSocketAddress original;
-    try {
-      original = SocketOptions.originalDestination(Transport.fd(ctx.channel()));
-    } catch (NativeException e) {
-      log.warn("inbound connection to {} without an original destination: {}", pod, e.getMessage());
-      Relays.reset(ctx.channel());
+    InetSocketAddress original = Relays.originalDestination(ctx.channel(), pod);
+    if (original == null) {
       return;
     }
     ConfigSnapshot snapshot = plane.snapshots().current();
     InetSocketAddress peer = (InetSocketAddress) ctx.channel().remoteAddress();
     Workload source = peer == null ? null : snapshot.workloadByIp(peer.getAddress());
+    // The config's view of the destination names it in metrics; a pod enrolled but not (yet) in
+    // the config is named as the agent enrolled it.
+    InboundRoute route = InboundRouter.route(snapshot, original);
+    Workload destination =
+        route instanceof InboundRoute.ToLocalWorkload local ? local.workload() : null;
     ConnectionMeters meters =
         plane
             .metrics()
@@ -63,8 +61,8 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
                     "destination",
                     source == null ? TrafficLabels.UNKNOWN : source.name(),
                     source == null ? TrafficLabels.UNKNOWN : source.namespace(),
-                    pod.name(),
-                    pod.namespace(),
+                    destination == null ? pod.name() : destination.name(),
+                    destination == null ? pod.namespace() : destination.namespace(),
                     TrafficLabels.UNKNOWN));
     if (PROXY_PORTS.contains(original.getPort()) || !pod.ips().contains(original.getAddress())) {
       meters.failed().increment();

@@ -12,8 +12,10 @@ import io.netty.util.ReferenceCountUtil;
 
 /**
  * Moves bytes from one channel to its peer, one direction of an L4 relay. Both channels run with
- * AUTO_READ off on the same event loop: a read is asked for only after the previous write has been
- * flushed, so a slow receiver slows the sender down instead of filling memory.
+ * AUTO_READ off on the same event loop: after each read burst the bytes are flushed to the peer and
+ * the next read is asked for only while the peer is writable (below its high-water mark); when it
+ * drains, its writability event asks for the read. A slow receiver slows the sender down instead of
+ * filling memory, and the hot path allocates no future or listener per read.
  *
  * <p>Half-close: when this side's input ends, the peer's output is shut down after pending writes
  * flush; the pair closes once both directions have ended. Any error closes both sides.
@@ -23,6 +25,7 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
   private final RelaySession session;
   private final boolean downstream;
   private boolean inputDone;
+  private boolean finished;
 
   RelayHandler(Channel peer, RelaySession session, boolean downstream) {
     this.peer = peer;
@@ -40,35 +43,46 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
       ReferenceCountUtil.release(msg);
       return;
     }
-    if (!peer.isActive()) {
-      buf.release();
-      ctx.close();
-      return;
-    }
     session.countBytes(downstream, buf.readableBytes());
-    peer.writeAndFlush(buf)
-        .addListener(
-            (ChannelFutureListener)
-                f -> {
-                  if (f.isSuccess()) {
-                    ctx.channel().read();
-                  } else {
-                    session.fail(f.cause());
-                  }
-                });
+    // A failed write surfaces as exceptionCaught on the peer, which closes the pair; a void
+    // promise keeps the hot path free of a future and a listener per read.
+    peer.write(buf, peer.voidPromise());
+  }
+
+  @Override
+  public void channelReadComplete(ChannelHandlerContext ctx) {
+    peer.flush();
+    // Back-pressure: read on only while the peer keeps up; channelWritabilityChanged on the
+    // peer's handler resumes us when its buffer drains below the low-water mark.
+    if (peer.isWritable() && !inputDone) {
+      ctx.read();
+    }
+  }
+
+  @Override
+  public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+    if (ctx.channel().isWritable() && peer.isActive()) {
+      peer.read();
+    }
   }
 
   @Override
   public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
     if (evt instanceof ChannelInputShutdownEvent) {
       inputDone = true;
+      if (ctx.channel() instanceof DuplexChannel self && self.isOutputShutdown()) {
+        // Both directions of this socket are over: close it now rather than keep an idle,
+        // fully shut-down socket registered while the peer's last writes drain.
+        finished = true;
+        ctx.close();
+      }
       // Pass the end of stream on once everything read before it has been written.
       peer.writeAndFlush(Unpooled.EMPTY_BUFFER)
           .addListener(
               (ChannelFutureListener)
                   f -> {
                     if (!f.isSuccess() || !(peer instanceof DuplexChannel duplex)) {
-                      session.closeBoth();
+                      session.closeBoth("end of stream could not be passed on");
                       return;
                     }
                     duplex
@@ -82,7 +96,10 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void channelInactive(ChannelHandlerContext ctx) {
-    session.closeBoth();
+    if (finished) {
+      return;
+    }
+    session.closeBoth(downstream ? "downstream closed" : "upstream closed");
   }
 
   @Override

@@ -88,7 +88,7 @@ public final class RelaySession {
   /** Called after one direction has been passed on as a half-close. */
   void halfClosed() {
     if (downHandler.inputDone() && upHandler.inputDone()) {
-      closeBoth();
+      closeBoth("both directions ended");
     }
   }
 
@@ -97,14 +97,23 @@ public final class RelaySession {
       error = cause;
       log.debug("relay {} -> {} failed", downstream, upstream, cause);
     }
-    closeBoth();
+    closeBoth("error");
   }
 
-  void closeBoth() {
+  void closeBoth(String why) {
     if (closed) {
       return;
     }
     closed = true;
+    if (log.isDebugEnabled()) {
+      log.debug(
+          "relay {} <-> {} closing ({}): {} bytes up, {} bytes down",
+          downstream,
+          upstream,
+          why,
+          fromDownstream,
+          fromUpstream);
+    }
     flushAndClose(downstream);
     flushAndClose(upstream);
     listener.closed(fromDownstream, fromUpstream, error);

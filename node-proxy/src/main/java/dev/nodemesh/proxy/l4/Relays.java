@@ -1,8 +1,11 @@
 package dev.nodemesh.proxy.l4;
 
+import dev.nodemesh.bpf.ffi.NativeException;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
+import dev.nodemesh.proxy.transport.Transport;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -74,6 +77,23 @@ public final class Relays {
                         }
                       });
                 });
+  }
+
+  /**
+   * The original destination of a captured connection, or null after resetting it when the kernel
+   * has none (the connection did not come through the redirect rules).
+   */
+  public static @Nullable InetSocketAddress originalDestination(Channel ch, Object capturedFor) {
+    try {
+      return SocketOptions.originalDestination(Transport.fd(ch));
+    } catch (NativeException e) {
+      log.warn(
+          "connection captured for {} has no original destination: {}",
+          capturedFor,
+          e.getMessage());
+      reset(ch);
+      return null;
+    }
   }
 
   /** Closes with RST (SO_LINGER 0): the client learns the connection failed. */

@@ -3,6 +3,7 @@ package dev.nodemesh.proxy.l4;
 import dev.nodemesh.bpf.ffi.NativeException;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -46,6 +47,7 @@ public final class Upstream {
       registered.channel().close();
       return downstream.newFailedFuture(registered.cause());
     }
+    EpollRegistrationGuard.apply(registered.channel());
     return registered.channel().connect(to);
   }
 }

@@ -6,6 +6,7 @@ import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.inbound.InboundConnectHandler;
 import dev.nodemesh.proxy.outbound.OutboundConnectHandler;
+import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -78,6 +79,7 @@ public final class PodListeners implements AutoCloseable {
             new ChannelInitializer<SocketChannel>() {
               @Override
               protected void initChannel(SocketChannel ch) {
+                EpollRegistrationGuard.apply(ch);
                 ch.pipeline()
                     .addLast(
                         "connect",

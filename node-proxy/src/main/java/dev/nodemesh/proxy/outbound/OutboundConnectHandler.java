@@ -1,8 +1,6 @@
 package dev.nodemesh.proxy.outbound;
 
-import dev.nodemesh.bpf.ffi.NativeException;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
-import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
@@ -10,7 +8,6 @@ import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
-import dev.nodemesh.proxy.transport.Transport;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import java.net.InetSocketAddress;
@@ -41,15 +38,8 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
   @Override
   public void channelActive(ChannelHandlerContext ctx) {
     ctx.pipeline().remove(this);
-    InetSocketAddress original;
-    try {
-      original = SocketOptions.originalDestination(Transport.fd(ctx.channel()));
-    } catch (NativeException e) {
-      log.warn(
-          "outbound connection from {} without an original destination: {}",
-          source,
-          e.getMessage());
-      Relays.reset(ctx.channel());
+    InetSocketAddress original = Relays.originalDestination(ctx.channel(), source);
+    if (original == null) {
       return;
     }
     ConfigSnapshot snapshot = plane.snapshots().current();

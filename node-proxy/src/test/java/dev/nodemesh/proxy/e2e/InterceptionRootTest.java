@@ -9,6 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.nodemesh.api.agent.v1.AddPodRequest;
 import dev.nodemesh.api.agent.v1.DelPodRequest;
 import dev.nodemesh.api.agent.v1.Pod;
+import dev.nodemesh.api.agent.v1.SnapshotRequest;
+import dev.nodemesh.api.agent.v1.SnapshotResponse;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.transport.TransportKind;
 import io.grpc.Status;
@@ -47,16 +49,9 @@ class InterceptionRootTest {
   @BeforeEach
   void setUp() throws Exception {
     node = TestNode.create(tmp);
-    node.addPod("client", 10);
-    for (int i = 1; i <= 3; i++) {
-      node.addPod("echo-" + i, 10 + i);
-      node.serve("echo-" + i, 8080, TestServer.Mode.NAME);
-      node.serve("echo-" + i, 9000, TestServer.Mode.ECHO);
-    }
+    node.addStandardMesh();
     node.addPod("outside", 20);
     node.serve("outside", 8080, TestServer.Mode.NAME);
-    node.writeConfig("pods.yaml", Mesh.pods());
-    node.writeConfig("services.yaml", Mesh.service("echo", Mesh.VIP, "echo"));
     node.startProxy(TransportKind.EPOLL);
     for (String p : new String[] {"client", "echo-1", "echo-2", "echo-3"}) {
       assertFalse(node.enrol(p).getAlreadyEnrolled());
@@ -160,6 +155,53 @@ class InterceptionRootTest {
     }
   }
 
+  /**
+   * A client that half-closes early and then reads slowly, in bursts: the proxy's writes to it
+   * block and unblock many times after its input has ended (the pattern that hit Netty's epoll
+   * re-registration bug, see EpollRegistrationGuard).
+   */
+  @Test
+  void aHalfClosedClientThatReadsSlowlyStillGetsEveryByte() throws Exception {
+    byte[] payload = new byte[16 * 1024 * 1024];
+    new Random(3).nextBytes(payload);
+    try (SocketChannel ch = node.connect("client", Mesh.VIP, 9000)) {
+      ch.socket().setReceiveBufferSize(16 * 1024);
+      Thread writer =
+          new Thread(
+              () -> {
+                try {
+                  ByteBuffer b = ByteBuffer.wrap(payload);
+                  while (b.hasRemaining()) {
+                    ch.write(b);
+                  }
+                  ch.shutdownOutput();
+                } catch (IOException e) {
+                  throw new java.io.UncheckedIOException(e);
+                }
+              });
+      writer.start();
+      MessageDigest want = MessageDigest.getInstance("SHA-256");
+      MessageDigest got = MessageDigest.getInstance("SHA-256");
+      want.update(payload);
+      ByteBuffer buf = ByteBuffer.allocate(32 * 1024);
+      long received = 0;
+      int n;
+      int bursts = 0;
+      while ((n = ch.read(buf)) >= 0) {
+        buf.flip();
+        got.update(buf);
+        buf.clear();
+        received += n;
+        if (++bursts % 16 == 0) {
+          Thread.sleep(1); // read in bursts so the proxy's writes to us keep blocking
+        }
+      }
+      writer.join(30_000);
+      assertEquals(payload.length, received);
+      assertArrayEquals(want.digest(), got.digest());
+    }
+  }
+
   @Test
   void halfCloseIsPassedOnAndTheReplyStillArrives() throws IOException {
     try (SocketChannel ch = node.connect("client", Mesh.VIP, 9000)) {
@@ -187,6 +229,26 @@ class InterceptionRootTest {
             .stub()
             .delPod(DelPodRequest.newBuilder().setUid("uid-client").build())
             .getWasEnrolled());
+  }
+
+  @Test
+  void aSnapshotReconcilesTheWholeSetOfPods() throws Exception {
+    SnapshotResponse r =
+        node.agent()
+            .stub()
+            .snapshot(
+                SnapshotRequest.newBuilder()
+                    .addPods(node.podMessage("client"))
+                    .addPods(node.podMessage("echo-1"))
+                    .build());
+    assertEquals(0, r.getAdded());
+    assertEquals(2, r.getUnchanged());
+    assertEquals(2, r.getRemoved());
+    assertFalse(node.natTable("echo-2").contains("NODEMESH"));
+    assertTrue(node.natTable("echo-1").contains("NODEMESH_OUTPUT"));
+    assertEquals(2, node.agent().listPods().getPodsCount());
+    // The service still works through the remaining enrolled client.
+    assertTrue(readLine(node.connect("client", Mesh.VIP, 80)).startsWith("echo-"));
   }
 
   @Test

@@ -54,6 +54,28 @@ final class TestNode implements AutoCloseable {
     }
   }
 
+  /**
+   * The standard test mesh: a client and three echo pods (NAME on 8080, ECHO on 9000) serving
+   * service {@link Mesh#VIP}, with the config written. The proxy is not started yet.
+   */
+  void addStandardMesh() throws IOException {
+    addPod("client", 10);
+    for (int i = 1; i <= 3; i++) {
+      addPod("echo-" + i, 10 + i);
+      serve("echo-" + i, 8080, TestServer.Mode.NAME);
+      serve("echo-" + i, 9000, TestServer.Mode.ECHO);
+    }
+    writeConfig("pods.yaml", Mesh.pods());
+    writeConfig("services.yaml", Mesh.service("echo", Mesh.VIP, "echo"));
+  }
+
+  /** Enrols the pods of {@link #addStandardMesh()}. */
+  void enrolStandardMesh() {
+    for (String p : new String[] {"client", "echo-1", "echo-2", "echo-3"}) {
+      enrol(p);
+    }
+  }
+
   /** A pod namespace with eth0 on the node's bridge, its IP, and a route only for services. */
   TestNetns addPod(String name, int hostPart) throws IOException {
     TestNetns pod = TestNetns.create(name);

@@ -23,18 +23,9 @@ class TransportsRootTest {
   @EnumSource(TransportKind.class)
   void interceptedTrafficFlowsOnEveryTransport(TransportKind kind) throws Exception {
     try (TestNode node = TestNode.create(tmp)) {
-      node.addPod("client", 10);
-      for (int i = 1; i <= 3; i++) {
-        node.addPod("echo-" + i, 10 + i);
-        node.serve("echo-" + i, 8080, TestServer.Mode.NAME);
-        node.serve("echo-" + i, 9000, TestServer.Mode.ECHO);
-      }
-      node.writeConfig("pods.yaml", Mesh.pods());
-      node.writeConfig("services.yaml", Mesh.service("echo", Mesh.VIP, "echo"));
+      node.addStandardMesh();
       node.startProxy(kind);
-      for (String p : new String[] {"client", "echo-1", "echo-2", "echo-3"}) {
-        node.enrol(p);
-      }
+      node.enrolStandardMesh();
       Set<String> served = new TreeSet<>();
       for (int i = 0; i < 3; i++) {
         served.add(

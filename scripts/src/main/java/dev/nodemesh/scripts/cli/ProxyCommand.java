@@ -63,7 +63,8 @@ final class ProxyCommand implements Callable<Integer> {
   @Option(
       names = "--workers",
       paramLabel = "N",
-      description = "Data-plane event-loop threads, 0 = one per core (default: ${DEFAULT-VALUE}).",
+      description =
+          "Data-plane event-loop threads, 0 = Netty's default, 2 x cores (default: ${DEFAULT-VALUE}).",
       defaultValue = "0")
   int workers;
 
