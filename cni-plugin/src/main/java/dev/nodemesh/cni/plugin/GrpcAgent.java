@@ -62,8 +62,19 @@ final class GrpcAgent implements Agent {
   }
 
   private AgentException failed(String call, StatusRuntimeException e) {
+    // Code, description and the cause's message: a runtime logs this, a stack trace is noise.
+    io.grpc.Status st = e.getStatus();
+    Throwable cause = st.getCause();
     return new AgentException(
-        "node agent at " + socket + ": " + call + " failed: " + e.getStatus(), e);
+        "node agent at "
+            + socket
+            + ": "
+            + call
+            + " failed: "
+            + st.getCode()
+            + (st.getDescription() == null ? "" : " " + st.getDescription())
+            + (cause == null ? "" : " (" + cause.getMessage() + ")"),
+        e);
   }
 
   @Override

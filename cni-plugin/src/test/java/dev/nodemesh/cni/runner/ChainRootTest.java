@@ -70,16 +70,19 @@ class ChainRootTest {
     return c;
   }
 
-  /** A CNI bin dir holding nodemesh as a script that runs this test's classes. */
+  /**
+   * A CNI bin dir holding nodemesh: the real bin/nodemesh-cni wrapper over target/cni-lib, told
+   * which java to use (a runtime's environment has no JAVA_HOME; install-cni links one instead).
+   */
   private Path binDir() throws IOException {
     Path bin = Files.createDirectories(tmp.resolve("bin"));
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     String script =
-        "#!/bin/sh\nexec '"
+        "#!/bin/sh\nNODEMESH_CNI_JAVA='"
             + java
-            + "' -Xshare:auto -XX:TieredStopAtLevel=1 -cp '"
-            + System.getProperty("java.class.path")
-            + "' dev.nodemesh.cni.CniMain\n";
+            + "' exec '"
+            + Path.of("bin/nodemesh-cni").toAbsolutePath()
+            + "' \"$@\"\n";
     Path nm = bin.resolve("nodemesh");
     Files.writeString(nm, script, StandardCharsets.UTF_8);
     Files.setPosixFilePermissions(nm, PosixFilePermissions.fromString("rwxr-xr-x"));
