@@ -64,7 +64,9 @@ public final class Plugin {
   }
 
   public Response run(Map<String, String> env, byte[] stdin) {
-    CniVersion version = CniVersion.LATEST;
+    // Errors found before the config is decoded (the environment) still answer in the config's
+    // version when stdin names one we speak.
+    CniVersion version = peekVersion(stdin);
     try {
       CniEnv e = CniEnv.from(env);
       if (e.command() == CniEnv.Command.VERSION) {
@@ -101,6 +103,15 @@ public final class Plugin {
           new CniError(CniError.INTERNAL, "nodemesh plugin failed", String.valueOf(err))
               .toJson(version)
               .toString());
+    }
+  }
+
+  private static CniVersion peekVersion(byte[] stdin) {
+    try {
+      JsonNode in = NetConf.JSON.readTree(stdin);
+      return in == null ? CniVersion.LATEST : CniVersion.parse(in.path("cniVersion").asText(""));
+    } catch (IOException | CniError e) {
+      return CniVersion.LATEST;
     }
   }
 

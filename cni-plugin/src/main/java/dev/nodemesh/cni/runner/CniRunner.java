@@ -144,8 +144,11 @@ public final class CniRunner {
     Files.deleteIfExists(cacheFile(conflist, a));
   }
 
-  /** STATUS of every plugin (cniVersion 1.1.0 and later). */
+  /** STATUS of every plugin; like libcni, nothing to ask before cniVersion 1.1.0. */
   public void status(ObjectNode conflist) throws CniRunException, IOException, CniError {
+    if (!CniVersion.parse(conflist.path("cniVersion").asText("")).atLeast(CniVersion.V1_1_0)) {
+      return;
+    }
     Attachment none = new Attachment("", Path.of(""), "", Map.of());
     for (JsonNode plugin : conflist.path("plugins")) {
       exec("STATUS", conflist, (ObjectNode) plugin, null, none);

@@ -242,6 +242,51 @@ class PluginSpecTest {
   }
 
   @Test
+  void envErrorsAnswerInTheConfigVersion() throws Exception {
+    Plugin.Response r = call(Map.of("CNI_COMMAND", "ADD"), conf("0.4.0", true));
+    assertError(4, r);
+    assertEquals("0.4.0", json(r).path("cniVersion").asText());
+  }
+
+  @Test
+  void concurrentAddsAndDelsOfManyPodsKeepTheirOwnRecords() throws Exception {
+    java.util.concurrent.ExecutorService pool =
+        java.util.concurrent.Executors.newFixedThreadPool(8);
+    try {
+      List<java.util.concurrent.Future<Plugin.Response>> adds = new java.util.ArrayList<>();
+      for (int i = 0; i < 40; i++) {
+        Map<String, String> e = env("ADD");
+        e.put("CNI_CONTAINERID", "ctr" + i);
+        e.put("CNI_ARGS", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=p" + i + ";K8S_POD_UID=u" + i);
+        adds.add(pool.submit(() -> call(e, conf("1.0.0", true))));
+      }
+      for (var f : adds) {
+        assertEquals(0, f.get().exitCode(), f.get().stdout());
+      }
+      assertEquals(40, agent.pods.size());
+      try (var files = Files.list(tmp.resolve("run"))) {
+        assertEquals(40, files.filter(p -> p.toString().endsWith(".json")).count());
+      }
+      List<java.util.concurrent.Future<Plugin.Response>> dels = new java.util.ArrayList<>();
+      for (int i = 0; i < 40; i++) {
+        Map<String, String> e = env("DEL");
+        e.put("CNI_CONTAINERID", "ctr" + i);
+        e.put("CNI_ARGS", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=p" + i + ";K8S_POD_UID=u" + i);
+        dels.add(pool.submit(() -> call(e, conf("1.0.0", true))));
+      }
+      for (var f : dels) {
+        assertEquals(0, f.get().exitCode(), f.get().stdout());
+      }
+      assertTrue(agent.pods.isEmpty());
+      try (var files = Files.list(tmp.resolve("run"))) {
+        assertEquals(0, files.count(), "no records or temp files left");
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
   void delNeedsNoNetns() throws Exception {
     Map<String, String> env = env("DEL");
     env.remove("CNI_NETNS");

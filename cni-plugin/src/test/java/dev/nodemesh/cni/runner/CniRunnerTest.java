@@ -130,6 +130,16 @@ class CniRunnerTest {
   }
 
   @Test
+  void statusAsksNothingBefore110() throws Exception {
+    runner.status(conflist("broken"));
+    assertFalse(Files.exists(calls));
+    ObjectNode v110 = conflist("first", "second");
+    v110.put("cniVersion", "1.1.0");
+    runner.status(v110);
+    assertEquals(2, Files.readAllLines(calls).size());
+  }
+
+  @Test
   void delRunsEveryPluginEvenWhenOneFails() throws Exception {
     assertThrows(
         CniRunException.class, () -> runner.del(conflist("first", "broken", "second"), att));
