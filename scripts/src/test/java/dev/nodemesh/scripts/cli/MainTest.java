@@ -22,7 +22,17 @@ class MainTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"", "proxy", "local", "local up", "local down", "local status"})
+  @ValueSource(
+      strings = {
+        "",
+        "proxy",
+        "cni",
+        "install-cni",
+        "local",
+        "local up",
+        "local down",
+        "local status"
+      })
   void everyCommandHasHelp(String command) {
     String[] args = (command + " --help").trim().split(" ");
     assertEquals(0, run(args));
