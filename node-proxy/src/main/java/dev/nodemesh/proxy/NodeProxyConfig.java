@@ -13,10 +13,9 @@ import java.nio.file.Path;
  *     change; replaced by xDS in the control-plane issue
  * @param agentSocket path of the node agent's Unix socket
  * @param adminAddress where /metrics, /healthz and /ready are served (its own thread)
- * @param nodeName the node this proxy serves, used in metrics labels <<<<<<< HEAD
- * @param workerThreads data-plane event-loop threads (0 = Netty's default, 2 x cores) =======
- * @param workerThreads data-plane event-loop threads (0 = one per core)
- * @param interception iptables (default) or eBPF, and where eBPF attaches and pins >>>>>>> ebpf
+ * @param nodeName the node this proxy serves, used in metrics labels
+ * @param workerThreads data-plane event-loop threads (0 = Netty's default, 2 x cores)
+ * @param interception iptables (default) or eBPF, and where eBPF attaches and pins
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -26,6 +25,24 @@ public record NodeProxyConfig(
     String nodeName,
     int workerThreads,
     InterceptionMode interception) {
+
+  /** iptables interception, the default. */
+  public NodeProxyConfig(
+      TransportKind transport,
+      Path configDir,
+      Path agentSocket,
+      InetSocketAddress adminAddress,
+      String nodeName,
+      int workerThreads) {
+    this(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        InterceptionMode.iptables());
+  }
 
   public static final Path DEFAULT_AGENT_SOCKET = Path.of("/var/run/nodemesh/agent.sock");
   public static final int OUTBOUND_PORT = 15001;
