@@ -132,7 +132,9 @@ public final class NodeProxy implements AutoCloseable {
           AdminServer.start(
               config.adminAddress(),
               metrics::scrape,
-              () -> true,
+              // Ready once a config is in force: at once from a directory, after the first
+              // accepted update over xDS (version 0 is the empty snapshot).
+              () -> snapshots.current().version() > 0,
               () -> snapshots.current().toString());
       log.info(
           "node proxy for {} ready: agent {}, admin http://{}",

@@ -198,6 +198,41 @@ class DeltaAdsProtocolTest {
   }
 
   @Test
+  void aBurstOfChangesIsOnePush() throws Exception {
+    TestSource burstSource = new TestSource();
+    ControlPlane slowDebounce =
+        ControlPlane.start(
+            burstSource, new InetSocketAddress("127.0.0.1", 0), null, Duration.ofMillis(500));
+    ManagedChannel ch =
+        Grpc.newChannelBuilder(
+                "127.0.0.1:" + slowDebounce.address().getPort(),
+                InsecureChannelCredentials.create())
+            .build();
+    try (RawAdsClient c = new RawAdsClient(ch, "n1")) {
+      burstSource.apply(s -> {});
+      c.subscribe(W, Map.of());
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      while (slowDebounce.pushedRevision() < 0) { // the first (empty) push
+        assertTrue(System.nanoTime() < deadline);
+        Thread.sleep(5);
+      }
+      long start = System.nanoTime();
+      for (int i = 0; i < 10; i++) {
+        String name = "burst-" + i;
+        String ip = "10.0.9." + (10 + i);
+        burstSource.apply(s -> s.put(ResourceType.WORKLOAD, key(name), pod(name, "n1", ip, web())));
+      }
+      assertTrue(System.nanoTime() - start < TimeUnit.MILLISECONDS.toNanos(400), "burst too slow");
+      DeltaDiscoveryResponse r = c.next();
+      assertEquals(10, r.getResourcesCount(), "ten changes, one response");
+      assertEquals(1.0, slowDebounce.ads().metrics().pushes(ResourceType.WORKLOAD));
+    } finally {
+      ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      slowDebounce.close();
+    }
+  }
+
+  @Test
   void twoNodesGetDifferentViews() throws Exception {
     try (RawAdsClient n1 = new RawAdsClient(channel, "n1");
         RawAdsClient n2 = new RawAdsClient(channel, "n2")) {
