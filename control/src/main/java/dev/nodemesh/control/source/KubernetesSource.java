@@ -40,7 +40,8 @@ import org.slf4j.LoggerFactory;
  * <p>Pods and Services are validated by the node proxy's own {@link ResourceParser} (the object is
  * turned into the same JSON tree YAML gives), so both sources accept exactly the same objects. An
  * object that fails is logged once per distinct problem and its last good resource stays. A pod
- * without an IP yet, or finished (Succeeded/Failed, whose IP may already be reused), is not a
+ * without an IP yet, finished (Succeeded/Failed, whose IP may already be reused), or on the host
+ * network (its IP is the node's, shared with every other such pod; it is not meshed) is not a
  * workload. EndpointSlices matter only for Services without a selector (their endpoints become
  * workload uids); with a selector, readiness travels on the Workload so one pod change stays one
  * resource. Namespaces are watched so readiness waits for them; the authorization issue will use
@@ -146,7 +147,9 @@ public final class KubernetesSource implements Source {
     var status = pod.getStatus();
     String phase = status == null ? null : status.getPhase();
     boolean hasIp = status != null && status.getPodIP() != null && !status.getPodIP().isEmpty();
-    if (!hasIp || "Succeeded".equals(phase) || "Failed".equals(phase)) {
+    boolean hostNetwork =
+        pod.getSpec() != null && Boolean.TRUE.equals(pod.getSpec().getHostNetwork());
+    if (!hasIp || hostNetwork || "Succeeded".equals(phase) || "Failed".equals(phase)) {
       store.remove(ResourceType.WORKLOAD, name);
       return;
     }

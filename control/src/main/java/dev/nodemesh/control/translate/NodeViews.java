@@ -18,8 +18,9 @@ import java.util.Set;
  * another node that no Service selects is left out: nothing on this node can route to it by name,
  * and its traffic arrives through a tunnel that carries its identity.
  *
- * <p>The node-independent part is computed once per snapshot, so a view per node is one map copy
- * plus that node's own workloads. Pure: no I/O, no clock.
+ * <p>The node-independent part is computed once per snapshot and shared, not copied, by every
+ * node's view (a node's own workloads are layered on top), so memory grows with resources plus
+ * nodes, not their product. Pure: no I/O, no clock. Views are read-only.
  */
 public final class NodeViews {
   private final StoreSnapshot snapshot;
@@ -81,13 +82,8 @@ public final class NodeViews {
   public Map<ResourceType, Map<String, VersionedResource>> forNode(String node) {
     Map<ResourceType, Map<String, VersionedResource>> view = new EnumMap<>(ResourceType.class);
     Map<String, VersionedResource> own = workloadsByNode.getOrDefault(node, Map.of());
-    Map<String, VersionedResource> workloads;
-    if (own.isEmpty()) {
-      workloads = sharedWorkloads;
-    } else {
-      workloads = new HashMap<>(sharedWorkloads);
-      workloads.putAll(own);
-    }
+    Map<String, VersionedResource> workloads =
+        own.isEmpty() ? sharedWorkloads : new UnionMap<>(sharedWorkloads, own);
     view.put(ResourceType.WORKLOAD, workloads);
     view.put(ResourceType.SERVICE, snapshot.of(ResourceType.SERVICE));
     return view;

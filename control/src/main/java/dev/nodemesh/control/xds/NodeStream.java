@@ -8,7 +8,6 @@ import io.envoyproxy.envoy.service.discovery.v3.Resource;
 import io.grpc.stub.ServerCallStreamObserver;
 import java.util.ArrayList;
 import java.util.EnumMap;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
@@ -39,15 +38,46 @@ final class NodeStream {
   private @Nullable NodeViews viewsCached;
   private Map<ResourceType, Map<String, VersionedResource>> viewCached = Map.of();
 
-  /** What one type's exchange is at. */
+  /**
+   * What one type's exchange is at. {@code held} is what the node has: at first the versions it
+   * claimed on subscribe, later the very view map it ACKed (shared with other streams, not copied).
+   */
   private static final class TypeState {
-    Map<String, String> held = new HashMap<>();
+    Map<String, ?> held = Map.of();
     @Nullable Pending inflight;
-    @Nullable Map<String, String> rejected;
+    @Nullable Map<String, VersionedResource> rejected;
   }
 
-  /** A response awaiting its ACK or NACK, and what the node will hold once it ACKs. */
-  record Pending(String nonce, Map<String, String> after, long revision, long changedAtNanos) {}
+  /** A response awaiting its ACK or NACK, and the view the node will hold once it ACKs. */
+  record Pending(
+      String nonce, Map<String, VersionedResource> after, long revision, long changedAtNanos) {}
+
+  /** The version of {@code name} in a held map of either kind, or null. */
+  private static @Nullable String version(Map<String, ?> held, String name) {
+    Object v = held.get(name);
+    if (v instanceof VersionedResource r) {
+      return r.version();
+    }
+    return (String) v;
+  }
+
+  /** True when both views carry the same names at the same versions. */
+  private static boolean sameVersions(
+      Map<String, VersionedResource> a, @Nullable Map<String, VersionedResource> b) {
+    if (b == null || a.size() != b.size()) {
+      return false;
+    }
+    if (a == b) {
+      return true;
+    }
+    for (Map.Entry<String, VersionedResource> e : a.entrySet()) {
+      VersionedResource other = b.get(e.getKey());
+      if (other == null || !other.version().equals(e.getValue().version())) {
+        return false;
+      }
+    }
+    return true;
+  }
 
   NodeStream(
       ServerCallStreamObserver<DeltaDiscoveryResponse> call, String node, long joinedRevision) {
@@ -66,7 +96,7 @@ final class NodeStream {
       return; // a later subscribe on the same stream names resources; we serve the wildcard anyway
     }
     TypeState st = new TypeState();
-    st.held = new HashMap<>(initialVersions);
+    st.held = Map.copyOf(initialVersions);
     types.put(type, st);
   }
 
@@ -119,7 +149,7 @@ final class NodeStream {
       Map<String, VersionedResource> desired = viewCached.getOrDefault(type, Map.of());
       List<Resource> changed = new ArrayList<>();
       for (VersionedResource r : desired.values()) {
-        if (!r.version().equals(st.held.get(r.name()))) {
+        if (!r.version().equals(version(st.held, r.name()))) {
           changed.add(
               Resource.newBuilder()
                   .setName(r.name())
@@ -137,9 +167,7 @@ final class NodeStream {
       if (changed.isEmpty() && removed.isEmpty()) {
         continue;
       }
-      Map<String, String> after = new HashMap<>(desired.size() * 2);
-      desired.forEach((name, r) -> after.put(name, r.version()));
-      if (after.equals(st.rejected)) {
+      if (sameVersions(desired, st.rejected)) {
         continue; // the node rejected exactly this; wait for a change
       }
       String nonce = Long.toString(++nonces);
@@ -152,7 +180,7 @@ final class NodeStream {
               .addAllResources(changed)
               .addAllRemovedResources(removed)
               .build());
-      st.inflight = new Pending(nonce, after, revision, views.snapshot().changedAtNanos());
+      st.inflight = new Pending(nonce, desired, revision, views.snapshot().changedAtNanos());
       sent.put(type, changed.size() + removed.size());
     }
     return sent;

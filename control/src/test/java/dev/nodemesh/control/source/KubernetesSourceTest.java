@@ -272,8 +272,16 @@ class KubernetesSourceTest {
             .endStatus()
             .build();
     client.pods().inNamespace("default").resource(pending).create();
+    Pod host =
+        new PodBuilder(pod("kube-proxy", "192.168.0.1", true, Map.of()))
+            .editSpec()
+            .withHostNetwork(true)
+            .endSpec()
+            .build();
+    client.pods().inNamespace("default").resource(host).create();
     startSource(100);
     assertNull(workload("pending"), "a pod without an IP is not a workload yet");
+    assertNull(workload("kube-proxy"), "a host-network pod has the node's IP: not meshed");
     long revision = onStore(ResourceStore::revision);
     Thread.sleep(600); // several resyncs replay every object as an update
     assertEquals(revision, onStore(ResourceStore::revision));

@@ -21,6 +21,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class XdsConfigSource implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(XdsConfigSource.class);
+  static final int MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
   private final ManagedChannel channel;
   private final ScheduledExecutorService executor;
@@ -37,7 +38,13 @@ public final class XdsConfigSource implements AutoCloseable {
   public static XdsConfigSource start(
       String target, String nodeName, SnapshotHolder snapshots, Counter rejected) {
     ManagedChannel channel =
-        Grpc.newChannelBuilder(target, InsecureChannelCredentials.create()).build();
+        Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
+            // The first response carries a whole view (~150 bytes a workload): gRPC's default
+            // 4 MiB limit would refuse a cluster of some 25,000 pods.
+            .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+            // A control plane that vanished without a FIN is noticed, so reconnecting starts.
+            .keepAliveTime(30, TimeUnit.SECONDS)
+            .build();
     ScheduledExecutorService executor =
         Executors.newSingleThreadScheduledExecutor(new DefaultThreadFactory("nodemesh-xds", true));
     XdsClient client =
