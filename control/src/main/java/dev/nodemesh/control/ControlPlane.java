@@ -13,6 +13,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -49,6 +50,7 @@ public final class ControlPlane implements AutoCloseable {
   private @Nullable ScheduledFuture<?> pending;
   private volatile boolean pushedOnce;
   private volatile long pushedRevision = -1;
+  private List<String> lastConflicts = List.of();
 
   private ControlPlane(Source source, Duration debounce) {
     this.executor =
@@ -110,6 +112,10 @@ public final class ControlPlane implements AutoCloseable {
       return;
     }
     NodeViews views = NodeViews.of(store.snapshot());
+    if (!views.conflicts().equals(lastConflicts)) {
+      views.conflicts().forEach(c -> log.warn("{}", c));
+      lastConflicts = views.conflicts();
+    }
     ads.push(views);
     pushedRevision = views.snapshot().revision();
     if (!pushedOnce) {

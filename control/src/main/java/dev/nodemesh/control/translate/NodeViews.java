@@ -5,9 +5,12 @@ import dev.nodemesh.api.config.v1.Workload;
 import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.control.store.StoreSnapshot;
 import dev.nodemesh.control.store.VersionedResource;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -26,14 +29,17 @@ public final class NodeViews {
   private final StoreSnapshot snapshot;
   private final Map<String, VersionedResource> sharedWorkloads;
   private final Map<String, Map<String, VersionedResource>> workloadsByNode;
+  private final List<String> conflicts;
 
   private NodeViews(
       StoreSnapshot snapshot,
       Map<String, VersionedResource> sharedWorkloads,
-      Map<String, Map<String, VersionedResource>> workloadsByNode) {
+      Map<String, Map<String, VersionedResource>> workloadsByNode,
+      List<String> conflicts) {
     this.snapshot = snapshot;
     this.sharedWorkloads = sharedWorkloads;
     this.workloadsByNode = workloadsByNode;
+    this.conflicts = conflicts;
   }
 
   public static NodeViews of(StoreSnapshot snapshot) {
@@ -51,17 +57,58 @@ public final class NodeViews {
         case ENDPOINTS_NOT_SET -> {}
       }
     }
+    List<String> conflicts = new ArrayList<>();
+    Set<String> excluded = conflicting(snapshot, conflicts);
     Map<String, VersionedResource> shared = new HashMap<>();
     Map<String, Map<String, VersionedResource>> byNode = new HashMap<>();
     for (VersionedResource r : snapshot.of(ResourceType.WORKLOAD).values()) {
       Workload w = (Workload) r.message();
+      if (excluded.contains(r.name())) {
+        continue;
+      }
       if (listedUids.contains(w.getUid()) || selected(w, selectors)) {
         shared.put(r.name(), r);
       } else {
         byNode.computeIfAbsent(w.getNode(), n -> new HashMap<>()).put(r.name(), r);
       }
     }
-    return new NodeViews(snapshot, Map.copyOf(shared), byNode);
+    return new NodeViews(snapshot, Map.copyOf(shared), byNode, List.copyOf(conflicts));
+  }
+
+  /**
+   * Workloads left out because their IP is taken: by another workload (Kubernetes can hand a
+   * terminating pod's IP to a new pod before the old object is gone) or by a Service VIP. A node
+   * proxy refuses a config with a duplicate IP as a whole, so sending both would stall every node's
+   * updates; leaving one out keeps the rest flowing. The ready one wins, then the smaller name.
+   */
+  private static Set<String> conflicting(StoreSnapshot snapshot, List<String> conflicts) {
+    Set<String> vips = new HashSet<>();
+    for (VersionedResource r : snapshot.of(ResourceType.SERVICE).values()) {
+      vips.addAll(((Service) r.message()).getVipsList());
+    }
+    List<VersionedResource> workloads =
+        new ArrayList<>(snapshot.of(ResourceType.WORKLOAD).values());
+    workloads.sort(
+        Comparator.comparing((VersionedResource r) -> !((Workload) r.message()).getReady())
+            .thenComparing(VersionedResource::name));
+    Map<String, String> owner = new HashMap<>();
+    Set<String> excluded = new HashSet<>();
+    for (VersionedResource r : workloads) {
+      for (String ip : ((Workload) r.message()).getIpsList()) {
+        String other = vips.contains(ip) ? "a Service VIP" : owner.putIfAbsent(ip, r.name());
+        if (other != null && !other.equals(r.name())) {
+          excluded.add(r.name());
+          conflicts.add("Workload " + r.name() + " left out: IP " + ip + " is already " + other);
+          break;
+        }
+      }
+    }
+    return excluded;
+  }
+
+  /** Why workloads were left out of every view (empty when none was); for logs. */
+  public List<String> conflicts() {
+    return conflicts;
   }
 
   private static boolean selected(Workload w, Map<String, Set<Map<String, String>>> selectors) {

@@ -59,4 +59,20 @@ class NodeViewsTest {
     assertEquals(Set.of(key("db-1")), workloads("n2"));
     assertEquals(Set.of(key("db-1"), "other/web-1"), workloads("n1"));
   }
+
+  @Test
+  void aWorkloadWhoseIpIsTakenIsLeftOutSoNoNodeRejectsTheWholeView() {
+    store.put(ResourceType.SERVICE, key("web"), service("web", "10.96.0.1", Map.of("app", "web")));
+    // A terminating pod still holds the IP Kubernetes already gave to its successor.
+    store.put(
+        ResourceType.WORKLOAD,
+        key("old"),
+        pod("old", "n1", "10.0.1.1", Map.of("app", "web")).toBuilder().setReady(false).build());
+    store.put(
+        ResourceType.WORKLOAD, key("new"), pod("new", "n1", "10.0.1.1", Map.of("app", "web")));
+    store.put(ResourceType.WORKLOAD, key("vip"), pod("vip", "n1", "10.96.0.1", Map.of()));
+    NodeViews views = NodeViews.of(store.snapshot());
+    assertEquals(Set.of(key("new")), views.forNode("n1").get(ResourceType.WORKLOAD).keySet());
+    assertEquals(2, views.conflicts().size(), views.conflicts().toString());
+  }
 }
