@@ -8,8 +8,6 @@ import picocli.CommandLine.Spec;
 /**
  * The {@code nodemesh} launcher: one command, a subcommand per role. Exit codes: 0 success, 1
  * failure, 2 usage error (picocli's convention, kept for every subcommand).
- *
- * <p>Limits: {@code control} is not wired yet.
  */
 @Command(
     name = "nodemesh",
@@ -17,6 +15,7 @@ import picocli.CommandLine.Spec;
     versionProvider = Main.Version.class,
     description = "A sidecar-less service mesh: one proxy per node.",
     subcommands = {
+      ControlCommand.class,
       ProxyCommand.class,
       LocalCommand.class,
       CniCommand.class,
