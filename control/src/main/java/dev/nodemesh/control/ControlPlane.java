@@ -51,6 +51,7 @@ public final class ControlPlane implements AutoCloseable {
   private volatile boolean pushedOnce;
   private volatile long pushedRevision = -1;
   private List<String> lastConflicts = List.of();
+  private @Nullable NodeViews lastViews;
 
   private ControlPlane(Source source, Duration debounce) {
     this.executor =
@@ -111,7 +112,8 @@ public final class ControlPlane implements AutoCloseable {
       pending = executor.schedule(this::push, NOT_READY_RETRY_MILLIS, TimeUnit.MILLISECONDS);
       return;
     }
-    NodeViews views = NodeViews.of(store.snapshot());
+    NodeViews views = NodeViews.of(store.snapshot(), lastViews);
+    lastViews = views;
     if (!views.conflicts().equals(lastConflicts)) {
       views.conflicts().forEach(c -> log.warn("{}", c));
       lastConflicts = views.conflicts();

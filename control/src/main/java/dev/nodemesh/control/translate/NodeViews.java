@@ -13,6 +13,8 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+import org.jspecify.annotations.Nullable;
 
 /**
  * What each node proxy is sent, computed from one store snapshot. A node gets every Service (any
@@ -30,6 +32,11 @@ public final class NodeViews {
   private final Map<String, VersionedResource> sharedWorkloads;
   private final Map<String, Map<String, VersionedResource>> workloadsByNode;
   private final List<String> conflicts;
+  private final long id = IDS.incrementAndGet();
+  private long previousId = -1;
+  private Map<ResourceType, Set<String>> changedShared = Map.of();
+
+  private static final AtomicLong IDS = new AtomicLong();
 
   private NodeViews(
       StoreSnapshot snapshot,
@@ -40,6 +47,71 @@ public final class NodeViews {
     this.sharedWorkloads = sharedWorkloads;
     this.workloadsByNode = workloadsByNode;
     this.conflicts = conflicts;
+  }
+
+  /**
+   * Like {@link #of(StoreSnapshot)}, and also records which names of the node-independent part
+   * differ from {@code previous}, so a stream that holds exactly {@code previous} compares only
+   * those (and its own workloads) instead of its whole view. No reference to {@code previous} is
+   * kept.
+   */
+  public static NodeViews of(StoreSnapshot snapshot, @Nullable NodeViews previous) {
+    NodeViews next = of(snapshot);
+    if (previous != null) {
+      next.previousId = previous.id;
+      Map<ResourceType, Set<String>> changed = new EnumMap<>(ResourceType.class);
+      changed.put(
+          ResourceType.WORKLOAD, changedNames(previous.sharedWorkloads, next.sharedWorkloads));
+      changed.put(
+          ResourceType.SERVICE,
+          changedNames(
+              previous.snapshot.of(ResourceType.SERVICE), next.snapshot.of(ResourceType.SERVICE)));
+      next.changedShared = changed;
+    }
+    return next;
+  }
+
+  private static Set<String> changedNames(
+      Map<String, VersionedResource> before, Map<String, VersionedResource> after) {
+    Set<String> changed = new HashSet<>();
+    after.forEach(
+        (name, r) -> {
+          VersionedResource old = before.get(name);
+          if (old == null || !old.version().equals(r.version())) {
+            changed.add(name);
+          }
+        });
+    for (String name : before.keySet()) {
+      if (!after.containsKey(name)) {
+        changed.add(name);
+      }
+    }
+    return changed;
+  }
+
+  /** Identifies this view set; {@link #previousId()} names the one it was diffed against. */
+  public long id() {
+    return id;
+  }
+
+  public long previousId() {
+    return previousId;
+  }
+
+  /**
+   * The names of {@code type} that may differ for a node holding the previous views' map: changes
+   * of the shared part plus the node's own workloads before and after ({@code heldView} is the map
+   * the node holds, from the previous views).
+   */
+  public Set<String> candidates(ResourceType type, String node, Map<String, ?> heldView) {
+    Set<String> names = new HashSet<>(changedShared.getOrDefault(type, Set.of()));
+    if (type == ResourceType.WORKLOAD) {
+      names.addAll(workloadsByNode.getOrDefault(node, Map.of()).keySet());
+      if (heldView instanceof UnionMap<?> union) {
+        names.addAll(union.ownKeys());
+      }
+    }
+    return names;
   }
 
   public static NodeViews of(StoreSnapshot snapshot) {

@@ -21,6 +21,11 @@ final class UnionMap<V> extends AbstractMap<String, V> {
     this.own = own;
   }
 
+  /** The node's own keys (the small layer). */
+  Set<String> ownKeys() {
+    return own.keySet();
+  }
+
   @Override
   public @Nullable V get(Object key) {
     V v = own.get(key);

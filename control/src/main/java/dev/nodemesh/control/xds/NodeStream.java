@@ -44,13 +44,21 @@ final class NodeStream {
    */
   private static final class TypeState {
     Map<String, ?> held = Map.of();
+
+    /** The id of the NodeViews {@code held} came from; -1 for versions the node claimed. */
+    long heldViewsId = -1;
+
     @Nullable Pending inflight;
     @Nullable Map<String, VersionedResource> rejected;
   }
 
   /** A response awaiting its ACK or NACK, and the view the node will hold once it ACKs. */
   record Pending(
-      String nonce, Map<String, VersionedResource> after, long revision, long changedAtNanos) {}
+      String nonce,
+      Map<String, VersionedResource> after,
+      long viewsId,
+      long revision,
+      long changedAtNanos) {}
 
   /** The version of {@code name} in a held map of either kind, or null. */
   private static @Nullable String version(Map<String, ?> held, String name) {
@@ -59,6 +67,24 @@ final class NodeStream {
       return r.version();
     }
     return (String) v;
+  }
+
+  private static void diff(
+      String name,
+      @Nullable VersionedResource want,
+      @Nullable String held,
+      List<Resource> changed,
+      List<String> removed) {
+    if (want != null && !want.version().equals(held)) {
+      changed.add(
+          Resource.newBuilder()
+              .setName(name)
+              .setVersion(want.version())
+              .setResource(want.any())
+              .build());
+    } else if (want == null && held != null) {
+      removed.add(name);
+    }
   }
 
   /** True when both views carry the same names at the same versions. */
@@ -115,6 +141,7 @@ final class NodeStream {
       st.rejected = p.after();
     } else {
       st.held = p.after();
+      st.heldViewsId = p.viewsId();
       st.rejected = null;
     }
     return p;
@@ -148,23 +175,27 @@ final class NodeStream {
       ResourceType type = e.getKey();
       Map<String, VersionedResource> desired = viewCached.getOrDefault(type, Map.of());
       List<Resource> changed = new ArrayList<>();
-      for (VersionedResource r : desired.values()) {
-        if (!r.version().equals(version(st.held, r.name()))) {
-          changed.add(
-              Resource.newBuilder()
-                  .setName(r.name())
-                  .setVersion(r.version())
-                  .setResource(r.any())
-                  .build());
-        }
-      }
       List<String> removed = new ArrayList<>();
-      for (String name : st.held.keySet()) {
-        if (!desired.containsKey(name)) {
-          removed.add(name);
+      if (st.heldViewsId >= 0 && st.heldViewsId == views.previousId()) {
+        // The node holds the previous push's view: only the names that push changed can differ.
+        for (String name : views.candidates(type, node, st.held)) {
+          diff(name, desired.get(name), version(st.held, name), changed, removed);
+        }
+      } else {
+        for (VersionedResource r : desired.values()) {
+          diff(r.name(), r, version(st.held, r.name()), changed, removed);
+        }
+        for (String name : st.held.keySet()) {
+          if (!desired.containsKey(name)) {
+            removed.add(name);
+          }
         }
       }
       if (changed.isEmpty() && removed.isEmpty()) {
+        // The node already holds exactly this view: remember it as such, so the next push can
+        // take the fast path.
+        st.held = desired;
+        st.heldViewsId = views.id();
         continue;
       }
       if (sameVersions(desired, st.rejected)) {
@@ -180,7 +211,8 @@ final class NodeStream {
               .addAllResources(changed)
               .addAllRemovedResources(removed)
               .build());
-      st.inflight = new Pending(nonce, desired, revision, views.snapshot().changedAtNanos());
+      st.inflight =
+          new Pending(nonce, desired, views.id(), revision, views.snapshot().changedAtNanos());
       sent.put(type, changed.size() + removed.size());
     }
     return sent;
