@@ -8,6 +8,12 @@ import dev.nodemesh.scripts.local.StateFile.Resource;
 import dev.nodemesh.scripts.sampleapp.SampleApp;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -151,33 +157,39 @@ public final class LocalUp {
       throws Exception {
     Path socket = opts.runDir().resolve("agent.sock");
     Path log = opts.runDir().resolve("proxy.log");
-    // The same java and classpath as this launcher: equal to `bin/nodemesh proxy ...`, and it also
-    // works from tests, where there is no jar yet.
-    List<String> argv = new ArrayList<>();
-    argv.addAll(
-        List.of(
-            javaBin(),
-            "--add-opens",
-            "java.base/sun.nio.ch=ALL-UNNAMED",
-            "--add-opens",
-            "java.base/java.io=ALL-UNNAMED",
-            "--enable-native-access=ALL-UNNAMED"));
-    argv.addAll(opts.proxyJvmOptions());
-    argv.addAll(
-        List.of(
-            "-cp",
-            System.getProperty("java.class.path"),
-            "dev.nodemesh.scripts.cli.Main",
-            "proxy",
-            "--config-dir",
-            opts.configDir().toAbsolutePath().toString(),
-            "--agent-socket",
-            socket.toString(),
-            "--admin",
-            opts.adminAddress(),
-            "--node-name",
-            opts.nodeName()));
-    argv.addAll(opts.proxyArgs());
+    // The control plane serves the YAML directory over xDS; the proxy gets everything from it.
+    int xdsPort = freeLoopbackPort();
+    int controlAdminPort = freeLoopbackPort();
+    Path controlLog = opts.runDir().resolve("control.log");
+    Resource control =
+        Daemons.start(
+            state,
+            "control",
+            null,
+            javaCommand(
+                List.of(),
+                "control",
+                "--source=dir:" + opts.configDir().toAbsolutePath(),
+                "--listen",
+                "127.0.0.1:" + xdsPort,
+                "--admin",
+                "127.0.0.1:" + controlAdminPort),
+            controlLog);
+    awaitHttpOk(URI.create("http://127.0.0.1:" + controlAdminPort + "/ready"), control, controlLog);
+    List<String> proxyArgs =
+        new ArrayList<>(
+            List.of(
+                "proxy",
+                "--xds",
+                "127.0.0.1:" + xdsPort,
+                "--agent-socket",
+                socket.toString(),
+                "--admin",
+                opts.adminAddress(),
+                "--node-name",
+                opts.nodeName()));
+    proxyArgs.addAll(opts.proxyArgs());
+    List<String> argv = javaCommand(opts.proxyJvmOptions(), proxyArgs.toArray(String[]::new));
     Resource proxy = Daemons.start(state, "proxy", null, argv, log);
     try (AgentClient agent = new AgentClient(socket, Duration.ofSeconds(10))) {
       awaitAgent(agent, socket, proxy, log);
@@ -195,6 +207,58 @@ public final class LocalUp {
         enrolled.put(pod.name(), "yes");
       }
     }
+  }
+
+  /**
+   * The same java and class path as this launcher, so it equals `bin/nodemesh ...` and also works
+   * from tests, where there is no jar yet.
+   */
+  private List<String> javaCommand(List<String> jvmOptions, String... args) {
+    List<String> argv = new ArrayList<>();
+    argv.addAll(
+        List.of(
+            javaBin(),
+            "--add-opens",
+            "java.base/sun.nio.ch=ALL-UNNAMED",
+            "--add-opens",
+            "java.base/java.io=ALL-UNNAMED",
+            "--enable-native-access=ALL-UNNAMED"));
+    argv.addAll(jvmOptions);
+    argv.addAll(
+        List.of("-cp", System.getProperty("java.class.path"), "dev.nodemesh.scripts.cli.Main"));
+    argv.addAll(List.of(args));
+    return argv;
+  }
+
+  private static int freeLoopbackPort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      return s.getLocalPort();
+    }
+  }
+
+  /** Waits until {@code url} answers 200, failing early if the daemon behind it has exited. */
+  private void awaitHttpOk(URI url, Resource daemon, Path log)
+      throws IOException, InterruptedException {
+    HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    long deadline = System.nanoTime() + opts.waitTimeout().toNanos();
+    while (System.nanoTime() < deadline) {
+      if (!Daemons.alive(daemon)) {
+        throw new IOException(daemon.name() + " exited; last lines of " + log + ":\n" + tail(log));
+      }
+      try {
+        HttpResponse<Void> r =
+            http.send(
+                HttpRequest.newBuilder(url).timeout(Duration.ofSeconds(2)).build(),
+                HttpResponse.BodyHandlers.discarding());
+        if (r.statusCode() == 200) {
+          return;
+        }
+      } catch (IOException e) {
+        // Not listening yet.
+      }
+      Thread.sleep(100);
+    }
+    throw new IOException(url + " not ready within " + opts.waitTimeout() + "; see " + log);
   }
 
   private void awaitAgent(AgentClient agent, Path socket, Resource proxy, Path log)
