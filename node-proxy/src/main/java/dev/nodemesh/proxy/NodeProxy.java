@@ -3,6 +3,8 @@ package dev.nodemesh.proxy;
 import dev.nodemesh.bpf.iptables.PodInterception;
 import dev.nodemesh.bpf.iptables.RedirectRules;
 import dev.nodemesh.proxy.admin.AdminServer;
+import dev.nodemesh.proxy.admin.ConfigDump;
+import dev.nodemesh.proxy.admin.Readiness;
 import dev.nodemesh.proxy.agent.AgentServer;
 import dev.nodemesh.proxy.agent.Enroller;
 import dev.nodemesh.proxy.agent.NodeAgentService;
@@ -14,15 +16,16 @@ import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.intercept.IptablesInterception;
+import dev.nodemesh.proxy.metrics.ProxyHealth;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
 import dev.nodemesh.proxy.transport.Transport;
 import io.micrometer.core.instrument.Counter;
-import io.micrometer.core.instrument.Gauge;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -95,6 +98,14 @@ public final class NodeProxy implements AutoCloseable {
         Counter.builder("nodemesh.config.rejected")
             .description("Config updates rejected as invalid (the previous config stays)")
             .register(metrics.registry());
+    Readiness readiness = new Readiness(snapshots, pods, config.nodeName());
+    ProxyHealth health =
+        ProxyHealth.bind(
+            metrics,
+            Map.of("accept", accept, "io", workers),
+            () -> snapshots.current().version(),
+            pods::size,
+            readiness::ready);
     ConfigWatcher watcher = null;
     ExecutorService agentThread = null;
     AgentServer agent = null;
@@ -105,6 +116,7 @@ public final class NodeProxy implements AutoCloseable {
               config.configDir(),
               s -> {
                 ConfigSnapshot old = snapshots.swap(s);
+                health.configApplied();
                 log.info("config version {} -> {}: {}", old.version(), s.version(), s.describe());
               },
               e -> {
@@ -114,12 +126,6 @@ public final class NodeProxy implements AutoCloseable {
                     snapshots.current().version(),
                     e.getMessage());
               });
-      Gauge.builder("nodemesh.config.version", snapshots, s -> s.current().version())
-          .description("Version of the config snapshot in force")
-          .register(metrics.registry());
-      Gauge.builder("nodemesh.pods.enrolled", pods, PodRegistry::size)
-          .description("Pods enrolled on this node")
-          .register(metrics.registry());
       agentThread =
           Executors.newSingleThreadExecutor(new DefaultThreadFactory("nodemesh-agent", true));
       enroller = new Enroller(plane, interception);
@@ -128,8 +134,8 @@ public final class NodeProxy implements AutoCloseable {
           AdminServer.start(
               config.adminAddress(),
               metrics::scrape,
-              () -> true,
-              () -> snapshots.current().toString());
+              readiness::notReadyReason,
+              () -> ConfigDump.json(snapshots.current()));
       log.info(
           "node proxy for {} ready: agent {}, admin http://{}",
           config.nodeName(),
