@@ -8,8 +8,11 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The meters of one label set, resolved once per connection.
  *
- * @param connect time from the captured connection's first handler to the upstream connected: the
- *     proxy's own added latency at L4 (routing, socket creation, the upstream handshake)
+ * @param connect time from {@code Relays.connectAndRelay} (called by the captured connection's
+ *     first handler once it has routed) to the upstream connected: the proxy's own added latency at
+ *     L4 (socket creation in the pod's netns, the upstream handshake). The accept and the few µs of
+ *     original-destination lookup and routing before it are not included; failed connects are
+ *     counted in {@code failed}, not timed.
  * @param open connections currently relayed with these labels (backs a gauge)
  */
 public record ConnectionMeters(

@@ -21,9 +21,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * nodemesh_tcp_received_bytes_total} (back from it), {@code nodemesh_tcp_connections_open} (gauge),
  * and two histograms with {@link #LATENCY_BUCKETS}: {@code
  * nodemesh_tcp_connection_duration_seconds} and {@code nodemesh_tcp_connect_duration_seconds}
- * (accept to upstream connected: the proxy's added latency). Labels: see {@link TrafficLabels},
- * plus {@code node} on every series. Proxy health: {@link ProxyHealth}. Every label any series may
- * carry is in {@link #LABELS}; the naming test enforces it.
+ * (routed to upstream connected: the proxy's added latency, see {@link ConnectionMeters}). Labels:
+ * see {@link TrafficLabels}, plus {@code node} on every series. Proxy health: {@link ProxyHealth}.
+ * Every label any series may carry is in {@link #LABELS}; the naming test enforces it.
  */
 public final class ProxyMetrics {
   /**
@@ -141,7 +141,7 @@ public final class ProxyMetrics {
             Duration.ofMinutes(30)),
         histogram(
             "nodemesh.tcp.connect.duration",
-            "Accept to upstream connected: the latency the proxy adds to a connection's set-up",
+            "Routed to upstream connected: the latency the proxy adds to a connection's set-up",
             tags),
         open);
   }
