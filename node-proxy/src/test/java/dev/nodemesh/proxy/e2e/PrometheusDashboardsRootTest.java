@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.proxy.metrics.PrometheusConventions;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -127,6 +128,10 @@ class PrometheusDashboardsRootTest {
       awaitData(api, prometheus, "rate(nodemesh_tcp_connect_duration_seconds_count[1m]) > 0");
       awaitData(api, prometheus, "node:nodemesh_tcp_connect_duration_seconds:p99 >= 0");
       assertTrue(rounds.get() > 0, "traffic flowed");
+      // The live proxy's whole scrape, including meters registered outside the metrics package.
+      String live = admin("/metrics").body();
+      assertEquals(List.of(), PrometheusConventions.nameProblems(live), live);
+      assertEquals(List.of(), PrometheusConventions.labelProblems(live, "test-node"), live);
 
       List<String> problems = new ArrayList<>();
       int queries = 0;
