@@ -1,6 +1,7 @@
 /**
- * The chained CNI plugin and install-cni. Empty until the pod-enrolment issue; local mode calls the
- * node agent directly until then.
+ * The nodemesh CNI plugin's entry point. The spec's wire format lives in {@code spec}, the plugin's
+ * behaviour in {@code plugin}, a libcni-style runner in {@code runner}, install-cni in {@code
+ * install}.
  */
 @NullMarked
 package dev.nodemesh.cni;

@@ -1,6 +1,7 @@
 /**
- * The control plane: resource store, per-node translation, xDS server and certificate authority.
- * Empty until the control-plane issue; the node proxy reads YAML files directly until then.
+ * The control plane: a source (Kubernetes informers or a YAML directory) feeds the resource store,
+ * changes are debounced and translated to per-node views, and the xDS delta server pushes each node
+ * what changed in its view. The certificate authority comes with its own issue.
  */
 @NullMarked
 package dev.nodemesh.control;

@@ -20,12 +20,15 @@ import dev.nodemesh.proxy.metrics.ProxyHealth;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
 import dev.nodemesh.proxy.transport.Transport;
+import dev.nodemesh.proxy.xds.XdsConfigSource;
 import io.micrometer.core.instrument.Counter;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -41,14 +44,16 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Threads: {@code nodemesh-accept} (1) accepts on every in-pod listener, {@code nodemesh-io-N}
  * run the relays, {@code nodemesh-agent} enrols pods (and enters pod namespaces to make their
- * listeners), the agent's gRPC loop, {@code nodemesh-admin}, {@code nodemesh-config-watcher}.
+ * listeners), the agent's gRPC loop, {@code nodemesh-admin}, and for config either {@code
+ * nodemesh-config-watcher} (YAML directory) or {@code nodemesh-xds} (control plane) plus the xDS
+ * channel's gRPC threads.
  */
 public final class NodeProxy implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NodeProxy.class);
   private static final int PROXY_MARK = RedirectRules.defaults().proxyMark();
 
   private final DataPlane plane;
-  private final ConfigWatcher watcher;
+  private final AutoCloseable configSource;
   private final Enroller enroller;
   private final ExecutorService agentThread;
   private final AgentServer agent;
@@ -58,13 +63,13 @@ public final class NodeProxy implements AutoCloseable {
 
   private NodeProxy(
       DataPlane plane,
-      ConfigWatcher watcher,
+      AutoCloseable configSource,
       Enroller enroller,
       ExecutorService agentThread,
       AgentServer agent,
       AdminServer admin) {
     this.plane = plane;
-    this.watcher = watcher;
+    this.configSource = configSource;
     this.enroller = enroller;
     this.agentThread = agentThread;
     this.agent = agent;
@@ -106,26 +111,32 @@ public final class NodeProxy implements AutoCloseable {
             () -> snapshots.current().version(),
             pods::size,
             readiness::ready);
-    ConfigWatcher watcher = null;
+    AutoCloseable watcher = null;
     ExecutorService agentThread = null;
     AgentServer agent = null;
     Enroller enroller = null;
     try {
-      watcher =
-          ConfigWatcher.start(
-              config.configDir(),
-              s -> {
-                ConfigSnapshot old = snapshots.swap(s);
-                health.configApplied();
-                log.info("config version {} -> {}: {}", old.version(), s.version(), s.describe());
-              },
-              e -> {
-                rejected.increment();
-                log.warn(
-                    "config rejected, version {} stays: {}",
-                    snapshots.current().version(),
-                    e.getMessage());
-              });
+      String xdsTarget = config.xdsTarget();
+      Path configDir = config.configDir();
+      if (xdsTarget != null) {
+        watcher = XdsConfigSource.start(xdsTarget, config.nodeName(), snapshots, rejected);
+      } else {
+        watcher =
+            ConfigWatcher.start(
+                Objects.requireNonNull(configDir, "configDir"),
+                s -> {
+                  ConfigSnapshot old = snapshots.swap(s);
+                  health.configApplied();
+                  log.info("config version {} -> {}: {}", old.version(), s.version(), s.describe());
+                },
+                e -> {
+                  rejected.increment();
+                  log.warn(
+                      "config rejected, version {} stays: {}",
+                      snapshots.current().version(),
+                      e.getMessage());
+                });
+      }
       agentThread =
           Executors.newSingleThreadExecutor(new DefaultThreadFactory("nodemesh-agent", true));
       enroller = new Enroller(plane, interception);
@@ -134,6 +145,8 @@ public final class NodeProxy implements AutoCloseable {
           AdminServer.start(
               config.adminAddress(),
               metrics::scrape,
+              // Ready once a config is in force (at once from a directory, after the first
+              // accepted update over xDS) and this node's pods are enrolled.
               readiness::notReadyReason,
               () -> ConfigDump.json(snapshots.current()));
       log.info(
@@ -185,7 +198,8 @@ public final class NodeProxy implements AutoCloseable {
       return;
     }
     admin.close();
-    closeQuietly(agent, enroller, agentThread, watcher, plane.acceptGroup(), plane.workerGroup());
+    closeQuietly(
+        agent, enroller, agentThread, configSource, plane.acceptGroup(), plane.workerGroup());
     plane.interception().close();
     closed.countDown();
   }
@@ -194,7 +208,7 @@ public final class NodeProxy implements AutoCloseable {
       @Nullable AgentServer agent,
       @Nullable Enroller enroller,
       @Nullable ExecutorService agentThread,
-      @Nullable ConfigWatcher watcher,
+      @Nullable AutoCloseable watcher,
       EventLoopGroup accept,
       EventLoopGroup workers) {
     try {
@@ -216,7 +230,11 @@ public final class NodeProxy implements AutoCloseable {
       agentThread.shutdownNow();
     }
     if (watcher != null) {
-      watcher.close();
+      try {
+        watcher.close();
+      } catch (Exception e) {
+        log.warn("closing the config source: {}", e.toString());
+      }
     }
     accept.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
     workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);

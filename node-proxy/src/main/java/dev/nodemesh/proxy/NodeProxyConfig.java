@@ -4,28 +4,56 @@ import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Start-up settings of one node proxy. Built by the {@code nodemesh proxy} command and by tests.
  *
  * @param transport which Netty transport drives every socket (epoll by default on Linux)
  * @param configDir directory of Kubernetes-shaped YAML (Pods, Services) read at start and on
- *     change; replaced by xDS in the control-plane issue
+ *     change; the local option when there is no control plane. Exactly one of this and {@code
+ *     xdsTarget} is set.
  * @param agentSocket path of the node agent's Unix socket
  * @param adminAddress where /metrics, /healthz and /ready are served (its own thread)
- * @param nodeName the node this proxy serves, used in metrics labels <<<<<<< HEAD
- * @param workerThreads data-plane event-loop threads (0 = Netty's default, 2 x cores) =======
- * @param workerThreads data-plane event-loop threads (0 = one per core)
- * @param interception iptables (default) or eBPF, and where eBPF attaches and pins >>>>>>> ebpf
+ * @param nodeName the node this proxy serves, used in metrics labels
+ * @param workerThreads data-plane event-loop threads (0 = Netty's default, 2 x cores)
+ * @param interception iptables (default) or eBPF, and where eBPF attaches and pins
+ * @param xdsTarget the control plane's gRPC target ({@code host:port}); config then comes over xDS
  */
 public record NodeProxyConfig(
     TransportKind transport,
-    Path configDir,
+    @Nullable Path configDir,
     Path agentSocket,
     InetSocketAddress adminAddress,
     String nodeName,
     int workerThreads,
-    InterceptionMode interception) {
+    InterceptionMode interception,
+    @Nullable String xdsTarget) {
+
+  public NodeProxyConfig {
+    if ((configDir == null) == (xdsTarget == null)) {
+      throw new IllegalArgumentException("exactly one of a config directory and an xDS target");
+    }
+  }
+
+  /** Config from a YAML directory, iptables interception: no control plane, the defaults. */
+  public NodeProxyConfig(
+      TransportKind transport,
+      Path configDir,
+      Path agentSocket,
+      InetSocketAddress adminAddress,
+      String nodeName,
+      int workerThreads) {
+    this(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        InterceptionMode.iptables(),
+        null);
+  }
 
   public static final Path DEFAULT_AGENT_SOCKET = Path.of("/var/run/nodemesh/agent.sock");
   public static final int OUTBOUND_PORT = 15001;

@@ -83,8 +83,37 @@ public final class ConfigLoader {
     }
   }
 
+  /**
+   * One file's Pods and Services, each checked on its own and against the others in the file. For
+   * the control plane's local source, which accepts or ignores each file whole; rules across files
+   * are the caller's.
+   */
+  public record FileContent(List<Workload> workloads, List<MeshService> services) {
+    public FileContent {
+      workloads = List.copyOf(workloads);
+      services = List.copyOf(services);
+    }
+  }
+
+  /** Loads one file; every problem found is in the exception, prefixed with the file name. */
+  public static FileContent loadFile(Path file) throws ConfigException {
+    List<String> errors = new ArrayList<>();
+    List<Located<Workload>> pods = new ArrayList<>();
+    List<Located<MeshService>> services = new ArrayList<>();
+    loadFile(file, errors, pods, services);
+    checkUnique(pods, services, errors);
+    if (!errors.isEmpty()) {
+      throw new ConfigException(errors);
+    }
+    List<Workload> workloads = new ArrayList<>();
+    pods.forEach(p -> workloads.add(p.value()));
+    List<MeshService> svcs = new ArrayList<>();
+    services.forEach(s -> svcs.add(s.value()));
+    return new FileContent(workloads, svcs);
+  }
+
   /** The files a load reads, in the order it reads them; also what the watcher fingerprints. */
-  static List<Path> yamlFiles(Path dir) throws IOException {
+  public static List<Path> yamlFiles(Path dir) throws IOException {
     List<Path> files = new ArrayList<>();
     try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
       for (Path p : entries) {

@@ -18,8 +18,11 @@ import org.jspecify.annotations.Nullable;
  * the raw tree instead of binding to fabric8's model classes because binding loses the field path
  * of a type error and silently accepts values (bad IPs, port 70000) we must reject. Only the fields
  * routing uses are read; everything else in the object is ignored.
+ *
+ * <p>Public so the control plane's Kubernetes source validates objects from the API server by the
+ * same rules as local YAML (it turns them into the same tree first).
  */
-final class ResourceParser {
+public final class ResourceParser {
   /** Kubernetes' IANA_SVC_NAME: what a named port may look like. */
   private static final Pattern PORT_NAME = Pattern.compile("[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?");
 
@@ -29,13 +32,17 @@ final class ResourceParser {
   /** Where the object being parsed is, for messages: "pods.yaml: Pod default/client". */
   private String where = "";
 
-  ResourceParser(String file, List<String> errors) {
+  /**
+   * @param file prefix of every message (a file name, or the source's name)
+   * @param errors where problems are appended
+   */
+  public ResourceParser(String file, List<String> errors) {
     this.file = file;
     this.errors = errors;
   }
 
   /** Returns the workload, or null after recording why the Pod is invalid. */
-  @Nullable Workload pod(JsonNode doc, String docLabel) {
+  public @Nullable Workload pod(JsonNode doc, String docLabel) {
     int before = errors.size();
     NamespacedName id = identify("Pod", doc, docLabel);
     JsonNode meta = doc.path("metadata");
@@ -61,7 +68,7 @@ final class ResourceParser {
   }
 
   /** Returns the service, or null after recording why the Service is invalid. */
-  @Nullable MeshService service(JsonNode doc, String docLabel) {
+  public @Nullable MeshService service(JsonNode doc, String docLabel) {
     int before = errors.size();
     NamespacedName id = identify("Service", doc, docLabel);
     JsonNode spec = doc.path("spec");

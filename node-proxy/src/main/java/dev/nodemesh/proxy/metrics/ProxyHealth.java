@@ -40,8 +40,13 @@ public final class ProxyHealth {
   private static final long LAG_PERIOD_MS = 1000;
 
   private final AtomicLong configAppliedNanos = new AtomicLong(System.nanoTime());
+  private final LongSupplier configVersion;
+  private final AtomicLong lastSeenVersion;
 
-  private ProxyHealth() {}
+  private ProxyHealth(LongSupplier configVersion) {
+    this.configVersion = configVersion;
+    this.lastSeenVersion = new AtomicLong(configVersion.getAsLong());
+  }
 
   /**
    * Registers every health gauge. {@code groups} maps a group name ("accept", "io") to its loops.
@@ -53,7 +58,7 @@ public final class ProxyHealth {
       LongSupplier podsEnrolled,
       BooleanSupplier ready) {
     MeterRegistry r = metrics.registry();
-    ProxyHealth health = new ProxyHealth();
+    ProxyHealth health = new ProxyHealth(configVersion);
     groups.forEach((name, group) -> bindLoops(r, name, group));
     Gauge.builder("nodemesh.netty.direct.memory.used", ProxyHealth::directMemoryUsed)
         .baseUnit("bytes")
@@ -97,10 +102,20 @@ public final class ProxyHealth {
 
   /** A new config snapshot is in force: its age starts at zero. */
   public void configApplied() {
+    lastSeenVersion.set(configVersion.getAsLong());
     configAppliedNanos.set(System.nanoTime());
   }
 
+  /**
+   * Exact when the config source calls {@link #configApplied}; a source that swaps the snapshot
+   * without telling (the xDS client) is noticed here as a version change, so its age is late by at
+   * most one scrape interval.
+   */
   private double configAgeSeconds() {
+    long version = configVersion.getAsLong();
+    if (lastSeenVersion.getAndSet(version) != version) {
+      configAppliedNanos.set(System.nanoTime());
+    }
     return (System.nanoTime() - configAppliedNanos.get()) / 1e9;
   }
 

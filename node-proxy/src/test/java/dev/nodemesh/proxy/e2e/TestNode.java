@@ -139,7 +139,8 @@ final class TestNode implements AutoCloseable {
                 new InetSocketAddress("127.0.0.1", 0),
                 "test-node",
                 2,
-                interception));
+                interception,
+                null));
     agent = new AgentClient(dir.resolve("agent.sock"), java.time.Duration.ofSeconds(30));
     return proxy;
   }

@@ -8,15 +8,19 @@ import picocli.CommandLine.Spec;
 /**
  * The {@code nodemesh} launcher: one command, a subcommand per role. Exit codes: 0 success, 1
  * failure, 2 usage error (picocli's convention, kept for every subcommand).
- *
- * <p>Limits: {@code control}, {@code cni} and {@code install-cni} are not wired yet.
  */
 @Command(
     name = "nodemesh",
     mixinStandardHelpOptions = true,
     versionProvider = Main.Version.class,
     description = "A sidecar-less service mesh: one proxy per node.",
-    subcommands = {ProxyCommand.class, LocalCommand.class})
+    subcommands = {
+      ControlCommand.class,
+      ProxyCommand.class,
+      LocalCommand.class,
+      CniCommand.class,
+      InstallCniCommand.class
+    })
 public final class Main implements Runnable {
   @Spec CommandSpec spec;
 

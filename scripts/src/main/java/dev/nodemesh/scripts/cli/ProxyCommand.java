@@ -9,7 +9,9 @@ import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import org.jspecify.annotations.Nullable;
 import picocli.CommandLine;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -33,12 +35,25 @@ final class ProxyCommand implements Callable<Integer> {
       defaultValue = "epoll")
   TransportKind transport = TransportKind.EPOLL;
 
-  @Option(
-      names = "--config-dir",
-      required = true,
-      paramLabel = "DIR",
-      description = "Directory of Kubernetes-shaped YAML (Pods, Services) to serve.")
-  Path configDir = Path.of(".");
+  /** Where config comes from: exactly one of the two. */
+  static final class ConfigSource {
+    @Option(
+        names = "--config-dir",
+        required = true,
+        paramLabel = "DIR",
+        description = "Directory of Kubernetes-shaped YAML (Pods, Services) to serve.")
+    @Nullable Path configDir;
+
+    @Option(
+        names = "--xds",
+        required = true,
+        paramLabel = "HOST:PORT",
+        description = "Control plane to subscribe to over xDS instead of a config directory.")
+    @Nullable String xds;
+  }
+
+  @ArgGroup(multiplicity = "1")
+  ConfigSource source = new ConfigSource();
 
   @Option(
       names = "--agent-socket",
@@ -107,7 +122,14 @@ final class ProxyCommand implements Callable<Integer> {
         };
     NodeProxyConfig config =
         new NodeProxyConfig(
-            transport, configDir, agentSocket, admin, nodeName, workers, interception);
+            transport,
+            source.configDir,
+            agentSocket,
+            admin,
+            nodeName,
+            workers,
+            interception,
+            source.xds);
     NodeProxy proxy;
     try {
       proxy = NodeProxy.start(config);

@@ -22,7 +22,18 @@ class MainTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"", "proxy", "local", "local up", "local down", "local status"})
+  @ValueSource(
+      strings = {
+        "",
+        "control",
+        "proxy",
+        "cni",
+        "install-cni",
+        "local",
+        "local up",
+        "local down",
+        "local status"
+      })
   void everyCommandHasHelp(String command) {
     String[] args = (command + " --help").trim().split(" ");
     assertEquals(0, run(args));
@@ -41,7 +52,12 @@ class MainTest {
     assertEquals(2, run("proxy", "--config-dir", "/tmp", "--transport=quic"));
     assertEquals(2, run("proxy", "--config-dir", "/tmp", "--admin", "nohost"));
     assertEquals(2, run("proxy", "--config-dir", "/tmp", "--admin", "127.0.0.1:99999"));
-    assertEquals(2, run("proxy")); // --config-dir is required
+    assertEquals(2, run("proxy")); // --config-dir or --xds is required
+    assertEquals(2, run("proxy", "--config-dir", "/tmp", "--xds", "127.0.0.1:15010")); // not both
+    assertEquals(2, run("control")); // --source is required
+    assertEquals(2, run("control", "--source", "etcd"));
+    assertEquals(2, run("control", "--source", "dir:"));
+    assertEquals(2, run("control", "--source", "dir:/tmp", "--listen", "nohost"));
     assertEquals(2, run("local", "up")); // -f is required
     assertEquals(2, run("local", "up", "-f", "/tmp", "--prefix", "Bad-Prefix"));
     assertEquals(2, run("local", "up", "-f", "/tmp", "--service-cidr", "ten"));

@@ -1,0 +1,178 @@
+package dev.nodemesh.cni.plugin;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.nodemesh.cni.spec.NetConf;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The real {@code bin/nodemesh-cni} wrapper over {@code target/cni-lib}, as a runtime execs it:
+ * proves the minimal class path is enough (with and without the AppCDS archive), and measures ADD
+ * start-up when asked ({@code -Dnodemesh.cni.bench=true}).
+ */
+class WrapperTest {
+  static final Path WRAPPER = Path.of("bin/nodemesh-cni").toAbsolutePath();
+  static final Path LIB = Path.of("target/cni-lib").toAbsolutePath();
+
+  @TempDir Path tmp;
+  private FakeAgentServer agent;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    agent = new FakeAgentServer(tmp.resolve("agent.sock"));
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    agent.close();
+  }
+
+  record Run(int exit, String stdout, String stderr, long nanos) {}
+
+  static Run exec(Map<String, String> cniEnv, String stdin, String... args) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of(WRAPPER.toString()));
+    cmd.addAll(List.of(args));
+    ProcessBuilder pb = new ProcessBuilder(cmd);
+    pb.environment().keySet().removeIf(k -> k.startsWith("CNI_"));
+    pb.environment().putAll(cniEnv);
+    pb.environment()
+        .put(
+            "NODEMESH_CNI_JAVA",
+            Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    long t0 = System.nanoTime();
+    Process p = pb.start();
+    CompletableFuture<byte[]> err =
+        CompletableFuture.supplyAsync(
+            () -> {
+              try {
+                return p.getErrorStream().readAllBytes();
+              } catch (IOException e) {
+                return new byte[0];
+              }
+            });
+    try (var in = p.getOutputStream()) {
+      in.write(stdin.getBytes(StandardCharsets.UTF_8));
+    }
+    byte[] out = p.getInputStream().readAllBytes();
+    if (!p.waitFor(60, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new IllegalStateException("wrapper hung");
+    }
+    long nanos = System.nanoTime() - t0;
+    return new Run(
+        p.exitValue(),
+        new String(out, StandardCharsets.UTF_8),
+        new String(err.get(), StandardCharsets.UTF_8),
+        nanos);
+  }
+
+  private String conf() {
+    return """
+        {"cniVersion": "1.1.0", "name": "net", "type": "nodemesh",
+         "agentSocket": "%s", "runDir": "%s", "prevResult": %s}
+        """
+        .formatted(
+            tmp.resolve("agent.sock"), tmp.resolve("run"), PluginSpecTest.prevResult("1.1.0"));
+  }
+
+  private static Map<String, String> env(String command, String id) {
+    Map<String, String> env = new HashMap<>(PluginSpecTest.env(command));
+    env.put("CNI_CONTAINERID", id);
+    env.put("CNI_ARGS", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=" + id + ";K8S_POD_UID=u-" + id);
+    return env;
+  }
+
+  private void addAndDel(String id) throws Exception {
+    Run add = exec(env("ADD", id), conf());
+    assertEquals(0, add.exit(), add.stdout() + add.stderr());
+    assertEquals(
+        NetConf.JSON.readTree(PluginSpecTest.prevResult("1.1.0")),
+        NetConf.JSON.readTree(add.stdout()));
+    assertEquals("", add.stderr().strip(), "stderr should be quiet");
+    assertTrue(agent.pods.containsKey("u-" + id));
+    Run del = exec(env("DEL", id), conf());
+    assertEquals(0, del.exit(), del.stdout() + del.stderr());
+    assertEquals("", del.stdout());
+  }
+
+  /** Removes what {@code train} makes: the CDS archive and the extracted epoll library. */
+  static void untrain() throws IOException {
+    try (var s = Files.list(LIB)) {
+      for (Path p : s.filter(p -> !p.toString().endsWith(".jar")).toList()) {
+        Files.delete(p);
+      }
+    }
+  }
+
+  @Test
+  void versionAddAndDelWorkOnTheMinimalClassPathWithAndWithoutCds() throws Exception {
+    untrain();
+    Run v = exec(Map.of("CNI_COMMAND", "VERSION"), "{\"cniVersion\":\"1.0.0\"}");
+    assertEquals(0, v.exit(), v.stderr());
+    JsonNode j = NetConf.JSON.readTree(v.stdout());
+    assertEquals("1.0.0", j.path("cniVersion").asText());
+    addAndDel("nocds");
+
+    Run train = exec(Map.of(), "", "train");
+    assertEquals(0, train.exit(), train.stdout() + train.stderr());
+    assertTrue(Files.exists(LIB.resolve("nodemesh-cni.jsa")));
+    assertTrue(
+        Files.exists(
+            LIB.resolve("libio_grpc_netty_shaded_netty_transport_native_epoll_x86_64.so")));
+    addAndDel("withcds");
+  }
+
+  @Test
+  void agentDownIsCode11FromTheWrapperToo() throws Exception {
+    agent.close();
+    Run add = exec(env("ADD", "down"), conf());
+    assertEquals(1, add.exit());
+    assertEquals(11, NetConf.JSON.readTree(add.stdout()).path("code").asInt(), add.stdout());
+  }
+
+  /** p50 of 50 ADDs through the wrapper, without and with the AppCDS archive. */
+  @Test
+  @EnabledIfSystemProperty(named = "nodemesh.cni.bench", matches = "true")
+  @Timeout(value = 30, unit = TimeUnit.MINUTES)
+  void addStartupBenchmark() throws Exception {
+    untrain();
+    long[] plain = measure("plain");
+    assertEquals(0, exec(Map.of(), "", "train").exit());
+    long[] cds = measure("cds");
+    System.out.printf(
+        "nodemesh-cni ADD wall time over 50 runs (ms): no CDS p50 %d p90 %d; AppCDS p50 %d p90 %d%n",
+        plain[0], plain[1], cds[0], cds[1]);
+  }
+
+  private long[] measure(String tag) throws Exception {
+    for (int i = 0; i < 3; i++) {
+      addAndDel(tag + "-warm" + i); // page cache, not JIT: every run is a fresh JVM
+    }
+    List<Long> ms = new ArrayList<>();
+    for (int i = 0; i < 50; i++) {
+      Run add = exec(env("ADD", tag + i), conf());
+      assertEquals(0, add.exit(), add.stdout());
+      ms.add(add.nanos() / 1_000_000);
+    }
+    Collections.sort(ms);
+    return new long[] {ms.get(24), ms.get(44)};
+  }
+}

@@ -1,0 +1,171 @@
+package dev.nodemesh.control;
+
+import dev.nodemesh.control.admin.HealthServer;
+import dev.nodemesh.control.source.Source;
+import dev.nodemesh.control.store.ResourceStore;
+import dev.nodemesh.control.translate.NodeViews;
+import dev.nodemesh.control.xds.DeltaAdsServer;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.Server;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A running control plane: source → store → debounced translation → xDS delta server.
+ *
+ * <p>Threads: {@code nodemesh-control} (one) owns the store, the translation and every node
+ * stream's state; the source's own threads (informers, or the directory poller) only post to it;
+ * gRPC's Netty threads carry bytes and hop onto it; {@code nodemesh-control-admin} serves health
+ * and metrics.
+ *
+ * <p>Debounce: the first change after a push schedules the next push {@code debounce} later, and
+ * changes until then ride along, so a burst (a Deployment rolling, a file saved in pieces) becomes
+ * one push, and a change waits at most {@code debounce}. Nothing is pushed before the source has
+ * synced once, so no node ever sees a half-listed cluster.
+ */
+public final class ControlPlane implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(ControlPlane.class);
+  private static final long NOT_READY_RETRY_MILLIS = 50;
+
+  private final ScheduledExecutorService executor;
+  private final Source source;
+  private final ResourceStore store;
+  private final DeltaAdsServer ads;
+  private final PrometheusMeterRegistry registry;
+  private final Duration debounce;
+  private @Nullable Server server;
+  private @Nullable HealthServer health;
+  private @Nullable ScheduledFuture<?> pending;
+  private volatile boolean pushedOnce;
+  private volatile long pushedRevision = -1;
+  private List<String> lastConflicts = List.of();
+
+  private ControlPlane(Source source, Duration debounce) {
+    this.executor =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> {
+              Thread t = new Thread(r, "nodemesh-control");
+              t.setDaemon(true);
+              return t;
+            });
+    this.source = source;
+    this.debounce = debounce;
+    this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    this.store = new ResourceStore(System::nanoTime, this::changed);
+    this.ads = new DeltaAdsServer(executor, System::nanoTime, registry);
+  }
+
+  /**
+   * Starts the source, the xDS server on {@code listen} and the health endpoint on {@code admin}
+   * (null: none). Returns once both listen; readiness comes when the source has synced.
+   */
+  public static ControlPlane start(
+      Source source, InetSocketAddress listen, @Nullable InetSocketAddress admin, Duration debounce)
+      throws Exception {
+    ControlPlane cp = new ControlPlane(source, debounce);
+    try {
+      cp.server =
+          NettyServerBuilder.forAddress(listen, InsecureServerCredentials.create())
+              .addService(cp.ads)
+              .permitKeepAliveTime(10, TimeUnit.SECONDS)
+              .build()
+              .start();
+      if (admin != null) {
+        cp.health = HealthServer.start(admin, cp::ready, cp.registry::scrape);
+      }
+      source.start(cp.store, cp.executor);
+      cp.executor.execute(cp::changed); // the first push, once the source is ready
+      log.info(
+          "control plane on {} serving {}; health on {}",
+          cp.address(),
+          source.describe(),
+          cp.health == null ? "-" : cp.health.address());
+      return cp;
+    } catch (Exception | Error e) {
+      cp.close();
+      throw e;
+    }
+  }
+
+  private void changed() {
+    if (pending == null) {
+      pending = executor.schedule(this::push, debounce.toNanos(), TimeUnit.NANOSECONDS);
+    }
+  }
+
+  private void push() {
+    pending = null;
+    if (!source.ready()) {
+      pending = executor.schedule(this::push, NOT_READY_RETRY_MILLIS, TimeUnit.MILLISECONDS);
+      return;
+    }
+    NodeViews views = NodeViews.of(store.snapshot());
+    if (!views.conflicts().equals(lastConflicts)) {
+      views.conflicts().forEach(c -> log.warn("{}", c));
+      lastConflicts = views.conflicts();
+    }
+    ads.push(views);
+    pushedRevision = views.snapshot().revision();
+    if (!pushedOnce) {
+      log.info("source {} synced; serving revision {}", source.describe(), store.revision());
+    }
+    pushedOnce = true;
+  }
+
+  /** The store revision of the latest push (-1 before the first); for tests and status. */
+  public long pushedRevision() {
+    return pushedRevision;
+  }
+
+  /** Ready once the source has synced and the first push was computed. */
+  public boolean ready() {
+    return pushedOnce;
+  }
+
+  public InetSocketAddress address() {
+    Server s = server;
+    if (s == null) {
+      throw new IllegalStateException("not started");
+    }
+    return (InetSocketAddress) s.getListenSockets().get(0);
+  }
+
+  public @Nullable InetSocketAddress healthAddress() {
+    HealthServer h = health;
+    return h == null ? null : h.address();
+  }
+
+  public DeltaAdsServer ads() {
+    return ads;
+  }
+
+  public PrometheusMeterRegistry registry() {
+    return registry;
+  }
+
+  @Override
+  public void close() throws IOException, InterruptedException {
+    source.close();
+    HealthServer h = health;
+    if (h != null) {
+      h.close();
+    }
+    Server s = server;
+    if (s != null) {
+      s.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+    executor.shutdownNow();
+  }
+}

@@ -1,0 +1,70 @@
+package dev.nodemesh.control.admin;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+
+/**
+ * {@code /healthz} (the process answers), {@code /ready} (the source has synced and the first push
+ * was computed; 503 before) and {@code /metrics} (Prometheus). One thread of its own, so a slow
+ * scrape never delays the xDS executor.
+ */
+public final class HealthServer implements AutoCloseable {
+  private final HttpServer server;
+  private final ExecutorService thread;
+
+  private HealthServer(HttpServer server, ExecutorService thread) {
+    this.server = server;
+    this.thread = thread;
+  }
+
+  public static HealthServer start(
+      InetSocketAddress address, BooleanSupplier ready, Supplier<String> metrics)
+      throws IOException {
+    HttpServer server = HttpServer.create(address, 64);
+    ExecutorService thread =
+        Executors.newSingleThreadExecutor(
+            r -> {
+              Thread t = new Thread(r, "nodemesh-control-admin");
+              t.setDaemon(true);
+              return t;
+            });
+    server.setExecutor(thread);
+    server.createContext("/healthz", ex -> send(ex, 200, "ok\n"));
+    server.createContext(
+        "/ready",
+        ex -> {
+          boolean ok = ready.getAsBoolean();
+          send(ex, ok ? 200 : 503, ok ? "ready\n" : "not ready\n");
+        });
+    server.createContext("/metrics", ex -> send(ex, 200, metrics.get()));
+    server.start();
+    return new HealthServer(server, thread);
+  }
+
+  public InetSocketAddress address() {
+    return server.getAddress();
+  }
+
+  private static void send(HttpExchange ex, int status, String body) throws IOException {
+    byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+    ex.getResponseHeaders().set("Content-Type", "text/plain; charset=utf-8");
+    ex.sendResponseHeaders(status, bytes.length);
+    try (OutputStream out = ex.getResponseBody()) {
+      out.write(bytes);
+    }
+  }
+
+  @Override
+  public void close() {
+    server.stop(0);
+    thread.shutdownNow();
+  }
+}

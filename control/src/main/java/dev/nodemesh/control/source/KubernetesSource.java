@@ -1,0 +1,260 @@
+package dev.nodemesh.control.source;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.nodemesh.control.store.ResourceStore;
+import dev.nodemesh.control.store.ResourceType;
+import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.ResourceParser;
+import dev.nodemesh.proxy.config.Workload;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Namespace;
+import io.fabric8.kubernetes.api.model.ObjectReference;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodCondition;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.discovery.v1.Endpoint;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
+import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.Executor;
+import java.util.function.Consumer;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The cluster as a source: fabric8 shared informers on Pods, Services, EndpointSlices and
+ * Namespaces in every namespace. The informers list, watch, re-list when a watch expires, and
+ * resync every {@code resyncMillis}; events are only hopped onto the control-plane executor, where
+ * each object is turned into its resource. A resync or relist that changes nothing is invisible
+ * downstream, because the store versions resources by content.
+ *
+ * <p>Pods and Services are validated by the node proxy's own {@link ResourceParser} (the object is
+ * turned into the same JSON tree YAML gives), so both sources accept exactly the same objects. An
+ * object that fails is logged once per distinct problem and its last good resource stays. A pod
+ * without an IP yet, finished (Succeeded/Failed, whose IP may already be reused), or on the host
+ * network (its IP is the node's, shared with every other such pod; it is not meshed) is not a
+ * workload. EndpointSlices matter only for Services without a selector (their endpoints become
+ * workload uids); with a selector, readiness travels on the Workload so one pod change stays one
+ * resource. Namespaces are watched so readiness waits for them; the authorization issue will use
+ * their labels.
+ *
+ * <p>Limits: only TCP Services (a Service with a UDP port is refused, as in local mode).
+ */
+public final class KubernetesSource implements Source {
+  private static final Logger log = LoggerFactory.getLogger(KubernetesSource.class);
+  private static final String SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+
+  private final KubernetesClient client;
+  private final long resyncMillis;
+  private final List<SharedIndexInformer<?>> informers = new ArrayList<>();
+  private final Map<String, String> lastProblem = new HashMap<>();
+  private @Nullable SharedIndexInformer<Service> services;
+  private @Nullable SharedIndexInformer<EndpointSlice> slices;
+
+  public KubernetesSource(KubernetesClient client, long resyncMillis) {
+    this.client = client;
+    this.resyncMillis = resyncMillis;
+  }
+
+  @Override
+  public void start(ResourceStore store, Executor executor) {
+    SharedIndexInformer<Service> svcInformer =
+        client
+            .services()
+            .inAnyNamespace()
+            .inform(
+                handler(executor, s -> serviceChanged(store, s), s -> serviceGone(store, s)),
+                resyncMillis);
+    services = svcInformer;
+    informers.add(svcInformer);
+    SharedIndexInformer<EndpointSlice> sliceInformer =
+        client
+            .discovery()
+            .v1()
+            .endpointSlices()
+            .inAnyNamespace()
+            .inform(
+                handler(executor, s -> sliceChanged(store, s), s -> sliceChanged(store, s)),
+                resyncMillis);
+    slices = sliceInformer;
+    informers.add(sliceInformer);
+    informers.add(
+        client
+            .pods()
+            .inAnyNamespace()
+            .inform(
+                handler(executor, p -> podChanged(store, p), p -> podGone(store, p)),
+                resyncMillis));
+    informers.add(
+        client
+            .namespaces()
+            .inform(handler(executor, (Namespace n) -> {}, (Namespace n) -> {}), resyncMillis));
+  }
+
+  @Override
+  public boolean ready() {
+    if (informers.isEmpty()) {
+      return false;
+    }
+    for (SharedIndexInformer<?> i : informers) {
+      if (!i.hasSynced()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  @Override
+  public String describe() {
+    return "kubernetes:" + client.getMasterUrl();
+  }
+
+  private static <T extends HasMetadata> ResourceEventHandler<T> handler(
+      Executor executor, Consumer<T> changed, Consumer<T> gone) {
+    return new ResourceEventHandler<>() {
+      @Override
+      public void onAdd(T obj) {
+        executor.execute(() -> changed.accept(obj));
+      }
+
+      @Override
+      public void onUpdate(T oldObj, T newObj) {
+        executor.execute(() -> changed.accept(newObj));
+      }
+
+      @Override
+      public void onDelete(T obj, boolean deletedFinalStateUnknown) {
+        executor.execute(() -> gone.accept(obj));
+      }
+    };
+  }
+
+  private static String key(HasMetadata o) {
+    return ProtoEncoder.name(o.getMetadata().getNamespace(), o.getMetadata().getName());
+  }
+
+  private void podChanged(ResourceStore store, Pod pod) {
+    String name = key(pod);
+    var status = pod.getStatus();
+    String phase = status == null ? null : status.getPhase();
+    boolean hasIp = status != null && status.getPodIP() != null && !status.getPodIP().isEmpty();
+    boolean hostNetwork =
+        pod.getSpec() != null && Boolean.TRUE.equals(pod.getSpec().getHostNetwork());
+    if (!hasIp || hostNetwork || "Succeeded".equals(phase) || "Failed".equals(phase)) {
+      store.remove(ResourceType.WORKLOAD, name);
+      return;
+    }
+    List<String> errors = new ArrayList<>();
+    Workload w = new ResourceParser("kubernetes", errors).pod(tree(pod), "Pod " + name);
+    if (w == null) {
+      problem("Pod " + name, errors);
+      return;
+    }
+    lastProblem.remove("Pod " + name);
+    store.put(ResourceType.WORKLOAD, name, ProtoEncoder.workload(w, ready(pod)));
+  }
+
+  private static boolean ready(Pod pod) {
+    if (pod.getStatus() == null || pod.getStatus().getConditions() == null) {
+      return false;
+    }
+    for (PodCondition c : pod.getStatus().getConditions()) {
+      if ("Ready".equals(c.getType())) {
+        return "True".equals(c.getStatus());
+      }
+    }
+    return false;
+  }
+
+  private void podGone(ResourceStore store, Pod pod) {
+    lastProblem.remove("Pod " + key(pod));
+    store.remove(ResourceType.WORKLOAD, key(pod));
+  }
+
+  private void serviceChanged(ResourceStore store, Service svc) {
+    String name = key(svc);
+    List<String> errors = new ArrayList<>();
+    MeshService s = new ResourceParser("kubernetes", errors).service(tree(svc), "Service " + name);
+    if (s == null) {
+      problem("Service " + name, errors);
+      return;
+    }
+    lastProblem.remove("Service " + name);
+    Set<String> uids = s.selector().isEmpty() ? endpointUids(svc) : Set.of();
+    store.put(ResourceType.SERVICE, name, ProtoEncoder.service(s, uids));
+  }
+
+  private void serviceGone(ResourceStore store, Service svc) {
+    lastProblem.remove("Service " + key(svc));
+    store.remove(ResourceType.SERVICE, key(svc));
+  }
+
+  /** A slice changed: re-derive its Service (only one without selector can change by it). */
+  private void sliceChanged(ResourceStore store, EndpointSlice slice) {
+    var labels = slice.getMetadata().getLabels();
+    String svcName = labels == null ? null : labels.get(SERVICE_NAME_LABEL);
+    SharedIndexInformer<Service> svcs = services;
+    if (svcName == null || svcs == null) {
+      return;
+    }
+    Service svc = svcs.getIndexer().getByKey(slice.getMetadata().getNamespace() + "/" + svcName);
+    if (svc != null) {
+      serviceChanged(store, svc);
+    }
+  }
+
+  /** The uids of the ready pods in the Service's EndpointSlices (informer cache). */
+  private Set<String> endpointUids(Service svc) {
+    Set<String> uids = new TreeSet<>();
+    SharedIndexInformer<EndpointSlice> s = slices;
+    if (s == null) {
+      return uids;
+    }
+    String ns = svc.getMetadata().getNamespace();
+    String name = svc.getMetadata().getName();
+    for (EndpointSlice slice : s.getIndexer().list()) {
+      var labels = slice.getMetadata().getLabels();
+      if (!ns.equals(slice.getMetadata().getNamespace())
+          || labels == null
+          || !name.equals(labels.get(SERVICE_NAME_LABEL))
+          || slice.getEndpoints() == null) {
+        continue;
+      }
+      for (Endpoint e : slice.getEndpoints()) {
+        ObjectReference ref = e.getTargetRef();
+        boolean ready =
+            e.getConditions() == null || !Boolean.FALSE.equals(e.getConditions().getReady());
+        if (ref != null && "Pod".equals(ref.getKind()) && ref.getUid() != null && ready) {
+          uids.add(ref.getUid());
+        }
+      }
+    }
+    return uids;
+  }
+
+  private JsonNode tree(HasMetadata o) {
+    return client.getKubernetesSerialization().convertValue(o, JsonNode.class);
+  }
+
+  /** Logs a refused object once per distinct problem (resyncs repeat the same event). */
+  private void problem(String what, List<String> errors) {
+    String text = String.join("; ", errors);
+    if (!Objects.equals(lastProblem.put(what, text), text)) {
+      log.warn("{} refused, its last good version stays: {}", what, text);
+    }
+  }
+
+  @Override
+  public void close() {
+    informers.forEach(SharedIndexInformer::close);
+  }
+}

@@ -1,0 +1,225 @@
+package dev.nodemesh.control.source;
+
+import com.google.protobuf.Message;
+import dev.nodemesh.control.store.ResourceStore;
+import dev.nodemesh.control.store.ResourceType;
+import dev.nodemesh.proxy.config.ConfigException;
+import dev.nodemesh.proxy.config.ConfigLoader;
+import dev.nodemesh.proxy.config.ConfigLoader.FileContent;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.Workload;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Local mode's source: a directory of Kubernetes-shaped YAML, parsed by the node proxy's own loader
+ * ({@link ConfigLoader#loadFile}) so a user's files mean the same with or without a control plane.
+ *
+ * <p>Unlike the proxy's loader, which takes a directory whole, each file is accepted or ignored
+ * whole: a broken file is reported (file, field path, and line for syntax errors) and its last good
+ * content stays, while the other files' changes go through. A changed file whose objects clash with
+ * another file's (same name, same IP) is refused the same way. Every workload counts as ready.
+ *
+ * <p>The directory is polled (names, sizes and modification times) every {@code pollMillis} on the
+ * {@code nodemesh-local-source} thread, which also parses; the store only sees the merged result,
+ * posted as one task. Limits: no subdirectories, no EndpointSlices (Services select by labels).
+ */
+public final class LocalSource implements Source {
+  private static final Logger log = LoggerFactory.getLogger(LocalSource.class);
+
+  /** The accepted content of one file, and the stamp it was read at. */
+  private record FileState(String stamp, FileContent content) {}
+
+  private final Path dir;
+  private final long pollMillis;
+  private final ScheduledExecutorService thread;
+  private final Map<Path, FileState> accepted = new LinkedHashMap<>();
+  private final Map<Path, String> rejectedStamps = new HashMap<>();
+  private volatile List<String> errors = List.of();
+  private volatile boolean ready;
+  private @Nullable ResourceStore store;
+  private @Nullable Executor executor;
+
+  public LocalSource(Path dir, long pollMillis) {
+    this.dir = dir;
+    this.pollMillis = pollMillis;
+    this.thread =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> {
+              Thread t = new Thread(r, "nodemesh-local-source");
+              t.setDaemon(true);
+              return t;
+            });
+  }
+
+  @Override
+  public void start(ResourceStore store, Executor executor) throws IOException {
+    if (!Files.isDirectory(dir)) {
+      throw new IOException(dir + ": not a directory");
+    }
+    this.store = store;
+    this.executor = executor;
+    thread.scheduleWithFixedDelay(this::scanSafely, 0, pollMillis, TimeUnit.MILLISECONDS);
+  }
+
+  @Override
+  public boolean ready() {
+    return ready;
+  }
+
+  @Override
+  public String describe() {
+    return "dir:" + dir;
+  }
+
+  /** The problems found by the latest scan that found any, one line each (for tests, status). */
+  public List<String> errors() {
+    return errors;
+  }
+
+  private void scanSafely() {
+    try {
+      scan();
+    } catch (RuntimeException | IOException e) {
+      // A loader bug or a vanished directory must not stop later scans.
+      log.warn("{}: scan failed, the last good config stays: {}", dir, e.toString());
+    }
+  }
+
+  /** One round: re-read changed files, check them against the rest, publish if anything moved. */
+  void scan() throws IOException {
+    List<Path> files = ConfigLoader.yamlFiles(dir);
+    boolean changed = accepted.keySet().retainAll(Set.copyOf(files));
+    rejectedStamps.keySet().retainAll(Set.copyOf(files));
+    Map<Path, FileState> candidates = new LinkedHashMap<>();
+    List<String> problems = new ArrayList<>();
+    for (Path f : files) {
+      String stamp = stamp(f);
+      FileState old = accepted.get(f);
+      if ((old != null && old.stamp().equals(stamp)) || stamp.equals(rejectedStamps.get(f))) {
+        continue;
+      }
+      try {
+        candidates.put(f, new FileState(stamp, ConfigLoader.loadFile(f)));
+      } catch (ConfigException e) {
+        rejectedStamps.put(f, stamp);
+        problems.addAll(e.errors());
+        log.warn(
+            "{}: ignored, its last good version stays:\n  {}", f, String.join("\n  ", e.errors()));
+      }
+    }
+    if (!candidates.isEmpty()) {
+      Map<Path, FileState> next = new LinkedHashMap<>(accepted);
+      next.putAll(candidates);
+      String clash = clash(files, next);
+      if (clash != null) {
+        // Which of the changed files is at fault is not always clear (two files may name the same
+        // pod); refusing all of this round's changes keeps what ran before.
+        candidates.forEach((f, st) -> rejectedStamps.put(f, st.stamp()));
+        problems.add(clash + " (changed files refused: " + names(candidates.keySet()) + ")");
+        log.warn("{}: {}; changed files refused, the last good versions stay", dir, clash);
+      } else {
+        accepted.putAll(candidates);
+        candidates.keySet().forEach(rejectedStamps::remove);
+        changed = true;
+      }
+    }
+    if (!problems.isEmpty()) {
+      errors = List.copyOf(problems);
+    } else if (changed) {
+      errors = List.of();
+    }
+    if (changed || !ready) {
+      publish(files);
+    }
+  }
+
+  private void publish(List<Path> files) {
+    Map<String, Message> workloads = new HashMap<>();
+    Map<String, Message> services = new HashMap<>();
+    for (Path f : files) {
+      FileState st = accepted.get(f);
+      if (st == null) {
+        continue;
+      }
+      for (Workload w : st.content().workloads()) {
+        workloads.put(ProtoEncoder.name(w.namespace(), w.name()), ProtoEncoder.workload(w, true));
+      }
+      for (MeshService s : st.content().services()) {
+        services.put(ProtoEncoder.name(s.namespace(), s.name()), ProtoEncoder.service(s, Set.of()));
+      }
+    }
+    ResourceStore s = Objects.requireNonNull(store);
+    Objects.requireNonNull(executor)
+        .execute(
+            () -> {
+              s.replaceAll(ResourceType.WORKLOAD, workloads);
+              s.replaceAll(ResourceType.SERVICE, services);
+              ready = true;
+            });
+  }
+
+  /** The first rule across files that {@code next} breaks, or null. */
+  private static @Nullable String clash(List<Path> order, Map<Path, FileState> next) {
+    Map<String, Path> names = new HashMap<>();
+    List<Workload> workloads = new ArrayList<>();
+    List<MeshService> services = new ArrayList<>();
+    for (Path f : order) {
+      FileState st = next.get(f);
+      if (st == null) {
+        continue;
+      }
+      for (Workload w : st.content().workloads()) {
+        Path other = names.putIfAbsent("Pod " + w.id(), f);
+        if (other != null) {
+          return f.getFileName() + ": Pod " + w.id() + ": also in " + other.getFileName();
+        }
+        workloads.add(w);
+      }
+      for (MeshService s : st.content().services()) {
+        Path other = names.putIfAbsent("Service " + s.id(), f);
+        if (other != null) {
+          return f.getFileName() + ": Service " + s.id() + ": also in " + other.getFileName();
+        }
+        services.add(s);
+      }
+    }
+    try {
+      new ConfigSnapshot(0, workloads, services); // the proxy's own cross-object rules (IPs, VIPs)
+      return null;
+    } catch (IllegalArgumentException e) {
+      return "files clash: " + e.getMessage();
+    }
+  }
+
+  private static String names(Set<Path> files) {
+    List<String> n = new ArrayList<>();
+    files.forEach(f -> n.add(f.getFileName().toString()));
+    return String.join(", ", n);
+  }
+
+  private static String stamp(Path f) throws IOException {
+    return Files.size(f) + "@" + Files.getLastModifiedTime(f).toInstant();
+  }
+
+  @Override
+  public void close() {
+    thread.shutdownNow();
+  }
+}

@@ -1,0 +1,188 @@
+package dev.nodemesh.control.xds;
+
+import dev.nodemesh.control.store.ResourceType;
+import dev.nodemesh.control.store.VersionedResource;
+import dev.nodemesh.control.translate.NodeViews;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
+import io.envoyproxy.envoy.service.discovery.v3.Resource;
+import io.grpc.stub.ServerCallStreamObserver;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The server's side of one node's delta ADS stream: for each type, the versions the node holds (as
+ * it told us on subscribe, then as it ACKed), the one response in flight, and what it last
+ * rejected.
+ *
+ * <p>Backpressure: at most one response per type is in flight. Changes that arrive meanwhile are
+ * not queued; the stream only remembers the latest view, and when the ACK (or NACK) comes, or the
+ * transport becomes writable again, it sends the difference between that view and what the node
+ * holds. So a slow node gets fewer, larger updates and never more than one buffered response per
+ * type, and it never delays anyone else: nothing here blocks the executor.
+ *
+ * <p>A NACKed response changes nothing in what the node holds (it applies updates whole or not at
+ * all); the same content is not sent again, and the next change is sent as the difference from what
+ * the node really holds, so a fix of the bad resource carries the rest along.
+ *
+ * <p>Confined to the control-plane executor.
+ */
+final class NodeStream {
+  private final ServerCallStreamObserver<DeltaDiscoveryResponse> call;
+  private final Map<ResourceType, TypeState> types = new EnumMap<>(ResourceType.class);
+  private final String node;
+  private final long joinedRevision;
+  private long nonces;
+  private @Nullable NodeViews viewsCached;
+  private Map<ResourceType, Map<String, VersionedResource>> viewCached = Map.of();
+
+  /**
+   * What one type's exchange is at. {@code held} is what the node has: at first the versions it
+   * claimed on subscribe, later the very view map it ACKed (shared with other streams, not copied).
+   */
+  private static final class TypeState {
+    Map<String, ?> held = Map.of();
+    @Nullable Pending inflight;
+    @Nullable Map<String, VersionedResource> rejected;
+  }
+
+  /** A response awaiting its ACK or NACK, and the view the node will hold once it ACKs. */
+  record Pending(
+      String nonce, Map<String, VersionedResource> after, long revision, long changedAtNanos) {}
+
+  /** The version of {@code name} in a held map of either kind, or null. */
+  private static @Nullable String version(Map<String, ?> held, String name) {
+    Object v = held.get(name);
+    if (v instanceof VersionedResource r) {
+      return r.version();
+    }
+    return (String) v;
+  }
+
+  /** True when both views carry the same names at the same versions. */
+  private static boolean sameVersions(
+      Map<String, VersionedResource> a, @Nullable Map<String, VersionedResource> b) {
+    if (b == null || a.size() != b.size()) {
+      return false;
+    }
+    if (a == b) {
+      return true;
+    }
+    for (Map.Entry<String, VersionedResource> e : a.entrySet()) {
+      VersionedResource other = b.get(e.getKey());
+      if (other == null || !other.version().equals(e.getValue().version())) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  NodeStream(
+      ServerCallStreamObserver<DeltaDiscoveryResponse> call, String node, long joinedRevision) {
+    this.call = call;
+    this.node = node;
+    this.joinedRevision = joinedRevision;
+  }
+
+  String node() {
+    return node;
+  }
+
+  /** A subscription (a request without a nonce). Only wildcard subscriptions are served. */
+  void subscribe(ResourceType type, Map<String, String> initialVersions) {
+    if (types.containsKey(type)) {
+      return; // a later subscribe on the same stream names resources; we serve the wildcard anyway
+    }
+    TypeState st = new TypeState();
+    st.held = Map.copyOf(initialVersions);
+    types.put(type, st);
+  }
+
+  /**
+   * The node's answer to a response. Returns the pending response it answered, or null when the
+   * nonce is not the one in flight (a stale answer, which the protocol says to ignore).
+   */
+  @Nullable Pending answer(ResourceType type, String nonce, boolean nack) {
+    TypeState st = types.get(type);
+    if (st == null || st.inflight == null || !st.inflight.nonce().equals(nonce)) {
+      return null;
+    }
+    Pending p = st.inflight;
+    st.inflight = null;
+    if (nack) {
+      st.rejected = p.after();
+    } else {
+      st.held = p.after();
+      st.rejected = null;
+    }
+    return p;
+  }
+
+  /** True when the push was caused by a change after this node joined (worth a latency sample). */
+  boolean measures(Pending p) {
+    return p.revision() > joinedRevision;
+  }
+
+  /**
+   * Sends each subscribed type's difference between {@code views} and what the node holds, unless a
+   * response is in flight or the transport is not ready (then a later call catches up).
+   *
+   * @return the number of resources sent per type (for metrics)
+   */
+  Map<ResourceType, Integer> sync(@Nullable NodeViews views) {
+    Map<ResourceType, Integer> sent = new EnumMap<>(ResourceType.class);
+    if (views == null || call.isCancelled()) {
+      return sent;
+    }
+    if (views != viewsCached) {
+      viewCached = views.forNode(node);
+      viewsCached = views;
+    }
+    for (Map.Entry<ResourceType, TypeState> e : types.entrySet()) {
+      TypeState st = e.getValue();
+      if (st.inflight != null || !call.isReady()) {
+        continue;
+      }
+      ResourceType type = e.getKey();
+      Map<String, VersionedResource> desired = viewCached.getOrDefault(type, Map.of());
+      List<Resource> changed = new ArrayList<>();
+      for (VersionedResource r : desired.values()) {
+        if (!r.version().equals(version(st.held, r.name()))) {
+          changed.add(
+              Resource.newBuilder()
+                  .setName(r.name())
+                  .setVersion(r.version())
+                  .setResource(r.any())
+                  .build());
+        }
+      }
+      List<String> removed = new ArrayList<>();
+      for (String name : st.held.keySet()) {
+        if (!desired.containsKey(name)) {
+          removed.add(name);
+        }
+      }
+      if (changed.isEmpty() && removed.isEmpty()) {
+        continue;
+      }
+      if (sameVersions(desired, st.rejected)) {
+        continue; // the node rejected exactly this; wait for a change
+      }
+      String nonce = Long.toString(++nonces);
+      long revision = views.snapshot().revision();
+      call.onNext(
+          DeltaDiscoveryResponse.newBuilder()
+              .setTypeUrl(type.typeUrl())
+              .setSystemVersionInfo(Long.toString(revision))
+              .setNonce(nonce)
+              .addAllResources(changed)
+              .addAllRemovedResources(removed)
+              .build());
+      st.inflight = new Pending(nonce, desired, revision, views.snapshot().changedAtNanos());
+      sent.put(type, changed.size() + removed.size());
+    }
+    return sent;
+  }
+}

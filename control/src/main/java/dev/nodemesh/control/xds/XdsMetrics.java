@@ -1,0 +1,79 @@
+package dev.nodemesh.control.xds;
+
+import dev.nodemesh.control.store.ResourceType;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.function.IntSupplier;
+
+/**
+ * The xDS server's meters: responses pushed and resources in them, NACKs, connected node streams,
+ * and push latency (from the first store change in a push to the node's ACK of it).
+ */
+public final class XdsMetrics {
+  private final Counter[] pushes = new Counter[ResourceType.values().length];
+  private final Counter[] resources = new Counter[ResourceType.values().length];
+  private final Counter[] nacks = new Counter[ResourceType.values().length];
+  private final Timer latency;
+
+  public XdsMetrics(MeterRegistry registry, IntSupplier connectedStreams) {
+    for (ResourceType t : ResourceType.values()) {
+      String type = t.name().toLowerCase(Locale.ROOT);
+      pushes[t.ordinal()] =
+          Counter.builder("nodemesh.xds.pushes")
+              .description("Delta responses sent to node proxies")
+              .tag("type", type)
+              .register(registry);
+      resources[t.ordinal()] =
+          Counter.builder("nodemesh.xds.resources.sent")
+              .description("Resources (adds, updates and removals) in delta responses")
+              .tag("type", type)
+              .register(registry);
+      nacks[t.ordinal()] =
+          Counter.builder("nodemesh.xds.nacks")
+              .description("Delta responses a node proxy rejected")
+              .tag("type", type)
+              .register(registry);
+    }
+    Gauge.builder("nodemesh.xds.connected.nodes", connectedStreams::getAsInt)
+        .description("Open node proxy streams")
+        .register(registry);
+    latency =
+        Timer.builder("nodemesh.xds.push.latency")
+            .description("From a resource change to a node's ACK of the push that carries it")
+            .publishPercentiles(0.5, 0.99)
+            .register(registry);
+  }
+
+  void pushed(ResourceType type, int resourceCount) {
+    pushes[type.ordinal()].increment();
+    resources[type.ordinal()].increment(resourceCount);
+  }
+
+  void nacked(ResourceType type) {
+    nacks[type.ordinal()].increment();
+  }
+
+  void acked(long latencyNanos) {
+    latency.record(Duration.ofNanos(Math.max(0, latencyNanos)));
+  }
+
+  public double pushes(ResourceType type) {
+    return pushes[type.ordinal()].count();
+  }
+
+  public double resourcesSent(ResourceType type) {
+    return resources[type.ordinal()].count();
+  }
+
+  public double nacks(ResourceType type) {
+    return nacks[type.ordinal()].count();
+  }
+
+  public long acks() {
+    return latency.count();
+  }
+}

@@ -1,0 +1,289 @@
+package dev.nodemesh.control.source;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nodemesh.api.config.v1.Service;
+import dev.nodemesh.api.config.v1.Workload;
+import dev.nodemesh.control.store.ResourceStore;
+import dev.nodemesh.control.store.ResourceType;
+import dev.nodemesh.control.store.VersionedResource;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.function.Predicate;
+import org.jspecify.annotations.Nullable;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The Kubernetes source against fabric8's mock API server in CRUD mode (real lists and watches).
+ */
+@EnableKubernetesMockClient(crud = true)
+class KubernetesSourceTest {
+  static KubernetesClient client;
+
+  private final ExecutorService executor = Executors.newSingleThreadExecutor();
+  private final ResourceStore store = new ResourceStore(System::nanoTime, () -> {});
+  private KubernetesSource source;
+
+  @BeforeEach
+  void clean() {
+    // The mock server (and its CRUD store) lives as long as the class; each test starts empty.
+    client.pods().inNamespace("default").delete();
+    client.services().inNamespace("default").delete();
+    client.discovery().v1().endpointSlices().inNamespace("default").delete();
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    if (source != null) {
+      source.close();
+    }
+    executor.shutdown();
+    executor.awaitTermination(5, TimeUnit.SECONDS);
+  }
+
+  private <T> T onStore(Function<ResourceStore, T> read) throws Exception {
+    CompletableFuture<T> f = new CompletableFuture<>();
+    executor.execute(() -> f.complete(read.apply(store)));
+    return f.get(5, TimeUnit.SECONDS);
+  }
+
+  private @Nullable Workload workload(String name) throws Exception {
+    VersionedResource r = onStore(s -> s.get(ResourceType.WORKLOAD, "default/" + name));
+    return r == null ? null : (Workload) r.message();
+  }
+
+  private void await(String what, Predicate<KubernetesSourceTest> ok) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (true) {
+      if (ok.test(this)) {
+        return;
+      }
+      assertTrue(System.nanoTime() < deadline, "timed out waiting for " + what);
+      Thread.sleep(20);
+    }
+  }
+
+  private boolean test(Callable c) {
+    try {
+      return c.call();
+    } catch (Exception e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  private interface Callable {
+    boolean call() throws Exception;
+  }
+
+  private static Pod pod(String name, String ip, boolean ready, Map<String, String> labels) {
+    return new PodBuilder()
+        .withNewMetadata()
+        .withName(name)
+        .withNamespace("default")
+        .withUid("uid-" + name)
+        .withLabels(labels)
+        .endMetadata()
+        .withNewSpec()
+        .withNodeName("node-1")
+        .withServiceAccountName("sa-" + name)
+        .addNewContainer()
+        .withName("app")
+        .withImage("app")
+        .addNewPort()
+        .withName("http")
+        .withContainerPort(8080)
+        .endPort()
+        .endContainer()
+        .endSpec()
+        .withNewStatus()
+        .withPhase("Running")
+        .withPodIP(ip)
+        .addNewPodIP()
+        .withIp(ip)
+        .endPodIP()
+        .addNewCondition()
+        .withType("Ready")
+        .withStatus(ready ? "True" : "False")
+        .endCondition()
+        .endStatus()
+        .build();
+  }
+
+  private void startSource(long resyncMillis) throws Exception {
+    source = new KubernetesSource(client, resyncMillis);
+    source.start(store, executor);
+    await("initial sync", t -> source.ready());
+  }
+
+  @Test
+  void podsAndServicesBecomeResourcesAndFollowCreateUpdateDelete() throws Exception {
+    client
+        .namespaces()
+        .resource(
+            new NamespaceBuilder().withNewMetadata().withName("default").endMetadata().build())
+        .create();
+    client
+        .pods()
+        .inNamespace("default")
+        .resource(pod("echo-1", "10.1.0.1", true, Map.of("app", "echo")))
+        .create();
+    client
+        .services()
+        .inNamespace("default")
+        .resource(
+            new ServiceBuilder()
+                .withNewMetadata()
+                .withName("echo")
+                .withNamespace("default")
+                .endMetadata()
+                .withNewSpec()
+                .withClusterIP("10.96.0.10")
+                .withSelector(Map.of("app", "echo"))
+                .addNewPort()
+                .withPort(80)
+                .withNewTargetPort("http")
+                .withAppProtocol("http")
+                .endPort()
+                .endSpec()
+                .build())
+        .create();
+    startSource(0);
+    // Listed before the source started: present at the moment it reports ready.
+    Workload echo1 = workload("echo-1");
+    assertEquals(List.of("10.1.0.1"), echo1.getIpsList());
+    assertEquals("sa-echo-1", echo1.getServiceAccount());
+    assertFalse(echo1.getUid().isEmpty()); // the API server assigns it
+    assertTrue(echo1.getReady());
+    Service svc = (Service) onStore(s -> s.get(ResourceType.SERVICE, "default/echo")).message();
+    assertEquals(List.of("10.96.0.10"), svc.getVipsList());
+    assertEquals("http", svc.getPorts(0).getAppProtocol());
+
+    client
+        .pods()
+        .inNamespace("default")
+        .resource(pod("echo-2", "10.1.0.2", false, Map.of("app", "echo")))
+        .create();
+    await("created pod", t -> test(() -> workload("echo-2") != null));
+    assertFalse(workload("echo-2").getReady());
+
+    client
+        .pods()
+        .inNamespace("default")
+        .resource(pod("echo-2", "10.1.0.2", true, Map.of("app", "echo")))
+        .update();
+    await("readiness update", t -> test(() -> workload("echo-2").getReady()));
+
+    client.pods().inNamespace("default").withName("echo-1").delete();
+    await("deleted pod", t -> test(() -> workload("echo-1") == null));
+  }
+
+  @Test
+  void aServiceWithoutSelectorTakesItsEndpointsFromEndpointSlices() throws Exception {
+    client.pods().inNamespace("default").resource(pod("db-1", "10.1.0.5", true, Map.of())).create();
+    client
+        .services()
+        .inNamespace("default")
+        .resource(
+            new ServiceBuilder()
+                .withNewMetadata()
+                .withName("db")
+                .withNamespace("default")
+                .endMetadata()
+                .withNewSpec()
+                .withClusterIP("10.96.0.20")
+                .addNewPort()
+                .withPort(5432)
+                .endPort()
+                .endSpec()
+                .build())
+        .create();
+    startSource(0);
+    client
+        .discovery()
+        .v1()
+        .endpointSlices()
+        .inNamespace("default")
+        .resource(
+            new EndpointSliceBuilder()
+                .withNewMetadata()
+                .withName("db-abc")
+                .withNamespace("default")
+                .withLabels(Map.of("kubernetes.io/service-name", "db"))
+                .endMetadata()
+                .withAddressType("IPv4")
+                .addNewEndpoint()
+                .withAddresses("10.1.0.5")
+                .withNewTargetRef()
+                .withKind("Pod")
+                .withName("db-1")
+                .withNamespace("default")
+                .withUid("uid-db-1")
+                .endTargetRef()
+                .withNewConditions()
+                .withReady(true)
+                .endConditions()
+                .endEndpoint()
+                .build())
+        .create();
+    await(
+        "endpoint list",
+        t ->
+            test(
+                () -> {
+                  VersionedResource r = onStore(s -> s.get(ResourceType.SERVICE, "default/db"));
+                  return r != null
+                      && ((Service) r.message())
+                          .getEndpointList()
+                          .getWorkloadUidsList()
+                          .equals(List.of("uid-db-1"));
+                }));
+  }
+
+  @Test
+  void resyncsAndPendingPodsCauseNoChange() throws Exception {
+    client
+        .pods()
+        .inNamespace("default")
+        .resource(pod("echo-1", "10.1.0.1", true, Map.of()))
+        .create();
+    Pod pending =
+        new PodBuilder(pod("pending", "10.1.0.9", false, Map.of()))
+            .editStatus()
+            .withPodIP(null)
+            .withPodIPs()
+            .withPhase("Pending")
+            .endStatus()
+            .build();
+    client.pods().inNamespace("default").resource(pending).create();
+    Pod host =
+        new PodBuilder(pod("kube-proxy", "192.168.0.1", true, Map.of()))
+            .editSpec()
+            .withHostNetwork(true)
+            .endSpec()
+            .build();
+    client.pods().inNamespace("default").resource(host).create();
+    startSource(100);
+    assertNull(workload("pending"), "a pod without an IP is not a workload yet");
+    assertNull(workload("kube-proxy"), "a host-network pod has the node's IP: not meshed");
+    long revision = onStore(ResourceStore::revision);
+    Thread.sleep(600); // several resyncs replay every object as an update
+    assertEquals(revision, onStore(ResourceStore::revision));
+  }
+}

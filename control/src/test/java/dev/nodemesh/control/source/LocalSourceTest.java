@@ -1,0 +1,127 @@
+package dev.nodemesh.control.source;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nodemesh.api.config.v1.Service;
+import dev.nodemesh.api.config.v1.Workload;
+import dev.nodemesh.control.store.ResourceStore;
+import dev.nodemesh.control.store.ResourceType;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The directory source: parsing through the proxy's loader, per-file acceptance, cross-file rules.
+ */
+class LocalSourceTest {
+  @TempDir Path dir;
+  private final ResourceStore store = new ResourceStore(System::nanoTime, () -> {});
+  private LocalSource source;
+
+  @AfterEach
+  void close() {
+    if (source != null) {
+      source.close();
+    }
+  }
+
+  private void start() throws Exception {
+    // The poller runs once at start; the test then drives scan() itself, on its own thread.
+    source = new LocalSource(dir, TimeUnit.HOURS.toMillis(1));
+    source.start(store, Runnable::run);
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (!source.ready()) {
+      assertTrue(System.nanoTime() < deadline, "first scan");
+      Thread.sleep(10);
+    }
+  }
+
+  private void write(String file, String... docs) throws Exception {
+    Path tmp = dir.resolve("." + file + ".tmp");
+    Files.writeString(tmp, String.join("---\n", docs));
+    Files.move(tmp, dir.resolve(file), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  private static String echo(String name, String ip) {
+    return KubeYaml.pod("default", name, ip, "{app: echo}", "[{name: http, containerPort: 8080}]");
+  }
+
+  private Workload workload(String name) {
+    var r = store.get(ResourceType.WORKLOAD, "default/" + name);
+    assertNotNull(r, name);
+    return (Workload) r.message();
+  }
+
+  @Test
+  void filesBecomeResourcesAndAnEditIsPickedUp() throws Exception {
+    write("pods.yaml", echo("echo-1", "10.1.0.1"));
+    write(
+        "services.yaml",
+        KubeYaml.service(
+            "default", "echo", "[10.96.0.10]", "{app: echo}", "[{port: 80, targetPort: http}]"));
+    start();
+    assertEquals(List.of("10.1.0.1"), workload("echo-1").getIpsList());
+    assertTrue(workload("echo-1").getReady());
+    Service echo = (Service) store.get(ResourceType.SERVICE, "default/echo").message();
+    assertEquals("http", echo.getPorts(0).getTargetPortName());
+    assertEquals("echo", echo.getSelector().getMatchLabelsOrThrow("app"));
+
+    write("pods.yaml", echo("echo-1", "10.1.0.1"), echo("echo-2", "10.1.0.2"));
+    source.scan();
+    assertEquals(List.of("10.1.0.2"), workload("echo-2").getIpsList());
+    assertTrue(source.errors().isEmpty(), source.errors().toString());
+  }
+
+  @Test
+  void aBrokenFileIsReportedByFileAndFieldAndItsLastGoodVersionStays() throws Exception {
+    write("pods.yaml", echo("echo-1", "10.1.0.1"));
+    write("more.yaml", echo("extra", "10.1.0.9"));
+    start();
+    long revision = store.revision();
+
+    write("pods.yaml", echo("echo-1", "10.1.0.1"), echo("echo-2", "10.1.0.300"));
+    write("more.yaml", echo("extra", "10.1.0.8"));
+    source.scan();
+    String errors = String.join("\n", source.errors());
+    assertTrue(errors.contains("pods.yaml: Pod default/echo-2: status.podIP"), errors);
+    assertEquals(null, store.get(ResourceType.WORKLOAD, "default/echo-2"));
+    assertEquals(List.of("10.1.0.1"), workload("echo-1").getIpsList());
+    // The other file's change is not held back by the broken one.
+    assertEquals(List.of("10.1.0.8"), workload("extra").getIpsList());
+    assertEquals(revision + 1, store.revision());
+
+    write("pods.yaml", echo("echo-1", "10.1.0.1"), echo("echo-2", "10.1.0.2"));
+    source.scan();
+    assertEquals(List.of("10.1.0.2"), workload("echo-2").getIpsList());
+  }
+
+  @Test
+  void aChangeThatClashesWithAnotherFileIsRefused() throws Exception {
+    write("a.yaml", echo("echo-1", "10.1.0.1"));
+    write("b.yaml", echo("echo-2", "10.1.0.2"));
+    start();
+    write("b.yaml", echo("echo-2", "10.1.0.1"));
+    source.scan();
+    String errors = String.join("\n", source.errors());
+    assertTrue(errors.contains("10.1.0.1"), errors);
+    assertTrue(errors.contains("b.yaml"), errors);
+    assertEquals(List.of("10.1.0.2"), workload("echo-2").getIpsList());
+  }
+
+  @Test
+  void aDeletedFileTakesItsObjectsAlong() throws Exception {
+    write("a.yaml", echo("echo-1", "10.1.0.1"));
+    write("b.yaml", echo("echo-2", "10.1.0.2"));
+    start();
+    Files.delete(dir.resolve("b.yaml"));
+    source.scan();
+    assertEquals(null, store.get(ResourceType.WORKLOAD, "default/echo-2"));
+    assertNotNull(store.get(ResourceType.WORKLOAD, "default/echo-1"));
+  }
+}

@@ -1,0 +1,208 @@
+package dev.nodemesh.control.xds;
+
+import static dev.nodemesh.control.Fixtures.key;
+import static dev.nodemesh.control.Fixtures.pod;
+import static dev.nodemesh.control.Fixtures.service;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nodemesh.control.ControlPlane;
+import dev.nodemesh.control.store.ResourceType;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.xds.Backoff;
+import dev.nodemesh.proxy.xds.XdsClient;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The node proxy's xDS client against the real control plane on loopback: what ends up in the
+ * proxy's snapshot, what a bad resource does, and what happens when the control plane goes away.
+ */
+class NodeClientRoundTripTest {
+  private final TestSource source = new TestSource();
+  private final SnapshotHolder snapshots = new SnapshotHolder();
+  private final List<String> rejections = new CopyOnWriteArrayList<>();
+  private final ScheduledExecutorService clientExecutor =
+      Executors.newSingleThreadScheduledExecutor();
+  private ControlPlane cp;
+  private ManagedChannel channel;
+  private XdsClient client;
+
+  private ControlPlane startControlPlane(int port) throws Exception {
+    return ControlPlane.start(
+        source, new InetSocketAddress("127.0.0.1", port), null, Duration.ofMillis(20));
+  }
+
+  private void startClient() {
+    channel =
+        Grpc.newChannelBuilder(
+                "127.0.0.1:" + cp.address().getPort(), InsecureChannelCredentials.create())
+            .build();
+    client =
+        new XdsClient(
+            channel,
+            "n1",
+            snapshots,
+            clientExecutor,
+            new Backoff(
+                TimeUnit.MILLISECONDS.toNanos(20), TimeUnit.MILLISECONDS.toNanos(100), () -> 0.5),
+            new XdsClient.Listener() {
+              @Override
+              public void rejected(String reasons) {
+                rejections.add(reasons);
+              }
+            });
+    client.start();
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    if (client != null) {
+      client.close();
+    }
+    clientExecutor.shutdown();
+    clientExecutor.awaitTermination(5, TimeUnit.SECONDS);
+    if (channel != null) {
+      channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+    if (cp != null) {
+      cp.close();
+    }
+  }
+
+  private static void await(String what, BooleanSupplier condition) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("timed out waiting for " + what);
+      }
+      Thread.sleep(10);
+    }
+  }
+
+  private void seed() throws Exception {
+    source.apply(
+        s -> {
+          s.put(
+              ResourceType.SERVICE, key("web"), service("web", "10.96.0.1", Map.of("app", "web")));
+          s.put(
+              ResourceType.WORKLOAD,
+              key("web-1"),
+              pod("web-1", "n2", "10.0.2.1", Map.of("app", "web")));
+          s.put(ResourceType.WORKLOAD, key("client"), pod("client", "n1", "10.0.1.1", Map.of()));
+        });
+  }
+
+  private static InetAddress ip(String literal) throws Exception {
+    return InetAddress.getByAddress(InetAddress.getByName(literal).getAddress());
+  }
+
+  @Test
+  void snapshotFollowsTheControlPlaneAndABadResourceIsNackedWithoutHalfApplying() throws Exception {
+    cp = startControlPlane(0);
+    seed();
+    startClient();
+    await(
+        "initial sync",
+        () ->
+            snapshots.current().workloads().size() == 2
+                && snapshots.current().services().size() == 1);
+    ConfigSnapshot first = snapshots.current();
+    MeshService web = first.serviceByVip(ip("10.96.0.1"));
+    assertNotNull(web);
+    assertEquals(List.of("web-1"), first.endpoints(web).stream().map(w -> w.name()).toList());
+
+    // One new endpoint: the proxy sees it.
+    source.apply(
+        s ->
+            s.put(
+                ResourceType.WORKLOAD,
+                key("web-2"),
+                pod("web-2", "n3", "10.0.3.1", Map.of("app", "web"))));
+    await("new endpoint", () -> snapshots.current().workloads().size() == 3);
+    long good = client.version();
+
+    // A good change and a bad one in the same push: neither is applied, the NACK names the bad.
+    source.apply(
+        s -> {
+          s.put(
+              ResourceType.WORKLOAD,
+              key("web-3"),
+              pod("web-3", "n3", "10.0.3.2", Map.of("app", "web")));
+          s.put(
+              ResourceType.WORKLOAD,
+              key("broken"),
+              pod("broken", "n3", "not-an-ip", Map.of("app", "web")));
+        });
+    await("the NACK", () -> cp.ads().lastNack("n1") != null);
+    String reason = cp.ads().lastNack("n1");
+    assertTrue(reason.contains("Workload default/broken: ips[0]"), reason);
+    assertTrue(reason.contains("not an IP address"), reason);
+    assertEquals(List.of(reason), rejections);
+    assertEquals(good, client.version());
+    assertEquals(3, snapshots.current().workloads().size(), "nothing of the bad update applied");
+
+    // Fixing the bad resource brings the whole update in.
+    source.apply(
+        s ->
+            s.put(
+                ResourceType.WORKLOAD,
+                key("broken"),
+                pod("broken", "n3", "10.0.3.3", Map.of("app", "web"))));
+    await("the fixed update", () -> snapshots.current().workloads().size() == 5);
+    assertEquals(good + 1, client.version());
+  }
+
+  @Test
+  void keepsServingWhileTheControlPlaneIsAwayAndCatchesUpAfter() throws Exception {
+    cp = startControlPlane(0);
+    int port = cp.address().getPort();
+    seed();
+    startClient();
+    await(
+        "initial sync",
+        () ->
+            snapshots.current().workloads().size() == 2
+                && snapshots.current().services().size() == 1);
+    ConfigSnapshot before = snapshots.current();
+
+    cp.close();
+    cp = null;
+    await("the client to notice", () -> !client.connected());
+    Thread.sleep(200); // a few reconnect attempts fail meanwhile
+    assertEquals(before, snapshots.current(), "the last accepted snapshot keeps serving");
+
+    // The same content on a new control plane: the client sends its versions, and nothing moves.
+    cp = startControlPlane(port);
+    seed();
+    await("reconnect", () -> cp.ads().connectedNodes().contains("n1"));
+    Thread.sleep(200);
+    assertEquals(0.0, cp.ads().metrics().resourcesSent(ResourceType.WORKLOAD));
+    assertEquals(before, snapshots.current());
+
+    source.apply(
+        s ->
+            s.put(
+                ResourceType.WORKLOAD,
+                key("web-2"),
+                pod("web-2", "n3", "10.0.3.1", Map.of("app", "web"))));
+    await("catch-up", () -> snapshots.current().workloads().size() == 3);
+    assertEquals(1.0, cp.ads().metrics().resourcesSent(ResourceType.WORKLOAD));
+  }
+}

@@ -1,0 +1,175 @@
+package dev.nodemesh.proxy.xds;
+
+import dev.nodemesh.api.config.v1.NamedPort;
+import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.ServicePort;
+import dev.nodemesh.proxy.config.Workload;
+import io.netty.util.NetUtil;
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Turns one xDS resource (a {@code nodemesh.config.v1} message) into the record the snapshot holds,
+ * checking every field it reads. Problems are appended as {@code <Type> <resource name>: <field>:
+ * <problem>} so a NACK names each bad resource and field; a resource with any problem yields null.
+ * The control plane validates the same objects when it reads them, so a problem here means the two
+ * disagree (versions, or a bug), which is exactly what a NACK is for.
+ */
+final class ResourceDecoder {
+  private static final Pattern PORT_NAME = Pattern.compile("[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?");
+
+  private final List<String> errors;
+  private String where = "";
+
+  ResourceDecoder(List<String> errors) {
+    this.errors = errors;
+  }
+
+  @Nullable Workload workload(String resourceName, dev.nodemesh.api.config.v1.Workload w) {
+    int before = errors.size();
+    where = "Workload " + resourceName;
+    identity(resourceName, w.getNamespace(), w.getName());
+    if (w.getUid().isEmpty()) {
+      error("uid", "is required");
+    }
+    List<InetAddress> ips = new ArrayList<>();
+    for (int i = 0; i < w.getIpsCount(); i++) {
+      InetAddress ip = ip(w.getIps(i), "ips[" + i + "]");
+      if (ip != null && !ips.contains(ip)) {
+        ips.add(ip);
+      } else if (ip != null) {
+        error("ips[" + i + "]", w.getIps(i) + " is listed twice");
+      }
+    }
+    if (w.getIpsCount() == 0) {
+      error("ips", "at least one IP is required");
+    }
+    Map<String, Integer> named = new HashMap<>();
+    for (int i = 0; i < w.getPortsCount(); i++) {
+      NamedPort p = w.getPorts(i);
+      String path = "ports[" + i + "]";
+      if (portName(p.getName(), path + ".name") && named.put(p.getName(), p.getPort()) != null) {
+        error(path + ".name", "\"" + p.getName() + "\" is declared twice");
+      }
+      port(p.getPort(), path + ".port");
+    }
+    if (errors.size() > before) {
+      return null;
+    }
+    return new Workload(
+        w.getUid(),
+        w.getName(),
+        w.getNamespace(),
+        ips,
+        w.getLabelsMap(),
+        w.getServiceAccount().isEmpty() ? "default" : w.getServiceAccount(),
+        w.getNode(),
+        named);
+  }
+
+  @Nullable MeshService service(String resourceName, dev.nodemesh.api.config.v1.Service s) {
+    int before = errors.size();
+    where = "Service " + resourceName;
+    identity(resourceName, s.getNamespace(), s.getName());
+    List<InetAddress> vips = new ArrayList<>();
+    for (int i = 0; i < s.getVipsCount(); i++) {
+      InetAddress vip = ip(s.getVips(i), "vips[" + i + "]");
+      if (vip != null && !vips.contains(vip)) {
+        vips.add(vip);
+      } else if (vip != null) {
+        error("vips[" + i + "]", s.getVips(i) + " is listed twice");
+      }
+    }
+    List<ServicePort> ports = new ArrayList<>();
+    Set<Integer> numbers = new HashSet<>();
+    for (int i = 0; i < s.getPortsCount(); i++) {
+      dev.nodemesh.api.config.v1.ServicePort p = s.getPorts(i);
+      String path = "ports[" + i + "]";
+      boolean ok = port(p.getPort(), path + ".port");
+      if (ok && !numbers.add(p.getPort())) {
+        error(path + ".port", p.getPort() + " is listed twice");
+        ok = false;
+      }
+      String appProtocol = p.getAppProtocol().isEmpty() ? "tcp" : p.getAppProtocol();
+      switch (p.getTargetCase()) {
+        case TARGET_PORT -> {
+          if (port(p.getTargetPort(), path + ".target_port") && ok) {
+            ports.add(
+                ServicePort.numeric(p.getName(), p.getPort(), p.getTargetPort(), appProtocol));
+          }
+        }
+        case TARGET_PORT_NAME -> {
+          if (portName(p.getTargetPortName(), path + ".target_port_name") && ok) {
+            ports.add(
+                new ServicePort(p.getName(), p.getPort(), 0, p.getTargetPortName(), appProtocol));
+          }
+        }
+        case TARGET_NOT_SET ->
+            error(path + ".target", "target_port or target_port_name is required");
+      }
+    }
+    Map<String, String> selector = Map.of();
+    Set<String> uids = Set.of();
+    switch (s.getEndpointsCase()) {
+      case SELECTOR -> {
+        selector = s.getSelector().getMatchLabelsMap();
+        if (selector.isEmpty()) {
+          error("selector.match_labels", "an empty selector would select nothing; leave it unset");
+        }
+      }
+      case ENDPOINT_LIST -> uids = Set.copyOf(s.getEndpointList().getWorkloadUidsList());
+      case ENDPOINTS_NOT_SET -> {} // no endpoints: connections to it fail, as in Kubernetes
+    }
+    if (errors.size() > before) {
+      return null;
+    }
+    return new MeshService(s.getName(), s.getNamespace(), vips, ports, selector, uids);
+  }
+
+  private void identity(String resourceName, String namespace, String name) {
+    if (name.isEmpty()) {
+      error("name", "is required");
+    }
+    if (namespace.isEmpty()) {
+      error("namespace", "is required");
+    }
+    if (!resourceName.equals(namespace + "/" + name)) {
+      error("name", "resource name must be \"" + namespace + "/" + name + "\"");
+    }
+  }
+
+  private boolean port(int port, String path) {
+    if (port < 1 || port > 65535) {
+      error(path, port + " is out of range 1-65535");
+      return false;
+    }
+    return true;
+  }
+
+  private boolean portName(String name, String path) {
+    if (!PORT_NAME.matcher(name).matches() || name.chars().noneMatch(Character::isLetter)) {
+      error(path, "\"" + name + "\" is not a valid port name");
+      return false;
+    }
+    return true;
+  }
+
+  private @Nullable InetAddress ip(String text, String path) {
+    InetAddress ip = NetUtil.createInetAddressFromIpAddressString(text);
+    if (ip == null) {
+      error(path, "\"" + text + "\" is not an IP address");
+    }
+    return ip;
+  }
+
+  private void error(String path, String problem) {
+    errors.add(where + ": " + path + ": " + problem);
+  }
+}

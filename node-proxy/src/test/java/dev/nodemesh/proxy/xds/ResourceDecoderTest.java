@@ -1,0 +1,139 @@
+package dev.nodemesh.proxy.xds;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import dev.nodemesh.api.config.v1.EndpointList;
+import dev.nodemesh.api.config.v1.NamedPort;
+import dev.nodemesh.api.config.v1.Selector;
+import dev.nodemesh.api.config.v1.Service;
+import dev.nodemesh.api.config.v1.ServicePort;
+import dev.nodemesh.api.config.v1.Workload;
+import dev.nodemesh.proxy.config.MeshService;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.UnaryOperator;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** Every rule the client checks before a resource may reach a snapshot, one row each. */
+class ResourceDecoderTest {
+  private static final Workload GOOD_POD =
+      Workload.newBuilder()
+          .setUid("u1")
+          .setName("echo-1")
+          .setNamespace("default")
+          .setServiceAccount("echo")
+          .setNode("n1")
+          .addIps("10.1.0.1")
+          .putLabels("app", "echo")
+          .addPorts(NamedPort.newBuilder().setName("http").setPort(8080))
+          .setReady(true)
+          .build();
+  private static final Service GOOD_SERVICE =
+      Service.newBuilder()
+          .setName("echo")
+          .setNamespace("default")
+          .addVips("10.96.0.10")
+          .addPorts(ServicePort.newBuilder().setPort(80).setTargetPortName("http"))
+          .setSelector(Selector.newBuilder().putMatchLabels("app", "echo"))
+          .build();
+
+  @Test
+  void goodResourcesDecode() {
+    List<String> errors = new ArrayList<>();
+    ResourceDecoder d = new ResourceDecoder(errors);
+    var w = d.workload("default/echo-1", GOOD_POD);
+    assertNotNull(w);
+    assertEquals(8080, w.namedPort("http"));
+    MeshService s = d.service("default/echo", GOOD_SERVICE);
+    assertNotNull(s);
+    assertEquals("http", s.ports().get(0).targetPortName());
+    assertEquals("tcp", s.ports().get(0).appProtocol());
+    assertEquals(List.of(), errors);
+    assertEquals(Set.of(), s.endpointUids());
+
+    MeshService manual =
+        d.service(
+            "default/echo",
+            GOOD_SERVICE.toBuilder()
+                .setEndpointList(EndpointList.newBuilder().addWorkloadUids("u1"))
+                .build());
+    assertNotNull(manual);
+    assertEquals(Map.of(), manual.selector());
+    assertEquals(true, manual.selects(w));
+  }
+
+  static List<Arguments> badWorkloads() {
+    return List.of(
+        bad("wrong resource name", b -> b.setName("other"), "Workload default/echo-1: name:"),
+        bad("no uid", b -> b.setUid(""), "uid: is required"),
+        bad("no IP", Workload.Builder::clearIps, "ips: at least one IP is required"),
+        bad("bad IP", b -> b.setIps(0, "10.1.0.300"), "ips[0]: \"10.1.0.300\" is not an IP"),
+        bad("IP twice", b -> b.addIps("10.1.0.1"), "ips[1]: 10.1.0.1 is listed twice"),
+        bad(
+            "bad port name",
+            b -> b.addPorts(NamedPort.newBuilder().setName("HTTP").setPort(1)),
+            "ports[1].name"),
+        bad(
+            "port out of range",
+            b -> b.addPorts(NamedPort.newBuilder().setName("admin").setPort(70000)),
+            "ports[1].port: 70000 is out of range"),
+        bad(
+            "port name twice",
+            b -> b.addPorts(NamedPort.newBuilder().setName("http").setPort(9090)),
+            "ports[1].name: \"http\" is declared twice"));
+  }
+
+  private static Arguments bad(String what, UnaryOperator<Workload.Builder> edit, String error) {
+    return Arguments.of(what, edit.apply(GOOD_POD.toBuilder()).build(), error);
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("badWorkloads")
+  void badWorkloadsAreRefusedWithTheirField(String what, Workload w, String error) {
+    List<String> errors = new ArrayList<>();
+    assertNull(new ResourceDecoder(errors).workload("default/echo-1", w));
+    assertEquals(1, errors.size(), errors.toString());
+    assertEquals(true, errors.get(0).contains(error), errors.get(0));
+  }
+
+  static List<Arguments> badServices() {
+    return List.of(
+        svc("bad VIP", b -> b.setVips(0, "ten"), "Service default/echo: vips[0]: \"ten\""),
+        svc(
+            "no target",
+            b -> b.setPorts(0, ServicePort.newBuilder().setPort(80)),
+            "ports[0].target: target_port or target_port_name is required"),
+        svc(
+            "target out of range",
+            b -> b.setPorts(0, ServicePort.newBuilder().setPort(80).setTargetPort(0)),
+            "ports[0].target_port: 0 is out of range"),
+        svc(
+            "port twice",
+            b -> b.addPorts(ServicePort.newBuilder().setPort(80).setTargetPort(81)),
+            "ports[1].port: 80 is listed twice"),
+        svc(
+            "empty selector",
+            b -> b.setSelector(Selector.getDefaultInstance()),
+            "selector.match_labels"));
+  }
+
+  private static Arguments svc(String what, UnaryOperator<Service.Builder> edit, String error) {
+    return Arguments.of(what, edit.apply(GOOD_SERVICE.toBuilder()).build(), error);
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("badServices")
+  void badServicesAreRefusedWithTheirField(String what, Service s, String error) {
+    List<String> errors = new ArrayList<>();
+    assertNull(new ResourceDecoder(errors).service("default/echo", s));
+    assertEquals(1, errors.size(), errors.toString());
+    assertEquals(true, errors.get(0).contains(error), errors.get(0));
+  }
+}
