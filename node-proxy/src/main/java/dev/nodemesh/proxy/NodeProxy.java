@@ -3,6 +3,8 @@ package dev.nodemesh.proxy;
 import dev.nodemesh.bpf.iptables.PodInterception;
 import dev.nodemesh.bpf.iptables.RedirectRules;
 import dev.nodemesh.proxy.admin.AdminServer;
+import dev.nodemesh.proxy.admin.ConfigDump;
+import dev.nodemesh.proxy.admin.Readiness;
 import dev.nodemesh.proxy.agent.AgentServer;
 import dev.nodemesh.proxy.agent.Enroller;
 import dev.nodemesh.proxy.agent.NodeAgentService;
@@ -14,17 +16,18 @@ import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.intercept.IptablesInterception;
+import dev.nodemesh.proxy.metrics.ProxyHealth;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
 import dev.nodemesh.proxy.transport.Transport;
 import dev.nodemesh.proxy.xds.XdsConfigSource;
 import io.micrometer.core.instrument.Counter;
-import io.micrometer.core.instrument.Gauge;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -100,6 +103,14 @@ public final class NodeProxy implements AutoCloseable {
         Counter.builder("nodemesh.config.rejected")
             .description("Config updates rejected as invalid (the previous config stays)")
             .register(metrics.registry());
+    Readiness readiness = new Readiness(snapshots, pods, config.nodeName());
+    ProxyHealth health =
+        ProxyHealth.bind(
+            metrics,
+            Map.of("accept", accept, "io", workers),
+            () -> snapshots.current().version(),
+            pods::size,
+            readiness::ready);
     AutoCloseable watcher = null;
     ExecutorService agentThread = null;
     AgentServer agent = null;
@@ -115,6 +126,7 @@ public final class NodeProxy implements AutoCloseable {
                 Objects.requireNonNull(configDir, "configDir"),
                 s -> {
                   ConfigSnapshot old = snapshots.swap(s);
+                  health.configApplied();
                   log.info("config version {} -> {}: {}", old.version(), s.version(), s.describe());
                 },
                 e -> {
@@ -125,12 +137,6 @@ public final class NodeProxy implements AutoCloseable {
                       e.getMessage());
                 });
       }
-      Gauge.builder("nodemesh.config.version", snapshots, s -> s.current().version())
-          .description("Version of the config snapshot in force")
-          .register(metrics.registry());
-      Gauge.builder("nodemesh.pods.enrolled", pods, PodRegistry::size)
-          .description("Pods enrolled on this node")
-          .register(metrics.registry());
       agentThread =
           Executors.newSingleThreadExecutor(new DefaultThreadFactory("nodemesh-agent", true));
       enroller = new Enroller(plane, interception);
@@ -139,10 +145,10 @@ public final class NodeProxy implements AutoCloseable {
           AdminServer.start(
               config.adminAddress(),
               metrics::scrape,
-              // Ready once a config is in force: at once from a directory, after the first
-              // accepted update over xDS (version 0 is the empty snapshot).
-              () -> snapshots.current().version() > 0,
-              () -> snapshots.current().toString());
+              // Ready once a config is in force (at once from a directory, after the first
+              // accepted update over xDS) and this node's pods are enrolled.
+              readiness::notReadyReason,
+              () -> ConfigDump.json(snapshots.current()));
       log.info(
           "node proxy for {} ready: agent {}, admin http://{}",
           config.nodeName(),

@@ -8,15 +8,24 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The admin endpoint (15020 by default, localhost): {@code /metrics} for Prometheus, {@code
- * /healthz}, {@code /ready} and {@code /config_dump}. It runs on its own single thread, never on a
- * data-plane event loop, so a slow scrape cannot delay traffic.
+ * /healthz}, {@code /ready} (see {@link Readiness}; 503 with the reason when not), {@code
+ * /config_dump} (JSON, see {@link ConfigDump}) and {@code /logging}. It runs on its own single
+ * thread, never on a data-plane event loop, so a slow scrape cannot delay traffic.
+ *
+ * <p>{@code /logging} is read-only: the proxy logs through slf4j-simple, whose levels are read once
+ * at start ({@code -Dorg.slf4j.simpleLogger.defaultLogLevel}, {@code
+ * -Dorg.slf4j.simpleLogger.log.<logger>}) and have no setter. A request that asks for a change
+ * ({@code ?level=}) gets 501 and says how to change it; switching to a backend with run-time levels
+ * (logback, JUL) would make it writable.
  */
 public final class AdminServer implements AutoCloseable {
+  private static final String SIMPLE_LOGGER_DEFAULT = "org.slf4j.simpleLogger.defaultLogLevel";
+
   private final HttpServer server;
   private final ExecutorService thread;
 
@@ -28,7 +37,7 @@ public final class AdminServer implements AutoCloseable {
   public static AdminServer start(
       InetSocketAddress address,
       Supplier<String> metrics,
-      BooleanSupplier ready,
+      Supplier<@Nullable String> notReadyReason,
       Supplier<String> configDump)
       throws IOException {
     HttpServer server = HttpServer.create(address, 64);
@@ -46,16 +55,41 @@ public final class AdminServer implements AutoCloseable {
     server.createContext(
         "/ready",
         ex -> {
-          boolean ok = ready.getAsBoolean();
-          send(ex, ok ? 200 : 503, "text/plain", ok ? "ready\n" : "not ready\n");
+          String reason = notReadyReason.get();
+          send(
+              ex,
+              reason == null ? 200 : 503,
+              "text/plain",
+              reason == null ? "ready\n" : "not ready: " + reason + "\n");
         });
     server.createContext("/config_dump", ex -> send(ex, 200, "application/json", configDump.get()));
+    server.createContext("/logging", AdminServer::logging);
     server.start();
     return new AdminServer(server, thread);
   }
 
   public InetSocketAddress address() {
     return server.getAddress();
+  }
+
+  private static void logging(HttpExchange ex) throws IOException {
+    String query = ex.getRequestURI().getRawQuery();
+    String current =
+        "backend: slf4j-simple\ndefault level: "
+            + System.getProperty(SIMPLE_LOGGER_DEFAULT, "info")
+            + "\n";
+    if (query != null && query.contains("level=")) {
+      send(
+          ex,
+          501,
+          "text/plain",
+          current
+              + "levels cannot change at run time with slf4j-simple; restart with -D"
+              + SIMPLE_LOGGER_DEFAULT
+              + "=<level>\n");
+      return;
+    }
+    send(ex, 200, "text/plain", current);
   }
 
   private static void send(HttpExchange ex, int status, String type, String body)

@@ -48,7 +48,7 @@ public final class Relays {
                     f.channel().close();
                     return;
                   }
-                  meters.opened().increment();
+                  meters.connected(System.nanoTime() - start);
                   ArrayDeque<ByteBuf> pending = early.drain();
                   boolean eof = early.inputShutdown();
                   downstream.pipeline().remove(early);
@@ -66,12 +66,7 @@ public final class Relays {
 
                         @Override
                         public void closed(long down, long up, @Nullable Throwable error) {
-                          meters.closed().increment();
-                          meters
-                              .duration()
-                              .record(
-                                  System.nanoTime() - start,
-                                  java.util.concurrent.TimeUnit.NANOSECONDS);
+                          meters.ended(System.nanoTime() - start);
                         }
                       });
                 });

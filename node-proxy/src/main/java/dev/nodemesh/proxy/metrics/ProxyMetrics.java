@@ -1,12 +1,15 @@
 package dev.nodemesh.proxy.metrics;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The node proxy's metrics, scraped from the admin port. Meters are looked up once per connection
@@ -15,11 +18,62 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p>Names (Prometheus form): {@code nodemesh_tcp_connections_opened_total}, {@code
  * nodemesh_tcp_connections_closed_total}, {@code nodemesh_tcp_connections_failed_total}, {@code
  * nodemesh_tcp_sent_bytes_total} (towards the destination), {@code
- * nodemesh_tcp_received_bytes_total} (back from it), {@code
- * nodemesh_tcp_connection_duration_seconds} (histogram). Labels: see {@link TrafficLabels}, plus
- * {@code node} on every series.
+ * nodemesh_tcp_received_bytes_total} (back from it), {@code nodemesh_tcp_connections_open} (gauge),
+ * and two histograms with {@link #LATENCY_BUCKETS}: {@code
+ * nodemesh_tcp_connection_duration_seconds} and {@code nodemesh_tcp_connect_duration_seconds}
+ * (routed to upstream connected: the proxy's added latency, see {@link ConnectionMeters}). Labels:
+ * see {@link TrafficLabels}, plus {@code node} on every series. Proxy health: {@link ProxyHealth}.
+ * Every label any series may carry is in {@link #LABELS}; the naming test enforces it.
  */
 public final class ProxyMetrics {
+  /**
+   * Fixed buckets from 50 µs to 60 s: sub-millisecond proxy hops and multi-second connections on
+   * one scale, so a p99 can be read wherever it lands. Fixed (not Micrometer's percentile
+   * histogram) so that dashboards and recording rules can rely on the same {@code le} values.
+   */
+  public static final List<Duration> LATENCY_BUCKETS =
+      List.of(
+          Duration.ofNanos(50_000),
+          Duration.ofNanos(100_000),
+          Duration.ofNanos(250_000),
+          Duration.ofNanos(500_000),
+          Duration.ofMillis(1),
+          Duration.ofNanos(2_500_000),
+          Duration.ofMillis(5),
+          Duration.ofMillis(10),
+          Duration.ofMillis(25),
+          Duration.ofMillis(50),
+          Duration.ofMillis(100),
+          Duration.ofMillis(250),
+          Duration.ofMillis(500),
+          Duration.ofSeconds(1),
+          Duration.ofMillis(2_500),
+          Duration.ofSeconds(5),
+          Duration.ofSeconds(10),
+          Duration.ofSeconds(30),
+          Duration.ofSeconds(60));
+
+  /**
+   * Every label a nodemesh series may carry. {@code node}: the proxy's node; traffic labels from
+   * {@link TrafficLabels}; {@code event_loop_group}/{@code event_loop}: "accept"/"io" and the
+   * loop's index; {@code area}/{@code id}: JVM memory pools; {@code le}: histogram buckets. None is
+   * derived from an address or port.
+   */
+  public static final List<String> LABELS =
+      List.of(
+          "node",
+          "reporter",
+          "source_workload",
+          "source_namespace",
+          "destination_workload",
+          "destination_namespace",
+          "destination_service",
+          "event_loop_group",
+          "event_loop",
+          "area",
+          "id",
+          "le");
+
   private final PrometheusMeterRegistry registry;
   private final ConcurrentHashMap<TrafficLabels, ConnectionMeters> meters =
       new ConcurrentHashMap<>();
@@ -50,6 +104,11 @@ public final class ProxyMetrics {
             "destination_workload", l.destinationWorkload(),
             "destination_namespace", l.destinationNamespace(),
             "destination_service", l.destinationService());
+    AtomicLong open = new AtomicLong();
+    Gauge.builder("nodemesh.tcp.connections.open", open, AtomicLong::get)
+        .description("Relayed TCP connections open now")
+        .tags(tags)
+        .register(registry);
     return new ConnectionMeters(
         Counter.builder("nodemesh.tcp.connections.opened")
             .description("TCP connections accepted and relayed by the proxy")
@@ -73,17 +132,27 @@ public final class ProxyMetrics {
             .description("Bytes relayed back from the destination")
             .tags(tags)
             .register(registry),
-        Timer.builder("nodemesh.tcp.connection.duration")
-            .description("How long relayed connections lasted")
-            .tags(tags)
-            .serviceLevelObjectives(
-                Duration.ofMillis(1),
-                Duration.ofMillis(10),
-                Duration.ofMillis(100),
-                Duration.ofSeconds(1),
-                Duration.ofSeconds(10),
-                Duration.ofSeconds(60),
-                Duration.ofMinutes(10))
-            .register(registry));
+        histogram(
+            "nodemesh.tcp.connection.duration",
+            "How long relayed connections lasted",
+            tags,
+            // Long-lived connections (pools, streams) would all land in +Inf otherwise.
+            Duration.ofMinutes(5),
+            Duration.ofMinutes(30)),
+        histogram(
+            "nodemesh.tcp.connect.duration",
+            "Routed to upstream connected: the latency the proxy adds to a connection's set-up",
+            tags),
+        open);
+  }
+
+  private Timer histogram(String name, String description, Tags tags, Duration... extraBuckets) {
+    List<Duration> buckets = new java.util.ArrayList<>(LATENCY_BUCKETS);
+    buckets.addAll(List.of(extraBuckets));
+    return Timer.builder(name)
+        .description(description)
+        .tags(tags)
+        .serviceLevelObjectives(buckets.toArray(Duration[]::new))
+        .register(registry);
   }
 }

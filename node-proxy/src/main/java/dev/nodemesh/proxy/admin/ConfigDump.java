@@ -1,0 +1,89 @@
+package dev.nodemesh.proxy.admin;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.ServicePort;
+import dev.nodemesh.proxy.config.Workload;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * {@code /config_dump}: the snapshot in force as JSON (version, workloads, services with their
+ * resolved endpoints). Built from plain maps so the JSON shape is decided here, not by the records'
+ * accessors, and stays stable when a record gains a field.
+ */
+public final class ConfigDump {
+  private static final ObjectMapper JSON =
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  private ConfigDump() {}
+
+  public static String json(ConfigSnapshot snapshot) {
+    Map<String, Object> root = new LinkedHashMap<>();
+    root.put("version", snapshot.version());
+    List<Object> workloads = new ArrayList<>();
+    for (Workload w : snapshot.workloads()) {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("uid", w.uid());
+      m.put("name", w.name());
+      m.put("namespace", w.namespace());
+      m.put("ips", addresses(w.ips()));
+      m.put("labels", new TreeMap<>(w.labels()));
+      m.put("serviceAccount", w.serviceAccount());
+      m.put("nodeName", w.nodeName());
+      m.put("namedPorts", new TreeMap<>(w.namedPorts()));
+      workloads.add(m);
+    }
+    root.put("workloads", workloads);
+    List<Object> services = new ArrayList<>();
+    for (MeshService s : snapshot.services()) {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("name", s.name());
+      m.put("namespace", s.namespace());
+      m.put("vips", addresses(s.vips()));
+      List<Object> ports = new ArrayList<>();
+      for (ServicePort p : s.ports()) {
+        Map<String, Object> pm = new LinkedHashMap<>();
+        pm.put("name", p.name());
+        pm.put("port", p.port());
+        if (p.targetPortName() != null) {
+          pm.put("targetPortName", p.targetPortName());
+        } else {
+          pm.put("targetPort", p.targetPort());
+        }
+        pm.put("appProtocol", p.appProtocol());
+        ports.add(pm);
+      }
+      m.put("ports", ports);
+      m.put("selector", new TreeMap<>(s.selector()));
+      List<String> endpoints = new ArrayList<>();
+      for (Workload w : snapshot.endpoints(s)) {
+        endpoints.add(w.namespace() + "/" + w.name());
+      }
+      m.put("endpoints", endpoints);
+      services.add(m);
+    }
+    root.put("services", services);
+    try {
+      return JSON.writeValueAsString(root) + "\n";
+    } catch (JsonProcessingException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static List<String> addresses(List<InetAddress> ips) {
+    List<String> out = new ArrayList<>();
+    for (InetAddress ip : ips) {
+      out.add(ip.getHostAddress());
+    }
+    return out;
+  }
+}

@@ -1,0 +1,57 @@
+package dev.nodemesh.proxy.admin;
+
+import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.agent.PodRegistry;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.config.Workload;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * What {@code /ready} means: a config has been accepted (version above 0), and every pod that
+ * config places on this node ({@code spec.nodeName}) is enrolled, so no local pod's traffic would
+ * be refused for lack of a listener. Pods enrolled but not in config do not block readiness (their
+ * traffic is labelled "unknown" and passes). Cheap: one pass over the snapshot per probe.
+ */
+public final class Readiness {
+  private final SnapshotHolder snapshots;
+  private final PodRegistry pods;
+  private final String nodeName;
+
+  public Readiness(SnapshotHolder snapshots, PodRegistry pods, String nodeName) {
+    this.snapshots = snapshots;
+    this.pods = pods;
+    this.nodeName = nodeName;
+  }
+
+  public boolean ready() {
+    return notReadyReason() == null;
+  }
+
+  /** Null when ready, otherwise why not, for the probe's response body. */
+  public @Nullable String notReadyReason() {
+    ConfigSnapshot snapshot = snapshots.current();
+    if (snapshot.version() == 0) {
+      return "no config accepted yet";
+    }
+    Set<String> enrolled = new HashSet<>();
+    for (EnrolledPod p : pods.all()) {
+      enrolled.add(p.namespace() + "/" + p.name());
+    }
+    List<String> missing = new ArrayList<>();
+    for (Workload w : snapshot.workloads()) {
+      String id = w.namespace() + "/" + w.name();
+      if (nodeName.equals(w.nodeName()) && !enrolled.contains(id)) {
+        missing.add(id);
+      }
+    }
+    if (!missing.isEmpty()) {
+      return "pods of node " + nodeName + " not enrolled yet: " + String.join(", ", missing);
+    }
+    return null;
+  }
+}

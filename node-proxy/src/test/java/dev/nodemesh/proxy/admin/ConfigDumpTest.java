@@ -1,0 +1,49 @@
+package dev.nodemesh.proxy.admin;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.nodemesh.proxy.config.ConfigLoader;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.MeshYaml;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ConfigDumpTest {
+  @TempDir Path dir;
+
+  @Test
+  void dumpsVersionWorkloadsAndServicesWithEndpoints() throws Exception {
+    MeshYaml.write(
+        dir,
+        "mesh.yaml",
+        MeshYaml.docs(
+            MeshYaml.pod(
+                "shop", "web-1", "10.1.0.5", "{app: web}", "[{name: http, containerPort: 8080}]"),
+            MeshYaml.pod("shop", "db-1", "10.1.0.6", "{app: db}", "[]"),
+            MeshYaml.service(
+                "shop",
+                "web",
+                "[\"10.96.0.20\"]",
+                "{app: web}",
+                "[{name: http, port: 80, targetPort: http, appProtocol: http}]")));
+    ConfigSnapshot snapshot = ConfigLoader.load(dir, 7);
+
+    JsonNode dump = new ObjectMapper().readTree(ConfigDump.json(snapshot));
+
+    assertEquals(7, dump.get("version").asLong());
+    assertEquals(2, dump.get("workloads").size());
+    JsonNode web = dump.get("workloads").get(1);
+    assertEquals("web-1", web.get("name").asText(), dump.toPrettyString());
+    assertEquals("10.1.0.5", web.get("ips").get(0).asText());
+    assertEquals("web", web.get("labels").get("app").asText());
+    assertEquals(8080, web.get("namedPorts").get("http").asInt());
+    JsonNode service = dump.get("services").get(0);
+    assertEquals("10.96.0.20", service.get("vips").get(0).asText());
+    assertEquals("http", service.get("ports").get(0).get("targetPortName").asText());
+    assertEquals("[\"shop/web-1\"]", service.get("endpoints").toString());
+    assertEquals(ConfigDump.json(snapshot), ConfigDump.json(snapshot), "stable output");
+  }
+}

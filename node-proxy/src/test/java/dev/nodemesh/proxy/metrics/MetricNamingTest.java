@@ -1,0 +1,119 @@
+package dev.nodemesh.proxy.metrics;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Prometheus naming conventions over a real scrape with every meter registered: snake_case, a unit
+ * suffix where the value has one, {@code _total} on counters, and every label in the documented set
+ * ({@link ProxyMetrics#LABELS}), with no label value that is an address or a port.
+ */
+class MetricNamingTest {
+  private EventLoopGroup loops;
+  private String scrape;
+
+  @BeforeEach
+  void setUp() {
+    loops = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
+    ProxyMetrics metrics = new ProxyMetrics("test-node");
+    ProxyHealth.bind(metrics, Map.of("io", loops), () -> 3, () -> 4, () -> true);
+    for (String reporter : List.of("source", "destination")) {
+      ConnectionMeters m =
+          metrics.connection(
+              new TrafficLabels(reporter, "client", "default", "echo-1", "default", "echo"));
+      m.connected(120_000);
+      m.sentBytes().increment(10);
+      m.receivedBytes().increment(20);
+      m.failed().increment();
+      m.ended(2_000_000_000L);
+    }
+    scrape = metrics.scrape();
+  }
+
+  @AfterEach
+  void tearDown() {
+    loops.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+  }
+
+  @Test
+  void everyFamilyFollowsPrometheusConventions() {
+    assertTrue(scrape.split("# TYPE ").length > 10, scrape);
+    assertEquals(List.of(), PrometheusConventions.nameProblems(scrape), scrape);
+  }
+
+  @Test
+  void everyLabelIsDocumentedAndBounded() {
+    assertEquals(List.of(), PrometheusConventions.labelProblems(scrape, "test-node"), scrape);
+    assertTrue(scrape.contains("destination_workload=\"echo-1\""), scrape);
+  }
+
+  @Test
+  void conventionsCatchCommonMistakes() {
+    String bad =
+        """
+        # TYPE nodemesh_requests counter
+        nodemesh_requests{node="n"} 1.0
+        # TYPE nodemesh_latency_ms histogram
+        nodemesh_latency_ms_bucket{node="n",peer_ip="10.0.0.1",le="1.0"} 1
+        # TYPE nodemesh_heap_memory gauge
+        nodemesh_heap_memory 5.0
+        """;
+    List<String> names = PrometheusConventions.nameProblems(bad);
+    assertTrue(names.contains("nodemesh_requests: a counter without _total"), names.toString());
+    assertTrue(names.contains("nodemesh_latency_ms: histogram without a unit"), names.toString());
+    assertTrue(names.contains("nodemesh_heap_memory: a size not in _bytes"), names.toString());
+    List<String> labels = PrometheusConventions.labelProblems(bad, "n");
+    assertTrue(
+        labels.contains("nodemesh_latency_ms_bucket: undocumented label peer_ip"),
+        labels.toString());
+    assertTrue(
+        labels.contains("nodemesh_latency_ms_bucket: label peer_ip=10.0.0.1 looks like an address"),
+        labels.toString());
+    assertTrue(labels.contains("nodemesh_heap_memory: no node label"), labels.toString());
+  }
+
+  @Test
+  void latencyHistogramsResolveSubMillisecondAndMinutes() {
+    String connect = "nodemesh_tcp_connect_duration_seconds_bucket{";
+    assertTrue(scrape.contains(connect), scrape);
+    List<String> les = new ArrayList<>();
+    for (String line : scrape.split("\n")) {
+      if (line.startsWith(connect) && line.contains("reporter=\"source\"")) {
+        Matcher m = Pattern.compile("le=\"([^\"]+)\"").matcher(line);
+        assertTrue(m.find(), line);
+        les.add(m.group(1));
+      }
+    }
+    assertEquals(Double.parseDouble(les.get(0)), 50e-6, 1e-12, les.toString());
+    assertTrue(les.stream().anyMatch(le -> !le.equals("+Inf") && Double.parseDouble(le) == 60));
+    // The 120 µs connect falls in the 250 µs bucket, not the 100 µs one.
+    assertEquals(List.of("0", "1"), counts(connect, "source", List.of("1.0E-4", "2.5E-4")));
+  }
+
+  private List<String> counts(String prefix, String reporter, List<String> les) {
+    List<String> out = new ArrayList<>();
+    for (String le : les) {
+      for (String line : scrape.split("\n")) {
+        if (line.startsWith(prefix)
+            && line.contains("reporter=\"" + reporter + "\"")
+            && line.contains("le=\"" + le + "\"")) {
+          out.add(line.substring(line.lastIndexOf(' ') + 1));
+        }
+      }
+    }
+    return out;
+  }
+}
