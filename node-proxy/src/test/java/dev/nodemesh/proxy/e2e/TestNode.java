@@ -145,6 +145,23 @@ final class TestNode implements AutoCloseable {
     return proxy;
   }
 
+  /** The proxy with its config from a control plane at {@code xdsTarget} instead of files. */
+  NodeProxy startProxyOverXds(TransportKind transport, String xdsTarget) throws Exception {
+    proxy =
+        NodeProxy.start(
+            new NodeProxyConfig(
+                transport,
+                null,
+                dir.resolve("agent.sock"),
+                new InetSocketAddress("127.0.0.1", 0),
+                "test-node",
+                2,
+                InterceptionMode.iptables(),
+                xdsTarget));
+    agent = new AgentClient(dir.resolve("agent.sock"), java.time.Duration.ofSeconds(30));
+    return proxy;
+  }
+
   NodeProxy proxy() {
     return proxy;
   }

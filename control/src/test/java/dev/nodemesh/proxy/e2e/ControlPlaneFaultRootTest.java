@@ -1,0 +1,97 @@
+package dev.nodemesh.proxy.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.control.ControlPlane;
+import dev.nodemesh.control.source.LocalSource;
+import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.transport.TransportKind;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Real pod traffic through a node proxy whose config comes from a control plane over xDS (iptables
+ * interception in network namespaces): an edit to the YAML reaches the data plane, traffic keeps
+ * flowing with the last config while the control plane is down, and a restarted control plane
+ * brings the node up to date. Lives in the proxy's e2e package to reuse its harness.
+ */
+@RootTest
+class ControlPlaneFaultRootTest {
+  @TempDir Path tmp;
+
+  @Test
+  void trafficSurvivesTheControlPlaneAndCatchesUpAfterItReturns() throws Exception {
+    try (TestNode node = TestNode.create(tmp)) {
+      node.addStandardMesh();
+      node.addPod("echo-4", 14);
+      node.serve("echo-4", 8080, TestServer.Mode.NAME);
+      ControlPlane cp = start(node.configDir(), 0);
+      int port = cp.address().getPort();
+      try {
+        node.startProxyOverXds(TransportKind.EPOLL, "127.0.0.1:" + port);
+        SnapshotHolder snapshots = node.proxy().dataPlane().snapshots();
+        await(() -> snapshots.current().workloads().size() == 4);
+        node.enrolStandardMesh();
+        assertEquals(Set.of("echo-1", "echo-2", "echo-3"), served(node, 6));
+
+        // A new endpoint in the YAML gets traffic.
+        node.writeConfig(
+            "pods.yaml", Mesh.pods() + Mesh.pod("echo-4", TestNode.SUBNET + 14, "echo"));
+        await(() -> snapshots.current().workloads().size() == 5);
+        assertTrue(served(node, 8).contains("echo-4"));
+
+        // The control plane goes away: the proxy keeps serving with what it has.
+        cp.close();
+        cp = null;
+        long version = snapshots.current().version();
+        assertEquals(Set.of("echo-1", "echo-2", "echo-3", "echo-4"), served(node, 8));
+        assertEquals(version, snapshots.current().version());
+
+        // Back on the same port, the node reconnects and takes the change made meanwhile.
+        node.writeConfig("pods.yaml", Mesh.pods());
+        cp = start(node.configDir(), port);
+        await(() -> snapshots.current().workloads().size() == 4);
+        assertEquals(Set.of("echo-1", "echo-2", "echo-3"), served(node, 6));
+      } finally {
+        if (cp != null) {
+          cp.close();
+        }
+      }
+    }
+  }
+
+  private static ControlPlane start(Path dir, int port) throws Exception {
+    return ControlPlane.start(
+        new LocalSource(dir, 50),
+        new InetSocketAddress("127.0.0.1", port),
+        new InetSocketAddress("127.0.0.1", 0),
+        Duration.ofMillis(20));
+  }
+
+  private static Set<String> served(TestNode node, int connections) throws Exception {
+    Set<String> names = new HashSet<>();
+    for (int i = 0; i < connections; i++) {
+      names.add(InterceptionRootTest.readLine(node.connect("client", Mesh.VIP, 80)).split(" ")[0]);
+    }
+    return names;
+  }
+
+  /** Polls up to 60 s (a reconnect waits out the proxy's backoff); asserts nothing about time. */
+  private static void await(BooleanSupplier condition) throws InterruptedException {
+    for (int i = 0; i < 600; i++) {
+      if (condition.getAsBoolean()) {
+        return;
+      }
+      Thread.sleep(100);
+    }
+    throw new AssertionError("condition not met within 60 s");
+  }
+}
