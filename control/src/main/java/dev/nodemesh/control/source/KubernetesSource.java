@@ -47,7 +47,8 @@ import org.slf4j.LoggerFactory;
  * resource. Namespaces are watched so readiness waits for them; the authorization issue will use
  * their labels.
  *
- * <p>Limits: only TCP Services (a Service with a UDP port is refused, as in local mode).
+ * <p>Limits: only TCP ports are carried; a Service's UDP and SCTP ports are left out (as in local
+ * mode), so kube-dns keeps its TCP port.
  */
 public final class KubernetesSource implements Source {
   private static final Logger log = LoggerFactory.getLogger(KubernetesSource.class);

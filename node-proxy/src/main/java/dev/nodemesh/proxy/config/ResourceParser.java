@@ -212,12 +212,17 @@ public final class ResourceParser {
     for (int i = 0; i < list.size(); i++) {
       String path = "spec.ports[" + i + "]";
       JsonNode node = list.get(i);
-      String name = text(node, "name", path + ".name");
-      Integer port = port(node, "port", path + ".port", true);
       String protocol = text(node, "protocol", path + ".protocol");
       if (protocol != null && !protocol.equals("TCP")) {
-        error(path + ".protocol", quote(protocol) + " is not supported (only TCP)");
+        // The mesh carries TCP; UDP and SCTP ports (kube-dns has UDP 53 beside TCP 53) are left
+        // to the cluster's own networking rather than making the whole Service invalid.
+        if (!protocol.equals("UDP") && !protocol.equals("SCTP")) {
+          error(path + ".protocol", quote(protocol) + " is not TCP, UDP or SCTP");
+        }
+        continue;
       }
+      String name = text(node, "name", path + ".name");
+      Integer port = port(node, "port", path + ".port", true);
       String appProtocol = text(node, "appProtocol", path + ".appProtocol");
       JsonNode target = node.path("targetPort");
       Integer targetNumber = null;

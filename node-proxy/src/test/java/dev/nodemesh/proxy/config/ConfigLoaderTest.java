@@ -179,14 +179,30 @@ class ConfigLoaderTest {
   }
 
   @Test
-  void rejectsUdpServicePorts() {
+  void keepsOnlyTheTcpPortsOfAServiceLikeKubeDns() throws Exception {
     write(
         dir,
         "svc.yaml",
         service(
-            "kube-system", "dns", "[10.96.0.1]", "{k8s-app: dns}", "[{port: 53, protocol: UDP}]"));
+            "kube-system",
+            "dns",
+            "[10.96.0.1]",
+            "{k8s-app: dns}",
+            "[{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]"));
+    MeshService dns = ConfigLoader.load(dir).services().get(0);
+    assertEquals(1, dns.ports().size());
+    assertEquals("dns-tcp", dns.ports().get(0).name());
+  }
+
+  @Test
+  void rejectsAnUnknownServicePortProtocol() {
+    write(
+        dir,
+        "svc.yaml",
+        service(
+            "kube-system", "dns", "[10.96.0.1]", "{k8s-app: dns}", "[{port: 53, protocol: QUIC}]"));
     assertErrors(
-        "svc.yaml: Service kube-system/dns: spec.ports[0].protocol: \"UDP\" is not supported (only TCP)");
+        "svc.yaml: Service kube-system/dns: spec.ports[0].protocol: \"QUIC\" is not TCP, UDP or SCTP");
   }
 
   @Test
