@@ -60,6 +60,10 @@ public final class LocalUp {
 
   private static final int POD_PREFIX_LEN = 24;
 
+  /** The node proxy's JVM sizing unless overridden; see scripts/bench/README.md for the effect. */
+  public static final List<String> PROXY_DEFAULT_JVM_OPTIONS =
+      List.of("-XX:+UseParallelGC", "-Xms64m", "-Xmx64m");
+
   private final Options opts;
   private final PrintStream out;
 
@@ -189,7 +193,11 @@ public final class LocalUp {
                 "--node-name",
                 opts.nodeName()));
     proxyArgs.addAll(opts.proxyArgs());
-    List<String> argv = javaCommand(opts.proxyJvmOptions(), proxyArgs.toArray(String[]::new));
+    // A small fixed heap: L4 relaying keeps its buffers off-heap, and a small young generation
+    // keeps collection pauses (the proxy's p99) short. --proxy-jvm-opt comes later and wins.
+    List<String> jvm = new ArrayList<>(PROXY_DEFAULT_JVM_OPTIONS);
+    jvm.addAll(opts.proxyJvmOptions());
+    List<String> argv = javaCommand(jvm, proxyArgs.toArray(String[]::new));
     Resource proxy = Daemons.start(state, "proxy", null, argv, log);
     try (AgentClient agent = new AgentClient(socket, Duration.ofSeconds(10))) {
       awaitAgent(agent, socket, proxy, log);
