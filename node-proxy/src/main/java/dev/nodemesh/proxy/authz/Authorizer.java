@@ -1,0 +1,15 @@
+package dev.nodemesh.proxy.authz;
+
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.Workload;
+
+/**
+ * Decides whether a connection may reach a workload: the receiving side's check, run once per
+ * connection on the event loop. Implementations are pure over the snapshot (no I/O, no locks).
+ */
+@FunctionalInterface
+public interface Authorizer {
+
+  Decision check(
+      ConfigSnapshot snapshot, Workload destination, int destinationPort, ConnectionSource source);
+}

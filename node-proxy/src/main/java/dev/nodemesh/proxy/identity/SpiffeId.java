@@ -1,0 +1,51 @@
+package dev.nodemesh.proxy.identity;
+
+import dev.nodemesh.proxy.config.Workload;
+import java.util.Objects;
+
+/**
+ * A workload's SPIFFE ID, {@code spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>}: the
+ * name in the URI SAN of its certificate and the principal that policy matches.
+ */
+public record SpiffeId(String trustDomain, String namespace, String serviceAccount) {
+  private static final String SCHEME = "spiffe://";
+
+  public SpiffeId {
+    Objects.requireNonNull(trustDomain, "trustDomain");
+    Objects.requireNonNull(namespace, "namespace");
+    Objects.requireNonNull(serviceAccount, "serviceAccount");
+    if (trustDomain.isEmpty() || namespace.isEmpty() || serviceAccount.isEmpty()) {
+      throw new IllegalArgumentException("SPIFFE ID parts must not be empty");
+    }
+    if ((trustDomain + namespace + serviceAccount).contains("/")) {
+      throw new IllegalArgumentException("SPIFFE ID parts must not contain '/'");
+    }
+  }
+
+  /** The identity of a workload: its namespace and service account ("default" when unset). */
+  public static SpiffeId of(String trustDomain, Workload workload) {
+    String sa = workload.serviceAccount().isEmpty() ? "default" : workload.serviceAccount();
+    return new SpiffeId(trustDomain, workload.namespace(), sa);
+  }
+
+  /**
+   * Parses {@code spiffe://td/ns/<ns>/sa/<sa>}, the only shape this mesh issues.
+   *
+   * @throws IllegalArgumentException naming what is wrong
+   */
+  public static SpiffeId parse(String uri) {
+    if (!uri.startsWith(SCHEME)) {
+      throw new IllegalArgumentException("not a spiffe:// URI: " + uri);
+    }
+    String[] parts = uri.substring(SCHEME.length()).split("/", -1);
+    if (parts.length != 5 || !parts[1].equals("ns") || !parts[3].equals("sa")) {
+      throw new IllegalArgumentException("not spiffe://<td>/ns/<ns>/sa/<sa>: " + uri);
+    }
+    return new SpiffeId(parts[0], parts[2], parts[4]);
+  }
+
+  @Override
+  public String toString() {
+    return SCHEME + trustDomain + "/ns/" + namespace + "/sa/" + serviceAccount;
+  }
+}
