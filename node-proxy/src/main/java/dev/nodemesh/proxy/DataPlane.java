@@ -1,6 +1,7 @@
 package dev.nodemesh.proxy;
 
 import dev.nodemesh.proxy.agent.PodRegistry;
+import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
@@ -14,6 +15,8 @@ import io.netty.channel.EventLoopGroup;
  *
  * @param interception how pod traffic reaches the listeners, and where it meant to go
  * @param proxyMark SO_MARK on every upstream socket so the pods' redirect rules let it through
+ * @param authorizer the receiving side's policy check: inbound capture, same-node outbound, HBONE
+ * @param trustDomain of the SPIFFE IDs this proxy gives its pods ({@code --trust-domain})
  */
 public record DataPlane(
     Transport transport,
@@ -24,4 +27,6 @@ public record DataPlane(
     LoadBalancer loadBalancer,
     ProxyMetrics metrics,
     Interception interception,
-    int proxyMark) {}
+    int proxyMark,
+    Authorizer authorizer,
+    String trustDomain) {}

@@ -9,6 +9,7 @@ import dev.nodemesh.proxy.agent.AgentServer;
 import dev.nodemesh.proxy.agent.Enroller;
 import dev.nodemesh.proxy.agent.NodeAgentService;
 import dev.nodemesh.proxy.agent.PodRegistry;
+import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.ConfigWatcher;
 import dev.nodemesh.proxy.config.SnapshotHolder;
@@ -98,7 +99,9 @@ public final class NodeProxy implements AutoCloseable {
             new RoundRobinLoadBalancer(),
             metrics,
             interception,
-            PROXY_MARK);
+            PROXY_MARK,
+            new PolicyAuthorizer(),
+            config.trustDomain());
     Counter rejected =
         Counter.builder("nodemesh.config.rejected")
             .description("Config updates rejected as invalid (the previous config stays)")

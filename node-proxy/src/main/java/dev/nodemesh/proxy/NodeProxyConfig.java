@@ -19,6 +19,9 @@ import org.jspecify.annotations.Nullable;
  * @param workerThreads data-plane event-loop threads (0 = Netty's default, 2 x cores)
  * @param interception iptables (default) or eBPF, and where eBPF attaches and pins
  * @param xdsTarget the control plane's gRPC target ({@code host:port}); config then comes over xDS
+ * @param trustDomain the SPIFFE trust domain of this mesh ({@code --trust-domain}, default {@link
+ *     #DEFAULT_TRUST_DOMAIN}): principals of pods on this node are {@code
+ *     spiffe://<trustDomain>/ns/<ns>/sa/<sa>}
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -28,12 +31,52 @@ public record NodeProxyConfig(
     String nodeName,
     int workerThreads,
     InterceptionMode interception,
-    @Nullable String xdsTarget) {
+    @Nullable String xdsTarget,
+    String trustDomain) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
       throw new IllegalArgumentException("exactly one of a config directory and an xDS target");
     }
+    if (trustDomain.isEmpty() || trustDomain.contains("/")) {
+      throw new IllegalArgumentException("trust domain must be non-empty without '/'");
+    }
+  }
+
+  /** With the default trust domain. */
+  public NodeProxyConfig(
+      TransportKind transport,
+      @Nullable Path configDir,
+      Path agentSocket,
+      InetSocketAddress adminAddress,
+      String nodeName,
+      int workerThreads,
+      InterceptionMode interception,
+      @Nullable String xdsTarget) {
+    this(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        DEFAULT_TRUST_DOMAIN);
+  }
+
+  /** The same settings with another trust domain. */
+  public NodeProxyConfig withTrustDomain(String domain) {
+    return new NodeProxyConfig(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        domain);
   }
 
   /** Config from a YAML directory, iptables interception: no control plane, the defaults. */
@@ -52,10 +95,12 @@ public record NodeProxyConfig(
         nodeName,
         workerThreads,
         InterceptionMode.iptables(),
-        null);
+        null,
+        DEFAULT_TRUST_DOMAIN);
   }
 
   public static final Path DEFAULT_AGENT_SOCKET = Path.of("/var/run/nodemesh/agent.sock");
+  public static final String DEFAULT_TRUST_DOMAIN = "cluster.local";
   public static final int OUTBOUND_PORT = 15001;
   public static final int INBOUND_PORT = 15006;
   public static final int HBONE_PORT = 15008;

@@ -3,8 +3,10 @@ package dev.nodemesh.proxy.admin;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.nodemesh.proxy.config.AuthorizationPolicy;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.PeerAuthentication;
 import dev.nodemesh.proxy.config.ServicePort;
 import dev.nodemesh.proxy.config.Workload;
 import java.io.UncheckedIOException;
@@ -17,8 +19,9 @@ import java.util.TreeMap;
 
 /**
  * {@code /config_dump}: the snapshot in force as JSON (version, workloads, services with their
- * resolved endpoints). Built from plain maps so the JSON shape is decided here, not by the records'
- * accessors, and stays stable when a record gains a field.
+ * resolved endpoints, authorization policies, peer authentications). Built from plain maps so the
+ * JSON shape is decided here, not by the records' accessors, and stays stable when a record gains a
+ * field.
  */
 public final class ConfigDump {
   private static final ObjectMapper JSON =
@@ -72,11 +75,72 @@ public final class ConfigDump {
       services.add(m);
     }
     root.put("services", services);
+    List<Object> policies = new ArrayList<>();
+    for (AuthorizationPolicy p : snapshot.authorizationPolicies()) {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("name", p.name());
+      m.put("namespace", p.namespace());
+      m.put("selector", new TreeMap<>(p.selector()));
+      m.put("action", p.action().name());
+      List<Object> rules = new ArrayList<>();
+      for (AuthorizationPolicy.Rule r : p.rules()) {
+        Map<String, Object> rm = new LinkedHashMap<>();
+        List<Object> from = new ArrayList<>();
+        for (AuthorizationPolicy.Source src : r.from()) {
+          Map<String, Object> sm = new LinkedHashMap<>();
+          putIfAny(sm, "principals", src.principals());
+          putIfAny(sm, "notPrincipals", src.notPrincipals());
+          putIfAny(sm, "namespaces", src.namespaces());
+          putIfAny(sm, "notNamespaces", src.notNamespaces());
+          putIfAny(sm, "ipBlocks", strings(src.ipBlocks()));
+          putIfAny(sm, "notIpBlocks", strings(src.notIpBlocks()));
+          from.add(sm);
+        }
+        rm.put("from", from);
+        List<Object> to = new ArrayList<>();
+        for (AuthorizationPolicy.Operation op : r.to()) {
+          Map<String, Object> om = new LinkedHashMap<>();
+          putIfAny(om, "ports", op.ports());
+          putIfAny(om, "notPorts", op.notPorts());
+          to.add(om);
+        }
+        rm.put("to", to);
+        rules.add(rm);
+      }
+      m.put("rules", rules);
+      policies.add(m);
+    }
+    root.put("authorizationPolicies", policies);
+    List<Object> peerAuthns = new ArrayList<>();
+    for (PeerAuthentication p : snapshot.peerAuthentications()) {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("name", p.name());
+      m.put("namespace", p.namespace());
+      Map<String, String> selector = p.selector();
+      if (selector != null) {
+        m.put("selector", new TreeMap<>(selector));
+      }
+      m.put("mode", p.mode().name());
+      peerAuthns.add(m);
+    }
+    root.put("peerAuthentications", peerAuthns);
     try {
       return JSON.writeValueAsString(root) + "\n";
     } catch (JsonProcessingException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  private static void putIfAny(Map<String, Object> m, String key, List<?> values) {
+    if (!values.isEmpty()) {
+      m.put(key, values);
+    }
+  }
+
+  private static List<String> strings(List<?> values) {
+    List<String> out = new ArrayList<>();
+    values.forEach(v -> out.add(v.toString()));
+    return out;
   }
 
   private static List<String> addresses(List<InetAddress> ips) {

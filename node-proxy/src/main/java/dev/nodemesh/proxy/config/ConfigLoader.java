@@ -25,9 +25,10 @@ import org.yaml.snakeyaml.error.MarkedYAMLException;
  * Loads a {@link ConfigSnapshot} from a directory of Kubernetes-shaped YAML: every {@code *.yaml}
  * and {@code *.yml} file directly in it (sorted; dot-files skipped, so editor lock files and a
  * ConfigMap mount's {@code ..data} entries are not read twice), each holding any number of {@code
- * ---} documents. Pods and Services are read, items of a {@code List} as if they were documents;
- * other kinds (Namespace, Deployment, EndpointSlice...) are ignored. The directory is accepted or
- * rejected whole: every problem found is reported in one {@link ConfigException}.
+ * ---} documents. Pods, Services, and {@code security.nodemesh.dev/v1alpha1} AuthorizationPolicies
+ * and PeerAuthentications are read, items of a {@code List} as if they were documents; other kinds
+ * (Namespace, Deployment, EndpointSlice...) are ignored. The directory is accepted or rejected
+ * whole: every problem found is reported in one {@link ConfigException}.
  *
  * <p>Limits: no readiness (every selected pod is an endpoint), no EndpointSlices, no
  * subdirectories, and line numbers only for YAML syntax errors, not for invalid field values.
@@ -54,8 +55,9 @@ public final class ConfigLoader {
       throw new ConfigException(List.of(dir + ": not a directory"));
     }
     List<String> errors = new ArrayList<>();
-    List<Located<Workload>> pods = new ArrayList<>();
-    List<Located<MeshService>> services = new ArrayList<>();
+    Found found = new Found();
+    List<Located<Workload>> pods = found.pods;
+    List<Located<MeshService>> services = found.services;
     List<Path> files;
     try {
       files = yamlFiles(dir);
@@ -63,9 +65,10 @@ public final class ConfigLoader {
       throw new ConfigException(List.of(dir + ": cannot list: " + e));
     }
     for (Path file : files) {
-      loadFile(file, errors, pods, services);
+      loadFile(file, errors, found);
     }
     checkUnique(pods, services, errors);
+    checkUniquePolicies(found, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
@@ -76,7 +79,8 @@ public final class ConfigLoader {
     services.forEach(s -> svcs.add(s.value()));
     svcs.sort(Comparator.comparing(MeshService::namespace).thenComparing(MeshService::name));
     try {
-      return new ConfigSnapshot(version, workloads, svcs);
+      return new ConfigSnapshot(
+          version, workloads, svcs, values(found.policies), values(found.peerAuthns));
     } catch (IllegalArgumentException e) {
       // The checks above should have caught it; still, a bad directory must never be a crash.
       throw new ConfigException(List.of(dir + ": inconsistent config: " + e.getMessage()));
@@ -88,28 +92,38 @@ public final class ConfigLoader {
    * the control plane's local source, which accepts or ignores each file whole; rules across files
    * are the caller's.
    */
-  public record FileContent(List<Workload> workloads, List<MeshService> services) {
+  public record FileContent(
+      List<Workload> workloads,
+      List<MeshService> services,
+      List<AuthorizationPolicy> authorizationPolicies,
+      List<PeerAuthentication> peerAuthentications) {
     public FileContent {
       workloads = List.copyOf(workloads);
       services = List.copyOf(services);
+      authorizationPolicies = List.copyOf(authorizationPolicies);
+      peerAuthentications = List.copyOf(peerAuthentications);
+    }
+
+    public FileContent(List<Workload> workloads, List<MeshService> services) {
+      this(workloads, services, List.of(), List.of());
     }
   }
 
   /** Loads one file; every problem found is in the exception, prefixed with the file name. */
   public static FileContent loadFile(Path file) throws ConfigException {
     List<String> errors = new ArrayList<>();
-    List<Located<Workload>> pods = new ArrayList<>();
-    List<Located<MeshService>> services = new ArrayList<>();
-    loadFile(file, errors, pods, services);
-    checkUnique(pods, services, errors);
+    Found found = new Found();
+    loadFile(file, errors, found);
+    checkUnique(found.pods, found.services, errors);
+    checkUniquePolicies(found, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
-    List<Workload> workloads = new ArrayList<>();
-    pods.forEach(p -> workloads.add(p.value()));
-    List<MeshService> svcs = new ArrayList<>();
-    services.forEach(s -> svcs.add(s.value()));
-    return new FileContent(workloads, svcs);
+    return new FileContent(
+        values(found.pods),
+        values(found.services),
+        values(found.policies),
+        values(found.peerAuthns));
   }
 
   /** The files a load reads, in the order it reads them; also what the watcher fingerprints. */
@@ -132,11 +146,21 @@ public final class ConfigLoader {
   /** An object and the file it came from, so a duplicate can name both files. */
   private record Located<T>(T value, String file) {}
 
-  private static void loadFile(
-      Path path,
-      List<String> errors,
-      List<Located<Workload>> pods,
-      List<Located<MeshService>> services) {
+  /** What a load found so far, by kind. */
+  private static final class Found {
+    final List<Located<Workload>> pods = new ArrayList<>();
+    final List<Located<MeshService>> services = new ArrayList<>();
+    final List<Located<AuthorizationPolicy>> policies = new ArrayList<>();
+    final List<Located<PeerAuthentication>> peerAuthns = new ArrayList<>();
+  }
+
+  private static <T> List<T> values(List<Located<T>> located) {
+    List<T> out = new ArrayList<>();
+    located.forEach(l -> out.add(l.value()));
+    return out;
+  }
+
+  private static void loadFile(Path path, List<String> errors, Found found) {
     String file = path.getFileName().toString();
     List<JsonNode> docs = new ArrayList<>();
     try (MappingIterator<JsonNode> it = YAML.readValues(path.toFile())) {
@@ -152,7 +176,7 @@ public final class ConfigLoader {
     }
     ResourceParser parser = new ResourceParser(file, errors);
     for (int i = 0; i < docs.size(); i++) {
-      object(docs.get(i), "document " + (i + 1), file, parser, errors, pods, services);
+      object(docs.get(i), "document " + (i + 1), file, parser, errors, found);
     }
   }
 
@@ -162,8 +186,7 @@ public final class ConfigLoader {
       String file,
       ResourceParser parser,
       List<String> errors,
-      List<Located<Workload>> pods,
-      List<Located<MeshService>> services) {
+      Found found) {
     if (doc == null || doc.isNull() || doc.isMissingNode()) {
       return; // an empty document, e.g. a trailing "---"
     }
@@ -172,24 +195,38 @@ public final class ConfigLoader {
       return;
     }
     String kind = doc.path("kind").asText("");
+    boolean ours = ResourceParser.SECURITY_API_VERSION.equals(doc.path("apiVersion").asText(""));
     switch (kind) {
       case "Pod" -> {
         Workload w = parser.pod(doc, label);
         if (w != null) {
-          pods.add(new Located<>(w, file));
+          found.pods.add(new Located<>(w, file));
         }
       }
       case "Service" -> {
         MeshService s = parser.service(doc, label);
         if (s != null) {
-          services.add(new Located<>(s, file));
+          found.services.add(new Located<>(s, file));
+        }
+      }
+      // Istio's kinds of the same names (security.istio.io) are not ours: ignored like any other.
+      case "AuthorizationPolicy" -> {
+        AuthorizationPolicy p = ours ? parser.authorizationPolicy(doc, label) : null;
+        if (p != null) {
+          found.policies.add(new Located<>(p, file));
+        }
+      }
+      case "PeerAuthentication" -> {
+        PeerAuthentication p = ours ? parser.peerAuthentication(doc, label) : null;
+        if (p != null) {
+          found.peerAuthns.add(new Located<>(p, file));
         }
       }
       case "List" -> {
         JsonNode items = doc.path("items");
         for (int i = 0; i < items.size(); i++) {
           String itemLabel = label + " items[" + i + "]";
-          object(items.get(i), itemLabel, file, parser, errors, pods, services);
+          object(items.get(i), itemLabel, file, parser, errors, found);
         }
       }
       case "" -> errors.add(file + ": " + label + ": kind: is required");
@@ -216,6 +253,33 @@ public final class ConfigLoader {
       }
     }
     return line + "not valid YAML: " + reason;
+  }
+
+  private static void checkUniquePolicies(Found found, List<String> errors) {
+    Map<NamespacedName, Located<AuthorizationPolicy>> policies = new HashMap<>();
+    for (Located<AuthorizationPolicy> p : found.policies) {
+      Located<AuthorizationPolicy> other = policies.putIfAbsent(p.value().id(), p);
+      if (other != null) {
+        errors.add(
+            p.file()
+                + ": AuthorizationPolicy "
+                + p.value().id()
+                + ": metadata.name: duplicate of the AuthorizationPolicy in "
+                + other.file());
+      }
+    }
+    Map<NamespacedName, Located<PeerAuthentication>> peerAuthns = new HashMap<>();
+    for (Located<PeerAuthentication> p : found.peerAuthns) {
+      Located<PeerAuthentication> other = peerAuthns.putIfAbsent(p.value().id(), p);
+      if (other != null) {
+        errors.add(
+            p.file()
+                + ": PeerAuthentication "
+                + p.value().id()
+                + ": metadata.name: duplicate of the PeerAuthentication in "
+                + other.file());
+      }
+    }
   }
 
   /** Cross-object rules: unique names per namespace and kind, unique pod IPs and VIPs. */

@@ -18,6 +18,17 @@ import org.jspecify.annotations.Nullable;
 public final class ConfigSnapshot {
   private static final ConfigSnapshot EMPTY = new ConfigSnapshot(0, List.of(), List.of());
 
+  /**
+   * The mesh's root namespace: an AuthorizationPolicy here applies to every namespace, a
+   * PeerAuthentication without selector here sets the mesh-wide mode.
+   */
+  public static final String ROOT_NAMESPACE = "nodemesh-system";
+
+  private static final Comparator<AuthorizationPolicy> POLICY_ORDER =
+      Comparator.comparing(AuthorizationPolicy::namespace).thenComparing(AuthorizationPolicy::name);
+  private static final Comparator<PeerAuthentication> PEER_AUTHN_ORDER =
+      Comparator.comparing(PeerAuthentication::namespace).thenComparing(PeerAuthentication::name);
+
   private static final Comparator<Workload> BY_NAME =
       Comparator.comparing(Workload::namespace).thenComparing(Workload::name);
 
@@ -31,8 +42,26 @@ public final class ConfigSnapshot {
   private final Map<InetAddress, MeshService> servicesByVip;
   private final Map<VipPort, ServicePort> portsByVipPort;
   private final Map<NamespacedName, List<Workload>> endpoints;
+  private final List<AuthorizationPolicy> authorizationPolicies;
+  private final List<PeerAuthentication> peerAuthentications;
+  private final Map<String, List<AuthorizationPolicy>> policiesByNamespace;
+  private final Map<String, List<PeerAuthentication>> peerAuthnByNamespace;
 
   public ConfigSnapshot(long version, List<Workload> workloads, List<MeshService> services) {
+    this(version, workloads, services, List.of(), List.of());
+  }
+
+  /**
+   * @param authorizationPolicies and {@code peerAuthentications}: kept sorted by namespace and
+   *     name, indexed by namespace so a check reads only its destination's namespace and the root
+   *     one
+   */
+  public ConfigSnapshot(
+      long version,
+      List<Workload> workloads,
+      List<MeshService> services,
+      List<AuthorizationPolicy> authorizationPolicies,
+      List<PeerAuthentication> peerAuthentications) {
     this.version = version;
     this.workloads = List.copyOf(workloads);
     this.services = List.copyOf(services);
@@ -75,6 +104,33 @@ public final class ConfigSnapshot {
     this.servicesByVip = Map.copyOf(byVip);
     this.portsByVipPort = Map.copyOf(byVipPort);
     this.endpoints = Map.copyOf(eps);
+
+    List<AuthorizationPolicy> policies = new ArrayList<>(authorizationPolicies);
+    policies.sort(POLICY_ORDER);
+    Map<NamespacedName, AuthorizationPolicy> policyNames = new HashMap<>();
+    Map<String, List<AuthorizationPolicy>> policiesByNs = new HashMap<>();
+    for (AuthorizationPolicy p : policies) {
+      requireAbsent(policyNames.put(p.id(), p), "duplicate AuthorizationPolicy " + p.id());
+      policiesByNs.computeIfAbsent(p.namespace(), ns -> new ArrayList<>()).add(p);
+    }
+    List<PeerAuthentication> peerAuthns = new ArrayList<>(peerAuthentications);
+    peerAuthns.sort(PEER_AUTHN_ORDER);
+    Map<NamespacedName, PeerAuthentication> peerAuthnNames = new HashMap<>();
+    Map<String, List<PeerAuthentication>> peerAuthnByNs = new HashMap<>();
+    for (PeerAuthentication p : peerAuthns) {
+      requireAbsent(peerAuthnNames.put(p.id(), p), "duplicate PeerAuthentication " + p.id());
+      peerAuthnByNs.computeIfAbsent(p.namespace(), ns -> new ArrayList<>()).add(p);
+    }
+    this.authorizationPolicies = List.copyOf(policies);
+    this.peerAuthentications = List.copyOf(peerAuthns);
+    this.policiesByNamespace = copyLists(policiesByNs);
+    this.peerAuthnByNamespace = copyLists(peerAuthnByNs);
+  }
+
+  private static <T> Map<String, List<T>> copyLists(Map<String, List<T>> byNamespace) {
+    Map<String, List<T>> copy = new HashMap<>();
+    byNamespace.forEach((ns, list) -> copy.put(ns, List.copyOf(list)));
+    return Map.copyOf(copy);
   }
 
   private static void requireAbsent(@Nullable Object previous, String message) {
@@ -90,7 +146,8 @@ public final class ConfigSnapshot {
 
   /** The same content under another version number; indices are rebuilt (cheap, rare). */
   public ConfigSnapshot withVersion(long newVersion) {
-    return new ConfigSnapshot(newVersion, workloads, services);
+    return new ConfigSnapshot(
+        newVersion, workloads, services, authorizationPolicies, peerAuthentications);
   }
 
   public long version() {
@@ -123,9 +180,32 @@ public final class ConfigSnapshot {
     return endpoints.getOrDefault(service.id(), List.of());
   }
 
-  /** True when both hold the same workloads and services, whatever their versions. */
+  /** Every AuthorizationPolicy, sorted by namespace then name. */
+  public List<AuthorizationPolicy> authorizationPolicies() {
+    return authorizationPolicies;
+  }
+
+  /** The AuthorizationPolicies of one namespace, sorted by name; empty if none. */
+  public List<AuthorizationPolicy> authorizationPolicies(String namespace) {
+    return policiesByNamespace.getOrDefault(namespace, List.of());
+  }
+
+  /** Every PeerAuthentication, sorted by namespace then name. */
+  public List<PeerAuthentication> peerAuthentications() {
+    return peerAuthentications;
+  }
+
+  /** The PeerAuthentications of one namespace, sorted by name; empty if none. */
+  public List<PeerAuthentication> peerAuthentications(String namespace) {
+    return peerAuthnByNamespace.getOrDefault(namespace, List.of());
+  }
+
+  /** True when both hold the same resources, whatever their versions. */
   public boolean sameContent(ConfigSnapshot other) {
-    return workloads.equals(other.workloads) && services.equals(other.services);
+    return workloads.equals(other.workloads)
+        && services.equals(other.services)
+        && authorizationPolicies.equals(other.authorizationPolicies)
+        && peerAuthentications.equals(other.peerAuthentications);
   }
 
   /** One line for logs: version and counts. */
@@ -134,6 +214,14 @@ public final class ConfigSnapshot {
     for (List<Workload> e : endpoints.values()) {
       endpointCount += e.size();
     }
+    String policies =
+        authorizationPolicies.isEmpty() && peerAuthentications.isEmpty()
+            ? ""
+            : ", "
+                + authorizationPolicies.size()
+                + " authorization policies, "
+                + peerAuthentications.size()
+                + " peer authentications";
     return "config version "
         + version
         + ": "
@@ -142,7 +230,8 @@ public final class ConfigSnapshot {
         + services.size()
         + " services, "
         + endpointCount
-        + " service endpoints";
+        + " service endpoints"
+        + policies;
   }
 
   @Override

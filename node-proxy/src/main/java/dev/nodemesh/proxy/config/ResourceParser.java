@@ -1,6 +1,7 @@
 package dev.nodemesh.proxy.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.IntNode;
 import io.netty.util.NetUtil;
 import java.net.InetAddress;
 import java.util.ArrayList;
@@ -9,6 +10,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Map.Entry;
+import java.util.Set;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
@@ -24,6 +26,8 @@ import org.jspecify.annotations.Nullable;
  */
 public final class ResourceParser {
   /** Kubernetes' IANA_SVC_NAME: what a named port may look like. */
+  private static final Pattern PORT_DIGITS = Pattern.compile("[0-9]{1,5}");
+
   private static final Pattern PORT_NAME = Pattern.compile("[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?");
 
   private final List<String> errors;
@@ -79,6 +83,221 @@ public final class ResourceParser {
       return null;
     }
     return new MeshService(id.name(), id.namespace(), vips, ports, selector);
+  }
+
+  /**
+   * The API group and version of the mesh's own kinds (AuthorizationPolicy, PeerAuthentication).
+   */
+  public static final String SECURITY_API_VERSION = "security.nodemesh.dev/v1alpha1";
+
+  private static final Set<String> SOURCE_FIELDS =
+      Set.of(
+          "principals", "notPrincipals", "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks");
+  private static final Set<String> OPERATION_FIELDS = Set.of("ports", "notPorts");
+  private static final Set<String> RULE_FIELDS = Set.of("from", "to");
+
+  /**
+   * Returns the policy, or null after recording why it is invalid. Unknown fields inside rules are
+   * errors, not ignored: a misspelt {@code principal} would otherwise widen a rule to everyone.
+   */
+  public @Nullable AuthorizationPolicy authorizationPolicy(JsonNode doc, String docLabel) {
+    int before = errors.size();
+    NamespacedName id = identify("AuthorizationPolicy", doc, docLabel);
+    JsonNode spec = doc.path("spec");
+    Map<String, String> selector = selector(spec);
+    String actionText = text(spec, "action", "spec.action");
+    AuthorizationPolicy.Action action = AuthorizationPolicy.Action.ALLOW;
+    if (actionText != null) {
+      switch (actionText) {
+        case "ALLOW" -> action = AuthorizationPolicy.Action.ALLOW;
+        case "DENY" -> action = AuthorizationPolicy.Action.DENY;
+        default -> error("spec.action", quote(actionText) + " is not ALLOW or DENY");
+      }
+    }
+    List<AuthorizationPolicy.Rule> rules = new ArrayList<>();
+    JsonNode list = spec.path("rules");
+    if (array(list, "spec.rules")) {
+      for (int i = 0; i < list.size(); i++) {
+        AuthorizationPolicy.Rule rule = rule(list.get(i), "spec.rules[" + i + "]");
+        if (rule != null) {
+          rules.add(rule);
+        }
+      }
+    }
+    if (id == null || errors.size() > before) {
+      return null;
+    }
+    return new AuthorizationPolicy(id.name(), id.namespace(), selector, action, rules);
+  }
+
+  /** Returns the peer authentication, or null after recording why it is invalid. */
+  public @Nullable PeerAuthentication peerAuthentication(JsonNode doc, String docLabel) {
+    int before = errors.size();
+    NamespacedName id = identify("PeerAuthentication", doc, docLabel);
+    JsonNode spec = doc.path("spec");
+    Map<String, String> selector = selector(spec);
+    String modeText = text(spec.path("mtls"), "mode", "spec.mtls.mode");
+    PeerAuthentication.Mode mode = null;
+    if (modeText == null) {
+      error("spec.mtls.mode", "is required (STRICT or PERMISSIVE)");
+    } else {
+      switch (modeText) {
+        case "STRICT" -> mode = PeerAuthentication.Mode.STRICT;
+        case "PERMISSIVE" -> mode = PeerAuthentication.Mode.PERMISSIVE;
+        default -> error("spec.mtls.mode", quote(modeText) + " is not STRICT or PERMISSIVE");
+      }
+    }
+    if (id == null || mode == null || errors.size() > before) {
+      return null;
+    }
+    return new PeerAuthentication(id.name(), id.namespace(), selector, mode);
+  }
+
+  private Map<String, String> selector(JsonNode spec) {
+    JsonNode sel = spec.path("selector");
+    if (!sel.isMissingNode() && !sel.isNull() && !sel.isObject()) {
+      error("spec.selector", "expected a mapping");
+      return Map.of();
+    }
+    return stringMap(sel.path("matchLabels"), "spec.selector.matchLabels");
+  }
+
+  private AuthorizationPolicy.@Nullable Rule rule(JsonNode node, String path) {
+    if (!fields(node, path, RULE_FIELDS, true)) {
+      return null;
+    }
+    List<AuthorizationPolicy.Source> from = new ArrayList<>();
+    JsonNode sources = node.path("from");
+    if (array(sources, path + ".from")) {
+      for (int i = 0; i < sources.size(); i++) {
+        String spath = path + ".from[" + i + "]";
+        JsonNode src = sources.get(i);
+        if (fields(src, spath, SOURCE_FIELDS, false)) {
+          from.add(
+              new AuthorizationPolicy.Source(
+                  patterns(src, "principals", spath, true),
+                  patterns(src, "notPrincipals", spath, true),
+                  patterns(src, "namespaces", spath, false),
+                  patterns(src, "notNamespaces", spath, false),
+                  cidrs(src, "ipBlocks", spath),
+                  cidrs(src, "notIpBlocks", spath)));
+        }
+      }
+    }
+    List<AuthorizationPolicy.Operation> to = new ArrayList<>();
+    JsonNode ops = node.path("to");
+    if (array(ops, path + ".to")) {
+      for (int i = 0; i < ops.size(); i++) {
+        String opath = path + ".to[" + i + "]";
+        JsonNode op = ops.get(i);
+        if (fields(op, opath, OPERATION_FIELDS, false)) {
+          to.add(
+              new AuthorizationPolicy.Operation(
+                  ports(op, "ports", opath), ports(op, "notPorts", opath)));
+        }
+      }
+    }
+    return new AuthorizationPolicy.Rule(from, to);
+  }
+
+  /**
+   * True when {@code node} is a mapping with only {@code allowed} keys, and unless {@code
+   * mayBeEmpty} at least one (an empty source would match everyone, almost certainly not what was
+   * meant; an empty rule does mean "every connection", as in Istio).
+   */
+  private boolean fields(JsonNode node, String path, Set<String> allowed, boolean mayBeEmpty) {
+    if (!node.isObject()) {
+      error(path, "expected a mapping");
+      return false;
+    }
+    boolean ok = true;
+    for (Entry<String, JsonNode> e : node.properties()) {
+      if (!allowed.contains(e.getKey())) {
+        error(path + "." + e.getKey(), "unknown field (expected one of " + sorted(allowed) + ")");
+        ok = false;
+      }
+    }
+    if (ok && node.isEmpty() && !mayBeEmpty) {
+      error(path, "is empty; name at least one of " + sorted(allowed));
+      ok = false;
+    }
+    return ok;
+  }
+
+  private static String sorted(Set<String> names) {
+    return String.join(", ", new java.util.TreeSet<>(names));
+  }
+
+  /**
+   * Principal or namespace patterns: exact, {@code prefix*}, {@code *suffix} or {@code *}. An exact
+   * principal must be a SPIFFE URI.
+   */
+  private List<String> patterns(JsonNode parent, String field, String path, boolean principal) {
+    List<String> out = new ArrayList<>();
+    JsonNode list = parent.path(field);
+    if (!array(list, path + "." + field)) {
+      return out;
+    }
+    for (int i = 0; i < list.size(); i++) {
+      String ipath = path + "." + field + "[" + i + "]";
+      String value = scalar(list.get(i), ipath);
+      if (value == null || value.isEmpty()) {
+        error(ipath, "must not be empty");
+        continue;
+      }
+      int star = value.indexOf('*');
+      boolean wellFormed =
+          star < 0
+              || (value.indexOf('*', star + 1) < 0 && (star == 0 || star == value.length() - 1));
+      if (!wellFormed) {
+        error(ipath, quote(value) + ": '*' may only be the first or the last character, once");
+      } else if (principal && star < 0 && !value.startsWith("spiffe://")) {
+        error(ipath, quote(value) + " is not a spiffe:// URI (or a pattern with '*')");
+      } else {
+        out.add(value);
+      }
+    }
+    return out;
+  }
+
+  private List<Cidr> cidrs(JsonNode parent, String field, String path) {
+    List<Cidr> out = new ArrayList<>();
+    JsonNode list = parent.path(field);
+    if (!array(list, path + "." + field)) {
+      return out;
+    }
+    for (int i = 0; i < list.size(); i++) {
+      String ipath = path + "." + field + "[" + i + "]";
+      String value = scalar(list.get(i), ipath);
+      Cidr cidr = value == null ? null : Cidr.parse(value);
+      if (cidr == null) {
+        error(ipath, quote(value) + " is not an IP address or CIDR block");
+      } else {
+        out.add(cidr);
+      }
+    }
+    return out;
+  }
+
+  private List<Integer> ports(JsonNode parent, String field, String path) {
+    List<Integer> out = new ArrayList<>();
+    JsonNode list = parent.path(field);
+    if (!array(list, path + "." + field)) {
+      return out;
+    }
+    for (int i = 0; i < list.size(); i++) {
+      JsonNode item = list.get(i);
+      String ipath = path + "." + field + "[" + i + "]";
+      // Istio writes ports as strings ("8080"); accept both, so a copied policy works.
+      Integer port =
+          item.isTextual() && PORT_DIGITS.matcher(item.asText()).matches()
+              ? portValue(IntNode.valueOf(Integer.parseInt(item.asText())), ipath)
+              : portValue(item, ipath);
+      if (port != null) {
+        out.add(port);
+      }
+    }
+    return out;
   }
 
   /** Reads name and namespace and sets {@link #where}; null when the name is missing. */
@@ -287,6 +506,10 @@ public final class ResourceParser {
       }
       return null;
     }
+    return portValue(node, path);
+  }
+
+  private @Nullable Integer portValue(JsonNode node, String path) {
     if (!node.isIntegralNumber()) {
       error(path, quote(node.asText()) + " is not an integer");
       return null;

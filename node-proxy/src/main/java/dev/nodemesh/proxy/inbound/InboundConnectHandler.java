@@ -4,6 +4,9 @@ import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.authz.ConnectionSource;
+import dev.nodemesh.proxy.authz.Decision;
+import dev.nodemesh.proxy.authz.PolicyEnforcement;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.l4.Relays;
@@ -21,7 +24,8 @@ import org.slf4j.LoggerFactory;
  * First handler of a connection captured on a pod's inbound listener (plaintext arriving from
  * outside the pod): reads the original destination and delivers to the app from a socket inside the
  * same pod, so the app sees local delivery. Connections aimed at the proxy's own ports are refused,
- * since delivering them would loop back into the proxy.
+ * since delivering them would loop back into the proxy; the rest are checked against the pod's
+ * policy as plaintext without identity (PeerAuthentication STRICT refuses them).
  */
 public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
   private static final Logger log = LoggerFactory.getLogger(InboundConnectHandler.class);
@@ -75,6 +79,22 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
       log.debug("inbound to {} refused: destination {} is not the pod's app", pod, original);
       Relays.reset(ctx.channel());
       return;
+    }
+    // Plaintext from outside the mesh (same-node pod traffic never arrives here: it is delivered
+    // from inside this pod's netns): no identity, the peer's address only for IP blocks.
+    if (peer != null) {
+      Decision decision =
+          PolicyEnforcement.enforce(
+              plane,
+              ctx.channel(),
+              snapshot,
+              destination != null ? destination : PolicyEnforcement.enrolledOnly(pod),
+              original.getPort(),
+              new ConnectionSource(null, peer.getAddress(), false),
+              "destination");
+      if (!decision.allowed()) {
+        return;
+      }
     }
     Relays.connectAndRelay(plane, ctx.channel(), pod.netns(), original, meters);
   }

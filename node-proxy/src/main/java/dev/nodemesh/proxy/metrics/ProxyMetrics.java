@@ -55,9 +55,9 @@ public final class ProxyMetrics {
 
   /**
    * Every label a nodemesh series may carry. {@code node}: the proxy's node; traffic labels from
-   * {@link TrafficLabels}; {@code event_loop_group}/{@code event_loop}: "accept"/"io" and the
-   * loop's index; {@code area}/{@code id}: JVM memory pools; {@code le}: histogram buckets. None is
-   * derived from an address or port.
+   * {@link TrafficLabels}; {@code reason}: why policy denied a connection (a fixed word); {@code
+   * event_loop_group}/{@code event_loop}: "accept"/"io" and the loop's index; {@code area}/{@code
+   * id}: JVM memory pools; {@code le}: histogram buckets. None is derived from an address or port.
    */
   public static final List<String> LABELS =
       List.of(
@@ -68,6 +68,7 @@ public final class ProxyMetrics {
           "destination_workload",
           "destination_namespace",
           "destination_service",
+          "reason",
           "event_loop_group",
           "event_loop",
           "area",
@@ -77,6 +78,11 @@ public final class ProxyMetrics {
   private final PrometheusMeterRegistry registry;
   private final ConcurrentHashMap<TrafficLabels, ConnectionMeters> meters =
       new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<DenialLabels, Counter> denials = new ConcurrentHashMap<>();
+
+  /** Labels of {@code nodemesh_policy_denials_total}: all bounded by config, none an address. */
+  private record DenialLabels(
+      String reporter, String destinationWorkload, String destinationNamespace, String reason) {}
 
   public ProxyMetrics(String nodeName) {
     this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -93,6 +99,27 @@ public final class ProxyMetrics {
 
   public ConnectionMeters connection(TrafficLabels labels) {
     return meters.computeIfAbsent(labels, this::create);
+  }
+
+  /**
+   * {@code nodemesh_policy_denials_total}: connections reset because authorization denied them.
+   *
+   * @param reporter "destination" (inbound capture, HBONE) or "source" (same-node outbound)
+   * @param reason the {@code Decision}'s reason, one of a few fixed words
+   */
+  public Counter policyDenials(
+      String reporter, String destinationWorkload, String destinationNamespace, String reason) {
+    return denials.computeIfAbsent(
+        new DenialLabels(reporter, destinationWorkload, destinationNamespace, reason),
+        l ->
+            Counter.builder("nodemesh.policy.denials")
+                .description("Connections reset because authorization policy denied them")
+                .tags(
+                    "reporter", l.reporter(),
+                    "destination_workload", l.destinationWorkload(),
+                    "destination_namespace", l.destinationNamespace(),
+                    "reason", l.reason())
+                .register(registry));
   }
 
   private ConnectionMeters create(TrafficLabels l) {

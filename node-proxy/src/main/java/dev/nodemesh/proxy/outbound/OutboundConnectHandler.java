@@ -3,13 +3,18 @@ package dev.nodemesh.proxy.outbound;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.authz.ConnectionSource;
+import dev.nodemesh.proxy.authz.PolicyEnforcement;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import java.net.Inet4Address;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -58,8 +63,52 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
       return;
     }
     EnrolledPod local = plane.pods().byIp(upstream.getAddress());
+    if (local != null && !authorizeLocal(ctx, snapshot, route, local, upstream)) {
+      return;
+    }
     NetworkNamespace from = local != null ? local.netns() : source.netns();
     Relays.connectAndRelay(plane, ctx.channel(), from, upstream, meters);
+  }
+
+  /**
+   * Same-node traffic never reaches the destination's inbound capture (it is delivered from inside
+   * the destination pod), so the destination's policy is checked here, with the identity the
+   * source's listener proves. Cross-node traffic is checked by the receiving node.
+   */
+  private boolean authorizeLocal(
+      ChannelHandlerContext ctx,
+      ConfigSnapshot snapshot,
+      Route route,
+      EnrolledPod local,
+      InetSocketAddress upstream) {
+    Workload destination = null;
+    if (route instanceof Route.ToService s) {
+      destination = s.endpoint();
+    } else if (route instanceof Route.ToWorkload w) {
+      destination = w.workload();
+    }
+    if (destination == null) {
+      destination = PolicyEnforcement.enrolledOnly(local);
+    }
+    // The source pod's own IP (of the destination's family): the peer address on the in-pod
+    // listener is loopback in eBPF mode, so it says nothing for IP blocks.
+    InetAddress sourceIp = null;
+    for (InetAddress ip : source.ips()) {
+      if ((ip instanceof Inet4Address) == (upstream.getAddress() instanceof Inet4Address)) {
+        sourceIp = ip;
+        break;
+      }
+    }
+    if (sourceIp == null) {
+      InetSocketAddress peer = (InetSocketAddress) ctx.channel().remoteAddress();
+      sourceIp = peer != null ? peer.getAddress() : upstream.getAddress();
+    }
+    ConnectionSource caller =
+        new ConnectionSource(
+            PolicyEnforcement.principalOf(snapshot, source, plane.trustDomain()), sourceIp, true);
+    return PolicyEnforcement.enforce(
+            plane, ctx.channel(), snapshot, destination, upstream.getPort(), caller, "source")
+        .allowed();
   }
 
   private static @Nullable InetSocketAddress upstreamOf(Route route) {

@@ -1,7 +1,10 @@
 package dev.nodemesh.proxy.xds;
 
 import dev.nodemesh.api.config.v1.NamedPort;
+import dev.nodemesh.proxy.config.AuthorizationPolicy;
+import dev.nodemesh.proxy.config.Cidr;
 import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.PeerAuthentication;
 import dev.nodemesh.proxy.config.ServicePort;
 import dev.nodemesh.proxy.config.Workload;
 import io.netty.util.NetUtil;
@@ -131,6 +134,110 @@ final class ResourceDecoder {
       return null;
     }
     return new MeshService(s.getName(), s.getNamespace(), vips, ports, selector, uids);
+  }
+
+  @Nullable AuthorizationPolicy authorizationPolicy(
+      String resourceName, dev.nodemesh.api.config.v1.AuthorizationPolicy p) {
+    int before = errors.size();
+    where = "AuthorizationPolicy " + resourceName;
+    identity(resourceName, p.getNamespace(), p.getName());
+    AuthorizationPolicy.Action action = null;
+    switch (p.getAction()) {
+      case ALLOW -> action = AuthorizationPolicy.Action.ALLOW;
+      case DENY -> action = AuthorizationPolicy.Action.DENY;
+      default -> error("action", p.getAction() + " is not ALLOW or DENY");
+    }
+    List<AuthorizationPolicy.Rule> rules = new ArrayList<>();
+    for (int i = 0; i < p.getRulesCount(); i++) {
+      var r = p.getRules(i);
+      String rpath = "rules[" + i + "]";
+      List<AuthorizationPolicy.Source> from = new ArrayList<>();
+      for (int j = 0; j < r.getFromCount(); j++) {
+        var src = r.getFrom(j);
+        String spath = rpath + ".from[" + j + "]";
+        if (src.getSerializedSize() == 0) {
+          error(spath, "is empty; name at least one field");
+        }
+        from.add(
+            new AuthorizationPolicy.Source(
+                patterns(src.getPrincipalsList(), spath + ".principals", true),
+                patterns(src.getNotPrincipalsList(), spath + ".not_principals", true),
+                patterns(src.getNamespacesList(), spath + ".namespaces", false),
+                patterns(src.getNotNamespacesList(), spath + ".not_namespaces", false),
+                cidrs(src.getIpBlocksList(), spath + ".ip_blocks"),
+                cidrs(src.getNotIpBlocksList(), spath + ".not_ip_blocks")));
+      }
+      List<AuthorizationPolicy.Operation> to = new ArrayList<>();
+      for (int j = 0; j < r.getToCount(); j++) {
+        var op = r.getTo(j);
+        String opath = rpath + ".to[" + j + "]";
+        if (op.getPortsCount() + op.getNotPortsCount() == 0) {
+          error(opath, "is empty; name at least one field");
+        }
+        for (int k = 0; k < op.getPortsCount(); k++) {
+          port(op.getPorts(k), opath + ".ports[" + k + "]");
+        }
+        for (int k = 0; k < op.getNotPortsCount(); k++) {
+          port(op.getNotPorts(k), opath + ".not_ports[" + k + "]");
+        }
+        to.add(new AuthorizationPolicy.Operation(op.getPortsList(), op.getNotPortsList()));
+      }
+      rules.add(new AuthorizationPolicy.Rule(from, to));
+    }
+    if (errors.size() > before || action == null) {
+      return null;
+    }
+    return new AuthorizationPolicy(
+        p.getName(), p.getNamespace(), p.getSelector().getMatchLabelsMap(), action, rules);
+  }
+
+  @Nullable PeerAuthentication peerAuthentication(
+      String resourceName, dev.nodemesh.api.config.v1.PeerAuthentication p) {
+    int before = errors.size();
+    where = "PeerAuthentication " + resourceName;
+    identity(resourceName, p.getNamespace(), p.getName());
+    PeerAuthentication.Mode mode = null;
+    switch (p.getMode()) {
+      case STRICT -> mode = PeerAuthentication.Mode.STRICT;
+      case PERMISSIVE -> mode = PeerAuthentication.Mode.PERMISSIVE;
+      default -> error("mode", p.getMode() + " is not STRICT or PERMISSIVE");
+    }
+    if (errors.size() > before || mode == null) {
+      return null;
+    }
+    return new PeerAuthentication(
+        p.getName(), p.getNamespace(), p.getSelector().getMatchLabelsMap(), mode);
+  }
+
+  /** Same rules as the YAML parser: exact, or one '*' first or last; exact principals spiffe://. */
+  private List<String> patterns(List<String> values, String path, boolean principal) {
+    for (int i = 0; i < values.size(); i++) {
+      String v = values.get(i);
+      int star = v.indexOf('*');
+      boolean wellFormed =
+          !v.isEmpty()
+              && (star < 0
+                  || (v.indexOf('*', star + 1) < 0 && (star == 0 || star == v.length() - 1)));
+      if (!wellFormed) {
+        error(path + "[" + i + "]", "\"" + v + "\" is not an exact value, prefix* or *suffix");
+      } else if (principal && star < 0 && !v.startsWith("spiffe://")) {
+        error(path + "[" + i + "]", "\"" + v + "\" is not a spiffe:// URI");
+      }
+    }
+    return values;
+  }
+
+  private List<Cidr> cidrs(List<String> values, String path) {
+    List<Cidr> out = new ArrayList<>();
+    for (int i = 0; i < values.size(); i++) {
+      Cidr c = Cidr.parse(values.get(i));
+      if (c == null) {
+        error(path + "[" + i + "]", "\"" + values.get(i) + "\" is not an IP or CIDR block");
+      } else {
+        out.add(c);
+      }
+    }
+    return out;
   }
 
   private void identity(String resourceName, String namespace, String name) {

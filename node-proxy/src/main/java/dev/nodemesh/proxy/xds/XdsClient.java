@@ -2,8 +2,10 @@ package dev.nodemesh.proxy.xds;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
+import dev.nodemesh.proxy.config.AuthorizationPolicy;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.PeerAuthentication;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.config.Workload;
 import io.envoyproxy.envoy.config.core.v3.Node;
@@ -28,7 +30,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Keeps a node proxy's {@link SnapshotHolder} in step with the control plane over one delta ADS
- * stream, subscribed as a wildcard to Workloads and Services.
+ * stream, subscribed as a wildcard to Workloads, Services, AuthorizationPolicies and
+ * PeerAuthentications.
  *
  * <p>Each response is applied whole or not at all: every resource is decoded and validated, the
  * next snapshot is built from the result (which checks rules across resources, like unique IPs),
@@ -51,6 +54,10 @@ public final class XdsClient implements AutoCloseable {
       typeUrl(dev.nodemesh.api.config.v1.Workload.getDescriptor().getFullName());
   public static final String SERVICE_TYPE =
       typeUrl(dev.nodemesh.api.config.v1.Service.getDescriptor().getFullName());
+  public static final String AUTHORIZATION_POLICY_TYPE =
+      typeUrl(dev.nodemesh.api.config.v1.AuthorizationPolicy.getDescriptor().getFullName());
+  public static final String PEER_AUTHENTICATION_TYPE =
+      typeUrl(dev.nodemesh.api.config.v1.PeerAuthentication.getDescriptor().getFullName());
 
   /** What the proxy hears from the client (logs, metrics); called on the client's executor. */
   public interface Listener {
@@ -74,6 +81,8 @@ public final class XdsClient implements AutoCloseable {
   // Everything below is touched only on the executor.
   private Map<String, Held<Workload>> workloads = new HashMap<>();
   private Map<String, Held<MeshService>> services = new HashMap<>();
+  private Map<String, Held<AuthorizationPolicy>> policies = new HashMap<>();
+  private Map<String, Held<PeerAuthentication>> peerAuthns = new HashMap<>();
   private @Nullable StreamObserver<DeltaDiscoveryRequest> requests;
   private @Nullable ScheduledFuture<?> reconnect;
   private int generation;
@@ -162,6 +171,8 @@ public final class XdsClient implements AutoCloseable {
     Node node = Node.newBuilder().setId(nodeName).setCluster("nodemesh").build();
     r.onNext(subscribe(node, WORKLOAD_TYPE, workloads));
     r.onNext(subscribe(node, SERVICE_TYPE, services));
+    r.onNext(subscribe(node, AUTHORIZATION_POLICY_TYPE, policies));
+    r.onNext(subscribe(node, PEER_AUTHENTICATION_TYPE, peerAuthns));
   }
 
   /** Runs on the executor unless the stream it belongs to has been replaced or closed. */
@@ -205,6 +216,8 @@ public final class XdsClient implements AutoCloseable {
     List<String> errors = new ArrayList<>();
     Map<String, Held<Workload>> nextWorkloads = workloads;
     Map<String, Held<MeshService>> nextServices = services;
+    Map<String, Held<AuthorizationPolicy>> nextPolicies = policies;
+    Map<String, Held<PeerAuthentication>> nextPeerAuthns = peerAuthns;
     ResourceDecoder decoder = new ResourceDecoder(errors);
     if (type.equals(WORKLOAD_TYPE)) {
       nextWorkloads = new HashMap<>(workloads);
@@ -227,13 +240,35 @@ public final class XdsClient implements AutoCloseable {
         }
       }
       response.getRemovedResourcesList().forEach(nextServices::remove);
+    } else if (type.equals(AUTHORIZATION_POLICY_TYPE)) {
+      nextPolicies = new HashMap<>(policies);
+      for (Resource res : response.getResourcesList()) {
+        var proto = unpack(res, dev.nodemesh.api.config.v1.AuthorizationPolicy.class, errors);
+        AuthorizationPolicy p =
+            proto == null ? null : decoder.authorizationPolicy(res.getName(), proto);
+        if (p != null) {
+          nextPolicies.put(res.getName(), new Held<>(res.getVersion(), p, true, ""));
+        }
+      }
+      response.getRemovedResourcesList().forEach(nextPolicies::remove);
+    } else if (type.equals(PEER_AUTHENTICATION_TYPE)) {
+      nextPeerAuthns = new HashMap<>(peerAuthns);
+      for (Resource res : response.getResourcesList()) {
+        var proto = unpack(res, dev.nodemesh.api.config.v1.PeerAuthentication.class, errors);
+        PeerAuthentication p =
+            proto == null ? null : decoder.peerAuthentication(res.getName(), proto);
+        if (p != null) {
+          nextPeerAuthns.put(res.getName(), new Held<>(res.getVersion(), p, true, ""));
+        }
+      }
+      response.getRemovedResourcesList().forEach(nextPeerAuthns::remove);
     } else {
       errors.add("type " + type + " was not subscribed to");
     }
     ConfigSnapshot next = null;
     if (errors.isEmpty()) {
       try {
-        next = build(version + 1, nextWorkloads, nextServices);
+        next = build(version + 1, nextWorkloads, nextServices, nextPolicies, nextPeerAuthns);
       } catch (IllegalArgumentException e) {
         errors.add("the resulting config is inconsistent: " + e.getMessage());
       }
@@ -253,6 +288,8 @@ public final class XdsClient implements AutoCloseable {
     }
     workloads = nextWorkloads;
     services = nextServices;
+    policies = nextPolicies;
+    peerAuthns = nextPeerAuthns;
     version = next.version();
     snapshots.swap(next);
     r.onNext(reply.build());
@@ -279,7 +316,9 @@ public final class XdsClient implements AutoCloseable {
   private ConfigSnapshot build(
       long nextVersion,
       Map<String, Held<Workload>> nextWorkloads,
-      Map<String, Held<MeshService>> nextServices) {
+      Map<String, Held<MeshService>> nextServices,
+      Map<String, Held<AuthorizationPolicy>> nextPolicies,
+      Map<String, Held<PeerAuthentication>> nextPeerAuthns) {
     List<Workload> ws = new ArrayList<>();
     for (Held<Workload> h : nextWorkloads.values()) {
       if (h.ready() || h.node().equals(nodeName)) {
@@ -290,6 +329,10 @@ public final class XdsClient implements AutoCloseable {
     List<MeshService> ss = new ArrayList<>();
     nextServices.values().forEach(h -> ss.add(h.value()));
     ss.sort(Comparator.comparing(MeshService::namespace).thenComparing(MeshService::name));
-    return new ConfigSnapshot(nextVersion, ws, ss);
+    List<AuthorizationPolicy> ps = new ArrayList<>();
+    nextPolicies.values().forEach(h -> ps.add(h.value()));
+    List<PeerAuthentication> pas = new ArrayList<>();
+    nextPeerAuthns.values().forEach(h -> pas.add(h.value()));
+    return new ConfigSnapshot(nextVersion, ws, ss, ps, pas); // the snapshot sorts policies
   }
 }

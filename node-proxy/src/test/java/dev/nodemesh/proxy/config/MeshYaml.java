@@ -38,6 +38,20 @@ public final class MeshYaml {
         + "}\n";
   }
 
+  /** A {@code security.nodemesh.dev} AuthorizationPolicy; {@code spec}: YAML flow text. */
+  public static String authorizationPolicy(String namespace, String name, String spec) {
+    return "apiVersion: security.nodemesh.dev/v1alpha1\nkind: AuthorizationPolicy\n"
+        + ("metadata: {name: " + name + ", namespace: " + namespace + "}\n")
+        + ("spec: " + spec + "\n");
+  }
+
+  /** A {@code security.nodemesh.dev} PeerAuthentication; {@code spec}: YAML flow text. */
+  public static String peerAuthentication(String namespace, String name, String spec) {
+    return "apiVersion: security.nodemesh.dev/v1alpha1\nkind: PeerAuthentication\n"
+        + ("metadata: {name: " + name + ", namespace: " + namespace + "}\n")
+        + ("spec: " + spec + "\n");
+  }
+
   /** Joins objects into one multi-document file body. */
   public static String docs(String... objects) {
     return String.join("---\n", objects);

@@ -1,0 +1,255 @@
+package dev.nodemesh.proxy.authz;
+
+import dev.nodemesh.proxy.config.AuthorizationPolicy;
+import dev.nodemesh.proxy.config.AuthorizationPolicy.Action;
+import dev.nodemesh.proxy.config.AuthorizationPolicy.Operation;
+import dev.nodemesh.proxy.config.AuthorizationPolicy.Rule;
+import dev.nodemesh.proxy.config.AuthorizationPolicy.Source;
+import dev.nodemesh.proxy.config.Cidr;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.PeerAuthentication;
+import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.proxy.identity.SpiffeId;
+import java.util.List;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The L4 authorizer: a pure function of the snapshot's AuthorizationPolicies and
+ * PeerAuthentications, the destination workload and port, and what is known of the caller. Reads
+ * only the destination's namespace and the root namespace (the snapshot indexes policies by
+ * namespace), allocates nothing on the allow path except the principal's string.
+ *
+ * <p>Order, as in Istio:
+ *
+ * <ol>
+ *   <li>Peer authentication: the most specific PeerAuthentication decides the mode; STRICT refuses
+ *       a caller without mutual TLS ({@code plaintext_strict}).
+ *   <li>DENY policies selecting the destination: any matching rule denies ({@code
+ *       denied_by_policy}).
+ *   <li>ALLOW policies selecting the destination: none means allowed ({@code default-allow});
+ *       otherwise a rule of one of them must match. When every such policy has no rules (the "allow
+ *       nothing" policy, i.e. namespace or mesh-wide default-deny) the reason is {@code
+ *       default_deny} naming that policy; when some had rules but none matched, {@code
+ *       no_allow_match}.
+ * </ol>
+ */
+public final class PolicyAuthorizer implements Authorizer {
+  public static final String DEFAULT_ALLOW = "default-allow";
+  public static final String DEFAULT_DENY = "default-deny";
+
+  public static final String ALLOWED = "allowed";
+  public static final String DENIED_BY_POLICY = "denied_by_policy";
+  public static final String NO_ALLOW_MATCH = "no_allow_match";
+  public static final String DEFAULT_DENY_REASON = "default_deny";
+  public static final String PLAINTEXT_STRICT = "plaintext_strict";
+
+  private static final Decision DEFAULT_ALLOWED = new Decision(true, DEFAULT_ALLOW, ALLOWED);
+
+  @Override
+  public Decision check(
+      ConfigSnapshot snapshot, Workload destination, int destinationPort, ConnectionSource source) {
+    PeerAuthentication peerAuthn = peerAuthentication(snapshot, destination);
+    if (peerAuthn != null
+        && peerAuthn.mode() == PeerAuthentication.Mode.STRICT
+        && !source.mutualTls()) {
+      return new Decision(false, peerAuthn.id().toString(), PLAINTEXT_STRICT);
+    }
+    List<AuthorizationPolicy> local = snapshot.authorizationPolicies(destination.namespace());
+    List<AuthorizationPolicy> root =
+        destination.namespace().equals(ConfigSnapshot.ROOT_NAMESPACE)
+            ? List.of()
+            : snapshot.authorizationPolicies(ConfigSnapshot.ROOT_NAMESPACE);
+    if (local.isEmpty() && root.isEmpty()) {
+      return DEFAULT_ALLOWED;
+    }
+    String principal = source.principal() == null ? null : source.principal().toString();
+    Caller caller = new Caller(source, principal);
+    // DENY first, the root namespace's before the destination's (both deny; order only names).
+    Decision denied = deny(root, destination, destinationPort, caller);
+    if (denied == null) {
+      denied = deny(local, destination, destinationPort, caller);
+    }
+    if (denied != null) {
+      return denied;
+    }
+    AllowScan scan = new AllowScan();
+    allow(root, destination, destinationPort, caller, scan);
+    if (scan.allowedBy == null) {
+      allow(local, destination, destinationPort, caller, scan);
+    }
+    if (scan.allowedBy != null) {
+      return new Decision(true, scan.allowedBy.id().toString(), ALLOWED);
+    }
+    if (scan.firstSelecting == null) {
+      return DEFAULT_ALLOWED;
+    }
+    return scan.anyRules
+        ? new Decision(false, DEFAULT_DENY, NO_ALLOW_MATCH)
+        : new Decision(false, scan.firstSelecting.id().toString(), DEFAULT_DENY_REASON);
+  }
+
+  /** The caller, with its principal rendered once for pattern matching. */
+  private record Caller(ConnectionSource source, @Nullable String principal) {
+    @Nullable String namespace() {
+      SpiffeId id = source.principal();
+      return id == null ? null : id.namespace();
+    }
+  }
+
+  private static final class AllowScan {
+    @Nullable AuthorizationPolicy allowedBy;
+    @Nullable AuthorizationPolicy firstSelecting;
+    boolean anyRules;
+  }
+
+  private static @Nullable Decision deny(
+      List<AuthorizationPolicy> policies, Workload destination, int port, Caller caller) {
+    for (AuthorizationPolicy p : policies) {
+      if (p.action() == Action.DENY && p.selects(destination) && matches(p, port, caller)) {
+        return new Decision(false, p.id().toString(), DENIED_BY_POLICY);
+      }
+    }
+    return null;
+  }
+
+  private static void allow(
+      List<AuthorizationPolicy> policies,
+      Workload destination,
+      int port,
+      Caller caller,
+      AllowScan scan) {
+    for (AuthorizationPolicy p : policies) {
+      if (p.action() != Action.ALLOW || !p.selects(destination)) {
+        continue;
+      }
+      if (scan.firstSelecting == null) {
+        scan.firstSelecting = p;
+      }
+      scan.anyRules |= !p.rules().isEmpty();
+      if (matches(p, port, caller)) {
+        scan.allowedBy = p;
+        return;
+      }
+    }
+  }
+
+  private static boolean matches(AuthorizationPolicy policy, int port, Caller caller) {
+    for (Rule rule : policy.rules()) {
+      if (anySource(rule.from(), caller) && anyOperation(rule.to(), port)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static boolean anySource(List<Source> sources, Caller caller) {
+    if (sources.isEmpty()) {
+      return true;
+    }
+    for (Source s : sources) {
+      if (source(s, caller)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static boolean source(Source s, Caller caller) {
+    String principal = caller.principal();
+    String namespace = caller.namespace();
+    if (!s.principals().isEmpty() && !anyPattern(s.principals(), principal)) {
+      return false;
+    }
+    if (anyPattern(s.notPrincipals(), principal)) {
+      return false;
+    }
+    if (!s.namespaces().isEmpty() && !anyPattern(s.namespaces(), namespace)) {
+      return false;
+    }
+    if (anyPattern(s.notNamespaces(), namespace)) {
+      return false;
+    }
+    if (!s.ipBlocks().isEmpty() && !anyBlock(s.ipBlocks(), caller)) {
+      return false;
+    }
+    return !anyBlock(s.notIpBlocks(), caller);
+  }
+
+  private static boolean anyBlock(List<Cidr> blocks, Caller caller) {
+    for (Cidr c : blocks) {
+      if (c.contains(caller.source().address())) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static boolean anyOperation(List<Operation> operations, int port) {
+    if (operations.isEmpty()) {
+      return true;
+    }
+    for (Operation op : operations) {
+      if ((op.ports().isEmpty() || op.ports().contains(port)) && !op.notPorts().contains(port)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** True when {@code value} matches one of the patterns; a null value (no identity) never does. */
+  static boolean anyPattern(List<String> patterns, @Nullable String value) {
+    if (value == null) {
+      return false;
+    }
+    for (String p : patterns) {
+      if (pattern(p, value)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Exact, {@code *}, {@code prefix*} or {@code *suffix} (the parser allows nothing else). */
+  static boolean pattern(String pattern, String value) {
+    if (pattern.equals("*")) {
+      return true;
+    }
+    if (pattern.endsWith("*")) {
+      return value.startsWith(pattern.substring(0, pattern.length() - 1));
+    }
+    if (pattern.startsWith("*")) {
+      return value.endsWith(pattern.substring(1));
+    }
+    return pattern.equals(value);
+  }
+
+  /**
+   * The PeerAuthentication in force for {@code workload}: one with a matching selector in its
+   * namespace, else its namespace's selector-less one, else the root namespace's selector-less one.
+   * Ties at one level go to the smallest name (the snapshot keeps them sorted). Null: none applies,
+   * so PERMISSIVE.
+   */
+  public static @Nullable PeerAuthentication peerAuthentication(
+      ConfigSnapshot snapshot, Workload workload) {
+    PeerAuthentication namespaceWide = null;
+    for (PeerAuthentication p : snapshot.peerAuthentications(workload.namespace())) {
+      var selector = p.selector();
+      if (selector == null) {
+        if (namespaceWide == null) {
+          namespaceWide = p;
+        }
+      } else if (workload.labels().entrySet().containsAll(selector.entrySet())) {
+        return p;
+      }
+    }
+    if (namespaceWide != null) {
+      return namespaceWide;
+    }
+    for (PeerAuthentication p : snapshot.peerAuthentications(ConfigSnapshot.ROOT_NAMESPACE)) {
+      if (p.selector() == null) {
+        return p;
+      }
+    }
+    return null;
+  }
+}

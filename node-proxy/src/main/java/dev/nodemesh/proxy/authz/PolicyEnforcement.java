@@ -1,0 +1,95 @@
+package dev.nodemesh.proxy.authz;
+
+import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.proxy.l4.Relays;
+import io.netty.channel.Channel;
+import io.netty.util.AttributeKey;
+import java.net.InetAddress;
+import java.util.List;
+import java.util.Map;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Applies the {@link Authorizer}'s decision to a connection on its event loop: a denied connection
+ * is reset at once (RST, so the caller sees a refusal, never an empty success), counted in {@code
+ * nodemesh_policy_denials_total} and logged at debug with the deciding policy. The decision is left
+ * on the channel ({@link #DECISION}) for whoever logs the connection later (the access log).
+ */
+public final class PolicyEnforcement {
+  private static final Logger log = LoggerFactory.getLogger(PolicyEnforcement.class);
+
+  /** The authorization decision taken for the connection on this (downstream) channel. */
+  public static final AttributeKey<Decision> DECISION =
+      AttributeKey.valueOf(PolicyEnforcement.class, "decision");
+
+  private PolicyEnforcement() {}
+
+  /**
+   * Checks {@code source} against {@code destination}; when denied, resets {@code downstream}.
+   *
+   * @param reporter metrics label: "destination" on the receiving side, "source" for same-node
+   *     outbound (where this proxy is both)
+   * @return the decision; the caller goes on only when it allows
+   */
+  public static Decision enforce(
+      DataPlane plane,
+      Channel downstream,
+      ConfigSnapshot snapshot,
+      Workload destination,
+      int destinationPort,
+      ConnectionSource source,
+      String reporter) {
+    Decision d = plane.authorizer().check(snapshot, destination, destinationPort, source);
+    downstream.attr(DECISION).set(d);
+    if (!d.allowed()) {
+      plane
+          .metrics()
+          .policyDenials(reporter, destination.name(), destination.namespace(), d.reason())
+          .increment();
+      log.debug(
+          "denied {} -> {}:{} ({}): {} by {}",
+          source.principal() == null ? "plaintext" : source.principal(),
+          destination.id(),
+          destinationPort,
+          source.address().getHostAddress(),
+          d.reason(),
+          d.policy());
+      Relays.reset(downstream);
+    }
+    return d;
+  }
+
+  /**
+   * The workload a check is made against when the config does not know an enrolled pod yet: its
+   * name and namespace with no labels, so namespace- and mesh-wide policies (default-deny, STRICT)
+   * still apply while selector-based ones cannot match it.
+   */
+  public static Workload enrolledOnly(EnrolledPod pod) {
+    List<InetAddress> ips = pod.ips();
+    return new Workload(
+        pod.uid(), pod.name(), pod.namespace(), ips, Map.of(), "default", "", Map.of());
+  }
+
+  /**
+   * The principal of a pod enrolled on this node, from the config's view of it (its service
+   * account); null when the config does not know the pod (yet), so rules on principals and
+   * namespaces cannot match it. The pod is identified by its listener, the snapshot only supplies
+   * its service account, and only if name and namespace agree.
+   */
+  public static @Nullable SpiffeId principalOf(
+      ConfigSnapshot snapshot, EnrolledPod pod, String trustDomain) {
+    for (InetAddress ip : pod.ips()) {
+      Workload w = snapshot.workloadByIp(ip);
+      if (w != null && w.name().equals(pod.name()) && w.namespace().equals(pod.namespace())) {
+        return SpiffeId.of(trustDomain, w);
+      }
+    }
+    return null;
+  }
+}
