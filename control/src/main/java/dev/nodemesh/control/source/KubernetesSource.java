@@ -1,11 +1,15 @@
 package dev.nodemesh.control.source;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.google.protobuf.Message;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
+import dev.nodemesh.proxy.config.AuthorizationPolicy;
 import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.PeerAuthentication;
 import dev.nodemesh.proxy.config.ResourceParser;
 import dev.nodemesh.proxy.config.Workload;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Namespace;
 import io.fabric8.kubernetes.api.model.ObjectReference;
@@ -15,6 +19,8 @@ import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.discovery.v1.Endpoint;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import java.util.ArrayList;
@@ -31,11 +37,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The cluster as a source: fabric8 shared informers on Pods, Services, EndpointSlices and
- * Namespaces in every namespace. The informers list, watch, re-list when a watch expires, and
- * resync every {@code resyncMillis}; events are only hopped onto the control-plane executor, where
- * each object is turned into its resource. A resync or relist that changes nothing is invisible
- * downstream, because the store versions resources by content.
+ * The cluster as a source: fabric8 shared informers on Pods, Services, EndpointSlices, Namespaces,
+ * and the mesh's AuthorizationPolicy and PeerAuthentication CRDs, in every namespace. The informers
+ * list, watch, re-list when a watch expires, and resync every {@code resyncMillis}; events are only
+ * hopped onto the control-plane executor, where each object is turned into its resource. A resync
+ * or relist that changes nothing is invisible downstream, because the store versions resources by
+ * content.
  *
  * <p>Pods and Services are validated by the node proxy's own {@link ResourceParser} (the object is
  * turned into the same JSON tree YAML gives), so both sources accept exactly the same objects. An
@@ -53,6 +60,8 @@ import org.slf4j.LoggerFactory;
 public final class KubernetesSource implements Source {
   private static final Logger log = LoggerFactory.getLogger(KubernetesSource.class);
   private static final String SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+  private static final String SECURITY_GROUP = "security.nodemesh.dev";
+  private static final String SECURITY_VERSION = "v1alpha1";
 
   private final KubernetesClient client;
   private final long resyncMillis;
@@ -99,6 +108,99 @@ public final class KubernetesSource implements Source {
         client
             .namespaces()
             .inform(handler(executor, (Namespace n) -> {}, (Namespace n) -> {}), resyncMillis));
+    informers.add(
+        policyInformer(
+            executor,
+            "AuthorizationPolicy",
+            "authorizationpolicies",
+            ResourceType.AUTHORIZATION_POLICY,
+            (parser, doc, label) -> {
+              AuthorizationPolicy p = parser.authorizationPolicy(doc, label);
+              return p == null ? null : ProtoEncoder.authorizationPolicy(p);
+            },
+            store));
+    informers.add(
+        policyInformer(
+            executor,
+            "PeerAuthentication",
+            "peerauthentications",
+            ResourceType.PEER_AUTHENTICATION,
+            (parser, doc, label) -> {
+              PeerAuthentication p = parser.peerAuthentication(doc, label);
+              return p == null ? null : ProtoEncoder.peerAuthentication(p);
+            },
+            store));
+  }
+
+  /** Parses one custom resource's JSON tree; null after recording why it is invalid. */
+  @FunctionalInterface
+  private interface CustomParser {
+    @Nullable Message parse(ResourceParser parser, JsonNode doc, String label);
+  }
+
+  /**
+   * An informer on one of the mesh's CRDs (security.nodemesh.dev/v1alpha1), as fabric8 generic
+   * resources: the objects are validated by the same parser as local YAML. Without the CRDs
+   * installed ({@code deploy/crds/}) the initial list fails and the control plane does not start,
+   * rather than running with policy silently ignored.
+   */
+  private SharedIndexInformer<GenericKubernetesResource> policyInformer(
+      Executor executor,
+      String kind,
+      String plural,
+      ResourceType type,
+      CustomParser parse,
+      ResourceStore store) {
+    ResourceDefinitionContext context =
+        new ResourceDefinitionContext.Builder()
+            .withGroup(SECURITY_GROUP)
+            .withVersion(SECURITY_VERSION)
+            .withKind(kind)
+            .withPlural(plural)
+            .withNamespaced(true)
+            .build();
+    try {
+      return client
+          .genericKubernetesResources(context)
+          .inAnyNamespace()
+          .inform(
+              handler(
+                  executor,
+                  r -> customChanged(store, type, kind, r, parse),
+                  r -> {
+                    lastProblem.remove(kind + " " + key(r));
+                    store.remove(type, key(r));
+                  }),
+              resyncMillis);
+    } catch (KubernetesClientException e) {
+      throw new IllegalStateException(
+          "cannot watch "
+              + plural
+              + "."
+              + SECURITY_GROUP
+              + " (are the CRDs in deploy/crds installed?): "
+              + e.getMessage(),
+          e);
+    }
+  }
+
+  private void customChanged(
+      ResourceStore store,
+      ResourceType type,
+      String kind,
+      GenericKubernetesResource r,
+      CustomParser parse) {
+    String name = key(r);
+    List<String> errors = new ArrayList<>();
+    Message m = parse.parse(new ResourceParser("kubernetes", errors), tree(r), kind + " " + name);
+    if (m == null) {
+      // The CRD's schema rejects most mistakes at admission; what it cannot express (patterns,
+      // CIDRs) is caught here, and the last good version stays.
+      problem(kind + " " + name, errors);
+      return;
+    }
+    lastProblem.remove(kind + " " + name);
+    store.put(type, name, m);
   }
 
   @Override

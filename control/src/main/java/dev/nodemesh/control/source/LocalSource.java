@@ -3,11 +3,13 @@ package dev.nodemesh.control.source;
 import com.google.protobuf.Message;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
+import dev.nodemesh.proxy.config.AuthorizationPolicy;
 import dev.nodemesh.proxy.config.ConfigException;
 import dev.nodemesh.proxy.config.ConfigLoader;
 import dev.nodemesh.proxy.config.ConfigLoader.FileContent;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.PeerAuthentication;
 import dev.nodemesh.proxy.config.Workload;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -153,6 +155,8 @@ public final class LocalSource implements Source {
   private void publish(List<Path> files) {
     Map<String, Message> workloads = new HashMap<>();
     Map<String, Message> services = new HashMap<>();
+    Map<String, Message> policies = new HashMap<>();
+    Map<String, Message> peerAuthns = new HashMap<>();
     for (Path f : files) {
       FileState st = accepted.get(f);
       if (st == null) {
@@ -164,6 +168,14 @@ public final class LocalSource implements Source {
       for (MeshService s : st.content().services()) {
         services.put(ProtoEncoder.name(s.namespace(), s.name()), ProtoEncoder.service(s, Set.of()));
       }
+      for (AuthorizationPolicy p : st.content().authorizationPolicies()) {
+        policies.put(
+            ProtoEncoder.name(p.namespace(), p.name()), ProtoEncoder.authorizationPolicy(p));
+      }
+      for (PeerAuthentication p : st.content().peerAuthentications()) {
+        peerAuthns.put(
+            ProtoEncoder.name(p.namespace(), p.name()), ProtoEncoder.peerAuthentication(p));
+      }
     }
     ResourceStore s = Objects.requireNonNull(store);
     Objects.requireNonNull(executor)
@@ -171,6 +183,8 @@ public final class LocalSource implements Source {
             () -> {
               s.replaceAll(ResourceType.WORKLOAD, workloads);
               s.replaceAll(ResourceType.SERVICE, services);
+              s.replaceAll(ResourceType.AUTHORIZATION_POLICY, policies);
+              s.replaceAll(ResourceType.PEER_AUTHENTICATION, peerAuthns);
               ready = true;
             });
   }
@@ -180,6 +194,8 @@ public final class LocalSource implements Source {
     Map<String, Path> names = new HashMap<>();
     List<Workload> workloads = new ArrayList<>();
     List<MeshService> services = new ArrayList<>();
+    List<AuthorizationPolicy> policies = new ArrayList<>();
+    List<PeerAuthentication> peerAuthns = new ArrayList<>();
     for (Path f : order) {
       FileState st = next.get(f);
       if (st == null) {
@@ -199,9 +215,36 @@ public final class LocalSource implements Source {
         }
         services.add(s);
       }
+      for (AuthorizationPolicy p : st.content().authorizationPolicies()) {
+        Path other = names.putIfAbsent("AuthorizationPolicy " + p.id(), f);
+        if (other != null) {
+          return f.getFileName()
+              + ": AuthorizationPolicy "
+              + p.id()
+              + ": also in "
+              + other.getFileName();
+        }
+        policies.add(p);
+      }
+      for (PeerAuthentication p : st.content().peerAuthentications()) {
+        Path other = names.putIfAbsent("PeerAuthentication " + p.id(), f);
+        if (other != null) {
+          return f.getFileName()
+              + ": PeerAuthentication "
+              + p.id()
+              + ": also in "
+              + other.getFileName();
+        }
+        peerAuthns.add(p);
+      }
     }
     try {
-      new ConfigSnapshot(0, workloads, services); // the proxy's own cross-object rules (IPs, VIPs)
+      new ConfigSnapshot(
+          0,
+          workloads,
+          services,
+          policies,
+          peerAuthns); // the proxy's own cross-object rules (IPs, VIPs)
       return null;
     } catch (IllegalArgumentException e) {
       return "files clash: " + e.getMessage();

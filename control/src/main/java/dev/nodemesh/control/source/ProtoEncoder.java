@@ -6,7 +6,10 @@ import dev.nodemesh.api.config.v1.Selector;
 import dev.nodemesh.api.config.v1.Service;
 import dev.nodemesh.api.config.v1.TunnelProtocol;
 import dev.nodemesh.api.config.v1.Workload;
+import dev.nodemesh.proxy.config.AuthorizationPolicy;
+import dev.nodemesh.proxy.config.Cidr;
 import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.PeerAuthentication;
 import dev.nodemesh.proxy.config.ServicePort;
 import java.net.InetAddress;
 import java.util.Collection;
@@ -74,6 +77,61 @@ public final class ProtoEncoder {
     } else if (!endpointUids.isEmpty()) {
       b.setEndpointList(
           EndpointList.newBuilder().addAllWorkloadUids(endpointUids.stream().sorted().toList()));
+    }
+    return b.build();
+  }
+
+  public static dev.nodemesh.api.config.v1.AuthorizationPolicy authorizationPolicy(
+      AuthorizationPolicy p) {
+    var b =
+        dev.nodemesh.api.config.v1.AuthorizationPolicy.newBuilder()
+            .setName(p.name())
+            .setNamespace(p.namespace())
+            .setAction(
+                p.action() == AuthorizationPolicy.Action.ALLOW
+                    ? dev.nodemesh.api.config.v1.AuthorizationPolicy.Action.ALLOW
+                    : dev.nodemesh.api.config.v1.AuthorizationPolicy.Action.DENY);
+    if (!p.selector().isEmpty()) {
+      b.setSelector(Selector.newBuilder().putAllMatchLabels(p.selector()));
+    }
+    // Rule, source and operation order is kept: it has no meaning, but it is what the user wrote,
+    // and the same file always gives the same order (so the same version).
+    for (AuthorizationPolicy.Rule r : p.rules()) {
+      var rb = dev.nodemesh.api.config.v1.AuthorizationPolicy.Rule.newBuilder();
+      for (AuthorizationPolicy.Source src : r.from()) {
+        rb.addFrom(
+            dev.nodemesh.api.config.v1.AuthorizationPolicy.Source.newBuilder()
+                .addAllPrincipals(src.principals())
+                .addAllNotPrincipals(src.notPrincipals())
+                .addAllNamespaces(src.namespaces())
+                .addAllNotNamespaces(src.notNamespaces())
+                .addAllIpBlocks(src.ipBlocks().stream().map(Cidr::toString).toList())
+                .addAllNotIpBlocks(src.notIpBlocks().stream().map(Cidr::toString).toList()));
+      }
+      for (AuthorizationPolicy.Operation op : r.to()) {
+        rb.addTo(
+            dev.nodemesh.api.config.v1.AuthorizationPolicy.Operation.newBuilder()
+                .addAllPorts(op.ports())
+                .addAllNotPorts(op.notPorts()));
+      }
+      b.addRules(rb);
+    }
+    return b.build();
+  }
+
+  public static dev.nodemesh.api.config.v1.PeerAuthentication peerAuthentication(
+      PeerAuthentication p) {
+    var b =
+        dev.nodemesh.api.config.v1.PeerAuthentication.newBuilder()
+            .setName(p.name())
+            .setNamespace(p.namespace())
+            .setMode(
+                p.mode() == PeerAuthentication.Mode.STRICT
+                    ? dev.nodemesh.api.config.v1.PeerAuthentication.Mode.STRICT
+                    : dev.nodemesh.api.config.v1.PeerAuthentication.Mode.PERMISSIVE);
+    Map<String, String> selector = p.selector();
+    if (selector != null) {
+      b.setSelector(Selector.newBuilder().putAllMatchLabels(selector));
     }
     return b.build();
   }

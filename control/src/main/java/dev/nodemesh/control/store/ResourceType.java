@@ -1,6 +1,8 @@
 package dev.nodemesh.control.store;
 
 import com.google.protobuf.Descriptors.Descriptor;
+import dev.nodemesh.api.config.v1.AuthorizationPolicy;
+import dev.nodemesh.api.config.v1.PeerAuthentication;
 import dev.nodemesh.api.config.v1.Service;
 import dev.nodemesh.api.config.v1.Workload;
 import org.jspecify.annotations.Nullable;
@@ -8,7 +10,9 @@ import org.jspecify.annotations.Nullable;
 /** The resource types the control plane serves, each with its xDS type URL. */
 public enum ResourceType {
   WORKLOAD(Workload.getDescriptor()),
-  SERVICE(Service.getDescriptor());
+  SERVICE(Service.getDescriptor()),
+  AUTHORIZATION_POLICY(AuthorizationPolicy.getDescriptor()),
+  PEER_AUTHENTICATION(PeerAuthentication.getDescriptor());
 
   private final String typeUrl;
 

@@ -21,7 +21,8 @@ import org.jspecify.annotations.Nullable;
  * pod on it may call any of them), every workload that is an endpoint of some Service (to route
  * there), and every workload on the node itself (inbound traffic and pod identity). A pod on
  * another node that no Service selects is left out: nothing on this node can route to it by name,
- * and its traffic arrives through a tunnel that carries its identity.
+ * and its traffic arrives through a tunnel that carries its identity. Every AuthorizationPolicy and
+ * PeerAuthentication goes to every node.
  *
  * <p>The node-independent part is computed once per snapshot and shared, not copied, by every
  * node's view (a node's own workloads are layered on top), so memory grows with resources plus
@@ -37,6 +38,14 @@ public final class NodeViews {
   private Map<ResourceType, Set<String>> changedShared = Map.of();
 
   private static final AtomicLong IDS = new AtomicLong();
+
+  /**
+   * Sent whole to every node: the simplest correct choice, since a node must know every policy that
+   * can select its own workloads (namespace and root-namespace ones) and policies are few next to
+   * workloads. Narrowing to the namespaces a node hosts is a later optimisation.
+   */
+  private static final List<ResourceType> POLICY_TYPES =
+      List.of(ResourceType.AUTHORIZATION_POLICY, ResourceType.PEER_AUTHENTICATION);
 
   private NodeViews(
       StoreSnapshot snapshot,
@@ -66,6 +75,11 @@ public final class NodeViews {
           ResourceType.SERVICE,
           changedNames(
               previous.snapshot.of(ResourceType.SERVICE), next.snapshot.of(ResourceType.SERVICE)));
+      for (ResourceType policyType : POLICY_TYPES) {
+        changed.put(
+            policyType,
+            changedNames(previous.snapshot.of(policyType), next.snapshot.of(policyType)));
+      }
       next.changedShared = changed;
     }
     return next;
@@ -205,6 +219,9 @@ public final class NodeViews {
         own.isEmpty() ? sharedWorkloads : new UnionMap<>(sharedWorkloads, own);
     view.put(ResourceType.WORKLOAD, workloads);
     view.put(ResourceType.SERVICE, snapshot.of(ResourceType.SERVICE));
+    for (ResourceType policyType : POLICY_TYPES) {
+      view.put(policyType, snapshot.of(policyType));
+    }
     return view;
   }
 }

@@ -10,12 +10,15 @@ import dev.nodemesh.api.config.v1.Workload;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.control.store.VersionedResource;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import java.util.List;
 import java.util.Map;
@@ -47,6 +50,114 @@ class KubernetesSourceTest {
     client.pods().inNamespace("default").delete();
     client.services().inNamespace("default").delete();
     client.discovery().v1().endpointSlices().inNamespace("default").delete();
+    client.genericKubernetesResources(POLICIES).inNamespace("default").delete();
+    client.genericKubernetesResources(PEER_AUTHNS).inNamespace("default").delete();
+  }
+
+  private static final ResourceDefinitionContext POLICIES =
+      new ResourceDefinitionContext.Builder()
+          .withGroup("security.nodemesh.dev")
+          .withVersion("v1alpha1")
+          .withKind("AuthorizationPolicy")
+          .withPlural("authorizationpolicies")
+          .withNamespaced(true)
+          .build();
+  private static final ResourceDefinitionContext PEER_AUTHNS =
+      new ResourceDefinitionContext.Builder()
+          .withGroup("security.nodemesh.dev")
+          .withVersion("v1alpha1")
+          .withKind("PeerAuthentication")
+          .withPlural("peerauthentications")
+          .withNamespaced(true)
+          .build();
+
+  private static GenericKubernetesResource custom(String kind, String name, Object spec) {
+    GenericKubernetesResource r = new GenericKubernetesResource();
+    r.setApiVersion("security.nodemesh.dev/v1alpha1");
+    r.setKind(kind);
+    r.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace("default").build());
+    r.setAdditionalProperty("spec", spec);
+    return r;
+  }
+
+  @Test
+  void policiesFromTheCrdsBecomeResourcesAndAnInvalidOneKeepsTheLastGood() throws Exception {
+    startSource(60_000);
+    client
+        .genericKubernetesResources(POLICIES)
+        .inNamespace("default")
+        .resource(
+            custom(
+                "AuthorizationPolicy",
+                "deny-other",
+                Map.of(
+                    "action",
+                    "DENY",
+                    "rules",
+                    List.of(Map.of("from", List.of(Map.of("namespaces", List.of("other"))))))))
+        .create();
+    client
+        .genericKubernetesResources(PEER_AUTHNS)
+        .inNamespace("default")
+        .resource(custom("PeerAuthentication", "strict", Map.of("mtls", Map.of("mode", "STRICT"))))
+        .create();
+    await(
+        "policies",
+        t ->
+            test(
+                () ->
+                    onStore(s -> s.get(ResourceType.AUTHORIZATION_POLICY, "default/deny-other"))
+                            != null
+                        && onStore(s -> s.get(ResourceType.PEER_AUTHENTICATION, "default/strict"))
+                            != null));
+    var policy =
+        (dev.nodemesh.api.config.v1.AuthorizationPolicy)
+            onStore(s -> s.get(ResourceType.AUTHORIZATION_POLICY, "default/deny-other")).message();
+    assertEquals(dev.nodemesh.api.config.v1.AuthorizationPolicy.Action.DENY, policy.getAction());
+    assertEquals(List.of("other"), policy.getRules(0).getFrom(0).getNamespacesList());
+
+    // A value the schema cannot rule out (a bad pattern) is refused; the last good one stays.
+    client
+        .genericKubernetesResources(POLICIES)
+        .inNamespace("default")
+        .resource(
+            custom(
+                "AuthorizationPolicy",
+                "deny-other",
+                Map.of(
+                    "action",
+                    "DENY",
+                    "rules",
+                    List.of(Map.of("from", List.of(Map.of("namespaces", List.of("o*t*"))))))))
+        .update();
+    client
+        .genericKubernetesResources(POLICIES)
+        .inNamespace("default")
+        .resource(custom("AuthorizationPolicy", "marker", Map.of()))
+        .create();
+    await(
+        "the later marker",
+        t ->
+            test(
+                () ->
+                    onStore(s -> s.get(ResourceType.AUTHORIZATION_POLICY, "default/marker"))
+                        != null));
+    assertEquals(
+        policy,
+        onStore(s -> s.get(ResourceType.AUTHORIZATION_POLICY, "default/deny-other")).message());
+
+    client
+        .genericKubernetesResources(PEER_AUTHNS)
+        .inNamespace("default")
+        .withName("strict")
+        .delete();
+    await(
+        "deletion",
+        t ->
+            test(
+                () ->
+                    onStore(s -> s.get(ResourceType.PEER_AUTHENTICATION, "default/strict"))
+                        == null));
   }
 
   @AfterEach

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.nodemesh.api.config.v1.AuthorizationPolicy;
+import dev.nodemesh.api.config.v1.PeerAuthentication;
 import dev.nodemesh.api.config.v1.Service;
 import dev.nodemesh.api.config.v1.Workload;
 import dev.nodemesh.control.store.ResourceStore;
@@ -11,6 +13,7 @@ import dev.nodemesh.control.store.ResourceType;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -123,5 +126,57 @@ class LocalSourceTest {
     source.scan();
     assertEquals(null, store.get(ResourceType.WORKLOAD, "default/echo-2"));
     assertNotNull(store.get(ResourceType.WORKLOAD, "default/echo-1"));
+  }
+
+  private static final String POLICY =
+      "apiVersion: security.nodemesh.dev/v1alpha1\nkind: AuthorizationPolicy\n"
+          + "metadata: {name: allow-frontend, namespace: default}\n"
+          + "spec: {selector: {matchLabels: {app: echo}}, action: ALLOW, rules: [{from: "
+          + "[{principals: [\"spiffe://cluster.local/ns/default/sa/frontend\"], "
+          + "ipBlocks: [10.0.0.0/8]}], to: [{ports: [8080]}]}]}\n";
+
+  private static final String STRICT =
+      "apiVersion: security.nodemesh.dev/v1alpha1\nkind: PeerAuthentication\n"
+          + "metadata: {name: mesh, namespace: nodemesh-system}\n"
+          + "spec: {mtls: {mode: STRICT}}\n";
+
+  @Test
+  void policiesBecomeResourcesAndABrokenPolicyFileIsRefusedWhole() throws Exception {
+    write("policy.yaml", POLICY, STRICT);
+    start();
+
+    var p = store.get(ResourceType.AUTHORIZATION_POLICY, "default/allow-frontend");
+    assertNotNull(p);
+    AuthorizationPolicy policy = (AuthorizationPolicy) p.message();
+    assertEquals(AuthorizationPolicy.Action.ALLOW, policy.getAction());
+    assertEquals(Map.of("app", "echo"), policy.getSelector().getMatchLabelsMap());
+    assertEquals(
+        List.of("spiffe://cluster.local/ns/default/sa/frontend"),
+        policy.getRules(0).getFrom(0).getPrincipalsList());
+    assertEquals(List.of("10.0.0.0/8"), policy.getRules(0).getFrom(0).getIpBlocksList());
+    assertEquals(List.of(8080), policy.getRules(0).getTo(0).getPortsList());
+    var pa = store.get(ResourceType.PEER_AUTHENTICATION, "nodemesh-system/mesh");
+    assertNotNull(pa);
+    assertEquals(PeerAuthentication.Mode.STRICT, ((PeerAuthentication) pa.message()).getMode());
+
+    // A typo in one rule (and a bad CIDR) refuses the whole file: the STRICT mode beside it stays
+    // as it was, not half-applied.
+    write(
+        "policy.yaml",
+        POLICY.replace("ipBlocks: [10.0.0.0/8]", "ipBlocks: [10.0.0.0/33], principal: [x]"),
+        STRICT.replace("STRICT", "PERMISSIVE"));
+    source.scan();
+
+    assertEquals(
+        List.of(
+            "policy.yaml: AuthorizationPolicy default/allow-frontend: "
+                + "spec.rules[0].from[0].principal: unknown field (expected one of ipBlocks, "
+                + "namespaces, notIpBlocks, notNamespaces, notPrincipals, principals)",
+            "policy.yaml: AuthorizationPolicy default/allow-frontend: "
+                + "spec.rules[0].from[0].ipBlocks[0]: \"10.0.0.0/33\" is not an IP address or "
+                + "CIDR block"),
+        source.errors());
+    assertEquals(p, store.get(ResourceType.AUTHORIZATION_POLICY, "default/allow-frontend"));
+    assertEquals(pa, store.get(ResourceType.PEER_AUTHENTICATION, "nodemesh-system/mesh"));
   }
 }

@@ -5,7 +5,9 @@ import static dev.nodemesh.control.Fixtures.pod;
 import static dev.nodemesh.control.Fixtures.service;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.nodemesh.api.config.v1.AuthorizationPolicy;
 import dev.nodemesh.api.config.v1.EndpointList;
+import dev.nodemesh.api.config.v1.PeerAuthentication;
 import dev.nodemesh.api.config.v1.Service;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
@@ -74,5 +76,50 @@ class NodeViewsTest {
     NodeViews views = NodeViews.of(store.snapshot());
     assertEquals(Set.of(key("new")), views.forNode("n1").get(ResourceType.WORKLOAD).keySet());
     assertEquals(2, views.conflicts().size(), views.conflicts().toString());
+  }
+
+  @Test
+  void everyPolicyReachesEveryNodeAndAChangeIsACandidate() {
+    store.put(
+        ResourceType.WORKLOAD, key("web-1"), pod("web-1", "n1", "10.0.1.1", Map.of("app", "web")));
+    AuthorizationPolicy deny =
+        AuthorizationPolicy.newBuilder()
+            .setName("deny-all")
+            .setNamespace("default")
+            .setAction(AuthorizationPolicy.Action.ALLOW)
+            .build();
+    PeerAuthentication strict =
+        PeerAuthentication.newBuilder()
+            .setName("mesh")
+            .setNamespace("nodemesh-system")
+            .setMode(PeerAuthentication.Mode.STRICT)
+            .build();
+    store.put(ResourceType.AUTHORIZATION_POLICY, key("deny-all"), deny);
+    store.put(ResourceType.PEER_AUTHENTICATION, "nodemesh-system/mesh", strict);
+    NodeViews first = NodeViews.of(store.snapshot());
+
+    for (String node : new String[] {"n1", "n2"}) {
+      var view = first.forNode(node);
+      assertEquals(Set.of(key("deny-all")), view.get(ResourceType.AUTHORIZATION_POLICY).keySet());
+      assertEquals(
+          deny, view.get(ResourceType.AUTHORIZATION_POLICY).get(key("deny-all")).message());
+      assertEquals(
+          Set.of("nodemesh-system/mesh"), view.get(ResourceType.PEER_AUTHENTICATION).keySet());
+    }
+
+    store.put(
+        ResourceType.AUTHORIZATION_POLICY,
+        key("deny-all"),
+        deny.toBuilder().setAction(AuthorizationPolicy.Action.DENY).build());
+    store.remove(ResourceType.PEER_AUTHENTICATION, "nodemesh-system/mesh");
+    NodeViews second = NodeViews.of(store.snapshot(), first);
+
+    assertEquals(
+        Set.of(key("deny-all")),
+        second.candidates(ResourceType.AUTHORIZATION_POLICY, "n2", Map.of()));
+    assertEquals(
+        Set.of("nodemesh-system/mesh"),
+        second.candidates(ResourceType.PEER_AUTHENTICATION, "n2", Map.of()));
+    assertEquals(Map.of(), second.forNode("n2").get(ResourceType.PEER_AUTHENTICATION));
   }
 }

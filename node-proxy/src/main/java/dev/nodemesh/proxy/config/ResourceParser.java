@@ -201,27 +201,25 @@ public final class ResourceParser {
   }
 
   /**
-   * True when {@code node} is a mapping with only {@code allowed} keys, and unless {@code
-   * mayBeEmpty} at least one (an empty source would match everyone, almost certainly not what was
-   * meant; an empty rule does mean "every connection", as in Istio).
+   * True when {@code node} is a mapping, so its known fields can be read; unknown keys are reported
+   * (and the object is refused) but reading goes on, so every problem is found in one round. Unless
+   * {@code mayBeEmpty} at least one key is required: an empty source would match everyone, almost
+   * certainly not what was meant; an empty rule does mean "every connection", as in Istio.
    */
   private boolean fields(JsonNode node, String path, Set<String> allowed, boolean mayBeEmpty) {
     if (!node.isObject()) {
       error(path, "expected a mapping");
       return false;
     }
-    boolean ok = true;
     for (Entry<String, JsonNode> e : node.properties()) {
       if (!allowed.contains(e.getKey())) {
         error(path + "." + e.getKey(), "unknown field (expected one of " + sorted(allowed) + ")");
-        ok = false;
       }
     }
-    if (ok && node.isEmpty() && !mayBeEmpty) {
+    if (node.isEmpty() && !mayBeEmpty) {
       error(path, "is empty; name at least one of " + sorted(allowed));
-      ok = false;
     }
-    return ok;
+    return true;
   }
 
   private static String sorted(Set<String> names) {
