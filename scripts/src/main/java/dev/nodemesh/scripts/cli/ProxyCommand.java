@@ -106,6 +106,15 @@ final class ProxyCommand implements Callable<Integer> {
       defaultValue = "/sys/fs/bpf/nodemesh")
   Path bpfPinDir = InterceptionMode.DEFAULT_PIN_DIR;
 
+  @Option(
+      names = "--trust-domain",
+      paramLabel = "DOMAIN",
+      description =
+          "SPIFFE trust domain: pods here are spiffe://DOMAIN/ns/NS/sa/SA, as policies name them"
+              + " (default: ${DEFAULT-VALUE}).",
+      defaultValue = NodeProxyConfig.DEFAULT_TRUST_DOMAIN)
+  String trustDomain = NodeProxyConfig.DEFAULT_TRUST_DOMAIN;
+
   @Override
   public Integer call() throws Exception {
     if (workers < 0) {
@@ -129,7 +138,8 @@ final class ProxyCommand implements Callable<Integer> {
             nodeName,
             workers,
             interception,
-            source.xds);
+            source.xds,
+            trustDomain);
     NodeProxy proxy;
     try {
       proxy = NodeProxy.start(config);
