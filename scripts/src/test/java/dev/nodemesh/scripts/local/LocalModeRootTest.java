@@ -15,12 +15,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code local up --no-proxy} and {@code down} for real, in network namespaces of our own. */
+/**
+ * {@code local up --no-proxy} (pods attached by the bridge and host-local plugins only) and {@code
+ * down} for real, in network namespaces of our own.
+ */
 @RootTest
 class LocalModeRootTest {
   @TempDir Path runDir;
@@ -83,7 +87,9 @@ class LocalModeRootTest {
             .startsWith("10.96.0.10"));
     String routes = inPod("client", "ip", "route");
     assertFalse(routes.contains("default"), "pods must have no default route: " + routes);
-    assertTrue(routes.contains("10.96.0.0/16 dev eth0"), routes);
+    assertTrue(routes.contains("10.96.0.0/16 via 10.213.0.1 dev eth0"), routes);
+    // Without a proxy the chain is bridge + host-local only, with host-local's state in the run.
+    assertTrue(Files.exists(runDir.resolve("cni/ipam/" + Names.network(prefix, "node-1"))));
     assertTrue(LocalStatus.run(runDir, out) >= state.resources().size());
 
     assertTrue(LocalDown.run(runDir, out), log.toString());
@@ -102,17 +108,22 @@ class LocalModeRootTest {
     // never created, a process recorded as pending whose pid never reached the file, and a
     // process started without being recorded at all.
     StateFile s = StateFile.create(runDir, prefix, ManifestTest.basic(), true);
-    String node = Names.nodeNetns(prefix);
+    String node = Names.nodeNetns(prefix, "node-1");
     s.add(Resource.netns(node));
     sh("ip", "netns", "add", node);
-    s.add(Resource.link(Names.bridge(prefix), node));
-    Exec.ip(node, "link", "add", Names.bridge(prefix), "type", "bridge");
+    s.add(Resource.link(Names.bridge(prefix, 0), node));
+    Exec.ip(node, "link", "add", Names.bridge(prefix, 0), "type", "bridge");
     String pod = Names.podNetns(prefix, "default", "echo-1");
     s.add(Resource.netns(pod));
     sh("ip", "netns", "add", pod);
-    String veth = Names.podVeth(prefix, "default", "echo-1");
+    // A veth as the bridge plugin leaves it, and a CNI attachment whose conflist never got
+    // written: down skips its DEL and still removes everything.
+    String veth = prefix + "v1";
     s.add(Resource.link(veth, node));
     Exec.ip(node, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", pod);
+    s.add(
+        Resource.cni(
+            pod, node, runDir.resolve("cni/never-written.conflist"), Map.of("IP", "10.213.0.11")));
     Path dir = Path.of("/etc/netns", pod);
     s.add(Resource.dir(dir));
     Files.createDirectories(dir);
