@@ -89,7 +89,9 @@ class LocalModeRootTest {
     assertFalse(routes.contains("default"), "pods must have no default route: " + routes);
     assertTrue(routes.contains("10.96.0.0/16 via 10.213.0.1 dev eth0"), routes);
     // Without a proxy the chain is bridge + host-local only, with host-local's state in the run.
-    assertTrue(Files.exists(runDir.resolve("cni/ipam/" + Names.network(prefix, "node-1"))));
+    // These pods name no node, so they are on the default node (--node-name, "test" here).
+    assertTrue(Files.exists(runDir.resolve("cni/ipam/" + Names.network(prefix, "test"))));
+    assertEquals("test", state.nodes().get(0).name());
     assertTrue(LocalStatus.run(runDir, out) >= state.resources().size());
 
     assertTrue(LocalDown.run(runDir, out), log.toString());
