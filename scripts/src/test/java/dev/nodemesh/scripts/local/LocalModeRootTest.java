@@ -105,6 +105,60 @@ class LocalModeRootTest {
   }
 
   @Test
+  void threeNodesAreJoinedByAnUnderlayBridgeAndRouteEachOthersPods(@TempDir Path config)
+      throws Exception {
+    StringBuilder yaml = new StringBuilder();
+    for (int i = 1; i <= 3; i++) {
+      yaml.append(
+          """
+          apiVersion: v1
+          kind: Pod
+          metadata: {name: p%d, namespace: default, labels: {app: p%d}}
+          spec:
+            nodeName: n%d
+            containers: [{name: c, image: nodemesh/sample-app, ports: [{name: http, containerPort: 8080}]}]
+          status: {podIP: 10.216.%d.10}
+          ---
+          """
+              .formatted(i, i, i, i));
+    }
+    Files.writeString(config.resolve("pods.yaml"), yaml);
+    LocalUp.Options o = options();
+    new LocalUp(
+            new LocalUp.Options(
+                config,
+                o.runDir(),
+                false,
+                o.prefix(),
+                o.serviceCidr(),
+                o.nodeName(),
+                o.adminAddress(),
+                o.waitTimeout(),
+                List.of(),
+                List.of()),
+            out)
+        .run();
+    StateFile.State state = StateFile.load(runDir).state();
+    assertEquals(List.of("n1", "n2", "n3"), state.nodes().stream().map(n -> n.name()).toList());
+    assertTrue(Netns.exists(Names.underlayNetns(prefix)));
+    // Every pod reaches the pods of both other nodes, across the underlay bridge.
+    for (int from = 1; from <= 3; from++) {
+      for (int to = 1; to <= 3; to++) {
+        String body =
+            inPod(
+                "p" + from, "curl", "-sS", "--max-time", "5", "http://10.216." + to + ".10:8080/");
+        assertTrue(body.startsWith("pod=p" + to + " "), body);
+      }
+    }
+    String routes = inPod("p1", "ip", "route");
+    assertTrue(routes.contains("10.216.0.0/22 via 10.216.1.1 dev eth0"), routes);
+    assertFalse(routes.contains("default"), routes);
+
+    assertTrue(LocalDown.run(runDir, out), log.toString());
+    RootFixture.assertNothingLeft(prefix);
+  }
+
+  @Test
   void downCleansUpAfterUpDiedHalfWay() throws Exception {
     // Replays what up records and creates, then "dies" at the worst moments: a netns recorded but
     // never created, a process recorded as pending whose pid never reached the file, and a
