@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import org.jspecify.annotations.Nullable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -39,8 +40,10 @@ final class LocalCommand implements Runnable {
       name = "up",
       mixinStandardHelpOptions = true,
       description = {
-        "Create the node netns, a netns per Pod in the YAML, start the node proxy, enrol every"
-            + " pod and start each pod's app.",
+        "Create a netns per node (each distinct spec.nodeName of the Pods) joined by an"
+            + " underlay, start the control plane and a node proxy per node, attach a netns per"
+            + " Pod through the CNI chain (bridge + host-local + nodemesh, run inside the node"
+            + " netns), and start each pod's app.",
         "Every object is recorded in <run-dir>/state.json before it is created; on failure up"
             + " rolls back, and `local down` undoes a crashed run."
       })
@@ -86,15 +89,44 @@ final class LocalCommand implements Runnable {
         names = "--node-name",
         paramLabel = "NAME",
         defaultValue = "local",
-        description = "Node name given to the proxy (default: ${DEFAULT-VALUE}).")
+        description =
+            "Node of the Pods whose YAML has no spec.nodeName; every distinct spec.nodeName is a"
+                + " node of its own (default: ${DEFAULT-VALUE}).")
     String nodeName = "local";
 
     @Option(
         names = "--admin",
         paramLabel = "HOST:PORT",
         defaultValue = "127.0.0.1:15020",
-        description = "Proxy admin/metrics address (default: ${DEFAULT-VALUE}).")
+        description =
+            "Admin/metrics address of the first node's proxy; node i gets PORT+i, and port 0"
+                + " picks free ports (default: ${DEFAULT-VALUE}).")
     String admin = "127.0.0.1:15020";
+
+    @Option(
+        names = "--underlay-cidr",
+        paramLabel = "CIDR",
+        defaultValue = LocalUp.DEFAULT_UNDERLAY_CIDR,
+        description =
+            "Addresses of the nodes on the link that joins them (two or more nodes; default:"
+                + " ${DEFAULT-VALUE}).")
+    String underlayCidr = LocalUp.DEFAULT_UNDERLAY_CIDR;
+
+    @Option(
+        names = "--cni-plugin-dir",
+        paramLabel = "DIR",
+        defaultValue = "/usr/lib/cni",
+        description =
+            "Where the reference CNI plugins bridge and host-local are (default: ${DEFAULT-VALUE}).")
+    Path cniPluginDir = LocalUp.DEFAULT_CNI_PLUGIN_DIR;
+
+    @Option(
+        names = "--cni-plugin",
+        paramLabel = "FILE",
+        description =
+            "The nodemesh CNI plugin executable (default: cni-plugin/bin/nodemesh-cni of this"
+                + " source tree).")
+    @Nullable Path cniPlugin;
 
     @Option(
         names = "--wait",
@@ -127,9 +159,11 @@ final class LocalCommand implements Runnable {
       } catch (IllegalArgumentException e) {
         throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
       }
-      if (!serviceCidr.matches("\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}")) {
-        throw new CommandLine.ParameterException(
-            spec.commandLine(), "--service-cidr must be an IPv4 CIDR, got " + serviceCidr);
+      for (String cidr : List.of(serviceCidr, underlayCidr)) {
+        if (!cidr.matches("\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}")) {
+          throw new CommandLine.ParameterException(
+              spec.commandLine(), "--service-cidr and --underlay-cidr must be IPv4 CIDRs: " + cidr);
+        }
       }
       try {
         new ProxyCommand.HostPortConverter().convert(admin);
@@ -150,7 +184,10 @@ final class LocalCommand implements Runnable {
               admin,
               Duration.ofSeconds(waitSeconds),
               proxyJvmOptions,
-              proxyArgs);
+              proxyArgs,
+              underlayCidr,
+              cniPluginDir,
+              cniPlugin);
       try {
         new LocalUp(opts, System.out).run();
       } catch (Exception e) {

@@ -1,5 +1,7 @@
 package dev.nodemesh.scripts.local;
 
+import dev.nodemesh.cni.runner.CniRunException;
+import dev.nodemesh.cni.spec.CniError;
 import dev.nodemesh.scripts.local.StateFile.Kind;
 import dev.nodemesh.scripts.local.StateFile.Resource;
 import java.io.IOException;
@@ -9,12 +11,14 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * {@code nodemesh local down}: removes everything a run's {@link StateFile} lists, newest first,
- * processes before namespaces. Idempotent: what is already gone is skipped, and a second run finds
- * no state file and succeeds.
+ * {@code nodemesh local down}: removes everything a run's {@link StateFile} lists, newest first:
+ * pod apps, then each pod's CNI DEL (through the same chain, with the node proxies still up), then
+ * the other processes, then links, namespaces and directories, and the run's CNI state. Idempotent:
+ * what is already gone is skipped, and a second run finds no state file and succeeds.
  *
  * <p>Safety: a state file is plain text a person could edit, so only names that carry the run's
  * prefix and directories under /etc/netns/ are ever deleted.
@@ -35,17 +39,17 @@ public final class LocalDown {
     List<Resource> newestFirst = new ArrayList<>(state.state().resources());
     java.util.Collections.reverse(newestFirst);
 
-    // Processes first: a netns cannot really go while something still runs in it.
+    // Pods' apps first (processes inside a namespace of ours), then the pods' CNI DEL through the
+    // same chain while the node proxies still run, so the nodemesh plugin's DEL unenrols them as
+    // on a real node; then the proxies and the control plane. A netns cannot really go while
+    // something still runs in it.
+    stopProcesses(state, newestFirst, true, out);
     for (Resource r : newestFirst) {
-      if (r.kind() == Kind.process) {
-        if (Daemons.stop(r)) {
-          state.remove(r);
-          out.println("stopped " + describe(r));
-        } else {
-          out.println("could not stop " + describe(r));
-        }
+      if (r.kind() == Kind.cni) {
+        cniDel(state, runDir, prefix, r, out);
       }
     }
+    stopProcesses(state, newestFirst, false, out);
     // Anything that got into our namespaces without a recorded pid (up died between starting a
     // process and recording it) is ours too.
     for (Resource r : newestFirst) {
@@ -57,7 +61,7 @@ public final class LocalDown {
       }
     }
     for (Resource r : newestFirst) {
-      if (r.kind() == Kind.process) {
+      if (r.kind() == Kind.process || r.kind() == Kind.cni) {
         continue;
       }
       try {
@@ -76,7 +80,17 @@ public final class LocalDown {
           state.state().resources().size() + " recorded objects remain; see " + state.path());
       return false;
     }
-    Files.deleteIfExists(runDir.resolve("agent.sock"));
+    // host-local's leases, the runner's result cache, the plugin's records and conflists: all of
+    // it belongs to the attachments just deleted.
+    deleteTree(CniChain.dir(runDir));
+    try (Stream<Path> s = Files.list(runDir)) {
+      for (Path p : s.toList()) {
+        String n = p.getFileName().toString();
+        if (n.equals("agent.sock") || (n.startsWith("agent-") && n.endsWith(".sock"))) {
+          Files.deleteIfExists(p);
+        }
+      }
+    }
     state.delete();
     out.println("local node " + prefix + " is down");
     return true;
@@ -115,8 +129,66 @@ public final class LocalDown {
       case process -> {
         return Daemons.stop(r);
       }
+      case cni -> {
+        return false;
+      }
     }
     return false;
+  }
+
+  private static void stopProcesses(
+      StateFile state, List<Resource> newestFirst, boolean inNetns, PrintStream out)
+      throws IOException {
+    for (Resource r : newestFirst) {
+      if (r.kind() == Kind.process && (r.netns() != null) == inNetns) {
+        if (Daemons.stop(r)) {
+          state.remove(r);
+          out.println("stopped " + describe(r));
+        } else {
+          out.println("could not stop " + describe(r));
+        }
+      }
+    }
+  }
+
+  /**
+   * DEL through the chain the attachment was added with. A DEL that cannot run or fails is reported
+   * and the record dropped all the same: what the plugins made lives in namespaces and run-dir
+   * files that this same {@code down} removes next.
+   */
+  private static void cniDel(
+      StateFile state, Path runDir, String prefix, Resource r, PrintStream out) throws IOException {
+    String node = r.netns();
+    String config = r.config();
+    if (!owned(prefix, r.name()) || node == null || !owned(prefix, node) || config == null) {
+      out.println("refused to run DEL for " + describe(r) + ": not named for run " + prefix);
+      return;
+    }
+    Path conflist = Path.of(config);
+    if (!Netns.exists(node) || !Files.exists(conflist)) {
+      out.println("skipped DEL for " + describe(r) + ": its node netns or conflist is gone");
+      state.remove(r);
+      return;
+    }
+    List<String> cniPath = state.state().cniPath();
+    List<Path> binPath =
+        cniPath == null
+            ? CniChain.binPath(runDir, LocalUp.DEFAULT_CNI_PLUGIN_DIR)
+            : cniPath.stream().map(Path::of).toList();
+    Map<String, String> args = r.args() == null ? Map.of() : r.args();
+    try {
+      CniChain.runner(binPath, runDir, node)
+          .del(CniChain.readConflist(conflist), CniChain.attachment(r.name(), r.name(), args));
+      out.println("deleted " + describe(r));
+    } catch (CniRunException | CniError | IOException e) {
+      out.println(
+          "DEL failed for "
+              + describe(r)
+              + " ("
+              + e.getMessage()
+              + "); its links go with the namespaces");
+    }
+    state.remove(r);
   }
 
   static boolean owned(String prefix, String name) {
@@ -141,6 +213,7 @@ public final class LocalDown {
       case link -> "link " + r.name() + " in netns " + r.netns();
       case netns -> "netns " + r.name();
       case dir -> "dir " + r.name();
+      case cni -> "CNI attachment " + r.name() + " (plugins run in netns " + r.netns() + ")";
     };
   }
 }

@@ -24,6 +24,21 @@ public final class LocalStatus {
     out.printf(
         "run %s  config %s  proxy %s  state %s%n",
         s.prefix(), s.configDir(), s.proxy() ? "on" : "off", state.path());
+    if (s.nodes() != null) {
+      out.printf(
+          "  %-12s %-24s %-16s %-15s %-22s %s%n",
+          "NODE", "NETNS", "PODS", "UNDERLAY", "PROXY ADMIN", "PODS ON IT");
+      for (StateFile.NodeRecord n : s.nodes()) {
+        out.printf(
+            "  %-12s %-24s %-16s %-15s %-22s %s%n",
+            n.name(),
+            n.netns() + (Netns.exists(n.netns()) ? "" : " (gone)"),
+            n.subnet(),
+            s.nodes().size() > 1 ? n.underlayIp() : "-",
+            n.admin().isEmpty() ? "-" : n.admin(),
+            String.join(",", n.pods()));
+      }
+    }
     int live = 0;
     for (Resource r : s.resources()) {
       boolean exists = exists(r);
@@ -40,6 +55,7 @@ public final class LocalStatus {
       case link -> r.netns() != null && Netns.linkExists(r.netns(), r.name());
       case dir -> Files.exists(Path.of(r.name()));
       case process -> Daemons.alive(r);
+      case cni -> Netns.linkExists(r.name(), CniChain.IFNAME);
     };
   }
 }

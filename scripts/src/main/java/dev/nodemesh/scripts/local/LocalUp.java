@@ -1,6 +1,8 @@
 package dev.nodemesh.scripts.local;
 
-import dev.nodemesh.api.agent.v1.Pod;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.nodemesh.cni.runner.CniRunner;
 import dev.nodemesh.proxy.agent.AgentClient;
 import dev.nodemesh.scripts.local.Manifest.AppSpec;
 import dev.nodemesh.scripts.local.Manifest.PodSpec;
@@ -20,27 +22,38 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import org.jspecify.annotations.Nullable;
 
 /**
- * {@code nodemesh local up}: builds a node of pods on this machine. A "node" netns holds a bridge;
- * each pod is a netns with a veth {@code eth0} on that bridge, its /24 and a route for the service
- * CIDR only (never a default route, so service VIPs cannot leak to the real network); a hosts file
- * stands in for DNS; the node proxy runs as a child process and each pod is enrolled through the
- * node agent; pod apps run inside their netns.
+ * {@code nodemesh local up}: builds a cluster of nodes on this machine. Each node (one per distinct
+ * {@code spec.nodeName} of the Pods, see {@link Topology}) is a network namespace; its pods are
+ * network namespaces attached through the CNI chain ({@link CniChain}: the reference bridge and
+ * host-local plugins, run inside the node netns, with the nodemesh plugin chained last, which
+ * enrols the pod with that node's proxy). Nodes are joined by an underlay (a veth pair for two
+ * nodes, a bridge in an underlay netns for more) and route each other's pod /24 over it. One
+ * control plane serves the YAML to one node proxy per node; pod apps run inside their netns.
  *
  * <p>Every object is journalled in {@link StateFile} before it is created. On any failure up rolls
  * back through {@link LocalDown}, and a crash is undone by running {@code down} later.
  *
- * <p>Limits: one node; IPv4 only; all pod IPs must share one /24 (the bridge is plain L2, nothing
- * routes between subnets); the root netns is never touched (the proxy process runs there, but all
- * links live in the namespaces created here).
+ * <p>Limits: IPv4 only; one /24 per node; the node proxies run in the root netns (as on a real
+ * node, where the proxy pod uses the host network), but no link, route or address is ever made
+ * there.
  */
 public final class LocalUp {
-  /** Flags of {@code local up}. */
+  /**
+   * Flags of {@code local up}.
+   *
+   * @param nodeName the node of pods whose YAML names none
+   * @param adminAddress the first node's proxy admin address; node {@code i} gets port + i, and
+   *     port 0 picks a free port for each
+   * @param underlayCidr addresses of the nodes on the underlay
+   * @param cniPluginDir where the reference plugins (bridge, host-local) are
+   * @param cniPlugin the nodemesh plugin's wrapper; null finds cni-plugin/bin/nodemesh-cni
+   */
   public record Options(
       Path configDir,
       Path runDir,
@@ -51,18 +64,56 @@ public final class LocalUp {
       String adminAddress,
       Duration waitTimeout,
       List<String> proxyJvmOptions,
-      List<String> proxyArgs) {
+      List<String> proxyArgs,
+      String underlayCidr,
+      Path cniPluginDir,
+      @Nullable Path cniPlugin) {
     public Options {
       proxyJvmOptions = List.copyOf(proxyJvmOptions);
       proxyArgs = List.copyOf(proxyArgs);
     }
+
+    /** The defaults for the multi-node and CNI settings. */
+    public Options(
+        Path configDir,
+        Path runDir,
+        boolean proxy,
+        String prefix,
+        String serviceCidr,
+        String nodeName,
+        String adminAddress,
+        Duration waitTimeout,
+        List<String> proxyJvmOptions,
+        List<String> proxyArgs) {
+      this(
+          configDir,
+          runDir,
+          proxy,
+          prefix,
+          serviceCidr,
+          nodeName,
+          adminAddress,
+          waitTimeout,
+          proxyJvmOptions,
+          proxyArgs,
+          DEFAULT_UNDERLAY_CIDR,
+          DEFAULT_CNI_PLUGIN_DIR,
+          null);
+    }
   }
 
-  private static final int POD_PREFIX_LEN = 24;
+  /** Addresses of the nodes on the underlay, by default. */
+  public static final String DEFAULT_UNDERLAY_CIDR = "10.210.0.0/24";
+
+  /** Debian's containernetworking-plugins. */
+  public static final Path DEFAULT_CNI_PLUGIN_DIR = Path.of("/usr/lib/cni");
 
   /** The node proxy's JVM sizing unless overridden; see scripts/bench/README.md for the effect. */
   public static final List<String> PROXY_DEFAULT_JVM_OPTIONS =
       List.of("-XX:+UseParallelGC", "-Xms64m", "-Xmx64m");
+
+  /** Longest Unix socket path (sun_path is 108 bytes with the terminating NUL). */
+  private static final int MAX_SOCKET_PATH = 107;
 
   private final Options opts;
   private final PrintStream out;
@@ -72,15 +123,31 @@ public final class LocalUp {
     this.out = out;
   }
 
-  /** Brings the node up, or rolls back and throws. */
+  /** One node as this run builds it. */
+  private record NodePlan(
+      Topology.Node node,
+      String netns,
+      String bridge,
+      String network,
+      Path agentSocket,
+      String admin) {}
+
+  /** Brings the cluster up, or rolls back and throws. */
   public void run() throws Exception {
     Manifest manifest = Manifest.read(opts.configDir());
     String prefix = Names.checkPrefix(opts.prefix());
-    checkUnique(manifest, prefix);
+    Topology topology =
+        Topology.of(manifest, opts.nodeName(), opts.serviceCidr(), opts.underlayCidr());
+    checkUnique(manifest, topology, prefix);
+    Path wrapper = null;
+    if (opts.proxy()) {
+      wrapper = opts.cniPlugin() != null ? opts.cniPlugin() : CniChain.locateWrapper();
+    }
+    List<NodePlan> plans = plan(topology, prefix);
     StateFile state = StateFile.create(opts.runDir(), prefix, opts.configDir(), opts.proxy());
     try {
-      Map<String, String> enrolled = build(manifest, state, prefix);
-      printSummary(manifest, prefix, enrolled);
+      build(manifest, topology, plans, wrapper, state, prefix);
+      printSummary(plans, prefix);
     } catch (Exception | Error e) {
       out.println("local up failed (" + e.getMessage() + "); rolling back");
       try {
@@ -93,23 +160,95 @@ public final class LocalUp {
     }
   }
 
-  private Map<String, String> build(Manifest manifest, StateFile state, String prefix)
+  private List<NodePlan> plan(Topology topology, String prefix) throws IOException {
+    HostPort admin = HostPort.parse(opts.adminAddress());
+    List<NodePlan> plans = new ArrayList<>();
+    for (Topology.Node n : topology.nodes()) {
+      Path socket = opts.runDir().resolve("agent-" + n.name() + ".sock").toAbsolutePath();
+      if (socket.toString().length() > MAX_SOCKET_PATH) {
+        throw new IOException(
+            "agent socket path " + socket + " is longer than " + MAX_SOCKET_PATH + " bytes");
+      }
+      // Port 0: pick a free port now, so the state file names the address the proxy really uses.
+      int port = admin.port() == 0 ? freeLoopbackPort() : admin.port() + n.index();
+      if (port > 65535) {
+        throw new IllegalArgumentException("admin port " + port + " of node " + n.name());
+      }
+      plans.add(
+          new NodePlan(
+              n,
+              Names.nodeNetns(prefix, n.name()),
+              Names.bridge(prefix, n.index()),
+              Names.network(prefix, n.name()),
+              socket,
+              opts.proxy() ? admin.host() + ":" + port : ""));
+    }
+    return plans;
+  }
+
+  private void build(
+      Manifest manifest,
+      Topology topology,
+      List<NodePlan> plans,
+      @Nullable Path wrapper,
+      StateFile state,
+      String prefix)
       throws Exception {
-    String node = Names.nodeNetns(prefix);
-    addNetns(state, node);
-    String bridge = Names.bridge(prefix);
-    state.add(Resource.link(bridge, node));
-    Exec.ip(node, "link", "add", bridge, "type", "bridge");
-    Exec.ip(node, "link", "set", bridge, "up");
+    List<Path> binPath = CniChain.binPath(opts.runDir(), opts.cniPluginDir());
+    state.setNodes(
+        plans.stream().map(LocalUp::record).toList(),
+        binPath.stream().map(Path::toString).toList());
+    if (wrapper != null) {
+      CniChain.installPlugin(opts.runDir(), wrapper);
+    }
+
+    for (NodePlan p : plans) {
+      addNetns(state, p.netns());
+      // The node routes between its bridge and the underlay; the root netns is never touched.
+      Exec.check("ip", "netns", "exec", p.netns(), "sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
+      // The bridge plugin makes it on the first ADD; recorded first so down removes it.
+      state.add(Resource.link(p.bridge(), p.netns()));
+    }
+    Underlay.build(state, prefix, topology, plans.stream().map(NodePlan::netns).toList());
 
     String hosts = HostsFile.render(manifest);
     for (PodSpec pod : manifest.pods()) {
-      addPod(state, prefix, node, bridge, pod, hosts);
+      addPodNetns(state, prefix, pod, hosts);
     }
 
-    Map<String, String> enrolled = new LinkedHashMap<>();
     if (opts.proxy()) {
-      startProxyAndEnrol(state, manifest, prefix, enrolled);
+      startControlAndProxies(state, plans);
+    }
+    for (NodePlan p : plans) {
+      ObjectNode conflist =
+          CniChain.conflist(
+              p.network(),
+              p.bridge(),
+              topology,
+              p.node(),
+              opts.runDir(),
+              opts.proxy() ? p.agentSocket() : null);
+      Path file = CniChain.writeConflist(opts.runDir(), conflist);
+      CniRunner runner = CniChain.runner(binPath, opts.runDir(), p.netns());
+      for (PodSpec pod : p.node().pods()) {
+        String podNetns = Names.podNetns(prefix, pod.namespace(), pod.name());
+        Map<String, String> args = CniChain.args(pod);
+        // Recorded first: a half-done ADD is undone by DEL, which is idempotent.
+        state.add(Resource.cni(podNetns, p.netns(), file, args));
+        JsonNode result = runner.add(conflist, CniChain.attachment(podNetns, podNetns, args));
+        String got = result.path("ips").path(0).path("address").asText("");
+        if (!got.equals(pod.ip() + "/24")) {
+          throw new IOException(
+              "pod " + pod.name() + " got " + got + " from host-local, not " + pod.ip() + "/24");
+        }
+      }
+    }
+    if (opts.proxy()) {
+      for (NodePlan p : plans) {
+        // Ready = config from the control plane in force and every pod of the node enrolled.
+        Resource proxy = processNamed(state, proxyRole(p));
+        awaitHttpOk(URI.create("http://" + p.admin() + "/ready"), proxy, proxyLog(p));
+      }
     }
 
     List<Started> apps = new ArrayList<>();
@@ -124,44 +263,70 @@ public final class LocalUp {
     for (Started s : apps) {
       awaitApp(s);
     }
-    return enrolled;
+  }
+
+  private static StateFile.NodeRecord record(NodePlan p) {
+    return new StateFile.NodeRecord(
+        p.node().name(),
+        p.netns(),
+        p.bridge(),
+        p.node().subnet().toString(),
+        p.node().underlayIp(),
+        p.admin(),
+        p.agentSocket().toString(),
+        p.node().pods().stream().map(PodSpec::name).toList());
   }
 
   private record Started(PodSpec pod, String netns, Resource process, Path log) {}
 
-  private static void addNetns(StateFile state, String name) throws IOException {
+  private record HostPort(String host, int port) {
+    static HostPort parse(String s) {
+      int colon = s.lastIndexOf(':');
+      if (colon <= 0) {
+        throw new IllegalArgumentException("admin address must be HOST:PORT, got " + s);
+      }
+      return new HostPort(s.substring(0, colon), Integer.parseInt(s.substring(colon + 1)));
+    }
+  }
+
+  static void addNetns(StateFile state, String name) throws IOException {
     state.add(Resource.netns(name));
     Exec.check("ip", "netns", "add", name);
     Exec.ip(name, "link", "set", "lo", "up");
   }
 
-  private void addPod(
-      StateFile state, String prefix, String node, String bridge, PodSpec pod, String hosts)
+  /** The pod's netns and hosts file; its eth0, address and routes come from the CNI chain. */
+  private void addPodNetns(StateFile state, String prefix, PodSpec pod, String hosts)
       throws IOException {
     String netns = Names.podNetns(prefix, pod.namespace(), pod.name());
     addNetns(state, netns);
-    String veth = Names.podVeth(prefix, pod.namespace(), pod.name());
-    state.add(Resource.link(veth, node));
-    // Both ends are created directly in their namespaces, so nothing ever appears in the root
-    // netns (where br_netfilter and docker-style rules would see it).
-    Exec.ip(node, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns);
-    Exec.ip(node, "link", "set", veth, "master", bridge, "up");
-    Exec.ip(netns, "addr", "add", pod.ip() + "/" + POD_PREFIX_LEN, "dev", "eth0");
-    Exec.ip(netns, "link", "set", "eth0", "up");
-    Exec.ip(netns, "route", "add", opts.serviceCidr(), "dev", "eth0");
-
     Path dir = Path.of("/etc/netns", netns);
     state.add(Resource.dir(dir));
     Files.createDirectories(dir);
     Files.writeString(dir.resolve("hosts"), hosts, StandardCharsets.UTF_8);
   }
 
-  private void startProxyAndEnrol(
-      StateFile state, Manifest manifest, String prefix, Map<String, String> enrolled)
-      throws Exception {
-    Path socket = opts.runDir().resolve("agent.sock");
-    Path log = opts.runDir().resolve("proxy.log");
-    // The control plane serves the YAML directory over xDS; the proxy gets everything from it.
+  private static String proxyRole(NodePlan p) {
+    return "proxy:" + p.node().name();
+  }
+
+  private Path proxyLog(NodePlan p) {
+    return opts.runDir().resolve("proxy-" + p.node().name() + ".log");
+  }
+
+  private static Resource processNamed(StateFile state, String role) {
+    return state.state().resources().stream()
+        .filter(r -> r.kind() == StateFile.Kind.process && r.name().equals(role))
+        .findFirst()
+        .orElseThrow(() -> new IllegalStateException("no process " + role + " recorded"));
+  }
+
+  /**
+   * One control plane for the cluster, then one node proxy per node, each with its own agent
+   * socket, admin address and node name, all taking config from that control plane.
+   */
+  private void startControlAndProxies(StateFile state, List<NodePlan> plans) throws Exception {
+    // The control plane serves the YAML directory over xDS; the proxies get everything from it.
     int xdsPort = freeLoopbackPort();
     int controlAdminPort = freeLoopbackPort();
     Path controlLog = opts.runDir().resolve("control.log");
@@ -180,41 +345,46 @@ public final class LocalUp {
                 "127.0.0.1:" + controlAdminPort),
             controlLog);
     awaitHttpOk(URI.create("http://127.0.0.1:" + controlAdminPort + "/ready"), control, controlLog);
-    List<String> proxyArgs =
+    List<Resource> proxies = new ArrayList<>();
+    for (NodePlan p : plans) {
+      // Hook for the identity and tunnel work: per-node flags (a bootstrap token for the CA, the
+      // CA address, the trust domain) belong in proxyArgs(...) below, next to --node-name.
+      List<String> argv = javaCommand(proxyJvm(), proxyArgs(p, xdsPort).toArray(String[]::new));
+      proxies.add(Daemons.start(state, proxyRole(p), null, argv, proxyLog(p)));
+    }
+    for (int i = 0; i < plans.size(); i++) {
+      NodePlan p = plans.get(i);
+      try (AgentClient agent = new AgentClient(p.agentSocket(), Duration.ofSeconds(10))) {
+        awaitAgent(agent, p.agentSocket(), proxies.get(i), proxyLog(p));
+      }
+    }
+  }
+
+  private List<String> proxyArgs(NodePlan p, int xdsPort) {
+    List<String> args =
         new ArrayList<>(
             List.of(
                 "proxy",
                 "--xds",
                 "127.0.0.1:" + xdsPort,
                 "--agent-socket",
-                socket.toString(),
+                p.agentSocket().toString(),
                 "--admin",
-                opts.adminAddress(),
+                p.admin(),
                 "--node-name",
-                opts.nodeName()));
-    proxyArgs.addAll(opts.proxyArgs());
-    // A small fixed heap: L4 relaying keeps its buffers off-heap, and a small young generation
-    // keeps collection pauses (the proxy's p99) short. --proxy-jvm-opt comes later and wins.
+                p.node().name()));
+    args.addAll(opts.proxyArgs());
+    return args;
+  }
+
+  /**
+   * A small fixed heap: L4 relaying keeps its buffers off-heap, and a small young generation keeps
+   * collection pauses (the proxy's p99) short. --proxy-jvm-opt comes later and wins.
+   */
+  private List<String> proxyJvm() {
     List<String> jvm = new ArrayList<>(PROXY_DEFAULT_JVM_OPTIONS);
     jvm.addAll(opts.proxyJvmOptions());
-    List<String> argv = javaCommand(jvm, proxyArgs.toArray(String[]::new));
-    Resource proxy = Daemons.start(state, "proxy", null, argv, log);
-    try (AgentClient agent = new AgentClient(socket, Duration.ofSeconds(10))) {
-      awaitAgent(agent, socket, proxy, log);
-      for (PodSpec pod : manifest.pods()) {
-        String netns = Names.podNetns(prefix, pod.namespace(), pod.name());
-        Pod request =
-            Pod.newBuilder()
-                .setUid(pod.uid())
-                .setName(pod.name())
-                .setNamespace(pod.namespace())
-                .setNetnsPath(Netns.path(netns).toString())
-                .addIps(pod.ip())
-                .build();
-        agent.addPod(request);
-        enrolled.put(pod.name(), "yes");
-      }
-    }
+    return jvm;
   }
 
   /**
@@ -369,13 +539,16 @@ public final class LocalUp {
     }
   }
 
-  private static void checkUnique(Manifest manifest, String prefix) {
+  private static void checkUnique(Manifest manifest, Topology topology, String prefix) {
     Set<String> netns = new HashSet<>();
-    Set<String> veths = new HashSet<>();
     Set<String> ips = new HashSet<>();
+    for (Topology.Node n : topology.nodes()) {
+      if (!netns.add(Names.nodeNetns(prefix, n.name()))) {
+        throw new IllegalArgumentException("node " + n.name() + " maps to a name already in use");
+      }
+    }
     for (PodSpec p : manifest.pods()) {
-      if (!netns.add(Names.podNetns(prefix, p.namespace(), p.name()))
-          || !veths.add(Names.podVeth(prefix, p.namespace(), p.name()))) {
+      if (!netns.add(Names.podNetns(prefix, p.namespace(), p.name()))) {
         throw new IllegalArgumentException("pod " + p.name() + " maps to a name already in use");
       }
       if (!ips.add(p.ip())) {
@@ -388,23 +561,37 @@ public final class LocalUp {
     return Netns.tail(log, 20);
   }
 
-  private void printSummary(Manifest manifest, String prefix, Map<String, String> enrolled) {
-    String fmt = "%-16s %-28s %-15s %-18s %s%n";
-    out.printf(fmt, "POD", "NETNS", "IP", "APP", "ENROLLED");
-    for (PodSpec p : manifest.pods()) {
-      String app = "-";
-      if (p.app() instanceof AppSpec.SampleApp s) {
-        app = "sample-app" + (s.httpPort() > 0 ? " :" + s.httpPort() : "");
-      } else if (p.app() instanceof AppSpec.Command c) {
-        app = c.argv().get(0);
-      }
+  private void printSummary(List<NodePlan> plans, String prefix) {
+    String nodeFmt = "%-12s %-24s %-16s %-15s %s%n";
+    out.printf(nodeFmt, "NODE", "NETNS", "PODS", "UNDERLAY", "PROXY ADMIN");
+    for (NodePlan p : plans) {
       out.printf(
-          fmt,
-          p.namespace().equals("default") ? p.name() : p.namespace() + "/" + p.name(),
-          Names.podNetns(prefix, p.namespace(), p.name()),
-          p.ip(),
-          app,
-          opts.proxy() ? enrolled.getOrDefault(p.name(), "no") : "no (--no-proxy)");
+          nodeFmt,
+          p.node().name(),
+          p.netns(),
+          p.node().subnet(),
+          plans.size() > 1 ? p.node().underlayIp() : "-",
+          opts.proxy() ? p.admin() : "- (--no-proxy)");
+    }
+    String fmt = "%-16s %-12s %-28s %-15s %-18s %s%n";
+    out.printf(fmt, "POD", "NODE", "NETNS", "IP", "APP", "ENROLLED");
+    for (NodePlan n : plans) {
+      for (PodSpec p : n.node().pods()) {
+        String app = "-";
+        if (p.app() instanceof AppSpec.SampleApp s) {
+          app = "sample-app" + (s.httpPort() > 0 ? " :" + s.httpPort() : "");
+        } else if (p.app() instanceof AppSpec.Command c) {
+          app = c.argv().get(0);
+        }
+        out.printf(
+            fmt,
+            p.namespace().equals("default") ? p.name() : p.namespace() + "/" + p.name(),
+            n.node().name(),
+            Names.podNetns(prefix, p.namespace(), p.name()),
+            p.ip(),
+            app,
+            opts.proxy() ? "yes (CNI)" : "no (--no-proxy)");
+      }
     }
     out.println(
         "state: "

@@ -25,15 +25,25 @@ import org.jspecify.annotations.Nullable;
  * fabric8's model (the same format a user writes for a cluster).
  *
  * <p>Limits: only Pods (one app container: the first) and Services are used; other kinds are
- * ignored. Pods must carry their IP in {@code status.podIP}, since there is no IPAM here.
+ * ignored. Pods must carry their IP in {@code status.podIP}: local mode asks host-local for exactly
+ * that address, so the YAML the control plane serves and the pods' real addresses agree.
  */
 public record Manifest(List<PodSpec> pods, List<ServiceSpec> services) {
 
   /** The image that means "run the bundled sample app". */
   public static final String SAMPLE_APP_IMAGE = "nodemesh/sample-app";
 
-  /** One pod as local mode needs it. */
-  public record PodSpec(String name, String namespace, String uid, String ip, AppSpec app) {}
+  /**
+   * One pod as local mode needs it.
+   *
+   * @param nodeName {@code spec.nodeName}, empty when the pod names no node
+   */
+  public record PodSpec(
+      String name, String namespace, String uid, String ip, AppSpec app, String nodeName) {
+    public PodSpec(String name, String namespace, String uid, String ip, AppSpec app) {
+      this(name, namespace, uid, ip, app, "");
+    }
+  }
 
   /** One service's name and VIP. */
   public record ServiceSpec(String name, String namespace, String clusterIp) {}
@@ -116,7 +126,8 @@ public record Manifest(List<PodSpec> pods, List<ServiceSpec> services) {
           UUID.nameUUIDFromBytes((namespace + "/" + name).getBytes(StandardCharsets.UTF_8))
               .toString();
     }
-    return new PodSpec(name, namespace, uid, ip, appOf(pod));
+    String node = pod.getSpec() == null ? null : pod.getSpec().getNodeName();
+    return new PodSpec(name, namespace, uid, ip, appOf(pod), node == null ? "" : node);
   }
 
   static AppSpec appOf(Pod pod) {

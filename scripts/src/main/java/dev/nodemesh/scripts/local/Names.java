@@ -11,12 +11,12 @@ import java.util.Locale;
  * Names of everything local mode creates, all derived from one per-run prefix so that a run's
  * objects are recognisable and two runs never collide.
  *
- * <p>Limits: Linux link names are at most 15 bytes, so the prefix is at most 8 characters and veth
- * names carry a short hash of the pod rather than its name (a hash collision between two pods of
- * one run is detected by {@link LocalUp}, not avoided).
+ * <p>Limits: Linux link names are at most 15 bytes, so the prefix is at most 8 characters and link
+ * names carry a node index rather than a name. Pods' host-side veths are named by the CNI bridge
+ * plugin, inside the node netns.
  */
 public final class Names {
-  /** Longest prefix that still leaves room for the "br" and "v" + 6 hex suffixes. */
+  /** Longest prefix that still leaves room for the "br" + node index suffixes. */
   public static final int MAX_PREFIX = 8;
 
   /** Linux IFNAMSIZ - 1. */
@@ -45,14 +45,49 @@ public final class Names {
     return prefix;
   }
 
-  /** The namespace that plays the node and holds the bridge. */
-  public static String nodeNetns(String prefix) {
-    return prefix + "-node";
+  /**
+   * The namespace that plays node {@code node} and holds its bridge: {@code <prefix>.<node>}. The
+   * dot keeps it apart from every pod netns, whose names only use [a-z0-9-].
+   */
+  public static String nodeNetns(String prefix, String node) {
+    String clean = node.toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9-]", "-");
+    String full = prefix + "." + clean;
+    if (full.length() <= MAX_NETNS && clean.equals(node)) {
+      return full;
+    }
+    String hash = shortHash("node/" + node, 6);
+    int keep = Math.min(full.length(), MAX_NETNS - hash.length() - 1);
+    return full.substring(0, keep) + "-" + hash;
   }
 
-  /** The bridge inside the node netns. */
-  public static String bridge(String prefix) {
-    return prefix + "br";
+  /** The bridge of the node with this index, inside its node netns (made by the bridge plugin). */
+  public static String bridge(String prefix, int nodeIndex) {
+    return prefix + "br" + nodeIndex;
+  }
+
+  /** The node's end of its underlay link, inside its node netns. */
+  public static String underlayLink(String prefix, int nodeIndex) {
+    return prefix + "u" + nodeIndex;
+  }
+
+  /** With three or more nodes, the namespace holding the underlay bridge. */
+  public static String underlayNetns(String prefix) {
+    return prefix + ".underlay";
+  }
+
+  /** The underlay bridge inside {@link #underlayNetns}. */
+  public static String underlayBridge(String prefix) {
+    return prefix + "ub";
+  }
+
+  /** The underlay netns's end of node {@code nodeIndex}'s link, a port of the underlay bridge. */
+  public static String underlayPort(String prefix, int nodeIndex) {
+    return prefix + "p" + nodeIndex;
+  }
+
+  /** The CNI network name (and conflist name) of a node: also host-local's state dir name. */
+  public static String network(String prefix, String node) {
+    return nodeNetns(prefix, node).replace('.', '-');
   }
 
   /**
@@ -70,12 +105,6 @@ public final class Names {
     String hash = shortHash(namespace + "/" + pod, 6);
     int keep = Math.min(full.length(), MAX_NETNS - hash.length() - 1);
     return full.substring(0, keep) + "-" + hash;
-  }
-
-  /** The node-side end of a pod's veth pair: {@code <prefix>v<hash>}, at most 15 bytes. */
-  public static String podVeth(String prefix, String namespace, String pod) {
-    int room = MAX_LINK - prefix.length() - 1;
-    return prefix + "v" + shortHash(namespace + "/" + pod, Math.min(room, 6));
   }
 
   static String shortHash(String s, int hexChars) {

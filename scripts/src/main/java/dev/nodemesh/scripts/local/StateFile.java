@@ -13,13 +13,15 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The journal of one local-mode run ({@code <run-dir>/state.json}): every netns, link, directory
- * and process that {@code up} creates, recorded <em>before</em> it is created, so {@code down} can
- * undo a run that crashed half-way. Each change rewrites the whole file through a temporary file,
- * fsync and an atomic rename, so a crash leaves either the old or the new list, never half of one.
+ * The journal of one local-mode run ({@code <run-dir>/state.json}): every netns, link, directory,
+ * process and CNI attachment that {@code up} creates, recorded <em>before</em> it is created, so
+ * {@code down} can undo a run that crashed half-way. Each change rewrites the whole file through a
+ * temporary file, fsync and an atomic rename, so a crash leaves either the old or the new list,
+ * never half of one.
  *
  * <p>Limits: one writer at a time (the {@code up} process); not safe for two concurrent runs in one
  * run directory, which {@link #create} refuses anyway.
@@ -28,8 +30,11 @@ public final class StateFile {
   /** File name inside the run directory. */
   public static final String NAME = "state.json";
 
-  /** Format version, bumped on incompatible changes. */
-  public static final int VERSION = 1;
+  /**
+   * Format version, bumped on incompatible changes. 2 added CNI attachments and nodes; a version 1
+   * file (no such entries) is still read.
+   */
+  public static final int VERSION = 2;
 
   private static final ObjectMapper JSON =
       new ObjectMapper()
@@ -46,7 +51,13 @@ public final class StateFile {
     /** A directory we made, removed recursively (e.g. /etc/netns/NAME). */
     dir,
     /** A process we started; pid 0 means "about to start". */
-    process
+    process,
+    /**
+     * A pod attached through the CNI chain: {@code name} is the container id (also the pod's netns
+     * name), {@code netns} the node netns the plugins run in, {@code config} the conflist file and
+     * {@code args} the CNI_ARGS; {@code down} runs DEL through the same chain.
+     */
+    cni
   }
 
   /**
@@ -56,9 +67,32 @@ public final class StateFile {
    * @param netns where a link or process lives; null for the root namespace
    * @param pid process id, 0 before the process exists
    * @param startMillis the process's start time from the kernel, to never signal a reused pid
+   * @param config a CNI attachment's conflist file
+   * @param args a CNI attachment's CNI_ARGS
    */
   public record Resource(
-      Kind kind, String name, @Nullable String netns, long pid, @Nullable Long startMillis) {
+      Kind kind,
+      String name,
+      @Nullable String netns,
+      long pid,
+      @Nullable Long startMillis,
+      @Nullable String config,
+      @Nullable Map<String, String> args) {
+    public Resource {
+      args = args == null ? null : Map.copyOf(args);
+    }
+
+    public Resource(
+        Kind kind, String name, @Nullable String netns, long pid, @Nullable Long startMillis) {
+      this(kind, name, netns, pid, startMillis, null, null);
+    }
+
+    public static Resource cni(
+        String containerId, String nodeNetns, Path conflist, Map<String, String> args) {
+      return new Resource(
+          Kind.cni, containerId, nodeNetns, 0, null, conflist.toAbsolutePath().toString(), args);
+    }
+
     public static Resource netns(String name) {
       return new Resource(Kind.netns, name, null, 0, null);
     }
@@ -76,9 +110,44 @@ public final class StateFile {
     }
   }
 
-  /** The whole file. */
+  /**
+   * A node of the run, for {@code status} and for tests and scripts that need its proxy.
+   *
+   * @param admin the node proxy's admin address (empty without a proxy)
+   */
+  public record NodeRecord(
+      String name,
+      String netns,
+      String bridge,
+      String subnet,
+      String underlayIp,
+      String admin,
+      String agentSocket,
+      List<String> pods) {
+    public NodeRecord {
+      pods = List.copyOf(pods);
+    }
+  }
+
+  /**
+   * The whole file.
+   *
+   * @param nodes the run's nodes (null in files written before multi-node runs)
+   * @param cniPath the CNI bin path the run's plugins came from, so {@code down} runs the same ones
+   */
   public record State(
-      int version, String prefix, String configDir, boolean proxy, List<Resource> resources) {}
+      int version,
+      String prefix,
+      String configDir,
+      boolean proxy,
+      List<Resource> resources,
+      @Nullable List<NodeRecord> nodes,
+      @Nullable List<String> cniPath) {
+    public State(
+        int version, String prefix, String configDir, boolean proxy, List<Resource> resources) {
+      this(version, prefix, configDir, proxy, resources, null, null);
+    }
+  }
 
   private final Path file;
   private State state;
@@ -112,8 +181,9 @@ public final class StateFile {
       return null;
     }
     State state = JSON.readValue(file.toFile(), State.class);
-    if (state.version() != VERSION) {
-      throw new IOException(file + " has format version " + state.version() + ", not " + VERSION);
+    if (state.version() < 1 || state.version() > VERSION) {
+      throw new IOException(
+          file + " has format version " + state.version() + ", not 1 to " + VERSION);
     }
     return new StateFile(
         file,
@@ -122,7 +192,9 @@ public final class StateFile {
             state.prefix(),
             state.configDir(),
             state.proxy(),
-            state.resources() == null ? List.of() : List.copyOf(state.resources())));
+            state.resources() == null ? List.of() : List.copyOf(state.resources()),
+            state.nodes(),
+            state.cniPath()));
   }
 
   public State state() {
@@ -131,6 +203,21 @@ public final class StateFile {
 
   public Path path() {
     return file;
+  }
+
+  /** Records the run's nodes and CNI bin path (before anything of them is created). */
+  public synchronized void setNodes(List<NodeRecord> nodes, List<String> cniPath)
+      throws IOException {
+    state =
+        new State(
+            state.version(),
+            state.prefix(),
+            state.configDir(),
+            state.proxy(),
+            state.resources(),
+            List.copyOf(nodes),
+            List.copyOf(cniPath));
+    write();
   }
 
   /** Records a resource; call before creating it. */
@@ -167,7 +254,13 @@ public final class StateFile {
   private void replace(List<Resource> list) throws IOException {
     state =
         new State(
-            state.version(), state.prefix(), state.configDir(), state.proxy(), List.copyOf(list));
+            state.version(),
+            state.prefix(),
+            state.configDir(),
+            state.proxy(),
+            List.copyOf(list),
+            state.nodes(),
+            state.cniPath());
     write();
   }
 

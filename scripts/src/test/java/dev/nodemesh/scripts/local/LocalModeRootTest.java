@@ -15,12 +15,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code local up --no-proxy} and {@code down} for real, in network namespaces of our own. */
+/**
+ * {@code local up --no-proxy} (pods attached by the bridge and host-local plugins only) and {@code
+ * down} for real, in network namespaces of our own.
+ */
 @RootTest
 class LocalModeRootTest {
   @TempDir Path runDir;
@@ -83,7 +87,11 @@ class LocalModeRootTest {
             .startsWith("10.96.0.10"));
     String routes = inPod("client", "ip", "route");
     assertFalse(routes.contains("default"), "pods must have no default route: " + routes);
-    assertTrue(routes.contains("10.96.0.0/16 dev eth0"), routes);
+    assertTrue(routes.contains("10.96.0.0/16 via 10.213.0.1 dev eth0"), routes);
+    // Without a proxy the chain is bridge + host-local only, with host-local's state in the run.
+    // These pods name no node, so they are on the default node (--node-name, "test" here).
+    assertTrue(Files.exists(runDir.resolve("cni/ipam/" + Names.network(prefix, "test"))));
+    assertEquals("test", state.nodes().get(0).name());
     assertTrue(LocalStatus.run(runDir, out) >= state.resources().size());
 
     assertTrue(LocalDown.run(runDir, out), log.toString());
@@ -97,22 +105,81 @@ class LocalModeRootTest {
   }
 
   @Test
+  void threeNodesAreJoinedByAnUnderlayBridgeAndRouteEachOthersPods(@TempDir Path config)
+      throws Exception {
+    StringBuilder yaml = new StringBuilder();
+    for (int i = 1; i <= 3; i++) {
+      yaml.append(
+          """
+          apiVersion: v1
+          kind: Pod
+          metadata: {name: p%d, namespace: default, labels: {app: p%d}}
+          spec:
+            nodeName: n%d
+            containers: [{name: c, image: nodemesh/sample-app, ports: [{name: http, containerPort: 8080}]}]
+          status: {podIP: 10.216.%d.10}
+          ---
+          """
+              .formatted(i, i, i, i));
+    }
+    Files.writeString(config.resolve("pods.yaml"), yaml);
+    LocalUp.Options o = options();
+    new LocalUp(
+            new LocalUp.Options(
+                config,
+                o.runDir(),
+                false,
+                o.prefix(),
+                o.serviceCidr(),
+                o.nodeName(),
+                o.adminAddress(),
+                o.waitTimeout(),
+                List.of(),
+                List.of()),
+            out)
+        .run();
+    StateFile.State state = StateFile.load(runDir).state();
+    assertEquals(List.of("n1", "n2", "n3"), state.nodes().stream().map(n -> n.name()).toList());
+    assertTrue(Netns.exists(Names.underlayNetns(prefix)));
+    // Every pod reaches the pods of both other nodes, across the underlay bridge.
+    for (int from = 1; from <= 3; from++) {
+      for (int to = 1; to <= 3; to++) {
+        String body =
+            inPod(
+                "p" + from, "curl", "-sS", "--max-time", "5", "http://10.216." + to + ".10:8080/");
+        assertTrue(body.startsWith("pod=p" + to + " "), body);
+      }
+    }
+    String routes = inPod("p1", "ip", "route");
+    assertTrue(routes.contains("10.216.0.0/22 via 10.216.1.1 dev eth0"), routes);
+    assertFalse(routes.contains("default"), routes);
+
+    assertTrue(LocalDown.run(runDir, out), log.toString());
+    RootFixture.assertNothingLeft(prefix);
+  }
+
+  @Test
   void downCleansUpAfterUpDiedHalfWay() throws Exception {
     // Replays what up records and creates, then "dies" at the worst moments: a netns recorded but
     // never created, a process recorded as pending whose pid never reached the file, and a
     // process started without being recorded at all.
     StateFile s = StateFile.create(runDir, prefix, ManifestTest.basic(), true);
-    String node = Names.nodeNetns(prefix);
+    String node = Names.nodeNetns(prefix, "node-1");
     s.add(Resource.netns(node));
     sh("ip", "netns", "add", node);
-    s.add(Resource.link(Names.bridge(prefix), node));
-    Exec.ip(node, "link", "add", Names.bridge(prefix), "type", "bridge");
+    s.add(Resource.link(Names.bridge(prefix, 0), node));
+    Exec.ip(node, "link", "add", Names.bridge(prefix, 0), "type", "bridge");
     String pod = Names.podNetns(prefix, "default", "echo-1");
     s.add(Resource.netns(pod));
     sh("ip", "netns", "add", pod);
-    String veth = Names.podVeth(prefix, "default", "echo-1");
+    // A veth as the bridge plugin leaves it, and a CNI attachment whose conflist never got
+    // written: down skips its DEL and still removes everything.
+    String veth = prefix + "v1";
     s.add(Resource.link(veth, node));
     Exec.ip(node, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", pod);
+    s.add(
+        Resource.cni(
+            pod, node, runDir.resolve("cni/never-written.conflist"), Map.of("IP", "10.213.0.11")));
     Path dir = Path.of("/etc/netns", pod);
     s.add(Resource.dir(dir));
     Files.createDirectories(dir);

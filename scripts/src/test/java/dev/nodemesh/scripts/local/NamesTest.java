@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class NamesTest {
@@ -12,8 +13,12 @@ class NamesTest {
   void shortNamesAreKeptReadable() {
     assertEquals("nm1a2b-echo-1", Names.podNetns("nm1a2b", "default", "echo-1"));
     assertEquals("nm1a2b-shop-cart", Names.podNetns("nm1a2b", "shop", "cart"));
-    assertEquals("nm1a2b-node", Names.nodeNetns("nm1a2b"));
-    assertEquals("nm1a2bbr", Names.bridge("nm1a2b"));
+    assertEquals("nm1a2b.node-1", Names.nodeNetns("nm1a2b", "node-1"));
+    assertEquals("nm1a2bbr0", Names.bridge("nm1a2b", 0));
+    assertEquals("nm1a2b-node-1", Names.network("nm1a2b", "node-1"));
+    // A pod named like a node never shares its namespace.
+    assertNotEquals(
+        Names.nodeNetns("nm1a2b", "node-1"), Names.podNetns("nm1a2b", "default", "node-1"));
   }
 
   @Test
@@ -34,17 +39,25 @@ class NamesTest {
   }
 
   @Test
-  void vethNamesFitInFifteenBytesForTheLongestPrefix() {
+  void linkNamesFitInFifteenBytesForTheLongestPrefix() {
     for (String prefix : new String[] {"nm", "nm1a2b", "abcdefgh"}) {
-      String veth = Names.podVeth(prefix, "default", "a-very-long-pod-name-indeed-" + prefix);
-      assertTrue(veth.length() <= Names.MAX_LINK, veth);
-      assertTrue(veth.startsWith(prefix + "v"), veth);
-      assertTrue(Names.bridge(prefix).length() <= Names.MAX_LINK);
+      for (String link :
+          List.of(
+              Names.bridge(prefix, 999),
+              Names.underlayLink(prefix, 999),
+              Names.underlayPort(prefix, 999),
+              Names.underlayBridge(prefix))) {
+        assertTrue(link.length() <= Names.MAX_LINK, link);
+        assertTrue(link.startsWith(prefix), link);
+      }
     }
-    assertNotEquals(
-        Names.podVeth("nm1a2b", "default", "echo-1"), Names.podVeth("nm1a2b", "default", "echo-2"));
-    assertEquals(
-        Names.podVeth("nm1a2b", "default", "echo-1"), Names.podVeth("nm1a2b", "default", "echo-1"));
+  }
+
+  @Test
+  void oddNodeNamesAreCleanedAndHashed() {
+    String n = Names.nodeNetns("nm1a2b", "Worker_1");
+    assertTrue(n.matches("nm1a2b\\.worker-1-[0-9a-f]{6}"), n);
+    assertTrue(Names.nodeNetns("nm1a2b", "n".repeat(80)).length() <= Names.MAX_NETNS);
   }
 
   @Test
