@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy;
 
+import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
@@ -19,6 +20,9 @@ import org.jspecify.annotations.Nullable;
  * @param workerThreads data-plane event-loop threads (0 = Netty's default, 2 x cores)
  * @param interception iptables (default) or eBPF, and where eBPF attaches and pins
  * @param xdsTarget the control plane's gRPC target ({@code host:port}); config then comes over xDS
+ * @param controlPlaneRoot PEM root(s) the control plane's TLS certificate must chain to; null keeps
+ *     the xDS and CA channels plaintext
+ * @param identity where workload certificates come from; null: this proxy holds none
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -28,12 +32,40 @@ public record NodeProxyConfig(
     String nodeName,
     int workerThreads,
     InterceptionMode interception,
-    @Nullable String xdsTarget) {
+    @Nullable String xdsTarget,
+    @Nullable Path controlPlaneRoot,
+    @Nullable IdentityConfig identity) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
       throw new IllegalArgumentException("exactly one of a config directory and an xDS target");
     }
+    if (identity != null && identity.caTarget() == null && xdsTarget == null) {
+      throw new IllegalArgumentException("a CA target is needed without an xDS target");
+    }
+  }
+
+  /** Without TLS to the control plane and without workload certificates. */
+  public NodeProxyConfig(
+      TransportKind transport,
+      @Nullable Path configDir,
+      Path agentSocket,
+      InetSocketAddress adminAddress,
+      String nodeName,
+      int workerThreads,
+      InterceptionMode interception,
+      @Nullable String xdsTarget) {
+    this(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        null,
+        null);
   }
 
   /** Config from a YAML directory, iptables interception: no control plane, the defaults. */
@@ -52,6 +84,8 @@ public record NodeProxyConfig(
         nodeName,
         workerThreads,
         InterceptionMode.iptables(),
+        null,
+        null,
         null);
   }
 
