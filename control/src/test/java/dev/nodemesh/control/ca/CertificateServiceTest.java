@@ -162,6 +162,8 @@ class CertificateServiceTest {
     assertTrue(scrape.contains("# TYPE nodemesh_ca_root_expiry_timestamp_seconds gauge"), scrape);
     assertTrue(scrape.contains("# TYPE nodemesh_ca_certificates_issued_total counter"), scrape);
     assertEquals(
+        List.of(), dev.nodemesh.proxy.metrics.PrometheusConventions.nameProblems(scrape), scrape);
+    assertEquals(
         (double) ca.rootNotAfter().getEpochSecond(),
         registry.get("nodemesh.ca.root.expiry.timestamp").gauge().value());
   }

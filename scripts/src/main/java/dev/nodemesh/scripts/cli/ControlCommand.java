@@ -206,6 +206,9 @@ final class ControlCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw usage(e.getMessage());
     }
+    if (intermediate && (caCert == null || caKey == null || caChain == null)) {
+      throw usage("--ca-cert, --ca-key and --ca-chain go together");
+    }
     NodeAuthenticator nodes;
     if (bootstrapTokens != null) {
       nodes = BootstrapTokens.load(bootstrapTokens);
@@ -217,10 +220,13 @@ final class ControlCommand implements Callable<Integer> {
     }
     CertificateAuthority ca;
     if (intermediate) {
-      if (caCert == null || caKey == null || caChain == null) {
-        throw usage("--ca-cert, --ca-key and --ca-chain go together");
-      }
-      ca = CertificateAuthority.fromFiles(caCert, caKey, caChain, settings, Clock.systemUTC());
+      ca =
+          CertificateAuthority.fromFiles(
+              java.util.Objects.requireNonNull(caCert),
+              java.util.Objects.requireNonNull(caKey),
+              java.util.Objects.requireNonNull(caChain),
+              settings,
+              Clock.systemUTC());
     } else if (caDir != null) {
       ca =
           CertificateAuthority.loadOrCreate(
