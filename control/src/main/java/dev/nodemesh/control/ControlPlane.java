@@ -1,12 +1,21 @@
 package dev.nodemesh.control;
 
+import dev.nodemesh.api.config.v1.Workload;
 import dev.nodemesh.control.admin.HealthServer;
+import dev.nodemesh.control.ca.CaMetrics;
+import dev.nodemesh.control.ca.CaOptions;
+import dev.nodemesh.control.ca.CertificateService;
+import dev.nodemesh.control.ca.ServingCertificate;
 import dev.nodemesh.control.source.Source;
 import dev.nodemesh.control.store.ResourceStore;
+import dev.nodemesh.control.store.ResourceType;
+import dev.nodemesh.control.store.StoreSnapshot;
+import dev.nodemesh.control.store.VersionedResource;
 import dev.nodemesh.control.translate.NodeViews;
 import dev.nodemesh.control.xds.DeltaAdsServer;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
+import io.grpc.ServerCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -52,6 +61,10 @@ public final class ControlPlane implements AutoCloseable {
   private volatile long pushedRevision = -1;
   private List<String> lastConflicts = List.of();
   private @Nullable NodeViews lastViews;
+  // What the nodes were last sent: the CA checks workloads against it from gRPC threads.
+  private volatile @Nullable StoreSnapshot published;
+  private @Nullable CaMetrics caMetrics;
+  private @Nullable ServingCertificate serving;
 
   private ControlPlane(Source source, Duration debounce) {
     this.executor =
@@ -75,14 +88,45 @@ public final class ControlPlane implements AutoCloseable {
   public static ControlPlane start(
       Source source, InetSocketAddress listen, @Nullable InetSocketAddress admin, Duration debounce)
       throws Exception {
+    return start(source, listen, admin, debounce, null);
+  }
+
+  /**
+   * As {@link #start(Source, InetSocketAddress, InetSocketAddress, Duration)}, with the certificate
+   * service on the same gRPC server when {@code ca} is given, and TLS on that server when {@code
+   * ca} names serving SANs.
+   */
+  public static ControlPlane start(
+      Source source,
+      InetSocketAddress listen,
+      @Nullable InetSocketAddress admin,
+      Duration debounce,
+      @Nullable CaOptions ca)
+      throws Exception {
     ControlPlane cp = new ControlPlane(source, debounce);
     try {
-      cp.server =
-          NettyServerBuilder.forAddress(listen, InsecureServerCredentials.create())
-              .addService(cp.ads)
-              .permitKeepAliveTime(10, TimeUnit.SECONDS)
-              .build()
-              .start();
+      ServerCredentials credentials = InsecureServerCredentials.create();
+      if (ca != null && !ca.tlsSans().isEmpty()) {
+        cp.serving =
+            ServingCertificate.start(
+                ca.authority(), ca.tlsSans(), ca.authority().settings().defaultTtl(), cp.executor);
+        credentials = cp.serving.credentials();
+      }
+      NettyServerBuilder builder =
+          NettyServerBuilder.forAddress(listen, credentials).addService(cp.ads);
+      if (ca != null) {
+        CaMetrics metrics = new CaMetrics(cp.registry, ca.authority());
+        cp.caMetrics = metrics;
+        builder.addService(
+            new CertificateService(ca.authority(), ca.authenticator(), cp::workload, metrics)
+                .definition());
+        log.info(
+            "CA: trust domain {}, nodes by {}, {}",
+            ca.authority().settings().trustDomain(),
+            ca.authenticator().describe(),
+            ca.tlsSans().isEmpty() ? "plaintext gRPC" : "TLS for " + ca.tlsSans());
+      }
+      cp.server = builder.permitKeepAliveTime(10, TimeUnit.SECONDS).build().start();
       if (admin != null) {
         cp.health = HealthServer.start(admin, cp::ready, cp.registry::scrape);
       }
@@ -119,11 +163,25 @@ public final class ControlPlane implements AutoCloseable {
       lastConflicts = views.conflicts();
     }
     ads.push(views);
+    published = views.snapshot();
     pushedRevision = views.snapshot().revision();
     if (!pushedOnce) {
       log.info("source {} synced; serving revision {}", source.describe(), store.revision());
     }
     pushedOnce = true;
+  }
+
+  /** The workload {@code namespace/name} as last pushed to the nodes, or null. */
+  private @Nullable Workload workload(String namespace, String name) {
+    StoreSnapshot s = published;
+    VersionedResource r =
+        s == null ? null : s.of(ResourceType.WORKLOAD).get(namespace + "/" + name);
+    return r == null ? null : (Workload) r.message();
+  }
+
+  /** The CA's meters, or null when this control plane runs no CA. */
+  public @Nullable CaMetrics caMetrics() {
+    return caMetrics;
   }
 
   /** The store revision of the latest push (-1 before the first); for tests and status. */
@@ -163,6 +221,10 @@ public final class ControlPlane implements AutoCloseable {
     HealthServer h = health;
     if (h != null) {
       h.close();
+    }
+    ServingCertificate sc = serving;
+    if (sc != null) {
+      sc.close();
     }
     Server s = server;
     if (s != null) {

@@ -13,6 +13,8 @@ import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.ConfigWatcher;
 import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.identity.CertificateManager;
+import dev.nodemesh.proxy.identity.IdentityClient;
 import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
@@ -22,6 +24,9 @@ import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
 import dev.nodemesh.proxy.transport.Transport;
 import dev.nodemesh.proxy.xds.XdsConfigSource;
+import io.grpc.ChannelCredentials;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.TlsChannelCredentials;
 import io.micrometer.core.instrument.Counter;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.DefaultThreadFactory;
@@ -61,6 +66,7 @@ public final class NodeProxy implements AutoCloseable {
   private final AdminServer admin;
   private final CountDownLatch closed = new CountDownLatch(1);
   private final AtomicBoolean closing = new AtomicBoolean();
+  private @Nullable IdentityClient identity;
 
   private NodeProxy(
       DataPlane plane,
@@ -115,14 +121,18 @@ public final class NodeProxy implements AutoCloseable {
             pods::size,
             readiness::ready);
     AutoCloseable watcher = null;
+    IdentityClient identity = null;
     ExecutorService agentThread = null;
     AgentServer agent = null;
     Enroller enroller = null;
     try {
       String xdsTarget = config.xdsTarget();
       Path configDir = config.configDir();
+      ChannelCredentials toControlPlane = controlPlaneCredentials(config.controlPlaneRoot());
       if (xdsTarget != null) {
-        watcher = XdsConfigSource.start(xdsTarget, config.nodeName(), snapshots, rejected);
+        watcher =
+            XdsConfigSource.start(
+                xdsTarget, toControlPlane, config.nodeName(), snapshots, rejected);
       } else {
         watcher =
             ConfigWatcher.start(
@@ -140,6 +150,17 @@ public final class NodeProxy implements AutoCloseable {
                       e.getMessage());
                 });
       }
+      if (config.identity() != null) {
+        identity =
+            IdentityClient.start(
+                config.identity(),
+                config.nodeName(),
+                xdsTarget,
+                toControlPlane,
+                snapshots,
+                metrics.registry());
+      }
+      CertificateManager certificates = identity == null ? null : identity.manager();
       agentThread =
           Executors.newSingleThreadExecutor(new DefaultThreadFactory("nodemesh-agent", true));
       enroller = new Enroller(plane, interception);
@@ -151,15 +172,21 @@ public final class NodeProxy implements AutoCloseable {
               // Ready once a config is in force (at once from a directory, after the first
               // accepted update over xDS) and this node's pods are enrolled.
               readiness::notReadyReason,
-              () -> ConfigDump.json(snapshots.current()));
+              () ->
+                  certificates == null
+                      ? ConfigDump.json(snapshots.current())
+                      : ConfigDump.json(snapshots.current(), certificates.held()));
       log.info(
           "node proxy for {} ready: agent {}, admin http://{}",
           config.nodeName(),
           config.agentSocket(),
           hostPort(admin.address()));
-      return new NodeProxy(plane, watcher, enroller, agentThread, agent, admin);
+      NodeProxy proxy = new NodeProxy(plane, watcher, enroller, agentThread, agent, admin);
+      proxy.identity = identity;
+      return proxy;
     } catch (Exception | Error e) {
       closeQuietly(agent, enroller, agentThread, watcher, accept, workers);
+      closeQuietly(identity);
       interception.close();
       throw e;
     }
@@ -172,6 +199,32 @@ public final class NodeProxy implements AutoCloseable {
       return ebpf;
     }
     return new IptablesInterception(new PodInterception(RedirectRules.defaults()));
+  }
+
+  private static ChannelCredentials controlPlaneCredentials(@Nullable Path root)
+      throws IOException {
+    return root == null
+        ? InsecureChannelCredentials.create()
+        : TlsChannelCredentials.newBuilder().trustManager(root.toFile()).build();
+  }
+
+  private static void closeQuietly(@Nullable IdentityClient identity) {
+    if (identity != null) {
+      try {
+        identity.close();
+      } catch (Exception e) {
+        log.warn("closing the certificate manager: {}", e.toString());
+      }
+    }
+  }
+
+  /**
+   * Workload certificates for the tunnel ({@code --bootstrap-token-file} set), following the
+   * config; null when this proxy holds none.
+   */
+  public @Nullable CertificateManager identity() {
+    IdentityClient i = identity;
+    return i == null ? null : i.manager();
   }
 
   private static String hostPort(InetSocketAddress a) {
@@ -203,6 +256,7 @@ public final class NodeProxy implements AutoCloseable {
     admin.close();
     closeQuietly(
         agent, enroller, agentThread, configSource, plane.acceptGroup(), plane.workerGroup());
+    closeQuietly(identity);
     plane.interception().close();
     closed.countDown();
   }

@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy;
 
+import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
@@ -22,6 +23,9 @@ import org.jspecify.annotations.Nullable;
  * @param trustDomain the SPIFFE trust domain of this mesh ({@code --trust-domain}, default {@link
  *     #DEFAULT_TRUST_DOMAIN}): principals of pods on this node are {@code
  *     spiffe://<trustDomain>/ns/<ns>/sa/<sa>}
+ * @param controlPlaneRoot PEM root(s) the control plane's TLS certificate must chain to; null keeps
+ *     the xDS and CA channels plaintext
+ * @param identity where workload certificates come from; null: this proxy holds none
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -32,7 +36,9 @@ public record NodeProxyConfig(
     int workerThreads,
     InterceptionMode interception,
     @Nullable String xdsTarget,
-    String trustDomain) {
+    String trustDomain,
+    @Nullable Path controlPlaneRoot,
+    @Nullable IdentityConfig identity) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
@@ -41,9 +47,15 @@ public record NodeProxyConfig(
     if (trustDomain.isEmpty() || trustDomain.contains("/")) {
       throw new IllegalArgumentException("trust domain must be non-empty without '/'");
     }
+    if (identity != null && identity.caTarget() == null && xdsTarget == null) {
+      throw new IllegalArgumentException("a CA target is needed without an xDS target");
+    }
+    if (identity != null && !identity.trustDomain().equals(trustDomain)) {
+      throw new IllegalArgumentException("the identity's trust domain differs from the proxy's");
+    }
   }
 
-  /** With the default trust domain. */
+  /** With the default trust domain, no TLS to the control plane and no workload certificates. */
   public NodeProxyConfig(
       TransportKind transport,
       @Nullable Path configDir,
@@ -62,7 +74,9 @@ public record NodeProxyConfig(
         workerThreads,
         interception,
         xdsTarget,
-        DEFAULT_TRUST_DOMAIN);
+        DEFAULT_TRUST_DOMAIN,
+        null,
+        null);
   }
 
   /** The same settings with another trust domain. */
@@ -76,7 +90,9 @@ public record NodeProxyConfig(
         workerThreads,
         interception,
         xdsTarget,
-        domain);
+        domain,
+        controlPlaneRoot,
+        identity);
   }
 
   /** Config from a YAML directory, iptables interception: no control plane, the defaults. */
@@ -96,7 +112,9 @@ public record NodeProxyConfig(
         workerThreads,
         InterceptionMode.iptables(),
         null,
-        DEFAULT_TRUST_DOMAIN);
+        DEFAULT_TRUST_DOMAIN,
+        null,
+        null);
   }
 
   public static final Path DEFAULT_AGENT_SOCKET = Path.of("/var/run/nodemesh/agent.sock");

@@ -9,6 +9,7 @@ import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.PeerAuthentication;
 import dev.nodemesh.proxy.config.ServicePort;
 import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.proxy.identity.HeldCertificate;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.util.ArrayList;
@@ -30,6 +31,28 @@ public final class ConfigDump {
   private ConfigDump() {}
 
   public static String json(ConfigSnapshot snapshot) {
+    return write(tree(snapshot));
+  }
+
+  /**
+   * With the workload certificates this node holds: SPIFFE ID, serial and expiry of each, never a
+   * key.
+   */
+  public static String json(ConfigSnapshot snapshot, List<HeldCertificate> certificates) {
+    Map<String, Object> root = tree(snapshot);
+    List<Object> certs = new ArrayList<>();
+    for (HeldCertificate c : certificates) {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("spiffeId", c.id().toString());
+      m.put("serial", c.serial());
+      m.put("notAfter", c.notAfter().toString());
+      certs.add(m);
+    }
+    root.put("certificates", certs);
+    return write(root);
+  }
+
+  private static Map<String, Object> tree(ConfigSnapshot snapshot) {
     Map<String, Object> root = new LinkedHashMap<>();
     root.put("version", snapshot.version());
     List<Object> workloads = new ArrayList<>();
@@ -124,6 +147,10 @@ public final class ConfigDump {
       peerAuthns.add(m);
     }
     root.put("peerAuthentications", peerAuthns);
+    return root;
+  }
+
+  private static String write(Map<String, Object> root) {
     try {
       return JSON.writeValueAsString(root) + "\n";
     } catch (JsonProcessingException e) {

@@ -2,6 +2,7 @@ package dev.nodemesh.proxy.xds;
 
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.SnapshotHolder;
+import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -37,8 +38,18 @@ public final class XdsConfigSource implements AutoCloseable {
   /** Starts subscribing; returns at once (the first config arrives asynchronously). */
   public static XdsConfigSource start(
       String target, String nodeName, SnapshotHolder snapshots, Counter rejected) {
+    return start(target, InsecureChannelCredentials.create(), nodeName, snapshots, rejected);
+  }
+
+  /** As above over {@code credentials} (TLS to a control plane serving its CA's certificate). */
+  public static XdsConfigSource start(
+      String target,
+      ChannelCredentials credentials,
+      String nodeName,
+      SnapshotHolder snapshots,
+      Counter rejected) {
     ManagedChannel channel =
-        Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
+        Grpc.newChannelBuilder(target, credentials)
             // The first response carries a whole view (~150 bytes a workload): gRPC's default
             // 4 MiB limit would refuse a cluster of some 25,000 pods.
             .maxInboundMessageSize(MAX_MESSAGE_BYTES)

@@ -46,4 +46,27 @@ class ConfigDumpTest {
     assertEquals("[\"shop/web-1\"]", service.get("endpoints").toString());
     assertEquals(ConfigDump.json(snapshot), ConfigDump.json(snapshot), "stable output");
   }
+
+  @Test
+  void listsHeldCertificatesByIdSerialAndExpiryOnly() throws Exception {
+    ConfigSnapshot snapshot = ConfigSnapshot.empty();
+    java.time.Instant notAfter = java.time.Instant.parse("2026-11-23T12:00:00Z");
+    JsonNode dump =
+        new ObjectMapper()
+            .readTree(
+                ConfigDump.json(
+                    snapshot,
+                    java.util.List.of(
+                        new dev.nodemesh.proxy.identity.HeldCertificate(
+                            new dev.nodemesh.proxy.identity.SpiffeId(
+                                "cluster.local", "shop", "web"),
+                            "1f2e",
+                            notAfter))));
+    JsonNode cert = dump.get("certificates").get(0);
+    assertEquals("spiffe://cluster.local/ns/shop/sa/web", cert.get("spiffeId").asText());
+    assertEquals("1f2e", cert.get("serial").asText());
+    assertEquals("2026-11-23T12:00:00Z", cert.get("notAfter").asText());
+    assertEquals(3, cert.size(), "no key, nothing else");
+    assertEquals(null, new ObjectMapper().readTree(ConfigDump.json(snapshot)).get("certificates"));
+  }
 }

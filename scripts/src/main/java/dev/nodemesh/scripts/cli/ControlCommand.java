@@ -1,15 +1,28 @@
 package dev.nodemesh.scripts.cli;
 
 import dev.nodemesh.control.ControlPlane;
+import dev.nodemesh.control.ca.BootstrapTokens;
+import dev.nodemesh.control.ca.CaOptions;
+import dev.nodemesh.control.ca.CaSettings;
+import dev.nodemesh.control.ca.CertificateAuthority;
+import dev.nodemesh.control.ca.DirectoryRootStore;
+import dev.nodemesh.control.ca.NodeAuthenticator;
+import dev.nodemesh.control.ca.SecretRootStore;
+import dev.nodemesh.control.ca.TokenReviewAuthenticator;
 import dev.nodemesh.control.source.KubernetesSource;
 import dev.nodemesh.control.source.LocalSource;
 import dev.nodemesh.control.source.Source;
+import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import org.jspecify.annotations.Nullable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -68,6 +81,175 @@ final class ControlCommand implements Callable<Integer> {
       defaultValue = "300")
   long resyncSeconds = 300;
 
+  @Option(
+      names = "--ca-dir",
+      paramLabel = "DIR",
+      description =
+          "Run the CA with its root in DIR (ca.crt, ca.key 0600), made on first start and reused.")
+  @Nullable Path caDir;
+
+  @Option(
+      names = "--ca-secret",
+      paramLabel = "[NAMESPACE/]NAME",
+      description =
+          "Run the CA with its root in this Kubernetes Secret, made on first start (namespace:"
+              + " the control plane's own).")
+  @Nullable String caSecret;
+
+  @Option(
+      names = "--ca-cert",
+      paramLabel = "FILE",
+      description =
+          "Run the CA as this operator-supplied intermediate (PEM; with --ca-key and --ca-chain).")
+  @Nullable Path caCert;
+
+  @Option(
+      names = "--ca-key",
+      paramLabel = "FILE",
+      description = "The intermediate's private key (PEM).")
+  @Nullable Path caKey;
+
+  @Option(
+      names = "--ca-chain",
+      paramLabel = "FILE",
+      description =
+          "PEM certificates above the intermediate, up to and including the operator's root.")
+  @Nullable Path caChain;
+
+  @Option(
+      names = "--trust-domain",
+      paramLabel = "DOMAIN",
+      description = "SPIFFE trust domain of issued identities (default: ${DEFAULT-VALUE}).",
+      defaultValue = CaSettings.DEFAULT_TRUST_DOMAIN)
+  String trustDomain = CaSettings.DEFAULT_TRUST_DOMAIN;
+
+  @Option(
+      names = "--cert-ttl",
+      paramLabel = "DURATION",
+      description =
+          "Lifetime of workload certificates, also the longest a proxy may ask for, e.g. 24h, 90m,"
+              + " 30s (default: ${DEFAULT-VALUE}).",
+      defaultValue = "24h",
+      converter = DurationConverter.class)
+  Duration certTtl = CaSettings.DEFAULT_TTL;
+
+  @Option(
+      names = "--bootstrap-tokens",
+      paramLabel = "FILE",
+      description =
+          "Authenticate node proxies by the '<node-name> <token>' lines of FILE (local mode)"
+              + " instead of Kubernetes TokenReview.")
+  @Nullable Path bootstrapTokens;
+
+  @Option(
+      names = "--proxy-namespace",
+      paramLabel = "NAMESPACE",
+      description =
+          "TokenReview: namespace of the node proxies' pods (default: the control plane's).")
+  @Nullable String proxyNamespace;
+
+  @Option(
+      names = "--proxy-service-account",
+      paramLabel = "NAME",
+      description = "TokenReview: the node proxies' service account (default: ${DEFAULT-VALUE}).",
+      defaultValue = "nodemesh-proxy")
+  String proxyServiceAccount = "nodemesh-proxy";
+
+  @Option(
+      names = "--token-audience",
+      paramLabel = "AUDIENCE",
+      description =
+          "TokenReview: audience the proxies' tokens must carry (repeatable; default: the API server's).")
+  List<String> tokenAudiences = new ArrayList<>();
+
+  @Option(
+      names = "--tls-san",
+      paramLabel = "NAME|IP",
+      description =
+          "Serve gRPC (xDS and CA) over TLS with a certificate from the CA for these names"
+              + " (repeatable); none: plaintext.")
+  List<String> tlsSans = new ArrayList<>();
+
+  private @Nullable KubernetesClient kube;
+
+  private KubernetesClient kube() {
+    KubernetesClient k = kube;
+    if (k == null) {
+      k = new KubernetesClientBuilder().build();
+      kube = k;
+    }
+    return k;
+  }
+
+  private String ownNamespace() {
+    String ns = kube().getNamespace();
+    return ns == null || ns.isEmpty() ? "nodemesh-system" : ns;
+  }
+
+  /** The CA's settings from the flags, or null when no CA flag is given. */
+  @Nullable CaOptions makeCa() throws Exception {
+    boolean intermediate = caCert != null || caKey != null || caChain != null;
+    int roots = (caDir != null ? 1 : 0) + (caSecret != null ? 1 : 0) + (intermediate ? 1 : 0);
+    if (roots == 0) {
+      if (bootstrapTokens != null || !tlsSans.isEmpty()) {
+        throw usage(
+            "--bootstrap-tokens and --tls-san need a CA: --ca-dir, --ca-secret or --ca-cert");
+      }
+      return null;
+    }
+    if (roots > 1) {
+      throw usage("choose one of --ca-dir, --ca-secret and --ca-cert/--ca-key/--ca-chain");
+    }
+    CaSettings settings;
+    try {
+      settings = CaSettings.of(trustDomain, certTtl);
+    } catch (IllegalArgumentException e) {
+      throw usage(e.getMessage());
+    }
+    if (intermediate && (caCert == null || caKey == null || caChain == null)) {
+      throw usage("--ca-cert, --ca-key and --ca-chain go together");
+    }
+    NodeAuthenticator nodes;
+    if (bootstrapTokens != null) {
+      nodes = BootstrapTokens.load(bootstrapTokens);
+    } else if (source.equals("kubernetes")) {
+      String ns = proxyNamespace != null ? proxyNamespace : ownNamespace();
+      nodes = new TokenReviewAuthenticator(kube(), ns, proxyServiceAccount, tokenAudiences);
+    } else {
+      throw usage("outside Kubernetes the CA needs --bootstrap-tokens");
+    }
+    CertificateAuthority ca;
+    if (intermediate) {
+      ca =
+          CertificateAuthority.fromFiles(
+              java.util.Objects.requireNonNull(caCert),
+              java.util.Objects.requireNonNull(caKey),
+              java.util.Objects.requireNonNull(caChain),
+              settings,
+              Clock.systemUTC());
+    } else if (caDir != null) {
+      ca =
+          CertificateAuthority.loadOrCreate(
+              new DirectoryRootStore(caDir), settings, Clock.systemUTC());
+    } else {
+      String ref = caSecret == null ? "" : caSecret;
+      int slash = ref.indexOf('/');
+      String ns = slash < 0 ? ownNamespace() : ref.substring(0, slash);
+      String name = ref.substring(slash + 1);
+      if (name.isEmpty()) {
+        throw usage("--ca-secret needs a name");
+      }
+      ca =
+          CertificateAuthority.loadOrCreate(
+              new SecretRootStore(kube(), ns, name), settings, Clock.systemUTC());
+    }
+    return new CaOptions(ca, nodes, tlsSans);
+  }
+
+  private CommandLine.ParameterException usage(@Nullable String message) {
+    return new CommandLine.ParameterException(spec.commandLine(), String.valueOf(message));
+  }
+
   /** Checked apart from running, so a bad flag is a usage error (exit 2) before anything starts. */
   Source makeSource() {
     if (debounceMillis < 0 || resyncSeconds < 0) {
@@ -75,7 +257,7 @@ final class ControlCommand implements Callable<Integer> {
           spec.commandLine(), "--debounce-ms and --resync-s must be >= 0");
     }
     if (source.equals("kubernetes")) {
-      return new KubernetesSource(new KubernetesClientBuilder().build(), resyncSeconds * 1000);
+      return new KubernetesSource(kube(), resyncSeconds * 1000);
     }
     if (source.startsWith(DIR_PREFIX) && source.length() > DIR_PREFIX.length()) {
       return new LocalSource(Path.of(source.substring(DIR_PREFIX.length())), 1000);
@@ -87,7 +269,8 @@ final class ControlCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Source s = makeSource();
-    ControlPlane cp = ControlPlane.start(s, listen, admin, Duration.ofMillis(debounceMillis));
+    CaOptions ca = makeCa();
+    ControlPlane cp = ControlPlane.start(s, listen, admin, Duration.ofMillis(debounceMillis), ca);
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime()
         .addShutdownHook(
@@ -103,5 +286,34 @@ final class ControlCommand implements Callable<Integer> {
                 "nodemesh-shutdown"));
     stopped.await();
     return 0;
+  }
+
+  /** {@code 24h}, {@code 90m}, {@code 30s}, {@code 500ms} or ISO-8601 ({@code PT24H}). */
+  static final class DurationConverter implements CommandLine.ITypeConverter<Duration> {
+    @Override
+    public Duration convert(String value) {
+      try {
+        if (value.startsWith("P") || value.startsWith("p")) {
+          return Duration.parse(value);
+        }
+        if (value.endsWith("ms")) {
+          return Duration.ofMillis(Long.parseLong(value.substring(0, value.length() - 2)));
+        }
+        long n = Long.parseLong(value.substring(0, value.length() - 1));
+        return switch (value.charAt(value.length() - 1)) {
+          case 's' -> Duration.ofSeconds(n);
+          case 'm' -> Duration.ofMinutes(n);
+          case 'h' -> Duration.ofHours(n);
+          case 'd' -> Duration.ofDays(n);
+          default -> throw new CommandLine.TypeConversionException("bad duration '" + value + "'");
+        };
+      } catch (RuntimeException e) {
+        if (e instanceof CommandLine.TypeConversionException t) {
+          throw t;
+        }
+        throw new CommandLine.TypeConversionException(
+            "expected a duration like 24h, 90m, 30s or PT24H, got '" + value + "'");
+      }
+    }
   }
 }

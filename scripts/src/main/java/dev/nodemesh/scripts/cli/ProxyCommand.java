@@ -2,12 +2,14 @@ package dev.nodemesh.scripts.cli;
 
 import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.NodeProxyConfig;
+import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import org.jspecify.annotations.Nullable;
 import picocli.CommandLine;
@@ -107,6 +109,29 @@ final class ProxyCommand implements Callable<Integer> {
   Path bpfPinDir = InterceptionMode.DEFAULT_PIN_DIR;
 
   @Option(
+      names = "--ca",
+      paramLabel = "HOST:PORT",
+      description = "The CA to get workload certificates from (default: the --xds target).")
+  @Nullable String ca;
+
+  @Option(
+      names = "--ca-root",
+      paramLabel = "FILE",
+      description =
+          "PEM root the control plane's TLS certificate must chain to: xDS and the CA over TLS."
+              + " Without it both are plaintext.")
+  @Nullable Path caRoot;
+
+  @Option(
+      names = "--bootstrap-token-file",
+      paramLabel = "FILE",
+      description =
+          "This node's token for the CA (local bootstrap token, or the service-account token on"
+              + " Kubernetes); re-read on each request. Without it the proxy holds no workload"
+              + " certificates.")
+  @Nullable Path tokenFile;
+
+  @Option(
       names = "--trust-domain",
       paramLabel = "DOMAIN",
       description =
@@ -115,8 +140,28 @@ final class ProxyCommand implements Callable<Integer> {
       defaultValue = NodeProxyConfig.DEFAULT_TRUST_DOMAIN)
   String trustDomain = NodeProxyConfig.DEFAULT_TRUST_DOMAIN;
 
+  @Option(
+      names = "--cert-ttl",
+      paramLabel = "DURATION",
+      description =
+          "Workload certificate lifetime to ask the CA for, e.g. 2m; 0 = the CA's default"
+              + " (default: ${DEFAULT-VALUE}).",
+      defaultValue = "0s",
+      converter = ControlCommand.DurationConverter.class)
+  Duration certTtl = Duration.ZERO;
+
   @Override
   public Integer call() throws Exception {
+    if (tokenFile == null && ca != null) {
+      throw new CommandLine.ParameterException(
+          spec.commandLine(), "--ca needs --bootstrap-token-file");
+    }
+    if (tokenFile != null && ca == null && source.xds == null) {
+      throw new CommandLine.ParameterException(
+          spec.commandLine(), "--bootstrap-token-file needs --ca or --xds");
+    }
+    IdentityConfig identity =
+        tokenFile == null ? null : new IdentityConfig(ca, tokenFile, trustDomain, certTtl);
     if (workers < 0) {
       throw new CommandLine.ParameterException(
           spec.commandLine(), "--workers must be >= 0, got " + workers);
@@ -139,7 +184,9 @@ final class ProxyCommand implements Callable<Integer> {
             workers,
             interception,
             source.xds,
-            trustDomain);
+            trustDomain,
+            caRoot,
+            identity);
     NodeProxy proxy;
     try {
       proxy = NodeProxy.start(config);

@@ -1,0 +1,108 @@
+package dev.nodemesh.control.ca;
+
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.authentication.TokenReview;
+import io.fabric8.kubernetes.api.model.authentication.TokenReviewBuilder;
+import io.fabric8.kubernetes.api.model.authentication.TokenReviewStatus;
+import io.fabric8.kubernetes.api.model.authentication.UserInfo;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import java.util.List;
+import java.util.Map;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Node authentication on a cluster: the proxy's service-account token, checked with the TokenReview
+ * API. The token must be authenticated, belong to {@code
+ * system:serviceaccount:<proxyNamespace>:<proxyServiceAccount>}, and be bound to a pod (a projected
+ * or a default token on Kubernetes 1.22+ carries {@code authentication.kubernetes.io/pod-name}, and
+ * {@code pod-uid}, in the user's extra); that pod, read from the API in the proxy's namespace, must
+ * still exist with the same uid, and its {@code spec.nodeName} is the caller's node.
+ *
+ * <p>RBAC: create tokenreviews (cluster scope), get pods in the proxy's namespace. Each call is two
+ * API requests; nothing is cached, since a node asks only at start and about every half a
+ * certificate lifetime per identity.
+ */
+public final class TokenReviewAuthenticator implements NodeAuthenticator {
+  static final String POD_NAME = "authentication.kubernetes.io/pod-name";
+  static final String POD_UID = "authentication.kubernetes.io/pod-uid";
+
+  private final KubernetesClient client;
+  private final String proxyNamespace;
+  private final String proxyServiceAccount;
+  private final List<String> audiences;
+
+  /**
+   * @param audiences the audiences the token must be valid for; empty means the API server's own
+   */
+  public TokenReviewAuthenticator(
+      KubernetesClient client,
+      String proxyNamespace,
+      String proxyServiceAccount,
+      List<String> audiences) {
+    this.client = client;
+    this.proxyNamespace = proxyNamespace;
+    this.proxyServiceAccount = proxyServiceAccount;
+    this.audiences = List.copyOf(audiences);
+  }
+
+  @Override
+  public String nodeOf(String token) throws AuthenticationException {
+    TokenReview review =
+        new TokenReviewBuilder()
+            .withNewSpec()
+            .withToken(token)
+            .withAudiences(audiences.isEmpty() ? null : audiences)
+            .endSpec()
+            .build();
+    TokenReviewStatus status;
+    try {
+      status = client.authentication().v1().tokenReviews().create(review).getStatus();
+    } catch (KubernetesClientException e) {
+      throw new AuthenticationException("TokenReview failed: " + e.getMessage(), e);
+    }
+    if (status == null || !Boolean.TRUE.equals(status.getAuthenticated())) {
+      throw new AuthenticationException(
+          "token not authenticated" + (status == null ? "" : ": " + status.getError()));
+    }
+    UserInfo user = status.getUser();
+    String expected = "system:serviceaccount:" + proxyNamespace + ":" + proxyServiceAccount;
+    if (user == null || !expected.equals(user.getUsername())) {
+      throw new AuthenticationException(
+          "token of " + (user == null ? "nobody" : user.getUsername()) + ", not " + expected);
+    }
+    String podName = extra(user, POD_NAME);
+    if (podName == null) {
+      throw new AuthenticationException("token is not bound to a pod (no " + POD_NAME + ")");
+    }
+    Pod pod;
+    try {
+      pod = client.pods().inNamespace(proxyNamespace).withName(podName).get();
+    } catch (KubernetesClientException e) {
+      throw new AuthenticationException("reading pod " + podName + ": " + e.getMessage(), e);
+    }
+    if (pod == null) {
+      throw new AuthenticationException("proxy pod " + proxyNamespace + "/" + podName + " is gone");
+    }
+    String podUid = extra(user, POD_UID);
+    if (podUid != null && !podUid.equals(pod.getMetadata().getUid())) {
+      throw new AuthenticationException("token of an earlier pod named " + podName);
+    }
+    String node = pod.getSpec() == null ? null : pod.getSpec().getNodeName();
+    if (node == null || node.isEmpty()) {
+      throw new AuthenticationException("proxy pod " + podName + " is not on a node");
+    }
+    return node;
+  }
+
+  private static @Nullable String extra(UserInfo user, String key) {
+    Map<String, List<String>> extra = user.getExtra();
+    List<String> values = extra == null ? null : extra.get(key);
+    return values == null || values.size() != 1 ? null : values.get(0);
+  }
+
+  @Override
+  public String describe() {
+    return "TokenReview of system:serviceaccount:" + proxyNamespace + ":" + proxyServiceAccount;
+  }
+}
