@@ -19,6 +19,9 @@ import org.jspecify.annotations.Nullable;
  * @param workerThreads data-plane event-loop threads (0 = Netty's default, 2 x cores)
  * @param interception iptables (default) or eBPF, and where eBPF attaches and pins
  * @param xdsTarget the control plane's gRPC target ({@code host:port}); config then comes over xDS
+ * @param cniRunDir the CNI plugin's run dir: on start the proxy re-enrols the pods recorded there
+ *     (the plugin's {@code runDir}, default {@code /var/run/nodemesh/cni}; by default the {@code
+ *     cni} dir beside the agent socket, which is that path for the default socket)
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -28,12 +31,40 @@ public record NodeProxyConfig(
     String nodeName,
     int workerThreads,
     InterceptionMode interception,
-    @Nullable String xdsTarget) {
+    @Nullable String xdsTarget,
+    Path cniRunDir) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
       throw new IllegalArgumentException("exactly one of a config directory and an xDS target");
     }
+  }
+
+  /** The CNI run dir beside the agent socket. */
+  public NodeProxyConfig(
+      TransportKind transport,
+      @Nullable Path configDir,
+      Path agentSocket,
+      InetSocketAddress adminAddress,
+      String nodeName,
+      int workerThreads,
+      InterceptionMode interception,
+      @Nullable String xdsTarget) {
+    this(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        defaultCniRunDir(agentSocket));
+  }
+
+  /** {@code cni} beside the agent socket: {@code /var/run/nodemesh/cni} for the default socket. */
+  public static Path defaultCniRunDir(Path agentSocket) {
+    return agentSocket.toAbsolutePath().resolveSibling("cni");
   }
 
   /** Config from a YAML directory, iptables interception: no control plane, the defaults. */
@@ -56,6 +87,7 @@ public record NodeProxyConfig(
   }
 
   public static final Path DEFAULT_AGENT_SOCKET = Path.of("/var/run/nodemesh/agent.sock");
+  public static final Path DEFAULT_CNI_RUN_DIR = Path.of("/var/run/nodemesh/cni");
   public static final int OUTBOUND_PORT = 15001;
   public static final int INBOUND_PORT = 15006;
   public static final int HBONE_PORT = 15008;

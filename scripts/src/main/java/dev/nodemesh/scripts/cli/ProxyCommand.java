@@ -63,6 +63,15 @@ final class ProxyCommand implements Callable<Integer> {
   Path agentSocket = NodeProxyConfig.DEFAULT_AGENT_SOCKET;
 
   @Option(
+      names = "--cni-run-dir",
+      paramLabel = "DIR",
+      description =
+          "The CNI plugin's run dir (its runDir); the pods recorded there are enrolled again on"
+              + " start (default: ${DEFAULT-VALUE}).",
+      defaultValue = "/var/run/nodemesh/cni")
+  Path cniRunDir = NodeProxyConfig.DEFAULT_CNI_RUN_DIR;
+
+  @Option(
       names = "--admin",
       paramLabel = "HOST:PORT",
       description = "Admin and metrics address (default: ${DEFAULT-VALUE}).",
@@ -129,7 +138,8 @@ final class ProxyCommand implements Callable<Integer> {
             nodeName,
             workers,
             interception,
-            source.xds);
+            source.xds,
+            cniRunDir);
     NodeProxy proxy;
     try {
       proxy = NodeProxy.start(config);
