@@ -736,6 +736,45 @@ class DeployManifestsTest {
     return l.get(0);
   }
 
+  // ---- images ----
+
+  /**
+   * Every image the manifests run is built by a Dockerfile in deploy/images/<name>/ whose
+   * entrypoint is the launcher the args were parsed with, and every file it copies is in the source
+   * tree or is a Maven build output (scripts' package phase runs after this test, so those two are
+   * checked against the pom instead). No image is built.
+   */
+  @Test
+  void everyImageHasADockerfileBuiltFromTheMavenOutput() throws IOException {
+    Path root = Path.of("..");
+    String scriptsPom = Files.readString(root.resolve("scripts/pom.xml"));
+    assertTrue(scriptsPom.contains("<finalName>nodemesh</finalName>"));
+    assertTrue(
+        scriptsPom.contains("<outputDirectory>${project.build.directory}/lib</outputDirectory>"));
+    Set<String> images = new TreeSet<>();
+    containers().forEach(r -> images.add(r.c().getImage()));
+    for (String image : images) {
+      Matcher m = Pattern.compile("nodemesh/([a-z]+):[0-9.]+").matcher(image);
+      assertTrue(m.matches(), image);
+      Path dir = DEPLOY.resolve("images").resolve(m.group(1));
+      String dockerfile = Files.readString(dir.resolve("Dockerfile"));
+      List<String> ignore = Files.readAllLines(dir.resolve("Dockerfile.dockerignore"));
+      assertTrue(dockerfile.contains("\"dev.nodemesh.scripts.cli.Main\"]"), image);
+      Matcher copy = Pattern.compile("(?m)^COPY (\\S+) (\\S+)$").matcher(dockerfile);
+      int copies = 0;
+      while (copy.find()) {
+        copies++;
+        String src = copy.group(1);
+        assertTrue(ignore.contains("!" + src), src + " is not let through the .dockerignore");
+        boolean packaged =
+            src.equals("scripts/target/nodemesh.jar") || src.equals("scripts/target/lib/");
+        assertTrue(packaged || Files.exists(root.resolve(src)), src + " is not built");
+      }
+      assertTrue(copies >= 2, image);
+    }
+    assertEquals(Set.of("nodemesh/control:0.1.0", "nodemesh/node:0.1.0"), images);
+  }
+
   // ---- Helm ----
 
   /**
