@@ -87,7 +87,6 @@ public record NodeProxyConfig(
   }
 
   public static final Path DEFAULT_AGENT_SOCKET = Path.of("/var/run/nodemesh/agent.sock");
-  public static final Path DEFAULT_CNI_RUN_DIR = Path.of("/var/run/nodemesh/cni");
   public static final int OUTBOUND_PORT = 15001;
   public static final int INBOUND_PORT = 15006;
   public static final int HBONE_PORT = 15008;

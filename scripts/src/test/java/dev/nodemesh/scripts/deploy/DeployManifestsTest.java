@@ -638,7 +638,10 @@ class DeployManifestsTest {
     assertHostPathAtSamePath(pod, proxyC, socket.getParent());
     // install-cni writes no runDir into the plugin's config, so the plugin records pods in its
     // default run dir: the proxy must read that one.
-    assertEquals(PluginConfig.DEFAULT_RUN_DIR, option(proxy, "--cni-run-dir"));
+    Path runDir = (Path) option(proxy, "--cni-run-dir");
+    assertEquals(
+        PluginConfig.DEFAULT_RUN_DIR,
+        runDir != null ? runDir : NodeProxyConfig.defaultCniRunDir(socket));
     assertHostPathAtSamePath(pod, proxyC, PluginConfig.DEFAULT_RUN_DIR);
 
     assertHostPathAtSamePath(pod, cniC, (Path) option(cni, "--cni-bin-dir"));
