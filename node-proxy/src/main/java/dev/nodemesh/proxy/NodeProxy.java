@@ -8,7 +8,9 @@ import dev.nodemesh.proxy.admin.Readiness;
 import dev.nodemesh.proxy.agent.AgentServer;
 import dev.nodemesh.proxy.agent.Enroller;
 import dev.nodemesh.proxy.agent.NodeAgentService;
+import dev.nodemesh.proxy.agent.PodRecords;
 import dev.nodemesh.proxy.agent.PodRegistry;
+import dev.nodemesh.proxy.agent.RecordReconciler;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.ConfigWatcher;
@@ -38,6 +40,7 @@ import java.util.Objects;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.jspecify.annotations.Nullable;
@@ -164,6 +167,11 @@ public final class NodeProxy implements AutoCloseable {
       agentThread =
           Executors.newSingleThreadExecutor(new DefaultThreadFactory("nodemesh-agent", true));
       enroller = new Enroller(plane, interception);
+      // Queued on the agent thread before the socket accepts, so every AddPod/DelPod runs after it.
+      readiness.hold("re-enrolling the pods recorded in " + config.cniRunDir());
+      Enroller reenrol = enroller;
+      Future<?> unused =
+          agentThread.submit(() -> reenrolRecordedPods(config.cniRunDir(), reenrol, readiness));
       agent = AgentServer.start(config.agentSocket(), new NodeAgentService(enroller, agentThread));
       AdminServer admin =
           AdminServer.start(
@@ -189,6 +197,17 @@ public final class NodeProxy implements AutoCloseable {
       closeQuietly(identity);
       interception.close();
       throw e;
+    }
+  }
+
+  /** Restart without unmeshing: the pods the CNI plugin recorded are enrolled before /ready. */
+  private static void reenrolRecordedPods(Path runDir, Enroller enroller, Readiness readiness) {
+    try {
+      log.info("pods from {}: {}", runDir, RecordReconciler.run(new PodRecords(runDir), enroller));
+    } catch (IOException | RuntimeException e) {
+      log.warn("re-enrolling the pods recorded in {} failed: {}", runDir, e.toString());
+    } finally {
+      readiness.release();
     }
   }
 

@@ -8,7 +8,8 @@ import java.nio.file.Path;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Start-up settings of one node proxy. Built by the {@code nodemesh proxy} command and by tests.
+ * Start-up settings of one node proxy. Built by the {@code nodemesh proxy} command and by tests:
+ * the short constructors give the defaults, the {@code with*} methods change one concern.
  *
  * @param transport which Netty transport drives every socket (epoll by default on Linux)
  * @param configDir directory of Kubernetes-shaped YAML (Pods, Services) read at start and on
@@ -25,7 +26,11 @@ import org.jspecify.annotations.Nullable;
  *     spiffe://<trustDomain>/ns/<ns>/sa/<sa>}
  * @param controlPlaneRoot PEM root(s) the control plane's TLS certificate must chain to; null keeps
  *     the xDS and CA channels plaintext
- * @param identity where workload certificates come from; null: this proxy holds none
+ * @param identity where workload certificates come from; null: this proxy holds none (and so opens
+ *     no HBONE tunnel)
+ * @param cniRunDir the CNI plugin's run dir: on start the proxy re-enrols the pods recorded there
+ *     (the plugin's {@code runDir}, default {@code /var/run/nodemesh/cni}; by default the {@code
+ *     cni} dir beside the agent socket, which is that path for the default socket)
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -38,7 +43,8 @@ public record NodeProxyConfig(
     @Nullable String xdsTarget,
     String trustDomain,
     @Nullable Path controlPlaneRoot,
-    @Nullable IdentityConfig identity) {
+    @Nullable IdentityConfig identity,
+    Path cniRunDir) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
@@ -55,7 +61,10 @@ public record NodeProxyConfig(
     }
   }
 
-  /** With the default trust domain, no TLS to the control plane and no workload certificates. */
+  /**
+   * The default trust domain, no TLS to the control plane, no workload certificates, the CNI run
+   * dir beside the agent socket.
+   */
   public NodeProxyConfig(
       TransportKind transport,
       @Nullable Path configDir,
@@ -76,23 +85,8 @@ public record NodeProxyConfig(
         xdsTarget,
         DEFAULT_TRUST_DOMAIN,
         null,
-        null);
-  }
-
-  /** The same settings with another trust domain. */
-  public NodeProxyConfig withTrustDomain(String domain) {
-    return new NodeProxyConfig(
-        transport,
-        configDir,
-        agentSocket,
-        adminAddress,
-        nodeName,
-        workerThreads,
-        interception,
-        xdsTarget,
-        domain,
-        controlPlaneRoot,
-        identity);
+        null,
+        defaultCniRunDir(agentSocket));
   }
 
   /** Config from a YAML directory, iptables interception: no control plane, the defaults. */
@@ -111,10 +105,64 @@ public record NodeProxyConfig(
         nodeName,
         workerThreads,
         InterceptionMode.iptables(),
-        null,
-        DEFAULT_TRUST_DOMAIN,
-        null,
         null);
+  }
+
+  /** The same settings with another trust domain. */
+  public NodeProxyConfig withTrustDomain(String domain) {
+    return new NodeProxyConfig(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        domain,
+        controlPlaneRoot,
+        identity,
+        cniRunDir);
+  }
+
+  /** The same settings with TLS to the control plane and/or workload certificates from a CA. */
+  public NodeProxyConfig withIdentity(
+      @Nullable Path controlPlaneRoot, @Nullable IdentityConfig identity) {
+    return new NodeProxyConfig(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        trustDomain,
+        controlPlaneRoot,
+        identity,
+        cniRunDir);
+  }
+
+  /** The same settings re-enrolling the pods recorded in another CNI run dir. */
+  public NodeProxyConfig withCniRunDir(Path dir) {
+    return new NodeProxyConfig(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        trustDomain,
+        controlPlaneRoot,
+        identity,
+        dir);
+  }
+
+  /** {@code cni} beside the agent socket: {@code /var/run/nodemesh/cni} for the default socket. */
+  public static Path defaultCniRunDir(Path agentSocket) {
+    return agentSocket.toAbsolutePath().resolveSibling("cni");
   }
 
   public static final Path DEFAULT_AGENT_SOCKET = Path.of("/var/run/nodemesh/agent.sock");

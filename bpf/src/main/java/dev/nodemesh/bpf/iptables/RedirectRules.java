@@ -8,6 +8,13 @@ package dev.nodemesh.bpf.iptables;
  * proxy's mark) is redirected to the outbound listener. Inbound: every TCP connection arriving on
  * the pod's interfaces, except the HBONE port, is redirected to the inbound listener.
  *
+ * <p>Both REDIRECTs match only a connection's first packet ({@code --syn}). A namespace gets
+ * connection tracking only once it has a nat table, so a connection opened before the pod was
+ * enrolled is picked up mid-stream by conntrack when the rules appear, and its next packet would be
+ * treated as the first of a new flow: without {@code --syn} it would be redirected to the proxy's
+ * port, which knows nothing of it and answers with a reset. With it, enrolling a running pod leaves
+ * its open connections alone.
+ *
  * @param outboundPort the in-pod outbound listener (15001)
  * @param inboundPort the in-pod inbound plaintext listener (15006)
  * @param hbonePort the tunnel port left alone (15008)
@@ -41,7 +48,7 @@ public record RedirectRules(int outboundPort, int inboundPort, int hbonePort, in
     s.append("-A ").append(OUTPUT_CHAIN).append(" -o lo -j RETURN\n");
     s.append("-A ")
         .append(OUTPUT_CHAIN)
-        .append(" -p tcp -j REDIRECT --to-ports ")
+        .append(" -p tcp --syn -j REDIRECT --to-ports ")
         .append(outboundPort)
         .append('\n');
     s.append("-A ")
@@ -51,7 +58,7 @@ public record RedirectRules(int outboundPort, int inboundPort, int hbonePort, in
         .append(" -j RETURN\n");
     s.append("-A ")
         .append(INBOUND_CHAIN)
-        .append(" -p tcp -j REDIRECT --to-ports ")
+        .append(" -p tcp --syn -j REDIRECT --to-ports ")
         .append(inboundPort)
         .append('\n');
     if (!outputJumpPresent) {

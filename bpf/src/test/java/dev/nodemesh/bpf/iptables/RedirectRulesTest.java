@@ -14,9 +14,9 @@ class RedirectRulesTest {
     String s = rules.installScript(false, false);
     assertTrue(s.startsWith("*nat\n:NODEMESH_OUTPUT - [0:0]\n:NODEMESH_INBOUND - [0:0]\n"), s);
     assertTrue(s.contains("-A NODEMESH_OUTPUT -m mark --mark 0x539 -j RETURN\n"), s);
-    assertTrue(s.contains("-A NODEMESH_OUTPUT -p tcp -j REDIRECT --to-ports 15001\n"), s);
+    assertTrue(s.contains("-A NODEMESH_OUTPUT -p tcp --syn -j REDIRECT --to-ports 15001\n"), s);
     assertTrue(s.contains("-A NODEMESH_INBOUND -p tcp --dport 15008 -j RETURN\n"), s);
-    assertTrue(s.contains("-A NODEMESH_INBOUND -p tcp -j REDIRECT --to-ports 15006\n"), s);
+    assertTrue(s.contains("-A NODEMESH_INBOUND -p tcp --syn -j REDIRECT --to-ports 15006\n"), s);
     assertTrue(s.indexOf("-A OUTPUT") > s.indexOf("REDIRECT --to-ports 15006"), s);
     assertTrue(s.endsWith("COMMIT\n"));
   }

@@ -58,12 +58,29 @@ public final class InstallCni {
   static final String LIB = "nodemesh-lib";
   private static final List<String> EXTENSIONS = List.of(".conf", ".conflist", ".json");
 
+  static final String BUNDLED_JAVA = "jre";
+
   private final Settings s;
   private final Consumer<String> log;
+  private @Nullable Path bundledJavaHome;
 
   public InstallCni(Settings settings, Consumer<String> log) {
     this.s = settings;
     this.log = log;
+  }
+
+  /**
+   * Also copies the Java runtime at {@code javaHome} into the lib dir (as {@code jre/}) and points
+   * the plugin at it through a relative {@code java} link, for nodes that have no Java (a
+   * Kubernetes node: install-cni passes its own image's runtime). Takes the place of {@code
+   * Settings.java}. Uninstall removes it with the lib dir.
+   */
+  public InstallCni bundleJava(Path javaHome) {
+    if (!Files.isExecutable(javaHome.resolve("bin").resolve("java"))) {
+      throw new IllegalArgumentException(javaHome + " has no bin/java");
+    }
+    this.bundledJavaHome = javaHome;
+    return this;
   }
 
   /** The runtime's primary network config in {@code confDir}, or null if there is none yet. */
@@ -100,7 +117,12 @@ public final class InstallCni {
         Files.copy(j, fresh.resolve(j.getFileName()));
       }
     }
-    if (s.java() != null) {
+    Path javaHome = bundledJavaHome;
+    if (javaHome != null) {
+      copyTree(javaHome, fresh.resolve(BUNDLED_JAVA));
+      // Relative, so it resolves on the host whatever path the bin dir is mounted at here.
+      Files.createSymbolicLink(fresh.resolve("java"), Path.of(BUNDLED_JAVA, "bin", "java"));
+    } else if (s.java() != null) {
       Files.createSymbolicLink(fresh.resolve("java"), s.java());
     }
     Files.setPosixFilePermissions(fresh, PosixFilePermissions.fromString("rwxr-xr-x"));
@@ -249,6 +271,19 @@ public final class InstallCni {
       Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     } finally {
       Files.deleteIfExists(tmp);
+    }
+  }
+
+  /** Copies a directory tree, keeping modes and copying symbolic links as links. */
+  private static void copyTree(Path from, Path to) throws IOException {
+    try (Stream<Path> w = Files.walk(from)) {
+      for (Path p : w.toList()) {
+        Files.copy(
+            p,
+            to.resolve(from.relativize(p).toString()),
+            StandardCopyOption.COPY_ATTRIBUTES,
+            java.nio.file.LinkOption.NOFOLLOW_LINKS);
+      }
     }
   }
 

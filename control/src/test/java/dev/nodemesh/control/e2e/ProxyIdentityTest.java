@@ -83,7 +83,8 @@ class ProxyIdentityTest {
                     "cluster.local",
                     dir.resolve("ca/ca.crt"),
                     new IdentityConfig(
-                        null, dir.resolve("node-1.token"), "cluster.local", Duration.ZERO)))) {
+                        null, dir.resolve("node-1.token"), "cluster.local", Duration.ZERO),
+                    dir.resolve("cni")))) {
       CertificateManager certs = proxy.identity();
       assertNotNull(certs);
       SpiffeId id = new SpiffeId("cluster.local", "default", "echo");

@@ -16,16 +16,29 @@ import org.jspecify.annotations.Nullable;
  * config places on this node ({@code spec.nodeName}) is enrolled, so no local pod's traffic would
  * be refused for lack of a listener. Pods enrolled but not in config do not block readiness (their
  * traffic is labelled "unknown" and passes). Cheap: one pass over the snapshot per probe.
+ *
+ * <p>A start-up step (re-enrolling the pods recorded by the CNI plugin) holds readiness with {@link
+ * #hold} until it {@link #release}s it, so a restarted proxy is never ready with pods unmeshed.
  */
 public final class Readiness {
   private final SnapshotHolder snapshots;
   private final PodRegistry pods;
   private final String nodeName;
+  private volatile @Nullable String held;
 
   public Readiness(SnapshotHolder snapshots, PodRegistry pods, String nodeName) {
     this.snapshots = snapshots;
     this.pods = pods;
     this.nodeName = nodeName;
+  }
+
+  /** Not ready, whatever the config says, until {@link #release()}; {@code why} is reported. */
+  public void hold(String why) {
+    held = why;
+  }
+
+  public void release() {
+    held = null;
   }
 
   public boolean ready() {
@@ -34,6 +47,10 @@ public final class Readiness {
 
   /** Null when ready, otherwise why not, for the probe's response body. */
   public @Nullable String notReadyReason() {
+    String h = held;
+    if (h != null) {
+      return h;
+    }
     ConfigSnapshot snapshot = snapshots.current();
     if (snapshot.version() == 0) {
       return "no config accepted yet";

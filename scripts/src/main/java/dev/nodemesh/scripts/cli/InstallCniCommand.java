@@ -61,6 +61,13 @@ final class InstallCniCommand implements Callable<Integer> {
   @Nullable Path java;
 
   @Option(
+      names = "--bundle-java",
+      description =
+          "Copy the Java runtime this command runs on into the plugin's lib dir and use it (for"
+              + " nodes without Java; instead of --java).")
+  boolean bundleJava;
+
+  @Option(
       names = "--agent-socket",
       paramLabel = "PATH",
       defaultValue = "/var/run/nodemesh/agent.sock",
@@ -93,6 +100,13 @@ final class InstallCniCommand implements Callable<Integer> {
         new InstallCni(
             new InstallCni.Settings(confDir, binDir, wrapper, lib, conf, java),
             line -> System.err.println("install-cni: " + line));
+    if (bundleJava) {
+      if (java != null) {
+        System.err.println("install-cni: --bundle-java and --java exclude each other");
+        return 2;
+      }
+      install.bundleJava(Path.of(System.getProperty("java.home")));
+    }
     if (uninstall) {
       install.uninstall();
       return 0;

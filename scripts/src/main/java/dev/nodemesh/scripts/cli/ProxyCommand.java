@@ -64,6 +64,16 @@ final class ProxyCommand implements Callable<Integer> {
       defaultValue = "/var/run/nodemesh/agent.sock")
   Path agentSocket = NodeProxyConfig.DEFAULT_AGENT_SOCKET;
 
+  // No fixed default: "cni" beside --agent-socket, so a proxy with its own socket (local mode, one
+  // per local node) never reads the host's records.
+  @Option(
+      names = "--cni-run-dir",
+      paramLabel = "DIR",
+      description =
+          "The CNI plugin's run dir (its runDir); the pods recorded there are enrolled again on"
+              + " start (default: cni beside --agent-socket, /var/run/nodemesh/cni).")
+  @Nullable Path cniRunDir;
+
   @Option(
       names = "--admin",
       paramLabel = "HOST:PORT",
@@ -186,7 +196,8 @@ final class ProxyCommand implements Callable<Integer> {
             source.xds,
             trustDomain,
             caRoot,
-            identity);
+            identity,
+            cniRunDir != null ? cniRunDir : NodeProxyConfig.defaultCniRunDir(agentSocket));
     NodeProxy proxy;
     try {
       proxy = NodeProxy.start(config);

@@ -1,9 +1,9 @@
-package dev.nodemesh.cni.plugin;
+package dev.nodemesh.proxy.agent;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.nodemesh.cni.spec.NetConf;
 import java.io.IOException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
@@ -17,15 +17,26 @@ import java.util.List;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The pods this plugin has added, one JSON file per container ID under the run dir ({@code
- * <runDir>/<containerId>.json}), so a restarted node agent can rebuild its set of pods without the
- * Kubernetes API. Written atomically (temp file, then rename) before the agent is called, removed
- * on DEL and by GC.
+ * The pods the CNI plugin has added, one JSON file per container ID under the plugin's run dir
+ * ({@code <runDir>/<containerId>.json}, default {@code /var/run/nodemesh/cni}), so a restarted node
+ * proxy can rebuild its set of pods without the Kubernetes API. The plugin writes a record
+ * atomically (temp file, then rename) before it calls the agent, and removes it on DEL and GC; the
+ * node proxy reads them on start ({@link RecordReconciler}) and removes those whose network
+ * namespace is gone.
  *
- * <p>Format (stable: the node agent reads it): {@code {"network", "containerId", "ifname", "netns",
- * "uid", "name", "namespace", "ips": [..]}}.
+ * <p>It lives here, beside {@link AgentClient}, because it is part of the node agent's contract
+ * with the plugin: the plugin already links this jar for {@code AgentClient}, so writer and reader
+ * share one implementation and the plugin's class path gains nothing, while node-proxy never
+ * depends on cni-plugin. (The api module holds generated code only.)
+ *
+ * <p>Format, stable across versions (a record written by an older plugin must stay readable): a
+ * JSON object {@code {"network": <conflist name>, "containerId", "ifname", "netns": <netns path>,
+ * "uid", "name", "namespace", "ips": ["10.0.0.5", ...]}}, all strings; unknown keys are ignored,
+ * missing ones read as "".
  */
 public final class PodRecords {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
   /** One ADD as recorded. */
   public record Record(
       String network,
@@ -40,8 +51,8 @@ public final class PodRecords {
       ips = List.copyOf(ips);
     }
 
-    ObjectNode toJson() {
-      ObjectNode o = NetConf.JSON.createObjectNode();
+    public ObjectNode toJson() {
+      ObjectNode o = JSON.createObjectNode();
       o.put("network", network);
       o.put("containerId", containerId);
       o.put("ifname", ifname);
@@ -54,7 +65,7 @@ public final class PodRecords {
       return o;
     }
 
-    static Record fromJson(JsonNode o) {
+    public static Record fromJson(JsonNode o) {
       List<String> ips = new ArrayList<>();
       o.path("ips").forEach(ip -> ips.add(ip.asText()));
       return new Record(
@@ -81,7 +92,7 @@ public final class PodRecords {
     return dir;
   }
 
-  /** Container IDs are checked by {@code CniEnv} to be safe file names. */
+  /** Container IDs are checked by the plugin's {@code CniEnv} to be safe file names. */
   private Path file(String containerId) {
     return dir.resolve(containerId + SUFFIX);
   }
@@ -93,7 +104,7 @@ public final class PodRecords {
     }
     Path tmp = Files.createTempFile(dir, ".add-", ".tmp");
     try {
-      Files.write(tmp, NetConf.JSON.writeValueAsBytes(r.toJson()));
+      Files.write(tmp, JSON.writeValueAsBytes(r.toJson()));
       try {
         Files.move(tmp, file(r.containerId()), StandardCopyOption.ATOMIC_MOVE);
       } catch (AtomicMoveNotSupportedException e) {
@@ -107,7 +118,7 @@ public final class PodRecords {
   /** The record of a container, or null; an unreadable record counts as none. */
   public @Nullable Record read(String containerId) {
     try {
-      return Record.fromJson(NetConf.JSON.readTree(Files.readAllBytes(file(containerId))));
+      return Record.fromJson(JSON.readTree(Files.readAllBytes(file(containerId))));
     } catch (IOException e) {
       return null;
     }
@@ -124,7 +135,7 @@ public final class PodRecords {
     try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "*" + SUFFIX)) {
       for (Path p : ds) {
         try {
-          out.add(Record.fromJson(NetConf.JSON.readTree(Files.readAllBytes(p))));
+          out.add(Record.fromJson(JSON.readTree(Files.readAllBytes(p))));
         } catch (IOException e) {
           // A record removed by a concurrent DEL, or half-written by a crashed plugin: skip it.
         }

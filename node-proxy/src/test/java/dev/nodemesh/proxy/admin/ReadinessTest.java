@@ -1,0 +1,28 @@
+package dev.nodemesh.proxy.admin;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nodemesh.proxy.agent.PodRegistry;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.SnapshotHolder;
+import org.junit.jupiter.api.Test;
+
+/** /ready's start-up hold: a proxy re-enrolling recorded pods is not ready, whatever the config. */
+class ReadinessTest {
+  @Test
+  void aHoldOverridesAnAcceptedConfigUntilReleased() {
+    SnapshotHolder snapshots = new SnapshotHolder();
+    Readiness r = new Readiness(snapshots, new PodRegistry(), "node-1");
+    assertEquals("no config accepted yet", r.notReadyReason());
+    snapshots.swap(ConfigSnapshot.empty().withVersion(1));
+    assertNull(r.notReadyReason());
+    r.hold("re-enrolling the pods recorded in /var/run/nodemesh/cni");
+    assertFalse(r.ready());
+    assertEquals("re-enrolling the pods recorded in /var/run/nodemesh/cni", r.notReadyReason());
+    r.release();
+    assertTrue(r.ready());
+  }
+}
