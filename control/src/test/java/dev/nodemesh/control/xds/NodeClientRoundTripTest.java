@@ -7,6 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.nodemesh.api.config.v1.AuthorizationPolicy;
+import dev.nodemesh.api.config.v1.PeerAuthentication;
+import dev.nodemesh.api.config.v1.Selector;
 import dev.nodemesh.control.ControlPlane;
 import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
@@ -167,6 +170,74 @@ class NodeClientRoundTripTest {
                 pod("broken", "n3", "10.0.3.3", Map.of("app", "web"))));
     await("the fixed update", () -> snapshots.current().workloads().size() == 5);
     assertEquals(good + 1, client.version());
+  }
+
+  @Test
+  void policiesReachTheProxyAndAMalformedOneIsNacked() throws Exception {
+    cp = startControlPlane(0);
+    seed();
+    startClient();
+    await("initial sync", () -> snapshots.current().workloads().size() == 2);
+    AuthorizationPolicy allow =
+        AuthorizationPolicy.newBuilder()
+            .setName("allow-frontend")
+            .setNamespace("default")
+            .setAction(AuthorizationPolicy.Action.ALLOW)
+            .setSelector(Selector.newBuilder().putMatchLabels("app", "web"))
+            .addRules(
+                AuthorizationPolicy.Rule.newBuilder()
+                    .addFrom(
+                        AuthorizationPolicy.Source.newBuilder()
+                            .addPrincipals("spiffe://cluster.local/ns/default/sa/*")
+                            .addIpBlocks("10.0.0.0/8"))
+                    .addTo(AuthorizationPolicy.Operation.newBuilder().addPorts(8080)))
+            .build();
+    source.apply(
+        s -> {
+          s.put(ResourceType.AUTHORIZATION_POLICY, key("allow-frontend"), allow);
+          s.put(
+              ResourceType.PEER_AUTHENTICATION,
+              "nodemesh-system/mesh",
+              PeerAuthentication.newBuilder()
+                  .setName("mesh")
+                  .setNamespace("nodemesh-system")
+                  .setMode(PeerAuthentication.Mode.STRICT)
+                  .build());
+        });
+    await(
+        "policies",
+        () ->
+            snapshots.current().authorizationPolicies().size() == 1
+                && snapshots.current().peerAuthentications().size() == 1);
+    var policy = snapshots.current().authorizationPolicies("default").get(0);
+    assertEquals(Map.of("app", "web"), policy.selector());
+    assertEquals(
+        List.of("10.0.0.0/8"),
+        policy.rules().get(0).from().get(0).ipBlocks().stream().map(Object::toString).toList());
+    assertEquals(List.of(8080), policy.rules().get(0).to().get(0).ports());
+    long good = client.version();
+
+    source.apply(
+        s ->
+            s.put(
+                ResourceType.AUTHORIZATION_POLICY,
+                key("allow-frontend"),
+                allow.toBuilder()
+                    .setAction(AuthorizationPolicy.Action.ACTION_UNSPECIFIED)
+                    .setRules(
+                        0,
+                        allow.getRules(0).toBuilder()
+                            .setFrom(
+                                0,
+                                allow.getRules(0).getFrom(0).toBuilder().setIpBlocks(0, "10.0/8")))
+                    .build()));
+    await("the NACK", () -> cp.ads().lastNack("n1") != null);
+    String reason = cp.ads().lastNack("n1");
+    assertTrue(reason.contains("AuthorizationPolicy default/allow-frontend: action"), reason);
+    assertTrue(
+        reason.contains("rules[0].from[0].ip_blocks[0]: \"10.0/8\" is not an IP or CIDR"), reason);
+    assertEquals(good, client.version());
+    assertEquals(policy, snapshots.current().authorizationPolicies("default").get(0));
   }
 
   @Test

@@ -81,20 +81,23 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
       return;
     }
     // Plaintext from outside the mesh (same-node pod traffic never arrives here: it is delivered
-    // from inside this pod's netns): no identity, the peer's address only for IP blocks.
-    if (peer != null) {
-      Decision decision =
-          PolicyEnforcement.enforce(
-              plane,
-              ctx.channel(),
-              snapshot,
-              destination != null ? destination : PolicyEnforcement.enrolledOnly(pod),
-              original.getPort(),
-              new ConnectionSource(null, peer.getAddress(), false),
-              "destination");
-      if (!decision.allowed()) {
-        return;
-      }
+    // from inside this pod's netns): no identity, the peer's address only for IP blocks. A
+    // connection without a peer address cannot be checked, so it is refused (fail closed).
+    if (peer == null) {
+      Relays.reset(ctx.channel());
+      return;
+    }
+    Decision decision =
+        PolicyEnforcement.enforce(
+            plane,
+            ctx.channel(),
+            snapshot,
+            destination != null ? destination : PolicyEnforcement.enrolledOnly(pod),
+            original.getPort(),
+            new ConnectionSource(null, peer.getAddress(), false),
+            "destination");
+    if (!decision.allowed()) {
+      return;
     }
     Relays.connectAndRelay(plane, ctx.channel(), pod.netns(), original, meters);
   }

@@ -69,4 +69,36 @@ class ConfigDumpTest {
     assertEquals(3, cert.size(), "no key, nothing else");
     assertEquals(null, new ObjectMapper().readTree(ConfigDump.json(snapshot)).get("certificates"));
   }
+
+  @Test
+  void dumpsPoliciesAndPeerAuthentications() throws Exception {
+    MeshYaml.write(
+        dir,
+        "mesh.yaml",
+        MeshYaml.docs(
+            MeshYaml.authorizationPolicy(
+                "shop",
+                "allow-web",
+                "{selector: {matchLabels: {app: web}}, rules: [{from: [{principals: [\"*/sa/web\"],"
+                    + " ipBlocks: [10.1.0.0/16]}], to: [{ports: [8080]}]}]}"),
+            MeshYaml.authorizationPolicy("nodemesh-system", "deny-all", "{}"),
+            MeshYaml.peerAuthentication("shop", "strict", "{mtls: {mode: STRICT}}")));
+
+    JsonNode dump = new ObjectMapper().readTree(ConfigDump.json(ConfigLoader.load(dir)));
+
+    JsonNode policies = dump.get("authorizationPolicies");
+    assertEquals(2, policies.size(), dump.toPrettyString());
+    assertEquals("deny-all", policies.get(0).get("name").asText()); // nodemesh-system sorts first
+    assertEquals("[]", policies.get(0).get("rules").toString());
+    JsonNode allow = policies.get(1);
+    assertEquals("ALLOW", allow.get("action").asText());
+    assertEquals("web", allow.get("selector").get("app").asText());
+    assertEquals(
+        "{\"principals\":[\"*/sa/web\"],\"ipBlocks\":[\"10.1.0.0/16\"]}",
+        allow.get("rules").get(0).get("from").get(0).toString());
+    assertEquals("[8080]", allow.get("rules").get(0).get("to").get(0).get("ports").toString());
+    JsonNode strict = dump.get("peerAuthentications").get(0);
+    assertEquals("STRICT", strict.get("mode").asText());
+    assertEquals(null, strict.get("selector"));
+  }
 }

@@ -393,4 +393,63 @@ class ConfigLoaderTest {
       throw new AssertionError(e);
     }
   }
+
+  @Test
+  void policiesAreReadAndIstiosKindsOfTheSameNameAreIgnored() throws Exception {
+    write(
+        dir,
+        "policy.yaml",
+        docs(
+            MeshYaml.authorizationPolicy(
+                "shop",
+                "allow",
+                "{rules: [{from: [{ipBlocks: [10.0.0.1]}], to: [{ports: [\"80\"]}]}]}"),
+            MeshYaml.peerAuthentication("shop", "strict", "{mtls: {mode: STRICT}}"),
+            MeshYaml.authorizationPolicy("shop", "istio", "{action: CUSTOM}")
+                .replace("security.nodemesh.dev/v1alpha1", "security.istio.io/v1")));
+    ConfigSnapshot snap = ConfigLoader.load(dir);
+    assertEquals(1, snap.authorizationPolicies("shop").size());
+    AuthorizationPolicy p = snap.authorizationPolicies("shop").get(0);
+    assertEquals(AuthorizationPolicy.Action.ALLOW, p.action()); // the default, as in Istio
+    assertEquals("10.0.0.1/32", p.rules().get(0).from().get(0).ipBlocks().get(0).toString());
+    assertEquals(List.of(80), p.rules().get(0).to().get(0).ports());
+    assertEquals(PeerAuthentication.Mode.STRICT, snap.peerAuthentications("shop").get(0).mode());
+    assertEquals(List.of(), snap.authorizationPolicies("other"));
+  }
+
+  @Test
+  void aBadPolicyRejectsTheDirectoryWithEveryReason() {
+    write(dir, "pods.yaml", pod("shop", "web-1", "10.1.0.5", "{app: web}", "[]"));
+    write(
+        dir,
+        "policy.yaml",
+        docs(
+            MeshYaml.authorizationPolicy(
+                "shop",
+                "p",
+                "{action: deny, selector: [x], rules: [{from: [{}, {principals: [\"a*b\", bob]}],"
+                    + " to: [{ports: [0]}], when: []}]}"),
+            MeshYaml.peerAuthentication("shop", "pa", "{mtls: {mode: DISABLE}}"),
+            MeshYaml.peerAuthentication("shop", "pa", "{mtls: {mode: STRICT}}")));
+    ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.load(dir));
+    String p = "policy.yaml: AuthorizationPolicy shop/p: ";
+    assertEquals(
+        List.of(
+            p + "spec.selector: expected a mapping",
+            p + "spec.action: \"deny\" is not ALLOW or DENY",
+            p + "spec.rules[0].when: unknown field (expected one of from, to)",
+            p
+                + "spec.rules[0].from[0]: is empty; name at least one of ipBlocks, namespaces,"
+                + " notIpBlocks, notNamespaces, notPrincipals, principals",
+            p
+                + "spec.rules[0].from[1].principals[0]: \"a*b\": '*' may only be the first or the"
+                + " last character, once",
+            p
+                + "spec.rules[0].from[1].principals[1]: \"bob\" is not a spiffe:// URI (or a"
+                + " pattern with '*')",
+            p + "spec.rules[0].to[0].ports[0]: 0 is out of range 1-65535",
+            "policy.yaml: PeerAuthentication shop/pa: spec.mtls.mode: \"DISABLE\" is not STRICT"
+                + " or PERMISSIVE"),
+        e.errors());
+  }
 }

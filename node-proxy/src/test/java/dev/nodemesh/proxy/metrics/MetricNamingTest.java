@@ -39,6 +39,7 @@ class MetricNamingTest {
       m.receivedBytes().increment(20);
       m.failed().increment();
       m.ended(2_000_000_000L);
+      metrics.policyDenials(reporter, "echo-1", "default", "denied_by_policy").increment();
     }
     scrape = metrics.scrape();
   }
@@ -58,6 +59,12 @@ class MetricNamingTest {
   void everyLabelIsDocumentedAndBounded() {
     assertEquals(List.of(), PrometheusConventions.labelProblems(scrape, "test-node"), scrape);
     assertTrue(scrape.contains("destination_workload=\"echo-1\""), scrape);
+    assertTrue(
+        scrape.contains(
+            "nodemesh_policy_denials_total{destination_namespace=\"default\","
+                + "destination_workload=\"echo-1\",node=\"test-node\","
+                + "reason=\"denied_by_policy\",reporter=\"source\"} 1.0"),
+        scrape);
   }
 
   @Test

@@ -4,8 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
+import dev.nodemesh.api.config.v1.AuthorizationPolicy;
 import dev.nodemesh.api.config.v1.EndpointList;
 import dev.nodemesh.api.config.v1.NamedPort;
+import dev.nodemesh.api.config.v1.PeerAuthentication;
 import dev.nodemesh.api.config.v1.Selector;
 import dev.nodemesh.api.config.v1.Service;
 import dev.nodemesh.api.config.v1.ServicePort;
@@ -135,5 +137,126 @@ class ResourceDecoderTest {
     assertNull(new ResourceDecoder(errors).service("default/echo", s));
     assertEquals(1, errors.size(), errors.toString());
     assertEquals(true, errors.get(0).contains(error), errors.get(0));
+  }
+
+  private static final AuthorizationPolicy GOOD_POLICY =
+      AuthorizationPolicy.newBuilder()
+          .setName("p")
+          .setNamespace("default")
+          .setAction(AuthorizationPolicy.Action.DENY)
+          .addRules(
+              AuthorizationPolicy.Rule.newBuilder()
+                  .addFrom(
+                      AuthorizationPolicy.Source.newBuilder()
+                          .addPrincipals("*/sa/x")
+                          .addNotIpBlocks("fd00::/8"))
+                  .addTo(AuthorizationPolicy.Operation.newBuilder().addNotPorts(22)))
+          .build();
+
+  @Test
+  void goodPoliciesDecode() {
+    List<String> errors = new ArrayList<>();
+    var p = new ResourceDecoder(errors).authorizationPolicy("default/p", GOOD_POLICY);
+    assertNotNull(p);
+    assertEquals(dev.nodemesh.proxy.config.AuthorizationPolicy.Action.DENY, p.action());
+    assertEquals(Map.of(), p.selector());
+    assertEquals(
+        "fd00:0:0:0:0:0:0:0/8", p.rules().get(0).from().get(0).notIpBlocks().get(0).toString());
+    var pa =
+        new ResourceDecoder(errors)
+            .peerAuthentication(
+                "ns/strict",
+                PeerAuthentication.newBuilder()
+                    .setName("strict")
+                    .setNamespace("ns")
+                    .setMode(PeerAuthentication.Mode.STRICT)
+                    .build());
+    assertNotNull(pa);
+    assertNull(pa.selector());
+    assertEquals(List.of(), errors);
+  }
+
+  static List<Arguments> badPolicies() {
+    return List.of(
+        pol(
+            "no action",
+            b -> b.setAction(AuthorizationPolicy.Action.ACTION_UNSPECIFIED),
+            "action:"),
+        pol(
+            "pattern with a star inside",
+            b ->
+                b.setRules(
+                    0,
+                    GOOD_POLICY.getRules(0).toBuilder()
+                        .setFrom(
+                            0,
+                            GOOD_POLICY.getRules(0).getFrom(0).toBuilder()
+                                .setPrincipals(0, "a*b"))),
+            "rules[0].from[0].principals[0]"),
+        pol(
+            "exact principal that is not a SPIFFE ID",
+            b ->
+                b.setRules(
+                    0,
+                    GOOD_POLICY.getRules(0).toBuilder()
+                        .setFrom(
+                            0,
+                            GOOD_POLICY.getRules(0).getFrom(0).toBuilder()
+                                .setPrincipals(0, "alice"))),
+            "is not a spiffe:// URI"),
+        pol(
+            "bad CIDR",
+            b ->
+                b.setRules(
+                    0,
+                    GOOD_POLICY.getRules(0).toBuilder()
+                        .setFrom(
+                            0,
+                            GOOD_POLICY.getRules(0).getFrom(0).toBuilder()
+                                .setNotIpBlocks(0, "fd00::/129"))),
+            "not_ip_blocks[0]"),
+        pol(
+            "empty source",
+            b ->
+                b.setRules(
+                    0,
+                    GOOD_POLICY.getRules(0).toBuilder()
+                        .setFrom(0, AuthorizationPolicy.Source.getDefaultInstance())),
+            "rules[0].from[0]: is empty"),
+        pol(
+            "port 0",
+            b ->
+                b.setRules(
+                    0,
+                    GOOD_POLICY.getRules(0).toBuilder()
+                        .setTo(0, AuthorizationPolicy.Operation.newBuilder().addPorts(0))),
+            "rules[0].to[0].ports[0]: 0 is out of range"),
+        pol("wrong name", b -> b.setName("q"), "AuthorizationPolicy default/p: name:"));
+  }
+
+  private static Arguments pol(
+      String what, UnaryOperator<AuthorizationPolicy.Builder> edit, String error) {
+    return Arguments.of(what, edit.apply(GOOD_POLICY.toBuilder()).build(), error);
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("badPolicies")
+  void badPoliciesAreRefusedWithTheirField(String what, AuthorizationPolicy p, String error) {
+    List<String> errors = new ArrayList<>();
+    assertNull(new ResourceDecoder(errors).authorizationPolicy("default/p", p));
+    assertEquals(1, errors.size(), errors.toString());
+    assertEquals(true, errors.get(0).contains(error), errors.get(0));
+  }
+
+  @Test
+  void aPeerAuthenticationNeedsAMode() {
+    List<String> errors = new ArrayList<>();
+    assertNull(
+        new ResourceDecoder(errors)
+            .peerAuthentication(
+                "ns/x", PeerAuthentication.newBuilder().setName("x").setNamespace("ns").build()));
+    assertEquals(
+        List.of("PeerAuthentication ns/x: mode: MODE_UNSPECIFIED is not STRICT or PERMISSIVE"),
+        errors);
   }
 }
