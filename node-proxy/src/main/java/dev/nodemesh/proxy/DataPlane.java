@@ -6,7 +6,9 @@ import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.LoadBalancer;
 import dev.nodemesh.proxy.transport.Transport;
+import dev.nodemesh.proxy.tunnel.Tunnel;
 import io.netty.channel.EventLoopGroup;
+import org.jspecify.annotations.Nullable;
 
 /**
  * What every connection handler needs, wired once at start: the transport and its event loops, the
@@ -14,6 +16,8 @@ import io.netty.channel.EventLoopGroup;
  *
  * @param interception how pod traffic reaches the listeners, and where it meant to go
  * @param proxyMark SO_MARK on every upstream socket so the pods' redirect rules let it through
+ * @param tunnel HBONE (15008 listeners, cross-node client pool); null when no identity provider is
+ *     wired, and then every destination is reached directly as before
  */
 public record DataPlane(
     Transport transport,
@@ -24,4 +28,30 @@ public record DataPlane(
     LoadBalancer loadBalancer,
     ProxyMetrics metrics,
     Interception interception,
-    int proxyMark) {}
+    int proxyMark,
+    @Nullable Tunnel tunnel) {
+
+  /** Without HBONE. */
+  public DataPlane(
+      Transport transport,
+      EventLoopGroup acceptGroup,
+      EventLoopGroup workerGroup,
+      SnapshotHolder snapshots,
+      PodRegistry pods,
+      LoadBalancer loadBalancer,
+      ProxyMetrics metrics,
+      Interception interception,
+      int proxyMark) {
+    this(
+        transport,
+        acceptGroup,
+        workerGroup,
+        snapshots,
+        pods,
+        loadBalancer,
+        metrics,
+        interception,
+        proxyMark,
+        null);
+  }
+}

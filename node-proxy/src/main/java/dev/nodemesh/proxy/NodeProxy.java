@@ -9,9 +9,11 @@ import dev.nodemesh.proxy.agent.AgentServer;
 import dev.nodemesh.proxy.agent.Enroller;
 import dev.nodemesh.proxy.agent.NodeAgentService;
 import dev.nodemesh.proxy.agent.PodRegistry;
+import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.ConfigWatcher;
 import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.identity.IdentityProvider;
 import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
@@ -20,6 +22,8 @@ import dev.nodemesh.proxy.metrics.ProxyHealth;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
 import dev.nodemesh.proxy.transport.Transport;
+import dev.nodemesh.proxy.tunnel.Tunnel;
+import dev.nodemesh.proxy.tunnel.TunnelSettings;
 import dev.nodemesh.proxy.xds.XdsConfigSource;
 import io.micrometer.core.instrument.Counter;
 import io.netty.channel.EventLoopGroup;
@@ -52,6 +56,11 @@ public final class NodeProxy implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NodeProxy.class);
   private static final int PROXY_MARK = RedirectRules.defaults().proxyMark();
 
+  /** Until policy is wired: every caller whose certificate verified may connect. */
+  private static final Authorizer ALLOW_AUTHENTICATED =
+      (snapshot, destination, port, source) ->
+          new dev.nodemesh.proxy.authz.Decision(true, "default-allow", "allowed");
+
   private final DataPlane plane;
   private final AutoCloseable configSource;
   private final Enroller enroller;
@@ -78,6 +87,21 @@ public final class NodeProxy implements AutoCloseable {
 
   /** Starts every part of the proxy and returns once the agent socket and admin port accept. */
   public static NodeProxy start(NodeProxyConfig config) throws Exception {
+    // No identity provider yet (the identity branch's CertificateManager goes here): no HBONE.
+    return start(config, null, null);
+  }
+
+  /**
+   * As {@link #start(NodeProxyConfig)}, with HBONE when {@code identities} is given: a 15008
+   * listener in every enrolled pod, and workloads on other nodes reached through mTLS tunnels.
+   * {@code authorizer} decides each tunnelled connection; null allows every authenticated caller
+   * (the default until the authorization work is wired in).
+   */
+  public static NodeProxy start(
+      NodeProxyConfig config,
+      @Nullable IdentityProvider identities,
+      @Nullable Authorizer authorizer)
+      throws Exception {
     Transport transport = Transport.of(config.transport());
     transport.logChoice();
     ProxyMetrics metrics = new ProxyMetrics(config.nodeName());
@@ -88,6 +112,16 @@ public final class NodeProxy implements AutoCloseable {
     EventLoopGroup workers =
         transport.newGroup(config.workerThreads(), new DefaultThreadFactory("nodemesh-io", true));
     Interception interception = interception(config.interception());
+    Tunnel tunnel =
+        identities == null
+            ? null
+            : new Tunnel(
+                config.nodeName(),
+                config.trustDomain(),
+                identities,
+                authorizer != null ? authorizer : ALLOW_AUTHENTICATED,
+                TunnelSettings.defaults(),
+                metrics.registry());
     DataPlane plane =
         new DataPlane(
             transport,
@@ -98,7 +132,8 @@ public final class NodeProxy implements AutoCloseable {
             new RoundRobinLoadBalancer(),
             metrics,
             interception,
-            PROXY_MARK);
+            PROXY_MARK,
+            tunnel);
     Counter rejected =
         Counter.builder("nodemesh.config.rejected")
             .description("Config updates rejected as invalid (the previous config stays)")

@@ -19,6 +19,7 @@ import org.jspecify.annotations.Nullable;
  * @param workerThreads data-plane event-loop threads (0 = Netty's default, 2 x cores)
  * @param interception iptables (default) or eBPF, and where eBPF attaches and pins
  * @param xdsTarget the control plane's gRPC target ({@code host:port}); config then comes over xDS
+ * @param trustDomain SPIFFE trust domain of workload identities ({@code --trust-domain})
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -28,9 +29,37 @@ public record NodeProxyConfig(
     String nodeName,
     int workerThreads,
     InterceptionMode interception,
-    @Nullable String xdsTarget) {
+    @Nullable String xdsTarget,
+    String trustDomain) {
+
+  public static final String DEFAULT_TRUST_DOMAIN = "cluster.local";
+
+  /** The trust domain defaulted to {@value #DEFAULT_TRUST_DOMAIN}. */
+  public NodeProxyConfig(
+      TransportKind transport,
+      @Nullable Path configDir,
+      Path agentSocket,
+      InetSocketAddress adminAddress,
+      String nodeName,
+      int workerThreads,
+      InterceptionMode interception,
+      @Nullable String xdsTarget) {
+    this(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        DEFAULT_TRUST_DOMAIN);
+  }
 
   public NodeProxyConfig {
+    if (trustDomain.isEmpty() || trustDomain.contains("/")) {
+      throw new IllegalArgumentException("bad trust domain: '" + trustDomain + "'");
+    }
     if ((configDir == null) == (xdsTarget == null)) {
       throw new IllegalArgumentException("exactly one of a config directory and an xDS target");
     }

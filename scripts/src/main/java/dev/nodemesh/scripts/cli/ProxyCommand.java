@@ -77,6 +77,13 @@ final class ProxyCommand implements Callable<Integer> {
   String nodeName = hostname();
 
   @Option(
+      names = "--trust-domain",
+      paramLabel = "DOMAIN",
+      description = "SPIFFE trust domain of workload identities (default: ${DEFAULT-VALUE}).",
+      defaultValue = NodeProxyConfig.DEFAULT_TRUST_DOMAIN)
+  String trustDomain = NodeProxyConfig.DEFAULT_TRUST_DOMAIN;
+
+  @Option(
       names = "--workers",
       paramLabel = "N",
       description =
@@ -129,7 +136,8 @@ final class ProxyCommand implements Callable<Integer> {
             nodeName,
             workers,
             interception,
-            source.xds);
+            source.xds,
+            trustDomain);
     NodeProxy proxy;
     try {
       proxy = NodeProxy.start(config);
