@@ -7,6 +7,7 @@ import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
@@ -44,9 +45,14 @@ public final class HboneServer {
       @Override
       protected void initChannel(SocketChannel ch) {
         EpollRegistrationGuard.apply(ch);
-        ch.pipeline().addLast("hbone-tls-setup", new TlsSetup(tunnel, plane, pod));
+        ch.pipeline().addLast("hbone-tls-setup", tlsSetup(tunnel, plane, pod));
       }
     };
+  }
+
+  /** The first handler of an accepted connection (apart from the listener, for tests). */
+  static ChannelHandler tlsSetup(Tunnel tunnel, DataPlane plane, EnrolledPod pod) {
+    return new TlsSetup(tunnel, plane, pod);
   }
 
   /** The workload of this node's pod in the snapshot, by uid, else by IP. */

@@ -40,6 +40,15 @@ class MetricNamingTest {
       m.failed().increment();
       m.ended(2_000_000_000L);
     }
+    dev.nodemesh.proxy.tunnel.TunnelMetrics tunnel =
+        new dev.nodemesh.proxy.tunnel.TunnelMetrics(metrics.registry());
+    for (dev.nodemesh.proxy.tunnel.TunnelMetrics.Side side :
+        List.of(tunnel.client(), tunnel.server())) {
+      side.connectionsOpen().incrementAndGet();
+      side.streamsOpened().increment();
+      side.handshakeFailures().increment();
+      side.streamsRefused().increment();
+    }
     scrape = metrics.scrape();
   }
 
@@ -58,6 +67,10 @@ class MetricNamingTest {
   void everyLabelIsDocumentedAndBounded() {
     assertEquals(List.of(), PrometheusConventions.labelProblems(scrape, "test-node"), scrape);
     assertTrue(scrape.contains("destination_workload=\"echo-1\""), scrape);
+    assertTrue(
+        scrape.contains(
+            "nodemesh_tunnel_handshake_failures_total{node=\"test-node\",reporter=\"destination\"} 1.0"),
+        scrape);
   }
 
   @Test
