@@ -17,6 +17,8 @@ import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
+import io.netty.handler.codec.http2.Http2Connection;
+import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.concurrent.Future;
 import java.net.InetSocketAddress;
@@ -193,11 +195,17 @@ public final class Tunnel {
   }
 
   /**
-   * Raises the connection-level receive window from the protocol's 64 KiB to the configured size
-   * (the frame codec turns a stream-less WINDOW_UPDATE into a larger local connection window).
+   * Raises the connection-level receive window to the configured size. The frame codec already
+   * grows it to twice the initial stream window when it is added; a stream-less WINDOW_UPDATE frame
+   * written through it adds the rest (the codec applies it to its local connection window).
    */
   static void growConnectionWindow(Channel ch, TunnelSettings s) {
-    int delta = s.connectionWindow() - 65_535;
+    Http2FrameCodec codec = ch.pipeline().get(Http2FrameCodec.class);
+    if (codec == null) {
+      return;
+    }
+    Http2Connection c = codec.connection();
+    int delta = s.connectionWindow() - c.local().flowController().windowSize(c.connectionStream());
     if (delta > 0) {
       ch.writeAndFlush(new DefaultHttp2WindowUpdateFrame(delta));
     }
