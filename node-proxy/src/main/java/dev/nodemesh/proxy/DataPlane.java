@@ -7,7 +7,9 @@ import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.LoadBalancer;
 import dev.nodemesh.proxy.transport.Transport;
+import dev.nodemesh.proxy.tunnel.Tunnel;
 import io.netty.channel.EventLoopGroup;
+import org.jspecify.annotations.Nullable;
 
 /**
  * What every connection handler needs, wired once at start: the transport and its event loops, the
@@ -17,6 +19,8 @@ import io.netty.channel.EventLoopGroup;
  * @param proxyMark SO_MARK on every upstream socket so the pods' redirect rules let it through
  * @param authorizer the receiving side's policy check: inbound capture, same-node outbound, HBONE
  * @param trustDomain of the SPIFFE IDs this proxy gives its pods ({@code --trust-domain})
+ * @param tunnel HBONE (15008 listeners, cross-node client pool); null when no identity provider is
+ *     wired, and then every destination is reached directly as before
  */
 public record DataPlane(
     Transport transport,
@@ -29,4 +33,5 @@ public record DataPlane(
     Interception interception,
     int proxyMark,
     Authorizer authorizer,
-    String trustDomain) {}
+    String trustDomain,
+    @Nullable Tunnel tunnel) {}

@@ -11,12 +11,14 @@ import dev.nodemesh.proxy.agent.NodeAgentService;
 import dev.nodemesh.proxy.agent.PodRecords;
 import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.agent.RecordReconciler;
+import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.ConfigWatcher;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.identity.CertificateManager;
 import dev.nodemesh.proxy.identity.IdentityClient;
+import dev.nodemesh.proxy.identity.IdentityProvider;
 import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
@@ -25,6 +27,8 @@ import dev.nodemesh.proxy.metrics.ProxyHealth;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
 import dev.nodemesh.proxy.transport.Transport;
+import dev.nodemesh.proxy.tunnel.Tunnel;
+import dev.nodemesh.proxy.tunnel.TunnelSettings;
 import dev.nodemesh.proxy.xds.XdsConfigSource;
 import io.grpc.ChannelCredentials;
 import io.grpc.InsecureChannelCredentials;
@@ -88,6 +92,21 @@ public final class NodeProxy implements AutoCloseable {
 
   /** Starts every part of the proxy and returns once the agent socket and admin port accept. */
   public static NodeProxy start(NodeProxyConfig config) throws Exception {
+    return start(config, null, null);
+  }
+
+  /**
+   * As {@link #start(NodeProxyConfig)}. HBONE (a 15008 listener in every enrolled pod, workloads on
+   * other nodes reached through mTLS tunnels) is on when there are workload certificates: from
+   * {@code identities} when given (tests), else from the CA of {@code config.identity()}. {@code
+   * authorizer} decides every connection a pod here receives; null means the snapshot's policies
+   * ({@link PolicyAuthorizer}).
+   */
+  public static NodeProxy start(
+      NodeProxyConfig config,
+      @Nullable IdentityProvider identities,
+      @Nullable Authorizer authorizer)
+      throws Exception {
     Transport transport = Transport.of(config.transport());
     transport.logChoice();
     ProxyMetrics metrics = new ProxyMetrics(config.nodeName());
@@ -98,6 +117,36 @@ public final class NodeProxy implements AutoCloseable {
     EventLoopGroup workers =
         transport.newGroup(config.workerThreads(), new DefaultThreadFactory("nodemesh-io", true));
     Interception interception = interception(config.interception());
+    ChannelCredentials toControlPlane = controlPlaneCredentials(config.controlPlaneRoot());
+    IdentityClient identity = null;
+    if (identities == null && config.identity() != null) {
+      try {
+        identity =
+            IdentityClient.start(
+                config.identity(),
+                config.nodeName(),
+                config.xdsTarget(),
+                toControlPlane,
+                snapshots,
+                metrics.registry());
+      } catch (Exception | Error e) {
+        closeQuietly(null, null, null, null, accept, workers);
+        interception.close();
+        throw e;
+      }
+      identities = identity.manager();
+    }
+    Authorizer policy = authorizer != null ? authorizer : new PolicyAuthorizer();
+    Tunnel tunnel =
+        identities == null
+            ? null
+            : new Tunnel(
+                config.nodeName(),
+                config.trustDomain(),
+                identities,
+                policy,
+                TunnelSettings.defaults(),
+                metrics.registry());
     DataPlane plane =
         new DataPlane(
             transport,
@@ -109,8 +158,9 @@ public final class NodeProxy implements AutoCloseable {
             metrics,
             interception,
             PROXY_MARK,
-            new PolicyAuthorizer(),
-            config.trustDomain());
+            policy,
+            config.trustDomain(),
+            tunnel);
     Counter rejected =
         Counter.builder("nodemesh.config.rejected")
             .description("Config updates rejected as invalid (the previous config stays)")
@@ -124,14 +174,12 @@ public final class NodeProxy implements AutoCloseable {
             pods::size,
             readiness::ready);
     AutoCloseable watcher = null;
-    IdentityClient identity = null;
     ExecutorService agentThread = null;
     AgentServer agent = null;
     Enroller enroller = null;
     try {
       String xdsTarget = config.xdsTarget();
       Path configDir = config.configDir();
-      ChannelCredentials toControlPlane = controlPlaneCredentials(config.controlPlaneRoot());
       if (xdsTarget != null) {
         watcher =
             XdsConfigSource.start(
@@ -152,16 +200,6 @@ public final class NodeProxy implements AutoCloseable {
                       snapshots.current().version(),
                       e.getMessage());
                 });
-      }
-      if (config.identity() != null) {
-        identity =
-            IdentityClient.start(
-                config.identity(),
-                config.nodeName(),
-                xdsTarget,
-                toControlPlane,
-                snapshots,
-                metrics.registry());
       }
       CertificateManager certificates = identity == null ? null : identity.manager();
       agentThread =

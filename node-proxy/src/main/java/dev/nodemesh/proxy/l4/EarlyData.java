@@ -10,10 +10,11 @@ import java.util.ArrayDeque;
 /**
  * Holds what a client sent before the upstream connection was ready. Reads are off until then, but
  * a transport may still read once on its own (epoll does when the peer half-closes early), so a
- * client that writes and shuts down at once must not lose its bytes or its end of stream.
+ * client that writes and shuts down at once must not lose its bytes or its end of stream. Public
+ * for the tunnel's client path, which waits for its stream the same way.
  */
-final class EarlyData extends ChannelInboundHandlerAdapter {
-  static final String NAME = "early-data";
+public final class EarlyData extends ChannelInboundHandlerAdapter {
+  public static final String NAME = "early-data";
 
   private final ArrayDeque<ByteBuf> buffered = new ArrayDeque<>();
   private boolean inputShutdown;
@@ -36,13 +37,13 @@ final class EarlyData extends ChannelInboundHandlerAdapter {
     }
   }
 
-  ArrayDeque<ByteBuf> drain() {
+  public ArrayDeque<ByteBuf> drain() {
     ArrayDeque<ByteBuf> out = new ArrayDeque<>(buffered);
     buffered.clear();
     return out;
   }
 
-  boolean inputShutdown() {
+  public boolean inputShutdown() {
     return inputShutdown;
   }
 

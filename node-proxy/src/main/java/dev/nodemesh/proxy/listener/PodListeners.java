@@ -7,9 +7,12 @@ import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.inbound.InboundConnectHandler;
 import dev.nodemesh.proxy.outbound.OutboundConnectHandler;
 import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
+import dev.nodemesh.proxy.tunnel.HboneServer;
+import dev.nodemesh.proxy.tunnel.Tunnel;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.SocketChannel;
@@ -22,8 +25,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The proxy's listening sockets inside one pod's network namespace: outbound capture on
- * 127.0.0.1:15001 and inbound capture on 0.0.0.0:15006. The calling thread enters the pod's
- * namespace only while Netty constructs the channels (that is when the sockets are created);
+ * 127.0.0.1:15001, inbound capture on 0.0.0.0:15006 and, with HBONE on, the tunnel server on
+ * 0.0.0.0:15008 (TLS; the redirect rules leave that port alone). The calling thread enters the
+ * pod's namespace only while Netty constructs the channels (that is when the sockets are created);
  * binding and accepting then run on the event loops in the proxy's own namespace.
  */
 public final class PodListeners implements AutoCloseable {
@@ -45,6 +49,12 @@ public final class PodListeners implements AutoCloseable {
       binds.add(
           bootstrap(plane, pod, false)
               .bind(new InetSocketAddress("0.0.0.0", NodeProxyConfig.INBOUND_PORT)));
+      Tunnel tunnel = plane.tunnel();
+      if (tunnel != null) {
+        binds.add(
+            bootstrap(plane, HboneServer.initializer(tunnel, plane, pod))
+                .bind(new InetSocketAddress("0.0.0.0", NodeProxyConfig.HBONE_PORT)));
+      }
     }
     List<Channel> opened = new ArrayList<>();
     IOException failure = null;
@@ -67,6 +77,23 @@ public final class PodListeners implements AutoCloseable {
   }
 
   private static ServerBootstrap bootstrap(DataPlane plane, EnrolledPod pod, boolean outbound) {
+    return bootstrap(
+        plane,
+        new ChannelInitializer<SocketChannel>() {
+          @Override
+          protected void initChannel(SocketChannel ch) {
+            EpollRegistrationGuard.apply(ch);
+            ch.pipeline()
+                .addLast(
+                    "connect",
+                    outbound
+                        ? new OutboundConnectHandler(plane, pod)
+                        : new InboundConnectHandler(plane, pod));
+          }
+        });
+  }
+
+  private static ServerBootstrap bootstrap(DataPlane plane, ChannelHandler childHandler) {
     return new ServerBootstrap()
         .group(plane.acceptGroup(), plane.workerGroup())
         .channelFactory(plane.transport().serverChannels())
@@ -75,19 +102,7 @@ public final class PodListeners implements AutoCloseable {
         .childOption(ChannelOption.AUTO_READ, false)
         .childOption(ChannelOption.TCP_NODELAY, true)
         .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-        .childHandler(
-            new ChannelInitializer<SocketChannel>() {
-              @Override
-              protected void initChannel(SocketChannel ch) {
-                EpollRegistrationGuard.apply(ch);
-                ch.pipeline()
-                    .addLast(
-                        "connect",
-                        outbound
-                            ? new OutboundConnectHandler(plane, pod)
-                            : new InboundConnectHandler(plane, pod));
-              }
-            });
+        .childHandler(childHandler);
   }
 
   /** Local addresses the listeners are bound to (for logs and tests). */

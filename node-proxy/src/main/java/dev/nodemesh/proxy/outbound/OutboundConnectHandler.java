@@ -11,6 +11,7 @@ import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
+import dev.nodemesh.proxy.tunnel.Tunnel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import java.net.Inet4Address;
@@ -27,7 +28,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A destination that is a pod enrolled on this node is reached from inside that pod's namespace
  * (one proxy hop for same-node traffic); anything else is reached from the source pod's namespace,
- * as the pod itself would have.
+ * as the pod itself would have. A mesh workload on another node is reached through an HBONE tunnel
+ * when one is configured.
  */
 public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
   private static final Logger log = LoggerFactory.getLogger(OutboundConnectHandler.class);
@@ -64,6 +66,12 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
     }
     EnrolledPod local = plane.pods().byIp(upstream.getAddress());
     if (local != null && !authorizeLocal(ctx, snapshot, route, local, upstream)) {
+      return;
+    }
+    Tunnel tunnel = plane.tunnel();
+    Workload endpoint = endpointOf(route);
+    if (tunnel != null && endpoint != null && tunnel.crossesNodes(endpoint, local != null)) {
+      tunnel.connect(plane, ctx.channel(), source, endpoint, upstream, meters);
       return;
     }
     NetworkNamespace from = local != null ? local.netns() : source.netns();
@@ -122,6 +130,17 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
       return p.upstream();
     }
     return null; // NoEndpoints, UnknownServicePort: refuse
+  }
+
+  /** The mesh workload a route leads to, or null for passthrough and refusals. */
+  private static @Nullable Workload endpointOf(Route route) {
+    if (route instanceof Route.ToService s) {
+      return s.endpoint();
+    }
+    if (route instanceof Route.ToWorkload w) {
+      return w.workload();
+    }
+    return null;
   }
 
   private TrafficLabels labels(Route route) {

@@ -7,6 +7,12 @@ final class Mesh {
   private Mesh() {}
 
   static String pod(String name, String ip, String app) {
+    return pod(name, ip, app, "test-node", "");
+  }
+
+  /** A pod on {@code nodeName} running as {@code serviceAccount} (empty: the default one). */
+  static String pod(String name, String ip, String app, String nodeName, String serviceAccount) {
+    String sa = serviceAccount.isEmpty() ? "" : "\n  serviceAccountName: " + serviceAccount;
     return """
         apiVersion: v1
         kind: Pod
@@ -17,7 +23,7 @@ final class Mesh {
           labels:
             app: %s
         spec:
-          nodeName: test-node
+          nodeName: %s%s
           containers:
             - name: app
               image: nodemesh/sample-app
@@ -30,7 +36,7 @@ final class Mesh {
           podIP: %s
         ---
         """
-        .formatted(name, name, app, ip);
+        .formatted(name, name, app, nodeName, sa, ip);
   }
 
   static String pods() {

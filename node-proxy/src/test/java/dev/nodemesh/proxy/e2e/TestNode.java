@@ -7,6 +7,8 @@ import dev.nodemesh.bpf.testing.TestNetns;
 import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.agent.AgentClient;
+import dev.nodemesh.proxy.authz.Authorizer;
+import dev.nodemesh.proxy.identity.IdentityProvider;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
@@ -28,31 +30,68 @@ import java.util.Map;
 final class TestNode implements AutoCloseable {
   static final String SUBNET = "10.214.0.";
   static final String SERVICE_CIDR = "10.97.0.0/16";
+  static final String POD_CIDR = "10.214.0.0/16";
 
   private final Path dir;
   private final TestNetns node;
+  private final String nodeName;
+  private final String subnet;
+  private final String tag;
+  private final boolean routed;
   private final Map<String, TestNetns> pods = new LinkedHashMap<>();
   private final Map<String, String> ips = new LinkedHashMap<>();
   private final List<AutoCloseable> closeables = new ArrayList<>();
   private NodeProxy proxy;
   private AgentClient agent;
 
-  private TestNode(Path dir, TestNetns node) {
+  private TestNode(
+      Path dir, TestNetns node, String nodeName, String subnet, String tag, boolean routed) {
     this.dir = dir;
     this.node = node;
+    this.nodeName = nodeName;
+    this.subnet = subnet;
+    this.tag = tag;
+    this.routed = routed;
   }
 
   static TestNode create(Path dir) throws IOException {
-    TestNetns node = TestNetns.create("node");
+    return create(dir, "test-node", SUBNET, "", false);
+  }
+
+  /**
+   * One node of a multi-node cluster: pods on {@code subnet}0/24 behind the bridge's gateway {@code
+   * subnet}1, routing the pod CIDR and the service CIDR through it; the node namespace forwards.
+   * {@code tag} keeps link names apart between nodes.
+   */
+  static TestNode createRouted(Path dir, String nodeName, String subnet, String tag)
+      throws IOException {
+    return create(dir, nodeName, subnet, tag, true);
+  }
+
+  private static TestNode create(
+      Path dir, String nodeName, String subnet, String tag, boolean routed) throws IOException {
+    TestNetns node = TestNetns.create("node" + tag);
     try {
       node.exec("ip", "link", "add", "br0", "type", "bridge");
       node.exec("ip", "link", "set", "br0", "up");
+      if (routed) {
+        node.exec("ip", "addr", "add", subnet + "1/24", "dev", "br0");
+        node.exec("sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
+      }
       Files.createDirectories(dir.resolve("config"));
-      return new TestNode(dir, node);
+      return new TestNode(dir, node, nodeName, subnet, tag, routed);
     } catch (IOException | RuntimeException e) {
       node.close();
       throw e;
     }
+  }
+
+  TestNetns nodeNetns() {
+    return node;
+  }
+
+  String nodeName() {
+    return nodeName;
   }
 
   /**
@@ -81,10 +120,10 @@ final class TestNode implements AutoCloseable {
   TestNetns addPod(String name, int hostPart) throws IOException {
     TestNetns pod = TestNetns.create(name);
     pods.put(name, pod);
-    String ip = SUBNET + hostPart;
+    String ip = subnet + hostPart;
     ips.put(name, ip);
-    String a = TestNetns.runPrefix() + "a" + hostPart;
-    String b = TestNetns.runPrefix() + "b" + hostPart;
+    String a = TestNetns.runPrefix() + tag + "a" + hostPart;
+    String b = TestNetns.runPrefix() + tag + "b" + hostPart;
     TestNetns.sh(
         "ip",
         "link",
@@ -102,7 +141,13 @@ final class TestNode implements AutoCloseable {
     pod.exec("ip", "link", "set", a, "name", "eth0");
     pod.exec("ip", "addr", "add", ip + "/24", "dev", "eth0");
     pod.exec("ip", "link", "set", "eth0", "up");
-    pod.exec("ip", "route", "add", SERVICE_CIDR, "dev", "eth0");
+    if (routed) {
+      String gateway = subnet + "1";
+      pod.exec("ip", "route", "add", POD_CIDR, "via", gateway, "dev", "eth0");
+      pod.exec("ip", "route", "add", SERVICE_CIDR, "via", gateway, "dev", "eth0");
+    } else {
+      pod.exec("ip", "route", "add", SERVICE_CIDR, "dev", "eth0");
+    }
     node.exec("ip", "link", "set", b, "master", "br0", "up");
     return pod;
   }
@@ -130,6 +175,16 @@ final class TestNode implements AutoCloseable {
   }
 
   NodeProxy startProxy(TransportKind transport, InterceptionMode interception) throws Exception {
+    return startProxy(transport, interception, null, null);
+  }
+
+  /** The proxy with HBONE: certificates from {@code identities}, tunnel policy by {@code authz}. */
+  NodeProxy startProxy(
+      TransportKind transport,
+      InterceptionMode interception,
+      IdentityProvider identities,
+      Authorizer authz)
+      throws Exception {
     proxy =
         NodeProxy.start(
             new NodeProxyConfig(
@@ -137,10 +192,12 @@ final class TestNode implements AutoCloseable {
                 configDir(),
                 dir.resolve("agent.sock"),
                 new InetSocketAddress("127.0.0.1", 0),
-                "test-node",
+                nodeName,
                 2,
                 interception,
-                null));
+                null),
+            identities,
+            authz);
     agent = new AgentClient(dir.resolve("agent.sock"), java.time.Duration.ofSeconds(30));
     return proxy;
   }

@@ -41,6 +41,15 @@ class MetricNamingTest {
       m.ended(2_000_000_000L);
       metrics.policyDenials(reporter, "echo-1", "default", "denied_by_policy").increment();
     }
+    dev.nodemesh.proxy.tunnel.TunnelMetrics tunnel =
+        new dev.nodemesh.proxy.tunnel.TunnelMetrics(metrics.registry());
+    for (dev.nodemesh.proxy.tunnel.TunnelMetrics.Side side :
+        List.of(tunnel.client(), tunnel.server())) {
+      side.connectionsOpen().incrementAndGet();
+      side.streamsOpened().increment();
+      side.handshakeFailures().increment();
+      side.streamsRefused().increment();
+    }
     scrape = metrics.scrape();
   }
 
@@ -64,6 +73,10 @@ class MetricNamingTest {
             "nodemesh_policy_denials_total{destination_namespace=\"default\","
                 + "destination_workload=\"echo-1\",node=\"test-node\","
                 + "reason=\"denied_by_policy\",reporter=\"source\"} 1.0"),
+        scrape);
+    assertTrue(
+        scrape.contains(
+            "nodemesh_tunnel_handshake_failures_total{node=\"test-node\",reporter=\"destination\"} 1.0"),
         scrape);
   }
 

@@ -1,0 +1,173 @@
+package dev.nodemesh.proxy.tunnel;
+
+import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.authz.ConnectionSource;
+import dev.nodemesh.proxy.authz.Decision;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.proxy.l4.Upstream;
+import dev.nodemesh.proxy.metrics.ConnectionMeters;
+import dev.nodemesh.proxy.metrics.TrafficLabels;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.util.ReferenceCountUtil;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.ArrayDeque;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One CONNECT stream on a pod's 15008 listener: checks that {@code :authority} names this pod, asks
+ * the {@link dev.nodemesh.proxy.authz.Authorizer} with the caller's verified SPIFFE ID, then
+ * connects to the app from inside the pod's namespace, answers {@code :status 200} and hands the
+ * pair to {@link StreamRelay}. A malformed request or another pod's address gets 400, a denied one
+ * 403, an app that refuses 503; each ends the stream.
+ */
+final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
+  private static final Logger log = LoggerFactory.getLogger(ConnectStreamHandler.class);
+
+  private final Tunnel tunnel;
+  private final DataPlane plane;
+  private final EnrolledPod pod;
+  private final SpiffeId peer;
+  private final InetAddress peerIp;
+  private boolean requested;
+
+  ConnectStreamHandler(
+      Tunnel tunnel, DataPlane plane, EnrolledPod pod, SpiffeId peer, InetAddress peerIp) {
+    this.tunnel = tunnel;
+    this.plane = plane;
+    this.pod = pod;
+    this.peer = peer;
+    this.peerIp = peerIp;
+  }
+
+  @Override
+  public void channelActive(ChannelHandlerContext ctx) {
+    ctx.read(); // the request's HEADERS; DATA waits in the stream until the app is connected
+  }
+
+  @Override
+  public void channelRead(ChannelHandlerContext ctx, Object msg) {
+    if (requested || !(msg instanceof Http2HeadersFrame headers)) {
+      // DATA before the answer: a protocol error for CONNECT here; reset the stream.
+      ReferenceCountUtil.release(msg);
+      StreamRelay.reset(ctx.channel());
+      return;
+    }
+    requested = true;
+    Http2StreamChannel stream = (Http2StreamChannel) ctx.channel();
+    TunnelMetrics.Side m = tunnel.metrics().server();
+    m.streamsOpened().increment();
+    Http2Headers h = headers.headers();
+    InetSocketAddress target =
+        HttpMethod.CONNECT.asciiName().contentEquals(h.method() == null ? "" : h.method())
+            ? ConnectTarget.parse(h.authority())
+            : null;
+    if (target == null || !pod.ips().contains(target.getAddress()) || headers.isEndStream()) {
+      m.streamsRefused().increment();
+      log.debug("HBONE {} from {}: bad CONNECT {} {}", pod, peer, h.method(), h.authority());
+      respond(stream, "400", true);
+      return;
+    }
+    ConfigSnapshot snapshot = plane.snapshots().current();
+    Workload destination = snapshot.workloadByIp(target.getAddress());
+    if (destination == null) {
+      m.streamsRefused().increment();
+      respond(stream, "400", true);
+      return;
+    }
+    Decision d =
+        tunnel
+            .authorizer()
+            .check(
+                snapshot, destination, target.getPort(), new ConnectionSource(peer, peerIp, true));
+    if (!d.allowed()) {
+      m.streamsRefused().increment();
+      plane
+          .metrics()
+          .policyDenials("destination", destination.name(), destination.namespace(), d.reason())
+          .increment();
+      log.debug("HBONE {} from {} denied by {}: {}", target, peer, d.policy(), d.reason());
+      respond(stream, "403", true);
+      return;
+    }
+    ConnectionMeters meters =
+        plane
+            .metrics()
+            .connection(
+                new TrafficLabels(
+                    "destination",
+                    TrafficLabels.UNKNOWN,
+                    peer.namespace(),
+                    destination.name(),
+                    destination.namespace(),
+                    TrafficLabels.UNKNOWN));
+    ctx.pipeline().remove(this);
+    long start = System.nanoTime();
+    Upstream.connect(plane, stream, pod.netns(), target)
+        .addListener(
+            (ChannelFutureListener)
+                f -> {
+                  if (!f.isSuccess()) {
+                    meters.failed().increment();
+                    log.debug("HBONE {}: app refused: {}", target, f.cause().toString());
+                    f.channel().close();
+                    respond(stream, "503", true);
+                    return;
+                  }
+                  if (!stream.isActive()) {
+                    f.channel().close();
+                    return;
+                  }
+                  meters.connected(System.nanoTime() - start);
+                  respond(stream, "200", false);
+                  StreamRelay.start(
+                      f.channel(),
+                      stream,
+                      new ArrayDeque<>(),
+                      false,
+                      new StreamRelay.Listener() {
+                        @Override
+                        public void bytes(boolean fromSocket, int count) {
+                          // fromSocket: the app's answer, back towards the caller.
+                          (fromSocket ? meters.receivedBytes() : meters.sentBytes())
+                              .increment(count);
+                        }
+
+                        @Override
+                        public void closed(@Nullable Throwable error) {
+                          meters.ended(System.nanoTime() - start);
+                        }
+                      });
+                });
+  }
+
+  private static void respond(Http2StreamChannel stream, String status, boolean end) {
+    if (!stream.isActive()) {
+      return;
+    }
+    stream.writeAndFlush(
+        new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status(status), end));
+    if (end) {
+      stream.close();
+    }
+  }
+
+  @Override
+  public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    log.debug("HBONE stream on {} failed", pod, cause);
+    ctx.close();
+  }
+}

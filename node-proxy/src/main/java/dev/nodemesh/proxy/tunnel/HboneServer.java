@@ -1,0 +1,203 @@
+package dev.nodemesh.proxy.tunnel;
+
+import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2Settings;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.ssl.ApplicationProtocolNames;
+import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslHandler;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import javax.net.ssl.SSLPeerUnverifiedException;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The server side of HBONE for one pod: the pipeline of a connection accepted on the pod's 15008
+ * listener. The certificate presented is the pod's own workload certificate (the listener says
+ * which pod, so no SNI is needed); the client's chain is verified against the trust anchors and its
+ * SPIFFE ID read from the URI SAN; then HTTP/2 with one {@link ConnectStreamHandler} per stream.
+ */
+public final class HboneServer {
+  private static final Logger log = LoggerFactory.getLogger(HboneServer.class);
+
+  private HboneServer() {}
+
+  /** The child handler of the 15008 listener in {@code pod}'s namespace. */
+  public static ChannelInitializer<SocketChannel> initializer(
+      Tunnel tunnel, DataPlane plane, EnrolledPod pod) {
+    return new ChannelInitializer<>() {
+      @Override
+      protected void initChannel(SocketChannel ch) {
+        EpollRegistrationGuard.apply(ch);
+        ch.pipeline().addLast("hbone-tls-setup", tlsSetup(tunnel, plane, pod));
+      }
+    };
+  }
+
+  /** The first handler of an accepted connection (apart from the listener, for tests). */
+  static ChannelHandler tlsSetup(Tunnel tunnel, DataPlane plane, EnrolledPod pod) {
+    return new TlsSetup(tunnel, plane, pod);
+  }
+
+  /** The workload of this node's pod in the snapshot, by uid, else by IP. */
+  static @Nullable Workload workloadOf(ConfigSnapshot snapshot, EnrolledPod pod) {
+    for (InetAddress ip : pod.ips()) {
+      Workload w = snapshot.workloadByIp(ip);
+      if (w != null && w.uid().equals(pod.uid())) {
+        return w;
+      }
+    }
+    for (InetAddress ip : pod.ips()) {
+      Workload w = snapshot.workloadByIp(ip);
+      if (w != null && w.namespace().equals(pod.namespace()) && w.name().equals(pod.name())) {
+        return w;
+      }
+    }
+    return null;
+  }
+
+  /** Picks the pod's certificate (asynchronously), then installs TLS and starts reading. */
+  private static final class TlsSetup extends ChannelInboundHandlerAdapter {
+    private final Tunnel tunnel;
+    private final DataPlane plane;
+    private final EnrolledPod pod;
+
+    TlsSetup(Tunnel tunnel, DataPlane plane, EnrolledPod pod) {
+      this.tunnel = tunnel;
+      this.plane = plane;
+      this.pod = pod;
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+      Channel ch = ctx.channel();
+      Workload self = workloadOf(plane.snapshots().current(), pod);
+      if (self == null) {
+        log.warn(
+            "HBONE connection to {}: the pod is not in the config, no identity to present", pod);
+        tunnel.metrics().server().handshakeFailures().increment();
+        ch.close();
+        return;
+      }
+      SpiffeId id = SpiffeId.of(tunnel.trustDomain(), self);
+      tunnel
+          .tls()
+          .server(id)
+          .whenComplete(
+              (sslContext, error) ->
+                  ch.eventLoop().execute(() -> install(ctx, id, sslContext, error)));
+    }
+
+    private void install(
+        ChannelHandlerContext ctx, SpiffeId id, @Nullable SslContext ssl, @Nullable Throwable e) {
+      Channel ch = ctx.channel();
+      if (ssl == null || e != null || !ch.isActive()) {
+        if (e != null) {
+          log.warn("HBONE: no certificate for {}: {}", id, e.toString());
+          tunnel.metrics().server().handshakeFailures().increment();
+        }
+        ch.close();
+        return;
+      }
+      ctx.pipeline().addAfter(ctx.name(), "tls", ssl.newHandler(ch.alloc()));
+      ctx.pipeline().addAfter("tls", "alpn", new ServerNegotiation(tunnel, plane, pod));
+      ctx.pipeline().remove(this);
+      // Connection-level reads stay on: back-pressure is per stream, by HTTP/2 flow control.
+      ch.config().setAutoRead(true);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+      ctx.close();
+    }
+  }
+
+  /** After the handshake: h2 only, the client's SPIFFE ID, then the HTTP/2 codec. */
+  private static final class ServerNegotiation extends ApplicationProtocolNegotiationHandler {
+    private final Tunnel tunnel;
+    private final DataPlane plane;
+    private final EnrolledPod pod;
+
+    ServerNegotiation(Tunnel tunnel, DataPlane plane, EnrolledPod pod) {
+      super("none");
+      this.tunnel = tunnel;
+      this.plane = plane;
+      this.pod = pod;
+    }
+
+    @Override
+    protected void configurePipeline(ChannelHandlerContext ctx, String protocol) {
+      TunnelMetrics.Side m = tunnel.metrics().server();
+      if (!ApplicationProtocolNames.HTTP_2.equals(protocol)) {
+        m.handshakeFailures().increment();
+        log.debug("HBONE client {} negotiated {}, not h2", ctx.channel().remoteAddress(), protocol);
+        ctx.close();
+        return;
+      }
+      SpiffeId peer;
+      try {
+        peer =
+            PeerIdentity.of(
+                ctx.pipeline().get(SslHandler.class).engine().getSession(), tunnel.trustDomain());
+      } catch (SSLPeerUnverifiedException e) {
+        m.handshakeFailures().increment();
+        log.debug("HBONE client {} refused: {}", ctx.channel().remoteAddress(), e.getMessage());
+        ctx.close();
+        return;
+      }
+      InetAddress peerIp = ((InetSocketAddress) ctx.channel().remoteAddress()).getAddress();
+      TunnelSettings s = tunnel.settings();
+      ctx.pipeline()
+          .addLast(
+              "h2",
+              Http2FrameCodecBuilder.forServer()
+                  .initialSettings(
+                      Http2Settings.defaultSettings()
+                          .initialWindowSize(s.streamWindow())
+                          .maxConcurrentStreams(s.serverMaxStreams()))
+                  .build());
+      ctx.pipeline()
+          .addLast(
+              "h2-streams",
+              new Http2MultiplexHandler(
+                  new ChannelInitializer<Http2StreamChannel>() {
+                    @Override
+                    protected void initChannel(Http2StreamChannel stream) {
+                      stream.config().setAutoRead(false);
+                      stream
+                          .pipeline()
+                          .addLast(
+                              "connect",
+                              new ConnectStreamHandler(tunnel, plane, pod, peer, peerIp));
+                    }
+                  }));
+      Tunnel.growConnectionWindow(ctx.channel(), s);
+      m.connectionsOpen().incrementAndGet();
+      ctx.channel().closeFuture().addListener(f -> m.connectionsOpen().decrementAndGet());
+    }
+
+    @Override
+    protected void handshakeFailure(ChannelHandlerContext ctx, Throwable cause) {
+      tunnel.metrics().server().handshakeFailures().increment();
+      log.debug(
+          "HBONE handshake from {} failed: {}", ctx.channel().remoteAddress(), cause.toString());
+      ctx.close();
+    }
+  }
+}

@@ -1,0 +1,213 @@
+package dev.nodemesh.proxy.tunnel;
+
+import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.authz.Authorizer;
+import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.proxy.identity.IdentityProvider;
+import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.proxy.l4.EarlyData;
+import dev.nodemesh.proxy.l4.Relays;
+import dev.nodemesh.proxy.metrics.ConnectionMeters;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoop;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
+import io.netty.handler.codec.http2.Http2Connection;
+import io.netty.handler.codec.http2.Http2FrameCodec;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.util.concurrent.Future;
+import java.net.InetSocketAddress;
+import java.util.ArrayDeque;
+import java.util.concurrent.ConcurrentHashMap;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * HBONE as the rest of the data plane sees it: whether a connection crosses nodes ({@link
+ * #crossesNodes}), the client path ({@link #connect}), and the server listener's pipeline ({@link
+ * HboneServer}). Holds this node's name, the trust domain, the TLS contexts, the authorizer the
+ * server side asks, the settings, the metrics and one client pool per event loop.
+ */
+public final class Tunnel {
+  private static final Logger log = LoggerFactory.getLogger(Tunnel.class);
+
+  private final String nodeName;
+  private final String trustDomain;
+  private final TunnelTls tls;
+  private final Authorizer authorizer;
+  private final TunnelSettings settings;
+  private final TunnelMetrics metrics;
+  private final ConcurrentHashMap<EventLoop, TunnelPool> pools = new ConcurrentHashMap<>();
+
+  public Tunnel(
+      String nodeName,
+      String trustDomain,
+      IdentityProvider identities,
+      Authorizer authorizer,
+      TunnelSettings settings,
+      MeterRegistry registry) {
+    this.nodeName = nodeName;
+    this.trustDomain = trustDomain;
+    this.tls = new TunnelTls(identities);
+    this.authorizer = authorizer;
+    this.settings = settings;
+    this.metrics = new TunnelMetrics(registry);
+  }
+
+  /**
+   * True when traffic to {@code endpoint} goes through a tunnel: a mesh workload scheduled on
+   * another node (or on none) that is not enrolled here. Pods on this node keep the direct path.
+   */
+  public static boolean crossesNodes(Workload endpoint, String nodeName, boolean enrolledHere) {
+    return !enrolledHere && !endpoint.nodeName().equals(nodeName);
+  }
+
+  public boolean crossesNodes(Workload endpoint, boolean enrolledHere) {
+    return crossesNodes(endpoint, nodeName, enrolledHere);
+  }
+
+  public String trustDomain() {
+    return trustDomain;
+  }
+
+  public TunnelTls tls() {
+    return tls;
+  }
+
+  public Authorizer authorizer() {
+    return authorizer;
+  }
+
+  public TunnelSettings settings() {
+    return settings;
+  }
+
+  public TunnelMetrics metrics() {
+    return metrics;
+  }
+
+  /** Client connections held now over every loop (call from a test or admin, racy by nature). */
+  int pooledConnections() {
+    int n = 0;
+    for (TunnelPool p : pools.values()) {
+      n += p.size();
+    }
+    return n;
+  }
+
+  /**
+   * Carries {@code downstream} (a socket accepted in {@code source}'s namespace) to {@code target}
+   * on {@code destination} through a pooled HBONE stream. On any failure the downstream is reset.
+   * Call on the downstream's event loop.
+   */
+  public void connect(
+      DataPlane plane,
+      Channel downstream,
+      EnrolledPod source,
+      Workload destination,
+      InetSocketAddress target,
+      ConnectionMeters meters) {
+    Workload self = HboneServer.workloadOf(plane.snapshots().current(), source);
+    if (self == null) {
+      // No identity to present: fail closed rather than fall back to plaintext.
+      log.debug("tunnel from {}: the pod is not in the config", source);
+      meters.failed().increment();
+      Relays.reset(downstream);
+      return;
+    }
+    TunnelPool.Key key =
+        new TunnelPool.Key(
+            SpiffeId.of(trustDomain, self),
+            target.getAddress(),
+            SpiffeId.of(trustDomain, destination));
+    long start = System.nanoTime();
+    EarlyData early = new EarlyData();
+    downstream.pipeline().addLast(EarlyData.NAME, early);
+    EventLoop loop = downstream.eventLoop();
+    TunnelPool pool = pools.computeIfAbsent(loop, l -> new TunnelPool(this, l));
+    pool.openStream(plane, key, source.netns(), downstream)
+        .addListener(
+            (Future<Http2StreamChannel> f) -> {
+              if (!f.isSuccess()) {
+                fail(downstream, meters, key, f.cause());
+                return;
+              }
+              Http2StreamChannel stream = f.getNow();
+              if (!downstream.isActive()) {
+                stream.close();
+                return;
+              }
+              stream
+                  .pipeline()
+                  .addLast(
+                      "connect-response",
+                      new ConnectResponseHandler(
+                          ok -> {
+                            if (!ok) {
+                              fail(downstream, meters, key, null);
+                              return;
+                            }
+                            if (!downstream.isActive()) {
+                              stream.close();
+                              return;
+                            }
+                            meters.connected(System.nanoTime() - start);
+                            ArrayDeque<ByteBuf> pending = early.drain();
+                            boolean eof = early.inputShutdown();
+                            downstream.pipeline().remove(early);
+                            StreamRelay.start(
+                                downstream, stream, pending, eof, relayListener(meters, start));
+                          }));
+              stream.writeAndFlush(
+                  new DefaultHttp2HeadersFrame(
+                      new DefaultHttp2Headers()
+                          .method(HttpMethod.CONNECT.asciiName())
+                          .authority(ConnectTarget.format(target))));
+              stream.read();
+            });
+  }
+
+  private static void fail(
+      Channel downstream, ConnectionMeters meters, TunnelPool.Key key, @Nullable Throwable cause) {
+    meters.failed().increment();
+    log.debug("tunnel {} failed: {}", key, cause == null ? "refused" : cause.toString());
+    Relays.reset(downstream);
+  }
+
+  private static StreamRelay.Listener relayListener(ConnectionMeters meters, long start) {
+    return new StreamRelay.Listener() {
+      @Override
+      public void bytes(boolean fromSocket, int count) {
+        (fromSocket ? meters.sentBytes() : meters.receivedBytes()).increment(count);
+      }
+
+      @Override
+      public void closed(@Nullable Throwable error) {
+        meters.ended(System.nanoTime() - start);
+      }
+    };
+  }
+
+  /**
+   * Raises the connection-level receive window to the configured size. The frame codec already
+   * grows it to twice the initial stream window when it is added; a stream-less WINDOW_UPDATE frame
+   * written through it adds the rest (the codec applies it to its local connection window).
+   */
+  static void growConnectionWindow(Channel ch, TunnelSettings s) {
+    Http2FrameCodec codec = ch.pipeline().get(Http2FrameCodec.class);
+    if (codec == null) {
+      return;
+    }
+    Http2Connection c = codec.connection();
+    int delta = s.connectionWindow() - c.local().flowController().windowSize(c.connectionStream());
+    if (delta > 0) {
+      ch.writeAndFlush(new DefaultHttp2WindowUpdateFrame(delta));
+    }
+  }
+}

@@ -1,0 +1,372 @@
+package dev.nodemesh.proxy.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.proxy.authz.Authorizer;
+import dev.nodemesh.proxy.authz.ConnectionSource;
+import dev.nodemesh.proxy.authz.Decision;
+import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.proxy.tunnel.TestIdentities;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Queue;
+import java.util.Random;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * HBONE end to end: two nodes (namespaces joined by a veth underlay), one node proxy each in this
+ * JVM, certificates from a test root. A client on node-1 reaches services whose endpoints are on
+ * node-2 through mTLS HTTP/2 CONNECT tunnels on 15008.
+ */
+@RootTest
+class HboneRootTest {
+  private static final String TD = "cluster.local";
+  private static final String ECHO_VIP = "10.97.0.10";
+  private static final String IMPOSTOR_VIP = "10.97.0.11";
+  private static final String LOCAL_VIP = "10.97.0.12";
+  private static final SpiffeId CLIENT = new SpiffeId(TD, "default", "client");
+  private static final SpiffeId ROGUE = new SpiffeId(TD, "default", "rogue");
+  private static final SpiffeId IMPOSTOR = new SpiffeId(TD, "default", "impostor");
+
+  @TempDir static Path tmp;
+  private static TwoNodeCluster cluster;
+  private static final Queue<ConnectionSource> seenByNode2 = new ConcurrentLinkedQueue<>();
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    cluster = TwoNodeCluster.create(tmp);
+    TestNode n1 = cluster.node1;
+    TestNode n2 = cluster.node2;
+    n1.addPod("client", 10);
+    n1.addPod("rogue", 11);
+    n1.addPod("local-echo", 12);
+    n1.serve("local-echo", 8080, TestServer.Mode.NAME);
+    n2.addPod("echo-1", 11);
+    n2.addPod("impostor", 12);
+    n2.serve("echo-1", 8080, TestServer.Mode.NAME);
+    n2.serve("echo-1", 9000, TestServer.Mode.ECHO);
+    n2.serve("impostor", 9000, TestServer.Mode.ECHO);
+    cluster.writeConfig(
+        "pods.yaml",
+        Mesh.pod("client", n1.ip("client"), "client", "node-1", "client")
+            + Mesh.pod("rogue", n1.ip("rogue"), "rogue", "node-1", "rogue")
+            + Mesh.pod("local-echo", n1.ip("local-echo"), "local", "node-1", "local")
+            + Mesh.pod("echo-1", n2.ip("echo-1"), "echo", "node-2", "echo")
+            + Mesh.pod("impostor", n2.ip("impostor"), "impostor", "node-2", "impostor"));
+    cluster.writeConfig(
+        "services.yaml",
+        Mesh.service("echo", ECHO_VIP, "echo")
+            + "---\n"
+            + Mesh.service("impostor", IMPOSTOR_VIP, "impostor")
+            + "---\n"
+            + Mesh.service("local", LOCAL_VIP, "local"));
+    TestIdentities.Ca root = TestIdentities.Ca.create("test-root");
+    TestIdentities.Ca other = TestIdentities.Ca.create("other-root");
+    TestIdentities ids1 = new TestIdentities(root).signWith(ROGUE, other);
+    TestIdentities ids2 =
+        new TestIdentities(root).presentAs(IMPOSTOR, "spiffe://cluster.local/ns/default/sa/other");
+    Authorizer allow = (s, d, p, src) -> new Decision(true, "default-allow", "allowed");
+    Authorizer spy =
+        (s, d, p, src) -> {
+          seenByNode2.add(src);
+          return new Decision(true, "default-allow", "allowed");
+        };
+    cluster.startProxies(ids1, allow, ids2, spy);
+    for (String p : List.of("client", "rogue", "local-echo")) {
+      assertFalse(n1.enrol(p).getAlreadyEnrolled());
+    }
+    for (String p : List.of("echo-1", "impostor")) {
+      assertFalse(n2.enrol(p).getAlreadyEnrolled());
+    }
+  }
+
+  @AfterAll
+  static void tearDown() throws Exception {
+    if (cluster != null) {
+      cluster.close();
+    }
+  }
+
+  @Test
+  void crossNodeRequestGoesThroughTheTunnelAndCarriesTheCallersIdentity() throws IOException {
+    double before = metric(cluster.node1, "nodemesh_tunnel_streams_opened_total", "source");
+    String[] line = readLine(cluster.node1.connect("client", ECHO_VIP, 80)).split(" ");
+    assertEquals("echo-1", line[0]);
+    // Delivered from inside echo-1's namespace by node-2's proxy.
+    assertEquals(cluster.node2.ip("echo-1"), line[1]);
+    assertTrue(
+        metric(cluster.node1, "nodemesh_tunnel_streams_opened_total", "source") >= before + 1);
+    assertTrue(
+        seenByNode2.stream()
+            .anyMatch(
+                s ->
+                    CLIENT.equals(s.principal())
+                        && s.mutualTls()
+                        && s.address().getHostAddress().equals(cluster.node1.ip("client"))),
+        seenByNode2.toString());
+  }
+
+  @Test
+  void sameNodeDestinationsKeepTheDirectPath() throws IOException {
+    double before = metric(cluster.node1, "nodemesh_tunnel_streams_opened_total", "source");
+    String[] line = readLine(cluster.node1.connect("client", LOCAL_VIP, 80)).split(" ");
+    assertEquals("local-echo", line[0]);
+    assertEquals(before, metric(cluster.node1, "nodemesh_tunnel_streams_opened_total", "source"));
+  }
+
+  @Test
+  void bulkTransferArrivesByteIdentical() throws Exception {
+    long size = 64L * 1024 * 1024;
+    SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000);
+    ExecutorService writer = Executors.newSingleThreadExecutor();
+    try (ch) {
+      Future<byte[]> sent =
+          writer.submit(
+              () -> {
+                MessageDigest d = MessageDigest.getInstance("SHA-256");
+                Random r = new Random(7);
+                byte[] chunk = new byte[256 * 1024];
+                for (long done = 0; done < size; done += chunk.length) {
+                  r.nextBytes(chunk);
+                  d.update(chunk);
+                  ByteBuffer b = ByteBuffer.wrap(chunk);
+                  while (b.hasRemaining()) {
+                    ch.write(b);
+                  }
+                }
+                ch.shutdownOutput();
+                return d.digest();
+              });
+      MessageDigest got = MessageDigest.getInstance("SHA-256");
+      ByteBuffer buf = ByteBuffer.allocate(256 * 1024);
+      long received = 0;
+      int n;
+      while ((n = ch.read(buf)) >= 0) {
+        buf.flip();
+        got.update(buf);
+        buf.clear();
+        received += n;
+      }
+      assertEquals(size, received);
+      assertArrayEquals(sent.get(60, TimeUnit.SECONDS), got.digest());
+    } finally {
+      writer.shutdownNow();
+    }
+  }
+
+  @Test
+  void theUnderlayCarriesOnlyTls() throws Exception {
+    Path pcap = tmp.resolve("underlay.pcap");
+    Path log = tmp.resolve("tcpdump.log");
+    Process tcpdump =
+        new ProcessBuilder(
+                "ip",
+                "netns",
+                "exec",
+                cluster.node1.nodeNetns().name(),
+                "tcpdump",
+                "--immediate-mode",
+                "-i",
+                cluster.underlay(),
+                "-n",
+                "-U",
+                "-s",
+                "0",
+                "-w",
+                pcap.toString())
+            .redirectErrorStream(true)
+            .redirectOutput(log.toFile())
+            .start();
+    String marker = "NODEMESH-PLAINTEXT-MARKER-" + Long.toHexString(new Random().nextLong());
+    try {
+      await(() -> Files.exists(log) && readQuietly(log).contains("listening on"), "tcpdump ready");
+      byte[] payload = (marker + "\n").repeat(200).getBytes(StandardCharsets.UTF_8);
+      try (SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000)) {
+        ByteBuffer out = ByteBuffer.wrap(payload);
+        while (out.hasRemaining()) {
+          ch.write(out);
+        }
+        ch.shutdownOutput();
+        assertArrayEquals(payload, readAll(ch));
+      }
+      // Packets reach the file as tcpdump reads them; wait for them rather than cut it short.
+      await(() -> Files.size(pcap) > 2L * payload.length, "the transfer in the capture");
+    } finally {
+      tcpdump.destroy(); // SIGTERM to tcpdump's own PID: it flushes and exits
+      if (!tcpdump.waitFor(10, TimeUnit.SECONDS)) {
+        tcpdump.destroyForcibly();
+      }
+    }
+    byte[] captured = Files.readAllBytes(pcap);
+    assertTrue(captured.length > 8_000, "capture holds the transfer: " + captured.length);
+    assertFalse(
+        contains(captured, marker.getBytes(StandardCharsets.UTF_8)),
+        "the marker crossed the underlay in plaintext");
+    // TLS 1.3 application data records: content type 23, legacy version 3.3.
+    assertTrue(contains(captured, new byte[] {0x17, 0x03, 0x03}), "no TLS records captured");
+  }
+
+  @Test
+  void aThousandConcurrentStreamsOverPooledTunnels() throws Exception {
+    int count = 1000;
+    int size = 8 * 1024;
+    List<SocketChannel> channels = new ArrayList<>(count);
+    List<byte[]> payloads = new ArrayList<>(count);
+    Random r = new Random(11);
+    try {
+      try (NetworkNamespace ns = NetworkNamespace.open(cluster.node1.pod("client").path());
+          NetworkNamespace.Scope in = ns.enter()) {
+        for (int i = 0; i < count; i++) {
+          channels.add(SocketChannel.open());
+        }
+      }
+      for (SocketChannel ch : channels) {
+        ch.socket().setSoTimeout(60_000);
+        ch.connect(new InetSocketAddress(ECHO_VIP, 9000));
+        byte[] p = new byte[size];
+        r.nextBytes(p);
+        payloads.add(p);
+        ByteBuffer b = ByteBuffer.wrap(p);
+        while (b.hasRemaining()) {
+          ch.write(b);
+        }
+      }
+      // Every stream is open at once before any of them ends.
+      await(
+          () -> metric(cluster.node2, "nodemesh_tcp_connections_open", "destination") >= count,
+          count + " tunnelled connections open on node-2");
+      double pooled = metric(cluster.node1, "nodemesh_tunnel_connections_open", "source");
+      assertTrue(pooled >= 10 && pooled <= 40, "pooled connections: " + pooled);
+      for (SocketChannel ch : channels) {
+        ch.shutdownOutput();
+      }
+      for (int i = 0; i < count; i++) {
+        assertArrayEquals(payloads.get(i), readAll(channels.get(i)), "stream " + i);
+      }
+    } finally {
+      for (SocketChannel ch : channels) {
+        ch.close();
+      }
+    }
+  }
+
+  @Test
+  void aClientCertificateFromAnotherRootIsRejected() throws Exception {
+    double before =
+        metric(cluster.node2, "nodemesh_tunnel_handshake_failures_total", "destination");
+    assertRefused("rogue", ECHO_VIP);
+    await(
+        () ->
+            metric(cluster.node2, "nodemesh_tunnel_handshake_failures_total", "destination")
+                > before,
+        "node-2 counted the failed handshake");
+    assertTrue(seenByNode2.stream().noneMatch(s -> ROGUE.equals(s.principal())));
+  }
+
+  @Test
+  void aServerWithTheWrongIdentityIsRejectedByTheClient() throws Exception {
+    double before = metric(cluster.node1, "nodemesh_tunnel_handshake_failures_total", "source");
+    assertRefused("client", IMPOSTOR_VIP);
+    assertTrue(
+        metric(cluster.node1, "nodemesh_tunnel_handshake_failures_total", "source") > before);
+  }
+
+  /** The connection is accepted locally (the in-pod listener), then reset with nothing relayed. */
+  private static void assertRefused(String pod, String vip) throws IOException {
+    try (SocketChannel ch = cluster.node1.connect(pod, vip, 9000)) {
+      ch.write(ByteBuffer.wrap("hello\n".getBytes(StandardCharsets.UTF_8)));
+      ByteBuffer buf = ByteBuffer.allocate(64);
+      int n;
+      try {
+        n = ch.read(buf);
+      } catch (IOException reset) {
+        return;
+      }
+      assertEquals(-1, n, "no byte may come back");
+    }
+  }
+
+  private static double metric(TestNode node, String name, String reporter) {
+    double sum = 0;
+    for (String l : node.proxy().dataPlane().metrics().scrape().split("\n")) {
+      if (l.startsWith(name + "{") && l.contains("reporter=\"" + reporter + "\"")) {
+        sum += Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1));
+      }
+    }
+    return sum;
+  }
+
+  private static void await(Check check, String what) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (!check.ok()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("timed out waiting for " + what);
+      }
+      Thread.sleep(50);
+    }
+  }
+
+  @FunctionalInterface
+  private interface Check {
+    boolean ok() throws Exception;
+  }
+
+  private static String readQuietly(Path p) {
+    try {
+      return Files.readString(p);
+    } catch (IOException e) {
+      return "";
+    }
+  }
+
+  private static byte[] readAll(SocketChannel ch) throws IOException {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    ByteBuffer buf = ByteBuffer.allocate(64 * 1024);
+    while (ch.read(buf) >= 0) {
+      buf.flip();
+      out.write(buf.array(), 0, buf.limit());
+      buf.clear();
+    }
+    return out.toByteArray();
+  }
+
+  private static String readLine(SocketChannel ch) throws IOException {
+    try (ch) {
+      return new String(readAll(ch), StandardCharsets.UTF_8).trim();
+    }
+  }
+
+  private static boolean contains(byte[] hay, byte[] needle) {
+    outer:
+    for (int i = 0; i + needle.length <= hay.length; i++) {
+      for (int j = 0; j < needle.length; j++) {
+        if (hay[i + j] != needle[j]) {
+          continue outer;
+        }
+      }
+      return true;
+    }
+    return false;
+  }
+}

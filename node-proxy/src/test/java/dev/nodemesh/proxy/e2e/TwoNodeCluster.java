@@ -1,0 +1,100 @@
+package dev.nodemesh.proxy.e2e;
+
+import dev.nodemesh.bpf.testing.TestNetns;
+import dev.nodemesh.proxy.authz.Authorizer;
+import dev.nodemesh.proxy.identity.IdentityProvider;
+import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.transport.TransportKind;
+import java.io.IOException;
+import java.nio.file.Path;
+
+/**
+ * Two nodes on this machine, each a {@link TestNode} (its own namespace, bridge, pods and node
+ * proxy in this JVM), joined by a veth "underlay" between the two node namespaces with routes for
+ * each other's pod subnet: node-1 pods 10.214.1.0/24, node-2 pods 10.214.2.0/24, underlay
+ * 10.213.0.1/30 - 10.213.0.2/30. Nothing is created in the root namespace.
+ */
+final class TwoNodeCluster implements AutoCloseable {
+  static final String SUBNET_1 = "10.214.1.";
+  static final String SUBNET_2 = "10.214.2.";
+
+  final TestNode node1;
+  final TestNode node2;
+  private final String underlay1;
+
+  private TwoNodeCluster(TestNode node1, TestNode node2, String underlay1) {
+    this.node1 = node1;
+    this.node2 = node2;
+    this.underlay1 = underlay1;
+  }
+
+  static TwoNodeCluster create(Path dir) throws IOException {
+    TestNode n1 = TestNode.createRouted(dir.resolve("node-1"), "node-1", SUBNET_1, "1");
+    TestNode n2 = null;
+    try {
+      n2 = TestNode.createRouted(dir.resolve("node-2"), "node-2", SUBNET_2, "2");
+      String u1 = TestNetns.runPrefix() + "u1";
+      String u2 = TestNetns.runPrefix() + "u2";
+      TestNetns a = n1.nodeNetns();
+      TestNetns b = n2.nodeNetns();
+      TestNetns.sh(
+          "ip", "link", "add", u1, "netns", a.name(), "type", "veth", "peer", "name", u2, "netns",
+          b.name());
+      a.exec("ip", "addr", "add", "10.213.0.1/30", "dev", u1);
+      b.exec("ip", "addr", "add", "10.213.0.2/30", "dev", u2);
+      a.exec("ip", "link", "set", u1, "up");
+      b.exec("ip", "link", "set", u2, "up");
+      a.exec("ip", "route", "add", SUBNET_2 + "0/24", "via", "10.213.0.2");
+      b.exec("ip", "route", "add", SUBNET_1 + "0/24", "via", "10.213.0.1");
+      return new TwoNodeCluster(n1, n2, u1);
+    } catch (IOException | RuntimeException e) {
+      closeQuietly(n2);
+      closeQuietly(n1);
+      throw e;
+    }
+  }
+
+  /** The underlay link's name inside node-1's namespace (for captures). */
+  String underlay() {
+    return underlay1;
+  }
+
+  /** Writes the same config to both nodes. */
+  void writeConfig(String file, String yaml) throws IOException {
+    node1.writeConfig(file, yaml);
+    node2.writeConfig(file, yaml);
+  }
+
+  void startProxies(
+      IdentityProvider ids1, Authorizer authz1, IdentityProvider ids2, Authorizer authz2)
+      throws Exception {
+    node1.startProxy(TransportKind.EPOLL, InterceptionMode.iptables(), ids1, authz1);
+    node2.startProxy(TransportKind.EPOLL, InterceptionMode.iptables(), ids2, authz2);
+  }
+
+  private static void closeQuietly(TestNode n) {
+    if (n == null) {
+      return;
+    }
+    try {
+      n.close();
+    } catch (Exception e) {
+      // best effort while unwinding a failed set-up
+    }
+  }
+
+  @Override
+  public void close() throws Exception {
+    Exception first = null;
+    for (TestNode n : new TestNode[] {node2, node1}) {
+      try {
+        n.close(); // deleting a node namespace deletes its end of the underlay, and so the pair
+      } catch (Exception e) {
+        first = first == null ? e : first;
+      }
+    }
+    if (first != null) {
+      throw first;
+    }
+  }
+}

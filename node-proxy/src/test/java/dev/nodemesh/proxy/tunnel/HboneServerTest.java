@@ -1,0 +1,299 @@
+package dev.nodemesh.proxy.tunnel;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.agent.PodRegistry;
+import dev.nodemesh.proxy.authz.ConnectionSource;
+import dev.nodemesh.proxy.authz.Decision;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.proxy.metrics.ProxyMetrics;
+import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
+import dev.nodemesh.proxy.transport.Transport;
+import dev.nodemesh.proxy.transport.TransportKind;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2ResetFrame;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.handler.ssl.SslContext;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The 15008 server pipeline between two {@link EmbeddedChannel}s: real BoringSSL handshakes and the
+ * real HTTP/2 codec, bytes shuttled by hand, no socket. Covers what is refused before any upstream
+ * connection is made (the allowed path is in the two-node root test).
+ */
+class HboneServerTest {
+  private static final String TD = "cluster.local";
+  private static final SpiffeId CLIENT = new SpiffeId(TD, "default", "client");
+  private static final SpiffeId ECHO = new SpiffeId(TD, "default", "echo");
+  private static final String ECHO_IP = "10.214.2.11";
+
+  private final Queue<ConnectionSource> seen = new ConcurrentLinkedQueue<>();
+  private final Queue<Throwable> clientErrors = new ConcurrentLinkedQueue<>();
+  private TestIdentities.Ca root;
+  private Tunnel tunnel;
+  private DataPlane plane;
+  private EnrolledPod pod;
+  private NetworkNamespace netns;
+  private io.netty.channel.EventLoopGroup group;
+  private EmbeddedChannel server;
+  private EmbeddedChannel client;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    root = TestIdentities.Ca.create("root");
+    ProxyMetrics metrics = new ProxyMetrics("node-2");
+    tunnel =
+        new Tunnel(
+            "node-2",
+            TD,
+            new TestIdentities(root),
+            (snapshot, dst, port, src) -> {
+              seen.add(src);
+              return port == 9999
+                  ? new Decision(false, "default/deny-9999", "denied_by_policy")
+                  : new Decision(true, "default-allow", "allowed");
+            },
+            TunnelSettings.defaults(),
+            metrics.registry());
+    Workload echo =
+        new Workload(
+            "uid-echo-1",
+            "echo-1",
+            "default",
+            List.of(InetAddress.getByName(ECHO_IP)),
+            Map.of("app", "echo"),
+            "echo",
+            "node-2",
+            Map.of());
+    Transport nio = Transport.of(TransportKind.NIO);
+    group = nio.newGroup(1, r -> new Thread(r, "test-loop"));
+    plane =
+        new DataPlane(
+            nio,
+            group,
+            group,
+            new SnapshotHolder(new ConfigSnapshot(1, List.of(echo), List.of())),
+            new PodRegistry(),
+            new RoundRobinLoadBalancer(),
+            metrics,
+            null,
+            0,
+            tunnel.authorizer(),
+            "cluster.local",
+            tunnel);
+    netns = NetworkNamespace.open(Path.of("/proc/self/ns/net"));
+    pod =
+        new EnrolledPod(
+            "uid-echo-1",
+            "echo-1",
+            "default",
+            "/proc/self/ns/net",
+            List.of(InetAddress.getByName(ECHO_IP)),
+            netns);
+    server = new PeerChannel("10.214.1.10");
+    server.pipeline().addLast(HboneServer.tlsSetup(tunnel, plane, pod));
+    server.pipeline().fireChannelActive();
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    if (client != null) {
+      client.finishAndReleaseAll();
+    }
+    server.finishAndReleaseAll();
+    netns.close();
+    group.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).sync();
+  }
+
+  /** An embedded channel whose peer has an IP, as an accepted socket does. */
+  private static final class PeerChannel extends EmbeddedChannel {
+    private final InetSocketAddress peer;
+
+    PeerChannel(String ip) {
+      super(false, false);
+      this.peer = new InetSocketAddress(ip, 40000);
+      register0();
+    }
+
+    private void register0() {
+      try {
+        register();
+      } catch (Exception e) {
+        throw new IllegalStateException(e);
+      }
+    }
+
+    @Override
+    protected SocketAddress remoteAddress0() {
+      return peer;
+    }
+  }
+
+  private void connectClient(TestIdentities ids) throws Exception {
+    SslContext ctx =
+        TunnelTls.build(
+            ids.certificate(CLIENT).toCompletableFuture().get(), ids.trustAnchors(), false);
+    client = new PeerChannel(ECHO_IP);
+    client.pipeline().addLast(ctx.newHandler(client.alloc()));
+    client.pipeline().addLast(Http2FrameCodecBuilder.forClient().build());
+    client
+        .pipeline()
+        .addLast(
+            new Http2MultiplexHandler(
+                new ChannelInitializer<Http2StreamChannel>() {
+                  @Override
+                  protected void initChannel(Http2StreamChannel ch) {}
+                }));
+    client.pipeline().fireChannelActive();
+    shuttle();
+  }
+
+  /** Moves bytes both ways until neither side has anything more to say. */
+  private void shuttle() {
+    for (int i = 0; i < 200; i++) {
+      boolean moved = false;
+      server.runPendingTasks();
+      client.runPendingTasks();
+      Object o;
+      while ((o = client.readOutbound()) != null) {
+        moved = true;
+        if (server.isOpen()) {
+          server.writeInbound(o);
+        } else {
+          ReferenceCountUtil.release(o);
+        }
+      }
+      while ((o = server.readOutbound()) != null) {
+        moved = true;
+        if (client.isOpen()) {
+          try {
+            client.writeInbound(o);
+          } catch (io.netty.handler.codec.DecoderException e) {
+            clientErrors.add(e.getCause() != null ? e.getCause() : e); // e.g. the server's alert
+          }
+        } else {
+          ReferenceCountUtil.release(o);
+        }
+      }
+      if (!moved) {
+        return;
+      }
+    }
+  }
+
+  /** Opens a stream, sends CONNECT to {@code authority}, returns the answer's :status or reset. */
+  private String connect(String authority) throws Exception {
+    Queue<Object> answers = new ConcurrentLinkedQueue<>();
+    Future<Http2StreamChannel> f =
+        new Http2StreamChannelBootstrap(client)
+            .handler(
+                new ChannelInboundHandlerAdapter() {
+                  @Override
+                  public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                    if (msg instanceof Http2HeadersFrame h) {
+                      answers.add(String.valueOf(h.headers().status()));
+                    } else if (msg instanceof Http2ResetFrame r) {
+                      answers.add("reset");
+                    }
+                    ReferenceCountUtil.release(msg);
+                  }
+                })
+            .open();
+    client.runPendingTasks();
+    Http2StreamChannel stream = f.get();
+    stream.writeAndFlush(
+        new DefaultHttp2HeadersFrame(
+            new DefaultHttp2Headers().method(HttpMethod.CONNECT.asciiName()).authority(authority)));
+    shuttle();
+    Object first = answers.poll();
+    return first == null ? "none" : first.toString();
+  }
+
+  private double counter(String name) {
+    return plane.metrics().registry().find(name).tag("reporter", "destination").counter().count();
+  }
+
+  @Test
+  void aDeniedCallerGets403AndPolicySawItsVerifiedIdentity() throws Exception {
+    connectClient(new TestIdentities(root));
+    assertEquals("403", connect(ECHO_IP + ":9999"));
+    ConnectionSource src = seen.poll();
+    assertEquals(CLIENT, src.principal());
+    assertEquals(InetAddress.getByName("10.214.1.10"), src.address());
+    assertTrue(src.mutualTls());
+    assertEquals(1, counter("nodemesh.tunnel.streams.refused"));
+    assertEquals(1, counter("nodemesh.tunnel.streams.opened"));
+    assertEquals(
+        1,
+        plane
+            .metrics()
+            .registry()
+            .find("nodemesh.tunnel.connections.open")
+            .tag("reporter", "destination")
+            .gauge()
+            .value());
+  }
+
+  @Test
+  void anotherPodsAddressOrAMalformedAuthorityGets400WithoutAskingPolicy() throws Exception {
+    connectClient(new TestIdentities(root));
+    assertEquals("400", connect("10.214.2.99:8080"));
+    assertEquals("400", connect("echo.default:8080"));
+    assertEquals("400", connect(ECHO_IP + ":0"));
+    assertTrue(seen.isEmpty(), seen.toString());
+    assertEquals(3, counter("nodemesh.tunnel.streams.refused"));
+  }
+
+  @Test
+  void aClientFromAnotherRootIsRefusedInTheHandshake() throws Exception {
+    TestIdentities.Ca other = TestIdentities.Ca.create("other");
+    TestIdentities rogue = new TestIdentities(root).signWith(CLIENT, other);
+    connectClient(rogue);
+    assertFalse(server.isOpen(), "the server closed the connection");
+    assertEquals(1, counter("nodemesh.tunnel.handshake.failures"));
+    assertTrue(seen.isEmpty());
+    assertTrue(
+        clientErrors.stream().anyMatch(e -> e instanceof javax.net.ssl.SSLException),
+        "the client was told by a TLS alert: " + clientErrors);
+  }
+
+  @Test
+  void theServerPresentsThePodsOwnIdentity() throws Exception {
+    connectClient(new TestIdentities(root));
+    io.netty.handler.ssl.SslHandler ssl =
+        client.pipeline().get(io.netty.handler.ssl.SslHandler.class);
+    assertEquals(ECHO, PeerIdentity.of(ssl.engine().getSession(), TD));
+    assertEquals("TLSv1.3", ssl.engine().getSession().getProtocol());
+    assertEquals("h2", ssl.applicationProtocol());
+  }
+}
