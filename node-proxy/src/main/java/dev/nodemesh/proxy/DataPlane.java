@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy;
 
+import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.intercept.Interception;
@@ -14,6 +15,7 @@ import io.netty.channel.EventLoopGroup;
  *
  * @param interception how pod traffic reaches the listeners, and where it meant to go
  * @param proxyMark SO_MARK on every upstream socket so the pods' redirect rules let it through
+ * @param accessLog where each connection's access-log line goes ({@link AccessLog#off()}: nowhere)
  */
 public record DataPlane(
     Transport transport,
@@ -24,4 +26,30 @@ public record DataPlane(
     LoadBalancer loadBalancer,
     ProxyMetrics metrics,
     Interception interception,
-    int proxyMark) {}
+    int proxyMark,
+    AccessLog accessLog) {
+
+  /** Without an access log. */
+  public DataPlane(
+      Transport transport,
+      EventLoopGroup acceptGroup,
+      EventLoopGroup workerGroup,
+      SnapshotHolder snapshots,
+      PodRegistry pods,
+      LoadBalancer loadBalancer,
+      ProxyMetrics metrics,
+      Interception interception,
+      int proxyMark) {
+    this(
+        transport,
+        acceptGroup,
+        workerGroup,
+        snapshots,
+        pods,
+        loadBalancer,
+        metrics,
+        interception,
+        proxyMark,
+        AccessLog.off());
+  }
+}

@@ -2,6 +2,7 @@ package dev.nodemesh.proxy;
 
 import dev.nodemesh.bpf.iptables.PodInterception;
 import dev.nodemesh.bpf.iptables.RedirectRules;
+import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.admin.AdminServer;
 import dev.nodemesh.proxy.admin.ConfigDump;
 import dev.nodemesh.proxy.admin.Readiness;
@@ -46,7 +47,7 @@ import org.slf4j.LoggerFactory;
  * run the relays, {@code nodemesh-agent} enrols pods (and enters pod namespaces to make their
  * listeners), the agent's gRPC loop, {@code nodemesh-admin}, and for config either {@code
  * nodemesh-config-watcher} (YAML directory) or {@code nodemesh-xds} (control plane) plus the xDS
- * channel's gRPC threads.
+ * channel's gRPC threads, and {@code nodemesh-accesslog} when the access log is on.
  */
 public final class NodeProxy implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NodeProxy.class);
@@ -88,6 +89,8 @@ public final class NodeProxy implements AutoCloseable {
     EventLoopGroup workers =
         transport.newGroup(config.workerThreads(), new DefaultThreadFactory("nodemesh-io", true));
     Interception interception = interception(config.interception());
+    AccessLog accessLog =
+        AccessLog.start(config.accessLog(), config.nodeName(), metrics.registry());
     DataPlane plane =
         new DataPlane(
             transport,
@@ -98,7 +101,8 @@ public final class NodeProxy implements AutoCloseable {
             new RoundRobinLoadBalancer(),
             metrics,
             interception,
-            PROXY_MARK);
+            PROXY_MARK,
+            accessLog);
     Counter rejected =
         Counter.builder("nodemesh.config.rejected")
             .description("Config updates rejected as invalid (the previous config stays)")
@@ -158,6 +162,7 @@ public final class NodeProxy implements AutoCloseable {
     } catch (Exception | Error e) {
       closeQuietly(agent, enroller, agentThread, watcher, accept, workers);
       interception.close();
+      accessLog.close();
       throw e;
     }
   }
@@ -201,6 +206,8 @@ public final class NodeProxy implements AutoCloseable {
     closeQuietly(
         agent, enroller, agentThread, configSource, plane.acceptGroup(), plane.workerGroup());
     plane.interception().close();
+    // After the event loops: the lines of connections closed at shutdown are written too.
+    plane.accessLog().close();
     closed.countDown();
   }
 

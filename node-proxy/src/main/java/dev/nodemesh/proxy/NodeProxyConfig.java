@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy;
 
+import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
@@ -19,6 +20,7 @@ import org.jspecify.annotations.Nullable;
  * @param workerThreads data-plane event-loop threads (0 = Netty's default, 2 x cores)
  * @param interception iptables (default) or eBPF, and where eBPF attaches and pins
  * @param xdsTarget the control plane's gRPC target ({@code host:port}); config then comes over xDS
+ * @param accessLog {@code --access-log} and {@code --access-log-sample}
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -28,12 +30,49 @@ public record NodeProxyConfig(
     String nodeName,
     int workerThreads,
     InterceptionMode interception,
-    @Nullable String xdsTarget) {
+    @Nullable String xdsTarget,
+    AccessLogSettings accessLog) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
       throw new IllegalArgumentException("exactly one of a config directory and an xDS target");
     }
+  }
+
+  /** Without an access log. */
+  public NodeProxyConfig(
+      TransportKind transport,
+      @Nullable Path configDir,
+      Path agentSocket,
+      InetSocketAddress adminAddress,
+      String nodeName,
+      int workerThreads,
+      InterceptionMode interception,
+      @Nullable String xdsTarget) {
+    this(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        AccessLogSettings.OFF);
+  }
+
+  /** The same settings with the access log going to {@code settings}. */
+  public NodeProxyConfig withAccessLog(AccessLogSettings settings) {
+    return new NodeProxyConfig(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        settings);
   }
 
   /** Config from a YAML directory, iptables interception: no control plane, the defaults. */

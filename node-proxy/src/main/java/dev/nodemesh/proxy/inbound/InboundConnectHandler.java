@@ -3,6 +3,8 @@ package dev.nodemesh.proxy.inbound;
 import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.NodeProxyConfig;
+import dev.nodemesh.proxy.accesslog.ConnectionLog;
+import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.Workload;
@@ -49,6 +51,20 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
             pod,
             () -> SocketOptions.originalDestination(Transport.fd(ctx.channel())));
     if (original == null) {
+      ConnectionLog unrouted =
+          plane
+              .accessLog()
+              .begin(
+                  new TrafficLabels(
+                      "destination",
+                      TrafficLabels.UNKNOWN,
+                      TrafficLabels.UNKNOWN,
+                      pod.name(),
+                      pod.namespace(),
+                      TrafficLabels.UNKNOWN));
+      if (unrouted != null) {
+        unrouted.flag(ResponseFlag.NR).finish();
+      }
       return;
     }
     ConfigSnapshot snapshot = plane.snapshots().current();
@@ -59,24 +75,26 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
     InboundRoute route = InboundRouter.route(snapshot, original);
     Workload destination =
         route instanceof InboundRoute.ToLocalWorkload local ? local.workload() : null;
-    ConnectionMeters meters =
-        plane
-            .metrics()
-            .connection(
-                new TrafficLabels(
-                    "destination",
-                    source == null ? TrafficLabels.UNKNOWN : source.name(),
-                    source == null ? TrafficLabels.UNKNOWN : source.namespace(),
-                    destination == null ? pod.name() : destination.name(),
-                    destination == null ? pod.namespace() : destination.namespace(),
-                    TrafficLabels.UNKNOWN));
+    TrafficLabels labels =
+        new TrafficLabels(
+            "destination",
+            source == null ? TrafficLabels.UNKNOWN : source.name(),
+            source == null ? TrafficLabels.UNKNOWN : source.namespace(),
+            destination == null ? pod.name() : destination.name(),
+            destination == null ? pod.namespace() : destination.namespace(),
+            TrafficLabels.UNKNOWN);
+    ConnectionMeters meters = plane.metrics().connection(labels);
+    ConnectionLog accessLog = plane.accessLog().begin(labels);
+    if (accessLog != null) {
+      accessLog.originalDestination(original);
+    }
     if (PROXY_PORTS.contains(original.getPort()) || !pod.ips().contains(original.getAddress())) {
       meters.failed().increment();
       log.debug("inbound to {} refused: destination {} is not the pod's app", pod, original);
-      Relays.reset(ctx.channel());
+      Relays.refuse(ctx.channel(), accessLog);
       return;
     }
-    Relays.connectAndRelay(plane, ctx.channel(), pod.netns(), original, meters);
+    Relays.connectAndRelay(plane, ctx.channel(), pod.netns(), original, meters, accessLog);
   }
 
   @Override

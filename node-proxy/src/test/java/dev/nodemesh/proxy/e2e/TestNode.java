@@ -6,6 +6,7 @@ import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.TestNetns;
 import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.NodeProxyConfig;
+import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.agent.AgentClient;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
@@ -130,17 +131,24 @@ final class TestNode implements AutoCloseable {
   }
 
   NodeProxy startProxy(TransportKind transport, InterceptionMode interception) throws Exception {
+    return startProxy(transport, interception, AccessLogSettings.OFF);
+  }
+
+  NodeProxy startProxy(
+      TransportKind transport, InterceptionMode interception, AccessLogSettings accessLog)
+      throws Exception {
     proxy =
         NodeProxy.start(
             new NodeProxyConfig(
-                transport,
-                configDir(),
-                dir.resolve("agent.sock"),
-                new InetSocketAddress("127.0.0.1", 0),
-                "test-node",
-                2,
-                interception,
-                null));
+                    transport,
+                    configDir(),
+                    dir.resolve("agent.sock"),
+                    new InetSocketAddress("127.0.0.1", 0),
+                    "test-node",
+                    2,
+                    interception,
+                    null)
+                .withAccessLog(accessLog));
     agent = new AgentClient(dir.resolve("agent.sock"), java.time.Duration.ofSeconds(30));
     return proxy;
   }

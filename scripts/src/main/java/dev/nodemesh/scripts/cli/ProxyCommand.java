@@ -2,6 +2,7 @@ package dev.nodemesh.scripts.cli;
 
 import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.NodeProxyConfig;
+import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetAddress;
@@ -106,8 +107,27 @@ final class ProxyCommand implements Callable<Integer> {
       defaultValue = "/sys/fs/bpf/nodemesh")
   Path bpfPinDir = InterceptionMode.DEFAULT_PIN_DIR;
 
+  @Option(
+      names = "--access-log",
+      paramLabel = "off|stdout|FILE",
+      description =
+          "One JSON line per connection, written off the event loops (default: ${DEFAULT-VALUE}).",
+      defaultValue = "off")
+  String accessLog = "off";
+
+  @Option(
+      names = "--access-log-sample",
+      paramLabel = "0..1",
+      description = "Fraction of connections the access log records (default: ${DEFAULT-VALUE}).",
+      defaultValue = "1.0")
+  double accessLogSample = 1.0;
+
   @Override
   public Integer call() throws Exception {
+    if (!(accessLogSample >= 0 && accessLogSample <= 1)) {
+      throw new CommandLine.ParameterException(
+          spec.commandLine(), "--access-log-sample must be in 0..1, got " + accessLogSample);
+    }
     if (workers < 0) {
       throw new CommandLine.ParameterException(
           spec.commandLine(), "--workers must be >= 0, got " + workers);
@@ -129,7 +149,8 @@ final class ProxyCommand implements Callable<Integer> {
             nodeName,
             workers,
             interception,
-            source.xds);
+            source.xds,
+            AccessLogSettings.parse(accessLog, accessLogSample));
     NodeProxy proxy;
     try {
       proxy = NodeProxy.start(config);
