@@ -99,10 +99,11 @@ class PrometheusDashboardsRootTest {
         List.of("default/echo-1", "default/echo-2", "default/echo-3"),
         JSON.convertValue(echo.get("endpoints"), List.class));
 
-    assertEquals(200, admin("/logging").statusCode());
+    HttpResponse<String> levels = admin("/logging");
+    assertEquals(200, levels.statusCode());
+    assertEquals("logback", JSON.readTree(levels.body()).get("backend").asText(), levels.body());
     HttpResponse<String> change = admin("/logging?level=debug");
-    assertEquals(501, change.statusCode(), change.body());
-    assertTrue(change.body().contains("org.slf4j.simpleLogger.defaultLogLevel"), change.body());
+    assertEquals(405, change.statusCode(), change.body()); // a change needs POST or PUT
   }
 
   @Test
