@@ -30,6 +30,9 @@ import org.slf4j.LoggerFactory;
  * gRPC's Netty threads carry bytes and hop onto it; {@code nodemesh-control-admin} serves health
  * and metrics.
  *
+ * <p>Metrics: {@link ControlMetrics} (store, translation) and {@link
+ * dev.nodemesh.control.xds.XdsMetrics} (pushes, NACKs, connected nodes, push latency).
+ *
  * <p>Debounce: the first change after a push schedules the next push {@code debounce} later, and
  * changes until then ride along, so a burst (a Deployment rolling, a file saved in pieces) becomes
  * one push, and a change waits at most {@code debounce}. Nothing is pushed before the source has
@@ -51,6 +54,7 @@ public final class ControlPlane implements AutoCloseable {
   private volatile boolean pushedOnce;
   private volatile long pushedRevision = -1;
   private List<String> lastConflicts = List.of();
+  private final ControlMetrics metrics;
   private @Nullable NodeViews lastViews;
 
   private ControlPlane(Source source, Duration debounce) {
@@ -66,6 +70,7 @@ public final class ControlPlane implements AutoCloseable {
     this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     this.store = new ResourceStore(System::nanoTime, this::changed);
     this.ads = new DeltaAdsServer(executor, System::nanoTime, registry);
+    this.metrics = new ControlMetrics(registry, () -> pushedOnce);
   }
 
   /**
@@ -112,6 +117,7 @@ public final class ControlPlane implements AutoCloseable {
       pending = executor.schedule(this::push, NOT_READY_RETRY_MILLIS, TimeUnit.MILLISECONDS);
       return;
     }
+    long started = System.nanoTime();
     NodeViews views = NodeViews.of(store.snapshot(), lastViews);
     lastViews = views;
     if (!views.conflicts().equals(lastConflicts)) {
@@ -120,6 +126,7 @@ public final class ControlPlane implements AutoCloseable {
     }
     ads.push(views);
     pushedRevision = views.snapshot().revision();
+    metrics.pushed(views.snapshot(), views.conflicts().size(), System.nanoTime() - started);
     if (!pushedOnce) {
       log.info("source {} synced; serving revision {}", source.describe(), store.revision());
     }
