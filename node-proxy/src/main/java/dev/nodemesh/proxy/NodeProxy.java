@@ -82,6 +82,9 @@ public final class NodeProxy implements AutoCloseable {
     Transport transport = Transport.of(config.transport());
     transport.logChoice();
     ProxyMetrics metrics = new ProxyMetrics(config.nodeName());
+    // First, so a log file that cannot be opened fails the start before any thread exists.
+    AccessLog accessLog =
+        AccessLog.start(config.accessLog(), config.nodeName(), metrics.registry());
     SnapshotHolder snapshots = new SnapshotHolder();
     PodRegistry pods = new PodRegistry();
     EventLoopGroup accept =
@@ -89,8 +92,6 @@ public final class NodeProxy implements AutoCloseable {
     EventLoopGroup workers =
         transport.newGroup(config.workerThreads(), new DefaultThreadFactory("nodemesh-io", true));
     Interception interception = interception(config.interception());
-    AccessLog accessLog =
-        AccessLog.start(config.accessLog(), config.nodeName(), metrics.registry());
     DataPlane plane =
         new DataPlane(
             transport,
