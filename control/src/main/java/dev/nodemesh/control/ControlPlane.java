@@ -39,6 +39,9 @@ import org.slf4j.LoggerFactory;
  * gRPC's Netty threads carry bytes and hop onto it; {@code nodemesh-control-admin} serves health
  * and metrics.
  *
+ * <p>Metrics: {@link ControlMetrics} (store, translation) and {@link
+ * dev.nodemesh.control.xds.XdsMetrics} (pushes, NACKs, connected nodes, push latency).
+ *
  * <p>Debounce: the first change after a push schedules the next push {@code debounce} later, and
  * changes until then ride along, so a burst (a Deployment rolling, a file saved in pieces) becomes
  * one push, and a change waits at most {@code debounce}. Nothing is pushed before the source has
@@ -60,6 +63,7 @@ public final class ControlPlane implements AutoCloseable {
   private volatile boolean pushedOnce;
   private volatile long pushedRevision = -1;
   private List<String> lastConflicts = List.of();
+  private final ControlMetrics metrics;
   private @Nullable NodeViews lastViews;
   // What the nodes were last sent: the CA checks workloads against it from gRPC threads.
   private volatile @Nullable StoreSnapshot published;
@@ -79,6 +83,7 @@ public final class ControlPlane implements AutoCloseable {
     this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     this.store = new ResourceStore(System::nanoTime, this::changed);
     this.ads = new DeltaAdsServer(executor, System::nanoTime, registry);
+    this.metrics = new ControlMetrics(registry, () -> pushedOnce);
   }
 
   /**
@@ -156,6 +161,7 @@ public final class ControlPlane implements AutoCloseable {
       pending = executor.schedule(this::push, NOT_READY_RETRY_MILLIS, TimeUnit.MILLISECONDS);
       return;
     }
+    long started = System.nanoTime();
     NodeViews views = NodeViews.of(store.snapshot(), lastViews);
     lastViews = views;
     if (!views.conflicts().equals(lastConflicts)) {
@@ -165,6 +171,7 @@ public final class ControlPlane implements AutoCloseable {
     ads.push(views);
     published = views.snapshot();
     pushedRevision = views.snapshot().revision();
+    metrics.pushed(views.snapshot(), views.conflicts().size(), System.nanoTime() - started);
     if (!pushedOnce) {
       log.info("source {} synced; serving revision {}", source.describe(), store.revision());
     }

@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy;
 
+import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.config.SnapshotHolder;
@@ -21,6 +22,7 @@ import org.jspecify.annotations.Nullable;
  * @param trustDomain of the SPIFFE IDs this proxy gives its pods ({@code --trust-domain})
  * @param tunnel HBONE (15008 listeners, cross-node client pool); null when no identity provider is
  *     wired, and then every destination is reached directly as before
+ * @param accessLog where each connection's access-log line goes ({@link AccessLog#off()}: nowhere)
  */
 public record DataPlane(
     Transport transport,
@@ -34,4 +36,5 @@ public record DataPlane(
     int proxyMark,
     Authorizer authorizer,
     String trustDomain,
-    @Nullable Tunnel tunnel) {}
+    @Nullable Tunnel tunnel,
+    AccessLog accessLog) {}

@@ -2,6 +2,7 @@ package dev.nodemesh.proxy;
 
 import dev.nodemesh.bpf.iptables.PodInterception;
 import dev.nodemesh.bpf.iptables.RedirectRules;
+import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.admin.AdminServer;
 import dev.nodemesh.proxy.admin.ConfigDump;
 import dev.nodemesh.proxy.admin.Readiness;
@@ -59,7 +60,7 @@ import org.slf4j.LoggerFactory;
  * run the relays, {@code nodemesh-agent} enrols pods (and enters pod namespaces to make their
  * listeners), the agent's gRPC loop, {@code nodemesh-admin}, and for config either {@code
  * nodemesh-config-watcher} (YAML directory) or {@code nodemesh-xds} (control plane) plus the xDS
- * channel's gRPC threads.
+ * channel's gRPC threads, and {@code nodemesh-accesslog} when the access log is on.
  */
 public final class NodeProxy implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NodeProxy.class);
@@ -110,6 +111,9 @@ public final class NodeProxy implements AutoCloseable {
     Transport transport = Transport.of(config.transport());
     transport.logChoice();
     ProxyMetrics metrics = new ProxyMetrics(config.nodeName());
+    // First, so a log file that cannot be opened fails the start before any thread exists.
+    AccessLog accessLog =
+        AccessLog.start(config.accessLog(), config.nodeName(), metrics.registry());
     SnapshotHolder snapshots = new SnapshotHolder();
     PodRegistry pods = new PodRegistry();
     EventLoopGroup accept =
@@ -160,7 +164,8 @@ public final class NodeProxy implements AutoCloseable {
             PROXY_MARK,
             policy,
             config.trustDomain(),
-            tunnel);
+            tunnel,
+            accessLog);
     Counter rejected =
         Counter.builder("nodemesh.config.rejected")
             .description("Config updates rejected as invalid (the previous config stays)")
@@ -234,6 +239,7 @@ public final class NodeProxy implements AutoCloseable {
       closeQuietly(agent, enroller, agentThread, watcher, accept, workers);
       closeQuietly(identity);
       interception.close();
+      accessLog.close();
       throw e;
     }
   }
@@ -315,6 +321,8 @@ public final class NodeProxy implements AutoCloseable {
         agent, enroller, agentThread, configSource, plane.acceptGroup(), plane.workerGroup());
     closeQuietly(identity);
     plane.interception().close();
+    // After the event loops: the lines of connections closed at shutdown are written too.
+    plane.accessLog().close();
     closed.countDown();
   }
 

@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy;
 
+import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
@@ -31,6 +32,7 @@ import org.jspecify.annotations.Nullable;
  * @param cniRunDir the CNI plugin's run dir: on start the proxy re-enrols the pods recorded there
  *     (the plugin's {@code runDir}, default {@code /var/run/nodemesh/cni}; by default the {@code
  *     cni} dir beside the agent socket, which is that path for the default socket)
+ * @param accessLog {@code --access-log} and {@code --access-log-sample}
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -44,7 +46,8 @@ public record NodeProxyConfig(
     String trustDomain,
     @Nullable Path controlPlaneRoot,
     @Nullable IdentityConfig identity,
-    Path cniRunDir) {
+    Path cniRunDir,
+    AccessLogSettings accessLog) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
@@ -63,7 +66,7 @@ public record NodeProxyConfig(
 
   /**
    * The default trust domain, no TLS to the control plane, no workload certificates, the CNI run
-   * dir beside the agent socket.
+   * dir beside the agent socket, no access log.
    */
   public NodeProxyConfig(
       TransportKind transport,
@@ -86,7 +89,8 @@ public record NodeProxyConfig(
         DEFAULT_TRUST_DOMAIN,
         null,
         null,
-        defaultCniRunDir(agentSocket));
+        defaultCniRunDir(agentSocket),
+        AccessLogSettings.OFF);
   }
 
   /** Config from a YAML directory, iptables interception: no control plane, the defaults. */
@@ -122,7 +126,8 @@ public record NodeProxyConfig(
         domain,
         controlPlaneRoot,
         identity,
-        cniRunDir);
+        cniRunDir,
+        accessLog);
   }
 
   /** The same settings with TLS to the control plane and/or workload certificates from a CA. */
@@ -140,7 +145,8 @@ public record NodeProxyConfig(
         trustDomain,
         controlPlaneRoot,
         identity,
-        cniRunDir);
+        cniRunDir,
+        accessLog);
   }
 
   /** The same settings re-enrolling the pods recorded in another CNI run dir. */
@@ -157,7 +163,26 @@ public record NodeProxyConfig(
         trustDomain,
         controlPlaneRoot,
         identity,
-        dir);
+        dir,
+        accessLog);
+  }
+
+  /** The same settings with the access log going to {@code settings}. */
+  public NodeProxyConfig withAccessLog(AccessLogSettings settings) {
+    return new NodeProxyConfig(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        trustDomain,
+        controlPlaneRoot,
+        identity,
+        cniRunDir,
+        settings);
   }
 
   /** {@code cni} beside the agent socket: {@code /var/run/nodemesh/cni} for the default socket. */

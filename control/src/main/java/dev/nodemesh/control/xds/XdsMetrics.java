@@ -14,6 +14,25 @@ import java.util.function.IntSupplier;
  * and push latency (from the first store change in a push to the node's ACK of it).
  */
 public final class XdsMetrics {
+  /** 1 ms to 60 s: a debounced push on a quiet cluster is ~100 ms; a slow node takes seconds. */
+  public static final Duration[] PUSH_LATENCY_BUCKETS = {
+    Duration.ofMillis(1),
+    Duration.ofMillis(5),
+    Duration.ofMillis(10),
+    Duration.ofMillis(25),
+    Duration.ofMillis(50),
+    Duration.ofMillis(100),
+    Duration.ofMillis(150),
+    Duration.ofMillis(250),
+    Duration.ofMillis(500),
+    Duration.ofSeconds(1),
+    Duration.ofMillis(2_500),
+    Duration.ofSeconds(5),
+    Duration.ofSeconds(10),
+    Duration.ofSeconds(30),
+    Duration.ofSeconds(60)
+  };
+
   private final Counter[] pushes = new Counter[ResourceType.values().length];
   private final Counter[] resources = new Counter[ResourceType.values().length];
   private final Counter[] nacks = new Counter[ResourceType.values().length];
@@ -41,10 +60,12 @@ public final class XdsMetrics {
     Gauge.builder("nodemesh.xds.connected.nodes", connectedStreams::getAsInt)
         .description("Open node proxy streams")
         .register(registry);
+    // Fixed buckets (not client-side percentiles) so Prometheus can aggregate over replicas and
+    // the dashboard's histogram_quantile sees the same le values everywhere.
     latency =
         Timer.builder("nodemesh.xds.push.latency")
             .description("From a resource change to a node's ACK of the push that carries it")
-            .publishPercentiles(0.5, 0.99)
+            .serviceLevelObjectives(PUSH_LATENCY_BUCKETS)
             .register(registry);
   }
 

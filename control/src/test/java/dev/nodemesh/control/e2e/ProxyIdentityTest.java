@@ -72,19 +72,18 @@ class ProxyIdentityTest {
         NodeProxy proxy =
             NodeProxy.start(
                 new NodeProxyConfig(
-                    TransportKind.NIO,
-                    null,
-                    dir.resolve("agent.sock"),
-                    new InetSocketAddress("127.0.0.1", 0),
-                    "node-1",
-                    1,
-                    InterceptionMode.iptables(),
-                    "127.0.0.1:" + cp.address().getPort(),
-                    "cluster.local",
-                    dir.resolve("ca/ca.crt"),
-                    new IdentityConfig(
-                        null, dir.resolve("node-1.token"), "cluster.local", Duration.ZERO),
-                    dir.resolve("cni")))) {
+                        TransportKind.NIO,
+                        null,
+                        dir.resolve("agent.sock"),
+                        new InetSocketAddress("127.0.0.1", 0),
+                        "node-1",
+                        1,
+                        InterceptionMode.iptables(),
+                        "127.0.0.1:" + cp.address().getPort())
+                    .withIdentity(
+                        dir.resolve("ca/ca.crt"),
+                        new IdentityConfig(
+                            null, dir.resolve("node-1.token"), "cluster.local", Duration.ZERO)))) {
       CertificateManager certs = proxy.identity();
       assertNotNull(certs);
       SpiffeId id = new SpiffeId("cluster.local", "default", "echo");

@@ -1,15 +1,21 @@
 package dev.nodemesh.proxy.admin;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
+import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The admin endpoint (15020 by default, localhost): {@code /metrics} for Prometheus, {@code
@@ -17,14 +23,16 @@ import org.jspecify.annotations.Nullable;
  * /config_dump} (JSON, see {@link ConfigDump}) and {@code /logging}. It runs on its own single
  * thread, never on a data-plane event loop, so a slow scrape cannot delay traffic.
  *
- * <p>{@code /logging} is read-only: the proxy logs through slf4j-simple, whose levels are read once
- * at start ({@code -Dorg.slf4j.simpleLogger.defaultLogLevel}, {@code
- * -Dorg.slf4j.simpleLogger.log.<logger>}) and have no setter. A request that asks for a change
- * ({@code ?level=}) gets 501 and says how to change it; switching to a backend with run-time levels
- * (logback, JUL) would make it writable.
+ * <p>{@code /logging}: GET lists every logger with a level of its own (JSON, {@code {"backend":
+ * ..., "levels": {name: level}}}); POST or PUT {@code ?logger=dev.nodemesh.proxy&level=debug} sets
+ * one (default logger ROOT; {@code level=inherit} clears it), answering the effective level; an
+ * unknown level or logger name is 400, a GET that asks for a change 405, and a backend other than
+ * Logback 501. Like everything here it runs on the admin thread, on localhost unless {@code
+ * --admin} says otherwise.
  */
 public final class AdminServer implements AutoCloseable {
-  private static final String SIMPLE_LOGGER_DEFAULT = "org.slf4j.simpleLogger.defaultLogLevel";
+  private static final Logger log = LoggerFactory.getLogger(AdminServer.class);
+  private static final ObjectMapper JSON = new ObjectMapper();
 
   private final HttpServer server;
   private final ExecutorService thread;
@@ -73,23 +81,63 @@ public final class AdminServer implements AutoCloseable {
   }
 
   private static void logging(HttpExchange ex) throws IOException {
-    String query = ex.getRequestURI().getRawQuery();
-    String current =
-        "backend: slf4j-simple\ndefault level: "
-            + System.getProperty(SIMPLE_LOGGER_DEFAULT, "info")
-            + "\n";
-    if (query != null && query.contains("level=")) {
+    Map<String, String> query = query(ex.getRequestURI().getRawQuery());
+    String method = ex.getRequestMethod();
+    boolean change = method.equals("POST") || method.equals("PUT");
+    if (!change && !method.equals("GET")) {
+      send(ex, 405, "text/plain", "GET lists levels; POST or PUT changes one\n");
+      return;
+    }
+    if (!change && query.containsKey("level")) {
+      send(ex, 405, "text/plain", "use POST or PUT to change a level\n");
+      return;
+    }
+    if (!LogLevels.available()) {
       send(
           ex,
           501,
           "text/plain",
-          current
-              + "levels cannot change at run time with slf4j-simple; restart with -D"
-              + SIMPLE_LOGGER_DEFAULT
-              + "=<level>\n");
+          "the slf4j backend is "
+              + LoggerFactory.getILoggerFactory().getClass().getName()
+              + ", not Logback: levels cannot change at run time\n");
       return;
     }
-    send(ex, 200, "text/plain", current);
+    if (change) {
+      String level = query.get("level");
+      if (level == null) {
+        send(ex, 400, "text/plain", "missing ?level=\n");
+        return;
+      }
+      String logger = query.getOrDefault("logger", org.slf4j.Logger.ROOT_LOGGER_NAME);
+      try {
+        String effective = LogLevels.set(logger, level);
+        log.info("admin: logger {} level set to {} (effective {})", logger, level, effective);
+        send(ex, 200, "text/plain", logger + " " + effective + "\n");
+      } catch (IllegalArgumentException e) {
+        send(ex, 400, "text/plain", e.getMessage() + "\n");
+      }
+      return;
+    }
+    Map<String, Object> body = new LinkedHashMap<>();
+    body.put("backend", "logback");
+    body.put("levels", LogLevels.explicit());
+    send(ex, 200, "application/json", JSON.writeValueAsString(body) + "\n");
+  }
+
+  private static Map<String, String> query(@Nullable String raw) {
+    Map<String, String> out = new LinkedHashMap<>();
+    if (raw == null || raw.isEmpty()) {
+      return out;
+    }
+    for (String pair : raw.split("&")) {
+      int eq = pair.indexOf('=');
+      String k = eq < 0 ? pair : pair.substring(0, eq);
+      String v = eq < 0 ? "" : pair.substring(eq + 1);
+      out.put(
+          URLDecoder.decode(k, StandardCharsets.UTF_8),
+          URLDecoder.decode(v, StandardCharsets.UTF_8));
+    }
+    return out;
   }
 
   private static void send(HttpExchange ex, int status, String type, String body)

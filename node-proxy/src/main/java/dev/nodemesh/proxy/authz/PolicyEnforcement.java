@@ -1,6 +1,8 @@
 package dev.nodemesh.proxy.authz;
 
 import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.accesslog.ConnectionLog;
+import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.Workload;
@@ -35,6 +37,8 @@ public final class PolicyEnforcement {
    *
    * @param reporter metrics label: "destination" on the receiving side, "source" for same-node
    *     outbound (where this proxy is both)
+   * @param accessLog the connection's access-log record (null: not logged); it gets the decision
+   *     and the caller's principal, and a denied connection's line is finished here (flag DENY)
    * @return the decision; the caller goes on only when it allows
    */
   public static Decision enforce(
@@ -44,9 +48,16 @@ public final class PolicyEnforcement {
       Workload destination,
       int destinationPort,
       ConnectionSource source,
-      String reporter) {
+      String reporter,
+      @Nullable ConnectionLog accessLog) {
     Decision d = plane.authorizer().check(snapshot, destination, destinationPort, source);
     downstream.attr(DECISION).set(d);
+    if (accessLog != null) {
+      accessLog.authz(d.allowed() ? "allow" : "deny", d.policy());
+      if (source.principal() != null) {
+        accessLog.sourcePrincipal(source.principal().toString());
+      }
+    }
     if (!d.allowed()) {
       plane
           .metrics()
@@ -61,6 +72,9 @@ public final class PolicyEnforcement {
           d.reason(),
           d.policy());
       Relays.reset(downstream);
+      if (accessLog != null) {
+        accessLog.flag(ResponseFlag.DENY).finish();
+      }
     }
     return d;
   }

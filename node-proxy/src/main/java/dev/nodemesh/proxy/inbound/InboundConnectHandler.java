@@ -3,6 +3,8 @@ package dev.nodemesh.proxy.inbound;
 import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.NodeProxyConfig;
+import dev.nodemesh.proxy.accesslog.ConnectionLog;
+import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
@@ -53,6 +55,20 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
             pod,
             () -> SocketOptions.originalDestination(Transport.fd(ctx.channel())));
     if (original == null) {
+      ConnectionLog unrouted =
+          plane
+              .accessLog()
+              .begin(
+                  new TrafficLabels(
+                      "destination",
+                      TrafficLabels.UNKNOWN,
+                      TrafficLabels.UNKNOWN,
+                      pod.name(),
+                      pod.namespace(),
+                      TrafficLabels.UNKNOWN));
+      if (unrouted != null) {
+        unrouted.flag(ResponseFlag.NR).finish();
+      }
       return;
     }
     ConfigSnapshot snapshot = plane.snapshots().current();
@@ -63,28 +79,30 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
     InboundRoute route = InboundRouter.route(snapshot, original);
     Workload destination =
         route instanceof InboundRoute.ToLocalWorkload local ? local.workload() : null;
-    ConnectionMeters meters =
-        plane
-            .metrics()
-            .connection(
-                new TrafficLabels(
-                    "destination",
-                    source == null ? TrafficLabels.UNKNOWN : source.name(),
-                    source == null ? TrafficLabels.UNKNOWN : source.namespace(),
-                    destination == null ? pod.name() : destination.name(),
-                    destination == null ? pod.namespace() : destination.namespace(),
-                    TrafficLabels.UNKNOWN));
+    TrafficLabels labels =
+        new TrafficLabels(
+            "destination",
+            source == null ? TrafficLabels.UNKNOWN : source.name(),
+            source == null ? TrafficLabels.UNKNOWN : source.namespace(),
+            destination == null ? pod.name() : destination.name(),
+            destination == null ? pod.namespace() : destination.namespace(),
+            TrafficLabels.UNKNOWN);
+    ConnectionMeters meters = plane.metrics().connection(labels);
+    ConnectionLog accessLog = plane.accessLog().begin(labels);
+    if (accessLog != null) {
+      accessLog.originalDestination(original);
+    }
     if (PROXY_PORTS.contains(original.getPort()) || !pod.ips().contains(original.getAddress())) {
       meters.failed().increment();
       log.debug("inbound to {} refused: destination {} is not the pod's app", pod, original);
-      Relays.reset(ctx.channel());
+      Relays.refuse(ctx.channel(), accessLog);
       return;
     }
     // Plaintext from outside the mesh (same-node pod traffic never arrives here: it is delivered
     // from inside this pod's netns): no identity, the peer's address only for IP blocks. A
     // connection without a peer address cannot be checked, so it is refused (fail closed).
     if (peer == null) {
-      Relays.reset(ctx.channel());
+      Relays.refuse(ctx.channel(), accessLog);
       return;
     }
     Decision decision =
@@ -95,11 +113,12 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
             destination != null ? destination : PolicyEnforcement.enrolledOnly(pod),
             original.getPort(),
             new ConnectionSource(null, peer.getAddress(), false),
-            "destination");
+            "destination",
+            accessLog);
     if (!decision.allowed()) {
       return;
     }
-    Relays.connectAndRelay(plane, ctx.channel(), pod.netns(), original, meters);
+    Relays.connectAndRelay(plane, ctx.channel(), pod.netns(), original, meters, accessLog);
   }
 
   @Override

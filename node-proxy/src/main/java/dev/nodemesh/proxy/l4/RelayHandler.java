@@ -104,6 +104,6 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-    session.fail(cause);
+    session.fail(downstream, cause);
   }
 }

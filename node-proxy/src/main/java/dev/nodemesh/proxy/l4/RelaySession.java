@@ -24,6 +24,12 @@ public final class RelaySession {
     void bytes(boolean fromDownstream, int count);
 
     void closed(long bytesFromDownstream, long bytesFromUpstream, @Nullable Throwable error);
+
+    /**
+     * The relay failed with {@code error} raised on the downstream channel ({@code onDownstream})
+     * or the upstream one; called once, before {@link #closed}.
+     */
+    default void failed(boolean onDownstream, Throwable error) {}
   }
 
   private final Channel downstream;
@@ -92,10 +98,11 @@ public final class RelaySession {
     }
   }
 
-  void fail(Throwable cause) {
-    if (error == null) {
+  void fail(boolean onDownstream, Throwable cause) {
+    if (error == null && !closed) {
       error = cause;
       log.debug("relay {} -> {} failed", downstream, upstream, cause);
+      listener.failed(onDownstream, cause);
     }
     closeBoth("error");
   }

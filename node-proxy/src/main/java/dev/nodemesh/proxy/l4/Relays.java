@@ -2,6 +2,8 @@ package dev.nodemesh.proxy.l4;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.accesslog.ConnectionLog;
+import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
@@ -30,7 +32,24 @@ public final class Relays {
       NetworkNamespace from,
       InetSocketAddress to,
       ConnectionMeters meters) {
+    connectAndRelay(plane, downstream, from, to, meters, null);
+  }
+
+  /**
+   * As above, and fills {@code accessLog} (null: this connection is not logged) with the upstream,
+   * its connect time, the bytes and the response flags, and finishes it when the connection ends.
+   */
+  public static void connectAndRelay(
+      DataPlane plane,
+      Channel downstream,
+      NetworkNamespace from,
+      InetSocketAddress to,
+      ConnectionMeters meters,
+      @Nullable ConnectionLog accessLog) {
     long start = System.nanoTime();
+    if (accessLog != null) {
+      accessLog.upstream(to);
+    }
     EarlyData early = new EarlyData();
     downstream.pipeline().addLast(EarlyData.NAME, early);
     Upstream.connect(plane, downstream, from, to)
@@ -42,13 +61,24 @@ public final class Relays {
                     log.debug("upstream {} from {} failed: {}", to, from, f.cause().toString());
                     f.channel().close();
                     reset(downstream);
+                    if (accessLog != null) {
+                      accessLog.flag(ResponseFlag.UF).finish();
+                    }
                     return;
                   }
                   if (!downstream.isActive()) {
                     f.channel().close();
+                    if (accessLog != null) {
+                      accessLog.upstreamConnected(System.nanoTime() - start);
+                      accessLog.flag(ResponseFlag.DR).finish();
+                    }
                     return;
                   }
-                  meters.connected(System.nanoTime() - start);
+                  long connectNanos = System.nanoTime() - start;
+                  meters.connected(connectNanos);
+                  if (accessLog != null) {
+                    accessLog.upstreamConnected(connectNanos);
+                  }
                   ArrayDeque<ByteBuf> pending = early.drain();
                   boolean eof = early.inputShutdown();
                   downstream.pipeline().remove(early);
@@ -65,11 +95,32 @@ public final class Relays {
                         }
 
                         @Override
+                        public void failed(boolean onDownstream, Throwable error) {
+                          if (accessLog != null) {
+                            accessLog.flag(onDownstream ? ResponseFlag.DR : ResponseFlag.UR);
+                          }
+                        }
+
+                        @Override
                         public void closed(long down, long up, @Nullable Throwable error) {
                           meters.ended(System.nanoTime() - start);
+                          if (accessLog != null) {
+                            accessLog.bytes(down, up).finish();
+                          }
                         }
                       });
                 });
+  }
+
+  /**
+   * Refuses a captured connection the proxy will not relay (no route): resets it and logs it with
+   * {@link ResponseFlag#NR}.
+   */
+  public static void refuse(Channel ch, @Nullable ConnectionLog accessLog) {
+    reset(ch);
+    if (accessLog != null) {
+      accessLog.flag(ResponseFlag.NR).finish();
+    }
   }
 
   /**

@@ -2,6 +2,8 @@ package dev.nodemesh.proxy.outbound;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.accesslog.ConnectionLog;
+import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.PolicyEnforcement;
@@ -51,21 +53,39 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
             source,
             () -> plane.interception().originalDestination(ctx.channel(), source));
     if (original == null) {
+      ConnectionLog unrouted =
+          plane
+              .accessLog()
+              .begin(
+                  new TrafficLabels(
+                      "source",
+                      source.name(),
+                      source.namespace(),
+                      TrafficLabels.UNKNOWN,
+                      TrafficLabels.UNKNOWN,
+                      TrafficLabels.UNKNOWN));
+      if (unrouted != null) {
+        unrouted.flag(ResponseFlag.NR).finish();
+      }
       return;
     }
     ConfigSnapshot snapshot = plane.snapshots().current();
     Route route = OutboundRouter.route(snapshot, original, plane.loadBalancer());
     TrafficLabels labels = labels(route);
     ConnectionMeters meters = plane.metrics().connection(labels);
+    ConnectionLog accessLog = plane.accessLog().begin(labels);
+    if (accessLog != null) {
+      accessLog.originalDestination(original);
+    }
     InetSocketAddress upstream = upstreamOf(route);
     if (upstream == null) {
       meters.failed().increment();
       log.debug("outbound {} from {}: {}", original, source, route);
-      Relays.reset(ctx.channel());
+      Relays.refuse(ctx.channel(), accessLog);
       return;
     }
     EnrolledPod local = plane.pods().byIp(upstream.getAddress());
-    if (local != null && !authorizeLocal(ctx, snapshot, route, local, upstream)) {
+    if (local != null && !authorizeLocal(ctx, snapshot, route, local, upstream, accessLog)) {
       return;
     }
     Tunnel tunnel = plane.tunnel();
@@ -75,7 +95,7 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
       return;
     }
     NetworkNamespace from = local != null ? local.netns() : source.netns();
-    Relays.connectAndRelay(plane, ctx.channel(), from, upstream, meters);
+    Relays.connectAndRelay(plane, ctx.channel(), from, upstream, meters, accessLog);
   }
 
   /**
@@ -88,7 +108,8 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
       ConfigSnapshot snapshot,
       Route route,
       EnrolledPod local,
-      InetSocketAddress upstream) {
+      InetSocketAddress upstream,
+      @Nullable ConnectionLog accessLog) {
     Workload destination = null;
     if (route instanceof Route.ToService s) {
       destination = s.endpoint();
@@ -115,7 +136,14 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
         new ConnectionSource(
             PolicyEnforcement.principalOf(snapshot, source, plane.trustDomain()), sourceIp, true);
     return PolicyEnforcement.enforce(
-            plane, ctx.channel(), snapshot, destination, upstream.getPort(), caller, "source")
+            plane,
+            ctx.channel(),
+            snapshot,
+            destination,
+            upstream.getPort(),
+            caller,
+            "source",
+            accessLog)
         .allowed();
   }
 

@@ -6,6 +6,7 @@ import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.TestNetns;
 import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.NodeProxyConfig;
+import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.agent.AgentClient;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.identity.IdentityProvider;
@@ -175,7 +176,13 @@ final class TestNode implements AutoCloseable {
   }
 
   NodeProxy startProxy(TransportKind transport, InterceptionMode interception) throws Exception {
-    return startProxy(transport, interception, null, null);
+    return startProxy(transport, interception, null, null, AccessLogSettings.OFF);
+  }
+
+  NodeProxy startProxy(
+      TransportKind transport, InterceptionMode interception, AccessLogSettings accessLog)
+      throws Exception {
+    return startProxy(transport, interception, null, null, accessLog);
   }
 
   /** The proxy with HBONE: certificates from {@code identities}, tunnel policy by {@code authz}. */
@@ -185,17 +192,28 @@ final class TestNode implements AutoCloseable {
       IdentityProvider identities,
       Authorizer authz)
       throws Exception {
+    return startProxy(transport, interception, identities, authz, AccessLogSettings.OFF);
+  }
+
+  private NodeProxy startProxy(
+      TransportKind transport,
+      InterceptionMode interception,
+      IdentityProvider identities,
+      Authorizer authz,
+      AccessLogSettings accessLog)
+      throws Exception {
     proxy =
         NodeProxy.start(
             new NodeProxyConfig(
-                transport,
-                configDir(),
-                dir.resolve("agent.sock"),
-                new InetSocketAddress("127.0.0.1", 0),
-                nodeName,
-                2,
-                interception,
-                null),
+                    transport,
+                    configDir(),
+                    dir.resolve("agent.sock"),
+                    new InetSocketAddress("127.0.0.1", 0),
+                    nodeName,
+                    2,
+                    interception,
+                    null)
+                .withAccessLog(accessLog),
             identities,
             authz);
     agent = new AgentClient(dir.resolve("agent.sock"), java.time.Duration.ofSeconds(30));

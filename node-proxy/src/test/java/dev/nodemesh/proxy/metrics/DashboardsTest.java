@@ -39,7 +39,14 @@ class DashboardsTest {
       }
       List<String> vars = new ArrayList<>();
       d.path("templating").path("list").forEach(v -> vars.add(v.path("name").asText()));
-      if (!vars.equals(List.of("datasource", "node", "namespace", "workload"))) {
+      // The control plane's dashboard selects control plane instances, not nodes.
+      boolean control = name.equals("control-plane.json");
+      List<String> expected =
+          control
+              ? List.of("datasource", "instance")
+              : List.of("datasource", "node", "namespace", "workload");
+      String filter = control ? "instance=~\"$instance\"" : "node=~\"$node\"";
+      if (!vars.equals(expected)) {
         problems.add(name + ": variables " + vars);
       }
       Set<Integer> ids = new HashSet<>();
@@ -59,8 +66,8 @@ class DashboardsTest {
           if (!"${datasource}".equals(t.path("datasource").path("uid").asText())) {
             problems.add(title + ": query not bound to ${datasource}");
           }
-          if (!expr.contains("node=~\"$node\"")) {
-            problems.add(title + ": ignores $node: " + expr);
+          if (!expr.contains(filter)) {
+            problems.add(title + ": ignores its variable (" + filter + "): " + expr);
           }
         }
       }
@@ -76,7 +83,7 @@ class DashboardsTest {
     assertTrue(p != null, "deploy/grafana not found above the working directory");
     try (Stream<Path> files = Files.list(p.resolve("deploy/grafana"))) {
       List<Path> out = files.filter(f -> f.toString().endsWith(".json")).sorted().toList();
-      assertEquals(3, out.size(), out.toString());
+      assertEquals(4, out.size(), out.toString());
       return out;
     }
   }

@@ -110,7 +110,8 @@ class HboneServerTest {
             0,
             tunnel.authorizer(),
             "cluster.local",
-            tunnel);
+            tunnel,
+            dev.nodemesh.proxy.accesslog.AccessLog.off());
     netns = NetworkNamespace.open(Path.of("/proc/self/ns/net"));
     pod =
         new EnrolledPod(

@@ -2,6 +2,7 @@ package dev.nodemesh.scripts.cli;
 
 import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.NodeProxyConfig;
+import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
@@ -160,8 +161,27 @@ final class ProxyCommand implements Callable<Integer> {
       converter = ControlCommand.DurationConverter.class)
   Duration certTtl = Duration.ZERO;
 
+  @Option(
+      names = "--access-log",
+      paramLabel = "off|stdout|FILE",
+      description =
+          "One JSON line per connection, written off the event loops (default: ${DEFAULT-VALUE}).",
+      defaultValue = "off")
+  String accessLog = "off";
+
+  @Option(
+      names = "--access-log-sample",
+      paramLabel = "0..1",
+      description = "Fraction of connections the access log records (default: ${DEFAULT-VALUE}).",
+      defaultValue = "1.0")
+  double accessLogSample = 1.0;
+
   @Override
   public Integer call() throws Exception {
+    if (!(accessLogSample >= 0 && accessLogSample <= 1)) {
+      throw new CommandLine.ParameterException(
+          spec.commandLine(), "--access-log-sample must be in 0..1, got " + accessLogSample);
+    }
     if (tokenFile == null && ca != null) {
       throw new CommandLine.ParameterException(
           spec.commandLine(), "--ca needs --bootstrap-token-file");
@@ -197,7 +217,8 @@ final class ProxyCommand implements Callable<Integer> {
             trustDomain,
             caRoot,
             identity,
-            cniRunDir != null ? cniRunDir : NodeProxyConfig.defaultCniRunDir(agentSocket));
+            cniRunDir != null ? cniRunDir : NodeProxyConfig.defaultCniRunDir(agentSocket),
+            AccessLogSettings.parse(accessLog, accessLogSample));
     NodeProxy proxy;
     try {
       proxy = NodeProxy.start(config);

@@ -54,6 +54,8 @@ class MainTest {
     assertEquals(2, run("proxy", "--config-dir", "/tmp", "--admin", "127.0.0.1:99999"));
     assertEquals(2, run("proxy")); // --config-dir or --xds is required
     assertEquals(2, run("proxy", "--config-dir", "/tmp", "--xds", "127.0.0.1:15010")); // not both
+    assertEquals(2, run("proxy", "--config-dir", "/tmp", "--access-log-sample", "1.5"));
+    assertEquals(2, run("proxy", "--config-dir", "/tmp", "--access-log-sample", "half"));
     assertEquals(2, run("control")); // --source is required
     assertEquals(2, run("control", "--source", "etcd"));
     assertEquals(2, run("control", "--source", "dir:"));
@@ -73,6 +75,14 @@ class MainTest {
     assertEquals(dev.nodemesh.proxy.transport.TransportKind.IO_URING, p.transport);
     assertEquals(2, p.workers);
     assertEquals(15020, p.admin.getPort());
+    assertEquals("off", p.accessLog);
+    assertEquals(1.0, p.accessLogSample);
+    r =
+        cl.parseArgs(
+            "proxy", "--xds", "h:1", "--access-log=/var/log/a.json", "--access-log-sample=0.25");
+    p = (ProxyCommand) r.subcommand().commandSpec().userObject();
+    assertEquals("/var/log/a.json", p.accessLog);
+    assertEquals(0.25, p.accessLogSample);
   }
 
   @Test

@@ -1,0 +1,77 @@
+package dev.nodemesh.control;
+
+import dev.nodemesh.control.store.ResourceType;
+import dev.nodemesh.control.store.StoreSnapshot;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BooleanSupplier;
+
+/**
+ * The control plane's own meters, next to {@link dev.nodemesh.control.xds.XdsMetrics}: {@code
+ * nodemesh_control_store_resources} (by {@code type}, as of the latest push), {@code
+ * nodemesh_control_store_revision}, {@code nodemesh_control_translation_conflicts}, {@code
+ * nodemesh_control_push_compute_duration_seconds} (store snapshot to every node's delta queued: the
+ * translation's cost) and {@code nodemesh_control_ready}; plus Micrometer's {@code jvm_memory_*},
+ * {@code process_cpu_usage} and {@code system_cpu_count}. Updated on the control thread at each
+ * push and read by the scrape through atomics, so the scrape never touches the store.
+ */
+final class ControlMetrics {
+  private final AtomicLong[] storeSizes = new AtomicLong[ResourceType.values().length];
+  private final AtomicLong revision = new AtomicLong();
+  private final AtomicLong conflicts = new AtomicLong();
+  private final Timer compute;
+
+  ControlMetrics(MeterRegistry registry, BooleanSupplier ready) {
+    // jvm_memory_used_bytes, process_cpu_usage and system_cpu_count for the dashboard.
+    new JvmMemoryMetrics().bindTo(registry);
+    new ProcessorMetrics().bindTo(registry);
+    for (ResourceType t : ResourceType.values()) {
+      AtomicLong size = new AtomicLong();
+      storeSizes[t.ordinal()] = size;
+      Gauge.builder("nodemesh.control.store.resources", size, AtomicLong::get)
+          .description("Resources in the store, by type, as of the latest push")
+          .tag("type", t.name().toLowerCase(Locale.ROOT))
+          .register(registry);
+    }
+    Gauge.builder("nodemesh.control.store.revision", revision, AtomicLong::get)
+        .description("Store revision of the latest push (grows with every change)")
+        .register(registry);
+    Gauge.builder("nodemesh.control.translation.conflicts", conflicts, AtomicLong::get)
+        .description("Conflicts the latest translation reported (e.g. two pods with one IP)")
+        .register(registry);
+    Gauge.builder("nodemesh.control.ready", () -> ready.getAsBoolean() ? 1 : 0)
+        .description("1 once the source has synced and the first push was computed")
+        .register(registry);
+    compute =
+        Timer.builder("nodemesh.control.push.compute.duration")
+            .description("Translating a store snapshot into every node's view and queueing it")
+            .serviceLevelObjectives(
+                Duration.ofNanos(100_000),
+                Duration.ofNanos(500_000),
+                Duration.ofMillis(1),
+                Duration.ofMillis(5),
+                Duration.ofMillis(10),
+                Duration.ofMillis(50),
+                Duration.ofMillis(100),
+                Duration.ofMillis(500),
+                Duration.ofSeconds(1),
+                Duration.ofSeconds(5))
+            .register(registry);
+  }
+
+  void pushed(StoreSnapshot snapshot, int conflictCount, long computeNanos) {
+    for (ResourceType t : ResourceType.values()) {
+      storeSizes[t.ordinal()].set(snapshot.of(t).size());
+    }
+    revision.set(snapshot.revision());
+    conflicts.set(conflictCount);
+    compute.record(computeNanos, TimeUnit.NANOSECONDS);
+  }
+}

@@ -1,0 +1,22 @@
+package dev.nodemesh.proxy.accesslog;
+
+/**
+ * Why a connection ended other than by both sides closing cleanly, as short codes in the access
+ * log's {@code response_flags} (Envoy's spelling where one exists, so operators read them the same
+ * way). A connection with none logs {@code "-"}.
+ */
+public enum ResponseFlag {
+  /**
+   * No route: the proxy refused the connection itself (a service with no endpoints or no such port,
+   * an inbound connection not aimed at the pod's app, no original destination).
+   */
+  NR,
+  /** Upstream connect failure: refused, unreachable or timed out. */
+  UF,
+  /** Upstream reset: the upstream side failed (reset, I/O error) after it was connected. */
+  UR,
+  /** Downstream reset: the client side failed, or went away before the upstream was connected. */
+  DR,
+  /** Denied by authorization policy (set by the authorization path). */
+  DENY
+}

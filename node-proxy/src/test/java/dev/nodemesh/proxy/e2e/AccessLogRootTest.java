@@ -1,0 +1,146 @@
+package dev.nodemesh.proxy.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.proxy.accesslog.AccessLogSettings;
+import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.transport.TransportKind;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The access log end to end: real pods in namespaces, iptables capture, the proxy writing its log
+ * to a file; a relayed connection and a refused one each produce one line with the right fields.
+ */
+@RootTest
+class AccessLogRootTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @TempDir Path tmp;
+  private TestNode node;
+  private Path logFile;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    node = TestNode.create(tmp.resolve("node"));
+    node.addStandardMesh();
+    logFile = tmp.resolve("access.log");
+    node.startProxy(
+        TransportKind.EPOLL,
+        InterceptionMode.iptables(),
+        AccessLogSettings.parse(logFile.toString(), 1.0));
+    node.enrolStandardMesh();
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    if (node != null) {
+      node.close();
+    }
+  }
+
+  @Test
+  void aRelayedConnectionIsOneLineWithItsBytesAndARefusedOneIsFlaggedNoRoute() throws Exception {
+    byte[] payload = new byte[100_000];
+    new Random(7).nextBytes(payload);
+    long echoed = 0;
+    try (SocketChannel ch = node.connect("client", Mesh.VIP, 9000)) {
+      ByteBuffer out = ByteBuffer.wrap(payload);
+      while (out.hasRemaining()) {
+        ch.write(out);
+      }
+      ch.shutdownOutput();
+      ByteBuffer in = ByteBuffer.allocate(64 * 1024);
+      int n;
+      while ((n = ch.read(in)) >= 0) {
+        echoed += n;
+        in.clear();
+      }
+    }
+    assertEquals(payload.length, echoed);
+    // The service has no port 81: the proxy refuses it.
+    assertThrows(IOException.class, () -> drain(node.connect("client", Mesh.VIP, 81)));
+
+    List<JsonNode> lines = awaitLines(2);
+    JsonNode relayed =
+        lines.stream().filter(l -> l.get("response_flags").asText().equals("-")).findFirst().get();
+    assertEquals("source", relayed.get("reporter").asText());
+    assertEquals("test-node", relayed.get("node").asText());
+    assertEquals("client", relayed.get("source_workload").asText());
+    assertEquals("default", relayed.get("source_namespace").asText());
+    assertEquals("echo.default", relayed.get("destination_service").asText());
+    String dst = relayed.get("destination_workload").asText();
+    assertTrue(dst.startsWith("echo-"), relayed.toString());
+    assertEquals(node.ip(dst) + ":9000", relayed.get("upstream_address").asText());
+    assertEquals(Mesh.VIP + ":9000", relayed.get("original_destination").asText());
+    assertEquals(payload.length, relayed.get("bytes_sent").asLong(), relayed.toString());
+    assertEquals(payload.length, relayed.get("bytes_received").asLong(), relayed.toString());
+    assertTrue(relayed.get("upstream_connect_us").asLong() >= 0, relayed.toString());
+    assertTrue(
+        relayed.get("duration_us").asLong() >= relayed.get("upstream_connect_us").asLong(),
+        relayed.toString());
+
+    JsonNode refused =
+        lines.stream().filter(l -> l.get("response_flags").asText().equals("NR")).findFirst().get();
+    assertEquals("echo.default", refused.get("destination_service").asText());
+    assertEquals(Mesh.VIP + ":81", refused.get("original_destination").asText());
+    assertEquals(0, refused.get("bytes_sent").asLong());
+    assertEquals(
+        2.0,
+        node.proxy()
+            .dataPlane()
+            .metrics()
+            .registry()
+            .get("nodemesh.access.log.written")
+            .counter()
+            .count());
+  }
+
+  private static void drain(SocketChannel ch) throws IOException {
+    try (ch) {
+      ByteBuffer b = ByteBuffer.allocate(1024);
+      while (ch.read(b) >= 0) {
+        b.clear();
+      }
+    }
+  }
+
+  /** The writer is asynchronous: wait (bounded) until {@code n} complete lines are in the file. */
+  private List<JsonNode> awaitLines(int n) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+    List<JsonNode> lines = new ArrayList<>();
+    while (System.nanoTime() < deadline) {
+      lines.clear();
+      if (Files.exists(logFile)) {
+        String text = Files.readString(logFile);
+        for (String line : text.split("\n")) {
+          if (!line.isBlank() && text.contains(line + "\n")) {
+            lines.add(JSON.readTree(line));
+          }
+        }
+      }
+      if (lines.size() >= n) {
+        assertEquals(n, lines.size(), lines.toString());
+        return lines;
+      }
+      Thread.sleep(50);
+    }
+    throw new AssertionError("expected " + n + " access log lines, got " + lines);
+  }
+}
