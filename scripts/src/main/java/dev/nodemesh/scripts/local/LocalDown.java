@@ -83,10 +83,15 @@ public final class LocalDown {
     // host-local's leases, the runner's result cache, the plugin's records and conflists: all of
     // it belongs to the attachments just deleted.
     deleteTree(CniChain.dir(runDir));
+    // The CA's root key and the nodes' bootstrap tokens are secrets of this run only.
+    deleteTree(runDir.resolve(LocalUp.CA_DIR));
     try (Stream<Path> s = Files.list(runDir)) {
       for (Path p : s.toList()) {
         String n = p.getFileName().toString();
-        if (n.equals("agent.sock") || (n.startsWith("agent-") && n.endsWith(".sock"))) {
+        if (n.equals("agent.sock")
+            || (n.startsWith("agent-") && n.endsWith(".sock"))
+            || n.equals(LocalUp.BOOTSTRAP_TOKENS)
+            || n.endsWith(".token")) {
           Files.deleteIfExists(p);
         }
       }

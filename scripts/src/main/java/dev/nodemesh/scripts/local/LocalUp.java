@@ -44,6 +44,12 @@ import org.jspecify.annotations.Nullable;
  * there.
  */
 public final class LocalUp {
+  /** The CA's root (ca.crt, ca.key) under the run dir; removed by down. */
+  static final String CA_DIR = "ca";
+
+  /** node → token for the control plane; {@code <node>.token} beside it for each proxy. */
+  static final String BOOTSTRAP_TOKENS = "bootstrap-tokens";
+
   /**
    * Flags of {@code local up}.
    *
@@ -330,6 +336,11 @@ public final class LocalUp {
     int xdsPort = freeLoopbackPort();
     int controlAdminPort = freeLoopbackPort();
     Path controlLog = opts.runDir().resolve("control.log");
+    // Identity: the control plane's CA keeps its root in the run dir; each node proxy proves its
+    // node with its own bootstrap token and may get certificates only for that node's pods. xDS and
+    // the CA are served over TLS that the proxies verify against that root.
+    List<String> nodes = plans.stream().map(p -> p.node().name()).toList();
+    BootstrapTokens.generate(opts.runDir().resolve(BOOTSTRAP_TOKENS), nodes);
     Resource control =
         Daemons.start(
             state,
@@ -342,13 +353,17 @@ public final class LocalUp {
                 "--listen",
                 "127.0.0.1:" + xdsPort,
                 "--admin",
-                "127.0.0.1:" + controlAdminPort),
+                "127.0.0.1:" + controlAdminPort,
+                "--ca-dir",
+                opts.runDir().resolve(CA_DIR).toString(),
+                "--bootstrap-tokens",
+                opts.runDir().resolve(BOOTSTRAP_TOKENS).toString(),
+                "--tls-san",
+                "127.0.0.1"),
             controlLog);
     awaitHttpOk(URI.create("http://127.0.0.1:" + controlAdminPort + "/ready"), control, controlLog);
     List<Resource> proxies = new ArrayList<>();
     for (NodePlan p : plans) {
-      // Hook for the identity and tunnel work: per-node flags (a bootstrap token for the CA, the
-      // CA address, the trust domain) belong in proxyArgs(...) below, next to --node-name.
       List<String> argv = javaCommand(proxyJvm(), proxyArgs(p, xdsPort).toArray(String[]::new));
       proxies.add(Daemons.start(state, proxyRole(p), null, argv, proxyLog(p)));
     }
@@ -372,7 +387,11 @@ public final class LocalUp {
                 "--admin",
                 p.admin(),
                 "--node-name",
-                p.node().name()));
+                p.node().name(),
+                "--ca-root",
+                opts.runDir().resolve(CA_DIR).resolve("ca.crt").toString(),
+                "--bootstrap-token-file",
+                opts.runDir().resolve(p.node().name() + ".token").toString()));
     args.addAll(opts.proxyArgs());
     return args;
   }
