@@ -7,6 +7,7 @@ import dev.nodemesh.proxy.config.ConfigException;
 import dev.nodemesh.proxy.config.ConfigLoader;
 import dev.nodemesh.proxy.config.ConfigLoader.FileContent;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.Workload;
 import java.io.IOException;
@@ -153,6 +154,7 @@ public final class LocalSource implements Source {
   private void publish(List<Path> files) {
     Map<String, Message> workloads = new HashMap<>();
     Map<String, Message> services = new HashMap<>();
+    Map<String, Message> routes = new HashMap<>();
     for (Path f : files) {
       FileState st = accepted.get(f);
       if (st == null) {
@@ -164,6 +166,9 @@ public final class LocalSource implements Source {
       for (MeshService s : st.content().services()) {
         services.put(ProtoEncoder.name(s.namespace(), s.name()), ProtoEncoder.service(s, Set.of()));
       }
+      for (HttpRoute r : st.content().httpRoutes()) {
+        routes.put(ProtoEncoder.name(r.namespace(), r.name()), ProtoEncoder.httpRoute(r));
+      }
     }
     ResourceStore s = Objects.requireNonNull(store);
     Objects.requireNonNull(executor)
@@ -171,6 +176,7 @@ public final class LocalSource implements Source {
             () -> {
               s.replaceAll(ResourceType.WORKLOAD, workloads);
               s.replaceAll(ResourceType.SERVICE, services);
+              s.replaceAll(ResourceType.HTTP_ROUTE, routes);
               ready = true;
             });
   }
@@ -180,6 +186,7 @@ public final class LocalSource implements Source {
     Map<String, Path> names = new HashMap<>();
     List<Workload> workloads = new ArrayList<>();
     List<MeshService> services = new ArrayList<>();
+    List<HttpRoute> routes = new ArrayList<>();
     for (Path f : order) {
       FileState st = next.get(f);
       if (st == null) {
@@ -199,9 +206,17 @@ public final class LocalSource implements Source {
         }
         services.add(s);
       }
+      for (HttpRoute r : st.content().httpRoutes()) {
+        Path other = names.putIfAbsent("HTTPRoute " + r.id(), f);
+        if (other != null) {
+          return f.getFileName() + ": HTTPRoute " + r.id() + ": also in " + other.getFileName();
+        }
+        routes.add(r);
+      }
     }
     try {
-      new ConfigSnapshot(0, workloads, services); // the proxy's own cross-object rules (IPs, VIPs)
+      new ConfigSnapshot(
+          0, workloads, services, routes); // the proxy's own cross-object rules (IPs, VIPs)
       return null;
     } catch (IllegalArgumentException e) {
       return "files clash: " + e.getMessage();

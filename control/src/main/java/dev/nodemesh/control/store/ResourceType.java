@@ -1,6 +1,7 @@
 package dev.nodemesh.control.store;
 
 import com.google.protobuf.Descriptors.Descriptor;
+import dev.nodemesh.api.config.v1.HttpRoute;
 import dev.nodemesh.api.config.v1.Service;
 import dev.nodemesh.api.config.v1.Workload;
 import org.jspecify.annotations.Nullable;
@@ -8,7 +9,8 @@ import org.jspecify.annotations.Nullable;
 /** The resource types the control plane serves, each with its xDS type URL. */
 public enum ResourceType {
   WORKLOAD(Workload.getDescriptor()),
-  SERVICE(Service.getDescriptor());
+  SERVICE(Service.getDescriptor()),
+  HTTP_ROUTE(HttpRoute.getDescriptor());
 
   private final String typeUrl;
 

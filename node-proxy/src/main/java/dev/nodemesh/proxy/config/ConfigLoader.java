@@ -25,9 +25,10 @@ import org.yaml.snakeyaml.error.MarkedYAMLException;
  * Loads a {@link ConfigSnapshot} from a directory of Kubernetes-shaped YAML: every {@code *.yaml}
  * and {@code *.yml} file directly in it (sorted; dot-files skipped, so editor lock files and a
  * ConfigMap mount's {@code ..data} entries are not read twice), each holding any number of {@code
- * ---} documents. Pods and Services are read, items of a {@code List} as if they were documents;
- * other kinds (Namespace, Deployment, EndpointSlice...) are ignored. The directory is accepted or
- * rejected whole: every problem found is reported in one {@link ConfigException}.
+ * ---} documents. Pods, Services and Gateway API HTTPRoutes are read, items of a {@code List} as if
+ * they were documents; other kinds (Namespace, Deployment, EndpointSlice...) are ignored. The
+ * directory is accepted or rejected whole: every problem found is reported in one {@link
+ * ConfigException}.
  *
  * <p>Limits: no readiness (every selected pod is an endpoint), no EndpointSlices, no
  * subdirectories, and line numbers only for YAML syntax errors, not for invalid field values.
@@ -56,6 +57,7 @@ public final class ConfigLoader {
     List<String> errors = new ArrayList<>();
     List<Located<Workload>> pods = new ArrayList<>();
     List<Located<MeshService>> services = new ArrayList<>();
+    List<Located<HttpRoute>> routes = new ArrayList<>();
     List<Path> files;
     try {
       files = yamlFiles(dir);
@@ -63,9 +65,10 @@ public final class ConfigLoader {
       throw new ConfigException(List.of(dir + ": cannot list: " + e));
     }
     for (Path file : files) {
-      loadFile(file, errors, pods, services);
+      loadFile(file, errors, pods, services, routes);
     }
     checkUnique(pods, services, errors);
+    checkUniqueRoutes(routes, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
@@ -75,8 +78,10 @@ public final class ConfigLoader {
     List<MeshService> svcs = new ArrayList<>();
     services.forEach(s -> svcs.add(s.value()));
     svcs.sort(Comparator.comparing(MeshService::namespace).thenComparing(MeshService::name));
+    List<HttpRoute> httpRoutes = new ArrayList<>();
+    routes.forEach(r -> httpRoutes.add(r.value()));
     try {
-      return new ConfigSnapshot(version, workloads, svcs);
+      return new ConfigSnapshot(version, workloads, svcs, httpRoutes);
     } catch (IllegalArgumentException e) {
       // The checks above should have caught it; still, a bad directory must never be a crash.
       throw new ConfigException(List.of(dir + ": inconsistent config: " + e.getMessage()));
@@ -88,10 +93,16 @@ public final class ConfigLoader {
    * the control plane's local source, which accepts or ignores each file whole; rules across files
    * are the caller's.
    */
-  public record FileContent(List<Workload> workloads, List<MeshService> services) {
+  public record FileContent(
+      List<Workload> workloads, List<MeshService> services, List<HttpRoute> httpRoutes) {
     public FileContent {
       workloads = List.copyOf(workloads);
       services = List.copyOf(services);
+      httpRoutes = List.copyOf(httpRoutes);
+    }
+
+    public FileContent(List<Workload> workloads, List<MeshService> services) {
+      this(workloads, services, List.of());
     }
   }
 
@@ -100,8 +111,10 @@ public final class ConfigLoader {
     List<String> errors = new ArrayList<>();
     List<Located<Workload>> pods = new ArrayList<>();
     List<Located<MeshService>> services = new ArrayList<>();
-    loadFile(file, errors, pods, services);
+    List<Located<HttpRoute>> routes = new ArrayList<>();
+    loadFile(file, errors, pods, services, routes);
     checkUnique(pods, services, errors);
+    checkUniqueRoutes(routes, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
@@ -109,7 +122,9 @@ public final class ConfigLoader {
     pods.forEach(p -> workloads.add(p.value()));
     List<MeshService> svcs = new ArrayList<>();
     services.forEach(s -> svcs.add(s.value()));
-    return new FileContent(workloads, svcs);
+    List<HttpRoute> httpRoutes = new ArrayList<>();
+    routes.forEach(r -> httpRoutes.add(r.value()));
+    return new FileContent(workloads, svcs, httpRoutes);
   }
 
   /** The files a load reads, in the order it reads them; also what the watcher fingerprints. */
@@ -136,7 +151,8 @@ public final class ConfigLoader {
       Path path,
       List<String> errors,
       List<Located<Workload>> pods,
-      List<Located<MeshService>> services) {
+      List<Located<MeshService>> services,
+      List<Located<HttpRoute>> routes) {
     String file = path.getFileName().toString();
     List<JsonNode> docs = new ArrayList<>();
     try (MappingIterator<JsonNode> it = YAML.readValues(path.toFile())) {
@@ -152,7 +168,7 @@ public final class ConfigLoader {
     }
     ResourceParser parser = new ResourceParser(file, errors);
     for (int i = 0; i < docs.size(); i++) {
-      object(docs.get(i), "document " + (i + 1), file, parser, errors, pods, services);
+      object(docs.get(i), "document " + (i + 1), file, parser, errors, pods, services, routes);
     }
   }
 
@@ -163,7 +179,8 @@ public final class ConfigLoader {
       ResourceParser parser,
       List<String> errors,
       List<Located<Workload>> pods,
-      List<Located<MeshService>> services) {
+      List<Located<MeshService>> services,
+      List<Located<HttpRoute>> routes) {
     if (doc == null || doc.isNull() || doc.isMissingNode()) {
       return; // an empty document, e.g. a trailing "---"
     }
@@ -185,15 +202,40 @@ public final class ConfigLoader {
           services.add(new Located<>(s, file));
         }
       }
+      case "HTTPRoute" -> {
+        if (!doc.path("apiVersion").asText("").startsWith("gateway.networking.k8s.io/")) {
+          log.debug("{}: {}: ignoring an HTTPRoute of another API group", file, label);
+          return;
+        }
+        HttpRoute r = parser.httpRoute(doc, label);
+        if (r != null) {
+          routes.add(new Located<>(r, file));
+        }
+      }
       case "List" -> {
         JsonNode items = doc.path("items");
         for (int i = 0; i < items.size(); i++) {
           String itemLabel = label + " items[" + i + "]";
-          object(items.get(i), itemLabel, file, parser, errors, pods, services);
+          object(items.get(i), itemLabel, file, parser, errors, pods, services, routes);
         }
       }
       case "" -> errors.add(file + ": " + label + ": kind: is required");
       default -> log.debug("{}: {}: ignoring kind {}", file, label, kind);
+    }
+  }
+
+  private static void checkUniqueRoutes(List<Located<HttpRoute>> routes, List<String> errors) {
+    Map<NamespacedName, Located<HttpRoute>> names = new HashMap<>();
+    for (Located<HttpRoute> r : routes) {
+      Located<HttpRoute> other = names.putIfAbsent(r.value().id(), r);
+      if (other != null) {
+        errors.add(
+            r.file()
+                + ": HTTPRoute "
+                + r.value().id()
+                + ": metadata.name: duplicate of the HTTPRoute in "
+                + other.file());
+      }
     }
   }
 

@@ -31,11 +31,27 @@ public final class ConfigSnapshot {
   private final Map<InetAddress, MeshService> servicesByVip;
   private final Map<VipPort, ServicePort> portsByVipPort;
   private final Map<NamespacedName, List<Workload>> endpoints;
+  private final List<HttpRoute> httpRoutes;
+  private final Map<NamespacedName, MeshService> servicesByName;
+  private final Map<NamespacedName, List<HttpRouteEntry>> routesByService;
 
   public ConfigSnapshot(long version, List<Workload> workloads, List<MeshService> services) {
+    this(version, workloads, services, List.of());
+  }
+
+  /**
+   * @param httpRoutes HTTPRoutes attached to Services; a route whose parent Service is absent is
+   *     kept (it applies as soon as the Service appears) but routes nothing
+   */
+  public ConfigSnapshot(
+      long version,
+      List<Workload> workloads,
+      List<MeshService> services,
+      List<HttpRoute> httpRoutes) {
     this.version = version;
     this.workloads = List.copyOf(workloads);
     this.services = List.copyOf(services);
+    this.httpRoutes = List.copyOf(httpRoutes);
 
     Map<InetAddress, Workload> byIp = new HashMap<>();
     Map<NamespacedName, Workload> byName = new HashMap<>();
@@ -75,6 +91,32 @@ public final class ConfigSnapshot {
     this.servicesByVip = Map.copyOf(byVip);
     this.portsByVipPort = Map.copyOf(byVipPort);
     this.endpoints = Map.copyOf(eps);
+    this.servicesByName = Map.copyOf(servicesByName);
+
+    Map<NamespacedName, List<HttpRouteEntry>> byService = new HashMap<>();
+    java.util.Set<NamespacedName> routeNames = new java.util.HashSet<>();
+    for (HttpRoute r : this.httpRoutes) {
+      if (!routeNames.add(r.id())) {
+        throw new IllegalArgumentException("duplicate HTTPRoute " + r.id());
+      }
+      for (HttpRoute.Parent parent : r.parents()) {
+        List<HttpRouteEntry> entries =
+            byService.computeIfAbsent(parent.service(), k -> new ArrayList<>());
+        for (int i = 0; i < r.rules().size(); i++) {
+          HttpRoute.Rule rule = r.rules().get(i);
+          for (HttpRoute.Match m : rule.matches()) {
+            entries.add(new HttpRouteEntry(r, parent.port(), i, rule, m));
+          }
+        }
+      }
+    }
+    Map<NamespacedName, List<HttpRouteEntry>> sorted = new HashMap<>();
+    byService.forEach(
+        (svc, entries) -> {
+          entries.sort(HttpRouteEntry.PRECEDENCE);
+          sorted.put(svc, List.copyOf(entries));
+        });
+    this.routesByService = Map.copyOf(sorted);
   }
 
   private static void requireAbsent(@Nullable Object previous, String message) {
@@ -90,7 +132,7 @@ public final class ConfigSnapshot {
 
   /** The same content under another version number; indices are rebuilt (cheap, rare). */
   public ConfigSnapshot withVersion(long newVersion) {
-    return new ConfigSnapshot(newVersion, workloads, services);
+    return new ConfigSnapshot(newVersion, workloads, services, httpRoutes);
   }
 
   public long version() {
@@ -103,6 +145,33 @@ public final class ConfigSnapshot {
 
   public List<MeshService> services() {
     return services;
+  }
+
+  public List<HttpRoute> httpRoutes() {
+    return httpRoutes;
+  }
+
+  public @Nullable MeshService serviceByName(NamespacedName id) {
+    return servicesByName.get(id);
+  }
+
+  /**
+   * The route entries attached to {@code service}, in precedence order, for any port; the caller
+   * skips entries whose {@link HttpRouteEntry#port()} is neither 0 nor its port. Empty when no
+   * route is attached (the connection stays L4).
+   */
+  public List<HttpRouteEntry> httpRoutes(NamespacedName service) {
+    return routesByService.getOrDefault(service, List.of());
+  }
+
+  /** True when an HTTPRoute is attached to {@code service} on {@code port} (or every port). */
+  public boolean hasHttpRoute(NamespacedName service, int port) {
+    for (HttpRouteEntry e : httpRoutes(service)) {
+      if (e.port() == 0 || e.port() == port) {
+        return true;
+      }
+    }
+    return false;
   }
 
   public @Nullable Workload workloadByIp(InetAddress ip) {
@@ -125,7 +194,9 @@ public final class ConfigSnapshot {
 
   /** True when both hold the same workloads and services, whatever their versions. */
   public boolean sameContent(ConfigSnapshot other) {
-    return workloads.equals(other.workloads) && services.equals(other.services);
+    return workloads.equals(other.workloads)
+        && services.equals(other.services)
+        && httpRoutes.equals(other.httpRoutes);
   }
 
   /** One line for logs: version and counts. */
@@ -142,7 +213,9 @@ public final class ConfigSnapshot {
         + services.size()
         + " services, "
         + endpointCount
-        + " service endpoints";
+        + " service endpoints, "
+        + httpRoutes.size()
+        + " HTTP routes";
   }
 
   @Override

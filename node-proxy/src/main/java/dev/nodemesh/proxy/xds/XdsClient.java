@@ -3,6 +3,7 @@ package dev.nodemesh.proxy.xds;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.config.Workload;
@@ -28,7 +29,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Keeps a node proxy's {@link SnapshotHolder} in step with the control plane over one delta ADS
- * stream, subscribed as a wildcard to Workloads and Services.
+ * stream, subscribed as a wildcard to Workloads, Services and HttpRoutes.
  *
  * <p>Each response is applied whole or not at all: every resource is decoded and validated, the
  * next snapshot is built from the result (which checks rules across resources, like unique IPs),
@@ -51,6 +52,8 @@ public final class XdsClient implements AutoCloseable {
       typeUrl(dev.nodemesh.api.config.v1.Workload.getDescriptor().getFullName());
   public static final String SERVICE_TYPE =
       typeUrl(dev.nodemesh.api.config.v1.Service.getDescriptor().getFullName());
+  public static final String HTTP_ROUTE_TYPE =
+      typeUrl(dev.nodemesh.api.config.v1.HttpRoute.getDescriptor().getFullName());
 
   /** What the proxy hears from the client (logs, metrics); called on the client's executor. */
   public interface Listener {
@@ -74,6 +77,7 @@ public final class XdsClient implements AutoCloseable {
   // Everything below is touched only on the executor.
   private Map<String, Held<Workload>> workloads = new HashMap<>();
   private Map<String, Held<MeshService>> services = new HashMap<>();
+  private Map<String, Held<HttpRoute>> routes = new HashMap<>();
   private @Nullable StreamObserver<DeltaDiscoveryRequest> requests;
   private @Nullable ScheduledFuture<?> reconnect;
   private int generation;
@@ -162,6 +166,7 @@ public final class XdsClient implements AutoCloseable {
     Node node = Node.newBuilder().setId(nodeName).setCluster("nodemesh").build();
     r.onNext(subscribe(node, WORKLOAD_TYPE, workloads));
     r.onNext(subscribe(node, SERVICE_TYPE, services));
+    r.onNext(subscribe(node, HTTP_ROUTE_TYPE, routes));
   }
 
   /** Runs on the executor unless the stream it belongs to has been replaced or closed. */
@@ -205,6 +210,7 @@ public final class XdsClient implements AutoCloseable {
     List<String> errors = new ArrayList<>();
     Map<String, Held<Workload>> nextWorkloads = workloads;
     Map<String, Held<MeshService>> nextServices = services;
+    Map<String, Held<HttpRoute>> nextRoutes = routes;
     ResourceDecoder decoder = new ResourceDecoder(errors);
     if (type.equals(WORKLOAD_TYPE)) {
       nextWorkloads = new HashMap<>(workloads);
@@ -227,13 +233,23 @@ public final class XdsClient implements AutoCloseable {
         }
       }
       response.getRemovedResourcesList().forEach(nextServices::remove);
+    } else if (type.equals(HTTP_ROUTE_TYPE)) {
+      nextRoutes = new HashMap<>(routes);
+      for (Resource res : response.getResourcesList()) {
+        var proto = unpack(res, dev.nodemesh.api.config.v1.HttpRoute.class, errors);
+        HttpRoute hr = proto == null ? null : decoder.httpRoute(res.getName(), proto);
+        if (hr != null) {
+          nextRoutes.put(res.getName(), new Held<>(res.getVersion(), hr, true, ""));
+        }
+      }
+      response.getRemovedResourcesList().forEach(nextRoutes::remove);
     } else {
       errors.add("type " + type + " was not subscribed to");
     }
     ConfigSnapshot next = null;
     if (errors.isEmpty()) {
       try {
-        next = build(version + 1, nextWorkloads, nextServices);
+        next = build(version + 1, nextWorkloads, nextServices, nextRoutes);
       } catch (IllegalArgumentException e) {
         errors.add("the resulting config is inconsistent: " + e.getMessage());
       }
@@ -253,6 +269,7 @@ public final class XdsClient implements AutoCloseable {
     }
     workloads = nextWorkloads;
     services = nextServices;
+    routes = nextRoutes;
     version = next.version();
     snapshots.swap(next);
     r.onNext(reply.build());
@@ -279,7 +296,8 @@ public final class XdsClient implements AutoCloseable {
   private ConfigSnapshot build(
       long nextVersion,
       Map<String, Held<Workload>> nextWorkloads,
-      Map<String, Held<MeshService>> nextServices) {
+      Map<String, Held<MeshService>> nextServices,
+      Map<String, Held<HttpRoute>> nextRoutes) {
     List<Workload> ws = new ArrayList<>();
     for (Held<Workload> h : nextWorkloads.values()) {
       if (h.ready() || h.node().equals(nodeName)) {
@@ -290,6 +308,9 @@ public final class XdsClient implements AutoCloseable {
     List<MeshService> ss = new ArrayList<>();
     nextServices.values().forEach(h -> ss.add(h.value()));
     ss.sort(Comparator.comparing(MeshService::namespace).thenComparing(MeshService::name));
-    return new ConfigSnapshot(nextVersion, ws, ss);
+    List<HttpRoute> rs = new ArrayList<>();
+    nextRoutes.values().forEach(h -> rs.add(h.value()));
+    rs.sort(Comparator.comparing(HttpRoute::namespace).thenComparing(HttpRoute::name));
+    return new ConfigSnapshot(nextVersion, ws, ss, rs);
   }
 }
