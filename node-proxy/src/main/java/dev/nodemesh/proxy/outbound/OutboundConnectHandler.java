@@ -6,6 +6,7 @@ import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.l4.Relays;
+import dev.nodemesh.proxy.l7.HttpProxy;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import io.netty.channel.ChannelHandlerContext;
@@ -48,6 +49,15 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
     }
     ConfigSnapshot snapshot = plane.snapshots().current();
     Route route = OutboundRouter.route(snapshot, original, plane.loadBalancer());
+    if (route instanceof Route.ToService s && HttpProxy.wants(snapshot, s)) {
+      // An HTTPRoute covers this Service port: L7 if the bytes are HTTP, else L4 as below.
+      HttpProxy.start(plane, ctx.channel(), source, s, original, () -> relay(ctx, route, original));
+      return;
+    }
+    relay(ctx, route, original);
+  }
+
+  private void relay(ChannelHandlerContext ctx, Route route, InetSocketAddress original) {
     TrafficLabels labels = labels(route);
     ConnectionMeters meters = plane.metrics().connection(labels);
     InetSocketAddress upstream = upstreamOf(route);
