@@ -202,6 +202,13 @@ final class TestNode implements AutoCloseable {
     return s;
   }
 
+  /** An HTTP test server inside a pod (see {@link HttpTestServer}). */
+  HttpTestServer serveHttp(String pod, int port) throws IOException {
+    HttpTestServer s = HttpTestServer.start(pods.get(pod).path(), port, pod);
+    closeables.add(s);
+    return s;
+  }
+
   /** A connected socket made inside {@code pod}, as the pod's own app would make it. */
   SocketChannel connect(String pod, String ip, int port) throws IOException {
     SocketChannel ch;
