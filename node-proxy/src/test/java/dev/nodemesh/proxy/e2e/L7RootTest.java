@@ -33,6 +33,7 @@ class L7RootTest {
   private TestNode node;
   private HttpTestServer v1;
   private HttpTestServer v2;
+  private H2TestServer grpcish;
 
   @BeforeEach
   void setUp() throws Exception {
@@ -43,6 +44,7 @@ class L7RootTest {
     v1 = node.serveHttp("web-v1-1", 8080);
     v2 = node.serveHttp("web-v2-1", 8080);
     node.serve("web-v1-1", 9000, TestServer.Mode.NAME);
+    grpcish = node.serveH2("web-v2-1", 9090);
     node.writeConfig(
         "pods.yaml",
         pod("client", 10, "client", "none")
@@ -52,7 +54,8 @@ class L7RootTest {
         "services.yaml",
         service("web", VIP, "app: web")
             + service("web-v1", V1_VIP, "version: v1")
-            + service("web-v2", V2_VIP, "version: v2"));
+            + service("web-v2", V2_VIP, "version: v2")
+            + H2_SERVICE);
     node.writeConfig("routes.yaml", ROUTE);
     node.startProxy(TransportKind.EPOLL);
     for (String p : List.of("client", "web-v1-1", "web-v2-1")) {
@@ -206,6 +209,31 @@ class L7RootTest {
     assertTrue(out.contains("status codes: 2000 2xx"), out);
   }
 
+  @Test
+  void http2UpstreamIsMultiplexedForHttp1AndH2Clients() throws IOException {
+    String viaH1 = curl("-s", "http://" + VIP + "/h2/a");
+    assertTrue(viaH1.contains("pod=web-v2-1\nproto=h2\nuri=/h2/a"), viaH1);
+    String viaH2 = curl("-s", "--http2-prior-knowledge", "http://" + VIP + "/h2/b");
+    assertTrue(viaH2.contains("proto=h2\nuri=/h2/b"), viaH2);
+    String out =
+        node.pod("client")
+            .exec(
+                "h2load",
+                "-n",
+                "1000",
+                "-c",
+                "4",
+                "-m",
+                "10",
+                "-T",
+                "30",
+                "http://" + VIP + "/h2/c");
+    assertTrue(out.contains("status codes: 1000 2xx"), out);
+    assertEquals(1002, grpcish.streams());
+    // One upstream connection per proxy event loop (the test proxy has 2), not one per request.
+    assertTrue(grpcish.connections() <= 2, "connections: " + grpcish.connections());
+  }
+
   private String curl(String... args) throws IOException {
     String[] cmd = new String[args.length + 1];
     cmd[0] = "curl";
@@ -262,6 +290,25 @@ class L7RootTest {
         .formatted(name, vip, selector);
   }
 
+  /** An h2c-only backend (appProtocol kubernetes.io/h2c) reached through web's /h2 rule. */
+  static final String H2_SERVICE =
+      """
+      apiVersion: v1
+      kind: Service
+      metadata:
+        name: web-h2
+        namespace: default
+      spec:
+        clusterIP: 10.97.0.23
+        selector:
+          version: v2
+        ports:
+          - name: h2c
+            port: 90
+            targetPort: 9090
+            appProtocol: kubernetes.io/h2c
+      """;
+
   static final String ROUTE =
       """
       apiVersion: gateway.networking.k8s.io/v1
@@ -288,6 +335,10 @@ class L7RootTest {
                   add: [{name: x-served-by-route, value: web}]
             backendRefs:
               - {name: web-v2, port: 80}
+          - matches:
+              - path: {type: PathPrefix, value: /h2}
+            backendRefs:
+              - {name: web-h2, port: 90}
           - matches:
               - path: {type: PathPrefix, value: /split}
             backendRefs:
