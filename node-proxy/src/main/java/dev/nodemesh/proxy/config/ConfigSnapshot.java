@@ -213,9 +213,8 @@ public final class ConfigSnapshot {
         + services.size()
         + " services, "
         + endpointCount
-        + " service endpoints, "
-        + httpRoutes.size()
-        + " HTTP routes";
+        + " service endpoints"
+        + (httpRoutes.isEmpty() ? "" : ", " + httpRoutes.size() + " HTTP routes");
   }
 
   @Override
