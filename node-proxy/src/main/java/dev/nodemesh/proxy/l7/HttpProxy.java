@@ -72,9 +72,24 @@ public final class HttpProxy {
         HTTP_PROTOCOLS.contains(route.port().appProtocol().toLowerCase(java.util.Locale.ROOT));
     InetSocketAddress client = (InetSocketAddress) downstream.remoteAddress();
     RequestHandler.Context h1 = context(plane, source, route, original, client, false);
-    downstream.pipeline().addLast(new Sniffer(h1, declared, l4Fallback));
+    Sniffer sniffer = new Sniffer(h1, declared, l4Fallback);
+    downstream.pipeline().addLast(sniffer);
     downstream.read();
+    if (!declared) {
+      // A server-first protocol (SMTP, MySQL...) on a routed port would wait for the client
+      // forever.
+      downstream
+          .eventLoop()
+          .schedule(
+              sniffer::timedOut, SNIFF_TIMEOUT_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
   }
+
+  /**
+   * How long a port whose appProtocol does not promise HTTP waits for the client's first bytes
+   * before relaying at L4 ({@code nodemesh.http.sniffTimeoutMillis}).
+   */
+  static final long SNIFF_TIMEOUT_MILLIS = Long.getLong("nodemesh.http.sniffTimeoutMillis", 1000);
 
   private static RequestHandler.Context context(
       DataPlane plane,
@@ -100,10 +115,26 @@ public final class HttpProxy {
     private final boolean declared;
     private final Runnable l4Fallback;
 
+    private @Nullable ChannelHandlerContext ctx;
+
     Sniffer(RequestHandler.Context cx, boolean declared, Runnable l4Fallback) {
       this.cx = cx;
       this.declared = declared;
       this.l4Fallback = l4Fallback;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext c) {
+      this.ctx = c;
+    }
+
+    /** No decision in time: relay whatever arrives at L4. */
+    void timedOut() {
+      ChannelHandlerContext c = ctx;
+      if (c != null && !c.isRemoved() && c.channel().isActive()) {
+        l4Fallback.run();
+        c.pipeline().remove(this);
+      }
     }
 
     @Override
