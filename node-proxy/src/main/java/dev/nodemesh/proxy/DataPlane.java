@@ -3,6 +3,7 @@ package dev.nodemesh.proxy;
 import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.authz.Authorizer;
+import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
@@ -37,4 +38,32 @@ public record DataPlane(
     Authorizer authorizer,
     String trustDomain,
     @Nullable Tunnel tunnel,
-    AccessLog accessLog) {}
+    AccessLog accessLog) {
+
+  /** Policy from the snapshot, the default trust domain, no HBONE, no access log (tests). */
+  public DataPlane(
+      Transport transport,
+      EventLoopGroup acceptGroup,
+      EventLoopGroup workerGroup,
+      SnapshotHolder snapshots,
+      PodRegistry pods,
+      LoadBalancer loadBalancer,
+      ProxyMetrics metrics,
+      Interception interception,
+      int proxyMark) {
+    this(
+        transport,
+        acceptGroup,
+        workerGroup,
+        snapshots,
+        pods,
+        loadBalancer,
+        metrics,
+        interception,
+        proxyMark,
+        new PolicyAuthorizer(),
+        NodeProxyConfig.DEFAULT_TRUST_DOMAIN,
+        null,
+        AccessLog.off());
+  }
+}

@@ -5,6 +5,7 @@ import com.google.protobuf.Message;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.proxy.config.AuthorizationPolicy;
+import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.PeerAuthentication;
 import dev.nodemesh.proxy.config.ResourceParser;
@@ -38,11 +39,11 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The cluster as a source: fabric8 shared informers on Pods, Services, EndpointSlices, Namespaces,
- * and the mesh's AuthorizationPolicy and PeerAuthentication CRDs, in every namespace. The informers
- * list, watch, re-list when a watch expires, and resync every {@code resyncMillis}; events are only
- * hopped onto the control-plane executor, where each object is turned into its resource. A resync
- * or relist that changes nothing is invisible downstream, because the store versions resources by
- * content.
+ * and the mesh's AuthorizationPolicy and PeerAuthentication CRDs, in every namespace, and Gateway
+ * API HTTPRoutes (as generic resources) when their CRDs are installed. The informers list, watch,
+ * re-list when a watch expires, and resync every {@code resyncMillis}; events are only hopped onto
+ * the control-plane executor, where each object is turned into its resource. A resync or relist
+ * that changes nothing is invisible downstream, because the store versions resources by content.
  *
  * <p>Pods and Services are validated by the node proxy's own {@link ResourceParser} (the object is
  * turned into the same JSON tree YAML gives), so both sources accept exactly the same objects. An
@@ -69,6 +70,8 @@ public final class KubernetesSource implements Source {
   private final Map<String, String> lastProblem = new HashMap<>();
   private @Nullable SharedIndexInformer<Service> services;
   private @Nullable SharedIndexInformer<EndpointSlice> slices;
+  private @Nullable SharedIndexInformer<GenericKubernetesResource> routeInformer;
+  private static final String GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1";
 
   public KubernetesSource(KubernetesClient client, long resyncMillis) {
     this.client = client;
@@ -104,6 +107,23 @@ public final class KubernetesSource implements Source {
             .inform(
                 handler(executor, p -> podChanged(store, p), p -> podGone(store, p)),
                 resyncMillis));
+    // HTTPRoutes through the generic client: the Gateway API CRDs may not be installed, so this
+    // informer is started without waiting and does not hold back readiness.
+    SharedIndexInformer<GenericKubernetesResource> routes =
+        client
+            .genericKubernetesResources(GATEWAY_API_VERSION, "HTTPRoute")
+            .inAnyNamespace()
+            .runnableInformer(resyncMillis);
+    routes.addEventHandler(
+        handler(executor, r -> routeChanged(store, r), r -> routeGone(store, r)));
+    routeInformer = routes;
+    routes
+        .start()
+        .exceptionally(
+            e -> {
+              log.warn("HTTPRoutes are not watched (Gateway API CRDs missing?): {}", e.toString());
+              return null;
+            });
     informers.add(
         client
             .namespaces()
@@ -301,6 +321,28 @@ public final class KubernetesSource implements Source {
     store.remove(ResourceType.SERVICE, key(svc));
   }
 
+  private void routeChanged(ResourceStore store, GenericKubernetesResource route) {
+    String name = key(route);
+    List<String> errors = new ArrayList<>();
+    HttpRoute r =
+        new ResourceParser("kubernetes", errors).httpRoute(tree(route), "HTTPRoute " + name);
+    if (r == null) {
+      if (!errors.isEmpty()) {
+        problem("HTTPRoute " + name, errors);
+      } else {
+        store.remove(ResourceType.HTTP_ROUTE, name); // not attached to a Service (any more)
+      }
+      return;
+    }
+    lastProblem.remove("HTTPRoute " + name);
+    store.put(ResourceType.HTTP_ROUTE, name, ProtoEncoder.httpRoute(r));
+  }
+
+  private void routeGone(ResourceStore store, GenericKubernetesResource route) {
+    lastProblem.remove("HTTPRoute " + key(route));
+    store.remove(ResourceType.HTTP_ROUTE, key(route));
+  }
+
   /** A slice changed: re-derive its Service (only one without selector can change by it). */
   private void sliceChanged(ResourceStore store, EndpointSlice slice) {
     var labels = slice.getMetadata().getLabels();
@@ -359,5 +401,9 @@ public final class KubernetesSource implements Source {
   @Override
   public void close() {
     informers.forEach(SharedIndexInformer::close);
+    SharedIndexInformer<GenericKubernetesResource> r = routeInformer;
+    if (r != null) {
+      r.close();
+    }
   }
 }

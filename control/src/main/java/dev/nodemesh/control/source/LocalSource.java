@@ -8,6 +8,7 @@ import dev.nodemesh.proxy.config.ConfigException;
 import dev.nodemesh.proxy.config.ConfigLoader;
 import dev.nodemesh.proxy.config.ConfigLoader.FileContent;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.PeerAuthentication;
 import dev.nodemesh.proxy.config.Workload;
@@ -157,6 +158,7 @@ public final class LocalSource implements Source {
     Map<String, Message> services = new HashMap<>();
     Map<String, Message> policies = new HashMap<>();
     Map<String, Message> peerAuthns = new HashMap<>();
+    Map<String, Message> routes = new HashMap<>();
     for (Path f : files) {
       FileState st = accepted.get(f);
       if (st == null) {
@@ -176,6 +178,9 @@ public final class LocalSource implements Source {
         peerAuthns.put(
             ProtoEncoder.name(p.namespace(), p.name()), ProtoEncoder.peerAuthentication(p));
       }
+      for (HttpRoute r : st.content().httpRoutes()) {
+        routes.put(ProtoEncoder.name(r.namespace(), r.name()), ProtoEncoder.httpRoute(r));
+      }
     }
     ResourceStore s = Objects.requireNonNull(store);
     Objects.requireNonNull(executor)
@@ -185,6 +190,7 @@ public final class LocalSource implements Source {
               s.replaceAll(ResourceType.SERVICE, services);
               s.replaceAll(ResourceType.AUTHORIZATION_POLICY, policies);
               s.replaceAll(ResourceType.PEER_AUTHENTICATION, peerAuthns);
+              s.replaceAll(ResourceType.HTTP_ROUTE, routes);
               ready = true;
             });
   }
@@ -196,6 +202,7 @@ public final class LocalSource implements Source {
     List<MeshService> services = new ArrayList<>();
     List<AuthorizationPolicy> policies = new ArrayList<>();
     List<PeerAuthentication> peerAuthns = new ArrayList<>();
+    List<HttpRoute> routes = new ArrayList<>();
     for (Path f : order) {
       FileState st = next.get(f);
       if (st == null) {
@@ -237,6 +244,13 @@ public final class LocalSource implements Source {
         }
         peerAuthns.add(p);
       }
+      for (HttpRoute r : st.content().httpRoutes()) {
+        Path other = names.putIfAbsent("HTTPRoute " + r.id(), f);
+        if (other != null) {
+          return f.getFileName() + ": HTTPRoute " + r.id() + ": also in " + other.getFileName();
+        }
+        routes.add(r);
+      }
     }
     try {
       new ConfigSnapshot(
@@ -244,7 +258,8 @@ public final class LocalSource implements Source {
           workloads,
           services,
           policies,
-          peerAuthns); // the proxy's own cross-object rules (IPs, VIPs)
+          peerAuthns,
+          routes); // the proxy's own cross-object rules (IPs, VIPs)
       return null;
     } catch (IllegalArgumentException e) {
       return "files clash: " + e.getMessage();

@@ -1,20 +1,32 @@
 package dev.nodemesh.control.source;
 
+import dev.nodemesh.api.config.v1.BackendRef;
 import dev.nodemesh.api.config.v1.EndpointList;
+import dev.nodemesh.api.config.v1.HeaderModifier;
+import dev.nodemesh.api.config.v1.HttpMatch;
+import dev.nodemesh.api.config.v1.HttpRoute;
+import dev.nodemesh.api.config.v1.HttpRouteRule;
 import dev.nodemesh.api.config.v1.NamedPort;
+import dev.nodemesh.api.config.v1.RetryPolicy;
+import dev.nodemesh.api.config.v1.RouteParent;
 import dev.nodemesh.api.config.v1.Selector;
 import dev.nodemesh.api.config.v1.Service;
+import dev.nodemesh.api.config.v1.StringMatch;
 import dev.nodemesh.api.config.v1.TunnelProtocol;
+import dev.nodemesh.api.config.v1.UrlRewrite;
 import dev.nodemesh.api.config.v1.Workload;
 import dev.nodemesh.proxy.config.AuthorizationPolicy;
 import dev.nodemesh.proxy.config.Cidr;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.PeerAuthentication;
 import dev.nodemesh.proxy.config.ServicePort;
+import dev.nodemesh.proxy.config.TextMatch;
 import java.net.InetAddress;
+import java.time.Duration;
 import java.util.Collection;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * The proxy's validated records (what the YAML parser produces for both sources) as {@code
@@ -119,6 +131,80 @@ public final class ProtoEncoder {
     return b.build();
   }
 
+  /** An HTTPRoute as its resource; maps are sorted by protobuf's map encoding, lists kept. */
+  public static HttpRoute httpRoute(dev.nodemesh.proxy.config.HttpRoute r) {
+    HttpRoute.Builder b =
+        HttpRoute.newBuilder()
+            .setName(r.name())
+            .setNamespace(r.namespace())
+            .setRetryNonIdempotent(r.retryNonIdempotent())
+            .setCreatedEpochSeconds(r.createdEpochSeconds());
+    for (dev.nodemesh.proxy.config.HttpRoute.Parent p : r.parents()) {
+      b.addParents(
+          RouteParent.newBuilder()
+              .setNamespace(p.service().namespace())
+              .setService(p.service().name())
+              .setPort(p.port()));
+    }
+    for (dev.nodemesh.proxy.config.HttpRoute.Rule rule : r.rules()) {
+      HttpRouteRule.Builder rb = HttpRouteRule.newBuilder();
+      for (dev.nodemesh.proxy.config.HttpRoute.Match m : rule.matches()) {
+        HttpMatch.Builder mb = HttpMatch.newBuilder().setPath(text(m.path()));
+        m.headers().forEach(h -> mb.addHeaders(text(h)));
+        m.queryParams().forEach(q -> mb.addQueryParams(text(q)));
+        String method = m.method();
+        if (method != null) {
+          mb.setMethod(method);
+        }
+        rb.addMatches(mb);
+      }
+      for (dev.nodemesh.proxy.config.HttpRoute.Backend be : rule.backends()) {
+        rb.addBackends(
+            BackendRef.newBuilder()
+                .setNamespace(be.service().namespace())
+                .setService(be.service().name())
+                .setPort(be.port())
+                .setWeight(be.weight()));
+      }
+      rb.setRequestHeaders(modifier(rule.requestHeaders()));
+      rb.setResponseHeaders(modifier(rule.responseHeaders()));
+      dev.nodemesh.proxy.config.HttpRoute.Rewrite rw = rule.rewrite();
+      if (rw != null) {
+        UrlRewrite.Builder ub = UrlRewrite.newBuilder();
+        String host = rw.hostname();
+        String full = rw.fullPath();
+        String prefix = rw.prefix();
+        if (host != null) {
+          ub.setHostname(host);
+        }
+        if (full != null) {
+          ub.setReplaceFullPath(full);
+        } else if (prefix != null) {
+          ub.setReplacePrefixMatch(prefix);
+        }
+        rb.setRewrite(ub);
+      }
+      Duration request = rule.requestTimeout();
+      Duration backend = rule.backendTimeout();
+      if (request != null) {
+        rb.setRequestTimeoutMs(request.toMillis());
+      }
+      if (backend != null) {
+        rb.setBackendRequestTimeoutMs(backend.toMillis());
+      }
+      dev.nodemesh.proxy.config.HttpRoute.Retry retry = rule.retry();
+      if (retry != null) {
+        rb.setRetry(
+            RetryPolicy.newBuilder()
+                .setAttempts(retry.attempts())
+                .addAllCodes(new TreeSet<>(retry.codes()))
+                .setBackoffMs(retry.backoff().toMillis()));
+      }
+      b.addRules(rb);
+    }
+    return b.build();
+  }
+
   public static dev.nodemesh.api.config.v1.PeerAuthentication peerAuthentication(
       PeerAuthentication p) {
     var b =
@@ -134,5 +220,23 @@ public final class ProtoEncoder {
       b.setSelector(Selector.newBuilder().putAllMatchLabels(selector));
     }
     return b.build();
+  }
+
+  private static StringMatch text(TextMatch t) {
+    StringMatch.Kind kind =
+        switch (t.kind()) {
+          case EXACT -> StringMatch.Kind.EXACT;
+          case PATH_PREFIX -> StringMatch.Kind.PATH_PREFIX;
+          case REGULAR_EXPRESSION -> StringMatch.Kind.REGULAR_EXPRESSION;
+        };
+    return StringMatch.newBuilder().setKind(kind).setName(t.name()).setValue(t.value()).build();
+  }
+
+  private static HeaderModifier modifier(dev.nodemesh.proxy.config.HttpRoute.HeaderModifier m) {
+    return HeaderModifier.newBuilder()
+        .putAllSet(m.set())
+        .putAllAdd(m.add())
+        .addAllRemove(new TreeSet<>(m.remove()))
+        .build();
   }
 }

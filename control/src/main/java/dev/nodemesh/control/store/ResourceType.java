@@ -2,6 +2,7 @@ package dev.nodemesh.control.store;
 
 import com.google.protobuf.Descriptors.Descriptor;
 import dev.nodemesh.api.config.v1.AuthorizationPolicy;
+import dev.nodemesh.api.config.v1.HttpRoute;
 import dev.nodemesh.api.config.v1.PeerAuthentication;
 import dev.nodemesh.api.config.v1.Service;
 import dev.nodemesh.api.config.v1.Workload;
@@ -12,7 +13,8 @@ public enum ResourceType {
   WORKLOAD(Workload.getDescriptor()),
   SERVICE(Service.getDescriptor()),
   AUTHORIZATION_POLICY(AuthorizationPolicy.getDescriptor()),
-  PEER_AUTHENTICATION(PeerAuthentication.getDescriptor());
+  PEER_AUTHENTICATION(PeerAuthentication.getDescriptor()),
+  HTTP_ROUTE(HttpRoute.getDescriptor());
 
   private final String typeUrl;
 

@@ -17,12 +17,12 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.jspecify.annotations.Nullable;
 
 /**
- * What each node proxy is sent, computed from one store snapshot. A node gets every Service (any
- * pod on it may call any of them), every workload that is an endpoint of some Service (to route
- * there), and every workload on the node itself (inbound traffic and pod identity). A pod on
- * another node that no Service selects is left out: nothing on this node can route to it by name,
- * and its traffic arrives through a tunnel that carries its identity. Every AuthorizationPolicy and
- * PeerAuthentication goes to every node.
+ * What each node proxy is sent, computed from one store snapshot. A node gets every Service and
+ * every HTTPRoute (any pod on it may call any of them), every workload that is an endpoint of some
+ * Service (to route there), and every workload on the node itself (inbound traffic and pod
+ * identity). A pod on another node that no Service selects is left out: nothing on this node can
+ * route to it by name, and its traffic arrives through a tunnel that carries its identity. Every
+ * AuthorizationPolicy and PeerAuthentication goes to every node.
  *
  * <p>The node-independent part is computed once per snapshot and shared, not copied, by every
  * node's view (a node's own workloads are layered on top), so memory grows with resources plus
@@ -80,6 +80,11 @@ public final class NodeViews {
             policyType,
             changedNames(previous.snapshot.of(policyType), next.snapshot.of(policyType)));
       }
+      changed.put(
+          ResourceType.HTTP_ROUTE,
+          changedNames(
+              previous.snapshot.of(ResourceType.HTTP_ROUTE),
+              next.snapshot.of(ResourceType.HTTP_ROUTE)));
       next.changedShared = changed;
     }
     return next;
@@ -222,6 +227,8 @@ public final class NodeViews {
     for (ResourceType policyType : POLICY_TYPES) {
       view.put(policyType, snapshot.of(policyType));
     }
+    // Like Services, every route goes to every node: any pod there may call the routed Service.
+    view.put(ResourceType.HTTP_ROUTE, snapshot.of(ResourceType.HTTP_ROUTE));
     return view;
   }
 }

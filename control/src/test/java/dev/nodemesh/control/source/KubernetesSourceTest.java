@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.nodemesh.api.config.v1.HttpRoute;
 import dev.nodemesh.api.config.v1.Service;
 import dev.nodemesh.api.config.v1.Workload;
 import dev.nodemesh.control.store.ResourceStore;
@@ -241,6 +242,40 @@ class KubernetesSourceTest {
     source = new KubernetesSource(client, resyncMillis);
     source.start(store, executor);
     await("initial sync", t -> source.ready());
+  }
+
+  @Test
+  void httpRoutesAttachedToServicesAreWatchedAsGenericResources() throws Exception {
+    startSource(0);
+    GenericKubernetesResource route =
+        client
+            .getKubernetesSerialization()
+            .unmarshal(
+                """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: web, namespace: default}
+                spec:
+                  parentRefs: [{group: "", kind: Service, name: web, port: 80}]
+                  rules:
+                    - matches: [{path: {type: PathPrefix, value: /v2}}]
+                      backendRefs: [{name: web-v2, port: 80}]
+                """,
+                GenericKubernetesResource.class);
+    var routes = client.genericKubernetesResources("gateway.networking.k8s.io/v1", "HTTPRoute");
+    routes.inNamespace("default").resource(route).create();
+    await(
+        "the route",
+        t -> test(() -> onStore(s -> s.get(ResourceType.HTTP_ROUTE, "default/web")) != null));
+    HttpRoute r = (HttpRoute) onStore(s -> s.get(ResourceType.HTTP_ROUTE, "default/web")).message();
+    assertEquals("web", r.getParents(0).getService());
+    assertEquals("/v2", r.getRules(0).getMatches(0).getPath().getValue());
+    assertEquals("web-v2", r.getRules(0).getBackends(0).getService());
+
+    routes.inNamespace("default").withName("web").delete();
+    await(
+        "the removal",
+        t -> test(() -> onStore(s -> s.get(ResourceType.HTTP_ROUTE, "default/web")) == null));
   }
 
   @Test

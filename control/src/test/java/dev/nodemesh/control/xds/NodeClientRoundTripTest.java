@@ -11,9 +11,13 @@ import dev.nodemesh.api.config.v1.AuthorizationPolicy;
 import dev.nodemesh.api.config.v1.PeerAuthentication;
 import dev.nodemesh.api.config.v1.Selector;
 import dev.nodemesh.control.ControlPlane;
+import dev.nodemesh.control.source.ProtoEncoder;
 import dev.nodemesh.control.store.ResourceType;
+import dev.nodemesh.proxy.config.ConfigLoader;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.NamespacedName;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.xds.Backoff;
 import dev.nodemesh.proxy.xds.XdsClient;
@@ -22,6 +26,8 @@ import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -32,6 +38,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The node proxy's xDS client against the real control plane on loopback: what ends up in the
@@ -238,6 +245,52 @@ class NodeClientRoundTripTest {
         reason.contains("rules[0].from[0].ip_blocks[0]: \"10.0/8\" is not an IP or CIDR"), reason);
     assertEquals(good, client.version());
     assertEquals(policy, snapshots.current().authorizationPolicies("default").get(0));
+  }
+
+  @Test
+  void anHttpRouteArrivesInTheProxySnapshotExactlyAsTheYamlSaid(@TempDir Path dir)
+      throws Exception {
+    Path file =
+        Files.writeString(
+            dir.resolve("route.yaml"),
+            """
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: HTTPRoute
+            metadata: {name: web, namespace: default, annotations: {nodemesh.dev/retry-non-idempotent: "true"}}
+            spec:
+              parentRefs: [{group: "", kind: Service, name: web, port: 80}]
+              rules:
+                - matches:
+                    - path: {type: RegularExpression, value: "/v[0-9]+/.*"}
+                      headers: [{name: x-env, value: prod}]
+                      queryParams: [{name: q, value: "1"}]
+                      method: GET
+                    - path: {type: Exact, value: /exact}
+                  filters:
+                    - type: RequestHeaderModifier
+                      requestHeaderModifier: {set: [{name: a, value: "1"}], remove: [b]}
+                    - type: ResponseHeaderModifier
+                      responseHeaderModifier: {add: [{name: c, value: "3"}]}
+                    - type: URLRewrite
+                      urlRewrite: {hostname: h, path: {type: ReplaceFullPath, replaceFullPath: /x}}
+                  backendRefs: [{name: web, port: 80, weight: 7}, {name: other, namespace: ns2, port: 81}]
+                  timeouts: {request: 2s, backendRequest: 500ms}
+                  retry: {codes: [503, 502], attempts: 2, backoff: 5ms}
+                - backendRefs: [{name: web, port: 80}]
+            """);
+    List<HttpRoute> routes = ConfigLoader.loadFile(file).httpRoutes();
+    assertEquals(1, routes.size());
+    cp = startControlPlane(0);
+    seed();
+    source.apply(
+        s -> s.put(ResourceType.HTTP_ROUTE, "default/web", ProtoEncoder.httpRoute(routes.get(0))));
+    startClient();
+    await("the route", () -> snapshots.current().httpRoutes().size() == 1);
+    assertEquals(routes, snapshots.current().httpRoutes());
+    assertTrue(snapshots.current().hasHttpRoute(new NamespacedName("default", "web"), 80));
+
+    source.apply(s -> s.remove(ResourceType.HTTP_ROUTE, "default/web"));
+    await("the removal", () -> snapshots.current().httpRoutes().isEmpty());
   }
 
   @Test

@@ -25,10 +25,10 @@ import org.yaml.snakeyaml.error.MarkedYAMLException;
  * Loads a {@link ConfigSnapshot} from a directory of Kubernetes-shaped YAML: every {@code *.yaml}
  * and {@code *.yml} file directly in it (sorted; dot-files skipped, so editor lock files and a
  * ConfigMap mount's {@code ..data} entries are not read twice), each holding any number of {@code
- * ---} documents. Pods, Services, and {@code security.nodemesh.dev/v1alpha1} AuthorizationPolicies
- * and PeerAuthentications are read, items of a {@code List} as if they were documents; other kinds
- * (Namespace, Deployment, EndpointSlice...) are ignored. The directory is accepted or rejected
- * whole: every problem found is reported in one {@link ConfigException}.
+ * ---} documents. Pods, Services, {@code security.nodemesh.dev/v1alpha1} AuthorizationPolicies and
+ * PeerAuthentications, and Gateway API HTTPRoutes are read, items of a {@code List} as if they were
+ * documents; other kinds (Namespace, Deployment, EndpointSlice...) are ignored. The directory is
+ * accepted or rejected whole: every problem found is reported in one {@link ConfigException}.
  *
  * <p>Limits: no readiness (every selected pod is an endpoint), no EndpointSlices, no
  * subdirectories, and line numbers only for YAML syntax errors, not for invalid field values.
@@ -69,6 +69,7 @@ public final class ConfigLoader {
     }
     checkUnique(pods, services, errors);
     checkUniquePolicies(found, errors);
+    checkUniqueRoutes(found.routes, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
@@ -80,7 +81,12 @@ public final class ConfigLoader {
     svcs.sort(Comparator.comparing(MeshService::namespace).thenComparing(MeshService::name));
     try {
       return new ConfigSnapshot(
-          version, workloads, svcs, values(found.policies), values(found.peerAuthns));
+          version,
+          workloads,
+          svcs,
+          values(found.policies),
+          values(found.peerAuthns),
+          values(found.routes));
     } catch (IllegalArgumentException e) {
       // The checks above should have caught it; still, a bad directory must never be a crash.
       throw new ConfigException(List.of(dir + ": inconsistent config: " + e.getMessage()));
@@ -96,16 +102,18 @@ public final class ConfigLoader {
       List<Workload> workloads,
       List<MeshService> services,
       List<AuthorizationPolicy> authorizationPolicies,
-      List<PeerAuthentication> peerAuthentications) {
+      List<PeerAuthentication> peerAuthentications,
+      List<HttpRoute> httpRoutes) {
     public FileContent {
       workloads = List.copyOf(workloads);
       services = List.copyOf(services);
       authorizationPolicies = List.copyOf(authorizationPolicies);
       peerAuthentications = List.copyOf(peerAuthentications);
+      httpRoutes = List.copyOf(httpRoutes);
     }
 
     public FileContent(List<Workload> workloads, List<MeshService> services) {
-      this(workloads, services, List.of(), List.of());
+      this(workloads, services, List.of(), List.of(), List.of());
     }
   }
 
@@ -116,6 +124,7 @@ public final class ConfigLoader {
     loadFile(file, errors, found);
     checkUnique(found.pods, found.services, errors);
     checkUniquePolicies(found, errors);
+    checkUniqueRoutes(found.routes, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
@@ -123,7 +132,8 @@ public final class ConfigLoader {
         values(found.pods),
         values(found.services),
         values(found.policies),
-        values(found.peerAuthns));
+        values(found.peerAuthns),
+        values(found.routes));
   }
 
   /** The files a load reads, in the order it reads them; also what the watcher fingerprints. */
@@ -152,6 +162,7 @@ public final class ConfigLoader {
     final List<Located<MeshService>> services = new ArrayList<>();
     final List<Located<AuthorizationPolicy>> policies = new ArrayList<>();
     final List<Located<PeerAuthentication>> peerAuthns = new ArrayList<>();
+    final List<Located<HttpRoute>> routes = new ArrayList<>();
   }
 
   private static <T> List<T> values(List<Located<T>> located) {
@@ -222,6 +233,16 @@ public final class ConfigLoader {
           found.peerAuthns.add(new Located<>(p, file));
         }
       }
+      case "HTTPRoute" -> {
+        if (!doc.path("apiVersion").asText("").startsWith("gateway.networking.k8s.io/")) {
+          log.debug("{}: {}: ignoring an HTTPRoute of another API group", file, label);
+          return;
+        }
+        HttpRoute r = parser.httpRoute(doc, label);
+        if (r != null) {
+          found.routes.add(new Located<>(r, file));
+        }
+      }
       case "List" -> {
         JsonNode items = doc.path("items");
         for (int i = 0; i < items.size(); i++) {
@@ -231,6 +252,21 @@ public final class ConfigLoader {
       }
       case "" -> errors.add(file + ": " + label + ": kind: is required");
       default -> log.debug("{}: {}: ignoring kind {}", file, label, kind);
+    }
+  }
+
+  private static void checkUniqueRoutes(List<Located<HttpRoute>> routes, List<String> errors) {
+    Map<NamespacedName, Located<HttpRoute>> names = new HashMap<>();
+    for (Located<HttpRoute> r : routes) {
+      Located<HttpRoute> other = names.putIfAbsent(r.value().id(), r);
+      if (other != null) {
+        errors.add(
+            r.file()
+                + ": HTTPRoute "
+                + r.value().id()
+                + ": metadata.name: duplicate of the HTTPRoute in "
+                + other.file());
+      }
     }
   }
 

@@ -46,25 +46,51 @@ public final class ConfigSnapshot {
   private final List<PeerAuthentication> peerAuthentications;
   private final Map<String, List<AuthorizationPolicy>> policiesByNamespace;
   private final Map<String, List<PeerAuthentication>> peerAuthnByNamespace;
+  private final List<HttpRoute> httpRoutes;
+  private final Map<NamespacedName, MeshService> servicesByName;
+  private final Map<NamespacedName, List<HttpRouteEntry>> routesByService;
 
   public ConfigSnapshot(long version, List<Workload> workloads, List<MeshService> services) {
-    this(version, workloads, services, List.of(), List.of());
+    this(version, workloads, services, List.of(), List.of(), List.of());
   }
 
-  /**
-   * @param authorizationPolicies and {@code peerAuthentications}: kept sorted by namespace and
-   *     name, indexed by namespace so a check reads only its destination's namespace and the root
-   *     one
-   */
+  /** With HTTPRoutes and no policies. */
+  public ConfigSnapshot(
+      long version,
+      List<Workload> workloads,
+      List<MeshService> services,
+      List<HttpRoute> httpRoutes) {
+    this(version, workloads, services, List.of(), List.of(), httpRoutes);
+  }
+
+  /** With policies and no HTTPRoutes. */
   public ConfigSnapshot(
       long version,
       List<Workload> workloads,
       List<MeshService> services,
       List<AuthorizationPolicy> authorizationPolicies,
       List<PeerAuthentication> peerAuthentications) {
+    this(version, workloads, services, authorizationPolicies, peerAuthentications, List.of());
+  }
+
+  /**
+   * @param authorizationPolicies and {@code peerAuthentications}: kept sorted by namespace and
+   *     name, indexed by namespace so a check reads only its destination's namespace and the root
+   *     one
+   * @param httpRoutes HTTPRoutes attached to Services; a route whose parent Service is absent is
+   *     kept (it applies as soon as the Service appears) but routes nothing
+   */
+  public ConfigSnapshot(
+      long version,
+      List<Workload> workloads,
+      List<MeshService> services,
+      List<AuthorizationPolicy> authorizationPolicies,
+      List<PeerAuthentication> peerAuthentications,
+      List<HttpRoute> httpRoutes) {
     this.version = version;
     this.workloads = List.copyOf(workloads);
     this.services = List.copyOf(services);
+    this.httpRoutes = List.copyOf(httpRoutes);
 
     Map<InetAddress, Workload> byIp = new HashMap<>();
     Map<NamespacedName, Workload> byName = new HashMap<>();
@@ -125,6 +151,32 @@ public final class ConfigSnapshot {
     this.peerAuthentications = List.copyOf(peerAuthns);
     this.policiesByNamespace = copyLists(policiesByNs);
     this.peerAuthnByNamespace = copyLists(peerAuthnByNs);
+    this.servicesByName = Map.copyOf(servicesByName);
+
+    Map<NamespacedName, List<HttpRouteEntry>> byService = new HashMap<>();
+    java.util.Set<NamespacedName> routeNames = new java.util.HashSet<>();
+    for (HttpRoute r : this.httpRoutes) {
+      if (!routeNames.add(r.id())) {
+        throw new IllegalArgumentException("duplicate HTTPRoute " + r.id());
+      }
+      for (HttpRoute.Parent parent : r.parents()) {
+        List<HttpRouteEntry> entries =
+            byService.computeIfAbsent(parent.service(), k -> new ArrayList<>());
+        for (int i = 0; i < r.rules().size(); i++) {
+          HttpRoute.Rule rule = r.rules().get(i);
+          for (HttpRoute.Match m : rule.matches()) {
+            entries.add(new HttpRouteEntry(r, parent.port(), i, rule, m));
+          }
+        }
+      }
+    }
+    Map<NamespacedName, List<HttpRouteEntry>> sorted = new HashMap<>();
+    byService.forEach(
+        (svc, entries) -> {
+          entries.sort(HttpRouteEntry.PRECEDENCE);
+          sorted.put(svc, List.copyOf(entries));
+        });
+    this.routesByService = Map.copyOf(sorted);
   }
 
   private static <T> Map<String, List<T>> copyLists(Map<String, List<T>> byNamespace) {
@@ -147,7 +199,7 @@ public final class ConfigSnapshot {
   /** The same content under another version number; indices are rebuilt (cheap, rare). */
   public ConfigSnapshot withVersion(long newVersion) {
     return new ConfigSnapshot(
-        newVersion, workloads, services, authorizationPolicies, peerAuthentications);
+        newVersion, workloads, services, authorizationPolicies, peerAuthentications, httpRoutes);
   }
 
   public long version() {
@@ -160,6 +212,33 @@ public final class ConfigSnapshot {
 
   public List<MeshService> services() {
     return services;
+  }
+
+  public List<HttpRoute> httpRoutes() {
+    return httpRoutes;
+  }
+
+  public @Nullable MeshService serviceByName(NamespacedName id) {
+    return servicesByName.get(id);
+  }
+
+  /**
+   * The route entries attached to {@code service}, in precedence order, for any port; the caller
+   * skips entries whose {@link HttpRouteEntry#port()} is neither 0 nor its port. Empty when no
+   * route is attached (the connection stays L4).
+   */
+  public List<HttpRouteEntry> httpRoutes(NamespacedName service) {
+    return routesByService.getOrDefault(service, List.of());
+  }
+
+  /** True when an HTTPRoute is attached to {@code service} on {@code port} (or every port). */
+  public boolean hasHttpRoute(NamespacedName service, int port) {
+    for (HttpRouteEntry e : httpRoutes(service)) {
+      if (e.port() == 0 || e.port() == port) {
+        return true;
+      }
+    }
+    return false;
   }
 
   public @Nullable Workload workloadByIp(InetAddress ip) {
@@ -205,7 +284,8 @@ public final class ConfigSnapshot {
     return workloads.equals(other.workloads)
         && services.equals(other.services)
         && authorizationPolicies.equals(other.authorizationPolicies)
-        && peerAuthentications.equals(other.peerAuthentications);
+        && peerAuthentications.equals(other.peerAuthentications)
+        && httpRoutes.equals(other.httpRoutes);
   }
 
   /** One line for logs: version and counts. */
@@ -231,7 +311,8 @@ public final class ConfigSnapshot {
         + " services, "
         + endpointCount
         + " service endpoints"
-        + policies;
+        + policies
+        + (httpRoutes.isEmpty() ? "" : ", " + httpRoutes.size() + " HTTP routes");
   }
 
   @Override

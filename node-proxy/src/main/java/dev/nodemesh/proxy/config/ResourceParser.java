@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.IntNode;
 import io.netty.util.NetUtil;
 import java.net.InetAddress;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -15,11 +16,11 @@ import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Turns one parsed YAML document (a Pod or a Service) into a record, checking each field it reads
- * and recording problems as {@code <file>: <Kind> <ns>/<name>: <field path>: <problem>}. It walks
- * the raw tree instead of binding to fabric8's model classes because binding loses the field path
- * of a type error and silently accepts values (bad IPs, port 70000) we must reject. Only the fields
- * routing uses are read; everything else in the object is ignored.
+ * Turns one parsed YAML document (a Pod, a Service or an HTTPRoute) into a record, checking each
+ * field it reads and recording problems as {@code <file>: <Kind> <ns>/<name>: <field path>:
+ * <problem>}. It walks the raw tree instead of binding to fabric8's model classes because binding
+ * loses the field path of a type error and silently accepts values (bad IPs, port 70000) we must
+ * reject. Only the fields routing uses are read; everything else in the object is ignored.
  *
  * <p>Public so the control plane's Kubernetes source validates objects from the API server by the
  * same rules as local YAML (it turns them into the same tree first).
@@ -258,6 +259,302 @@ public final class ResourceParser {
     return out;
   }
 
+  /** The annotation that lets a route retry non-idempotent methods (a nodemesh extension). */
+  public static final String RETRY_NON_IDEMPOTENT = "nodemesh.dev/retry-non-idempotent";
+
+  private static final Pattern DURATION = Pattern.compile("([0-9]{1,5}(h|ms|m|s)){1,4}");
+  private static final Pattern DURATION_PART = Pattern.compile("([0-9]{1,5})(h|ms|m|s)");
+  private static final Pattern HEADER_NAME = Pattern.compile("[A-Za-z0-9!#$%&'*+.^_`|~-]+");
+
+  /**
+   * Returns the route, or null after recording why the HTTPRoute is invalid. A route none of whose
+   * parentRefs is a Service (a route for a Gateway) is not ours: null without an error.
+   */
+  public @Nullable HttpRoute httpRoute(JsonNode doc, String docLabel) {
+    int before = errors.size();
+    NamespacedName id = identify("HTTPRoute", doc, docLabel);
+    JsonNode meta = doc.path("metadata");
+    Map<String, String> annotations = stringMap(meta.path("annotations"), "metadata.annotations");
+    String namespace = id == null ? "default" : id.namespace();
+    JsonNode spec = doc.path("spec");
+    List<HttpRoute.Parent> parents = new ArrayList<>();
+    JsonNode refs = spec.path("parentRefs");
+    boolean anyParent = false;
+    if (array(refs, "spec.parentRefs")) {
+      for (int i = 0; i < refs.size(); i++) {
+        String path = "spec.parentRefs[" + i + "]";
+        JsonNode ref = refs.get(i);
+        anyParent = true;
+        String group = text(ref, "group", path + ".group");
+        String kind = text(ref, "kind", path + ".kind");
+        // Gateway API defaults a parentRef to a Gateway: only explicit Service refs are ours.
+        if (!"Service".equals(kind)
+            || !(group == null || group.isEmpty() || group.equals("core"))) {
+          continue;
+        }
+        String name = text(ref, "name", path + ".name");
+        String ns = text(ref, "namespace", path + ".namespace");
+        Integer port =
+            ref.has("port") ? port(ref, "port", path + ".port", false) : Integer.valueOf(0);
+        if (name == null || name.isEmpty()) {
+          error(path + ".name", "is required");
+        } else if (port != null) {
+          parents.add(
+              new HttpRoute.Parent(new NamespacedName(ns == null ? namespace : ns, name), port));
+        }
+      }
+    }
+    if (!anyParent) {
+      error("spec.parentRefs", "at least one parentRef is required");
+    }
+    List<HttpRoute.Rule> rules = new ArrayList<>();
+    JsonNode ruleList = spec.path("rules");
+    if (ruleList.isMissingNode() || ruleList.isNull()) {
+      rules.add(
+          new HttpRoute.Rule(
+              List.of(HttpRoute.Match.everything()),
+              List.of(),
+              HttpRoute.HeaderModifier.NONE,
+              HttpRoute.HeaderModifier.NONE,
+              null,
+              null,
+              null,
+              null));
+    } else if (array(ruleList, "spec.rules")) {
+      for (int i = 0; i < ruleList.size(); i++) {
+        HttpRoute.Rule r = rule(ruleList.get(i), "spec.rules[" + i + "]", namespace);
+        if (r != null) {
+          rules.add(r);
+        }
+      }
+    }
+    long created = 0;
+    String ts = text(meta, "creationTimestamp", "metadata.creationTimestamp");
+    if (ts != null) {
+      try {
+        created = java.time.Instant.parse(ts).getEpochSecond();
+      } catch (java.time.format.DateTimeParseException e) {
+        error("metadata.creationTimestamp", quote(ts) + " is not an RFC 3339 time");
+      }
+    }
+    if (id == null || errors.size() > before || parents.isEmpty()) {
+      return null;
+    }
+    return new HttpRoute(
+        id.name(),
+        id.namespace(),
+        parents,
+        rules,
+        "true".equals(annotations.get(RETRY_NON_IDEMPOTENT)),
+        created);
+  }
+
+  private HttpRoute.@Nullable Rule rule(JsonNode rule, String path, String namespace) {
+    int before = errors.size();
+    List<HttpRoute.Match> matches = new ArrayList<>();
+    JsonNode list = rule.path("matches");
+    if (array(list, path + ".matches")) {
+      for (int i = 0; i < list.size(); i++) {
+        HttpRoute.Match m = match(list.get(i), path + ".matches[" + i + "]");
+        if (m != null) {
+          matches.add(m);
+        }
+      }
+    }
+    if (matches.isEmpty()) {
+      matches.add(HttpRoute.Match.everything());
+    }
+    List<HttpRoute.Backend> backends = new ArrayList<>();
+    JsonNode refs = rule.path("backendRefs");
+    if (array(refs, path + ".backendRefs")) {
+      for (int i = 0; i < refs.size(); i++) {
+        String bpath = path + ".backendRefs[" + i + "]";
+        JsonNode ref = refs.get(i);
+        String group = text(ref, "group", bpath + ".group");
+        String kind = text(ref, "kind", bpath + ".kind");
+        if (!(kind == null || kind.equals("Service"))
+            || !(group == null || group.isEmpty() || group.equals("core"))) {
+          error(bpath + ".kind", "only Service backends are supported");
+          continue;
+        }
+        String name = text(ref, "name", bpath + ".name");
+        String ns = text(ref, "namespace", bpath + ".namespace");
+        Integer port = port(ref, "port", bpath + ".port", true);
+        int weight = 1;
+        JsonNode w = ref.path("weight");
+        if (!w.isMissingNode() && !w.isNull()) {
+          if (!w.isIntegralNumber() || w.intValue() < 0 || w.intValue() > 1_000_000) {
+            error(bpath + ".weight", quote(w.asText()) + " is not an integer in 0-1000000");
+          } else {
+            weight = w.intValue();
+          }
+        }
+        if (name == null || name.isEmpty()) {
+          error(bpath + ".name", "is required");
+        } else if (port != null) {
+          backends.add(
+              new HttpRoute.Backend(
+                  new NamespacedName(ns == null ? namespace : ns, name), port, weight));
+        }
+      }
+    }
+    HttpRoute.HeaderModifier request = HttpRoute.HeaderModifier.NONE;
+    HttpRoute.HeaderModifier response = HttpRoute.HeaderModifier.NONE;
+    HttpRoute.Rewrite rewrite = null;
+    JsonNode filters = rule.path("filters");
+    if (array(filters, path + ".filters")) {
+      for (int i = 0; i < filters.size(); i++) {
+        String fpath = path + ".filters[" + i + "]";
+        JsonNode f = filters.get(i);
+        String type = text(f, "type", fpath + ".type");
+        if (type == null) {
+          error(fpath + ".type", "is required");
+          continue;
+        }
+        switch (type) {
+          case "RequestHeaderModifier" ->
+              request =
+                  headerModifier(f.path("requestHeaderModifier"), fpath + ".requestHeaderModifier");
+          case "ResponseHeaderModifier" ->
+              response =
+                  headerModifier(
+                      f.path("responseHeaderModifier"), fpath + ".responseHeaderModifier");
+          case "URLRewrite" ->
+              rewrite = rewrite(f.path("urlRewrite"), fpath + ".urlRewrite", matches);
+          default -> error(fpath + ".type", quote(type) + " is not supported (yet)");
+        }
+      }
+    }
+    JsonNode timeouts = rule.path("timeouts");
+    Duration requestTimeout = duration(timeouts, "request", path + ".timeouts.request");
+    Duration backendTimeout =
+        duration(timeouts, "backendRequest", path + ".timeouts.backendRequest");
+    if (requestTimeout != null
+        && backendTimeout != null
+        && backendTimeout.compareTo(requestTimeout) > 0) {
+      error(path + ".timeouts.backendRequest", "must not be longer than timeouts.request");
+    }
+    HttpRoute.Retry retry = null;
+    JsonNode r = rule.path("retry");
+    if (!r.isMissingNode() && !r.isNull()) {
+      Set<Integer> codes = new java.util.TreeSet<>();
+      JsonNode codeList = r.path("codes");
+      if (array(codeList, path + ".retry.codes")) {
+        for (int i = 0; i < codeList.size(); i++) {
+          JsonNode c = codeList.get(i);
+          if (!c.isIntegralNumber() || c.intValue() < 400 || c.intValue() > 599) {
+            error(
+                path + ".retry.codes[" + i + "]", quote(c.asText()) + " is not a code in 400-599");
+          } else {
+            codes.add(c.intValue());
+          }
+        }
+      }
+      int attempts = 1;
+      JsonNode a = r.path("attempts");
+      if (!a.isMissingNode() && !a.isNull()) {
+        if (!a.isIntegralNumber() || a.intValue() < 0 || a.intValue() > 10) {
+          error(path + ".retry.attempts", quote(a.asText()) + " is not an integer in 0-10");
+        } else {
+          attempts = a.intValue();
+        }
+      }
+      Duration backoff = duration(r, "backoff", path + ".retry.backoff");
+      retry =
+          new HttpRoute.Retry(attempts, codes, backoff == null ? Duration.ofMillis(25) : backoff);
+    }
+    if (errors.size() > before) {
+      return null;
+    }
+    return new HttpRoute.Rule(
+        matches, backends, request, response, rewrite, requestTimeout, backendTimeout, retry);
+  }
+
+  private HttpRoute.@Nullable Match match(JsonNode m, String path) {
+    int before = errors.size();
+    TextMatch pathMatch = TextMatch.pathPrefix("/");
+    JsonNode p = m.path("path");
+    if (!p.isMissingNode() && !p.isNull()) {
+      String type = text(p, "type", path + ".path.type");
+      String value = text(p, "value", path + ".path.value");
+      value = value == null ? "/" : value;
+      TextMatch.Kind kind =
+          switch (type == null ? "PathPrefix" : type) {
+            case "Exact" -> TextMatch.Kind.EXACT;
+            case "PathPrefix" -> TextMatch.Kind.PATH_PREFIX;
+            case "RegularExpression" -> TextMatch.Kind.REGULAR_EXPRESSION;
+            default -> {
+              error(
+                  path + ".path.type",
+                  quote(type) + " is not Exact, PathPrefix or RegularExpression");
+              yield null;
+            }
+          };
+      if (kind != TextMatch.Kind.REGULAR_EXPRESSION && !value.startsWith("/")) {
+        error(path + ".path.value", quote(value) + " must start with \"/\"");
+      } else if (kind != null) {
+        TextMatch t = textMatch(kind, "", value, path + ".path.value");
+        if (t != null) {
+          pathMatch = t;
+        }
+      }
+    }
+    List<TextMatch> headers = nameValueMatches(m.path("headers"), path + ".headers", true);
+    List<TextMatch> query = nameValueMatches(m.path("queryParams"), path + ".queryParams", false);
+    String method = text(m, "method", path + ".method");
+    if (method != null
+        && !List.of("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+            .contains(method)) {
+      error(path + ".method", quote(method) + " is not an HTTP method Gateway API allows");
+    }
+    if (errors.size() > before) {
+      return null;
+    }
+    return new HttpRoute.Match(pathMatch, headers, query, method);
+  }
+
+  private List<TextMatch> nameValueMatches(JsonNode list, String path, boolean header) {
+    List<TextMatch> out = new ArrayList<>();
+    if (!array(list, path)) {
+      return out;
+    }
+    for (int i = 0; i < list.size(); i++) {
+      String ipath = path + "[" + i + "]";
+      JsonNode n = list.get(i);
+      String type = text(n, "type", ipath + ".type");
+      String name = text(n, "name", ipath + ".name");
+      String value = text(n, "value", ipath + ".value");
+      if (name == null || name.isEmpty() || (header && !HEADER_NAME.matcher(name).matches())) {
+        error(ipath + ".name", name == null ? "is required" : quote(name) + " is not a valid name");
+        continue;
+      }
+      if (value == null) {
+        error(ipath + ".value", "is required");
+        continue;
+      }
+      TextMatch.Kind kind;
+      if (type == null || type.equals("Exact")) {
+        kind = TextMatch.Kind.EXACT;
+      } else if (type.equals("RegularExpression")) {
+        kind = TextMatch.Kind.REGULAR_EXPRESSION;
+      } else {
+        error(ipath + ".type", quote(type) + " is not Exact or RegularExpression");
+        continue;
+      }
+      // Header names compare case-insensitively: kept lower case, as HTTP/2 sends them.
+      TextMatch t =
+          textMatch(
+              kind,
+              header ? name.toLowerCase(java.util.Locale.ROOT) : name,
+              value,
+              ipath + ".value");
+      if (t != null) {
+        out.add(t);
+      }
+    }
+    return out;
+  }
+
   private List<Cidr> cidrs(JsonNode parent, String field, String path) {
     List<Cidr> out = new ArrayList<>();
     JsonNode list = parent.path(field);
@@ -296,6 +593,123 @@ public final class ResourceParser {
       }
     }
     return out;
+  }
+
+  private @Nullable TextMatch textMatch(
+      TextMatch.Kind kind, String name, String value, String path) {
+    try {
+      return new TextMatch(kind, name, value);
+    } catch (java.util.regex.PatternSyntaxException e) {
+      error(path, quote(value) + " is not a valid regular expression: " + e.getDescription());
+      return null;
+    }
+  }
+
+  private HttpRoute.HeaderModifier headerModifier(JsonNode m, String path) {
+    if (!m.isObject()) {
+      error(path, "is required for this filter type");
+      return HttpRoute.HeaderModifier.NONE;
+    }
+    Map<String, String> set = headerList(m.path("set"), path + ".set");
+    Map<String, String> add = headerList(m.path("add"), path + ".add");
+    Set<String> remove = new java.util.LinkedHashSet<>();
+    JsonNode list = m.path("remove");
+    if (array(list, path + ".remove")) {
+      for (int i = 0; i < list.size(); i++) {
+        String name = scalar(list.get(i), path + ".remove[" + i + "]");
+        if (name != null && HEADER_NAME.matcher(name).matches()) {
+          remove.add(name.toLowerCase(java.util.Locale.ROOT));
+        } else if (name != null) {
+          error(path + ".remove[" + i + "]", quote(name) + " is not a valid header name");
+        }
+      }
+    }
+    return new HttpRoute.HeaderModifier(set, add, remove);
+  }
+
+  private Map<String, String> headerList(JsonNode list, String path) {
+    Map<String, String> out = new LinkedHashMap<>();
+    if (!array(list, path)) {
+      return out;
+    }
+    for (int i = 0; i < list.size(); i++) {
+      String ipath = path + "[" + i + "]";
+      String name = text(list.get(i), "name", ipath + ".name");
+      String value = text(list.get(i), "value", ipath + ".value");
+      if (name == null || !HEADER_NAME.matcher(name).matches()) {
+        error(
+            ipath + ".name",
+            name == null ? "is required" : quote(name) + " is not a valid header name");
+      } else if (value == null || value.indexOf('\r') >= 0 || value.indexOf('\n') >= 0) {
+        error(ipath + ".value", value == null ? "is required" : "must not contain CR or LF");
+      } else if (out.put(name.toLowerCase(java.util.Locale.ROOT), value) != null) {
+        error(ipath + ".name", quote(name) + " is listed twice");
+      }
+    }
+    return out;
+  }
+
+  private HttpRoute.@Nullable Rewrite rewrite(
+      JsonNode r, String path, List<HttpRoute.Match> matches) {
+    if (!r.isObject()) {
+      error(path, "is required for this filter type");
+      return null;
+    }
+    String hostname = text(r, "hostname", path + ".hostname");
+    JsonNode p = r.path("path");
+    String full = null;
+    String prefix = null;
+    if (!p.isMissingNode() && !p.isNull()) {
+      String type = text(p, "type", path + ".path.type");
+      if ("ReplaceFullPath".equals(type)) {
+        full = text(p, "replaceFullPath", path + ".path.replaceFullPath");
+        if (full == null || !full.startsWith("/")) {
+          error(path + ".path.replaceFullPath", "is required and must start with \"/\"");
+        }
+      } else if ("ReplacePrefixMatch".equals(type)) {
+        prefix = text(p, "replacePrefixMatch", path + ".path.replacePrefixMatch");
+        if (prefix == null || !prefix.startsWith("/")) {
+          error(path + ".path.replacePrefixMatch", "is required and must start with \"/\"");
+        }
+        for (HttpRoute.Match m : matches) {
+          if (m.path().kind() != TextMatch.Kind.PATH_PREFIX) {
+            error(
+                path + ".path.type",
+                "ReplacePrefixMatch needs every match of the rule to be a PathPrefix");
+            break;
+          }
+        }
+      } else {
+        error(path + ".path.type", quote(type) + " is not ReplaceFullPath or ReplacePrefixMatch");
+      }
+    }
+    return new HttpRoute.Rewrite(hostname, full, prefix);
+  }
+
+  /** A Gateway API duration ("10s", "1m30s", "250ms"); null when absent or "0s" (no limit). */
+  private @Nullable Duration duration(JsonNode parent, String field, String path) {
+    String text = text(parent, field, path);
+    if (text == null) {
+      return null;
+    }
+    if (!DURATION.matcher(text).matches()) {
+      error(path, quote(text) + " is not a Gateway API duration (e.g. 10s, 1m30s, 250ms)");
+      return null;
+    }
+    Duration d = Duration.ZERO;
+    java.util.regex.Matcher m = DURATION_PART.matcher(text);
+    while (m.find()) {
+      long n = Long.parseLong(m.group(1));
+      d =
+          d.plus(
+              switch (m.group(2)) {
+                case "h" -> Duration.ofHours(n);
+                case "m" -> Duration.ofMinutes(n);
+                case "s" -> Duration.ofSeconds(n);
+                default -> Duration.ofMillis(n);
+              });
+    }
+    return d.isZero() ? null : d;
   }
 
   /** Reads name and namespace and sets {@link #where}; null when the name is missing. */

@@ -69,6 +69,7 @@ public final class ProxyMetrics {
           "destination_namespace",
           "destination_service",
           "reason",
+          "response_code_class",
           "event_loop_group",
           "event_loop",
           "area",
@@ -83,6 +84,8 @@ public final class ProxyMetrics {
   /** Labels of {@code nodemesh_policy_denials_total}: all bounded by config, none an address. */
   private record DenialLabels(
       String reporter, String destinationWorkload, String destinationNamespace, String reason) {}
+
+  private final ConcurrentHashMap<TrafficLabels, HttpMeters> httpMeters = new ConcurrentHashMap<>();
 
   public ProxyMetrics(String nodeName) {
     this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -120,6 +123,44 @@ public final class ProxyMetrics {
                     "destination_namespace", l.destinationNamespace(),
                     "reason", l.reason())
                 .register(registry));
+  }
+
+  /**
+   * The L7 request meters of a label set: {@code nodemesh_http_requests_total} (plus {@code
+   * response_code_class}: 1xx..5xx, or none when no response was sent) and {@code
+   * nodemesh_http_request_duration_seconds} ({@link #LATENCY_BUCKETS}, request head received to
+   * response end).
+   */
+  public HttpMeters http(TrafficLabels labels) {
+    return httpMeters.computeIfAbsent(labels, this::createHttp);
+  }
+
+  private HttpMeters createHttp(TrafficLabels l) {
+    Tags tags = tags(l);
+    Counter[] counters = new Counter[HttpMeters.CLASSES.length];
+    for (int i = 0; i < counters.length; i++) {
+      counters[i] =
+          Counter.builder("nodemesh.http.requests")
+              .description("HTTP requests proxied on the L7 path, by response code class")
+              .tags(tags.and("response_code_class", HttpMeters.CLASSES[i]))
+              .register(registry);
+    }
+    return new HttpMeters(
+        counters,
+        histogram(
+            "nodemesh.http.request.duration",
+            "Request head received to response end, retries included",
+            tags));
+  }
+
+  private static Tags tags(TrafficLabels l) {
+    return Tags.of(
+        "reporter", l.reporter(),
+        "source_workload", l.sourceWorkload(),
+        "source_namespace", l.sourceNamespace(),
+        "destination_workload", l.destinationWorkload(),
+        "destination_namespace", l.destinationNamespace(),
+        "destination_service", l.destinationService());
   }
 
   private ConnectionMeters create(TrafficLabels l) {

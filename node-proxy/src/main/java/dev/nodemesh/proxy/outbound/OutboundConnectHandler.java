@@ -8,9 +8,13 @@ import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.PolicyEnforcement;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.HttpRoute;
+import dev.nodemesh.proxy.config.HttpRouteEntry;
 import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.ServicePort;
 import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.l4.Relays;
+import dev.nodemesh.proxy.l7.HttpProxy;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import dev.nodemesh.proxy.tunnel.Tunnel;
@@ -71,6 +75,65 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
     }
     ConfigSnapshot snapshot = plane.snapshots().current();
     Route route = OutboundRouter.route(snapshot, original, plane.loadBalancer());
+    if (route instanceof Route.ToService s
+        && HttpProxy.wants(snapshot, s)
+        && l7KeepsGuarantees(ctx, snapshot, s)) {
+      // An HTTPRoute covers this Service port: L7 if the bytes are HTTP, else L4 as below.
+      HttpProxy.start(
+          plane, ctx.channel(), source, s, original, () -> relay(ctx, snapshot, route, original));
+      return;
+    }
+    relay(ctx, snapshot, route, original);
+  }
+
+  /**
+   * Whether the L7 path may carry this connection without losing what the L4 path guarantees. L7
+   * upstream connections are made directly (not through an HBONE tunnel) and pick an endpoint per
+   * request without a policy check of their own, so L7 is taken only when every endpoint any route
+   * of this Service may send to is either on no other node (or no tunnel is configured) and, when
+   * it is a pod on this node, its policy admits this source now. Otherwise the connection takes the
+   * L4 path, which tunnels and checks policy per connection. Policy changes apply to new
+   * connections, as on the L4 path.
+   */
+  private boolean l7KeepsGuarantees(
+      ChannelHandlerContext ctx, ConfigSnapshot snapshot, Route.ToService s) {
+    Tunnel tunnel = plane.tunnel();
+    for (HttpRouteEntry entry : snapshot.httpRoutes(s.service().id())) {
+      for (HttpRoute.Backend backend : entry.rule().backends()) {
+        MeshService svc = snapshot.serviceByName(backend.service());
+        ServicePort port = svc == null ? null : svc.port(backend.port());
+        if (svc == null || port == null) {
+          continue; // routes nowhere: answered locally (500), no upstream
+        }
+        for (Workload endpoint : snapshot.endpoints(svc)) {
+          InetAddress ip = endpoint.ipLike(s.upstream().getAddress());
+          if (ip == null) {
+            continue;
+          }
+          EnrolledPod local = plane.pods().byIp(ip);
+          if (tunnel != null && tunnel.crossesNodes(endpoint, local != null)) {
+            return false;
+          }
+          if (local != null) {
+            int target = port.targetPortOn(endpoint);
+            ConnectionSource caller =
+                new ConnectionSource(
+                    PolicyEnforcement.principalOf(snapshot, source, plane.trustDomain()),
+                    sourceIpLike(ctx, ip),
+                    true);
+            if (target == 0
+                || !plane.authorizer().check(snapshot, endpoint, target, caller).allowed()) {
+              return false;
+            }
+          }
+        }
+      }
+    }
+    return true;
+  }
+
+  private void relay(
+      ChannelHandlerContext ctx, ConfigSnapshot snapshot, Route route, InetSocketAddress original) {
     TrafficLabels labels = labels(route);
     ConnectionMeters meters = plane.metrics().connection(labels);
     ConnectionLog accessLog = plane.accessLog().begin(labels);
@@ -119,22 +182,11 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
     if (destination == null) {
       destination = PolicyEnforcement.enrolledOnly(local);
     }
-    // The source pod's own IP (of the destination's family): the peer address on the in-pod
-    // listener is loopback in eBPF mode, so it says nothing for IP blocks.
-    InetAddress sourceIp = null;
-    for (InetAddress ip : source.ips()) {
-      if ((ip instanceof Inet4Address) == (upstream.getAddress() instanceof Inet4Address)) {
-        sourceIp = ip;
-        break;
-      }
-    }
-    if (sourceIp == null) {
-      InetSocketAddress peer = (InetSocketAddress) ctx.channel().remoteAddress();
-      sourceIp = peer != null ? peer.getAddress() : upstream.getAddress();
-    }
     ConnectionSource caller =
         new ConnectionSource(
-            PolicyEnforcement.principalOf(snapshot, source, plane.trustDomain()), sourceIp, true);
+            PolicyEnforcement.principalOf(snapshot, source, plane.trustDomain()),
+            sourceIpLike(ctx, upstream.getAddress()),
+            true);
     return PolicyEnforcement.enforce(
             plane,
             ctx.channel(),
@@ -145,6 +197,20 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
             "source",
             accessLog)
         .allowed();
+  }
+
+  /**
+   * The source pod's own IP of {@code destination}'s family: the peer address on the in-pod
+   * listener is loopback in eBPF mode, so it says nothing for IP blocks.
+   */
+  private InetAddress sourceIpLike(ChannelHandlerContext ctx, InetAddress destination) {
+    for (InetAddress ip : source.ips()) {
+      if ((ip instanceof Inet4Address) == (destination instanceof Inet4Address)) {
+        return ip;
+      }
+    }
+    InetSocketAddress peer = (InetSocketAddress) ctx.channel().remoteAddress();
+    return peer != null ? peer.getAddress() : destination;
   }
 
   private static @Nullable InetSocketAddress upstreamOf(Route route) {

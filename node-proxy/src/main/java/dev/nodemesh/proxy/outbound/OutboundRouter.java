@@ -47,6 +47,20 @@ public final class OutboundRouter {
     if (port == null) {
       return new Route.UnknownServicePort(service, portNumber);
     }
+    return toEndpoint(snapshot, service, port, vip, loadBalancer);
+  }
+
+  /**
+   * One endpoint of {@code service} for {@code port}, picked by {@code loadBalancer} among those
+   * with an IP of {@code vip}'s family and a resolvable target port: {@link Route.ToService} or
+   * {@link Route.NoEndpoints}. Also the L7 router's last step, once a route chose the backend.
+   */
+  public static Route toEndpoint(
+      ConfigSnapshot snapshot,
+      MeshService service,
+      ServicePort port,
+      InetAddress vip,
+      LoadBalancer loadBalancer) {
     List<Workload> usable = usableEndpoints(snapshot.endpoints(service), port, vip);
     if (usable.isEmpty()) {
       return new Route.NoEndpoints(service, port);

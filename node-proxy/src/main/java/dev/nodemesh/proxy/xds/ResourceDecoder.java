@@ -1,14 +1,25 @@
 package dev.nodemesh.proxy.xds;
 
+import dev.nodemesh.api.config.v1.BackendRef;
+import dev.nodemesh.api.config.v1.HeaderModifier;
+import dev.nodemesh.api.config.v1.HttpMatch;
+import dev.nodemesh.api.config.v1.HttpRouteRule;
 import dev.nodemesh.api.config.v1.NamedPort;
+import dev.nodemesh.api.config.v1.RouteParent;
+import dev.nodemesh.api.config.v1.StringMatch;
+import dev.nodemesh.api.config.v1.UrlRewrite;
 import dev.nodemesh.proxy.config.AuthorizationPolicy;
 import dev.nodemesh.proxy.config.Cidr;
+import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.NamespacedName;
 import dev.nodemesh.proxy.config.PeerAuthentication;
 import dev.nodemesh.proxy.config.ServicePort;
+import dev.nodemesh.proxy.config.TextMatch;
 import dev.nodemesh.proxy.config.Workload;
 import io.netty.util.NetUtil;
 import java.net.InetAddress;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -16,6 +27,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -238,6 +250,147 @@ final class ResourceDecoder {
       }
     }
     return out;
+  }
+
+  @Nullable HttpRoute httpRoute(String resourceName, dev.nodemesh.api.config.v1.HttpRoute r) {
+    int before = errors.size();
+    where = "HttpRoute " + resourceName;
+    identity(resourceName, r.getNamespace(), r.getName());
+    List<HttpRoute.Parent> parents = new ArrayList<>();
+    for (int i = 0; i < r.getParentsCount(); i++) {
+      RouteParent p = r.getParents(i);
+      String path = "parents[" + i + "]";
+      if (p.getService().isEmpty() || p.getNamespace().isEmpty()) {
+        error(path, "namespace and service are required");
+      } else if (p.getPort() == 0 || port(p.getPort(), path + ".port")) {
+        parents.add(
+            new HttpRoute.Parent(
+                new NamespacedName(p.getNamespace(), p.getService()), p.getPort()));
+      }
+    }
+    if (parents.isEmpty()) {
+      error("parents", "at least one parent Service is required");
+    }
+    List<HttpRoute.Rule> rules = new ArrayList<>();
+    for (int i = 0; i < r.getRulesCount(); i++) {
+      HttpRoute.Rule rule = rule(r.getRules(i), "rules[" + i + "]");
+      if (rule != null) {
+        rules.add(rule);
+      }
+    }
+    if (errors.size() > before) {
+      return null;
+    }
+    return new HttpRoute(
+        r.getName(),
+        r.getNamespace(),
+        parents,
+        rules,
+        r.getRetryNonIdempotent(),
+        r.getCreatedEpochSeconds());
+  }
+
+  private HttpRoute.@Nullable Rule rule(HttpRouteRule r, String path) {
+    int before = errors.size();
+    List<HttpRoute.Match> matches = new ArrayList<>();
+    for (int i = 0; i < r.getMatchesCount(); i++) {
+      HttpMatch m = r.getMatches(i);
+      String mpath = path + ".matches[" + i + "]";
+      TextMatch p = text(m.getPath(), mpath + ".path");
+      List<TextMatch> headers = new ArrayList<>();
+      for (int j = 0; j < m.getHeadersCount(); j++) {
+        TextMatch t = text(m.getHeaders(j), mpath + ".headers[" + j + "]");
+        if (t != null) {
+          headers.add(t);
+        }
+      }
+      List<TextMatch> query = new ArrayList<>();
+      for (int j = 0; j < m.getQueryParamsCount(); j++) {
+        TextMatch t = text(m.getQueryParams(j), mpath + ".query_params[" + j + "]");
+        if (t != null) {
+          query.add(t);
+        }
+      }
+      if (p != null) {
+        matches.add(
+            new HttpRoute.Match(p, headers, query, m.getMethod().isEmpty() ? null : m.getMethod()));
+      }
+    }
+    if (r.getMatchesCount() == 0) {
+      error(path + ".matches", "at least one match is required");
+    }
+    List<HttpRoute.Backend> backends = new ArrayList<>();
+    for (int i = 0; i < r.getBackendsCount(); i++) {
+      BackendRef b = r.getBackends(i);
+      if (b.getService().isEmpty() || b.getNamespace().isEmpty()) {
+        error(path + ".backends[" + i + "]", "namespace and service are required");
+      } else if (port(b.getPort(), path + ".backends[" + i + "].port")) {
+        backends.add(
+            new HttpRoute.Backend(
+                new NamespacedName(b.getNamespace(), b.getService()), b.getPort(), b.getWeight()));
+      }
+    }
+    HttpRoute.Rewrite rewrite = null;
+    if (r.hasRewrite()) {
+      UrlRewrite u = r.getRewrite();
+      rewrite =
+          new HttpRoute.Rewrite(
+              u.getHostname().isEmpty() ? null : u.getHostname(),
+              u.hasReplaceFullPath() ? u.getReplaceFullPath() : null,
+              u.hasReplacePrefixMatch() ? u.getReplacePrefixMatch() : null);
+    }
+    HttpRoute.Retry retry = null;
+    if (r.hasRetry()) {
+      Set<Integer> codes = new HashSet<>();
+      for (int c : r.getRetry().getCodesList()) {
+        if (c < 400 || c > 599) {
+          error(path + ".retry.codes", c + " is not in 400-599");
+        }
+        codes.add(c);
+      }
+      retry =
+          new HttpRoute.Retry(
+              r.getRetry().getAttempts(), codes, Duration.ofMillis(r.getRetry().getBackoffMs()));
+    }
+    if (errors.size() > before) {
+      return null;
+    }
+    return new HttpRoute.Rule(
+        matches,
+        backends,
+        modifier(r.getRequestHeaders()),
+        modifier(r.getResponseHeaders()),
+        rewrite,
+        r.getRequestTimeoutMs() == 0 ? null : Duration.ofMillis(r.getRequestTimeoutMs()),
+        r.getBackendRequestTimeoutMs() == 0
+            ? null
+            : Duration.ofMillis(r.getBackendRequestTimeoutMs()),
+        retry);
+  }
+
+  private static HttpRoute.HeaderModifier modifier(HeaderModifier m) {
+    return new HttpRoute.HeaderModifier(
+        m.getSetMap(), m.getAddMap(), Set.copyOf(m.getRemoveList()));
+  }
+
+  private @Nullable TextMatch text(StringMatch m, String path) {
+    TextMatch.Kind kind =
+        switch (m.getKind()) {
+          case EXACT -> TextMatch.Kind.EXACT;
+          case PATH_PREFIX -> TextMatch.Kind.PATH_PREFIX;
+          case REGULAR_EXPRESSION -> TextMatch.Kind.REGULAR_EXPRESSION;
+          case UNRECOGNIZED -> null;
+        };
+    if (kind == null) {
+      error(path + ".kind", "unknown kind " + m.getKindValue());
+      return null;
+    }
+    try {
+      return new TextMatch(kind, m.getName(), m.getValue());
+    } catch (PatternSyntaxException e) {
+      error(path + ".value", "\"" + m.getValue() + "\" is not a valid regular expression");
+      return null;
+    }
   }
 
   private void identity(String resourceName, String namespace, String name) {

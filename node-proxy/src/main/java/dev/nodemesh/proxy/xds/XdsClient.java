@@ -4,6 +4,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import dev.nodemesh.proxy.config.AuthorizationPolicy;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.PeerAuthentication;
 import dev.nodemesh.proxy.config.SnapshotHolder;
@@ -30,8 +31,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Keeps a node proxy's {@link SnapshotHolder} in step with the control plane over one delta ADS
- * stream, subscribed as a wildcard to Workloads, Services, AuthorizationPolicies and
- * PeerAuthentications.
+ * stream, subscribed as a wildcard to Workloads, Services, AuthorizationPolicies,
+ * PeerAuthentications and HttpRoutes.
  *
  * <p>Each response is applied whole or not at all: every resource is decoded and validated, the
  * next snapshot is built from the result (which checks rules across resources, like unique IPs),
@@ -58,6 +59,8 @@ public final class XdsClient implements AutoCloseable {
       typeUrl(dev.nodemesh.api.config.v1.AuthorizationPolicy.getDescriptor().getFullName());
   public static final String PEER_AUTHENTICATION_TYPE =
       typeUrl(dev.nodemesh.api.config.v1.PeerAuthentication.getDescriptor().getFullName());
+  public static final String HTTP_ROUTE_TYPE =
+      typeUrl(dev.nodemesh.api.config.v1.HttpRoute.getDescriptor().getFullName());
 
   /** What the proxy hears from the client (logs, metrics); called on the client's executor. */
   public interface Listener {
@@ -83,6 +86,7 @@ public final class XdsClient implements AutoCloseable {
   private Map<String, Held<MeshService>> services = new HashMap<>();
   private Map<String, Held<AuthorizationPolicy>> policies = new HashMap<>();
   private Map<String, Held<PeerAuthentication>> peerAuthns = new HashMap<>();
+  private Map<String, Held<HttpRoute>> routes = new HashMap<>();
   private @Nullable StreamObserver<DeltaDiscoveryRequest> requests;
   private @Nullable ScheduledFuture<?> reconnect;
   private int generation;
@@ -173,6 +177,7 @@ public final class XdsClient implements AutoCloseable {
     r.onNext(subscribe(node, SERVICE_TYPE, services));
     r.onNext(subscribe(node, AUTHORIZATION_POLICY_TYPE, policies));
     r.onNext(subscribe(node, PEER_AUTHENTICATION_TYPE, peerAuthns));
+    r.onNext(subscribe(node, HTTP_ROUTE_TYPE, routes));
   }
 
   /** Runs on the executor unless the stream it belongs to has been replaced or closed. */
@@ -218,6 +223,7 @@ public final class XdsClient implements AutoCloseable {
     Map<String, Held<MeshService>> nextServices = services;
     Map<String, Held<AuthorizationPolicy>> nextPolicies = policies;
     Map<String, Held<PeerAuthentication>> nextPeerAuthns = peerAuthns;
+    Map<String, Held<HttpRoute>> nextRoutes = routes;
     ResourceDecoder decoder = new ResourceDecoder(errors);
     if (type.equals(WORKLOAD_TYPE)) {
       nextWorkloads = new HashMap<>(workloads);
@@ -262,13 +268,25 @@ public final class XdsClient implements AutoCloseable {
         }
       }
       response.getRemovedResourcesList().forEach(nextPeerAuthns::remove);
+    } else if (type.equals(HTTP_ROUTE_TYPE)) {
+      nextRoutes = new HashMap<>(routes);
+      for (Resource res : response.getResourcesList()) {
+        var proto = unpack(res, dev.nodemesh.api.config.v1.HttpRoute.class, errors);
+        HttpRoute hr = proto == null ? null : decoder.httpRoute(res.getName(), proto);
+        if (hr != null) {
+          nextRoutes.put(res.getName(), new Held<>(res.getVersion(), hr, true, ""));
+        }
+      }
+      response.getRemovedResourcesList().forEach(nextRoutes::remove);
     } else {
       errors.add("type " + type + " was not subscribed to");
     }
     ConfigSnapshot next = null;
     if (errors.isEmpty()) {
       try {
-        next = build(version + 1, nextWorkloads, nextServices, nextPolicies, nextPeerAuthns);
+        next =
+            build(
+                version + 1, nextWorkloads, nextServices, nextPolicies, nextPeerAuthns, nextRoutes);
       } catch (IllegalArgumentException e) {
         errors.add("the resulting config is inconsistent: " + e.getMessage());
       }
@@ -290,6 +308,7 @@ public final class XdsClient implements AutoCloseable {
     services = nextServices;
     policies = nextPolicies;
     peerAuthns = nextPeerAuthns;
+    routes = nextRoutes;
     version = next.version();
     snapshots.swap(next);
     r.onNext(reply.build());
@@ -318,7 +337,8 @@ public final class XdsClient implements AutoCloseable {
       Map<String, Held<Workload>> nextWorkloads,
       Map<String, Held<MeshService>> nextServices,
       Map<String, Held<AuthorizationPolicy>> nextPolicies,
-      Map<String, Held<PeerAuthentication>> nextPeerAuthns) {
+      Map<String, Held<PeerAuthentication>> nextPeerAuthns,
+      Map<String, Held<HttpRoute>> nextRoutes) {
     List<Workload> ws = new ArrayList<>();
     for (Held<Workload> h : nextWorkloads.values()) {
       if (h.ready() || h.node().equals(nodeName)) {
@@ -333,6 +353,9 @@ public final class XdsClient implements AutoCloseable {
     nextPolicies.values().forEach(h -> ps.add(h.value()));
     List<PeerAuthentication> pas = new ArrayList<>();
     nextPeerAuthns.values().forEach(h -> pas.add(h.value()));
-    return new ConfigSnapshot(nextVersion, ws, ss, ps, pas); // the snapshot sorts policies
+    List<HttpRoute> rs = new ArrayList<>();
+    nextRoutes.values().forEach(h -> rs.add(h.value()));
+    rs.sort(Comparator.comparing(HttpRoute::namespace).thenComparing(HttpRoute::name));
+    return new ConfigSnapshot(nextVersion, ws, ss, ps, pas, rs); // the snapshot sorts policies
   }
 }

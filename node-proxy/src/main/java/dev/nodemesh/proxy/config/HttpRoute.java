@@ -1,0 +1,129 @@
+package dev.nodemesh.proxy.config;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * A Gateway API {@code HTTPRoute} attached to Services (the GAMMA convention), reduced to what the
+ * L7 proxy routes by, validated and defaulted: every rule has at least one match, weights are set,
+ * durations are parsed. Gateway API's own names are kept where they exist.
+ *
+ * @param parents the Services (and ports, 0 = every port) whose traffic this route takes
+ * @param retryNonIdempotent nodemesh extension (annotation {@code
+ *     nodemesh.dev/retry-non-idempotent: "true"}): also retry POST, PATCH and other non-idempotent
+ *     methods
+ * @param createdEpochSeconds creation time; the older route wins a precedence tie (0 = unknown)
+ */
+public record HttpRoute(
+    String name,
+    String namespace,
+    List<Parent> parents,
+    List<Rule> rules,
+    boolean retryNonIdempotent,
+    long createdEpochSeconds) {
+
+  public HttpRoute {
+    Objects.requireNonNull(name, "name");
+    Objects.requireNonNull(namespace, "namespace");
+    parents = List.copyOf(parents);
+    rules = List.copyOf(rules);
+  }
+
+  public NamespacedName id() {
+    return new NamespacedName(namespace, name);
+  }
+
+  /** A Service the route is attached to. */
+  public record Parent(NamespacedName service, int port) {
+    public boolean covers(NamespacedName svc, int servicePort) {
+      return service.equals(svc) && (port == 0 || port == servicePort);
+    }
+  }
+
+  /**
+   * One rule: requests matching any of {@code matches} go to one of {@code backends} (by weight).
+   *
+   * @param requestTimeout Gateway API {@code timeouts.request}: the whole request, retries
+   *     included; null when unset
+   * @param backendTimeout Gateway API {@code timeouts.backendRequest}: one try; null when unset
+   * @param retry null when the rule does not retry
+   */
+  public record Rule(
+      List<Match> matches,
+      List<Backend> backends,
+      HeaderModifier requestHeaders,
+      HeaderModifier responseHeaders,
+      @Nullable Rewrite rewrite,
+      @Nullable Duration requestTimeout,
+      @Nullable Duration backendTimeout,
+      @Nullable Retry retry) {
+    public Rule {
+      matches = List.copyOf(matches);
+      backends = List.copyOf(backends);
+      Objects.requireNonNull(requestHeaders);
+      Objects.requireNonNull(responseHeaders);
+    }
+  }
+
+  /** Every condition must hold. A null method matches every method. */
+  public record Match(
+      TextMatch path,
+      List<TextMatch> headers,
+      List<TextMatch> queryParams,
+      @Nullable String method) {
+    public Match {
+      Objects.requireNonNull(path);
+      headers = List.copyOf(headers);
+      queryParams = List.copyOf(queryParams);
+    }
+
+    /** Gateway API's default match: every request. */
+    public static Match everything() {
+      return new Match(TextMatch.pathPrefix("/"), List.of(), List.of(), null);
+    }
+  }
+
+  /** A Service backend; {@code weight} 0 receives no traffic. */
+  public record Backend(NamespacedName service, int port, int weight) {}
+
+  /** Gateway API's RequestHeaderModifier / ResponseHeaderModifier. Names are lower case. */
+  public record HeaderModifier(
+      Map<String, String> set, Map<String, String> add, Set<String> remove) {
+    public static final HeaderModifier NONE = new HeaderModifier(Map.of(), Map.of(), Set.of());
+
+    public HeaderModifier {
+      set = Map.copyOf(set);
+      add = Map.copyOf(add);
+      remove = Set.copyOf(remove);
+    }
+
+    public boolean isEmpty() {
+      return set.isEmpty() && add.isEmpty() && remove.isEmpty();
+    }
+  }
+
+  /**
+   * Gateway API's URLRewrite filter; at most one of {@code fullPath} and {@code prefix}.
+   *
+   * @param prefix replaces the part of the path the rule's PathPrefix match matched
+   */
+  public record Rewrite(
+      @Nullable String hostname, @Nullable String fullPath, @Nullable String prefix) {}
+
+  /**
+   * Gateway API's HTTPRoute retry (GEP-1731).
+   *
+   * @param attempts retries after the first try
+   * @param codes response codes that are retried; connect failures always are
+   */
+  public record Retry(int attempts, Set<Integer> codes, Duration backoff) {
+    public Retry {
+      codes = Set.copyOf(codes);
+      Objects.requireNonNull(backoff);
+    }
+  }
+}

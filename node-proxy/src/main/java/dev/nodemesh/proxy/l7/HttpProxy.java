@@ -1,0 +1,245 @@
+package dev.nodemesh.proxy.l7;
+
+import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.outbound.Route;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpServerExpectContinueHandler;
+import io.netty.handler.codec.http.HttpServerKeepAliveHandler;
+import io.netty.handler.codec.http2.Http2CodecUtil;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2Settings;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Set;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The L7 path's entry from the outbound listener. {@link #wants} says whether a connection routed
+ * to a Service should take it (an HTTPRoute is attached to that Service port); {@link #start} then
+ * installs a sniffer that reads the first bytes and picks HTTP/2 (the h2c prior-knowledge preface),
+ * HTTP/1.1 (a request line), or, on a port whose appProtocol does not promise HTTP, plain L4 for
+ * anything else. The sniffer removes itself once it has decided, handing the bytes it read on.
+ */
+public final class HttpProxy {
+  private static final Set<String> HTTP_PROTOCOLS =
+      Set.of("http", "http2", "grpc", "h2c", "kubernetes.io/h2c", "kubernetes.io/http2");
+  private static final byte[] PREFACE = ByteBufUtil.getBytes(Http2CodecUtil.connectionPrefaceBuf());
+  private static final List<String> METHODS =
+      List.of(
+          "GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "TRACE ", "CONNECT ");
+
+  private HttpProxy() {}
+
+  /** True when the port's appProtocol (Service spec) is HTTP/2 cleartext or gRPC. */
+  public static boolean isH2(String appProtocol) {
+    return switch (appProtocol.toLowerCase(java.util.Locale.ROOT)) {
+      case "http2", "grpc", "h2c", "kubernetes.io/h2c", "kubernetes.io/http2" -> true;
+      default -> false;
+    };
+  }
+
+  /** True when the connection should be sniffed for HTTP: an HTTPRoute covers the port. */
+  public static boolean wants(ConfigSnapshot snapshot, Route.ToService route) {
+    return snapshot.hasHttpRoute(route.service().id(), route.port().port());
+  }
+
+  /**
+   * Takes over {@code downstream} (its first handler has removed itself; AUTO_READ is off).
+   *
+   * @param original the VIP:port the client dialled
+   */
+  public static void start(
+      DataPlane plane,
+      Channel downstream,
+      EnrolledPod source,
+      Route.ToService route,
+      InetSocketAddress original,
+      Runnable l4Fallback) {
+    boolean declared =
+        HTTP_PROTOCOLS.contains(route.port().appProtocol().toLowerCase(java.util.Locale.ROOT));
+    InetSocketAddress client = (InetSocketAddress) downstream.remoteAddress();
+    RequestHandler.Context h1 = context(plane, source, route, original, client, false);
+    Sniffer sniffer = new Sniffer(h1, declared, l4Fallback);
+    downstream.pipeline().addLast(sniffer);
+    downstream.read();
+    if (!declared) {
+      // A server-first protocol (SMTP, MySQL...) on a routed port would wait for the client
+      // forever.
+      downstream
+          .eventLoop()
+          .schedule(
+              sniffer::timedOut, SNIFF_TIMEOUT_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
+  }
+
+  /**
+   * How long a port whose appProtocol does not promise HTTP waits for the client's first bytes
+   * before relaying at L4 ({@code nodemesh.http.sniffTimeoutMillis}).
+   */
+  static final long SNIFF_TIMEOUT_MILLIS = Long.getLong("nodemesh.http.sniffTimeoutMillis", 1000);
+
+  private static RequestHandler.Context context(
+      DataPlane plane,
+      EnrolledPod source,
+      Route.ToService route,
+      InetSocketAddress original,
+      InetSocketAddress client,
+      boolean h2) {
+    return new RequestHandler.Context(
+        plane,
+        source,
+        route.service(),
+        route.port().port(),
+        original,
+        client == null ? "unknown" : client.getAddress().getHostAddress(),
+        h2,
+        HttpLimits.DEFAULT);
+  }
+
+  /** Decides the protocol from the first bytes; see the class comment. */
+  static final class Sniffer extends ByteToMessageDecoder {
+    private final RequestHandler.Context cx;
+    private final boolean declared;
+    private final Runnable l4Fallback;
+
+    private @Nullable ChannelHandlerContext ctx;
+
+    Sniffer(RequestHandler.Context cx, boolean declared, Runnable l4Fallback) {
+      this.cx = cx;
+      this.declared = declared;
+      this.l4Fallback = l4Fallback;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext c) {
+      this.ctx = c;
+    }
+
+    /** No decision in time: relay whatever arrives at L4. */
+    void timedOut() {
+      ChannelHandlerContext c = ctx;
+      if (c != null && !c.isRemoved() && c.channel().isActive()) {
+        l4Fallback.run();
+        c.pipeline().remove(this);
+      }
+    }
+
+    @Override
+    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+      Protocol p = sniff(in, declared);
+      if (p == null) {
+        ctx.read(); // not enough bytes yet
+        return;
+      }
+      ChannelPipeline pipeline = ctx.pipeline();
+      switch (p) {
+        case H2 -> installH2(pipeline, cx);
+        case HTTP1 -> installHttp1(pipeline, cx);
+        case OTHER -> l4Fallback.run();
+      }
+      if (p != Protocol.OTHER) {
+        ctx.channel().config().setAutoRead(true);
+      }
+      pipeline.remove(this); // hands the bytes read so far to the next handler
+    }
+
+    @Override
+    protected void decodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+      if (in.isReadable()) {
+        decode(ctx, in, out);
+      }
+      if (ctx.pipeline().get(Sniffer.class) == this) {
+        ctx.close(); // closed before it said anything we could decide on
+      }
+    }
+  }
+
+  enum Protocol {
+    H2,
+    HTTP1,
+    OTHER
+  }
+
+  /**
+   * The protocol the first bytes announce, or null when more bytes are needed. Pure, for tests.
+   *
+   * @param declared the port's appProtocol promises HTTP: anything that is not the HTTP/2 preface
+   *     is treated as HTTP/1.1 (and gets 400 if it is not)
+   */
+  static @Nullable Protocol sniff(ByteBuf in, boolean declared) {
+    int n = in.readableBytes();
+    int start = in.readerIndex();
+    boolean prefaceSoFar = true;
+    for (int i = 0; i < Math.min(n, PREFACE.length); i++) {
+      if (in.getByte(start + i) != PREFACE[i]) {
+        prefaceSoFar = false;
+        break;
+      }
+    }
+    if (prefaceSoFar) {
+      return n >= PREFACE.length ? Protocol.H2 : null;
+    }
+    if (declared) {
+      return Protocol.HTTP1;
+    }
+    String head = in.toString(start, Math.min(n, 8), StandardCharsets.US_ASCII);
+    boolean undecided = false;
+    for (String m : METHODS) {
+      if (head.startsWith(m)) {
+        return Protocol.HTTP1;
+      }
+      if (m.startsWith(head)) {
+        undecided = true;
+      }
+    }
+    return undecided ? null : Protocol.OTHER;
+  }
+
+  static void installHttp1(ChannelPipeline p, RequestHandler.Context cx) {
+    HttpLimits l = cx.limits();
+    p.addLast(
+        new HttpServerCodec(l.maxInitialLineBytes(), l.maxHeaderBytes(), 64 * 1024),
+        new HttpServerKeepAliveHandler(),
+        new HttpServerExpectContinueHandler(),
+        new RequestHandler(cx));
+  }
+
+  static void installH2(ChannelPipeline p, RequestHandler.Context h1) {
+    RequestHandler.Context cx =
+        new RequestHandler.Context(
+            h1.plane(),
+            h1.source(),
+            h1.service(),
+            h1.servicePort(),
+            h1.dialled(),
+            h1.clientIp(),
+            true,
+            h1.limits());
+    p.addLast(
+        Http2FrameCodecBuilder.forServer()
+            .initialSettings(
+                Http2Settings.defaultSettings().maxHeaderListSize(cx.limits().maxHeaderBytes()))
+            .build(),
+        new Http2MultiplexHandler(
+            new ChannelInitializer<Http2StreamChannel>() {
+              @Override
+              protected void initChannel(Http2StreamChannel ch) {
+                ch.pipeline()
+                    .addLast(new Http2StreamFrameToHttpObjectCodec(true), new RequestHandler(cx));
+              }
+            }));
+  }
+}

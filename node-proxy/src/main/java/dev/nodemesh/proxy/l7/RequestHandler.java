@@ -1,0 +1,721 @@
+package dev.nodemesh.proxy.l7;
+
+import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.HttpRoute;
+import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.metrics.HttpMeters;
+import dev.nodemesh.proxy.metrics.TrafficLabels;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.DecoderResult;
+import io.netty.handler.codec.TooLongFrameException;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.DefaultHttpRequest;
+import io.netty.handler.codec.http.DefaultHttpResponse;
+import io.netty.handler.codec.http.DefaultLastHttpContent;
+import io.netty.handler.codec.http.FullHttpMessage;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpObject;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Proxies the requests of one downstream HTTP/1.1 connection, or of one HTTP/2 stream (behind
+ * {@code Http2StreamFrameToHttpObjectCodec}, so both look the same here), one request at a time:
+ * routes it ({@link HttpRouter}), rewrites its head, and streams it to a pooled upstream exchange
+ * and the response back. Everything runs on the downstream channel's event loop.
+ *
+ * <p>Retries (the rule's retry: configured codes, connect failures, a reset before any response)
+ * replay the request from a buffer of at most {@link HttpLimits#maxReplayBytes}; a larger body, a
+ * response already started, or a non-idempotent method (unless the route allows it) is never
+ * retried. {@code timeouts.request} covers every try and gives 504 before a response started;
+ * {@code timeouts.backendRequest} bounds one try. Errors: no route 404, bad backend 500, no
+ * endpoint or upstream unreachable 503, upstream reset 502, timeout 504, malformed request 400 (414
+ * line too long, 431 headers too large), each closing only this connection or stream.
+ *
+ * <p>HTTP/1.1 pipelining: requests that arrive while one is being answered are queued and reading
+ * stops until the answer is complete. Back-pressure: reading a side stops while the other side is
+ * not writable.
+ */
+final class RequestHandler extends ChannelInboundHandlerAdapter
+    implements UpstreamPools.ResponseSink {
+  private static final Logger log = LoggerFactory.getLogger(RequestHandler.class);
+  private static final Set<HttpMethod> IDEMPOTENT =
+      Set.of(
+          HttpMethod.GET,
+          HttpMethod.HEAD,
+          HttpMethod.OPTIONS,
+          HttpMethod.TRACE,
+          HttpMethod.PUT,
+          HttpMethod.DELETE);
+  private static final Set<String> HOP_BY_HOP =
+      Set.of(
+          "connection",
+          "keep-alive",
+          "proxy-connection",
+          "transfer-encoding",
+          "upgrade",
+          "te",
+          "trailer",
+          "expect",
+          "http2-settings");
+
+  /** What every request of this connection shares. */
+  record Context(
+      DataPlane plane,
+      EnrolledPod source,
+      MeshService service,
+      int servicePort,
+      InetSocketAddress dialled,
+      String clientIp,
+      boolean h2Downstream,
+      HttpLimits limits) {}
+
+  private final Context cx;
+  private final ArrayDeque<HttpObject> queued = new ArrayDeque<>();
+  private @Nullable ChannelHandlerContext ctx;
+  private @Nullable Request current;
+  private boolean discarding;
+
+  RequestHandler(Context cx) {
+    this.cx = cx;
+  }
+
+  /** One request in flight: its route, body buffer and the current try. */
+  private final class Request {
+    final long start = System.nanoTime();
+    final String requestId;
+    HttpRouter.@Nullable Forward forward;
+    @Nullable HttpRequest upstreamHead;
+    final List<HttpContent> body = new ArrayList<>();
+    int bodyBytes;
+    int sent;
+    boolean keepForReplay;
+    boolean requestDone;
+    int retriesLeft;
+    int tries;
+    @Nullable Channel exchange;
+    boolean exchangeReady;
+    boolean responseStarted;
+    int status;
+    boolean headRequest;
+    @Nullable ScheduledFuture<?> requestTimer;
+    @Nullable ScheduledFuture<?> tryTimer;
+    @Nullable ScheduledFuture<?> retryTimer;
+    @Nullable HttpMeters meters;
+
+    Request(String requestId) {
+      this.requestId = requestId;
+    }
+  }
+
+  @Override
+  public void handlerAdded(ChannelHandlerContext c) {
+    this.ctx = c;
+  }
+
+  @Override
+  public void channelRead(ChannelHandlerContext c, Object msg) {
+    if (!(msg instanceof HttpObject o)) {
+      ReferenceCountUtil.release(msg);
+      return;
+    }
+    Request r = current;
+    if ((r != null && r.requestDone) || !queued.isEmpty()) {
+      queued.add(o);
+      c.channel().config().setAutoRead(false);
+      return;
+    }
+    handle(o);
+  }
+
+  private void handle(HttpObject msg) {
+    if (msg instanceof HttpRequest head) {
+      if (current != null) {
+        // A new head before the last body part: only a broken decoder does that.
+        ReferenceCountUtil.release(msg);
+        closeDownstream();
+        return;
+      }
+      onHead(head);
+      if (msg instanceof FullHttpMessage full) {
+        onContent(new DefaultLastHttpContent(full.content().retain(), full.trailingHeaders()));
+        full.release();
+      }
+      return;
+    }
+    if (msg instanceof HttpContent content) {
+      onContent(content);
+      return;
+    }
+    ReferenceCountUtil.release(msg);
+  }
+
+  private void onHead(HttpRequest head) {
+    DecoderResult decoded = head.decoderResult();
+    String id = head.headers().get("x-request-id");
+    Request r = new Request(id != null ? id : java.util.UUID.randomUUID().toString());
+    current = r;
+    r.headRequest = HttpMethod.HEAD.equals(head.method());
+    if (decoded.isFailure()) {
+      Throwable cause = decoded.cause();
+      HttpResponseStatus status =
+          cause instanceof TooLongHttpHeaderException
+              ? HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+              : cause instanceof TooLongHttpLineException
+                  ? HttpResponseStatus.REQUEST_URI_TOO_LONG
+                  : cause instanceof TooLongFrameException
+                      ? HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+                      : HttpResponseStatus.BAD_REQUEST;
+      log.debug("malformed request from {}: {}", cx.source(), String.valueOf(cause));
+      r.requestDone = true; // nothing more can be read reliably from this connection
+      fail(status, "malformed request", true);
+      return;
+    }
+    ConfigSnapshot snapshot = cx.plane().snapshots().current();
+    HttpRouter.Decision d =
+        HttpRouter.route(
+            snapshot,
+            cx.service(),
+            cx.servicePort(),
+            cx.dialled().getAddress(),
+            head.method().name(),
+            head.uri(),
+            head.headers(),
+            cx.plane().loadBalancer(),
+            bound -> ThreadLocalRandom.current().nextInt(bound));
+    if (d instanceof HttpRouter.Forward f) {
+      r.forward = f;
+      r.meters = cx.plane().metrics().http(labels(f));
+      HttpRoute.Rule rule = f.entry().rule();
+      HttpRoute.Retry retry = rule.retry();
+      boolean methodOk =
+          IDEMPOTENT.contains(head.method()) || f.entry().route().retryNonIdempotent();
+      r.retriesLeft = retry != null && methodOk ? retry.attempts() : 0;
+      r.keepForReplay = r.retriesLeft > 0;
+      r.upstreamHead = upstreamHead(head, f, r);
+      if (rule.requestTimeout() != null) {
+        r.requestTimer =
+            ctx()
+                .executor()
+                .schedule(() -> timedOut(r), rule.requestTimeout().toNanos(), TimeUnit.NANOSECONDS);
+      }
+      startTry(r);
+      return;
+    }
+    r.meters = cx.plane().metrics().http(labels(null));
+    if (d instanceof HttpRouter.NoMatch) {
+      fail(HttpResponseStatus.NOT_FOUND, "no route matches", false);
+    } else if (d instanceof HttpRouter.BadBackend b) {
+      log.debug("route {}: {}", b.entry().route().id(), b.reason());
+      fail(HttpResponseStatus.INTERNAL_SERVER_ERROR, b.reason(), false);
+    } else {
+      fail(HttpResponseStatus.SERVICE_UNAVAILABLE, "no healthy upstream", false);
+    }
+  }
+
+  private TrafficLabels labels(HttpRouter.@Nullable Forward f) {
+    EnrolledPod s = cx.source();
+    if (f == null) {
+      return new TrafficLabels(
+          "source",
+          s.name(),
+          s.namespace(),
+          TrafficLabels.UNKNOWN,
+          cx.service().namespace(),
+          cx.service().name() + "." + cx.service().namespace());
+    }
+    MeshService b = f.target().service();
+    return new TrafficLabels(
+        "source",
+        s.name(),
+        s.namespace(),
+        f.target().endpoint().name(),
+        b.namespace(),
+        b.name() + "." + b.namespace());
+  }
+
+  /** The head sent upstream: rewritten, hop-by-hop headers dropped, mesh headers added. */
+  private HttpRequest upstreamHead(HttpRequest head, HttpRouter.Forward f, Request r) {
+    HttpHeaders h = head.headers().copy();
+    boolean chunked = HttpUtil.isTransferEncodingChunked(head);
+    boolean keepTeTrailers = h2Upstream(f) && "trailers".equalsIgnoreCase(h.get("te"));
+    stripHopByHop(h);
+    if (keepTeTrailers) {
+      h.set("te", "trailers");
+    }
+    h.set("x-request-id", r.requestId);
+    if (!h.contains("traceparent")) {
+      ThreadLocalRandom rnd = ThreadLocalRandom.current();
+      h.set(
+          "traceparent",
+          String.format(
+              Locale.ROOT,
+              "00-%016x%016x-%016x-01",
+              rnd.nextLong(),
+              rnd.nextLong() | 1,
+              rnd.nextLong() | 1));
+    }
+    String xff = h.get("x-forwarded-for");
+    h.set("x-forwarded-for", xff == null ? cx.clientIp() : xff + ", " + cx.clientIp());
+    if (!h.contains("x-forwarded-proto")) {
+      h.set("x-forwarded-proto", "http");
+    }
+    applyModifier(h, f.entry().rule().requestHeaders());
+    String host = HttpRouter.rewriteHost(f.entry());
+    if (host != null) {
+      h.set(HttpHeaderNames.HOST, host);
+    }
+    if (!h.contains(HttpHeaderNames.HOST)) {
+      h.set(HttpHeaderNames.HOST, cx.service().name());
+    }
+    if (!h.contains(HttpHeaderNames.CONTENT_LENGTH)
+        && (chunked || (cx.h2Downstream() && !(head instanceof FullHttpMessage)))) {
+      h.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
+    }
+    String uri = HttpRouter.rewritePath(f.entry(), head.uri());
+    return new DefaultHttpRequest(HttpVersion.HTTP_1_1, head.method(), uri, h);
+  }
+
+  private static boolean h2Upstream(HttpRouter.Forward f) {
+    return HttpProxy.isH2(f.target().port().appProtocol());
+  }
+
+  private static void stripHopByHop(HttpHeaders h) {
+    String connection = h.get(HttpHeaderNames.CONNECTION);
+    if (connection != null) {
+      for (String token : connection.split(",")) {
+        h.remove(token.trim());
+      }
+    }
+    for (String name : HOP_BY_HOP) {
+      h.remove(name);
+    }
+    List<String> ext = new ArrayList<>();
+    for (Map.Entry<String, String> e : h) {
+      if (e.getKey().regionMatches(true, 0, "x-http2-", 0, 8)) {
+        ext.add(e.getKey());
+      }
+    }
+    ext.forEach(h::remove);
+  }
+
+  private static void applyModifier(HttpHeaders h, HttpRoute.HeaderModifier m) {
+    if (m.isEmpty()) {
+      return;
+    }
+    m.set().forEach(h::set);
+    m.add().forEach(h::add);
+    m.remove().forEach(h::remove);
+  }
+
+  private void onContent(HttpContent content) {
+    Request r = current;
+    if (r == null || discarding || r.forward == null) {
+      // The request was answered locally already: the rest of its body is read and dropped.
+      if (content instanceof LastHttpContent) {
+        discarding = false;
+      }
+      content.release();
+      return;
+    }
+    if (content instanceof LastHttpContent) {
+      r.requestDone = true;
+    }
+    r.body.add(content);
+    r.bodyBytes += content.content().readableBytes();
+    if (r.keepForReplay && r.bodyBytes > cx.limits().maxReplayBytes()) {
+      r.keepForReplay = false;
+    }
+    flushBody(r);
+  }
+
+  private void flushBody(Request r) {
+    Channel ex = r.exchange;
+    if (ex == null || !r.exchangeReady) {
+      return;
+    }
+    boolean wrote = false;
+    while (r.sent < r.body.size()) {
+      HttpContent c = r.body.get(r.sent);
+      if (r.keepForReplay) {
+        ex.write(c.retainedDuplicate());
+        r.sent++;
+      } else {
+        ex.write(c);
+        r.body.remove(r.sent);
+      }
+      wrote = true;
+    }
+    if (!r.keepForReplay && r.tries > 0) {
+      // The replay buffer is gone: this try is the last one.
+      r.retriesLeft = 0;
+    }
+    if (wrote) {
+      ex.flush();
+      if (!ex.isWritable()) {
+        ctx().channel().config().setAutoRead(false);
+      }
+    }
+  }
+
+  private void startTry(Request r) {
+    HttpRouter.Forward f = r.forward;
+    if (f == null || current != r) {
+      return;
+    }
+    r.tries++;
+    r.sent = 0;
+    r.exchangeReady = false;
+    InetSocketAddress to = f.target().upstream();
+    var local = cx.plane().pods().byIp(to.getAddress());
+    NetworkNamespace from = local != null ? local.netns() : cx.source().netns();
+    Future<Channel> acquired =
+        UpstreamPools.acquire(cx.plane(), ctx().channel(), from, to, h2Upstream(f));
+    HttpRoute.Rule rule = f.entry().rule();
+    if (rule.backendTimeout() != null) {
+      r.tryTimer =
+          ctx()
+              .executor()
+              .schedule(
+                  () -> tryTimedOut(r), rule.backendTimeout().toNanos(), TimeUnit.NANOSECONDS);
+    }
+    acquired.addListener(
+        fut -> {
+          if (current != r || r.status != 0 && !r.responseStarted) {
+            if (fut.isSuccess()) {
+              UpstreamPools.release((Channel) fut.getNow(), true);
+            }
+            return;
+          }
+          if (!fut.isSuccess()) {
+            log.debug("upstream {} failed: {}", to, String.valueOf(fut.cause()));
+            tryFailed(r, HttpResponseStatus.SERVICE_UNAVAILABLE, "upstream connect failed");
+            return;
+          }
+          Channel ex = (Channel) fut.getNow();
+          r.exchange = ex;
+          UpstreamPools.bind(ex, this);
+          HttpRequest head = r.upstreamHead;
+          if (head == null) {
+            return;
+          }
+          // A fresh head per try: the encoder may touch it, and a retry sends it again.
+          ex.write(
+              new DefaultHttpRequest(
+                  head.protocolVersion(), head.method(), head.uri(), head.headers().copy()));
+          r.exchangeReady = true;
+          flushBody(r);
+          ex.flush();
+        });
+  }
+
+  /** A try failed before any response byte reached the client: retry or answer. */
+  private void tryFailed(Request r, HttpResponseStatus status, String why) {
+    cancel(r.tryTimer);
+    abandonExchange(r);
+    if (r.retriesLeft > 0 && (r.keepForReplay || r.sent == 0 && r.body.isEmpty())) {
+      r.retriesLeft--;
+      HttpRoute.Retry retry = r.forward == null ? null : r.forward.entry().rule().retry();
+      long backoff = retry == null ? 0 : retry.backoff().toNanos() << Math.min(r.tries - 1, 4);
+      backoff = backoff / 2 + ThreadLocalRandom.current().nextLong(backoff / 2 + 1);
+      r.retryTimer = ctx().executor().schedule(() -> startTry(r), backoff, TimeUnit.NANOSECONDS);
+      return;
+    }
+    fail(status, why, false);
+  }
+
+  private void abandonExchange(Request r) {
+    Channel ex = r.exchange;
+    r.exchange = null;
+    r.exchangeReady = false;
+    if (ex != null) {
+      UpstreamPools.release(ex, false);
+    }
+  }
+
+  private void tryTimedOut(Request r) {
+    if (current != r || r.responseStarted) {
+      if (current == r) {
+        abortStarted(r);
+      }
+      return;
+    }
+    tryFailed(r, HttpResponseStatus.GATEWAY_TIMEOUT, "upstream timed out");
+  }
+
+  private void timedOut(Request r) {
+    if (current != r) {
+      return;
+    }
+    if (r.responseStarted) {
+      abortStarted(r);
+      return;
+    }
+    cancel(r.retryTimer);
+    cancel(r.tryTimer);
+    abandonExchange(r);
+    r.retriesLeft = 0;
+    fail(HttpResponseStatus.GATEWAY_TIMEOUT, "request timed out", false);
+  }
+
+  /** The response began but cannot complete: the client must see a broken response. */
+  private void abortStarted(Request r) {
+    abandonExchange(r);
+    r.status = r.status == 0 ? 502 : r.status;
+    finish(r, false);
+    closeDownstream();
+  }
+
+  // ---- the upstream side (ResponseSink), on the same event loop ----
+
+  @Override
+  public void response(Channel exchange, HttpObject msg) {
+    Request r = current;
+    if (r == null || exchange != r.exchange) {
+      ReferenceCountUtil.release(msg);
+      return;
+    }
+    if (msg instanceof HttpResponse head) {
+      int code = head.status().code();
+      if (code >= 100 && code < 200 && code != 101) {
+        ReferenceCountUtil.release(msg); // interim responses (100 Continue) stay between us
+        return;
+      }
+      HttpRoute.Retry retry = r.forward == null ? null : r.forward.entry().rule().retry();
+      if (retry != null && retry.codes().contains(code) && r.retriesLeft > 0 && r.keepForReplay) {
+        ReferenceCountUtil.release(msg);
+        tryFailed(r, head.status(), "retrying");
+        return;
+      }
+      r.responseStarted = true;
+      r.status = code;
+      HttpResponse down = downstreamHead(head, r);
+      if (msg instanceof HttpContent c) {
+        ctx().write(down);
+        forwardContent(r, c);
+      } else {
+        writeDownstream(r, down);
+      }
+      return;
+    }
+    if (msg instanceof HttpContent c && r.responseStarted) {
+      forwardContent(r, c);
+      return;
+    }
+    ReferenceCountUtil.release(msg);
+  }
+
+  private HttpResponse downstreamHead(HttpResponse head, Request r) {
+    HttpHeaders h = head.headers().copy();
+    boolean chunked = HttpUtil.isTransferEncodingChunked(head);
+    stripHopByHop(h);
+    if (r.forward != null) {
+      applyModifier(h, r.forward.entry().rule().responseHeaders());
+    }
+    int code = head.status().code();
+    boolean bodyless = r.headRequest || code == 204 || code == 304;
+    if (!cx.h2Downstream() && !bodyless && !h.contains(HttpHeaderNames.CONTENT_LENGTH)) {
+      if (head instanceof FullHttpMessage full && !chunked) {
+        h.setInt(HttpHeaderNames.CONTENT_LENGTH, full.content().readableBytes());
+      } else {
+        h.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
+      }
+    }
+    return new DefaultHttpResponse(HttpVersion.HTTP_1_1, head.status(), h);
+  }
+
+  private void forwardContent(Request r, HttpContent c) {
+    boolean last = c instanceof LastHttpContent;
+    HttpContent out =
+        last
+            ? new DefaultLastHttpContent(
+                c.content().retain(), ((LastHttpContent) c).trailingHeaders())
+            : c.retain();
+    c.release();
+    writeDownstream(r, out);
+    if (last) {
+      Channel ex = r.exchange;
+      r.exchange = null;
+      // Reusable only when the request was sent whole: otherwise the connection is mid-message.
+      if (ex != null) {
+        UpstreamPools.release(ex, r.requestDone);
+      }
+      finish(r, true);
+    }
+  }
+
+  private void writeDownstream(Request r, Object msg) {
+    ctx().writeAndFlush(msg);
+    Channel ex = r.exchange;
+    if (ex != null && !ctx().channel().isWritable()) {
+      ex.config().setAutoRead(false);
+    }
+  }
+
+  @Override
+  public void closed(Channel exchange) {
+    Request r = current;
+    if (r == null || exchange != r.exchange) {
+      return;
+    }
+    r.exchange = null;
+    if (!r.responseStarted) {
+      tryFailed(r, HttpResponseStatus.BAD_GATEWAY, "upstream reset");
+    } else {
+      abortStarted(r);
+    }
+  }
+
+  @Override
+  public void writable(Channel exchange, boolean writable) {
+    if (writable && current != null && exchange == current.exchange) {
+      ctx().channel().config().setAutoRead(true);
+    }
+  }
+
+  @Override
+  public void channelWritabilityChanged(ChannelHandlerContext c) {
+    Request r = current;
+    if (r != null && r.exchange != null && c.channel().isWritable()) {
+      r.exchange.config().setAutoRead(true);
+    }
+    c.fireChannelWritabilityChanged();
+  }
+
+  // ---- answers and the end of a request ----
+
+  /** Answers the current request locally (no response started); closes HTTP/1.1 if asked to. */
+  private void fail(HttpResponseStatus status, String why, boolean close) {
+    Request r = current;
+    if (r == null) {
+      return;
+    }
+    cancel(r.tryTimer);
+    cancel(r.retryTimer);
+    r.status = status.code();
+    byte[] body = (status.code() + " " + why + "\n").getBytes(StandardCharsets.UTF_8);
+    FullHttpResponse resp =
+        new DefaultFullHttpResponse(
+            HttpVersion.HTTP_1_1,
+            status,
+            r.headRequest ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(body));
+    resp.headers()
+        .set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8")
+        .setInt(HttpHeaderNames.CONTENT_LENGTH, body.length)
+        .set("x-request-id", r.requestId);
+    if (close && !cx.h2Downstream()) {
+      resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+      ctx().writeAndFlush(resp).addListener(ChannelFutureListener.CLOSE);
+      finish(r, false);
+      return;
+    }
+    ctx().writeAndFlush(resp);
+    discarding = !r.requestDone; // the rest of the body is read and dropped
+    finish(r, true);
+  }
+
+  private void finish(Request r, boolean continueReading) {
+    if (current != r) {
+      return;
+    }
+    current = null;
+    cancel(r.requestTimer);
+    cancel(r.tryTimer);
+    cancel(r.retryTimer);
+    r.body.forEach(HttpContent::release);
+    r.body.clear();
+    HttpMeters m = r.meters;
+    if (m != null) {
+      m.record(r.status, System.nanoTime() - r.start);
+    }
+    if (!continueReading) {
+      return;
+    }
+    if (cx.h2Downstream()) {
+      return; // one request per stream; the codec ends the stream with the response
+    }
+    ChannelHandlerContext c = ctx();
+    while (current == null || !current.requestDone) {
+      HttpObject next = queued.poll();
+      if (next == null) {
+        break;
+      }
+      handle(next);
+    }
+    if (queued.isEmpty() && c.channel().isActive()) {
+      c.channel().config().setAutoRead(true);
+    }
+  }
+
+  private static void cancel(@Nullable ScheduledFuture<?> f) {
+    if (f != null) {
+      f.cancel(false);
+    }
+  }
+
+  private void closeDownstream() {
+    ctx().close();
+  }
+
+  private ChannelHandlerContext ctx() {
+    ChannelHandlerContext c = ctx;
+    if (c == null) {
+      throw new IllegalStateException("handler not added");
+    }
+    return c;
+  }
+
+  @Override
+  public void channelInactive(ChannelHandlerContext c) {
+    Request r = current;
+    if (r != null) {
+      abandonExchange(r);
+      finish(r, false);
+    }
+    HttpObject o;
+    while ((o = queued.poll()) != null) {
+      ReferenceCountUtil.release(o);
+    }
+    c.fireChannelInactive();
+  }
+
+  @Override
+  public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
+    log.debug("HTTP connection from {} failed", cx.source(), cause);
+    c.close();
+  }
+}

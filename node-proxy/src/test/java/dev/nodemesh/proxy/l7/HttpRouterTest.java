@@ -1,0 +1,230 @@
+package dev.nodemesh.proxy.l7;
+
+import static dev.nodemesh.proxy.config.MeshYaml.docs;
+import static dev.nodemesh.proxy.config.MeshYaml.pod;
+import static dev.nodemesh.proxy.config.MeshYaml.service;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.nodemesh.proxy.config.ConfigLoader;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.HttpRouteEntry;
+import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.MeshYaml;
+import dev.nodemesh.proxy.config.NamespacedName;
+import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
+import io.netty.handler.codec.http.DefaultHttpHeaders;
+import io.netty.handler.codec.http.HttpHeaders;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** The L7 routing decision as a table over one YAML-built mesh; no sockets. */
+class HttpRouterTest {
+  private static final String PORTS = "[{name: http, port: 80, targetPort: 8080}]";
+  private static ConfigSnapshot mesh;
+  private static MeshService web;
+  private static InetAddress vip;
+
+  @BeforeAll
+  static void load(@TempDir Path dir) throws Exception {
+    MeshYaml.write(
+        dir,
+        "pods.yaml",
+        docs(
+            pod("default", "a-1", "10.1.0.11", "{app: web, track: a}", "[]"),
+            pod("default", "b-1", "10.1.0.12", "{app: web, track: b}", "[]"),
+            pod("default", "c-1", "10.1.0.13", "{app: web, track: c}", "[]")));
+    MeshYaml.write(
+        dir,
+        "services.yaml",
+        docs(
+            service("default", "web", "[10.96.0.1]", "{app: web}", PORTS),
+            service("default", "a", "[10.96.0.2]", "{track: a}", PORTS),
+            service("default", "b", "[10.96.0.3]", "{track: b}", PORTS),
+            service("default", "c", "[10.96.0.4]", "{track: c}", PORTS),
+            service("default", "empty", "[10.96.0.5]", "{track: none}", PORTS)));
+    MeshYaml.write(dir, "routes.yaml", ROUTES);
+    mesh = ConfigLoader.load(dir);
+    web = mesh.serviceByName(new NamespacedName("default", "web"));
+    vip = InetAddress.getByName("10.96.0.1");
+  }
+
+  // Two routes on one Service: precedence is across both, not file order.
+  private static final String ROUTES =
+      """
+      apiVersion: gateway.networking.k8s.io/v1
+      kind: HTTPRoute
+      metadata: {name: z-general, namespace: default}
+      spec:
+        parentRefs: [{group: "", kind: Service, name: web}]
+        rules:
+          - matches: [{path: {type: PathPrefix, value: /api}}]
+            backendRefs: [{name: a, port: 80}]
+          - matches: [{path: {type: PathPrefix, value: /api/v2}}]
+            backendRefs: [{name: b, port: 80}]
+          - matches: [{path: {type: RegularExpression, value: "/re/[0-9]+"}}]
+            backendRefs: [{name: c, port: 80}]
+          - matches: [{path: {type: PathPrefix, value: /q}, queryParams: [{name: v, value: "2"}]}]
+            backendRefs: [{name: b, port: 80}]
+          - matches: [{path: {type: PathPrefix, value: /q}}]
+            backendRefs: [{name: a, port: 80}]
+          - matches: [{path: {type: PathPrefix, value: /gone}}]
+            backendRefs: [{name: missing, port: 80}]
+          - matches: [{path: {type: PathPrefix, value: /badport}}]
+            backendRefs: [{name: a, port: 81}]
+          - matches: [{path: {type: PathPrefix, value: /none}}]
+            backendRefs: [{name: empty, port: 80}]
+          - matches: [{path: {type: PathPrefix, value: /nobackend}}]
+          - matches: [{path: {type: PathPrefix, value: /split}}]
+            backendRefs: [{name: a, port: 80, weight: 3}, {name: b, port: 80, weight: 1}, {name: c, port: 80, weight: 0}]
+      ---
+      apiVersion: gateway.networking.k8s.io/v1
+      kind: HTTPRoute
+      metadata: {name: a-specific, namespace: default}
+      spec:
+        parentRefs: [{group: "", kind: Service, name: web, port: 80}]
+        rules:
+          - matches: [{path: {type: Exact, value: /api}}]
+            backendRefs: [{name: c, port: 80}]
+          - matches:
+              - path: {type: PathPrefix, value: /api}
+                headers: [{name: X-Canary, value: "yes"}]
+            backendRefs: [{name: c, port: 80}]
+          - matches: [{path: {type: PathPrefix, value: /api}, method: DELETE}]
+            backendRefs: [{name: b, port: 80}]
+          - matches:
+              - path: {type: PathPrefix, value: /hdr}
+                headers: [{name: x-user, type: RegularExpression, value: "adm.*"}]
+            backendRefs: [{name: b, port: 80}]
+      """;
+
+  static Stream<Arguments> table() {
+    return Stream.of(
+        // method, path, header "name: value" or "", expected backend or outcome
+        Arguments.of("GET", "/api", "", "c"), // Exact beats every prefix
+        Arguments.of("GET", "/api/x", "", "a"),
+        Arguments.of("GET", "/api/v2/x", "", "b"), // the longest prefix wins
+        Arguments.of("GET", "/api/v2", "", "b"),
+        Arguments.of("GET", "/apix", "", "404"), // prefixes match whole segments
+        Arguments.of("GET", "/api/", "", "a"),
+        Arguments.of("GET", "/api/x", "x-canary: yes", "c"), // header match wins over a plain one
+        Arguments.of("GET", "/api/x", "x-canary: no", "a"),
+        Arguments.of("DELETE", "/api/x", "", "b"), // a method match ranks above none
+        Arguments.of("GET", "/re/123", "", "c"),
+        Arguments.of("GET", "/re/12a", "", "404"), // a regex must match the whole path
+        Arguments.of("GET", "/q?v=2", "", "b"), // a query match ranks above none
+        Arguments.of("GET", "/q?v=3", "", "a"),
+        Arguments.of("GET", "/q?v=2&v=3", "", "b"), // the first value counts
+        Arguments.of("GET", "/hdr", "x-user: admin", "b"),
+        Arguments.of("GET", "/hdr", "x-user: bob", "404"),
+        Arguments.of("GET", "/gone", "", "500"),
+        Arguments.of("GET", "/badport", "", "500"),
+        Arguments.of("GET", "/nobackend", "", "500"),
+        Arguments.of("GET", "/none", "", "503"),
+        Arguments.of("GET", "/elsewhere", "", "404"));
+  }
+
+  @ParameterizedTest(name = "{0} {1} [{2}] -> {3}")
+  @MethodSource("table")
+  void routes(String method, String path, String header, String expected) {
+    HttpHeaders h = new DefaultHttpHeaders();
+    if (!header.isEmpty()) {
+      String[] kv = header.split(": ", 2);
+      h.set(kv[0], kv[1]);
+    }
+    assertEquals(expected, outcome(route(method, path, h, bound -> 0)));
+  }
+
+  @Test
+  void weightsSplitTrafficExactlyOverTheRandomRange() {
+    Map<String, Integer> counts = new HashMap<>();
+    // weights 3:1:0 over [0, 4): every value of the random source once.
+    for (int r = 0; r < 4; r++) {
+      int value = r;
+      counts.merge(
+          outcome(route("GET", "/split", new DefaultHttpHeaders(), bound -> value)),
+          1,
+          Integer::sum);
+    }
+    assertEquals(Map.of("a", 3, "b", 1), counts);
+  }
+
+  @Test
+  void portOfAnotherServicePortIsNotRouted() {
+    HttpRouter.Decision d =
+        HttpRouter.route(
+            mesh,
+            web,
+            8443,
+            vip,
+            "GET",
+            "/api",
+            new DefaultHttpHeaders(),
+            new RoundRobinLoadBalancer(),
+            b -> 0);
+    // z-general covers every port, a-specific only 80: /api on 8443 is z-general's prefix rule.
+    assertEquals("a", outcome(d));
+  }
+
+  @Test
+  void rewritesReplaceThePrefixOrTheWholePath() throws Exception {
+    HttpRouteEntry prefix = entry("/api", "{type: ReplacePrefixMatch, replacePrefixMatch: /v1}");
+    assertEquals("/v1/items?x=1", HttpRouter.rewritePath(prefix, "/api/items?x=1"));
+    assertEquals("/v1", HttpRouter.rewritePath(prefix, "/api"));
+    HttpRouteEntry root = entry("/api", "{type: ReplacePrefixMatch, replacePrefixMatch: /}");
+    assertEquals("/items", HttpRouter.rewritePath(root, "/api/items"));
+    HttpRouteEntry full = entry("/api", "{type: ReplaceFullPath, replaceFullPath: /fixed}");
+    assertEquals("/fixed?q=2", HttpRouter.rewritePath(full, "/api/x/y?q=2"));
+  }
+
+  private static HttpRouteEntry entry(String prefix, String rewrite) throws Exception {
+    Path dir = java.nio.file.Files.createTempDirectory("rw");
+    try {
+      MeshYaml.write(
+          dir,
+          "r.yaml",
+          """
+          apiVersion: gateway.networking.k8s.io/v1
+          kind: HTTPRoute
+          metadata: {name: r}
+          spec:
+            parentRefs: [{kind: Service, name: web}]
+            rules:
+              - matches: [{path: {type: PathPrefix, value: %s}}]
+                filters: [{type: URLRewrite, urlRewrite: {path: %s}}]
+          """
+              .formatted(prefix, rewrite));
+      return ConfigLoader.load(dir).httpRoutes(new NamespacedName("default", "web")).get(0);
+    } finally {
+      java.nio.file.Files.delete(dir.resolve("r.yaml"));
+      java.nio.file.Files.delete(dir);
+    }
+  }
+
+  private static HttpRouter.Decision route(
+      String method, String path, HttpHeaders h, java.util.function.IntUnaryOperator random) {
+    return HttpRouter.route(
+        mesh, web, 80, vip, method, path, h, new RoundRobinLoadBalancer(), random);
+  }
+
+  private static String outcome(HttpRouter.Decision d) {
+    if (d instanceof HttpRouter.Forward f) {
+      return f.target().service().name();
+    }
+    if (d instanceof HttpRouter.NoMatch) {
+      return "404";
+    }
+    if (d instanceof HttpRouter.BadBackend) {
+      return "500";
+    }
+    return "503";
+  }
+}
