@@ -1,6 +1,8 @@
 package dev.nodemesh.proxy.tunnel;
 
 import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.accesslog.ConnectionLog;
+import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
@@ -88,11 +90,27 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
       respond(stream, "400", true);
       return;
     }
+    TrafficLabels labels =
+        new TrafficLabels(
+            "destination",
+            TrafficLabels.UNKNOWN,
+            peer.namespace(),
+            destination.name(),
+            destination.namespace(),
+            TrafficLabels.UNKNOWN);
+    ConnectionLog accessLog = plane.accessLog().begin(labels);
     Decision d =
         tunnel
             .authorizer()
             .check(
                 snapshot, destination, target.getPort(), new ConnectionSource(peer, peerIp, true));
+    if (accessLog != null) {
+      accessLog
+          .sourcePrincipal(peer.toString())
+          .destinationPrincipal(SpiffeId.of(tunnel.trustDomain(), destination).toString())
+          .originalDestination(target)
+          .authz(d.allowed() ? "allow" : "deny", d.policy());
+    }
     if (!d.allowed()) {
       m.streamsRefused().increment();
       plane
@@ -101,19 +119,12 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
           .increment();
       log.debug("HBONE {} from {} denied by {}: {}", target, peer, d.policy(), d.reason());
       respond(stream, "403", true);
+      if (accessLog != null) {
+        accessLog.flag(ResponseFlag.DENY).finish();
+      }
       return;
     }
-    ConnectionMeters meters =
-        plane
-            .metrics()
-            .connection(
-                new TrafficLabels(
-                    "destination",
-                    TrafficLabels.UNKNOWN,
-                    peer.namespace(),
-                    destination.name(),
-                    destination.namespace(),
-                    TrafficLabels.UNKNOWN));
+    ConnectionMeters meters = plane.metrics().connection(labels);
     ctx.pipeline().remove(this);
     long start = System.nanoTime();
     Upstream.connect(plane, stream, pod.netns(), target)
@@ -125,6 +136,9 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
                     log.debug("HBONE {}: app refused: {}", target, f.cause().toString());
                     f.channel().close();
                     respond(stream, "503", true);
+                    if (accessLog != null) {
+                      accessLog.flag(ResponseFlag.UF).finish();
+                    }
                     return;
                   }
                   if (!stream.isActive()) {
@@ -132,6 +146,10 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
                     return;
                   }
                   meters.connected(System.nanoTime() - start);
+                  if (accessLog != null) {
+                    accessLog.upstream(target).upstreamConnected(System.nanoTime() - start);
+                  }
+                  long[] sent = new long[2]; // [0] towards the app, [1] back to the caller
                   respond(stream, "200", false);
                   StreamRelay.start(
                       f.channel(),
@@ -144,11 +162,19 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
                           // fromSocket: the app's answer, back towards the caller.
                           (fromSocket ? meters.receivedBytes() : meters.sentBytes())
                               .increment(count);
+                          sent[fromSocket ? 1 : 0] += count;
                         }
 
                         @Override
                         public void closed(@Nullable Throwable error) {
                           meters.ended(System.nanoTime() - start);
+                          if (accessLog != null) {
+                            accessLog.bytes(sent[0], sent[1]);
+                            if (error != null) {
+                              accessLog.flag(ResponseFlag.UR);
+                            }
+                            accessLog.finish();
+                          }
                         }
                       });
                 });

@@ -27,9 +27,15 @@ import io.netty.util.concurrent.Promise;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.security.cert.Certificate;
+import java.security.cert.X509Certificate;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLPeerUnverifiedException;
+import javax.net.ssl.SSLSession;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -61,14 +67,25 @@ final class TunnelConnection {
   private @Nullable Channel channel;
   private @Nullable ScheduledFuture<?> idle;
 
+  /** The earlier notAfter of the two certificates of the handshake, once it is done. */
+  private long expiresAtMillis = Long.MAX_VALUE;
+
   TunnelConnection(Tunnel tunnel, TunnelPool pool, TunnelPool.Key key) {
     this.tunnel = tunnel;
     this.pool = pool;
     this.key = key;
   }
 
-  /** Takes one stream slot for {@code p}, or returns false when full or going away. */
+  /**
+   * Takes one stream slot for {@code p}, or returns false when full or going away. A connection
+   * whose handshake certificates (ours or the server's) have expired takes no new stream: it drains
+   * like after a GOAWAY, so new streams go over a connection made with the current, rotated ones.
+   */
   boolean tryReserve(Promise<Http2StreamChannel> p) {
+    if (state == State.READY && !draining && System.currentTimeMillis() >= expiresAtMillis) {
+      log.debug("HBONE {}: its certificates expired, draining", key);
+      drain();
+    }
     if (state == State.CLOSED
         || draining
         || streams >= tunnel.settings().maxStreamsPerConnection()) {
@@ -253,6 +270,31 @@ final class TunnelConnection {
     return key;
   }
 
+  /** No new streams; open ones finish, then the connection closes. */
+  private void drain() {
+    draining = true;
+    pool.remove(this);
+    if (streams == 0) {
+      close(null);
+    }
+  }
+
+  /** The earlier expiry of the certificates the handshake used, ours and the server's. */
+  private static long expiry(SSLSession session) throws SSLPeerUnverifiedException {
+    long at = Long.MAX_VALUE;
+    List<Certificate> certs = new ArrayList<>(Arrays.asList(session.getPeerCertificates()));
+    Certificate[] local = session.getLocalCertificates();
+    if (local != null) {
+      certs.addAll(Arrays.asList(local));
+    }
+    for (Certificate c : certs) {
+      if (c instanceof X509Certificate x) {
+        at = Math.min(at, x.getNotAfter().getTime());
+      }
+    }
+    return at;
+  }
+
   /** After the handshake: h2 only, and the server must be the identity the client expects. */
   private final class ClientNegotiation extends ApplicationProtocolNegotiationHandler {
     ClientNegotiation() {
@@ -269,9 +311,9 @@ final class TunnelConnection {
       }
       SpiffeId server;
       try {
-        server =
-            PeerIdentity.of(
-                ctx.pipeline().get(SslHandler.class).engine().getSession(), tunnel.trustDomain());
+        SSLSession session = ctx.pipeline().get(SslHandler.class).engine().getSession();
+        server = PeerIdentity.of(session, tunnel.trustDomain());
+        expiresAtMillis = expiry(session);
       } catch (SSLPeerUnverifiedException e) {
         m.handshakeFailures().increment();
         close(e);
@@ -303,11 +345,7 @@ final class TunnelConnection {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
       if (msg instanceof Http2GoAwayFrame) {
-        draining = true;
-        pool.remove(TunnelConnection.this);
-        if (streams == 0) {
-          close(null);
-        }
+        drain();
       }
       ReferenceCountUtil.release(msg);
     }

@@ -45,14 +45,17 @@ final class TunnelPool {
   Future<Http2StreamChannel> openStream(
       DataPlane plane, Key key, NetworkNamespace from, Channel downstream) {
     Promise<Http2StreamChannel> p = loop.newPromise();
-    List<TunnelConnection> list = connections.computeIfAbsent(key, k -> new ArrayList<>(1));
-    for (TunnelConnection c : list) {
-      if (c.tryReserve(p)) {
-        return p;
+    List<TunnelConnection> list = connections.get(key);
+    if (list != null) {
+      // A copy: a connection whose certificates expired leaves the pool while asked.
+      for (TunnelConnection c : List.copyOf(list)) {
+        if (c.tryReserve(p)) {
+          return p;
+        }
       }
     }
     TunnelConnection c = new TunnelConnection(tunnel, this, key);
-    list.add(c);
+    connections.computeIfAbsent(key, k -> new ArrayList<>(1)).add(c);
     c.tryReserve(p);
     c.connect(plane, from, downstream);
     return p;

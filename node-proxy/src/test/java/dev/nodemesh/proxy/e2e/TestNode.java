@@ -237,6 +237,18 @@ final class TestNode implements AutoCloseable {
     return proxy;
   }
 
+  /** The agent socket a proxy of this node listens on (for configs built by the test). */
+  Path agentSocket() {
+    return dir.resolve("agent.sock");
+  }
+
+  /** The proxy started with {@code config} as the test built it (xDS, a CA, its own settings). */
+  NodeProxy startProxy(NodeProxyConfig config) throws Exception {
+    proxy = NodeProxy.start(config);
+    agent = new AgentClient(agentSocket(), java.time.Duration.ofSeconds(30));
+    return proxy;
+  }
+
   NodeProxy proxy() {
     return proxy;
   }
