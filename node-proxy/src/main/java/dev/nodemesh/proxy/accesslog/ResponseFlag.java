@@ -18,5 +18,9 @@ public enum ResponseFlag {
   /** Downstream reset: the client side failed, or went away before the upstream was connected. */
   DR,
   /** Denied by authorization policy (set by the authorization path). */
-  DENY
+  DENY,
+  /** L7: the upstream did not answer within the route's timeout (504). */
+  UT,
+  /** L7: the request was malformed or too large (400, 414, 431): a downstream protocol error. */
+  DPE
 }

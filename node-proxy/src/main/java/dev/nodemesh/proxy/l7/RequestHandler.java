@@ -2,6 +2,8 @@ package dev.nodemesh.proxy.l7;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.accesslog.ConnectionLog;
+import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.HttpRoute;
@@ -136,6 +138,9 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     @Nullable ScheduledFuture<?> tryTimer;
     @Nullable ScheduledFuture<?> retryTimer;
     @Nullable HttpMeters meters;
+    @Nullable ConnectionLog accessLog;
+    String method = "";
+    String path = "";
 
     Request(String requestId) {
       this.requestId = requestId;
@@ -190,7 +195,12 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     Request r = new Request(id != null ? id : java.util.UUID.randomUUID().toString());
     current = r;
     r.headRequest = HttpMethod.HEAD.equals(head.method());
+    r.method = head.method().name();
+    String uri = head.uri();
+    int query = uri.indexOf('?');
+    r.path = query < 0 ? uri : uri.substring(0, query); // the query may carry secrets: not logged
     if (decoded.isFailure()) {
+      r.accessLog = cx.plane().accessLog().begin(labels(null));
       Throwable cause = decoded.cause();
       HttpResponseStatus status =
           cause instanceof TooLongHttpHeaderException
@@ -219,7 +229,9 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
             bound -> ThreadLocalRandom.current().nextInt(bound));
     if (d instanceof HttpRouter.Forward f) {
       r.forward = f;
-      r.meters = cx.plane().metrics().http(labels(f));
+      TrafficLabels routed = labels(f);
+      r.meters = cx.plane().metrics().http(routed);
+      r.accessLog = cx.plane().accessLog().begin(routed);
       HttpRoute.Rule rule = f.entry().rule();
       HttpRoute.Retry retry = rule.retry();
       boolean methodOk =
@@ -236,7 +248,9 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       startTry(r);
       return;
     }
-    r.meters = cx.plane().metrics().http(labels(null));
+    TrafficLabels unrouted = labels(null);
+    r.meters = cx.plane().metrics().http(unrouted);
+    r.accessLog = cx.plane().accessLog().begin(unrouted);
     if (d instanceof HttpRouter.NoMatch) {
       fail(HttpResponseStatus.NOT_FOUND, "no route matches", false);
     } else if (d instanceof HttpRouter.BadBackend b) {
@@ -662,6 +676,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     if (m != null) {
       m.record(r.status, System.nanoTime() - r.start);
     }
+    logRequest(r);
     if (!continueReading) {
       return;
     }
@@ -679,6 +694,35 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     if (queued.isEmpty() && c.channel().isActive()) {
       c.channel().config().setAutoRead(true);
     }
+  }
+
+  /**
+   * One access-log line per request: method, path (without the query), status, the endpoint it went
+   * to, and a flag saying why the proxy answered itself: NR (no route, bad backend, no endpoint),
+   * UF (connect failed), UR (upstream reset), UT (timeout), DPE (malformed request).
+   */
+  private void logRequest(Request r) {
+    ConnectionLog line = r.accessLog;
+    if (line == null) {
+      return;
+    }
+    r.accessLog = null;
+    line.http(r.method, r.path, r.status);
+    HttpRouter.Forward f = r.forward;
+    if (f != null) {
+      line.upstream(f.target().upstream());
+      switch (r.status) {
+        case 502 -> line.flag(ResponseFlag.UR);
+        case 503 -> line.flag(ResponseFlag.UF);
+        case 504 -> line.flag(ResponseFlag.UT);
+        default -> {}
+      }
+    } else if (r.status == 400 || r.status == 414 || r.status == 431) {
+      line.flag(ResponseFlag.DPE);
+    } else if (r.status >= 400) {
+      line.flag(ResponseFlag.NR);
+    }
+    line.finish();
   }
 
   private static void cancel(@Nullable ScheduledFuture<?> f) {

@@ -8,9 +8,14 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.accesslog.AccessLog;
+import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.agent.PodRegistry;
+import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.config.ConfigLoader;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.MeshYaml;
@@ -26,6 +31,7 @@ import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -230,5 +236,66 @@ class RequestHandlerTest {
     assertEquals(404, status(rs.get(0)));
     assertFalse(ch.isOpen());
     assertNull(ch.readOutbound());
+  }
+
+  @Test
+  void everyRequestGetsAnAccessLogLineSayingWhyTheProxyAnsweredItself(@TempDir Path dir)
+      throws Exception {
+    Path file = dir.resolve("access.log");
+    ProxyMetrics metrics = new ProxyMetrics("test-node");
+    AccessLog accessLog =
+        AccessLog.start(
+            AccessLogSettings.parse(file.toString(), 1.0), "test-node", metrics.registry());
+    DataPlane logged =
+        new DataPlane(
+            null,
+            null,
+            null,
+            plane.snapshots(),
+            new PodRegistry(),
+            new RoundRobinLoadBalancer(),
+            metrics,
+            null,
+            0x539,
+            new PolicyAuthorizer(),
+            "cluster.local",
+            null,
+            accessLog);
+    RequestHandler.Context withLog =
+        new RequestHandler.Context(
+            logged,
+            cx.source(),
+            cx.service(),
+            cx.servicePort(),
+            cx.dialled(),
+            cx.clientIp(),
+            false,
+            cx.limits());
+    EmbeddedChannel ch = new EmbeddedChannel();
+    HttpProxy.installHttp1(ch.pipeline(), withLog);
+    channels.add(ch);
+    List<FullHttpResponse> rs =
+        exchange(
+            ch,
+            "GET /elsewhere?token=secret HTTP/1.1\r\nHost: web\r\n\r\n"
+                + "GET /missing HTTP/1.1\r\nHost: web\r\n\r\n"
+                + "GET /x HTTP/1.1\r\nHost: web\r\nno colon here\r\n\r\n",
+            3);
+    assertEquals(List.of(404, 500, 400), rs.stream().map(RequestHandlerTest::status).toList());
+    accessLog.close(); // writes what is queued
+    List<JsonNode> lines = new ArrayList<>();
+    for (String l : Files.readAllLines(file)) {
+      lines.add(new ObjectMapper().readTree(l));
+    }
+    assertEquals(3, lines.size(), lines.toString());
+    assertEquals("/elsewhere", lines.get(0).get("http_path").asText(), "no query string");
+    assertEquals(404, lines.get(0).get("http_status").asInt());
+    assertEquals("GET", lines.get(0).get("http_method").asText());
+    assertEquals("NR", lines.get(0).get("response_flags").asText());
+    assertEquals(500, lines.get(1).get("http_status").asInt());
+    assertEquals("NR", lines.get(1).get("response_flags").asText());
+    assertEquals(400, lines.get(2).get("http_status").asInt());
+    assertEquals("DPE", lines.get(2).get("response_flags").asText());
+    assertEquals("client", lines.get(0).get("source_workload").asText());
   }
 }
