@@ -14,7 +14,6 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
-import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
@@ -163,14 +162,13 @@ public final class HboneServer {
       }
       InetAddress peerIp = ((InetSocketAddress) ctx.channel().remoteAddress()).getAddress();
       TunnelSettings s = tunnel.settings();
+      Tunnel.tuneConnection(ctx.channel());
       ctx.pipeline()
           .addLast(
               "h2",
               Http2FrameCodecBuilder.forServer()
                   .initialSettings(
-                      Http2Settings.defaultSettings()
-                          .initialWindowSize(s.streamWindow())
-                          .maxConcurrentStreams(s.serverMaxStreams()))
+                      Tunnel.initialSettings(s).maxConcurrentStreams(s.serverMaxStreams()))
                   .build());
       ctx.pipeline()
           .addLast(

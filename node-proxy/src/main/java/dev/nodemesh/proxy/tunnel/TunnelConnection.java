@@ -14,7 +14,6 @@ import io.netty.channel.ChannelOption;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2GoAwayFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
-import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
 import io.netty.handler.ssl.ApplicationProtocolNames;
@@ -154,14 +153,12 @@ final class TunnelConnection {
 
   private void ready(Channel ch) {
     TunnelSettings s = tunnel.settings();
+    Tunnel.tuneConnection(ch);
     ch.pipeline()
         .addLast(
             "h2",
             Http2FrameCodecBuilder.forClient()
-                .initialSettings(
-                    Http2Settings.defaultSettings()
-                        .initialWindowSize(s.streamWindow())
-                        .pushEnabled(false))
+                .initialSettings(Tunnel.initialSettings(s).pushEnabled(false))
                 .build());
     ch.pipeline()
         .addLast(

@@ -297,4 +297,21 @@ class HboneServerTest {
     assertEquals("TLSv1.3", ssl.engine().getSession().getProtocol());
     assertEquals("h2", ssl.applicationProtocol());
   }
+
+  @Test
+  void theServerAdvertisesLargeFramesAndConsolidatesFlushes() throws Exception {
+    connectClient(new TestIdentities(root));
+    assertTrue(server.isOpen());
+    assertTrue(
+        server.pipeline().get(io.netty.handler.flush.FlushConsolidationHandler.class) != null,
+        "flush consolidation in front of TLS: " + server.pipeline().names());
+    assertEquals(
+        Tunnel.CONNECTION_WATER_MARK.high(), server.config().getWriteBufferWaterMark().high());
+    io.netty.handler.codec.http2.Http2FrameCodec codec =
+        client.pipeline().get(io.netty.handler.codec.http2.Http2FrameCodec.class);
+    assertEquals(
+        Tunnel.MAX_FRAME_SIZE,
+        codec.encoder().configuration().frameSizePolicy().maxFrameSize(),
+        "the client may send DATA frames as large as the server advertised");
+  }
 }
