@@ -10,6 +10,13 @@
  *                                  TCP_CLOSE. 65536 covers every ephemeral port of ~2 pods at
  *                                  once; LRU evicts the oldest if a close is ever missed.
  * 16 + 8 + 8 bytes per entry plus hash overhead: ~10 MiB locked for both LRU maps.
+ *
+ * nm_inbound_pods  HASH      8192  pod address -> inbound config (excluded ports), one entry per
+ *                                  address of a registered pod (4096 pods, dual stack); written by
+ *                                  the node agent, removed at pod delete.
+ * nm_inbound_listener SOCKHASH 8192 pod address -> the proxy's in-pod 15006 listening socket. The
+ *                                  kernel removes an entry by itself when the socket closes (proxy
+ *                                  stopped); the agent puts it back when it re-enrols the pod.
  */
 #ifndef NODEMESH_MAPS_H
 #define NODEMESH_MAPS_H
@@ -38,5 +45,19 @@ struct {
 	__type(key, struct nm_peer_key);
 	__type(value, struct nm_orig_dst);
 } nm_orig_by_peer SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct nm_inbound_key);
+	__type(value, struct nm_inbound_config);
+} nm_inbound_pods SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, 8192);
+	__type(key, struct nm_inbound_key);
+	__type(value, __u64);
+} nm_inbound_listener SEC(".maps") __weak;
 
 #endif

@@ -11,7 +11,9 @@
 SEC("sockops")
 int nm_sockops(struct bpf_sock_ops *skops)
 {
-	if (skops->family != 2 /* AF_INET */)
+	/* AF_INET6 too: a dual-stack socket redirected by connect6 to the v4-mapped listener runs
+	 * over IPv4, and local_ip4 holds its IPv4 address. Only sockets with a record are touched. */
+	if (skops->family != 2 /* AF_INET */ && skops->family != 10 /* AF_INET6 */)
 		return 1;
 	switch (skops->op) {
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB: {

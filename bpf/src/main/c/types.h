@@ -34,4 +34,18 @@ struct nm_peer_key {
 	__u16 pad0;    /* offset 14: always zero, it is hashed */
 };                     /* size 16 */
 
+/* Key of nm_inbound_pods and nm_inbound_listener: a pod address as the kernel sees it as the local
+ * address of an arriving connection. IPv4 is stored v4-mapped (::ffff:a.b.c.d), so one key type
+ * serves both families. */
+struct nm_inbound_key {
+	__u32 addr[4]; /* offset 0, fixed: network order; IPv4 as ::ffff:a.b.c.d */
+};                     /* size 16 */
+
+/* Value of nm_inbound_pods: what a registered pod's inbound capture leaves alone. */
+#define NM_INBOUND_EXCLUDE 8
+struct nm_inbound_config {
+	__u16 exclude_ports[NM_INBOUND_EXCLUDE]; /* offset 0, fixed: host order, 0 = unused slot;
+						  * slot 0 is the HBONE port (15008) */
+};                                               /* size 16 */
+
 #endif

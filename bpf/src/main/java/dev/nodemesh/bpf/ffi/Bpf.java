@@ -15,6 +15,7 @@ public final class Bpf {
   public static final int BPF_PROG_TYPE_SOCK_OPS = 13;
   public static final int BPF_PROG_TYPE_CGROUP_SOCK_ADDR = 18;
   public static final int BPF_PROG_TYPE_CGROUP_SOCKOPT = 25;
+  public static final int BPF_PROG_TYPE_SK_LOOKUP = 30;
   public static final int BPF_ANY = 0;
   public static final int BTF_KIND_STRUCT = 4;
   private static final int ENOENT = 2;
@@ -80,6 +81,11 @@ public final class Bpf {
   public static Pointer attachCgroup(Pointer prog, int cgroupFd, String what) throws BpfException {
     return nonNull(
         lib().bpf_program__attach_cgroup(prog, cgroupFd), "bpf_program__attach_cgroup", what);
+  }
+
+  public static Pointer attachNetns(Pointer prog, int netnsFd, String what) throws BpfException {
+    return nonNull(
+        lib().bpf_program__attach_netns(prog, netnsFd), "bpf_program__attach_netns", what);
   }
 
   public static Pointer parseBtf(String path) throws BpfException {

@@ -34,6 +34,9 @@ public interface LibBpf {
   @SaveError
   @Nullable Pointer bpf_program__attach_cgroup(Pointer prog, int cgroupFd);
 
+  @SaveError
+  @Nullable Pointer bpf_program__attach_netns(Pointer prog, int netnsFd);
+
   int bpf_map__set_pin_path(Pointer map, String path);
 
   int bpf_map__unpin(Pointer map, @Nullable String path);

@@ -3,16 +3,20 @@ package dev.nodemesh.bpf.loader;
 import dev.nodemesh.bpf.ffi.Bpf;
 import dev.nodemesh.bpf.ffi.BpfException;
 import dev.nodemesh.bpf.ffi.Native;
+import dev.nodemesh.bpf.maps.InboundConfig;
+import dev.nodemesh.bpf.maps.InboundKey;
 import dev.nodemesh.bpf.maps.OrigDst;
 import dev.nodemesh.bpf.maps.PeerKey;
 import dev.nodemesh.bpf.maps.PodConfig;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -23,7 +27,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * nodemesh's eBPF interception, loaded and attached: {@code nodemesh.o} from the jar (connect4,
- * sockops, getsockopt and their three maps) attached to one cgroup v2, with maps and links pinned
+ * connect6, sockops, getsockopt attached to one cgroup v2 for outbound; the sk_lookup program
+ * attached to each registered pod's network namespace for inbound), with maps and links pinned
  * under a bpffs directory.
  *
  * <p>Pinning is what makes a proxy restart safe: {@link #install} finds maps already pinned and
@@ -32,10 +37,12 @@ import org.slf4j.LoggerFactory;
  * when pods bypass the mesh. {@link #close} leaves everything attached; {@link #uninstall} detaches
  * and unpins.
  *
- * <p>Limits: IPv4 only (no connect6 yet); a pinned map whose definition changed (size, key or
- * value) cannot be reused and fails the install, which then needs an {@link #uninstall} first; a
- * pinned link is adopted as is, whatever cgroup it is attached to. Not thread-safe for install and
- * uninstall; map reads and writes are safe from any thread.
+ * <p>Limits: outbound covers IPv4 and IPv4-mapped destinations on IPv6 sockets (connect6), not
+ * native IPv6 destinations; inbound captures addresses whose family matches the listener given (the
+ * proxy's is IPv4); a pinned map whose definition changed (size, key or value) cannot be reused and
+ * fails the install, which then needs an {@link #uninstall} first; a pinned link is adopted as is,
+ * whatever cgroup it is attached to. Not thread-safe for install and uninstall; map reads and
+ * writes are safe from any thread.
  */
 public final class InterceptionPrograms implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(InterceptionPrograms.class);
@@ -48,13 +55,23 @@ public final class InterceptionPrograms implements AutoCloseable {
   static {
     PROGRAMS.put("nm_sockops", "link_sockops");
     PROGRAMS.put("nm_getsockopt", "link_getsockopt");
+    PROGRAMS.put("nm_connect6", "link_connect6");
     PROGRAMS.put("nm_connect4", "link_connect4");
   }
 
   public static final String POD_NETNS = "nm_pod_netns";
   public static final String ORIG_BY_COOKIE = "nm_orig_by_cookie";
   public static final String ORIG_BY_PEER = "nm_orig_by_peer";
-  private static final List<String> MAPS = List.of(POD_NETNS, ORIG_BY_COOKIE, ORIG_BY_PEER);
+  public static final String INBOUND_PODS = "nm_inbound_pods";
+  public static final String INBOUND_LISTENER = "nm_inbound_listener";
+  private static final List<String> MAPS =
+      List.of(POD_NETNS, ORIG_BY_COOKIE, ORIG_BY_PEER, INBOUND_PODS, INBOUND_LISTENER);
+
+  /** The sk_lookup program, attached per pod namespace rather than to the cgroup. */
+  private static final String INBOUND = "nm_inbound";
+
+  /** Pin name prefix of a pod's inbound link; the rest is its netns cookie in hex. */
+  private static final String INBOUND_LINK = "link_inbound_";
 
   private final Path pinDir;
   private final Pointer object;
@@ -98,7 +115,9 @@ public final class InterceptionPrograms implements AutoCloseable {
       }
       checkMirrors(obj);
       Map<String, Pointer> logs = new LinkedHashMap<>();
-      for (String prog : PROGRAMS.keySet()) {
+      List<String> all = new ArrayList<>(PROGRAMS.keySet());
+      all.add(INBOUND);
+      for (String prog : all) {
         Pointer logBuf = Bpf.allocate(LOG_SIZE);
         Bpf.check(
             Bpf.lib().bpf_program__set_log_buf(Bpf.findProgram(obj, prog), logBuf, LOG_SIZE),
@@ -135,6 +154,7 @@ public final class InterceptionPrograms implements AutoCloseable {
       } finally {
         Native.close(cgroupFd);
       }
+      adopted |= adoptInboundLinks(obj, pinDir);
     } catch (IOException | RuntimeException e) {
       // Links made by this call and not pinned detach when closed; pinned ones stay (they were
       // attached before, or this is a partial first install that uninstall() cleans).
@@ -152,11 +172,53 @@ public final class InterceptionPrograms implements AutoCloseable {
     return new InterceptionPrograms(pinDir, obj, buffer, links, adopted);
   }
 
+  /**
+   * Swaps the freshly loaded sk_lookup program into every pod's pinned inbound link (a restarted
+   * proxy); a link whose namespace is gone is unpinned. Returns whether any link was adopted.
+   */
+  private static boolean adoptInboundLinks(Pointer obj, Path pinDir) throws IOException {
+    Pointer prog = Bpf.findProgram(obj, INBOUND);
+    boolean any = false;
+    for (Path pin : inboundPins(pinDir)) {
+      Pointer link = Bpf.openLink(pin.toString());
+      try {
+        int rc = Bpf.lib().bpf_link__update_program(link, prog);
+        if (rc < 0) {
+          log.info(
+              "unpinning inbound link {}: {} (its namespace is gone)",
+              pin,
+              dev.nodemesh.bpf.ffi.Errno.describe(-rc));
+          Files.deleteIfExists(pin);
+        } else {
+          any = true;
+        }
+      } finally {
+        Bpf.lib().bpf_link__destroy(link); // closes this handle only: the pin holds the link
+      }
+    }
+    return any;
+  }
+
+  private static List<Path> inboundPins(Path pinDir) throws IOException {
+    if (!Files.isDirectory(pinDir)) {
+      return List.of();
+    }
+    try (var files = Files.list(pinDir)) {
+      return files.filter(f -> f.getFileName().toString().startsWith(INBOUND_LINK)).toList();
+    }
+  }
+
+  private Path inboundPin(long netnsCookie) {
+    return pinDir.resolve(INBOUND_LINK + Long.toHexString(netnsCookie));
+  }
+
   /** The map sizes the object declares must match the Java mirrors, or nothing is loaded. */
   private static void checkMirrors(Pointer obj) throws BpfException {
     expect(obj, POD_NETNS, 8, PodConfig.SIZE);
     expect(obj, ORIG_BY_COOKIE, 8, OrigDst.SIZE);
     expect(obj, ORIG_BY_PEER, PeerKey.SIZE, OrigDst.SIZE);
+    expect(obj, INBOUND_PODS, InboundKey.SIZE, InboundConfig.SIZE);
+    expect(obj, INBOUND_LISTENER, InboundKey.SIZE, 8);
   }
 
   private static void expect(Pointer obj, String map, int key, int value) throws BpfException {
@@ -217,6 +279,130 @@ public final class InterceptionPrograms implements AutoCloseable {
   }
 
   /**
+   * Starts inbound capture for a pod: TCP connections arriving at any of {@code addresses} (from
+   * outside the pod, on a port not excluded by {@code config}) are handed to {@code listenerFd},
+   * the proxy's inbound listening socket inside that pod (bound to 0.0.0.0:15006). Attaches the
+   * sk_lookup program to the namespace at {@code netns} and pins the link, or swaps the program
+   * into the link already pinned for it. Re-registering replaces the listener and config. All or
+   * nothing: a failure removes what this call added.
+   */
+  public void registerInbound(
+      Path netns,
+      long netnsCookie,
+      Collection<InetAddress> addresses,
+      int listenerFd,
+      InboundConfig config)
+      throws IOException {
+    if (addresses.isEmpty()) {
+      throw new IllegalArgumentException("no addresses to capture for " + netns);
+    }
+    List<InetAddress> added = new ArrayList<>();
+    byte[] fd = PodConfig.key(listenerFd);
+    try {
+      for (InetAddress a : addresses) {
+        byte[] key = new InboundKey(a).encode();
+        Bpf.update(mapFd(INBOUND_LISTENER), key, fd, INBOUND_LISTENER + " " + a);
+        added.add(a);
+        Bpf.update(mapFd(INBOUND_PODS), key, config.encode(), INBOUND_PODS + " " + a);
+      }
+      Path pin = inboundPin(netnsCookie);
+      Pointer prog = Bpf.findProgram(object, INBOUND);
+      if (Files.exists(pin)) {
+        Pointer link = Bpf.openLink(pin.toString());
+        try {
+          Bpf.check(
+              Bpf.lib().bpf_link__update_program(link, prog),
+              "bpf_link__update_program",
+              INBOUND + " into " + pin);
+        } finally {
+          Bpf.lib().bpf_link__destroy(link);
+        }
+      } else {
+        int nsFd = Native.open(netns.toString(), Native.O_RDONLY | Native.O_CLOEXEC);
+        try {
+          Pointer link = Bpf.attachNetns(prog, nsFd, INBOUND + " to " + netns);
+          try {
+            Bpf.check(
+                Bpf.lib().bpf_link__pin(link, pin.toString()), "bpf_link__pin", pin.toString());
+          } finally {
+            Bpf.lib().bpf_link__destroy(link); // detaches unless the pin above took hold
+          }
+        } finally {
+          Native.close(nsFd);
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      for (InetAddress a : added) {
+        byte[] key = new InboundKey(a).encode();
+        try {
+          Bpf.delete(mapFd(INBOUND_PODS), key, INBOUND_PODS);
+          Bpf.delete(mapFd(INBOUND_LISTENER), key, INBOUND_LISTENER);
+        } catch (BpfException cleanup) {
+          e.addSuppressed(cleanup);
+        }
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Stops inbound capture for a pod: detaches and unpins its sk_lookup link (found by netns cookie)
+   * and forgets its addresses. Returns false if no link was pinned for it.
+   */
+  public boolean unregisterInbound(long netnsCookie, Collection<InetAddress> addresses)
+      throws IOException {
+    Path pin = inboundPin(netnsCookie);
+    boolean linked = Files.exists(pin);
+    if (linked) {
+      detachPinned(pin);
+    }
+    for (InetAddress a : addresses) {
+      byte[] key = new InboundKey(a).encode();
+      Bpf.delete(mapFd(INBOUND_PODS), key, INBOUND_PODS);
+      Bpf.delete(mapFd(INBOUND_LISTENER), key, INBOUND_LISTENER);
+    }
+    return linked;
+  }
+
+  private static void detachPinned(Path pin) throws IOException {
+    Pointer link = Bpf.openLink(pin.toString());
+    try {
+      int rc = Bpf.lib().bpf_link__detach(link);
+      if (rc < 0 && -rc != ENOLINK) {
+        Bpf.check(rc, "bpf_link__detach", pin.toString());
+      }
+    } finally {
+      Bpf.lib().bpf_link__destroy(link);
+    }
+    Files.deleteIfExists(pin);
+  }
+
+  private static final int ENOLINK = 67;
+
+  /** True while an inbound link is pinned for the namespace with this cookie. */
+  public boolean inboundAttached(long netnsCookie) {
+    return Files.exists(inboundPin(netnsCookie));
+  }
+
+  /** The inbound config registered for a pod address, if any. */
+  public Optional<InboundConfig> inboundRegistration(InetAddress address) throws BpfException {
+    byte[] v =
+        Bpf.lookup(
+            mapFd(INBOUND_PODS),
+            new InboundKey(address).encode(),
+            InboundConfig.SIZE,
+            INBOUND_PODS);
+    return v == null ? Optional.empty() : Optional.of(InboundConfig.decode(v));
+  }
+
+  /** Whether a listening socket is in place for a pod address (gone when the proxy closed it). */
+  public boolean inboundListenerPresent(InetAddress address) throws BpfException {
+    return Bpf.lookup(
+            mapFd(INBOUND_LISTENER), new InboundKey(address).encode(), 8, INBOUND_LISTENER)
+        != null;
+  }
+
+  /**
    * The original destination of a redirected connection, looked up by the accepted socket's peer
    * and its namespace's cookie: the map path, for a proxy whose accepted sockets are outside the
    * cgroup the getsockopt program is attached to.
@@ -271,6 +457,13 @@ public final class InterceptionPrograms implements AutoCloseable {
     }
     for (String link : PROGRAMS.values()) {
       Files.deleteIfExists(pinDir.resolve(link));
+    }
+    for (Path pin : inboundPins(pinDir)) {
+      try {
+        detachPinned(pin);
+      } catch (IOException e) {
+        failures.add(e);
+      }
     }
     for (String map : MAPS) {
       Files.deleteIfExists(pinDir.resolve(map));

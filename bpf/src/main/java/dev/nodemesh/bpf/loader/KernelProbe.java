@@ -50,9 +50,10 @@ public record KernelProbe(List<String> reasons, Optional<Path> cgroup2, Optional
       int[] types = {
         Bpf.BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
         Bpf.BPF_PROG_TYPE_SOCK_OPS,
-        Bpf.BPF_PROG_TYPE_CGROUP_SOCKOPT
+        Bpf.BPF_PROG_TYPE_CGROUP_SOCKOPT,
+        Bpf.BPF_PROG_TYPE_SK_LOOKUP
       };
-      String[] names = {"cgroup_sock_addr", "sock_ops", "cgroup_sockopt"};
+      String[] names = {"cgroup_sock_addr", "sock_ops", "cgroup_sockopt", "sk_lookup"};
       for (int i = 0; i < types.length; i++) {
         int rc = Bpf.lib().libbpf_probe_bpf_prog_type(types[i], null);
         if (rc != 1) {

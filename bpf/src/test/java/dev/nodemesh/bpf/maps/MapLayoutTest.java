@@ -41,4 +41,33 @@ class MapLayoutTest {
     assertEquals(d, OrigDst.decode(b));
     assertEquals(PodConfig.defaults(), PodConfig.decode(PodConfig.defaults().encode()));
   }
+
+  @Test
+  void inboundMirrorsMatchTheCompiledObject() throws Exception {
+    for (StructLayout mirror : new StructLayout[] {InboundKey.LAYOUT, InboundConfig.LAYOUT}) {
+      assertEquals(mirror, BtfLayouts.read(object(), mirror.name()), mirror.name());
+    }
+  }
+
+  @Test
+  void inboundKeysAreV4MappedAndConfigsRoundTrip() throws Exception {
+    byte[] k = new InboundKey(java.net.InetAddress.getByName("10.1.2.3")).encode();
+    assertEquals(InboundKey.SIZE, k.length);
+    assertEquals(
+        "00000000000000000000ffff0a010203",
+        java.util.HexFormat.of().formatHex(k),
+        "::ffff:10.1.2.3");
+    byte[] v6 = new InboundKey(java.net.InetAddress.getByName("fd00::1")).encode();
+    assertEquals((byte) 0xfd, v6[0]);
+    assertEquals(1, v6[15]);
+    InboundConfig c = new InboundConfig(java.util.List.of(15008, 9090));
+    assertEquals(InboundConfig.SIZE, c.encode().length);
+    assertEquals(c, InboundConfig.decode(c.encode()));
+    assertEquals(java.util.List.of(15008), InboundConfig.defaults().excludedPorts());
+    org.junit.jupiter.api.Assertions.assertThrows(
+        IllegalArgumentException.class,
+        () -> new InboundConfig(java.util.List.of(1, 2, 3, 4, 5, 6, 7, 8, 9)));
+    org.junit.jupiter.api.Assertions.assertThrows(
+        IllegalArgumentException.class, () -> new InboundConfig(java.util.List.of(0)));
+  }
 }
