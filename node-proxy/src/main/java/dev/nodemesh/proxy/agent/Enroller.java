@@ -74,7 +74,7 @@ public final class Enroller implements AutoCloseable {
       throw new IOException("enrolling " + pod + ": " + e.getMessage(), e);
     }
     try {
-      interception.install(pod);
+      interception.install(pod, listeners.inbound());
     } catch (IOException | RuntimeException e) {
       listeners.close();
       netns.close();

@@ -1,6 +1,5 @@
 package dev.nodemesh.proxy.inbound;
 
-import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
@@ -14,7 +13,6 @@ import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
-import dev.nodemesh.proxy.transport.Transport;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import java.net.InetSocketAddress;
@@ -51,9 +49,7 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
     ctx.pipeline().remove(this);
     InetSocketAddress original =
         Relays.originalDestination(
-            ctx.channel(),
-            pod,
-            () -> SocketOptions.originalDestination(Transport.fd(ctx.channel())));
+            ctx.channel(), pod, () -> plane.interception().inboundDestination(ctx.channel(), pod));
     if (original == null) {
       ConnectionLog unrouted =
           plane

@@ -2,6 +2,7 @@ package dev.nodemesh.proxy.intercept;
 
 import dev.nodemesh.bpf.loader.InterceptionPrograms;
 import dev.nodemesh.bpf.loader.KernelProbe;
+import dev.nodemesh.bpf.maps.InboundConfig;
 import dev.nodemesh.bpf.maps.PodConfig;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.socket.SocketOptions;
@@ -9,29 +10,42 @@ import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.transport.Transport;
 import io.netty.channel.Channel;
 import java.io.IOException;
+import java.net.Inet4Address;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * eBPF interception: the programs are attached once to the pods' cgroup; enrolling a pod registers
- * its netns cookie. The original destination comes from the programs' map (the accepted socket's
- * peer in the pod's namespace), falling back to {@code SO_ORIGINAL_DST}, which the getsockopt
- * program answers when the proxy's listeners are in the attached cgroup.
+ * eBPF interception. Outbound: the cgroup programs are attached once to the pods' cgroup and
+ * enrolling a pod registers its netns cookie; the original destination comes from the programs' map
+ * (the accepted socket's peer in the pod's namespace), falling back to {@code SO_ORIGINAL_DST},
+ * which the getsockopt program answers when the proxy's listeners are in the attached cgroup.
+ * Inbound: enrolling a pod attaches the sk_lookup program to its namespace and hands it the pod's
+ * 15006 listener, so TCP connections arriving at the pod's IPv4 addresses (from other pods over the
+ * bridge or from other nodes; not 15008, not over loopback) are accepted there with the original
+ * destination as the accepted socket's local address.
  *
- * <p>Limits: outbound only; inbound plaintext capture (15006) is not done in this mode yet.
+ * <p>Limits: inbound captures IPv4 pod addresses only (the inbound listener is IPv4); outbound
+ * covers IPv4 and IPv4-mapped destinations, not native IPv6.
  */
 public final class EbpfInterception implements Interception {
   private final InterceptionPrograms programs;
   private final PodConfig config;
-  private final Map<String, Long> cookies = new ConcurrentHashMap<>();
+  private final InboundConfig inbound;
+  private final Map<String, Registered> registered = new ConcurrentHashMap<>();
 
-  private EbpfInterception(InterceptionPrograms programs, PodConfig config) {
+  /** What was registered for one pod namespace, to undo it on remove. */
+  private record Registered(long cookie, List<InetAddress> inboundAddresses) {}
+
+  private EbpfInterception(InterceptionPrograms programs, PodConfig config, InboundConfig inbound) {
     this.programs = programs;
     this.config = config;
+    this.inbound = inbound;
   }
 
   /** Loads and attaches (or adopts) the programs; fails with the probe's reasons if it cannot. */
@@ -43,41 +57,78 @@ public final class EbpfInterception implements Interception {
     }
     return new EbpfInterception(
         InterceptionPrograms.install(mode.cgroup(), mode.pinDir()),
-        new PodConfig(outboundPort, proxyMark));
+        new PodConfig(outboundPort, proxyMark),
+        InboundConfig.defaults());
   }
 
+  /** Outbound only: without the inbound listener there is nothing to hand connections to. */
   @Override
   public void install(EnrolledPod pod) throws IOException {
     long cookie = pod.netns().cookie();
     programs.register(cookie, config);
-    cookies.put(pod.netnsPath(), cookie);
+    registered.put(pod.netnsPath(), new Registered(cookie, List.of()));
+  }
+
+  @Override
+  public void install(EnrolledPod pod, Channel inboundListener) throws IOException {
+    long cookie = pod.netns().cookie();
+    List<InetAddress> v4 =
+        pod.ips().stream()
+            .filter(a -> a instanceof Inet4Address)
+            .map(a -> (InetAddress) a)
+            .toList();
+    programs.register(cookie, config);
+    try {
+      if (!v4.isEmpty()) {
+        programs.registerInbound(
+            Path.of(pod.netnsPath()), cookie, v4, Transport.fd(inboundListener), inbound);
+      }
+    } catch (IOException | RuntimeException e) {
+      programs.unregister(cookie);
+      throw e;
+    }
+    registered.put(pod.netnsPath(), new Registered(cookie, v4));
   }
 
   @Override
   public void remove(Path netns) throws IOException {
-    Long cookie = cookies.remove(netns.toString());
-    if (cookie == null) {
+    Registered r = registered.remove(netns.toString());
+    if (r == null) {
       if (!Files.exists(netns)) {
         return;
       }
       try (NetworkNamespace ns = NetworkNamespace.open(netns)) {
-        cookie = ns.cookie();
+        r = new Registered(ns.cookie(), List.of());
       }
     }
-    programs.unregister(cookie);
+    programs.unregister(r.cookie());
+    programs.unregisterInbound(r.cookie(), r.inboundAddresses());
   }
 
   @Override
   public InetSocketAddress originalDestination(Channel accepted, EnrolledPod source)
       throws IOException {
-    Long cookie = cookies.get(source.netnsPath());
-    if (cookie != null && accepted.remoteAddress() instanceof InetSocketAddress peer) {
-      Optional<InetSocketAddress> found = programs.originalDestination(cookie, peer);
+    Registered r = registered.get(source.netnsPath());
+    if (r != null && accepted.remoteAddress() instanceof InetSocketAddress peer) {
+      Optional<InetSocketAddress> found = programs.originalDestination(r.cookie(), peer);
       if (found.isPresent()) {
         return found.get();
       }
     }
     return SocketOptions.originalDestination(Transport.fd(accepted));
+  }
+
+  /**
+   * sk_lookup handed the connection to the listener without rewriting it: the accepted socket's
+   * local address is where the client sent it.
+   */
+  @Override
+  public InetSocketAddress inboundDestination(Channel accepted, EnrolledPod pod)
+      throws IOException {
+    if (accepted.localAddress() instanceof InetSocketAddress local) {
+      return local;
+    }
+    throw new IOException("accepted inbound connection has no local address: " + accepted);
   }
 
   @Override

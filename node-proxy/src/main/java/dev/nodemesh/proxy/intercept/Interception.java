@@ -1,6 +1,8 @@
 package dev.nodemesh.proxy.intercept;
 
+import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.transport.Transport;
 import io.netty.channel.Channel;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -14,6 +16,14 @@ import java.nio.file.Path;
 public interface Interception extends AutoCloseable {
   void install(EnrolledPod pod) throws IOException;
 
+  /**
+   * {@link #install(EnrolledPod)} given the pod's inbound listening channel (0.0.0.0:15006 inside
+   * the pod), for an interception that hands connections to that socket itself (eBPF mode).
+   */
+  default void install(EnrolledPod pod, Channel inboundListener) throws IOException {
+    install(pod);
+  }
+
   /** Stops intercepting the namespace at {@code netns}; a no-op when it is not intercepted. */
   void remove(Path netns) throws IOException;
 
@@ -21,6 +31,15 @@ public interface Interception extends AutoCloseable {
    * The destination the pod's app connected to, for a channel accepted on its outbound listener.
    */
   InetSocketAddress originalDestination(Channel accepted, EnrolledPod source) throws IOException;
+
+  /**
+   * The destination a connection accepted on {@code pod}'s inbound listener was sent to: {@code
+   * SO_ORIGINAL_DST} after a REDIRECT (iptables mode) unless the interception says otherwise.
+   */
+  default InetSocketAddress inboundDestination(Channel accepted, EnrolledPod pod)
+      throws IOException {
+    return SocketOptions.originalDestination(Transport.fd(accepted));
+  }
 
   /**
    * Lets go of this proxy's handles. Interception itself stays in place (rules, pinned programs),

@@ -105,6 +105,11 @@ public final class PodListeners implements AutoCloseable {
         .childHandler(childHandler);
   }
 
+  /** The inbound plaintext listener (0.0.0.0:15006 in the pod). */
+  public Channel inbound() {
+    return channels.get(1);
+  }
+
   /** Local addresses the listeners are bound to (for logs and tests). */
   public List<String> describe() {
     return channels.stream().map(c -> String.valueOf(c.localAddress())).toList();

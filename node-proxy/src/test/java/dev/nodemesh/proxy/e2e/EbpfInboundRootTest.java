@@ -1,0 +1,154 @@
+package dev.nodemesh.proxy.e2e;
+
+import static dev.nodemesh.proxy.e2e.InterceptionRootTest.readAll;
+import static dev.nodemesh.proxy.e2e.InterceptionRootTest.readLine;
+import static dev.nodemesh.proxy.e2e.InterceptionRootTest.waitFor;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nodemesh.bpf.loader.InterceptionPrograms;
+import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.bpf.testing.TestBpffs;
+import dev.nodemesh.bpf.testing.TestCgroup;
+import dev.nodemesh.proxy.config.ConfigLoader;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.transport.TransportKind;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Inbound capture in eBPF mode (the sk_lookup program on each enrolled pod's namespace): plaintext
+ * from the "outside" pod (on the bridge, not enrolled) to an enrolled echo pod must reach the
+ * proxy's 15006 listener, be checked against policy and be delivered from inside the pod, exactly
+ * as in iptables mode. Inbound needs no cgroup membership, so the clients here are threads of this
+ * JVM; the programs are still attached to a cgroup this test creates (outbound needs one).
+ */
+@RootTest
+class EbpfInboundRootTest {
+  @TempDir Path tmp;
+  private TestNode node;
+  private TestCgroup cgroup;
+  private TestBpffs bpffs;
+  private Path pins;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    cgroup = TestCgroup.create("ein");
+    bpffs = TestBpffs.mount();
+    pins = bpffs.path().resolve("nodemesh");
+    node = TestNode.create(tmp);
+    node.addStandardMesh();
+    node.addPod("outside", 20);
+    node.serve("outside", 8080, TestServer.Mode.NAME);
+    node.startProxy(TransportKind.EPOLL, InterceptionMode.ebpf(cgroup.path(), pins));
+    node.enrolStandardMesh();
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    try {
+      node.close();
+      // The proxy leaves its programs pinned on purpose; adopt them once more to detach.
+      InterceptionPrograms.install(cgroup.path(), pins).uninstall();
+    } finally {
+      try {
+        bpffs.close();
+      } finally {
+        cgroup.close();
+      }
+    }
+  }
+
+  @Test
+  void plaintextFromOutsideTheMeshReachesTheProxyAndIsDeliveredToTheOriginalPort()
+      throws Exception {
+    String[] line = readLine(node.connect("outside", node.ip("echo-1"), 8080)).split(" ");
+    assertEquals("echo-1", line[0]);
+    // Delivered by the proxy from inside echo-1's namespace: the app sees a local peer.
+    assertEquals(node.ip("echo-1"), line[1]);
+    // Another port of the same pod goes to that port: the original destination was read right.
+    assertEquals("ping", echo("outside", node.ip("echo-2"), 9000, "ping"));
+    String metrics = node.proxy().dataPlane().metrics().scrape();
+    assertTrue(metrics.contains("reporter=\"destination\",source_namespace=\"unknown\""), metrics);
+    assertTrue(Files.exists(pins), "pins");
+    try (NetworkNamespace ns = NetworkNamespace.open(node.pod("echo-1").path())) {
+      assertTrue(
+          Files.exists(pins.resolve("link_inbound_" + Long.toHexString(ns.cookie()))),
+          "inbound link pinned for echo-1");
+    }
+  }
+
+  @Test
+  void aDenyPolicyResetsCapturedInboundConnections() throws Exception {
+    node.writeConfig(
+        "policy.yaml",
+        "apiVersion: security.nodemesh.dev/v1alpha1\nkind: AuthorizationPolicy\n"
+            + "metadata: {name: deny-all, namespace: default}\nspec: {}\n");
+    ConfigSnapshot want = ConfigLoader.load(node.configDir());
+    waitFor(
+        () -> node.proxy().dataPlane().snapshots().current().sameContent(want),
+        () -> node.proxy().dataPlane().snapshots().current().describe());
+    assertReset(node.connect("outside", node.ip("echo-1"), 8080));
+    double denied = 0;
+    for (String l : node.proxy().dataPlane().metrics().scrape().split("\n")) {
+      if (l.startsWith("nodemesh_policy_denials_total{")
+          && l.contains("reason=\"default_deny\"")
+          && l.contains("reporter=\"destination\"")) {
+        denied += Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1));
+      }
+    }
+    assertEquals(1.0, denied);
+  }
+
+  @Test
+  void anUnenrolledPodAndARemovedPodAreNotCaptured() throws Exception {
+    // "outside" is not enrolled: a connection to it from an echo pod's namespace (a JVM thread,
+    // outside the test cgroup, so not redirected on the way out) reaches its app directly.
+    assertEquals(
+        "outside " + node.ip("echo-1"), readLine(node.connect("echo-1", node.ip("outside"), 8080)));
+    node.agent().delPod("uid-echo-1");
+    // Now echo-1's app answers directly and sees the caller's own address.
+    assertEquals(
+        "echo-1 " + node.ip("outside"), readLine(node.connect("outside", node.ip("echo-1"), 8080)));
+    try (NetworkNamespace ns = NetworkNamespace.open(node.pod("echo-1").path())) {
+      assertTrue(
+          Files.notExists(pins.resolve("link_inbound_" + Long.toHexString(ns.cookie()))),
+          "inbound link of a deleted pod still pinned");
+    }
+    // The others are still captured.
+    assertEquals(
+        "echo-2 " + node.ip("echo-2"), readLine(node.connect("outside", node.ip("echo-2"), 8080)));
+  }
+
+  private String echo(String pod, String ip, int port, String text) throws IOException {
+    try (SocketChannel ch = node.connect(pod, ip, port)) {
+      ch.write(ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8)));
+      ch.shutdownOutput();
+      return readAll(ch);
+    }
+  }
+
+  /** Accepted by the proxy and then reset: the client never reads data. */
+  private static void assertReset(SocketChannel ch) throws IOException {
+    try (ch) {
+      ch.write(ByteBuffer.wrap("hello\n".getBytes(StandardCharsets.UTF_8)));
+      int n = ch.read(ByteBuffer.allocate(1024));
+      assertEquals(-1, n, "the connection carried data: it was not refused");
+    } catch (IOException e) {
+      assertTrue(
+          e.getMessage() != null
+              && (e.getMessage().contains("reset") || e.getMessage().contains("Broken pipe")),
+          e.toString());
+    }
+  }
+}
