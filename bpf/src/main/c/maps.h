@@ -11,6 +11,9 @@
  *                                  once; LRU evicts the oldest if a close is ever missed.
  * 16 + 8 + 8 bytes per entry plus hash overhead: ~10 MiB locked for both LRU maps.
  *
+ * nm_orig6_by_cookie, nm_orig6_by_peer  LRU_HASH 16384 each: the same two steps for native IPv6
+ *                                  destinations redirected to [::1] (32-byte keys/values).
+ *
  * nm_inbound_pods  HASH      8192  pod address -> inbound config (excluded ports), one entry per
  *                                  address of a registered pod (4096 pods, dual stack); written by
  *                                  the node agent, removed at pod delete.
@@ -45,6 +48,20 @@ struct {
 	__type(key, struct nm_peer_key);
 	__type(value, struct nm_orig_dst);
 } nm_orig_by_peer SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct nm_orig_dst6);
+} nm_orig6_by_cookie SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct nm_peer_key6);
+	__type(value, struct nm_orig_dst6);
+} nm_orig6_by_peer SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

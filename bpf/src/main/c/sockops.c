@@ -1,26 +1,22 @@
-/* sockops: moves connect4's record from the socket cookie to the client end of the connection
- * once it is established (the proxy sees that end as the accepted socket's peer), and deletes
- * it when the client socket closes.
+/* sockops: moves connect4's / connect6's record from the socket cookie to the client end of the
+ * connection once it is established (the proxy sees that end as the accepted socket's peer), and
+ * deletes it when the client socket closes.
  *
  * The close is TCP_CLOSE of the client socket, which comes after the proxy closed its side or
  * after a reset: the record outlives anything the proxy could still ask about.
+ *
+ * AF_INET6 sockets carry either kind: a dual-stack socket redirected to the v4-mapped listener
+ * runs over IPv4 (local_ip4 holds its address, record in the v4 maps); a native IPv6 one was sent
+ * to [::1] (record in the v6 maps). Only sockets with a record are touched.
  */
 #include "maps.h"
 #include <bpf/bpf_endian.h>
 
-SEC("sockops")
-int nm_sockops(struct bpf_sock_ops *skops)
+static __always_inline void nm_established(struct bpf_sock_ops *skops)
 {
-	/* AF_INET6 too: a dual-stack socket redirected by connect6 to the v4-mapped listener runs
-	 * over IPv4, and local_ip4 holds its IPv4 address. Only sockets with a record are touched. */
-	if (skops->family != 2 /* AF_INET */ && skops->family != 10 /* AF_INET6 */)
-		return 1;
-	switch (skops->op) {
-	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB: {
-		__u64 cookie = bpf_get_socket_cookie(skops);
-		struct nm_orig_dst *orig = bpf_map_lookup_elem(&nm_orig_by_cookie, &cookie);
-		if (!orig)
-			return 1;
+	__u64 cookie = bpf_get_socket_cookie(skops);
+	struct nm_orig_dst *orig = bpf_map_lookup_elem(&nm_orig_by_cookie, &cookie);
+	if (orig) {
 		struct nm_peer_key key = {
 			.netns = orig->netns,
 			.ip4 = skops->local_ip4,
@@ -30,19 +26,58 @@ int nm_sockops(struct bpf_sock_ops *skops)
 		bpf_map_update_elem(&nm_orig_by_peer, &key, &value, BPF_ANY);
 		bpf_map_delete_elem(&nm_orig_by_cookie, &cookie);
 		bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG);
-		break;
+		return;
 	}
-	case BPF_SOCK_OPS_STATE_CB: {
-		if (skops->args[1] != BPF_TCP_CLOSE)
-			return 1;
-		struct nm_peer_key key = {
-			.netns = bpf_get_netns_cookie(skops),
-			.ip4 = skops->local_ip4,
-			.port = (__u16)skops->local_port,
-		};
-		bpf_map_delete_elem(&nm_orig_by_peer, &key);
+	if (skops->family != 10 /* AF_INET6 */)
+		return;
+	struct nm_orig_dst6 *orig6 = bpf_map_lookup_elem(&nm_orig6_by_cookie, &cookie);
+	if (!orig6)
+		return;
+	struct nm_peer_key6 key6 = {
+		.netns = orig6->netns,
+		.ip6 = {skops->local_ip6[0], skops->local_ip6[1], skops->local_ip6[2],
+			skops->local_ip6[3]},
+		.port = (__u16)skops->local_port,
+	};
+	struct nm_orig_dst6 value6 = *orig6;
+	bpf_map_update_elem(&nm_orig6_by_peer, &key6, &value6, BPF_ANY);
+	bpf_map_delete_elem(&nm_orig6_by_cookie, &cookie);
+	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+static __always_inline void nm_closed(struct bpf_sock_ops *skops)
+{
+	__u64 netns = bpf_get_netns_cookie(skops);
+	struct nm_peer_key key = {
+		.netns = netns,
+		.ip4 = skops->local_ip4,
+		.port = (__u16)skops->local_port,
+	};
+	bpf_map_delete_elem(&nm_orig_by_peer, &key);
+	if (skops->family != 10 /* AF_INET6 */)
+		return;
+	struct nm_peer_key6 key6 = {
+		.netns = netns,
+		.ip6 = {skops->local_ip6[0], skops->local_ip6[1], skops->local_ip6[2],
+			skops->local_ip6[3]},
+		.port = (__u16)skops->local_port,
+	};
+	bpf_map_delete_elem(&nm_orig6_by_peer, &key6);
+}
+
+SEC("sockops")
+int nm_sockops(struct bpf_sock_ops *skops)
+{
+	if (skops->family != 2 /* AF_INET */ && skops->family != 10 /* AF_INET6 */)
+		return 1;
+	switch (skops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		nm_established(skops);
 		break;
-	}
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] == BPF_TCP_CLOSE)
+			nm_closed(skops);
+		break;
 	default:
 		break;
 	}

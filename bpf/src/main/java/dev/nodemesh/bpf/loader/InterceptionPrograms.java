@@ -6,7 +6,9 @@ import dev.nodemesh.bpf.ffi.Native;
 import dev.nodemesh.bpf.maps.InboundConfig;
 import dev.nodemesh.bpf.maps.InboundKey;
 import dev.nodemesh.bpf.maps.OrigDst;
+import dev.nodemesh.bpf.maps.OrigDst6;
 import dev.nodemesh.bpf.maps.PeerKey;
+import dev.nodemesh.bpf.maps.PeerKey6;
 import dev.nodemesh.bpf.maps.PodConfig;
 import java.io.IOException;
 import java.io.InputStream;
@@ -37,12 +39,13 @@ import org.slf4j.LoggerFactory;
  * when pods bypass the mesh. {@link #close} leaves everything attached; {@link #uninstall} detaches
  * and unpins.
  *
- * <p>Limits: outbound covers IPv4 and IPv4-mapped destinations on IPv6 sockets (connect6), not
- * native IPv6 destinations; inbound captures addresses whose family matches the listener given (the
- * proxy's is IPv4); a pinned map whose definition changed (size, key or value) cannot be reused and
- * fails the install, which then needs an {@link #uninstall} first; a pinned link is adopted as is,
- * whatever cgroup it is attached to. Not thread-safe for install and uninstall; map reads and
- * writes are safe from any thread.
+ * <p>Limits: outbound covers IPv4, IPv4-mapped destinations on IPv6 sockets, and native IPv6
+ * destinations only for pods registered with {@link PodConfig#IPV6} (the proxy listens on [::1]);
+ * inbound captures addresses whose family matches the listener given (the proxy's is IPv4); a
+ * pinned map whose definition changed (size, key or value) cannot be reused and fails the install,
+ * which then needs an {@link #uninstall} first; a pinned link is adopted as is, whatever cgroup it
+ * is attached to. Not thread-safe for install and uninstall; map reads and writes are safe from any
+ * thread.
  */
 public final class InterceptionPrograms implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(InterceptionPrograms.class);
@@ -62,10 +65,19 @@ public final class InterceptionPrograms implements AutoCloseable {
   public static final String POD_NETNS = "nm_pod_netns";
   public static final String ORIG_BY_COOKIE = "nm_orig_by_cookie";
   public static final String ORIG_BY_PEER = "nm_orig_by_peer";
+  public static final String ORIG6_BY_COOKIE = "nm_orig6_by_cookie";
+  public static final String ORIG6_BY_PEER = "nm_orig6_by_peer";
   public static final String INBOUND_PODS = "nm_inbound_pods";
   public static final String INBOUND_LISTENER = "nm_inbound_listener";
   private static final List<String> MAPS =
-      List.of(POD_NETNS, ORIG_BY_COOKIE, ORIG_BY_PEER, INBOUND_PODS, INBOUND_LISTENER);
+      List.of(
+          POD_NETNS,
+          ORIG_BY_COOKIE,
+          ORIG_BY_PEER,
+          ORIG6_BY_COOKIE,
+          ORIG6_BY_PEER,
+          INBOUND_PODS,
+          INBOUND_LISTENER);
 
   /** The sk_lookup program, attached per pod namespace rather than to the cgroup. */
   private static final String INBOUND = "nm_inbound";
@@ -217,6 +229,8 @@ public final class InterceptionPrograms implements AutoCloseable {
     expect(obj, POD_NETNS, 8, PodConfig.SIZE);
     expect(obj, ORIG_BY_COOKIE, 8, OrigDst.SIZE);
     expect(obj, ORIG_BY_PEER, PeerKey.SIZE, OrigDst.SIZE);
+    expect(obj, ORIG6_BY_COOKIE, 8, OrigDst6.SIZE);
+    expect(obj, ORIG6_BY_PEER, PeerKey6.SIZE, OrigDst6.SIZE);
     expect(obj, INBOUND_PODS, InboundKey.SIZE, InboundConfig.SIZE);
     expect(obj, INBOUND_LISTENER, InboundKey.SIZE, 8);
   }
@@ -409,6 +423,15 @@ public final class InterceptionPrograms implements AutoCloseable {
    */
   public Optional<InetSocketAddress> originalDestination(long netnsCookie, InetSocketAddress peer)
       throws BpfException {
+    if (peer.getAddress() instanceof java.net.Inet6Address) {
+      byte[] v6 =
+          Bpf.lookup(
+              mapFd(ORIG6_BY_PEER),
+              new PeerKey6(netnsCookie, peer).encode(),
+              OrigDst6.SIZE,
+              ORIG6_BY_PEER);
+      return v6 == null ? Optional.empty() : Optional.of(OrigDst6.decode(v6).destination());
+    }
     byte[] v =
         Bpf.lookup(
             mapFd(ORIG_BY_PEER),

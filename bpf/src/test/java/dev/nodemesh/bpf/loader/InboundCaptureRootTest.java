@@ -44,7 +44,8 @@ class InboundCaptureRootTest {
   private static final String SERVER =
       "import socket,sys\n"
           + "name=sys.argv[1]; host=sys.argv[2]; port=int(sys.argv[3])\n"
-          + "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+          + "s=socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)\n"
+          + "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
           + "s.bind((host,port)); s.listen(64); print(s.fileno(), flush=True)\n"
           + "while True:\n"
           + "  c,p=s.accept(); l=c.getsockname()\n"
@@ -250,6 +251,35 @@ class InboundCaptureRootTest {
     String native6 = firstLine(inPodCgroup(pod, "fd00::10", "80"));
     assertTrue(native6.startsWith("error"), "native IPv6 is not redirected: " + native6);
     assertEquals(0, current().entries(InterceptionPrograms.ORIG_BY_COOKIE));
+  }
+
+  @Test
+  void connect6SendsNativeIpv6ToTheIpv6ListenerWhenThePodHasOne() throws Exception {
+    current().register(cookie, PodConfig.defaults().withFlags(PodConfig.IPV6));
+    serve(pod, "outbound6", "::1", 15001);
+    Process c = inPodCgroup(pod, "fd00::10", "8080");
+    String line = firstLine(c);
+    String[] f = line.split(" ");
+    assertEquals("outbound6", f[0], line);
+    assertEquals("::1:15001", f[1], line);
+    int colon = f[2].lastIndexOf(':');
+    InetSocketAddress peer =
+        new InetSocketAddress(
+            f[2].substring(0, colon), Integer.parseInt(f[2].substring(colon + 1)));
+    assertEquals(
+        Optional.of(new InetSocketAddress("fd00::10", 8080)),
+        current().originalDestination(cookie, peer));
+    assertEquals(1, current().entries(InterceptionPrograms.ORIG6_BY_PEER));
+    c.getOutputStream().close();
+    c.waitFor(10, TimeUnit.SECONDS);
+    // Link-local and ::1 are never redirected; records go when the client socket closes.
+    String link = firstLine(inPodCgroup(pod, "fe80::1%lo", "8080"));
+    assertTrue(link.startsWith("error"), link);
+    for (int i = 0; i < 50 && current().entries(InterceptionPrograms.ORIG6_BY_PEER) != 0; i++) {
+      Thread.sleep(100);
+    }
+    assertEquals(0, current().entries(InterceptionPrograms.ORIG6_BY_PEER));
+    assertEquals(0, current().entries(InterceptionPrograms.ORIG6_BY_COOKIE));
   }
 
   // ---- helpers

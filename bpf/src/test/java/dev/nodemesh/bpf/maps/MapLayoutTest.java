@@ -70,4 +70,21 @@ class MapLayoutTest {
     org.junit.jupiter.api.Assertions.assertThrows(
         IllegalArgumentException.class, () -> new InboundConfig(java.util.List.of(0)));
   }
+
+  @Test
+  void ipv6MirrorsMatchTheCompiledObjectAndEncode() throws Exception {
+    for (StructLayout mirror : new StructLayout[] {OrigDst6.LAYOUT, PeerKey6.LAYOUT}) {
+      assertEquals(mirror, BtfLayouts.read(object(), mirror.name()), mirror.name());
+    }
+    OrigDst6 d = new OrigDst6(new InetSocketAddress("fd00::10", 8080), 0x1122334455667788L);
+    byte[] b = d.encode();
+    assertEquals(OrigDst6.SIZE, b.length);
+    assertEquals((byte) 0xfd, b[0]);
+    assertEquals(0x1f, b[16]); // network order, like sin6_port
+    assertEquals(d, OrigDst6.decode(b));
+    assertEquals(PeerKey6.SIZE, new PeerKey6(7, new InetSocketAddress("::1", 5)).encode().length);
+    PodConfig v6 = PodConfig.defaults().withFlags(PodConfig.IPV6);
+    assertEquals(v6, PodConfig.decode(v6.encode()));
+    assertEquals(1, v6.encode()[2]);
+  }
 }
