@@ -130,6 +130,40 @@ class EbpfInboundRootTest {
         "echo-2 " + node.ip("echo-2"), readLine(node.connect("outside", node.ip("echo-2"), 8080)));
   }
 
+  @Test
+  void aDualStackSocketConnectingToAV4MappedServiceAddressIsProxiedToo() throws Exception {
+    // connect6: an AF_INET6 socket reaching ::ffff:VIP never runs connect4; without connect6 the
+    // VIP would not answer (nothing owns it on the bridge) and the client would time out.
+    String script =
+        "import socket\n"
+            + "s=socket.socket(socket.AF_INET6); s.settimeout(5)\n"
+            + "try:\n  s.connect(('::ffff:"
+            + Mesh.VIP
+            + "',80)); print(s.makefile().readline().strip(), flush=True)\n"
+            + "except OSError as e:\n  print('error', e, flush=True)\n";
+    Process p =
+        new ProcessBuilder(
+                "sh",
+                "-c",
+                cgroup.joinCommand() + "ip netns exec " + node.pod("client").name() + " \"$@\"",
+                "sh",
+                "/usr/bin/python3",
+                "-c",
+                script)
+            .redirectErrorStream(true)
+            .start();
+    try {
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+      assertTrue(out.startsWith("echo-"), out);
+      // Delivered by the proxy from inside the echo pod: the app sees its own address as peer.
+      String[] f = out.split(" ");
+      assertEquals(node.ip(f[0]), f[1], out);
+    } finally {
+      p.destroyForcibly();
+      p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS);
+    }
+  }
+
   private String echo(String pod, String ip, int port, String text) throws IOException {
     try (SocketChannel ch = node.connect(pod, ip, port)) {
       ch.write(ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8)));
