@@ -6,6 +6,7 @@ import dev.nodemesh.control.ca.CaMetrics;
 import dev.nodemesh.control.ca.CaOptions;
 import dev.nodemesh.control.ca.CertificateService;
 import dev.nodemesh.control.ca.ServingCertificate;
+import dev.nodemesh.control.ca.TrustBundlePublisher;
 import dev.nodemesh.control.source.Source;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
@@ -51,6 +52,9 @@ public final class ControlPlane implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ControlPlane.class);
   private static final long NOT_READY_RETRY_MILLIS = 50;
 
+  /** How often the published trust bundle is checked against the CA's (and rewritten if off). */
+  private static final long TRUST_BUNDLE_RECONCILE_SECONDS = 300;
+
   private final ScheduledExecutorService executor;
   private final Source source;
   private final ResourceStore store;
@@ -69,6 +73,7 @@ public final class ControlPlane implements AutoCloseable {
   private volatile @Nullable StoreSnapshot published;
   private @Nullable CaMetrics caMetrics;
   private @Nullable ServingCertificate serving;
+  private @Nullable TrustBundlePublisher publisher;
 
   private ControlPlane(Source source, Duration debounce) {
     this.executor =
@@ -117,8 +122,10 @@ public final class ControlPlane implements AutoCloseable {
                 ca.authority(), ca.tlsSans(), ca.authority().settings().defaultTtl(), cp.executor);
         credentials = cp.serving.credentials();
       }
+      // With a CA, a node proves itself on the xDS stream with the credential the CA takes.
       NettyServerBuilder builder =
-          NettyServerBuilder.forAddress(listen, credentials).addService(cp.ads);
+          NettyServerBuilder.forAddress(listen, credentials)
+              .addService(ca == null ? cp.ads.definition() : cp.ads.definition(ca.authenticator()));
       if (ca != null) {
         CaMetrics metrics = new CaMetrics(cp.registry, ca.authority());
         cp.caMetrics = metrics;
@@ -126,10 +133,15 @@ public final class ControlPlane implements AutoCloseable {
             new CertificateService(ca.authority(), ca.authenticator(), cp::workload, metrics)
                 .definition());
         log.info(
-            "CA: trust domain {}, nodes by {}, {}",
+            "CA: trust domain {}, nodes (CA and xDS) by {}, {}",
             ca.authority().settings().trustDomain(),
             ca.authenticator().describe(),
             ca.tlsSans().isEmpty() ? "plaintext gRPC" : "TLS for " + ca.tlsSans());
+      }
+      TrustBundlePublisher publisher = ca == null ? null : ca.publisher();
+      if (publisher != null) {
+        // Before the server listens: a proxy that finds no root to verify us by cannot connect.
+        cp.publisher = publisher.start(TRUST_BUNDLE_RECONCILE_SECONDS);
       }
       cp.server = builder.permitKeepAliveTime(10, TimeUnit.SECONDS).build().start();
       if (admin != null) {
@@ -228,6 +240,10 @@ public final class ControlPlane implements AutoCloseable {
     HealthServer h = health;
     if (h != null) {
       h.close();
+    }
+    TrustBundlePublisher p = publisher;
+    if (p != null) {
+      p.close();
     }
     ServingCertificate sc = serving;
     if (sc != null) {

@@ -19,7 +19,9 @@ import dev.nodemesh.proxy.config.ConfigWatcher;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.identity.CertificateManager;
 import dev.nodemesh.proxy.identity.IdentityClient;
+import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.identity.IdentityProvider;
+import dev.nodemesh.proxy.identity.NodeToken;
 import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
@@ -32,6 +34,7 @@ import dev.nodemesh.proxy.tunnel.Tunnel;
 import dev.nodemesh.proxy.tunnel.TunnelSettings;
 import dev.nodemesh.proxy.xds.XdsConfigSource;
 import io.grpc.ChannelCredentials;
+import io.grpc.CompositeChannelCredentials;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.TlsChannelCredentials;
 import io.micrometer.core.instrument.Counter;
@@ -186,9 +189,17 @@ public final class NodeProxy implements AutoCloseable {
       String xdsTarget = config.xdsTarget();
       Path configDir = config.configDir();
       if (xdsTarget != null) {
+        // With identity on, the xDS stream carries the node's token too: a control plane with a
+        // CA refuses a stream that does not prove the node it names.
+        IdentityConfig id = config.identity();
+        ChannelCredentials xdsCredentials =
+            id == null
+                ? toControlPlane
+                : CompositeChannelCredentials.create(
+                    toControlPlane, NodeToken.fromFile(id.tokenFile()));
         watcher =
             XdsConfigSource.start(
-                xdsTarget, toControlPlane, config.nodeName(), snapshots, rejected);
+                xdsTarget, xdsCredentials, config.nodeName(), snapshots, rejected);
       } else {
         watcher =
             ConfigWatcher.start(

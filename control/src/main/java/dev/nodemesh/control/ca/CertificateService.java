@@ -166,12 +166,20 @@ public final class CertificateService extends CertificateServiceGrpc.Certificate
     @Override
     public <Q, R> ServerCall.Listener<Q> interceptCall(
         ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
-      String value = headers.get(AUTHORIZATION);
-      String token = "";
-      if (value != null && value.toLowerCase(Locale.ROOT).startsWith(BEARER)) {
-        token = value.substring(BEARER.length()).strip();
-      }
+      String token = bearerToken(headers);
       return Contexts.interceptCall(Context.current().withValue(TOKEN, token), call, headers, next);
     }
+  }
+
+  /**
+   * The token of an {@code authorization: Bearer <token>} header, or "" when there is none: the
+   * node credential, on CA calls and on the xDS stream alike.
+   */
+  public static String bearerToken(Metadata headers) {
+    String value = headers.get(AUTHORIZATION);
+    if (value != null && value.toLowerCase(Locale.ROOT).startsWith(BEARER)) {
+      return value.substring(BEARER.length()).strip();
+    }
+    return "";
   }
 }

@@ -19,6 +19,10 @@ import org.jspecify.annotations.Nullable;
  * {@code pod-uid}, in the user's extra); that pod, read from the API in the proxy's namespace, must
  * still exist with the same uid, and its {@code spec.nodeName} is the caller's node.
  *
+ * <p>A token that proves nothing is an {@link AuthenticationException}; an API call that fails (the
+ * API server away, RBAC missing) is an {@link IllegalStateException}, which the CA and the xDS
+ * server answer with UNAVAILABLE, so the proxy retries instead of being told it is unknown.
+ *
  * <p>RBAC: create tokenreviews (cluster scope), get pods in the proxy's namespace. Each call is two
  * API requests; nothing is cached, since a node asks only at start and about every half a
  * certificate lifetime per identity.
@@ -59,7 +63,9 @@ public final class TokenReviewAuthenticator implements NodeAuthenticator {
     try {
       status = client.authentication().v1().tokenReviews().create(review).getStatus();
     } catch (KubernetesClientException e) {
-      throw new AuthenticationException("TokenReview failed: " + e.getMessage(), e);
+      // A bad token is a 201 with authenticated=false; a failed create (API server away, RBAC
+      // missing) says nothing about the caller, so it is the callers' UNAVAILABLE, retried.
+      throw new IllegalStateException("TokenReview failed: " + e.getMessage(), e);
     }
     if (status == null || !Boolean.TRUE.equals(status.getAuthenticated())) {
       throw new AuthenticationException(
@@ -79,7 +85,7 @@ public final class TokenReviewAuthenticator implements NodeAuthenticator {
     try {
       pod = client.pods().inNamespace(proxyNamespace).withName(podName).get();
     } catch (KubernetesClientException e) {
-      throw new AuthenticationException("reading pod " + podName + ": " + e.getMessage(), e);
+      throw new IllegalStateException("reading pod " + podName + ": " + e.getMessage(), e);
     }
     if (pod == null) {
       throw new AuthenticationException("proxy pod " + proxyNamespace + "/" + podName + " is gone");

@@ -1,11 +1,23 @@
 package dev.nodemesh.control.xds;
 
+import dev.nodemesh.control.ca.AuthenticationException;
+import dev.nodemesh.control.ca.CertificateService;
+import dev.nodemesh.control.ca.NodeAuthenticator;
 import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.control.translate.NodeViews;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
+import io.grpc.Context;
+import io.grpc.Contexts;
+import io.grpc.Grpc;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -27,6 +39,16 @@ import org.slf4j.LoggerFactory;
  * (or, failing that, the {@code NODE_NAME} metadata field) of its first request, and a stream
  * without either is refused. The state-of-the-world method is not served.
  *
+ * <p>Node credential: served through {@link #definition(NodeAuthenticator)} with an authenticator
+ * (the control plane runs a CA), every stream must carry the node's token as {@code authorization:
+ * Bearer <token>} (the bootstrap token locally, the proxy pod's service-account token on a
+ * cluster), the same credential the CA takes. The token is checked once, when the stream opens (the
+ * authenticator may block on the API server, so this runs on gRPC's application executor, never on
+ * {@code executor}); the node it proves must be the node the first request names. A stream without
+ * a token or with a bad one ends with UNAUTHENTICATED, one naming another node with
+ * PERMISSION_DENIED, and each refusal is logged and counted ({@link StreamRefusal}). Without an
+ * authenticator (local mode with no CA) streams are taken as before.
+ *
  * <p>Threading: every request, stream event and {@link #push} runs on {@code executor}, which must
  * run one task at a time; gRPC callbacks only hop onto it. Nothing in a task blocks: a response is
  * written only when its stream is ready (see {@link NodeStream}), so a slow node never holds up the
@@ -47,6 +69,16 @@ public final class DeltaAdsServer
     this.executor = executor;
     this.nanoClock = nanoClock;
     this.metrics = new XdsMetrics(registry, streams::size);
+  }
+
+  /** This service, with no node credential required (a control plane without a CA). */
+  public ServerServiceDefinition definition() {
+    return bindService();
+  }
+
+  /** This service, requiring every stream to prove its node with {@code authenticator}. */
+  public ServerServiceDefinition definition(NodeAuthenticator authenticator) {
+    return ServerInterceptors.intercept(this, new NodeCredential(authenticator));
   }
 
   public XdsMetrics metrics() {
@@ -86,7 +118,7 @@ public final class DeltaAdsServer
       StreamObserver<DeltaDiscoveryResponse> responses) {
     ServerCallStreamObserver<DeltaDiscoveryResponse> call =
         (ServerCallStreamObserver<DeltaDiscoveryResponse>) responses;
-    StreamHandler handler = new StreamHandler(call);
+    StreamHandler handler = new StreamHandler(call, AUTHENTICATED_NODE.get());
     call.setOnReadyHandler(() -> executor.execute(handler::onReady));
     call.setOnCancelHandler(() -> executor.execute(handler::ended));
     return new StreamObserver<>() {
@@ -114,11 +146,14 @@ public final class DeltaAdsServer
   /** Binds one gRPC call to its NodeStream once the node has said who it is. */
   private final class StreamHandler {
     private final ServerCallStreamObserver<DeltaDiscoveryResponse> call;
+    private final @Nullable String authenticatedNode;
     private @Nullable NodeStream stream;
     private boolean ended;
 
-    StreamHandler(ServerCallStreamObserver<DeltaDiscoveryResponse> call) {
+    StreamHandler(
+        ServerCallStreamObserver<DeltaDiscoveryResponse> call, @Nullable String authenticatedNode) {
       this.call = call;
+      this.authenticatedNode = authenticatedNode;
     }
 
     void onReady() {
@@ -154,6 +189,21 @@ public final class DeltaAdsServer
                   .asException());
           return;
         }
+        String proven = authenticatedNode;
+        if (proven != null && !proven.equals(node)) {
+          ended = true;
+          metrics.refused(StreamRefusal.NODE_MISMATCH);
+          log.warn(
+              "xDS: refused a stream of node {} that asked as node {}: {}",
+              proven,
+              node,
+              StreamRefusal.NODE_MISMATCH.label());
+          call.onError(
+              Status.PERMISSION_DENIED
+                  .withDescription("the node credential is not for node " + node)
+                  .asException());
+          return;
+        }
         NodeViews v = views;
         s = new NodeStream(call, node, v == null ? -1 : v.snapshot().revision());
         stream = s;
@@ -182,6 +232,57 @@ public final class DeltaAdsServer
       }
       sync(s);
     }
+  }
+
+  /** The node the stream's credential proved, set by {@link NodeCredential}; null without one. */
+  private static final Context.Key<String> AUTHENTICATED_NODE =
+      Context.key("nodemesh-authenticated-node");
+
+  /**
+   * Authenticates the stream's bearer token when the call starts, on gRPC's application executor (a
+   * TokenReview blocks), and hands the proven node to the handler through the call's context.
+   */
+  private final class NodeCredential implements ServerInterceptor {
+    private final NodeAuthenticator authenticator;
+
+    NodeCredential(NodeAuthenticator authenticator) {
+      this.authenticator = authenticator;
+    }
+
+    @Override
+    public <Q, R> ServerCall.Listener<Q> interceptCall(
+        ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+      String token = CertificateService.bearerToken(headers);
+      String node;
+      if (token.isEmpty()) {
+        return refuse(call, StreamRefusal.UNAUTHENTICATED, "no bearer token");
+      }
+      try {
+        node = authenticator.nodeOf(token);
+      } catch (AuthenticationException e) {
+        return refuse(call, StreamRefusal.UNAUTHENTICATED, e.getMessage());
+      } catch (RuntimeException e) {
+        return refuse(call, StreamRefusal.AUTHENTICATOR_UNAVAILABLE, e.toString());
+      }
+      return Contexts.interceptCall(
+          Context.current().withValue(AUTHENTICATED_NODE, node), call, headers, next);
+    }
+
+    private <Q, R> ServerCall.Listener<Q> refuse(
+        ServerCall<Q, R> call, StreamRefusal reason, @Nullable String detail) {
+      metrics.refused(reason);
+      log.warn("xDS: refused a stream from {}: {} ({})", remote(call), reason.label(), detail);
+      // The caller learns the category only; the detail can name other nodes and pods.
+      call.close(
+          Status.fromCode(reason.code()).withDescription(reason.label().replace('_', ' ')),
+          new Metadata());
+      return new ServerCall.Listener<>() {};
+    }
+  }
+
+  private static Object remote(ServerCall<?, ?> call) {
+    Object a = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
+    return a == null ? "?" : a;
   }
 
   private static String nodeName(Node node) {

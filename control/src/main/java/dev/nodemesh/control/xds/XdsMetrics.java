@@ -37,6 +37,7 @@ public final class XdsMetrics {
   private final Counter[] resources = new Counter[ResourceType.values().length];
   private final Counter[] nacks = new Counter[ResourceType.values().length];
   private final Timer latency;
+  private final Counter[] refused = new Counter[StreamRefusal.values().length];
 
   public XdsMetrics(MeterRegistry registry, IntSupplier connectedStreams) {
     for (ResourceType t : ResourceType.values()) {
@@ -55,6 +56,14 @@ public final class XdsMetrics {
           Counter.builder("nodemesh.xds.nacks")
               .description("Delta responses a node proxy rejected")
               .tag("type", type)
+              .register(registry);
+    }
+    for (StreamRefusal r : StreamRefusal.values()) {
+      // Every reason at zero, so a rate() has a series before the first refusal.
+      refused[r.ordinal()] =
+          Counter.builder("nodemesh.xds.streams.refused")
+              .description("xDS streams refused for their node credential, by reason")
+              .tag("reason", r.label())
               .register(registry);
     }
     Gauge.builder("nodemesh.xds.connected.nodes", connectedStreams::getAsInt)
@@ -80,6 +89,14 @@ public final class XdsMetrics {
 
   void acked(long latencyNanos) {
     latency.record(Duration.ofNanos(Math.max(0, latencyNanos)));
+  }
+
+  void refused(StreamRefusal reason) {
+    refused[reason.ordinal()].increment();
+  }
+
+  public double refusedCount(StreamRefusal reason) {
+    return refused[reason.ordinal()].count();
   }
 
   public double pushes(ResourceType type) {

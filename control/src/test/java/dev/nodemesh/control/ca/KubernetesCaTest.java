@@ -108,6 +108,16 @@ class KubernetesCaTest {
     assertThrows(AuthenticationException.class, () -> auth.nodeOf("stale"));
   }
 
+  @Test
+  void aFailingApiServerIsNotTheCallersFault() {
+    TokenReviewAuthenticator auth =
+        new TokenReviewAuthenticator(client, NS, "nodemesh-proxy", List.of());
+    server.expect().post().withPath(TOKENREVIEWS).andReturn(403, "forbidden").once();
+    // Not an AuthenticationException: the CA and xDS answer UNAVAILABLE and the proxy retries.
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> auth.nodeOf("t"));
+    assertTrue(e.getMessage().startsWith("TokenReview failed"), e.getMessage());
+  }
+
   private static void expectReview(
       boolean authenticated, String user, String podName, String podUid) {
     TokenReviewBuilder b =

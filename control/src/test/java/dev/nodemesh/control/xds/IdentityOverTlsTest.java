@@ -20,11 +20,13 @@ import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.identity.GrpcCertificateSigner;
 import dev.nodemesh.proxy.identity.IdentityClient;
 import dev.nodemesh.proxy.identity.IdentityConfig;
+import dev.nodemesh.proxy.identity.NodeToken;
 import dev.nodemesh.proxy.identity.Pem;
 import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.identity.WorkloadCertificate;
 import dev.nodemesh.proxy.xds.XdsConfigSource;
 import io.grpc.ChannelCredentials;
+import io.grpc.CompositeChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -107,10 +109,11 @@ class IdentityOverTlsTest {
     ChannelCredentials tls =
         TlsChannelCredentials.newBuilder().trustManager(dir.resolve("ca/ca.crt").toFile()).build();
 
+    // The xDS stream carries the node's token, as NodeProxy sends it (a CA is running).
     xds =
         XdsConfigSource.start(
             target,
-            tls,
+            CompositeChannelCredentials.create(tls, NodeToken.fromFile(dir.resolve("n1.token"))),
             "n1",
             snapshots,
             Counter.builder("rejected").register(new SimpleMeterRegistry()));

@@ -3,18 +3,22 @@ package dev.nodemesh.control.xds;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
+import dev.nodemesh.proxy.identity.NodeToken;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.envoyproxy.envoy.service.discovery.v3.Resource;
 import io.grpc.Channel;
+import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A delta ADS client that does only what a test tells it: subscribe, ACK, NACK, and hand over each
@@ -24,24 +28,36 @@ final class RawAdsClient implements AutoCloseable {
   private final BlockingQueue<DeltaDiscoveryResponse> responses = new LinkedBlockingQueue<>();
   private final StreamObserver<DeltaDiscoveryRequest> requests;
   private final Node node;
+  private final CompletableFuture<Throwable> error = new CompletableFuture<>();
 
   RawAdsClient(Channel channel, String nodeName) {
+    this(channel, nodeName, null);
+  }
+
+  /** With {@code token} sent as the node credential ({@code authorization: Bearer}). */
+  RawAdsClient(Channel channel, String nodeName, @Nullable String token) {
     this.node = Node.newBuilder().setId(nodeName).build();
+    AggregatedDiscoveryServiceGrpc.AggregatedDiscoveryServiceStub stub =
+        AggregatedDiscoveryServiceGrpc.newStub(channel);
+    if (token != null) {
+      stub = stub.withCallCredentials(new NodeToken(() -> token));
+    }
     this.requests =
-        AggregatedDiscoveryServiceGrpc.newStub(channel)
-            .deltaAggregatedResources(
-                new StreamObserver<>() {
-                  @Override
-                  public void onNext(DeltaDiscoveryResponse r) {
-                    responses.add(r);
-                  }
+        stub.deltaAggregatedResources(
+            new StreamObserver<>() {
+              @Override
+              public void onNext(DeltaDiscoveryResponse r) {
+                responses.add(r);
+              }
 
-                  @Override
-                  public void onError(Throwable t) {}
+              @Override
+              public void onError(Throwable t) {
+                error.complete(t);
+              }
 
-                  @Override
-                  public void onCompleted() {}
-                });
+              @Override
+              public void onCompleted() {}
+            });
   }
 
   synchronized void subscribe(String typeUrl, Map<String, String> initialVersions) {
@@ -74,6 +90,11 @@ final class RawAdsClient implements AutoCloseable {
     DeltaDiscoveryResponse r = responses.poll(10, TimeUnit.SECONDS);
     assertNotNull(r, "no response within 10 s");
     return r;
+  }
+
+  /** The status the server ended the stream with. */
+  Status awaitError() throws Exception {
+    return Status.fromThrowable(error.get(10, TimeUnit.SECONDS));
   }
 
   /** Asserts nothing arrives for a while (the server has nothing, or must not, send). */

@@ -3,18 +3,12 @@ package dev.nodemesh.proxy.identity;
 import dev.nodemesh.api.ca.v1.CertificateServiceGrpc;
 import dev.nodemesh.api.ca.v1.CreateCertificateRequest;
 import dev.nodemesh.api.ca.v1.CreateCertificateResponse;
-import io.grpc.CallCredentials;
 import io.grpc.Channel;
-import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
@@ -24,25 +18,17 @@ import java.util.function.Supplier;
  * rotated Kubernetes projected token is picked up without a restart.
  */
 public final class GrpcCertificateSigner implements CertificateSigner {
-  private static final Metadata.Key<String> AUTHORIZATION =
-      Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
   private static final long DEADLINE_SECONDS = 15;
 
   private final CertificateServiceGrpc.CertificateServiceStub stub;
 
   public GrpcCertificateSigner(Channel channel, Supplier<String> token) {
-    this.stub = CertificateServiceGrpc.newStub(channel).withCallCredentials(new BearerToken(token));
+    this.stub = CertificateServiceGrpc.newStub(channel).withCallCredentials(new NodeToken(token));
   }
 
   /** The token in {@code file} (surrounding whitespace dropped), read on each call. */
   public static Supplier<String> tokenFile(Path file) {
-    return () -> {
-      try {
-        return Files.readString(file, StandardCharsets.UTF_8).strip();
-      } catch (IOException e) {
-        throw new IllegalStateException("cannot read the node token " + file + ": " + e, e);
-      }
-    };
+    return NodeToken.read(file);
   }
 
   @Override
@@ -71,28 +57,5 @@ public final class GrpcCertificateSigner implements CertificateSigner {
               }
             });
     return result;
-  }
-
-  private static final class BearerToken extends CallCredentials {
-    private final Supplier<String> token;
-
-    BearerToken(Supplier<String> token) {
-      this.token = token;
-    }
-
-    @Override
-    public void applyRequestMetadata(
-        RequestInfo requestInfo, Executor appExecutor, MetadataApplier applier) {
-      appExecutor.execute(
-          () -> {
-            try {
-              Metadata headers = new Metadata();
-              headers.put(AUTHORIZATION, "Bearer " + token.get());
-              applier.apply(headers);
-            } catch (RuntimeException e) {
-              applier.fail(Status.UNAUTHENTICATED.withDescription(e.getMessage()).withCause(e));
-            }
-          });
-    }
   }
 }

@@ -9,6 +9,7 @@ import dev.nodemesh.control.ca.DirectoryRootStore;
 import dev.nodemesh.control.ca.NodeAuthenticator;
 import dev.nodemesh.control.ca.SecretRootStore;
 import dev.nodemesh.control.ca.TokenReviewAuthenticator;
+import dev.nodemesh.control.ca.TrustBundlePublisher;
 import dev.nodemesh.control.source.KubernetesSource;
 import dev.nodemesh.control.source.LocalSource;
 import dev.nodemesh.control.source.Source;
@@ -145,7 +146,8 @@ final class ControlCommand implements Callable<Integer> {
       names = "--proxy-namespace",
       paramLabel = "NAMESPACE",
       description =
-          "TokenReview: namespace of the node proxies' pods (default: the control plane's).")
+          "Namespace of the node proxies' pods, for TokenReview and --ca-root-configmap"
+              + " (default: the control plane's).")
   @Nullable String proxyNamespace;
 
   @Option(
@@ -170,6 +172,15 @@ final class ControlCommand implements Callable<Integer> {
               + " (repeatable); none: plaintext.")
   List<String> tlsSans = new ArrayList<>();
 
+  @Option(
+      names = "--ca-root-configmap",
+      paramLabel = "NAME",
+      description =
+          "Publish the CA's root certificates (ca.crt, no key) in this ConfigMap of the proxies'"
+              + " namespace (--proxy-namespace), on start and whenever they change, for"
+              + " 'nodemesh proxy --ca-root'. Needs a CA and --source=kubernetes.")
+  @Nullable String caRootConfigMap;
+
   private @Nullable KubernetesClient kube;
 
   private KubernetesClient kube() {
@@ -191,9 +202,10 @@ final class ControlCommand implements Callable<Integer> {
     boolean intermediate = caCert != null || caKey != null || caChain != null;
     int roots = (caDir != null ? 1 : 0) + (caSecret != null ? 1 : 0) + (intermediate ? 1 : 0);
     if (roots == 0) {
-      if (bootstrapTokens != null || !tlsSans.isEmpty()) {
+      if (bootstrapTokens != null || !tlsSans.isEmpty() || caRootConfigMap != null) {
         throw usage(
-            "--bootstrap-tokens and --tls-san need a CA: --ca-dir, --ca-secret or --ca-cert");
+            "--bootstrap-tokens, --tls-san and --ca-root-configmap need a CA: --ca-dir,"
+                + " --ca-secret or --ca-cert");
       }
       return null;
     }
@@ -208,6 +220,9 @@ final class ControlCommand implements Callable<Integer> {
     }
     if (intermediate && (caCert == null || caKey == null || caChain == null)) {
       throw usage("--ca-cert, --ca-key and --ca-chain go together");
+    }
+    if (caRootConfigMap != null && !source.equals("kubernetes")) {
+      throw usage("--ca-root-configmap needs --source=kubernetes");
     }
     NodeAuthenticator nodes;
     if (bootstrapTokens != null) {
@@ -243,7 +258,12 @@ final class ControlCommand implements Callable<Integer> {
           CertificateAuthority.loadOrCreate(
               new SecretRootStore(kube(), ns, name), settings, Clock.systemUTC());
     }
-    return new CaOptions(ca, nodes, tlsSans);
+    TrustBundlePublisher publisher = null;
+    if (caRootConfigMap != null) {
+      String ns = proxyNamespace != null ? proxyNamespace : ownNamespace();
+      publisher = new TrustBundlePublisher(kube(), ns, caRootConfigMap, ca::trustBundle);
+    }
+    return new CaOptions(ca, nodes, tlsSans, publisher);
   }
 
   private CommandLine.ParameterException usage(@Nullable String message) {

@@ -75,6 +75,20 @@ class IdentityFlagsTest {
         run("control", "--source", src, "--ca-cert", "c.pem", "--bootstrap-tokens", "t")); // no key
     assertEquals(
         2, run("control", "--source", src, "--ca-dir", "d", "--ca-secret", "s")); // two roots
+    // Publishing the root needs a CA, and a cluster to publish it in.
+    assertEquals(2, run("control", "--source", src, "--ca-root-configmap", "nodemesh-ca-root"));
+    assertEquals(
+        2,
+        run(
+            "control",
+            "--source",
+            src,
+            "--ca-dir",
+            dir.resolve("ca").toString(),
+            "--bootstrap-tokens",
+            "t",
+            "--ca-root-configmap",
+            "nodemesh-ca-root"));
     assertEquals(2, run("proxy", "--config-dir", "/tmp", "--bootstrap-token-file", "t")); // no CA
     assertEquals(2, run("proxy", "--xds", "127.0.0.1:1", "--ca", "127.0.0.1:2")); // no token
   }

@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.nodemesh.cni.plugin.PluginConfig;
+import dev.nodemesh.control.ca.TrustBundlePublisher;
 import dev.nodemesh.control.source.KubernetesSource;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.proxy.NodeProxyConfig;
@@ -293,7 +294,8 @@ class DeployManifestsTest {
    * policy CRDs, see below), create on TokenReviews, and nothing else.
    */
   @Test
-  void controlRbacIsExactlyWhatItsInformersReadPlusTokenReviewsAndTheCaSecret() throws Exception {
+  void controlRbacIsExactlyWhatItsInformersReadPlusTokenReviewsAndTheCaSecretAndConfigMap()
+      throws Exception {
     while (server.takeRequest(50, TimeUnit.MILLISECONDS) != null) {
       // Drop the requests of other tests.
     }
@@ -338,7 +340,10 @@ class DeployManifestsTest {
         Set.of(
             new Grant("", "secrets", "get", "nodemesh-ca-root"),
             new Grant("", "secrets", "update", "nodemesh-ca-root"),
-            new Grant("", "secrets", "create", "")),
+            new Grant("", "secrets", "create", ""),
+            new Grant("", "configmaps", "get", "nodemesh-ca-root"),
+            new Grant("", "configmaps", "update", "nodemesh-ca-root"),
+            new Grant("", "configmaps", "create", "")),
         Set.copyOf(grants(ca.getRules())));
 
     String sa = controlDeployment().getSpec().getTemplate().getSpec().getServiceAccountName();
@@ -737,6 +742,97 @@ class DeployManifestsTest {
     List<Map<String, Object>> l = (List<Map<String, Object>>) spec.get(list);
     assertEquals(1, l.size());
     return l.get(0);
+  }
+
+  // ---- identity ----
+
+  /** The volume that {@code c}'s mount over {@code path} comes from, and the path inside it. */
+  record Mounted(Volume volume, String subPath) {}
+
+  static Mounted mounted(PodSpec pod, Container c, Path path) {
+    VolumeMount m = mountFor(c, path);
+    Volume v =
+        pod.getVolumes().stream()
+            .filter(x -> x.getName().equals(m.getName()))
+            .findFirst()
+            .orElseThrow(() -> new AssertionError("no volume " + m.getName()));
+    return new Mounted(v, Path.of(m.getMountPath()).relativize(path).toString());
+  }
+
+  /**
+   * Workload identity is on in the cluster deployment, checked on the args as the real commands
+   * parse them: the control plane runs a CA with its root in a Secret, publishes the root to the
+   * ConfigMap the proxies mount, serves TLS for the name the proxies dial, and authenticates nodes
+   * by TokenReview of the very service account, namespace and audience the DaemonSet's projected
+   * token has; the proxy reads its token from that projected volume and its root from that
+   * ConfigMap, and both sides use one trust domain.
+   */
+  @Test
+  void workloadIdentityAndMtlsAreOnAndBothSidesAgree() {
+    PodSpec controlPod = controlDeployment().getSpec().getTemplate().getSpec();
+    CommandLine control = parse(container(controlPod, "control"));
+    PodSpec nodePod = nodeDaemonSet().getSpec().getTemplate().getSpec();
+    Container proxyC = container(nodePod, "node-proxy");
+    CommandLine proxy = parse(proxyC);
+
+    // The CA: root in the Secret the Role lets it read and write, in its own namespace.
+    assertEquals("kubernetes", option(control, "--source"));
+    assertEquals("nodemesh-ca-root", option(control, "--ca-secret"));
+    assertEquals(null, option(control, "--ca-dir"));
+    assertEquals(null, option(control, "--bootstrap-tokens"), "on a cluster: TokenReview");
+
+    // The proxy's node credential: a token of the DaemonSet's service account, projected for the
+    // audience the control plane reviews it for, short-lived; no API-server token.
+    assertEquals(Boolean.FALSE, nodePod.getAutomountServiceAccountToken());
+    assertEquals(NS, option(control, "--proxy-namespace"));
+    assertEquals(NS, nodeDaemonSet().getMetadata().getNamespace());
+    assertEquals(nodePod.getServiceAccountName(), option(control, "--proxy-service-account"));
+    Path tokenFile = (Path) option(proxy, "--bootstrap-token-file");
+    assertNotNull(tokenFile, "the proxy has no node token: no workload certificates");
+    Mounted token = mounted(nodePod, proxyC, tokenFile);
+    assertNotNull(token.volume().getProjected(), token.volume().getName() + " is not projected");
+    var sources = token.volume().getProjected().getSources();
+    assertEquals(1, sources.size());
+    var sat = sources.get(0).getServiceAccountToken();
+    assertNotNull(sat, "the projected volume holds no service-account token");
+    assertEquals(token.subPath(), sat.getPath(), "--bootstrap-token-file is the token's file");
+    assertEquals(List.of(sat.getAudience()), option(control, "--token-audience"));
+    assertNotEquals("", sat.getAudience());
+    assertEquals(3600L, sat.getExpirationSeconds());
+
+    // The root: published by the control plane into the ConfigMap the proxy mounts at --ca-root.
+    Path caRoot = (Path) option(proxy, "--ca-root");
+    assertNotNull(caRoot, "no --ca-root: xDS and the CA would be plaintext");
+    Mounted root = mounted(nodePod, proxyC, caRoot);
+    assertNotNull(root.volume().getConfigMap(), root.volume().getName() + " is not a ConfigMap");
+    assertEquals(option(control, "--ca-root-configmap"), root.volume().getConfigMap().getName());
+    assertNotEquals(Boolean.TRUE, root.volume().getConfigMap().getOptional());
+    var items = root.volume().getConfigMap().getItems();
+    String key =
+        items == null || items.isEmpty()
+            ? root.subPath()
+            : items.stream()
+                .filter(i -> i.getPath().equals(root.subPath()))
+                .findFirst()
+                .orElseThrow()
+                .getKey();
+    assertEquals(TrustBundlePublisher.KEY, key, "--ca-root is the published ca.crt");
+
+    // TLS: the name the proxies dial is one the serving certificate is issued for.
+    String xds = (String) option(proxy, "--xds");
+    String host = xds.substring(0, xds.lastIndexOf(':'));
+    @SuppressWarnings("unchecked")
+    List<String> sans = (List<String>) option(control, "--tls-san");
+    assertTrue(sans.contains(host), host + " not in " + sans);
+    Service svc = one(Service.class, "nodemesh-control");
+    String name = svc.getMetadata().getName();
+    assertTrue(
+        sans.containsAll(List.of(name + "." + NS + ".svc", name + "." + NS, name)),
+        sans.toString());
+    assertEquals(null, option(proxy, "--ca"), "the CA on the xDS connection");
+
+    // One trust domain.
+    assertEquals(option(control, "--trust-domain"), option(proxy, "--trust-domain"));
   }
 
   // ---- images ----
