@@ -25,6 +25,7 @@ import dev.nodemesh.proxy.identity.NodeToken;
 import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.intercept.InterceptionSelector;
 import dev.nodemesh.proxy.intercept.IptablesInterception;
 import dev.nodemesh.proxy.metrics.ProxyHealth;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
@@ -43,6 +44,7 @@ import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CountDownLatch;
@@ -123,7 +125,14 @@ public final class NodeProxy implements AutoCloseable {
         transport.newGroup(1, new DefaultThreadFactory("nodemesh-accept", true));
     EventLoopGroup workers =
         transport.newGroup(config.workerThreads(), new DefaultThreadFactory("nodemesh-io", true));
-    Interception interception = interception(config.interception());
+    Interception interception;
+    try {
+      interception = interception(config.interception());
+    } catch (IOException | RuntimeException e) {
+      closeQuietly(null, null, null, null, accept, workers);
+      accessLog.close();
+      throw e;
+    }
     ChannelCredentials toControlPlane = controlPlaneCredentials(config.controlPlaneRoot());
     IdentityClient identity = null;
     if (identities == null && config.identity() != null) {
@@ -267,12 +276,14 @@ public final class NodeProxy implements AutoCloseable {
   }
 
   private static Interception interception(InterceptionMode mode) throws IOException {
-    if (mode.kind() == InterceptionMode.Kind.EBPF) {
-      Interception ebpf = EbpfInterception.start(mode, NodeProxyConfig.OUTBOUND_PORT, PROXY_MARK);
-      log.info("interception: {}", ebpf);
-      return ebpf;
-    }
-    return new IptablesInterception(new PodInterception(RedirectRules.defaults()));
+    Interception chosen =
+        InterceptionSelector.forNode(
+                m -> EbpfInterception.start(m, NodeProxyConfig.OUTBOUND_PORT, PROXY_MARK),
+                m -> new IptablesInterception(new PodInterception(RedirectRules.defaults())))
+            .select(mode);
+    log.info(
+        "interception: {} (--intercept={})", chosen, mode.kind().name().toLowerCase(Locale.ROOT));
+    return chosen;
   }
 
   private static ChannelCredentials controlPlaneCredentials(@Nullable Path root)

@@ -117,6 +117,15 @@ public final class InterceptionPrograms implements AutoCloseable {
     Pointer buffer = Bpf.copyOf(elf);
     Pointer obj = Bpf.openMem(buffer, elf.length, "nodemesh.o");
     List<Pointer> links = new ArrayList<>();
+    // Pins this call creates: removed again if the install fails, so a failed first install (e.g.
+    // an attach refused after a clean probe, before a fallback to iptables) leaves nothing behind.
+    // Pins that were there before (a restart adopting them) are never removed here.
+    List<Path> created = new ArrayList<>();
+    for (String map : MAPS) {
+      if (!Files.exists(pinDir.resolve(map))) {
+        created.add(pinDir.resolve(map));
+      }
+    }
     boolean adopted = false;
     try {
       for (String map : MAPS) {
@@ -157,6 +166,7 @@ public final class InterceptionPrograms implements AutoCloseable {
           } else {
             Pointer link = Bpf.attachCgroup(prog, cgroupFd, p.getKey() + " to " + cgroup);
             links.add(link);
+            created.add(linkPin);
             Bpf.check(
                 Bpf.lib().bpf_link__pin(link, linkPin.toString()),
                 "bpf_link__pin",
@@ -168,8 +178,15 @@ public final class InterceptionPrograms implements AutoCloseable {
       }
       adopted |= adoptInboundLinks(obj, pinDir);
     } catch (IOException | RuntimeException e) {
-      // Links made by this call and not pinned detach when closed; pinned ones stay (they were
-      // attached before, or this is a partial first install that uninstall() cleans).
+      // Unpin first: a link made by this call then detaches when its fd is closed below; links
+      // adopted from pins stay attached (they were working before this call).
+      for (Path pin : created) {
+        try {
+          Files.deleteIfExists(pin);
+        } catch (IOException cleanup) {
+          e.addSuppressed(cleanup);
+        }
+      }
       for (Pointer l : links) {
         Bpf.lib().bpf_link__destroy(l);
       }

@@ -1,7 +1,6 @@
 package dev.nodemesh.proxy.intercept;
 
 import dev.nodemesh.bpf.loader.InterceptionPrograms;
-import dev.nodemesh.bpf.loader.KernelProbe;
 import dev.nodemesh.bpf.maps.InboundConfig;
 import dev.nodemesh.bpf.maps.PodConfig;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
@@ -48,17 +47,21 @@ public final class EbpfInterception implements Interception {
     this.inbound = inbound;
   }
 
-  /** Loads and attaches (or adopts) the programs; fails with the probe's reasons if it cannot. */
+  /**
+   * Loads and attaches (or adopts) the programs on {@code mode}'s cgroup and pin dir. The caller
+   * probes first ({@link InterceptionSelector}); a failure here is the attach itself.
+   */
   public static EbpfInterception start(InterceptionMode mode, int outboundPort, int proxyMark)
       throws IOException {
-    KernelProbe probe = KernelProbe.run();
-    if (!probe.available()) {
-      throw new IOException(probe.toString());
-    }
     return new EbpfInterception(
         InterceptionPrograms.install(mode.cgroup(), mode.pinDir()),
         new PodConfig(outboundPort, proxyMark),
         InboundConfig.defaults());
+  }
+
+  /** The loaded programs and their maps (for diagnostics and tests: registrations, map sizes). */
+  public InterceptionPrograms programs() {
+    return programs;
   }
 
   /** Outbound only: without the inbound listener there is nothing to hand connections to. */

@@ -5,15 +5,17 @@ import java.nio.file.Path;
 /**
  * Which interception a node proxy uses, and where eBPF mode attaches and pins.
  *
- * @param kind iptables (the default) or ebpf
- * @param cgroup the cgroup v2 directory holding the pods (eBPF only), e.g. the pod cgroup root
- * @param pinDir a directory on a bpffs for the pinned maps and links (eBPF only)
+ * @param kind iptables (the default), ebpf (required: the start fails if eBPF cannot be used), or
+ *     auto (eBPF when the kernel probe and the attach succeed, else iptables with one log line)
+ * @param cgroup the cgroup v2 directory holding the pods (ebpf and auto), e.g. the pod cgroup root
+ * @param pinDir a directory on a bpffs for the pinned maps and links (ebpf and auto)
  */
 public record InterceptionMode(Kind kind, Path cgroup, Path pinDir) {
-  /** The two ways of intercepting. */
+  /** The two ways of intercepting, and "eBPF if this node can, else iptables". */
   public enum Kind {
     IPTABLES,
-    EBPF
+    EBPF,
+    AUTO
   }
 
   public static final Path DEFAULT_PIN_DIR = Path.of("/sys/fs/bpf/nodemesh");
@@ -25,5 +27,10 @@ public record InterceptionMode(Kind kind, Path cgroup, Path pinDir) {
 
   public static InterceptionMode ebpf(Path cgroup, Path pinDir) {
     return new InterceptionMode(Kind.EBPF, cgroup, pinDir);
+  }
+
+  /** eBPF when usable here, otherwise iptables (see {@link InterceptionSelector}). */
+  public static InterceptionMode auto(Path cgroup, Path pinDir) {
+    return new InterceptionMode(Kind.AUTO, cgroup, pinDir);
   }
 }

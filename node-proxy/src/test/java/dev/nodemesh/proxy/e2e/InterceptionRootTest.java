@@ -11,40 +11,81 @@ import dev.nodemesh.api.agent.v1.DelPodRequest;
 import dev.nodemesh.api.agent.v1.Pod;
 import dev.nodemesh.api.agent.v1.SnapshotRequest;
 import dev.nodemesh.api.agent.v1.SnapshotResponse;
+import dev.nodemesh.bpf.loader.InterceptionPrograms;
+import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.bpf.testing.TestBpffs;
+import dev.nodemesh.bpf.testing.TestCgroup;
+import dev.nodemesh.proxy.e2e.PodSockets.Conn;
+import dev.nodemesh.proxy.intercept.EbpfInterception;
+import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.net.ConnectException;
 import java.net.SocketException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * The foundation's end-to-end behaviour with real iptables rules in real network namespaces: one
+ * The foundation's end-to-end behaviour in real network namespaces, in both interception modes: one
  * node proxy in this JVM, pods as namespaces on a bridge, test servers inside the pods.
+ *
+ * <p>iptables: real nat rules in each pod; clients are sockets this JVM makes inside the pod's
+ * netns. eBPF: the programs attached to a cgroup this test creates, pins on a bpffs it mounts; a
+ * cgroup hook only sees sockets created by a process in the cgroup, so each client socket is made
+ * and connected by a helper process in the pod's netns and the test cgroup and then handed to this
+ * JVM ({@link PodSockets}): the test bodies are the same in both modes. The proxy's own upstream
+ * sockets are made by this JVM, outside the cgroup, so in eBPF mode the proxy-mark exemption is not
+ * what keeps them from looping here; InterceptionProgramsRootTest (bpf) covers the mark with a
+ * marked socket inside the cgroup.
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(InterceptionRootTest.Kind.class)
 class InterceptionRootTest {
+  /** The modes the suite runs in; AUTO has its own test (InterceptionFallbackRootTest). */
+  enum Kind {
+    IPTABLES,
+    EBPF
+  }
+
+  @Parameter Kind mode;
   @TempDir Path tmp;
   private TestNode node;
+  private @Nullable TestCgroup cgroup;
+  private @Nullable TestBpffs bpffs;
+  private @Nullable Path pins;
+  private final Map<String, PodSockets> podSockets = new HashMap<>();
+  private final List<Process> processes = new ArrayList<>();
 
   @BeforeEach
   void setUp() throws Exception {
@@ -52,22 +93,85 @@ class InterceptionRootTest {
     node.addStandardMesh();
     node.addPod("outside", 20);
     node.serve("outside", 8080, TestServer.Mode.NAME);
-    node.startProxy(TransportKind.EPOLL);
+    startProxy();
     for (String p : new String[] {"client", "echo-1", "echo-2", "echo-3"}) {
       assertFalse(node.enrol(p).getAlreadyEnrolled());
     }
   }
 
+  private void startProxy() throws Exception {
+    if (mode == Kind.IPTABLES) {
+      node.startProxy(TransportKind.EPOLL);
+      return;
+    }
+    if (cgroup == null) {
+      cgroup = TestCgroup.create("e2e");
+      bpffs = TestBpffs.mount();
+      pins = bpffs.path().resolve("nodemesh");
+    }
+    node.startProxy(TransportKind.EPOLL, InterceptionMode.ebpf(cgroup.path(), pins));
+  }
+
   @AfterEach
   void tearDown() throws Exception {
-    node.close();
+    try {
+      podSockets.values().forEach(PodSockets::close);
+      for (Process p : processes) {
+        p.destroyForcibly();
+        p.waitFor(10, TimeUnit.SECONDS);
+      }
+      node.close();
+      if (pins != null && Files.exists(pins)) {
+        // The proxy leaves its programs pinned on purpose; adopt them once more to detach.
+        InterceptionPrograms.install(cgroup.path(), pins).uninstall();
+      }
+    } finally {
+      try {
+        if (bpffs != null) {
+          bpffs.close();
+        }
+      } finally {
+        if (cgroup != null) {
+          cgroup.close();
+        }
+      }
+    }
+  }
+
+  /** A connection from {@code pod}'s app, as the current mode can see it (see class comment). */
+  private Conn connect(String pod, String ip, int port) throws IOException {
+    if (mode == Kind.IPTABLES) {
+      return Conn.of(node.connect(pod, ip, port));
+    }
+    PodSockets sockets = podSockets.get(pod);
+    if (sockets == null) {
+      sockets = PodSockets.start(node.pod(pod), cgroup);
+      podSockets.put(pod, sockets);
+    }
+    return sockets.connect(ip, port);
+  }
+
+  /** Whether the pod's outbound traffic is being captured: its nat rules, or its netns cookie. */
+  private boolean intercepted(String pod) throws IOException {
+    if (mode == Kind.IPTABLES) {
+      return node.natTable(pod).contains("NODEMESH_OUTPUT");
+    }
+    EbpfInterception ebpf = (EbpfInterception) node.proxy().dataPlane().interception();
+    try (NetworkNamespace ns = NetworkNamespace.open(node.pod(pod).path())) {
+      return ebpf.programs().registration(ns.cookie()).isPresent();
+    }
+  }
+
+  /** No trace of interception in the pod: no rules at all (iptables), no registration (eBPF). */
+  private boolean untouched(String pod) throws IOException {
+    return mode == Kind.IPTABLES ? !node.natTable(pod).contains("NODEMESH") : !intercepted(pod);
   }
 
   @Test
   void serviceTrafficIsSpreadOverEveryEndpoint() throws IOException {
     Map<String, Integer> served = new HashMap<>();
     for (int i = 0; i < 9; i++) {
-      String[] line = readLine(node.connect("client", Mesh.VIP, 80)).split(" ");
+      String[] line = readLine(connect("client", Mesh.VIP, 80)).split(" ");
       served.merge(line[0], 1, Integer::sum);
     }
     assertEquals(Map.of("echo-1", 3, "echo-2", 3, "echo-3", 3), served);
@@ -83,7 +187,7 @@ class InterceptionRootTest {
 
   @Test
   void nonMeshDestinationPassesThroughUnchanged() throws IOException {
-    String[] line = readLine(node.connect("client", node.ip("outside"), 8080)).split(" ");
+    String[] line = readLine(connect("client", node.ip("outside"), 8080)).split(" ");
     assertEquals("outside", line[0]);
     // It went through the proxy (the pod's redirect caught it) and arrived from the client's IP.
     assertEquals(node.ip("client"), line[1]);
@@ -93,7 +197,9 @@ class InterceptionRootTest {
 
   @Test
   void inboundFromOutsideTheMeshIsCaptured() throws IOException {
-    String[] line = readLine(node.connect("outside", node.ip("echo-1"), 8080)).split(" ");
+    // Both modes: nat PREROUTING in iptables mode, the sk_lookup program in eBPF mode. (The
+    // client, "outside", is not enrolled: a JVM socket is fine in both modes.)
+    String[] line = readLine(connect("outside", node.ip("echo-1"), 8080)).split(" ");
     assertEquals("echo-1", line[0]);
     // Delivered by the proxy from inside echo-1's namespace: the app sees a local peer.
     assertEquals(node.ip("echo-1"), line[1]);
@@ -108,7 +214,7 @@ class InterceptionRootTest {
   @Test
   void largeTransferArrivesByteIdentical() throws Exception {
     long size = 128L * 1024 * 1024;
-    SocketChannel ch = node.connect("client", Mesh.VIP, 9000);
+    Conn ch = connect("client", Mesh.VIP, 9000);
     ExecutorService writer = Executors.newSingleThreadExecutor();
     try (ch) {
       Future<byte[]> sent =
@@ -164,8 +270,8 @@ class InterceptionRootTest {
   void aHalfClosedClientThatReadsSlowlyStillGetsEveryByte() throws Exception {
     byte[] payload = new byte[16 * 1024 * 1024];
     new Random(3).nextBytes(payload);
-    try (SocketChannel ch = node.connect("client", Mesh.VIP, 9000)) {
-      ch.socket().setReceiveBufferSize(16 * 1024);
+    try (Conn ch = connect("client", Mesh.VIP, 9000)) {
+      ch.setReceiveBufferSize(16 * 1024);
       Thread writer =
           new Thread(
               () -> {
@@ -204,7 +310,7 @@ class InterceptionRootTest {
 
   @Test
   void halfCloseIsPassedOnAndTheReplyStillArrives() throws IOException {
-    try (SocketChannel ch = node.connect("client", Mesh.VIP, 9000)) {
+    try (Conn ch = connect("client", Mesh.VIP, 9000)) {
       ch.write(ByteBuffer.wrap("hello, half-closed world".getBytes(StandardCharsets.UTF_8)));
       ch.shutdownOutput();
       assertEquals("hello, half-closed world", readAll(ch));
@@ -213,14 +319,17 @@ class InterceptionRootTest {
 
   @Test
   void delPodRestoresTheNamespace() throws Exception {
-    assertTrue(node.natTable("client").contains("NODEMESH_OUTPUT"));
+    assertTrue(intercepted("client"));
     boolean was =
         node.agent()
             .stub()
             .delPod(DelPodRequest.newBuilder().setUid("uid-client").build())
             .getWasEnrolled();
     assertTrue(was);
-    assertFalse(node.natTable("client").contains("NODEMESH"), node.natTable("client"));
+    assertTrue(untouched("client"));
+    // Nothing captures the client's connects any more: a service VIP has no backend on the
+    // bridge (nothing answers 10.97.0.10), so the connect fails instead of reaching an echo pod.
+    assertThrows(SocketException.class, () -> readLine(connect("client", Mesh.VIP, 80)));
     // The outbound listener is gone too: 15001 is free again inside the pod.
     assertFalse(node.pod("client").exec("ss", "-ltn").contains(":15001"));
     // Deleting again is fine and says it was not enrolled.
@@ -244,20 +353,156 @@ class InterceptionRootTest {
     assertEquals(0, r.getAdded());
     assertEquals(2, r.getUnchanged());
     assertEquals(2, r.getRemoved());
-    assertFalse(node.natTable("echo-2").contains("NODEMESH"));
-    assertTrue(node.natTable("echo-1").contains("NODEMESH_OUTPUT"));
+    assertTrue(untouched("echo-2"));
+    assertTrue(intercepted("echo-1"));
     assertEquals(2, node.agent().listPods().getPodsCount());
     // The service still works through the remaining enrolled client.
-    assertTrue(readLine(node.connect("client", Mesh.VIP, 80)).startsWith("echo-"));
+    assertTrue(readLine(connect("client", Mesh.VIP, 80)).startsWith("echo-"));
   }
 
   @Test
   void withTheProxyDownMeshTrafficFailsInsteadOfBypassing() throws Exception {
     node.stopProxy();
-    assertThrows(SocketException.class, () -> node.connect("client", Mesh.VIP, 80).close());
+    assertThrows(SocketException.class, () -> connect("client", Mesh.VIP, 80).close());
     // Even a pod IP the client could reach directly is refused while enrolled and unproxied.
-    assertThrows(
-        ConnectException.class, () -> node.connect("client", node.ip("echo-1"), 8080).close());
+    assertThrows(ConnectException.class, () -> connect("client", node.ip("echo-1"), 8080).close());
+  }
+
+  /**
+   * A proxy restart under a client that opens new connections all the time (bounded): while no
+   * proxy runs, the pod's connects are refused, because the rules (iptables) or the pinned programs
+   * and the pod's registration (eBPF) stay; the new proxy adopts them and the pods are enrolled
+   * again; and at no moment did a connection get past the mesh. To make an escape visible, the
+   * service VIP is also reachable directly for this test: the unenrolled pod "outside" holds it on
+   * its eth0 and answers on port 80, so a connection that bypassed the proxy would reach "outside"
+   * instead of an echo pod.
+   */
+  @Test
+  void aRestartUnderConstantNewConnectionsLetsNoneBypassTheProxy() throws Exception {
+    node.pod("outside").exec("ip", "addr", "add", Mesh.VIP + "/32", "dev", "eth0");
+    TestServer decoy = node.serve("outside", 80, TestServer.Mode.NAME);
+    Path stop = tmp.resolve("stop-client");
+    String script =
+        "import socket,os,sys,time\n"
+            + "for i in range(20000):\n"
+            + "  if os.path.exists('"
+            + stop
+            + "'): break\n"
+            + "  try:\n"
+            + "    s=socket.create_connection(('"
+            + Mesh.VIP
+            + "',80), timeout=5)\n"
+            + "    line=s.makefile().readline().strip(); s.close()\n"
+            + "    print('ok '+line if line else 'short', flush=True)\n"
+            + "  except OSError as e:\n"
+            + "    print('err', e.errno, flush=True)\n"
+            + "  time.sleep(0.002)\n"
+            + "print('end', flush=True)\n";
+    Process client = podProcess("client", "/usr/bin/python3", "-c", script);
+    ClientLog log = new ClientLog(client);
+    try {
+      log.awaitOk(50);
+      node.stopProxy();
+      int refusedBefore = log.refused.get();
+      waitFor(() -> log.refused.get() >= refusedBefore + 20, log::toString);
+      startProxy();
+      if (mode == Kind.EBPF) {
+        EbpfInterception ebpf = (EbpfInterception) node.proxy().dataPlane().interception();
+        assertTrue(ebpf.programs().adopted(), "the new proxy must adopt the pinned programs");
+      }
+      node.enrolStandardMesh();
+      int okBefore = log.ok.get();
+      log.awaitOk(okBefore + 50);
+    } finally {
+      Files.createFile(stop);
+      assertTrue(client.waitFor(30, TimeUnit.SECONDS), "client did not stop");
+      log.done.join(10_000);
+    }
+    assertEquals(List.of(), decoy.peers(), "connections bypassed the proxy: " + log);
+    assertEquals(0, log.bypassed.get(), log.toString());
+    assertEquals(0, log.other.get(), "only refusals and cut connections are allowed: " + log);
+  }
+
+  /** Counts a looping pod client's lines: through the proxy, bypassing it, refused, or else. */
+  private final class ClientLog {
+    final AtomicInteger ok = new AtomicInteger();
+    final AtomicInteger bypassed = new AtomicInteger();
+    final AtomicInteger refused = new AtomicInteger();
+    final AtomicInteger cut = new AtomicInteger();
+    final AtomicInteger other = new AtomicInteger();
+    final List<String> odd = new CopyOnWriteArrayList<>();
+    final Thread done;
+
+    ClientLog(Process p) {
+      String through = "ok echo-";
+      done =
+          new Thread(
+              () -> {
+                try (var r =
+                    new BufferedReader(
+                        new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                  String line;
+                  while ((line = r.readLine()) != null) {
+                    if (line.startsWith(through)) {
+                      ok.incrementAndGet();
+                    } else if (line.startsWith("ok ")) {
+                      bypassed.incrementAndGet();
+                      odd.add(line);
+                    } else if (line.equals("err 111")) {
+                      refused.incrementAndGet();
+                    } else if (line.equals("short") || line.equals("err 104")) {
+                      cut.incrementAndGet(); // in flight when the old proxy stopped
+                    } else if (!line.equals("end")) {
+                      other.incrementAndGet();
+                      odd.add(line);
+                    }
+                  }
+                } catch (IOException e) {
+                  odd.add(e.toString());
+                }
+              },
+              "pod-client-log");
+      done.setDaemon(true);
+      done.start();
+    }
+
+    void awaitOk(int n) throws InterruptedException {
+      waitFor(() -> ok.get() >= n, this::toString);
+    }
+
+    @Override
+    public String toString() {
+      return "ok "
+          + ok
+          + ", bypassed "
+          + bypassed
+          + ", refused "
+          + refused
+          + ", cut "
+          + cut
+          + ", other "
+          + other
+          + (odd.isEmpty() ? "" : ", e.g. " + odd.subList(0, Math.min(5, odd.size())));
+    }
+  }
+
+  /** A process in the pod's netns (and, in eBPF mode, the test cgroup), ended in tearDown. */
+  private Process podProcess(String pod, String... cmd) throws IOException {
+    List<String> full = new ArrayList<>();
+    if (mode == Kind.EBPF) {
+      full.addAll(
+          List.of(
+              "sh",
+              "-c",
+              cgroup.joinCommand() + "ip netns exec " + node.pod(pod).name() + " \"$@\"",
+              "sh"));
+    } else {
+      full.addAll(List.of("ip", "netns", "exec", node.pod(pod).name()));
+    }
+    full.addAll(List.of(cmd));
+    Process p = new ProcessBuilder(full).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    processes.add(p);
+    return p;
   }
 
   @Test
@@ -282,7 +527,7 @@ class InterceptionRootTest {
                 .filter(l -> l.contains("config"))
                 .reduce("", (a, b) -> a + "\n" + b));
     assertEquals(before, node.proxy().dataPlane().snapshots().current().version());
-    try (SocketChannel ch = node.connect("client", Mesh.VIP, 9000)) {
+    try (Conn ch = connect("client", Mesh.VIP, 9000)) {
       ch.write(ByteBuffer.wrap("still here".getBytes(StandardCharsets.UTF_8)));
       ch.shutdownOutput();
       assertEquals("still here", readAll(ch));
@@ -317,18 +562,26 @@ class InterceptionRootTest {
       StatusRuntimeException e =
           assertThrows(StatusRuntimeException.class, () -> node.enrol("busy"));
       assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
-      assertFalse(node.natTable("busy").contains("NODEMESH"), node.natTable("busy"));
+      assertTrue(untouched("busy"));
       assertFalse(node.pod("busy").exec("ss", "-ltn").contains(":15006"));
     }
   }
 
   static String readLine(SocketChannel ch) throws IOException {
+    return readLine(Conn.of(ch));
+  }
+
+  static String readLine(Conn ch) throws IOException {
     try (ch) {
       return readAll(ch).strip();
     }
   }
 
   static String readAll(SocketChannel ch) throws IOException {
+    return readAll(Conn.of(ch));
+  }
+
+  static String readAll(Conn ch) throws IOException {
     ByteBuffer buf = ByteBuffer.allocate(64 * 1024);
     while (ch.read(buf) >= 0) {
       if (!buf.hasRemaining()) {

@@ -99,17 +99,19 @@ final class ProxyCommand implements Callable<Integer> {
 
   @Option(
       names = "--intercept",
-      paramLabel = "iptables|ebpf",
+      paramLabel = "iptables|ebpf|auto",
       description =
-          "How pod traffic is captured: iptables rules in each pod, or eBPF programs attached to"
-              + " --bpf-cgroup (default: ${DEFAULT-VALUE}).",
+          "How pod traffic is captured: iptables rules in each pod; eBPF programs attached to"
+              + " --bpf-cgroup (required: the start fails if this node cannot run them); or auto"
+              + " (eBPF when the kernel probe and attach succeed, else iptables with one warning)"
+              + " (default: ${DEFAULT-VALUE}).",
       defaultValue = "iptables")
   String intercept = "iptables";
 
   @Option(
       names = "--bpf-cgroup",
       paramLabel = "DIR",
-      description = "cgroup v2 directory holding the pods, for --intercept=ebpf.")
+      description = "cgroup v2 directory holding the pods, for --intercept=ebpf|auto.")
   Path bpfCgroup = InterceptionMode.DEFAULT_CGROUP;
 
   @Option(
@@ -200,9 +202,11 @@ final class ProxyCommand implements Callable<Integer> {
         switch (intercept) {
           case "iptables" -> InterceptionMode.iptables();
           case "ebpf" -> InterceptionMode.ebpf(bpfCgroup, bpfPinDir);
+          case "auto" -> InterceptionMode.auto(bpfCgroup, bpfPinDir);
           default ->
               throw new CommandLine.ParameterException(
-                  spec.commandLine(), "--intercept must be iptables or ebpf, got " + intercept);
+                  spec.commandLine(),
+                  "--intercept must be iptables, ebpf or auto, got " + intercept);
         };
     NodeProxyConfig config =
         new NodeProxyConfig(
