@@ -22,6 +22,7 @@ import io.netty.handler.ssl.SslHandler;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import javax.net.ssl.SSLPeerUnverifiedException;
+import javax.net.ssl.SSLSession;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -69,6 +70,21 @@ public final class HboneServer {
       }
     }
     return null;
+  }
+
+  /**
+   * When a server connection stops taking streams: the earlier {@code notAfter} of its handshake
+   * certificates (the client's chain and the pod's own). Past it, each new CONNECT is refused with
+   * RST_STREAM REFUSED_STREAM, the first refusal preceded by a GOAWAY so the client drains the
+   * connection; streams already open go on. One per connection, touched only from its event loop.
+   */
+  static final class Expiry {
+    final long atMillis;
+    boolean goAwaySent;
+
+    Expiry(long atMillis) {
+      this.atMillis = atMillis;
+    }
   }
 
   /** Picks the pod's certificate (asynchronously), then installs TLS and starts reading. */
@@ -150,10 +166,11 @@ public final class HboneServer {
         return;
       }
       SpiffeId peer;
+      Expiry expiry;
       try {
-        peer =
-            PeerIdentity.of(
-                ctx.pipeline().get(SslHandler.class).engine().getSession(), tunnel.trustDomain());
+        SSLSession session = ctx.pipeline().get(SslHandler.class).engine().getSession();
+        peer = PeerIdentity.of(session, tunnel.trustDomain());
+        expiry = new Expiry(Tunnel.handshakeExpiry(session));
       } catch (SSLPeerUnverifiedException e) {
         m.handshakeFailures().increment();
         log.debug("HBONE client {} refused: {}", ctx.channel().remoteAddress(), e.getMessage());
@@ -182,7 +199,7 @@ public final class HboneServer {
                           .pipeline()
                           .addLast(
                               "connect",
-                              new ConnectStreamHandler(tunnel, plane, pod, peer, peerIp));
+                              new ConnectStreamHandler(tunnel, plane, pod, peer, peerIp, expiry));
                     }
                   }));
       Tunnel.growConnectionWindow(ctx.channel(), s);

@@ -25,8 +25,16 @@ import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.util.concurrent.Future;
 import java.net.InetSocketAddress;
+import java.security.cert.Certificate;
+import java.security.cert.X509Certificate;
+import java.time.Clock;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
+import javax.net.ssl.SSLPeerUnverifiedException;
+import javax.net.ssl.SSLSession;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -46,6 +54,7 @@ public final class Tunnel {
   private final Authorizer authorizer;
   private final TunnelSettings settings;
   private final TunnelMetrics metrics;
+  private final Clock clock;
   private final ConcurrentHashMap<EventLoop, TunnelPool> pools = new ConcurrentHashMap<>();
 
   public Tunnel(
@@ -55,6 +64,22 @@ public final class Tunnel {
       Authorizer authorizer,
       TunnelSettings settings,
       MeterRegistry registry) {
+    this(nodeName, trustDomain, identities, authorizer, settings, registry, Clock.systemUTC());
+  }
+
+  /**
+   * As above, with the clock that certificate expiry is compared against (both sides: a client
+   * connection stops taking streams, a server connection refuses them), so tests can move time.
+   */
+  public Tunnel(
+      String nodeName,
+      String trustDomain,
+      IdentityProvider identities,
+      Authorizer authorizer,
+      TunnelSettings settings,
+      MeterRegistry registry,
+      Clock clock) {
+    this.clock = clock;
     this.nodeName = nodeName;
     this.trustDomain = trustDomain;
     this.tls = new TunnelTls(identities);
@@ -95,6 +120,30 @@ public final class Tunnel {
     return metrics;
   }
 
+  /** The clock certificate expiry is checked against. */
+  Clock clock() {
+    return clock;
+  }
+
+  /**
+   * The earlier {@code notAfter} of the certificates a handshake used, the peer's chain and ours:
+   * past it, the connection takes no new stream on either side.
+   */
+  static long handshakeExpiry(SSLSession session) throws SSLPeerUnverifiedException {
+    long at = Long.MAX_VALUE;
+    List<Certificate> certs = new ArrayList<>(Arrays.asList(session.getPeerCertificates()));
+    Certificate[] local = session.getLocalCertificates();
+    if (local != null) {
+      certs.addAll(Arrays.asList(local));
+    }
+    for (Certificate c : certs) {
+      if (c instanceof X509Certificate x) {
+        at = Math.min(at, x.getNotAfter().getTime());
+      }
+    }
+    return at;
+  }
+
   /** Client connections held now over every loop (call from a test or admin, racy by nature). */
   int pooledConnections() {
     int n = 0;
@@ -132,6 +181,25 @@ public final class Tunnel {
     long start = System.nanoTime();
     EarlyData early = new EarlyData();
     downstream.pipeline().addLast(EarlyData.NAME, early);
+    attempt(plane, downstream, source, key, target, meters, start, early, true);
+  }
+
+  /**
+   * Opens a stream and sends CONNECT. A stream the server refused without processing it (RST_STREAM
+   * REFUSED_STREAM, e.g. because the connection's certificates expired by the server's clock) is
+   * tried once more: the refused connection has drained on the server's GOAWAY, so the pool makes a
+   * new one. The client's early bytes are still held, nothing was relayed.
+   */
+  private void attempt(
+      DataPlane plane,
+      Channel downstream,
+      EnrolledPod source,
+      TunnelPool.Key key,
+      InetSocketAddress target,
+      ConnectionMeters meters,
+      long start,
+      EarlyData early,
+      boolean mayRetry) {
     EventLoop loop = downstream.eventLoop();
     TunnelPool pool = pools.computeIfAbsent(loop, l -> new TunnelPool(this, l));
     pool.openStream(plane, key, source.netns(), downstream)
@@ -151,8 +219,24 @@ public final class Tunnel {
                   .addLast(
                       "connect-response",
                       new ConnectResponseHandler(
-                          ok -> {
-                            if (!ok) {
+                          answer -> {
+                            if (answer == ConnectResponseHandler.Answer.REFUSED
+                                && mayRetry
+                                && downstream.isActive()) {
+                              log.debug("tunnel {}: stream refused, trying a new connection", key);
+                              attempt(
+                                  plane,
+                                  downstream,
+                                  source,
+                                  key,
+                                  target,
+                                  meters,
+                                  start,
+                                  early,
+                                  false);
+                              return;
+                            }
+                            if (answer != ConnectResponseHandler.Answer.OK) {
                               fail(downstream, meters, key, null);
                               return;
                             }

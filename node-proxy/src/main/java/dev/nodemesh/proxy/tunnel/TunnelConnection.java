@@ -26,12 +26,7 @@ import io.netty.util.concurrent.Promise;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.security.cert.Certificate;
-import java.security.cert.X509Certificate;
 import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
@@ -81,7 +76,7 @@ final class TunnelConnection {
    * like after a GOAWAY, so new streams go over a connection made with the current, rotated ones.
    */
   boolean tryReserve(Promise<Http2StreamChannel> p) {
-    if (state == State.READY && !draining && System.currentTimeMillis() >= expiresAtMillis) {
+    if (state == State.READY && !draining && tunnel.clock().millis() >= expiresAtMillis) {
       log.debug("HBONE {}: its certificates expired, draining", key);
       drain();
     }
@@ -276,22 +271,6 @@ final class TunnelConnection {
     }
   }
 
-  /** The earlier expiry of the certificates the handshake used, ours and the server's. */
-  private static long expiry(SSLSession session) throws SSLPeerUnverifiedException {
-    long at = Long.MAX_VALUE;
-    List<Certificate> certs = new ArrayList<>(Arrays.asList(session.getPeerCertificates()));
-    Certificate[] local = session.getLocalCertificates();
-    if (local != null) {
-      certs.addAll(Arrays.asList(local));
-    }
-    for (Certificate c : certs) {
-      if (c instanceof X509Certificate x) {
-        at = Math.min(at, x.getNotAfter().getTime());
-      }
-    }
-    return at;
-  }
-
   /** After the handshake: h2 only, and the server must be the identity the client expects. */
   private final class ClientNegotiation extends ApplicationProtocolNegotiationHandler {
     ClientNegotiation() {
@@ -310,7 +289,7 @@ final class TunnelConnection {
       try {
         SSLSession session = ctx.pipeline().get(SslHandler.class).engine().getSession();
         server = PeerIdentity.of(session, tunnel.trustDomain());
-        expiresAtMillis = expiry(session);
+        expiresAtMillis = Tunnel.handshakeExpiry(session);
       } catch (SSLPeerUnverifiedException e) {
         m.handshakeFailures().increment();
         close(e);
