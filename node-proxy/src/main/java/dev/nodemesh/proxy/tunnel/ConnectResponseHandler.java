@@ -3,15 +3,17 @@ package dev.nodemesh.proxy.tunnel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http2.Http2Error;
+import io.netty.handler.codec.http2.Http2GoAwayFrame;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2ResetFrame;
 import io.netty.util.ReferenceCountUtil;
 
 /**
  * Waits for the answer to a CONNECT on a client stream: {@code :status 200} hands the stream to the
- * relay (this handler leaves the pipeline first); RST_STREAM with REFUSED_STREAM says the server
- * did not process it (safe to try again elsewhere); any other status, reset, DATA before HEADERS or
- * the stream closing is a failure. Reports exactly once.
+ * relay (this handler leaves the pipeline first); RST_STREAM with REFUSED_STREAM, or a GOAWAY whose
+ * last stream id is below this stream's, says the server did not process it (safe to try again on
+ * another connection); any other status, reset, DATA before HEADERS or the stream closing is a
+ * failure. Reports exactly once.
  */
 final class ConnectResponseHandler extends ChannelInboundHandlerAdapter {
   /** How the server answered. */
@@ -59,6 +61,12 @@ final class ConnectResponseHandler extends ChannelInboundHandlerAdapter {
     if (evt instanceof Http2ResetFrame r) {
       finish(
           ctx, r.errorCode() == Http2Error.REFUSED_STREAM.code() ? Answer.REFUSED : Answer.FAILED);
+      return;
+    }
+    if (evt instanceof Http2GoAwayFrame g) {
+      // Netty tells streams above the GOAWAY's last stream id: the server never processed them.
+      g.release();
+      finish(ctx, Answer.REFUSED);
       return;
     }
     ctx.fireUserEventTriggered(evt);

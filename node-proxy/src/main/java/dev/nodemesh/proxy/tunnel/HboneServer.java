@@ -204,6 +204,7 @@ public final class HboneServer {
                   }));
       Tunnel.growConnectionWindow(ctx.channel(), s);
       m.connectionsOpen().incrementAndGet();
+      tunnel.serverConnection(ctx.channel());
       ctx.channel().closeFuture().addListener(f -> m.connectionsOpen().decrementAndGet());
     }
 

@@ -14,16 +14,22 @@ import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoop;
 import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.ChannelGroupFuture;
+import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http2.DefaultHttp2GoAwayFrame;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
 import io.netty.handler.codec.http2.Http2Connection;
+import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetSocketAddress;
 import java.security.cert.Certificate;
 import java.security.cert.X509Certificate;
@@ -56,6 +62,8 @@ public final class Tunnel {
   private final TunnelMetrics metrics;
   private final Clock clock;
   private final ConcurrentHashMap<EventLoop, TunnelPool> pools = new ConcurrentHashMap<>();
+  private final ChannelGroup serverConnections =
+      new DefaultChannelGroup("hbone-server", GlobalEventExecutor.INSTANCE);
 
   public Tunnel(
       String nodeName,
@@ -118,6 +126,21 @@ public final class Tunnel {
 
   public TunnelMetrics metrics() {
     return metrics;
+  }
+
+  /** Remembers an HBONE server connection (HTTP/2 ready) until it closes, for {@link #goAway}. */
+  void serverConnection(Channel ch) {
+    serverConnections.add(ch);
+  }
+
+  /**
+   * Sends GOAWAY (NO_ERROR) on every HBONE server connection this node holds: streams already open
+   * finish, clients open new ones on new connections. For a graceful shutdown or maintenance (and
+   * tests); connections accepted afterwards are not affected. Completes once every GOAWAY is
+   * written.
+   */
+  public ChannelGroupFuture goAway() {
+    return serverConnections.writeAndFlush(new DefaultHttp2GoAwayFrame(Http2Error.NO_ERROR));
   }
 
   /** The clock certificate expiry is checked against. */
@@ -224,16 +247,20 @@ public final class Tunnel {
                                 && mayRetry
                                 && downstream.isActive()) {
                               log.debug("tunnel {}: stream refused, trying a new connection", key);
-                              attempt(
-                                  plane,
-                                  downstream,
-                                  source,
-                                  key,
-                                  target,
-                                  meters,
-                                  start,
-                                  early,
-                                  false);
+                              // Once the connection has seen the GOAWAY (read after the streams'
+                              // notices) and left the pool.
+                              loop.execute(
+                                  () ->
+                                      attempt(
+                                          plane,
+                                          downstream,
+                                          source,
+                                          key,
+                                          target,
+                                          meters,
+                                          start,
+                                          early,
+                                          false));
                               return;
                             }
                             if (answer != ConnectResponseHandler.Answer.OK) {

@@ -11,6 +11,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2GoAwayFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
@@ -79,6 +80,9 @@ final class TunnelConnection {
     if (state == State.READY && !draining && tunnel.clock().millis() >= expiresAtMillis) {
       log.debug("HBONE {}: its certificates expired, draining", key);
       drain();
+    }
+    if (state == State.READY && !draining && goAwayReceived()) {
+      drain(); // a GOAWAY read but not yet seen by GoAwayWatcher
     }
     if (state == State.CLOSED
         || draining
@@ -256,6 +260,12 @@ final class TunnelConnection {
     if (ch != null) {
       ch.close();
     }
+  }
+
+  private boolean goAwayReceived() {
+    Channel ch = channel;
+    Http2FrameCodec codec = ch == null ? null : ch.pipeline().get(Http2FrameCodec.class);
+    return codec != null && codec.connection().goAwayReceived();
   }
 
   TunnelPool.Key key() {
