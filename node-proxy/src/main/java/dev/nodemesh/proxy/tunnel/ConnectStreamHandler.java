@@ -107,7 +107,7 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
     TrafficLabels labels =
         new TrafficLabels(
             "destination",
-            TrafficLabels.UNKNOWN,
+            callerWorkload(snapshot, peerIp, peer, tunnel.trustDomain()),
             peer.namespace(),
             destination.name(),
             destination.namespace(),
@@ -209,6 +209,35 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
     }
     stream.writeAndFlush(new DefaultHttp2ResetFrame(Http2Error.REFUSED_STREAM));
     stream.close();
+  }
+
+  /**
+   * The caller's workload name for metrics and the access log: the workload the snapshot has at the
+   * tunnel connection's source address (made from the caller pod's namespace, so its pod IP), but
+   * only when that workload's identity is the SPIFFE ID the caller proved. An address the snapshot
+   * does not know, or one whose workload has another service account or namespace (a stale
+   * snapshot, a reused IP, a connection from outside a pod), stays {@code unknown}: a name is never
+   * taken from an address alone.
+   */
+  static String callerWorkload(
+      ConfigSnapshot snapshot, InetAddress peerIp, SpiffeId peer, String trustDomain) {
+    Workload w = snapshot.workloadByIp(peerIp);
+    if (w == null) {
+      log.debug("HBONE caller {} at {}: no workload has that address", peer, peerIp);
+      return TrafficLabels.UNKNOWN;
+    }
+    SpiffeId expected = SpiffeId.of(trustDomain, w);
+    if (!expected.equals(peer)) {
+      log.debug(
+          "HBONE caller {} at {}: the workload there, {}/{}, is {}; source workload left unknown",
+          peer,
+          peerIp,
+          w.namespace(),
+          w.name(),
+          expected);
+      return TrafficLabels.UNKNOWN;
+    }
+    return w.name();
   }
 
   private static void respond(Http2StreamChannel stream, String status, boolean end) {
