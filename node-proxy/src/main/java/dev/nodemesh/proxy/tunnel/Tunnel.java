@@ -30,6 +30,8 @@ import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.GlobalEventExecutor;
+import io.netty.util.concurrent.Promise;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.security.cert.Certificate;
 import java.security.cert.X509Certificate;
@@ -188,52 +190,84 @@ public final class Tunnel {
       Workload destination,
       InetSocketAddress target,
       ConnectionMeters meters) {
+    long start = System.nanoTime();
+    EarlyData early = new EarlyData();
+    downstream.pipeline().addLast(EarlyData.NAME, early);
+    open(plane, downstream, source, destination, target)
+        .addListener(
+            (Future<Http2StreamChannel> f) -> {
+              if (!f.isSuccess()) {
+                meters.failed().increment();
+                log.debug("tunnel to {} failed: {}", target, String.valueOf(f.cause()));
+                Relays.reset(downstream);
+                return;
+              }
+              Http2StreamChannel stream = f.getNow();
+              if (!downstream.isActive()) {
+                stream.close();
+                return;
+              }
+              meters.connected(System.nanoTime() - start);
+              ArrayDeque<ByteBuf> pending = early.drain();
+              boolean eof = early.inputShutdown();
+              downstream.pipeline().remove(early);
+              StreamRelay.start(downstream, stream, pending, eof, relayListener(meters, start));
+            });
+  }
+
+  /**
+   * A CONNECT stream to {@code target} on {@code destination}, answered 200, on a pooled connection
+   * presenting {@code source}'s workload certificate (made from its namespace when a new one is
+   * needed). The stream does not auto-read. Completes on {@code onLoop}'s event loop, which must be
+   * the caller's; fails when the source has no identity in the config (never plaintext), the
+   * connection cannot be made, or the server refuses the stream.
+   */
+  public Future<Http2StreamChannel> open(
+      DataPlane plane,
+      Channel onLoop,
+      EnrolledPod source,
+      Workload destination,
+      InetSocketAddress target) {
+    Promise<Http2StreamChannel> result = onLoop.eventLoop().newPromise();
     Workload self = HboneServer.workloadOf(plane.snapshots().current(), source);
     if (self == null) {
-      // No identity to present: fail closed rather than fall back to plaintext.
-      log.debug("tunnel from {}: the pod is not in the config", source);
-      meters.failed().increment();
-      Relays.reset(downstream);
-      return;
+      return result.setFailure(
+          new IOException("tunnel from " + source + ": the pod is not in the config"));
     }
     TunnelPool.Key key =
         new TunnelPool.Key(
             SpiffeId.of(trustDomain, self),
             target.getAddress(),
             SpiffeId.of(trustDomain, destination));
-    long start = System.nanoTime();
-    EarlyData early = new EarlyData();
-    downstream.pipeline().addLast(EarlyData.NAME, early);
-    attempt(plane, downstream, source, key, target, meters, start, early, true);
+    attempt(plane, onLoop, source, key, target, result, true);
+    return result;
   }
 
   /**
    * Opens a stream and sends CONNECT. A stream the server refused without processing it (RST_STREAM
-   * REFUSED_STREAM, e.g. because the connection's certificates expired by the server's clock) is
-   * tried once more: the refused connection has drained on the server's GOAWAY, so the pool makes a
-   * new one. The client's early bytes are still held, nothing was relayed.
+   * REFUSED_STREAM, e.g. because the connection's certificates expired by the server's clock, or
+   * above the last stream id of a GOAWAY) is tried once more: the refused connection drains on the
+   * server's GOAWAY, so the pool makes a new one. Nothing was relayed yet.
    */
   private void attempt(
       DataPlane plane,
-      Channel downstream,
+      Channel onLoop,
       EnrolledPod source,
       TunnelPool.Key key,
       InetSocketAddress target,
-      ConnectionMeters meters,
-      long start,
-      EarlyData early,
+      Promise<Http2StreamChannel> result,
       boolean mayRetry) {
-    EventLoop loop = downstream.eventLoop();
+    EventLoop loop = onLoop.eventLoop();
     TunnelPool pool = pools.computeIfAbsent(loop, l -> new TunnelPool(this, l));
-    pool.openStream(plane, key, source.netns(), downstream)
+    pool.openStream(plane, key, source.netns(), onLoop)
         .addListener(
             (Future<Http2StreamChannel> f) -> {
               if (!f.isSuccess()) {
-                fail(downstream, meters, key, f.cause());
+                result.tryFailure(f.cause());
                 return;
               }
               Http2StreamChannel stream = f.getNow();
-              if (!downstream.isActive()) {
+              if (result.isDone()) {
                 stream.close();
                 return;
               }
@@ -243,40 +277,22 @@ public final class Tunnel {
                       "connect-response",
                       new ConnectResponseHandler(
                           answer -> {
-                            if (answer == ConnectResponseHandler.Answer.REFUSED
-                                && mayRetry
-                                && downstream.isActive()) {
+                            if (answer == ConnectResponseHandler.Answer.OK) {
+                              if (!result.trySuccess(stream)) {
+                                stream.close();
+                              }
+                              return;
+                            }
+                            if (answer == ConnectResponseHandler.Answer.REFUSED && mayRetry) {
                               log.debug("tunnel {}: stream refused, trying a new connection", key);
                               // Once the connection has seen the GOAWAY (read after the streams'
                               // notices) and left the pool.
                               loop.execute(
-                                  () ->
-                                      attempt(
-                                          plane,
-                                          downstream,
-                                          source,
-                                          key,
-                                          target,
-                                          meters,
-                                          start,
-                                          early,
-                                          false));
+                                  () -> attempt(plane, onLoop, source, key, target, result, false));
                               return;
                             }
-                            if (answer != ConnectResponseHandler.Answer.OK) {
-                              fail(downstream, meters, key, null);
-                              return;
-                            }
-                            if (!downstream.isActive()) {
-                              stream.close();
-                              return;
-                            }
-                            meters.connected(System.nanoTime() - start);
-                            ArrayDeque<ByteBuf> pending = early.drain();
-                            boolean eof = early.inputShutdown();
-                            downstream.pipeline().remove(early);
-                            StreamRelay.start(
-                                downstream, stream, pending, eof, relayListener(meters, start));
+                            result.tryFailure(
+                                new IOException("tunnel " + key + ": CONNECT " + answer));
                           }));
               stream.writeAndFlush(
                   new DefaultHttp2HeadersFrame(
@@ -285,13 +301,6 @@ public final class Tunnel {
                           .authority(ConnectTarget.format(target))));
               stream.read();
             });
-  }
-
-  private static void fail(
-      Channel downstream, ConnectionMeters meters, TunnelPool.Key key, @Nullable Throwable cause) {
-    meters.failed().increment();
-    log.debug("tunnel {} failed: {}", key, cause == null ? "refused" : cause.toString());
-    Relays.reset(downstream);
   }
 
   private static StreamRelay.Listener relayListener(ConnectionMeters meters, long start) {
