@@ -11,6 +11,7 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
@@ -45,6 +46,9 @@ public final class HboneServer {
       @Override
       protected void initChannel(SocketChannel ch) {
         EpollRegistrationGuard.apply(ch);
+        // The pod listeners allow half-closure (for relays); a TLS connection whose peer sent FIN
+        // is over, and must close rather than linger half-open with its HTTP/2 state.
+        ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
         ch.pipeline().addLast("hbone-tls-setup", tlsSetup(tunnel, plane, pod));
       }
     };

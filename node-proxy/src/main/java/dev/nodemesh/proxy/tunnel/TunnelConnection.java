@@ -144,6 +144,9 @@ final class TunnelConnection {
                     ch.close();
                     return;
                   }
+                  // Upstream sockets allow half-closure (for relays); the server's FIN ends a
+                  // tunnel connection.
+                  ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
                   ch.pipeline().addLast("tls", ssl.newHandler(ch.alloc()));
                   ch.pipeline().addLast("alpn", new ClientNegotiation());
                   ch.config().setOption(ChannelOption.AUTO_READ, true);
