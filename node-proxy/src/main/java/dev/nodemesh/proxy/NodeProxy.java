@@ -113,6 +113,16 @@ public final class NodeProxy implements AutoCloseable {
       @Nullable IdentityProvider identities,
       @Nullable Authorizer authorizer)
       throws Exception {
+    return start(config, identities, authorizer, TunnelSettings.defaults());
+  }
+
+  /** As above, with the HBONE connection sizes and limits (tests shorten the idle timeout). */
+  public static NodeProxy start(
+      NodeProxyConfig config,
+      @Nullable IdentityProvider identities,
+      @Nullable Authorizer authorizer,
+      TunnelSettings tunnelSettings)
+      throws Exception {
     Transport transport = Transport.of(config.transport());
     transport.logChoice();
     ProxyMetrics metrics = new ProxyMetrics(config.nodeName());
@@ -161,7 +171,7 @@ public final class NodeProxy implements AutoCloseable {
                 config.trustDomain(),
                 identities,
                 policy,
-                TunnelSettings.defaults(),
+                tunnelSettings,
                 metrics.registry());
     DataPlane plane =
         new DataPlane(

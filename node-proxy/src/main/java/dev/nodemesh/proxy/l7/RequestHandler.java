@@ -10,6 +10,7 @@ import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.metrics.HttpMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
+import dev.nodemesh.proxy.tunnel.Tunnel;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -417,8 +418,14 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     InetSocketAddress to = f.target().upstream();
     var local = cx.plane().pods().byIp(to.getAddress());
     NetworkNamespace from = local != null ? local.netns() : cx.source().netns();
+    // Cross-node endpoints through the source workload's HBONE tunnel, as on the L4 path.
+    Tunnel tunnel = cx.plane().tunnel();
+    UpstreamPools.Via via =
+        tunnel != null && tunnel.crossesNodes(f.target().endpoint(), local != null)
+            ? new UpstreamPools.Via(cx.source(), f.target().endpoint())
+            : null;
     Future<Channel> acquired =
-        UpstreamPools.acquire(cx.plane(), ctx().channel(), from, to, h2Upstream(f));
+        UpstreamPools.acquire(cx.plane(), ctx().channel(), from, to, h2Upstream(f), via);
     HttpRoute.Rule rule = f.entry().rule();
     if (rule.backendTimeout() != null) {
       r.tryTimer =

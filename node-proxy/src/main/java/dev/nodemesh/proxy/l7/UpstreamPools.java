@@ -2,7 +2,11 @@ package dev.nodemesh.proxy.l7;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.l4.Upstream;
+import dev.nodemesh.proxy.tunnel.StreamBytes;
+import dev.nodemesh.proxy.tunnel.Tunnel;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -33,7 +37,9 @@ import org.jspecify.annotations.Nullable;
  * is made in, protocol), so a pool is only ever touched by its own loop: no locks. HTTP/1.1
  * connections are kept alive and reused one exchange at a time; HTTP/2 shares one connection per
  * endpoint and opens a stream per exchange. Sockets are made by {@link Upstream#connect} (the pod's
- * namespace, the proxy mark), exactly as the L4 path makes them.
+ * namespace, the proxy mark), exactly as the L4 path makes them; to an endpoint on another node the
+ * "connection" is instead a CONNECT stream in the source workload's pooled HBONE tunnel (mutual
+ * TLS, the receiving node's policy), pooled per source pod like any other.
  *
  * <p>An exchange is a channel that takes {@link HttpObject}s (request) and yields them (response)
  * through its {@link Exchange} handler. Limits: no idle timeout and no cap on HTTP/2 concurrent
@@ -46,7 +52,15 @@ final class UpstreamPools {
 
   private UpstreamPools() {}
 
-  private record Key(InetSocketAddress address, NetworkNamespace from, boolean h2) {}
+  private record Key(
+      InetSocketAddress address, NetworkNamespace from, boolean h2, boolean tunnelled) {}
+
+  /**
+   * An endpoint on another node, reached through an HBONE CONNECT stream presenting {@code
+   * source}'s workload certificate instead of a socket; the receiving node checks policy for that
+   * stream as for any other.
+   */
+  record Via(EnrolledPod source, Workload destination) {}
 
   /** Where an exchange delivers its response; called on the exchange's event loop. */
   interface ResponseSink {
@@ -118,7 +132,8 @@ final class UpstreamPools {
       Channel downstream,
       NetworkNamespace from,
       InetSocketAddress to,
-      boolean h2) {
+      boolean h2,
+      @Nullable Via via) {
     EventExecutor loop = downstream.eventLoop();
     Map<Key, EndpointPool> pools =
         BY_LOOP.computeIfAbsent(
@@ -127,10 +142,11 @@ final class UpstreamPools {
               l.terminationFuture().addListener(f -> BY_LOOP.remove(l));
               return new HashMap<>();
             });
-    EndpointPool pool = pools.computeIfAbsent(new Key(to, from, h2), k -> new EndpointPool());
+    EndpointPool pool =
+        pools.computeIfAbsent(new Key(to, from, h2, via != null), k -> new EndpointPool());
     Promise<Channel> result = loop.newPromise();
     if (h2) {
-      acquireStream(plane, downstream, from, to, pool, result);
+      acquireStream(plane, downstream, from, to, via, pool, result);
       return result;
     }
     Channel ch;
@@ -140,22 +156,69 @@ final class UpstreamPools {
         return result;
       }
     }
+    dial(plane, downstream, from, to, via)
+        .addListener(
+            (Future<Channel> f) -> {
+              if (!f.isSuccess()) {
+                result.setFailure(f.cause());
+                return;
+              }
+              Channel c = f.getNow();
+              Exchange ex = new Exchange();
+              ex.pool = pool;
+              c.pipeline().addLast(new HttpClientCodec(), ex);
+              c.config().setAutoRead(true);
+              result.setSuccess(c);
+            });
+    return result;
+  }
+
+  /**
+   * The transport of a new upstream connection: a socket made in {@code from} (the proxy mark), or
+   * with {@code via}, a CONNECT stream in the pooled HBONE tunnel adapted to carry bytes ({@link
+   * StreamBytes}). Auto-read is off until the caller has added its handlers.
+   */
+  private static Future<Channel> dial(
+      DataPlane plane,
+      Channel downstream,
+      NetworkNamespace from,
+      InetSocketAddress to,
+      @Nullable Via via) {
+    Promise<Channel> p = downstream.eventLoop().newPromise();
+    Tunnel tunnel = plane.tunnel();
+    if (via != null) {
+      if (tunnel == null) {
+        return p.setFailure(new IllegalStateException("no tunnel for " + to));
+      }
+      tunnel
+          .open(plane, downstream, via.source(), via.destination(), to)
+          .addListener(
+              (Future<Http2StreamChannel> f) -> {
+                if (!f.isSuccess()) {
+                  p.setFailure(f.cause());
+                  return;
+                }
+                Channel stream = StreamBytes.install(f.getNow());
+                if (!p.trySuccess(stream)) {
+                  stream.close();
+                }
+              });
+      return p;
+    }
     Upstream.connect(plane, downstream, from, to)
         .addListener(
             (ChannelFutureListener)
                 f -> {
                   if (!f.isSuccess()) {
-                    f.channel().close();
-                    result.setFailure(f.cause());
+                    if (f.channel() != downstream) {
+                      f.channel().close();
+                    }
+                    p.setFailure(f.cause());
                     return;
                   }
-                  Exchange ex = new Exchange();
-                  ex.pool = pool;
-                  f.channel().pipeline().addLast(new HttpClientCodec(), ex);
-                  f.channel().config().setAutoRead(true);
-                  result.setSuccess(f.channel());
+                  p.setSuccess(f.channel());
                 });
-    return result;
+    return p;
   }
 
   private static void acquireStream(
@@ -163,6 +226,7 @@ final class UpstreamPools {
       Channel downstream,
       NetworkNamespace from,
       InetSocketAddress to,
+      @Nullable Via via,
       EndpointPool pool,
       Promise<Channel> result) {
     Channel conn = pool.h2Connection;
@@ -179,33 +243,31 @@ final class UpstreamPools {
     w.add(result);
     pool.h2Waiting = w;
     pool.h2Connection = null;
-    Upstream.connect(plane, downstream, from, to)
+    dial(plane, downstream, from, to, via)
         .addListener(
-            (ChannelFutureListener)
-                f -> {
-                  pool.h2Waiting = null;
-                  if (!f.isSuccess()) {
-                    f.channel().close();
-                    w.forEach(p -> p.tryFailure(f.cause()));
-                    return;
-                  }
-                  Channel c = f.channel();
-                  c.pipeline()
-                      .addLast(
-                          Http2FrameCodecBuilder.forClient().build(),
-                          // Streams the server opens (push) are not accepted: nothing to handle.
-                          new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
-                  c.config().setAutoRead(true);
-                  pool.h2Connection = c;
-                  c.closeFuture()
-                      .addListener(
-                          cf -> {
-                            if (pool.h2Connection == c) {
-                              pool.h2Connection = null;
-                            }
-                          });
-                  w.forEach(p -> openStream(c, p));
-                });
+            (Future<Channel> f) -> {
+              pool.h2Waiting = null;
+              if (!f.isSuccess()) {
+                w.forEach(p -> p.tryFailure(f.cause()));
+                return;
+              }
+              Channel c = f.getNow();
+              c.pipeline()
+                  .addLast(
+                      Http2FrameCodecBuilder.forClient().build(),
+                      // Streams the server opens (push) are not accepted: nothing to handle.
+                      new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
+              c.config().setAutoRead(true);
+              pool.h2Connection = c;
+              c.closeFuture()
+                  .addListener(
+                      cf -> {
+                        if (pool.h2Connection == c) {
+                          pool.h2Connection = null;
+                        }
+                      });
+              w.forEach(p -> openStream(c, p));
+            });
   }
 
   private static void openStream(Channel conn, Promise<Channel> result) {

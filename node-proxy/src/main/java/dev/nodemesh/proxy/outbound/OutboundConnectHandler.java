@@ -88,16 +88,15 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
 
   /**
    * Whether the L7 path may carry this connection without losing what the L4 path guarantees. L7
-   * upstream connections are made directly (not through an HBONE tunnel) and pick an endpoint per
-   * request without a policy check of their own, so L7 is taken only when every endpoint any route
-   * of this Service may send to is either on no other node (or no tunnel is configured) and, when
-   * it is a pod on this node, its policy admits this source now. Otherwise the connection takes the
-   * L4 path, which tunnels and checks policy per connection. Policy changes apply to new
-   * connections, as on the L4 path.
+   * picks an endpoint per request; one on another node is reached through a CONNECT stream in the
+   * source workload's HBONE tunnel, checked by the receiving node as any stream. Endpoints on this
+   * node get no check of their own per request, so L7 is taken only when every such endpoint any
+   * route of this Service may send to admits this source now; otherwise the connection takes the L4
+   * path, which checks policy per connection. Policy changes apply to new connections, as on the L4
+   * path.
    */
   private boolean l7KeepsGuarantees(
       ChannelHandlerContext ctx, ConfigSnapshot snapshot, Route.ToService s) {
-    Tunnel tunnel = plane.tunnel();
     for (HttpRouteEntry entry : snapshot.httpRoutes(s.service().id())) {
       for (HttpRoute.Backend backend : entry.rule().backends()) {
         MeshService svc = snapshot.serviceByName(backend.service());
@@ -111,9 +110,8 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
             continue;
           }
           EnrolledPod local = plane.pods().byIp(ip);
-          if (tunnel != null && tunnel.crossesNodes(endpoint, local != null)) {
-            return false;
-          }
+          // Endpoints on other nodes are reached through the tunnel (the receiving node checks
+          // policy per stream), as on the L4 path; pods here are checked now.
           if (local != null) {
             int target = port.targetPortOn(endpoint);
             ConnectionSource caller =

@@ -16,8 +16,11 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http2.DefaultHttp2GoAwayFrame;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.DefaultHttp2ResetFrame;
+import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
@@ -44,10 +47,17 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
   private final EnrolledPod pod;
   private final SpiffeId peer;
   private final InetAddress peerIp;
+  private final HboneServer.Expiry expiry;
   private boolean requested;
 
   ConnectStreamHandler(
-      Tunnel tunnel, DataPlane plane, EnrolledPod pod, SpiffeId peer, InetAddress peerIp) {
+      Tunnel tunnel,
+      DataPlane plane,
+      EnrolledPod pod,
+      SpiffeId peer,
+      InetAddress peerIp,
+      HboneServer.Expiry expiry) {
+    this.expiry = expiry;
     this.tunnel = tunnel;
     this.plane = plane;
     this.pod = pod;
@@ -72,6 +82,10 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
     Http2StreamChannel stream = (Http2StreamChannel) ctx.channel();
     TunnelMetrics.Side m = tunnel.metrics().server();
     m.streamsOpened().increment();
+    if (tunnel.clock().millis() >= expiry.atMillis) {
+      refuseExpired(stream, m);
+      return;
+    }
     Http2Headers h = headers.headers();
     InetSocketAddress target =
         HttpMethod.CONNECT.asciiName().contentEquals(h.method() == null ? "" : h.method())
@@ -93,7 +107,7 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
     TrafficLabels labels =
         new TrafficLabels(
             "destination",
-            TrafficLabels.UNKNOWN,
+            callerWorkload(snapshot, peerIp, peer, tunnel.trustDomain()),
             peer.namespace(),
             destination.name(),
             destination.namespace(),
@@ -178,6 +192,52 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
                         }
                       });
                 });
+  }
+
+  /**
+   * The connection's certificates have expired: GOAWAY once (its last stream id includes this one,
+   * so the client learns of the refusal from the reset, not from the GOAWAY), then RST_STREAM
+   * REFUSED_STREAM, which tells the client that nothing was processed and it may retry on a new
+   * connection. Streams already open keep going; the client closes the connection once they end.
+   */
+  private void refuseExpired(Http2StreamChannel stream, TunnelMetrics.Side m) {
+    m.streamsRefused().increment();
+    log.debug("HBONE {} from {}: connection certificates expired, stream refused", pod, peer);
+    if (!expiry.goAwaySent) {
+      expiry.goAwaySent = true;
+      stream.parent().writeAndFlush(new DefaultHttp2GoAwayFrame(Http2Error.NO_ERROR));
+    }
+    stream.writeAndFlush(new DefaultHttp2ResetFrame(Http2Error.REFUSED_STREAM));
+    stream.close();
+  }
+
+  /**
+   * The caller's workload name for metrics and the access log: the workload the snapshot has at the
+   * tunnel connection's source address (made from the caller pod's namespace, so its pod IP), but
+   * only when that workload's identity is the SPIFFE ID the caller proved. An address the snapshot
+   * does not know, or one whose workload has another service account or namespace (a stale
+   * snapshot, a reused IP, a connection from outside a pod), stays {@code unknown}: a name is never
+   * taken from an address alone.
+   */
+  static String callerWorkload(
+      ConfigSnapshot snapshot, InetAddress peerIp, SpiffeId peer, String trustDomain) {
+    Workload w = snapshot.workloadByIp(peerIp);
+    if (w == null) {
+      log.debug("HBONE caller {} at {}: no workload has that address", peer, peerIp);
+      return TrafficLabels.UNKNOWN;
+    }
+    SpiffeId expected = SpiffeId.of(trustDomain, w);
+    if (!expected.equals(peer)) {
+      log.debug(
+          "HBONE caller {} at {}: the workload there, {}/{}, is {}; source workload left unknown",
+          peer,
+          peerIp,
+          w.namespace(),
+          w.name(),
+          expected);
+      return TrafficLabels.UNKNOWN;
+    }
+    return w.name();
   }
 
   private static void respond(Http2StreamChannel stream, String status, boolean end) {

@@ -11,6 +11,7 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
@@ -22,6 +23,7 @@ import io.netty.handler.ssl.SslHandler;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import javax.net.ssl.SSLPeerUnverifiedException;
+import javax.net.ssl.SSLSession;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,6 +46,9 @@ public final class HboneServer {
       @Override
       protected void initChannel(SocketChannel ch) {
         EpollRegistrationGuard.apply(ch);
+        // The pod listeners allow half-closure (for relays); a TLS connection whose peer sent FIN
+        // is over, and must close rather than linger half-open with its HTTP/2 state.
+        ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
         ch.pipeline().addLast("hbone-tls-setup", tlsSetup(tunnel, plane, pod));
       }
     };
@@ -69,6 +74,21 @@ public final class HboneServer {
       }
     }
     return null;
+  }
+
+  /**
+   * When a server connection stops taking streams: the earlier {@code notAfter} of its handshake
+   * certificates (the client's chain and the pod's own). Past it, each new CONNECT is refused with
+   * RST_STREAM REFUSED_STREAM, the first refusal preceded by a GOAWAY so the client drains the
+   * connection; streams already open go on. One per connection, touched only from its event loop.
+   */
+  static final class Expiry {
+    final long atMillis;
+    boolean goAwaySent;
+
+    Expiry(long atMillis) {
+      this.atMillis = atMillis;
+    }
   }
 
   /** Picks the pod's certificate (asynchronously), then installs TLS and starts reading. */
@@ -150,10 +170,11 @@ public final class HboneServer {
         return;
       }
       SpiffeId peer;
+      Expiry expiry;
       try {
-        peer =
-            PeerIdentity.of(
-                ctx.pipeline().get(SslHandler.class).engine().getSession(), tunnel.trustDomain());
+        SSLSession session = ctx.pipeline().get(SslHandler.class).engine().getSession();
+        peer = PeerIdentity.of(session, tunnel.trustDomain());
+        expiry = new Expiry(Tunnel.handshakeExpiry(session));
       } catch (SSLPeerUnverifiedException e) {
         m.handshakeFailures().increment();
         log.debug("HBONE client {} refused: {}", ctx.channel().remoteAddress(), e.getMessage());
@@ -182,11 +203,12 @@ public final class HboneServer {
                           .pipeline()
                           .addLast(
                               "connect",
-                              new ConnectStreamHandler(tunnel, plane, pod, peer, peerIp));
+                              new ConnectStreamHandler(tunnel, plane, pod, peer, peerIp, expiry));
                     }
                   }));
       Tunnel.growConnectionWindow(ctx.channel(), s);
       m.connectionsOpen().incrementAndGet();
+      tunnel.serverConnection(ctx.channel());
       ctx.channel().closeFuture().addListener(f -> m.connectionsOpen().decrementAndGet());
     }
 

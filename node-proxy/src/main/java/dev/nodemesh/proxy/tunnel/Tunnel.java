@@ -14,19 +14,35 @@ import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoop;
 import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.ChannelGroupFuture;
+import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http2.DefaultHttp2GoAwayFrame;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
 import io.netty.handler.codec.http2.Http2Connection;
+import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import io.netty.util.concurrent.Promise;
+import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.security.cert.Certificate;
+import java.security.cert.X509Certificate;
+import java.time.Clock;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
+import javax.net.ssl.SSLPeerUnverifiedException;
+import javax.net.ssl.SSLSession;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -46,7 +62,10 @@ public final class Tunnel {
   private final Authorizer authorizer;
   private final TunnelSettings settings;
   private final TunnelMetrics metrics;
+  private final Clock clock;
   private final ConcurrentHashMap<EventLoop, TunnelPool> pools = new ConcurrentHashMap<>();
+  private final ChannelGroup serverConnections =
+      new DefaultChannelGroup("hbone-server", GlobalEventExecutor.INSTANCE);
 
   public Tunnel(
       String nodeName,
@@ -55,6 +74,22 @@ public final class Tunnel {
       Authorizer authorizer,
       TunnelSettings settings,
       MeterRegistry registry) {
+    this(nodeName, trustDomain, identities, authorizer, settings, registry, Clock.systemUTC());
+  }
+
+  /**
+   * As above, with the clock that certificate expiry is compared against (both sides: a client
+   * connection stops taking streams, a server connection refuses them), so tests can move time.
+   */
+  public Tunnel(
+      String nodeName,
+      String trustDomain,
+      IdentityProvider identities,
+      Authorizer authorizer,
+      TunnelSettings settings,
+      MeterRegistry registry,
+      Clock clock) {
+    this.clock = clock;
     this.nodeName = nodeName;
     this.trustDomain = trustDomain;
     this.tls = new TunnelTls(identities);
@@ -95,6 +130,45 @@ public final class Tunnel {
     return metrics;
   }
 
+  /** Remembers an HBONE server connection (HTTP/2 ready) until it closes, for {@link #goAway}. */
+  void serverConnection(Channel ch) {
+    serverConnections.add(ch);
+  }
+
+  /**
+   * Sends GOAWAY (NO_ERROR) on every HBONE server connection this node holds: streams already open
+   * finish, clients open new ones on new connections. For a graceful shutdown or maintenance (and
+   * tests); connections accepted afterwards are not affected. Completes once every GOAWAY is
+   * written.
+   */
+  public ChannelGroupFuture goAway() {
+    return serverConnections.writeAndFlush(new DefaultHttp2GoAwayFrame(Http2Error.NO_ERROR));
+  }
+
+  /** The clock certificate expiry is checked against. */
+  Clock clock() {
+    return clock;
+  }
+
+  /**
+   * The earlier {@code notAfter} of the certificates a handshake used, the peer's chain and ours:
+   * past it, the connection takes no new stream on either side.
+   */
+  static long handshakeExpiry(SSLSession session) throws SSLPeerUnverifiedException {
+    long at = Long.MAX_VALUE;
+    List<Certificate> certs = new ArrayList<>(Arrays.asList(session.getPeerCertificates()));
+    Certificate[] local = session.getLocalCertificates();
+    if (local != null) {
+      certs.addAll(Arrays.asList(local));
+    }
+    for (Certificate c : certs) {
+      if (c instanceof X509Certificate x) {
+        at = Math.min(at, x.getNotAfter().getTime());
+      }
+    }
+    return at;
+  }
+
   /** Client connections held now over every loop (call from a test or admin, racy by nature). */
   int pooledConnections() {
     int n = 0;
@@ -116,33 +190,84 @@ public final class Tunnel {
       Workload destination,
       InetSocketAddress target,
       ConnectionMeters meters) {
+    long start = System.nanoTime();
+    EarlyData early = new EarlyData();
+    downstream.pipeline().addLast(EarlyData.NAME, early);
+    open(plane, downstream, source, destination, target)
+        .addListener(
+            (Future<Http2StreamChannel> f) -> {
+              if (!f.isSuccess()) {
+                meters.failed().increment();
+                log.debug("tunnel to {} failed: {}", target, String.valueOf(f.cause()));
+                Relays.reset(downstream);
+                return;
+              }
+              Http2StreamChannel stream = f.getNow();
+              if (!downstream.isActive()) {
+                stream.close();
+                return;
+              }
+              meters.connected(System.nanoTime() - start);
+              ArrayDeque<ByteBuf> pending = early.drain();
+              boolean eof = early.inputShutdown();
+              downstream.pipeline().remove(early);
+              StreamRelay.start(downstream, stream, pending, eof, relayListener(meters, start));
+            });
+  }
+
+  /**
+   * A CONNECT stream to {@code target} on {@code destination}, answered 200, on a pooled connection
+   * presenting {@code source}'s workload certificate (made from its namespace when a new one is
+   * needed). The stream does not auto-read. Completes on {@code onLoop}'s event loop, which must be
+   * the caller's; fails when the source has no identity in the config (never plaintext), the
+   * connection cannot be made, or the server refuses the stream.
+   */
+  public Future<Http2StreamChannel> open(
+      DataPlane plane,
+      Channel onLoop,
+      EnrolledPod source,
+      Workload destination,
+      InetSocketAddress target) {
+    Promise<Http2StreamChannel> result = onLoop.eventLoop().newPromise();
     Workload self = HboneServer.workloadOf(plane.snapshots().current(), source);
     if (self == null) {
-      // No identity to present: fail closed rather than fall back to plaintext.
-      log.debug("tunnel from {}: the pod is not in the config", source);
-      meters.failed().increment();
-      Relays.reset(downstream);
-      return;
+      return result.setFailure(
+          new IOException("tunnel from " + source + ": the pod is not in the config"));
     }
     TunnelPool.Key key =
         new TunnelPool.Key(
             SpiffeId.of(trustDomain, self),
             target.getAddress(),
             SpiffeId.of(trustDomain, destination));
-    long start = System.nanoTime();
-    EarlyData early = new EarlyData();
-    downstream.pipeline().addLast(EarlyData.NAME, early);
-    EventLoop loop = downstream.eventLoop();
+    attempt(plane, onLoop, source, key, target, result, true);
+    return result;
+  }
+
+  /**
+   * Opens a stream and sends CONNECT. A stream the server refused without processing it (RST_STREAM
+   * REFUSED_STREAM, e.g. because the connection's certificates expired by the server's clock, or
+   * above the last stream id of a GOAWAY) is tried once more: the refused connection drains on the
+   * server's GOAWAY, so the pool makes a new one. Nothing was relayed yet.
+   */
+  private void attempt(
+      DataPlane plane,
+      Channel onLoop,
+      EnrolledPod source,
+      TunnelPool.Key key,
+      InetSocketAddress target,
+      Promise<Http2StreamChannel> result,
+      boolean mayRetry) {
+    EventLoop loop = onLoop.eventLoop();
     TunnelPool pool = pools.computeIfAbsent(loop, l -> new TunnelPool(this, l));
-    pool.openStream(plane, key, source.netns(), downstream)
+    pool.openStream(plane, key, source.netns(), onLoop)
         .addListener(
             (Future<Http2StreamChannel> f) -> {
               if (!f.isSuccess()) {
-                fail(downstream, meters, key, f.cause());
+                result.tryFailure(f.cause());
                 return;
               }
               Http2StreamChannel stream = f.getNow();
-              if (!downstream.isActive()) {
+              if (result.isDone()) {
                 stream.close();
                 return;
               }
@@ -151,21 +276,23 @@ public final class Tunnel {
                   .addLast(
                       "connect-response",
                       new ConnectResponseHandler(
-                          ok -> {
-                            if (!ok) {
-                              fail(downstream, meters, key, null);
+                          answer -> {
+                            if (answer == ConnectResponseHandler.Answer.OK) {
+                              if (!result.trySuccess(stream)) {
+                                stream.close();
+                              }
                               return;
                             }
-                            if (!downstream.isActive()) {
-                              stream.close();
+                            if (answer == ConnectResponseHandler.Answer.REFUSED && mayRetry) {
+                              log.debug("tunnel {}: stream refused, trying a new connection", key);
+                              // Once the connection has seen the GOAWAY (read after the streams'
+                              // notices) and left the pool.
+                              loop.execute(
+                                  () -> attempt(plane, onLoop, source, key, target, result, false));
                               return;
                             }
-                            meters.connected(System.nanoTime() - start);
-                            ArrayDeque<ByteBuf> pending = early.drain();
-                            boolean eof = early.inputShutdown();
-                            downstream.pipeline().remove(early);
-                            StreamRelay.start(
-                                downstream, stream, pending, eof, relayListener(meters, start));
+                            result.tryFailure(
+                                new IOException("tunnel " + key + ": CONNECT " + answer));
                           }));
               stream.writeAndFlush(
                   new DefaultHttp2HeadersFrame(
@@ -174,13 +301,6 @@ public final class Tunnel {
                           .authority(ConnectTarget.format(target))));
               stream.read();
             });
-  }
-
-  private static void fail(
-      Channel downstream, ConnectionMeters meters, TunnelPool.Key key, @Nullable Throwable cause) {
-    meters.failed().increment();
-    log.debug("tunnel {} failed: {}", key, cause == null ? "refused" : cause.toString());
-    Relays.reset(downstream);
   }
 
   private static StreamRelay.Listener relayListener(ConnectionMeters meters, long start) {

@@ -11,6 +11,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2GoAwayFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
@@ -26,12 +27,7 @@ import io.netty.util.concurrent.Promise;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.security.cert.Certificate;
-import java.security.cert.X509Certificate;
 import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
@@ -81,9 +77,12 @@ final class TunnelConnection {
    * like after a GOAWAY, so new streams go over a connection made with the current, rotated ones.
    */
   boolean tryReserve(Promise<Http2StreamChannel> p) {
-    if (state == State.READY && !draining && System.currentTimeMillis() >= expiresAtMillis) {
+    if (state == State.READY && !draining && tunnel.clock().millis() >= expiresAtMillis) {
       log.debug("HBONE {}: its certificates expired, draining", key);
       drain();
+    }
+    if (state == State.READY && !draining && goAwayReceived()) {
+      drain(); // a GOAWAY read but not yet seen by GoAwayWatcher
     }
     if (state == State.CLOSED
         || draining
@@ -145,6 +144,9 @@ final class TunnelConnection {
                     ch.close();
                     return;
                   }
+                  // Upstream sockets allow half-closure (for relays); the server's FIN ends a
+                  // tunnel connection.
+                  ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
                   ch.pipeline().addLast("tls", ssl.newHandler(ch.alloc()));
                   ch.pipeline().addLast("alpn", new ClientNegotiation());
                   ch.config().setOption(ChannelOption.AUTO_READ, true);
@@ -263,6 +265,12 @@ final class TunnelConnection {
     }
   }
 
+  private boolean goAwayReceived() {
+    Channel ch = channel;
+    Http2FrameCodec codec = ch == null ? null : ch.pipeline().get(Http2FrameCodec.class);
+    return codec != null && codec.connection().goAwayReceived();
+  }
+
   TunnelPool.Key key() {
     return key;
   }
@@ -274,22 +282,6 @@ final class TunnelConnection {
     if (streams == 0) {
       close(null);
     }
-  }
-
-  /** The earlier expiry of the certificates the handshake used, ours and the server's. */
-  private static long expiry(SSLSession session) throws SSLPeerUnverifiedException {
-    long at = Long.MAX_VALUE;
-    List<Certificate> certs = new ArrayList<>(Arrays.asList(session.getPeerCertificates()));
-    Certificate[] local = session.getLocalCertificates();
-    if (local != null) {
-      certs.addAll(Arrays.asList(local));
-    }
-    for (Certificate c : certs) {
-      if (c instanceof X509Certificate x) {
-        at = Math.min(at, x.getNotAfter().getTime());
-      }
-    }
-    return at;
   }
 
   /** After the handshake: h2 only, and the server must be the identity the client expects. */
@@ -310,7 +302,7 @@ final class TunnelConnection {
       try {
         SSLSession session = ctx.pipeline().get(SslHandler.class).engine().getSession();
         server = PeerIdentity.of(session, tunnel.trustDomain());
-        expiresAtMillis = expiry(session);
+        expiresAtMillis = Tunnel.handshakeExpiry(session);
       } catch (SSLPeerUnverifiedException e) {
         m.handshakeFailures().increment();
         close(e);

@@ -125,6 +125,22 @@ class HboneRootTest {
                         && s.mutualTls()
                         && s.address().getHostAddress().equals(cluster.node1.ip("client"))),
         seenByNode2.toString());
+    // node-2 names the calling workload: its address and its proven identity agree.
+    assertTrue(
+        cluster
+            .node2
+            .proxy()
+            .dataPlane()
+            .metrics()
+            .scrape()
+            .lines()
+            .anyMatch(
+                l ->
+                    l.startsWith("nodemesh_tcp_connections_opened_total{")
+                        && l.contains("reporter=\"destination\"")
+                        && l.contains("source_workload=\"client\"")
+                        && l.contains("source_namespace=\"default\"")),
+        "node-2 reports source_workload=client");
   }
 
   @Test

@@ -12,6 +12,7 @@ import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.identity.IdentityProvider;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
+import dev.nodemesh.proxy.tunnel.TunnelSettings;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.channels.SocketChannel;
@@ -202,6 +203,19 @@ final class TestNode implements AutoCloseable {
       Authorizer authz,
       AccessLogSettings accessLog)
       throws Exception {
+    return startProxy(
+        transport, interception, identities, authz, accessLog, TunnelSettings.defaults());
+  }
+
+  /** The proxy with HBONE and the given tunnel settings (e.g. a short idle timeout). */
+  NodeProxy startProxy(
+      TransportKind transport,
+      InterceptionMode interception,
+      IdentityProvider identities,
+      Authorizer authz,
+      AccessLogSettings accessLog,
+      TunnelSettings tunnelSettings)
+      throws Exception {
     proxy =
         NodeProxy.start(
             new NodeProxyConfig(
@@ -215,7 +229,8 @@ final class TestNode implements AutoCloseable {
                     null)
                 .withAccessLog(accessLog),
             identities,
-            authz);
+            authz,
+            tunnelSettings);
     agent = new AgentClient(dir.resolve("agent.sock"), java.time.Duration.ofSeconds(30));
     return proxy;
   }

@@ -1,10 +1,12 @@
 package dev.nodemesh.proxy.e2e;
 
 import dev.nodemesh.bpf.testing.TestNetns;
+import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.identity.IdentityProvider;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
+import dev.nodemesh.proxy.tunnel.TunnelSettings;
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -70,6 +72,30 @@ final class TwoNodeCluster implements AutoCloseable {
       throws Exception {
     node1.startProxy(TransportKind.EPOLL, InterceptionMode.iptables(), ids1, authz1);
     node2.startProxy(TransportKind.EPOLL, InterceptionMode.iptables(), ids2, authz2);
+  }
+
+  /** As above, both proxies with {@code settings} for their tunnels. */
+  void startProxies(
+      IdentityProvider ids1,
+      Authorizer authz1,
+      IdentityProvider ids2,
+      Authorizer authz2,
+      TunnelSettings settings)
+      throws Exception {
+    node1.startProxy(
+        TransportKind.EPOLL,
+        InterceptionMode.iptables(),
+        ids1,
+        authz1,
+        AccessLogSettings.OFF,
+        settings);
+    node2.startProxy(
+        TransportKind.EPOLL,
+        InterceptionMode.iptables(),
+        ids2,
+        authz2,
+        AccessLogSettings.OFF,
+        settings);
   }
 
   private static void closeQuietly(TestNode n) {

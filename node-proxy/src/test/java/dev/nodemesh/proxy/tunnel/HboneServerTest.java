@@ -25,7 +25,10 @@ import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2Error;
+import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2GoAwayFrame;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2ResetFrame;
@@ -38,6 +41,11 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
 import java.util.List;
 import java.util.Map;
 import java.util.Queue;
@@ -59,6 +67,8 @@ class HboneServerTest {
 
   private final Queue<ConnectionSource> seen = new ConcurrentLinkedQueue<>();
   private final Queue<Throwable> clientErrors = new ConcurrentLinkedQueue<>();
+  private final Queue<Http2GoAwayFrame> goAways = new ConcurrentLinkedQueue<>();
+  private final MutableClock clock = new MutableClock();
   private TestIdentities.Ca root;
   private Tunnel tunnel;
   private DataPlane plane;
@@ -84,7 +94,8 @@ class HboneServerTest {
                   : new Decision(true, "default-allow", "allowed");
             },
             TunnelSettings.defaults(),
-            metrics.registry());
+            metrics.registry(),
+            clock);
     Workload echo =
         new Workload(
             "uid-echo-1",
@@ -128,12 +139,37 @@ class HboneServerTest {
 
   @AfterEach
   void tearDown() throws Exception {
+    goAways.forEach(ReferenceCountUtil::release);
     if (client != null) {
       client.finishAndReleaseAll();
     }
     server.finishAndReleaseAll();
     netns.close();
     group.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).sync();
+  }
+
+  /** A clock the test moves by hand. */
+  private static final class MutableClock extends Clock {
+    private volatile Instant now = Instant.now();
+
+    void advance(Duration d) {
+      now = now.plus(d);
+    }
+
+    @Override
+    public ZoneId getZone() {
+      return ZoneOffset.UTC;
+    }
+
+    @Override
+    public Clock withZone(ZoneId zone) {
+      return this;
+    }
+
+    @Override
+    public Instant instant() {
+      return now;
+    }
   }
 
   /** An embedded channel whose peer has an IP, as an accepted socket does. */
@@ -175,6 +211,18 @@ class HboneServerTest {
                   @Override
                   protected void initChannel(Http2StreamChannel ch) {}
                 }));
+    client
+        .pipeline()
+        .addLast(
+            new ChannelInboundHandlerAdapter() {
+              @Override
+              public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                if (msg instanceof Http2GoAwayFrame g) {
+                  goAways.add(g.retain());
+                }
+                ReferenceCountUtil.release(msg);
+              }
+            });
     client.pipeline().fireChannelActive();
     shuttle();
   }
@@ -223,10 +271,15 @@ class HboneServerTest {
                   public void channelRead(ChannelHandlerContext ctx, Object msg) {
                     if (msg instanceof Http2HeadersFrame h) {
                       answers.add(String.valueOf(h.headers().status()));
-                    } else if (msg instanceof Http2ResetFrame r) {
-                      answers.add("reset");
                     }
                     ReferenceCountUtil.release(msg);
+                  }
+
+                  @Override
+                  public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                    if (evt instanceof Http2ResetFrame r) {
+                      answers.add("reset " + Http2Error.valueOf(r.errorCode()));
+                    }
                   }
                 })
             .open();
@@ -313,5 +366,59 @@ class HboneServerTest {
         Tunnel.MAX_FRAME_SIZE,
         codec.encoder().configuration().frameSizePolicy().maxFrameSize(),
         "the client may send DATA frames as large as the server advertised");
+  }
+
+  @Test
+  void onceTheHandshakeCertificatesExpireNewStreamsAreRefusedAndTheClientToldToDrain()
+      throws Exception {
+    connectClient(new TestIdentities(root)); // certificates valid for an hour
+    assertEquals("403", connect(ECHO_IP + ":9999"), "before expiry a stream is processed");
+    assertEquals(1, seen.size());
+    assertTrue(goAways.isEmpty());
+
+    clock.advance(Duration.ofMinutes(61));
+    assertEquals("reset REFUSED_STREAM", connect(ECHO_IP + ":8080"));
+    assertEquals(1, seen.size(), "policy was not asked for the refused stream");
+    assertEquals(2, counter("nodemesh.tunnel.streams.refused"));
+    Http2GoAwayFrame g = goAways.poll();
+    assertTrue(g != null, "the server sent GOAWAY");
+    assertEquals(Http2Error.NO_ERROR.code(), g.errorCode());
+    assertEquals(
+        client.pipeline().get(Http2FrameCodec.class).connection().local().lastStreamCreated(),
+        g.lastStreamId(),
+        "the refused stream is answered by its reset, not by GOAWAY");
+    assertTrue(goAways.isEmpty(), "one GOAWAY");
+    g.release();
+    // The connection itself is not cut: streams opened before the expiry go on.
+    assertTrue(server.isOpen());
+    assertTrue(client.isOpen());
+  }
+
+  @Test
+  void theClientRetriesOnlyAStreamTheServerRefused() {
+    java.util.List<ConnectResponseHandler.Answer> got = new java.util.ArrayList<>();
+    EmbeddedChannel refused = new EmbeddedChannel(new ConnectResponseHandler(got::add));
+    refused
+        .pipeline()
+        .fireUserEventTriggered(
+            new io.netty.handler.codec.http2.DefaultHttp2ResetFrame(Http2Error.REFUSED_STREAM));
+    EmbeddedChannel cancelled = new EmbeddedChannel(new ConnectResponseHandler(got::add));
+    cancelled
+        .pipeline()
+        .fireUserEventTriggered(
+            new io.netty.handler.codec.http2.DefaultHttp2ResetFrame(Http2Error.CANCEL));
+    EmbeddedChannel ok = new EmbeddedChannel(new ConnectResponseHandler(got::add));
+    ok.writeInbound(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200")));
+    assertEquals(
+        java.util.List.of(
+            ConnectResponseHandler.Answer.REFUSED,
+            ConnectResponseHandler.Answer.FAILED,
+            ConnectResponseHandler.Answer.OK),
+        got);
+    assertFalse(refused.isOpen());
+    assertTrue(ok.isOpen());
+    refused.finishAndReleaseAll();
+    cancelled.finishAndReleaseAll();
+    ok.finishAndReleaseAll();
   }
 }

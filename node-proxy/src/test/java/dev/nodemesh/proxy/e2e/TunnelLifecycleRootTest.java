@@ -1,0 +1,179 @@
+package dev.nodemesh.proxy.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.proxy.authz.Authorizer;
+import dev.nodemesh.proxy.authz.Decision;
+import dev.nodemesh.proxy.tunnel.TestIdentities;
+import dev.nodemesh.proxy.tunnel.Tunnel;
+import dev.nodemesh.proxy.tunnel.TunnelSettings;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The life of pooled HBONE connections between two nodes: closed when idle (and a new one made for
+ * the next stream), and drained after the server's GOAWAY (open streams finish byte-identical, new
+ * ones go to a new connection). The idle timeout is one second here.
+ */
+@RootTest
+class TunnelLifecycleRootTest {
+  private static final String ECHO_VIP = "10.97.0.10";
+  private static final TunnelSettings SETTINGS =
+      new TunnelSettings(100, 1000, 4 << 20, 16 << 20, Duration.ofSeconds(1));
+
+  @TempDir static Path tmp;
+  private static TwoNodeCluster cluster;
+  private final Random random = new Random(5);
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    cluster = TwoNodeCluster.create(tmp);
+    TestNode n1 = cluster.node1;
+    TestNode n2 = cluster.node2;
+    n1.addPod("client", 10);
+    n2.addPod("echo-1", 11);
+    n2.serve("echo-1", 9000, TestServer.Mode.ECHO);
+    cluster.writeConfig(
+        "pods.yaml",
+        Mesh.pod("client", n1.ip("client"), "client", "node-1", "client")
+            + Mesh.pod("echo-1", n2.ip("echo-1"), "echo", "node-2", "echo"));
+    cluster.writeConfig("services.yaml", Mesh.service("echo", ECHO_VIP, "echo"));
+    TestIdentities.Ca root = TestIdentities.Ca.create("test-root");
+    Authorizer allow = (s, d, p, src) -> new Decision(true, "default-allow", "allowed");
+    cluster.startProxies(
+        new TestIdentities(root), allow, new TestIdentities(root), allow, SETTINGS);
+    n1.enrol("client");
+    n2.enrol("echo-1");
+  }
+
+  @AfterAll
+  static void tearDown() throws Exception {
+    if (cluster != null) {
+      cluster.close();
+    }
+  }
+
+  @BeforeEach
+  void noConnectionLeftFromAnotherTest() throws Exception {
+    await(() -> clientConnections() == 0, "no pooled connection on node-1");
+  }
+
+  @Test
+  void anIdleConnectionIsClosedAndTheNextStreamOpensANewOne() throws Exception {
+    try (SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000)) {
+      roundTrip(ch, 4096);
+      ch.shutdownOutput();
+      assertEquals(-1, ch.read(ByteBuffer.allocate(1)));
+    }
+    assertEquals(1, clientConnections(), "the connection stays pooled for the idle time");
+    await(() -> clientConnections() == 0, "the idle connection closed on node-1");
+    await(
+        () -> metric(cluster.node2, "nodemesh_tunnel_connections_open", "destination") == 0,
+        "node-2 saw it close");
+
+    try (SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000)) {
+      roundTrip(ch, 4096);
+      assertEquals(1, clientConnections(), "a new connection for the next stream");
+      // Longer than the idle timeout: a connection with an open stream is not idle.
+      Thread.sleep(2500);
+      assertEquals(1, clientConnections());
+      roundTrip(ch, 64 * 1024);
+      ch.shutdownOutput();
+      assertEquals(-1, ch.read(ByteBuffer.allocate(1)));
+    }
+    await(() -> clientConnections() == 0, "closed again once idle");
+  }
+
+  @Test
+  void afterTheServersGoAwayOpenStreamsFinishAndNewOnesUseANewConnection() throws Exception {
+    Tunnel node2 = cluster.node2.proxy().dataPlane().tunnel();
+    try (SocketChannel before = cluster.node1.connect("client", ECHO_VIP, 9000)) {
+      roundTrip(before, 256 * 1024);
+      assertEquals(1, clientConnections());
+
+      assertTrue(node2.goAway().await(10, TimeUnit.SECONDS), "GOAWAY written");
+
+      try (SocketChannel after = cluster.node1.connect("client", ECHO_VIP, 9000)) {
+        roundTrip(after, 256 * 1024);
+        assertEquals(2, clientConnections(), "the new stream went to a new connection");
+        // The stream opened before the GOAWAY goes on, byte for byte.
+        roundTrip(before, 1024 * 1024);
+        before.shutdownOutput();
+        assertEquals(-1, before.read(ByteBuffer.allocate(1)));
+        // Its drained connection closes once its last stream ended.
+        await(() -> clientConnections() == 1, "the drained connection closed");
+        roundTrip(after, 4096);
+        after.shutdownOutput();
+        assertEquals(-1, after.read(ByteBuffer.allocate(1)));
+      }
+    }
+  }
+
+  /** Sends {@code size} random bytes through the echo server and checks they come back. */
+  private void roundTrip(SocketChannel ch, int size) throws IOException {
+    byte[] out = new byte[size];
+    random.nextBytes(out);
+    ByteBuffer w = ByteBuffer.wrap(out);
+    ByteBuffer r = ByteBuffer.allocate(size);
+    // The echo server answers as it reads; write and read in turns so neither side blocks.
+    while (w.hasRemaining() || r.hasRemaining()) {
+      if (w.hasRemaining()) {
+        int end = Math.min(w.limit(), w.position() + 64 * 1024);
+        ByteBuffer slice = w.duplicate().limit(end);
+        while (slice.hasRemaining()) {
+          ch.write(slice);
+        }
+        w.position(end);
+      }
+      int target = w.position();
+      while (r.position() < target) {
+        if (ch.read(r) < 0) {
+          throw new IOException("stream ended after " + r.position() + " of " + size);
+        }
+      }
+    }
+    assertArrayEquals(out, r.array());
+  }
+
+  private static double clientConnections() {
+    return metric(cluster.node1, "nodemesh_tunnel_connections_open", "source");
+  }
+
+  private static double metric(TestNode node, String name, String reporter) {
+    double sum = 0;
+    for (String l : node.proxy().dataPlane().metrics().scrape().split("\n")) {
+      if (l.startsWith(name + "{") && l.contains("reporter=\"" + reporter + "\"")) {
+        sum += Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1));
+      }
+    }
+    return sum;
+  }
+
+  private static void await(Check check, String what) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (!check.ok()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("timed out waiting for " + what);
+      }
+      Thread.sleep(50);
+    }
+  }
+
+  @FunctionalInterface
+  private interface Check {
+    boolean ok() throws Exception;
+  }
+}
