@@ -146,6 +146,8 @@ public final class LoadGen {
   private final ArrayDeque<Channel> idle = new ArrayDeque<>();
   private final List<H2Connection> h2 = new ArrayList<>();
   private final CompletableFuture<Void> done = new CompletableFuture<>();
+  private final CompletableFuture<Void> primed = new CompletableFuture<>();
+  private int primingLeft;
   private @Nullable EventLoop loop;
   private @Nullable Bootstrap bootstrap;
   private long start;
@@ -189,6 +191,14 @@ public final class LoadGen {
               .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 5000);
       if (opts.mode() != Mode.HTTP1_CLOSE) {
         openKeptAliveConnections();
+        // One request per connection before the clock starts: class loading and the first
+        // (interpreted) pass through the codecs happen here, not in the schedule.
+        el.execute(this::prime);
+        try {
+          primed.get(30, TimeUnit.SECONDS);
+        } catch (ExecutionException | TimeoutException e) {
+          throw new IllegalStateException("no answer to the priming requests: " + e, e);
+        }
       }
       el.execute(
           () -> {
@@ -231,6 +241,43 @@ public final class LoadGen {
       }
     }
     // h2: the connection preface and SETTINGS are on the wire; idle keep-alive channels ready.
+  }
+
+  /** Sentinel request index of a priming request (never recorded). */
+  private static final long PRIME = -2;
+
+  /** No request outstanding on an HTTP/1.1 connection. */
+  private static final long NONE = -1;
+
+  private void prime() {
+    if (opts.mode() == Mode.HTTP1) {
+      List<Channel> channels = new ArrayList<>(idle);
+      idle.clear();
+      primingLeft = channels.size();
+      for (Channel ch : channels) {
+        send1(ch, handlerOf(ch), PRIME);
+      }
+    } else {
+      List<H2Connection> conns = new ArrayList<>(h2);
+      primingLeft = conns.size();
+      for (H2Connection c : conns) {
+        sendH2(c, PRIME);
+      }
+    }
+    if (primingLeft == 0) {
+      primed.completeExceptionally(new IllegalStateException("no connection to prime"));
+    }
+  }
+
+  /** Accounts for a priming request's end; true if {@code index} was one. */
+  private boolean primingDone(long index) {
+    if (index != PRIME) {
+      return false;
+    }
+    if (--primingLeft == 0) {
+      primed.complete(null);
+    }
+    return true;
   }
 
   private ChannelFuture connect() {
@@ -361,7 +408,9 @@ public final class LoadGen {
       req.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
     }
     h.pending = index;
-    inFlight++;
+    if (index != PRIME) {
+      inFlight++;
+    }
     if (measured(index)) {
       sent++;
     }
@@ -370,7 +419,9 @@ public final class LoadGen {
 
   private void sendH2(H2Connection c, long index) {
     c.active++;
-    inFlight++;
+    if (index != PRIME) {
+      inFlight++;
+    }
     if (measured(index)) {
       sent++;
     }
@@ -397,6 +448,9 @@ public final class LoadGen {
 
   /** A response to request {@code index} is complete. */
   private void completed(long index, int status) {
+    if (primingDone(index)) {
+      return;
+    }
     inFlight--;
     long now = System.nanoTime();
     if (measured(index) && !finished) {
@@ -412,6 +466,9 @@ public final class LoadGen {
 
   /** Request {@code index} failed without a response (reset, closed). */
   private void failed(long index) {
+    if (primingDone(index)) {
+      return;
+    }
     inFlight--;
     if (measured(index) && !finished) {
       resets++;
@@ -483,8 +540,8 @@ public final class LoadGen {
   private final class Http1Handler extends ChannelInboundHandlerAdapter {
     private final boolean keepAlive;
 
-    /** The request this connection waits for, or -1. */
-    long pending = -1;
+    /** The request this connection waits for, or {@link #NONE}. */
+    long pending = NONE;
 
     Http1Handler(boolean keepAlive) {
       this.keepAlive = keepAlive;
@@ -504,9 +561,9 @@ public final class LoadGen {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
       try {
-        if (msg instanceof FullHttpResponse r && pending >= 0) {
+        if (msg instanceof FullHttpResponse r && pending != NONE) {
           long index = pending;
-          pending = -1;
+          pending = NONE;
           completed(index, r.status().code());
           if (keepAlive) {
             idle.add(ctx.channel());
@@ -524,9 +581,9 @@ public final class LoadGen {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
       idle.remove(ctx.channel());
-      if (pending >= 0) {
+      if (pending != NONE) {
         long index = pending;
-        pending = -1;
+        pending = NONE;
         failed(index);
       }
       if (keepAlive && !finished) {
