@@ -19,7 +19,8 @@ import picocli.CommandLine.Spec;
       ProxyCommand.class,
       LocalCommand.class,
       CniCommand.class,
-      InstallCniCommand.class
+      InstallCniCommand.class,
+      LoadGenCommand.class
     })
 public final class Main implements Runnable {
   @Spec CommandSpec spec;

@@ -32,7 +32,8 @@ class MainTest {
         "local",
         "local up",
         "local down",
-        "local status"
+        "local status",
+        "loadgen"
       })
   void everyCommandHasHelp(String command) {
     String[] args = (command + " --help").trim().split(" ");
