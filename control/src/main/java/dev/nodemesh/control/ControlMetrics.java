@@ -8,6 +8,7 @@ import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
 import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -23,6 +24,15 @@ import java.util.function.BooleanSupplier;
  * push and read by the scrape through atomics, so the scrape never touches the store.
  */
 final class ControlMetrics {
+  /**
+   * Every label a control plane series may carry: {@code type}, the resource type ({@code
+   * workload}, {@code service}, ...: one of {@link ResourceType}); {@code reason}, why the CA
+   * refused a request (one of {@code dev.nodemesh.control.ca.Refusal}); {@code area}/{@code id},
+   * JVM memory pools; {@code le}, histogram buckets. None names a node, pod or address, so the
+   * series count does not grow with the cluster (the connected-nodes gauge is a count).
+   */
+  static final List<String> LABELS = List.of("type", "reason", "area", "id", "le");
+
   private final AtomicLong[] storeSizes = new AtomicLong[ResourceType.values().length];
   private final AtomicLong revision = new AtomicLong();
   private final AtomicLong conflicts = new AtomicLong();

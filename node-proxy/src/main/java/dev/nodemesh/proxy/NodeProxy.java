@@ -166,10 +166,6 @@ public final class NodeProxy implements AutoCloseable {
             config.trustDomain(),
             tunnel,
             accessLog);
-    Counter rejected =
-        Counter.builder("nodemesh.config.rejected")
-            .description("Config updates rejected as invalid (the previous config stays)")
-            .register(metrics.registry());
     Readiness readiness = new Readiness(snapshots, pods, config.nodeName());
     ProxyHealth health =
         ProxyHealth.bind(
@@ -178,6 +174,7 @@ public final class NodeProxy implements AutoCloseable {
             () -> snapshots.current().version(),
             pods::size,
             readiness::ready);
+    Counter rejected = health.configRejected();
     AutoCloseable watcher = null;
     ExecutorService agentThread = null;
     AgentServer agent = null;
@@ -186,9 +183,11 @@ public final class NodeProxy implements AutoCloseable {
       String xdsTarget = config.xdsTarget();
       Path configDir = config.configDir();
       if (xdsTarget != null) {
-        watcher =
+        XdsConfigSource xds =
             XdsConfigSource.start(
                 xdsTarget, toControlPlane, config.nodeName(), snapshots, rejected);
+        watcher = xds;
+        health.bindXds(xds.client()::connected);
       } else {
         watcher =
             ConfigWatcher.start(

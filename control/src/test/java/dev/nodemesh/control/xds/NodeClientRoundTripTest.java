@@ -304,6 +304,7 @@ class NodeClientRoundTripTest {
         () ->
             snapshots.current().workloads().size() == 2
                 && snapshots.current().services().size() == 1);
+    assertTrue(client.connected(), "the control plane answered on a live stream");
     ConfigSnapshot before = snapshots.current();
 
     cp.close();

@@ -22,7 +22,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -120,6 +119,21 @@ public final class PrometheusServer implements AutoCloseable {
     return p.resolve("deploy");
   }
 
+  /**
+   * A dashboard query as Grafana would send it with every template variable at "All" ({@code .*})
+   * and {@code $__rate_interval} as a window that 1 s scrapes fill.
+   */
+  public static String allValues(String expr) {
+    String s = expr.replace("$__rate_interval", "1m");
+    for (String v : List.of("node", "namespace", "workload", "instance")) {
+      s = s.replace("${" + v + "}", ".*").replace("$" + v, ".*");
+    }
+    if (s.contains("$")) {
+      throw new AssertionError("unsubstituted variable in " + expr);
+    }
+    return s;
+  }
+
   /** {@code promtool check rules} on {@code rules}: its exit status (-1 when it hung). */
   public static int promtoolCheckRules(Path rules) throws IOException, InterruptedException {
     Process p =
@@ -135,11 +149,10 @@ public final class PrometheusServer implements AutoCloseable {
 
   /**
    * Every template variable ({@code label_values}) and every panel query of {@code dashboard}
-   * (rows' panels included), with the variables replaced by {@code substitute}: a problem for each
+   * (rows' panels included), with the variables at "All" ({@link #allValues}): a problem for each
    * that fails or returns no non-NaN sample. Adds the number of queries asked to {@code counted}.
    */
-  public List<String> dashboardProblems(
-      Path dashboard, UnaryOperator<String> substitute, AtomicInteger counted)
+  public List<String> dashboardProblems(Path dashboard, AtomicInteger counted)
       throws IOException, InterruptedException {
     JsonNode d = JSON.readTree(dashboard.toFile());
     String file = dashboard.getFileName().toString();
@@ -147,7 +160,7 @@ public final class PrometheusServer implements AutoCloseable {
     for (JsonNode v : d.path("templating").path("list")) {
       if (v.path("type").asText().equals("query")) {
         counted.incrementAndGet();
-        String q = substitute.apply(v.path("query").path("query").asText(v.path("query").asText()));
+        String q = allValues(v.path("query").path("query").asText(v.path("query").asText()));
         checkLabelValues(file + " variable " + v.get("name"), q).ifPresent(problems::add);
       }
     }
@@ -160,7 +173,7 @@ public final class PrometheusServer implements AutoCloseable {
       for (JsonNode target : panel.path("targets")) {
         counted.incrementAndGet();
         String where = file + " \"" + panel.path("title").asText() + "\"";
-        check(where, substitute.apply(target.path("expr").asText())).ifPresent(problems::add);
+        check(where, allValues(target.path("expr").asText())).ifPresent(problems::add);
       }
     }
     return problems;
