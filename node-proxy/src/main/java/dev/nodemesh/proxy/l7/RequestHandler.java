@@ -133,6 +133,8 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     boolean exchangeReady;
     boolean responseStarted;
     int status;
+    long responseBytes;
+    @Nullable String grpcStatus;
     boolean headRequest;
     @Nullable ScheduledFuture<?> requestTimer;
     @Nullable ScheduledFuture<?> tryTimer;
@@ -537,6 +539,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       }
       r.responseStarted = true;
       r.status = code;
+      r.grpcStatus = head.headers().get("grpc-status"); // a trailers-only gRPC response
       HttpResponse down = downstreamHead(head, r);
       if (msg instanceof HttpContent c) {
         ctx().write(down);
@@ -574,6 +577,13 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
 
   private void forwardContent(Request r, HttpContent c) {
     boolean last = c instanceof LastHttpContent;
+    r.responseBytes += c.content().readableBytes();
+    if (last) {
+      String trailer = ((LastHttpContent) c).trailingHeaders().get("grpc-status");
+      if (trailer != null) {
+        r.grpcStatus = trailer;
+      }
+    }
     HttpContent out =
         last
             ? new DefaultLastHttpContent(
@@ -674,7 +684,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     r.body.clear();
     HttpMeters m = r.meters;
     if (m != null) {
-      m.record(r.status, System.nanoTime() - r.start);
+      m.record(r.status, System.nanoTime() - r.start, r.bodyBytes, r.responseBytes, r.grpcStatus);
     }
     logRequest(r);
     if (!continueReading) {

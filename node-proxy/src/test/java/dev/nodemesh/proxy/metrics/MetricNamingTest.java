@@ -47,7 +47,7 @@ class MetricNamingTest {
     // Every other place that registers proxy meters: L7, the access log, certificates.
     metrics
         .http(new TrafficLabels("source", "client", "default", "echo-1", "default", "echo"))
-        .record(200, 3_000_000);
+        .record(200, 3_000_000, 100, 2048, "0");
     accessLog =
         AccessLog.start(
             new AccessLogSettings(true, tmp.resolve("access.log"), 1.0),
@@ -132,6 +132,23 @@ class MetricNamingTest {
         scrape.contains(
             "nodemesh_tunnel_handshake_failures_total{node=\"test-node\",reporter=\"destination\"} 1.0"),
         scrape);
+  }
+
+  @Test
+  void requestSizesAndGrpcStatusAreRecorded() {
+    String labels =
+        "destination_namespace=\"default\",destination_service=\"echo\","
+            + "destination_workload=\"echo-1\",";
+    assertTrue(
+        scrape.contains("nodemesh_grpc_responses_total{" + labels + "grpc_status=\"OK\""), scrape);
+    // Sizes are histograms in bytes with fixed buckets, like the latencies.
+    assertTrue(
+        scrape.contains("nodemesh_http_response_size_bytes_bucket{" + labels + "le=\"1024.0\""),
+        scrape);
+    assertEquals(0, HttpMeters.grpcIndex("0"));
+    assertEquals(16, HttpMeters.grpcIndex("16"));
+    assertEquals("invalid", HttpMeters.GRPC_CODES[HttpMeters.grpcIndex("17")]);
+    assertEquals("invalid", HttpMeters.GRPC_CODES[HttpMeters.grpcIndex("x")]);
   }
 
   @Test
