@@ -54,9 +54,12 @@ public final class ProxyMetrics {
           Duration.ofSeconds(30),
           Duration.ofSeconds(60));
 
-  /** Body size buckets: 0, then powers of four from 64 B to 16 MiB. */
+  /**
+   * Body size buckets, powers of four from 64 B to 16 MiB (bodiless requests land in the first;
+   * Micrometer takes no 0 bound).
+   */
   static final double[] SIZE_BUCKETS = {
-    0, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216
+    64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216
   };
 
   /**

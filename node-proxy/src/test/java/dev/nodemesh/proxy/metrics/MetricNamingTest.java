@@ -95,7 +95,9 @@ class MetricNamingTest {
 
   @AfterEach
   void tearDown() {
-    accessLog.close();
+    if (accessLog != null) {
+      accessLog.close();
+    }
     loops.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
   }
 
@@ -143,7 +145,12 @@ class MetricNamingTest {
         scrape.contains("nodemesh_grpc_responses_total{" + labels + "grpc_status=\"OK\""), scrape);
     // Sizes are histograms in bytes with fixed buckets, like the latencies.
     assertTrue(
-        scrape.contains("nodemesh_http_response_size_bytes_bucket{" + labels + "le=\"1024.0\""),
+        scrape
+            .lines()
+            .anyMatch(
+                l ->
+                    l.startsWith("nodemesh_http_response_size_bytes_bucket{" + labels)
+                        && l.contains("le=\"1024.0\"")),
         scrape);
     assertEquals(0, HttpMeters.grpcIndex("0"));
     assertEquals(16, HttpMeters.grpcIndex("16"));

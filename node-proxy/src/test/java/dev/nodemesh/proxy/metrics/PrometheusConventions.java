@@ -62,7 +62,9 @@ public final class PrometheusConventions {
           if (type.equals("histogram") && !(base.endsWith("_seconds") || base.endsWith("_bytes"))) {
             problems.add(name + ": histogram without a unit");
           }
-          if ((base.contains("bytes") || base.contains("memory")) && !base.endsWith("_bytes")) {
+          // _max: Micrometer's gauge of the largest recent sample, next to a histogram.
+          if ((base.contains("bytes") || base.contains("memory"))
+              && !(base.endsWith("_bytes") || base.endsWith("_bytes_max"))) {
             problems.add(name + ": a size not in _bytes");
           }
           for (String w : TIME_WORDS) {
