@@ -1,13 +1,16 @@
 package dev.nodemesh.control;
 
+import com.sun.management.OperatingSystemMXBean;
 import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.control.store.StoreSnapshot;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
-import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import java.lang.management.ManagementFactory;
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -18,20 +21,35 @@ import java.util.function.BooleanSupplier;
  * nodemesh_control_store_resources} (by {@code type}, as of the latest push), {@code
  * nodemesh_control_store_revision}, {@code nodemesh_control_translation_conflicts}, {@code
  * nodemesh_control_push_compute_duration_seconds} (store snapshot to every node's delta queued: the
- * translation's cost) and {@code nodemesh_control_ready}; plus Micrometer's {@code jvm_memory_*},
- * {@code process_cpu_usage} and {@code system_cpu_count}. Updated on the control thread at each
- * push and read by the scrape through atomics, so the scrape never touches the store.
+ * translation's cost), {@code nodemesh_control_ready} and {@code
+ * nodemesh_process_cpu_seconds_total}; plus Micrometer's {@code jvm_memory_*}. Updated on the
+ * control thread at each push and read by the scrape through atomics, so the scrape never touches
+ * the store.
  */
 final class ControlMetrics {
+  /**
+   * Every label a control plane series may carry: {@code type}, the resource type ({@code
+   * workload}, {@code service}, ...: one of {@link ResourceType}); {@code reason}, why the CA
+   * refused a request (one of {@code dev.nodemesh.control.ca.Refusal}); {@code area}/{@code id},
+   * JVM memory pools; {@code le}, histogram buckets. None names a node, pod or address, so the
+   * series count does not grow with the cluster (the connected-nodes gauge is a count).
+   */
+  static final List<String> LABELS = List.of("type", "reason", "area", "id", "le");
+
   private final AtomicLong[] storeSizes = new AtomicLong[ResourceType.values().length];
   private final AtomicLong revision = new AtomicLong();
   private final AtomicLong conflicts = new AtomicLong();
   private final Timer compute;
 
   ControlMetrics(MeterRegistry registry, BooleanSupplier ready) {
-    // jvm_memory_used_bytes, process_cpu_usage and system_cpu_count for the dashboard.
+    // jvm_memory_used_bytes and CPU seconds for the dashboard. Not Micrometer's ProcessorMetrics:
+    // its process_cpu_time_ns_total and *_cpu_usage break the naming conventions the proxy keeps.
     new JvmMemoryMetrics().bindTo(registry);
-    new ProcessorMetrics().bindTo(registry);
+    OperatingSystemMXBean os = (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+    FunctionCounter.builder("nodemesh.process.cpu", os, o -> o.getProcessCpuTime() / 1e9)
+        .baseUnit("seconds")
+        .description("CPU time (user + system) used by the control plane process")
+        .register(registry);
     for (ResourceType t : ResourceType.values()) {
       AtomicLong size = new AtomicLong();
       storeSizes[t.ordinal()] = size;

@@ -188,10 +188,6 @@ public final class NodeProxy implements AutoCloseable {
             config.trustDomain(),
             tunnel,
             accessLog);
-    Counter rejected =
-        Counter.builder("nodemesh.config.rejected")
-            .description("Config updates rejected as invalid (the previous config stays)")
-            .register(metrics.registry());
     Readiness readiness = new Readiness(snapshots, pods, config.nodeName());
     ProxyHealth health =
         ProxyHealth.bind(
@@ -200,6 +196,7 @@ public final class NodeProxy implements AutoCloseable {
             () -> snapshots.current().version(),
             pods::size,
             readiness::ready);
+    Counter rejected = health.configRejected();
     AutoCloseable watcher = null;
     ExecutorService agentThread = null;
     AgentServer agent = null;
@@ -216,9 +213,11 @@ public final class NodeProxy implements AutoCloseable {
                 ? toControlPlane
                 : CompositeChannelCredentials.create(
                     toControlPlane, NodeToken.fromFile(id.tokenFile()));
-        watcher =
+        XdsConfigSource xds =
             XdsConfigSource.start(
                 xdsTarget, xdsCredentials, config.nodeName(), snapshots, rejected);
+        watcher = xds;
+        health.bindXds(xds.client()::connected);
       } else {
         watcher =
             ConfigWatcher.start(

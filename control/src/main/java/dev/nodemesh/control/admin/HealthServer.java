@@ -2,6 +2,7 @@ package dev.nodemesh.control.admin;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import dev.nodemesh.proxy.admin.LoggingEndpoint;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -13,8 +14,10 @@ import java.util.function.Supplier;
 
 /**
  * {@code /healthz} (the process answers), {@code /ready} (the source has synced and the first push
- * was computed; 503 before) and {@code /metrics} (Prometheus). One thread of its own, so a slow
- * scrape never delays the xDS executor.
+ * was computed; 503 before), {@code /metrics} (Prometheus) and {@code /logging} (log levels at run
+ * time: the node proxy's {@link LoggingEndpoint}, so both answer alike). One thread of its own, so
+ * a slow scrape never delays the xDS executor. Bound to the {@code --admin} address (127.0.0.1 by
+ * default, the pod IP in the manifests).
  */
 public final class HealthServer implements AutoCloseable {
   private final HttpServer server;
@@ -45,6 +48,7 @@ public final class HealthServer implements AutoCloseable {
           send(ex, ok ? 200 : 503, ok ? "ready\n" : "not ready\n");
         });
     server.createContext("/metrics", ex -> send(ex, 200, metrics.get()));
+    server.createContext("/logging", new LoggingEndpoint());
     server.start();
     return new HealthServer(server, thread);
   }

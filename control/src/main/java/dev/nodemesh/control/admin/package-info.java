@@ -1,4 +1,6 @@
-/** The control plane's health, readiness and metrics HTTP endpoint, on its own thread. */
+/**
+ * The control plane's health, readiness, metrics and log-level HTTP endpoint, on its own thread.
+ */
 @NullMarked
 package dev.nodemesh.control.admin;
 

@@ -1,29 +1,34 @@
 package dev.nodemesh.control.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import dev.nodemesh.control.ControlPlane;
+import dev.nodemesh.control.ca.BootstrapTokens;
+import dev.nodemesh.control.ca.CaOptions;
+import dev.nodemesh.control.ca.CaSettings;
+import dev.nodemesh.control.ca.CertificateAuthority;
+import dev.nodemesh.control.ca.DirectoryRootStore;
 import dev.nodemesh.control.source.LocalSource;
 import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.e2e.PrometheusServer;
+import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,9 +36,10 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * deploy/grafana/control-plane.json and deploy/prometheus/nodemesh-control-rules.yaml against a
  * real Prometheus (the Debian package) scraping a running control plane while a node proxy is
- * connected over xDS and the config keeps changing: every panel query, the template variable and
- * every recording rule return data, every alert loads with health "ok", and promtool accepts the
- * file. Needs no root: the proxy only takes config, no pod is enrolled.
+ * connected over xDS and the config keeps changing, with the CA on and the proxy holding its pod's
+ * certificate: every panel query (CA panels included), the template variable and every recording
+ * rule return data, every alert loads with health "ok", and promtool accepts the file. Needs no
+ * root: the proxy only takes config and certificates, no pod is enrolled.
  */
 class ControlPlaneDashboardTest {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -60,14 +66,15 @@ class ControlPlaneDashboardTest {
   void everyPanelQueryAndRuleReturnsDataFromARealPrometheus() throws Exception {
     assertTrue(
         Files.isExecutable(PrometheusServer.PROMETHEUS), "scripts/setup installs prometheus");
-    Path deploy = deployDir();
+    Path deploy = PrometheusServer.deployDir();
     Path rules = deploy.resolve("prometheus/nodemesh-control-rules.yaml");
-    Process promtool =
-        new ProcessBuilder(PrometheusServer.PROMTOOL.toString(), "check", "rules", rules.toString())
-            .inheritIO()
-            .start();
-    assertTrue(promtool.waitFor(60, TimeUnit.SECONDS));
-    assertEquals(0, promtool.exitValue());
+    assertEquals(0, PrometheusServer.promtoolCheckRules(rules));
+    CertificateAuthority ca =
+        CertificateAuthority.loadOrCreate(
+            new DirectoryRootStore(dir.resolve("ca")),
+            CaSettings.of("cluster.local", Duration.ofMinutes(10)),
+            Clock.systemUTC());
+    BootstrapTokens.generate(dir.resolve("tokens"), List.of("node-1"));
 
     Path config = Files.createDirectory(dir.resolve("config"));
     write(config, "pods.yaml", POD.formatted("echo-1", "10.1.0.1"));
@@ -79,18 +86,25 @@ class ControlPlaneDashboardTest {
                 new LocalSource(config, 50),
                 new InetSocketAddress("127.0.0.1", 0),
                 new InetSocketAddress("127.0.0.1", 0),
-                Duration.ofMillis(20));
+                Duration.ofMillis(20),
+                new CaOptions(
+                    ca, BootstrapTokens.load(dir.resolve("tokens")), List.of("127.0.0.1")));
+        // With a certificate for its pod from the CA, so the CA panels have data.
         NodeProxy proxy =
             NodeProxy.start(
                 new NodeProxyConfig(
-                    TransportKind.NIO,
-                    null,
-                    dir.resolve("agent.sock"),
-                    new InetSocketAddress("127.0.0.1", 0),
-                    "node-1",
-                    1,
-                    InterceptionMode.iptables(),
-                    "127.0.0.1:" + cp.address().getPort()))) {
+                        TransportKind.NIO,
+                        null,
+                        dir.resolve("agent.sock"),
+                        new InetSocketAddress("127.0.0.1", 0),
+                        "node-1",
+                        1,
+                        InterceptionMode.iptables(),
+                        "127.0.0.1:" + cp.address().getPort())
+                    .withIdentity(
+                        dir.resolve("ca/ca.crt"),
+                        new IdentityConfig(
+                            null, dir.resolve("node-1.token"), "cluster.local", Duration.ZERO)))) {
       // Config churn, bounded in count and time: every edit is a push and an ACK.
       Thread churn =
           new Thread(
@@ -121,41 +135,15 @@ class ControlPlaneDashboardTest {
         prometheus.awaitData("job:nodemesh_xds_push_latency_seconds:p99 >= 0", wait);
         assertTrue(edits.get() > 0);
 
-        List<String> problems = new ArrayList<>();
-        int queries = 0;
-        JsonNode d = JSON.readTree(deploy.resolve("grafana/control-plane.json").toFile());
-        for (JsonNode v : d.path("templating").path("list")) {
-          if (v.path("type").asText().equals("query")) {
-            queries++;
-            prometheus
-                .checkLabelValues(
-                    "variable " + v.get("name"), v.path("query").path("query").asText())
-                .ifPresent(problems::add);
-          }
-        }
-        for (JsonNode panel : d.path("panels")) {
-          for (JsonNode target : panel.path("targets")) {
-            queries++;
-            String expr = substitute(target.path("expr").asText());
-            prometheus
-                .check("\"" + panel.path("title").asText() + "\"", expr)
-                .ifPresent(problems::add);
-          }
-        }
-        JsonNode ruleFile = new YAMLMapper().readTree(rules.toFile());
-        for (JsonNode group : ruleFile.get("groups")) {
-          for (JsonNode rule : group.get("rules")) {
-            if (rule.has("record")) {
-              queries += 2;
-              String name = rule.get("record").asText();
-              prometheus.check("rule " + name, rule.get("expr").asText()).ifPresent(problems::add);
-              prometheus.check("recorded " + name, name).ifPresent(problems::add);
-            }
-          }
-        }
-        problems.addAll(prometheus.unhealthyRules(ruleFile));
+        prometheus.awaitData("nodemesh_ca_certificates_issued_total > 0", wait);
+        AtomicInteger queries = new AtomicInteger();
+        List<String> problems =
+            new ArrayList<>(
+                prometheus.dashboardProblems(
+                    deploy.resolve("grafana/control-plane.json"), queries));
+        problems.addAll(prometheus.ruleProblems(rules, queries));
         assertEquals(List.of(), problems, queries + " queries checked");
-        assertTrue(queries >= 18, "found " + queries + " queries");
+        assertTrue(queries.get() >= 21, "found " + queries + " queries");
         // The connected-nodes panel sees the one proxy.
         JsonNode nodes = prometheus.query("sum(nodemesh_xds_connected_nodes)");
         assertEquals("1", nodes.path("data").path("result").get(0).path("value").get(1).asText());
@@ -170,23 +158,5 @@ class ControlPlaneDashboardTest {
     Path tmp = dir.resolve(file + ".tmp");
     Files.writeString(tmp, text);
     Files.move(tmp, config.resolve(file), StandardCopyOption.ATOMIC_MOVE);
-  }
-
-  private static String substitute(String expr) {
-    String s =
-        expr.replace("$__rate_interval", "1m")
-            .replace("${instance}", ".*")
-            .replace("$instance", ".*");
-    assertFalse(s.contains("$"), "unsubstituted variable in " + expr);
-    return s;
-  }
-
-  private static Path deployDir() {
-    Path p = Path.of("").toAbsolutePath();
-    while (p != null && !Files.isDirectory(p.resolve("deploy/grafana"))) {
-      p = p.getParent();
-    }
-    assertTrue(p != null, "deploy/grafana not found above the working directory");
-    return p.resolve("deploy");
   }
 }

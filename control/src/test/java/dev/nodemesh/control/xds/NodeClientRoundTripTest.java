@@ -164,6 +164,8 @@ class NodeClientRoundTripTest {
     String reason = cp.ads().lastNack("n1");
     assertTrue(reason.contains("Workload default/broken: ips[0]"), reason);
     assertTrue(reason.contains("not an IP address"), reason);
+    // The client sends the NACK before telling its listener: the server may know first.
+    await("the listener", () -> !rejections.isEmpty());
     assertEquals(List.of(reason), rejections);
     assertEquals(good, client.version());
     assertEquals(3, snapshots.current().workloads().size(), "nothing of the bad update applied");
@@ -304,6 +306,7 @@ class NodeClientRoundTripTest {
         () ->
             snapshots.current().workloads().size() == 2
                 && snapshots.current().services().size() == 1);
+    assertTrue(client.connected(), "the control plane answered on a live stream");
     ConfigSnapshot before = snapshots.current();
 
     cp.close();

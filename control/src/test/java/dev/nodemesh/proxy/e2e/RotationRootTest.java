@@ -183,8 +183,12 @@ class RotationRootTest {
     }
   }
 
-  /** One worker loop, so a node has one tunnel pool and the connection count says which is used. */
-  private static NodeProxyConfig config(TestNode node, String xds, Path tokens) {
+  /**
+   * One worker loop, so a node has one tunnel pool and the connection count says which is used.
+   * Also used by {@link SecurityDashboardRootTest}: xDS and certificates from {@code xds}, the
+   * node's bootstrap token from beside {@code tokens}.
+   */
+  static NodeProxyConfig config(TestNode node, String xds, Path tokens) {
     return new NodeProxyConfig(
             TransportKind.EPOLL,
             null,
@@ -258,7 +262,7 @@ class RotationRootTest {
     return a.isAfter(b) ? a : b;
   }
 
-  private static void write(Path dir, String file, String yaml) throws IOException {
+  static void write(Path dir, String file, String yaml) throws IOException {
     Path tmp = dir.resolveSibling(file + ".tmp");
     Files.writeString(tmp, yaml);
     Files.move(tmp, dir.resolve(file), StandardCopyOption.ATOMIC_MOVE);

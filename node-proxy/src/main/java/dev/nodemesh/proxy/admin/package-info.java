@@ -1,4 +1,7 @@
-/** The admin endpoint: metrics, health, readiness, config dump. Never on data-plane loops. */
+/**
+ * The admin endpoint: metrics, health, readiness, config dump, log levels. Never on data-plane
+ * loops.
+ */
 @NullMarked
 package dev.nodemesh.proxy.admin;
 

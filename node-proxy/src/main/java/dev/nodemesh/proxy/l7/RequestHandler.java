@@ -134,6 +134,8 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     boolean exchangeReady;
     boolean responseStarted;
     int status;
+    long responseBytes;
+    @Nullable String grpcStatus;
     boolean headRequest;
     @Nullable ScheduledFuture<?> requestTimer;
     @Nullable ScheduledFuture<?> tryTimer;
@@ -544,6 +546,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       }
       r.responseStarted = true;
       r.status = code;
+      r.grpcStatus = head.headers().get("grpc-status"); // a trailers-only gRPC response
       HttpResponse down = downstreamHead(head, r);
       if (msg instanceof HttpContent c) {
         ctx().write(down);
@@ -581,6 +584,13 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
 
   private void forwardContent(Request r, HttpContent c) {
     boolean last = c instanceof LastHttpContent;
+    r.responseBytes += c.content().readableBytes();
+    if (last) {
+      String trailer = ((LastHttpContent) c).trailingHeaders().get("grpc-status");
+      if (trailer != null) {
+        r.grpcStatus = trailer;
+      }
+    }
     HttpContent out =
         last
             ? new DefaultLastHttpContent(
@@ -681,7 +691,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     r.body.clear();
     HttpMeters m = r.meters;
     if (m != null) {
-      m.record(r.status, System.nanoTime() - r.start);
+      m.record(r.status, System.nanoTime() - r.start, r.bodyBytes, r.responseBytes, r.grpcStatus);
     }
     logRequest(r);
     if (!continueReading) {

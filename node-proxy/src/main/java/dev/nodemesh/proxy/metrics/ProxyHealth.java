@@ -1,6 +1,7 @@
 package dev.nodemesh.proxy.metrics;
 
 import com.sun.management.OperatingSystemMXBean;
+import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -30,8 +31,11 @@ import java.util.stream.Stream;
  * <p>Names: {@code nodemesh_event_loop_pending_tasks}, {@code nodemesh_event_loop_lag_seconds},
  * {@code nodemesh_netty_direct_memory_used_bytes}, {@code nodemesh_process_open_fds}, {@code
  * nodemesh_process_cpu_seconds_total}, {@code nodemesh_process_resident_memory_bytes}, {@code
- * nodemesh_config_version}, {@code nodemesh_config_age_seconds}, {@code nodemesh_pods_enrolled},
- * {@code nodemesh_proxy_ready}, plus Micrometer's {@code jvm_memory_*}.
+ * nodemesh_config_version}, {@code nodemesh_config_age_seconds}, {@code
+ * nodemesh_config_rejected_total}, {@code nodemesh_xds_connected} (xDS mode only), {@code
+ * nodemesh_pods_enrolled}, {@code nodemesh_proxy_ready}, plus Micrometer's {@code jvm_memory_*}.
+ * Certificate expiry and rotations are {@code CertificateManager}'s, policy denials {@link
+ * ProxyMetrics#policyDenials}, tunnels {@code TunnelMetrics}, the access log {@code AccessLog}.
  */
 public final class ProxyHealth {
   private static final Path PROC_FD = Path.of("/proc/self/fd");
@@ -42,10 +46,17 @@ public final class ProxyHealth {
   private final AtomicLong configAppliedNanos = new AtomicLong(System.nanoTime());
   private final LongSupplier configVersion;
   private final AtomicLong lastSeenVersion;
+  private final MeterRegistry registry;
+  private final Counter configRejected;
 
-  private ProxyHealth(LongSupplier configVersion) {
+  private ProxyHealth(MeterRegistry registry, LongSupplier configVersion) {
+    this.registry = registry;
     this.configVersion = configVersion;
     this.lastSeenVersion = new AtomicLong(configVersion.getAsLong());
+    this.configRejected =
+        Counter.builder("nodemesh.config.rejected")
+            .description("Config updates rejected as invalid (the previous config stays)")
+            .register(registry);
   }
 
   /**
@@ -58,7 +69,7 @@ public final class ProxyHealth {
       LongSupplier podsEnrolled,
       BooleanSupplier ready) {
     MeterRegistry r = metrics.registry();
-    ProxyHealth health = new ProxyHealth(configVersion);
+    ProxyHealth health = new ProxyHealth(r, configVersion);
     groups.forEach((name, group) -> bindLoops(r, name, group));
     Gauge.builder("nodemesh.netty.direct.memory.used", ProxyHealth::directMemoryUsed)
         .baseUnit("bytes")
@@ -98,6 +109,23 @@ public final class ProxyHealth {
         .strongReference(true)
         .register(r);
     return health;
+  }
+
+  /** {@code nodemesh_config_rejected_total}: bumped by the config source for each bad update. */
+  public Counter configRejected() {
+    return configRejected;
+  }
+
+  /**
+   * {@code nodemesh_xds_connected}: 1 while the xDS stream to the control plane is up, 0 while
+   * reconnecting. Registered only by a proxy that takes its config over xDS; a proxy reading a
+   * config directory has no such series (rather than a 0 that would look like an outage).
+   */
+  public void bindXds(BooleanSupplier connected) {
+    Gauge.builder("nodemesh.xds.connected", connected, c -> c.getAsBoolean() ? 1 : 0)
+        .description("1 while the xDS stream to the control plane is up, 0 while reconnecting")
+        .strongReference(true)
+        .register(registry);
   }
 
   /** A new config snapshot is in force: its age starts at zero. */

@@ -1,6 +1,7 @@
 package dev.nodemesh.proxy.metrics;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
@@ -54,10 +55,20 @@ public final class ProxyMetrics {
           Duration.ofSeconds(60));
 
   /**
+   * Body size buckets, powers of four from 64 B to 16 MiB (bodiless requests land in the first;
+   * Micrometer takes no 0 bound).
+   */
+  static final double[] SIZE_BUCKETS = {
+    64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216
+  };
+
+  /**
    * Every label a nodemesh series may carry. {@code node}: the proxy's node; traffic labels from
    * {@link TrafficLabels}; {@code reason}: why policy denied a connection (a fixed word); {@code
-   * event_loop_group}/{@code event_loop}: "accept"/"io" and the loop's index; {@code area}/{@code
-   * id}: JVM memory pools; {@code le}: histogram buckets. None is derived from an address or port.
+   * response_code_class}: 1xx..5xx or none; {@code grpc_status}: a gRPC code name (or invalid);
+   * {@code event_loop_group}/{@code event_loop}: "accept"/"io" and the loop's index; {@code
+   * area}/{@code id}: JVM memory pools; {@code le}: histogram buckets. None is derived from an
+   * address or port.
    */
   public static final List<String> LABELS =
       List.of(
@@ -70,6 +81,7 @@ public final class ProxyMetrics {
           "destination_service",
           "reason",
           "response_code_class",
+          "grpc_status",
           "event_loop_group",
           "event_loop",
           "area",
@@ -127,9 +139,11 @@ public final class ProxyMetrics {
 
   /**
    * The L7 request meters of a label set: {@code nodemesh_http_requests_total} (plus {@code
-   * response_code_class}: 1xx..5xx, or none when no response was sent) and {@code
+   * response_code_class}: 1xx..5xx, or none when no response was sent), {@code
    * nodemesh_http_request_duration_seconds} ({@link #LATENCY_BUCKETS}, request head received to
-   * response end).
+   * response end), {@code nodemesh_http_request_size_bytes} and {@code
+   * nodemesh_http_response_size_bytes} (bodies, {@link #SIZE_BUCKETS}), and for gRPC {@code
+   * nodemesh_grpc_responses_total} (plus {@code grpc_status}).
    */
   public HttpMeters http(TrafficLabels labels) {
     return httpMeters.computeIfAbsent(labels, this::createHttp);
@@ -150,7 +164,23 @@ public final class ProxyMetrics {
         histogram(
             "nodemesh.http.request.duration",
             "Request head received to response end, retries included",
-            tags));
+            tags),
+        size("nodemesh.http.request.size", "Request body bytes received from the client", tags),
+        size("nodemesh.http.response.size", "Response body bytes relayed to the client", tags),
+        code ->
+            Counter.builder("nodemesh.grpc.responses")
+                .description("gRPC responses proxied on the L7 path, by grpc-status")
+                .tags(tags.and("grpc_status", code))
+                .register(registry));
+  }
+
+  private DistributionSummary size(String name, String description, Tags tags) {
+    return DistributionSummary.builder(name)
+        .description(description)
+        .baseUnit("bytes")
+        .tags(tags)
+        .serviceLevelObjectives(SIZE_BUCKETS)
+        .register(registry);
   }
 
   private static Tags tags(TrafficLabels l) {

@@ -16,6 +16,8 @@ import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.envoyproxy.envoy.service.discovery.v3.Resource;
 import io.grpc.Channel;
 import io.grpc.Status;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -123,7 +125,11 @@ public final class XdsClient implements AutoCloseable {
     return version;
   }
 
-  /** True between the stream opening and its loss. */
+  /**
+   * True while the stream is open on a live connection to the control plane (from gRPC's first
+   * "ready" or the first response, to the stream's loss); false while reconnecting, so a control
+   * plane that cannot be reached reads false even during an attempt.
+   */
   public boolean connected() {
     return connected;
   }
@@ -154,7 +160,14 @@ public final class XdsClient implements AutoCloseable {
     StreamObserver<DeltaDiscoveryRequest> r =
         AggregatedDiscoveryServiceGrpc.newStub(channel)
             .deltaAggregatedResources(
-                new StreamObserver<>() {
+                new ClientResponseObserver<DeltaDiscoveryRequest, DeltaDiscoveryResponse>() {
+                  @Override
+                  public void beforeStart(ClientCallStreamObserver<DeltaDiscoveryRequest> call) {
+                    // Ready = the stream exists on a live connection to the control plane; a
+                    // target that cannot be reached fails the call without ever getting here.
+                    call.setOnReadyHandler(() -> onExecutor(gen, () -> connected = true));
+                  }
+
                   @Override
                   public void onNext(DeltaDiscoveryResponse response) {
                     onExecutor(gen, () -> onResponse(response));
@@ -171,7 +184,6 @@ public final class XdsClient implements AutoCloseable {
                   }
                 });
     requests = r;
-    connected = true;
     Node node = Node.newBuilder().setId(nodeName).setCluster("nodemesh").build();
     r.onNext(subscribe(node, WORKLOAD_TYPE, workloads));
     r.onNext(subscribe(node, SERVICE_TYPE, services));
@@ -213,6 +225,7 @@ public final class XdsClient implements AutoCloseable {
 
   private void onResponse(DeltaDiscoveryResponse response) {
     backoff.reset();
+    connected = true;
     StreamObserver<DeltaDiscoveryRequest> r = requests;
     if (r == null) {
       return;

@@ -134,6 +134,7 @@ class AccessLogTest {
     CountDownLatch release = new CountDownLatch(1);
     CountDownLatch writing = new CountDownLatch(1);
     ByteArrayOutputStream sink = new ByteArrayOutputStream();
+    Set<String> writers = java.util.concurrent.ConcurrentHashMap.newKeySet();
     // The writer blocks on its first write until released: a disk that has stalled.
     OutputStream stalled =
         new OutputStream() {
@@ -144,6 +145,7 @@ class AccessLogTest {
 
           @Override
           public void write(byte[] b, int off, int len) throws IOException {
+            writers.add(Thread.currentThread().getName());
             writing.countDown();
             try {
               release.await();
@@ -177,6 +179,8 @@ class AccessLogTest {
     Set<Long> kept = new TreeSet<>();
     lines.subList(1, lines.size()).forEach(l -> kept.add(l.get("bytes_sent").asLong()));
     assertEquals(Set.of(0L, 1L, 2L, 3L, 4L, 5L, 6L, 7L), kept, "the first lines stay, later drop");
+    // Lines are written by the log's own thread, never by the (event-loop) caller of finish().
+    assertEquals(Set.of("nodemesh-accesslog"), writers);
     assertEquals(1.0 + capacity, registry.get("nodemesh.access.log.written").counter().count());
   }
 

@@ -83,7 +83,7 @@ class DashboardsTest {
     assertTrue(p != null, "deploy/grafana not found above the working directory");
     try (Stream<Path> files = Files.list(p.resolve("deploy/grafana"))) {
       List<Path> out = files.filter(f -> f.toString().endsWith(".json")).sorted().toList();
-      assertEquals(4, out.size(), out.toString());
+      assertEquals(5, out.size(), out.toString());
       return out;
     }
   }

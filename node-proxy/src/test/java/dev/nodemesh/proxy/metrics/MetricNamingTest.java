@@ -3,18 +3,27 @@ package dev.nodemesh.proxy.metrics;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.nodemesh.proxy.accesslog.AccessLog;
+import dev.nodemesh.proxy.accesslog.AccessLogSettings;
+import dev.nodemesh.proxy.identity.CertificateManager;
+import dev.nodemesh.proxy.identity.TaskScheduler;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Prometheus naming conventions over a real scrape with every meter registered: snake_case, a unit
@@ -22,14 +31,45 @@ import org.junit.jupiter.api.Test;
  * ({@link ProxyMetrics#LABELS}), with no label value that is an address or a port.
  */
 class MetricNamingTest {
+  @TempDir Path tmp;
   private EventLoopGroup loops;
+  private AccessLog accessLog;
   private String scrape;
 
   @BeforeEach
-  void setUp() {
+  void setUp() throws Exception {
     loops = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
     ProxyMetrics metrics = new ProxyMetrics("test-node");
-    ProxyHealth.bind(metrics, Map.of("io", loops), () -> 3, () -> 4, () -> true);
+    ProxyHealth health =
+        ProxyHealth.bind(metrics, Map.of("io", loops), () -> 3, () -> 4, () -> true);
+    health.configRejected().increment();
+    health.bindXds(() -> true);
+    // Every other place that registers proxy meters: L7, the access log, certificates.
+    metrics
+        .http(new TrafficLabels("source", "client", "default", "echo-1", "default", "echo"))
+        .record(200, 3_000_000, 100, 2048, "0");
+    accessLog =
+        AccessLog.start(
+            new AccessLogSettings(true, tmp.resolve("access.log"), 1.0),
+            "test-node",
+            metrics.registry());
+    new CertificateManager(
+        "test-node",
+        "cluster.local",
+        Duration.ZERO,
+        request -> new CompletableFuture<>(),
+        new TaskScheduler() {
+          @Override
+          public void execute(Runnable task) {}
+
+          @Override
+          public Cancellable schedule(Runnable task, Duration delay) {
+            return () -> {};
+          }
+        },
+        Clock.systemUTC(),
+        () -> 0.5,
+        metrics.registry());
     for (String reporter : List.of("source", "destination")) {
       ConnectionMeters m =
           metrics.connection(
@@ -55,7 +95,23 @@ class MetricNamingTest {
 
   @AfterEach
   void tearDown() {
+    if (accessLog != null) {
+      accessLog.close();
+    }
     loops.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+  }
+
+  /**
+   * Every meter name written in the node proxy's sources is in the scrape this test checks, so a
+   * meter added anywhere in the module is held to the conventions (or fails here until it is
+   * registered above).
+   */
+  @Test
+  void theScrapeHoldsEveryMeterTheModuleDeclares() throws Exception {
+    var names = PrometheusConventions.meterNamesIn(PrometheusConventions.mainSources("node-proxy"));
+    assertTrue(names.size() > 30, names.toString());
+    assertTrue(names.contains("nodemesh.xds.connected"), names.toString());
+    assertEquals(List.of(), PrometheusConventions.missingFamilies(scrape, names), scrape);
   }
 
   @Test
@@ -81,7 +137,32 @@ class MetricNamingTest {
   }
 
   @Test
+  void requestSizesAndGrpcStatusAreRecorded() {
+    String labels =
+        "destination_namespace=\"default\",destination_service=\"echo\","
+            + "destination_workload=\"echo-1\",";
+    assertTrue(
+        scrape.contains("nodemesh_grpc_responses_total{" + labels + "grpc_status=\"OK\""), scrape);
+    // Sizes are histograms in bytes with fixed buckets, like the latencies.
+    assertTrue(
+        scrape
+            .lines()
+            .anyMatch(
+                l ->
+                    l.startsWith("nodemesh_http_response_size_bytes_bucket{" + labels)
+                        && l.contains("le=\"1024.0\"")),
+        scrape);
+    assertEquals(0, HttpMeters.grpcIndex("0"));
+    assertEquals(16, HttpMeters.grpcIndex("16"));
+    assertEquals("invalid", HttpMeters.GRPC_CODES[HttpMeters.grpcIndex("17")]);
+    assertEquals("invalid", HttpMeters.GRPC_CODES[HttpMeters.grpcIndex("x")]);
+  }
+
+  @Test
   void conventionsCatchCommonMistakes() {
+    assertEquals(
+        List.of("nodemesh.made.up"),
+        PrometheusConventions.missingFamilies(scrape, java.util.Set.of("nodemesh.made.up")));
     String bad =
         """
         # TYPE nodemesh_requests counter

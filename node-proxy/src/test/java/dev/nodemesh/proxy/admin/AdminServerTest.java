@@ -1,0 +1,53 @@
+package dev.nodemesh.proxy.admin;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every admin path is answered on the admin server's own thread ({@code nodemesh-admin}), never on
+ * the caller's or a data-plane event loop, so a slow scrape or dump cannot delay traffic.
+ */
+class AdminServerTest {
+  @Test
+  void everyPathRunsOnTheAdminThread() throws Exception {
+    List<String> threads = Collections.synchronizedList(new ArrayList<>());
+    try (AdminServer admin =
+        AdminServer.start(
+            new InetSocketAddress("127.0.0.1", 0),
+            () -> {
+              threads.add(Thread.currentThread().getName());
+              return "";
+            },
+            () -> {
+              threads.add(Thread.currentThread().getName());
+              return null;
+            },
+            () -> {
+              threads.add(Thread.currentThread().getName());
+              return "{}";
+            })) {
+      HttpClient http = HttpClient.newHttpClient();
+      for (String path : List.of("/metrics", "/ready", "/config_dump")) {
+        HttpResponse<String> r =
+            http.send(
+                HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + admin.address().getPort() + path))
+                    .timeout(Duration.ofSeconds(10))
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode(), path);
+      }
+      assertEquals(List.of("nodemesh-admin", "nodemesh-admin", "nodemesh-admin"), threads);
+    }
+  }
+}
