@@ -244,6 +244,18 @@ public final class ConfigSnapshot {
         trafficPolicies);
   }
 
+  /** The same content with {@code policies} as its TrafficPolicies (the xDS client's last step). */
+  public ConfigSnapshot withTrafficPolicies(List<TrafficPolicy> policies) {
+    return new ConfigSnapshot(
+        version,
+        workloads,
+        services,
+        authorizationPolicies,
+        peerAuthentications,
+        httpRoutes,
+        policies);
+  }
+
   public long version() {
     return version;
   }
