@@ -164,7 +164,14 @@ public final class KubernetesSource implements Source {
       Executor executor, ResourceStore store) {
     SharedIndexInformer<GenericKubernetesResource> i =
         client
-            .genericKubernetesResources(TrafficPolicy.API_VERSION, "TrafficPolicy")
+            .genericKubernetesResources(
+                new ResourceDefinitionContext.Builder()
+                    .withGroup("traffic.nodemesh.dev")
+                    .withVersion("v1alpha1")
+                    .withKind("TrafficPolicy")
+                    .withPlural("trafficpolicies")
+                    .withNamespaced(true)
+                    .build())
             .inAnyNamespace()
             .runnableInformer(resyncMillis);
     i.addEventHandler(
