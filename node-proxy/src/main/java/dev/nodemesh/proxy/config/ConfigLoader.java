@@ -26,9 +26,10 @@ import org.yaml.snakeyaml.error.MarkedYAMLException;
  * and {@code *.yml} file directly in it (sorted; dot-files skipped, so editor lock files and a
  * ConfigMap mount's {@code ..data} entries are not read twice), each holding any number of {@code
  * ---} documents. Pods, Services, {@code security.nodemesh.dev/v1alpha1} AuthorizationPolicies and
- * PeerAuthentications, and Gateway API HTTPRoutes are read, items of a {@code List} as if they were
- * documents; other kinds (Namespace, Deployment, EndpointSlice...) are ignored. The directory is
- * accepted or rejected whole: every problem found is reported in one {@link ConfigException}.
+ * PeerAuthentications, {@code traffic.nodemesh.dev/v1alpha1} TrafficPolicies ({@link
+ * TrafficPolicyParser}), and Gateway API HTTPRoutes are read, items of a {@code List} as if they
+ * were documents; other kinds (Namespace, Deployment, EndpointSlice...) are ignored. The directory
+ * is accepted or rejected whole: every problem found is reported in one {@link ConfigException}.
  *
  * <p>Limits: no readiness (every selected pod is an endpoint), no EndpointSlices, no
  * subdirectories, and line numbers only for YAML syntax errors, not for invalid field values.
