@@ -9,6 +9,8 @@ import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.PeerAuthentication;
 import dev.nodemesh.proxy.config.ResourceParser;
+import dev.nodemesh.proxy.config.TrafficPolicy;
+import dev.nodemesh.proxy.config.TrafficPolicyParser;
 import dev.nodemesh.proxy.config.Workload;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -71,6 +73,7 @@ public final class KubernetesSource implements Source {
   private @Nullable SharedIndexInformer<Service> services;
   private @Nullable SharedIndexInformer<EndpointSlice> slices;
   private @Nullable SharedIndexInformer<GenericKubernetesResource> routeInformer;
+  private @Nullable SharedIndexInformer<GenericKubernetesResource> trafficInformer;
   private static final String GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1";
 
   public KubernetesSource(KubernetesClient client, long resyncMillis) {
@@ -117,6 +120,7 @@ public final class KubernetesSource implements Source {
     routes.addEventHandler(
         handler(executor, r -> routeChanged(store, r), r -> routeGone(store, r)));
     routeInformer = routes;
+    trafficInformer = trafficPolicyInformer(executor, store);
     routes
         .start()
         .exceptionally(
@@ -150,6 +154,53 @@ public final class KubernetesSource implements Source {
               return p == null ? null : ProtoEncoder.peerAuthentication(p);
             },
             store));
+  }
+
+  /**
+   * TrafficPolicies ({@code traffic.nodemesh.dev/v1alpha1}), validated by the proxy's own parser.
+   * Like HTTPRoutes, started without waiting: a cluster without the CRD still gets a control plane.
+   */
+  private SharedIndexInformer<GenericKubernetesResource> trafficPolicyInformer(
+      Executor executor, ResourceStore store) {
+    SharedIndexInformer<GenericKubernetesResource> i =
+        client
+            .genericKubernetesResources(
+                new ResourceDefinitionContext.Builder()
+                    .withGroup("traffic.nodemesh.dev")
+                    .withVersion("v1alpha1")
+                    .withKind("TrafficPolicy")
+                    .withPlural("trafficpolicies")
+                    .withNamespaced(true)
+                    .build())
+            .inAnyNamespace()
+            .runnableInformer(resyncMillis);
+    i.addEventHandler(
+        handler(
+            executor,
+            r -> {
+              String name = key(r);
+              List<String> errors = new ArrayList<>();
+              TrafficPolicy p =
+                  new TrafficPolicyParser("kubernetes", errors)
+                      .parse(tree(r), "TrafficPolicy " + name);
+              if (p == null) {
+                problem("TrafficPolicy " + name, errors);
+                return;
+              }
+              lastProblem.remove("TrafficPolicy " + name);
+              store.put(ResourceType.TRAFFIC_POLICY, name, ProtoEncoder.trafficPolicy(p));
+            },
+            r -> {
+              lastProblem.remove("TrafficPolicy " + key(r));
+              store.remove(ResourceType.TRAFFIC_POLICY, key(r));
+            }));
+    i.start()
+        .exceptionally(
+            e -> {
+              log.warn("TrafficPolicies are not watched (CRD missing?): {}", e.toString());
+              return null;
+            });
+    return i;
   }
 
   /** Parses one custom resource's JSON tree; null after recording why it is invalid. */
@@ -404,6 +455,10 @@ public final class KubernetesSource implements Source {
     SharedIndexInformer<GenericKubernetesResource> r = routeInformer;
     if (r != null) {
       r.close();
+    }
+    SharedIndexInformer<GenericKubernetesResource> t = trafficInformer;
+    if (t != null) {
+      t.close();
     }
   }
 }

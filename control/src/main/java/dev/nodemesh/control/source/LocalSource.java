@@ -11,6 +11,7 @@ import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.PeerAuthentication;
+import dev.nodemesh.proxy.config.TrafficPolicy;
 import dev.nodemesh.proxy.config.Workload;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -159,6 +160,7 @@ public final class LocalSource implements Source {
     Map<String, Message> policies = new HashMap<>();
     Map<String, Message> peerAuthns = new HashMap<>();
     Map<String, Message> routes = new HashMap<>();
+    Map<String, Message> trafficPolicies = new HashMap<>();
     for (Path f : files) {
       FileState st = accepted.get(f);
       if (st == null) {
@@ -181,6 +183,10 @@ public final class LocalSource implements Source {
       for (HttpRoute r : st.content().httpRoutes()) {
         routes.put(ProtoEncoder.name(r.namespace(), r.name()), ProtoEncoder.httpRoute(r));
       }
+      for (TrafficPolicy p : st.content().trafficPolicies()) {
+        trafficPolicies.put(
+            ProtoEncoder.name(p.namespace(), p.name()), ProtoEncoder.trafficPolicy(p));
+      }
     }
     ResourceStore s = Objects.requireNonNull(store);
     Objects.requireNonNull(executor)
@@ -191,6 +197,7 @@ public final class LocalSource implements Source {
               s.replaceAll(ResourceType.AUTHORIZATION_POLICY, policies);
               s.replaceAll(ResourceType.PEER_AUTHENTICATION, peerAuthns);
               s.replaceAll(ResourceType.HTTP_ROUTE, routes);
+              s.replaceAll(ResourceType.TRAFFIC_POLICY, trafficPolicies);
               ready = true;
             });
   }
@@ -203,6 +210,7 @@ public final class LocalSource implements Source {
     List<AuthorizationPolicy> policies = new ArrayList<>();
     List<PeerAuthentication> peerAuthns = new ArrayList<>();
     List<HttpRoute> routes = new ArrayList<>();
+    List<TrafficPolicy> trafficPolicies = new ArrayList<>();
     for (Path f : order) {
       FileState st = next.get(f);
       if (st == null) {
@@ -251,6 +259,13 @@ public final class LocalSource implements Source {
         }
         routes.add(r);
       }
+      for (TrafficPolicy p : st.content().trafficPolicies()) {
+        Path other = names.putIfAbsent("TrafficPolicy " + p.id(), f);
+        if (other != null) {
+          return f.getFileName() + ": TrafficPolicy " + p.id() + ": also in " + other.getFileName();
+        }
+        trafficPolicies.add(p);
+      }
     }
     try {
       new ConfigSnapshot(
@@ -259,7 +274,8 @@ public final class LocalSource implements Source {
           services,
           policies,
           peerAuthns,
-          routes); // the proxy's own cross-object rules (IPs, VIPs)
+          routes,
+          trafficPolicies); // the proxy's own cross-object rules (IPs, VIPs, one policy each)
       return null;
     } catch (IllegalArgumentException e) {
       return "files clash: " + e.getMessage();

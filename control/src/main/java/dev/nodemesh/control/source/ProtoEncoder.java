@@ -51,6 +51,7 @@ public final class ProtoEncoder {
             .setNode(w.nodeName())
             .putAllLabels(w.labels())
             .setTunnel(TunnelProtocol.HBONE)
+            .setZone(w.zone())
             .setReady(ready);
     for (InetAddress ip : w.ips()) {
       b.addIps(ip.getHostAddress());
@@ -127,6 +128,62 @@ public final class ProtoEncoder {
                 .addAllNotPorts(op.notPorts()));
       }
       b.addRules(rb);
+    }
+    return b.build();
+  }
+
+  /** A TrafficPolicy as its resource; every field explicit (the proto's defaults are not ours). */
+  public static dev.nodemesh.api.config.v1.TrafficPolicy trafficPolicy(
+      dev.nodemesh.proxy.config.TrafficPolicy p) {
+    var b =
+        dev.nodemesh.api.config.v1.TrafficPolicy.newBuilder()
+            .setName(p.name())
+            .setNamespace(p.namespace())
+            .setService(p.service());
+    var lb = p.loadBalancer();
+    b.setLoadBalancer(
+        dev.nodemesh.api.config.v1.TrafficPolicy.LoadBalancer.newBuilder()
+            .setAlgorithm(
+                dev.nodemesh.api.config.v1.TrafficPolicy.Algorithm.valueOf(lb.algorithm().name()))
+            .setHashHeader(lb.hashHeader() == null ? "" : lb.hashHeader())
+            .setHashSourceIp(lb.hashSourceIp())
+            .setLocalityPreference(lb.localityPreference()));
+    var cb = p.circuitBreaker();
+    if (cb != null) {
+      b.setCircuitBreaker(
+          dev.nodemesh.api.config.v1.TrafficPolicy.CircuitBreaker.newBuilder()
+              .setMaxConnections(cb.maxConnections())
+              .setMaxPendingRequests(cb.maxPendingRequests())
+              .setMaxRequests(cb.maxRequests()));
+    }
+    var od = p.outlierDetection();
+    if (od != null) {
+      b.setOutlierDetection(
+          dev.nodemesh.api.config.v1.TrafficPolicy.OutlierDetection.newBuilder()
+              .setConsecutive5Xx(od.consecutive5xx())
+              .setConsecutiveGatewayErrors(od.consecutiveGatewayErrors())
+              .setConsecutiveConnectFailures(od.consecutiveConnectFailures())
+              .setBaseEjectionTimeMs(od.baseEjectionTime().toMillis())
+              .setMaxEjectionTimeMs(od.maxEjectionTime().toMillis())
+              .setMaxEjectionPercent(od.maxEjectionPercent()));
+    }
+    var r = p.retry();
+    b.setRetry(
+        dev.nodemesh.api.config.v1.TrafficPolicy.Retry.newBuilder()
+            .setBudgetPercent(r.budgetPercent())
+            .setMinRetryConcurrency(r.minRetryConcurrency())
+            .setBackoffBaseMs(r.backoffBase().toMillis())
+            .setBackoffMaxMs(r.backoffMax().toMillis())
+            .setRetryNonIdempotent(r.retryNonIdempotent()));
+    var rl = p.rateLimit();
+    if (rl != null) {
+      b.setRateLimit(
+          dev.nodemesh.api.config.v1.TrafficPolicy.RateLimit.newBuilder()
+              .setMaxTokens(rl.maxTokens())
+              .setTokensPerFill(rl.tokensPerFill())
+              .setFillIntervalMs(rl.fillInterval().toMillis())
+              .setPerSource(rl.perSource())
+              .setMaxSources(rl.maxSources()));
     }
     return b.build();
   }

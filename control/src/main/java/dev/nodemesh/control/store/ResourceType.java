@@ -5,6 +5,7 @@ import dev.nodemesh.api.config.v1.AuthorizationPolicy;
 import dev.nodemesh.api.config.v1.HttpRoute;
 import dev.nodemesh.api.config.v1.PeerAuthentication;
 import dev.nodemesh.api.config.v1.Service;
+import dev.nodemesh.api.config.v1.TrafficPolicy;
 import dev.nodemesh.api.config.v1.Workload;
 import org.jspecify.annotations.Nullable;
 
@@ -14,7 +15,8 @@ public enum ResourceType {
   SERVICE(Service.getDescriptor()),
   AUTHORIZATION_POLICY(AuthorizationPolicy.getDescriptor()),
   PEER_AUTHENTICATION(PeerAuthentication.getDescriptor()),
-  HTTP_ROUTE(HttpRoute.getDescriptor());
+  HTTP_ROUTE(HttpRoute.getDescriptor()),
+  TRAFFIC_POLICY(TrafficPolicy.getDescriptor());
 
   private final String typeUrl;
 

@@ -45,7 +45,10 @@ public final class NodeViews {
    * workloads. Narrowing to the namespaces a node hosts is a later optimisation.
    */
   private static final List<ResourceType> POLICY_TYPES =
-      List.of(ResourceType.AUTHORIZATION_POLICY, ResourceType.PEER_AUTHENTICATION);
+      List.of(
+          ResourceType.AUTHORIZATION_POLICY,
+          ResourceType.PEER_AUTHENTICATION,
+          ResourceType.TRAFFIC_POLICY);
 
   private NodeViews(
       StoreSnapshot snapshot,

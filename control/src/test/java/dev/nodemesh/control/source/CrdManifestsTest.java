@@ -95,4 +95,34 @@ class CrdManifestsTest {
     }
     assertEquals(modes, texts(mode.path("enum")));
   }
+
+  @Test
+  void trafficPolicyCrdMatchesTheParser() throws Exception {
+    JsonNode crd = crd("trafficpolicies.traffic.nodemesh.dev.yaml");
+    assertEquals(
+        dev.nodemesh.proxy.config.TrafficPolicy.API_VERSION,
+        crd.at("/spec/group").asText() + "/" + crd.at("/spec/versions/0/name").asText());
+    assertEquals("TrafficPolicy", crd.at("/spec/names/kind").asText());
+    assertEquals("trafficpolicies", crd.at("/spec/names/plural").asText());
+    JsonNode spec = crd.at("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties");
+    List<String> algorithms = new ArrayList<>();
+    for (var a : dev.nodemesh.proxy.config.TrafficPolicy.Algorithm.values()) {
+      algorithms.add(a.name());
+    }
+    assertEquals(algorithms, texts(spec.at("/loadBalancer/properties/algorithm/enum")));
+    List<String> sections = new ArrayList<>();
+    spec.fieldNames().forEachRemaining(sections::add);
+    assertEquals(
+        List.of(
+            "targetRef",
+            "loadBalancer",
+            "circuitBreaker",
+            "outlierDetection",
+            "retry",
+            "rateLimit"),
+        sections);
+    assertEquals(
+        dev.nodemesh.proxy.config.TrafficPolicyParser.MAX_SOURCES_LIMIT,
+        spec.at("/rateLimit/properties/maxSources/maximum").asInt());
+  }
 }

@@ -22,5 +22,9 @@ public enum ResponseFlag {
   /** L7: the upstream did not answer within the route's timeout (504). */
   UT,
   /** L7: the request was malformed or too large (400, 414, 431): a downstream protocol error. */
-  DPE
+  DPE,
+  /** L7: upstream overflow, a TrafficPolicy circuit breaker refused the request (503). */
+  UO,
+  /** L7: rate limited by a TrafficPolicy's local rate limit (429). */
+  RL
 }

@@ -26,9 +26,10 @@ import org.yaml.snakeyaml.error.MarkedYAMLException;
  * and {@code *.yml} file directly in it (sorted; dot-files skipped, so editor lock files and a
  * ConfigMap mount's {@code ..data} entries are not read twice), each holding any number of {@code
  * ---} documents. Pods, Services, {@code security.nodemesh.dev/v1alpha1} AuthorizationPolicies and
- * PeerAuthentications, and Gateway API HTTPRoutes are read, items of a {@code List} as if they were
- * documents; other kinds (Namespace, Deployment, EndpointSlice...) are ignored. The directory is
- * accepted or rejected whole: every problem found is reported in one {@link ConfigException}.
+ * PeerAuthentications, {@code traffic.nodemesh.dev/v1alpha1} TrafficPolicies ({@link
+ * TrafficPolicyParser}), and Gateway API HTTPRoutes are read, items of a {@code List} as if they
+ * were documents; other kinds (Namespace, Deployment, EndpointSlice...) are ignored. The directory
+ * is accepted or rejected whole: every problem found is reported in one {@link ConfigException}.
  *
  * <p>Limits: no readiness (every selected pod is an endpoint), no EndpointSlices, no
  * subdirectories, and line numbers only for YAML syntax errors, not for invalid field values.
@@ -70,6 +71,7 @@ public final class ConfigLoader {
     checkUnique(pods, services, errors);
     checkUniquePolicies(found, errors);
     checkUniqueRoutes(found.routes, errors);
+    checkTrafficPolicies(found.trafficPolicies, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
@@ -86,7 +88,8 @@ public final class ConfigLoader {
           svcs,
           values(found.policies),
           values(found.peerAuthns),
-          values(found.routes));
+          values(found.routes),
+          values(found.trafficPolicies));
     } catch (IllegalArgumentException e) {
       // The checks above should have caught it; still, a bad directory must never be a crash.
       throw new ConfigException(List.of(dir + ": inconsistent config: " + e.getMessage()));
@@ -103,8 +106,10 @@ public final class ConfigLoader {
       List<MeshService> services,
       List<AuthorizationPolicy> authorizationPolicies,
       List<PeerAuthentication> peerAuthentications,
-      List<HttpRoute> httpRoutes) {
+      List<HttpRoute> httpRoutes,
+      List<TrafficPolicy> trafficPolicies) {
     public FileContent {
+      trafficPolicies = List.copyOf(trafficPolicies);
       workloads = List.copyOf(workloads);
       services = List.copyOf(services);
       authorizationPolicies = List.copyOf(authorizationPolicies);
@@ -113,7 +118,16 @@ public final class ConfigLoader {
     }
 
     public FileContent(List<Workload> workloads, List<MeshService> services) {
-      this(workloads, services, List.of(), List.of(), List.of());
+      this(workloads, services, List.of(), List.of(), List.of(), List.of());
+    }
+
+    public FileContent(
+        List<Workload> workloads,
+        List<MeshService> services,
+        List<AuthorizationPolicy> authorizationPolicies,
+        List<PeerAuthentication> peerAuthentications,
+        List<HttpRoute> httpRoutes) {
+      this(workloads, services, authorizationPolicies, peerAuthentications, httpRoutes, List.of());
     }
   }
 
@@ -125,6 +139,7 @@ public final class ConfigLoader {
     checkUnique(found.pods, found.services, errors);
     checkUniquePolicies(found, errors);
     checkUniqueRoutes(found.routes, errors);
+    checkTrafficPolicies(found.trafficPolicies, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
@@ -133,7 +148,8 @@ public final class ConfigLoader {
         values(found.services),
         values(found.policies),
         values(found.peerAuthns),
-        values(found.routes));
+        values(found.routes),
+        values(found.trafficPolicies));
   }
 
   /** The files a load reads, in the order it reads them; also what the watcher fingerprints. */
@@ -163,6 +179,7 @@ public final class ConfigLoader {
     final List<Located<AuthorizationPolicy>> policies = new ArrayList<>();
     final List<Located<PeerAuthentication>> peerAuthns = new ArrayList<>();
     final List<Located<HttpRoute>> routes = new ArrayList<>();
+    final List<Located<TrafficPolicy>> trafficPolicies = new ArrayList<>();
   }
 
   private static <T> List<T> values(List<Located<T>> located) {
@@ -243,6 +260,16 @@ public final class ConfigLoader {
           found.routes.add(new Located<>(r, file));
         }
       }
+      case "TrafficPolicy" -> {
+        if (!TrafficPolicy.API_VERSION.equals(doc.path("apiVersion").asText(""))) {
+          log.debug("{}: {}: ignoring a TrafficPolicy of another API group", file, label);
+          return;
+        }
+        TrafficPolicy p = new TrafficPolicyParser(file, errors).parse(doc, label);
+        if (p != null) {
+          found.trafficPolicies.add(new Located<>(p, file));
+        }
+      }
       case "List" -> {
         JsonNode items = doc.path("items");
         for (int i = 0; i < items.size(); i++) {
@@ -266,6 +293,33 @@ public final class ConfigLoader {
                 + r.value().id()
                 + ": metadata.name: duplicate of the HTTPRoute in "
                 + other.file());
+      }
+    }
+  }
+
+  /** Unique names, and at most one TrafficPolicy per Service (two would be ambiguous). */
+  private static void checkTrafficPolicies(
+      List<Located<TrafficPolicy>> policies, List<String> errors) {
+    Map<NamespacedName, Located<TrafficPolicy>> names = new HashMap<>();
+    Map<NamespacedName, Located<TrafficPolicy>> targets = new HashMap<>();
+    for (Located<TrafficPolicy> p : policies) {
+      String where = p.file() + ": TrafficPolicy " + p.value().id();
+      Located<TrafficPolicy> other = names.putIfAbsent(p.value().id(), p);
+      if (other != null) {
+        errors.add(where + ": metadata.name: duplicate of the TrafficPolicy in " + other.file());
+        continue;
+      }
+      other = targets.putIfAbsent(p.value().target(), p);
+      if (other != null) {
+        errors.add(
+            where
+                + ": spec.targetRef.name: Service "
+                + p.value().target()
+                + " already has TrafficPolicy "
+                + other.value().id()
+                + " (in "
+                + other.file()
+                + ")");
       }
     }
   }

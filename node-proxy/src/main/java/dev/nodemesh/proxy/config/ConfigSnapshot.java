@@ -49,6 +49,8 @@ public final class ConfigSnapshot {
   private final List<HttpRoute> httpRoutes;
   private final Map<NamespacedName, MeshService> servicesByName;
   private final Map<NamespacedName, List<HttpRouteEntry>> routesByService;
+  private final List<TrafficPolicy> trafficPolicies;
+  private final Map<NamespacedName, TrafficPolicy> trafficPolicyByService;
 
   public ConfigSnapshot(long version, List<Workload> workloads, List<MeshService> services) {
     this(version, workloads, services, List.of(), List.of(), List.of());
@@ -87,6 +89,28 @@ public final class ConfigSnapshot {
       List<AuthorizationPolicy> authorizationPolicies,
       List<PeerAuthentication> peerAuthentications,
       List<HttpRoute> httpRoutes) {
+    this(
+        version,
+        workloads,
+        services,
+        authorizationPolicies,
+        peerAuthentications,
+        httpRoutes,
+        List.of());
+  }
+
+  /**
+   * @param trafficPolicies TrafficPolicies, kept sorted by namespace and name; at most one per
+   *     target Service (else {@link IllegalArgumentException})
+   */
+  public ConfigSnapshot(
+      long version,
+      List<Workload> workloads,
+      List<MeshService> services,
+      List<AuthorizationPolicy> authorizationPolicies,
+      List<PeerAuthentication> peerAuthentications,
+      List<HttpRoute> httpRoutes,
+      List<TrafficPolicy> trafficPolicies) {
     this.version = version;
     this.workloads = List.copyOf(workloads);
     this.services = List.copyOf(services);
@@ -177,6 +201,18 @@ public final class ConfigSnapshot {
           sorted.put(svc, List.copyOf(entries));
         });
     this.routesByService = Map.copyOf(sorted);
+
+    List<TrafficPolicy> tps = new ArrayList<>(trafficPolicies);
+    tps.sort(Comparator.comparing(TrafficPolicy::namespace).thenComparing(TrafficPolicy::name));
+    Map<NamespacedName, TrafficPolicy> tpNames = new HashMap<>();
+    Map<NamespacedName, TrafficPolicy> tpByService = new HashMap<>();
+    for (TrafficPolicy tp : tps) {
+      requireAbsent(tpNames.put(tp.id(), tp), "duplicate TrafficPolicy " + tp.id());
+      requireAbsent(
+          tpByService.put(tp.target(), tp), "two TrafficPolicies target Service " + tp.target());
+    }
+    this.trafficPolicies = List.copyOf(tps);
+    this.trafficPolicyByService = Map.copyOf(tpByService);
   }
 
   private static <T> Map<String, List<T>> copyLists(Map<String, List<T>> byNamespace) {
@@ -199,7 +235,25 @@ public final class ConfigSnapshot {
   /** The same content under another version number; indices are rebuilt (cheap, rare). */
   public ConfigSnapshot withVersion(long newVersion) {
     return new ConfigSnapshot(
-        newVersion, workloads, services, authorizationPolicies, peerAuthentications, httpRoutes);
+        newVersion,
+        workloads,
+        services,
+        authorizationPolicies,
+        peerAuthentications,
+        httpRoutes,
+        trafficPolicies);
+  }
+
+  /** The same content with {@code policies} as its TrafficPolicies (the xDS client's last step). */
+  public ConfigSnapshot withTrafficPolicies(List<TrafficPolicy> policies) {
+    return new ConfigSnapshot(
+        version,
+        workloads,
+        services,
+        authorizationPolicies,
+        peerAuthentications,
+        httpRoutes,
+        policies);
   }
 
   public long version() {
@@ -216,6 +270,16 @@ public final class ConfigSnapshot {
 
   public List<HttpRoute> httpRoutes() {
     return httpRoutes;
+  }
+
+  /** Every TrafficPolicy, sorted by namespace then name. */
+  public List<TrafficPolicy> trafficPolicies() {
+    return trafficPolicies;
+  }
+
+  /** The TrafficPolicy targeting {@code service}, or null (defaults apply). */
+  public @Nullable TrafficPolicy trafficPolicy(NamespacedName service) {
+    return trafficPolicyByService.get(service);
   }
 
   public @Nullable MeshService serviceByName(NamespacedName id) {
@@ -285,7 +349,8 @@ public final class ConfigSnapshot {
         && services.equals(other.services)
         && authorizationPolicies.equals(other.authorizationPolicies)
         && peerAuthentications.equals(other.peerAuthentications)
-        && httpRoutes.equals(other.httpRoutes);
+        && httpRoutes.equals(other.httpRoutes)
+        && trafficPolicies.equals(other.trafficPolicies);
   }
 
   /** One line for logs: version and counts. */
@@ -312,7 +377,8 @@ public final class ConfigSnapshot {
         + endpointCount
         + " service endpoints"
         + policies
-        + (httpRoutes.isEmpty() ? "" : ", " + httpRoutes.size() + " HTTP routes");
+        + (httpRoutes.isEmpty() ? "" : ", " + httpRoutes.size() + " HTTP routes")
+        + (trafficPolicies.isEmpty() ? "" : ", " + trafficPolicies.size() + " traffic policies");
   }
 
   @Override

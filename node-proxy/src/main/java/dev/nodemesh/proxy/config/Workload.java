@@ -16,6 +16,8 @@ import org.jspecify.annotations.Nullable;
  * @param ips at least one; the first of each family is the one connected to
  * @param nodeName empty when the pod is not bound to a node
  * @param namedPorts TCP container port name to port number, over all containers
+ * @param zone the topology zone of the workload's node ({@value #ZONE_LABEL}); empty when unknown.
+ *     L7 load balancing prefers endpoints in the caller's zone.
  */
 public record Workload(
     String uid,
@@ -25,7 +27,33 @@ public record Workload(
     Map<String, String> labels,
     String serviceAccount,
     String nodeName,
-    Map<String, Integer> namedPorts) {
+    Map<String, Integer> namedPorts,
+    String zone) {
+
+  /** The well-known node label naming a zone; a Pod carrying it in local YAML gets that zone. */
+  public static final String ZONE_LABEL = "topology.kubernetes.io/zone";
+
+  /** Without an explicit zone: the {@value #ZONE_LABEL} label, if the pod carries one. */
+  public Workload(
+      String uid,
+      String name,
+      String namespace,
+      List<InetAddress> ips,
+      Map<String, String> labels,
+      String serviceAccount,
+      String nodeName,
+      Map<String, Integer> namedPorts) {
+    this(
+        uid,
+        name,
+        namespace,
+        ips,
+        labels,
+        serviceAccount,
+        nodeName,
+        namedPorts,
+        labels.getOrDefault(ZONE_LABEL, ""));
+  }
 
   public Workload {
     Objects.requireNonNull(uid, "uid");
@@ -36,6 +64,7 @@ public record Workload(
     Objects.requireNonNull(serviceAccount, "serviceAccount");
     Objects.requireNonNull(nodeName, "nodeName");
     namedPorts = Map.copyOf(namedPorts);
+    Objects.requireNonNull(zone, "zone");
     if (ips.isEmpty()) {
       throw new IllegalArgumentException("workload " + namespace + "/" + name + " has no IP");
     }

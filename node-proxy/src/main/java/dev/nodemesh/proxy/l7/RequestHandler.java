@@ -8,8 +8,20 @@ import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.TrafficPolicy;
+import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.proxy.l7.resilience.Backoff;
+import dev.nodemesh.proxy.l7.resilience.CircuitBreaker;
+import dev.nodemesh.proxy.l7.resilience.EndpointStats;
+import dev.nodemesh.proxy.l7.resilience.OutlierDetector;
+import dev.nodemesh.proxy.l7.resilience.RateLimiter;
+import dev.nodemesh.proxy.l7.resilience.RingHash;
+import dev.nodemesh.proxy.l7.resilience.ServiceTraffic;
+import dev.nodemesh.proxy.l7.resilience.TrafficState;
 import dev.nodemesh.proxy.metrics.HttpMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
+import dev.nodemesh.proxy.outbound.LoadBalancer;
+import dev.nodemesh.proxy.outbound.Route;
 import dev.nodemesh.proxy.tunnel.Tunnel;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
@@ -41,6 +53,7 @@ import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.ScheduledFuture;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
@@ -107,7 +120,11 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       boolean h2Downstream,
       HttpLimits limits) {}
 
+  /** The router's own endpoint pick is replaced by the TrafficPolicy's balancer (see balance). */
+  private static final LoadBalancer FIRST = (service, count) -> 0;
+
   private final Context cx;
+  private final TrafficState traffic;
   private final ArrayDeque<HttpObject> queued = new ArrayDeque<>();
   private @Nullable ChannelHandlerContext ctx;
   private @Nullable Request current;
@@ -115,6 +132,28 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
 
   RequestHandler(Context cx) {
     this.cx = cx;
+    this.traffic = TrafficState.of(cx.plane().metrics().registry());
+  }
+
+  /**
+   * One try's claims on the Service's shared state (breaker counts, the endpoint's requests in
+   * flight, a retry-budget slot), given back exactly once by {@link #endTry}.
+   */
+  private static final class Try {
+    final ServiceTraffic st;
+    final EndpointStats endpoint;
+    final long start = System.nanoTime();
+    boolean admitted;
+    boolean pending;
+    boolean connection;
+    boolean retry;
+    boolean outcomeRecorded;
+    boolean ended;
+
+    Try(ServiceTraffic st, EndpointStats endpoint) {
+      this.st = st;
+      this.endpoint = endpoint;
+    }
   }
 
   /** One request in flight: its route, body buffer and the current try. */
@@ -144,6 +183,15 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     @Nullable ConnectionLog accessLog;
     String method = "";
     String path = "";
+    // TrafficPolicy state: the backend Service's, the current try, why the proxy answered itself.
+    @Nullable ServiceTraffic traffic;
+    @Nullable Try attempt;
+    @Nullable Workload client;
+    long hash;
+    boolean budgetCounted;
+    boolean retryReserved;
+    @Nullable ResponseFlag flag;
+    long retryAfterSeconds;
 
     Request(String requestId) {
       this.requestId = requestId;
@@ -228,17 +276,30 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
             head.method().name(),
             head.uri(),
             head.headers(),
-            cx.plane().loadBalancer(),
+            FIRST,
             bound -> ThreadLocalRandom.current().nextInt(bound));
-    if (d instanceof HttpRouter.Forward f) {
+    if (d instanceof HttpRouter.Forward routed0) {
+      MeshService backend = routed0.target().service();
+      ServiceTraffic st = traffic.service(backend.id(), snapshot.trafficPolicy(backend.id()));
+      r.traffic = st;
+      r.client = clientWorkload(snapshot);
+      r.hash = requestHash(st.policy(), head.headers());
+      HttpRouter.Forward f = balance(snapshot, routed0, r, null);
       r.forward = f;
       TrafficLabels routed = labels(f);
       r.meters = cx.plane().metrics().http(routed);
       r.accessLog = cx.plane().accessLog().begin(routed);
       HttpRoute.Rule rule = f.entry().rule();
       HttpRoute.Retry retry = rule.retry();
+      if (rateLimited(r, st)) {
+        return;
+      }
+      st.budget().requestStarted();
+      r.budgetCounted = true;
       boolean methodOk =
-          IDEMPOTENT.contains(head.method()) || f.entry().route().retryNonIdempotent();
+          IDEMPOTENT.contains(head.method())
+              || f.entry().route().retryNonIdempotent()
+              || st.policy().retry().retryNonIdempotent();
       r.retriesLeft = retry != null && methodOk ? retry.attempts() : 0;
       r.keepForReplay = r.retriesLeft > 0;
       r.upstreamHead = upstreamHead(head, f, r);
@@ -262,6 +323,142 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     } else {
       fail(HttpResponseStatus.SERVICE_UNAVAILABLE, "no healthy upstream", false);
     }
+  }
+
+  /** The calling pod's workload (its node and zone, for locality), or null if not in config. */
+  private @Nullable Workload clientWorkload(ConfigSnapshot snapshot) {
+    List<InetAddress> ips = cx.source().ips();
+    return ips.isEmpty() ? null : snapshot.workloadByIp(ips.get(0));
+  }
+
+  /** RING_HASH's key: the configured header when present, else the client's IP. */
+  private long requestHash(TrafficPolicy policy, HttpHeaders headers) {
+    TrafficPolicy.LoadBalancer lb = policy.loadBalancer();
+    if (lb.algorithm() != TrafficPolicy.Algorithm.RING_HASH) {
+      return 0;
+    }
+    String header = lb.hashHeader();
+    String value = header == null ? null : headers.get(header);
+    return RingHash.hash(value != null ? "h:" + value : "ip:" + cx.clientIp());
+  }
+
+  /**
+   * {@code f} with its endpoint chosen by the Service's balancer (instead of the router's), among
+   * the endpoints reachable on the dialled VIP's family; {@code exclude} is the key of the endpoint
+   * a failed try went to.
+   */
+  private HttpRouter.Forward balance(
+      ConfigSnapshot snapshot, HttpRouter.Forward f, Request r, @Nullable String exclude) {
+    ServiceTraffic st = r.traffic;
+    if (st == null) {
+      return f;
+    }
+    Route.ToService t = f.target();
+    InetAddress vip = cx.dialled().getAddress();
+    List<Workload> endpoints = new ArrayList<>();
+    List<String> keys = new ArrayList<>();
+    List<InetSocketAddress> addresses = new ArrayList<>();
+    for (Workload w : snapshot.endpoints(t.service())) {
+      InetAddress ip = w.ipLike(vip);
+      int port = t.port().targetPortOn(w);
+      if (ip != null && port != 0) {
+        InetSocketAddress a = new InetSocketAddress(ip, port);
+        endpoints.add(w);
+        addresses.add(a);
+        keys.add(key(a));
+      }
+    }
+    if (endpoints.isEmpty()) {
+      return f;
+    }
+    int i = st.choose(endpoints, keys, r.client, r.hash, exclude, ThreadLocalRandom.current());
+    return new HttpRouter.Forward(
+        f.entry(), new Route.ToService(t.service(), t.port(), endpoints.get(i), addresses.get(i)));
+  }
+
+  private static String key(InetSocketAddress a) {
+    return a.getAddress().getHostAddress() + ":" + a.getPort();
+  }
+
+  /** Takes a token from the Service's rate limit, or answers 429 (flag RL) and returns true. */
+  private boolean rateLimited(Request r, ServiceTraffic st) {
+    RateLimiter limiter = st.rateLimiter();
+    if (limiter == null) {
+      return false;
+    }
+    long wait = limiter.acquire(sourceIdentity(r));
+    if (wait == 0) {
+      return false;
+    }
+    st.meters().rateLimited().increment();
+    r.flag = ResponseFlag.RL;
+    r.retryAfterSeconds = Math.max(1, (wait + 999_999_999L) / 1_000_000_000L);
+    fail(HttpResponseStatus.TOO_MANY_REQUESTS, "rate limited", false);
+    return true;
+  }
+
+  /** The caller's identity for per-source limits: its SPIFFE ID, else namespace/pod. */
+  private String sourceIdentity(Request r) {
+    Workload w = r.client;
+    if (w != null) {
+      return "spiffe://"
+          + cx.plane().trustDomain()
+          + "/ns/"
+          + w.namespace()
+          + "/sa/"
+          + w.serviceAccount();
+    }
+    return cx.source().namespace() + "/" + cx.source().name();
+  }
+
+  /** Reserves a retry in the Service's budget; false (counted) when the budget is spent. */
+  private boolean takeRetry(Request r) {
+    ServiceTraffic st = r.traffic;
+    if (st == null || r.retryReserved) {
+      return true;
+    }
+    if (!st.budget().tryStartRetry()) {
+      st.meters().budget().increment();
+      return false;
+    }
+    r.retryReserved = true;
+    return true;
+  }
+
+  /** Records what the endpoint did with this try, once (outlier detection, latency). */
+  private static void outcome(@Nullable Try t, OutlierDetector.Outcome o, boolean answered) {
+    if (t == null || t.outcomeRecorded) {
+      return;
+    }
+    t.outcomeRecorded = true;
+    if (answered) {
+      t.endpoint.observe(System.nanoTime() - t.start, System.nanoTime());
+    }
+    t.st.record(t.endpoint, o);
+  }
+
+  /** Gives back everything the try holds; idempotent. */
+  private static void endTry(@Nullable Try t) {
+    if (t == null || t.ended) {
+      return;
+    }
+    t.ended = true;
+    CircuitBreaker cb = t.st.breaker();
+    if (cb != null) {
+      if (t.pending) {
+        cb.pendingEnded();
+      }
+      if (t.connection) {
+        cb.connectionReleased();
+      }
+      if (t.admitted) {
+        cb.requestEnded();
+      }
+    }
+    if (t.retry) {
+      t.st.budget().retryEnded();
+    }
+    t.endpoint.ended();
   }
 
   private TrafficLabels labels(HttpRouter.@Nullable Forward f) {
@@ -417,6 +614,36 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     r.tries++;
     r.sent = 0;
     r.exchangeReady = false;
+    ServiceTraffic st = r.traffic;
+    Try t = null;
+    if (st != null) {
+      if (r.tries > 1) {
+        // A retry goes to another endpoint when there is one (the last one just failed).
+        f = balance(cx.plane().snapshots().current(), f, r, key(f.target().upstream()));
+        r.forward = f;
+      }
+      CircuitBreaker cb = st.breaker();
+      if (cb != null && !cb.tryAdmit()) {
+        st.meters().overflows().increment();
+        r.flag = ResponseFlag.UO;
+        r.retriesLeft = 0;
+        if (r.retryReserved) {
+          r.retryReserved = false;
+          st.budget().retryEnded();
+        }
+        fail(HttpResponseStatus.SERVICE_UNAVAILABLE, "upstream overflow", false);
+        return;
+      }
+      t = new Try(st, st.stats(key(f.target().upstream())));
+      t.admitted = cb != null;
+      t.pending = cb != null;
+      t.retry = r.retryReserved;
+      r.retryReserved = false;
+      t.endpoint.started();
+      r.attempt = t;
+    }
+    final Try thisTry = t;
+    final HttpRouter.Forward tried = f;
     InetSocketAddress to = f.target().upstream();
     var local = cx.plane().pods().byIp(to.getAddress());
     NetworkNamespace from = local != null ? local.netns() : cx.source().netns();
@@ -438,6 +665,13 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     }
     acquired.addListener(
         fut -> {
+          if (thisTry != null && thisTry.pending && !thisTry.ended) {
+            thisTry.pending = false;
+            CircuitBreaker cb = thisTry.st.breaker();
+            if (cb != null) {
+              cb.pendingEnded();
+            }
+          }
           if (current != r || r.status != 0 && !r.responseStarted) {
             if (fut.isSuccess()) {
               UpstreamPools.release((Channel) fut.getNow(), true);
@@ -446,11 +680,19 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
           }
           if (!fut.isSuccess()) {
             log.debug("upstream {} failed: {}", to, String.valueOf(fut.cause()));
+            outcome(thisTry, OutlierDetector.Outcome.CONNECT_FAILURE, false);
             tryFailed(r, HttpResponseStatus.SERVICE_UNAVAILABLE, "upstream connect failed");
             return;
           }
           Channel ex = (Channel) fut.getNow();
           r.exchange = ex;
+          if (thisTry != null && !thisTry.ended && !h2Upstream(tried)) {
+            CircuitBreaker cb = thisTry.st.breaker();
+            if (cb != null) {
+              cb.connectionTaken();
+              thisTry.connection = true;
+            }
+          }
           UpstreamPools.bind(ex, this);
           HttpRequest head = r.upstreamHead;
           if (head == null) {
@@ -470,11 +712,21 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
   private void tryFailed(Request r, HttpResponseStatus status, String why) {
     cancel(r.tryTimer);
     abandonExchange(r);
-    if (r.retriesLeft > 0 && (r.keepForReplay || r.sent == 0 && r.body.isEmpty())) {
+    if (r.retriesLeft > 0 && (r.keepForReplay || r.sent == 0 && r.body.isEmpty()) && takeRetry(r)) {
       r.retriesLeft--;
       HttpRoute.Retry retry = r.forward == null ? null : r.forward.entry().rule().retry();
-      long backoff = retry == null ? 0 : retry.backoff().toNanos() << Math.min(r.tries - 1, 4);
-      backoff = backoff / 2 + ThreadLocalRandom.current().nextLong(backoff / 2 + 1);
+      ServiceTraffic st = r.traffic;
+      TrafficPolicy.Retry policy = st == null ? TrafficPolicy.Retry.DEFAULT : st.policy().retry();
+      // Exponential with full jitter; the route's backoff, when set, is the base.
+      long base =
+          retry != null && !retry.backoff().isZero()
+              ? retry.backoff().toNanos()
+              : policy.backoffBase().toNanos();
+      long max = Math.max(base, policy.backoffMax().toNanos());
+      long backoff = Backoff.delayNanos(base, max, r.tries - 1, ThreadLocalRandom.current());
+      if (st != null) {
+        st.meters().retries().increment();
+      }
       r.retryTimer = ctx().executor().schedule(() -> startTry(r), backoff, TimeUnit.NANOSECONDS);
       return;
     }
@@ -482,6 +734,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
   }
 
   private void abandonExchange(Request r) {
+    endTry(r.attempt);
     Channel ex = r.exchange;
     r.exchange = null;
     r.exchangeReady = false;
@@ -497,6 +750,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       }
       return;
     }
+    outcome(r.attempt, OutlierDetector.Outcome.GATEWAY_ERROR, false);
     tryFailed(r, HttpResponseStatus.GATEWAY_TIMEOUT, "upstream timed out");
   }
 
@@ -538,8 +792,20 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
         ReferenceCountUtil.release(msg); // interim responses (100 Continue) stay between us
         return;
       }
+      outcome(
+          r.attempt,
+          code == 502 || code == 503 || code == 504
+              ? OutlierDetector.Outcome.GATEWAY_ERROR
+              : code >= 500
+                  ? OutlierDetector.Outcome.SERVER_ERROR
+                  : OutlierDetector.Outcome.SUCCESS,
+          true);
       HttpRoute.Retry retry = r.forward == null ? null : r.forward.entry().rule().retry();
-      if (retry != null && retry.codes().contains(code) && r.retriesLeft > 0 && r.keepForReplay) {
+      if (retry != null
+          && retry.codes().contains(code)
+          && r.retriesLeft > 0
+          && r.keepForReplay
+          && takeRetry(r)) {
         ReferenceCountUtil.release(msg);
         tryFailed(r, head.status(), "retrying");
         return;
@@ -599,6 +865,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     c.release();
     writeDownstream(r, out);
     if (last) {
+      endTry(r.attempt);
       Channel ex = r.exchange;
       r.exchange = null;
       // Reusable only when the request was sent whole: otherwise the connection is mid-message.
@@ -625,6 +892,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     }
     r.exchange = null;
     if (!r.responseStarted) {
+      outcome(r.attempt, OutlierDetector.Outcome.CONNECT_FAILURE, false);
       tryFailed(r, HttpResponseStatus.BAD_GATEWAY, "upstream reset");
     } else {
       abortStarted(r);
@@ -668,6 +936,9 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
         .set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8")
         .setInt(HttpHeaderNames.CONTENT_LENGTH, body.length)
         .set("x-request-id", r.requestId);
+    if (r.retryAfterSeconds > 0) {
+      resp.headers().set(HttpHeaderNames.RETRY_AFTER, r.retryAfterSeconds);
+    }
     if (close && !cx.h2Downstream()) {
       resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
       ctx().writeAndFlush(resp).addListener(ChannelFutureListener.CLOSE);
@@ -687,6 +958,18 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     cancel(r.requestTimer);
     cancel(r.tryTimer);
     cancel(r.retryTimer);
+    endTry(r.attempt);
+    ServiceTraffic st = r.traffic;
+    if (st != null) {
+      if (r.retryReserved) {
+        r.retryReserved = false;
+        st.budget().retryEnded();
+      }
+      if (r.budgetCounted) {
+        r.budgetCounted = false;
+        st.budget().requestEnded();
+      }
+    }
     r.body.forEach(HttpContent::release);
     r.body.clear();
     HttpMeters m = r.meters;
@@ -716,7 +999,8 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
   /**
    * One access-log line per request: method, path (without the query), status, the endpoint it went
    * to, and a flag saying why the proxy answered itself: NR (no route, bad backend, no endpoint),
-   * UF (connect failed), UR (upstream reset), UT (timeout), DPE (malformed request).
+   * UF (connect failed), UR (upstream reset), UT (timeout), DPE (malformed request), UO (circuit
+   * breaker overflow), RL (rate limited).
    */
   private void logRequest(Request r) {
     ConnectionLog line = r.accessLog;
@@ -726,7 +1010,12 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     r.accessLog = null;
     line.http(r.method, r.path, r.status);
     HttpRouter.Forward f = r.forward;
-    if (f != null) {
+    if (r.flag != null) {
+      if (f != null) {
+        line.upstream(f.target().upstream());
+      }
+      line.flag(r.flag);
+    } else if (f != null) {
       line.upstream(f.target().upstream());
       switch (r.status) {
         case 502 -> line.flag(ResponseFlag.UR);

@@ -16,6 +16,7 @@ import dev.nodemesh.proxy.config.NamespacedName;
 import dev.nodemesh.proxy.config.PeerAuthentication;
 import dev.nodemesh.proxy.config.ServicePort;
 import dev.nodemesh.proxy.config.TextMatch;
+import dev.nodemesh.proxy.config.TrafficPolicy;
 import dev.nodemesh.proxy.config.Workload;
 import io.netty.util.NetUtil;
 import java.net.InetAddress;
@@ -86,7 +87,10 @@ final class ResourceDecoder {
         w.getLabelsMap(),
         w.getServiceAccount().isEmpty() ? "default" : w.getServiceAccount(),
         w.getNode(),
-        named);
+        named,
+        w.getZone().isEmpty()
+            ? w.getLabelsMap().getOrDefault(Workload.ZONE_LABEL, "")
+            : w.getZone());
   }
 
   @Nullable MeshService service(String resourceName, dev.nodemesh.api.config.v1.Service s) {
@@ -391,6 +395,126 @@ final class ResourceDecoder {
       error(path + ".value", "\"" + m.getValue() + "\" is not a valid regular expression");
       return null;
     }
+  }
+
+  /** Same limits as {@code TrafficPolicyParser}; each bad field is named. */
+  @Nullable TrafficPolicy trafficPolicy(
+      String resourceName, dev.nodemesh.api.config.v1.TrafficPolicy p) {
+    int before = errors.size();
+    where = "TrafficPolicy " + resourceName;
+    identity(resourceName, p.getNamespace(), p.getName());
+    if (p.getService().isEmpty()) {
+      error("service", "is required");
+    }
+    TrafficPolicy.LoadBalancer lb = TrafficPolicy.LoadBalancer.DEFAULT;
+    if (p.hasLoadBalancer()) {
+      var l = p.getLoadBalancer();
+      TrafficPolicy.Algorithm algorithm =
+          switch (l.getAlgorithm()) {
+            case ROUND_ROBIN -> TrafficPolicy.Algorithm.ROUND_ROBIN;
+            case RANDOM -> TrafficPolicy.Algorithm.RANDOM;
+            case LEAST_REQUEST -> TrafficPolicy.Algorithm.LEAST_REQUEST;
+            case RING_HASH -> TrafficPolicy.Algorithm.RING_HASH;
+            case PEAK_EWMA -> TrafficPolicy.Algorithm.PEAK_EWMA;
+            case ALGORITHM_UNSPECIFIED, UNRECOGNIZED -> null;
+          };
+      if (algorithm == null) {
+        error("load_balancer.algorithm", "unknown algorithm " + l.getAlgorithmValue());
+        algorithm = TrafficPolicy.Algorithm.PEAK_EWMA;
+      }
+      boolean hashed = !l.getHashHeader().isEmpty() || l.getHashSourceIp();
+      if (hashed && algorithm != TrafficPolicy.Algorithm.RING_HASH) {
+        error("load_balancer", "a hash is only for algorithm RING_HASH");
+      }
+      if (!l.getHashHeader().isEmpty() && l.getHashSourceIp()) {
+        error("load_balancer", "hash_header and hash_source_ip are exclusive");
+      }
+      lb =
+          new TrafficPolicy.LoadBalancer(
+              algorithm,
+              l.getHashHeader().isEmpty() ? null : l.getHashHeader(),
+              l.getHashSourceIp(),
+              l.getLocalityPreference());
+    }
+    TrafficPolicy.CircuitBreaker cb = null;
+    if (p.hasCircuitBreaker()) {
+      var c = p.getCircuitBreaker();
+      cb =
+          new TrafficPolicy.CircuitBreaker(
+              positive(c.getMaxConnections(), "circuit_breaker.max_connections"),
+              positive(c.getMaxPendingRequests(), "circuit_breaker.max_pending_requests"),
+              positive(c.getMaxRequests(), "circuit_breaker.max_requests"));
+    }
+    TrafficPolicy.OutlierDetection od = null;
+    if (p.hasOutlierDetection()) {
+      var o = p.getOutlierDetection();
+      if (o.getMaxEjectionPercent() > 100) {
+        error(
+            "outlier_detection.max_ejection_percent", o.getMaxEjectionPercent() + " is above 100");
+      }
+      if (o.getBaseEjectionTimeMs() == 0 || o.getMaxEjectionTimeMs() < o.getBaseEjectionTimeMs()) {
+        error("outlier_detection", "need 0 < base_ejection_time_ms <= max_ejection_time_ms");
+      }
+      if (o.getConsecutive5Xx()
+              + o.getConsecutiveGatewayErrors()
+              + o.getConsecutiveConnectFailures()
+          == 0) {
+        error("outlier_detection", "every consecutive_* counter is 0");
+      }
+      od =
+          new TrafficPolicy.OutlierDetection(
+              o.getConsecutive5Xx(),
+              o.getConsecutiveGatewayErrors(),
+              o.getConsecutiveConnectFailures(),
+              Duration.ofMillis(o.getBaseEjectionTimeMs()),
+              Duration.ofMillis(o.getMaxEjectionTimeMs()),
+              o.getMaxEjectionPercent());
+    }
+    TrafficPolicy.Retry retry = TrafficPolicy.Retry.DEFAULT;
+    if (p.hasRetry()) {
+      var r = p.getRetry();
+      if (r.getBudgetPercent() > 100) {
+        error("retry.budget_percent", r.getBudgetPercent() + " is above 100");
+      }
+      if (r.getBackoffMaxMs() < r.getBackoffBaseMs()) {
+        error("retry.backoff_max_ms", "is below backoff_base_ms");
+      }
+      retry =
+          new TrafficPolicy.Retry(
+              r.getBudgetPercent(),
+              r.getMinRetryConcurrency(),
+              Duration.ofMillis(r.getBackoffBaseMs()),
+              Duration.ofMillis(r.getBackoffMaxMs()),
+              r.getRetryNonIdempotent());
+    }
+    TrafficPolicy.RateLimit rl = null;
+    if (p.hasRateLimit()) {
+      var r = p.getRateLimit();
+      if (r.getMaxTokens() == 0 || r.getTokensPerFill() == 0 || r.getFillIntervalMs() == 0) {
+        error("rate_limit", "max_tokens, tokens_per_fill and fill_interval_ms must be above 0");
+      }
+      if (r.getMaxSources() == 0) {
+        error("rate_limit.max_sources", "must be above 0");
+      }
+      rl =
+          new TrafficPolicy.RateLimit(
+              r.getMaxTokens(),
+              r.getTokensPerFill(),
+              Duration.ofMillis(r.getFillIntervalMs()),
+              r.getPerSource(),
+              r.getMaxSources());
+    }
+    if (errors.size() > before) {
+      return null;
+    }
+    return new TrafficPolicy(p.getName(), p.getNamespace(), p.getService(), lb, cb, od, retry, rl);
+  }
+
+  private int positive(int value, String path) {
+    if (value <= 0) {
+      error(path, (value & 0xffffffffL) + " is not in 1-" + Integer.MAX_VALUE);
+    }
+    return value;
   }
 
   private void identity(String resourceName, String namespace, String name) {

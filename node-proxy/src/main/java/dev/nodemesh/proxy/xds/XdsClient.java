@@ -63,6 +63,8 @@ public final class XdsClient implements AutoCloseable {
       typeUrl(dev.nodemesh.api.config.v1.PeerAuthentication.getDescriptor().getFullName());
   public static final String HTTP_ROUTE_TYPE =
       typeUrl(dev.nodemesh.api.config.v1.HttpRoute.getDescriptor().getFullName());
+  public static final String TRAFFIC_POLICY_TYPE =
+      typeUrl(dev.nodemesh.api.config.v1.TrafficPolicy.getDescriptor().getFullName());
 
   /** What the proxy hears from the client (logs, metrics); called on the client's executor. */
   public interface Listener {
@@ -89,6 +91,8 @@ public final class XdsClient implements AutoCloseable {
   private Map<String, Held<AuthorizationPolicy>> policies = new HashMap<>();
   private Map<String, Held<PeerAuthentication>> peerAuthns = new HashMap<>();
   private Map<String, Held<HttpRoute>> routes = new HashMap<>();
+  private Map<String, Held<dev.nodemesh.proxy.config.TrafficPolicy>> trafficPolicies =
+      new HashMap<>();
   private @Nullable StreamObserver<DeltaDiscoveryRequest> requests;
   private @Nullable ScheduledFuture<?> reconnect;
   private int generation;
@@ -190,6 +194,7 @@ public final class XdsClient implements AutoCloseable {
     r.onNext(subscribe(node, AUTHORIZATION_POLICY_TYPE, policies));
     r.onNext(subscribe(node, PEER_AUTHENTICATION_TYPE, peerAuthns));
     r.onNext(subscribe(node, HTTP_ROUTE_TYPE, routes));
+    r.onNext(subscribe(node, TRAFFIC_POLICY_TYPE, trafficPolicies));
   }
 
   /** Runs on the executor unless the stream it belongs to has been replaced or closed. */
@@ -237,6 +242,7 @@ public final class XdsClient implements AutoCloseable {
     Map<String, Held<AuthorizationPolicy>> nextPolicies = policies;
     Map<String, Held<PeerAuthentication>> nextPeerAuthns = peerAuthns;
     Map<String, Held<HttpRoute>> nextRoutes = routes;
+    Map<String, Held<dev.nodemesh.proxy.config.TrafficPolicy>> nextTraffic = trafficPolicies;
     ResourceDecoder decoder = new ResourceDecoder(errors);
     if (type.equals(WORKLOAD_TYPE)) {
       nextWorkloads = new HashMap<>(workloads);
@@ -291,6 +297,16 @@ public final class XdsClient implements AutoCloseable {
         }
       }
       response.getRemovedResourcesList().forEach(nextRoutes::remove);
+    } else if (type.equals(TRAFFIC_POLICY_TYPE)) {
+      nextTraffic = new HashMap<>(trafficPolicies);
+      for (Resource res : response.getResourcesList()) {
+        var proto = unpack(res, dev.nodemesh.api.config.v1.TrafficPolicy.class, errors);
+        var tp = proto == null ? null : decoder.trafficPolicy(res.getName(), proto);
+        if (tp != null) {
+          nextTraffic.put(res.getName(), new Held<>(res.getVersion(), tp, true, ""));
+        }
+      }
+      response.getRemovedResourcesList().forEach(nextTraffic::remove);
     } else {
       errors.add("type " + type + " was not subscribed to");
     }
@@ -299,7 +315,13 @@ public final class XdsClient implements AutoCloseable {
       try {
         next =
             build(
-                version + 1, nextWorkloads, nextServices, nextPolicies, nextPeerAuthns, nextRoutes);
+                    version + 1,
+                    nextWorkloads,
+                    nextServices,
+                    nextPolicies,
+                    nextPeerAuthns,
+                    nextRoutes)
+                .withTrafficPolicies(values(nextTraffic));
       } catch (IllegalArgumentException e) {
         errors.add("the resulting config is inconsistent: " + e.getMessage());
       }
@@ -322,10 +344,17 @@ public final class XdsClient implements AutoCloseable {
     policies = nextPolicies;
     peerAuthns = nextPeerAuthns;
     routes = nextRoutes;
+    trafficPolicies = nextTraffic;
     version = next.version();
     snapshots.swap(next);
     r.onNext(reply.build());
     listener.accepted(next);
+  }
+
+  private static <T> List<T> values(Map<String, Held<T>> held) {
+    List<T> out = new ArrayList<>();
+    held.values().forEach(h -> out.add(h.value()));
+    return out;
   }
 
   private static <T extends Message> @Nullable T unpack(

@@ -30,6 +30,7 @@ final class HttpTestServer implements AutoCloseable {
   private final String pod;
   private final AtomicInteger flaky = new AtomicInteger();
   private final AtomicInteger requests = new AtomicInteger();
+  private volatile boolean failing;
 
   private HttpTestServer(HttpServer server, ExecutorService executor, String pod) {
     this.server = server;
@@ -56,6 +57,11 @@ final class HttpTestServer implements AutoCloseable {
     return requests.get();
   }
 
+  /** While true, every request is answered 503 (an unhealthy endpoint). */
+  void failing(boolean fail) {
+    failing = fail;
+  }
+
   /** Requests to /flaky so far. */
   int flakyRequests() {
     return flaky.get();
@@ -68,7 +74,7 @@ final class HttpTestServer implements AutoCloseable {
       bodyBytes = in.transferTo(OutputStream.nullOutputStream());
     }
     String path = x.getRequestURI().getPath();
-    int status = 200;
+    int status = failing ? 503 : 200;
     if (path.startsWith("/flaky") && flaky.getAndIncrement() % 2 == 0) {
       status = 503;
     }
