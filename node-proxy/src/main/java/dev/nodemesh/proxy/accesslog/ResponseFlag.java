@@ -22,5 +22,9 @@ public enum ResponseFlag {
   /** L7: the upstream did not answer within the route's timeout (504). */
   UT,
   /** L7: the request was malformed or too large (400, 414, 431): a downstream protocol error. */
-  DPE
+  DPE,
+  /** L7: the request was delayed by an injected fault (HTTPFault delay). */
+  DI,
+  /** L7: the request was aborted by an injected fault (HTTPFault abort). */
+  FI
 }

@@ -26,7 +26,8 @@ import org.yaml.snakeyaml.error.MarkedYAMLException;
  * and {@code *.yml} file directly in it (sorted; dot-files skipped, so editor lock files and a
  * ConfigMap mount's {@code ..data} entries are not read twice), each holding any number of {@code
  * ---} documents. Pods, Services, {@code security.nodemesh.dev/v1alpha1} AuthorizationPolicies and
- * PeerAuthentications, and Gateway API HTTPRoutes are read, items of a {@code List} as if they were
+ * PeerAuthentications, Gateway API HTTPRoutes and GRPCRoutes, and {@code
+ * traffic.nodemesh.dev/v1alpha1} HTTPFaults are read, items of a {@code List} as if they were
  * documents; other kinds (Namespace, Deployment, EndpointSlice...) are ignored. The directory is
  * accepted or rejected whole: every problem found is reported in one {@link ConfigException}.
  *
@@ -70,6 +71,7 @@ public final class ConfigLoader {
     checkUnique(pods, services, errors);
     checkUniquePolicies(found, errors);
     checkUniqueRoutes(found.routes, errors);
+    checkUniqueFaults(found.faults, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
@@ -86,7 +88,8 @@ public final class ConfigLoader {
           svcs,
           values(found.policies),
           values(found.peerAuthns),
-          values(found.routes));
+          values(found.routes),
+          values(found.faults));
     } catch (IllegalArgumentException e) {
       // The checks above should have caught it; still, a bad directory must never be a crash.
       throw new ConfigException(List.of(dir + ": inconsistent config: " + e.getMessage()));
@@ -103,13 +106,25 @@ public final class ConfigLoader {
       List<MeshService> services,
       List<AuthorizationPolicy> authorizationPolicies,
       List<PeerAuthentication> peerAuthentications,
-      List<HttpRoute> httpRoutes) {
+      List<HttpRoute> httpRoutes,
+      List<HttpFault> httpFaults) {
     public FileContent {
       workloads = List.copyOf(workloads);
       services = List.copyOf(services);
       authorizationPolicies = List.copyOf(authorizationPolicies);
       peerAuthentications = List.copyOf(peerAuthentications);
       httpRoutes = List.copyOf(httpRoutes);
+      httpFaults = List.copyOf(httpFaults);
+    }
+
+    /** Without HTTPFaults. */
+    public FileContent(
+        List<Workload> workloads,
+        List<MeshService> services,
+        List<AuthorizationPolicy> authorizationPolicies,
+        List<PeerAuthentication> peerAuthentications,
+        List<HttpRoute> httpRoutes) {
+      this(workloads, services, authorizationPolicies, peerAuthentications, httpRoutes, List.of());
     }
 
     public FileContent(List<Workload> workloads, List<MeshService> services) {
@@ -125,6 +140,7 @@ public final class ConfigLoader {
     checkUnique(found.pods, found.services, errors);
     checkUniquePolicies(found, errors);
     checkUniqueRoutes(found.routes, errors);
+    checkUniqueFaults(found.faults, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
@@ -133,7 +149,8 @@ public final class ConfigLoader {
         values(found.services),
         values(found.policies),
         values(found.peerAuthns),
-        values(found.routes));
+        values(found.routes),
+        values(found.faults));
   }
 
   /** The files a load reads, in the order it reads them; also what the watcher fingerprints. */
@@ -163,6 +180,7 @@ public final class ConfigLoader {
     final List<Located<AuthorizationPolicy>> policies = new ArrayList<>();
     final List<Located<PeerAuthentication>> peerAuthns = new ArrayList<>();
     final List<Located<HttpRoute>> routes = new ArrayList<>();
+    final List<Located<HttpFault>> faults = new ArrayList<>();
   }
 
   private static <T> List<T> values(List<Located<T>> located) {
@@ -243,6 +261,26 @@ public final class ConfigLoader {
           found.routes.add(new Located<>(r, file));
         }
       }
+      case "GRPCRoute" -> {
+        if (!doc.path("apiVersion").asText("").startsWith("gateway.networking.k8s.io/")) {
+          log.debug("{}: {}: ignoring a GRPCRoute of another API group", file, label);
+          return;
+        }
+        HttpRoute r = parser.grpcRoute(doc, label);
+        if (r != null) {
+          found.routes.add(new Located<>(r, file));
+        }
+      }
+      case "HTTPFault" -> {
+        if (!doc.path("apiVersion").asText("").startsWith(ResourceParser.TRAFFIC_GROUP + "/")) {
+          log.debug("{}: {}: ignoring an HTTPFault of another API group", file, label);
+          return;
+        }
+        HttpFault f = parser.httpFault(doc, label);
+        if (f != null) {
+          found.faults.add(new Located<>(f, file));
+        }
+      }
       case "List" -> {
         JsonNode items = doc.path("items");
         for (int i = 0; i < items.size(); i++) {
@@ -256,15 +294,35 @@ public final class ConfigLoader {
   }
 
   private static void checkUniqueRoutes(List<Located<HttpRoute>> routes, List<String> errors) {
-    Map<NamespacedName, Located<HttpRoute>> names = new HashMap<>();
+    Map<String, Located<HttpRoute>> names = new HashMap<>();
     for (Located<HttpRoute> r : routes) {
-      Located<HttpRoute> other = names.putIfAbsent(r.value().id(), r);
+      String kind = r.value().kind();
+      Located<HttpRoute> other = names.putIfAbsent(kind + " " + r.value().id(), r);
       if (other != null) {
         errors.add(
             r.file()
-                + ": HTTPRoute "
+                + ": "
+                + kind
+                + " "
                 + r.value().id()
-                + ": metadata.name: duplicate of the HTTPRoute in "
+                + ": metadata.name: duplicate of the "
+                + kind
+                + " in "
+                + other.file());
+      }
+    }
+  }
+
+  private static void checkUniqueFaults(List<Located<HttpFault>> faults, List<String> errors) {
+    Map<NamespacedName, Located<HttpFault>> names = new HashMap<>();
+    for (Located<HttpFault> f : faults) {
+      Located<HttpFault> other = names.putIfAbsent(f.value().id(), f);
+      if (other != null) {
+        errors.add(
+            f.file()
+                + ": HTTPFault "
+                + f.value().id()
+                + ": metadata.name: duplicate of the HTTPFault in "
                 + other.file());
       }
     }

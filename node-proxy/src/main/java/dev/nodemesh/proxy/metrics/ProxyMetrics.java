@@ -70,6 +70,7 @@ public final class ProxyMetrics {
           "destination_service",
           "reason",
           "response_code_class",
+          "grpc_status",
           "event_loop_group",
           "event_loop",
           "area",
@@ -86,6 +87,24 @@ public final class ProxyMetrics {
       String reporter, String destinationWorkload, String destinationNamespace, String reason) {}
 
   private final ConcurrentHashMap<TrafficLabels, HttpMeters> httpMeters = new ConcurrentHashMap<>();
+
+  private record GrpcLabels(TrafficLabels traffic, int status) {}
+
+  private final ConcurrentHashMap<GrpcLabels, Counter> grpcRequests = new ConcurrentHashMap<>();
+
+  /**
+   * {@code nodemesh_grpc_requests_total} (the traffic labels plus {@code grpc_status}, the numeric
+   * code 0-16): gRPC requests on the L7 path by the status their trailers (or the proxy) gave.
+   */
+  public Counter grpcRequests(TrafficLabels labels, int status) {
+    return grpcRequests.computeIfAbsent(
+        new GrpcLabels(labels, status),
+        l ->
+            Counter.builder("nodemesh.grpc.requests")
+                .description("gRPC requests proxied on the L7 path, by grpc-status")
+                .tags(tags(l.traffic()).and("grpc_status", Integer.toString(l.status())))
+                .register(registry));
+  }
 
   public ProxyMetrics(String nodeName) {
     this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
