@@ -56,6 +56,9 @@ final class HttpTestServer implements AutoCloseable {
     return requests.get();
   }
 
+  /** The Host header of every request so far, in arrival order. */
+  final java.util.Queue<String> hosts = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
   /** Requests to /flaky so far. */
   int flakyRequests() {
     return flaky.get();
@@ -63,6 +66,8 @@ final class HttpTestServer implements AutoCloseable {
 
   private void handle(HttpExchange x) throws IOException {
     requests.incrementAndGet();
+    String host = x.getRequestHeaders().getFirst("host");
+    hosts.add(host == null ? "" : host);
     long bodyBytes;
     try (InputStream in = x.getRequestBody()) {
       bodyBytes = in.transferTo(OutputStream.nullOutputStream());
