@@ -125,7 +125,12 @@ public final class ProtoEncoder {
         rb.addTo(
             dev.nodemesh.api.config.v1.AuthorizationPolicy.Operation.newBuilder()
                 .addAllPorts(op.ports())
-                .addAllNotPorts(op.notPorts()));
+                .addAllNotPorts(op.notPorts())
+                .addAllMethods(op.methods())
+                .addAllNotMethods(op.notMethods())
+                .addAllPaths(op.paths())
+                .addAllNotPaths(op.notPaths())
+                .putAllHeaders(op.headers()));
       }
       b.addRules(rb);
     }
@@ -195,7 +200,8 @@ public final class ProtoEncoder {
             .setName(r.name())
             .setNamespace(r.namespace())
             .setRetryNonIdempotent(r.retryNonIdempotent())
-            .setCreatedEpochSeconds(r.createdEpochSeconds());
+            .setCreatedEpochSeconds(r.createdEpochSeconds())
+            .setGrpc(r.grpc());
     for (dev.nodemesh.proxy.config.HttpRoute.Parent p : r.parents()) {
       b.addParents(
           RouteParent.newBuilder()
@@ -256,6 +262,19 @@ public final class ProtoEncoder {
                 .setAttempts(retry.attempts())
                 .addAllCodes(new TreeSet<>(retry.codes()))
                 .setBackoffMs(retry.backoff().toMillis()));
+      }
+      dev.nodemesh.proxy.config.NamespacedName fault = rule.fault();
+      if (fault != null) {
+        rb.setFault(fault.name());
+      }
+      dev.nodemesh.proxy.config.HttpRoute.Mirror mirror = rule.mirror();
+      if (mirror != null) {
+        rb.setMirror(
+            dev.nodemesh.api.config.v1.MirrorRef.newBuilder()
+                .setNamespace(mirror.service().namespace())
+                .setService(mirror.service().name())
+                .setPort(mirror.port())
+                .setPercent(mirror.percent()));
       }
       b.addRules(rb);
     }

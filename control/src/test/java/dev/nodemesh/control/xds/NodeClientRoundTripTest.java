@@ -296,6 +296,60 @@ class NodeClientRoundTripTest {
   }
 
   @Test
+  void aGrpcRouteWithFaultAndMirrorAndAnL7PolicyArriveAsTheYamlSaid(@TempDir Path dir)
+      throws Exception {
+    Path file =
+        Files.writeString(
+            dir.resolve("grpc.yaml"),
+            """
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: GRPCRoute
+            metadata: {name: echo, namespace: default}
+            spec:
+              parentRefs: [{group: "", kind: Service, name: echo, port: 9090}]
+              rules:
+                - matches:
+                    - method: {service: pkg.Echo, method: Say}
+                      headers: [{name: x-canary, value: "yes"}]
+                  filters:
+                    - type: ExtensionRef
+                      extensionRef: {group: traffic.nodemesh.dev, kind: HTTPFault, name: f}
+                    - type: RequestMirror
+                      requestMirror: {backendRef: {name: shadow, port: 9090}, percent: 10}
+                  backendRefs: [{name: echo, port: 9090}]
+            ---
+            apiVersion: security.nodemesh.dev/v1alpha1
+            kind: AuthorizationPolicy
+            metadata: {name: l7, namespace: default}
+            spec:
+              rules:
+                - to: [{methods: [GET], notPaths: ["/admin*"], headers: {x-role: "ops*"}}]
+            """);
+    var content = ConfigLoader.loadFile(file);
+    List<HttpRoute> routes = content.httpRoutes();
+    var policy = content.authorizationPolicies().get(0);
+    cp = startControlPlane(0);
+    seed();
+    source.apply(
+        s -> {
+          s.put(ResourceType.HTTP_ROUTE, "default/echo", ProtoEncoder.httpRoute(routes.get(0)));
+          s.put(
+              ResourceType.AUTHORIZATION_POLICY,
+              "default/l7",
+              ProtoEncoder.authorizationPolicy(policy));
+        });
+    startClient();
+    await(
+        "the route and policy",
+        () ->
+            snapshots.current().httpRoutes().size() == 1
+                && snapshots.current().authorizationPolicies().size() == 1);
+    assertEquals(routes, snapshots.current().httpRoutes());
+    assertTrue(snapshots.current().httpRoutes().get(0).grpc());
+    assertEquals(policy, snapshots.current().authorizationPolicies("default").get(0));
+  }
+
+  @Test
   void keepsServingWhileTheControlPlaneIsAwayAndCatchesUpAfter() throws Exception {
     cp = startControlPlane(0);
     int port = cp.address().getPort();

@@ -20,7 +20,8 @@ import org.jspecify.annotations.Nullable;
  * upstream_connect_us} (relay start to upstream connected, as {@code
  * nodemesh_tcp_connect_duration_seconds}); filled by later paths: {@code source_principal}, {@code
  * destination_principal} (SPIFFE ids), {@code authz_decision} and {@code authz_policy}, {@code
- * http_method}, {@code http_path}, {@code http_status}.
+ * http_method}, {@code http_path}, {@code http_status}, {@code grpc_status} (gRPC requests: the
+ * status from the response's trailers or trailers-only headers, or the one the proxy answered).
  *
  * <p>To add a field: a component here (nullable unless every path knows it), its setter in {@link
  * ConnectionLog}, and the path that knows it calls the setter.
@@ -50,4 +51,5 @@ public record AccessLogEntry(
     @Nullable String authzPolicy,
     @Nullable String httpMethod,
     @Nullable String httpPath,
-    @Nullable Integer httpStatus) {}
+    @Nullable Integer httpStatus,
+    @Nullable Integer grpcStatus) {}

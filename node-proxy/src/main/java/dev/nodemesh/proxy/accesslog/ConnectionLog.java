@@ -32,6 +32,7 @@ public final class ConnectionLog {
   private @Nullable String httpMethod;
   private @Nullable String httpPath;
   private @Nullable Integer httpStatus;
+  private @Nullable Integer grpcStatus;
   private boolean finished;
 
   ConnectionLog(AccessLog log, Instant start, long startNanos, TrafficLabels labels) {
@@ -97,6 +98,12 @@ public final class ConnectionLog {
     return this;
   }
 
+  /** The gRPC status of the request (from its trailers, or the proxy's own answer). */
+  public ConnectionLog grpc(int status) {
+    this.grpcStatus = status;
+    return this;
+  }
+
   /** The connection has ended: queue its line (once; later calls do nothing). */
   public void finish() {
     if (finished) {
@@ -131,7 +138,8 @@ public final class ConnectionLog {
         authzPolicy,
         httpMethod,
         httpPath,
-        httpStatus);
+        httpStatus,
+        grpcStatus);
   }
 
   private static @Nullable String address(@Nullable InetSocketAddress a) {

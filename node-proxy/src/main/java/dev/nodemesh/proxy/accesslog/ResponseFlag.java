@@ -26,5 +26,9 @@ public enum ResponseFlag {
   /** L7: upstream overflow, a TrafficPolicy circuit breaker refused the request (503). */
   UO,
   /** L7: rate limited by a TrafficPolicy's local rate limit (429). */
-  RL
+  RL,
+  /** L7: the request was delayed by an injected fault (HTTPFault delay). */
+  DI,
+  /** L7: the request was aborted by an injected fault (HTTPFault abort). */
+  FI
 }

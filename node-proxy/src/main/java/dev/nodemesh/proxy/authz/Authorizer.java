@@ -12,4 +12,17 @@ public interface Authorizer {
 
   Decision check(
       ConfigSnapshot snapshot, Workload destination, int destinationPort, ConnectionSource source);
+
+  /**
+   * The check for one HTTP request on the L7 path: L7 conditions of the policies are evaluated
+   * against {@code request}. The default ignores the request (an authorizer without L7 rules).
+   */
+  default Decision check(
+      ConfigSnapshot snapshot,
+      Workload destination,
+      int destinationPort,
+      ConnectionSource source,
+      HttpRequestInfo request) {
+    return check(snapshot, destination, destinationPort, source);
+  }
 }

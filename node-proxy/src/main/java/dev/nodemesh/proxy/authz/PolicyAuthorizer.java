@@ -14,7 +14,7 @@ import java.util.List;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The L4 authorizer: a pure function of the snapshot's AuthorizationPolicies and
+ * The authorizer, L4 and L7: a pure function of the snapshot's AuthorizationPolicies and
  * PeerAuthentications, the destination workload and port, and what is known of the caller. Reads
  * only the destination's namespace and the root namespace (the snapshot indexes policies by
  * namespace), allocates nothing on the allow path except the principal's string.
@@ -48,6 +48,29 @@ public final class PolicyAuthorizer implements Authorizer {
   @Override
   public Decision check(
       ConfigSnapshot snapshot, Workload destination, int destinationPort, ConnectionSource source) {
+    return decide(snapshot, destination, destinationPort, source, null);
+  }
+
+  @Override
+  public Decision check(
+      ConfigSnapshot snapshot,
+      Workload destination,
+      int destinationPort,
+      ConnectionSource source,
+      HttpRequestInfo request) {
+    return decide(snapshot, destination, destinationPort, source, request);
+  }
+
+  /**
+   * @param request null at L4: an operation with L7 conditions cannot be proved, so it does not
+   *     match in an ALLOW policy and does match in a DENY policy (fail closed)
+   */
+  private Decision decide(
+      ConfigSnapshot snapshot,
+      Workload destination,
+      int destinationPort,
+      ConnectionSource source,
+      @Nullable HttpRequestInfo request) {
     PeerAuthentication peerAuthn = peerAuthentication(snapshot, destination);
     if (peerAuthn != null
         && peerAuthn.mode() == PeerAuthentication.Mode.STRICT
@@ -63,7 +86,7 @@ public final class PolicyAuthorizer implements Authorizer {
       return DEFAULT_ALLOWED;
     }
     String principal = source.principal() == null ? null : source.principal().toString();
-    Caller caller = new Caller(source, principal);
+    Caller caller = new Caller(source, principal, request);
     // DENY first, the root namespace's before the destination's (both deny; order only names).
     Decision denied = deny(root, destination, destinationPort, caller);
     if (denied == null) {
@@ -89,7 +112,8 @@ public final class PolicyAuthorizer implements Authorizer {
   }
 
   /** The caller, with its principal rendered once for pattern matching. */
-  private record Caller(ConnectionSource source, @Nullable String principal) {
+  private record Caller(
+      ConnectionSource source, @Nullable String principal, @Nullable HttpRequestInfo request) {
     @Nullable String namespace() {
       SpiffeId id = source.principal();
       return id == null ? null : id.namespace();
@@ -105,7 +129,7 @@ public final class PolicyAuthorizer implements Authorizer {
   private static @Nullable Decision deny(
       List<AuthorizationPolicy> policies, Workload destination, int port, Caller caller) {
     for (AuthorizationPolicy p : policies) {
-      if (p.action() == Action.DENY && p.selects(destination) && matches(p, port, caller)) {
+      if (p.action() == Action.DENY && p.selects(destination) && matches(p, port, caller, true)) {
         return new Decision(false, p.id().toString(), DENIED_BY_POLICY);
       }
     }
@@ -126,16 +150,22 @@ public final class PolicyAuthorizer implements Authorizer {
         scan.firstSelecting = p;
       }
       scan.anyRules |= !p.rules().isEmpty();
-      if (matches(p, port, caller)) {
+      if (matches(p, port, caller, false)) {
         scan.allowedBy = p;
         return;
       }
     }
   }
 
-  private static boolean matches(AuthorizationPolicy policy, int port, Caller caller) {
+  /**
+   * @param unknownL7Matches what an L7 condition counts as when there is no request: true for DENY
+   *     policies, false for ALLOW ones
+   */
+  private static boolean matches(
+      AuthorizationPolicy policy, int port, Caller caller, boolean unknownL7Matches) {
     for (Rule rule : policy.rules()) {
-      if (anySource(rule.from(), caller) && anyOperation(rule.to(), port)) {
+      if (anySource(rule.from(), caller)
+          && anyOperation(rule.to(), port, caller.request(), unknownL7Matches)) {
         return true;
       }
     }
@@ -184,16 +214,45 @@ public final class PolicyAuthorizer implements Authorizer {
     return false;
   }
 
-  private static boolean anyOperation(List<Operation> operations, int port) {
+  private static boolean anyOperation(
+      List<Operation> operations,
+      int port,
+      @Nullable HttpRequestInfo request,
+      boolean unknownL7Matches) {
     if (operations.isEmpty()) {
       return true;
     }
     for (Operation op : operations) {
-      if ((op.ports().isEmpty() || op.ports().contains(port)) && !op.notPorts().contains(port)) {
+      if ((op.ports().isEmpty() || op.ports().contains(port))
+          && !op.notPorts().contains(port)
+          && (!op.hasL7() || (request == null ? unknownL7Matches : l7(op, request)))) {
         return true;
       }
     }
     return false;
+  }
+
+  /** The operation's L7 conditions against one request: every non-empty field must hold. */
+  private static boolean l7(Operation op, HttpRequestInfo request) {
+    if (!op.methods().isEmpty() && !op.methods().contains(request.method())) {
+      return false;
+    }
+    if (op.notMethods().contains(request.method())) {
+      return false;
+    }
+    if (!op.paths().isEmpty() && !anyPattern(op.paths(), request.path())) {
+      return false;
+    }
+    if (anyPattern(op.notPaths(), request.path())) {
+      return false;
+    }
+    for (var h : op.headers().entrySet()) {
+      String value = request.header().apply(h.getKey());
+      if (value == null || !pattern(h.getValue(), value)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** True when {@code value} matches one of the patterns; a null value (no identity) never does. */

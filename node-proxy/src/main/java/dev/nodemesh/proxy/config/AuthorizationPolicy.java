@@ -82,11 +82,58 @@ public record AuthorizationPolicy(
     }
   }
 
-  /** Which destination ports (the workload's own port, as dialled or resolved from a Service). */
-  public record Operation(List<Integer> ports, List<Integer> notPorts) {
+  /**
+   * Which requests: destination ports (the workload's own port, as dialled or resolved from a
+   * Service) and, at L7, methods, paths and headers. Every non-empty field must match. Paths and
+   * header values are exact, {@code prefix*}, {@code *suffix} or {@code *}; methods are exact.
+   * Header names are lower case; each listed header must be present and match its pattern.
+   *
+   * <p>Where no HTTP request is known (an L4 connection), an operation with L7 fields cannot be
+   * proved: the authorizer treats it as not matching in an ALLOW policy and as matching in a DENY
+   * policy (fail closed).
+   */
+  public record Operation(
+      List<Integer> ports,
+      List<Integer> notPorts,
+      List<String> methods,
+      List<String> notMethods,
+      List<String> paths,
+      List<String> notPaths,
+      Map<String, String> headers) {
     public Operation {
       ports = List.copyOf(ports);
       notPorts = List.copyOf(notPorts);
+      methods = List.copyOf(methods);
+      notMethods = List.copyOf(notMethods);
+      paths = List.copyOf(paths);
+      notPaths = List.copyOf(notPaths);
+      headers = Map.copyOf(headers);
     }
+
+    /** An L4-only operation. */
+    public Operation(List<Integer> ports, List<Integer> notPorts) {
+      this(ports, notPorts, List.of(), List.of(), List.of(), List.of(), Map.of());
+    }
+
+    /** True when the operation says something about the HTTP request. */
+    public boolean hasL7() {
+      return !methods.isEmpty()
+          || !notMethods.isEmpty()
+          || !paths.isEmpty()
+          || !notPaths.isEmpty()
+          || !headers.isEmpty();
+    }
+  }
+
+  /** True when some rule of this policy has an L7 condition (so L7 must see the requests). */
+  public boolean hasL7Rules() {
+    for (Rule r : rules) {
+      for (Operation op : r.to()) {
+        if (op.hasL7()) {
+          return true;
+        }
+      }
+    }
+    return false;
   }
 }

@@ -27,9 +27,10 @@ import org.yaml.snakeyaml.error.MarkedYAMLException;
  * ConfigMap mount's {@code ..data} entries are not read twice), each holding any number of {@code
  * ---} documents. Pods, Services, {@code security.nodemesh.dev/v1alpha1} AuthorizationPolicies and
  * PeerAuthentications, {@code traffic.nodemesh.dev/v1alpha1} TrafficPolicies ({@link
- * TrafficPolicyParser}), and Gateway API HTTPRoutes are read, items of a {@code List} as if they
- * were documents; other kinds (Namespace, Deployment, EndpointSlice...) are ignored. The directory
- * is accepted or rejected whole: every problem found is reported in one {@link ConfigException}.
+ * TrafficPolicyParser}) and HTTPFaults, and Gateway API HTTPRoutes and GRPCRoutes are read, items
+ * of a {@code List} as if they were documents; other kinds (Namespace, Deployment,
+ * EndpointSlice...) are ignored. The directory is accepted or rejected whole: every problem found
+ * is reported in one {@link ConfigException}.
  *
  * <p>Limits: no readiness (every selected pod is an endpoint), no EndpointSlices, no
  * subdirectories, and line numbers only for YAML syntax errors, not for invalid field values.
@@ -72,6 +73,7 @@ public final class ConfigLoader {
     checkUniquePolicies(found, errors);
     checkUniqueRoutes(found.routes, errors);
     checkTrafficPolicies(found.trafficPolicies, errors);
+    checkUniqueFaults(found.faults, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
@@ -89,7 +91,8 @@ public final class ConfigLoader {
           values(found.policies),
           values(found.peerAuthns),
           values(found.routes),
-          values(found.trafficPolicies));
+          values(found.trafficPolicies),
+          values(found.faults));
     } catch (IllegalArgumentException e) {
       // The checks above should have caught it; still, a bad directory must never be a crash.
       throw new ConfigException(List.of(dir + ": inconsistent config: " + e.getMessage()));
@@ -107,7 +110,8 @@ public final class ConfigLoader {
       List<AuthorizationPolicy> authorizationPolicies,
       List<PeerAuthentication> peerAuthentications,
       List<HttpRoute> httpRoutes,
-      List<TrafficPolicy> trafficPolicies) {
+      List<TrafficPolicy> trafficPolicies,
+      List<HttpFault> httpFaults) {
     public FileContent {
       trafficPolicies = List.copyOf(trafficPolicies);
       workloads = List.copyOf(workloads);
@@ -115,19 +119,28 @@ public final class ConfigLoader {
       authorizationPolicies = List.copyOf(authorizationPolicies);
       peerAuthentications = List.copyOf(peerAuthentications);
       httpRoutes = List.copyOf(httpRoutes);
+      httpFaults = List.copyOf(httpFaults);
     }
 
-    public FileContent(List<Workload> workloads, List<MeshService> services) {
-      this(workloads, services, List.of(), List.of(), List.of(), List.of());
-    }
-
+    /** Only Pods, Services, policies and HTTP routes. */
     public FileContent(
         List<Workload> workloads,
         List<MeshService> services,
         List<AuthorizationPolicy> authorizationPolicies,
         List<PeerAuthentication> peerAuthentications,
         List<HttpRoute> httpRoutes) {
-      this(workloads, services, authorizationPolicies, peerAuthentications, httpRoutes, List.of());
+      this(
+          workloads,
+          services,
+          authorizationPolicies,
+          peerAuthentications,
+          httpRoutes,
+          List.of(),
+          List.of());
+    }
+
+    public FileContent(List<Workload> workloads, List<MeshService> services) {
+      this(workloads, services, List.of(), List.of(), List.of());
     }
   }
 
@@ -140,6 +153,7 @@ public final class ConfigLoader {
     checkUniquePolicies(found, errors);
     checkUniqueRoutes(found.routes, errors);
     checkTrafficPolicies(found.trafficPolicies, errors);
+    checkUniqueFaults(found.faults, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
@@ -149,7 +163,8 @@ public final class ConfigLoader {
         values(found.policies),
         values(found.peerAuthns),
         values(found.routes),
-        values(found.trafficPolicies));
+        values(found.trafficPolicies),
+        values(found.faults));
   }
 
   /** The files a load reads, in the order it reads them; also what the watcher fingerprints. */
@@ -180,6 +195,7 @@ public final class ConfigLoader {
     final List<Located<PeerAuthentication>> peerAuthns = new ArrayList<>();
     final List<Located<HttpRoute>> routes = new ArrayList<>();
     final List<Located<TrafficPolicy>> trafficPolicies = new ArrayList<>();
+    final List<Located<HttpFault>> faults = new ArrayList<>();
   }
 
   private static <T> List<T> values(List<Located<T>> located) {
@@ -270,6 +286,26 @@ public final class ConfigLoader {
           found.trafficPolicies.add(new Located<>(p, file));
         }
       }
+      case "GRPCRoute" -> {
+        if (!doc.path("apiVersion").asText("").startsWith("gateway.networking.k8s.io/")) {
+          log.debug("{}: {}: ignoring a GRPCRoute of another API group", file, label);
+          return;
+        }
+        HttpRoute r = parser.grpcRoute(doc, label);
+        if (r != null) {
+          found.routes.add(new Located<>(r, file));
+        }
+      }
+      case "HTTPFault" -> {
+        if (!doc.path("apiVersion").asText("").startsWith(ResourceParser.TRAFFIC_GROUP + "/")) {
+          log.debug("{}: {}: ignoring an HTTPFault of another API group", file, label);
+          return;
+        }
+        HttpFault f = parser.httpFault(doc, label);
+        if (f != null) {
+          found.faults.add(new Located<>(f, file));
+        }
+      }
       case "List" -> {
         JsonNode items = doc.path("items");
         for (int i = 0; i < items.size(); i++) {
@@ -283,15 +319,35 @@ public final class ConfigLoader {
   }
 
   private static void checkUniqueRoutes(List<Located<HttpRoute>> routes, List<String> errors) {
-    Map<NamespacedName, Located<HttpRoute>> names = new HashMap<>();
+    Map<String, Located<HttpRoute>> names = new HashMap<>();
     for (Located<HttpRoute> r : routes) {
-      Located<HttpRoute> other = names.putIfAbsent(r.value().id(), r);
+      String kind = r.value().kind();
+      Located<HttpRoute> other = names.putIfAbsent(kind + " " + r.value().id(), r);
       if (other != null) {
         errors.add(
             r.file()
-                + ": HTTPRoute "
+                + ": "
+                + kind
+                + " "
                 + r.value().id()
-                + ": metadata.name: duplicate of the HTTPRoute in "
+                + ": metadata.name: duplicate of the "
+                + kind
+                + " in "
+                + other.file());
+      }
+    }
+  }
+
+  private static void checkUniqueFaults(List<Located<HttpFault>> faults, List<String> errors) {
+    Map<NamespacedName, Located<HttpFault>> names = new HashMap<>();
+    for (Located<HttpFault> f : faults) {
+      Located<HttpFault> other = names.putIfAbsent(f.value().id(), f);
+      if (other != null) {
+        errors.add(
+            f.file()
+                + ": HTTPFault "
+                + f.value().id()
+                + ": metadata.name: duplicate of the HTTPFault in "
                 + other.file());
       }
     }

@@ -51,6 +51,10 @@ public final class ConfigSnapshot {
   private final Map<NamespacedName, List<HttpRouteEntry>> routesByService;
   private final List<TrafficPolicy> trafficPolicies;
   private final Map<NamespacedName, TrafficPolicy> trafficPolicyByService;
+  private final List<HttpFault> httpFaults;
+  private final Map<NamespacedName, HttpFault> faultsByName;
+  private final java.util.Set<NamespacedName> l7AuthzWorkloads;
+  private final java.util.Set<NamespacedName> l7AuthzServices;
 
   public ConfigSnapshot(long version, List<Workload> workloads, List<MeshService> services) {
     this(version, workloads, services, List.of(), List.of(), List.of());
@@ -96,10 +100,13 @@ public final class ConfigSnapshot {
         authorizationPolicies,
         peerAuthentications,
         httpRoutes,
+        List.of(),
         List.of());
   }
 
   /**
+   * @param httpRoutes HTTPRoutes and GRPCRoutes ({@link HttpRoute#grpc()})
+   * @param httpFaults the HTTPFaults routes may name; a rule naming a missing one answers 500
    * @param trafficPolicies TrafficPolicies, kept sorted by namespace and name; at most one per
    *     target Service (else {@link IllegalArgumentException})
    */
@@ -110,7 +117,8 @@ public final class ConfigSnapshot {
       List<AuthorizationPolicy> authorizationPolicies,
       List<PeerAuthentication> peerAuthentications,
       List<HttpRoute> httpRoutes,
-      List<TrafficPolicy> trafficPolicies) {
+      List<TrafficPolicy> trafficPolicies,
+      List<HttpFault> httpFaults) {
     this.version = version;
     this.workloads = List.copyOf(workloads);
     this.services = List.copyOf(services);
@@ -178,10 +186,10 @@ public final class ConfigSnapshot {
     this.servicesByName = Map.copyOf(servicesByName);
 
     Map<NamespacedName, List<HttpRouteEntry>> byService = new HashMap<>();
-    java.util.Set<NamespacedName> routeNames = new java.util.HashSet<>();
+    java.util.Set<String> routeNames = new java.util.HashSet<>();
     for (HttpRoute r : this.httpRoutes) {
-      if (!routeNames.add(r.id())) {
-        throw new IllegalArgumentException("duplicate HTTPRoute " + r.id());
+      if (!routeNames.add(r.kind() + " " + r.id())) {
+        throw new IllegalArgumentException("duplicate " + r.kind() + " " + r.id());
       }
       for (HttpRoute.Parent parent : r.parents()) {
         List<HttpRouteEntry> entries =
@@ -213,6 +221,64 @@ public final class ConfigSnapshot {
     }
     this.trafficPolicies = List.copyOf(tps);
     this.trafficPolicyByService = Map.copyOf(tpByService);
+
+    this.httpFaults = List.copyOf(httpFaults);
+    Map<NamespacedName, HttpFault> faults = new HashMap<>();
+    for (HttpFault f : this.httpFaults) {
+      requireAbsent(faults.put(f.id(), f), "duplicate HTTPFault " + f.id());
+    }
+    this.faultsByName = Map.copyOf(faults);
+
+    // Which workloads (and so which Services) have a policy with L7 rules: their traffic must
+    // take the L7 path, where requests can be checked. Only L7 policies are scanned.
+    java.util.Set<NamespacedName> l7Workloads = new java.util.HashSet<>();
+    for (AuthorizationPolicy p : this.authorizationPolicies) {
+      if (!p.hasL7Rules()) {
+        continue;
+      }
+      List<Workload> scope =
+          p.namespace().equals(ROOT_NAMESPACE)
+              ? this.workloads
+              : byNamespace.getOrDefault(p.namespace(), List.of());
+      for (Workload w : scope) {
+        if (p.selects(w)) {
+          l7Workloads.add(w.id());
+        }
+      }
+    }
+    java.util.Set<NamespacedName> l7Services = new java.util.HashSet<>();
+    if (!l7Workloads.isEmpty()) {
+      eps.forEach(
+          (svc, list) -> {
+            for (Workload w : list) {
+              if (l7Workloads.contains(w.id())) {
+                l7Services.add(svc);
+                break;
+              }
+            }
+          });
+    }
+    this.l7AuthzWorkloads = java.util.Set.copyOf(l7Workloads);
+    this.l7AuthzServices = java.util.Set.copyOf(l7Services);
+  }
+
+  /** The HTTPFaults, as given. */
+  public List<HttpFault> httpFaults() {
+    return httpFaults;
+  }
+
+  public @Nullable HttpFault httpFault(NamespacedName id) {
+    return faultsByName.get(id);
+  }
+
+  /** True when an AuthorizationPolicy with L7 rules selects {@code workload}. */
+  public boolean needsL7Authorization(Workload workload) {
+    return l7AuthzWorkloads.contains(workload.id());
+  }
+
+  /** True when some endpoint of {@code service} has a policy with L7 rules. */
+  public boolean needsL7Authorization(NamespacedName service) {
+    return l7AuthzServices.contains(service);
   }
 
   private static <T> Map<String, List<T>> copyLists(Map<String, List<T>> byNamespace) {
@@ -241,7 +307,8 @@ public final class ConfigSnapshot {
         authorizationPolicies,
         peerAuthentications,
         httpRoutes,
-        trafficPolicies);
+        trafficPolicies,
+        httpFaults);
   }
 
   /** The same content with {@code policies} as its TrafficPolicies (the xDS client's last step). */
@@ -253,7 +320,8 @@ public final class ConfigSnapshot {
         authorizationPolicies,
         peerAuthentications,
         httpRoutes,
-        policies);
+        policies,
+        httpFaults);
   }
 
   public long version() {
@@ -350,7 +418,9 @@ public final class ConfigSnapshot {
         && authorizationPolicies.equals(other.authorizationPolicies)
         && peerAuthentications.equals(other.peerAuthentications)
         && httpRoutes.equals(other.httpRoutes)
-        && trafficPolicies.equals(other.trafficPolicies);
+        && trafficPolicies.equals(other.trafficPolicies)
+
+        && httpFaults.equals(other.httpFaults);
   }
 
   /** One line for logs: version and counts. */

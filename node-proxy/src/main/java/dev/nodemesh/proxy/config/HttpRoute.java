@@ -17,6 +17,9 @@ import org.jspecify.annotations.Nullable;
  *     nodemesh.dev/retry-non-idempotent: "true"}): also retry POST, PATCH and other non-idempotent
  *     methods
  * @param createdEpochSeconds creation time; the older route wins a precedence tie (0 = unknown)
+ * @param grpc true for a {@code GRPCRoute}: its gRPC service/method matches are held as path
+ *     matches ({@link GrpcMatch}), and the proxy's own answers to its requests (a fault's abort)
+ *     are gRPC statuses. An HTTPRoute and a GRPCRoute may share a name.
  */
 public record HttpRoute(
     String name,
@@ -24,13 +27,30 @@ public record HttpRoute(
     List<Parent> parents,
     List<Rule> rules,
     boolean retryNonIdempotent,
-    long createdEpochSeconds) {
+    long createdEpochSeconds,
+    boolean grpc) {
 
   public HttpRoute {
     Objects.requireNonNull(name, "name");
     Objects.requireNonNull(namespace, "namespace");
     parents = List.copyOf(parents);
     rules = List.copyOf(rules);
+  }
+
+  /** An HTTPRoute (not a GRPCRoute). */
+  public HttpRoute(
+      String name,
+      String namespace,
+      List<Parent> parents,
+      List<Rule> rules,
+      boolean retryNonIdempotent,
+      long createdEpochSeconds) {
+    this(name, namespace, parents, rules, retryNonIdempotent, createdEpochSeconds, false);
+  }
+
+  /** The Gateway API kind this route was read from, for messages and logs. */
+  public String kind() {
+    return grpc ? "GRPCRoute" : "HTTPRoute";
   }
 
   public NamespacedName id() {
@@ -51,6 +71,9 @@ public record HttpRoute(
    *     included; null when unset
    * @param backendTimeout Gateway API {@code timeouts.backendRequest}: one try; null when unset
    * @param retry null when the rule does not retry
+   * @param fault the {@code HTTPFault} an {@code ExtensionRef} filter names (same namespace as the
+   *     route); null when the rule injects no fault
+   * @param mirror Gateway API's {@code RequestMirror} filter; null when none
    */
   public record Rule(
       List<Match> matches,
@@ -60,14 +83,47 @@ public record HttpRoute(
       @Nullable Rewrite rewrite,
       @Nullable Duration requestTimeout,
       @Nullable Duration backendTimeout,
-      @Nullable Retry retry) {
+      @Nullable Retry retry,
+      @Nullable NamespacedName fault,
+      @Nullable Mirror mirror) {
     public Rule {
       matches = List.copyOf(matches);
       backends = List.copyOf(backends);
       Objects.requireNonNull(requestHeaders);
       Objects.requireNonNull(responseHeaders);
     }
+
+    /** A rule without fault and mirror. */
+    public Rule(
+        List<Match> matches,
+        List<Backend> backends,
+        HeaderModifier requestHeaders,
+        HeaderModifier responseHeaders,
+        @Nullable Rewrite rewrite,
+        @Nullable Duration requestTimeout,
+        @Nullable Duration backendTimeout,
+        @Nullable Retry retry) {
+      this(
+          matches,
+          backends,
+          requestHeaders,
+          responseHeaders,
+          rewrite,
+          requestTimeout,
+          backendTimeout,
+          retry,
+          null,
+          null);
+    }
   }
+
+  /**
+   * Gateway API's RequestMirror filter: a copy of each request (of {@code percent} of them) goes to
+   * {@code service:port}, its response is discarded.
+   *
+   * @param percent 0-100
+   */
+  public record Mirror(NamespacedName service, int port, int percent) {}
 
   /** Every condition must hold. A null method matches every method. */
   public record Match(

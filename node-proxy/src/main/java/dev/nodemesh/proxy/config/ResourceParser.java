@@ -94,7 +94,10 @@ public final class ResourceParser {
   private static final Set<String> SOURCE_FIELDS =
       Set.of(
           "principals", "notPrincipals", "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks");
-  private static final Set<String> OPERATION_FIELDS = Set.of("ports", "notPorts");
+  private static final Set<String> OPERATION_FIELDS =
+      Set.of("ports", "notPorts", "methods", "notMethods", "paths", "notPaths", "headers");
+  private static final List<String> HTTP_METHODS =
+      List.of("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH");
   private static final Set<String> RULE_FIELDS = Set.of("from", "to");
 
   /**
@@ -194,7 +197,13 @@ public final class ResourceParser {
         if (fields(op, opath, OPERATION_FIELDS, false)) {
           to.add(
               new AuthorizationPolicy.Operation(
-                  ports(op, "ports", opath), ports(op, "notPorts", opath)));
+                  ports(op, "ports", opath),
+                  ports(op, "notPorts", opath),
+                  methods(op, "methods", opath),
+                  methods(op, "notMethods", opath),
+                  pathPatterns(op, "paths", opath),
+                  pathPatterns(op, "notPaths", opath),
+                  headerPatterns(op.path("headers"), opath + ".headers")));
         }
       }
     }
@@ -259,6 +268,70 @@ public final class ResourceParser {
     return out;
   }
 
+  private List<String> methods(JsonNode parent, String field, String path) {
+    List<String> out = new ArrayList<>();
+    JsonNode list = parent.path(field);
+    if (!array(list, path + "." + field)) {
+      return out;
+    }
+    for (int i = 0; i < list.size(); i++) {
+      String ipath = path + "." + field + "[" + i + "]";
+      String m = scalar(list.get(i), ipath);
+      if (m == null || !HTTP_METHODS.contains(m)) {
+        error(ipath, quote(m) + " is not an HTTP method (upper case, e.g. GET)");
+      } else {
+        out.add(m);
+      }
+    }
+    return out;
+  }
+
+  /** Request paths: exact, prefix*, *suffix or *; a non-pattern must start with '/'. */
+  private List<String> pathPatterns(JsonNode parent, String field, String path) {
+    List<String> out = patterns(parent, field, path, false);
+    for (int i = 0; i < out.size(); i++) {
+      String v = out.get(i);
+      if (!v.startsWith("/") && !v.startsWith("*")) {
+        error(path + "." + field + "[" + i + "]", quote(v) + " must start with \"/\" or '*'");
+      }
+    }
+    return out;
+  }
+
+  /** {@code headers: {name: pattern}} of an operation; names lower-cased. */
+  private Map<String, String> headerPatterns(JsonNode node, String path) {
+    Map<String, String> out = new LinkedHashMap<>();
+    if (node.isMissingNode() || node.isNull()) {
+      return out;
+    }
+    if (!node.isObject()) {
+      error(path, "expected a mapping of header name to value pattern");
+      return out;
+    }
+    for (Entry<String, JsonNode> e : node.properties()) {
+      String ipath = path + "." + e.getKey();
+      String value = scalar(e.getValue(), ipath);
+      if (!HEADER_NAME.matcher(e.getKey()).matches()) {
+        error(ipath, quote(e.getKey()) + " is not a valid header name");
+        continue;
+      }
+      if (value == null || value.isEmpty()) {
+        error(ipath, "must not be empty (use \"*\" for any value)");
+        continue;
+      }
+      int star = value.indexOf('*');
+      if (star >= 0
+          && (value.indexOf('*', star + 1) >= 0 || (star != 0 && star != value.length() - 1))) {
+        error(ipath, quote(value) + ": '*' may only be the first or the last character, once");
+        continue;
+      }
+      if (out.put(e.getKey().toLowerCase(java.util.Locale.ROOT), value) != null) {
+        error(ipath, "listed twice (header names are case-insensitive)");
+      }
+    }
+    return out;
+  }
+
   /** The annotation that lets a route retry non-idempotent methods (a nodemesh extension). */
   public static final String RETRY_NON_IDEMPOTENT = "nodemesh.dev/retry-non-idempotent";
 
@@ -277,6 +350,43 @@ public final class ResourceParser {
     Map<String, String> annotations = stringMap(meta.path("annotations"), "metadata.annotations");
     String namespace = id == null ? "default" : id.namespace();
     JsonNode spec = doc.path("spec");
+    List<HttpRoute.Parent> parents = parents(spec, namespace);
+    List<HttpRoute.Rule> rules = new ArrayList<>();
+    JsonNode ruleList = spec.path("rules");
+    if (ruleList.isMissingNode() || ruleList.isNull()) {
+      rules.add(
+          new HttpRoute.Rule(
+              List.of(HttpRoute.Match.everything()),
+              List.of(),
+              HttpRoute.HeaderModifier.NONE,
+              HttpRoute.HeaderModifier.NONE,
+              null,
+              null,
+              null,
+              null));
+    } else if (array(ruleList, "spec.rules")) {
+      for (int i = 0; i < ruleList.size(); i++) {
+        HttpRoute.Rule r = rule(ruleList.get(i), "spec.rules[" + i + "]", namespace);
+        if (r != null) {
+          rules.add(r);
+        }
+      }
+    }
+    long created = created(meta);
+    if (id == null || errors.size() > before || parents.isEmpty()) {
+      return null;
+    }
+    return new HttpRoute(
+        id.name(),
+        id.namespace(),
+        parents,
+        rules,
+        "true".equals(annotations.get(RETRY_NON_IDEMPOTENT)),
+        created);
+  }
+
+  /** The Service parentRefs of a route (GAMMA); other parents (Gateways) are skipped. */
+  private List<HttpRoute.Parent> parents(JsonNode spec, String namespace) {
     List<HttpRoute.Parent> parents = new ArrayList<>();
     JsonNode refs = spec.path("parentRefs");
     boolean anyParent = false;
@@ -307,46 +417,203 @@ public final class ResourceParser {
     if (!anyParent) {
       error("spec.parentRefs", "at least one parentRef is required");
     }
+    return parents;
+  }
+
+  private long created(JsonNode meta) {
+    String ts = text(meta, "creationTimestamp", "metadata.creationTimestamp");
+    if (ts != null) {
+      try {
+        return java.time.Instant.parse(ts).getEpochSecond();
+      } catch (java.time.format.DateTimeParseException e) {
+        error("metadata.creationTimestamp", quote(ts) + " is not an RFC 3339 time");
+      }
+    }
+    return 0;
+  }
+
+  /**
+   * Returns a Gateway API {@code GRPCRoute} attached to Services as an {@link HttpRoute} with
+   * {@code grpc} set (its method matches become path matches, see {@link GrpcMatch}), or null after
+   * recording why it is invalid. A route with no Service parent is not ours: null, no error.
+   * Filters: request/response header modifiers, RequestMirror, ExtensionRef to an HTTPFault.
+   */
+  public @Nullable HttpRoute grpcRoute(JsonNode doc, String docLabel) {
+    int before = errors.size();
+    NamespacedName id = identify("GRPCRoute", doc, docLabel);
+    JsonNode meta = doc.path("metadata");
+    String namespace = id == null ? "default" : id.namespace();
+    JsonNode spec = doc.path("spec");
+    List<HttpRoute.Parent> parents = parents(spec, namespace);
     List<HttpRoute.Rule> rules = new ArrayList<>();
     JsonNode ruleList = spec.path("rules");
     if (ruleList.isMissingNode() || ruleList.isNull()) {
-      rules.add(
-          new HttpRoute.Rule(
-              List.of(HttpRoute.Match.everything()),
-              List.of(),
-              HttpRoute.HeaderModifier.NONE,
-              HttpRoute.HeaderModifier.NONE,
-              null,
-              null,
-              null,
-              null));
+      error("spec.rules", "at least one rule is required");
     } else if (array(ruleList, "spec.rules")) {
       for (int i = 0; i < ruleList.size(); i++) {
-        HttpRoute.Rule r = rule(ruleList.get(i), "spec.rules[" + i + "]", namespace);
+        HttpRoute.Rule r = grpcRule(ruleList.get(i), "spec.rules[" + i + "]", namespace);
         if (r != null) {
           rules.add(r);
         }
       }
     }
-    long created = 0;
-    String ts = text(meta, "creationTimestamp", "metadata.creationTimestamp");
-    if (ts != null) {
-      try {
-        created = java.time.Instant.parse(ts).getEpochSecond();
-      } catch (java.time.format.DateTimeParseException e) {
-        error("metadata.creationTimestamp", quote(ts) + " is not an RFC 3339 time");
-      }
-    }
+    long created = created(meta);
     if (id == null || errors.size() > before || parents.isEmpty()) {
       return null;
     }
-    return new HttpRoute(
-        id.name(),
-        id.namespace(),
-        parents,
-        rules,
-        "true".equals(annotations.get(RETRY_NON_IDEMPOTENT)),
-        created);
+    return new HttpRoute(id.name(), id.namespace(), parents, rules, false, created, true);
+  }
+
+  private HttpRoute.@Nullable Rule grpcRule(JsonNode rule, String path, String namespace) {
+    int before = errors.size();
+    List<HttpRoute.Match> matches = new ArrayList<>();
+    JsonNode list = rule.path("matches");
+    if (array(list, path + ".matches")) {
+      for (int i = 0; i < list.size(); i++) {
+        String mpath = path + ".matches[" + i + "]";
+        JsonNode m = list.get(i);
+        TextMatch p = TextMatch.pathPrefix("/");
+        JsonNode method = m.path("method");
+        if (!method.isMissingNode() && !method.isNull()) {
+          String type = text(method, "type", mpath + ".method.type");
+          String service = text(method, "service", mpath + ".method.service");
+          String name = text(method, "method", mpath + ".method.method");
+          boolean regex = "RegularExpression".equals(type);
+          if (type != null && !regex && !type.equals("Exact")) {
+            error(mpath + ".method.type", quote(type) + " is not Exact or RegularExpression");
+          } else if ((service == null || service.isEmpty()) && (name == null || name.isEmpty())) {
+            error(mpath + ".method", "service or method is required");
+          } else if (!regex
+              && ((service != null && !GRPC_SERVICE.matcher(service).matches())
+                  || (name != null && !GRPC_METHOD.matcher(name).matches()))) {
+            error(
+                mpath + ".method",
+                "an Exact service is letters, digits, '_' and '.', a method has no '.' or '/'");
+          } else {
+            try {
+              p = GrpcMatch.path(regex, service, name);
+            } catch (java.util.regex.PatternSyntaxException e) {
+              error(mpath + ".method", "not a valid regular expression: " + e.getDescription());
+            }
+          }
+        }
+        List<TextMatch> headers = nameValueMatches(m.path("headers"), mpath + ".headers", true);
+        matches.add(new HttpRoute.Match(p, headers, List.of(), null));
+      }
+    }
+    if (matches.isEmpty()) {
+      matches.add(HttpRoute.Match.everything());
+    }
+    List<HttpRoute.Backend> backends = backends(rule, path, namespace);
+    Filters fl = filters(rule.path("filters"), path + ".filters", namespace, matches, true);
+    if (errors.size() > before) {
+      return null;
+    }
+    return new HttpRoute.Rule(
+        matches, backends, fl.request, fl.response, null, null, null, null, fl.fault, fl.mirror);
+  }
+
+  private static final Pattern GRPC_SERVICE =
+      Pattern.compile("[A-Za-z_][A-Za-z_0-9]*(\\.[A-Za-z_][A-Za-z_0-9]*)*");
+  private static final Pattern GRPC_METHOD = Pattern.compile("[A-Za-z_][A-Za-z_0-9]*");
+
+  /** {@code traffic.nodemesh.dev/v1alpha1 HTTPFault}; null after recording why it is invalid. */
+  public @Nullable HttpFault httpFault(JsonNode doc, String docLabel) {
+    int before = errors.size();
+    NamespacedName id = identify("HTTPFault", doc, docLabel);
+    JsonNode spec = doc.path("spec");
+    fields(spec, "spec", Set.of("delay", "abort"), false);
+    HttpFault.Delay delay = null;
+    JsonNode d = spec.path("delay");
+    if (!d.isMissingNode()
+        && !d.isNull()
+        && fields(d, "spec.delay", Set.of("fixedDelay", "percentage"), false)) {
+      Duration fixed = duration(d, "fixedDelay", "spec.delay.fixedDelay");
+      int pm = percentage(d, "spec.delay.percentage");
+      if (fixed == null) {
+        error("spec.delay.fixedDelay", "is required and must be above 0");
+      } else {
+        delay = new HttpFault.Delay(fixed, pm);
+      }
+    }
+    HttpFault.Abort abort = null;
+    JsonNode a = spec.path("abort");
+    if (!a.isMissingNode()
+        && !a.isNull()
+        && fields(a, "spec.abort", Set.of("httpStatus", "grpcStatus", "percentage"), false)) {
+      int pm = percentage(a, "spec.abort.percentage");
+      JsonNode http = a.path("httpStatus");
+      JsonNode grpc = a.path("grpcStatus");
+      boolean hasHttp = !http.isMissingNode() && !http.isNull();
+      boolean hasGrpc = !grpc.isMissingNode() && !grpc.isNull();
+      if (hasHttp == hasGrpc) {
+        error("spec.abort", "exactly one of httpStatus and grpcStatus is required");
+      } else if (hasHttp) {
+        if (!http.isIntegralNumber() || http.intValue() < 200 || http.intValue() > 599) {
+          error("spec.abort.httpStatus", quote(http.asText()) + " is not an integer in 200-599");
+        } else {
+          abort = new HttpFault.Abort(http.intValue(), null, pm);
+        }
+      } else {
+        Integer code = grpcStatus(grpc);
+        if (code == null) {
+          error(
+              "spec.abort.grpcStatus",
+              quote(grpc.asText()) + " is not a gRPC status code 1-16 or its name (UNAVAILABLE)");
+        } else {
+          abort = new HttpFault.Abort(200, code, pm);
+        }
+      }
+    }
+    if (delay == null && abort == null && errors.size() == before) {
+      error("spec", "delay or abort is required");
+    }
+    if (id == null || errors.size() > before) {
+      return null;
+    }
+    return new HttpFault(id.name(), id.namespace(), delay, abort);
+  }
+
+  /** gRPC status names, index = code. OK (0) cannot be injected. */
+  public static final List<String> GRPC_STATUS_NAMES =
+      List.of(
+          "OK",
+          "CANCELLED",
+          "UNKNOWN",
+          "INVALID_ARGUMENT",
+          "DEADLINE_EXCEEDED",
+          "NOT_FOUND",
+          "ALREADY_EXISTS",
+          "PERMISSION_DENIED",
+          "RESOURCE_EXHAUSTED",
+          "FAILED_PRECONDITION",
+          "ABORTED",
+          "OUT_OF_RANGE",
+          "UNIMPLEMENTED",
+          "INTERNAL",
+          "UNAVAILABLE",
+          "DATA_LOSS",
+          "UNAUTHENTICATED");
+
+  private static @Nullable Integer grpcStatus(JsonNode n) {
+    if (n.isIntegralNumber()) {
+      return n.intValue() >= 1 && n.intValue() <= 16 ? n.intValue() : null;
+    }
+    int i = GRPC_STATUS_NAMES.indexOf(n.asText());
+    return i >= 1 ? i : null;
+  }
+
+  /** A percentage 0-100 (up to 4 decimals), default 100, as parts per million. */
+  private int percentage(JsonNode parent, String path) {
+    JsonNode p = parent.path("percentage");
+    if (p.isMissingNode() || p.isNull()) {
+      return HttpFault.MILLION;
+    }
+    if (!p.isNumber() || p.doubleValue() < 0 || p.doubleValue() > 100) {
+      error(path, quote(p.asText()) + " is not a number in 0-100");
+      return 0;
+    }
+    return (int) Math.round(p.doubleValue() * 10_000);
   }
 
   private HttpRoute.@Nullable Rule rule(JsonNode rule, String path, String namespace) {
@@ -364,67 +631,11 @@ public final class ResourceParser {
     if (matches.isEmpty()) {
       matches.add(HttpRoute.Match.everything());
     }
-    List<HttpRoute.Backend> backends = new ArrayList<>();
-    JsonNode refs = rule.path("backendRefs");
-    if (array(refs, path + ".backendRefs")) {
-      for (int i = 0; i < refs.size(); i++) {
-        String bpath = path + ".backendRefs[" + i + "]";
-        JsonNode ref = refs.get(i);
-        String group = text(ref, "group", bpath + ".group");
-        String kind = text(ref, "kind", bpath + ".kind");
-        if (!(kind == null || kind.equals("Service"))
-            || !(group == null || group.isEmpty() || group.equals("core"))) {
-          error(bpath + ".kind", "only Service backends are supported");
-          continue;
-        }
-        String name = text(ref, "name", bpath + ".name");
-        String ns = text(ref, "namespace", bpath + ".namespace");
-        Integer port = port(ref, "port", bpath + ".port", true);
-        int weight = 1;
-        JsonNode w = ref.path("weight");
-        if (!w.isMissingNode() && !w.isNull()) {
-          if (!w.isIntegralNumber() || w.intValue() < 0 || w.intValue() > 1_000_000) {
-            error(bpath + ".weight", quote(w.asText()) + " is not an integer in 0-1000000");
-          } else {
-            weight = w.intValue();
-          }
-        }
-        if (name == null || name.isEmpty()) {
-          error(bpath + ".name", "is required");
-        } else if (port != null) {
-          backends.add(
-              new HttpRoute.Backend(
-                  new NamespacedName(ns == null ? namespace : ns, name), port, weight));
-        }
-      }
-    }
-    HttpRoute.HeaderModifier request = HttpRoute.HeaderModifier.NONE;
-    HttpRoute.HeaderModifier response = HttpRoute.HeaderModifier.NONE;
-    HttpRoute.Rewrite rewrite = null;
-    JsonNode filters = rule.path("filters");
-    if (array(filters, path + ".filters")) {
-      for (int i = 0; i < filters.size(); i++) {
-        String fpath = path + ".filters[" + i + "]";
-        JsonNode f = filters.get(i);
-        String type = text(f, "type", fpath + ".type");
-        if (type == null) {
-          error(fpath + ".type", "is required");
-          continue;
-        }
-        switch (type) {
-          case "RequestHeaderModifier" ->
-              request =
-                  headerModifier(f.path("requestHeaderModifier"), fpath + ".requestHeaderModifier");
-          case "ResponseHeaderModifier" ->
-              response =
-                  headerModifier(
-                      f.path("responseHeaderModifier"), fpath + ".responseHeaderModifier");
-          case "URLRewrite" ->
-              rewrite = rewrite(f.path("urlRewrite"), fpath + ".urlRewrite", matches);
-          default -> error(fpath + ".type", quote(type) + " is not supported (yet)");
-        }
-      }
-    }
+    List<HttpRoute.Backend> backends = backends(rule, path, namespace);
+    Filters fl = filters(rule.path("filters"), path + ".filters", namespace, matches, false);
+    HttpRoute.HeaderModifier request = fl.request;
+    HttpRoute.HeaderModifier response = fl.response;
+    HttpRoute.Rewrite rewrite = fl.rewrite;
     JsonNode timeouts = rule.path("timeouts");
     Duration requestTimeout = duration(timeouts, "request", path + ".timeouts.request");
     Duration backendTimeout =
@@ -467,7 +678,183 @@ public final class ResourceParser {
       return null;
     }
     return new HttpRoute.Rule(
-        matches, backends, request, response, rewrite, requestTimeout, backendTimeout, retry);
+        matches,
+        backends,
+        request,
+        response,
+        rewrite,
+        requestTimeout,
+        backendTimeout,
+        retry,
+        fl.fault,
+        fl.mirror);
+  }
+
+  private List<HttpRoute.Backend> backends(JsonNode rule, String path, String namespace) {
+    List<HttpRoute.Backend> backends = new ArrayList<>();
+    JsonNode refs = rule.path("backendRefs");
+    if (array(refs, path + ".backendRefs")) {
+      for (int i = 0; i < refs.size(); i++) {
+        String bpath = path + ".backendRefs[" + i + "]";
+        JsonNode ref = refs.get(i);
+        String group = text(ref, "group", bpath + ".group");
+        String kind = text(ref, "kind", bpath + ".kind");
+        if (!(kind == null || kind.equals("Service"))
+            || !(group == null || group.isEmpty() || group.equals("core"))) {
+          error(bpath + ".kind", "only Service backends are supported");
+          continue;
+        }
+        String name = text(ref, "name", bpath + ".name");
+        String ns = text(ref, "namespace", bpath + ".namespace");
+        Integer port = port(ref, "port", bpath + ".port", true);
+        int weight = 1;
+        JsonNode w = ref.path("weight");
+        if (!w.isMissingNode() && !w.isNull()) {
+          if (!w.isIntegralNumber() || w.intValue() < 0 || w.intValue() > 1_000_000) {
+            error(bpath + ".weight", quote(w.asText()) + " is not an integer in 0-1000000");
+          } else {
+            weight = w.intValue();
+          }
+        }
+        if (name == null || name.isEmpty()) {
+          error(bpath + ".name", "is required");
+        } else if (port != null) {
+          backends.add(
+              new HttpRoute.Backend(
+                  new NamespacedName(ns == null ? namespace : ns, name), port, weight));
+        }
+      }
+    }
+    return backends;
+  }
+
+  /** What a rule's filters say; every field optional. */
+  private static final class Filters {
+    HttpRoute.HeaderModifier request = HttpRoute.HeaderModifier.NONE;
+    HttpRoute.HeaderModifier response = HttpRoute.HeaderModifier.NONE;
+    HttpRoute.@Nullable Rewrite rewrite;
+    @Nullable NamespacedName fault;
+    HttpRoute.@Nullable Mirror mirror;
+  }
+
+  /**
+   * A rule's filters: header modifiers, URLRewrite (HTTPRoute only), RequestMirror, and an
+   * ExtensionRef to an {@code HTTPFault} in the route's namespace. Each type at most once.
+   */
+  private Filters filters(
+      JsonNode filters,
+      String path,
+      String namespace,
+      List<HttpRoute.Match> matches,
+      boolean grpc) {
+    Filters out = new Filters();
+    if (!array(filters, path)) {
+      return out;
+    }
+    Set<String> seen = new java.util.HashSet<>();
+    for (int i = 0; i < filters.size(); i++) {
+      String fpath = path + "[" + i + "]";
+      JsonNode f = filters.get(i);
+      String type = text(f, "type", fpath + ".type");
+      if (type == null) {
+        error(fpath + ".type", "is required");
+        continue;
+      }
+      if (!seen.add(type)) {
+        error(fpath + ".type", quote(type) + " is given twice in one rule");
+        continue;
+      }
+      switch (type) {
+        case "RequestHeaderModifier" ->
+            out.request =
+                headerModifier(f.path("requestHeaderModifier"), fpath + ".requestHeaderModifier");
+        case "ResponseHeaderModifier" ->
+            out.response =
+                headerModifier(f.path("responseHeaderModifier"), fpath + ".responseHeaderModifier");
+        case "URLRewrite" -> {
+          if (grpc) {
+            error(fpath + ".type", "URLRewrite is not a GRPCRoute filter");
+          } else {
+            out.rewrite = rewrite(f.path("urlRewrite"), fpath + ".urlRewrite", matches);
+          }
+        }
+        case "RequestMirror" ->
+            out.mirror = mirror(f.path("requestMirror"), fpath + ".requestMirror", namespace);
+        case "ExtensionRef" -> out.fault = extensionRef(f.path("extensionRef"), fpath, namespace);
+        default -> error(fpath + ".type", quote(type) + " is not supported (yet)");
+      }
+    }
+    return out;
+  }
+
+  /** The API group of the mesh's traffic kinds (HTTPFault). */
+  public static final String TRAFFIC_GROUP = "traffic.nodemesh.dev";
+
+  private @Nullable NamespacedName extensionRef(JsonNode ref, String fpath, String namespace) {
+    String path = fpath + ".extensionRef";
+    if (!ref.isObject()) {
+      error(path, "is required for this filter type");
+      return null;
+    }
+    String group = text(ref, "group", path + ".group");
+    String kind = text(ref, "kind", path + ".kind");
+    String name = text(ref, "name", path + ".name");
+    if (!TRAFFIC_GROUP.equals(group) || !"HTTPFault".equals(kind)) {
+      error(
+          path,
+          "only group "
+              + TRAFFIC_GROUP
+              + ", kind HTTPFault is supported (found "
+              + group
+              + "/"
+              + kind
+              + ")");
+      return null;
+    }
+    if (name == null || name.isEmpty()) {
+      error(path + ".name", "is required");
+      return null;
+    }
+    return new NamespacedName(namespace, name);
+  }
+
+  private HttpRoute.@Nullable Mirror mirror(JsonNode m, String path, String namespace) {
+    if (!m.isObject()) {
+      error(path, "is required for this filter type");
+      return null;
+    }
+    JsonNode ref = m.path("backendRef");
+    String bpath = path + ".backendRef";
+    String group = text(ref, "group", bpath + ".group");
+    String kind = text(ref, "kind", bpath + ".kind");
+    if (!(kind == null || kind.equals("Service"))
+        || !(group == null || group.isEmpty() || group.equals("core"))) {
+      error(bpath + ".kind", "only Service backends are supported");
+      return null;
+    }
+    String name = text(ref, "name", bpath + ".name");
+    String ns = text(ref, "namespace", bpath + ".namespace");
+    Integer port = port(ref, "port", bpath + ".port", true);
+    int percent = 100;
+    JsonNode p = m.path("percent");
+    if (!p.isMissingNode() && !p.isNull()) {
+      if (!p.isIntegralNumber() || p.intValue() < 0 || p.intValue() > 100) {
+        error(path + ".percent", quote(p.asText()) + " is not an integer in 0-100");
+      } else {
+        percent = p.intValue();
+      }
+    }
+    if (m.has("fraction")) {
+      error(path + ".fraction", "is not supported; use percent");
+    }
+    if (name == null || name.isEmpty()) {
+      error(bpath + ".name", "is required");
+      return null;
+    }
+    return port == null
+        ? null
+        : new HttpRoute.Mirror(
+            new NamespacedName(ns == null ? namespace : ns, name), port, percent);
   }
 
   private HttpRoute.@Nullable Match match(JsonNode m, String path) {

@@ -51,9 +51,14 @@ public final class HttpProxy {
     };
   }
 
-  /** True when the connection should be sniffed for HTTP: an HTTPRoute covers the port. */
+  /**
+   * True when the connection should be sniffed for HTTP: an HTTPRoute or GRPCRoute covers the port,
+   * or an endpoint of the Service has an AuthorizationPolicy with L7 rules (which only the L7 path
+   * can check; a connection there that is not HTTP falls back to L4, where such rules fail closed).
+   */
   public static boolean wants(ConfigSnapshot snapshot, Route.ToService route) {
-    return snapshot.hasHttpRoute(route.service().id(), route.port().port());
+    return snapshot.hasHttpRoute(route.service().id(), route.port().port())
+        || snapshot.needsL7Authorization(route.service().id());
   }
 
   /**

@@ -66,10 +66,12 @@ public final class HttpRouter {
     QueryStringDecoder uri = new QueryStringDecoder(path);
     String rawPath = uri.rawPath();
     Map<String, List<String>> query = null;
+    boolean covered = false;
     for (HttpRouteEntry e : snapshot.httpRoutes(service.id())) {
       if (e.port() != 0 && e.port() != servicePort) {
         continue;
       }
+      covered = true;
       HttpRoute.Match m = e.match();
       if (m.method() != null && !m.method().equals(method)) {
         continue;
@@ -90,7 +92,28 @@ public final class HttpRouter {
       }
       return backend(snapshot, e, vip, loadBalancer, random);
     }
+    if (!covered) {
+      // No route on this port (L7 is here for the destination's L7 policy): the Service itself.
+      return backend(snapshot, defaultEntry(service, servicePort), vip, loadBalancer, random);
+    }
     return new NoMatch();
+  }
+
+  /** The implicit route of a Service port no route covers: every request to the Service itself. */
+  public static HttpRouteEntry defaultEntry(MeshService service, int servicePort) {
+    HttpRoute.Rule rule =
+        new HttpRoute.Rule(
+            List.of(HttpRoute.Match.everything()),
+            List.of(new HttpRoute.Backend(service.id(), servicePort, 1)),
+            HttpRoute.HeaderModifier.NONE,
+            HttpRoute.HeaderModifier.NONE,
+            null,
+            null,
+            null,
+            null);
+    HttpRoute route =
+        new HttpRoute("(service)", service.namespace(), List.of(), List.of(rule), false, 0);
+    return new HttpRouteEntry(route, servicePort, 0, rule, rule.matches().get(0));
   }
 
   private static boolean headersMatch(List<TextMatch> matches, HttpHeaders headers) {

@@ -5,9 +5,15 @@ import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.authz.ConnectionSource;
+import dev.nodemesh.proxy.authz.Decision;
+import dev.nodemesh.proxy.authz.HttpRequestInfo;
+import dev.nodemesh.proxy.authz.PolicyEnforcement;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.HttpFault;
 import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.proxy.config.NamespacedName;
 import dev.nodemesh.proxy.config.TrafficPolicy;
 import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.l7.resilience.Backoff;
@@ -174,7 +180,6 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     boolean responseStarted;
     int status;
     long responseBytes;
-    @Nullable String grpcStatus;
     boolean headRequest;
     @Nullable ScheduledFuture<?> requestTimer;
     @Nullable ScheduledFuture<?> tryTimer;
@@ -192,6 +197,13 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     boolean retryReserved;
     @Nullable ResponseFlag flag;
     long retryAfterSeconds;
+
+    /** gRPC status seen in the response (or answered by the proxy); -1 when none. */
+    int grpcStatus = -1;
+
+
+    boolean delayed;
+    @Nullable RequestMirror mirror;
 
     Request(String requestId) {
       this.requestId = requestId;
@@ -303,13 +315,44 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       r.retriesLeft = retry != null && methodOk ? retry.attempts() : 0;
       r.keepForReplay = r.retriesLeft > 0;
       r.upstreamHead = upstreamHead(head, f, r);
+      if (!authorized(r, f, head, snapshot)) {
+        return;
+      }
+      HttpFault fault = null;
+      NamespacedName faultRef = rule.fault();
+      if (faultRef != null) {
+        fault = snapshot.httpFault(faultRef);
+        if (fault == null) {
+          // Gateway API: a filter that cannot be resolved makes the rule answer 500.
+          r.flag = ResponseFlag.NR;
+          fail(
+              HttpResponseStatus.INTERNAL_SERVER_ERROR,
+              "HTTPFault " + faultRef + " not found",
+              false);
+          return;
+        }
+      }
       if (rule.requestTimeout() != null) {
         r.requestTimer =
             ctx()
                 .executor()
                 .schedule(() -> timedOut(r), rule.requestTimeout().toNanos(), TimeUnit.NANOSECONDS);
       }
-      startTry(r);
+      HttpFault.Abort abort = fault == null ? null : fault.abort();
+      boolean aborting = abort != null && Faults.roll(abort.perMillion());
+      HttpFault.Delay delay = fault == null ? null : fault.delay();
+      if (!aborting && rule.mirror() != null) {
+        r.mirror =
+            RequestMirror.start(cx, ctx().channel(), snapshot, rule.mirror(), r.upstreamHead);
+      }
+      Runnable next = abort != null && aborting ? () -> injectAbort(r, abort) : () -> startTry(r);
+      if (delay != null && Faults.roll(delay.perMillion())) {
+        r.delayed = true;
+        r.retryTimer =
+            ctx().executor().schedule(next, delay.fixed().toNanos(), TimeUnit.NANOSECONDS);
+      } else {
+        next.run();
+      }
       return;
     }
     TrafficLabels unrouted = labels(null);
@@ -569,6 +612,10 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     if (content instanceof LastHttpContent) {
       r.requestDone = true;
     }
+    RequestMirror mirror = r.mirror;
+    if (mirror != null) {
+      mirror.content(content, cx.limits().maxReplayBytes());
+    }
     r.body.add(content);
     r.bodyBytes += content.content().readableBytes();
     if (r.keepForReplay && r.bodyBytes > cx.limits().maxReplayBytes()) {
@@ -708,6 +755,77 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
         });
   }
 
+  /**
+   * The destination's L7 authorization, checked here for an endpoint enrolled on this node whose
+   * policies have L7 rules (the L4 check at connection time covers the others; a pod on another
+   * node is checked by its own node). A denial answers 403 with flag DENY and the policy in the
+   * access log, and counts {@code nodemesh_policy_denials_total}.
+   */
+  private boolean authorized(
+      Request r, HttpRouter.Forward f, HttpRequest head, ConfigSnapshot snapshot) {
+    InetSocketAddress to = f.target().upstream();
+    Workload dst = f.target().endpoint();
+    if (cx.plane().pods().byIp(to.getAddress()) == null || !snapshot.needsL7Authorization(dst)) {
+      return true;
+    }
+    ConnectionSource caller =
+        new ConnectionSource(
+            PolicyEnforcement.principalOf(snapshot, cx.source(), cx.plane().trustDomain()),
+            sourceIpLike(to.getAddress()),
+            true);
+    HttpHeaders headers = head.headers();
+    Decision d =
+        cx.plane()
+            .authorizer()
+            .check(
+                snapshot,
+                dst,
+                to.getPort(),
+                caller,
+                new HttpRequestInfo(r.method, r.path, headers::get));
+    ConnectionLog line = r.accessLog;
+    if (line != null) {
+      line.authz(d.allowed() ? "allow" : "deny", d.policy());
+      if (caller.principal() != null) {
+        line.sourcePrincipal(caller.principal().toString());
+      }
+    }
+    if (d.allowed()) {
+      return true;
+    }
+    cx.plane()
+        .metrics()
+        .policyDenials("source", dst.name(), dst.namespace(), d.reason())
+        .increment();
+    log.debug("denied {} {} to {} by {} ({})", r.method, r.path, dst.id(), d.policy(), d.reason());
+    r.flag = ResponseFlag.DENY;
+    fail(HttpResponseStatus.FORBIDDEN, "RBAC: access denied", false);
+    return false;
+  }
+
+  private java.net.InetAddress sourceIpLike(java.net.InetAddress destination) {
+    for (java.net.InetAddress ip : cx.source().ips()) {
+      if ((ip instanceof java.net.Inet4Address) == (destination instanceof java.net.Inet4Address)) {
+        return ip;
+      }
+    }
+    return destination;
+  }
+
+  /** An injected abort: the configured HTTP status, or a gRPC trailers-only answer. */
+  private void injectAbort(Request r, HttpFault.Abort abort) {
+    if (current != r) {
+      return;
+    }
+    r.flag = ResponseFlag.FI;
+    Integer grpc = abort.grpcStatus();
+    if (grpc != null) {
+      failGrpc(grpc, "fault injected");
+    } else {
+      fail(HttpResponseStatus.valueOf(abort.httpStatus()), "fault injected", false);
+    }
+  }
+
   /** A try failed before any response byte reached the client: retry or answer. */
   private void tryFailed(Request r, HttpResponseStatus status, String why) {
     cancel(r.tryTimer);
@@ -812,8 +930,30 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       }
       r.responseStarted = true;
       r.status = code;
-      r.grpcStatus = head.headers().get("grpc-status"); // a trailers-only gRPC response
+      grpcStatus(r, head.headers());
       HttpResponse down = downstreamHead(head, r);
+      if (msg instanceof FullHttpMessage full
+          && cx.h2Downstream()
+          && !full.content().isReadable()
+          && full.trailingHeaders().isEmpty()) {
+        // gRPC's trailers-only answer: one HEADERS frame that ends the stream, kept as one.
+        full.release();
+        Channel ex = r.exchange;
+        r.exchange = null;
+        writeDownstream(
+            r,
+            new DefaultFullHttpResponse(
+                HttpVersion.HTTP_1_1,
+                down.status(),
+                Unpooled.EMPTY_BUFFER,
+                down.headers(),
+                new io.netty.handler.codec.http.DefaultHttpHeaders()));
+        if (ex != null) {
+          UpstreamPools.release(ex, r.requestDone);
+        }
+        finish(r, true);
+        return;
+      }
       if (msg instanceof HttpContent c) {
         ctx().write(down);
         forwardContent(r, c);
@@ -848,14 +988,22 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     return new DefaultHttpResponse(HttpVersion.HTTP_1_1, head.status(), h);
   }
 
+  private static void grpcStatus(Request r, HttpHeaders h) {
+    String g = h.get("grpc-status");
+    if (g != null) {
+      try {
+        r.grpcStatus = Integer.parseInt(g.trim());
+      } catch (NumberFormatException e) {
+        r.grpcStatus = 2; // UNKNOWN, as a gRPC client reads a bad status
+      }
+    }
+  }
+
   private void forwardContent(Request r, HttpContent c) {
     boolean last = c instanceof LastHttpContent;
     r.responseBytes += c.content().readableBytes();
     if (last) {
-      String trailer = ((LastHttpContent) c).trailingHeaders().get("grpc-status");
-      if (trailer != null) {
-        r.grpcStatus = trailer;
-      }
+      grpcStatus(r, ((LastHttpContent) c).trailingHeaders());
     }
     HttpContent out =
         last
@@ -950,6 +1098,35 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     finish(r, true);
   }
 
+  /**
+   * Answers the current gRPC request locally with a trailers-only response: HTTP 200 and {@code
+   * grpc-status} in the only HEADERS frame, which ends the stream (gRPC's own error shape).
+   */
+  private void failGrpc(int grpcStatus, String message) {
+    Request r = current;
+    if (r == null) {
+      return;
+    }
+    cancel(r.tryTimer);
+    cancel(r.retryTimer);
+    r.status = 200;
+    r.grpcStatus = grpcStatus;
+    FullHttpResponse resp =
+        new DefaultFullHttpResponse(
+            HttpVersion.HTTP_1_1, HttpResponseStatus.OK, Unpooled.EMPTY_BUFFER);
+    resp.headers()
+        .set(HttpHeaderNames.CONTENT_TYPE, "application/grpc")
+        .set("grpc-status", Integer.toString(grpcStatus))
+        .set("grpc-message", message.replace(" ", "%20"))
+        .set("x-request-id", r.requestId);
+    if (!cx.h2Downstream()) {
+      resp.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, 0);
+    }
+    ctx().writeAndFlush(resp);
+    discarding = !r.requestDone;
+    finish(r, true);
+  }
+
   private void finish(Request r, boolean continueReading) {
     if (current != r) {
       return;
@@ -974,7 +1151,17 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     r.body.clear();
     HttpMeters m = r.meters;
     if (m != null) {
-      m.record(r.status, System.nanoTime() - r.start, r.bodyBytes, r.responseBytes, r.grpcStatus);
+      m.record(
+          r.status,
+          System.nanoTime() - r.start,
+          r.bodyBytes,
+          r.responseBytes,
+          r.grpcStatus >= 0 ? Integer.toString(r.grpcStatus) : null);
+    }
+    RequestMirror mirror = r.mirror;
+    if (mirror != null) {
+      r.mirror = null;
+      mirror.abandonIfIncomplete();
     }
     logRequest(r);
     if (!continueReading) {
@@ -1009,6 +1196,12 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     }
     r.accessLog = null;
     line.http(r.method, r.path, r.status);
+    if (r.grpcStatus >= 0) {
+      line.grpc(r.grpcStatus);
+    }
+    if (r.delayed) {
+      line.flag(ResponseFlag.DI);
+    }
     HttpRouter.Forward f = r.forward;
     if (r.flag != null) {
       if (f != null) {

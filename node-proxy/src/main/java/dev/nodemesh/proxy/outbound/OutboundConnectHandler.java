@@ -97,8 +97,19 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
    */
   private boolean l7KeepsGuarantees(
       ChannelHandlerContext ctx, ConfigSnapshot snapshot, Route.ToService s) {
-    for (HttpRouteEntry entry : snapshot.httpRoutes(s.service().id())) {
-      for (HttpRoute.Backend backend : entry.rule().backends()) {
+    java.util.List<HttpRouteEntry> entries =
+        snapshot.hasHttpRoute(s.service().id(), s.port().port())
+            ? snapshot.httpRoutes(s.service().id())
+            : java.util.List.of(
+                dev.nodemesh.proxy.l7.HttpRouter.defaultEntry(s.service(), s.port().port()));
+    for (HttpRouteEntry entry : entries) {
+      java.util.List<HttpRoute.Backend> backends =
+          new java.util.ArrayList<>(entry.rule().backends());
+      HttpRoute.Mirror mirror = entry.rule().mirror();
+      if (mirror != null) {
+        backends.add(new HttpRoute.Backend(mirror.service(), mirror.port(), 1));
+      }
+      for (HttpRoute.Backend backend : backends) {
         MeshService svc = snapshot.serviceByName(backend.service());
         ServicePort port = svc == null ? null : svc.port(backend.port());
         if (svc == null || port == null) {
@@ -119,8 +130,10 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
                     PolicyEnforcement.principalOf(snapshot, source, plane.trustDomain()),
                     sourceIpLike(ctx, ip),
                     true);
+            // An endpoint with L7 rules is checked per request on the L7 path instead.
             if (target == 0
-                || !plane.authorizer().check(snapshot, endpoint, target, caller).allowed()) {
+                || (!snapshot.needsL7Authorization(endpoint)
+                    && !plane.authorizer().check(snapshot, endpoint, target, caller).allowed())) {
               return false;
             }
           }

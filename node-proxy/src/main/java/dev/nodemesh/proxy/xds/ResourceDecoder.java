@@ -187,7 +187,7 @@ final class ResourceDecoder {
       for (int j = 0; j < r.getToCount(); j++) {
         var op = r.getTo(j);
         String opath = rpath + ".to[" + j + "]";
-        if (op.getPortsCount() + op.getNotPortsCount() == 0) {
+        if (op.getSerializedSize() == 0) {
           error(opath, "is empty; name at least one field");
         }
         for (int k = 0; k < op.getPortsCount(); k++) {
@@ -196,7 +196,21 @@ final class ResourceDecoder {
         for (int k = 0; k < op.getNotPortsCount(); k++) {
           port(op.getNotPorts(k), opath + ".not_ports[" + k + "]");
         }
-        to.add(new AuthorizationPolicy.Operation(op.getPortsList(), op.getNotPortsList()));
+        for (String m : op.getMethodsList()) {
+          method(m, opath + ".methods");
+        }
+        for (String m : op.getNotMethodsList()) {
+          method(m, opath + ".not_methods");
+        }
+        to.add(
+            new AuthorizationPolicy.Operation(
+                op.getPortsList(),
+                op.getNotPortsList(),
+                op.getMethodsList(),
+                op.getNotMethodsList(),
+                patterns(op.getPathsList(), opath + ".paths", false),
+                patterns(op.getNotPathsList(), opath + ".not_paths", false),
+                op.getHeadersMap()));
       }
       rules.add(new AuthorizationPolicy.Rule(from, to));
     }
@@ -205,6 +219,13 @@ final class ResourceDecoder {
     }
     return new AuthorizationPolicy(
         p.getName(), p.getNamespace(), p.getSelector().getMatchLabelsMap(), action, rules);
+  }
+
+  private void method(String m, String path) {
+    if (!List.of("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+        .contains(m)) {
+      error(path, "\"" + m + "\" is not an HTTP method");
+    }
   }
 
   @Nullable PeerAuthentication peerAuthentication(
@@ -277,7 +298,7 @@ final class ResourceDecoder {
     }
     List<HttpRoute.Rule> rules = new ArrayList<>();
     for (int i = 0; i < r.getRulesCount(); i++) {
-      HttpRoute.Rule rule = rule(r.getRules(i), "rules[" + i + "]");
+      HttpRoute.Rule rule = rule(r.getRules(i), "rules[" + i + "]", r.getNamespace());
       if (rule != null) {
         rules.add(rule);
       }
@@ -291,10 +312,11 @@ final class ResourceDecoder {
         parents,
         rules,
         r.getRetryNonIdempotent(),
-        r.getCreatedEpochSeconds());
+        r.getCreatedEpochSeconds(),
+        r.getGrpc());
   }
 
-  private HttpRoute.@Nullable Rule rule(HttpRouteRule r, String path) {
+  private HttpRoute.@Nullable Rule rule(HttpRouteRule r, String path, String namespace) {
     int before = errors.size();
     List<HttpRoute.Match> matches = new ArrayList<>();
     for (int i = 0; i < r.getMatchesCount(); i++) {
@@ -343,6 +365,17 @@ final class ResourceDecoder {
               u.hasReplaceFullPath() ? u.getReplaceFullPath() : null,
               u.hasReplacePrefixMatch() ? u.getReplacePrefixMatch() : null);
     }
+    HttpRoute.Mirror mirror = null;
+    if (r.hasMirror()) {
+      var m = r.getMirror();
+      if (m.getService().isEmpty() || m.getNamespace().isEmpty() || m.getPercent() > 100) {
+        error(path + ".mirror", "namespace and service are required, percent 0-100");
+      } else if (port(m.getPort(), path + ".mirror.port")) {
+        mirror =
+            new HttpRoute.Mirror(
+                new NamespacedName(m.getNamespace(), m.getService()), m.getPort(), m.getPercent());
+      }
+    }
     HttpRoute.Retry retry = null;
     if (r.hasRetry()) {
       Set<Integer> codes = new HashSet<>();
@@ -369,7 +402,9 @@ final class ResourceDecoder {
         r.getBackendRequestTimeoutMs() == 0
             ? null
             : Duration.ofMillis(r.getBackendRequestTimeoutMs()),
-        retry);
+        retry,
+        r.getFault().isEmpty() ? null : new NamespacedName(namespace, r.getFault()),
+        mirror);
   }
 
   private static HttpRoute.HeaderModifier modifier(HeaderModifier m) {

@@ -366,6 +366,184 @@ class PolicyAuthorizerTest {
     assertEquals(new Decision(c.allowed(), c.policy(), c.reason()), d, c.name());
   }
 
+  /** One L7 row: policies, the request (null: an L4 connection), expected decision. */
+  private record L7Case(
+      String name,
+      List<String> policies,
+      @Nullable HttpRequestInfo request,
+      boolean allowed,
+      String policy,
+      String reason) {
+    @Override
+    public String toString() {
+      return name;
+    }
+  }
+
+  private static HttpRequestInfo req(String method, String path, String... headers) {
+    java.util.Map<String, String> h = new java.util.HashMap<>();
+    for (int i = 0; i < headers.length; i += 2) {
+      h.put(headers[i], headers[i + 1]);
+    }
+    return new HttpRequestInfo(method, path, h::get);
+  }
+
+  private static String allowTo(String name, String to) {
+    return authorizationPolicy(
+        "shop",
+        name,
+        "{selector: {matchLabels: {app: web}}, action: ALLOW, rules: [{to: [" + to + "]}]}");
+  }
+
+  private static String denyTo(String name, String to) {
+    return authorizationPolicy("shop", name, "{action: DENY, rules: [{to: [" + to + "]}]}");
+  }
+
+  static Stream<L7Case> l7Cases() {
+    String getApi = allowTo("api", "{methods: [GET, HEAD], paths: [\"/api/*\"]}");
+    return Stream.of(
+        new L7Case(
+            "method and path prefix",
+            List.of(getApi),
+            req("GET", "/api/x"),
+            true,
+            "shop/api",
+            "allowed"),
+        new L7Case(
+            "method not listed",
+            List.of(getApi),
+            req("POST", "/api/x"),
+            false,
+            "default-deny",
+            "no_allow_match"),
+        new L7Case(
+            "path outside the prefix",
+            List.of(getApi),
+            req("GET", "/admin"),
+            false,
+            "default-deny",
+            "no_allow_match"),
+        new L7Case(
+            "exact path",
+            List.of(allowTo("p", "{paths: [/healthz]}")),
+            req("GET", "/healthz"),
+            true,
+            "shop/p",
+            "allowed"),
+        new L7Case(
+            "exact path is not a prefix",
+            List.of(allowTo("p", "{paths: [/healthz]}")),
+            req("GET", "/healthz/x"),
+            false,
+            "default-deny",
+            "no_allow_match"),
+        new L7Case(
+            "suffix path",
+            List.of(allowTo("p", "{paths: [\"*.png\"]}")),
+            req("GET", "/img/a.png"),
+            true,
+            "shop/p",
+            "allowed"),
+        new L7Case(
+            "header pattern matches",
+            List.of(allowTo("p", "{headers: {X-Role: \"admin*\"}}")),
+            req("GET", "/", "x-role", "admin-eu"),
+            true,
+            "shop/p",
+            "allowed"),
+        new L7Case(
+            "header absent",
+            List.of(allowTo("p", "{headers: {x-role: \"*\"}}")),
+            req("GET", "/"),
+            false,
+            "default-deny",
+            "no_allow_match"),
+        new L7Case(
+            "notMethods",
+            List.of(allowTo("p", "{notMethods: [DELETE]}")),
+            req("DELETE", "/x"),
+            false,
+            "default-deny",
+            "no_allow_match"),
+        new L7Case(
+            "DENY on a path before ALLOW of everything",
+            List.of(allowTo("all", "{ports: [80]}"), denyTo("admin", "{paths: [\"/admin*\"]}")),
+            req("GET", "/admin/users"),
+            false,
+            "shop/admin",
+            "denied_by_policy"),
+        new L7Case(
+            "DENY on a path lets other paths through",
+            List.of(allowTo("all", "{ports: [80]}"), denyTo("admin", "{paths: [\"/admin*\"]}")),
+            req("GET", "/shop"),
+            true,
+            "shop/all",
+            "allowed"),
+        new L7Case(
+            "L4: an ALLOW rule with L7 conditions cannot be proved (fail closed)",
+            List.of(getApi),
+            null,
+            false,
+            "default-deny",
+            "no_allow_match"),
+        new L7Case(
+            "L4: a DENY rule with L7 conditions is assumed to match (fail closed)",
+            List.of(allowTo("all", "{ports: [80]}"), denyTo("admin", "{paths: [\"/admin*\"]}")),
+            null,
+            false,
+            "shop/admin",
+            "denied_by_policy"),
+        new L7Case(
+            "L4: a plain L4 rule beside an L7 one still allows",
+            List.of(getApi, allowTo("l4", "{ports: [80]}")),
+            null,
+            true,
+            "shop/l4",
+            "allowed"),
+        new L7Case(
+            "L4 rules apply to requests too",
+            List.of(allowTo("l4", "{ports: [81]}")),
+            req("GET", "/"),
+            false,
+            "default-deny",
+            "no_allow_match"));
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("l7Cases")
+  void decidesL7(L7Case c) throws Exception {
+    List<String> docs = new ArrayList<>();
+    docs.add(WORKLOADS);
+    docs.addAll(c.policies());
+    MeshYaml.write(dir, "mesh.yaml", MeshYaml.docs(docs.toArray(String[]::new)));
+    ConfigSnapshot snapshot = ConfigLoader.load(dir);
+    Workload destination = workload(snapshot, "web-1");
+    PolicyAuthorizer authz = new PolicyAuthorizer();
+    HttpRequestInfo request = c.request();
+
+    Decision d =
+        request == null
+            ? authz.check(snapshot, destination, 80, FRONTEND)
+            : authz.check(snapshot, destination, 80, FRONTEND, request);
+
+    assertEquals(new Decision(c.allowed(), c.policy(), c.reason()), d, c.name());
+  }
+
+  @Test
+  void l7RulesMarkTheirWorkloadsAndServicesForL7() throws Exception {
+    MeshYaml.write(
+        dir,
+        "mesh.yaml",
+        MeshYaml.docs(
+            WORKLOADS,
+            allowTo("api", "{methods: [GET]}"),
+            authorizationPolicy(
+                "shop", "l4", "{selector: {matchLabels: {app: db}}, rules: [{}]}")));
+    ConfigSnapshot snapshot = ConfigLoader.load(dir);
+    assertEquals(true, snapshot.needsL7Authorization(workload(snapshot, "web-1")));
+    assertEquals(false, snapshot.needsL7Authorization(workload(snapshot, "db-1")));
+  }
+
   @Test
   void rootNamespacePoliciesApplyOnceToRootWorkloads() throws Exception {
     MeshYaml.write(

@@ -137,8 +137,13 @@ class HttpRouteConfigTest {
         "backendRefs: [{name: b, port: 80, kind: Pod}]| spec.rules[0].backendRefs[0].kind: only"
             + " Service backends",
         "backendRefs: [{name: b, port: 80, weight: -1}]| spec.rules[0].backendRefs[0].weight:",
-        "filters: [{type: RequestMirror}]| spec.rules[0].filters[0].type: \"RequestMirror\" is not"
-            + " supported",
+        "filters: [{type: RequestMirror}]| spec.rules[0].filters[0].requestMirror: is required",
+        "filters: [{type: CORS}]| spec.rules[0].filters[0].type: \"CORS\" is not supported",
+        "filters: [{type: ExtensionRef, extensionRef: {group: x.io, kind: Foo, name: f}}]|"
+            + " spec.rules[0].filters[0].extensionRef: only group traffic.nodemesh.dev, kind"
+            + " HTTPFault",
+        "filters: [{type: RequestMirror, requestMirror: {backendRef: {name: m, port: 80}, percent:"
+            + " 101}}]| spec.rules[0].filters[0].requestMirror.percent: \"101\" is not an integer",
         "timeouts: {request: 10}| spec.rules[0].timeouts.request: \"10\" is not a Gateway API"
             + " duration",
         "timeouts: {request: 1s, backendRequest: 2s}| spec.rules[0].timeouts.backendRequest: must"

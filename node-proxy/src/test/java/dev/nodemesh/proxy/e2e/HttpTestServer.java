@@ -62,6 +62,9 @@ final class HttpTestServer implements AutoCloseable {
     failing = fail;
   }
 
+  /** The Host header of every request so far, in arrival order. */
+  final java.util.Queue<String> hosts = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
   /** Requests to /flaky so far. */
   int flakyRequests() {
     return flaky.get();
@@ -69,6 +72,8 @@ final class HttpTestServer implements AutoCloseable {
 
   private void handle(HttpExchange x) throws IOException {
     requests.incrementAndGet();
+    String host = x.getRequestHeaders().getFirst("host");
+    hosts.add(host == null ? "" : host);
     long bodyBytes;
     try (InputStream in = x.getRequestBody()) {
       bodyBytes = in.transferTo(OutputStream.nullOutputStream());

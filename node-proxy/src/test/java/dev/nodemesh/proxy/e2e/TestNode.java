@@ -318,6 +318,13 @@ final class TestNode implements AutoCloseable {
     return s;
   }
 
+  /** A grpc-java server inside a pod (see {@link GrpcTestServer}). */
+  GrpcTestServer serveGrpc(String pod, int port, String... methods) throws IOException {
+    GrpcTestServer s = GrpcTestServer.start(pods.get(pod).path(), port, pod, methods);
+    closeables.add(s);
+    return s;
+  }
+
   /** A connected socket made inside {@code pod}, as the pod's own app would make it. */
   SocketChannel connect(String pod, String ip, int port) throws IOException {
     SocketChannel ch;

@@ -1,0 +1,110 @@
+package dev.nodemesh.proxy.e2e;
+
+import dev.nodemesh.bpf.netns.NetworkNamespace;
+import io.grpc.MethodDescriptor;
+import io.grpc.Server;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.nio.NioEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.grpc.stub.ServerCalls;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A grpc-java server inside a pod namespace (its listening socket is made inside the namespace)
+ * with one service, {@code test.Echo}, whose unary methods take and return raw bytes (no generated
+ * stubs on either side): every method answers the pod's name. Counts the calls it served.
+ */
+final class GrpcTestServer implements AutoCloseable {
+  static final MethodDescriptor.Marshaller<byte[]> BYTES =
+      new MethodDescriptor.Marshaller<>() {
+        @Override
+        public InputStream stream(byte[] value) {
+          return new ByteArrayInputStream(value);
+        }
+
+        @Override
+        public byte[] parse(InputStream stream) {
+          try {
+            return stream.readAllBytes();
+          } catch (IOException e) {
+            throw new UncheckedIOException(e);
+          }
+        }
+      };
+
+  private final Server server;
+  private final EventLoopGroup group;
+  private final AtomicInteger calls;
+
+  private GrpcTestServer(Server server, EventLoopGroup group, AtomicInteger calls) {
+    this.server = server;
+    this.group = group;
+    this.calls = calls;
+  }
+
+  static GrpcTestServer start(Path netns, int port, String pod, String... methods)
+      throws IOException {
+    AtomicInteger calls = new AtomicInteger();
+    ServerServiceDefinition.Builder svc = ServerServiceDefinition.builder("test.Echo");
+    byte[] name = pod.getBytes(StandardCharsets.UTF_8);
+    for (String m : methods) {
+      svc.addMethod(
+          MethodDescriptor.<byte[], byte[]>newBuilder()
+              .setType(MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(MethodDescriptor.generateFullMethodName("test.Echo", m))
+              .setRequestMarshaller(BYTES)
+              .setResponseMarshaller(BYTES)
+              .build(),
+          ServerCalls.<byte[], byte[]>asyncUnaryCall(
+              (req, out) -> {
+                calls.incrementAndGet();
+                out.onNext(name);
+                out.onCompleted();
+              }));
+    }
+    EventLoopGroup group = new NioEventLoopGroup(1);
+    try {
+      Server server =
+          NettyServerBuilder.forAddress(new InetSocketAddress(port))
+              .channelFactory(
+                  () -> {
+                    // The listening socket is made by this constructor: inside the pod.
+                    try (NetworkNamespace ns = NetworkNamespace.open(netns);
+                        NetworkNamespace.Scope in = ns.enter()) {
+                      return new NioServerSocketChannel();
+                    } catch (IOException e) {
+                      throw new UncheckedIOException(e);
+                    }
+                  })
+              .bossEventLoopGroup(group)
+              .workerEventLoopGroup(group)
+              .addService(svc.build())
+              .build()
+              .start();
+      return new GrpcTestServer(server, group, calls);
+    } catch (IOException | RuntimeException e) {
+      group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+      throw e;
+    }
+  }
+
+  int calls() {
+    return calls.get();
+  }
+
+  @Override
+  public void close() throws InterruptedException {
+    server.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+    group.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS);
+  }
+}
