@@ -275,7 +275,8 @@ public final class LocalSource implements Source {
           policies,
           peerAuthns,
           routes,
-          trafficPolicies); // the proxy's own cross-object rules (IPs, VIPs, one policy each)
+          trafficPolicies,
+          List.of()); // the proxy's own cross-object rules (IPs, VIPs, one policy each)
       return null;
     } catch (IllegalArgumentException e) {
       return "files clash: " + e.getMessage();

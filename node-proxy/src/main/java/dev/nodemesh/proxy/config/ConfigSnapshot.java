@@ -419,7 +419,6 @@ public final class ConfigSnapshot {
         && peerAuthentications.equals(other.peerAuthentications)
         && httpRoutes.equals(other.httpRoutes)
         && trafficPolicies.equals(other.trafficPolicies)
-
         && httpFaults.equals(other.httpFaults);
   }
 

@@ -201,7 +201,6 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     /** gRPC status seen in the response (or answered by the proxy); -1 when none. */
     int grpcStatus = -1;
 
-
     boolean delayed;
     @Nullable RequestMirror mirror;
 

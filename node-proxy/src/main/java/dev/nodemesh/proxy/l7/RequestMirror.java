@@ -160,7 +160,13 @@ final class RequestMirror implements UpstreamPools.ResponseSink {
     EnrolledPod local = cx.plane().pods().byIp(to.getAddress());
     NetworkNamespace from = local != null ? local.netns() : cx.source().netns();
     boolean h2 = HttpProxy.isH2(target.port().appProtocol());
-    UpstreamPools.acquire(cx.plane(), downstream, from, to, h2)
+    // A copy to an endpoint on another node goes through the source's HBONE tunnel, as requests do.
+    dev.nodemesh.proxy.tunnel.Tunnel tunnel = cx.plane().tunnel();
+    UpstreamPools.Via via =
+        tunnel != null && tunnel.crossesNodes(target.endpoint(), local != null)
+            ? new UpstreamPools.Via(cx.source(), target.endpoint())
+            : null;
+    UpstreamPools.acquire(cx.plane(), downstream, from, to, h2, via)
         .addListener(
             fut -> {
               if (!fut.isSuccess()) {

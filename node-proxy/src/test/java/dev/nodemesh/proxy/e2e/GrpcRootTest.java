@@ -97,7 +97,9 @@ class GrpcRootTest {
     // grpc-status in metrics: the proxy counted exactly the aborts the client saw.
     String metrics = node.proxy().dataPlane().metrics().scrape();
     assertEquals(
-        aborted, sum(metrics, "nodemesh_grpc_responses_total{", "grpc_status=\"UNAVAILABLE\""), metrics);
+        aborted,
+        sum(metrics, "nodemesh_grpc_responses_total{", "grpc_status=\"UNAVAILABLE\""),
+        metrics);
     assertTrue(
         sum(metrics, "nodemesh_grpc_responses_total{", "grpc_status=\"OK\"") >= N + 200 + passed,
         metrics);
