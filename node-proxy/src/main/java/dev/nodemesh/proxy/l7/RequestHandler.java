@@ -130,7 +130,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
   private static final LoadBalancer FIRST = (service, count) -> 0;
 
   private final Context cx;
-  private final TrafficState traffic;
+  private @Nullable TrafficState traffic; // looked up on the first routed request
   private final ArrayDeque<HttpObject> queued = new ArrayDeque<>();
   private @Nullable ChannelHandlerContext ctx;
   private @Nullable Request current;
@@ -138,7 +138,6 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
 
   RequestHandler(Context cx) {
     this.cx = cx;
-    this.traffic = TrafficState.of(cx.plane().metrics().registry());
   }
 
   /**
@@ -291,7 +290,12 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
             bound -> ThreadLocalRandom.current().nextInt(bound));
     if (d instanceof HttpRouter.Forward routed0) {
       MeshService backend = routed0.target().service();
-      ServiceTraffic st = traffic.service(backend.id(), snapshot.trafficPolicy(backend.id()));
+      TrafficState ts = traffic;
+      if (ts == null) {
+        ts = TrafficState.of(cx.plane().metrics().registry());
+        traffic = ts;
+      }
+      ServiceTraffic st = ts.service(backend.id(), snapshot.trafficPolicy(backend.id()));
       r.traffic = st;
       r.client = clientWorkload(snapshot);
       r.hash = requestHash(st.policy(), head.headers());
