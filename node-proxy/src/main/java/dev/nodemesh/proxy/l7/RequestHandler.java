@@ -197,6 +197,9 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     @Nullable ResponseFlag flag;
     long retryAfterSeconds;
 
+    /** False once the upstream's response head said the connection ends after it. */
+    boolean upstreamKeepAlive = true;
+
     /** gRPC status seen in the response (or answered by the proxy); -1 when none. */
     int grpcStatus = -1;
 
@@ -933,6 +936,9 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       }
       r.responseStarted = true;
       r.status = code;
+      // A server that says it closes (Connection: close, or HTTP/1.0 without keep-alive) has its
+      // connection closed here too, never pooled for the next request.
+      r.upstreamKeepAlive = HttpUtil.isKeepAlive(head);
       grpcStatus(r, head.headers());
       HttpResponse down = downstreamHead(head, r);
       if (msg instanceof FullHttpMessage full
@@ -952,7 +958,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
                 down.headers(),
                 new io.netty.handler.codec.http.DefaultHttpHeaders()));
         if (ex != null) {
-          UpstreamPools.release(ex, r.requestDone);
+          UpstreamPools.release(ex, r.requestDone && r.upstreamKeepAlive);
         }
         finish(r, true);
         return;
@@ -1021,7 +1027,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       r.exchange = null;
       // Reusable only when the request was sent whole: otherwise the connection is mid-message.
       if (ex != null) {
-        UpstreamPools.release(ex, r.requestDone);
+        UpstreamPools.release(ex, r.requestDone && r.upstreamKeepAlive);
       }
       finish(r, true);
     }

@@ -12,6 +12,8 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpObject;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
@@ -104,6 +106,15 @@ final class UpstreamPools {
     }
 
     @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+      if (evt instanceof ChannelInputShutdownEvent) {
+        ctx.close(); // the server ended its side: this exchange connection is finished
+        return;
+      }
+      ctx.fireUserEventTriggered(evt);
+    }
+
+    @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
       ResponseSink s = sink;
       if (s != null) {
@@ -164,6 +175,11 @@ final class UpstreamPools {
                 return;
               }
               Channel c = f.getNow();
+              // Upstream sockets allow half-closure (the L4 relay needs it), but an HTTP server
+              // that shuts its side is done with the connection: without this a pooled
+              // connection stays "active" after the server's FIN (nginx after keepalive_requests,
+              // in its lingering close) and the next request sent on it is never answered.
+              c.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
               Exchange ex = new Exchange();
               ex.pool = pool;
               c.pipeline().addLast(new HttpClientCodec(), ex);
@@ -252,6 +268,7 @@ final class UpstreamPools {
                 return;
               }
               Channel c = f.getNow();
+              c.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
               c.pipeline()
                   .addLast(
                       Http2FrameCodecBuilder.forClient().build(),
