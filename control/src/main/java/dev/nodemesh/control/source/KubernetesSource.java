@@ -5,6 +5,7 @@ import com.google.protobuf.Message;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.proxy.config.AuthorizationPolicy;
+import dev.nodemesh.proxy.config.HttpFault;
 import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.PeerAuthentication;
@@ -42,10 +43,11 @@ import org.slf4j.LoggerFactory;
 /**
  * The cluster as a source: fabric8 shared informers on Pods, Services, EndpointSlices, Namespaces,
  * and the mesh's AuthorizationPolicy and PeerAuthentication CRDs, in every namespace, and Gateway
- * API HTTPRoutes (as generic resources) when their CRDs are installed. The informers list, watch,
- * re-list when a watch expires, and resync every {@code resyncMillis}; events are only hopped onto
- * the control-plane executor, where each object is turned into its resource. A resync or relist
- * that changes nothing is invisible downstream, because the store versions resources by content.
+ * API HTTPRoutes and GRPCRoutes and the mesh's TrafficPolicies and HTTPFaults (as generic
+ * resources) when their CRDs are installed. The informers list, watch, re-list when a watch
+ * expires, and resync every {@code resyncMillis}; events are only hopped onto the control-plane
+ * executor, where each object is turned into its resource. A resync or relist that changes nothing
+ * is invisible downstream, because the store versions resources by content.
  *
  * <p>Pods and Services are validated by the node proxy's own {@link ResourceParser} (the object is
  * turned into the same JSON tree YAML gives), so both sources accept exactly the same objects. An
@@ -74,6 +76,8 @@ public final class KubernetesSource implements Source {
   private @Nullable SharedIndexInformer<EndpointSlice> slices;
   private @Nullable SharedIndexInformer<GenericKubernetesResource> routeInformer;
   private @Nullable SharedIndexInformer<GenericKubernetesResource> trafficInformer;
+  private @Nullable SharedIndexInformer<GenericKubernetesResource> grpcRouteInformer;
+  private @Nullable SharedIndexInformer<GenericKubernetesResource> faultInformer;
   private static final String GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1";
 
   public KubernetesSource(KubernetesClient client, long resyncMillis) {
@@ -121,6 +125,8 @@ public final class KubernetesSource implements Source {
         handler(executor, r -> routeChanged(store, r), r -> routeGone(store, r)));
     routeInformer = routes;
     trafficInformer = trafficPolicyInformer(executor, store);
+    grpcRouteInformer = grpcRouteInformer(executor, store);
+    faultInformer = httpFaultInformer(executor, store);
     routes
         .start()
         .exceptionally(
@@ -198,6 +204,109 @@ public final class KubernetesSource implements Source {
         .exceptionally(
             e -> {
               log.warn("TrafficPolicies are not watched (CRD missing?): {}", e.toString());
+              return null;
+            });
+    return i;
+  }
+
+  /**
+   * Gateway API GRPCRoutes, validated by the proxy's own parser and sent as {@code HttpRoute}
+   * resources with {@code grpc} set, under {@link ProtoEncoder#routeName} so a GRPCRoute and an
+   * HTTPRoute of the same name do not replace each other. Optional like HTTPRoutes: GRPCRoute is in
+   * the Gateway API standard channel since v1.1, older installs lack it.
+   */
+  private SharedIndexInformer<GenericKubernetesResource> grpcRouteInformer(
+      Executor executor, ResourceStore store) {
+    SharedIndexInformer<GenericKubernetesResource> i =
+        client
+            .genericKubernetesResources(
+                new ResourceDefinitionContext.Builder()
+                    .withGroup("gateway.networking.k8s.io")
+                    .withVersion("v1")
+                    .withKind("GRPCRoute")
+                    .withPlural("grpcroutes")
+                    .withNamespaced(true)
+                    .build())
+            .inAnyNamespace()
+            .runnableInformer(resyncMillis);
+    i.addEventHandler(
+        handler(
+            executor,
+            r -> {
+              String label = "GRPCRoute " + key(r);
+              String name = grpcRouteName(r);
+              List<String> errors = new ArrayList<>();
+              HttpRoute route = new ResourceParser("kubernetes", errors).grpcRoute(tree(r), label);
+              if (route == null) {
+                if (!errors.isEmpty()) {
+                  problem(label, errors);
+                } else {
+                  store.remove(ResourceType.HTTP_ROUTE, name); // not attached to a Service
+                }
+                return;
+              }
+              lastProblem.remove(label);
+              store.put(ResourceType.HTTP_ROUTE, name, ProtoEncoder.httpRoute(route));
+            },
+            r -> {
+              lastProblem.remove("GRPCRoute " + key(r));
+              store.remove(ResourceType.HTTP_ROUTE, grpcRouteName(r));
+            }));
+    i.start()
+        .exceptionally(
+            e -> {
+              log.warn("GRPCRoutes are not watched (Gateway API CRDs missing?): {}", e.toString());
+              return null;
+            });
+    return i;
+  }
+
+  private static String grpcRouteName(HasMetadata r) {
+    return ProtoEncoder.routeName(r.getMetadata().getNamespace(), r.getMetadata().getName(), true);
+  }
+
+  /**
+   * HTTPFaults ({@code traffic.nodemesh.dev/v1alpha1}), validated by the proxy's own parser. Like
+   * TrafficPolicies, started without waiting: a cluster without the CRD still gets a control plane
+   * (a route naming a fault then answers 500, as it does for any missing fault).
+   */
+  private SharedIndexInformer<GenericKubernetesResource> httpFaultInformer(
+      Executor executor, ResourceStore store) {
+    SharedIndexInformer<GenericKubernetesResource> i =
+        client
+            .genericKubernetesResources(
+                new ResourceDefinitionContext.Builder()
+                    .withGroup("traffic.nodemesh.dev")
+                    .withVersion("v1alpha1")
+                    .withKind("HTTPFault")
+                    .withPlural("httpfaults")
+                    .withNamespaced(true)
+                    .build())
+            .inAnyNamespace()
+            .runnableInformer(resyncMillis);
+    i.addEventHandler(
+        handler(
+            executor,
+            r -> {
+              String name = key(r);
+              List<String> errors = new ArrayList<>();
+              HttpFault f =
+                  new ResourceParser("kubernetes", errors).httpFault(tree(r), "HTTPFault " + name);
+              if (f == null) {
+                problem("HTTPFault " + name, errors);
+                return;
+              }
+              lastProblem.remove("HTTPFault " + name);
+              store.put(ResourceType.HTTP_FAULT, name, ProtoEncoder.httpFault(f));
+            },
+            r -> {
+              lastProblem.remove("HTTPFault " + key(r));
+              store.remove(ResourceType.HTTP_FAULT, key(r));
+            }));
+    i.start()
+        .exceptionally(
+            e -> {
+              log.warn("HTTPFaults are not watched (CRD missing?): {}", e.toString());
               return null;
             });
     return i;
@@ -456,9 +565,14 @@ public final class KubernetesSource implements Source {
     if (r != null) {
       r.close();
     }
-    SharedIndexInformer<GenericKubernetesResource> t = trafficInformer;
-    if (t != null) {
-      t.close();
+    closeIfStarted(trafficInformer);
+    closeIfStarted(grpcRouteInformer);
+    closeIfStarted(faultInformer);
+  }
+
+  private static void closeIfStarted(@Nullable SharedIndexInformer<?> informer) {
+    if (informer != null) {
+      informer.close();
     }
   }
 }

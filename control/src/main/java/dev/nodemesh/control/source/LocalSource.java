@@ -8,6 +8,7 @@ import dev.nodemesh.proxy.config.ConfigException;
 import dev.nodemesh.proxy.config.ConfigLoader;
 import dev.nodemesh.proxy.config.ConfigLoader.FileContent;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.HttpFault;
 import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.PeerAuthentication;
@@ -161,6 +162,7 @@ public final class LocalSource implements Source {
     Map<String, Message> peerAuthns = new HashMap<>();
     Map<String, Message> routes = new HashMap<>();
     Map<String, Message> trafficPolicies = new HashMap<>();
+    Map<String, Message> faults = new HashMap<>();
     for (Path f : files) {
       FileState st = accepted.get(f);
       if (st == null) {
@@ -181,11 +183,14 @@ public final class LocalSource implements Source {
             ProtoEncoder.name(p.namespace(), p.name()), ProtoEncoder.peerAuthentication(p));
       }
       for (HttpRoute r : st.content().httpRoutes()) {
-        routes.put(ProtoEncoder.name(r.namespace(), r.name()), ProtoEncoder.httpRoute(r));
+        routes.put(ProtoEncoder.routeName(r), ProtoEncoder.httpRoute(r));
       }
       for (TrafficPolicy p : st.content().trafficPolicies()) {
         trafficPolicies.put(
             ProtoEncoder.name(p.namespace(), p.name()), ProtoEncoder.trafficPolicy(p));
+      }
+      for (HttpFault h : st.content().httpFaults()) {
+        faults.put(ProtoEncoder.name(h.namespace(), h.name()), ProtoEncoder.httpFault(h));
       }
     }
     ResourceStore s = Objects.requireNonNull(store);
@@ -198,6 +203,7 @@ public final class LocalSource implements Source {
               s.replaceAll(ResourceType.PEER_AUTHENTICATION, peerAuthns);
               s.replaceAll(ResourceType.HTTP_ROUTE, routes);
               s.replaceAll(ResourceType.TRAFFIC_POLICY, trafficPolicies);
+              s.replaceAll(ResourceType.HTTP_FAULT, faults);
               ready = true;
             });
   }
@@ -211,6 +217,7 @@ public final class LocalSource implements Source {
     List<PeerAuthentication> peerAuthns = new ArrayList<>();
     List<HttpRoute> routes = new ArrayList<>();
     List<TrafficPolicy> trafficPolicies = new ArrayList<>();
+    List<HttpFault> faults = new ArrayList<>();
     for (Path f : order) {
       FileState st = next.get(f);
       if (st == null) {
@@ -253,9 +260,16 @@ public final class LocalSource implements Source {
         peerAuthns.add(p);
       }
       for (HttpRoute r : st.content().httpRoutes()) {
-        Path other = names.putIfAbsent("HTTPRoute " + r.id(), f);
+        // Per kind: an HTTPRoute and a GRPCRoute may share a name, as in Kubernetes.
+        Path other = names.putIfAbsent(r.kind() + " " + r.id(), f);
         if (other != null) {
-          return f.getFileName() + ": HTTPRoute " + r.id() + ": also in " + other.getFileName();
+          return f.getFileName()
+              + ": "
+              + r.kind()
+              + " "
+              + r.id()
+              + ": also in "
+              + other.getFileName();
         }
         routes.add(r);
       }
@@ -265,6 +279,13 @@ public final class LocalSource implements Source {
           return f.getFileName() + ": TrafficPolicy " + p.id() + ": also in " + other.getFileName();
         }
         trafficPolicies.add(p);
+      }
+      for (HttpFault h : st.content().httpFaults()) {
+        Path other = names.putIfAbsent("HTTPFault " + h.id(), f);
+        if (other != null) {
+          return f.getFileName() + ": HTTPFault " + h.id() + ": also in " + other.getFileName();
+        }
+        faults.add(h);
       }
     }
     try {
@@ -276,7 +297,7 @@ public final class LocalSource implements Source {
           peerAuthns,
           routes,
           trafficPolicies,
-          List.of()); // the proxy's own cross-object rules (IPs, VIPs, one policy each)
+          faults); // the proxy's own cross-object rules (IPs, VIPs, one policy each, names)
       return null;
     } catch (IllegalArgumentException e) {
       return "files clash: " + e.getMessage();

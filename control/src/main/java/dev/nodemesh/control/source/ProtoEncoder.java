@@ -193,6 +193,50 @@ public final class ProtoEncoder {
     return b.build();
   }
 
+  /**
+   * The resource name of an HTTPRoute or GRPCRoute: {@code <namespace>/<name>} for an HTTPRoute,
+   * {@code GRPCRoute/<namespace>/<name>} for a GRPCRoute. Both kinds travel as {@code HttpRoute}
+   * resources, and Kubernetes lets an HTTPRoute and a GRPCRoute share a name; a namespace never
+   * contains "/", so the two forms cannot meet.
+   */
+  public static String routeName(dev.nodemesh.proxy.config.HttpRoute r) {
+    return routeName(r.namespace(), r.name(), r.grpc());
+  }
+
+  /** See {@link #routeName(dev.nodemesh.proxy.config.HttpRoute)}. */
+  public static String routeName(String namespace, String name, boolean grpc) {
+    return (grpc ? GRPC_ROUTE_PREFIX : "") + name(namespace, name);
+  }
+
+  /** What a GRPCRoute's resource name starts with. */
+  public static final String GRPC_ROUTE_PREFIX = "GRPCRoute/";
+
+  /** An HTTPFault as its resource; the percentages travel as the parts per million they are. */
+  public static dev.nodemesh.api.config.v1.HttpFault httpFault(
+      dev.nodemesh.proxy.config.HttpFault f) {
+    var b =
+        dev.nodemesh.api.config.v1.HttpFault.newBuilder()
+            .setName(f.name())
+            .setNamespace(f.namespace());
+    var d = f.delay();
+    if (d != null) {
+      b.setDelay(
+          dev.nodemesh.api.config.v1.HttpFault.Delay.newBuilder()
+              .setFixedDelayMs(d.fixed().toMillis())
+              .setPerMillion(d.perMillion()));
+    }
+    var a = f.abort();
+    if (a != null) {
+      Integer grpc = a.grpcStatus();
+      b.setAbort(
+          dev.nodemesh.api.config.v1.HttpFault.Abort.newBuilder()
+              .setHttpStatus(a.httpStatus())
+              .setGrpcStatus(grpc == null ? 0 : grpc)
+              .setPerMillion(a.perMillion()));
+    }
+    return b.build();
+  }
+
   /** An HTTPRoute as its resource; maps are sorted by protobuf's map encoding, lists kept. */
   public static HttpRoute httpRoute(dev.nodemesh.proxy.config.HttpRoute r) {
     HttpRoute.Builder b =

@@ -2,6 +2,7 @@ package dev.nodemesh.control.store;
 
 import com.google.protobuf.Descriptors.Descriptor;
 import dev.nodemesh.api.config.v1.AuthorizationPolicy;
+import dev.nodemesh.api.config.v1.HttpFault;
 import dev.nodemesh.api.config.v1.HttpRoute;
 import dev.nodemesh.api.config.v1.PeerAuthentication;
 import dev.nodemesh.api.config.v1.Service;
@@ -16,7 +17,8 @@ public enum ResourceType {
   AUTHORIZATION_POLICY(AuthorizationPolicy.getDescriptor()),
   PEER_AUTHENTICATION(PeerAuthentication.getDescriptor()),
   HTTP_ROUTE(HttpRoute.getDescriptor()),
-  TRAFFIC_POLICY(TrafficPolicy.getDescriptor());
+  TRAFFIC_POLICY(TrafficPolicy.getDescriptor()),
+  HTTP_FAULT(HttpFault.getDescriptor());
 
   private final String typeUrl;
 

@@ -42,13 +42,15 @@ public final class NodeViews {
   /**
    * Sent whole to every node: the simplest correct choice, since a node must know every policy that
    * can select its own workloads (namespace and root-namespace ones) and policies are few next to
-   * workloads. Narrowing to the namespaces a node hosts is a later optimisation.
+   * workloads. Narrowing to the namespaces a node hosts is a later optimisation. TrafficPolicies
+   * and HTTPFaults go the same way: any pod on any node may call the Service or route they shape.
    */
   private static final List<ResourceType> POLICY_TYPES =
       List.of(
           ResourceType.AUTHORIZATION_POLICY,
           ResourceType.PEER_AUTHENTICATION,
-          ResourceType.TRAFFIC_POLICY);
+          ResourceType.TRAFFIC_POLICY,
+          ResourceType.HTTP_FAULT);
 
   private NodeViews(
       StoreSnapshot snapshot,

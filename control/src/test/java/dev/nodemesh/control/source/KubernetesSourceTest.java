@@ -279,6 +279,150 @@ class KubernetesSourceTest {
   }
 
   @Test
+  void grpcRoutesAndHttpFaultsAreWatchedAndARouteOfEachKindMayShareAName() throws Exception {
+    startSource(0);
+    var ser = client.getKubernetesSerialization();
+    var httpRoutes = client.genericKubernetesResources("gateway.networking.k8s.io/v1", "HTTPRoute");
+    var grpcRoutes =
+        client.genericKubernetesResources(
+            new ResourceDefinitionContext.Builder()
+                .withGroup("gateway.networking.k8s.io")
+                .withVersion("v1")
+                .withKind("GRPCRoute")
+                .withPlural("grpcroutes")
+                .withNamespaced(true)
+                .build());
+    var faults =
+        client.genericKubernetesResources(
+            new ResourceDefinitionContext.Builder()
+                .withGroup("traffic.nodemesh.dev")
+                .withVersion("v1alpha1")
+                .withKind("HTTPFault")
+                .withPlural("httpfaults")
+                .withNamespaced(true)
+                .build());
+    httpRoutes
+        .inNamespace("default")
+        .resource(
+            ser.unmarshal(
+                """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: echo, namespace: default}
+                spec:
+                  parentRefs: [{group: "", kind: Service, name: web, port: 80}]
+                  rules: [{backendRefs: [{name: web-v2, port: 80}]}]
+                """,
+                GenericKubernetesResource.class))
+        .create();
+    grpcRoutes
+        .inNamespace("default")
+        .resource(
+            ser.unmarshal(
+                """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: GRPCRoute
+                metadata: {name: echo, namespace: default}
+                spec:
+                  parentRefs: [{group: "", kind: Service, name: echo, port: 9090}]
+                  rules:
+                    - matches: [{method: {service: pkg.Echo, method: Say}}]
+                      filters:
+                        - type: ExtensionRef
+                          extensionRef: {group: traffic.nodemesh.dev, kind: HTTPFault, name: slow}
+                      backendRefs: [{name: echo-v2, port: 9090}]
+                """,
+                GenericKubernetesResource.class))
+        .create();
+    faults
+        .inNamespace("default")
+        .resource(
+            ser.unmarshal(
+                """
+                apiVersion: traffic.nodemesh.dev/v1alpha1
+                kind: HTTPFault
+                metadata: {name: slow, namespace: default}
+                spec:
+                  delay: {fixedDelay: 250ms, percentage: 12.5}
+                  abort: {grpcStatus: UNAVAILABLE}
+                """,
+                GenericKubernetesResource.class))
+        .create();
+    await(
+        "both routes and the fault",
+        t ->
+            test(
+                () ->
+                    onStore(s -> s.get(ResourceType.HTTP_ROUTE, "default/echo")) != null
+                        && onStore(s -> s.get(ResourceType.HTTP_ROUTE, "GRPCRoute/default/echo"))
+                            != null
+                        && onStore(s -> s.get(ResourceType.HTTP_FAULT, "default/slow")) != null));
+    HttpRoute http =
+        (HttpRoute) onStore(s -> s.get(ResourceType.HTTP_ROUTE, "default/echo")).message();
+    assertFalse(http.getGrpc());
+    assertEquals("web", http.getParents(0).getService());
+    HttpRoute grpc =
+        (HttpRoute)
+            onStore(s -> s.get(ResourceType.HTTP_ROUTE, "GRPCRoute/default/echo")).message();
+    assertTrue(grpc.getGrpc());
+    assertEquals("echo", grpc.getName());
+    assertEquals("/pkg.Echo/Say", grpc.getRules(0).getMatches(0).getPath().getValue());
+    assertEquals("slow", grpc.getRules(0).getFault());
+    var fault =
+        (dev.nodemesh.api.config.v1.HttpFault)
+            onStore(s -> s.get(ResourceType.HTTP_FAULT, "default/slow")).message();
+    assertEquals(250, fault.getDelay().getFixedDelayMs());
+    assertEquals(125_000, fault.getDelay().getPerMillion());
+    assertEquals(14, fault.getAbort().getGrpcStatus());
+    assertEquals(1_000_000, fault.getAbort().getPerMillion());
+
+    // A fault the schema cannot rule out (neither delay nor abort) is refused; the last good stays.
+    faults
+        .inNamespace("default")
+        .resource(
+            ser.unmarshal(
+                """
+                apiVersion: traffic.nodemesh.dev/v1alpha1
+                kind: HTTPFault
+                metadata: {name: slow, namespace: default}
+                spec: {}
+                """,
+                GenericKubernetesResource.class))
+        .update();
+    // Then a valid change to another object, to know the refused update has been handled.
+    faults
+        .inNamespace("default")
+        .resource(
+            ser.unmarshal(
+                """
+                apiVersion: traffic.nodemesh.dev/v1alpha1
+                kind: HTTPFault
+                metadata: {name: fail, namespace: default}
+                spec: {abort: {httpStatus: 503, percentage: 50}}
+                """,
+                GenericKubernetesResource.class))
+        .create();
+    await(
+        "the second fault",
+        t -> test(() -> onStore(s -> s.get(ResourceType.HTTP_FAULT, "default/fail")) != null));
+    assertEquals(fault, onStore(s -> s.get(ResourceType.HTTP_FAULT, "default/slow")).message());
+
+    // Deleting the GRPCRoute leaves the HTTPRoute of the same name alone.
+    grpcRoutes.inNamespace("default").withName("echo").delete();
+    faults.inNamespace("default").delete();
+    await(
+        "the removals",
+        t ->
+            test(
+                () ->
+                    onStore(s -> s.get(ResourceType.HTTP_ROUTE, "GRPCRoute/default/echo")) == null
+                        && onStore(s -> s.get(ResourceType.HTTP_FAULT, "default/slow")) == null
+                        && onStore(s -> s.get(ResourceType.HTTP_FAULT, "default/fail")) == null));
+    assertEquals(http, onStore(s -> s.get(ResourceType.HTTP_ROUTE, "default/echo")).message());
+    httpRoutes.inNamespace("default").withName("echo").delete();
+  }
+
+  @Test
   void podsAndServicesBecomeResourcesAndFollowCreateUpdateDelete() throws Exception {
     client
         .namespaces()

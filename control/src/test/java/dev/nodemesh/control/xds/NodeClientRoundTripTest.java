@@ -324,29 +324,99 @@ class NodeClientRoundTripTest {
             spec:
               rules:
                 - to: [{methods: [GET], notPaths: ["/admin*"], headers: {x-role: "ops*"}}]
+            ---
+            apiVersion: traffic.nodemesh.dev/v1alpha1
+            kind: HTTPFault
+            metadata: {name: f, namespace: default}
+            spec:
+              delay: {fixedDelay: 150ms, percentage: 0.0125}
+              abort: {grpcStatus: UNAVAILABLE, percentage: 30}
+            ---
+            apiVersion: traffic.nodemesh.dev/v1alpha1
+            kind: HTTPFault
+            metadata: {name: g, namespace: default}
+            spec:
+              abort: {httpStatus: 503}
+            ---
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: HTTPRoute
+            metadata: {name: echo, namespace: default}
+            spec:
+              parentRefs: [{group: "", kind: Service, name: echo, port: 8080}]
+              rules: [{backendRefs: [{name: echo, port: 8080}]}]
             """);
     var content = ConfigLoader.loadFile(file);
     List<HttpRoute> routes = content.httpRoutes();
     var policy = content.authorizationPolicies().get(0);
+    var faults = content.httpFaults();
+    assertEquals(2, faults.size());
     cp = startControlPlane(0);
     seed();
     source.apply(
         s -> {
-          s.put(ResourceType.HTTP_ROUTE, "default/echo", ProtoEncoder.httpRoute(routes.get(0)));
+          // A GRPCRoute and an HTTPRoute of the same name: distinct resources, both arrive.
+          for (HttpRoute r : routes) {
+            s.put(ResourceType.HTTP_ROUTE, ProtoEncoder.routeName(r), ProtoEncoder.httpRoute(r));
+          }
           s.put(
               ResourceType.AUTHORIZATION_POLICY,
               "default/l7",
               ProtoEncoder.authorizationPolicy(policy));
+          for (var f : faults) {
+            s.put(
+                ResourceType.HTTP_FAULT,
+                ProtoEncoder.name(f.namespace(), f.name()),
+                ProtoEncoder.httpFault(f));
+          }
         });
     startClient();
     await(
-        "the route and policy",
+        "the routes, policy and faults",
         () ->
-            snapshots.current().httpRoutes().size() == 1
-                && snapshots.current().authorizationPolicies().size() == 1);
-    assertEquals(routes, snapshots.current().httpRoutes());
-    assertTrue(snapshots.current().httpRoutes().get(0).grpc());
+            snapshots.current().httpRoutes().size() == 2
+                && snapshots.current().authorizationPolicies().size() == 1
+                && snapshots.current().httpFaults().size() == 2);
+    assertEquals(
+        List.of("GRPCRoute default/echo", "HTTPRoute default/echo"),
+        snapshots.current().httpRoutes().stream()
+            .map(r -> r.kind() + " " + r.id())
+            .sorted()
+            .toList());
+    assertEquals(
+        routes.stream().filter(HttpRoute::grpc).toList(),
+        snapshots.current().httpRoutes().stream().filter(HttpRoute::grpc).toList());
     assertEquals(policy, snapshots.current().authorizationPolicies("default").get(0));
+    assertEquals(faults, snapshots.current().httpFaults());
+    var f = snapshots.current().httpFault(new NamespacedName("default", "f"));
+    assertEquals(faults.get(0), f);
+    assertEquals(125, f.delay().perMillion());
+    assertEquals(14, f.abort().grpcStatus());
+    long good = client.version();
+
+    // A fault the proxy cannot apply is NACKed, naming the field; nothing of it is applied.
+    source.apply(
+        s ->
+            s.put(
+                ResourceType.HTTP_FAULT,
+                "default/f",
+                ProtoEncoder.httpFault(faults.get(0)).toBuilder()
+                    .setAbort(
+                        ProtoEncoder.httpFault(faults.get(0)).getAbort().toBuilder()
+                            .setGrpcStatus(17))
+                    .build()));
+    await("the NACK", () -> cp.ads().lastNack("n1") != null);
+    String reason = cp.ads().lastNack("n1");
+    assertTrue(
+        reason.contains("HttpFault default/f: abort.grpc_status: 17 is not in 1-16"), reason);
+    assertEquals(good, client.version());
+    assertEquals(faults, snapshots.current().httpFaults());
+
+    // Removing a fault reaches the proxy (a rule naming it then answers 500 again).
+    source.apply(s -> s.remove(ResourceType.HTTP_FAULT, "default/f"));
+    await(
+        "the removal",
+        () -> snapshots.current().httpFault(new NamespacedName("default", "f")) == null);
+    assertEquals(List.of(faults.get(1)), snapshots.current().httpFaults());
   }
 
   @Test

@@ -10,6 +10,7 @@ import dev.nodemesh.api.config.v1.StringMatch;
 import dev.nodemesh.api.config.v1.UrlRewrite;
 import dev.nodemesh.proxy.config.AuthorizationPolicy;
 import dev.nodemesh.proxy.config.Cidr;
+import dev.nodemesh.proxy.config.HttpFault;
 import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.NamespacedName;
@@ -280,7 +281,8 @@ final class ResourceDecoder {
   @Nullable HttpRoute httpRoute(String resourceName, dev.nodemesh.api.config.v1.HttpRoute r) {
     int before = errors.size();
     where = "HttpRoute " + resourceName;
-    identity(resourceName, r.getNamespace(), r.getName());
+    // A GRPCRoute's name carries its kind, so it cannot collide with an HTTPRoute of the same name.
+    identity(resourceName, r.getNamespace(), r.getName(), r.getGrpc() ? GRPC_ROUTE_PREFIX : "");
     List<HttpRoute.Parent> parents = new ArrayList<>();
     for (int i = 0; i < r.getParentsCount(); i++) {
       RouteParent p = r.getParents(i);
@@ -553,14 +555,67 @@ final class ResourceDecoder {
   }
 
   private void identity(String resourceName, String namespace, String name) {
+    identity(resourceName, namespace, name, "");
+  }
+
+  /** {@code resourceName} must be {@code <prefix><namespace>/<name>}. */
+  private void identity(String resourceName, String namespace, String name, String prefix) {
     if (name.isEmpty()) {
       error("name", "is required");
     }
     if (namespace.isEmpty()) {
       error("namespace", "is required");
     }
-    if (!resourceName.equals(namespace + "/" + name)) {
-      error("name", "resource name must be \"" + namespace + "/" + name + "\"");
+    if (!resourceName.equals(prefix + namespace + "/" + name)) {
+      error("name", "resource name must be \"" + prefix + namespace + "/" + name + "\"");
+    }
+  }
+
+  /** What a GRPCRoute's resource name starts with (the control plane's ProtoEncoder.routeName). */
+  static final String GRPC_ROUTE_PREFIX = "GRPCRoute/";
+
+  /** Same limits as {@code ResourceParser.httpFault}; each bad field is named. */
+  @Nullable HttpFault httpFault(String resourceName, dev.nodemesh.api.config.v1.HttpFault f) {
+    int before = errors.size();
+    where = "HttpFault " + resourceName;
+    identity(resourceName, f.getNamespace(), f.getName());
+    HttpFault.Delay delay = null;
+    if (f.hasDelay()) {
+      var d = f.getDelay();
+      if (d.getFixedDelayMs() == 0) {
+        error("delay.fixed_delay_ms", "must be above 0");
+      }
+      perMillion(d.getPerMillion(), "delay.per_million");
+      delay = new HttpFault.Delay(Duration.ofMillis(d.getFixedDelayMs()), d.getPerMillion());
+    }
+    HttpFault.Abort abort = null;
+    if (f.hasAbort()) {
+      var a = f.getAbort();
+      perMillion(a.getPerMillion(), "abort.per_million");
+      if (a.getGrpcStatus() != 0) {
+        if (a.getGrpcStatus() < 1 || a.getGrpcStatus() > 16) {
+          error("abort.grpc_status", (a.getGrpcStatus() & 0xffffffffL) + " is not in 1-16");
+        }
+        abort = new HttpFault.Abort(200, a.getGrpcStatus(), a.getPerMillion());
+      } else {
+        if (a.getHttpStatus() < 200 || a.getHttpStatus() > 599) {
+          error("abort.http_status", (a.getHttpStatus() & 0xffffffffL) + " is not in 200-599");
+        }
+        abort = new HttpFault.Abort(a.getHttpStatus(), null, a.getPerMillion());
+      }
+    }
+    if (delay == null && abort == null) {
+      error("delay", "delay or abort is required");
+    }
+    if (errors.size() > before) {
+      return null;
+    }
+    return new HttpFault(f.getName(), f.getNamespace(), delay, abort);
+  }
+
+  private void perMillion(int value, String path) {
+    if (value < 0 || value > HttpFault.MILLION) {
+      error(path, (value & 0xffffffffL) + " is not in 0-" + HttpFault.MILLION);
     }
   }
 

@@ -4,6 +4,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import dev.nodemesh.proxy.config.AuthorizationPolicy;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.config.HttpFault;
 import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.PeerAuthentication;
@@ -34,7 +35,7 @@ import org.slf4j.LoggerFactory;
 /**
  * Keeps a node proxy's {@link SnapshotHolder} in step with the control plane over one delta ADS
  * stream, subscribed as a wildcard to Workloads, Services, AuthorizationPolicies,
- * PeerAuthentications and HttpRoutes.
+ * PeerAuthentications, HttpRoutes (HTTPRoutes and GRPCRoutes), TrafficPolicies and HttpFaults.
  *
  * <p>Each response is applied whole or not at all: every resource is decoded and validated, the
  * next snapshot is built from the result (which checks rules across resources, like unique IPs),
@@ -65,6 +66,8 @@ public final class XdsClient implements AutoCloseable {
       typeUrl(dev.nodemesh.api.config.v1.HttpRoute.getDescriptor().getFullName());
   public static final String TRAFFIC_POLICY_TYPE =
       typeUrl(dev.nodemesh.api.config.v1.TrafficPolicy.getDescriptor().getFullName());
+  public static final String HTTP_FAULT_TYPE =
+      typeUrl(dev.nodemesh.api.config.v1.HttpFault.getDescriptor().getFullName());
 
   /** What the proxy hears from the client (logs, metrics); called on the client's executor. */
   public interface Listener {
@@ -93,6 +96,7 @@ public final class XdsClient implements AutoCloseable {
   private Map<String, Held<HttpRoute>> routes = new HashMap<>();
   private Map<String, Held<dev.nodemesh.proxy.config.TrafficPolicy>> trafficPolicies =
       new HashMap<>();
+  private Map<String, Held<HttpFault>> faults = new HashMap<>();
   private @Nullable StreamObserver<DeltaDiscoveryRequest> requests;
   private @Nullable ScheduledFuture<?> reconnect;
   private int generation;
@@ -195,6 +199,7 @@ public final class XdsClient implements AutoCloseable {
     r.onNext(subscribe(node, PEER_AUTHENTICATION_TYPE, peerAuthns));
     r.onNext(subscribe(node, HTTP_ROUTE_TYPE, routes));
     r.onNext(subscribe(node, TRAFFIC_POLICY_TYPE, trafficPolicies));
+    r.onNext(subscribe(node, HTTP_FAULT_TYPE, faults));
   }
 
   /** Runs on the executor unless the stream it belongs to has been replaced or closed. */
@@ -243,6 +248,7 @@ public final class XdsClient implements AutoCloseable {
     Map<String, Held<PeerAuthentication>> nextPeerAuthns = peerAuthns;
     Map<String, Held<HttpRoute>> nextRoutes = routes;
     Map<String, Held<dev.nodemesh.proxy.config.TrafficPolicy>> nextTraffic = trafficPolicies;
+    Map<String, Held<HttpFault>> nextFaults = faults;
     ResourceDecoder decoder = new ResourceDecoder(errors);
     if (type.equals(WORKLOAD_TYPE)) {
       nextWorkloads = new HashMap<>(workloads);
@@ -307,6 +313,16 @@ public final class XdsClient implements AutoCloseable {
         }
       }
       response.getRemovedResourcesList().forEach(nextTraffic::remove);
+    } else if (type.equals(HTTP_FAULT_TYPE)) {
+      nextFaults = new HashMap<>(faults);
+      for (Resource res : response.getResourcesList()) {
+        var proto = unpack(res, dev.nodemesh.api.config.v1.HttpFault.class, errors);
+        HttpFault f = proto == null ? null : decoder.httpFault(res.getName(), proto);
+        if (f != null) {
+          nextFaults.put(res.getName(), new Held<>(res.getVersion(), f, true, ""));
+        }
+      }
+      response.getRemovedResourcesList().forEach(nextFaults::remove);
     } else {
       errors.add("type " + type + " was not subscribed to");
     }
@@ -315,13 +331,14 @@ public final class XdsClient implements AutoCloseable {
       try {
         next =
             build(
-                    version + 1,
-                    nextWorkloads,
-                    nextServices,
-                    nextPolicies,
-                    nextPeerAuthns,
-                    nextRoutes)
-                .withTrafficPolicies(values(nextTraffic));
+                version + 1,
+                nextWorkloads,
+                nextServices,
+                nextPolicies,
+                nextPeerAuthns,
+                nextRoutes,
+                values(nextTraffic),
+                values(nextFaults));
       } catch (IllegalArgumentException e) {
         errors.add("the resulting config is inconsistent: " + e.getMessage());
       }
@@ -345,6 +362,7 @@ public final class XdsClient implements AutoCloseable {
     peerAuthns = nextPeerAuthns;
     routes = nextRoutes;
     trafficPolicies = nextTraffic;
+    faults = nextFaults;
     version = next.version();
     snapshots.swap(next);
     r.onNext(reply.build());
@@ -380,7 +398,9 @@ public final class XdsClient implements AutoCloseable {
       Map<String, Held<MeshService>> nextServices,
       Map<String, Held<AuthorizationPolicy>> nextPolicies,
       Map<String, Held<PeerAuthentication>> nextPeerAuthns,
-      Map<String, Held<HttpRoute>> nextRoutes) {
+      Map<String, Held<HttpRoute>> nextRoutes,
+      List<dev.nodemesh.proxy.config.TrafficPolicy> trafficPolicies,
+      List<HttpFault> httpFaults) {
     List<Workload> ws = new ArrayList<>();
     for (Held<Workload> h : nextWorkloads.values()) {
       if (h.ready() || h.node().equals(nodeName)) {
@@ -397,7 +417,13 @@ public final class XdsClient implements AutoCloseable {
     nextPeerAuthns.values().forEach(h -> pas.add(h.value()));
     List<HttpRoute> rs = new ArrayList<>();
     nextRoutes.values().forEach(h -> rs.add(h.value()));
-    rs.sort(Comparator.comparing(HttpRoute::namespace).thenComparing(HttpRoute::name));
-    return new ConfigSnapshot(nextVersion, ws, ss, ps, pas, rs); // the snapshot sorts policies
+    rs.sort(
+        Comparator.comparing(HttpRoute::namespace)
+            .thenComparing(HttpRoute::name)
+            .thenComparing(HttpRoute::grpc));
+    List<HttpFault> fs = new ArrayList<>(httpFaults);
+    fs.sort(Comparator.comparing(HttpFault::namespace).thenComparing(HttpFault::name));
+    // the snapshot sorts policies
+    return new ConfigSnapshot(nextVersion, ws, ss, ps, pas, rs, trafficPolicies, fs);
   }
 }

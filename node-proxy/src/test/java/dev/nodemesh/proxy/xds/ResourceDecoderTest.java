@@ -259,4 +259,98 @@ class ResourceDecoderTest {
         List.of("PeerAuthentication ns/x: mode: MODE_UNSPECIFIED is not STRICT or PERMISSIVE"),
         errors);
   }
+
+  private static final dev.nodemesh.api.config.v1.HttpFault GOOD_FAULT =
+      dev.nodemesh.api.config.v1.HttpFault.newBuilder()
+          .setName("f")
+          .setNamespace("default")
+          .setDelay(
+              dev.nodemesh.api.config.v1.HttpFault.Delay.newBuilder()
+                  .setFixedDelayMs(100)
+                  .setPerMillion(500_000))
+          .setAbort(
+              dev.nodemesh.api.config.v1.HttpFault.Abort.newBuilder()
+                  .setHttpStatus(503)
+                  .setPerMillion(1_000_000))
+          .build();
+
+  @Test
+  void aGoodFaultDecodes() {
+    List<String> errors = new ArrayList<>();
+    var f = new ResourceDecoder(errors).httpFault("default/f", GOOD_FAULT);
+    assertEquals(List.of(), errors);
+    assertNotNull(f);
+    assertEquals(
+        new dev.nodemesh.proxy.config.HttpFault(
+            "f",
+            "default",
+            new dev.nodemesh.proxy.config.HttpFault.Delay(
+                java.time.Duration.ofMillis(100), 500_000),
+            new dev.nodemesh.proxy.config.HttpFault.Abort(503, null, 1_000_000)),
+        f);
+  }
+
+  static List<Arguments> badFaults() {
+    var d = GOOD_FAULT.getDelay();
+    var a = GOOD_FAULT.getAbort();
+    return List.of(
+        fault("neither", b -> b.clearDelay().clearAbort(), "HttpFault default/f: delay: delay or"),
+        fault(
+            "zero delay",
+            b -> b.setDelay(d.toBuilder().setFixedDelayMs(0)),
+            "delay.fixed_delay_ms"),
+        fault(
+            "delay share",
+            b -> b.setDelay(d.toBuilder().setPerMillion(1_000_001)),
+            "delay.per_million: 1000001 is not in 0-1000000"),
+        fault(
+            "abort share",
+            b -> b.setAbort(a.toBuilder().setPerMillion(-1)),
+            "abort.per_million: 4294967295 is not in 0-1000000"),
+        fault(
+            "http status",
+            b -> b.setAbort(a.toBuilder().setHttpStatus(99)),
+            "abort.http_status: 99 is not in 200-599"),
+        fault(
+            "grpc status",
+            b -> b.setAbort(a.toBuilder().setGrpcStatus(17)),
+            "abort.grpc_status: 17 is not in 1-16"),
+        fault("wrong name", b -> b.setName("g"), "HttpFault default/f: name:"));
+  }
+
+  private static Arguments fault(
+      String what, UnaryOperator<dev.nodemesh.api.config.v1.HttpFault.Builder> edit, String error) {
+    return Arguments.of(what, edit.apply(GOOD_FAULT.toBuilder()).build(), error);
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("badFaults")
+  void badFaultsAreRefusedWithTheirField(
+      String what, dev.nodemesh.api.config.v1.HttpFault f, String error) {
+    List<String> errors = new ArrayList<>();
+    assertNull(new ResourceDecoder(errors).httpFault("default/f", f));
+    assertEquals(1, errors.size(), errors.toString());
+    assertEquals(true, errors.get(0).contains(error), errors.get(0));
+  }
+
+  @Test
+  void aGrpcRoutesResourceNameCarriesItsKind() {
+    var route =
+        dev.nodemesh.api.config.v1.HttpRoute.newBuilder()
+            .setName("echo")
+            .setNamespace("default")
+            .setGrpc(true)
+            .addParents(
+                dev.nodemesh.api.config.v1.RouteParent.newBuilder()
+                    .setNamespace("default")
+                    .setService("echo"))
+            .build();
+    List<String> errors = new ArrayList<>();
+    assertNotNull(new ResourceDecoder(errors).httpRoute("GRPCRoute/default/echo", route));
+    assertEquals(List.of(), errors);
+    assertNull(new ResourceDecoder(errors).httpRoute("default/echo", route));
+    assertEquals(
+        List.of("HttpRoute default/echo: name: resource name must be \"GRPCRoute/default/echo\""),
+        errors);
+  }
 }
