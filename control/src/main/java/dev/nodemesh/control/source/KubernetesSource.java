@@ -168,19 +168,11 @@ public final class KubernetesSource implements Source {
    */
   private SharedIndexInformer<GenericKubernetesResource> trafficPolicyInformer(
       Executor executor, ResourceStore store) {
-    SharedIndexInformer<GenericKubernetesResource> i =
-        client
-            .genericKubernetesResources(
-                new ResourceDefinitionContext.Builder()
-                    .withGroup("traffic.nodemesh.dev")
-                    .withVersion("v1alpha1")
-                    .withKind("TrafficPolicy")
-                    .withPlural("trafficpolicies")
-                    .withNamespaced(true)
-                    .build())
-            .inAnyNamespace()
-            .runnableInformer(resyncMillis);
-    i.addEventHandler(
+    return optionalInformer(
+        "traffic.nodemesh.dev",
+        "v1alpha1",
+        "TrafficPolicy",
+        "trafficpolicies",
         handler(
             executor,
             r -> {
@@ -200,13 +192,6 @@ public final class KubernetesSource implements Source {
               lastProblem.remove("TrafficPolicy " + key(r));
               store.remove(ResourceType.TRAFFIC_POLICY, key(r));
             }));
-    i.start()
-        .exceptionally(
-            e -> {
-              log.warn("TrafficPolicies are not watched (CRD missing?): {}", e.toString());
-              return null;
-            });
-    return i;
   }
 
   /**
@@ -217,19 +202,11 @@ public final class KubernetesSource implements Source {
    */
   private SharedIndexInformer<GenericKubernetesResource> grpcRouteInformer(
       Executor executor, ResourceStore store) {
-    SharedIndexInformer<GenericKubernetesResource> i =
-        client
-            .genericKubernetesResources(
-                new ResourceDefinitionContext.Builder()
-                    .withGroup("gateway.networking.k8s.io")
-                    .withVersion("v1")
-                    .withKind("GRPCRoute")
-                    .withPlural("grpcroutes")
-                    .withNamespaced(true)
-                    .build())
-            .inAnyNamespace()
-            .runnableInformer(resyncMillis);
-    i.addEventHandler(
+    return optionalInformer(
+        "gateway.networking.k8s.io",
+        "v1",
+        "GRPCRoute",
+        "grpcroutes",
         handler(
             executor,
             r -> {
@@ -252,13 +229,6 @@ public final class KubernetesSource implements Source {
               lastProblem.remove("GRPCRoute " + key(r));
               store.remove(ResourceType.HTTP_ROUTE, grpcRouteName(r));
             }));
-    i.start()
-        .exceptionally(
-            e -> {
-              log.warn("GRPCRoutes are not watched (Gateway API CRDs missing?): {}", e.toString());
-              return null;
-            });
-    return i;
   }
 
   private static String grpcRouteName(HasMetadata r) {
@@ -272,19 +242,11 @@ public final class KubernetesSource implements Source {
    */
   private SharedIndexInformer<GenericKubernetesResource> httpFaultInformer(
       Executor executor, ResourceStore store) {
-    SharedIndexInformer<GenericKubernetesResource> i =
-        client
-            .genericKubernetesResources(
-                new ResourceDefinitionContext.Builder()
-                    .withGroup("traffic.nodemesh.dev")
-                    .withVersion("v1alpha1")
-                    .withKind("HTTPFault")
-                    .withPlural("httpfaults")
-                    .withNamespaced(true)
-                    .build())
-            .inAnyNamespace()
-            .runnableInformer(resyncMillis);
-    i.addEventHandler(
+    return optionalInformer(
+        "traffic.nodemesh.dev",
+        "v1alpha1",
+        "HTTPFault",
+        "httpfaults",
         handler(
             executor,
             r -> {
@@ -303,10 +265,35 @@ public final class KubernetesSource implements Source {
               lastProblem.remove("HTTPFault " + key(r));
               store.remove(ResourceType.HTTP_FAULT, key(r));
             }));
+  }
+
+  /**
+   * An informer on an optional custom resource kind, started without waiting: a cluster without the
+   * CRD still gets a control plane, and the failed list is logged once.
+   */
+  private SharedIndexInformer<GenericKubernetesResource> optionalInformer(
+      String group,
+      String version,
+      String kind,
+      String plural,
+      ResourceEventHandler<GenericKubernetesResource> handler) {
+    SharedIndexInformer<GenericKubernetesResource> i =
+        client
+            .genericKubernetesResources(
+                new ResourceDefinitionContext.Builder()
+                    .withGroup(group)
+                    .withVersion(version)
+                    .withKind(kind)
+                    .withPlural(plural)
+                    .withNamespaced(true)
+                    .build())
+            .inAnyNamespace()
+            .runnableInformer(resyncMillis);
+    i.addEventHandler(handler);
     i.start()
         .exceptionally(
             e -> {
-              log.warn("HTTPFaults are not watched (CRD missing?): {}", e.toString());
+              log.warn("{} ({}) are not watched (CRD missing?): {}", plural, group, e.toString());
               return null;
             });
     return i;
