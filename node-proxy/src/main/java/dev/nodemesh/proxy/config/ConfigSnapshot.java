@@ -311,19 +311,6 @@ public final class ConfigSnapshot {
         httpFaults);
   }
 
-  /** The same content with {@code policies} as its TrafficPolicies (the xDS client's last step). */
-  public ConfigSnapshot withTrafficPolicies(List<TrafficPolicy> policies) {
-    return new ConfigSnapshot(
-        version,
-        workloads,
-        services,
-        authorizationPolicies,
-        peerAuthentications,
-        httpRoutes,
-        policies,
-        httpFaults);
-  }
-
   public long version() {
     return version;
   }
