@@ -3,8 +3,9 @@
  * nm_pod_netns     HASH      4096  registered pod namespaces (one per pod on the node), written by
  *                                  the node agent; a namespace not in it is never touched.
  * nm_orig_by_cookie LRU_HASH 65536 connect4 -> sockops hand-off, keyed by socket cookie; lives
- *                                  for one handshake, deleted on ACTIVE_ESTABLISHED. LRU so that
- *                                  connects that never complete cannot fill it.
+ *                                  for one handshake, deleted on ACTIVE_ESTABLISHED, or at
+ *                                  TCP_CLOSE when the handshake fails. LRU so that a connect that
+ *                                  fails before its SYN (no sockops callback) cannot fill it.
  * nm_orig_by_peer  LRU_HASH 65536  the record the proxy (or cgroup/getsockopt) reads, keyed by
  *                                  the client end; deleted when the client socket reaches
  *                                  TCP_CLOSE. 65536 covers every ephemeral port of ~2 pods at

@@ -233,6 +233,104 @@ class InterceptionProgramsRootTest {
   }
 
   /**
+   * Connects that never get established leave no record: refused (nothing listens on 15001, so
+   * loopback answers the SYN with a reset), closed while the SYN goes unanswered (a DROP rule on
+   * the pod's loopback for 15001), disconnected in SYN_SENT ({@code connect(AF_UNSPEC)}), and timed
+   * out by the kernel ({@code TCP_SYNCNT} 1), over IPv4, a dual-stack socket to a v4-mapped address
+   * and native IPv6 (the pod registered with {@link PodConfig#IPV6}). None reaches ESTABLISHED, so
+   * sockops' re-keying never runs: the records must go at the client's TCP_CLOSE, not wait for the
+   * LRU (65,536 entries: thousands left behind would show). Every map ends at its starting count.
+   * Every connect must have been redirected: without the redirect the service address has no route
+   * in the pod (ENETUNREACH), which the counts below would show.
+   */
+  @Test
+  void connectsThatNeverCompleteLeaveNoRecords() throws Exception {
+    current().register(cookie, PodConfig.defaults().withFlags(PodConfig.IPV6));
+    List<String> maps =
+        List.of(
+            InterceptionPrograms.POD_NETNS,
+            InterceptionPrograms.ORIG_BY_COOKIE,
+            InterceptionPrograms.ORIG_BY_PEER,
+            InterceptionPrograms.ORIG6_BY_COOKIE,
+            InterceptionPrograms.ORIG6_BY_PEER,
+            InterceptionPrograms.INBOUND_PODS,
+            InterceptionPrograms.INBOUND_LISTENER);
+    java.util.Map<String, Integer> before = new java.util.LinkedHashMap<>();
+    for (String m : maps) {
+      before.put(m, entries(m));
+    }
+    String common =
+        "import socket,errno,select,ctypes\n"
+            + "res={}\n"
+            + "def note(k): res[k]=res.get(k,0)+1\n"
+            + "def err(e): return errno.errorcode.get(e, str(e))\n"
+            + "targets=[(socket.AF_INET,('"
+            + SERVICE
+            + "',80)),(socket.AF_INET6,('::ffff:"
+            + SERVICE
+            + "',80)),(socket.AF_INET6,('fd00::10',80))]\n";
+    // Refused: a blocking connect that the reset ends.
+    Process refused =
+        inPod(
+            pod,
+            PYTHON,
+            "-c",
+            common
+                + "for i in range(3000):\n"
+                + "  fam,addr=targets[i%3]\n"
+                + "  s=socket.socket(fam, socket.SOCK_STREAM)\n"
+                + "  try:\n"
+                + "    s.connect(addr); note('connected')\n"
+                + "  except OSError as e: note(err(e.errno))\n"
+                + "  s.close()\n"
+                + "print(sorted(res.items()), flush=True)\n");
+    assertEquals("[('ECONNREFUSED', 3000)]", firstLine(refused, 120));
+    assertEquals(0, exit(refused));
+    for (String m : maps) {
+      awaitValue(before.get(m), () -> entries(m), m + " after refused connects");
+    }
+
+    // Blackholed: the SYN to the proxy port is dropped, so the client stays in SYN_SENT.
+    pod.exec("iptables", "-A", "INPUT", "-i", "lo", "-p", "tcp", "--dport", "15001", "-j", "DROP");
+    pod.exec("ip6tables", "-A", "INPUT", "-i", "lo", "-p", "tcp", "--dport", "15001", "-j", "DROP");
+    Process blackholed =
+        inPod(
+            pod,
+            PYTHON,
+            "-c",
+            common
+                + "libc=ctypes.CDLL(None, use_errno=True)\n"
+                + "unspec=ctypes.create_string_buffer(28)\n" // all zero: AF_UNSPEC
+                + "def start(i):\n"
+                + "  fam,addr=targets[i%3]\n"
+                + "  s=socket.socket(fam, socket.SOCK_STREAM); s.setblocking(False)\n"
+                + "  e=s.connect_ex(addr)\n"
+                + "  note(err(e)); return s\n"
+                + "for i in range(3000):\n" // closed in SYN_SENT
+                + "  start(i).close()\n"
+                + "for i in range(300):\n" // disconnected in SYN_SENT, then closed
+                + "  s=start(i)\n"
+                + "  if libc.connect(s.fileno(), unspec, 28) != 0: note('disconnect failed')\n"
+                + "  s.close()\n"
+                + "waiting=[]\n"
+                + "for i in range(30):\n" // the kernel gives up after the SYN and one retry
+                + "  fam,addr=targets[i%3]\n"
+                + "  s=socket.socket(fam, socket.SOCK_STREAM); s.setblocking(False)\n"
+                + "  s.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, 1)\n"
+                + "  note(err(s.connect_ex(addr))); waiting.append(s)\n"
+                + "for s in waiting:\n"
+                + "  select.select([], [s], [], 30)\n"
+                + "  note('then ' + err(s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)))\n"
+                + "  s.close()\n"
+                + "print(sorted(res.items()), flush=True)\n");
+    assertEquals("[('EINPROGRESS', 3330), ('then ETIMEDOUT', 30)]", firstLine(blackholed, 120));
+    assertEquals(0, exit(blackholed));
+    for (String m : maps) {
+      awaitValue(before.get(m), () -> entries(m), m + " after connects that got no answer");
+    }
+  }
+
+  /**
    * The loader restarted five times (handles closed, the pinned links adopted by a new load) while
    * a pod process opens new connections all the time: every connection lands on the outbound
    * listener, none fails, none reaches the destination directly. The destination is reachable
