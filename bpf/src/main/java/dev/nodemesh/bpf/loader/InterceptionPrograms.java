@@ -410,6 +410,14 @@ public final class InterceptionPrograms implements AutoCloseable {
 
   private static final int ENOLINK = 67;
 
+  private static void deletePin(Path pin, List<IOException> failures) {
+    try {
+      Files.deleteIfExists(pin);
+    } catch (IOException e) {
+      failures.add(e);
+    }
+  }
+
   /** True while an inbound link is pinned for the namespace with this cookie. */
   public boolean inboundAttached(long netnsCookie) {
     return Files.exists(inboundPin(netnsCookie));
@@ -471,8 +479,10 @@ public final class InterceptionPrograms implements AutoCloseable {
       return;
     }
     closed = true;
+    // Not bpf_link__disconnect first: for an fd-based link libbpf's "detach" is close(fd), so a
+    // disconnected link's fd was never closed (one leaked fd per link and close). Closing the fd
+    // leaves the link attached: its pin holds it (every link here is pinned, or install failed).
     for (Pointer l : links) {
-      Bpf.lib().bpf_link__disconnect(l);
       Bpf.lib().bpf_link__destroy(l);
     }
     Bpf.lib().bpf_object__close(object);
@@ -487,33 +497,37 @@ public final class InterceptionPrograms implements AutoCloseable {
     if (closed) {
       throw new IllegalStateException("closed; install() again to adopt and then uninstall");
     }
+    // Every step is tried whatever failed before it, and the handles are closed in any case.
     List<IOException> failures = new ArrayList<>();
-    for (Pointer l : links) {
-      try {
-        Bpf.check(Bpf.lib().bpf_link__detach(l), "bpf_link__detach", pinDir.toString());
-      } catch (BpfException e) {
-        failures.add(e);
+    try {
+      for (Pointer l : links) {
+        try {
+          Bpf.check(Bpf.lib().bpf_link__detach(l), "bpf_link__detach", pinDir.toString());
+        } catch (BpfException e) {
+          failures.add(e);
+        }
       }
-    }
-    for (String link : PROGRAMS.values()) {
-      Files.deleteIfExists(pinDir.resolve(link));
-    }
-    for (Path pin : inboundPins(pinDir)) {
+      for (String link : PROGRAMS.values()) {
+        deletePin(pinDir.resolve(link), failures);
+      }
       try {
-        detachPinned(pin);
+        for (Path pin : inboundPins(pinDir)) {
+          try {
+            detachPinned(pin);
+          } catch (IOException e) {
+            failures.add(e);
+          }
+        }
       } catch (IOException e) {
         failures.add(e);
       }
+      for (String map : MAPS) {
+        deletePin(pinDir.resolve(map), failures);
+      }
+    } finally {
+      close();
     }
-    for (String map : MAPS) {
-      Files.deleteIfExists(pinDir.resolve(map));
-    }
-    close();
-    try {
-      Files.deleteIfExists(pinDir);
-    } catch (IOException e) {
-      failures.add(e);
-    }
+    deletePin(pinDir, failures);
     if (!failures.isEmpty()) {
       IOException first = failures.get(0);
       failures.stream().skip(1).forEach(first::addSuppressed);

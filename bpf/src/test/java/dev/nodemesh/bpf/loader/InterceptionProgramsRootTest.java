@@ -409,6 +409,35 @@ class InterceptionProgramsRootTest {
     assertTrue(outbound.accepted.isEmpty(), "still redirected after uninstall");
   }
 
+  /**
+   * A loader that adopts the pins and is closed, or uninstalls, gives back every file descriptor it
+   * opened (links, programs, maps): a proxy that restarts its loader in-process must not grow.
+   * Counted in /proc/self/fd after a warm-up round (class loading opens jars once).
+   */
+  @Test
+  void closeAndUninstallReleaseEveryFileDescriptor() throws Exception {
+    current().close();
+    programs = null;
+    InterceptionPrograms.install(cgroup.path(), pins).close();
+    long before = openFds();
+    for (int i = 0; i < 3; i++) {
+      InterceptionPrograms again = InterceptionPrograms.install(cgroup.path(), pins);
+      assertTrue(again.adopted());
+      again.close();
+    }
+    assertEquals(before, openFds(), "fds after three adopt + close rounds");
+    InterceptionPrograms last = InterceptionPrograms.install(cgroup.path(), pins);
+    last.uninstall();
+    assertFalse(Files.exists(pins));
+    assertEquals(before, openFds(), "fds after adopt + uninstall");
+  }
+
+  private static long openFds() throws IOException {
+    try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+      return fds.count();
+    }
+  }
+
   // ---- helpers
 
   private record Accepted(
