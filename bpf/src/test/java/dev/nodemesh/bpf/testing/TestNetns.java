@@ -69,8 +69,11 @@ public final class TestNetns implements AutoCloseable {
     return out;
   }
 
+  /** Deletes the namespace; a no-op when it is already deleted (a test may delete it early). */
   @Override
   public void close() throws IOException {
-    sh("ip", "netns", "delete", name);
+    if (java.nio.file.Files.exists(path())) {
+      sh("ip", "netns", "delete", name);
+    }
   }
 }

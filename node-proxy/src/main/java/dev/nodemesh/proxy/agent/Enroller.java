@@ -90,14 +90,17 @@ public final class Enroller implements AutoCloseable {
    * Removes a pod's rules and listeners. Established connections keep running. An unknown uid with
    * a namespace path still gets its rules cleaned (the proxy may have restarted).
    *
+   * <p>The interception is told even when the namespace path is already gone (the runtime deleted
+   * the netns before the pod's DelPod): what it keeps outside the namespace (eBPF registrations and
+   * pinned links, keyed by the netns cookie) must go all the same, and it knows how to do that
+   * without entering the namespace.
+   *
    * @return true if the pod was enrolled here
    */
   public boolean remove(String uid, @Nullable String netnsPathHint) throws IOException {
     Enrolment e = enrolled.remove(uid);
     if (e == null) {
-      if (netnsPathHint != null
-          && !netnsPathHint.isEmpty()
-          && Path.of(netnsPathHint).toFile().exists()) {
+      if (netnsPathHint != null && !netnsPathHint.isEmpty()) {
         interception.remove(Path.of(netnsPathHint));
       }
       return false;
@@ -105,9 +108,7 @@ public final class Enroller implements AutoCloseable {
     plane.pods().remove(uid);
     IOException failure = null;
     try {
-      if (Path.of(e.pod().netnsPath()).toFile().exists()) {
-        interception.remove(Path.of(e.pod().netnsPath()));
-      }
+      interception.remove(Path.of(e.pod().netnsPath()));
     } catch (IOException ex) {
       failure = ex;
     }

@@ -93,6 +93,13 @@ public final class EbpfInterception implements Interception {
     registered.put(pod.netnsPath(), new Registered(cookie, v4));
   }
 
+  /**
+   * Unregisters the netns cookie and detaches and unpins its inbound link, from what {@link
+   * #install} recorded: nothing here enters the namespace, so this works after its path is gone. A
+   * namespace this proxy did not enrol (it restarted) is found by opening the path, which needs the
+   * path to exist; if it is gone, its pinned inbound link is unpinned at the next start (adoption
+   * fails for a dead namespace), its registration stays (a cookie is never reused).
+   */
   @Override
   public void remove(Path netns) throws IOException {
     Registered r = registered.remove(netns.toString());

@@ -24,7 +24,11 @@ public interface Interception extends AutoCloseable {
     install(pod);
   }
 
-  /** Stops intercepting the namespace at {@code netns}; a no-op when it is not intercepted. */
+  /**
+   * Stops intercepting the namespace at {@code netns}; a no-op when it is not intercepted. The path
+   * may already be gone (netns deleted before the pod): whatever is kept outside the namespace for
+   * it is still removed, without entering it.
+   */
   void remove(Path netns) throws IOException;
 
   /**

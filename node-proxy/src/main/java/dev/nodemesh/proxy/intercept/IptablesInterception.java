@@ -7,6 +7,7 @@ import dev.nodemesh.proxy.transport.Transport;
 import io.netty.channel.Channel;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** nat REDIRECT rules inside each pod's namespace; the original destination from conntrack. */
@@ -22,9 +23,12 @@ public final class IptablesInterception implements Interception {
     rules.install(Path.of(pod.netnsPath()));
   }
 
+  /** The rules live in the namespace: once its path is gone there is nothing to remove. */
   @Override
   public void remove(Path netns) throws IOException {
-    rules.remove(netns);
+    if (Files.exists(netns)) {
+      rules.remove(netns);
+    }
   }
 
   @Override

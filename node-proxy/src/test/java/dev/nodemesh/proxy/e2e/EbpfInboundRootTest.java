@@ -4,6 +4,7 @@ import static dev.nodemesh.proxy.e2e.InterceptionRootTest.readAll;
 import static dev.nodemesh.proxy.e2e.InterceptionRootTest.readLine;
 import static dev.nodemesh.proxy.e2e.InterceptionRootTest.waitFor;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.loader.InterceptionPrograms;
@@ -13,14 +14,17 @@ import dev.nodemesh.bpf.testing.TestBpffs;
 import dev.nodemesh.bpf.testing.TestCgroup;
 import dev.nodemesh.proxy.config.ConfigLoader;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Optional;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -128,6 +132,55 @@ class EbpfInboundRootTest {
     // The others are still captured.
     assertEquals(
         "echo-2 " + node.ip("echo-2"), readLine(node.connect("outside", node.ip("echo-2"), 8080)));
+  }
+
+  /**
+   * The runtime deleted the pod's netns before its DelPod (the path is gone; the proxy's own
+   * handles keep the namespace itself alive until it lets go): removing the pod must still take out
+   * everything kept for it outside the namespace, found by its netns cookie and addresses, not by
+   * entering it: the registration in nm_pod_netns, its address in nm_inbound_pods and
+   * nm_inbound_listener, and the pinned link_inbound_&lt;cookie&gt;. The other pods' are untouched.
+   */
+  @Test
+  void removingAPodWhoseNamespaceIsAlreadyGoneStillCleansUpItsEntriesAndPins() throws Exception {
+    InterceptionPrograms programs =
+        ((EbpfInterception) node.proxy().dataPlane().interception()).programs();
+    long cookie;
+    try (NetworkNamespace ns = NetworkNamespace.open(node.pod("echo-1").path())) {
+      cookie = ns.cookie();
+    }
+    InetAddress ip = InetAddress.getByName(node.ip("echo-1"));
+    Path pin = pins.resolve("link_inbound_" + Long.toHexString(cookie));
+    assertTrue(programs.registration(cookie).isPresent(), "echo-1 registered");
+    assertTrue(programs.inboundRegistration(ip).isPresent(), "echo-1's address registered");
+    assertTrue(programs.inboundListenerPresent(ip), "echo-1's listener registered");
+    assertTrue(Files.exists(pin), "echo-1's inbound link pinned");
+    int registered = programs.entries(InterceptionPrograms.POD_NETNS);
+    int addresses = programs.entries(InterceptionPrograms.INBOUND_PODS);
+    int listeners = programs.entries(InterceptionPrograms.INBOUND_LISTENER);
+    long links = inboundPins();
+
+    node.pod("echo-1").close(); // ip netns delete
+    assertFalse(Files.exists(node.pod("echo-1").path()));
+    assertTrue(node.agent().delPod("uid-echo-1").getWasEnrolled());
+
+    assertEquals(Optional.empty(), programs.registration(cookie), "registration left");
+    assertEquals(Optional.empty(), programs.inboundRegistration(ip), "inbound address left");
+    assertFalse(programs.inboundListenerPresent(ip), "inbound listener left");
+    assertFalse(Files.exists(pin), "inbound link still pinned");
+    assertEquals(registered - 1, programs.entries(InterceptionPrograms.POD_NETNS));
+    assertEquals(addresses - 1, programs.entries(InterceptionPrograms.INBOUND_PODS));
+    assertEquals(listeners - 1, programs.entries(InterceptionPrograms.INBOUND_LISTENER));
+    assertEquals(links - 1, inboundPins());
+    // The others are still captured.
+    assertEquals(
+        "echo-2 " + node.ip("echo-2"), readLine(node.connect("outside", node.ip("echo-2"), 8080)));
+  }
+
+  private long inboundPins() throws IOException {
+    try (var files = Files.list(pins)) {
+      return files.filter(f -> f.getFileName().toString().startsWith("link_inbound_")).count();
+    }
   }
 
   @Test
