@@ -432,6 +432,29 @@ class InterceptionProgramsRootTest {
     assertEquals(before, openFds(), "fds after adopt + uninstall");
   }
 
+  /**
+   * An install that fails after the object loaded (the attach target is a plain directory, not a
+   * cgroup) closes what it opened and removes the pins it made.
+   */
+  @Test
+  void aFailedInstallReleasesEveryFileDescriptorAndPin() throws Exception {
+    Path notACgroup = Files.createTempDirectory(TestNetns.runPrefix());
+    cleanup.add(() -> Files.deleteIfExists(notACgroup));
+    Path otherPins = pins.resolveSibling("failed");
+    cleanup.add(() -> Files.deleteIfExists(otherPins));
+    org.junit.jupiter.api.Assertions.assertThrows(
+        IOException.class, () -> InterceptionPrograms.install(notACgroup, otherPins));
+    long before = openFds();
+    for (int i = 0; i < 3; i++) {
+      org.junit.jupiter.api.Assertions.assertThrows(
+          IOException.class, () -> InterceptionPrograms.install(notACgroup, otherPins));
+    }
+    assertEquals(before, openFds(), "fds after three failed installs");
+    try (var left = Files.list(otherPins)) {
+      assertEquals(List.of(), left.toList(), "pins left by failed installs");
+    }
+  }
+
   private static long openFds() throws IOException {
     try (var fds = Files.list(Path.of("/proc/self/fd"))) {
       return fds.count();
