@@ -71,10 +71,15 @@ public final class Native {
     }
   }
 
-  /** Reads a socket option into a fresh buffer of {@code size} bytes; returns the bytes set. */
+  /**
+   * Reads a socket option into a fresh buffer of {@code size} bytes; returns the bytes set. The
+   * option buffers here are heap memory that jnr-ffi copies for the call: these run per proxied
+   * connection (SO_ORIGINAL_DST, SO_MARK), and direct memory would cost a native allocation and a
+   * cleaner registration each time.
+   */
   public static byte[] getsockopt(int fd, int level, int name, int size, String what)
       throws NativeException {
-    Pointer buf = Memory.allocateDirect(RUNTIME, size);
+    Pointer buf = Memory.allocate(RUNTIME, size);
     IntByReference len = new IntByReference(size);
     if (LIBC.getsockopt(fd, level, name, buf, len) != 0) {
       throw new NativeException("getsockopt", what, lastErrno());
@@ -87,7 +92,7 @@ public final class Native {
 
   public static long getsockoptLong(int fd, int level, int name, String what)
       throws NativeException {
-    Pointer buf = Memory.allocateDirect(RUNTIME, 8);
+    Pointer buf = Memory.allocate(RUNTIME, 8);
     IntByReference len = new IntByReference(8);
     if (LIBC.getsockopt(fd, level, name, buf, len) != 0) {
       throw new NativeException("getsockopt", what, lastErrno());
@@ -97,7 +102,7 @@ public final class Native {
 
   public static void setsockoptInt(int fd, int level, int name, int value, String what)
       throws NativeException {
-    Pointer buf = Memory.allocateDirect(RUNTIME, 4);
+    Pointer buf = Memory.allocate(RUNTIME, 4);
     buf.putInt(0, value);
     if (LIBC.setsockopt(fd, level, name, buf, 4) != 0) {
       throw new NativeException("setsockopt", what, lastErrno());

@@ -91,6 +91,9 @@ public final class InterceptionPrograms implements AutoCloseable {
   private final List<Pointer> links;
   private final boolean adopted;
   private boolean closed;
+  // Map name -> fd, resolved once: a lookup per captured connection (original destination) would
+  // otherwise marshal the name and search the object's maps each time. Valid until close().
+  private final Map<String, Integer> mapFds = new java.util.concurrent.ConcurrentHashMap<>();
 
   private InterceptionPrograms(
       Path pinDir, Pointer object, Pointer buffer, List<Pointer> links, boolean adopted) {
@@ -291,7 +294,12 @@ public final class InterceptionPrograms implements AutoCloseable {
   }
 
   private int mapFd(String map) throws BpfException {
-    return Bpf.check(Bpf.lib().bpf_map__fd(Bpf.findMap(object, map)), "bpf_map__fd", map);
+    Integer fd = mapFds.get(map);
+    if (fd == null) {
+      fd = Bpf.check(Bpf.lib().bpf_map__fd(Bpf.findMap(object, map)), "bpf_map__fd", map);
+      mapFds.put(map, fd);
+    }
+    return fd;
   }
 
   /** Starts redirecting the namespace with this cookie (see NetworkNamespace#cookie). */

@@ -76,6 +76,14 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
         finished = true;
         ctx.close();
       }
+      if (session.otherInputDone(downstream)) {
+        // The peer's input ended first, so this was the last direction: flush what is pending to
+        // the peer and close both (the close sends the FIN a shutdownOutput would). Netty's
+        // shutdownOutput builds a ChannelOutputShutdownException with a full stack trace each
+        // time, and this is the end of nearly every connection.
+        session.closeBoth("both directions ended");
+        return;
+      }
       // Pass the end of stream on once everything read before it has been written.
       peer.writeAndFlush(Unpooled.EMPTY_BUFFER)
           .addListener(

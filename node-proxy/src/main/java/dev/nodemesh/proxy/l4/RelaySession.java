@@ -91,6 +91,11 @@ public final class RelaySession {
     listener.bytes(fromDown, n);
   }
 
+  /** Whether the other direction than the one read by the {@code downstream} side has ended. */
+  boolean otherInputDone(boolean downstream) {
+    return (downstream ? upHandler : downHandler).inputDone();
+  }
+
   /** Called after one direction has been passed on as a half-close. */
   void halfClosed() {
     if (downHandler.inputDone() && upHandler.inputDone()) {
