@@ -707,7 +707,14 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
             ? new UpstreamPools.Via(cx.source(), f.target().endpoint())
             : null;
     Future<Channel> acquired =
-        UpstreamPools.acquire(cx.plane(), ctx().channel(), from, to, h2Upstream(f), via);
+        UpstreamPools.acquire(
+            cx.plane(),
+            ctx().channel(),
+            from,
+            to,
+            h2Upstream(f),
+            via,
+            cx.limits().upstreamIdleTimeout());
     HttpRoute.Rule rule = f.entry().rule();
     if (rule.backendTimeout() != null) {
       r.tryTimer =
