@@ -220,9 +220,17 @@ public final class ProtoEncoder {
             .setNamespace(f.namespace());
     var d = f.delay();
     if (d != null) {
+      java.time.Duration fixed = d.fixed();
+      // Both fields: fixed_delay exact, fixed_delay_ms rounded up for proxies that predate it
+      // (rounding down would turn a sub-millisecond delay into 0, which they NACK).
+      long ceilMs = fixed.plusNanos(999_999).toMillis();
       b.setDelay(
           dev.nodemesh.api.config.v1.HttpFault.Delay.newBuilder()
-              .setFixedDelayMs(d.fixed().toMillis())
+              .setFixedDelayMs(ceilMs)
+              .setFixedDelay(
+                  com.google.protobuf.Duration.newBuilder()
+                      .setSeconds(fixed.getSeconds())
+                      .setNanos(fixed.getNano()))
               .setPerMillion(d.perMillion()));
     }
     var a = f.abort();

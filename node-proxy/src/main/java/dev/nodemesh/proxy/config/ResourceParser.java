@@ -337,6 +337,8 @@ public final class ResourceParser {
 
   private static final Pattern DURATION = Pattern.compile("([0-9]{1,5}(h|ms|m|s)){1,4}");
   private static final Pattern DURATION_PART = Pattern.compile("([0-9]{1,5})(h|ms|m|s)");
+  private static final Pattern FAULT_DELAY = Pattern.compile("([0-9]{1,6}(h|ms|us|m|s)){1,5}");
+  private static final Pattern FAULT_DELAY_PART = Pattern.compile("([0-9]{1,6})(h|ms|us|m|s)");
   private static final Pattern HEADER_NAME = Pattern.compile("[A-Za-z0-9!#$%&'*+.^_`|~-]+");
 
   /**
@@ -528,7 +530,7 @@ public final class ResourceParser {
     if (!d.isMissingNode()
         && !d.isNull()
         && fields(d, "spec.delay", Set.of("fixedDelay", "percentage"), false)) {
-      Duration fixed = duration(d, "fixedDelay", "spec.delay.fixedDelay");
+      Duration fixed = faultDelay(d);
       int pm = percentage(d, "spec.delay.percentage");
       if (fixed == null) {
         error("spec.delay.fixedDelay", "is required and must be above 0");
@@ -1074,6 +1076,38 @@ public final class ResourceParser {
   }
 
   /** A Gateway API duration ("10s", "1m30s", "250ms"); null when absent or "0s" (no limit). */
+  /**
+   * HTTPFault's {@code fixedDelay}: a Gateway API duration that may also have a microseconds part
+   * ({@code 500us}, {@code 1ms250us}), since an injected delay below a millisecond is useful for
+   * latency-sensitive services and the field is nodemesh's own.
+   */
+  private @Nullable Duration faultDelay(JsonNode parent) {
+    String path = "spec.delay.fixedDelay";
+    String text = text(parent, "fixedDelay", path);
+    if (text == null) {
+      return null;
+    }
+    if (!FAULT_DELAY.matcher(text).matches()) {
+      error(path, quote(text) + " is not a duration (e.g. 10s, 250ms, 1ms500us)");
+      return null;
+    }
+    Duration d = Duration.ZERO;
+    java.util.regex.Matcher m = FAULT_DELAY_PART.matcher(text);
+    while (m.find()) {
+      long n = Long.parseLong(m.group(1));
+      d =
+          d.plus(
+              switch (m.group(2)) {
+                case "h" -> Duration.ofHours(n);
+                case "m" -> Duration.ofMinutes(n);
+                case "s" -> Duration.ofSeconds(n);
+                case "ms" -> Duration.ofMillis(n);
+                default -> Duration.ofNanos(n * 1000);
+              });
+    }
+    return d.isZero() ? null : d;
+  }
+
   private @Nullable Duration duration(JsonNode parent, String field, String path) {
     String text = text(parent, field, path);
     if (text == null) {

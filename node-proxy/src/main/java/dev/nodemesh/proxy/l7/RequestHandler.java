@@ -203,6 +203,15 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     /** gRPC status seen in the response (or answered by the proxy); -1 when none. */
     int grpcStatus = -1;
 
+    /** A gRPC client's request: the proxy's own answers are gRPC statuses (GrpcStatuses). */
+    boolean grpc;
+
+    /**
+     * The HTTP status the proxy answered with itself, also when it went to a gRPC client as a
+     * grpc-status in an HTTP 200 (so the access log flag still says why); 0 when none.
+     */
+    int localStatus;
+
     boolean delayed;
     @Nullable RequestMirror mirror;
 
@@ -263,6 +272,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     String uri = head.uri();
     int query = uri.indexOf('?');
     r.path = query < 0 ? uri : uri.substring(0, query); // the query may carry secrets: not logged
+    r.grpc = GrpcStatuses.isGrpc(head.headers());
     if (decoded.isFailure()) {
       r.accessLog = cx.plane().accessLog().begin(labels(null));
       Throwable cause = decoded.cause();
@@ -707,7 +717,14 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
             ? new UpstreamPools.Via(cx.source(), f.target().endpoint())
             : null;
     Future<Channel> acquired =
-        UpstreamPools.acquire(cx.plane(), ctx().channel(), from, to, h2Upstream(f), via);
+        UpstreamPools.acquire(
+            cx.plane(),
+            ctx().channel(),
+            from,
+            to,
+            h2Upstream(f),
+            via,
+            cx.limits().upstreamIdleTimeout());
     HttpRoute.Rule rule = f.entry().rule();
     if (rule.backendTimeout() != null) {
       r.tryTimer =
@@ -916,22 +933,30 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
         ReferenceCountUtil.release(msg); // interim responses (100 Continue) stay between us
         return;
       }
+      // A gRPC failure is an HTTP 200 whose only HEADERS carry grpc-status (trailers-only): it
+      // counts as the HTTP status that grpc-status stands for, so retry codes and outlier
+      // detection see it (a status in real trailers comes after the response started: too late).
+      boolean trailersOnly =
+          msg instanceof FullHttpMessage whole
+              && !whole.content().isReadable()
+              && whole.trailingHeaders().isEmpty();
+      int effective = GrpcStatuses.effectiveStatus(code, head.headers(), trailersOnly);
       outcome(
           r.attempt,
-          code == 502 || code == 503 || code == 504
+          effective == 502 || effective == 503 || effective == 504
               ? OutlierDetector.Outcome.GATEWAY_ERROR
-              : code >= 500
+              : effective >= 500
                   ? OutlierDetector.Outcome.SERVER_ERROR
                   : OutlierDetector.Outcome.SUCCESS,
           true);
       HttpRoute.Retry retry = r.forward == null ? null : r.forward.entry().rule().retry();
       if (retry != null
-          && retry.codes().contains(code)
+          && retry.codes().contains(effective)
           && r.retriesLeft > 0
           && r.keepForReplay
           && takeRetry(r)) {
         ReferenceCountUtil.release(msg);
-        tryFailed(r, head.status(), "retrying");
+        tryFailed(r, HttpResponseStatus.valueOf(effective), "retrying");
         return;
       }
       r.responseStarted = true;
@@ -1074,10 +1099,18 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
 
   // ---- answers and the end of a request ----
 
-  /** Answers the current request locally (no response started); closes HTTP/1.1 if asked to. */
+  /**
+   * Answers the current request locally (no response started); closes HTTP/1.1 if asked to. A gRPC
+   * request (not a malformed one) gets the gRPC status for {@code status} instead, trailers-only.
+   */
   private void fail(HttpResponseStatus status, String why, boolean close) {
     Request r = current;
     if (r == null) {
+      return;
+    }
+    r.localStatus = status.code();
+    if (r.grpc && !close) {
+      failGrpc(GrpcStatuses.forLocalAnswer(status.code(), r.flag), why);
       return;
     }
     cancel(r.tryTimer);
@@ -1128,6 +1161,9 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
         .set("grpc-status", Integer.toString(grpcStatus))
         .set("grpc-message", message.replace(" ", "%20"))
         .set("x-request-id", r.requestId);
+    if (r.retryAfterSeconds > 0) {
+      resp.headers().set(HttpHeaderNames.RETRY_AFTER, r.retryAfterSeconds);
+    }
     if (!cx.h2Downstream()) {
       resp.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, 0);
     }
@@ -1212,6 +1248,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       line.flag(ResponseFlag.DI);
     }
     HttpRouter.Forward f = r.forward;
+    int status = r.localStatus != 0 ? r.localStatus : r.status;
     if (r.flag != null) {
       if (f != null) {
         line.upstream(f.target().upstream());
@@ -1219,15 +1256,15 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       line.flag(r.flag);
     } else if (f != null) {
       line.upstream(f.target().upstream());
-      switch (r.status) {
+      switch (status) {
         case 502 -> line.flag(ResponseFlag.UR);
         case 503 -> line.flag(ResponseFlag.UF);
         case 504 -> line.flag(ResponseFlag.UT);
         default -> {}
       }
-    } else if (r.status == 400 || r.status == 414 || r.status == 431) {
+    } else if (status == 400 || status == 414 || status == 431) {
       line.flag(ResponseFlag.DPE);
-    } else if (r.status >= 400) {
+    } else if (status >= 400) {
       line.flag(ResponseFlag.NR);
     }
     line.finish();

@@ -166,7 +166,8 @@ final class RequestMirror implements UpstreamPools.ResponseSink {
         tunnel != null && tunnel.crossesNodes(target.endpoint(), local != null)
             ? new UpstreamPools.Via(cx.source(), target.endpoint())
             : null;
-    UpstreamPools.acquire(cx.plane(), downstream, from, to, h2, via)
+    UpstreamPools.acquire(
+            cx.plane(), downstream, from, to, h2, via, cx.limits().upstreamIdleTimeout())
         .addListener(
             fut -> {
               if (!fut.isSuccess()) {

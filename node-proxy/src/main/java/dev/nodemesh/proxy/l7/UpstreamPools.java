@@ -25,13 +25,16 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
+import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -44,8 +47,13 @@ import org.jspecify.annotations.Nullable;
  * TLS, the receiving node's policy), pooled per source pod like any other.
  *
  * <p>An exchange is a channel that takes {@link HttpObject}s (request) and yields them (response)
- * through its {@link Exchange} handler. Limits: no idle timeout and no cap on HTTP/2 concurrent
- * streams yet; pools of a removed pod stay until their connections close.
+ * through its {@link Exchange} handler.
+ *
+ * <p>Idle timeout: an HTTP/1.1 connection (or tunnelled CONNECT stream) back in the pool, and an
+ * HTTP/2 connection whose last stream closed, is closed when it stays unused for the idle timeout
+ * ({@link HttpLimits#upstreamIdleTimeout}): a timer on the connection's own event loop, cancelled
+ * when the connection is taken again. So the sockets (and the peer's) of a Service that is no
+ * longer called, or of a removed pod, are given back. Limit: no cap on HTTP/2 concurrent streams.
  */
 final class UpstreamPools {
   private static final int MAX_IDLE_PER_ENDPOINT = 64;
@@ -96,7 +104,7 @@ final class UpstreamPools {
     public void channelInactive(ChannelHandlerContext ctx) {
       EndpointPool p = pool;
       if (p != null) {
-        p.idle.remove(ctx.channel());
+        p.closed(ctx.channel());
       }
       ResponseSink s = sink;
       sink = null;
@@ -128,10 +136,119 @@ final class UpstreamPools {
     }
   }
 
-  private static final class EndpointPool {
+  /**
+   * The connections to one endpoint from one loop. Only its loop touches it; the idle timers run
+   * there too (a connection's loop is the pool's loop).
+   */
+  static final class EndpointPool {
+    final Duration idleTimeout;
     final ArrayDeque<Channel> idle = new ArrayDeque<>();
+    // Each idle connection's eviction timer; cancelled when it is taken or closes.
+    private final Map<Channel, ScheduledFuture<?>> idleTimers = new HashMap<>();
     @Nullable Channel h2Connection;
     @Nullable List<Promise<Channel>> h2Waiting;
+    int h2Streams;
+    private @Nullable ScheduledFuture<?> h2IdleTimer;
+
+    EndpointPool(Duration idleTimeout) {
+      this.idleTimeout = idleTimeout;
+    }
+
+    /** Parks {@code ch} as idle and starts its eviction timer. */
+    void park(Channel ch) {
+      idle.addLast(ch);
+      idleTimers.put(
+          ch,
+          ch.eventLoop()
+              .schedule(
+                  () -> {
+                    idleTimers.remove(ch);
+                    if (idle.remove(ch)) {
+                      ch.close();
+                    }
+                  },
+                  idleTimeout.toNanos(),
+                  TimeUnit.NANOSECONDS));
+    }
+
+    /** The most recently parked idle connection still open, its timer cancelled; else null. */
+    @Nullable Channel take() {
+      Channel ch;
+      while ((ch = idle.pollLast()) != null) {
+        cancelTimer(ch);
+        if (ch.isActive()) {
+          return ch;
+        }
+      }
+      return null;
+    }
+
+    /** {@code ch} closed: it is no longer idle here. */
+    void closed(Channel ch) {
+      idle.remove(ch);
+      cancelTimer(ch);
+    }
+
+    private void cancelTimer(Channel ch) {
+      ScheduledFuture<?> t = idleTimers.remove(ch);
+      if (t != null) {
+        t.cancel(false);
+      }
+    }
+
+    int idleCount() {
+      return idle.size();
+    }
+
+    /** A stream was opened on the HTTP/2 connection: it is not idle. */
+    void streamOpened() {
+      h2Streams++;
+      ScheduledFuture<?> t = h2IdleTimer;
+      h2IdleTimer = null;
+      if (t != null) {
+        t.cancel(false);
+      }
+    }
+
+    /** A stream of {@code conn} closed; the last one starts the connection's idle timer. */
+    void streamClosed(Channel conn) {
+      if (conn != h2Connection || --h2Streams > 0 || h2IdleTimer != null) {
+        return; // a stream of an older connection, or others still open
+      }
+      h2IdleTimer =
+          conn.eventLoop()
+              .schedule(
+                  () -> {
+                    h2IdleTimer = null;
+                    if (h2Connection == conn && h2Streams == 0) {
+                      h2Connection = null;
+                      conn.close(); // no stream open: a plain close sends GOAWAY first
+                    }
+                  },
+                  idleTimeout.toNanos(),
+                  TimeUnit.NANOSECONDS);
+    }
+
+    /** The HTTP/2 connection {@code conn} closed: forget it and its idle timer. */
+    void h2Closed(Channel conn) {
+      if (h2Connection != conn) {
+        return;
+      }
+      h2Connection = null;
+      h2Streams = 0;
+      ScheduledFuture<?> t = h2IdleTimer;
+      h2IdleTimer = null;
+      if (t != null) {
+        t.cancel(false);
+      }
+    }
+  }
+
+  /** An exchange handler that parks its channel in {@code pool} when released (tests). */
+  static Exchange exchangeOf(EndpointPool pool) {
+    Exchange ex = new Exchange();
+    ex.pool = pool;
+    return ex;
   }
 
   /**
@@ -144,7 +261,8 @@ final class UpstreamPools {
       NetworkNamespace from,
       InetSocketAddress to,
       boolean h2,
-      @Nullable Via via) {
+      @Nullable Via via,
+      Duration idleTimeout) {
     EventExecutor loop = downstream.eventLoop();
     Map<Key, EndpointPool> pools =
         BY_LOOP.computeIfAbsent(
@@ -154,18 +272,17 @@ final class UpstreamPools {
               return new HashMap<>();
             });
     EndpointPool pool =
-        pools.computeIfAbsent(new Key(to, from, h2, via != null), k -> new EndpointPool());
+        pools.computeIfAbsent(
+            new Key(to, from, h2, via != null), k -> new EndpointPool(idleTimeout));
     Promise<Channel> result = loop.newPromise();
     if (h2) {
       acquireStream(plane, downstream, from, to, via, pool, result);
       return result;
     }
-    Channel ch;
-    while ((ch = pool.idle.pollLast()) != null) {
-      if (ch.isActive()) {
-        result.setSuccess(ch);
-        return result;
-      }
+    Channel ch = pool.take();
+    if (ch != null) {
+      result.setSuccess(ch);
+      return result;
     }
     dial(plane, downstream, from, to, via)
         .addListener(
@@ -247,7 +364,7 @@ final class UpstreamPools {
       Promise<Channel> result) {
     Channel conn = pool.h2Connection;
     if (conn != null && conn.isActive()) {
-      openStream(conn, result);
+      openStream(conn, pool, result);
       return;
     }
     List<Promise<Channel>> waiting = pool.h2Waiting;
@@ -276,18 +393,14 @@ final class UpstreamPools {
                       new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
               c.config().setAutoRead(true);
               pool.h2Connection = c;
-              c.closeFuture()
-                  .addListener(
-                      cf -> {
-                        if (pool.h2Connection == c) {
-                          pool.h2Connection = null;
-                        }
-                      });
-              w.forEach(p -> openStream(c, p));
+              pool.h2Streams = 0;
+              c.closeFuture().addListener(cf -> pool.h2Closed(c));
+              w.forEach(p -> openStream(c, pool, p));
             });
   }
 
-  private static void openStream(Channel conn, Promise<Channel> result) {
+  private static void openStream(Channel conn, EndpointPool pool, Promise<Channel> result) {
+    pool.streamOpened(); // counted from here, so no idle timer closes conn while it opens
     new Http2StreamChannelBootstrap(conn)
         .handler(
             new ChannelInitializer<Http2StreamChannel>() {
@@ -300,8 +413,11 @@ final class UpstreamPools {
         .addListener(
             f -> {
               if (f.isSuccess()) {
-                result.trySuccess((Channel) f.getNow());
+                Channel stream = (Channel) f.getNow();
+                stream.closeFuture().addListener(cf -> pool.streamClosed(conn));
+                result.trySuccess(stream);
               } else {
+                pool.streamClosed(conn);
                 result.tryFailure(f.cause());
               }
             });
@@ -323,7 +439,7 @@ final class UpstreamPools {
         && exchange.isActive()
         && pool.idle.size() < MAX_IDLE_PER_ENDPOINT) {
       exchange.config().setAutoRead(true); // notice the server closing an idle connection
-      pool.idle.addLast(exchange);
+      pool.park(exchange);
       return;
     }
     exchange.close();

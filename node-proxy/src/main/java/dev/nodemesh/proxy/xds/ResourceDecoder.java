@@ -582,11 +582,26 @@ final class ResourceDecoder {
     HttpFault.Delay delay = null;
     if (f.hasDelay()) {
       var d = f.getDelay();
-      if (d.getFixedDelayMs() == 0) {
-        error("delay.fixed_delay_ms", "must be above 0");
+      Duration fixed;
+      if (d.hasFixedDelay()) {
+        // The exact delay; fixed_delay_ms (its rounded copy for older proxies) is not read.
+        var pd = d.getFixedDelay();
+        fixed = Duration.ofSeconds(pd.getSeconds(), pd.getNanos());
+        if (pd.getNanos() < 0 || pd.getNanos() > 999_999_999 || fixed.isNegative()) {
+          error("delay.fixed_delay", "is not a valid positive google.protobuf.Duration");
+        } else if (fixed.isZero()) {
+          error("delay.fixed_delay", "must be above 0");
+        }
+      } else {
+        if (d.getFixedDelayMs() == 0) {
+          error("delay.fixed_delay_ms", "must be above 0");
+        }
+        fixed = Duration.ofMillis(d.getFixedDelayMs());
       }
       perMillion(d.getPerMillion(), "delay.per_million");
-      delay = new HttpFault.Delay(Duration.ofMillis(d.getFixedDelayMs()), d.getPerMillion());
+      if (!fixed.isNegative() && !fixed.isZero()) {
+        delay = new HttpFault.Delay(fixed, d.getPerMillion());
+      }
     }
     HttpFault.Abort abort = null;
     if (f.hasAbort()) {

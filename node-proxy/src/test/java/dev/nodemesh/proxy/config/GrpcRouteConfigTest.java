@@ -84,6 +84,24 @@ class GrpcRouteConfigTest {
         f);
   }
 
+  @Test
+  void aFaultDelayMayHaveMicroseconds() throws Exception {
+    MeshYaml.write(
+        dir,
+        "f.yaml",
+        "apiVersion: traffic.nodemesh.dev/v1alpha1\nkind: HTTPFault\nmetadata: {name: f}\n"
+            + "spec: {delay: {fixedDelay: 1ms250us, percentage: 100}}\n"
+            + "---\n"
+            + "apiVersion: traffic.nodemesh.dev/v1alpha1\nkind: HTTPFault\nmetadata: {name: g}\n"
+            + "spec: {delay: {fixedDelay: 400us, percentage: 100}}\n");
+    ConfigSnapshot s = ConfigLoader.load(dir);
+    assertEquals(
+        Duration.ofNanos(1_250_000),
+        s.httpFault(new NamespacedName("default", "f")).delay().fixed());
+    assertEquals(
+        Duration.ofNanos(400_000), s.httpFault(new NamespacedName("default", "g")).delay().fixed());
+  }
+
   @ParameterizedTest(name = "{0}")
   @CsvSource(
       delimiter = '|',
@@ -96,6 +114,8 @@ class GrpcRouteConfigTest {
         "{abort: {httpStatus: 503, percentage: 101}}| spec.abort.percentage: \"101\" is not a"
             + " number in 0-100",
         "{delay: {percentage: 5}}| spec.delay.fixedDelay: is required",
+        "{delay: {fixedDelay: 1.5ms}}| spec.delay.fixedDelay: \"1.5ms\" is not a duration",
+        "{delay: {fixedDelay: 5ns}}| spec.delay.fixedDelay: \"5ns\" is not a duration",
         "{delay: {fixedDelay: 1s, percent: 5}}| spec.delay.percent: unknown field",
         "{}| spec: is empty",
       })

@@ -4,6 +4,7 @@ import dev.nodemesh.bpf.netns.NetworkNamespace;
 import io.grpc.MethodDescriptor;
 import io.grpc.Server;
 import io.grpc.ServerServiceDefinition;
+import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.nio.NioEventLoopGroup;
@@ -22,7 +23,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * A grpc-java server inside a pod namespace (its listening socket is made inside the namespace)
  * with one service, {@code test.Echo}, whose unary methods take and return raw bytes (no generated
- * stubs on either side): every method answers the pod's name. Counts the calls it served.
+ * stubs on either side): every method answers the pod's name, except {@code Slow}, which answers
+ * after {@link #SLOW_MILLIS}, and {@code Flaky}, which fails every other call with UNAVAILABLE
+ * (trailers-only). Counts the calls it served.
  */
 final class GrpcTestServer implements AutoCloseable {
   static final MethodDescriptor.Marshaller<byte[]> BYTES =
@@ -42,6 +45,8 @@ final class GrpcTestServer implements AutoCloseable {
         }
       };
 
+  static final long SLOW_MILLIS = 2000;
+
   private final Server server;
   private final EventLoopGroup group;
   private final AtomicInteger calls;
@@ -55,6 +60,8 @@ final class GrpcTestServer implements AutoCloseable {
   static GrpcTestServer start(Path netns, int port, String pod, String... methods)
       throws IOException {
     AtomicInteger calls = new AtomicInteger();
+    AtomicInteger flaky = new AtomicInteger();
+    EventLoopGroup group = new NioEventLoopGroup(1);
     ServerServiceDefinition.Builder svc = ServerServiceDefinition.builder("test.Echo");
     byte[] name = pod.getBytes(StandardCharsets.UTF_8);
     for (String m : methods) {
@@ -67,12 +74,24 @@ final class GrpcTestServer implements AutoCloseable {
               .build(),
           ServerCalls.<byte[], byte[]>asyncUnaryCall(
               (req, out) -> {
-                calls.incrementAndGet();
-                out.onNext(name);
-                out.onCompleted();
+                int n = calls.incrementAndGet();
+                if (m.equals("Flaky") && flaky.incrementAndGet() % 2 == 1) {
+                  // Every other call fails before any message: a trailers-only UNAVAILABLE.
+                  out.onError(Status.UNAVAILABLE.withDescription("flaky " + n).asException());
+                } else if (m.equals("Slow")) {
+                  group.schedule(
+                      () -> {
+                        out.onNext(name);
+                        out.onCompleted();
+                      },
+                      SLOW_MILLIS,
+                      TimeUnit.MILLISECONDS);
+                } else {
+                  out.onNext(name);
+                  out.onCompleted();
+                }
               }));
     }
-    EventLoopGroup group = new NioEventLoopGroup(1);
     try {
       Server server =
           NettyServerBuilder.forAddress(new InetSocketAddress(port))

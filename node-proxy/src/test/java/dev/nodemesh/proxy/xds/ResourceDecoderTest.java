@@ -290,6 +290,46 @@ class ResourceDecoderTest {
         f);
   }
 
+  @Test
+  void aSubMillisecondDelayDecodesExactlyAndFixedDelayWinsOverItsRoundedCopy() {
+    List<String> errors = new ArrayList<>();
+    var exact =
+        GOOD_FAULT.toBuilder()
+            .setDelay(
+                GOOD_FAULT.getDelay().toBuilder()
+                    .setFixedDelayMs(2) // what a control plane sends older proxies: rounded up
+                    .setFixedDelay(com.google.protobuf.Duration.newBuilder().setNanos(1_250_000)))
+            .build();
+    var f = new ResourceDecoder(errors).httpFault("default/f", exact);
+    assertEquals(List.of(), errors);
+    assertNotNull(f);
+    assertEquals(java.time.Duration.ofNanos(1_250_000), f.delay().fixed());
+    // A message from an older control plane (only the milliseconds field) still reads.
+    var old = new ResourceDecoder(errors).httpFault("default/f", GOOD_FAULT);
+    assertEquals(List.of(), errors);
+    assertEquals(java.time.Duration.ofMillis(100), old.delay().fixed());
+  }
+
+  @Test
+  void theNewFieldSurvivesTheWireAndAnOldReaderSeesTheRoundedMilliseconds() throws Exception {
+    var exact =
+        GOOD_FAULT.toBuilder()
+            .setDelay(
+                GOOD_FAULT.getDelay().toBuilder()
+                    .setFixedDelayMs(1)
+                    .setFixedDelay(com.google.protobuf.Duration.newBuilder().setNanos(400_000)))
+            .build();
+    byte[] wire = exact.toByteArray();
+    var back = dev.nodemesh.api.config.v1.HttpFault.parseFrom(wire);
+    assertEquals(400_000, back.getDelay().getFixedDelay().getNanos());
+    // An old reader (no field 3) keeps fields 1 and 2 and skips 3 as unknown: Delay without it.
+    var oldShape =
+        dev.nodemesh.api.config.v1.HttpFault.Delay.parseFrom(
+            back.getDelay().toBuilder().clearFixedDelay().build().toByteArray());
+    assertEquals(1, oldShape.getFixedDelayMs());
+    assertEquals(500_000, oldShape.getPerMillion());
+  }
+
   static List<Arguments> badFaults() {
     var d = GOOD_FAULT.getDelay();
     var a = GOOD_FAULT.getAbort();
@@ -299,6 +339,29 @@ class ResourceDecoderTest {
             "zero delay",
             b -> b.setDelay(d.toBuilder().setFixedDelayMs(0)),
             "delay.fixed_delay_ms"),
+        fault(
+            "zero exact delay",
+            b ->
+                b.setDelay(
+                    d.toBuilder()
+                        .setFixedDelayMs(5)
+                        .setFixedDelay(com.google.protobuf.Duration.getDefaultInstance())),
+            "delay.fixed_delay: must be above 0"),
+        fault(
+            "negative exact delay",
+            b ->
+                b.setDelay(
+                    d.toBuilder()
+                        .setFixedDelay(com.google.protobuf.Duration.newBuilder().setSeconds(-1))),
+            "delay.fixed_delay: is not a valid positive google.protobuf.Duration"),
+        fault(
+            "bad nanos",
+            b ->
+                b.setDelay(
+                    d.toBuilder()
+                        .setFixedDelay(
+                            com.google.protobuf.Duration.newBuilder().setNanos(1_000_000_000))),
+            "delay.fixed_delay: is not a valid positive google.protobuf.Duration"),
         fault(
             "delay share",
             b -> b.setDelay(d.toBuilder().setPerMillion(1_000_001)),
