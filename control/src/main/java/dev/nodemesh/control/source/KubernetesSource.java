@@ -2,6 +2,7 @@ package dev.nodemesh.control.source;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.google.protobuf.Message;
+import dev.nodemesh.control.status.RouteStatusWriter;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.proxy.config.AuthorizationPolicy;
@@ -16,6 +17,7 @@ import dev.nodemesh.proxy.config.Workload;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Namespace;
+import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.ObjectReference;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodCondition;
@@ -44,10 +46,10 @@ import org.slf4j.LoggerFactory;
  * The cluster as a source: fabric8 shared informers on Pods, Services, EndpointSlices, Namespaces,
  * and the mesh's AuthorizationPolicy and PeerAuthentication CRDs, in every namespace, and Gateway
  * API HTTPRoutes and GRPCRoutes and the mesh's TrafficPolicies and HTTPFaults (as generic
- * resources) when their CRDs are installed. The informers list, watch, re-list when a watch
- * expires, and resync every {@code resyncMillis}; events are only hopped onto the control-plane
- * executor, where each object is turned into its resource. A resync or relist that changes nothing
- * is invisible downstream, because the store versions resources by content.
+ * resources) when their CRDs are installed, and Nodes for their zones. The informers list, watch,
+ * re-list when a watch expires, and resync every {@code resyncMillis}; events are only hopped onto
+ * the control-plane executor, where each object is turned into its resource. A resync or relist
+ * that changes nothing is invisible downstream, because the store versions resources by content.
  *
  * <p>Pods and Services are validated by the node proxy's own {@link ResourceParser} (the object is
  * turned into the same JSON tree YAML gives), so both sources accept exactly the same objects. An
@@ -58,6 +60,13 @@ import org.slf4j.LoggerFactory;
  * workload uids); with a selector, readiness travels on the Workload so one pod change stays one
  * resource. Namespaces are watched so readiness waits for them; the authorization issue will use
  * their labels.
+ *
+ * <p>A workload's zone is its node's {@value Workload#ZONE_LABEL} label (else the deprecated
+ * {@value #LEGACY_ZONE_LABEL}); only when the node has neither does a zone label on the Pod itself
+ * count. A node whose zone changes has its pods derived again.
+ *
+ * <p>With a {@link RouteStatusWriter}, the Accepted/ResolvedRefs status of the HTTPRoutes and
+ * GRPCRoutes attached to Services is written back (see there).
  *
  * <p>Limits: only TCP ports are carried; a Service's UDP and SCTP ports are left out (as in local
  * mode), so kube-dns keeps its TCP port.
@@ -73,6 +82,15 @@ public final class KubernetesSource implements Source {
   private final List<SharedIndexInformer<?>> informers = new ArrayList<>();
   private final Map<String, String> lastProblem = new HashMap<>();
   private @Nullable SharedIndexInformer<Service> services;
+  private @Nullable SharedIndexInformer<Node> nodes;
+  private @Nullable SharedIndexInformer<Pod> pods;
+  // The zone each Node had when its pods were last derived (control-plane executor only).
+  private final Map<String, String> nodeZones = new HashMap<>();
+  private static final String POD_NODE_INDEX = "nodeName";
+
+  /** Deprecated since Kubernetes 1.17 but still set by some older clouds' node controllers. */
+  static final String LEGACY_ZONE_LABEL = "failure-domain.beta.kubernetes.io/zone";
+
   private @Nullable SharedIndexInformer<EndpointSlice> slices;
   private @Nullable SharedIndexInformer<GenericKubernetesResource> routeInformer;
   private @Nullable SharedIndexInformer<GenericKubernetesResource> trafficInformer;
@@ -80,9 +98,34 @@ public final class KubernetesSource implements Source {
   private @Nullable SharedIndexInformer<GenericKubernetesResource> faultInformer;
   private static final String GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1";
 
+  private final @Nullable RouteStatusWriter routeStatus;
+
   public KubernetesSource(KubernetesClient client, long resyncMillis) {
+    this(client, resyncMillis, null);
+  }
+
+  /**
+   * @param routeStatus writes Accepted/ResolvedRefs back to the routes this source reads; null to
+   *     write nothing. Closed with this source.
+   */
+  public KubernetesSource(
+      KubernetesClient client, long resyncMillis, @Nullable RouteStatusWriter routeStatus) {
     this.client = client;
     this.resyncMillis = resyncMillis;
+    this.routeStatus = routeStatus;
+  }
+
+  static final ResourceDefinitionContext HTTP_ROUTES = gatewayApi("HTTPRoute", "httproutes");
+  static final ResourceDefinitionContext GRPC_ROUTES = gatewayApi("GRPCRoute", "grpcroutes");
+
+  private static ResourceDefinitionContext gatewayApi(String kind, String plural) {
+    return new ResourceDefinitionContext.Builder()
+        .withGroup("gateway.networking.k8s.io")
+        .withVersion("v1")
+        .withKind(kind)
+        .withPlural(plural)
+        .withNamespaced(true)
+        .build();
   }
 
   @Override
@@ -107,13 +150,30 @@ public final class KubernetesSource implements Source {
                 resyncMillis);
     slices = sliceInformer;
     informers.add(sliceInformer);
-    informers.add(
+    // Nodes before Pods, so a pod's first event usually finds its node's zone in the cache; when
+    // it does not, the node's own event re-derives the pods on it.
+    SharedIndexInformer<Node> nodeInformer =
         client
-            .pods()
-            .inAnyNamespace()
+            .nodes()
             .inform(
-                handler(executor, p -> podChanged(store, p), p -> podGone(store, p)),
-                resyncMillis));
+                handler(executor, n -> nodeChanged(store, n), n -> nodeGone(store, n)),
+                resyncMillis);
+    nodes = nodeInformer;
+    informers.add(nodeInformer);
+    SharedIndexInformer<Pod> podInformer =
+        client.pods().inAnyNamespace().runnableInformer(resyncMillis);
+    podInformer.addIndexers(
+        Map.of(
+            POD_NODE_INDEX,
+            p -> {
+              String node = p.getSpec() == null ? null : p.getSpec().getNodeName();
+              return List.of(node == null ? "" : node);
+            }));
+    podInformer.addEventHandler(
+        handler(executor, p -> podChanged(store, p), p -> podGone(store, p)));
+    podInformer.run(); // waits for the first list, and fails start() like inform() would
+    pods = podInformer;
+    informers.add(podInformer);
     // HTTPRoutes through the generic client: the Gateway API CRDs may not be installed, so this
     // informer is started without waiting and does not hold back readiness.
     SharedIndexInformer<GenericKubernetesResource> routes =
@@ -125,8 +185,16 @@ public final class KubernetesSource implements Source {
         handler(executor, r -> routeChanged(store, r), r -> routeGone(store, r)));
     routeInformer = routes;
     trafficInformer = trafficPolicyInformer(executor, store);
-    grpcRouteInformer = grpcRouteInformer(executor, store);
+    SharedIndexInformer<GenericKubernetesResource> grpcRoutes = grpcRouteInformer(executor, store);
+    grpcRouteInformer = grpcRoutes;
     faultInformer = httpFaultInformer(executor, store);
+    RouteStatusWriter status = routeStatus;
+    if (status != null) {
+      status.watchRoutes("HTTPRoute", HTTP_ROUTES, routes);
+      status.watchRoutes("GRPCRoute", GRPC_ROUTES, grpcRoutes);
+      status.watchServices(svcInformer);
+      status.start();
+    }
     routes
         .start()
         .exceptionally(
@@ -430,7 +498,72 @@ public final class KubernetesSource implements Source {
       return;
     }
     lastProblem.remove("Pod " + name);
+    String zone = nodeZone(w.nodeName());
+    if (!zone.isEmpty() && !zone.equals(w.zone())) {
+      w =
+          new Workload(
+              w.uid(),
+              w.name(),
+              w.namespace(),
+              w.ips(),
+              w.labels(),
+              w.serviceAccount(),
+              w.nodeName(),
+              w.namedPorts(),
+              zone);
+    }
     store.put(ResourceType.WORKLOAD, name, ProtoEncoder.workload(w, ready(pod)));
+  }
+
+  /**
+   * The zone of a node from its labels ({@value Workload#ZONE_LABEL}, else {@value
+   * #LEGACY_ZONE_LABEL}), empty when the node is unknown or has neither. The node's zone wins over
+   * a Pod's own {@value Workload#ZONE_LABEL} label: Kubernetes puts the zone on Nodes, and a label
+   * copied into a Deployment's pod template would give every replica the same zone wherever it
+   * runs. The Pod label (what local mode uses) counts only when the node says nothing.
+   */
+  private String nodeZone(String nodeName) {
+    SharedIndexInformer<Node> n = nodes;
+    Node node = n == null || nodeName.isEmpty() ? null : n.getIndexer().getByKey(nodeName);
+    return node == null ? "" : zoneOf(node);
+  }
+
+  static String zoneOf(Node node) {
+    Map<String, String> labels = node.getMetadata().getLabels();
+    if (labels == null) {
+      return "";
+    }
+    String zone = labels.get(Workload.ZONE_LABEL);
+    if (zone == null || zone.isEmpty()) {
+      zone = labels.get(LEGACY_ZONE_LABEL);
+    }
+    return zone == null ? "" : zone;
+  }
+
+  /** A node appeared or changed: if its zone did, its pods' workloads are derived again. */
+  private void nodeChanged(ResourceStore store, Node node) {
+    String name = node.getMetadata().getName();
+    String zone = zoneOf(node);
+    if (!zone.equals(nodeZones.put(name, zone))) {
+      rederivePodsOn(store, name);
+    }
+  }
+
+  private void nodeGone(ResourceStore store, Node node) {
+    String name = node.getMetadata().getName();
+    if (nodeZones.remove(name) != null) {
+      rederivePodsOn(store, name);
+    }
+  }
+
+  private void rederivePodsOn(ResourceStore store, String nodeName) {
+    SharedIndexInformer<Pod> p = pods;
+    if (p == null) {
+      return; // the pods' first list is still to come, and will see the node
+    }
+    for (Pod pod : p.getIndexer().byIndex(POD_NODE_INDEX, nodeName)) {
+      podChanged(store, pod);
+    }
   }
 
   private static boolean ready(Pod pod) {
@@ -547,6 +680,10 @@ public final class KubernetesSource implements Source {
 
   @Override
   public void close() {
+    RouteStatusWriter status = routeStatus;
+    if (status != null) {
+      status.close();
+    }
     informers.forEach(SharedIndexInformer::close);
     SharedIndexInformer<GenericKubernetesResource> r = routeInformer;
     if (r != null) {

@@ -13,6 +13,8 @@ import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.control.store.VersionedResource;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
@@ -49,6 +51,7 @@ class KubernetesSourceTest {
   void clean() {
     // The mock server (and its CRUD store) lives as long as the class; each test starts empty.
     client.pods().inNamespace("default").delete();
+    client.nodes().delete();
     client.services().inNamespace("default").delete();
     client.discovery().v1().endpointSlices().inNamespace("default").delete();
     client.genericKubernetesResources(POLICIES).inNamespace("default").delete();
@@ -205,6 +208,88 @@ class KubernetesSourceTest {
   }
 
   private static Pod pod(String name, String ip, boolean ready, Map<String, String> labels) {
+    return pod(name, ip, ready, labels, "node-1");
+  }
+
+  private static Node node(String name, Map<String, String> labels) {
+    return new NodeBuilder()
+        .withNewMetadata()
+        .withName(name)
+        .withLabels(labels)
+        .endMetadata()
+        .build();
+  }
+
+  @Test
+  void workloadsTakeTheZoneOfTheirNodeAndFollowItsLabel() throws Exception {
+    client
+        .nodes()
+        .resource(node("node-a", Map.of("topology.kubernetes.io/zone", "zone-a")))
+        .create();
+    client
+        .nodes()
+        .resource(node("node-b", Map.of("failure-domain.beta.kubernetes.io/zone", "zone-b")))
+        .create();
+    client.nodes().resource(node("node-c", Map.of())).create();
+    // The pod label names another zone: the node's wins where the node has one.
+    var podLabel = Map.of("app", "echo", "topology.kubernetes.io/zone", "from-pod");
+    client
+        .pods()
+        .inNamespace("default")
+        .resource(pod("on-a", "10.1.1.1", true, podLabel, "node-a"))
+        .create();
+    client
+        .pods()
+        .inNamespace("default")
+        .resource(pod("on-b", "10.1.1.2", true, Map.of(), "node-b"))
+        .create();
+    client
+        .pods()
+        .inNamespace("default")
+        .resource(pod("on-c", "10.1.1.3", true, podLabel, "node-c"))
+        .create();
+    client
+        .pods()
+        .inNamespace("default")
+        .resource(pod("on-c2", "10.1.1.4", true, Map.of(), "node-c"))
+        .create();
+    startSource(0);
+    assertEquals("zone-a", workload("on-a").getZone());
+    assertEquals("zone-b", workload("on-b").getZone()); // the legacy label as a fallback
+    assertEquals("from-pod", workload("on-c").getZone()); // the node says nothing
+    assertEquals("", workload("on-c2").getZone());
+
+    // A node's zone label changing re-derives its pods, and only those.
+    Workload onA = workload("on-a");
+    client
+        .nodes()
+        .withName("node-b")
+        .edit(
+            n -> {
+              n.getMetadata().getLabels().put("topology.kubernetes.io/zone", "zone-b2");
+              return n;
+            });
+    await("node-b's new zone", t -> test(() -> "zone-b2".equals(workload("on-b").getZone())));
+    client
+        .nodes()
+        .withName("node-c")
+        .edit(
+            n -> {
+              n.getMetadata().setLabels(Map.of("topology.kubernetes.io/zone", "zone-c"));
+              return n;
+            });
+    await(
+        "node-c's new zone",
+        t ->
+            test(
+                () ->
+                    "zone-c".equals(workload("on-c").getZone())
+                        && "zone-c".equals(workload("on-c2").getZone())));
+    assertEquals(onA, workload("on-a"));
+  }
+
+  private static Pod pod(
+      String name, String ip, boolean ready, Map<String, String> labels, String node) {
     return new PodBuilder()
         .withNewMetadata()
         .withName(name)
@@ -213,7 +298,7 @@ class KubernetesSourceTest {
         .withLabels(labels)
         .endMetadata()
         .withNewSpec()
-        .withNodeName("node-1")
+        .withNodeName(node)
         .withServiceAccountName("sa-" + name)
         .addNewContainer()
         .withName("app")

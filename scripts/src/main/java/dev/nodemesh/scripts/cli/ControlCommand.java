@@ -13,6 +13,8 @@ import dev.nodemesh.control.ca.TrustBundlePublisher;
 import dev.nodemesh.control.source.KubernetesSource;
 import dev.nodemesh.control.source.LocalSource;
 import dev.nodemesh.control.source.Source;
+import dev.nodemesh.control.status.RouteStatus;
+import dev.nodemesh.control.status.RouteStatusWriter;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.net.InetSocketAddress;
@@ -277,7 +279,21 @@ final class ControlCommand implements Callable<Integer> {
           spec.commandLine(), "--debounce-ms and --resync-s must be >= 0");
     }
     if (source.equals("kubernetes")) {
-      return new KubernetesSource(kube(), resyncSeconds * 1000);
+      // Route status: every replica computes it, the holder of one Lease in this namespace writes.
+      // A pod's HOSTNAME is its name, unique among the replicas.
+      String self = System.getenv("HOSTNAME");
+      RouteStatusWriter status =
+          new RouteStatusWriter(
+              kube(),
+              RouteStatus.CONTROLLER,
+              Clock.systemUTC(),
+              new RouteStatusWriter.Lease(
+                  ownNamespace(),
+                  RouteStatusWriter.LEASE,
+                  self == null || self.isEmpty()
+                      ? "control-" + java.util.UUID.randomUUID()
+                      : self));
+      return new KubernetesSource(kube(), resyncSeconds * 1000, status);
     }
     if (source.startsWith(DIR_PREFIX) && source.length() > DIR_PREFIX.length()) {
       return new LocalSource(Path.of(source.substring(DIR_PREFIX.length())), 1000);

@@ -12,6 +12,7 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.nodemesh.cni.plugin.PluginConfig;
 import dev.nodemesh.control.ca.TrustBundlePublisher;
 import dev.nodemesh.control.source.KubernetesSource;
+import dev.nodemesh.control.status.RouteStatusWriter;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.scripts.cli.Main;
@@ -333,6 +334,13 @@ class DeployManifestsTest {
       }
     }
     want.add(new Grant("authentication.k8s.io", "tokenreviews", "create", ""));
+    // RouteStatusWriter: route status through the status subresource (update; patch for kubectl
+    // and future server-side apply), never the route itself.
+    for (String r : List.of("httproutes/status", "grpcroutes/status")) {
+      for (String v : List.of("update", "patch")) {
+        want.add(new Grant("gateway.networking.k8s.io", r, v, ""));
+      }
+    }
     assertEquals(want, grants(one(ClusterRole.class, "nodemesh-control").getRules()));
 
     Role ca = one(Role.class, "nodemesh-control-ca");
@@ -356,9 +364,21 @@ class DeployManifestsTest {
     assertEquals("Role", rb.getRoleRef().getKind());
     assertEquals(ca.getMetadata().getName(), rb.getRoleRef().getName());
     assertEquals(sa, rb.getSubjects().get(0).getName());
+    // The one Lease deciding which replica writes route status.
+    Role status = one(Role.class, "nodemesh-control-route-status");
+    assertEquals(NS, status.getMetadata().getNamespace());
+    assertEquals(
+        Set.of(
+            new Grant("coordination.k8s.io", "leases", "get", RouteStatusWriter.LEASE),
+            new Grant("coordination.k8s.io", "leases", "update", RouteStatusWriter.LEASE),
+            new Grant("coordination.k8s.io", "leases", "create", "")),
+        Set.copyOf(grants(status.getRules())));
+    RoleBinding srb = one(RoleBinding.class, "nodemesh-control-route-status");
+    assertEquals(status.getMetadata().getName(), srb.getRoleRef().getName());
+    assertEquals(sa, srb.getSubjects().get(0).getName());
     // Nothing else in the deployment has any RBAC.
     assertEquals(1, all(ClusterRole.class).size());
-    assertEquals(1, all(Role.class).size());
+    assertEquals(2, all(Role.class).size());
   }
 
   /** {@code /api/v1/pods?watch=true} → "/pods", {@code /apis/g/v1/namespaces/x/r} → "g/r". */

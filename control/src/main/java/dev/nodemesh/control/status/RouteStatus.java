@@ -1,0 +1,231 @@
+package dev.nodemesh.control.status;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The {@code status.parents} an HTTPRoute or GRPCRoute should have, as a pure function of the
+ * route, what the proxy's parser said about it, the Services that exist, and the status it has now.
+ *
+ * <p>Only parentRefs to a Service (GAMMA: {@code group: ""}, {@code kind: Service}) are this
+ * controller's; every parent entry of another controller is kept as it is, in place, and a route
+ * with no Service parent gets no entry from us. Each of our entries has two conditions, as the
+ * Gateway API defines them:
+ *
+ * <ul>
+ *   <li>{@code Accepted}: True when the route was applied; False/{@code UnsupportedValue} with the
+ *       parser's reasons when it was refused (invalid regex, non-Service backend, ...: the last
+ *       accepted version, if any, stays in effect); False/{@code NoMatchingParent} when the parent
+ *       Service does not exist or has no such port.
+ *   <li>{@code ResolvedRefs}: True when every backendRef (and RequestMirror backendRef) names a
+ *       Service that exists; False/{@code InvalidKind} for a backend that is not a Service;
+ *       False/{@code BackendNotFound} for a Service that does not exist.
+ * </ul>
+ *
+ * <p>A condition keeps its {@code lastTransitionTime} while its status stays the same (as
+ * Kubernetes' {@code meta.SetStatusCondition} does), so recomputing an unchanged route gives
+ * exactly the status it has and the writer has nothing to write.
+ *
+ * <p>Limits: ReferenceGrants are not read, and the mesh routes to a backend in another namespace
+ * without one, so {@code RefNotPermitted} is never reported (reporting it would say traffic is
+ * refused when it is not). A parentRef's {@code sectionName} is not looked at.
+ */
+public final class RouteStatus {
+  /** This control plane's {@code controllerName} in route status. */
+  public static final String CONTROLLER = "nodemesh.dev/control";
+
+  /** The Kubernetes limit on a condition message. */
+  static final int MAX_MESSAGE = 32_768;
+
+  private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
+
+  private RouteStatus() {}
+
+  /** The Services that exist: their ports, or null when there is no such Service. */
+  @FunctionalInterface
+  public interface Services {
+    @Nullable Set<Integer> ports(String namespace, String name);
+  }
+
+  private record Condition(String type, boolean status, String reason, String message) {}
+
+  /**
+   * @param route the route object as a JSON tree (metadata, spec, status)
+   * @param errors what the proxy's parser refused the route for; empty when it was applied
+   * @param now RFC 3339 time for a condition whose status changes
+   * @return the complete {@code status.parents} array the route should have
+   */
+  public static ArrayNode parents(
+      JsonNode route, List<String> errors, Services services, String now, String controller) {
+    JsonNode meta = route.path("metadata");
+    String namespace = meta.path("namespace").asText("default");
+    long generation = meta.path("generation").asLong(0);
+    JsonNode current = route.path("status").path("parents");
+    ArrayNode out = JSON.arrayNode();
+    for (JsonNode entry : current) {
+      if (!controller.equals(entry.path("controllerName").asText())) {
+        out.add(entry.deepCopy());
+      }
+    }
+    Condition resolved = resolvedRefs(route.path("spec"), namespace, services);
+    List<JsonNode> seen = new ArrayList<>();
+    for (JsonNode ref : route.path("spec").path("parentRefs")) {
+      if (!isService(ref) || seen.contains(ref)) {
+        continue;
+      }
+      seen.add(ref);
+      JsonNode old = ours(current, ref, controller);
+      ObjectNode entry = JSON.objectNode();
+      entry.set("parentRef", ref.deepCopy());
+      entry.put("controllerName", controller);
+      ArrayNode conditions = entry.putArray("conditions");
+      conditions.add(condition(accepted(ref, namespace, errors, services), old, generation, now));
+      conditions.add(condition(resolved, old, generation, now));
+      out.add(entry);
+    }
+    return out;
+  }
+
+  /** Gateway API defaults a parentRef to a Gateway: only an explicit core Service is ours. */
+  static boolean isService(JsonNode ref) {
+    String group = ref.path("group").asText("");
+    return "Service".equals(ref.path("kind").asText()) && (group.isEmpty() || group.equals("core"));
+  }
+
+  private static @Nullable JsonNode ours(JsonNode current, JsonNode ref, String controller) {
+    for (JsonNode entry : current) {
+      if (controller.equals(entry.path("controllerName").asText())
+          && ref.equals(entry.path("parentRef"))) {
+        return entry;
+      }
+    }
+    return null;
+  }
+
+  private static Condition accepted(
+      JsonNode ref, String namespace, List<String> errors, Services services) {
+    if (!errors.isEmpty()) {
+      return new Condition(
+          "Accepted",
+          false,
+          "UnsupportedValue",
+          "not applied (a previously accepted version, if any, stays in effect): "
+              + String.join("; ", errors));
+    }
+    String ns = ref.path("namespace").asText(namespace);
+    String name = ref.path("name").asText();
+    Set<Integer> ports = services.ports(ns, name);
+    if (ports == null) {
+      return new Condition(
+          "Accepted", false, "NoMatchingParent", "Service " + ns + "/" + name + " does not exist");
+    }
+    if (ref.has("port") && !ports.contains(ref.path("port").asInt())) {
+      return new Condition(
+          "Accepted",
+          false,
+          "NoMatchingParent",
+          "Service " + ns + "/" + name + " has no port " + ref.path("port").asInt());
+    }
+    return new Condition("Accepted", true, "Accepted", "attached to Service " + ns + "/" + name);
+  }
+
+  private static Condition resolvedRefs(JsonNode spec, String namespace, Services services) {
+    List<String> invalidKind = new ArrayList<>();
+    List<String> notFound = new ArrayList<>();
+    JsonNode rules = spec.path("rules");
+    for (int i = 0; i < rules.size(); i++) {
+      String path = "spec.rules[" + i + "]";
+      JsonNode refs = rules.get(i).path("backendRefs");
+      for (int j = 0; j < refs.size(); j++) {
+        backend(
+            refs.get(j),
+            path + ".backendRefs[" + j + "]",
+            namespace,
+            services,
+            invalidKind,
+            notFound);
+      }
+      JsonNode filters = rules.get(i).path("filters");
+      for (int j = 0; j < filters.size(); j++) {
+        JsonNode mirror = filters.get(j).path("requestMirror").path("backendRef");
+        if (mirror.isObject()) {
+          backend(
+              mirror,
+              path + ".filters[" + j + "].requestMirror.backendRef",
+              namespace,
+              services,
+              invalidKind,
+              notFound);
+        }
+      }
+    }
+    if (invalidKind.isEmpty() && notFound.isEmpty()) {
+      return new Condition("ResolvedRefs", true, "ResolvedRefs", "all backendRefs resolved");
+    }
+    List<String> problems = new ArrayList<>(invalidKind);
+    problems.addAll(notFound);
+    return new Condition(
+        "ResolvedRefs",
+        false,
+        invalidKind.isEmpty() ? "BackendNotFound" : "InvalidKind",
+        String.join("; ", problems));
+  }
+
+  private static void backend(
+      JsonNode ref,
+      String path,
+      String namespace,
+      Services services,
+      List<String> invalidKind,
+      List<String> notFound) {
+    String group = ref.path("group").asText("");
+    String kind = ref.path("kind").asText("Service");
+    if (!kind.equals("Service") || !(group.isEmpty() || group.equals("core"))) {
+      invalidKind.add(
+          path + ": " + (group.isEmpty() ? "" : group + "/") + kind + " is not a Service");
+      return;
+    }
+    String ns = ref.path("namespace").asText(namespace);
+    String name = ref.path("name").asText();
+    if (services.ports(ns, name) == null) {
+      notFound.add(path + ": Service " + ns + "/" + name + " does not exist");
+    }
+  }
+
+  private static ObjectNode condition(
+      Condition c, @Nullable JsonNode oldEntry, long generation, String now) {
+    String status = c.status() ? "True" : "False";
+    String since = now;
+    if (oldEntry != null) {
+      for (JsonNode old : oldEntry.path("conditions")) {
+        if (c.type().equals(old.path("type").asText())
+            && status.equals(old.path("status").asText())
+            && old.hasNonNull("lastTransitionTime")) {
+          since = old.path("lastTransitionTime").asText();
+        }
+      }
+    }
+    ObjectNode n = JSON.objectNode();
+    n.put("type", c.type());
+    n.put("status", status);
+    n.put("reason", c.reason());
+    String message = c.message();
+    n.put(
+        "message",
+        message.length() > MAX_MESSAGE ? message.substring(0, MAX_MESSAGE - 3) + "..." : message);
+    // An int when it fits, as a parsed API response has it: IntNode(1) does not equal LongNode(1).
+    if (generation == (int) generation) {
+      n.put("observedGeneration", (int) generation);
+    } else {
+      n.put("observedGeneration", generation);
+    }
+    n.put("lastTransitionTime", since);
+    return n;
+  }
+}

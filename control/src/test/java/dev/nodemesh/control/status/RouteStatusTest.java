@@ -1,0 +1,133 @@
+package dev.nodemesh.control.status;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/** The status computation alone: no API server, every case from a route tree. */
+class RouteStatusTest {
+  private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+  private static final RouteStatus.Services SERVICES =
+      (ns, name) ->
+          Map.of("default/web", Set.of(80), "other/db", Set.of(5432)).get(ns + "/" + name);
+
+  private static JsonNode route(String spec) throws Exception {
+    return YAML.readTree(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+            + "metadata: {name: r, namespace: default, generation: 3}\n"
+            + spec);
+  }
+
+  private static ArrayNode parents(JsonNode route, List<String> errors, String now) {
+    return RouteStatus.parents(route, errors, SERVICES, now, RouteStatus.CONTROLLER);
+  }
+
+  private static JsonNode cond(ArrayNode parents, int i, String type) {
+    for (JsonNode c : parents.get(i).path("conditions")) {
+      if (type.equals(c.path("type").asText())) {
+        return c;
+      }
+    }
+    throw new AssertionError("no " + type + " in " + parents);
+  }
+
+  @Test
+  void eachServiceParentGetsAcceptedAndResolvedRefs() throws Exception {
+    JsonNode r =
+        route(
+            """
+            spec:
+              parentRefs:
+                - {group: "", kind: Service, name: web, port: 80}
+                - {group: "", kind: Service, name: web, port: 80}
+                - {group: "", kind: Service, name: db, namespace: other, port: 1}
+                - {group: "", kind: Service, name: gone}
+                - {name: gw}
+              rules:
+                - backendRefs: [{name: web, port: 80}, {name: db, namespace: other, port: 5432}]
+            """);
+    ArrayNode p = parents(r, List.of(), "2026-11-23T01:00:00Z");
+    assertEquals(3, p.size(), p.toString()); // the duplicate once, the Gateway not at all
+    assertEquals("Accepted", cond(p, 0, "Accepted").path("reason").asText());
+    assertEquals("NoMatchingParent", cond(p, 1, "Accepted").path("reason").asText());
+    assertTrue(cond(p, 1, "Accepted").path("message").asText().contains("no port 1"));
+    assertEquals("NoMatchingParent", cond(p, 2, "Accepted").path("reason").asText());
+    assertEquals("True", cond(p, 0, "ResolvedRefs").path("status").asText());
+    assertEquals(3, cond(p, 0, "ResolvedRefs").path("observedGeneration").asInt());
+    assertEquals(RouteStatus.CONTROLLER, p.get(0).path("controllerName").asText());
+    assertEquals(r.path("spec").path("parentRefs").get(0), p.get(0).path("parentRef"));
+  }
+
+  @Test
+  void invalidKindOutranksMissingBackendsAndMirrorsCount() throws Exception {
+    JsonNode r =
+        route(
+            """
+            spec:
+              parentRefs: [{group: "", kind: Service, name: web}]
+              rules:
+                - backendRefs: [{name: nope, port: 80}]
+                  filters:
+                    - type: RequestMirror
+                      requestMirror: {backendRef: {name: shadow, port: 80}}
+                - backendRefs: [{group: example.com, kind: Bucket, name: b}]
+            """);
+    JsonNode c = cond(parents(r, List.of(), "t"), 0, "ResolvedRefs");
+    assertEquals("False", c.path("status").asText());
+    assertEquals("InvalidKind", c.path("reason").asText());
+    String m = c.path("message").asText();
+    assertTrue(
+        m.contains("example.com/Bucket") && m.contains("default/nope") && m.contains("shadow"), m);
+  }
+
+  @Test
+  void parserErrorsRefuseTheRouteWithTheirText() throws Exception {
+    JsonNode r = route("spec: {parentRefs: [{group: '', kind: Service, name: web}]}");
+    JsonNode c = cond(parents(r, List.of("spec.rules[0]: bad regex"), "t"), 0, "Accepted");
+    assertEquals("False", c.path("status").asText());
+    assertEquals("UnsupportedValue", c.path("reason").asText());
+    assertTrue(c.path("message").asText().endsWith("spec.rules[0]: bad regex"));
+  }
+
+  @Test
+  void recomputingWhatWasWrittenGivesTheSameTreeAndKeepsOtherControllers() throws Exception {
+    JsonNode r =
+        route(
+            """
+            spec:
+              parentRefs: [{name: gw}, {group: "", kind: Service, name: web, port: 80}]
+              rules: [{backendRefs: [{name: nope, port: 80}]}]
+            status:
+              parents:
+                - parentRef: {name: gw}
+                  controllerName: example.com/gateway
+                  conditions: []
+                - parentRef: {name: removed, kind: Service, group: ""}
+                  controllerName: nodemesh.dev/control
+                  conditions: []
+            """);
+    ArrayNode first = parents(r, List.of(), "2026-11-23T01:00:00Z");
+    assertEquals(2, first.size(), first.toString()); // ours for a removed parentRef is dropped
+    assertEquals("example.com/gateway", first.get(0).path("controllerName").asText());
+    // As the API server would hand it back: serialized and parsed again.
+    ((ObjectNode) r).putObject("status").set("parents", YAML.readTree(first.toString()));
+    ArrayNode again = parents(r, List.of(), "2026-11-23T02:00:00Z");
+    assertEquals(r.path("status").path("parents"), again); // nothing to write
+    // A change of one condition moves only its transition time.
+    ArrayNode refused = parents(r, List.of("x"), "2026-11-23T03:00:00Z");
+    assertEquals(
+        "2026-11-23T03:00:00Z", cond(refused, 1, "Accepted").path("lastTransitionTime").asText());
+    assertEquals(
+        "2026-11-23T01:00:00Z",
+        cond(refused, 1, "ResolvedRefs").path("lastTransitionTime").asText());
+  }
+}
