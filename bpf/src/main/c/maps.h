@@ -21,6 +21,13 @@
  * nm_inbound_listener SOCKHASH 8192 pod address -> the proxy's in-pod 15006 listening socket. The
  *                                  kernel removes an entry by itself when the socket closes (proxy
  *                                  stopped); the agent puts it back when it re-enrols the pod.
+ * nm_skmsg_socks   SOCKHASH 32768  (only with the sk_msg shortcut) both ends of every established
+ *                                  connection between a pod socket and the proxy's in-pod outbound
+ *                                  listener (16384 connections at once), added by
+ *                                  nm_skmsg_sockops; the kernel removes a socket when it closes.
+ *                                  A connection that does not fit is simply not shortcut.
+ * nm_skmsg_tcp     SK_STORAGE      per socket: 1 once nm_skmsg let a sendmsg go over TCP (the
+ *                                  socket then stays on TCP); freed with the socket.
  */
 #ifndef NODEMESH_MAPS_H
 #define NODEMESH_MAPS_H
@@ -77,5 +84,19 @@ struct {
 	__type(key, struct nm_inbound_key);
 	__type(value, __u64);
 } nm_inbound_listener SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, 32768);
+	__type(key, struct nm_sock_key);
+	__type(value, __u64);
+} nm_skmsg_socks SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} nm_skmsg_tcp SEC(".maps") __weak;
 
 #endif

@@ -70,4 +70,16 @@ struct nm_inbound_config {
 						  * slot 0 is the HBONE port (15008) */
 };                                               /* size 16 */
 
+/* Key of nm_skmsg_socks (the optional sk_msg shortcut): one end of a connection between a pod's
+ * app socket and the proxy's accepted socket on the in-pod outbound listener, as that socket sees
+ * itself. The peer's key is the same with local and remote swapped. */
+struct nm_sock_key {
+	__u64 netns;       /* offset 0, fixed: netns cookie */
+	__u32 local_ip4;   /* offset 8, fixed: network order */
+	__u32 remote_ip4;  /* offset 12, fixed: network order */
+	__u16 local_port;  /* offset 16, fixed: host order */
+	__u16 remote_port; /* offset 18, fixed: host order */
+	__u32 pad0;        /* offset 20: always zero, it is hashed */
+};                         /* size 24 */
+
 #endif

@@ -17,6 +17,7 @@ public final class Bpf {
   public static final int BPF_PROG_TYPE_CGROUP_SOCKOPT = 25;
   public static final int BPF_PROG_TYPE_SK_LOOKUP = 30;
   public static final int BPF_ANY = 0;
+  public static final int BPF_SK_MSG_VERDICT = 7;
   public static final int BTF_KIND_STRUCT = 4;
   private static final int ENOENT = 2;
 

@@ -70,6 +70,16 @@ public interface LibBpf {
 
   int bpf_map_get_next_key(int fd, @In @Nullable Pointer key, @Out Pointer nextKey);
 
+  /** Attaches a program to a map (sk_msg to a SOCKHASH); replaces what was attached there. */
+  int bpf_prog_attach(int progFd, int attachableFd, int type, int flags);
+
+  int bpf_prog_detach2(int progFd, int attachableFd, int type);
+
+  int bpf_obj_pin(int fd, String path);
+
+  /** An fd of the pinned object at {@code path}, or a negative errno. */
+  int bpf_obj_get(String path);
+
   int libbpf_probe_bpf_prog_type(int progType, @Nullable Pointer opts);
 
   @SaveError

@@ -10,6 +10,7 @@ import dev.nodemesh.bpf.maps.OrigDst6;
 import dev.nodemesh.bpf.maps.PeerKey;
 import dev.nodemesh.bpf.maps.PeerKey6;
 import dev.nodemesh.bpf.maps.PodConfig;
+import dev.nodemesh.bpf.maps.SockKey;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
@@ -69,6 +70,8 @@ public final class InterceptionPrograms implements AutoCloseable {
   public static final String ORIG6_BY_PEER = "nm_orig6_by_peer";
   public static final String INBOUND_PODS = "nm_inbound_pods";
   public static final String INBOUND_LISTENER = "nm_inbound_listener";
+  public static final String SKMSG_SOCKS = "nm_skmsg_socks";
+  public static final String SKMSG_TCP = "nm_skmsg_tcp";
   private static final List<String> MAPS =
       List.of(
           POD_NETNS,
@@ -77,7 +80,21 @@ public final class InterceptionPrograms implements AutoCloseable {
           ORIG6_BY_COOKIE,
           ORIG6_BY_PEER,
           INBOUND_PODS,
-          INBOUND_LISTENER);
+          INBOUND_LISTENER,
+          SKMSG_SOCKS,
+          SKMSG_TCP);
+
+  /**
+   * The optional sk_msg shortcut: a second sockops program (cgroup link, pinned like the others)
+   * that puts both ends of pod-to-proxy connections into {@link #SKMSG_SOCKS}, and the sk_msg
+   * program attached to that map (not a link: pinned as a program so that a later run can detach
+   * it).
+   */
+  private static final String SKMSG_SOCKOPS = "nm_skmsg_sockops";
+
+  private static final String SKMSG_SOCKOPS_LINK = "link_skmsg_sockops";
+  private static final String SKMSG = "nm_skmsg";
+  private static final String SKMSG_PROG = "prog_skmsg";
 
   /** The sk_lookup program, attached per pod namespace rather than to the cgroup. */
   private static final String INBOUND = "nm_inbound";
@@ -109,6 +126,16 @@ public final class InterceptionPrograms implements AutoCloseable {
    * {@code pinDir} (a directory on a bpffs, created if missing) or adopting what is pinned there.
    */
   public static InterceptionPrograms install(Path cgroup, Path pinDir) throws IOException {
+    return install(cgroup, pinDir, false);
+  }
+
+  /**
+   * As {@link #install(Path, Path)}; with {@code skMsg} also the sk_msg shortcut between pod
+   * sockets and the proxy's in-pod outbound listener (attached, or adopted when pinned). Without
+   * it, a shortcut left pinned by an earlier run is detached and unpinned.
+   */
+  public static InterceptionPrograms install(Path cgroup, Path pinDir, boolean skMsg)
+      throws IOException {
     Files.createDirectories(pinDir);
     byte[] elf;
     try (InputStream in = InterceptionPrograms.class.getResourceAsStream(OBJECT)) {
@@ -141,6 +168,8 @@ public final class InterceptionPrograms implements AutoCloseable {
       Map<String, Pointer> logs = new LinkedHashMap<>();
       List<String> all = new ArrayList<>(PROGRAMS.keySet());
       all.add(INBOUND);
+      all.add(SKMSG_SOCKOPS);
+      all.add(SKMSG);
       for (String prog : all) {
         Pointer logBuf = Bpf.allocate(LOG_SIZE);
         Bpf.check(
@@ -153,9 +182,19 @@ public final class InterceptionPrograms implements AutoCloseable {
       if (rc < 0) {
         throw new BpfException("bpf_object__load", "nodemesh.o", -rc, verifierLogs(logs));
       }
+      if (skMsg) {
+        // the sk_msg program first: a socket takes the map's programs when it is added
+        attachSkMsg(obj, pinDir, created);
+      } else {
+        detachSkMsg(pinDir);
+      }
+      Map<String, String> cgroupPrograms = new LinkedHashMap<>(PROGRAMS);
+      if (skMsg) {
+        cgroupPrograms.put(SKMSG_SOCKOPS, SKMSG_SOCKOPS_LINK);
+      }
       int cgroupFd = Native.open(cgroup.toString(), Native.O_RDONLY | Native.O_DIRECTORY);
       try {
-        for (Map.Entry<String, String> p : PROGRAMS.entrySet()) {
+        for (Map.Entry<String, String> p : cgroupPrograms.entrySet()) {
           Pointer prog = Bpf.findProgram(obj, p.getKey());
           Path linkPin = pinDir.resolve(p.getValue());
           if (Files.exists(linkPin)) {
@@ -197,12 +236,64 @@ public final class InterceptionPrograms implements AutoCloseable {
       throw e;
     }
     log.info(
-        "eBPF interception {} on {} (pins in {})",
+        "eBPF interception {} on {} (pins in {}{})",
         adopted ? "adopted" : "attached",
         cgroup,
-        pinDir);
+        pinDir,
+        skMsg ? ", sk_msg shortcut on" : "");
     return new InterceptionPrograms(pinDir, obj, buffer, links, adopted);
   }
+
+  /**
+   * Attaches nm_skmsg to nm_skmsg_socks (replacing a program an earlier run attached) and pins it,
+   * so that a later run without the shortcut, or uninstall, can name it to detach it.
+   */
+  private static void attachSkMsg(Pointer obj, Path pinDir, List<Path> created) throws IOException {
+    int progFd =
+        Bpf.check(Bpf.lib().bpf_program__fd(Bpf.findProgram(obj, SKMSG)), "bpf_program__fd", SKMSG);
+    int mapFd =
+        Bpf.check(Bpf.lib().bpf_map__fd(Bpf.findMap(obj, SKMSG_SOCKS)), "bpf_map__fd", SKMSG_SOCKS);
+    Bpf.check(
+        Bpf.lib().bpf_prog_attach(progFd, mapFd, Bpf.BPF_SK_MSG_VERDICT, 0),
+        "bpf_prog_attach",
+        SKMSG + " to " + SKMSG_SOCKS);
+    Path pin = pinDir.resolve(SKMSG_PROG);
+    if (!Files.exists(pin)) {
+      created.add(pin);
+    }
+    Files.deleteIfExists(pin); // the program this run replaced, if any
+    Bpf.check(Bpf.lib().bpf_obj_pin(progFd, pin.toString()), "bpf_obj_pin", pin.toString());
+  }
+
+  /** Removes a shortcut an earlier run left pinned: its sockops link and its sk_msg program. */
+  private static void detachSkMsg(Path pinDir) throws IOException {
+    Path link = pinDir.resolve(SKMSG_SOCKOPS_LINK);
+    if (Files.exists(link)) {
+      detachPinned(link);
+      log.info("sk_msg shortcut: detached {}", link);
+    }
+    Path pin = pinDir.resolve(SKMSG_PROG);
+    Path map = pinDir.resolve(SKMSG_SOCKS);
+    if (Files.exists(pin) && Files.exists(map)) {
+      int progFd = Bpf.check(Bpf.lib().bpf_obj_get(pin.toString()), "bpf_obj_get", pin.toString());
+      try {
+        int mapFd = Bpf.check(Bpf.lib().bpf_obj_get(map.toString()), "bpf_obj_get", map.toString());
+        try {
+          int rc = Bpf.lib().bpf_prog_detach2(progFd, mapFd, Bpf.BPF_SK_MSG_VERDICT);
+          if (rc < 0 && -rc != ENOENT) {
+            Bpf.check(rc, "bpf_prog_detach2", SKMSG + " from " + map);
+          }
+        } finally {
+          Native.close(mapFd);
+        }
+      } finally {
+        Native.close(progFd);
+      }
+    }
+    Files.deleteIfExists(pin);
+  }
+
+  private static final int ENOENT = 2;
 
   /**
    * Swaps the freshly loaded sk_lookup program into every pod's pinned inbound link (a restarted
@@ -253,6 +344,7 @@ public final class InterceptionPrograms implements AutoCloseable {
     expect(obj, ORIG6_BY_PEER, PeerKey6.SIZE, OrigDst6.SIZE);
     expect(obj, INBOUND_PODS, InboundKey.SIZE, InboundConfig.SIZE);
     expect(obj, INBOUND_LISTENER, InboundKey.SIZE, 8);
+    expect(obj, SKMSG_SOCKS, SockKey.SIZE, 8);
   }
 
   private static void expect(Pointer obj, String map, int key, int value) throws BpfException {
@@ -474,6 +566,14 @@ public final class InterceptionPrograms implements AutoCloseable {
     return v == null ? Optional.empty() : Optional.of(OrigDst.decode(v).destination());
   }
 
+  /**
+   * Whether this end of a pod-to-proxy connection is in the sk_msg shortcut's map (key: the
+   * socket's own view, see {@link SockKey}).
+   */
+  public boolean shortcutHolds(SockKey key) throws BpfException {
+    return Bpf.lookup(mapFd(SKMSG_SOCKS), key.encode(), 8, SKMSG_SOCKS) != null;
+  }
+
   /** How many entries a map holds now (walks the keys: for tests and diagnostics). */
   public int entries(String map) throws BpfException {
     int keySize = Bpf.lib().bpf_map__key_size(Bpf.findMap(object, map));
@@ -517,6 +617,11 @@ public final class InterceptionPrograms implements AutoCloseable {
       }
       for (String link : PROGRAMS.values()) {
         deletePin(pinDir.resolve(link), failures);
+      }
+      try {
+        detachSkMsg(pinDir); // this run's link is detached above; the sk_msg program and pins here
+      } catch (IOException e) {
+        failures.add(e);
       }
       try {
         for (Path pin : inboundPins(pinDir)) {

@@ -18,7 +18,7 @@ class MapLayoutTest {
   @Test
   void mirrorsMatchTheCompiledObject() throws Exception {
     for (StructLayout mirror :
-        new StructLayout[] {PodConfig.LAYOUT, OrigDst.LAYOUT, PeerKey.LAYOUT}) {
+        new StructLayout[] {PodConfig.LAYOUT, OrigDst.LAYOUT, PeerKey.LAYOUT, SockKey.LAYOUT}) {
       assertEquals(mirror, BtfLayouts.read(object(), mirror.name()), mirror.name());
     }
   }
@@ -29,6 +29,25 @@ class MapLayoutTest {
     InetSocketAddress a = new InetSocketAddress("10.97.0.10", 80);
     assertEquals(OrigDst.SIZE, new OrigDst(a, 7).encode().length);
     assertEquals(PeerKey.SIZE, new PeerKey(7, a).encode().length);
+    InetSocketAddress l = new InetSocketAddress("127.0.0.1", 15001);
+    assertEquals(SockKey.SIZE, new SockKey(7, a, l).encode().length);
+  }
+
+  @Test
+  void sockKeysSwapEndsForThePeerAndUseHostOrderPorts() {
+    SockKey app =
+        new SockKey(
+            0x0102030405060708L,
+            new InetSocketAddress("127.0.0.1", 40000),
+            new InetSocketAddress("127.0.0.1", 15001));
+    assertEquals(app, app.peer().peer());
+    byte[] b = app.peer().encode();
+    java.nio.ByteBuffer n = java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.nativeOrder());
+    assertEquals(15001, n.getShort(16) & 0xffff);
+    assertEquals(40000, n.getShort(18) & 0xffff);
+    assertEquals(127, b[8]);
+    assertEquals(1, b[11]);
+    assertEquals(0, n.getInt(20));
   }
 
   @Test

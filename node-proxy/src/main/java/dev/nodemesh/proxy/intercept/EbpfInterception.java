@@ -54,7 +54,7 @@ public final class EbpfInterception implements Interception {
   public static EbpfInterception start(InterceptionMode mode, int outboundPort, int proxyMark)
       throws IOException {
     return new EbpfInterception(
-        InterceptionPrograms.install(mode.cgroup(), mode.pinDir()),
+        InterceptionPrograms.install(mode.cgroup(), mode.pinDir(), mode.skMsg()),
         new PodConfig(outboundPort, proxyMark),
         InboundConfig.defaults());
   }

@@ -9,8 +9,19 @@ import java.nio.file.Path;
  *     auto (eBPF when the kernel probe and the attach succeed, else iptables with one log line)
  * @param cgroup the cgroup v2 directory holding the pods (ebpf and auto), e.g. the pod cgroup root
  * @param pinDir a directory on a bpffs for the pinned maps and links (ebpf and auto)
+ * @param skMsg eBPF only: also attach the sk_msg shortcut between pod sockets and the proxy's
+ *     in-pod outbound listener (an experiment, off by default; see bpf/README.md)
  */
-public record InterceptionMode(Kind kind, Path cgroup, Path pinDir) {
+public record InterceptionMode(Kind kind, Path cgroup, Path pinDir, boolean skMsg) {
+  public InterceptionMode(Kind kind, Path cgroup, Path pinDir) {
+    this(kind, cgroup, pinDir, false);
+  }
+
+  /** The same mode with the sk_msg shortcut on or off. */
+  public InterceptionMode withSkMsg(boolean on) {
+    return new InterceptionMode(kind, cgroup, pinDir, on);
+  }
+
   /** The two ways of intercepting, and "eBPF if this node can, else iptables". */
   public enum Kind {
     IPTABLES,

@@ -122,6 +122,14 @@ final class ProxyCommand implements Callable<Integer> {
   Path bpfPinDir = InterceptionMode.DEFAULT_PIN_DIR;
 
   @Option(
+      names = "--ebpf-sk-msg",
+      description =
+          "eBPF mode only, experimental: pass bytes between a pod's socket and the proxy's in-pod"
+              + " outbound listener with sk_msg + SOCKHASH instead of loopback TCP (needs the"
+              + " proxy's listeners in --bpf-cgroup; see bpf/README.md). Off by default.")
+  boolean ebpfSkMsg;
+
+  @Option(
       names = "--ca",
       paramLabel = "HOST:PORT",
       description = "The CA to get workload certificates from (default: the --xds target).")
@@ -208,6 +216,11 @@ final class ProxyCommand implements Callable<Integer> {
                   spec.commandLine(),
                   "--intercept must be iptables, ebpf or auto, got " + intercept);
         };
+    if (ebpfSkMsg && interception.kind() == InterceptionMode.Kind.IPTABLES) {
+      throw new CommandLine.ParameterException(
+          spec.commandLine(), "--ebpf-sk-msg needs --intercept=ebpf or auto");
+    }
+    interception = interception.withSkMsg(ebpfSkMsg);
     NodeProxyConfig config =
         new NodeProxyConfig(
             transport,
