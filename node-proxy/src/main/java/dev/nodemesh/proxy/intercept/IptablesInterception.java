@@ -1,15 +1,16 @@
 package dev.nodemesh.proxy.intercept;
 
 import dev.nodemesh.bpf.iptables.PodInterception;
-import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.agent.EnrolledPod;
-import dev.nodemesh.proxy.transport.Transport;
 import io.netty.channel.Channel;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 
-/** nat REDIRECT rules inside each pod's namespace; the original destination from conntrack. */
+/**
+ * nat REDIRECT rules inside each pod's namespace (ip6tables as well for a pod with an IPv6
+ * address); the original destination from conntrack.
+ */
 public final class IptablesInterception implements Interception {
   private final PodInterception rules;
 
@@ -19,7 +20,7 @@ public final class IptablesInterception implements Interception {
 
   @Override
   public void install(EnrolledPod pod) throws IOException {
-    rules.install(Path.of(pod.netnsPath()));
+    rules.install(Path.of(pod.netnsPath()), pod.hasIpv6());
   }
 
   @Override
@@ -30,7 +31,7 @@ public final class IptablesInterception implements Interception {
   @Override
   public InetSocketAddress originalDestination(Channel accepted, EnrolledPod source)
       throws IOException {
-    return SocketOptions.originalDestination(Transport.fd(accepted));
+    return Interception.originalDestination(accepted);
   }
 
   @Override
