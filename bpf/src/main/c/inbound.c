@@ -36,6 +36,14 @@ int nm_inbound(struct bpf_sk_lookup *ctx)
 		key.addr[2] = bpf_htonl(0xffff);
 		key.addr[3] = ctx->local_ip4;
 	} else if (ctx->family == AF_INET6) {
+		/* A connection to the pod's own IPv6 address from inside the pod (the proxy delivering
+		 * to the app) is looped back, but IPv6 reports the address's interface (eth0), not lo,
+		 * as ingress: recognise it by its source, as for IPv4 above. */
+		if (ctx->remote_ip6[0] == ctx->local_ip6[0] &&
+		    ctx->remote_ip6[1] == ctx->local_ip6[1] &&
+		    ctx->remote_ip6[2] == ctx->local_ip6[2] &&
+		    ctx->remote_ip6[3] == ctx->local_ip6[3])
+			return SK_PASS;
 		key.addr[0] = ctx->local_ip6[0];
 		key.addr[1] = ctx->local_ip6[1];
 		key.addr[2] = ctx->local_ip6[2];

@@ -13,16 +13,32 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Installs and removes {@link RedirectRules} inside a pod's network namespace with
- * iptables-restore, one transaction each way, so a failure leaves the namespace as it was. Commands
- * run through {@code nsenter --net=<path>} because the pod's namespace is named by path.
+ * Installs and removes {@link RedirectRules} inside a pod's network namespace with iptables-restore
+ * (and, for a pod with an IPv6 address, the same rules with ip6tables-restore), one transaction per
+ * family each way, so a failure leaves the namespace as it was. Commands run through {@code nsenter
+ * --net=<path>} because the pod's namespace is named by path.
  *
- * <p>Limits: IPv4 only for now (ip6tables is the same with a different binary); every call forks a
- * process, which is fine for pod add/delete but not for anything per connection.
+ * <p>Without IPv6 rules a pod's native IPv6 traffic is not captured; {@link #remove} clears both
+ * families whatever was installed. Limits: every call forks a process, which is fine for pod
+ * add/delete but not for anything per connection.
  */
 public final class PodInterception {
   private static final Logger log = LoggerFactory.getLogger(PodInterception.class);
   private static final long TIMEOUT_SECONDS = 20;
+
+  /** Which netfilter family a call is about: the binaries differ, the rules do not. */
+  public enum Family {
+    IPV4("iptables-restore", "iptables-save"),
+    IPV6("ip6tables-restore", "ip6tables-save");
+
+    private final String restore;
+    private final String save;
+
+    Family(String restore, String save) {
+      this.restore = restore;
+      this.save = save;
+    }
+  }
 
   private final RedirectRules rules;
 
@@ -34,39 +50,92 @@ public final class PodInterception {
     return rules;
   }
 
-  /** Installs (or re-installs, converging) the redirect rules in the namespace at {@code netns}. */
+  /** Installs (or re-installs, converging) the IPv4 redirect rules in {@code netns}. */
   public void install(Path netns) throws IOException {
-    NatTable before = read(netns);
-    String script = rules.installScript(before.outputJump(), before.inboundJump());
-    run(netns, script, List.of("iptables-restore", "-w", "--noflush"));
-    NatTable after = read(netns);
-    if (!after.complete()) {
-      // iptables-restore said yes but the rules are not all there: undo what is and report.
-      remove(netns);
-      throw new IOException("redirect rules incomplete after install in " + netns + ": " + after);
-    }
-    log.debug("redirect rules installed in {}", netns);
+    install(netns, false);
   }
 
-  /** Removes every nodemesh rule and chain from the namespace; a no-op when there are none. */
+  /**
+   * Installs (or re-installs, converging) the redirect rules in the namespace at {@code netns}:
+   * IPv4, and IPv6 too when {@code ipv6}. All or nothing: if the IPv6 rules fail, the IPv4 ones are
+   * removed again.
+   */
+  public void install(Path netns, boolean ipv6) throws IOException {
+    install(netns, Family.IPV4);
+    if (ipv6) {
+      try {
+        install(netns, Family.IPV6);
+      } catch (IOException | RuntimeException e) {
+        try {
+          remove(netns, Family.IPV4);
+        } catch (IOException undo) {
+          e.addSuppressed(undo);
+        }
+        throw e;
+      }
+    }
+  }
+
+  private void install(Path netns, Family family) throws IOException {
+    NatTable before = read(netns, family);
+    String script = rules.installScript(before.outputJump(), before.inboundJump());
+    run(netns, script, List.of(family.restore, "-w", "--noflush"));
+    NatTable after = read(netns, family);
+    if (!after.complete()) {
+      // The restore said yes but the rules are not all there: undo what is and report.
+      remove(netns, family);
+      throw new IOException(
+          family + " redirect rules incomplete after install in " + netns + ": " + after);
+    }
+    log.debug("{} redirect rules installed in {}", family, netns);
+  }
+
+  /** Removes every nodemesh rule and chain of both families; a no-op when there are none. */
   public void remove(Path netns) throws IOException {
-    NatTable now = read(netns);
+    IOException failure = null;
+    for (Family f : Family.values()) {
+      try {
+        remove(netns, f);
+      } catch (IOException e) {
+        if (failure == null) {
+          failure = e;
+        } else {
+          failure.addSuppressed(e);
+        }
+      }
+    }
+    if (failure != null) {
+      throw failure;
+    }
+  }
+
+  private void remove(Path netns, Family family) throws IOException {
+    NatTable now = read(netns, family);
     if (now.clean()) {
       return;
     }
     String script =
         RedirectRules.removeScript(
             now.outputJump(), now.inboundJump(), now.outputChain(), now.inboundChain());
-    run(netns, script, List.of("iptables-restore", "-w", "--noflush"));
+    run(netns, script, List.of(family.restore, "-w", "--noflush"));
   }
 
   public NatTable read(Path netns) throws IOException {
-    return NatTable.parse(natTable(netns));
+    return read(netns, Family.IPV4);
   }
 
-  /** The namespace's whole nat table as iptables-save prints it (for tests and diagnostics). */
+  public NatTable read(Path netns, Family family) throws IOException {
+    return NatTable.parse(natTable(netns, family));
+  }
+
+  /** The namespace's whole IPv4 nat table as iptables-save prints it (tests and diagnostics). */
   public static String natTable(Path netns) throws IOException {
-    return run(netns, null, List.of("iptables-save", "-t", "nat"));
+    return natTable(netns, Family.IPV4);
+  }
+
+  /** The namespace's whole nat table of {@code family} as (ip6)tables-save prints it. */
+  public static String natTable(Path netns, Family family) throws IOException {
+    return run(netns, null, List.of(family.save, "-t", "nat"));
   }
 
   private static String run(Path netns, @Nullable String stdin, List<String> cmd)

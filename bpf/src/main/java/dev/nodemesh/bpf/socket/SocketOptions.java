@@ -15,28 +15,47 @@ import java.util.Arrays;
 public final class SocketOptions {
   private static final int AF_INET = 2;
   private static final int AF_INET6 = 10;
+  private static final int IPV6_V6ONLY = 26;
 
   private SocketOptions() {}
 
   /**
    * Where the peer meant to connect before iptables REDIRECT (or the eBPF getsockopt program)
-   * changed it. Tries IPv4 first and then IPv6 for dual-stack sockets.
+   * changed it: {@code SO_ORIGINAL_DST} at {@code SOL_IP}, then {@code IP6T_SO_ORIGINAL_DST} at
+   * {@code SOL_IPV6}.
    */
   public static InetSocketAddress originalDestination(int fd) throws NativeException {
-    NativeException v4Failure;
+    return originalDestination(fd, false);
+  }
+
+  /**
+   * {@link #originalDestination(int)} asking the family of the accepted connection first ({@code
+   * ipv6}: it arrived over native IPv6, e.g. on [::1]:15001), then the other one. A failure reports
+   * the first family's error.
+   */
+  public static InetSocketAddress originalDestination(int fd, boolean ipv6) throws NativeException {
+    NativeException first;
     try {
-      return parseSockaddr(
-          Native.getsockopt(fd, Native.SOL_IP, Native.SO_ORIGINAL_DST, 16, "SO_ORIGINAL_DST"));
+      return ipv6 ? original6(fd) : original4(fd);
     } catch (NativeException e) {
-      v4Failure = e;
+      first = e;
     }
     try {
-      return parseSockaddr(
-          Native.getsockopt(
-              fd, Native.SOL_IPV6, Native.SO_ORIGINAL_DST, 28, "IP6T_SO_ORIGINAL_DST"));
+      return ipv6 ? original4(fd) : original6(fd);
     } catch (NativeException e) {
-      throw v4Failure;
+      first.addSuppressed(e);
+      throw first;
     }
+  }
+
+  private static InetSocketAddress original4(int fd) throws NativeException {
+    return parseSockaddr(
+        Native.getsockopt(fd, Native.SOL_IP, Native.SO_ORIGINAL_DST, 16, "SO_ORIGINAL_DST"));
+  }
+
+  private static InetSocketAddress original6(int fd) throws NativeException {
+    return parseSockaddr(
+        Native.getsockopt(fd, Native.SOL_IPV6, Native.SO_ORIGINAL_DST, 28, "IP6T_SO_ORIGINAL_DST"));
   }
 
   /** Decodes a {@code sockaddr_in} or {@code sockaddr_in6} (family in host order, port big). */
@@ -57,6 +76,11 @@ public final class SocketOptions {
       throw new IllegalArgumentException("bad address in sockaddr", e);
     }
     throw new IllegalArgumentException("unsupported address family " + family);
+  }
+
+  /** IPV6_V6ONLY on: an AF_INET6 socket that neither accepts nor sends IPv4 (v4-mapped). */
+  public static void setIpv6Only(int fd) throws NativeException {
+    Native.setsockoptInt(fd, Native.SOL_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY");
   }
 
   public static void setMark(int fd, int mark) throws NativeException {

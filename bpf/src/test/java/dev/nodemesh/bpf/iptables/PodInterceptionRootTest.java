@@ -43,6 +43,29 @@ class PodInterceptionRootTest {
   }
 
   @Test
+  void dualStackInstallsTheSameRulesWithIp6tablesAndRemoveClearsBoth() throws IOException {
+    String pristine6 = PodInterception.natTable(ns.path(), PodInterception.Family.IPV6);
+    interception.install(ns.path());
+    // IPv4 only by default: nothing in the IPv6 nat table.
+    assertTrue(interception.read(ns.path(), PodInterception.Family.IPV6).clean());
+
+    interception.install(ns.path(), true);
+    interception.install(ns.path(), true);
+    assertTrue(interception.read(ns.path()).complete());
+    assertTrue(interception.read(ns.path(), PodInterception.Family.IPV6).complete());
+    String v6 = PodInterception.natTable(ns.path(), PodInterception.Family.IPV6);
+    assertEquals(1, count(v6, "-A OUTPUT -p tcp -j NODEMESH_OUTPUT"), v6);
+    assertEquals(1, count(v6, "REDIRECT --to-ports 15001"), v6);
+    assertEquals(1, count(v6, "REDIRECT --to-ports 15006"), v6);
+
+    interception.remove(ns.path());
+    assertTrue(interception.read(ns.path()).clean());
+    assertTrue(interception.read(ns.path(), PodInterception.Family.IPV6).clean());
+    assertEquals(
+        strip(pristine6), strip(PodInterception.natTable(ns.path(), PodInterception.Family.IPV6)));
+  }
+
+  @Test
   void aFailedInstallLeavesNothingBehind() throws IOException {
     PodInterception broken = new PodInterception(new RedirectRules(15001, 70000, 15008, 0x539));
     IOException e = assertThrows(IOException.class, () -> broken.install(ns.path()));

@@ -148,6 +148,44 @@ class InterceptionProgramsRootTest {
   }
 
   @Test
+  void getsockoptAnswersIp6tSoOriginalDstForNativeIpv6() throws Exception {
+    // As above, for a pod registered with NM_POD_IPV6: connect6 sends a native IPv6 connect to
+    // [::1]:15001, and getsockopt(SOL_IPV6, IP6T_SO_ORIGINAL_DST) on the accepted socket answers
+    // from the IPv6 record (SOL_IP has nothing for it).
+    current().register(cookie, PodConfig.defaults().withFlags(PodConfig.IPV6));
+    Process holder =
+        inPod(
+            pod,
+            PYTHON,
+            "-c",
+            "import socket,time\n"
+                + "s=socket.socket(socket.AF_INET6)\n"
+                + "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                + "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)\n"
+                + "s.bind(('::1',15001)); s.listen(16); print(s.fileno(), flush=True)\n"
+                + "time.sleep(120)\n");
+    int remoteFd = Integer.parseInt(firstLine(holder));
+    int listener = Fds.take(holder.pid(), remoteFd);
+    try {
+      Process curl = inPod(pod, "curl", "-s", "--max-time", "5", "http://[fd00:97::10]:8080/x");
+      int conn = Fds.accept(listener, 5000);
+      try {
+        assertEquals(
+            new InetSocketAddress("fd00:97::10", 8080),
+            SocketOptions.originalDestination(conn, true));
+        // The IPv4-first order finds the same answer after SOL_IP comes back empty.
+        assertEquals(
+            new InetSocketAddress("fd00:97::10", 8080), SocketOptions.originalDestination(conn));
+      } finally {
+        Fds.close(conn);
+      }
+      curl.waitFor(10, TimeUnit.SECONDS);
+    } finally {
+      Fds.close(listener);
+    }
+  }
+
+  @Test
   void anUnregisteredNamespaceIsUntouched() throws Exception {
     TestNetns other = TestNetns.create("bpfu");
     cleanup.add(other);

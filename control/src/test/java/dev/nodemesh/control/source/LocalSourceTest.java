@@ -82,6 +82,31 @@ class LocalSourceTest {
   }
 
   @Test
+  void dualStackPodsAndServicesKeepBothFamilies() throws Exception {
+    // podIPs / clusterIPs with an IPv6 entry reach the xDS resources whole, in order: the proxy
+    // routes [fd00:96::a]:80 to the IPv6 address of an endpoint from these.
+    write(
+        "pods.yaml",
+        echo("echo-1", "10.1.0.1")
+            .replace(
+                "status: {podIP: \"10.1.0.1\"}",
+                "status: {podIP: \"10.1.0.1\", podIPs: [{ip: 10.1.0.1}, {ip: \"fd00:1::1\"}]}"));
+    write(
+        "services.yaml",
+        KubeYaml.service(
+            "default",
+            "echo",
+            "[10.96.0.10, \"fd00:96::a\"]",
+            "{app: echo}",
+            "[{port: 80, targetPort: http}]"));
+    start();
+    assertTrue(source.errors().isEmpty(), source.errors().toString());
+    assertEquals(List.of("10.1.0.1", "fd00:1:0:0:0:0:0:1"), workload("echo-1").getIpsList());
+    Service echo = (Service) store.get(ResourceType.SERVICE, "default/echo").message();
+    assertEquals(List.of("10.96.0.10", "fd00:96:0:0:0:0:0:a"), echo.getVipsList());
+  }
+
+  @Test
   void aBrokenFileIsReportedByFileAndFieldAndItsLastGoodVersionStays() throws Exception {
     write("pods.yaml", echo("echo-1", "10.1.0.1"));
     write("more.yaml", echo("extra", "10.1.0.9"));

@@ -21,6 +21,15 @@ public record EnrolledPod(
   }
 
   /** True when an AddPod for {@code other} would change nothing. */
+  /**
+   * Whether the pod has an IPv6 address (other than link-local): the proxy then listens on IPv6 in
+   * the pod as well and captures its native IPv6 traffic.
+   */
+  public boolean hasIpv6() {
+    return ips.stream()
+        .anyMatch(a -> a instanceof java.net.Inet6Address && !a.isLinkLocalAddress());
+  }
+
   public boolean sameAs(EnrolledPod other) {
     return uid.equals(other.uid)
         && name.equals(other.name)

@@ -4,6 +4,7 @@ import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.listener.PodListeners;
+import io.netty.channel.Channel;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.nio.file.Path;
@@ -74,7 +75,12 @@ public final class Enroller implements AutoCloseable {
       throw new IOException("enrolling " + pod + ": " + e.getMessage(), e);
     }
     try {
-      interception.install(pod, listeners.inbound());
+      Channel inbound6 = listeners.inbound6();
+      if (inbound6 == null) {
+        interception.install(pod, listeners.inbound());
+      } else {
+        interception.install(pod, listeners.inbound(), inbound6);
+      }
     } catch (IOException | RuntimeException e) {
       listeners.close();
       netns.close();

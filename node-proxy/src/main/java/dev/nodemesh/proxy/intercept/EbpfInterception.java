@@ -4,12 +4,12 @@ import dev.nodemesh.bpf.loader.InterceptionPrograms;
 import dev.nodemesh.bpf.maps.InboundConfig;
 import dev.nodemesh.bpf.maps.PodConfig;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
-import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.transport.Transport;
 import io.netty.channel.Channel;
 import java.io.IOException;
 import java.net.Inet4Address;
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import org.jspecify.annotations.Nullable;
 
 /**
  * eBPF interception. Outbound: the cgroup programs are attached once to the pods' cgroup and
@@ -29,8 +30,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * bridge or from other nodes; not 15008, not over loopback) are accepted there with the original
  * destination as the accepted socket's local address.
  *
- * <p>Limits: inbound captures IPv4 pod addresses only (the inbound listener is IPv4); outbound
- * covers IPv4 and IPv4-mapped destinations, not native IPv6.
+ * <p>A pod with an IPv6 address is registered with NM_POD_IPV6 (connect6 then sends its native IPv6
+ * connects to [::1]:15001) and its IPv6 addresses go to the [::]:15006 listener. A pod without one
+ * keeps IPv4 capture only: native IPv6 connects are left alone, IPv4-mapped ones are captured.
  */
 public final class EbpfInterception implements Interception {
   private final InterceptionPrograms programs;
@@ -74,23 +76,59 @@ public final class EbpfInterception implements Interception {
 
   @Override
   public void install(EnrolledPod pod, Channel inboundListener) throws IOException {
+    installAll(pod, inboundListener, null);
+  }
+
+  /**
+   * With {@code inboundListener6} (the pod has an IPv6 address and the proxy listens on [::1]:15001
+   * and [::]:15006 there) the pod is registered with NM_POD_IPV6, so connect6 redirects its native
+   * IPv6 connects too, and its IPv6 addresses are captured inbound into that listener.
+   */
+  @Override
+  public void install(EnrolledPod pod, Channel inboundListener, Channel inboundListener6)
+      throws IOException {
+    installAll(pod, inboundListener, inboundListener6);
+  }
+
+  private void installAll(EnrolledPod pod, Channel inbound4, @Nullable Channel inbound6)
+      throws IOException {
     long cookie = pod.netns().cookie();
-    List<InetAddress> v4 =
-        pod.ips().stream()
-            .filter(a -> a instanceof Inet4Address)
-            .map(a -> (InetAddress) a)
-            .toList();
-    programs.register(cookie, config);
+    List<InetAddress> v4 = addresses(pod, false);
+    List<InetAddress> v6 = inbound6 == null ? List.of() : addresses(pod, true);
+    programs.register(cookie, inbound6 == null ? config : config.withFlags(PodConfig.IPV6));
     try {
       if (!v4.isEmpty()) {
         programs.registerInbound(
-            Path.of(pod.netnsPath()), cookie, v4, Transport.fd(inboundListener), inbound);
+            Path.of(pod.netnsPath()), cookie, v4, Transport.fd(inbound4), inbound);
+      }
+      if (inbound6 != null && !v6.isEmpty()) {
+        programs.registerInbound(
+            Path.of(pod.netnsPath()), cookie, v6, Transport.fd(inbound6), inbound);
       }
     } catch (IOException | RuntimeException e) {
       programs.unregister(cookie);
+      try {
+        programs.unregisterInbound(
+            cookie, java.util.stream.Stream.concat(v4.stream(), v6.stream()).toList());
+      } catch (IOException undo) {
+        e.addSuppressed(undo);
+      }
       throw e;
     }
-    registered.put(pod.netnsPath(), new Registered(cookie, v4));
+    List<InetAddress> all = new java.util.ArrayList<>(v4);
+    all.addAll(v6);
+    registered.put(pod.netnsPath(), new Registered(cookie, List.copyOf(all)));
+  }
+
+  /** The pod's IPv4 or (global/ULA, not link-local) IPv6 addresses. */
+  private static List<InetAddress> addresses(EnrolledPod pod, boolean v6) {
+    return pod.ips().stream()
+        .filter(
+            a ->
+                v6
+                    ? a instanceof Inet6Address && !a.isLinkLocalAddress()
+                    : a instanceof Inet4Address)
+        .toList();
   }
 
   /**
@@ -125,7 +163,7 @@ public final class EbpfInterception implements Interception {
         return found.get();
       }
     }
-    return SocketOptions.originalDestination(Transport.fd(accepted));
+    return Interception.originalDestination(accepted);
   }
 
   /**

@@ -5,6 +5,7 @@ import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.transport.Transport;
 import io.netty.channel.Channel;
 import java.io.IOException;
+import java.net.Inet6Address;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 
@@ -25,6 +26,16 @@ public interface Interception extends AutoCloseable {
   }
 
   /**
+   * {@link #install(EnrolledPod, Channel)} for a pod with an IPv6 address: {@code inboundListener6}
+   * is the proxy's [::]:15006 listener in the pod, and an [::1]:15001 outbound listener exists, so
+   * the interception may capture native IPv6 as well.
+   */
+  default void install(EnrolledPod pod, Channel inboundListener, Channel inboundListener6)
+      throws IOException {
+    install(pod, inboundListener);
+  }
+
+  /**
    * Stops intercepting the namespace at {@code netns}; a no-op when it is not intercepted. The path
    * may already be gone (netns deleted before the pod): whatever is kept outside the namespace for
    * it is still removed, without entering it.
@@ -42,7 +53,18 @@ public interface Interception extends AutoCloseable {
    */
   default InetSocketAddress inboundDestination(Channel accepted, EnrolledPod pod)
       throws IOException {
-    return SocketOptions.originalDestination(Transport.fd(accepted));
+    return originalDestination(accepted);
+  }
+
+  /**
+   * {@code SO_ORIGINAL_DST} of an accepted channel, asking the channel's own family first (IPv6 for
+   * a connection accepted on one of the proxy's IPv6 listeners).
+   */
+  static InetSocketAddress originalDestination(Channel accepted) throws IOException {
+    return SocketOptions.originalDestination(
+        Transport.fd(accepted),
+        accepted.localAddress() instanceof InetSocketAddress local
+            && local.getAddress() instanceof Inet6Address);
   }
 
   /**

@@ -1,16 +1,17 @@
 package dev.nodemesh.proxy.intercept;
 
 import dev.nodemesh.bpf.iptables.PodInterception;
-import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.agent.EnrolledPod;
-import dev.nodemesh.proxy.transport.Transport;
 import io.netty.channel.Channel;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** nat REDIRECT rules inside each pod's namespace; the original destination from conntrack. */
+/**
+ * nat REDIRECT rules inside each pod's namespace (ip6tables as well for a pod with an IPv6
+ * address); the original destination from conntrack.
+ */
 public final class IptablesInterception implements Interception {
   private final PodInterception rules;
 
@@ -20,7 +21,7 @@ public final class IptablesInterception implements Interception {
 
   @Override
   public void install(EnrolledPod pod) throws IOException {
-    rules.install(Path.of(pod.netnsPath()));
+    rules.install(Path.of(pod.netnsPath()), pod.hasIpv6());
   }
 
   /** The rules live in the namespace: once its path is gone there is nothing to remove. */
@@ -34,7 +35,7 @@ public final class IptablesInterception implements Interception {
   @Override
   public InetSocketAddress originalDestination(Channel accepted, EnrolledPod source)
       throws IOException {
-    return SocketOptions.originalDestination(Transport.fd(accepted));
+    return Interception.originalDestination(accepted);
   }
 
   @Override

@@ -4,6 +4,7 @@ import dev.nodemesh.bpf.ffi.NativeException;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
+import dev.nodemesh.proxy.transport.Transport;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -29,7 +30,10 @@ public final class Upstream {
     Bootstrap b =
         new Bootstrap()
             .group(downstream.eventLoop())
-            .channelFactory(plane.transport().clientChannels(plane.proxyMark()))
+            .channelFactory(
+                plane
+                    .transport()
+                    .clientChannels(plane.proxyMark(), Transport.familyOf(to.getAddress())))
             .option(ChannelOption.AUTO_READ, false)
             .option(ChannelOption.TCP_NODELAY, true)
             .option(ChannelOption.ALLOW_HALF_CLOSURE, true)

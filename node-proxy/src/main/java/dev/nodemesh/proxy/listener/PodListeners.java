@@ -16,44 +16,45 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.SocketProtocolFamily;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The proxy's listening sockets inside one pod's network namespace: outbound capture on
  * 127.0.0.1:15001, inbound capture on 0.0.0.0:15006 and, with HBONE on, the tunnel server on
- * 0.0.0.0:15008 (TLS; the redirect rules leave that port alone). The calling thread enters the
- * pod's namespace only while Netty constructs the channels (that is when the sockets are created);
- * binding and accepting then run on the event loops in the proxy's own namespace.
+ * 0.0.0.0:15008 (TLS; the redirect rules leave that port alone). A pod with an IPv6 address gets
+ * the same three again as IPv6-only sockets on [::1]:15001, [::]:15006 and [::]:15008, where its
+ * native IPv6 traffic is redirected to. The calling thread enters the pod's namespace only while
+ * Netty constructs the channels (that is when the sockets are created); binding and accepting then
+ * run on the event loops in the proxy's own namespace.
  */
 public final class PodListeners implements AutoCloseable {
-  private final List<Channel> channels;
+  private static final int INBOUND = 1;
 
-  private PodListeners(List<Channel> channels) {
+  private final List<Channel> channels;
+  private final int inbound6;
+
+  private PodListeners(List<Channel> channels, int inbound6) {
     this.channels = channels;
+    this.inbound6 = inbound6;
   }
 
-  /** Opens both listeners for {@code pod}, or none: a failure closes whatever was opened. */
+  /** Opens every listener for {@code pod}, or none: a failure closes whatever was opened. */
   public static PodListeners open(DataPlane plane, EnrolledPod pod) throws IOException {
     List<ChannelFuture> binds = new ArrayList<>();
+    int inbound6 = -1;
     try (NetworkNamespace.Scope in = pod.netns().enter()) {
-      binds.add(
-          bootstrap(plane, pod, true)
-              .bind(
-                  new InetSocketAddress(
-                      InetAddress.getLoopbackAddress(), NodeProxyConfig.OUTBOUND_PORT)));
-      binds.add(
-          bootstrap(plane, pod, false)
-              .bind(new InetSocketAddress("0.0.0.0", NodeProxyConfig.INBOUND_PORT)));
-      Tunnel tunnel = plane.tunnel();
-      if (tunnel != null) {
-        binds.add(
-            bootstrap(plane, HboneServer.initializer(tunnel, plane, pod))
-                .bind(new InetSocketAddress("0.0.0.0", NodeProxyConfig.HBONE_PORT)));
+      // Keep this order: inbound() is channels[INBOUND].
+      bindAll(plane, pod, SocketProtocolFamily.INET, binds);
+      if (pod.hasIpv6()) {
+        inbound6 = binds.size() + INBOUND;
+        bindAll(plane, pod, SocketProtocolFamily.INET6, binds);
       }
     }
     List<Channel> opened = new ArrayList<>();
@@ -68,7 +69,7 @@ public final class PodListeners implements AutoCloseable {
       }
       opened.add(f.channel());
     }
-    PodListeners listeners = new PodListeners(opened);
+    PodListeners listeners = new PodListeners(opened, inbound6);
     if (failure != null) {
       listeners.close();
       throw failure;
@@ -76,7 +77,41 @@ public final class PodListeners implements AutoCloseable {
     return listeners;
   }
 
-  private static ServerBootstrap bootstrap(DataPlane plane, EnrolledPod pod, boolean outbound) {
+  /** Outbound, inbound and (with HBONE) tunnel listeners of one family, in that order. */
+  private static void bindAll(
+      DataPlane plane, EnrolledPod pod, SocketProtocolFamily family, List<ChannelFuture> binds) {
+    boolean v6 = family == SocketProtocolFamily.INET6;
+    InetAddress loopback = v6 ? LOOPBACK6 : InetAddress.getLoopbackAddress();
+    InetAddress any = v6 ? ANY6 : ANY4;
+    binds.add(
+        bootstrap(plane, pod, true, family)
+            .bind(new InetSocketAddress(loopback, NodeProxyConfig.OUTBOUND_PORT)));
+    binds.add(
+        bootstrap(plane, pod, false, family)
+            .bind(new InetSocketAddress(any, NodeProxyConfig.INBOUND_PORT)));
+    Tunnel tunnel = plane.tunnel();
+    if (tunnel != null) {
+      binds.add(
+          bootstrap(plane, HboneServer.initializer(tunnel, plane, pod), family)
+              .bind(new InetSocketAddress(any, NodeProxyConfig.HBONE_PORT)));
+    }
+  }
+
+  private static final InetAddress ANY4 = address(new byte[4]);
+  private static final InetAddress ANY6 = address(new byte[16]);
+  private static final InetAddress LOOPBACK6 =
+      address(new byte[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
+
+  private static InetAddress address(byte[] raw) {
+    try {
+      return InetAddress.getByAddress(raw);
+    } catch (java.net.UnknownHostException e) {
+      throw new IllegalArgumentException(e);
+    }
+  }
+
+  private static ServerBootstrap bootstrap(
+      DataPlane plane, EnrolledPod pod, boolean outbound, SocketProtocolFamily family) {
     return bootstrap(
         plane,
         new ChannelInitializer<SocketChannel>() {
@@ -90,13 +125,15 @@ public final class PodListeners implements AutoCloseable {
                         ? new OutboundConnectHandler(plane, pod)
                         : new InboundConnectHandler(plane, pod));
           }
-        });
+        },
+        family);
   }
 
-  private static ServerBootstrap bootstrap(DataPlane plane, ChannelHandler childHandler) {
+  private static ServerBootstrap bootstrap(
+      DataPlane plane, ChannelHandler childHandler, SocketProtocolFamily family) {
     return new ServerBootstrap()
         .group(plane.acceptGroup(), plane.workerGroup())
-        .channelFactory(plane.transport().serverChannels())
+        .channelFactory(plane.transport().serverChannels(family))
         .option(ChannelOption.SO_REUSEADDR, true)
         .option(ChannelOption.SO_BACKLOG, 1024)
         .childOption(ChannelOption.AUTO_READ, false)
@@ -107,7 +144,12 @@ public final class PodListeners implements AutoCloseable {
 
   /** The inbound plaintext listener (0.0.0.0:15006 in the pod). */
   public Channel inbound() {
-    return channels.get(1);
+    return channels.get(INBOUND);
+  }
+
+  /** The IPv6 inbound plaintext listener ([::]:15006), or null when the pod has no IPv6 address. */
+  public @Nullable Channel inbound6() {
+    return inbound6 < 0 ? null : channels.get(inbound6);
   }
 
   /** Local addresses the listeners are bound to (for logs and tests). */

@@ -79,14 +79,43 @@ public final class Transport {
 
   /** Listening sockets, IPv4, created on the calling thread (so in its network namespace). */
   public ChannelFactory<ServerChannel> serverChannels() {
-    return switch (kind) {
-      case EPOLL -> () -> new EpollServerSocketChannel(SocketProtocolFamily.INET);
-      case IO_URING -> IoUringServerSocketChannel::new;
-      case NIO ->
-          () ->
-              new NioServerSocketChannel(
-                  java.nio.channels.spi.SelectorProvider.provider(), SocketProtocolFamily.INET);
+    return serverChannels(SocketProtocolFamily.INET);
+  }
+
+  /**
+   * Listening sockets of {@code family}, created on the calling thread. IPv6 ones are IPv6 only
+   * ({@code IPV6_V6ONLY}): the proxy binds [::]:port next to 0.0.0.0:port, and a dual-stack socket
+   * would clash with the IPv4 one. io_uring has no family argument; its sockets are AF_INET6 when
+   * the kernel has IPv6, and IPv4 addresses are bound v4-mapped, so they serve IPv4 as before.
+   */
+  public ChannelFactory<ServerChannel> serverChannels(SocketProtocolFamily family) {
+    boolean v6 = family == SocketProtocolFamily.INET6;
+    return () -> {
+      ServerChannel ch =
+          switch (kind) {
+            case EPOLL -> new EpollServerSocketChannel(family);
+            case IO_URING -> new IoUringServerSocketChannel();
+            case NIO ->
+                new NioServerSocketChannel(
+                    java.nio.channels.spi.SelectorProvider.provider(), family);
+          };
+      if (v6) {
+        try {
+          SocketOptions.setIpv6Only(fd(ch));
+        } catch (NativeException e) {
+          ch.unsafe().closeForcibly();
+          throw new IllegalStateException("cannot make the proxy's listener IPv6-only", e);
+        }
+      }
+      return ch;
     };
+  }
+
+  /** The family of sockets that can reach {@code address}. */
+  public static SocketProtocolFamily familyOf(java.net.InetAddress address) {
+    return address instanceof java.net.Inet6Address
+        ? SocketProtocolFamily.INET6
+        : SocketProtocolFamily.INET;
   }
 
   /**
@@ -94,14 +123,18 @@ public final class Transport {
    * on the calling thread. A mark of 0 leaves the socket unmarked.
    */
   public ChannelFactory<SocketChannel> clientChannels(int mark) {
+    return clientChannels(mark, SocketProtocolFamily.INET);
+  }
+
+  /** {@link #clientChannels(int)} for destinations of {@code family} (see {@link #familyOf}). */
+  public ChannelFactory<SocketChannel> clientChannels(int mark, SocketProtocolFamily family) {
     return () -> {
       SocketChannel ch =
           switch (kind) {
-            case EPOLL -> new EpollSocketChannel(SocketProtocolFamily.INET);
+            case EPOLL -> new EpollSocketChannel(family);
             case IO_URING -> new IoUringSocketChannel();
             case NIO ->
-                new NioSocketChannel(
-                    java.nio.channels.spi.SelectorProvider.provider(), SocketProtocolFamily.INET);
+                new NioSocketChannel(java.nio.channels.spi.SelectorProvider.provider(), family);
           };
       if (mark != 0) {
         try {

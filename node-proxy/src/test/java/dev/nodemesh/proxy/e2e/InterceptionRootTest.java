@@ -211,6 +211,105 @@ class InterceptionRootTest {
             .contains("reporter=\"destination\",source_namespace=\"unknown\""));
   }
 
+  /**
+   * Dual stack: client, echo-1 and outside get IPv6 addresses, the config gives client and echo-1
+   * their podIPs and a Service with an IPv6 cluster IP, and the two pods are enrolled again with
+   * both addresses. Native IPv6 connects then go through the proxy ([::1]:15001 in the client, by
+   * ip6tables REDIRECT or connect6) with their original destination, and inbound IPv6 is captured
+   * on [::]:15006; IPv4 keeps working next to it.
+   */
+  @Test
+  void nativeIpv6GoesThroughTheProxy() throws Exception {
+    String client6 = node.addIpv6("client", 10);
+    String echo6 = node.addIpv6("echo-1", 11);
+    String outside6 = node.addIpv6("outside", 20);
+    node.writeConfig(
+        "pods.yaml",
+        Mesh.dualStackPod("client", node.ip("client"), client6, "client")
+            + Mesh.dualStackPod("echo-1", node.ip("echo-1"), echo6, "echo")
+            + Mesh.pod("echo-2", node.ip("echo-2"), "echo")
+            + Mesh.pod("echo-3", node.ip("echo-3"), "echo"));
+    node.writeConfig("services.yaml", Mesh.dualStackService("echo", Mesh.VIP, Mesh.VIP6, "echo"));
+    java.net.InetAddress vip6 = java.net.InetAddress.getByName(Mesh.VIP6);
+    waitFor(
+        () -> node.proxy().dataPlane().snapshots().current().serviceByVip(vip6) != null,
+        () -> "the IPv6 cluster IP never reached the proxy's config");
+    node.enrol("client");
+    node.enrol("echo-1");
+    if (mode == Kind.IPTABLES) {
+      assertTrue(node.nat6Table("client").contains("NODEMESH_OUTPUT"), node.nat6Table("client"));
+      assertFalse(node.nat6Table("outside").contains("NODEMESH"));
+    } else {
+      EbpfInterception ebpf = (EbpfInterception) node.proxy().dataPlane().interception();
+      try (NetworkNamespace ns = NetworkNamespace.open(node.pod("client").path())) {
+        assertEquals(
+            dev.nodemesh.bpf.maps.PodConfig.IPV6,
+            ebpf.programs().registration(ns.cookie()).orElseThrow().flags()
+                & dev.nodemesh.bpf.maps.PodConfig.IPV6);
+      }
+    }
+    String client6Text = java.net.InetAddress.getByName(client6).getHostAddress();
+    String echo6Text = java.net.InetAddress.getByName(echo6).getHostAddress();
+
+    // The IPv6 VIP: only echo-1 has an IPv6 address, so every connection lands there.
+    for (int i = 0; i < 3; i++) {
+      String[] line = readLine(connect("client", Mesh.VIP6, 80)).split(" ");
+      assertEquals("echo-1", line[0]);
+      // Same node: delivered from inside echo-1's namespace, to its own IPv6 address.
+      assertEquals(echo6Text, line[1]);
+    }
+    // The server pod's IPv6 address, on the port the app dialled.
+    assertEquals("echo-1", readLine(connect("client", echo6, 8080)).split(" ")[0]);
+    // Outside the mesh: passed through to exactly the original destination, from the client's
+    // IPv6 address (the proxy's socket is made in the client's namespace).
+    String[] passed = readLine(connect("client", outside6, 8080)).split(" ");
+    assertEquals("outside", passed[0]);
+    assertEquals(client6Text, passed[1]);
+    // IPv4 still works next to it.
+    assertEquals("echo-1", readLine(connect("client", node.ip("echo-1"), 8080)).split(" ")[0]);
+
+    String metrics = node.proxy().dataPlane().metrics().scrape();
+    assertTrue(
+        metrics.contains(
+            "nodemesh_tcp_connections_opened_total{destination_namespace=\"default\","
+                + "destination_service=\"echo.default\",destination_workload=\"echo-1\","
+                + "node=\"test-node\",reporter=\"source\",source_namespace=\"default\","
+                + "source_workload=\"client\"} 3.0"),
+        metrics);
+    // The passthrough was counted by the proxy as well (as "unknown" destination).
+    assertTrue(
+        metrics
+            .lines()
+            .anyMatch(
+                l ->
+                    l.startsWith("nodemesh_tcp_connections_opened_total{")
+                        && l.contains("destination_workload=\"unknown\"")
+                        && l.contains("reporter=\"source\"")
+                        && l.contains("source_workload=\"client\"")
+                        && l.endsWith(" 1.0")),
+        metrics);
+
+    // Inbound IPv6 from a pod outside the mesh: captured on [::]:15006 in echo-1.
+    String inboundBefore = inboundFromUnknown(metrics);
+    String[] in = readLine(connect("outside", echo6, 8080)).split(" ");
+    assertEquals("echo-1", in[0]);
+    assertEquals(echo6Text, in[1]);
+    assertFalse(
+        inboundBefore.equals(inboundFromUnknown(node.proxy().dataPlane().metrics().scrape())),
+        "the inbound IPv6 connection did not go through the proxy");
+  }
+
+  private static String inboundFromUnknown(String metrics) {
+    return metrics
+        .lines()
+        .filter(
+            l ->
+                l.startsWith("nodemesh_tcp_connections_opened_total")
+                    && l.contains("reporter=\"destination\"")
+                    && l.contains("source_workload=\"unknown\""))
+        .reduce("", (a, b) -> a + "\n" + b);
+  }
+
   @Test
   void largeTransferArrivesByteIdentical() throws Exception {
     long size = 128L * 1024 * 1024;

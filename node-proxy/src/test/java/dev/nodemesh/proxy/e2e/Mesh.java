@@ -3,6 +3,7 @@ package dev.nodemesh.proxy.e2e;
 /** The YAML the end-to-end tests serve: a client, three echo pods and one service. */
 final class Mesh {
   static final String VIP = "10.97.0.10";
+  static final String VIP6 = "fd00:97::10";
 
   private Mesh() {}
 
@@ -39,6 +40,14 @@ final class Mesh {
         .formatted(name, name, app, nodeName, sa, ip);
   }
 
+  /** {@link #pod(String, String, String)} with a second, IPv6 address (status.podIPs). */
+  static String dualStackPod(String name, String ip, String ip6, String app) {
+    return pod(name, ip, app)
+        .replace(
+            "  podIP: " + ip + "\n",
+            "  podIP: " + ip + "\n  podIPs:\n    - ip: " + ip + "\n    - ip: \"" + ip6 + "\"\n");
+  }
+
   static String pods() {
     return pod("client", TestNode.SUBNET + 10, "client")
         + pod("echo-1", TestNode.SUBNET + 11, "echo")
@@ -67,5 +76,13 @@ final class Mesh {
               targetPort: 9000
         """
         .formatted(name, vip, selectorApp);
+  }
+
+  /** {@link #service} with an IPv4 and an IPv6 cluster IP (spec.clusterIPs, v4 first). */
+  static String dualStackService(String name, String vip, String vip6, String selectorApp) {
+    return service(name, vip, selectorApp)
+        .replace(
+            "  clusterIP: " + vip + "\n",
+            "  clusterIP: " + vip + "\n  clusterIPs: [" + vip + ", \"" + vip6 + "\"]\n");
   }
 }

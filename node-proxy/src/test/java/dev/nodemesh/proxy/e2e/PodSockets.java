@@ -42,7 +42,7 @@ final class PodSockets implements Closeable {
           + "for line in sys.stdin:\n"
           + "  f=line.split()\n"
           + "  if f[0]=='c':\n"
-          + "    s=socket.socket(); s.settimeout(15)\n"
+          + "    s=socket.socket(socket.AF_INET6 if ':' in f[1] else socket.AF_INET); s.settimeout(15)\n"
           + "    try:\n"
           + "      s.connect((f[1],int(f[2])))\n"
           + "    except socket.timeout:\n"

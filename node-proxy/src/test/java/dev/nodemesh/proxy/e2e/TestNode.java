@@ -34,6 +34,11 @@ final class TestNode implements AutoCloseable {
   static final String SERVICE_CIDR = "10.97.0.0/16";
   static final String POD_CIDR = "10.214.0.0/16";
 
+  /** IPv6 (ULA) pod addresses of dual-stack test pods: SUBNET6 + host part in hex. */
+  static final String SUBNET6 = "fd00:214::";
+
+  static final String SERVICE_CIDR6 = "fd00:97::/112";
+
   private final Path dir;
   private final TestNetns node;
   private final String nodeName;
@@ -42,6 +47,7 @@ final class TestNode implements AutoCloseable {
   private final boolean routed;
   private final Map<String, TestNetns> pods = new LinkedHashMap<>();
   private final Map<String, String> ips = new LinkedHashMap<>();
+  private final Map<String, String> ips6 = new LinkedHashMap<>();
   private final List<AutoCloseable> closeables = new ArrayList<>();
   private NodeProxy proxy;
   private AgentClient agent;
@@ -156,6 +162,25 @@ final class TestNode implements AutoCloseable {
 
   String ip(String pod) {
     return ips.get(pod);
+  }
+
+  /**
+   * Makes {@code pod} dual-stack: an IPv6 address on its eth0 (no duplicate address detection, so
+   * it is usable at once) and an on-link route for the IPv6 service range. Enrol (again) after this
+   * for the proxy to learn the address. Returns the address.
+   */
+  String addIpv6(String name, int hostPart) throws IOException {
+    String ip6 = SUBNET6 + Integer.toHexString(hostPart);
+    TestNetns pod = pods.get(name);
+    pod.exec("ip", "-6", "addr", "add", ip6 + "/64", "dev", "eth0", "nodad");
+    pod.exec("ip", "-6", "route", "add", SERVICE_CIDR6, "dev", "eth0");
+    ips6.put(name, ip6);
+    return ip6;
+  }
+
+  /** The pod's IPv6 address ({@link #addIpv6}), or null. */
+  String ip6(String pod) {
+    return ips6.get(pod);
   }
 
   TestNetns pod(String name) {
@@ -290,6 +315,7 @@ final class TestNode implements AutoCloseable {
         .setNamespace("default")
         .setNetnsPath(pods.get(name).path().toString())
         .addIps(ips.get(name))
+        .addAllIps(ips6.containsKey(name) ? List.of(ips6.get(name)) : List.of())
         .build();
   }
 
@@ -344,6 +370,10 @@ final class TestNode implements AutoCloseable {
 
   String natTable(String pod) throws IOException {
     return pods.get(pod).exec("iptables-save", "-t", "nat");
+  }
+
+  String nat6Table(String pod) throws IOException {
+    return pods.get(pod).exec("ip6tables-save", "-t", "nat");
   }
 
   @Override
