@@ -24,6 +24,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReadWriteLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 import jnr.ffi.Pointer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -107,7 +110,10 @@ public final class InterceptionPrograms implements AutoCloseable {
   private final Pointer buffer; // libbpf may read the ELF image until the object is closed
   private final List<Pointer> links;
   private final boolean adopted;
-  private boolean closed;
+  // Guards the libbpf object and the map fds against close() while another thread (an event loop
+  // looking up an original destination) still uses them: a freed object or a reused fd number.
+  private final ReadWriteLock handles = new ReentrantReadWriteLock();
+  private boolean closed; // guarded by handles
   // Map name -> fd, resolved once: a lookup per captured connection (original destination) would
   // otherwise marshal the name and search the object's maps each time. Valid until close().
   private final Map<String, Integer> mapFds = new java.util.concurrent.ConcurrentHashMap<>();
@@ -385,6 +391,26 @@ public final class InterceptionPrograms implements AutoCloseable {
     return pinDir;
   }
 
+  /** Something done with the object or map fds; runs only while they are open. */
+  @FunctionalInterface
+  private interface HandleUse<T, E extends Exception> {
+    T apply() throws E;
+  }
+
+  private <T, E extends Exception> T whileOpen(HandleUse<T, E> use) throws E {
+    Lock read = handles.readLock();
+    read.lock();
+    try {
+      if (closed) {
+        throw new IllegalStateException(
+            "eBPF interception handles already closed (" + pinDir + ")");
+      }
+      return use.apply();
+    } finally {
+      read.unlock();
+    }
+  }
+
   private int mapFd(String map) throws BpfException {
     Integer fd = mapFds.get(map);
     if (fd == null) {
@@ -396,17 +422,29 @@ public final class InterceptionPrograms implements AutoCloseable {
 
   /** Starts redirecting the namespace with this cookie (see NetworkNamespace#cookie). */
   public void register(long netnsCookie, PodConfig config) throws BpfException {
-    Bpf.update(mapFd(POD_NETNS), PodConfig.key(netnsCookie), config.encode(), POD_NETNS);
+    whileOpen(
+        () -> {
+          Bpf.update(mapFd(POD_NETNS), PodConfig.key(netnsCookie), config.encode(), POD_NETNS);
+
+          return true;
+        });
   }
 
   /** Stops redirecting new connects from that namespace; returns false if it was not registered. */
   public boolean unregister(long netnsCookie) throws BpfException {
-    return Bpf.delete(mapFd(POD_NETNS), PodConfig.key(netnsCookie), POD_NETNS);
+    return whileOpen(
+        () -> {
+          return Bpf.delete(mapFd(POD_NETNS), PodConfig.key(netnsCookie), POD_NETNS);
+        });
   }
 
   public Optional<PodConfig> registration(long netnsCookie) throws BpfException {
-    byte[] v = Bpf.lookup(mapFd(POD_NETNS), PodConfig.key(netnsCookie), PodConfig.SIZE, POD_NETNS);
-    return v == null ? Optional.empty() : Optional.of(PodConfig.decode(v));
+    return whileOpen(
+        () -> {
+          byte[] v =
+              Bpf.lookup(mapFd(POD_NETNS), PodConfig.key(netnsCookie), PodConfig.SIZE, POD_NETNS);
+          return v == null ? Optional.empty() : Optional.of(PodConfig.decode(v));
+        });
   }
 
   /**
@@ -424,56 +462,63 @@ public final class InterceptionPrograms implements AutoCloseable {
       int listenerFd,
       InboundConfig config)
       throws IOException {
-    if (addresses.isEmpty()) {
-      throw new IllegalArgumentException("no addresses to capture for " + netns);
-    }
-    List<InetAddress> added = new ArrayList<>();
-    byte[] fd = PodConfig.key(listenerFd);
-    try {
-      for (InetAddress a : addresses) {
-        byte[] key = new InboundKey(a).encode();
-        Bpf.update(mapFd(INBOUND_LISTENER), key, fd, INBOUND_LISTENER + " " + a);
-        added.add(a);
-        Bpf.update(mapFd(INBOUND_PODS), key, config.encode(), INBOUND_PODS + " " + a);
-      }
-      Path pin = inboundPin(netnsCookie);
-      Pointer prog = Bpf.findProgram(object, INBOUND);
-      if (Files.exists(pin)) {
-        Pointer link = Bpf.openLink(pin.toString());
-        try {
-          Bpf.check(
-              Bpf.lib().bpf_link__update_program(link, prog),
-              "bpf_link__update_program",
-              INBOUND + " into " + pin);
-        } finally {
-          Bpf.lib().bpf_link__destroy(link);
-        }
-      } else {
-        int nsFd = Native.open(netns.toString(), Native.O_RDONLY | Native.O_CLOEXEC);
-        try {
-          Pointer link = Bpf.attachNetns(prog, nsFd, INBOUND + " to " + netns);
-          try {
-            Bpf.check(
-                Bpf.lib().bpf_link__pin(link, pin.toString()), "bpf_link__pin", pin.toString());
-          } finally {
-            Bpf.lib().bpf_link__destroy(link); // detaches unless the pin above took hold
+    whileOpen(
+        () -> {
+          if (addresses.isEmpty()) {
+            throw new IllegalArgumentException("no addresses to capture for " + netns);
           }
-        } finally {
-          Native.close(nsFd);
-        }
-      }
-    } catch (IOException | RuntimeException e) {
-      for (InetAddress a : added) {
-        byte[] key = new InboundKey(a).encode();
-        try {
-          Bpf.delete(mapFd(INBOUND_PODS), key, INBOUND_PODS);
-          Bpf.delete(mapFd(INBOUND_LISTENER), key, INBOUND_LISTENER);
-        } catch (BpfException cleanup) {
-          e.addSuppressed(cleanup);
-        }
-      }
-      throw e;
-    }
+          List<InetAddress> added = new ArrayList<>();
+          byte[] fd = PodConfig.key(listenerFd);
+          try {
+            for (InetAddress a : addresses) {
+              byte[] key = new InboundKey(a).encode();
+              Bpf.update(mapFd(INBOUND_LISTENER), key, fd, INBOUND_LISTENER + " " + a);
+              added.add(a);
+              Bpf.update(mapFd(INBOUND_PODS), key, config.encode(), INBOUND_PODS + " " + a);
+            }
+            Path pin = inboundPin(netnsCookie);
+            Pointer prog = Bpf.findProgram(object, INBOUND);
+            if (Files.exists(pin)) {
+              Pointer link = Bpf.openLink(pin.toString());
+              try {
+                Bpf.check(
+                    Bpf.lib().bpf_link__update_program(link, prog),
+                    "bpf_link__update_program",
+                    INBOUND + " into " + pin);
+              } finally {
+                Bpf.lib().bpf_link__destroy(link);
+              }
+            } else {
+              int nsFd = Native.open(netns.toString(), Native.O_RDONLY | Native.O_CLOEXEC);
+              try {
+                Pointer link = Bpf.attachNetns(prog, nsFd, INBOUND + " to " + netns);
+                try {
+                  Bpf.check(
+                      Bpf.lib().bpf_link__pin(link, pin.toString()),
+                      "bpf_link__pin",
+                      pin.toString());
+                } finally {
+                  Bpf.lib().bpf_link__destroy(link); // detaches unless the pin above took hold
+                }
+              } finally {
+                Native.close(nsFd);
+              }
+            }
+          } catch (IOException | RuntimeException e) {
+            for (InetAddress a : added) {
+              byte[] key = new InboundKey(a).encode();
+              try {
+                Bpf.delete(mapFd(INBOUND_PODS), key, INBOUND_PODS);
+                Bpf.delete(mapFd(INBOUND_LISTENER), key, INBOUND_LISTENER);
+              } catch (BpfException cleanup) {
+                e.addSuppressed(cleanup);
+              }
+            }
+            throw e;
+          }
+
+          return true;
+        });
   }
 
   /**
@@ -482,17 +527,20 @@ public final class InterceptionPrograms implements AutoCloseable {
    */
   public boolean unregisterInbound(long netnsCookie, Collection<InetAddress> addresses)
       throws IOException {
-    Path pin = inboundPin(netnsCookie);
-    boolean linked = Files.exists(pin);
-    if (linked) {
-      detachPinned(pin);
-    }
-    for (InetAddress a : addresses) {
-      byte[] key = new InboundKey(a).encode();
-      Bpf.delete(mapFd(INBOUND_PODS), key, INBOUND_PODS);
-      Bpf.delete(mapFd(INBOUND_LISTENER), key, INBOUND_LISTENER);
-    }
-    return linked;
+    return whileOpen(
+        () -> {
+          Path pin = inboundPin(netnsCookie);
+          boolean linked = Files.exists(pin);
+          if (linked) {
+            detachPinned(pin);
+          }
+          for (InetAddress a : addresses) {
+            byte[] key = new InboundKey(a).encode();
+            Bpf.delete(mapFd(INBOUND_PODS), key, INBOUND_PODS);
+            Bpf.delete(mapFd(INBOUND_LISTENER), key, INBOUND_LISTENER);
+          }
+          return linked;
+        });
   }
 
   private static void detachPinned(Path pin) throws IOException {
@@ -525,20 +573,26 @@ public final class InterceptionPrograms implements AutoCloseable {
 
   /** The inbound config registered for a pod address, if any. */
   public Optional<InboundConfig> inboundRegistration(InetAddress address) throws BpfException {
-    byte[] v =
-        Bpf.lookup(
-            mapFd(INBOUND_PODS),
-            new InboundKey(address).encode(),
-            InboundConfig.SIZE,
-            INBOUND_PODS);
-    return v == null ? Optional.empty() : Optional.of(InboundConfig.decode(v));
+    return whileOpen(
+        () -> {
+          byte[] v =
+              Bpf.lookup(
+                  mapFd(INBOUND_PODS),
+                  new InboundKey(address).encode(),
+                  InboundConfig.SIZE,
+                  INBOUND_PODS);
+          return v == null ? Optional.empty() : Optional.of(InboundConfig.decode(v));
+        });
   }
 
   /** Whether a listening socket is in place for a pod address (gone when the proxy closed it). */
   public boolean inboundListenerPresent(InetAddress address) throws BpfException {
-    return Bpf.lookup(
-            mapFd(INBOUND_LISTENER), new InboundKey(address).encode(), 8, INBOUND_LISTENER)
-        != null;
+    return whileOpen(
+        () -> {
+          return Bpf.lookup(
+                  mapFd(INBOUND_LISTENER), new InboundKey(address).encode(), 8, INBOUND_LISTENER)
+              != null;
+        });
   }
 
   /**
@@ -548,22 +602,25 @@ public final class InterceptionPrograms implements AutoCloseable {
    */
   public Optional<InetSocketAddress> originalDestination(long netnsCookie, InetSocketAddress peer)
       throws BpfException {
-    if (peer.getAddress() instanceof java.net.Inet6Address) {
-      byte[] v6 =
-          Bpf.lookup(
-              mapFd(ORIG6_BY_PEER),
-              new PeerKey6(netnsCookie, peer).encode(),
-              OrigDst6.SIZE,
-              ORIG6_BY_PEER);
-      return v6 == null ? Optional.empty() : Optional.of(OrigDst6.decode(v6).destination());
-    }
-    byte[] v =
-        Bpf.lookup(
-            mapFd(ORIG_BY_PEER),
-            new PeerKey(netnsCookie, peer).encode(),
-            OrigDst.SIZE,
-            ORIG_BY_PEER);
-    return v == null ? Optional.empty() : Optional.of(OrigDst.decode(v).destination());
+    return whileOpen(
+        () -> {
+          if (peer.getAddress() instanceof java.net.Inet6Address) {
+            byte[] v6 =
+                Bpf.lookup(
+                    mapFd(ORIG6_BY_PEER),
+                    new PeerKey6(netnsCookie, peer).encode(),
+                    OrigDst6.SIZE,
+                    ORIG6_BY_PEER);
+            return v6 == null ? Optional.empty() : Optional.of(OrigDst6.decode(v6).destination());
+          }
+          byte[] v =
+              Bpf.lookup(
+                  mapFd(ORIG_BY_PEER),
+                  new PeerKey(netnsCookie, peer).encode(),
+                  OrigDst.SIZE,
+                  ORIG_BY_PEER);
+          return v == null ? Optional.empty() : Optional.of(OrigDst.decode(v).destination());
+        });
   }
 
   /**
@@ -571,22 +628,34 @@ public final class InterceptionPrograms implements AutoCloseable {
    * socket's own view, see {@link SockKey}).
    */
   public boolean shortcutHolds(SockKey key) throws BpfException {
-    return Bpf.lookup(mapFd(SKMSG_SOCKS), key.encode(), 8, SKMSG_SOCKS) != null;
+    return whileOpen(
+        () -> {
+          return Bpf.lookup(mapFd(SKMSG_SOCKS), key.encode(), 8, SKMSG_SOCKS) != null;
+        });
   }
 
   /** How many entries a map holds now (walks the keys: for tests and diagnostics). */
   public int entries(String map) throws BpfException {
-    int keySize = Bpf.lib().bpf_map__key_size(Bpf.findMap(object, map));
-    return Bpf.count(mapFd(map), keySize, map);
+    return whileOpen(
+        () -> {
+          int keySize = Bpf.lib().bpf_map__key_size(Bpf.findMap(object, map));
+          return Bpf.count(mapFd(map), keySize, map);
+        });
   }
 
   /** Lets go of this process's handles; programs, links and maps stay pinned and attached. */
   @Override
   public void close() {
-    if (closed) {
-      return;
+    Lock write = handles.writeLock();
+    write.lock();
+    try {
+      if (closed) {
+        return;
+      }
+      closed = true;
+    } finally {
+      write.unlock();
     }
-    closed = true;
     // Not bpf_link__disconnect first: for an fd-based link libbpf's "detach" is close(fd), so a
     // disconnected link's fd was never closed (one leaked fd per link and close). Closing the fd
     // leaves the link attached: its pin holds it (every link here is pinned, or install failed).

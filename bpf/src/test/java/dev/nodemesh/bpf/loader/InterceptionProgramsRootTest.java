@@ -3,6 +3,7 @@ package dev.nodemesh.bpf.loader;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.maps.PodConfig;
@@ -425,8 +426,14 @@ class InterceptionProgramsRootTest {
   @Test
   void aRestartedLoaderAdoptsThePinnedProgramsAndMaps() throws Exception {
     Listener outbound = listen(pod, 15001);
-    current().close();
+    InterceptionPrograms closed = current();
+    closed.close();
     programs = null;
+    // A lookup racing the close gets an exception, never a freed libbpf object or a reused fd.
+    assertThrows(IllegalStateException.class, () -> closed.registration(cookie));
+    assertThrows(
+        IllegalStateException.class,
+        () -> closed.originalDestination(cookie, new InetSocketAddress("10.0.0.1", 1)));
     // No loader running: the pinned links keep the programs attached.
     assertEquals("ok", curlInPod(pod, "http://" + SERVICE + "/"));
     assertTrue(outbound.accepted.poll(5, TimeUnit.SECONDS) != null);

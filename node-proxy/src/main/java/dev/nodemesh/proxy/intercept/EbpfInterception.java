@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Stream;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -95,6 +96,7 @@ public final class EbpfInterception implements Interception {
     long cookie = pod.netns().cookie();
     List<InetAddress> v4 = addresses(pod, false);
     List<InetAddress> v6 = inbound6 == null ? List.of() : addresses(pod, true);
+    List<InetAddress> all = Stream.concat(v4.stream(), v6.stream()).toList();
     programs.register(cookie, inbound6 == null ? config : config.withFlags(PodConfig.IPV6));
     try {
       if (!v4.isEmpty()) {
@@ -108,16 +110,13 @@ public final class EbpfInterception implements Interception {
     } catch (IOException | RuntimeException e) {
       programs.unregister(cookie);
       try {
-        programs.unregisterInbound(
-            cookie, java.util.stream.Stream.concat(v4.stream(), v6.stream()).toList());
+        programs.unregisterInbound(cookie, all);
       } catch (IOException undo) {
         e.addSuppressed(undo);
       }
       throw e;
     }
-    List<InetAddress> all = new java.util.ArrayList<>(v4);
-    all.addAll(v6);
-    registered.put(pod.netnsPath(), new Registered(cookie, List.copyOf(all)));
+    registered.put(pod.netnsPath(), new Registered(cookie, all));
   }
 
   /** The pod's IPv4 or (global/ULA, not link-local) IPv6 addresses. */
