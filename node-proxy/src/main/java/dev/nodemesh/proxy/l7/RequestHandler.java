@@ -519,7 +519,9 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
           s.namespace(),
           TrafficLabels.UNKNOWN,
           cx.service().namespace(),
-          cx.service().name() + "." + cx.service().namespace());
+          cx.service().name() + "." + cx.service().namespace(),
+          cx.plane().principalLabel(cx.plane().snapshots().current(), s),
+          TrafficLabels.UNKNOWN);
     }
     MeshService b = f.target().service();
     return new TrafficLabels(
@@ -528,7 +530,9 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
         s.namespace(),
         f.target().endpoint().name(),
         b.namespace(),
-        b.name() + "." + b.namespace());
+        b.name() + "." + b.namespace(),
+        cx.plane().principalLabel(cx.plane().snapshots().current(), s),
+        cx.plane().principalLabel(f.target().endpoint()));
   }
 
   /** The head sent upstream: rewritten, hop-by-hop headers dropped, mesh headers added. */

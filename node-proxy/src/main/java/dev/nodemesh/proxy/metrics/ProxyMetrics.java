@@ -79,6 +79,8 @@ public final class ProxyMetrics {
           "destination_workload",
           "destination_namespace",
           "destination_service",
+          "source_principal",
+          "destination_principal",
           "reason",
           "response_code_class",
           "grpc_status",
@@ -190,18 +192,13 @@ public final class ProxyMetrics {
         "source_namespace", l.sourceNamespace(),
         "destination_workload", l.destinationWorkload(),
         "destination_namespace", l.destinationNamespace(),
-        "destination_service", l.destinationService());
+        "destination_service", l.destinationService(),
+        "source_principal", l.sourcePrincipal(),
+        "destination_principal", l.destinationPrincipal());
   }
 
   private ConnectionMeters create(TrafficLabels l) {
-    Tags tags =
-        Tags.of(
-            "reporter", l.reporter(),
-            "source_workload", l.sourceWorkload(),
-            "source_namespace", l.sourceNamespace(),
-            "destination_workload", l.destinationWorkload(),
-            "destination_namespace", l.destinationNamespace(),
-            "destination_service", l.destinationService());
+    Tags tags = tags(l);
     AtomicLong open = new AtomicLong();
     Gauge.builder("nodemesh.tcp.connections.open", open, AtomicLong::get)
         .description("Relayed TCP connections open now")

@@ -111,7 +111,9 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
             peer.namespace(),
             destination.name(),
             destination.namespace(),
-            TrafficLabels.UNKNOWN);
+            TrafficLabels.UNKNOWN,
+            peer.toString(),
+            SpiffeId.of(tunnel.trustDomain(), destination).toString());
     ConnectionLog accessLog = plane.accessLog().begin(labels);
     Decision d =
         tunnel
