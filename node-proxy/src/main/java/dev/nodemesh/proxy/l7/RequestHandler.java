@@ -805,7 +805,12 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     }
     cx.plane()
         .metrics()
-        .policyDenials("source", dst.name(), dst.namespace(), d.reason())
+        .policyDenials(
+            "source",
+            TrafficLabels.principal(caller.principal()),
+            dst.name(),
+            dst.namespace(),
+            d.reason())
         .increment();
     log.debug("denied {} {} to {} by {} ({})", r.method, r.path, dst.id(), d.policy(), d.reason());
     r.flag = ResponseFlag.DENY;

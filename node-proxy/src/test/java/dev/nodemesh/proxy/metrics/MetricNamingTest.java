@@ -88,7 +88,9 @@ class MetricNamingTest {
       m.receivedBytes().increment(20);
       m.failed().increment();
       m.ended(2_000_000_000L);
-      metrics.policyDenials(reporter, "echo-1", "default", "denied_by_policy").increment();
+      metrics
+          .policyDenials(reporter, CLIENT_ID, "echo-1", "default", "denied_by_policy")
+          .increment();
     }
     dev.nodemesh.proxy.tunnel.TunnelMetrics tunnel =
         new dev.nodemesh.proxy.tunnel.TunnelMetrics(metrics.registry());
@@ -137,7 +139,9 @@ class MetricNamingTest {
         scrape.contains(
             "nodemesh_policy_denials_total{destination_namespace=\"default\","
                 + "destination_workload=\"echo-1\",node=\"test-node\","
-                + "reason=\"denied_by_policy\",reporter=\"source\"} 1.0"),
+                + "reason=\"denied_by_policy\",reporter=\"source\",source_principal=\""
+                + CLIENT_ID
+                + "\"} 1.0"),
         scrape);
     assertTrue(
         scrape.contains(
