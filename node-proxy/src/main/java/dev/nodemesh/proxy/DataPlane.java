@@ -1,12 +1,18 @@
 package dev.nodemesh.proxy;
 
 import dev.nodemesh.proxy.accesslog.AccessLog;
+import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
+import dev.nodemesh.proxy.authz.PolicyEnforcement;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
+import dev.nodemesh.proxy.metrics.TrafficLabels;
 import dev.nodemesh.proxy.outbound.LoadBalancer;
 import dev.nodemesh.proxy.transport.Transport;
 import dev.nodemesh.proxy.tunnel.Tunnel;
@@ -65,5 +71,26 @@ public record DataPlane(
         NodeProxyConfig.DEFAULT_TRUST_DOMAIN,
         null,
         AccessLog.off());
+  }
+
+  /**
+   * The {@code *_principal} label of a pod enrolled here: its identity from the config (the
+   * certificate this proxy presents for it) when identity is on, else {@link
+   * TrafficLabels#UNKNOWN}.
+   */
+  public String principalLabel(ConfigSnapshot snapshot, EnrolledPod pod) {
+    return tunnel == null
+        ? TrafficLabels.UNKNOWN
+        : TrafficLabels.principal(PolicyEnforcement.principalOf(snapshot, pod, trustDomain));
+  }
+
+  /**
+   * The {@code *_principal} label of a mesh workload: the identity it must prove (its namespace and
+   * service account) when identity is on, else {@link TrafficLabels#UNKNOWN}.
+   */
+  public String principalLabel(@Nullable Workload workload) {
+    return tunnel == null || workload == null
+        ? TrafficLabels.UNKNOWN
+        : SpiffeId.of(trustDomain, workload).toString();
   }
 }

@@ -164,6 +164,8 @@ class SecurityDashboardRootTest {
       prometheus.awaitData("rate(nodemesh_tunnel_streams_opened_total[1m]) > 0", wait);
       prometheus.awaitData("rate(nodemesh_policy_denials_total[1m]) > 0", wait);
       prometheus.awaitData("node:nodemesh_tcp_connect_duration_seconds:p99 >= 0", wait);
+      // node-2's series alone satisfy the p99; node-1's source-side edge needs its own two scrapes.
+      prometheus.awaitData("edge:nodemesh_tcp_connections_opened:rate1m > 0", wait);
       assertTrue(allowed.get() > 0 && refused.get() > 0, allowed + " allowed, " + refused);
 
       for (NodeProxy p : List.of(p1, p2)) {

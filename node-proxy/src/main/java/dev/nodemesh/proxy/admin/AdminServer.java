@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.Supplier;
@@ -18,15 +19,17 @@ import org.jspecify.annotations.Nullable;
  * thread, never on a data-plane event loop, so a slow scrape cannot delay traffic.
  *
  * <p>{@code /logging}: see {@link LoggingEndpoint} (shared with the control plane). Like everything
- * here it runs on the admin thread, on localhost unless {@code --admin} says otherwise.
+ * here it runs on the admin thread, on localhost unless {@code --admin} says otherwise; when {@code
+ * --admin} names another address the same handlers also answer on 127.0.0.1 ({@link
+ * AdminListeners}), where level changes are allowed.
  */
 public final class AdminServer implements AutoCloseable {
 
-  private final HttpServer server;
+  private final List<HttpServer> servers;
   private final ExecutorService thread;
 
-  private AdminServer(HttpServer server, ExecutorService thread) {
-    this.server = server;
+  private AdminServer(List<HttpServer> servers, ExecutorService thread) {
+    this.servers = servers;
     this.thread = thread;
   }
 
@@ -36,7 +39,7 @@ public final class AdminServer implements AutoCloseable {
       Supplier<@Nullable String> notReadyReason,
       Supplier<String> configDump)
       throws IOException {
-    HttpServer server = HttpServer.create(address, 64);
+    List<HttpServer> servers = AdminListeners.bind(address);
     ExecutorService thread =
         Executors.newSingleThreadExecutor(
             r -> {
@@ -44,28 +47,33 @@ public final class AdminServer implements AutoCloseable {
               t.setDaemon(true);
               return t;
             });
-    server.setExecutor(thread);
-    server.createContext(
-        "/metrics", ex -> send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.get()));
-    server.createContext("/healthz", ex -> send(ex, 200, "text/plain", "ok\n"));
-    server.createContext(
-        "/ready",
-        ex -> {
-          String reason = notReadyReason.get();
-          send(
-              ex,
-              reason == null ? 200 : 503,
-              "text/plain",
-              reason == null ? "ready\n" : "not ready: " + reason + "\n");
-        });
-    server.createContext("/config_dump", ex -> send(ex, 200, "application/json", configDump.get()));
-    server.createContext("/logging", new LoggingEndpoint());
-    server.start();
-    return new AdminServer(server, thread);
+    LoggingEndpoint logging = new LoggingEndpoint();
+    for (HttpServer server : servers) {
+      server.setExecutor(thread);
+      server.createContext(
+          "/metrics",
+          ex -> send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.get()));
+      server.createContext("/healthz", ex -> send(ex, 200, "text/plain", "ok\n"));
+      server.createContext(
+          "/ready",
+          ex -> {
+            String reason = notReadyReason.get();
+            send(
+                ex,
+                reason == null ? 200 : 503,
+                "text/plain",
+                reason == null ? "ready\n" : "not ready: " + reason + "\n");
+          });
+      server.createContext(
+          "/config_dump", ex -> send(ex, 200, "application/json", configDump.get()));
+      server.createContext("/logging", logging);
+      server.start();
+    }
+    return new AdminServer(servers, thread);
   }
 
   public InetSocketAddress address() {
-    return server.getAddress();
+    return servers.get(0).getAddress();
   }
 
   private static void send(HttpExchange ex, int status, String type, String body)
@@ -80,7 +88,7 @@ public final class AdminServer implements AutoCloseable {
 
   @Override
   public void close() {
-    server.stop(0);
+    servers.forEach(s -> s.stop(0));
     thread.shutdownNow();
   }
 }

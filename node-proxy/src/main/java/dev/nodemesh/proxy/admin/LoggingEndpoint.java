@@ -5,10 +5,12 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.Predicate;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -23,10 +25,29 @@ import org.slf4j.LoggerFactory;
  * unknown level or a malformed logger name is 400, a GET that asks for a change or any other method
  * 405, and an slf4j backend other than Logback 501. It runs on whichever thread the {@link
  * com.sun.net.httpserver.HttpServer} gives it: the admin thread, never a data-plane loop.
+ *
+ * <p>A change is accepted only from a loopback peer (127.0.0.0/8, ::1): the admin port has no
+ * authentication and is bound to the pod or node IP in the manifests, so anyone who can reach it
+ * could otherwise turn on DEBUG (log volume, and whatever DEBUG lines say) on every node. {@code
+ * kubectl port-forward} and {@code kubectl exec ... curl 127.0.0.1} arrive on loopback. Other peers
+ * get 403 naming the rule, before the request is validated; reading levels stays open, like {@code
+ * /metrics}. The peer is the TCP peer address, not a forwarded-for header.
  */
 public final class LoggingEndpoint implements HttpHandler {
   private static final Logger log = LoggerFactory.getLogger(LoggingEndpoint.class);
   private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final Predicate<InetAddress> mayChange;
+
+  /** Level changes from loopback peers only. */
+  public LoggingEndpoint() {
+    this(InetAddress::isLoopbackAddress);
+  }
+
+  /** Level changes from peers {@code mayChange} accepts (tests). */
+  LoggingEndpoint(Predicate<InetAddress> mayChange) {
+    this.mayChange = mayChange;
+  }
 
   @Override
   public void handle(HttpExchange ex) throws IOException {
@@ -35,6 +56,19 @@ public final class LoggingEndpoint implements HttpHandler {
     boolean change = method.equals("POST") || method.equals("PUT");
     if (!change && !method.equals("GET")) {
       send(ex, 405, "text/plain", "GET lists levels; POST or PUT changes one\n");
+      return;
+    }
+    InetAddress peer = ex.getRemoteAddress().getAddress();
+    if (change && !mayChange.test(peer)) {
+      log.warn("admin: refused a log level change from {}", peer.getHostAddress());
+      send(
+          ex,
+          403,
+          "text/plain",
+          "log levels change only from loopback (kubectl port-forward, or kubectl exec and curl"
+              + " 127.0.0.1); this request came from "
+              + peer.getHostAddress()
+              + "\n");
       return;
     }
     if (!change && query.containsKey("level")) {

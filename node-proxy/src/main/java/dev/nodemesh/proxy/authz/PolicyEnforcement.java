@@ -8,6 +8,7 @@ import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.l4.Relays;
+import dev.nodemesh.proxy.metrics.TrafficLabels;
 import io.netty.channel.Channel;
 import io.netty.util.AttributeKey;
 import java.net.InetAddress;
@@ -61,7 +62,12 @@ public final class PolicyEnforcement {
     if (!d.allowed()) {
       plane
           .metrics()
-          .policyDenials(reporter, destination.name(), destination.namespace(), d.reason())
+          .policyDenials(
+              reporter,
+              TrafficLabels.principal(source.principal()),
+              destination.name(),
+              destination.namespace(),
+              d.reason())
           .increment();
       log.debug(
           "denied {} -> {}:{} ({}): {} by {}",

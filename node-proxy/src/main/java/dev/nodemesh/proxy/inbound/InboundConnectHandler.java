@@ -61,7 +61,9 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
                       TrafficLabels.UNKNOWN,
                       pod.name(),
                       pod.namespace(),
-                      TrafficLabels.UNKNOWN));
+                      TrafficLabels.UNKNOWN,
+                      TrafficLabels.UNKNOWN,
+                      plane.principalLabel(plane.snapshots().current(), pod)));
       if (unrouted != null) {
         unrouted.flag(ResponseFlag.NR).finish();
       }
@@ -82,7 +84,12 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
             source == null ? TrafficLabels.UNKNOWN : source.namespace(),
             destination == null ? pod.name() : destination.name(),
             destination == null ? pod.namespace() : destination.namespace(),
-            TrafficLabels.UNKNOWN);
+            TrafficLabels.UNKNOWN,
+            // Plaintext capture: the caller proved nothing, whatever its address says.
+            TrafficLabels.UNKNOWN,
+            destination == null
+                ? plane.principalLabel(snapshot, pod)
+                : plane.principalLabel(destination));
     ConnectionMeters meters = plane.metrics().connection(labels);
     ConnectionLog accessLog = plane.accessLog().begin(labels);
     if (accessLog != null) {

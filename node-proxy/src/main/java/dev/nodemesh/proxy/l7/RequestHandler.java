@@ -529,7 +529,9 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
           s.namespace(),
           TrafficLabels.UNKNOWN,
           cx.service().namespace(),
-          cx.service().name() + "." + cx.service().namespace());
+          cx.service().name() + "." + cx.service().namespace(),
+          cx.plane().principalLabel(cx.plane().snapshots().current(), s),
+          TrafficLabels.UNKNOWN);
     }
     MeshService b = f.target().service();
     return new TrafficLabels(
@@ -538,7 +540,9 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
         s.namespace(),
         f.target().endpoint().name(),
         b.namespace(),
-        b.name() + "." + b.namespace());
+        b.name() + "." + b.namespace(),
+        cx.plane().principalLabel(cx.plane().snapshots().current(), s),
+        cx.plane().principalLabel(f.target().endpoint()));
   }
 
   /** The head sent upstream: rewritten, hop-by-hop headers dropped, mesh headers added. */
@@ -818,7 +822,12 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     }
     cx.plane()
         .metrics()
-        .policyDenials("source", dst.name(), dst.namespace(), d.reason())
+        .policyDenials(
+            "source",
+            TrafficLabels.principal(caller.principal()),
+            dst.name(),
+            dst.namespace(),
+            d.reason())
         .increment();
     log.debug("denied {} {} to {} by {} ({})", r.method, r.path, dst.id(), d.policy(), d.reason());
     r.flag = ResponseFlag.DENY;

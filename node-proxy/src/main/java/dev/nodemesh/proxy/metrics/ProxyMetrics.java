@@ -79,6 +79,8 @@ public final class ProxyMetrics {
           "destination_workload",
           "destination_namespace",
           "destination_service",
+          "source_principal",
+          "destination_principal",
           "reason",
           "response_code_class",
           "grpc_status",
@@ -95,7 +97,11 @@ public final class ProxyMetrics {
 
   /** Labels of {@code nodemesh_policy_denials_total}: all bounded by config, none an address. */
   private record DenialLabels(
-      String reporter, String destinationWorkload, String destinationNamespace, String reason) {}
+      String reporter,
+      String sourcePrincipal,
+      String destinationWorkload,
+      String destinationNamespace,
+      String reason) {}
 
   private final ConcurrentHashMap<TrafficLabels, HttpMeters> httpMeters = new ConcurrentHashMap<>();
 
@@ -120,17 +126,25 @@ public final class ProxyMetrics {
    * {@code nodemesh_policy_denials_total}: connections reset because authorization denied them.
    *
    * @param reporter "destination" (inbound capture, HBONE) or "source" (same-node outbound)
+   * @param sourcePrincipal the caller's identity the authorizer judged (proven over HBONE, or the
+   *     same-node source pod's from config), {@link TrafficLabels#UNKNOWN} for a plaintext caller
    * @param reason the {@code Decision}'s reason, one of a few fixed words
    */
   public Counter policyDenials(
-      String reporter, String destinationWorkload, String destinationNamespace, String reason) {
+      String reporter,
+      String sourcePrincipal,
+      String destinationWorkload,
+      String destinationNamespace,
+      String reason) {
     return denials.computeIfAbsent(
-        new DenialLabels(reporter, destinationWorkload, destinationNamespace, reason),
+        new DenialLabels(
+            reporter, sourcePrincipal, destinationWorkload, destinationNamespace, reason),
         l ->
             Counter.builder("nodemesh.policy.denials")
                 .description("Connections reset because authorization policy denied them")
                 .tags(
                     "reporter", l.reporter(),
+                    "source_principal", l.sourcePrincipal(),
                     "destination_workload", l.destinationWorkload(),
                     "destination_namespace", l.destinationNamespace(),
                     "reason", l.reason())
@@ -190,18 +204,13 @@ public final class ProxyMetrics {
         "source_namespace", l.sourceNamespace(),
         "destination_workload", l.destinationWorkload(),
         "destination_namespace", l.destinationNamespace(),
-        "destination_service", l.destinationService());
+        "destination_service", l.destinationService(),
+        "source_principal", l.sourcePrincipal(),
+        "destination_principal", l.destinationPrincipal());
   }
 
   private ConnectionMeters create(TrafficLabels l) {
-    Tags tags =
-        Tags.of(
-            "reporter", l.reporter(),
-            "source_workload", l.sourceWorkload(),
-            "source_namespace", l.sourceNamespace(),
-            "destination_workload", l.destinationWorkload(),
-            "destination_namespace", l.destinationNamespace(),
-            "destination_service", l.destinationService());
+    Tags tags = tags(l);
     AtomicLong open = new AtomicLong();
     Gauge.builder("nodemesh.tcp.connections.open", open, AtomicLong::get)
         .description("Relayed TCP connections open now")

@@ -67,6 +67,8 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
                       source.namespace(),
                       TrafficLabels.UNKNOWN,
                       TrafficLabels.UNKNOWN,
+                      TrafficLabels.UNKNOWN,
+                      plane.principalLabel(plane.snapshots().current(), source),
                       TrafficLabels.UNKNOWN));
       if (unrouted != null) {
         unrouted.flag(ResponseFlag.NR).finish();
@@ -145,7 +147,7 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
 
   private void relay(
       ChannelHandlerContext ctx, ConfigSnapshot snapshot, Route route, InetSocketAddress original) {
-    TrafficLabels labels = labels(route);
+    TrafficLabels labels = labels(snapshot, route);
     ConnectionMeters meters = plane.metrics().connection(labels);
     ConnectionLog accessLog = plane.accessLog().begin(labels);
     if (accessLog != null) {
@@ -248,7 +250,7 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
     return null;
   }
 
-  private TrafficLabels labels(Route route) {
+  private TrafficLabels labels(ConfigSnapshot snapshot, Route route) {
     String dstWorkload = TrafficLabels.UNKNOWN;
     String dstNamespace = TrafficLabels.UNKNOWN;
     String dstService = TrafficLabels.UNKNOWN;
@@ -267,7 +269,14 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
       dstService = serviceLabel(u.service());
     }
     return new TrafficLabels(
-        "source", source.name(), source.namespace(), dstWorkload, dstNamespace, dstService);
+        "source",
+        source.name(),
+        source.namespace(),
+        dstWorkload,
+        dstNamespace,
+        dstService,
+        plane.principalLabel(snapshot, source),
+        plane.principalLabel(endpointOf(route)));
   }
 
   private static String serviceLabel(MeshService service) {

@@ -111,7 +111,9 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
             peer.namespace(),
             destination.name(),
             destination.namespace(),
-            TrafficLabels.UNKNOWN);
+            TrafficLabels.UNKNOWN,
+            peer.toString(),
+            SpiffeId.of(tunnel.trustDomain(), destination).toString());
     ConnectionLog accessLog = plane.accessLog().begin(labels);
     Decision d =
         tunnel
@@ -129,7 +131,12 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
       m.streamsRefused().increment();
       plane
           .metrics()
-          .policyDenials("destination", destination.name(), destination.namespace(), d.reason())
+          .policyDenials(
+              "destination",
+              peer.toString(),
+              destination.name(),
+              destination.namespace(),
+              d.reason())
           .increment();
       log.debug("HBONE {} from {} denied by {}: {}", target, peer, d.policy(), d.reason());
       respond(stream, "403", true);

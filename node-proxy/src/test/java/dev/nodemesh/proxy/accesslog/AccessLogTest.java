@@ -30,7 +30,15 @@ import org.junit.jupiter.api.Test;
 class AccessLogTest {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final TrafficLabels LABELS =
-      new TrafficLabels("source", "client", "default", "echo-1", "default", "echo.default");
+      new TrafficLabels(
+          "source",
+          "client",
+          "default",
+          "echo-1",
+          "default",
+          "echo.default",
+          "spiffe://cluster.local/ns/default/sa/client",
+          "unknown");
   private static final Clock CLOCK =
       Clock.fixed(Instant.parse("2026-11-22T10:00:00.123Z"), ZoneOffset.UTC);
 

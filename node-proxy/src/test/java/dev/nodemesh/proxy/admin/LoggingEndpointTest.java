@@ -3,15 +3,20 @@ package dev.nodemesh.proxy.admin;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpServer;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
@@ -32,8 +37,7 @@ class LoggingEndpointTest {
   @BeforeEach
   void setUp() throws Exception {
     admin =
-        AdminServer.start(
-            new java.net.InetSocketAddress("127.0.0.1", 0), () -> "", () -> null, () -> "{}");
+        AdminServer.start(new InetSocketAddress("127.0.0.1", 0), () -> "", () -> null, () -> "{}");
     logbackLogger = (Logger) LoggerFactory.getLogger(LOGGER);
     captured.start();
     logbackLogger.addAppender(captured);
@@ -81,13 +85,58 @@ class LoggingEndpointTest {
     assertEquals(null, logbackLogger.getLevel(), "nothing changed");
   }
 
+  @Test
+  void aChangeFromAPeerThatIsNotLoopbackIsRefusedWithTheReason() throws Exception {
+    // The real check is InetAddress::isLoopbackAddress; a test cannot easily connect from a
+    // non-loopback address without a namespace (LoggingEndpointRootTest does), so refuse all here.
+    HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 8);
+    server.createContext("/logging", new LoggingEndpoint(peer -> false));
+    server.start();
+    try {
+      int port = server.getAddress().getPort();
+      HttpResponse<String> refused =
+          send(port, "POST", "/logging?logger=" + LOGGER + "&level=debug");
+      assertEquals(403, refused.statusCode(), refused.body());
+      assertTrue(refused.body().contains("only from loopback"), refused.body());
+      assertTrue(refused.body().contains("came from 127.0.0.1"), refused.body());
+      assertEquals(403, send(port, "PUT", "/logging?level=loud").statusCode(), "before validation");
+      assertEquals(null, logbackLogger.getLevel(), "nothing changed");
+      assertEquals(200, send(port, "GET", "/logging").statusCode(), "reading stays open");
+    } finally {
+      server.stop(0);
+    }
+  }
+
+  @Test
+  void anyAddressInTheLoopbackRangeMayChangeLevels() throws Exception {
+    // 127.0.0.2 is a different peer address than the listener's, still loopback.
+    try (Socket s = new Socket()) {
+      s.bind(new InetSocketAddress("127.0.0.2", 0));
+      s.connect(admin.address(), 5_000);
+      s.getOutputStream()
+          .write(
+              ("POST /logging?logger="
+                      + LOGGER
+                      + "&level=debug HTTP/1.1\r\nHost: x\r\n"
+                      + "Content-Length: 0\r\nConnection: close\r\n\r\n")
+                  .getBytes(StandardCharsets.US_ASCII));
+      String response = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+      assertTrue(response.startsWith("HTTP/1.1 200"), response);
+    }
+    assertEquals(Level.DEBUG, logbackLogger.getLevel());
+  }
+
   private List<String> messages() {
     return captured.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
   }
 
   private HttpResponse<String> send(String method, String path) throws Exception {
+    return send(admin.address().getPort(), method, path);
+  }
+
+  private HttpResponse<String> send(int port, String method, String path) throws Exception {
     return http.send(
-        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + admin.address().getPort() + path))
+        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
             .method(method, HttpRequest.BodyPublishers.noBody())
             .timeout(Duration.ofSeconds(10))
             .build(),

@@ -162,7 +162,9 @@ class AuthorizationRootTest {
         scrape.contains(
             "nodemesh_policy_denials_total{destination_namespace=\"default\","
                 + "destination_workload=\"echo-2\",node=\"test-node\",reason=\"denied_by_policy\","
-                + "reporter=\"source\"}"),
+                + "reporter=\"source\",source_principal=\""
+                + CLIENT
+                + "\"}"),
         scrape);
     // Others still pass: the DENY names only the client.
     assertTrue(readLine(node.connect("echo-1", node.ip("echo-3"), 8080)).startsWith("echo-3"));

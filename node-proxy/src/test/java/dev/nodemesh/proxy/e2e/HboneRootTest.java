@@ -141,6 +141,31 @@ class HboneRootTest {
                         && l.contains("source_workload=\"client\"")
                         && l.contains("source_namespace=\"default\"")),
         "node-2 reports source_workload=client");
+    // Identities on both sides: node-2 labels the caller with what it proved over mTLS, node-1
+    // labels the destination with the identity the tunnel required of node-2 for echo-1.
+    String client = "source_principal=\"" + CLIENT + "\"";
+    String echo = "destination_principal=\"spiffe://cluster.local/ns/default/sa/echo\"";
+    assertTrue(
+        opened(cluster.node2, "destination", "echo-1").stream()
+            .anyMatch(l -> l.contains(client) && l.contains(echo)),
+        String.join("\n", opened(cluster.node2, "destination", "echo-1")));
+    assertTrue(
+        opened(cluster.node1, "source", "echo-1").stream()
+            .anyMatch(l -> l.contains(client) && l.contains(echo)),
+        String.join("\n", opened(cluster.node1, "source", "echo-1")));
+  }
+
+  /** The {@code nodemesh_tcp_connections_opened_total} lines of a reporter and destination. */
+  private static List<String> opened(TestNode node, String reporter, String destination) {
+    return node.proxy()
+        .dataPlane()
+        .metrics()
+        .scrape()
+        .lines()
+        .filter(l -> l.startsWith("nodemesh_tcp_connections_opened_total{"))
+        .filter(l -> l.contains("reporter=\"" + reporter + "\""))
+        .filter(l -> l.contains("destination_workload=\"" + destination + "\""))
+        .toList();
   }
 
   @Test
@@ -149,6 +174,15 @@ class HboneRootTest {
     String[] line = readLine(cluster.node1.connect("client", LOCAL_VIP, 80)).split(" ");
     assertEquals("local-echo", line[0]);
     assertEquals(before, metric(cluster.node1, "nodemesh_tunnel_streams_opened_total", "source"));
+    // No tunnel, still both configured identities (the source's listener proves the caller).
+    assertTrue(
+        opened(cluster.node1, "source", "local-echo").stream()
+            .anyMatch(
+                l ->
+                    l.contains("source_principal=\"" + CLIENT + "\"")
+                        && l.contains(
+                            "destination_principal=\"spiffe://cluster.local/ns/default/sa/local\"")),
+        String.join("\n", opened(cluster.node1, "source", "local-echo")));
   }
 
   @Test

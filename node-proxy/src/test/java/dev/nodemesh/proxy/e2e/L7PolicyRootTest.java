@@ -123,9 +123,14 @@ class L7PolicyRootTest {
         metrics.contains(
             "nodemesh_policy_denials_total{destination_namespace=\"default\","
                 + "destination_workload=\"web-1\",node=\"test-node\",reason=\"denied_by_policy\","
-                + "reporter=\"source\"} 2.0"),
+                + "reporter=\"source\",source_principal=\"spiffe://cluster.local/ns/default/sa/default\"}"
+                + " 2.0"),
         metrics);
-    assertTrue(metrics.contains("reason=\"no_allow_match\",reporter=\"source\"} 2.0"), metrics);
+    assertTrue(
+        metrics.contains(
+            "reason=\"no_allow_match\",reporter=\"source\","
+                + "source_principal=\"spiffe://cluster.local/ns/default/sa/default\"} 2.0"),
+        metrics);
   }
 
   @Test

@@ -97,9 +97,11 @@ class L7RootTest {
     assertTrue(
         metrics.contains(
             "nodemesh_http_requests_total{destination_namespace=\"default\","
+                + "destination_principal=\"unknown\","
                 + "destination_service=\"web-v2.default\",destination_workload=\"web-v2-1\","
                 + "node=\"test-node\",reporter=\"source\",response_code_class=\"2xx\","
-                + "source_namespace=\"default\",source_workload=\"client\"} 3.0"),
+                + "source_namespace=\"default\",source_principal=\"unknown\","
+                + "source_workload=\"client\"} 3.0"),
         metrics);
     assertTrue(metrics.contains("nodemesh_http_request_duration_seconds_bucket{"), metrics);
   }

@@ -43,6 +43,65 @@ class PrometheusDashboardsRootTest {
   private static final String JOB = "nodemesh-proxy";
   private static final List<String> ELSEWHERE = List.of("control-plane.json", "security.json");
   private static final ObjectMapper JSON = new ObjectMapper();
+  private static final String GRPC_VIP = "10.97.0.30";
+
+  /** A gRPC Service behind a GRPCRoute, so its calls take the L7 path and are counted there. */
+  private static final String GRPC_SERVICE =
+      """
+      apiVersion: v1
+      kind: Service
+      metadata:
+        name: grpc
+        namespace: default
+      spec:
+        clusterIP: %s
+        selector:
+          app: grpc
+        ports:
+          - name: grpc
+            port: 9090
+            targetPort: 9090
+            appProtocol: grpc
+      """
+          .formatted(GRPC_VIP);
+
+  private static final String GRPC_ROUTE =
+      """
+      apiVersion: gateway.networking.k8s.io/v1
+      kind: GRPCRoute
+      metadata:
+        name: grpc
+        namespace: default
+      spec:
+        parentRefs:
+          - {group: "", kind: Service, name: grpc, port: 9090}
+        rules:
+          - matches:
+              - method: {service: test.Echo}
+            backendRefs:
+              - {name: grpc, port: 9090}
+      """;
+
+  /**
+   * python3-grpcio in the client pod: unary calls of a few request sizes until killed (the test
+   * stops it by its PID), and by itself after three minutes in any case.
+   */
+  private static final String GRPC_CLIENT =
+      """
+      import time, grpc
+      ch = grpc.insecure_channel("%s:9090", options=[("grpc.enable_http_proxy", 0)])
+      who = ch.unary_unary("/test.Echo/Who")
+      end = time.monotonic() + 180
+      i = 0
+      while time.monotonic() < end:
+          try:
+              who(b"x" * (10 ** (i %% 4)), timeout=10)
+          except grpc.RpcError:
+              pass
+          i += 1
+          time.sleep(0.02)
+      """
+          .formatted(GRPC_VIP);
 
   @TempDir Path tmp;
   private TestNode node;
@@ -55,6 +114,12 @@ class PrometheusDashboardsRootTest {
     node.addStandardMesh();
     node.addPod("outside", 20);
     node.serve("outside", 8080, TestServer.Mode.NAME);
+    node.addPod("grpc-1", 30);
+    node.serveGrpc("grpc-1", 9090, "Who");
+    node.writeConfig("pods.yaml", Mesh.pods() + Mesh.pod("grpc-1", TestNode.SUBNET + 30, "grpc"));
+    node.writeConfig(
+        "services.yaml", Mesh.service("echo", Mesh.VIP, "echo") + "---\n" + GRPC_SERVICE);
+    node.writeConfig("routes.yaml", GRPC_ROUTE);
     node.startProxy(TransportKind.EPOLL);
   }
 
@@ -73,14 +138,16 @@ class PrometheusDashboardsRootTest {
     assertTrue(metric("nodemesh_proxy_ready").endsWith(" 0.0"));
 
     node.enrolStandardMesh();
+    node.enrol("grpc-1");
     HttpResponse<String> ready = admin("/ready");
     assertEquals(200, ready.statusCode(), ready.body());
     assertTrue(metric("nodemesh_proxy_ready").endsWith(" 1.0"));
 
     JsonNode dump = JSON.readTree(admin("/config_dump").body());
     assertTrue(dump.get("version").asLong() >= 1, dump.toString());
-    assertEquals(4, dump.get("workloads").size(), dump.toString());
+    assertEquals(5, dump.get("workloads").size(), dump.toString());
     JsonNode echo = dump.get("services").get(0);
+    assertEquals(2, dump.get("services").size(), dump.toString());
     assertEquals("echo", echo.get("name").asText());
     assertEquals(Mesh.VIP, echo.get("vips").get(0).asText());
     assertEquals(
@@ -100,6 +167,7 @@ class PrometheusDashboardsRootTest {
         Files.isExecutable(PrometheusServer.PROMETHEUS),
         "scripts/setup installs the prometheus package");
     node.enrolStandardMesh();
+    node.enrol("grpc-1");
     Path deploy = PrometheusServer.deployDir();
     Path rules = deploy.resolve("prometheus/nodemesh-rules.yaml");
     assertEquals(0, PrometheusServer.promtoolCheckRules(rules));
@@ -109,6 +177,25 @@ class PrometheusDashboardsRootTest {
     Thread traffic = new Thread(() -> traffic(stop, rounds), "test-traffic");
     traffic.setDaemon(true);
     traffic.start();
+    Path script = tmp.resolve("grpc-client.py");
+    Files.writeString(script, GRPC_CLIENT);
+    // /usr/bin/python3: the Debian interpreter python3-grpcio is installed for.
+    Process grpc =
+        new ProcessBuilder(
+                "ip",
+                "netns",
+                "exec",
+                node.pod("client").name(),
+                "env",
+                "-u",
+                "http_proxy",
+                "-u",
+                "https_proxy",
+                "/usr/bin/python3",
+                script.toString())
+            .redirectErrorStream(true)
+            .redirectOutput(tmp.resolve("grpc-client.log").toFile())
+            .start();
     try (PrometheusServer prometheus =
         PrometheusServer.start(
             tmp.resolve("prometheus"), JOB, node.proxy().adminAddress().getPort(), rules)) {
@@ -117,7 +204,9 @@ class PrometheusDashboardsRootTest {
       prometheus.awaitData("up{job=\"" + JOB + "\"} == 1", wait);
       prometheus.awaitData("rate(nodemesh_tcp_connect_duration_seconds_count[1m]) > 0", wait);
       prometheus.awaitData("node:nodemesh_tcp_connect_duration_seconds:p99 >= 0", wait);
+      prometheus.awaitData("rate(nodemesh_grpc_responses_total{grpc_status=\"OK\"}[1m]) > 0", wait);
       assertTrue(rounds.get() > 0, "traffic flowed");
+      assertTrue(grpc.isAlive(), Files.readString(tmp.resolve("grpc-client.log")));
       // The live proxy's whole scrape, including meters registered outside the metrics package.
       String live = admin("/metrics").body();
       assertEquals(List.of(), PrometheusConventions.nameProblems(live), live);
@@ -131,8 +220,30 @@ class PrometheusDashboardsRootTest {
       problems.addAll(prometheus.ruleProblems(rules, queries));
       assertEquals(List.of(), problems, queries + " queries checked");
       assertTrue(queries.get() > 30, "found " + queries + " queries");
+
+      // Identity is off on this node: no principal on any traffic series, whatever the caller's
+      // address (the plaintext caller "outside" included).
+      List<String> opened =
+          live.lines().filter(l -> l.startsWith("nodemesh_tcp_connections_opened_total{")).toList();
+      assertTrue(
+          opened.stream()
+              .anyMatch(
+                  l ->
+                      l.contains("reporter=\"destination\"")
+                          && l.contains("destination_workload=\"echo-1\"")),
+          String.join("\n", opened));
+      for (String l : opened) {
+        assertTrue(
+            l.contains("source_principal=\"unknown\"")
+                && l.contains("destination_principal=\"unknown\""),
+            l);
+      }
     } finally {
       stop.set(true);
+      grpc.destroy();
+      if (!grpc.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
+        grpc.destroyForcibly();
+      }
       traffic.join(10_000);
     }
   }

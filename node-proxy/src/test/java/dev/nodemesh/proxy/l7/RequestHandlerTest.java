@@ -184,7 +184,14 @@ class RequestHandlerTest {
         .metrics()
         .http(
             new dev.nodemesh.proxy.metrics.TrafficLabels(
-                "source", "client", "default", "unknown", "default", "web.default"))
+                "source",
+                "client",
+                "default",
+                "unknown",
+                "default",
+                "web.default",
+                "unknown",
+                "unknown"))
         .count(4);
   }
 

@@ -31,6 +31,9 @@ import org.junit.jupiter.api.io.TempDir;
  * ({@link ProxyMetrics#LABELS}), with no label value that is an address or a port.
  */
 class MetricNamingTest {
+  private static final String CLIENT_ID = "spiffe://cluster.local/ns/default/sa/client";
+  private static final String ECHO_ID = "spiffe://cluster.local/ns/default/sa/echo";
+
   @TempDir Path tmp;
   private EventLoopGroup loops;
   private AccessLog accessLog;
@@ -46,7 +49,9 @@ class MetricNamingTest {
     health.bindXds(() -> true);
     // Every other place that registers proxy meters: L7, the access log, certificates.
     metrics
-        .http(new TrafficLabels("source", "client", "default", "echo-1", "default", "echo"))
+        .http(
+            new TrafficLabels(
+                "source", "client", "default", "echo-1", "default", "echo", CLIENT_ID, ECHO_ID))
         .record(200, 3_000_000, 100, 2048, "0");
     // A Service's TrafficPolicy meters (breaker, ejections, rate limit, retries, budget).
     dev.nodemesh.proxy.l7.resilience.TrafficState.of(metrics.registry())
@@ -76,13 +81,16 @@ class MetricNamingTest {
     for (String reporter : List.of("source", "destination")) {
       ConnectionMeters m =
           metrics.connection(
-              new TrafficLabels(reporter, "client", "default", "echo-1", "default", "echo"));
+              new TrafficLabels(
+                  reporter, "client", "default", "echo-1", "default", "echo", CLIENT_ID, ECHO_ID));
       m.connected(120_000);
       m.sentBytes().increment(10);
       m.receivedBytes().increment(20);
       m.failed().increment();
       m.ended(2_000_000_000L);
-      metrics.policyDenials(reporter, "echo-1", "default", "denied_by_policy").increment();
+      metrics
+          .policyDenials(reporter, CLIENT_ID, "echo-1", "default", "denied_by_policy")
+          .increment();
     }
     dev.nodemesh.proxy.tunnel.TunnelMetrics tunnel =
         new dev.nodemesh.proxy.tunnel.TunnelMetrics(metrics.registry());
@@ -131,7 +139,9 @@ class MetricNamingTest {
         scrape.contains(
             "nodemesh_policy_denials_total{destination_namespace=\"default\","
                 + "destination_workload=\"echo-1\",node=\"test-node\","
-                + "reason=\"denied_by_policy\",reporter=\"source\"} 1.0"),
+                + "reason=\"denied_by_policy\",reporter=\"source\",source_principal=\""
+                + CLIENT_ID
+                + "\"} 1.0"),
         scrape);
     assertTrue(
         scrape.contains(
@@ -142,10 +152,18 @@ class MetricNamingTest {
   @Test
   void requestSizesAndGrpcStatusAreRecorded() {
     String labels =
-        "destination_namespace=\"default\",destination_service=\"echo\","
-            + "destination_workload=\"echo-1\",";
+        "destination_namespace=\"default\",destination_principal=\""
+            + ECHO_ID
+            + "\",destination_service=\"echo\",destination_workload=\"echo-1\",";
     assertTrue(
-        scrape.contains("nodemesh_grpc_responses_total{" + labels + "grpc_status=\"OK\""), scrape);
+        scrape.contains(
+            "nodemesh_grpc_responses_total{"
+                + labels
+                + "grpc_status=\"OK\",node=\"test-node\",reporter=\"source\",source_namespace="
+                + "\"default\",source_principal=\""
+                + CLIENT_ID
+                + "\",source_workload=\"client\"} 1.0"),
+        scrape);
     // Sizes are histograms in bytes with fixed buckets, like the latencies.
     assertTrue(
         scrape
