@@ -56,6 +56,7 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.util.AsciiString;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -107,17 +108,18 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
           HttpMethod.TRACE,
           HttpMethod.PUT,
           HttpMethod.DELETE);
-  private static final Set<String> HOP_BY_HOP =
-      Set.of(
-          "connection",
-          "keep-alive",
-          "proxy-connection",
-          "transfer-encoding",
-          "upgrade",
-          "te",
-          "trailer",
-          "expect",
-          "http2-settings");
+  // AsciiString names: their hash is computed once, not on every remove.
+  private static final List<AsciiString> HOP_BY_HOP =
+      List.of(
+          AsciiString.cached("connection"),
+          AsciiString.cached("keep-alive"),
+          AsciiString.cached("proxy-connection"),
+          AsciiString.cached("transfer-encoding"),
+          AsciiString.cached("upgrade"),
+          AsciiString.cached("te"),
+          AsciiString.cached("trailer"),
+          AsciiString.cached("expect"),
+          AsciiString.cached("http2-settings"));
 
   /** What every request of this connection shares. */
   record Context(
@@ -657,7 +659,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
         h.remove(token.trim());
       }
     }
-    for (String name : HOP_BY_HOP) {
+    for (AsciiString name : HOP_BY_HOP) {
       h.remove(name);
     }
     List<String> ext = new ArrayList<>();
