@@ -20,6 +20,7 @@ import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
+import io.netty.handler.flush.FlushConsolidationHandler;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -234,6 +235,11 @@ public final class HttpProxy {
             true,
             h1.limits());
     p.addLast(
+        // Responses come from upstream reads, not from this connection's: without this every
+        // stream's response is a write of its own; with it, those finished in one event-loop turn
+        // share one.
+        new FlushConsolidationHandler(
+            FlushConsolidationHandler.DEFAULT_EXPLICIT_FLUSH_AFTER_FLUSHES, true),
         Http2FrameCodecBuilder.forServer()
             .initialSettings(
                 Http2Settings.defaultSettings().maxHeaderListSize(cx.limits().maxHeaderBytes()))

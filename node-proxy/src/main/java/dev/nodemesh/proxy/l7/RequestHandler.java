@@ -56,6 +56,7 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.util.AsciiString;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -65,7 +66,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
@@ -88,6 +88,11 @@ import org.slf4j.LoggerFactory;
  * endpoint or upstream unreachable 503, upstream reset 502, timeout 504, malformed request 400 (414
  * line too long, 431 headers too large), each closing only this connection or stream.
  *
+ * <p>Flushes are batched per read: what a downstream read produces for the upstream is flushed at
+ * the downstream's read complete (a request head and its end go out in one write), and a response
+ * is flushed when it ends or when the upstream read that produced part of it completes. Writes made
+ * outside a read (a dial completing, a timer) are flushed at once.
+ *
  * <p>HTTP/1.1 pipelining: requests that arrive while one is being answered are queued and reading
  * stops until the answer is complete. Back-pressure: reading a side stops while the other side is
  * not writable.
@@ -103,17 +108,18 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
           HttpMethod.TRACE,
           HttpMethod.PUT,
           HttpMethod.DELETE);
-  private static final Set<String> HOP_BY_HOP =
-      Set.of(
-          "connection",
-          "keep-alive",
-          "proxy-connection",
-          "transfer-encoding",
-          "upgrade",
-          "te",
-          "trailer",
-          "expect",
-          "http2-settings");
+  // AsciiString names: their hash is computed once, not on every remove.
+  private static final List<AsciiString> HOP_BY_HOP =
+      List.of(
+          AsciiString.cached("connection"),
+          AsciiString.cached("keep-alive"),
+          AsciiString.cached("proxy-connection"),
+          AsciiString.cached("transfer-encoding"),
+          AsciiString.cached("upgrade"),
+          AsciiString.cached("te"),
+          AsciiString.cached("trailer"),
+          AsciiString.cached("expect"),
+          AsciiString.cached("http2-settings"));
 
   /** What every request of this connection shares. */
   record Context(
@@ -135,6 +141,11 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
   private @Nullable ChannelHandlerContext ctx;
   private @Nullable Request current;
   private boolean discarding;
+  // Inside a downstream read: upstream flushes wait for channelReadComplete (one write per batch).
+  private boolean reading;
+  private @Nullable Channel upstreamFlushPending;
+  // A response part was written downstream but not flushed (flushed at the upstream read's end).
+  private boolean downstreamFlushPending;
 
   RequestHandler(Context cx) {
     this.cx = cx;
@@ -231,6 +242,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       ReferenceCountUtil.release(msg);
       return;
     }
+    reading = true;
     Request r = current;
     if ((r != null && r.requestDone) || !queued.isEmpty()) {
       queued.add(o);
@@ -238,6 +250,30 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       return;
     }
     handle(o);
+  }
+
+  @Override
+  public void channelReadComplete(ChannelHandlerContext c) {
+    reading = false;
+    Channel ex = upstreamFlushPending;
+    if (ex != null) {
+      upstreamFlushPending = null;
+      ex.flush();
+    }
+    c.fireChannelReadComplete();
+  }
+
+  /** Flushes {@code ex} now, or at the end of the downstream read in progress. */
+  private void flushUpstream(Channel ex) {
+    if (reading) {
+      Channel pending = upstreamFlushPending;
+      if (pending != null && pending != ex) {
+        pending.flush();
+      }
+      upstreamFlushPending = ex;
+    } else {
+      ex.flush();
+    }
   }
 
   private void handle(HttpObject msg) {
@@ -265,7 +301,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
   private void onHead(HttpRequest head) {
     DecoderResult decoded = head.decoderResult();
     String id = head.headers().get("x-request-id");
-    Request r = new Request(id != null ? id : java.util.UUID.randomUUID().toString());
+    Request r = new Request(id != null ? id : requestId(ThreadLocalRandom.current()));
     current = r;
     r.headRequest = HttpMethod.HEAD.equals(head.method());
     r.method = head.method().name();
@@ -556,15 +592,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     }
     h.set("x-request-id", r.requestId);
     if (!h.contains("traceparent")) {
-      ThreadLocalRandom rnd = ThreadLocalRandom.current();
-      h.set(
-          "traceparent",
-          String.format(
-              Locale.ROOT,
-              "00-%016x%016x-%016x-01",
-              rnd.nextLong(),
-              rnd.nextLong() | 1,
-              rnd.nextLong() | 1));
+      h.set("traceparent", traceparent(ThreadLocalRandom.current()));
     }
     String xff = h.get("x-forwarded-for");
     h.set("x-forwarded-for", xff == null ? cx.clientIp() : xff + ", " + cx.clientIp());
@@ -587,6 +615,53 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     return new DefaultHttpRequest(HttpVersion.HTTP_1_1, head.method(), uri, h);
   }
 
+  private static final char[] HEX = "0123456789abcdef".toCharArray();
+
+  /**
+   * A random (version 4) UUID for {@code x-request-id}. {@link java.util.UUID#randomUUID} draws
+   * from a shared SecureRandom on the event loop; an ID for correlating log lines needs uniqueness,
+   * not unpredictability, so a thread-local generator does.
+   */
+  static String requestId(java.util.Random rnd) {
+    long hi = (rnd.nextLong() & ~0xf000L) | 0x4000L; // version 4
+    long lo = (rnd.nextLong() & 0x3fffffffffffffffL) | 0x8000000000000000L; // IETF variant
+    char[] c = new char[36];
+    hex(hi >>> 32, 8, c, 0);
+    c[8] = '-';
+    hex(hi >>> 16, 4, c, 9);
+    c[13] = '-';
+    hex(hi, 4, c, 14);
+    c[18] = '-';
+    hex(lo >>> 48, 4, c, 19);
+    c[23] = '-';
+    hex(lo, 12, c, 24);
+    return new String(c);
+  }
+
+  /** A W3C {@code traceparent} starting a sampled trace: random non-zero trace and span IDs. */
+  static String traceparent(java.util.Random rnd) {
+    char[] c = new char[55];
+    c[0] = '0';
+    c[1] = '0';
+    c[2] = '-';
+    hex(rnd.nextLong(), 16, c, 3);
+    hex(rnd.nextLong() | 1, 16, c, 19);
+    c[35] = '-';
+    hex(rnd.nextLong() | 1, 16, c, 36);
+    c[52] = '-';
+    c[53] = '0';
+    c[54] = '1';
+    return new String(c);
+  }
+
+  /** The low {@code digits} hex digits of {@code v}, lowercase, into {@code c} at {@code at}. */
+  private static void hex(long v, int digits, char[] c, int at) {
+    for (int i = digits - 1; i >= 0; i--) {
+      c[at + i] = HEX[(int) (v & 0xf)];
+      v >>>= 4;
+    }
+  }
+
   private static boolean h2Upstream(HttpRouter.Forward f) {
     return HttpProxy.isH2(f.target().port().appProtocol());
   }
@@ -598,7 +673,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
         h.remove(token.trim());
       }
     }
-    for (String name : HOP_BY_HOP) {
+    for (AsciiString name : HOP_BY_HOP) {
       h.remove(name);
     }
     List<String> ext = new ArrayList<>();
@@ -666,7 +741,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       r.retriesLeft = 0;
     }
     if (wrote) {
-      ex.flush();
+      flushUpstream(ex);
       if (!ex.isWritable()) {
         ctx().channel().config().setAutoRead(false);
       }
@@ -772,13 +847,16 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
           if (head == null) {
             return;
           }
-          // A fresh head per try: the encoder may touch it, and a retry sends it again.
+          // A try that may be followed by another sends a copy (a retry sends the head again);
+          // the last possible try sends the head itself.
           ex.write(
-              new DefaultHttpRequest(
-                  head.protocolVersion(), head.method(), head.uri(), head.headers().copy()));
+              r.retriesLeft > 0
+                  ? new DefaultHttpRequest(
+                      head.protocolVersion(), head.method(), head.uri(), head.headers().copy())
+                  : head);
           r.exchangeReady = true;
           flushBody(r);
-          ex.flush();
+          flushUpstream(ex);
         });
   }
 
@@ -1067,8 +1145,18 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     }
   }
 
+  /**
+   * Writes a response part; the end of a response is flushed at once, anything before it when the
+   * upstream read that produced it completes ({@link #readComplete}).
+   */
   private void writeDownstream(Request r, Object msg) {
-    ctx().writeAndFlush(msg);
+    if (msg instanceof LastHttpContent || msg instanceof FullHttpResponse) {
+      downstreamFlushPending = false;
+      ctx().writeAndFlush(msg);
+    } else {
+      downstreamFlushPending = true;
+      ctx().write(msg);
+    }
     Channel ex = r.exchange;
     if (ex != null && !ctx().channel().isWritable()) {
       ex.config().setAutoRead(false);
@@ -1087,6 +1175,14 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       tryFailed(r, HttpResponseStatus.BAD_GATEWAY, "upstream reset");
     } else {
       abortStarted(r);
+    }
+  }
+
+  @Override
+  public void readComplete(Channel exchange) {
+    if (downstreamFlushPending) {
+      downstreamFlushPending = false;
+      ctx().flush();
     }
   }
 
@@ -1286,7 +1382,12 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
   }
 
   private void closeDownstream() {
-    ctx().close();
+    ChannelHandlerContext c = ctx();
+    if (downstreamFlushPending) {
+      downstreamFlushPending = false;
+      c.flush(); // what the client was sent so far, then the close that breaks the response
+    }
+    c.close();
   }
 
   private ChannelHandlerContext ctx() {

@@ -79,6 +79,9 @@ final class UpstreamPools {
     void closed(Channel exchange);
 
     void writable(Channel exchange, boolean writable);
+
+    /** The exchange's transport finished a read: a good moment to flush what it produced. */
+    default void readComplete(Channel exchange) {}
   }
 
   /** The last handler of an exchange channel: hands what it reads to the current sink. */
@@ -97,6 +100,14 @@ final class UpstreamPools {
         s.response(ctx.channel(), h);
       } else {
         ReferenceCountUtil.release(msg);
+      }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+      ResponseSink s = sink;
+      if (s != null) {
+        s.readComplete(ctx.channel());
       }
     }
 

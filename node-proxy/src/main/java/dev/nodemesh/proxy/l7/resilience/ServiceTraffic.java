@@ -33,9 +33,19 @@ public final class ServiceTraffic {
   private final RetryBudget budget;
   private final @Nullable RateLimiter rateLimiter;
   private volatile @Nullable RingHash ring;
+  private final boolean defaults;
 
   public ServiceTraffic(TrafficPolicy policy, LongSupplier nanoClock, Meters meters) {
+    this(policy, false, nanoClock, meters);
+  }
+
+  /**
+   * @param defaults {@code policy} is the defaults made up for a Service that has no TrafficPolicy
+   */
+  public ServiceTraffic(
+      TrafficPolicy policy, boolean defaults, LongSupplier nanoClock, Meters meters) {
     this.policy = policy;
+    this.defaults = defaults;
     this.clock = nanoClock;
     this.meters = meters;
     this.breaker =
@@ -50,6 +60,11 @@ public final class ServiceTraffic {
 
   public TrafficPolicy policy() {
     return policy;
+  }
+
+  /** True when {@link #policy} is the defaults of a Service that has no TrafficPolicy. */
+  public boolean defaults() {
+    return defaults;
   }
 
   public Meters meters() {

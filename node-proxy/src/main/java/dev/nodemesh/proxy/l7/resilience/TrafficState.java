@@ -43,6 +43,11 @@ public final class TrafficState {
 
   /** The Service's state under {@code policy} (null: the defaults). */
   public ServiceTraffic service(NamespacedName service, @Nullable TrafficPolicy policy) {
+    ServiceTraffic current = services.get(service);
+    // Per request: the same policy object as last time (or the defaults again) needs no equals.
+    if (current != null && (policy != null ? current.policy() == policy : current.defaults())) {
+      return current;
+    }
     TrafficPolicy effective =
         policy != null
             ? policy
@@ -55,7 +60,6 @@ public final class TrafficState {
                 null,
                 TrafficPolicy.Retry.DEFAULT,
                 null);
-    ServiceTraffic current = services.get(service);
     if (current != null && current.policy().equals(effective)) {
       return current;
     }
@@ -64,7 +68,7 @@ public final class TrafficState {
         (k, old) ->
             old != null && old.policy().equals(effective)
                 ? old
-                : new ServiceTraffic(effective, clock, meters(k)));
+                : new ServiceTraffic(effective, policy == null, clock, meters(k)));
   }
 
   private ServiceTraffic.Meters meters(NamespacedName service) {
