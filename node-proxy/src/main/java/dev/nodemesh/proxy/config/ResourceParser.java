@@ -1082,17 +1082,38 @@ public final class ResourceParser {
    * latency-sensitive services and the field is nodemesh's own.
    */
   private @Nullable Duration faultDelay(JsonNode parent) {
-    String path = "spec.delay.fixedDelay";
-    String text = text(parent, "fixedDelay", path);
+    return duration(
+        parent,
+        "fixedDelay",
+        "spec.delay.fixedDelay",
+        FAULT_DELAY,
+        FAULT_DELAY_PART,
+        " is not a duration (e.g. 10s, 250ms, 1ms500us)");
+  }
+
+  private @Nullable Duration duration(JsonNode parent, String field, String path) {
+    return duration(
+        parent,
+        field,
+        path,
+        DURATION,
+        DURATION_PART,
+        " is not a Gateway API duration (e.g. 10s, 1m30s, 250ms)");
+  }
+
+  /** {@code whole} validates the text; {@code part} finds each number and unit (h m s ms us). */
+  private @Nullable Duration duration(
+      JsonNode parent, String field, String path, Pattern whole, Pattern part, String notOne) {
+    String text = text(parent, field, path);
     if (text == null) {
       return null;
     }
-    if (!FAULT_DELAY.matcher(text).matches()) {
-      error(path, quote(text) + " is not a duration (e.g. 10s, 250ms, 1ms500us)");
+    if (!whole.matcher(text).matches()) {
+      error(path, quote(text) + notOne);
       return null;
     }
     Duration d = Duration.ZERO;
-    java.util.regex.Matcher m = FAULT_DELAY_PART.matcher(text);
+    java.util.regex.Matcher m = part.matcher(text);
     while (m.find()) {
       long n = Long.parseLong(m.group(1));
       d =
@@ -1102,32 +1123,8 @@ public final class ResourceParser {
                 case "m" -> Duration.ofMinutes(n);
                 case "s" -> Duration.ofSeconds(n);
                 case "ms" -> Duration.ofMillis(n);
-                default -> Duration.ofNanos(n * 1000);
-              });
-    }
-    return d.isZero() ? null : d;
-  }
-
-  private @Nullable Duration duration(JsonNode parent, String field, String path) {
-    String text = text(parent, field, path);
-    if (text == null) {
-      return null;
-    }
-    if (!DURATION.matcher(text).matches()) {
-      error(path, quote(text) + " is not a Gateway API duration (e.g. 10s, 1m30s, 250ms)");
-      return null;
-    }
-    Duration d = Duration.ZERO;
-    java.util.regex.Matcher m = DURATION_PART.matcher(text);
-    while (m.find()) {
-      long n = Long.parseLong(m.group(1));
-      d =
-          d.plus(
-              switch (m.group(2)) {
-                case "h" -> Duration.ofHours(n);
-                case "m" -> Duration.ofMinutes(n);
-                case "s" -> Duration.ofSeconds(n);
-                default -> Duration.ofMillis(n);
+                case "us" -> Duration.ofNanos(n * 1000);
+                default -> throw new IllegalStateException("unit " + m.group(2));
               });
     }
     return d.isZero() ? null : d;
