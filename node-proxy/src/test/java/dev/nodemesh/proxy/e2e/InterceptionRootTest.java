@@ -273,9 +273,10 @@ class InterceptionRootTest {
     assertTrue(
         metrics.contains(
             "nodemesh_tcp_connections_opened_total{destination_namespace=\"default\","
+                + "destination_principal=\"unknown\","
                 + "destination_service=\"echo.default\",destination_workload=\"echo-1\","
                 + "node=\"test-node\",reporter=\"source\",source_namespace=\"default\","
-                + "source_workload=\"client\"} 3.0"),
+                + "source_principal=\"unknown\",source_workload=\"client\"} 3.0"),
         metrics);
     // The passthrough was counted by the proxy as well (as "unknown" destination).
     assertTrue(
