@@ -179,6 +179,11 @@ public final class KubernetesSource implements Source {
     podInformer.run(); // waits for the first list, and fails start() like inform() would
     pods = podInformer;
     informers.add(podInformer);
+    // ReferenceGrants before the routes, so their list is usually in before the first route is
+    // derived (routes are not waited for either; a route derived first is derived again).
+    SharedIndexInformer<GenericKubernetesResource> grantsInformer =
+        referenceGrantInformer(executor, store);
+    grantInformer = grantsInformer;
     // HTTPRoutes through the generic client: the Gateway API CRDs may not be installed, so this
     // informer is started without waiting and does not hold back readiness.
     SharedIndexInformer<GenericKubernetesResource> routes =
@@ -193,9 +198,6 @@ public final class KubernetesSource implements Source {
     SharedIndexInformer<GenericKubernetesResource> grpcRoutes = grpcRouteInformer(executor, store);
     grpcRouteInformer = grpcRoutes;
     faultInformer = httpFaultInformer(executor, store);
-    SharedIndexInformer<GenericKubernetesResource> grantsInformer =
-        referenceGrantInformer(executor, store);
-    grantInformer = grantsInformer;
     RouteStatusWriter status = routeStatus;
     if (status != null) {
       status.watchRoutes("HTTPRoute", HTTP_ROUTES, routes);

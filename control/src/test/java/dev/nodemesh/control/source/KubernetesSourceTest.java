@@ -419,6 +419,9 @@ class KubernetesSourceTest {
         "db refused again",
         t -> test(() -> notPermitted(onStore(s -> s.get(ResourceType.HTTP_ROUTE, "front/far")))));
     httpRoutes.inNamespace("front").withName("far").delete();
+    await(
+        "the removal",
+        t -> test(() -> onStore(s -> s.get(ResourceType.HTTP_ROUTE, "front/far")) == null));
   }
 
   private static boolean notPermitted(@org.jspecify.annotations.Nullable VersionedResource r) {
