@@ -10,6 +10,7 @@ import dev.nodemesh.proxy.config.HttpFault;
 import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.PeerAuthentication;
+import dev.nodemesh.proxy.config.ReferenceGrant;
 import dev.nodemesh.proxy.config.ResourceParser;
 import dev.nodemesh.proxy.config.TrafficPolicy;
 import dev.nodemesh.proxy.config.TrafficPolicyParser;
@@ -45,11 +46,12 @@ import org.slf4j.LoggerFactory;
 /**
  * The cluster as a source: fabric8 shared informers on Pods, Services, EndpointSlices, Namespaces,
  * and the mesh's AuthorizationPolicy and PeerAuthentication CRDs, in every namespace, and Gateway
- * API HTTPRoutes and GRPCRoutes and the mesh's TrafficPolicies and HTTPFaults (as generic
- * resources) when their CRDs are installed, and Nodes for their zones. The informers list, watch,
- * re-list when a watch expires, and resync every {@code resyncMillis}; events are only hopped onto
- * the control-plane executor, where each object is turned into its resource. A resync or relist
- * that changes nothing is invisible downstream, because the store versions resources by content.
+ * API HTTPRoutes, GRPCRoutes and ReferenceGrants and the mesh's TrafficPolicies and HTTPFaults (as
+ * generic resources) when their CRDs are installed, and Nodes for their zones. The informers list,
+ * watch, re-list when a watch expires, and resync every {@code resyncMillis}; events are only
+ * hopped onto the control-plane executor, where each object is turned into its resource. A resync
+ * or relist that changes nothing is invisible downstream, because the store versions resources by
+ * content.
  *
  * <p>Pods and Services are validated by the node proxy's own {@link ResourceParser} (the object is
  * turned into the same JSON tree YAML gives), so both sources accept exactly the same objects. An
@@ -96,6 +98,9 @@ public final class KubernetesSource implements Source {
   private @Nullable SharedIndexInformer<GenericKubernetesResource> trafficInformer;
   private @Nullable SharedIndexInformer<GenericKubernetesResource> grpcRouteInformer;
   private @Nullable SharedIndexInformer<GenericKubernetesResource> faultInformer;
+  private @Nullable SharedIndexInformer<GenericKubernetesResource> grantInformer;
+  // The valid ReferenceGrants by namespace/name (control-plane executor only).
+  private final Map<String, ReferenceGrant> grants = new HashMap<>();
   private static final String GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1";
 
   private final @Nullable RouteStatusWriter routeStatus;
@@ -174,6 +179,11 @@ public final class KubernetesSource implements Source {
     podInformer.run(); // waits for the first list, and fails start() like inform() would
     pods = podInformer;
     informers.add(podInformer);
+    // ReferenceGrants before the routes, so their list is usually in before the first route is
+    // derived (routes are not waited for either; a route derived first is derived again).
+    SharedIndexInformer<GenericKubernetesResource> grantsInformer =
+        referenceGrantInformer(executor, store);
+    grantInformer = grantsInformer;
     // HTTPRoutes through the generic client: the Gateway API CRDs may not be installed, so this
     // informer is started without waiting and does not hold back readiness.
     SharedIndexInformer<GenericKubernetesResource> routes =
@@ -192,6 +202,7 @@ public final class KubernetesSource implements Source {
     if (status != null) {
       status.watchRoutes("HTTPRoute", HTTP_ROUTES, routes);
       status.watchRoutes("GRPCRoute", GRPC_ROUTES, grpcRoutes);
+      status.watchReferenceGrants(grantsInformer);
       status.watchServices(svcInformer);
       status.start();
     }
@@ -277,26 +288,80 @@ public final class KubernetesSource implements Source {
         "grpcroutes",
         handler(
             executor,
-            r -> {
-              String label = "GRPCRoute " + key(r);
-              String name = grpcRouteName(r);
-              List<String> errors = new ArrayList<>();
-              HttpRoute route = new ResourceParser("kubernetes", errors).grpcRoute(tree(r), label);
-              if (route == null) {
-                if (!errors.isEmpty()) {
-                  problem(label, errors);
-                } else {
-                  store.remove(ResourceType.HTTP_ROUTE, name); // not attached to a Service
-                }
-                return;
-              }
-              lastProblem.remove(label);
-              store.put(ResourceType.HTTP_ROUTE, name, ProtoEncoder.httpRoute(route));
-            },
+            r -> grpcRouteChanged(store, r),
             r -> {
               lastProblem.remove("GRPCRoute " + key(r));
               store.remove(ResourceType.HTTP_ROUTE, grpcRouteName(r));
             }));
+  }
+
+  private void grpcRouteChanged(ResourceStore store, GenericKubernetesResource r) {
+    String label = "GRPCRoute " + key(r);
+    String name = grpcRouteName(r);
+    List<String> errors = new ArrayList<>();
+    HttpRoute route = new ResourceParser("kubernetes", errors).grpcRoute(tree(r), label);
+    if (route == null) {
+      if (!errors.isEmpty()) {
+        problem(label, errors);
+      } else {
+        store.remove(ResourceType.HTTP_ROUTE, name); // not attached to a Service
+      }
+      return;
+    }
+    lastProblem.remove(label);
+    store.put(
+        ResourceType.HTTP_ROUTE,
+        name,
+        ProtoEncoder.httpRoute(ReferenceGrant.apply(route, grants.values())));
+  }
+
+  /**
+   * Gateway API ReferenceGrants ({@code v1beta1}), validated by the proxy's own parser. Optional
+   * like the routes. A grant that changes re-derives every route, whose cross-namespace backendRefs
+   * are checked against the grants before they are pushed (so proxies need no grants of their own).
+   */
+  private SharedIndexInformer<GenericKubernetesResource> referenceGrantInformer(
+      Executor executor, ResourceStore store) {
+    return optionalInformer(
+        ReferenceGrant.GATEWAY_GROUP,
+        "v1beta1",
+        "ReferenceGrant",
+        "referencegrants",
+        handler(
+            executor,
+            r -> {
+              String name = key(r);
+              List<String> errors = new ArrayList<>();
+              ReferenceGrant g =
+                  new ResourceParser("kubernetes", errors)
+                      .referenceGrant(tree(r), "ReferenceGrant " + name);
+              if (g == null) {
+                problem("ReferenceGrant " + name, errors);
+                return;
+              }
+              lastProblem.remove("ReferenceGrant " + name);
+              if (!g.equals(grants.put(name, g))) {
+                rederiveRoutes(store);
+              }
+            },
+            r -> {
+              lastProblem.remove("ReferenceGrant " + key(r));
+              if (grants.remove(key(r)) != null) {
+                rederiveRoutes(store);
+              }
+            }));
+  }
+
+  /** Every route again from the informer caches (a grant changed). */
+  private void rederiveRoutes(ResourceStore store) {
+    SharedIndexInformer<GenericKubernetesResource> http = routeInformer;
+    if (http != null) {
+      http.getStore().list().forEach(r -> routeChanged(store, r));
+    }
+    SharedIndexInformer<GenericKubernetesResource> grpc = grpcRouteInformer;
+    if (grpc != null) {
+      grpc.getStore().list().forEach(r -> grpcRouteChanged(store, r));
+    }
   }
 
   private static String grpcRouteName(HasMetadata r) {
@@ -615,7 +680,10 @@ public final class KubernetesSource implements Source {
       return;
     }
     lastProblem.remove("HTTPRoute " + name);
-    store.put(ResourceType.HTTP_ROUTE, name, ProtoEncoder.httpRoute(r));
+    store.put(
+        ResourceType.HTTP_ROUTE,
+        name,
+        ProtoEncoder.httpRoute(ReferenceGrant.apply(r, grants.values())));
   }
 
   private void routeGone(ResourceStore store, GenericKubernetesResource route) {
@@ -691,6 +759,7 @@ public final class KubernetesSource implements Source {
     }
     closeIfStarted(trafficInformer);
     closeIfStarted(grpcRouteInformer);
+    closeIfStarted(grantInformer);
     closeIfStarted(faultInformer);
   }
 

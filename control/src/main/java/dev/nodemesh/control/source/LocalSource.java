@@ -12,6 +12,7 @@ import dev.nodemesh.proxy.config.HttpFault;
 import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.PeerAuthentication;
+import dev.nodemesh.proxy.config.ReferenceGrant;
 import dev.nodemesh.proxy.config.TrafficPolicy;
 import dev.nodemesh.proxy.config.Workload;
 import java.io.IOException;
@@ -163,6 +164,13 @@ public final class LocalSource implements Source {
     Map<String, Message> routes = new HashMap<>();
     Map<String, Message> trafficPolicies = new HashMap<>();
     Map<String, Message> faults = new HashMap<>();
+    List<ReferenceGrant> grants = new ArrayList<>();
+    for (Path f : files) {
+      FileState st = accepted.get(f);
+      if (st != null) {
+        grants.addAll(st.content().referenceGrants());
+      }
+    }
     for (Path f : files) {
       FileState st = accepted.get(f);
       if (st == null) {
@@ -183,7 +191,9 @@ public final class LocalSource implements Source {
             ProtoEncoder.name(p.namespace(), p.name()), ProtoEncoder.peerAuthentication(p));
       }
       for (HttpRoute r : st.content().httpRoutes()) {
-        routes.put(ProtoEncoder.routeName(r), ProtoEncoder.httpRoute(r));
+        // Checked against the grants of every file, as the proxy's own local loader does.
+        routes.put(
+            ProtoEncoder.routeName(r), ProtoEncoder.httpRoute(ReferenceGrant.apply(r, grants)));
       }
       for (TrafficPolicy p : st.content().trafficPolicies()) {
         trafficPolicies.put(
@@ -286,6 +296,16 @@ public final class LocalSource implements Source {
           return f.getFileName() + ": HTTPFault " + h.id() + ": also in " + other.getFileName();
         }
         faults.add(h);
+      }
+      for (ReferenceGrant g : st.content().referenceGrants()) {
+        Path other = names.putIfAbsent("ReferenceGrant " + g.id(), f);
+        if (other != null) {
+          return f.getFileName()
+              + ": ReferenceGrant "
+              + g.id()
+              + ": also in "
+              + other.getFileName();
+        }
       }
     }
     try {

@@ -279,7 +279,8 @@ public final class ProtoEncoder {
                 .setNamespace(be.service().namespace())
                 .setService(be.service().name())
                 .setPort(be.port())
-                .setWeight(be.weight()));
+                .setWeight(be.weight())
+                .setNotPermitted(!be.permitted()));
       }
       rb.setRequestHeaders(modifier(rule.requestHeaders()));
       rb.setResponseHeaders(modifier(rule.responseHeaders()));

@@ -4,7 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.nodemesh.proxy.config.NamespacedName;
+import dev.nodemesh.proxy.config.ReferenceGrant;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
 import java.util.Set;
 import org.jspecify.annotations.Nullable;
@@ -24,17 +27,20 @@ import org.jspecify.annotations.Nullable;
  *       accepted version, if any, stays in effect); False/{@code NoMatchingParent} when the parent
  *       Service does not exist or has no such port.
  *   <li>{@code ResolvedRefs}: True when every backendRef (and RequestMirror backendRef) names a
- *       Service that exists; False/{@code InvalidKind} for a backend that is not a Service;
- *       False/{@code BackendNotFound} for a Service that does not exist.
+ *       Service that exists and may be used; False/{@code InvalidKind} for a backend that is not a
+ *       Service; False/{@code RefNotPermitted} for a Service in another namespace that no
+ *       ReferenceGrant there permits ({@link ReferenceGrant#permits}, the check the mesh routes by:
+ *       requests picked for it are answered 500, a mirror to it is not sent); False/{@code
+ *       BackendNotFound} for a Service that does not exist. With several, the reason is the first
+ *       of these that applies, and the message names every problem.
  * </ul>
  *
  * <p>A condition keeps its {@code lastTransitionTime} while its status stays the same (as
  * Kubernetes' {@code meta.SetStatusCondition} does), so recomputing an unchanged route gives
  * exactly the status it has and the writer has nothing to write.
  *
- * <p>Limits: ReferenceGrants are not read, and the mesh routes to a backend in another namespace
- * without one, so {@code RefNotPermitted} is never reported (reporting it would say traffic is
- * refused when it is not). A parentRef's {@code sectionName} is not looked at.
+ * <p>Limits: a parentRef's {@code sectionName} is not looked at. A parentRef to a Service in
+ * another namespace needs no ReferenceGrant (GAMMA's producer/consumer routes).
  */
 public final class RouteStatus {
   /** This control plane's {@code controllerName} in route status. */
@@ -55,14 +61,26 @@ public final class RouteStatus {
 
   private record Condition(String type, boolean status, String reason, String message) {}
 
+  /** {@link #parents(JsonNode, List, Services, Collection, String, String)} with no grants. */
+  public static ArrayNode parents(
+      JsonNode route, List<String> errors, Services services, String now, String controller) {
+    return parents(route, errors, services, List.of(), now, controller);
+  }
+
   /**
-   * @param route the route object as a JSON tree (metadata, spec, status)
+   * @param route the route object as a JSON tree (kind, metadata, spec, status)
    * @param errors what the proxy's parser refused the route for; empty when it was applied
+   * @param grants every valid ReferenceGrant
    * @param now RFC 3339 time for a condition whose status changes
    * @return the complete {@code status.parents} array the route should have
    */
   public static ArrayNode parents(
-      JsonNode route, List<String> errors, Services services, String now, String controller) {
+      JsonNode route,
+      List<String> errors,
+      Services services,
+      Collection<ReferenceGrant> grants,
+      String now,
+      String controller) {
     JsonNode meta = route.path("metadata");
     String namespace = meta.path("namespace").asText("default");
     long generation = meta.path("generation").asLong(0);
@@ -73,7 +91,10 @@ public final class RouteStatus {
         out.add(entry.deepCopy());
       }
     }
-    Condition resolved = resolvedRefs(route.path("spec"), namespace, services);
+    Condition resolved =
+        resolvedRefs(
+            route.path("spec"),
+            new Refs(route.path("kind").asText("HTTPRoute"), namespace, services, grants));
     List<JsonNode> seen = new ArrayList<>();
     for (JsonNode ref : route.path("spec").path("parentRefs")) {
       if (!isService(ref) || seen.contains(ref)) {
@@ -135,66 +156,87 @@ public final class RouteStatus {
     return new Condition("Accepted", true, "Accepted", "attached to Service " + ns + "/" + name);
   }
 
-  private static Condition resolvedRefs(JsonNode spec, String namespace, Services services) {
-    List<String> invalidKind = new ArrayList<>();
-    List<String> notFound = new ArrayList<>();
+  /** What a backendRef is checked against, and the problems found so far. */
+  private record Refs(
+      String routeKind,
+      String namespace,
+      Services services,
+      Collection<ReferenceGrant> grants,
+      List<String> invalidKind,
+      List<String> notPermitted,
+      List<String> notFound) {
+    Refs(String routeKind, String namespace, Services services, Collection<ReferenceGrant> grants) {
+      this(
+          routeKind,
+          namespace,
+          services,
+          grants,
+          new ArrayList<>(),
+          new ArrayList<>(),
+          new ArrayList<>());
+    }
+  }
+
+  private static Condition resolvedRefs(JsonNode spec, Refs refs) {
     JsonNode rules = spec.path("rules");
     for (int i = 0; i < rules.size(); i++) {
       String path = "spec.rules[" + i + "]";
-      JsonNode refs = rules.get(i).path("backendRefs");
-      for (int j = 0; j < refs.size(); j++) {
-        backend(
-            refs.get(j),
-            path + ".backendRefs[" + j + "]",
-            namespace,
-            services,
-            invalidKind,
-            notFound);
+      JsonNode backendRefs = rules.get(i).path("backendRefs");
+      for (int j = 0; j < backendRefs.size(); j++) {
+        backend(backendRefs.get(j), path + ".backendRefs[" + j + "]", refs);
       }
       JsonNode filters = rules.get(i).path("filters");
       for (int j = 0; j < filters.size(); j++) {
         JsonNode mirror = filters.get(j).path("requestMirror").path("backendRef");
         if (mirror.isObject()) {
-          backend(
-              mirror,
-              path + ".filters[" + j + "].requestMirror.backendRef",
-              namespace,
-              services,
-              invalidKind,
-              notFound);
+          backend(mirror, path + ".filters[" + j + "].requestMirror.backendRef", refs);
         }
       }
     }
-    if (invalidKind.isEmpty() && notFound.isEmpty()) {
+    List<String> problems = new ArrayList<>(refs.invalidKind());
+    problems.addAll(refs.notPermitted());
+    problems.addAll(refs.notFound());
+    if (problems.isEmpty()) {
       return new Condition("ResolvedRefs", true, "ResolvedRefs", "all backendRefs resolved");
     }
-    List<String> problems = new ArrayList<>(invalidKind);
-    problems.addAll(notFound);
-    return new Condition(
-        "ResolvedRefs",
-        false,
-        invalidKind.isEmpty() ? "BackendNotFound" : "InvalidKind",
-        String.join("; ", problems));
+    String reason =
+        !refs.invalidKind().isEmpty()
+            ? "InvalidKind"
+            : !refs.notPermitted().isEmpty() ? "RefNotPermitted" : "BackendNotFound";
+    return new Condition("ResolvedRefs", false, reason, String.join("; ", problems));
   }
 
-  private static void backend(
-      JsonNode ref,
-      String path,
-      String namespace,
-      Services services,
-      List<String> invalidKind,
-      List<String> notFound) {
+  private static void backend(JsonNode ref, String path, Refs refs) {
     String group = ref.path("group").asText("");
     String kind = ref.path("kind").asText("Service");
     if (!kind.equals("Service") || !(group.isEmpty() || group.equals("core"))) {
-      invalidKind.add(
-          path + ": " + (group.isEmpty() ? "" : group + "/") + kind + " is not a Service");
+      refs.invalidKind()
+          .add(path + ": " + (group.isEmpty() ? "" : group + "/") + kind + " is not a Service");
       return;
     }
-    String ns = ref.path("namespace").asText(namespace);
+    String ns = ref.path("namespace").asText(refs.namespace());
     String name = ref.path("name").asText();
-    if (services.ports(ns, name) == null) {
-      notFound.add(path + ": Service " + ns + "/" + name + " does not exist");
+    // Permission first, so a route cannot learn whether a Service it may not use exists.
+    if (!ReferenceGrant.permits(
+        refs.grants(), refs.routeKind(), refs.namespace(), new NamespacedName(ns, name))) {
+      refs.notPermitted()
+          .add(
+              path
+                  + ": Service "
+                  + ns
+                  + "/"
+                  + name
+                  + " is in another namespace and no ReferenceGrant in "
+                  + ns
+                  + " permits "
+                  + refs.routeKind()
+                  + "s from "
+                  + refs.namespace()
+                  + " to use it");
+      return;
+    }
+    if (refs.services().ports(ns, name) == null) {
+      refs.notFound().add(path + ": Service " + ns + "/" + name + " does not exist");
     }
   }
 

@@ -2,6 +2,8 @@ package dev.nodemesh.control.status;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.nodemesh.proxy.config.ReferenceGrant;
 import dev.nodemesh.proxy.config.ResourceParser;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -46,7 +48,7 @@ import org.slf4j.LoggerFactory;
  * <p>Every write is a PUT carrying the resourceVersion the status was computed from, so a write
  * based on a stale cache fails with 409 instead of undoing a newer change; the newer version's own
  * event recomputes it. A route is recomputed when it changes, and every route when a Service
- * appears or goes (its backends or parent may be that Service).
+ * appears or goes (its backends or parent may be that Service) or a ReferenceGrant changes.
  *
  * <p>Replicas: with a {@link Lease}, only the holder of a coordination.k8s.io Lease writes
  * (fabric8's LeaderElector), and a new holder recomputes every route. Without one (tests, a single
@@ -83,6 +85,8 @@ public final class RouteStatusWriter implements AutoCloseable {
   private final AtomicLong writes = new AtomicLong();
   private final AtomicBoolean allQueued = new AtomicBoolean();
   private @Nullable SharedIndexInformer<Service> services;
+  private @Nullable SharedIndexInformer<GenericKubernetesResource> grantInformer;
+  private @Nullable List<ReferenceGrant> grants; // status thread only; null: parse again
   private volatile boolean leading;
   private volatile boolean closed;
   private volatile @Nullable CompletableFuture<?> election;
@@ -156,6 +160,57 @@ public final class RouteStatusWriter implements AutoCloseable {
             requestAll();
           }
         });
+  }
+
+  /** ReferenceGrants: every route is recomputed when one changes (its backendRefs may need it). */
+  public void watchReferenceGrants(SharedIndexInformer<GenericKubernetesResource> informer) {
+    grantInformer = informer;
+    informer.addEventHandler(
+        new ResourceEventHandler<>() {
+          @Override
+          public void onAdd(GenericKubernetesResource g) {
+            grantsChanged();
+          }
+
+          @Override
+          public void onUpdate(GenericKubernetesResource old, GenericKubernetesResource g) {
+            grantsChanged();
+          }
+
+          @Override
+          public void onDelete(GenericKubernetesResource g, boolean unknown) {
+            grantsChanged();
+          }
+        });
+  }
+
+  private void grantsChanged() {
+    post(() -> grants = null);
+    requestAll();
+  }
+
+  /** The valid ReferenceGrants in the informer's cache, parsed once per change (status thread). */
+  private List<ReferenceGrant> grants() {
+    List<ReferenceGrant> g = grants;
+    if (g == null) {
+      g = new ArrayList<>();
+      SharedIndexInformer<GenericKubernetesResource> i = grantInformer;
+      if (i != null) {
+        KubernetesSerialization json = client.getKubernetesSerialization();
+        List<String> errors = new ArrayList<>();
+        ResourceParser parser = new ResourceParser("kubernetes", errors);
+        for (GenericKubernetesResource r : i.getIndexer().list()) {
+          ReferenceGrant parsed =
+              parser.referenceGrant(
+                  json.convertValue(r, JsonNode.class), "ReferenceGrant " + key(r));
+          if (parsed != null) {
+            g.add(parsed); // an invalid one grants nothing (the source logs why)
+          }
+        }
+      }
+      grants = g;
+    }
+    return g;
   }
 
   /** Starts writing: at once without a Lease, else once this replica holds it. */
@@ -272,6 +327,9 @@ public final class RouteStatusWriter implements AutoCloseable {
     String version = route.getMetadata().getResourceVersion();
     KubernetesSerialization json = client.getKubernetesSerialization();
     JsonNode tree = json.convertValue(route, JsonNode.class);
+    if (tree instanceof ObjectNode o) {
+      o.put("kind", kind); // a list's items may come without it; grants are per route kind
+    }
     List<String> errors = new ArrayList<>();
     ResourceParser parser = new ResourceParser("kubernetes", errors);
     if (kind.equals("GRPCRoute")) {
@@ -284,6 +342,7 @@ public final class RouteStatusWriter implements AutoCloseable {
             tree,
             errors,
             this::servicePorts,
+            grants(),
             clock.instant().truncatedTo(ChronoUnit.SECONDS).toString(),
             controller);
     JsonNode current = tree.path("status").path("parents");

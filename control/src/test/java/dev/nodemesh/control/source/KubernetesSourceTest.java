@@ -364,6 +364,71 @@ class KubernetesSourceTest {
   }
 
   @Test
+  void aReferenceGrantChangeRederivesTheRoutesItPermits() throws Exception {
+    startSource(0);
+    var ser = client.getKubernetesSerialization();
+    var httpRoutes = client.genericKubernetesResources("gateway.networking.k8s.io/v1", "HTTPRoute");
+    var grants =
+        client.genericKubernetesResources(
+            new ResourceDefinitionContext.Builder()
+                .withGroup("gateway.networking.k8s.io")
+                .withVersion("v1beta1")
+                .withKind("ReferenceGrant")
+                .withPlural("referencegrants")
+                .withNamespaced(true)
+                .build());
+    httpRoutes
+        .inNamespace("front")
+        .resource(
+            ser.unmarshal(
+                """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: far, namespace: front}
+                spec:
+                  parentRefs: [{group: "", kind: Service, name: web, port: 80}]
+                  rules: [{backendRefs: [{name: web, port: 80}, {name: db, namespace: back, port: 80}]}]
+                """,
+                GenericKubernetesResource.class))
+        .create();
+    await(
+        "the route, db refused",
+        t -> test(() -> notPermitted(onStore(s -> s.get(ResourceType.HTTP_ROUTE, "front/far")))));
+    HttpRoute refused =
+        (HttpRoute) onStore(s -> s.get(ResourceType.HTTP_ROUTE, "front/far")).message();
+    assertFalse(refused.getRules(0).getBackends(0).getNotPermitted()); // same namespace
+    grants
+        .inNamespace("back")
+        .resource(
+            ser.unmarshal(
+                """
+                apiVersion: gateway.networking.k8s.io/v1beta1
+                kind: ReferenceGrant
+                metadata: {name: from-front, namespace: back}
+                spec:
+                  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: front}]
+                  to: [{group: "", kind: Service}]
+                """,
+                GenericKubernetesResource.class))
+        .create();
+    await(
+        "db permitted",
+        t -> test(() -> !notPermitted(onStore(s -> s.get(ResourceType.HTTP_ROUTE, "front/far")))));
+    grants.inNamespace("back").withName("from-front").delete();
+    await(
+        "db refused again",
+        t -> test(() -> notPermitted(onStore(s -> s.get(ResourceType.HTTP_ROUTE, "front/far")))));
+    httpRoutes.inNamespace("front").withName("far").delete();
+    await(
+        "the removal",
+        t -> test(() -> onStore(s -> s.get(ResourceType.HTTP_ROUTE, "front/far")) == null));
+  }
+
+  private static boolean notPermitted(@org.jspecify.annotations.Nullable VersionedResource r) {
+    return r != null && ((HttpRoute) r.message()).getRules(0).getBackends(1).getNotPermitted();
+  }
+
+  @Test
   void grpcRoutesAndHttpFaultsAreWatchedAndARouteOfEachKindMayShareAName() throws Exception {
     startSource(0);
     var ser = client.getKubernetesSerialization();

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.nodemesh.proxy.config.ReferenceGrant;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -27,8 +28,18 @@ class RouteStatusTest {
             + spec);
   }
 
+  /** HTTPRoutes in default may use every Service in other. */
+  private static final List<ReferenceGrant> GRANTS =
+      List.of(
+          new ReferenceGrant(
+              "other",
+              "from-default",
+              List.of(
+                  new ReferenceGrant.From(ReferenceGrant.GATEWAY_GROUP, "HTTPRoute", "default")),
+              List.of(new ReferenceGrant.To("", "Service", null))));
+
   private static ArrayNode parents(JsonNode route, List<String> errors, String now) {
-    return RouteStatus.parents(route, errors, SERVICES, now, RouteStatus.CONTROLLER);
+    return RouteStatus.parents(route, errors, SERVICES, GRANTS, now, RouteStatus.CONTROLLER);
   }
 
   private static JsonNode cond(ArrayNode parents, int i, String type) {
@@ -87,6 +98,51 @@ class RouteStatusTest {
     String m = c.path("message").asText();
     assertTrue(
         m.contains("example.com/Bucket") && m.contains("default/nope") && m.contains("shadow"), m);
+  }
+
+  @Test
+  void aCrossNamespaceBackendWithoutAGrantIsRefNotPermitted() throws Exception {
+    String spec =
+        """
+        spec:
+          parentRefs: [{group: "", kind: Service, name: web}]
+          rules:
+            - backendRefs: [{name: web, port: 80}, {name: nope, namespace: other, port: 80}]
+            - backendRefs: [{name: gone, port: 80}]
+              filters:
+                - type: RequestMirror
+                  requestMirror: {backendRef: {name: db, namespace: other, port: 5432}}
+        """;
+    JsonNode r = route(spec);
+    JsonNode c =
+        cond(
+            RouteStatus.parents(r, List.of(), SERVICES, List.of(), "t", RouteStatus.CONTROLLER),
+            0,
+            "ResolvedRefs");
+    assertEquals("False", c.path("status").asText());
+    assertEquals("RefNotPermitted", c.path("reason").asText());
+    // Every problem named by its field; a Service not permitted is not looked up (nope does not
+    // exist, and the message does not say so).
+    assertEquals(
+        "spec.rules[0].backendRefs[1]: Service other/nope is in another namespace and no"
+            + " ReferenceGrant in other permits HTTPRoutes from default to use it;"
+            + " spec.rules[1].filters[0].requestMirror.backendRef: Service other/db is in another"
+            + " namespace and no ReferenceGrant in other permits HTTPRoutes from default to use it;"
+            + " spec.rules[1].backendRefs[0]: Service default/gone does not exist",
+        c.path("message").asText());
+    // The grant permits HTTPRoutes, not GRPCRoutes.
+    JsonNode grpc = route(spec.replace("HTTPRoute", "GRPCRoute"));
+    ((ObjectNode) grpc).put("kind", "GRPCRoute");
+    assertEquals(
+        "RefNotPermitted",
+        cond(parents(grpc, List.of(), "t"), 0, "ResolvedRefs").path("reason").asText());
+    // With the grant only the missing Service is left.
+    c = cond(parents(r, List.of(), "t"), 0, "ResolvedRefs");
+    assertEquals("BackendNotFound", c.path("reason").asText());
+    assertEquals(
+        "spec.rules[0].backendRefs[1]: Service other/nope does not exist;"
+            + " spec.rules[1].backendRefs[0]: Service default/gone does not exist",
+        c.path("message").asText());
   }
 
   @Test

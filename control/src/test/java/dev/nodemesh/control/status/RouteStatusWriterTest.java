@@ -42,6 +42,15 @@ class RouteStatusWriterTest {
           .withNamespaced(true)
           .build();
 
+  private static final ResourceDefinitionContext GRANTS =
+      new ResourceDefinitionContext.Builder()
+          .withGroup("gateway.networking.k8s.io")
+          .withVersion("v1beta1")
+          .withKind("ReferenceGrant")
+          .withPlural("referencegrants")
+          .withNamespaced(true)
+          .build();
+
   private final ExecutorService executor = Executors.newSingleThreadExecutor();
   private final AtomicReference<Instant> now =
       new AtomicReference<>(Instant.parse("2026-11-23T01:00:00Z"));
@@ -69,6 +78,8 @@ class RouteStatusWriterTest {
   void clean() {
     client.services().inNamespace("default").delete();
     client.genericKubernetesResources(HTTP_ROUTES).inNamespace("default").delete();
+    client.services().inNamespace("other").delete();
+    client.genericKubernetesResources(GRANTS).inNamespace("other").delete();
   }
 
   @AfterEach
@@ -92,14 +103,18 @@ class RouteStatusWriterTest {
   }
 
   private static void service(String name, int port) {
+    service("default", name, port);
+  }
+
+  private static void service(String namespace, String name, int port) {
     client
         .services()
-        .inNamespace("default")
+        .inNamespace(namespace)
         .resource(
             new ServiceBuilder()
                 .withNewMetadata()
                 .withName(name)
-                .withNamespace("default")
+                .withNamespace(namespace)
                 .endMetadata()
                 .withNewSpec()
                 .withClusterIP("10.96.0." + (10 + name.length()))
@@ -213,6 +228,55 @@ class RouteStatusWriterTest {
     // The Service going away flips it back.
     client.services().inNamespace("default").withName("web-v2").delete();
     await("ResolvedRefs False again", () -> is("web", "ResolvedRefs", "False", "BackendNotFound"));
+  }
+
+  @Test
+  void aCrossNamespaceBackendIsRefNotPermittedUntilAReferenceGrantAllowsIt() throws Exception {
+    service("web", 80);
+    service("other", "db", 5432);
+    route(
+        """
+        apiVersion: gateway.networking.k8s.io/v1
+        kind: HTTPRoute
+        metadata: {name: web, namespace: default}
+        spec:
+          parentRefs: [{group: "", kind: Service, name: web, port: 80}]
+          rules:
+            - backendRefs: [{name: web, port: 80}, {name: db, namespace: other, port: 5432}]
+        """);
+    start(null, 0);
+    await("RefNotPermitted", () -> is("web", "ResolvedRefs", "False", "RefNotPermitted"));
+    String message = condition("web", "ResolvedRefs").path("message").asText();
+    assertTrue(
+        message.startsWith(
+            "spec.rules[0].backendRefs[1]: Service other/db is in another namespace"),
+        message);
+
+    // A grant for GRPCRoutes only changes nothing; one for HTTPRoutes from default does.
+    grant("for-grpc", "GRPCRoute", "db");
+    grant("for-http", "HTTPRoute", "db");
+    await("ResolvedRefs True", () -> is("web", "ResolvedRefs", "True", "ResolvedRefs"));
+
+    client.genericKubernetesResources(GRANTS).inNamespace("other").withName("for-http").delete();
+    await("RefNotPermitted again", () -> is("web", "ResolvedRefs", "False", "RefNotPermitted"));
+  }
+
+  private static void grant(String name, String fromKind, String toName) {
+    GenericKubernetesResource g =
+        client
+            .getKubernetesSerialization()
+            .unmarshal(
+                """
+                apiVersion: gateway.networking.k8s.io/v1beta1
+                kind: ReferenceGrant
+                metadata: {name: %s, namespace: other}
+                spec:
+                  from: [{group: gateway.networking.k8s.io, kind: %s, namespace: default}]
+                  to: [{group: "", kind: Service, name: %s}]
+                """
+                    .formatted(name, fromKind, toName),
+                GenericKubernetesResource.class);
+    client.genericKubernetesResources(GRANTS).inNamespace("other").resource(g).create();
   }
 
   @Test

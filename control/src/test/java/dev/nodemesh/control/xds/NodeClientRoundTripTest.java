@@ -4,6 +4,7 @@ import static dev.nodemesh.control.Fixtures.key;
 import static dev.nodemesh.control.Fixtures.pod;
 import static dev.nodemesh.control.Fixtures.service;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -280,8 +281,13 @@ class NodeClientRoundTripTest {
                   retry: {codes: [503, 502], attempts: 2, backoff: 5ms}
                 - backendRefs: [{name: web, port: 80}]
             """);
-    List<HttpRoute> routes = ConfigLoader.loadFile(file).httpRoutes();
+    // As the sources push it: ns2/other is marked, no ReferenceGrant permits it, and the mark
+    // travels.
+    List<HttpRoute> routes =
+        dev.nodemesh.proxy.config.ReferenceGrant.applyAll(
+            ConfigLoader.loadFile(file).httpRoutes(), List.of());
     assertEquals(1, routes.size());
+    assertFalse(routes.get(0).rules().get(0).backends().get(1).permitted());
     cp = startControlPlane(0);
     seed();
     source.apply(

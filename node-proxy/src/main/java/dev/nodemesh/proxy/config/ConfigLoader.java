@@ -74,6 +74,7 @@ public final class ConfigLoader {
     checkUniqueRoutes(found.routes, errors);
     checkTrafficPolicies(found.trafficPolicies, errors);
     checkUniqueFaults(found.faults, errors);
+    checkUniqueGrants(found.grants, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
@@ -90,7 +91,9 @@ public final class ConfigLoader {
           svcs,
           values(found.policies),
           values(found.peerAuthns),
-          values(found.routes),
+          // Cross-namespace backendRefs checked against the ReferenceGrants of every file, as the
+          // control plane does before it pushes a route.
+          ReferenceGrant.applyAll(values(found.routes), values(found.grants)),
           values(found.trafficPolicies),
           values(found.faults));
     } catch (IllegalArgumentException e) {
@@ -111,8 +114,10 @@ public final class ConfigLoader {
       List<PeerAuthentication> peerAuthentications,
       List<HttpRoute> httpRoutes,
       List<TrafficPolicy> trafficPolicies,
-      List<HttpFault> httpFaults) {
+      List<HttpFault> httpFaults,
+      List<ReferenceGrant> referenceGrants) {
     public FileContent {
+      referenceGrants = List.copyOf(referenceGrants);
       trafficPolicies = List.copyOf(trafficPolicies);
       workloads = List.copyOf(workloads);
       services = List.copyOf(services);
@@ -120,6 +125,26 @@ public final class ConfigLoader {
       peerAuthentications = List.copyOf(peerAuthentications);
       httpRoutes = List.copyOf(httpRoutes);
       httpFaults = List.copyOf(httpFaults);
+    }
+
+    /** Without ReferenceGrants. */
+    public FileContent(
+        List<Workload> workloads,
+        List<MeshService> services,
+        List<AuthorizationPolicy> authorizationPolicies,
+        List<PeerAuthentication> peerAuthentications,
+        List<HttpRoute> httpRoutes,
+        List<TrafficPolicy> trafficPolicies,
+        List<HttpFault> httpFaults) {
+      this(
+          workloads,
+          services,
+          authorizationPolicies,
+          peerAuthentications,
+          httpRoutes,
+          trafficPolicies,
+          httpFaults,
+          List.of());
     }
 
     /** Only Pods, Services, policies and HTTP routes. */
@@ -154,6 +179,7 @@ public final class ConfigLoader {
     checkUniqueRoutes(found.routes, errors);
     checkTrafficPolicies(found.trafficPolicies, errors);
     checkUniqueFaults(found.faults, errors);
+    checkUniqueGrants(found.grants, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
@@ -164,7 +190,8 @@ public final class ConfigLoader {
         values(found.peerAuthns),
         values(found.routes),
         values(found.trafficPolicies),
-        values(found.faults));
+        values(found.faults),
+        values(found.grants));
   }
 
   /** The files a load reads, in the order it reads them; also what the watcher fingerprints. */
@@ -196,6 +223,7 @@ public final class ConfigLoader {
     final List<Located<HttpRoute>> routes = new ArrayList<>();
     final List<Located<TrafficPolicy>> trafficPolicies = new ArrayList<>();
     final List<Located<HttpFault>> faults = new ArrayList<>();
+    final List<Located<ReferenceGrant>> grants = new ArrayList<>();
   }
 
   private static <T> List<T> values(List<Located<T>> located) {
@@ -306,6 +334,16 @@ public final class ConfigLoader {
           found.faults.add(new Located<>(f, file));
         }
       }
+      case "ReferenceGrant" -> {
+        if (!doc.path("apiVersion").asText("").startsWith(ReferenceGrant.GATEWAY_GROUP + "/")) {
+          log.debug("{}: {}: ignoring a ReferenceGrant of another API group", file, label);
+          return;
+        }
+        ReferenceGrant g = parser.referenceGrant(doc, label);
+        if (g != null) {
+          found.grants.add(new Located<>(g, file));
+        }
+      }
       case "List" -> {
         JsonNode items = doc.path("items");
         for (int i = 0; i < items.size(); i++) {
@@ -333,6 +371,21 @@ public final class ConfigLoader {
                 + ": metadata.name: duplicate of the "
                 + kind
                 + " in "
+                + other.file());
+      }
+    }
+  }
+
+  private static void checkUniqueGrants(List<Located<ReferenceGrant>> grants, List<String> errors) {
+    Map<NamespacedName, Located<ReferenceGrant>> names = new HashMap<>();
+    for (Located<ReferenceGrant> g : grants) {
+      Located<ReferenceGrant> other = names.putIfAbsent(g.value().id(), g);
+      if (other != null) {
+        errors.add(
+            g.file()
+                + ": ReferenceGrant "
+                + g.value().id()
+                + ": metadata.name: duplicate of the ReferenceGrant in "
                 + other.file());
       }
     }

@@ -143,8 +143,17 @@ public record HttpRoute(
     }
   }
 
-  /** A Service backend; {@code weight} 0 receives no traffic. */
-  public record Backend(NamespacedName service, int port, int weight) {}
+  /**
+   * A Service backend; {@code weight} 0 receives no traffic.
+   *
+   * @param permitted false for a Service in another namespace that no {@link ReferenceGrant}
+   *     allows: it keeps its weight, and requests picked for it are answered 500
+   */
+  public record Backend(NamespacedName service, int port, int weight, boolean permitted) {
+    public Backend(NamespacedName service, int port, int weight) {
+      this(service, port, weight, true);
+    }
+  }
 
   /** Gateway API's RequestHeaderModifier / ResponseHeaderModifier. Names are lower case. */
   public record HeaderModifier(

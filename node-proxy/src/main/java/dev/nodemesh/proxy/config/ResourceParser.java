@@ -519,6 +519,76 @@ public final class ResourceParser {
       Pattern.compile("[A-Za-z_][A-Za-z_0-9]*(\\.[A-Za-z_][A-Za-z_0-9]*)*");
   private static final Pattern GRPC_METHOD = Pattern.compile("[A-Za-z_][A-Za-z_0-9]*");
 
+  /**
+   * Gateway API {@code ReferenceGrant} ({@code gateway.networking.k8s.io/v1beta1}); null after
+   * recording why it is invalid. Entries for kinds the mesh does not use (a Gateway, a Secret) are
+   * valid and kept; they just never match a route's backendRef.
+   */
+  public @Nullable ReferenceGrant referenceGrant(JsonNode doc, String docLabel) {
+    int before = errors.size();
+    NamespacedName id = identify("ReferenceGrant", doc, docLabel);
+    JsonNode spec = doc.path("spec");
+    List<ReferenceGrant.From> from = new ArrayList<>();
+    List<ReferenceGrant.To> to = new ArrayList<>();
+    if (fields(spec, "spec", Set.of("from", "to"), false)) {
+      JsonNode list = spec.path("from");
+      if (!array(list, "spec.from") || list.isEmpty()) {
+        error("spec.from", "at least one entry is required");
+      } else {
+        for (int i = 0; i < list.size(); i++) {
+          String path = "spec.from[" + i + "]";
+          JsonNode f = list.get(i);
+          if (fields(f, path, Set.of("group", "kind", "namespace"), false)) {
+            String group = text(f, "group", path + ".group");
+            String kind = requiredText(f, "kind", path + ".kind");
+            String ns = requiredText(f, "namespace", path + ".namespace");
+            if (group == null) {
+              error(path + ".group", "is required (\"\" for the core group)");
+            } else if (kind != null && ns != null) {
+              from.add(new ReferenceGrant.From(group, kind, ns));
+            }
+          }
+        }
+      }
+      list = spec.path("to");
+      if (!array(list, "spec.to") || list.isEmpty()) {
+        error("spec.to", "at least one entry is required");
+      } else {
+        for (int i = 0; i < list.size(); i++) {
+          String path = "spec.to[" + i + "]";
+          JsonNode t = list.get(i);
+          if (fields(t, path, Set.of("group", "kind", "name"), false)) {
+            String group = text(t, "group", path + ".group");
+            String kind = requiredText(t, "kind", path + ".kind");
+            String name = text(t, "name", path + ".name");
+            if (group == null) {
+              error(path + ".group", "is required (\"\" for the core group)");
+            } else if (name != null && name.isEmpty()) {
+              error(path + ".name", "must not be empty (leave it out for every object)");
+            } else if (kind != null) {
+              to.add(new ReferenceGrant.To(group, kind, name));
+            }
+          }
+        }
+      }
+    }
+    if (id == null || errors.size() > before) {
+      return null;
+    }
+    return new ReferenceGrant(id.namespace(), id.name(), from, to);
+  }
+
+  private @Nullable String requiredText(JsonNode parent, String field, String path) {
+    String s = text(parent, field, path);
+    if (s == null || s.isEmpty()) {
+      if (s != null || parent.path(field).isMissingNode() || parent.path(field).isNull()) {
+        error(path, "is required");
+      }
+      return null;
+    }
+    return s;
+  }
+
   /** {@code traffic.nodemesh.dev/v1alpha1 HTTPFault}; null after recording why it is invalid. */
   public @Nullable HttpFault httpFault(JsonNode doc, String docLabel) {
     int before = errors.size();

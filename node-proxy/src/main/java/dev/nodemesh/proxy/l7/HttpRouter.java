@@ -39,7 +39,8 @@ public final class HttpRouter {
 
   /**
    * The rule matched but has no usable backend (none listed, all weights 0, an unknown Service or
-   * port): 500, as Gateway API asks for unresolved references.
+   * port, a Service in another namespace no ReferenceGrant permits): 500, as Gateway API asks for
+   * unresolved references.
    */
   public record BadBackend(HttpRouteEntry entry, String reason) implements Decision {}
 
@@ -158,6 +159,13 @@ public final class HttpRouter {
         chosen = b;
         break;
       }
+    }
+    if (!chosen.permitted()) {
+      return new BadBackend(
+          entry,
+          "Service "
+              + chosen.service()
+              + " is in another namespace and no ReferenceGrant there permits it");
     }
     MeshService svc = snapshot.serviceByName(chosen.service());
     if (svc == null) {

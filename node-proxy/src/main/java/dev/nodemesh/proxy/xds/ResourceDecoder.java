@@ -355,7 +355,10 @@ final class ResourceDecoder {
       } else if (port(b.getPort(), path + ".backends[" + i + "].port")) {
         backends.add(
             new HttpRoute.Backend(
-                new NamespacedName(b.getNamespace(), b.getService()), b.getPort(), b.getWeight()));
+                new NamespacedName(b.getNamespace(), b.getService()),
+                b.getPort(),
+                b.getWeight(),
+                !b.getNotPermitted()));
       }
     }
     HttpRoute.Rewrite rewrite = null;

@@ -77,7 +77,8 @@ class HttpRouteConfigTest {
     assertEquals(
         List.of(
             new HttpRoute.Backend(new NamespacedName("shop", "web-v1"), 8080, 90),
-            new HttpRoute.Backend(new NamespacedName("canary", "web-v2"), 8080, 10)),
+            // In another namespace and no ReferenceGrant there: kept with its weight, refused.
+            new HttpRoute.Backend(new NamespacedName("canary", "web-v2"), 8080, 10, false)),
         rule.backends());
     assertEquals(Duration.ofSeconds(90), rule.requestTimeout());
     assertEquals(Duration.ofMillis(250), rule.backendTimeout());

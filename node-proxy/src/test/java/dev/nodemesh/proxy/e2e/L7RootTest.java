@@ -106,6 +106,88 @@ class L7RootTest {
     assertTrue(metrics.contains("nodemesh_http_request_duration_seconds_bucket{"), metrics);
   }
 
+  /**
+   * A backendRef to a Service in another namespace is refused (500 for the requests the rule picks
+   * it for, the other backend keeps its share) until a ReferenceGrant in that namespace permits it;
+   * the grant arrives by the config watcher's reload.
+   */
+  @Test
+  void crossNamespaceBackendNeedsAReferenceGrant() throws Exception {
+    node.addPod("far-1", 13);
+    node.serveHttp("far-1", 8080);
+    node.writeConfig(
+        "far.yaml",
+        pod("far-1", 13, "far", "v1").replace("namespace: default", "namespace: backend")
+            + service("far", "10.97.0.24", "app: far")
+                .replace("namespace: default", "namespace: backend")
+            + """
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: HTTPRoute
+            metadata: {name: split-far, namespace: default}
+            spec:
+              parentRefs: [{group: "", kind: Service, name: web-v1, port: 80}]
+              rules:
+                - backendRefs:
+                    - {name: far, namespace: backend, port: 80, weight: 50}
+                    - {name: web-v1, port: 80, weight: 50}
+            """);
+    awaitDirectory();
+    node.agent().addPod(node.podMessage("far-1").toBuilder().setNamespace("backend").build());
+
+    Map<String, Integer> refused = codesAndPods(200);
+    assertEquals(200, refused.getOrDefault("200 web-v1-1", 0) + refused.getOrDefault("500", 0));
+    assertTrue(refused.getOrDefault("200 web-v1-1", 0) > 0, refused.toString());
+    assertTrue(refused.getOrDefault("500", 0) > 0, refused.toString()); // far's half: refused
+
+    node.writeConfig(
+        "grant.yaml",
+        """
+        apiVersion: gateway.networking.k8s.io/v1beta1
+        kind: ReferenceGrant
+        metadata: {name: from-default, namespace: backend}
+        spec:
+          from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: default}]
+          to: [{group: "", kind: Service, name: far}]
+        """);
+    awaitDirectory();
+    Map<String, Integer> granted = codesAndPods(200);
+    assertEquals(
+        200, granted.getOrDefault("200 web-v1-1", 0) + granted.getOrDefault("200 far-1", 0));
+    assertTrue(granted.getOrDefault("200 far-1", 0) > 0, granted.toString());
+  }
+
+  /** Waits until the proxy serves exactly what the config directory holds now. */
+  private void awaitDirectory() throws Exception {
+    dev.nodemesh.proxy.config.ConfigSnapshot want =
+        dev.nodemesh.proxy.config.ConfigLoader.load(node.configDir());
+    InterceptionRootTest.waitFor(
+        () -> node.proxy().dataPlane().snapshots().current().sameContent(want),
+        () -> node.proxy().dataPlane().snapshots().current().describe());
+  }
+
+  /** n requests to web-v1's VIP on one connection: "code pod" (just "code" without a pod). */
+  private Map<String, Integer> codesAndPods(int n) throws IOException {
+    String out =
+        curl(
+            "-s",
+            "--max-time",
+            "30",
+            "-w",
+            "code=%{http_code}\n",
+            "http://" + V1_VIP + "/far/[1-" + n + "]");
+    Map<String, Integer> seen = new HashMap<>();
+    String pod = "";
+    for (String line : out.split("\n")) {
+      if (line.startsWith("pod=")) {
+        pod = " " + line.substring(4);
+      } else if (line.contains("code=")) {
+        seen.merge(line.substring(line.indexOf("code=") + 5) + pod, 1, Integer::sum);
+        pod = "";
+      }
+    }
+    return seen;
+  }
+
   @Test
   void weightedSplitIsNinetyTenOverTenThousandRequests() throws IOException {
     int n = 10_000;

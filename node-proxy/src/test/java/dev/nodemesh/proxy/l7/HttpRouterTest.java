@@ -50,7 +50,8 @@ class HttpRouterTest {
             service("default", "a", "[10.96.0.2]", "{track: a}", PORTS),
             service("default", "b", "[10.96.0.3]", "{track: b}", PORTS),
             service("default", "c", "[10.96.0.4]", "{track: c}", PORTS),
-            service("default", "empty", "[10.96.0.5]", "{track: none}", PORTS)));
+            service("default", "empty", "[10.96.0.5]", "{track: none}", PORTS),
+            service("other", "x", "[10.96.0.6]", "{track: none}", PORTS)));
     MeshYaml.write(dir, "routes.yaml", ROUTES);
     mesh = ConfigLoader.load(dir);
     web = mesh.serviceByName(new NamespacedName("default", "web"));
@@ -85,6 +86,8 @@ class HttpRouterTest {
           - matches: [{path: {type: PathPrefix, value: /nobackend}}]
           - matches: [{path: {type: PathPrefix, value: /split}}]
             backendRefs: [{name: a, port: 80, weight: 3}, {name: b, port: 80, weight: 1}, {name: c, port: 80, weight: 0}]
+          - matches: [{path: {type: PathPrefix, value: /far}}]
+            backendRefs: [{name: a, port: 80, weight: 1}, {name: x, namespace: other, port: 80, weight: 2}]
       ---
       apiVersion: gateway.networking.k8s.io/v1
       kind: HTTPRoute
@@ -155,6 +158,18 @@ class HttpRouterTest {
           Integer::sum);
     }
     assertEquals(Map.of("a", 3, "b", 1), counts);
+  }
+
+  @Test
+  void aBackendNoReferenceGrantPermitsGetsItsShareAs500() {
+    Map<String, Integer> counts = new HashMap<>();
+    // weights 1:2 over [0, 3); other/x exists but no ReferenceGrant in other permits it.
+    for (int r = 0; r < 3; r++) {
+      int value = r;
+      counts.merge(
+          outcome(route("GET", "/far", new DefaultHttpHeaders(), bound -> value)), 1, Integer::sum);
+    }
+    assertEquals(Map.of("a", 1, "500", 2), counts);
   }
 
   @Test
