@@ -16,6 +16,7 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -73,8 +74,8 @@ public final class ConfigLoader {
     checkUniquePolicies(found, errors);
     checkUniqueRoutes(found.routes, errors);
     checkTrafficPolicies(found.trafficPolicies, errors);
-    checkUniqueFaults(found.faults, errors);
-    checkUniqueGrants(found.grants, errors);
+    checkUniqueNames("HTTPFault", found.faults, HttpFault::id, errors);
+    checkUniqueNames("ReferenceGrant", found.grants, ReferenceGrant::id, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
@@ -178,8 +179,8 @@ public final class ConfigLoader {
     checkUniquePolicies(found, errors);
     checkUniqueRoutes(found.routes, errors);
     checkTrafficPolicies(found.trafficPolicies, errors);
-    checkUniqueFaults(found.faults, errors);
-    checkUniqueGrants(found.grants, errors);
+    checkUniqueNames("HTTPFault", found.faults, HttpFault::id, errors);
+    checkUniqueNames("ReferenceGrant", found.grants, ReferenceGrant::id, errors);
     if (!errors.isEmpty()) {
       throw new ConfigException(errors);
     }
@@ -376,31 +377,26 @@ public final class ConfigLoader {
     }
   }
 
-  private static void checkUniqueGrants(List<Located<ReferenceGrant>> grants, List<String> errors) {
-    Map<NamespacedName, Located<ReferenceGrant>> names = new HashMap<>();
-    for (Located<ReferenceGrant> g : grants) {
-      Located<ReferenceGrant> other = names.putIfAbsent(g.value().id(), g);
+  /** One {@code kind} per namespace/name across all files; a second one is an error naming both. */
+  private static <T> void checkUniqueNames(
+      String kind,
+      List<Located<T>> resources,
+      Function<T, NamespacedName> id,
+      List<String> errors) {
+    Map<NamespacedName, Located<T>> names = new HashMap<>();
+    for (Located<T> r : resources) {
+      NamespacedName name = id.apply(r.value());
+      Located<T> other = names.putIfAbsent(name, r);
       if (other != null) {
         errors.add(
-            g.file()
-                + ": ReferenceGrant "
-                + g.value().id()
-                + ": metadata.name: duplicate of the ReferenceGrant in "
-                + other.file());
-      }
-    }
-  }
-
-  private static void checkUniqueFaults(List<Located<HttpFault>> faults, List<String> errors) {
-    Map<NamespacedName, Located<HttpFault>> names = new HashMap<>();
-    for (Located<HttpFault> f : faults) {
-      Located<HttpFault> other = names.putIfAbsent(f.value().id(), f);
-      if (other != null) {
-        errors.add(
-            f.file()
-                + ": HTTPFault "
-                + f.value().id()
-                + ": metadata.name: duplicate of the HTTPFault in "
+            r.file()
+                + ": "
+                + kind
+                + " "
+                + name
+                + ": metadata.name: duplicate of the "
+                + kind
+                + " in "
                 + other.file());
       }
     }
