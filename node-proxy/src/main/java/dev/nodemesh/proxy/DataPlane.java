@@ -5,7 +5,6 @@ import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
-import dev.nodemesh.proxy.authz.PolicyEnforcement;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.config.Workload;
@@ -81,7 +80,7 @@ public record DataPlane(
   public String principalLabel(ConfigSnapshot snapshot, EnrolledPod pod) {
     return tunnel == null
         ? TrafficLabels.UNKNOWN
-        : TrafficLabels.principal(PolicyEnforcement.principalOf(snapshot, pod, trustDomain));
+        : TrafficLabels.principal(SpiffeId.ofEnrolledPod(snapshot, pod, trustDomain));
   }
 
   /**

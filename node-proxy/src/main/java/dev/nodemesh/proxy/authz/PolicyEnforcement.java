@@ -6,7 +6,6 @@ import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.Workload;
-import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import io.netty.channel.Channel;
@@ -94,22 +93,5 @@ public final class PolicyEnforcement {
     List<InetAddress> ips = pod.ips();
     return new Workload(
         pod.uid(), pod.name(), pod.namespace(), ips, Map.of(), "default", "", Map.of());
-  }
-
-  /**
-   * The principal of a pod enrolled on this node, from the config's view of it (its service
-   * account); null when the config does not know the pod (yet), so rules on principals and
-   * namespaces cannot match it. The pod is identified by its listener, the snapshot only supplies
-   * its service account, and only if name and namespace agree.
-   */
-  public static @Nullable SpiffeId principalOf(
-      ConfigSnapshot snapshot, EnrolledPod pod, String trustDomain) {
-    for (InetAddress ip : pod.ips()) {
-      Workload w = snapshot.workloadByIp(ip);
-      if (w != null && w.name().equals(pod.name()) && w.namespace().equals(pod.namespace())) {
-        return SpiffeId.of(trustDomain, w);
-      }
-    }
-    return null;
   }
 }

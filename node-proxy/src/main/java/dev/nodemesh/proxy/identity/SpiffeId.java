@@ -1,7 +1,11 @@
 package dev.nodemesh.proxy.identity;
 
+import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.Workload;
+import java.net.InetAddress;
 import java.util.Objects;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A workload's SPIFFE ID, {@code spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>}: the
@@ -47,5 +51,22 @@ public record SpiffeId(String trustDomain, String namespace, String serviceAccou
   @Override
   public String toString() {
     return SCHEME + trustDomain + "/ns/" + namespace + "/sa/" + serviceAccount;
+  }
+
+  /**
+   * The principal of a pod enrolled on this node, from the config's view of it (its service
+   * account); null when the config does not know the pod (yet), so rules on principals and
+   * namespaces cannot match it. The pod is identified by its listener, the snapshot only supplies
+   * its service account, and only if name and namespace agree.
+   */
+  public static @Nullable SpiffeId ofEnrolledPod(
+      ConfigSnapshot snapshot, EnrolledPod pod, String trustDomain) {
+    for (InetAddress ip : pod.ips()) {
+      Workload w = snapshot.workloadByIp(ip);
+      if (w != null && w.name().equals(pod.name()) && w.namespace().equals(pod.namespace())) {
+        return of(trustDomain, w);
+      }
+    }
+    return null;
   }
 }

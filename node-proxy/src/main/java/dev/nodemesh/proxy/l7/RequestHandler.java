@@ -8,7 +8,6 @@ import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.authz.HttpRequestInfo;
-import dev.nodemesh.proxy.authz.PolicyEnforcement;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.HttpFault;
 import dev.nodemesh.proxy.config.HttpRoute;
@@ -16,6 +15,7 @@ import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.NamespacedName;
 import dev.nodemesh.proxy.config.TrafficPolicy;
 import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.l7.resilience.Backoff;
 import dev.nodemesh.proxy.l7.resilience.CircuitBreaker;
 import dev.nodemesh.proxy.l7.resilience.EndpointStats;
@@ -875,7 +875,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     }
     ConnectionSource caller =
         new ConnectionSource(
-            PolicyEnforcement.principalOf(snapshot, cx.source(), cx.plane().trustDomain()),
+            SpiffeId.ofEnrolledPod(snapshot, cx.source(), cx.plane().trustDomain()),
             sourceIpLike(to.getAddress()),
             true);
     HttpHeaders headers = head.headers();

@@ -4,11 +4,11 @@ import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.HttpRequestInfo;
-import dev.nodemesh.proxy.authz.PolicyEnforcement;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.HttpRoute;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.ServicePort;
+import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.outbound.OutboundRouter;
 import dev.nodemesh.proxy.outbound.Route;
 import io.netty.channel.Channel;
@@ -102,8 +102,7 @@ final class RequestMirror implements UpstreamPools.ResponseSink {
                   to.endpoint(),
                   to.upstream().getPort(),
                   new ConnectionSource(
-                      PolicyEnforcement.principalOf(
-                          snapshot, cx.source(), cx.plane().trustDomain()),
+                      SpiffeId.ofEnrolledPod(snapshot, cx.source(), cx.plane().trustDomain()),
                       to.upstream().getAddress(),
                       true),
                   new HttpRequestInfo(

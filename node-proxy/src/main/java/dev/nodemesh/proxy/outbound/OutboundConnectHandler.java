@@ -13,6 +13,7 @@ import dev.nodemesh.proxy.config.HttpRouteEntry;
 import dev.nodemesh.proxy.config.MeshService;
 import dev.nodemesh.proxy.config.ServicePort;
 import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.l7.HttpProxy;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
@@ -129,7 +130,7 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
             int target = port.targetPortOn(endpoint);
             ConnectionSource caller =
                 new ConnectionSource(
-                    PolicyEnforcement.principalOf(snapshot, source, plane.trustDomain()),
+                    SpiffeId.ofEnrolledPod(snapshot, source, plane.trustDomain()),
                     sourceIpLike(ctx, ip),
                     true);
             // An endpoint with L7 rules is checked per request on the L7 path instead.
@@ -197,7 +198,7 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
     }
     ConnectionSource caller =
         new ConnectionSource(
-            PolicyEnforcement.principalOf(snapshot, source, plane.trustDomain()),
+            SpiffeId.ofEnrolledPod(snapshot, source, plane.trustDomain()),
             sourceIpLike(ctx, upstream.getAddress()),
             true);
     return PolicyEnforcement.enforce(
