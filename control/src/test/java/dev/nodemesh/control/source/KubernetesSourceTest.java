@@ -22,7 +22,11 @@ import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
-import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
+import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -37,25 +41,29 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The Kubernetes source against fabric8's mock API server in CRUD mode (real lists and watches).
+ * The Kubernetes source against fabric8's mock API server in CRUD mode (real lists and watches), a
+ * fresh server per test: a class-wide one carried the previous test's closing watches into the next
+ * test's clean-up, whose DELETE then sometimes hung for the client's whole 10 s timeout.
  */
-@EnableKubernetesMockClient(crud = true)
 class KubernetesSourceTest {
   static KubernetesClient client;
 
   private final ExecutorService executor = Executors.newSingleThreadExecutor();
   private final ResourceStore store = new ResourceStore(System::nanoTime, () -> {});
+  private @Nullable KubernetesMockServer server;
   private KubernetesSource source;
 
   @BeforeEach
-  void clean() {
-    // The mock server (and its CRUD store) lives as long as the class; each test starts empty.
-    client.pods().inNamespace("default").delete();
-    client.nodes().delete();
-    client.services().inNamespace("default").delete();
-    client.discovery().v1().endpointSlices().inNamespace("default").delete();
-    client.genericKubernetesResources(POLICIES).inNamespace("default").delete();
-    client.genericKubernetesResources(PEER_AUTHNS).inNamespace("default").delete();
+  void startServer() {
+    server =
+        new KubernetesMockServer(
+            new Context(),
+            new MockWebServer(),
+            new HashMap<>(),
+            new KubernetesCrudDispatcher(),
+            false);
+    server.init();
+    client = server.createClient();
   }
 
   private static final ResourceDefinitionContext POLICIES =
@@ -171,6 +179,10 @@ class KubernetesSourceTest {
     }
     executor.shutdown();
     executor.awaitTermination(5, TimeUnit.SECONDS);
+    client.close();
+    if (server != null) {
+      server.destroy();
+    }
   }
 
   private <T> T onStore(Function<ResourceStore, T> read) throws Exception {
