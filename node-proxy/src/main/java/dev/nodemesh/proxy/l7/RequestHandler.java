@@ -1,6 +1,5 @@
 package dev.nodemesh.proxy.l7;
 
-import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
@@ -28,7 +27,8 @@ import dev.nodemesh.proxy.metrics.HttpMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import dev.nodemesh.proxy.outbound.LoadBalancer;
 import dev.nodemesh.proxy.outbound.Route;
-import dev.nodemesh.proxy.tunnel.Tunnel;
+import dev.nodemesh.proxy.upstream.UpstreamPath;
+import dev.nodemesh.proxy.upstream.UpstreamPools;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -787,23 +787,16 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     final Try thisTry = t;
     final HttpRouter.Forward tried = f;
     InetSocketAddress to = f.target().upstream();
-    var local = cx.plane().pods().byIp(to.getAddress());
-    NetworkNamespace from = local != null ? local.netns() : cx.source().netns();
-    // Cross-node endpoints through the source workload's HBONE tunnel, as on the L4 path.
-    Tunnel tunnel = cx.plane().tunnel();
-    UpstreamPools.Via via =
-        tunnel != null && tunnel.crossesNodes(f.target().endpoint(), local != null)
-            ? new UpstreamPools.Via(cx.source(), f.target().endpoint())
-            : null;
+    // Tunnel or direct, and from which namespace: the data plane's path decision, as on L4.
+    UpstreamPath path =
+        cx.plane()
+            .upstreams()
+            .pathTo(cx.plane().snapshots().current(), cx.source(), f.target().endpoint(), to);
     Future<Channel> acquired =
-        UpstreamPools.acquire(
-            cx.plane(),
-            ctx().channel(),
-            from,
-            to,
-            h2Upstream(f),
-            via,
-            cx.limits().upstreamIdleTimeout());
+        cx.plane()
+            .upstreams()
+            .http()
+            .acquire(ctx().channel(), path, h2Upstream(f), cx.limits().upstreamIdleTimeout());
     HttpRoute.Rule rule = f.entry().rule();
     if (rule.backendTimeout() != null) {
       r.tryTimer =

@@ -9,7 +9,6 @@ import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.identity.SpiffeId;
-import dev.nodemesh.proxy.l4.Upstream;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import io.netty.channel.ChannelFutureListener;
@@ -148,7 +147,10 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
     ConnectionMeters meters = plane.metrics().connection(labels);
     ctx.pipeline().remove(this);
     long start = System.nanoTime();
-    Upstream.connect(plane, stream, pod.netns(), target)
+    plane
+        .upstreams()
+        .direct()
+        .connect(stream, pod.netns(), target)
         .addListener(
             (ChannelFutureListener)
                 f -> {

@@ -2,10 +2,10 @@ package dev.nodemesh.proxy.tunnel;
 
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
+import dev.nodemesh.proxy.upstream.PathDecider;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
@@ -59,23 +59,6 @@ public final class HboneServer {
     return new TlsSetup(tunnel, plane, pod);
   }
 
-  /** The workload of this node's pod in the snapshot, by uid, else by IP. */
-  static @Nullable Workload workloadOf(ConfigSnapshot snapshot, EnrolledPod pod) {
-    for (InetAddress ip : pod.ips()) {
-      Workload w = snapshot.workloadByIp(ip);
-      if (w != null && w.uid().equals(pod.uid())) {
-        return w;
-      }
-    }
-    for (InetAddress ip : pod.ips()) {
-      Workload w = snapshot.workloadByIp(ip);
-      if (w != null && w.namespace().equals(pod.namespace()) && w.name().equals(pod.name())) {
-        return w;
-      }
-    }
-    return null;
-  }
-
   /**
    * When a server connection stops taking streams: the earlier {@code notAfter} of its handshake
    * certificates (the client's chain and the pod's own). Past it, each new CONNECT is refused with
@@ -106,7 +89,7 @@ public final class HboneServer {
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
       Channel ch = ctx.channel();
-      Workload self = workloadOf(plane.snapshots().current(), pod);
+      Workload self = PathDecider.configuredWorkload(plane.snapshots().current(), pod);
       if (self == null) {
         log.warn(
             "HBONE connection to {}: the pod is not in the config, no identity to present", pod);

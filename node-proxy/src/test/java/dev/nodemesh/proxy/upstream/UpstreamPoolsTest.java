@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.l7;
+package dev.nodemesh.proxy.upstream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

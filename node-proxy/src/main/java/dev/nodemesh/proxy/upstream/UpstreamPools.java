@@ -1,14 +1,7 @@
-package dev.nodemesh.proxy.l7;
+package dev.nodemesh.proxy.upstream;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
-import dev.nodemesh.proxy.DataPlane;
-import dev.nodemesh.proxy.agent.EnrolledPod;
-import dev.nodemesh.proxy.config.Workload;
-import dev.nodemesh.proxy.l4.Upstream;
-import dev.nodemesh.proxy.tunnel.StreamBytes;
-import dev.nodemesh.proxy.tunnel.Tunnel;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
@@ -39,41 +32,47 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * Upstream HTTP connections, pooled per event loop and per (endpoint address, namespace the socket
- * is made in, protocol), so a pool is only ever touched by its own loop: no locks. HTTP/1.1
- * connections are kept alive and reused one exchange at a time; HTTP/2 shares one connection per
- * endpoint and opens a stream per exchange. Sockets are made by {@link Upstream#connect} (the pod's
- * namespace, the proxy mark), exactly as the L4 path makes them; to an endpoint on another node the
- * "connection" is instead a CONNECT stream in the source workload's pooled HBONE tunnel (mutual
- * TLS, the receiving node's policy), pooled per source pod like any other.
+ * is made in, protocol, tunnelled or not), so a pool is only ever touched by its own loop: no
+ * locks. HTTP/1.1 connections are kept alive and reused one exchange at a time; HTTP/2 shares one
+ * connection per endpoint and opens a stream per exchange. Connections are made by the {@link
+ * Dialer} along the request's {@link UpstreamPath}, exactly as the L4 path makes them: a socket in
+ * a pod's namespace with the proxy mark, or, to an endpoint on another node, a CONNECT stream in
+ * the source workload's pooled HBONE tunnel (mutual TLS, the receiving node's policy). One instance
+ * per data plane ({@link Upstreams#http()}); its per-loop maps go when their loop terminates.
  *
  * <p>An exchange is a channel that takes {@link HttpObject}s (request) and yields them (response)
  * through its {@link Exchange} handler.
  *
  * <p>Idle timeout: an HTTP/1.1 connection (or tunnelled CONNECT stream) back in the pool, and an
  * HTTP/2 connection whose last stream closed, is closed when it stays unused for the idle timeout
- * ({@link HttpLimits#upstreamIdleTimeout}): a timer on the connection's own event loop, cancelled
- * when the connection is taken again. So the sockets (and the peer's) of a Service that is no
- * longer called, or of a removed pod, are given back. Limit: no cap on HTTP/2 concurrent streams.
+ * the caller passes ({@code nodemesh.http.upstreamIdleTimeoutMillis}): a timer on the connection's
+ * own event loop, cancelled when the connection is taken again. So the sockets (and the peer's) of
+ * a Service that is no longer called, or of a removed pod, are given back. Limit: no cap on HTTP/2
+ * concurrent streams.
  */
-final class UpstreamPools {
+public final class UpstreamPools {
   private static final int MAX_IDLE_PER_ENDPOINT = 64;
-  private static final ConcurrentHashMap<EventExecutor, Map<Key, EndpointPool>> BY_LOOP =
+
+  private final Dialer dialer;
+  private final ConcurrentHashMap<EventExecutor, Map<Key, EndpointPool>> byLoop =
       new ConcurrentHashMap<>();
 
-  private UpstreamPools() {}
+  /** Pools whose new connections {@code dialer} opens. */
+  public UpstreamPools(Dialer dialer) {
+    this.dialer = dialer;
+  }
 
   private record Key(
-      InetSocketAddress address, NetworkNamespace from, boolean h2, boolean tunnelled) {}
-
-  /**
-   * An endpoint on another node, reached through an HBONE CONNECT stream presenting {@code
-   * source}'s workload certificate instead of a socket; the receiving node checks policy for that
-   * stream as for any other.
-   */
-  record Via(EnrolledPod source, Workload destination) {}
+      InetSocketAddress address, NetworkNamespace from, boolean h2, boolean tunnelled) {
+    static Key of(UpstreamPath path, boolean h2) {
+      boolean tunnelled =
+          path instanceof UpstreamPath.Hbone || path instanceof UpstreamPath.NoIdentity;
+      return new Key(path.target(), path.from(), h2, tunnelled);
+    }
+  }
 
   /** Where an exchange delivers its response; called on the exchange's event loop. */
-  interface ResponseSink {
+  public interface ResponseSink {
     void response(Channel exchange, HttpObject msg);
 
     void closed(Channel exchange);
@@ -263,31 +262,23 @@ final class UpstreamPools {
   }
 
   /**
-   * An exchange channel to {@code to}, made from {@code from}; completes on {@code downstream}'s
-   * event loop, which must be the caller's.
+   * An exchange channel along {@code path} ({@code h2}: a stream on a shared HTTP/2 connection);
+   * completes on {@code downstream}'s event loop, which must be the caller's.
    */
-  static Future<Channel> acquire(
-      DataPlane plane,
-      Channel downstream,
-      NetworkNamespace from,
-      InetSocketAddress to,
-      boolean h2,
-      @Nullable Via via,
-      Duration idleTimeout) {
+  public Future<Channel> acquire(
+      Channel downstream, UpstreamPath path, boolean h2, Duration idleTimeout) {
     EventExecutor loop = downstream.eventLoop();
     Map<Key, EndpointPool> pools =
-        BY_LOOP.computeIfAbsent(
+        byLoop.computeIfAbsent(
             loop,
             l -> {
-              l.terminationFuture().addListener(f -> BY_LOOP.remove(l));
+              l.terminationFuture().addListener(f -> byLoop.remove(l));
               return new HashMap<>();
             });
-    EndpointPool pool =
-        pools.computeIfAbsent(
-            new Key(to, from, h2, via != null), k -> new EndpointPool(idleTimeout));
+    EndpointPool pool = pools.computeIfAbsent(Key.of(path, h2), k -> new EndpointPool(idleTimeout));
     Promise<Channel> result = loop.newPromise();
     if (h2) {
-      acquireStream(plane, downstream, from, to, via, pool, result);
+      acquireStream(downstream, path, pool, result);
       return result;
     }
     Channel ch = pool.take();
@@ -295,7 +286,8 @@ final class UpstreamPools {
       result.setSuccess(ch);
       return result;
     }
-    dial(plane, downstream, from, to, via)
+    dialer
+        .dial(downstream, path)
         .addListener(
             (Future<Channel> f) -> {
               if (!f.isSuccess()) {
@@ -317,62 +309,8 @@ final class UpstreamPools {
     return result;
   }
 
-  /**
-   * The transport of a new upstream connection: a socket made in {@code from} (the proxy mark), or
-   * with {@code via}, a CONNECT stream in the pooled HBONE tunnel adapted to carry bytes ({@link
-   * StreamBytes}). Auto-read is off until the caller has added its handlers.
-   */
-  private static Future<Channel> dial(
-      DataPlane plane,
-      Channel downstream,
-      NetworkNamespace from,
-      InetSocketAddress to,
-      @Nullable Via via) {
-    Promise<Channel> p = downstream.eventLoop().newPromise();
-    Tunnel tunnel = plane.tunnel();
-    if (via != null) {
-      if (tunnel == null) {
-        return p.setFailure(new IllegalStateException("no tunnel for " + to));
-      }
-      tunnel
-          .open(plane, downstream, via.source(), via.destination(), to)
-          .addListener(
-              (Future<Http2StreamChannel> f) -> {
-                if (!f.isSuccess()) {
-                  p.setFailure(f.cause());
-                  return;
-                }
-                Channel stream = StreamBytes.install(f.getNow());
-                if (!p.trySuccess(stream)) {
-                  stream.close();
-                }
-              });
-      return p;
-    }
-    Upstream.connect(plane, downstream, from, to)
-        .addListener(
-            (ChannelFutureListener)
-                f -> {
-                  if (!f.isSuccess()) {
-                    if (f.channel() != downstream) {
-                      f.channel().close();
-                    }
-                    p.setFailure(f.cause());
-                    return;
-                  }
-                  p.setSuccess(f.channel());
-                });
-    return p;
-  }
-
-  private static void acquireStream(
-      DataPlane plane,
-      Channel downstream,
-      NetworkNamespace from,
-      InetSocketAddress to,
-      @Nullable Via via,
-      EndpointPool pool,
-      Promise<Channel> result) {
+  private void acquireStream(
+      Channel downstream, UpstreamPath path, EndpointPool pool, Promise<Channel> result) {
     Channel conn = pool.h2Connection;
     if (conn != null && conn.isActive()) {
       openStream(conn, pool, result);
@@ -387,7 +325,8 @@ final class UpstreamPools {
     w.add(result);
     pool.h2Waiting = w;
     pool.h2Connection = null;
-    dial(plane, downstream, from, to, via)
+    dialer
+        .dial(downstream, path)
         .addListener(
             (Future<Channel> f) -> {
               pool.h2Waiting = null;
@@ -439,7 +378,7 @@ final class UpstreamPools {
    * (at most {@value #MAX_IDLE_PER_ENDPOINT} idle per endpoint), anything else is closed (an HTTP/2
    * stream always: streams are single use).
    */
-  static void release(Channel exchange, boolean reusable) {
+  public static void release(Channel exchange, boolean reusable) {
     Exchange ex = exchange.pipeline().get(Exchange.class);
     if (ex != null) {
       ex.bind(null);
@@ -457,7 +396,7 @@ final class UpstreamPools {
   }
 
   /** Binds {@code sink} to receive the exchange's response. */
-  static void bind(Channel exchange, ResponseSink sink) {
+  public static void bind(Channel exchange, ResponseSink sink) {
     Exchange ex = exchange.pipeline().get(Exchange.class);
     if (ex == null) {
       throw new IllegalStateException("not an exchange channel: " + exchange);
