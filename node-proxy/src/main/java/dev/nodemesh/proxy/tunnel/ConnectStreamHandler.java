@@ -1,6 +1,5 @@
 package dev.nodemesh.proxy.tunnel;
 
-import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
@@ -42,7 +41,7 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
   private static final Logger log = LoggerFactory.getLogger(ConnectStreamHandler.class);
 
   private final Tunnel tunnel;
-  private final DataPlane plane;
+  private final HboneServer.Context context;
   private final EnrolledPod pod;
   private final SpiffeId peer;
   private final InetAddress peerIp;
@@ -51,14 +50,14 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
 
   ConnectStreamHandler(
       Tunnel tunnel,
-      DataPlane plane,
+      HboneServer.Context context,
       EnrolledPod pod,
       SpiffeId peer,
       InetAddress peerIp,
       HboneServer.Expiry expiry) {
     this.expiry = expiry;
     this.tunnel = tunnel;
-    this.plane = plane;
+    this.context = context;
     this.pod = pod;
     this.peer = peer;
     this.peerIp = peerIp;
@@ -96,7 +95,7 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
       respond(stream, "400", true);
       return;
     }
-    ConfigSnapshot snapshot = plane.snapshots().current();
+    ConfigSnapshot snapshot = context.snapshots().current();
     Workload destination = snapshot.workloadByIp(target.getAddress());
     if (destination == null) {
       m.streamsRefused().increment();
@@ -113,7 +112,7 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
             TrafficLabels.UNKNOWN,
             peer.toString(),
             SpiffeId.of(tunnel.trustDomain(), destination).toString());
-    ConnectionLog accessLog = plane.accessLog().begin(labels);
+    ConnectionLog accessLog = context.accessLog().begin(labels);
     Decision d =
         tunnel
             .authorizer()
@@ -128,7 +127,7 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
     }
     if (!d.allowed()) {
       m.streamsRefused().increment();
-      plane
+      context
           .metrics()
           .policyDenials(
               "destination",
@@ -144,11 +143,10 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
       }
       return;
     }
-    ConnectionMeters meters = plane.metrics().connection(labels);
+    ConnectionMeters meters = context.metrics().connection(labels);
     ctx.pipeline().remove(this);
     long start = System.nanoTime();
-    plane
-        .upstreams()
+    context
         .direct()
         .connect(stream, pod.netns(), target)
         .addListener(

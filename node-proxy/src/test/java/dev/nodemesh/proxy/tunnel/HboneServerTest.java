@@ -133,7 +133,17 @@ class HboneServerTest {
             List.of(InetAddress.getByName(ECHO_IP)),
             netns);
     server = new PeerChannel("10.214.1.10");
-    server.pipeline().addLast(HboneServer.tlsSetup(tunnel, plane, pod));
+    server
+        .pipeline()
+        .addLast(
+            HboneServer.tlsSetup(
+                tunnel,
+                new HboneServer.Context(
+                    plane.snapshots(),
+                    plane.metrics(),
+                    plane.accessLog(),
+                    plane.upstreams().direct()),
+                pod));
     server.pipeline().fireChannelActive();
   }
 
