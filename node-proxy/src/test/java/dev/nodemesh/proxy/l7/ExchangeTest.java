@@ -94,6 +94,22 @@ class ExchangeTest {
             - matches: [{path: {type: PathPrefix, value: /timeout}}]
               backendRefs: [{name: web, port: 80}]
               timeouts: {request: 1s}
+            - matches: [{path: {type: PathPrefix, value: /slow}}]
+              backendRefs: [{name: web, port: 80}]
+              timeouts: {request: 1s, backendRequest: 100ms}
+              retry: {attempts: 1, codes: [503], backoff: 10ms}
+            - matches: [{path: {type: PathPrefix, value: /fault}}]
+              filters:
+                - type: ExtensionRef
+                  extensionRef: {group: traffic.nodemesh.dev, kind: HTTPFault, name: teapot}
+              backendRefs: [{name: web, port: 80}]
+        ---
+        apiVersion: traffic.nodemesh.dev/v1alpha1
+        kind: HTTPFault
+        metadata: {name: teapot}
+        spec:
+          delay: {fixedDelay: 50ms, percentage: 100}
+          abort: {httpStatus: 418, percentage: 100}
         ---
         apiVersion: traffic.nodemesh.dev/v1alpha1
         kind: TrafficPolicy
@@ -349,6 +365,36 @@ class ExchangeTest {
     assertEquals(List.of(true), upstreams.released, "unused, so pooled again");
     assertTrue(upstreams.sinks.isEmpty(), "never bound to the finished exchange");
     assertTrue(down.isOpen());
+  }
+
+  @Test
+  void aTimedOutTryIsRetriedAndTheLastOneAnswers504() {
+    EmbeddedChannel down = downstream();
+    send(down, HttpMethod.GET, "/slow", "");
+    EmbeddedChannel first = upstreams.connect();
+    assertEquals("GET /slow|", sent(first));
+    advance(down, 99);
+    assertEquals(List.of(), upstreams.released);
+    advance(down, 1);
+    assertEquals(List.of(false), upstreams.released, "the timed-out try's upstream is dropped");
+    assertEquals(0, status(down));
+    advance(down, 10);
+    upstreams.connect();
+    advance(down, 100);
+    assertEquals(504, status(down));
+    assertEquals(1.0, counter("nodemesh.http.retries"));
+    assertTrue(down.isOpen());
+  }
+
+  @Test
+  void aFaultDelaysThenAbortsWithoutAnyUpstream() {
+    EmbeddedChannel down = downstream();
+    send(down, HttpMethod.GET, "/fault", "");
+    advance(down, 49);
+    assertEquals(0, status(down));
+    advance(down, 1);
+    assertEquals(418, status(down));
+    assertTrue(upstreams.targets.isEmpty(), "an aborted request never reaches an upstream");
   }
 
   @Test
