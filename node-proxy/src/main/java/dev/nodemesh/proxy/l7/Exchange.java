@@ -600,7 +600,13 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
       return;
     }
     if (msg instanceof HttpResponse head) {
-      responseHead(exchange, head);
+      if (state == State.SENT) {
+        responseHead(exchange, head);
+      } else {
+        // A head after the response started is the upstream's protocol error: dropped, never
+        // retried or written as a second head.
+        ReferenceCountUtil.release(head);
+      }
       return;
     }
     if (msg instanceof HttpContent c && state == State.RESPONDING) {

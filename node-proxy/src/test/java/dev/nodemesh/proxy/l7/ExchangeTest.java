@@ -32,6 +32,7 @@ import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
@@ -411,6 +412,31 @@ class ExchangeTest {
     assertEquals(200, status(down));
     assertFalse(down.isOpen(), "the client must see a broken response, not a retry");
     assertTrue(upstreams.waiting.isEmpty());
+  }
+
+  @Test
+  void aSecondHeadFromTheUpstreamIsDroppedNotRetried() {
+    EmbeddedChannel down = downstream();
+    send(down, HttpMethod.GET, "/retry", "");
+    EmbeddedChannel up = upstreams.connect();
+    sent(up);
+    UpstreamPools.ResponseSink sink = upstreams.sinks.get(up);
+    sink.response(up, new DefaultHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK));
+    sink.response(
+        up, new DefaultHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.SERVICE_UNAVAILABLE));
+    sink.response(up, LastHttpContent.EMPTY_LAST_CONTENT);
+    int heads = 0;
+    Object o;
+    while ((o = down.readOutbound()) != null) {
+      if (o instanceof HttpResponse r) {
+        heads++;
+        assertEquals(200, r.status().code());
+      }
+      ReferenceCountUtil.release(o);
+    }
+    assertEquals(1, heads);
+    assertTrue(upstreams.waiting.isEmpty(), "no retry once the response started");
+    assertEquals(List.of(true), upstreams.released);
   }
 
   @Test
