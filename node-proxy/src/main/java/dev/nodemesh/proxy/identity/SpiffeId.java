@@ -1,6 +1,5 @@
 package dev.nodemesh.proxy.identity;
 
-import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.Workload;
 import java.net.InetAddress;
@@ -60,7 +59,7 @@ public record SpiffeId(String trustDomain, String namespace, String serviceAccou
    * its service account, and only if name and namespace agree.
    */
   public static @Nullable SpiffeId ofEnrolledPod(
-      ConfigSnapshot snapshot, EnrolledPod pod, String trustDomain) {
+      ConfigSnapshot snapshot, PodRef pod, String trustDomain) {
     for (InetAddress ip : pod.ips()) {
       Workload w = snapshot.workloadByIp(ip);
       if (w != null && w.name().equals(pod.name()) && w.namespace().equals(pod.namespace())) {
