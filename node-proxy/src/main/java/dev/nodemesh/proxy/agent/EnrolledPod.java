@@ -1,7 +1,7 @@
 package dev.nodemesh.proxy.agent;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
-import dev.nodemesh.proxy.identity.PodRef;
+import dev.nodemesh.model.identity.PodRef;
 import java.net.InetAddress;
 import java.util.List;
 
