@@ -1,10 +1,10 @@
 package dev.nodemesh.proxy.l7;
 
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.MeshService;
-import dev.nodemesh.proxy.config.ServicePort;
-import dev.nodemesh.proxy.config.TrafficPolicy;
-import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.ServicePort;
+import dev.nodemesh.model.config.TrafficPolicy;
+import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.proxy.l7.resilience.RingHash;
 import dev.nodemesh.proxy.l7.resilience.ServiceTraffic;
 import dev.nodemesh.proxy.outbound.Route;

@@ -1,8 +1,8 @@
 package dev.nodemesh.proxy.l7;
 
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.HttpFault;
-import dev.nodemesh.proxy.config.NamespacedName;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.HttpFault;
+import dev.nodemesh.model.config.NamespacedName;
 import java.util.random.RandomGenerator;
 import org.jspecify.annotations.Nullable;
 

@@ -2,7 +2,7 @@ package dev.nodemesh.proxy.l7;
 
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
-import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.model.config.MeshService;
 import dev.nodemesh.proxy.l7.resilience.TrafficState;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;

@@ -1,7 +1,7 @@
 package dev.nodemesh.proxy.l7;
 
-import dev.nodemesh.proxy.config.HttpRoute;
-import dev.nodemesh.proxy.config.TrafficPolicy;
+import dev.nodemesh.model.config.HttpRoute;
+import dev.nodemesh.model.config.TrafficPolicy;
 import dev.nodemesh.proxy.l7.resilience.Backoff;
 import dev.nodemesh.proxy.l7.resilience.ServiceTraffic;
 import io.netty.handler.codec.http.HttpMethod;

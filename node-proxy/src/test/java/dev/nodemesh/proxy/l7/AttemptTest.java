@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
-import dev.nodemesh.proxy.config.TrafficPolicy;
+import dev.nodemesh.model.config.TrafficPolicy;
 import dev.nodemesh.proxy.l7.resilience.CircuitBreaker;
 import dev.nodemesh.proxy.l7.resilience.OutlierDetector;
 import dev.nodemesh.proxy.l7.resilience.ServiceTraffic;

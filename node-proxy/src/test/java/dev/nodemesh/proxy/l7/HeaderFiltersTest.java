@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.nodemesh.proxy.config.HttpRoute;
-import dev.nodemesh.proxy.config.HttpRouteEntry;
+import dev.nodemesh.model.config.HttpRoute;
+import dev.nodemesh.model.config.HttpRouteEntry;
 import io.netty.buffer.Unpooled;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.DefaultHttpRequest;

@@ -1,6 +1,6 @@
 package dev.nodemesh.proxy.l7;
 
-import dev.nodemesh.proxy.config.TrafficPolicy;
+import dev.nodemesh.model.config.TrafficPolicy;
 import dev.nodemesh.proxy.l7.resilience.ServiceTraffic;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.nodemesh.proxy.config.HttpRoute;
+import dev.nodemesh.model.config.HttpRoute;
 import dev.nodemesh.proxy.l7.resilience.ServiceTraffic;
 import io.netty.handler.codec.http.HttpMethod;
 import java.time.Duration;
