@@ -1,14 +1,14 @@
 package dev.nodemesh.proxy.l7;
 
-import dev.nodemesh.proxy.accesslog.ConnectionLog;
-import dev.nodemesh.proxy.accesslog.ResponseFlag;
-import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.HttpFault;
 import dev.nodemesh.model.config.HttpRoute;
 import dev.nodemesh.model.config.HttpRouteEntry;
 import dev.nodemesh.model.config.MeshService;
 import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.proxy.accesslog.ConnectionLog;
+import dev.nodemesh.proxy.accesslog.ResponseFlag;
+import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.l7.resilience.OutlierDetector;
 import dev.nodemesh.proxy.l7.resilience.ServiceTraffic;
 import dev.nodemesh.proxy.l7.resilience.TrafficState;

@@ -1,7 +1,7 @@
 package dev.nodemesh.proxy.l7;
 
-import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.l7.resilience.RateLimiter;
 import dev.nodemesh.proxy.l7.resilience.ServiceTraffic;
 import org.jspecify.annotations.Nullable;

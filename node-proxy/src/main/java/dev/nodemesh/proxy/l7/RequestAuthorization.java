@@ -1,12 +1,12 @@
 package dev.nodemesh.proxy.l7;
 
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.authz.HttpRequestInfo;
-import dev.nodemesh.model.config.ConfigSnapshot;
-import dev.nodemesh.model.config.Workload;
-import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import dev.nodemesh.proxy.outbound.Route;
 import io.netty.handler.codec.http.HttpHeaders;

@@ -1,8 +1,8 @@
 package dev.nodemesh.proxy.l7;
 
+import dev.nodemesh.model.config.MeshService;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
-import dev.nodemesh.model.config.MeshService;
 import dev.nodemesh.proxy.l7.resilience.TrafficState;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;

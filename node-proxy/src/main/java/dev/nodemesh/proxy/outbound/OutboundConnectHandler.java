@@ -1,11 +1,5 @@
 package dev.nodemesh.proxy.outbound;
 
-import dev.nodemesh.proxy.DataPlane;
-import dev.nodemesh.proxy.accesslog.ConnectionLog;
-import dev.nodemesh.proxy.accesslog.ResponseFlag;
-import dev.nodemesh.proxy.agent.EnrolledPod;
-import dev.nodemesh.proxy.authz.ConnectionSource;
-import dev.nodemesh.proxy.authz.PolicyEnforcement;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.HttpRoute;
 import dev.nodemesh.model.config.HttpRouteEntry;
@@ -13,6 +7,12 @@ import dev.nodemesh.model.config.MeshService;
 import dev.nodemesh.model.config.ServicePort;
 import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.model.identity.SpiffeId;
+import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.accesslog.ConnectionLog;
+import dev.nodemesh.proxy.accesslog.ResponseFlag;
+import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.authz.ConnectionSource;
+import dev.nodemesh.proxy.authz.PolicyEnforcement;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.l7.HttpProxy;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;

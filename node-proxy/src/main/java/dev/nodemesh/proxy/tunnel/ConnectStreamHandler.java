@@ -1,13 +1,13 @@
 package dev.nodemesh.proxy.tunnel;
 
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
-import dev.nodemesh.model.config.ConfigSnapshot;
-import dev.nodemesh.model.config.Workload;
-import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import io.netty.channel.ChannelFutureListener;

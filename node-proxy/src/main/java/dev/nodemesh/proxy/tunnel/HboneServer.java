@@ -1,10 +1,10 @@
 package dev.nodemesh.proxy.tunnel;
 
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.config.SnapshotHolder;
-import dev.nodemesh.model.config.Workload;
-import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
 import dev.nodemesh.proxy.upstream.DirectDialer;

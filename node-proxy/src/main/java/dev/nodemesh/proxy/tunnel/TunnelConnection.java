@@ -1,8 +1,8 @@
 package dev.nodemesh.proxy.tunnel;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
-import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.model.identity.SpiffeId;
+import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.upstream.DirectDialer;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;

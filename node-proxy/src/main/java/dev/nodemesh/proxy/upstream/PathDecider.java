@@ -1,9 +1,9 @@
 package dev.nodemesh.proxy.upstream;
 
-import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.model.identity.SpiffeId;
+import dev.nodemesh.proxy.agent.EnrolledPod;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import org.jspecify.annotations.Nullable;

@@ -1,9 +1,9 @@
 package dev.nodemesh.proxy.upstream;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.agent.EnrolledPod;
-import dev.nodemesh.model.identity.SpiffeId;
 import java.net.InetSocketAddress;
 
 /**

@@ -1,8 +1,8 @@
 package dev.nodemesh.proxy.upstream;
 
-import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.proxy.agent.EnrolledPod;
 import io.netty.channel.Channel;
 import io.netty.util.concurrent.Future;
 import java.io.IOException;

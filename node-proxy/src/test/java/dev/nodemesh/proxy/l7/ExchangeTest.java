@@ -8,13 +8,13 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.nodemesh.model.config.ConfigLoader;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.NamespacedName;
+import dev.nodemesh.model.testing.MeshYaml;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.agent.PodRegistry;
-import dev.nodemesh.model.config.ConfigLoader;
-import dev.nodemesh.model.config.ConfigSnapshot;
-import dev.nodemesh.model.testing.MeshYaml;
-import dev.nodemesh.model.config.NamespacedName;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;

@@ -2,8 +2,8 @@ package dev.nodemesh.proxy.l7;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.model.config.TrafficPolicy;
+import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.l7.resilience.ServiceTraffic;
 import java.time.Duration;
 import java.util.List;

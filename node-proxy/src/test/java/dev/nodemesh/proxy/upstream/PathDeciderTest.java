@@ -5,10 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
-import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.model.identity.SpiffeId;
+import dev.nodemesh.proxy.agent.EnrolledPod;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
