@@ -10,6 +10,7 @@ import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.intercept.Interception;
+import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import dev.nodemesh.proxy.outbound.LoadBalancer;
@@ -29,6 +30,8 @@ import org.jspecify.annotations.Nullable;
  * @param tunnel HBONE (15008 listeners, cross-node client pool); null when no identity provider is
  *     wired, and then every destination is reached directly as before
  * @param accessLog where each connection's access-log line goes ({@link AccessLog#off()}: nowhere)
+ * @param paths how the L7 path normalises request paths ({@code --path-merge-slashes}, {@code
+ *     --path-escaped-slashes})
  */
 public record DataPlane(
     Transport transport,
@@ -43,7 +46,40 @@ public record DataPlane(
     Authorizer authorizer,
     String trustDomain,
     @Nullable Tunnel tunnel,
-    AccessLog accessLog) {
+    AccessLog accessLog,
+    PathSettings paths) {
+
+  /** The default path normalisation ({@link PathSettings#DEFAULT}). */
+  public DataPlane(
+      Transport transport,
+      EventLoopGroup acceptGroup,
+      EventLoopGroup workerGroup,
+      SnapshotHolder snapshots,
+      PodRegistry pods,
+      LoadBalancer loadBalancer,
+      ProxyMetrics metrics,
+      Interception interception,
+      int proxyMark,
+      Authorizer authorizer,
+      String trustDomain,
+      @Nullable Tunnel tunnel,
+      AccessLog accessLog) {
+    this(
+        transport,
+        acceptGroup,
+        workerGroup,
+        snapshots,
+        pods,
+        loadBalancer,
+        metrics,
+        interception,
+        proxyMark,
+        authorizer,
+        trustDomain,
+        tunnel,
+        accessLog,
+        PathSettings.DEFAULT);
+  }
 
   /** Policy from the snapshot, the default trust domain, no HBONE, no access log (tests). */
   public DataPlane(
