@@ -10,6 +10,7 @@ import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.intercept.Interception;
+import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import dev.nodemesh.proxy.outbound.LoadBalancer;
@@ -35,6 +36,8 @@ import org.jspecify.annotations.Nullable;
  * @param accessLog where each connection's access-log line goes ({@link AccessLog#off()}: nowhere)
  * @param upstreams how every path out of the proxy reaches its target, made from the transport, the
  *     proxy mark and the tunnel by the constructor without it
+ * @param paths how the L7 path normalises request paths ({@code --path-merge-slashes}, {@code
+ *     --path-escaped-slashes})
  */
 public record DataPlane(
     Transport transport,
@@ -50,9 +53,13 @@ public record DataPlane(
     String trustDomain,
     @Nullable Tunnel tunnel,
     AccessLog accessLog,
-    Upstreams upstreams) {
+    Upstreams upstreams,
+    PathSettings paths) {
 
-  /** The data plane with its {@link Upstreams} made from the transport, mark and tunnel. */
+  /**
+   * The data plane with its {@link Upstreams} made from the transport, mark and tunnel, and the
+   * default path normalisation ({@link PathSettings#DEFAULT}).
+   */
   public DataPlane(
       Transport transport,
       EventLoopGroup acceptGroup,
@@ -81,7 +88,41 @@ public record DataPlane(
         trustDomain,
         tunnel,
         accessLog,
-        upstreams(transport, proxyMark, pods, trustDomain, tunnel));
+        PathSettings.DEFAULT);
+  }
+
+  /** The data plane with its {@link Upstreams} made from the transport, mark and tunnel. */
+  public DataPlane(
+      Transport transport,
+      EventLoopGroup acceptGroup,
+      EventLoopGroup workerGroup,
+      SnapshotHolder snapshots,
+      PodRegistry pods,
+      LoadBalancer loadBalancer,
+      ProxyMetrics metrics,
+      Interception interception,
+      int proxyMark,
+      Authorizer authorizer,
+      String trustDomain,
+      @Nullable Tunnel tunnel,
+      AccessLog accessLog,
+      PathSettings paths) {
+    this(
+        transport,
+        acceptGroup,
+        workerGroup,
+        snapshots,
+        pods,
+        loadBalancer,
+        metrics,
+        interception,
+        proxyMark,
+        authorizer,
+        trustDomain,
+        tunnel,
+        accessLog,
+        upstreams(transport, proxyMark, pods, trustDomain, tunnel),
+        paths);
   }
 
   private static Upstreams upstreams(

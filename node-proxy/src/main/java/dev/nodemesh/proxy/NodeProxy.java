@@ -187,7 +187,8 @@ public final class NodeProxy implements AutoCloseable {
             policy,
             config.trustDomain(),
             tunnel,
-            accessLog);
+            accessLog,
+            config.paths());
     Readiness readiness = new Readiness(snapshots, pods, config.nodeName());
     ProxyHealth health =
         ProxyHealth.bind(

@@ -3,6 +3,7 @@ package dev.nodemesh.proxy;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -33,6 +34,8 @@ import org.jspecify.annotations.Nullable;
  *     (the plugin's {@code runDir}, default {@code /var/run/nodemesh/cni}; by default the {@code
  *     cni} dir beside the agent socket, which is that path for the default socket)
  * @param accessLog {@code --access-log} and {@code --access-log-sample}
+ * @param paths {@code --path-merge-slashes} and {@code --path-escaped-slashes}: how the L7 path
+ *     normalises request paths before routing and policy read them
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -47,7 +50,8 @@ public record NodeProxyConfig(
     @Nullable Path controlPlaneRoot,
     @Nullable IdentityConfig identity,
     Path cniRunDir,
-    AccessLogSettings accessLog) {
+    AccessLogSettings accessLog,
+    PathSettings paths) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
@@ -62,6 +66,38 @@ public record NodeProxyConfig(
     if (identity != null && !identity.trustDomain().equals(trustDomain)) {
       throw new IllegalArgumentException("the identity's trust domain differs from the proxy's");
     }
+  }
+
+  /** The settings with the default path normalisation ({@link PathSettings#DEFAULT}). */
+  public NodeProxyConfig(
+      TransportKind transport,
+      @Nullable Path configDir,
+      Path agentSocket,
+      InetSocketAddress adminAddress,
+      String nodeName,
+      int workerThreads,
+      InterceptionMode interception,
+      @Nullable String xdsTarget,
+      String trustDomain,
+      @Nullable Path controlPlaneRoot,
+      @Nullable IdentityConfig identity,
+      Path cniRunDir,
+      AccessLogSettings accessLog) {
+    this(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        trustDomain,
+        controlPlaneRoot,
+        identity,
+        cniRunDir,
+        accessLog,
+        PathSettings.DEFAULT);
   }
 
   /**
@@ -127,7 +163,8 @@ public record NodeProxyConfig(
         controlPlaneRoot,
         identity,
         cniRunDir,
-        accessLog);
+        accessLog,
+        paths);
   }
 
   /** The same settings with TLS to the control plane and/or workload certificates from a CA. */
@@ -146,7 +183,8 @@ public record NodeProxyConfig(
         controlPlaneRoot,
         identity,
         cniRunDir,
-        accessLog);
+        accessLog,
+        paths);
   }
 
   /** The same settings re-enrolling the pods recorded in another CNI run dir. */
@@ -164,7 +202,8 @@ public record NodeProxyConfig(
         controlPlaneRoot,
         identity,
         dir,
-        accessLog);
+        accessLog,
+        paths);
   }
 
   /** The same settings with the access log going to {@code settings}. */
@@ -182,6 +221,26 @@ public record NodeProxyConfig(
         controlPlaneRoot,
         identity,
         cniRunDir,
+        settings,
+        paths);
+  }
+
+  /** The same settings with another path normalisation. */
+  public NodeProxyConfig withPaths(PathSettings settings) {
+    return new NodeProxyConfig(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        trustDomain,
+        controlPlaneRoot,
+        identity,
+        cniRunDir,
+        accessLog,
         settings);
   }
 

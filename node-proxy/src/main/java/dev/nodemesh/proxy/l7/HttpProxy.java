@@ -3,6 +3,7 @@ package dev.nodemesh.proxy.l7;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.l7.path.RequestTargetFilter;
 import dev.nodemesh.proxy.outbound.Route;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
@@ -218,6 +219,7 @@ public final class HttpProxy {
     HttpLimits l = cx.limits();
     p.addLast(
         new HttpServerCodec(l.maxInitialLineBytes(), l.maxHeaderBytes(), 64 * 1024),
+        new RequestTargetFilter(cx.plane().paths()), // before anything reads the path
         new HttpServerKeepAliveHandler(),
         new HttpServerExpectContinueHandler(),
         new RequestHandler(cx));
@@ -234,6 +236,7 @@ public final class HttpProxy {
             h1.clientIp(),
             true,
             h1.limits());
+    RequestTargetFilter paths = new RequestTargetFilter(cx.plane().paths());
     p.addLast(
         // Responses come from upstream reads, not from this connection's: without this every
         // stream's response is a write of its own; with it, those finished in one event-loop turn
@@ -249,7 +252,10 @@ public final class HttpProxy {
               @Override
               protected void initChannel(Http2StreamChannel ch) {
                 ch.pipeline()
-                    .addLast(new Http2StreamFrameToHttpObjectCodec(true), new RequestHandler(cx));
+                    .addLast(
+                        new Http2StreamFrameToHttpObjectCodec(true),
+                        paths, // :path normalised as an HTTP/1.1 target is
+                        new RequestHandler(cx));
               }
             }));
   }

@@ -222,6 +222,24 @@ class RequestHandlerTest {
   }
 
   @Test
+  void theRouterSeesTheNormalisedPathAndABadTargetGets400() {
+    EmbeddedChannel ch = server();
+    // Raw, "/x/../missing" matches no rule (404); normalised it is /missing (500, no such Service).
+    List<FullHttpResponse> rs =
+        exchange(
+            ch,
+            "GET /x/../%6Dissing HTTP/1.1\r\nHost: web\r\n\r\n"
+                + "GET //missing HTTP/1.1\r\nHost: web\r\n\r\n"
+                + "GET http://web/x/%2e%2e/missing HTTP/1.1\r\nHost: other\r\n\r\n",
+            3);
+    assertEquals(List.of(500, 500, 500), rs.stream().map(RequestHandlerTest::status).toList());
+    // A target the normalisation refuses is answered like any malformed request.
+    EmbeddedChannel bad = server();
+    List<FullHttpResponse> refused = exchange(bad, "GET /a%2Fb HTTP/1.1\r\nHost: web\r\n\r\n", 1);
+    assertEquals(400, status(refused.get(0)));
+  }
+
+  @Test
   void oversizedHeadersGet431AndALongLine414() {
     EmbeddedChannel ch = server();
     String big = "x-big: " + "a".repeat(600) + "\r\n";

@@ -84,7 +84,10 @@ class SnifferPipelineTest {
   }
 
   private static RequestHandler.Context ctx() {
+    // A plane with nothing but its defaults: the codecs read only the path settings from it.
+    dev.nodemesh.proxy.DataPlane plane =
+        new dev.nodemesh.proxy.DataPlane(null, null, null, null, null, null, null, null, 0);
     return new RequestHandler.Context(
-        null, null, null, 80, null, "10.0.0.1", false, HttpLimits.DEFAULT);
+        plane, null, null, 80, null, "10.0.0.1", false, HttpLimits.DEFAULT);
   }
 }

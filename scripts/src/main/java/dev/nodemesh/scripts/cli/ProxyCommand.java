@@ -5,6 +5,7 @@ import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -186,6 +187,25 @@ final class ProxyCommand implements Callable<Integer> {
       defaultValue = "1.0")
   double accessLogSample = 1.0;
 
+  @Option(
+      names = "--path-merge-slashes",
+      paramLabel = "true|false",
+      arity = "1",
+      description =
+          "L7: merge repeated slashes in request paths (//admin is /admin) before routing and"
+              + " policy see them; dot segments are always removed (default: ${DEFAULT-VALUE}).",
+      defaultValue = "true")
+  boolean pathMergeSlashes = true;
+
+  @Option(
+      names = "--path-escaped-slashes",
+      paramLabel = "reject|keep|unescape",
+      description =
+          "L7: what %2F and %5C in a request path do: answer 400, stay inside their segment, or"
+              + " become / (default: ${DEFAULT-VALUE}).",
+      defaultValue = "reject")
+  String pathEscapedSlashes = "reject";
+
   @Override
   public Integer call() throws Exception {
     if (!(accessLogSample >= 0 && accessLogSample <= 1)) {
@@ -221,6 +241,14 @@ final class ProxyCommand implements Callable<Integer> {
           spec.commandLine(), "--ebpf-sk-msg needs --intercept=ebpf or auto");
     }
     interception = interception.withSkMsg(ebpfSkMsg);
+    PathSettings.EscapedSlashes escapedSlashes;
+    try {
+      escapedSlashes = PathSettings.EscapedSlashes.parse(pathEscapedSlashes);
+    } catch (IllegalArgumentException e) {
+      throw new CommandLine.ParameterException(
+          spec.commandLine(),
+          "--path-escaped-slashes must be reject, keep or unescape, got " + pathEscapedSlashes);
+    }
     NodeProxyConfig config =
         new NodeProxyConfig(
             transport,
@@ -235,7 +263,8 @@ final class ProxyCommand implements Callable<Integer> {
             caRoot,
             identity,
             cniRunDir != null ? cniRunDir : NodeProxyConfig.defaultCniRunDir(agentSocket),
-            AccessLogSettings.parse(accessLog, accessLogSample));
+            AccessLogSettings.parse(accessLog, accessLogSample),
+            new PathSettings(pathMergeSlashes, escapedSlashes));
     NodeProxy proxy;
     try {
       proxy = NodeProxy.start(config);

@@ -9,8 +9,11 @@ import java.util.Collection;
  * consecutiveConnectFailures} (connect failures, resets before a response) times in a row is
  * ejected from load balancing for {@code baseEjectionTime × times ejected} (capped at {@code
  * maxEjectionTime}), unless that would put more than {@code maxEjectionPercent} of the endpoints
- * out at once. An ejected endpoint returns by itself when its time is up (checked when the balancer
- * looks at it); a success resets the counters, and each further ejection lasts longer.
+ * out at once. As in Envoy, that share never stops the first ejection: while no endpoint is out one
+ * may always go, so a Service with fewer than 10 endpoints at the default 10 % still ejects (a
+ * {@code maxEjectionPercent} of 0 is an explicit "never"). An ejected endpoint returns by itself
+ * when its time is up (checked when the balancer looks at it); a success resets the counters, and
+ * each further ejection lasts longer.
  */
 public final class OutlierDetector {
   /** What happened to one try. */
@@ -79,7 +82,7 @@ public final class OutlierDetector {
         ejectedNow++;
       }
     }
-    if ((ejectedNow + 1) * 100L > (long) config.maxEjectionPercent() * all.size()) {
+    if (!mayEject(ejectedNow, all.size(), config.maxEjectionPercent())) {
       return false;
     }
     synchronized (e) {
@@ -94,6 +97,18 @@ public final class OutlierDetector {
       e.consecutiveConnect = 0;
     }
     return true;
+  }
+
+  /**
+   * Whether one more endpoint may go out while {@code ejectedNow} of {@code endpoints} are: within
+   * {@code maxPercent}, or the first one (Envoy: "if no hosts have been ejected, eject
+   * immediately"), unless the percentage is 0.
+   */
+  static boolean mayEject(int ejectedNow, int endpoints, int maxPercent) {
+    if (maxPercent <= 0) {
+      return false;
+    }
+    return ejectedNow == 0 || (ejectedNow + 1) * 100L <= (long) maxPercent * endpoints;
   }
 
   private static boolean reached(int count, int threshold) {

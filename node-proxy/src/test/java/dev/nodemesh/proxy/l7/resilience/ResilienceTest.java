@@ -79,6 +79,49 @@ class ResilienceTest {
   }
 
   @Test
+  void theFirstEjectionIsAlwaysAllowedEvenWhenOneEndpointIsMoreThanTheShare() {
+    // The default 10 %: with 3 endpoints one is a third, yet the first may go (Envoy does so).
+    OutlierDetector d = new OutlierDetector(od(2, 0, 0, 10));
+    List<EndpointStats> all = endpoints(3);
+    EndpointStats a = all.get(0);
+    EndpointStats b = all.get(1);
+    assertFalse(d.record(a, OutlierDetector.Outcome.SERVER_ERROR, all, 0));
+    assertTrue(d.record(a, OutlierDetector.Outcome.SERVER_ERROR, all, SECOND));
+    assertTrue(OutlierDetector.isEjected(a, SECOND));
+    // A second one may not while the first is out ...
+    assertFalse(d.record(b, OutlierDetector.Outcome.SERVER_ERROR, all, 2 * SECOND));
+    assertFalse(d.record(b, OutlierDetector.Outcome.SERVER_ERROR, all, 3 * SECOND));
+    assertFalse(OutlierDetector.isEjected(b, 3 * SECOND));
+    // ... and may once the first is back (base ejection time 10 s from t = 1 s).
+    assertFalse(d.record(b, OutlierDetector.Outcome.SERVER_ERROR, all, 11 * SECOND - 1));
+    assertTrue(d.record(b, OutlierDetector.Outcome.SERVER_ERROR, all, 11 * SECOND));
+    assertFalse(OutlierDetector.isEjected(a, 11 * SECOND));
+    assertTrue(OutlierDetector.isEjected(b, 11 * SECOND));
+    // A single endpoint can be ejected too (the balancer then ignores ejection: panic mode).
+    List<EndpointStats> one = endpoints(1);
+    OutlierDetector d1 = new OutlierDetector(od(1, 0, 0, 10));
+    assertTrue(d1.record(one.get(0), OutlierDetector.Outcome.CONNECT_FAILURE, one, 0));
+  }
+
+  @Test
+  void theShareCountsAboveTheFirstEjection() {
+    assertTrue(OutlierDetector.mayEject(0, 3, 10), "first one always");
+    assertFalse(OutlierDetector.mayEject(1, 3, 10));
+    assertTrue(OutlierDetector.mayEject(1, 20, 10), "2 of 20 is 10 %");
+    assertFalse(OutlierDetector.mayEject(2, 20, 10), "3 of 20 is over");
+    assertTrue(OutlierDetector.mayEject(2, 4, 100));
+    assertFalse(OutlierDetector.mayEject(0, 5, 0), "0 % is never");
+    // Ten endpoints at 10 %, ejected one after the other: exactly one is out at a time.
+    OutlierDetector d = new OutlierDetector(od(1, 0, 0, 10));
+    List<EndpointStats> all = endpoints(10);
+    int ejected = 0;
+    for (EndpointStats e : all) {
+      ejected += d.record(e, OutlierDetector.Outcome.SERVER_ERROR, all, 0) ? 1 : 0;
+    }
+    assertEquals(1, ejected);
+  }
+
+  @Test
   void circuitBreakerCapsRequestsPendingAndConnectionsAndRecovers() {
     CircuitBreaker cb = new CircuitBreaker(2, 1, 3);
     assertTrue(cb.tryAdmit());
