@@ -20,11 +20,8 @@ import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Namespace;
 import io.fabric8.kubernetes.api.model.Node;
-import io.fabric8.kubernetes.api.model.ObjectReference;
 import io.fabric8.kubernetes.api.model.Pod;
-import io.fabric8.kubernetes.api.model.PodCondition;
 import io.fabric8.kubernetes.api.model.Service;
-import io.fabric8.kubernetes.api.model.discovery.v1.Endpoint;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
@@ -65,8 +62,12 @@ import org.slf4j.LoggerFactory;
  * their labels.
  *
  * <p>A workload's zone is its node's {@value Workload#ZONE_LABEL} label (else the deprecated
- * {@value #LEGACY_ZONE_LABEL}); only when the node has neither does a zone label on the Pod itself
- * count. A node whose zone changes has its pods derived again.
+ * {@value KubernetesDerivations#LEGACY_ZONE_LABEL}); only when the node has neither does a zone
+ * label on the Pod itself count. A node whose zone changes has its pods derived again.
+ *
+ * <p>This class wires the informers and keeps their state; the Kubernetes-specific rules (which
+ * pods are workloads, readiness, zones, EndpointSlice membership) are pure functions in {@link
+ * KubernetesDerivations}, unit-tested on hand-built objects.
  *
  * <p>With a {@link RouteStatusWriter}, the Accepted/ResolvedRefs status of the HTTPRoutes and
  * GRPCRoutes attached to Services is written back (see there).
@@ -76,7 +77,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class KubernetesSource implements Source {
   private static final Logger log = LoggerFactory.getLogger(KubernetesSource.class);
-  private static final String SERVICE_NAME_LABEL = "kubernetes.io/service-name";
   private static final String SECURITY_GROUP = "security.nodemesh.dev";
   private static final String SECURITY_VERSION = "v1alpha1";
 
@@ -90,9 +90,6 @@ public final class KubernetesSource implements Source {
   // The zone each Node had when its pods were last derived (control-plane executor only).
   private final Map<String, String> nodeZones = new HashMap<>();
   private static final String POD_NODE_INDEX = "nodeName";
-
-  /** Deprecated since Kubernetes 1.17 but still set by some older clouds' node controllers. */
-  static final String LEGACY_ZONE_LABEL = "failure-domain.beta.kubernetes.io/zone";
 
   private @Nullable SharedIndexInformer<EndpointSlice> slices;
   private @Nullable SharedIndexInformer<GenericKubernetesResource> routeInformer;
@@ -548,12 +545,7 @@ public final class KubernetesSource implements Source {
 
   private void podChanged(ResourceStore store, Pod pod) {
     String name = key(pod);
-    var status = pod.getStatus();
-    String phase = status == null ? null : status.getPhase();
-    boolean hasIp = status != null && status.getPodIP() != null && !status.getPodIP().isEmpty();
-    boolean hostNetwork =
-        pod.getSpec() != null && Boolean.TRUE.equals(pod.getSpec().getHostNetwork());
-    if (!hasIp || hostNetwork || "Succeeded".equals(phase) || "Failed".equals(phase)) {
+    if (!KubernetesDerivations.isWorkload(pod)) {
       store.remove(ResourceType.WORKLOAD, name);
       return;
     }
@@ -564,52 +556,22 @@ public final class KubernetesSource implements Source {
       return;
     }
     lastProblem.remove("Pod " + name);
-    String zone = nodeZone(w.nodeName());
-    if (!zone.isEmpty() && !zone.equals(w.zone())) {
-      w =
-          new Workload(
-              w.uid(),
-              w.name(),
-              w.namespace(),
-              w.ips(),
-              w.labels(),
-              w.serviceAccount(),
-              w.nodeName(),
-              w.namedPorts(),
-              zone);
-    }
-    store.put(ResourceType.WORKLOAD, name, ProtoEncoder.workload(w, ready(pod)));
+    w = KubernetesDerivations.inZone(w, nodeZone(w.nodeName()));
+    store.put(
+        ResourceType.WORKLOAD, name, ProtoEncoder.workload(w, KubernetesDerivations.ready(pod)));
   }
 
-  /**
-   * The zone of a node from its labels ({@value Workload#ZONE_LABEL}, else {@value
-   * #LEGACY_ZONE_LABEL}), empty when the node is unknown or has neither. The node's zone wins over
-   * a Pod's own {@value Workload#ZONE_LABEL} label: Kubernetes puts the zone on Nodes, and a label
-   * copied into a Deployment's pod template would give every replica the same zone wherever it
-   * runs. The Pod label (what local mode uses) counts only when the node says nothing.
-   */
+  /** The zone of a pod's node from the informer cache; empty when the node is unknown. */
   private String nodeZone(String nodeName) {
     SharedIndexInformer<Node> n = nodes;
     Node node = n == null || nodeName.isEmpty() ? null : n.getIndexer().getByKey(nodeName);
-    return node == null ? "" : zoneOf(node);
-  }
-
-  static String zoneOf(Node node) {
-    Map<String, String> labels = node.getMetadata().getLabels();
-    if (labels == null) {
-      return "";
-    }
-    String zone = labels.get(Workload.ZONE_LABEL);
-    if (zone == null || zone.isEmpty()) {
-      zone = labels.get(LEGACY_ZONE_LABEL);
-    }
-    return zone == null ? "" : zone;
+    return node == null ? "" : KubernetesDerivations.zoneOf(node);
   }
 
   /** A node appeared or changed: if its zone did, its pods' workloads are derived again. */
   private void nodeChanged(ResourceStore store, Node node) {
     String name = node.getMetadata().getName();
-    String zone = zoneOf(node);
+    String zone = KubernetesDerivations.zoneOf(node);
     if (!zone.equals(nodeZones.put(name, zone))) {
       rederivePodsOn(store, name);
     }
@@ -630,18 +592,6 @@ public final class KubernetesSource implements Source {
     for (Pod pod : p.getIndexer().byIndex(POD_NODE_INDEX, nodeName)) {
       podChanged(store, pod);
     }
-  }
-
-  private static boolean ready(Pod pod) {
-    if (pod.getStatus() == null || pod.getStatus().getConditions() == null) {
-      return false;
-    }
-    for (PodCondition c : pod.getStatus().getConditions()) {
-      if ("Ready".equals(c.getType())) {
-        return "True".equals(c.getStatus());
-      }
-    }
-    return false;
   }
 
   private void podGone(ResourceStore store, Pod pod) {
@@ -694,8 +644,7 @@ public final class KubernetesSource implements Source {
 
   /** A slice changed: re-derive its Service (only one without selector can change by it). */
   private void sliceChanged(ResourceStore store, EndpointSlice slice) {
-    var labels = slice.getMetadata().getLabels();
-    String svcName = labels == null ? null : labels.get(SERVICE_NAME_LABEL);
+    String svcName = KubernetesDerivations.serviceOf(slice);
     SharedIndexInformer<Service> svcs = services;
     if (svcName == null || svcs == null) {
       return;
@@ -708,31 +657,12 @@ public final class KubernetesSource implements Source {
 
   /** The uids of the ready pods in the Service's EndpointSlices (informer cache). */
   private Set<String> endpointUids(Service svc) {
-    Set<String> uids = new TreeSet<>();
     SharedIndexInformer<EndpointSlice> s = slices;
     if (s == null) {
-      return uids;
+      return new TreeSet<>();
     }
-    String ns = svc.getMetadata().getNamespace();
-    String name = svc.getMetadata().getName();
-    for (EndpointSlice slice : s.getIndexer().list()) {
-      var labels = slice.getMetadata().getLabels();
-      if (!ns.equals(slice.getMetadata().getNamespace())
-          || labels == null
-          || !name.equals(labels.get(SERVICE_NAME_LABEL))
-          || slice.getEndpoints() == null) {
-        continue;
-      }
-      for (Endpoint e : slice.getEndpoints()) {
-        ObjectReference ref = e.getTargetRef();
-        boolean ready =
-            e.getConditions() == null || !Boolean.FALSE.equals(e.getConditions().getReady());
-        if (ref != null && "Pod".equals(ref.getKind()) && ref.getUid() != null && ready) {
-          uids.add(ref.getUid());
-        }
-      }
-    }
-    return uids;
+    return KubernetesDerivations.readyPodUids(
+        svc.getMetadata().getNamespace(), svc.getMetadata().getName(), s.getIndexer().list());
   }
 
   private JsonNode tree(HasMetadata o) {

@@ -1,38 +1,40 @@
 package dev.nodemesh.control.store;
 
-import com.google.protobuf.Descriptors.Descriptor;
-import dev.nodemesh.api.config.v1.AuthorizationPolicy;
-import dev.nodemesh.api.config.v1.HttpFault;
-import dev.nodemesh.api.config.v1.HttpRoute;
-import dev.nodemesh.api.config.v1.PeerAuthentication;
-import dev.nodemesh.api.config.v1.Service;
-import dev.nodemesh.api.config.v1.TrafficPolicy;
-import dev.nodemesh.api.config.v1.Workload;
+import dev.nodemesh.model.kind.ResourceKind;
+import dev.nodemesh.model.kind.ResourceKinds;
 import org.jspecify.annotations.Nullable;
 
-/** The resource types the control plane serves, each with its xDS type URL. */
+/**
+ * The resource types the control plane stores and serves: one per {@link ResourceKind}, whose type
+ * URL it uses (defined once, in the model's registry). An enum so the store and the per-node views
+ * can key {@code EnumMap}s by it.
+ */
 public enum ResourceType {
-  WORKLOAD(Workload.getDescriptor()),
-  SERVICE(Service.getDescriptor()),
-  AUTHORIZATION_POLICY(AuthorizationPolicy.getDescriptor()),
-  PEER_AUTHENTICATION(PeerAuthentication.getDescriptor()),
-  HTTP_ROUTE(HttpRoute.getDescriptor()),
-  TRAFFIC_POLICY(TrafficPolicy.getDescriptor()),
-  HTTP_FAULT(HttpFault.getDescriptor());
+  WORKLOAD(ResourceKinds.WORKLOAD),
+  SERVICE(ResourceKinds.SERVICE),
+  AUTHORIZATION_POLICY(ResourceKinds.AUTHORIZATION_POLICY),
+  PEER_AUTHENTICATION(ResourceKinds.PEER_AUTHENTICATION),
+  HTTP_ROUTE(ResourceKinds.HTTP_ROUTE),
+  TRAFFIC_POLICY(ResourceKinds.TRAFFIC_POLICY),
+  HTTP_FAULT(ResourceKinds.HTTP_FAULT);
 
-  private final String typeUrl;
+  private final ResourceKind<?, ?> kind;
 
-  ResourceType(Descriptor descriptor) {
-    this.typeUrl = "type.googleapis.com/" + descriptor.getFullName();
+  ResourceType(ResourceKind<?, ?> kind) {
+    this.kind = kind;
+  }
+
+  public ResourceKind<?, ?> kind() {
+    return kind;
   }
 
   public String typeUrl() {
-    return typeUrl;
+    return kind.typeUrl();
   }
 
   public static @Nullable ResourceType ofTypeUrl(String typeUrl) {
     for (ResourceType t : values()) {
-      if (t.typeUrl.equals(typeUrl)) {
+      if (t.typeUrl().equals(typeUrl)) {
         return t;
       }
     }

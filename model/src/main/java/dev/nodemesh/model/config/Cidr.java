@@ -1,6 +1,5 @@
 package dev.nodemesh.model.config;
 
-import io.netty.util.NetUtil;
 import java.net.InetAddress;
 import java.util.Objects;
 import org.jspecify.annotations.Nullable;
@@ -25,7 +24,7 @@ public record Cidr(InetAddress network, int prefix) {
   public static @Nullable Cidr parse(String text) {
     int slash = text.indexOf('/');
     String ip = slash < 0 ? text : text.substring(0, slash);
-    InetAddress address = NetUtil.createInetAddressFromIpAddressString(ip);
+    InetAddress address = FieldRules.ipLiteral(ip);
     if (address == null) {
       return null;
     }

@@ -2,7 +2,6 @@ package dev.nodemesh.model.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.IntNode;
-import io.netty.util.NetUtil;
 import java.net.InetAddress;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -28,8 +27,6 @@ import org.jspecify.annotations.Nullable;
 public final class ResourceParser {
   /** Kubernetes' IANA_SVC_NAME: what a named port may look like. */
   private static final Pattern PORT_DIGITS = Pattern.compile("[0-9]{1,5}");
-
-  private static final Pattern PORT_NAME = Pattern.compile("[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?");
 
   private final List<String> errors;
   private final String file;
@@ -96,8 +93,6 @@ public final class ResourceParser {
           "principals", "notPrincipals", "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks");
   private static final Set<String> OPERATION_FIELDS =
       Set.of("ports", "notPorts", "methods", "notMethods", "paths", "notPaths", "headers");
-  private static final List<String> HTTP_METHODS =
-      List.of("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH");
   private static final Set<String> RULE_FIELDS = Set.of("from", "to");
 
   /**
@@ -277,7 +272,7 @@ public final class ResourceParser {
     for (int i = 0; i < list.size(); i++) {
       String ipath = path + "." + field + "[" + i + "]";
       String m = scalar(list.get(i), ipath);
-      if (m == null || !HTTP_METHODS.contains(m)) {
+      if (m == null || !FieldRules.isHttpMethod(m)) {
         error(ipath, quote(m) + " is not an HTTP method (upper case, e.g. GET)");
       } else {
         out.add(m);
@@ -961,9 +956,7 @@ public final class ResourceParser {
     List<TextMatch> headers = nameValueMatches(m.path("headers"), path + ".headers", true);
     List<TextMatch> query = nameValueMatches(m.path("queryParams"), path + ".queryParams", false);
     String method = text(m, "method", path + ".method");
-    if (method != null
-        && !List.of("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
-            .contains(method)) {
+    if (method != null && !FieldRules.isHttpMethod(method)) {
       error(path + ".method", quote(method) + " is not an HTTP method Gateway API allows");
     }
     if (errors.size() > before) {
@@ -1414,7 +1407,7 @@ public final class ResourceParser {
       error(path, quote(node.asText()) + " is not an integer");
       return null;
     }
-    if (!node.canConvertToInt() || node.intValue() < 1 || node.intValue() > 65535) {
+    if (!node.canConvertToInt() || !FieldRules.isPort(node.intValue())) {
       error(path, node.asText() + " is out of range 1-65535");
       return null;
     }
@@ -1422,7 +1415,7 @@ public final class ResourceParser {
   }
 
   private boolean checkPortName(String name, String path) {
-    if (!PORT_NAME.matcher(name).matches() || name.chars().noneMatch(Character::isLetter)) {
+    if (!FieldRules.isPortName(name)) {
       error(path, quote(name) + " is not a valid port name (1-15 of a-z, 0-9, '-'; one letter)");
       return false;
     }
@@ -1457,15 +1450,12 @@ public final class ResourceParser {
     return true;
   }
 
-  /**
-   * Parses an IP literal without ever resolving a name: {@code InetAddress.getByName} would do a
-   * DNS lookup for "10.0.0.x", and Java 17 has no {@code InetAddress.ofLiteral}.
-   */
+  /** An IP literal (never resolved as a name); null (after an error) otherwise. */
   private @Nullable InetAddress ip(@Nullable String text, String path) {
     if (text == null) {
       return null;
     }
-    InetAddress ip = NetUtil.createInetAddressFromIpAddressString(text);
+    InetAddress ip = FieldRules.ipLiteral(text);
     if (ip == null) {
       error(path, quote(text) + " is not an IP address");
     }

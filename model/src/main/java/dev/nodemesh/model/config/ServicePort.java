@@ -18,14 +18,14 @@ public record ServicePort(
   public ServicePort {
     Objects.requireNonNull(name, "name");
     Objects.requireNonNull(appProtocol, "appProtocol");
-    if (port < 1 || port > 65535) {
+    if (!FieldRules.isPort(port)) {
       throw new IllegalArgumentException("port " + port + " out of range 1-65535");
     }
     if ((targetPortName == null) == (targetPort == 0)) {
       throw new IllegalArgumentException(
           "exactly one of targetPort (" + targetPort + ") and targetPortName must be set");
     }
-    if (targetPort < 0 || targetPort > 65535) {
+    if (targetPort != 0 && !FieldRules.isPort(targetPort)) {
       throw new IllegalArgumentException("targetPort " + targetPort + " out of range 1-65535");
     }
   }

@@ -10,6 +10,7 @@ import dev.nodemesh.api.config.v1.StringMatch;
 import dev.nodemesh.api.config.v1.UrlRewrite;
 import dev.nodemesh.model.config.AuthorizationPolicy;
 import dev.nodemesh.model.config.Cidr;
+import dev.nodemesh.model.config.FieldRules;
 import dev.nodemesh.model.config.HttpFault;
 import dev.nodemesh.model.config.HttpRoute;
 import dev.nodemesh.model.config.MeshService;
@@ -19,7 +20,6 @@ import dev.nodemesh.model.config.ServicePort;
 import dev.nodemesh.model.config.TextMatch;
 import dev.nodemesh.model.config.TrafficPolicy;
 import dev.nodemesh.model.config.Workload;
-import io.netty.util.NetUtil;
 import java.net.InetAddress;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -28,7 +28,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 import org.jspecify.annotations.Nullable;
 
@@ -40,7 +39,6 @@ import org.jspecify.annotations.Nullable;
  * disagree (versions, or a bug), which is exactly what a NACK is for.
  */
 public final class ResourceDecoder {
-  private static final Pattern PORT_NAME = Pattern.compile("[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?");
 
   private final List<String> errors;
   private String where = "";
@@ -223,8 +221,7 @@ public final class ResourceDecoder {
   }
 
   private void method(String m, String path) {
-    if (!List.of("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
-        .contains(m)) {
+    if (!FieldRules.isHttpMethod(m)) {
       error(path, "\"" + m + "\" is not an HTTP method");
     }
   }
@@ -640,7 +637,7 @@ public final class ResourceDecoder {
   }
 
   private boolean port(int port, String path) {
-    if (port < 1 || port > 65535) {
+    if (!FieldRules.isPort(port)) {
       error(path, port + " is out of range 1-65535");
       return false;
     }
@@ -648,7 +645,7 @@ public final class ResourceDecoder {
   }
 
   private boolean portName(String name, String path) {
-    if (!PORT_NAME.matcher(name).matches() || name.chars().noneMatch(Character::isLetter)) {
+    if (!FieldRules.isPortName(name)) {
       error(path, "\"" + name + "\" is not a valid port name");
       return false;
     }
@@ -656,7 +653,7 @@ public final class ResourceDecoder {
   }
 
   private @Nullable InetAddress ip(String text, String path) {
-    InetAddress ip = NetUtil.createInetAddressFromIpAddressString(text);
+    InetAddress ip = FieldRules.ipLiteral(text);
     if (ip == null) {
       error(path, "\"" + text + "\" is not an IP address");
     }

@@ -2,13 +2,9 @@ package dev.nodemesh.proxy.xds;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
-import dev.nodemesh.model.config.AuthorizationPolicy;
 import dev.nodemesh.model.config.ConfigSnapshot;
-import dev.nodemesh.model.config.HttpFault;
-import dev.nodemesh.model.config.HttpRoute;
-import dev.nodemesh.model.config.MeshService;
-import dev.nodemesh.model.config.PeerAuthentication;
-import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.kind.ResourceKind;
+import dev.nodemesh.model.kind.ResourceKinds;
 import dev.nodemesh.model.proto.ResourceDecoder;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import io.envoyproxy.envoy.config.core.v3.Node;
@@ -22,10 +18,10 @@ import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -55,21 +51,6 @@ import org.slf4j.LoggerFactory;
 public final class XdsClient implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(XdsClient.class);
 
-  public static final String WORKLOAD_TYPE =
-      typeUrl(dev.nodemesh.api.config.v1.Workload.getDescriptor().getFullName());
-  public static final String SERVICE_TYPE =
-      typeUrl(dev.nodemesh.api.config.v1.Service.getDescriptor().getFullName());
-  public static final String AUTHORIZATION_POLICY_TYPE =
-      typeUrl(dev.nodemesh.api.config.v1.AuthorizationPolicy.getDescriptor().getFullName());
-  public static final String PEER_AUTHENTICATION_TYPE =
-      typeUrl(dev.nodemesh.api.config.v1.PeerAuthentication.getDescriptor().getFullName());
-  public static final String HTTP_ROUTE_TYPE =
-      typeUrl(dev.nodemesh.api.config.v1.HttpRoute.getDescriptor().getFullName());
-  public static final String TRAFFIC_POLICY_TYPE =
-      typeUrl(dev.nodemesh.api.config.v1.TrafficPolicy.getDescriptor().getFullName());
-  public static final String HTTP_FAULT_TYPE =
-      typeUrl(dev.nodemesh.api.config.v1.HttpFault.getDescriptor().getFullName());
-
   /** What the proxy hears from the client (logs, metrics); called on the client's executor. */
   public interface Listener {
     default void accepted(ConfigSnapshot snapshot) {}
@@ -79,8 +60,11 @@ public final class XdsClient implements AutoCloseable {
     default void connectionLost(@Nullable Throwable cause, long reconnectInNanos) {}
   }
 
-  /** One accepted resource: the version the control plane gave it and what it decoded to. */
-  private record Held<T>(String version, T value, boolean ready, String node) {}
+  /**
+   * One accepted resource: the version the control plane gave it, what it decoded to, and whether
+   * it goes into this node's snapshot ({@link ResourceKind#servesNode}).
+   */
+  private record Held<T>(String version, T value, boolean servesNode) {}
 
   private final Channel channel;
   private final String nodeName;
@@ -90,14 +74,9 @@ public final class XdsClient implements AutoCloseable {
   private final Listener listener;
 
   // Everything below is touched only on the executor.
-  private Map<String, Held<Workload>> workloads = new HashMap<>();
-  private Map<String, Held<MeshService>> services = new HashMap<>();
-  private Map<String, Held<AuthorizationPolicy>> policies = new HashMap<>();
-  private Map<String, Held<PeerAuthentication>> peerAuthns = new HashMap<>();
-  private Map<String, Held<HttpRoute>> routes = new HashMap<>();
-  private Map<String, Held<dev.nodemesh.model.config.TrafficPolicy>> trafficPolicies =
-      new HashMap<>();
-  private Map<String, Held<HttpFault>> faults = new HashMap<>();
+  // Per kind (every one of ResourceKinds.ALL), the accepted resources by name; a map of a kind R
+  // holds only Held<R>. Replaced whole when a response is accepted.
+  private Map<ResourceKind<?, ?>, Map<String, Held<?>>> held = emptyHeld();
   private @Nullable StreamObserver<DeltaDiscoveryRequest> requests;
   private @Nullable ScheduledFuture<?> reconnect;
   private int generation;
@@ -120,8 +99,15 @@ public final class XdsClient implements AutoCloseable {
     this.listener = listener;
   }
 
-  static String typeUrl(String fullName) {
-    return "type.googleapis.com/" + fullName;
+  private static Map<String, Held<?>> heldOf(
+      Map<ResourceKind<?, ?>, Map<String, Held<?>>> held, ResourceKind<?, ?> kind) {
+    return Objects.requireNonNull(held.get(kind), "every kind has its map (see emptyHeld)");
+  }
+
+  private static Map<ResourceKind<?, ?>, Map<String, Held<?>>> emptyHeld() {
+    Map<ResourceKind<?, ?>, Map<String, Held<?>>> m = new HashMap<>();
+    ResourceKinds.ALL.forEach(k -> m.put(k, new HashMap<>()));
+    return m;
   }
 
   /** Opens the stream (asynchronously); later losses reconnect by themselves until close. */
@@ -194,13 +180,9 @@ public final class XdsClient implements AutoCloseable {
                 });
     requests = r;
     Node node = Node.newBuilder().setId(nodeName).setCluster("nodemesh").build();
-    r.onNext(subscribe(node, WORKLOAD_TYPE, workloads));
-    r.onNext(subscribe(node, SERVICE_TYPE, services));
-    r.onNext(subscribe(node, AUTHORIZATION_POLICY_TYPE, policies));
-    r.onNext(subscribe(node, PEER_AUTHENTICATION_TYPE, peerAuthns));
-    r.onNext(subscribe(node, HTTP_ROUTE_TYPE, routes));
-    r.onNext(subscribe(node, TRAFFIC_POLICY_TYPE, trafficPolicies));
-    r.onNext(subscribe(node, HTTP_FAULT_TYPE, faults));
+    for (ResourceKind<?, ?> kind : ResourceKinds.ALL) {
+      r.onNext(subscribe(node, kind.typeUrl(), heldOf(held, kind)));
+    }
   }
 
   /** Runs on the executor unless the stream it belongs to has been replaced or closed. */
@@ -214,7 +196,7 @@ public final class XdsClient implements AutoCloseable {
   }
 
   private static DeltaDiscoveryRequest subscribe(
-      Node node, String typeUrl, Map<String, ? extends Held<?>> held) {
+      Node node, String typeUrl, Map<String, Held<?>> held) {
     DeltaDiscoveryRequest.Builder b = DeltaDiscoveryRequest.newBuilder().setNode(node);
     b.setTypeUrl(typeUrl);
     held.forEach((name, h) -> b.putInitialResourceVersions(name, h.version()));
@@ -243,103 +225,20 @@ public final class XdsClient implements AutoCloseable {
     }
     String type = response.getTypeUrl();
     List<String> errors = new ArrayList<>();
-    Map<String, Held<Workload>> nextWorkloads = workloads;
-    Map<String, Held<MeshService>> nextServices = services;
-    Map<String, Held<AuthorizationPolicy>> nextPolicies = policies;
-    Map<String, Held<PeerAuthentication>> nextPeerAuthns = peerAuthns;
-    Map<String, Held<HttpRoute>> nextRoutes = routes;
-    Map<String, Held<dev.nodemesh.model.config.TrafficPolicy>> nextTraffic = trafficPolicies;
-    Map<String, Held<HttpFault>> nextFaults = faults;
-    ResourceDecoder decoder = new ResourceDecoder(errors);
-    if (type.equals(WORKLOAD_TYPE)) {
-      nextWorkloads = new HashMap<>(workloads);
-      for (Resource res : response.getResourcesList()) {
-        var proto = unpack(res, dev.nodemesh.api.config.v1.Workload.class, errors);
-        Workload w = proto == null ? null : decoder.workload(res.getName(), proto);
-        if (proto != null && w != null) {
-          nextWorkloads.put(
-              res.getName(), new Held<>(res.getVersion(), w, proto.getReady(), proto.getNode()));
-        }
-      }
-      response.getRemovedResourcesList().forEach(nextWorkloads::remove);
-    } else if (type.equals(SERVICE_TYPE)) {
-      nextServices = new HashMap<>(services);
-      for (Resource res : response.getResourcesList()) {
-        var proto = unpack(res, dev.nodemesh.api.config.v1.Service.class, errors);
-        MeshService s = proto == null ? null : decoder.service(res.getName(), proto);
-        if (s != null) {
-          nextServices.put(res.getName(), new Held<>(res.getVersion(), s, true, ""));
-        }
-      }
-      response.getRemovedResourcesList().forEach(nextServices::remove);
-    } else if (type.equals(AUTHORIZATION_POLICY_TYPE)) {
-      nextPolicies = new HashMap<>(policies);
-      for (Resource res : response.getResourcesList()) {
-        var proto = unpack(res, dev.nodemesh.api.config.v1.AuthorizationPolicy.class, errors);
-        AuthorizationPolicy p =
-            proto == null ? null : decoder.authorizationPolicy(res.getName(), proto);
-        if (p != null) {
-          nextPolicies.put(res.getName(), new Held<>(res.getVersion(), p, true, ""));
-        }
-      }
-      response.getRemovedResourcesList().forEach(nextPolicies::remove);
-    } else if (type.equals(PEER_AUTHENTICATION_TYPE)) {
-      nextPeerAuthns = new HashMap<>(peerAuthns);
-      for (Resource res : response.getResourcesList()) {
-        var proto = unpack(res, dev.nodemesh.api.config.v1.PeerAuthentication.class, errors);
-        PeerAuthentication p =
-            proto == null ? null : decoder.peerAuthentication(res.getName(), proto);
-        if (p != null) {
-          nextPeerAuthns.put(res.getName(), new Held<>(res.getVersion(), p, true, ""));
-        }
-      }
-      response.getRemovedResourcesList().forEach(nextPeerAuthns::remove);
-    } else if (type.equals(HTTP_ROUTE_TYPE)) {
-      nextRoutes = new HashMap<>(routes);
-      for (Resource res : response.getResourcesList()) {
-        var proto = unpack(res, dev.nodemesh.api.config.v1.HttpRoute.class, errors);
-        HttpRoute hr = proto == null ? null : decoder.httpRoute(res.getName(), proto);
-        if (hr != null) {
-          nextRoutes.put(res.getName(), new Held<>(res.getVersion(), hr, true, ""));
-        }
-      }
-      response.getRemovedResourcesList().forEach(nextRoutes::remove);
-    } else if (type.equals(TRAFFIC_POLICY_TYPE)) {
-      nextTraffic = new HashMap<>(trafficPolicies);
-      for (Resource res : response.getResourcesList()) {
-        var proto = unpack(res, dev.nodemesh.api.config.v1.TrafficPolicy.class, errors);
-        var tp = proto == null ? null : decoder.trafficPolicy(res.getName(), proto);
-        if (tp != null) {
-          nextTraffic.put(res.getName(), new Held<>(res.getVersion(), tp, true, ""));
-        }
-      }
-      response.getRemovedResourcesList().forEach(nextTraffic::remove);
-    } else if (type.equals(HTTP_FAULT_TYPE)) {
-      nextFaults = new HashMap<>(faults);
-      for (Resource res : response.getResourcesList()) {
-        var proto = unpack(res, dev.nodemesh.api.config.v1.HttpFault.class, errors);
-        HttpFault f = proto == null ? null : decoder.httpFault(res.getName(), proto);
-        if (f != null) {
-          nextFaults.put(res.getName(), new Held<>(res.getVersion(), f, true, ""));
-        }
-      }
-      response.getRemovedResourcesList().forEach(nextFaults::remove);
+    Map<ResourceKind<?, ?>, Map<String, Held<?>>> nextHeld = held;
+    ResourceKind<?, ?> kind = ResourceKinds.ofTypeUrl(type);
+    if (kind != null) {
+      Map<String, Held<?>> changed = new HashMap<>(heldOf(held, kind));
+      apply(kind, response, new ResourceDecoder(errors), changed, errors);
+      nextHeld = new HashMap<>(held);
+      nextHeld.put(kind, changed);
     } else {
       errors.add("type " + type + " was not subscribed to");
     }
     ConfigSnapshot next = null;
     if (errors.isEmpty()) {
       try {
-        next =
-            build(
-                version + 1,
-                nextWorkloads,
-                nextServices,
-                nextPolicies,
-                nextPeerAuthns,
-                nextRoutes,
-                values(nextTraffic),
-                values(nextFaults));
+        next = build(version + 1, nextHeld);
       } catch (IllegalArgumentException e) {
         errors.add("the resulting config is inconsistent: " + e.getMessage());
       }
@@ -357,23 +256,29 @@ public final class XdsClient implements AutoCloseable {
       listener.rejected(reasons);
       return;
     }
-    workloads = nextWorkloads;
-    services = nextServices;
-    policies = nextPolicies;
-    peerAuthns = nextPeerAuthns;
-    routes = nextRoutes;
-    trafficPolicies = nextTraffic;
-    faults = nextFaults;
+    held = nextHeld;
     version = next.version();
     snapshots.swap(next);
     r.onNext(reply.build());
     listener.accepted(next);
   }
 
-  private static <T> List<T> values(Map<String, Held<T>> held) {
-    List<T> out = new ArrayList<>();
-    held.values().forEach(h -> out.add(h.value()));
-    return out;
+  /** Decodes a response's resources of one kind into {@code into}, and removes its removals. */
+  private <P extends Message, R> void apply(
+      ResourceKind<P, R> kind,
+      DeltaDiscoveryResponse response,
+      ResourceDecoder decoder,
+      Map<String, Held<?>> into,
+      List<String> errors) {
+    for (Resource res : response.getResourcesList()) {
+      P proto = unpack(res, kind.protoType(), errors);
+      R value = proto == null ? null : kind.decode(decoder, res.getName(), proto);
+      if (proto != null && value != null) {
+        into.put(
+            res.getName(), new Held<>(res.getVersion(), value, kind.servesNode(proto, nodeName)));
+      }
+    }
+    response.getRemovedResourcesList().forEach(into::remove);
   }
 
   private static <T extends Message> @Nullable T unpack(
@@ -393,38 +298,22 @@ public final class XdsClient implements AutoCloseable {
     }
   }
 
-  private ConfigSnapshot build(
-      long nextVersion,
-      Map<String, Held<Workload>> nextWorkloads,
-      Map<String, Held<MeshService>> nextServices,
-      Map<String, Held<AuthorizationPolicy>> nextPolicies,
-      Map<String, Held<PeerAuthentication>> nextPeerAuthns,
-      Map<String, Held<HttpRoute>> nextRoutes,
-      List<dev.nodemesh.model.config.TrafficPolicy> trafficPolicies,
-      List<HttpFault> httpFaults) {
-    List<Workload> ws = new ArrayList<>();
-    for (Held<Workload> h : nextWorkloads.values()) {
-      if (h.ready() || h.node().equals(nodeName)) {
-        ws.add(h.value());
-      }
-    }
-    ws.sort(Comparator.comparing(Workload::namespace).thenComparing(Workload::name));
-    List<MeshService> ss = new ArrayList<>();
-    nextServices.values().forEach(h -> ss.add(h.value()));
-    ss.sort(Comparator.comparing(MeshService::namespace).thenComparing(MeshService::name));
-    List<AuthorizationPolicy> ps = new ArrayList<>();
-    nextPolicies.values().forEach(h -> ps.add(h.value()));
-    List<PeerAuthentication> pas = new ArrayList<>();
-    nextPeerAuthns.values().forEach(h -> pas.add(h.value()));
-    List<HttpRoute> rs = new ArrayList<>();
-    nextRoutes.values().forEach(h -> rs.add(h.value()));
-    rs.sort(
-        Comparator.comparing(HttpRoute::namespace)
-            .thenComparing(HttpRoute::name)
-            .thenComparing(HttpRoute::grpc));
-    List<HttpFault> fs = new ArrayList<>(httpFaults);
-    fs.sort(Comparator.comparing(HttpFault::namespace).thenComparing(HttpFault::name));
-    // the snapshot sorts policies
-    return new ConfigSnapshot(nextVersion, ws, ss, ps, pas, rs, trafficPolicies, fs);
+  private static ConfigSnapshot build(
+      long nextVersion, Map<ResourceKind<?, ?>, Map<String, Held<?>>> nextHeld) {
+    return ResourceKinds.snapshot(
+        nextVersion,
+        new ResourceKinds.Values() {
+          @Override
+          @SuppressWarnings("unchecked") // the map of kind R holds only Held<R> (see apply)
+          public <R> List<R> of(ResourceKind<?, R> kind) {
+            List<R> values = new ArrayList<>();
+            for (Held<?> h : heldOf(nextHeld, kind).values()) {
+              if (h.servesNode()) {
+                values.add((R) h.value());
+              }
+            }
+            return kind.ordered(values);
+          }
+        });
   }
 }
