@@ -9,6 +9,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -8,6 +8,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.GrpcTestServer;
+import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,5 +1,8 @@
 package dev.nodemesh.proxy.e2e;
 
+import static dev.nodemesh.proxy.testing.Await.waitFor;
+import static dev.nodemesh.proxy.testing.Replies.readAll;
+import static dev.nodemesh.proxy.testing.Replies.readLine;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -16,9 +19,13 @@ import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.bpf.testing.TestBpffs;
 import dev.nodemesh.bpf.testing.TestCgroup;
-import dev.nodemesh.proxy.e2e.PodSockets.Conn;
 import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.PodSockets;
+import dev.nodemesh.proxy.testing.PodSockets.Conn;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.transport.TransportKind;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -29,7 +36,6 @@ import java.net.ConnectException;
 import java.net.SocketException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
-import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -45,7 +51,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.BooleanSupplier;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -665,50 +670,6 @@ class InterceptionRootTest {
       assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
       assertTrue(untouched("busy"));
       assertFalse(node.pod("busy").exec("ss", "-ltn").contains(":15006"));
-    }
-  }
-
-  static String readLine(SocketChannel ch) throws IOException {
-    return readLine(Conn.of(ch));
-  }
-
-  static String readLine(Conn ch) throws IOException {
-    try (ch) {
-      return readAll(ch).strip();
-    }
-  }
-
-  static String readAll(SocketChannel ch) throws IOException {
-    return readAll(Conn.of(ch));
-  }
-
-  static String readAll(Conn ch) throws IOException {
-    ByteBuffer buf = ByteBuffer.allocate(64 * 1024);
-    while (ch.read(buf) >= 0) {
-      if (!buf.hasRemaining()) {
-        throw new IOException("reply too long");
-      }
-    }
-    buf.flip();
-    return StandardCharsets.UTF_8.decode(buf).toString();
-  }
-
-  static void waitFor(BooleanSupplier condition) throws InterruptedException {
-    for (int i = 0; i < 300; i++) {
-      if (condition.getAsBoolean()) {
-        return;
-      }
-      Thread.sleep(100);
-    }
-    throw new AssertionError("condition not met within 30 s");
-  }
-
-  static void waitFor(BooleanSupplier condition, java.util.function.Supplier<String> why)
-      throws InterruptedException {
-    try {
-      waitFor(condition);
-    } catch (AssertionError e) {
-      throw new AssertionError(e.getMessage() + ": " + why.get(), e);
     }
   }
 }

@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.control.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -22,6 +22,10 @@ import dev.nodemesh.proxy.identity.HeldCertificate;
 import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TestServer;
+import dev.nodemesh.proxy.testing.TwoNodeCluster;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.net.InetSocketAddress;

@@ -1,18 +1,20 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.proxy.testing;
 
 /** The YAML the end-to-end tests serve: a client, three echo pods and one service. */
-final class Mesh {
-  static final String VIP = "10.97.0.10";
-  static final String VIP6 = "fd00:97::10";
+public final class Mesh {
+  public static final String VIP = "10.97.0.10";
+  public static final String VIP6 = "fd00:97::10";
+  public static final String POOL_VIP = "10.97.0.30";
 
   private Mesh() {}
 
-  static String pod(String name, String ip, String app) {
+  public static String pod(String name, String ip, String app) {
     return pod(name, ip, app, "test-node", "");
   }
 
   /** A pod on {@code nodeName} running as {@code serviceAccount} (empty: the default one). */
-  static String pod(String name, String ip, String app, String nodeName, String serviceAccount) {
+  public static String pod(
+      String name, String ip, String app, String nodeName, String serviceAccount) {
     String sa = serviceAccount.isEmpty() ? "" : "\n  serviceAccountName: " + serviceAccount;
     return """
         apiVersion: v1
@@ -41,21 +43,21 @@ final class Mesh {
   }
 
   /** {@link #pod(String, String, String)} with a second, IPv6 address (status.podIPs). */
-  static String dualStackPod(String name, String ip, String ip6, String app) {
+  public static String dualStackPod(String name, String ip, String ip6, String app) {
     return pod(name, ip, app)
         .replace(
             "  podIP: " + ip + "\n",
             "  podIP: " + ip + "\n  podIPs:\n    - ip: " + ip + "\n    - ip: \"" + ip6 + "\"\n");
   }
 
-  static String pods() {
+  public static String pods() {
     return pod("client", TestNode.SUBNET + 10, "client")
         + pod("echo-1", TestNode.SUBNET + 11, "echo")
         + pod("echo-2", TestNode.SUBNET + 12, "echo")
         + pod("echo-3", TestNode.SUBNET + 13, "echo");
   }
 
-  static String service(String name, String vip, String selectorApp) {
+  public static String service(String name, String vip, String selectorApp) {
     return """
         apiVersion: v1
         kind: Service
@@ -79,10 +81,41 @@ final class Mesh {
   }
 
   /** {@link #service} with an IPv4 and an IPv6 cluster IP (spec.clusterIPs, v4 first). */
-  static String dualStackService(String name, String vip, String vip6, String selectorApp) {
+  public static String dualStackService(String name, String vip, String vip6, String selectorApp) {
     return service(name, vip, selectorApp)
         .replace(
             "  clusterIP: " + vip + "\n",
             "  clusterIP: " + vip + "\n  clusterIPs: [" + vip + ", \"" + vip6 + "\"]\n");
   }
+
+  /**
+   * Service "pool" on {@link #POOL_VIP} (HTTP on port 80, pods labelled app=pool), the
+   * traffic-policy tests' target.
+   */
+  public static final String POOL_SERVICE =
+      """
+      apiVersion: v1
+      kind: Service
+      metadata: {name: pool, namespace: default}
+      spec:
+        clusterIP: %s
+        selector: {app: pool}
+        ports: [{name: http, port: 80, targetPort: http, appProtocol: http}]
+      """
+          .formatted(POOL_VIP);
+
+  /** An HTTPRoute for "pool": /retry retries 503 twice, everything else goes straight through. */
+  public static final String POOL_ROUTE =
+      """
+      apiVersion: gateway.networking.k8s.io/v1
+      kind: HTTPRoute
+      metadata: {name: pool, namespace: default}
+      spec:
+        parentRefs: [{group: "", kind: Service, name: pool, port: 80}]
+        rules:
+          - matches: [{path: {type: PathPrefix, value: /retry}}]
+            backendRefs: [{name: pool, port: 80}]
+            retry: {codes: [503], attempts: 2}
+          - backendRefs: [{name: pool, port: 80}]
+      """;
 }

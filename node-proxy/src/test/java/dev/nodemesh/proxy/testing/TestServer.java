@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.proxy.testing;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import java.io.IOException;
@@ -15,8 +15,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * A blocking TCP server inside a pod namespace, one thread per connection, for tests. NAME writes
  * the pod's name and the peer it saw, then closes; ECHO echoes until EOF and then closes its side.
  */
-final class TestServer implements AutoCloseable {
-  enum Mode {
+public final class TestServer implements AutoCloseable {
+  public enum Mode {
     NAME,
     ECHO
   }
@@ -35,7 +35,7 @@ final class TestServer implements AutoCloseable {
     acceptor.setDaemon(true);
   }
 
-  static TestServer start(Path netns, int port, String name, Mode mode) throws IOException {
+  public static TestServer start(Path netns, int port, String name, Mode mode) throws IOException {
     ServerSocketChannel s;
     try (NetworkNamespace ns = NetworkNamespace.open(netns);
         NetworkNamespace.Scope in = ns.enter()) {
@@ -48,7 +48,7 @@ final class TestServer implements AutoCloseable {
   }
 
   /** The peer address of every connection accepted so far (ip only). */
-  List<String> peers() {
+  public List<String> peers() {
     return peers;
   }
 

@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.control.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -15,6 +15,8 @@ import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.proxy.config.NamespacedName;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.config.TrafficPolicy;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -57,9 +59,8 @@ class TrafficPolicyNackRootTest {
           "pods.yaml",
           pod("client", 10, "client") + pod("pool-1", 11, "pool") + pod("pool-2", 12, "pool"));
       node.writeConfig(
-          "services.yaml",
-          TrafficPolicyRootTest.SERVICE + "---\n" + service("other", "10.97.0.31"));
-      node.writeConfig("routes.yaml", TrafficPolicyRootTest.ROUTE);
+          "services.yaml", Mesh.POOL_SERVICE + "---\n" + service("other", "10.97.0.31"));
+      node.writeConfig("routes.yaml", Mesh.POOL_ROUTE);
       StoreSource source = new StoreSource(new LocalSource(node.configDir(), 50));
       ControlPlane cp =
           ControlPlane.start(

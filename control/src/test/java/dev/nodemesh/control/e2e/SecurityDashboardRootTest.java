@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.control.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -16,6 +16,11 @@ import dev.nodemesh.control.source.LocalSource;
 import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.identity.CertificateManager;
 import dev.nodemesh.proxy.metrics.PrometheusConventions;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.PrometheusServer;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TestServer;
+import dev.nodemesh.proxy.testing.TwoNodeCluster;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;

@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.control.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,6 +7,10 @@ import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.control.ControlPlane;
 import dev.nodemesh.control.source.LocalSource;
 import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.Replies;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -79,7 +83,7 @@ class ControlPlaneFaultRootTest {
   private static Set<String> served(TestNode node, int connections) throws Exception {
     Set<String> names = new HashSet<>();
     for (int i = 0; i < connections; i++) {
-      names.add(InterceptionRootTest.readLine(node.connect("client", Mesh.VIP, 80)).split(" ")[0]);
+      names.add(Replies.readLine(node.connect("client", Mesh.VIP, 80)).split(" ")[0]);
     }
     return names;
   }
