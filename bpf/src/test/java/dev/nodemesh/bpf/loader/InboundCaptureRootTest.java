@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.nodemesh.bpf.maps.InboundConfig;
 import dev.nodemesh.bpf.maps.PodConfig;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.bpf.testing.Cleanup;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.bpf.testing.TestBpffs;
 import dev.nodemesh.bpf.testing.TestCgroup;
@@ -62,8 +63,7 @@ class InboundCaptureRootTest {
           + "except OSError as e:\n"
           + "  print('error', e, flush=True)\n";
 
-  private final List<AutoCloseable> cleanup = new ArrayList<>();
-  private final List<Process> processes = new ArrayList<>();
+  private final Cleanup cleanup = new Cleanup();
   private final List<Integer> fds = new ArrayList<>();
   private TestNetns pod;
   private TestNetns client;
@@ -74,10 +74,8 @@ class InboundCaptureRootTest {
 
   @BeforeEach
   void setUp() throws IOException {
-    pod = TestNetns.create("inp");
-    cleanup.add(pod);
-    client = TestNetns.create("inc");
-    cleanup.add(client);
+    pod = cleanup.add(TestNetns.create("inp"));
+    client = cleanup.add(TestNetns.create("inc"));
     pod.exec(
         "ip",
         "link",
@@ -94,11 +92,10 @@ class InboundCaptureRootTest {
     pod.exec("ip", "link", "set", "eth0", "up");
     client.exec("ip", "addr", "add", CLIENT_IP + "/24", "dev", "eth0");
     client.exec("ip", "link", "set", "eth0", "up");
-    cgroup = TestCgroup.create("inb");
-    cleanup.add(cgroup);
-    TestBpffs fs = TestBpffs.mount();
-    cleanup.add(fs);
-    pins = fs.path().resolve("nodemesh");
+    cgroup = cleanup.add(TestCgroup.create("inb"));
+    pins = cleanup.add(TestBpffs.mount()).path().resolve("nodemesh");
+    cleanup.add(this::uninstall);
+    cleanup.add(() -> fds.forEach(Fds.C::close));
     programs = InterceptionPrograms.install(cgroup.path(), pins);
     try (NetworkNamespace ns = NetworkNamespace.open(pod.path())) {
       cookie = ns.cookie();
@@ -107,31 +104,14 @@ class InboundCaptureRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    for (Process p : processes) {
-      p.destroyForcibly();
-      p.waitFor(10, TimeUnit.SECONDS);
-    }
-    for (int fd : fds) {
-      Fds.C.close(fd);
-    }
+    cleanup.close();
+  }
+
+  /** Detaches what the test left installed (a test that uninstalled itself set it to null). */
+  private void uninstall() throws IOException {
     InterceptionPrograms p = programs;
     if (p != null) {
       p.uninstall();
-    }
-    Exception first = null;
-    for (int i = cleanup.size() - 1; i >= 0; i--) {
-      try {
-        cleanup.get(i).close();
-      } catch (Exception e) {
-        if (first == null) {
-          first = e;
-        } else {
-          first.addSuppressed(e);
-        }
-      }
-    }
-    if (first != null) {
-      throw first;
     }
   }
 
@@ -348,7 +328,7 @@ class InboundCaptureRootTest {
 
   private Process start(List<String> cmd) throws IOException {
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    processes.add(p);
+    cleanup.add(p);
     return p;
   }
 

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.nodemesh.bpf.maps.PodConfig;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.socket.SocketOptions;
+import dev.nodemesh.bpf.testing.Cleanup;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.bpf.testing.TestBpffs;
 import dev.nodemesh.bpf.testing.TestCgroup;
@@ -49,8 +50,7 @@ class InterceptionProgramsRootTest {
   private static final String SERVICE = "10.97.0.10";
   private static final String PYTHON = "/usr/bin/python3";
 
-  private final List<AutoCloseable> cleanup = new ArrayList<>();
-  private final List<Process> processes = new ArrayList<>();
+  private final Cleanup cleanup = new Cleanup();
   private TestNetns pod;
   private TestCgroup cgroup;
   private Path pins;
@@ -59,13 +59,10 @@ class InterceptionProgramsRootTest {
 
   @BeforeEach
   void setUp() throws IOException {
-    pod = TestNetns.create("bpf");
-    cleanup.add(pod);
-    cgroup = TestCgroup.create("bpf");
-    cleanup.add(cgroup);
-    TestBpffs fs = TestBpffs.mount();
-    cleanup.add(fs);
-    pins = fs.path().resolve("nodemesh");
+    pod = cleanup.add(TestNetns.create("bpf"));
+    cgroup = cleanup.add(TestCgroup.create("bpf"));
+    pins = cleanup.add(TestBpffs.mount()).path().resolve("nodemesh");
+    cleanup.add(this::uninstall);
     programs = InterceptionPrograms.install(cgroup.path(), pins);
     try (NetworkNamespace ns = NetworkNamespace.open(pod.path())) {
       cookie = ns.cookie();
@@ -75,28 +72,14 @@ class InterceptionProgramsRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    for (Process p : processes) {
-      p.destroyForcibly();
-      p.waitFor(10, TimeUnit.SECONDS);
-    }
+    cleanup.close();
+  }
+
+  /** Detaches what the test left installed (a test that uninstalled itself set it to null). */
+  private void uninstall() throws IOException {
     InterceptionPrograms p = programs;
     if (p != null) {
       p.uninstall();
-    }
-    Exception first = null;
-    for (int i = cleanup.size() - 1; i >= 0; i--) {
-      try {
-        cleanup.get(i).close();
-      } catch (Exception e) {
-        if (first == null) {
-          first = e;
-        } else {
-          first.addSuppressed(e);
-        }
-      }
-    }
-    if (first != null) {
-      throw first;
     }
   }
 
@@ -583,7 +566,7 @@ class InterceptionProgramsRootTest {
                 "sh", "-c", cgroup.joinCommand() + "ip netns exec " + ns.name() + " \"$@\"", "sh"));
     full.addAll(List.of(cmd));
     Process p = new ProcessBuilder(full).redirectErrorStream(true).start();
-    processes.add(p);
+    cleanup.add(p);
     return p;
   }
 

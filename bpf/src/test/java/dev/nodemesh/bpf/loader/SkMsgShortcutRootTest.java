@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.nodemesh.bpf.maps.PodConfig;
 import dev.nodemesh.bpf.maps.SockKey;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.bpf.testing.Cleanup;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.bpf.testing.TestBpffs;
 import dev.nodemesh.bpf.testing.TestCgroup;
@@ -91,8 +92,7 @@ class SkMsgShortcutRootTest {
           + "if c.recv(1)!=b'': sys.exit('expected EOF')\n"
           + "c.close(); print('app ok',acked,received,flush=True)\n";
 
-  private final List<AutoCloseable> cleanup = new ArrayList<>();
-  private final List<Process> processes = new ArrayList<>();
+  private final Cleanup cleanup = new Cleanup();
   private TestNetns pod;
   private TestCgroup cgroup;
   private Path pins;
@@ -101,13 +101,10 @@ class SkMsgShortcutRootTest {
 
   @BeforeEach
   void setUp() throws IOException {
-    pod = TestNetns.create("skm");
-    cleanup.add(pod);
-    cgroup = TestCgroup.create("skm");
-    cleanup.add(cgroup);
-    TestBpffs fs = TestBpffs.mount();
-    cleanup.add(fs);
-    pins = fs.path().resolve("nodemesh");
+    pod = cleanup.add(TestNetns.create("skm"));
+    cgroup = cleanup.add(TestCgroup.create("skm"));
+    pins = cleanup.add(TestBpffs.mount()).path().resolve("nodemesh");
+    cleanup.add(this::uninstall);
     try (NetworkNamespace ns = NetworkNamespace.open(pod.path())) {
       cookie = ns.cookie();
     }
@@ -115,28 +112,14 @@ class SkMsgShortcutRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    for (Process p : processes) {
-      p.destroyForcibly();
-      p.waitFor(10, TimeUnit.SECONDS);
-    }
+    cleanup.close();
+  }
+
+  /** Detaches what the test left installed (a test that uninstalled itself set it to null). */
+  private void uninstall() throws IOException {
     InterceptionPrograms p = programs;
     if (p != null) {
       p.uninstall();
-    }
-    Exception first = null;
-    for (int i = cleanup.size() - 1; i >= 0; i--) {
-      try {
-        cleanup.get(i).close();
-      } catch (Exception e) {
-        if (first == null) {
-          first = e;
-        } else {
-          first.addSuppressed(e);
-        }
-      }
-    }
-    if (first != null) {
-      throw first;
     }
   }
 
@@ -254,7 +237,7 @@ class SkMsgShortcutRootTest {
                 "sh"));
     full.addAll(List.of(cmd));
     Process p = new ProcessBuilder(full).redirectErrorStream(true).start();
-    processes.add(p);
+    cleanup.add(p);
     return p;
   }
 

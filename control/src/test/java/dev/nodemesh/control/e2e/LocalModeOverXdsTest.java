@@ -9,6 +9,7 @@ import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.Await;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -19,8 +20,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
-import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -30,6 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
  * --config-dir}. Traffic through pods needs network namespaces and is the root tests' job.
  */
 class LocalModeOverXdsTest {
+  private static final Duration WAIT = Duration.ofSeconds(20);
   @TempDir Path dir;
 
   private static final String POD =
@@ -52,14 +52,6 @@ class LocalModeOverXdsTest {
     Path tmp = dir.resolve(file + ".tmp");
     Files.writeString(tmp, text);
     Files.move(tmp, config.resolve(file), StandardCopyOption.ATOMIC_MOVE);
-  }
-
-  private static void await(String what, BooleanSupplier ok) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-    while (!ok.getAsBoolean()) {
-      assertTrue(System.nanoTime() < deadline, "timed out waiting for " + what);
-      Thread.sleep(20);
-    }
   }
 
   private static HttpResponse<String> get(InetSocketAddress a, String path) throws Exception {
@@ -93,7 +85,8 @@ class LocalModeOverXdsTest {
                     InterceptionMode.iptables(),
                     "127.0.0.1:" + cp.address().getPort()))) {
       SnapshotHolder snapshots = proxy.dataPlane().snapshots();
-      await(
+      Await.until(
+          WAIT,
           "initial config",
           () ->
               snapshots.current().workloads().size() == 1
@@ -108,11 +101,11 @@ class LocalModeOverXdsTest {
           config,
           "pods.yaml",
           POD.formatted("echo-1", "10.1.0.1") + "---\n" + POD.formatted("echo-2", "10.1.0.2"));
-      await("the new endpoint", () -> snapshots.current().workloads().size() == 2);
+      Await.until(WAIT, "the new endpoint", () -> snapshots.current().workloads().size() == 2);
       long version = snapshots.current().version();
 
       write(config, "pods.yaml", POD.formatted("echo-1", "10.1.0.1") + "---\nkind: [oops\n");
-      await("the error report", () -> !source.errors().isEmpty());
+      Await.until(WAIT, "the error report", () -> !source.errors().isEmpty());
       assertTrue(source.errors().get(0).startsWith("pods.yaml: line "), source.errors().get(0));
       Thread.sleep(200);
       assertEquals(version, snapshots.current().version(), "the broken file changed nothing");

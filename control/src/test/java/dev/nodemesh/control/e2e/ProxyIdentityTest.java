@@ -18,6 +18,7 @@ import dev.nodemesh.proxy.identity.CertificateManager;
 import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.Await;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -30,7 +31,6 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -40,6 +40,7 @@ import org.junit.jupiter.api.io.TempDir;
  * lists it in /config_dump without the key, and both sides count.
  */
 class ProxyIdentityTest {
+  private static final Duration WAIT = Duration.ofSeconds(30);
   @TempDir Path dir;
 
   private static final String POD =
@@ -87,7 +88,7 @@ class ProxyIdentityTest {
       CertificateManager certs = proxy.identity();
       assertNotNull(certs);
       SpiffeId id = new SpiffeId("cluster.local", "default", "echo");
-      await("the pod's certificate", () -> !certs.held().isEmpty());
+      Await.until(WAIT, "the pod's certificate", () -> !certs.held().isEmpty());
       assertEquals(id, certs.held().get(0).id());
       String first = certs.held().get(0).serial();
 
@@ -95,7 +96,7 @@ class ProxyIdentityTest {
       assertTrue(dump.contains("\"spiffeId\" : \"" + id + "\""), dump);
       assertFalse(dump.contains("PRIVATE") || dump.contains("\"key\""), dump);
 
-      await("two rotations", () -> rotations(proxy) >= 2);
+      Await.until(WAIT, "two rotations", () -> rotations(proxy) >= 2);
       assertFalse(first.equals(certs.held().get(0).serial()), "a new certificate is held");
       assertTrue(
           certs
@@ -119,14 +120,6 @@ class ProxyIdentityTest {
         .get("nodemesh.certificate.rotations")
         .counter()
         .count();
-  }
-
-  private static void await(String what, BooleanSupplier ok) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    while (!ok.getAsBoolean()) {
-      assertTrue(System.nanoTime() < deadline, "timed out waiting for " + what);
-      Thread.sleep(50);
-    }
   }
 
   private static String get(InetSocketAddress a, String path) {

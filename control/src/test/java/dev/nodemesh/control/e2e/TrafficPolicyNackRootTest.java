@@ -15,6 +15,7 @@ import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.proxy.config.NamespacedName;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.config.TrafficPolicy;
+import dev.nodemesh.proxy.testing.Await;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
@@ -25,7 +26,6 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -68,14 +68,14 @@ class TrafficPolicyNackRootTest {
       try {
         node.startProxyOverXds(TransportKind.EPOLL, "127.0.0.1:" + cp.address().getPort());
         SnapshotHolder snapshots = node.proxy().dataPlane().snapshots();
-        await(() -> snapshots.current().workloads().size() == 3);
+        Await.waitFor(() -> snapshots.current().workloads().size() == 3);
         for (String p : List.of("client", "pool-1", "pool-2")) {
           node.enrol(p);
         }
 
         // v1: a bucket of 10 tokens that never refills (within the test).
         source.apply(s -> s.put(ResourceType.TRAFFIC_POLICY, "default/pool", policy("pool", 10)));
-        await(() -> snapshots.current().trafficPolicy(POOL) != null);
+        Await.waitFor(() -> snapshots.current().trafficPolicy(POOL) != null);
         TrafficPolicy v1 = snapshots.current().trafficPolicy(POOL);
         assertEquals(10, v1.rateLimit().maxTokens());
         assertEquals(List.of("200", "200", "200", "200"), codes(node, 4));
@@ -87,7 +87,7 @@ class TrafficPolicyNackRootTest {
               s.put(ResourceType.TRAFFIC_POLICY, "default/pool", policy("pool", 0));
               s.put(ResourceType.TRAFFIC_POLICY, "default/other", policy("other", 50));
             });
-        await(() -> cp.ads().lastNack("test-node") != null);
+        Await.waitFor(() -> cp.ads().lastNack("test-node") != null);
         String nack = cp.ads().lastNack("test-node");
         assertTrue(nack.contains("TrafficPolicy default/pool"), nack);
         assertTrue(nack.contains("rate_limit"), nack);
@@ -103,8 +103,8 @@ class TrafficPolicyNackRootTest {
 
         // v3, good again: taken (with the other Service's policy that waited in the same type).
         source.apply(s -> s.put(ResourceType.TRAFFIC_POLICY, "default/pool", policy("pool", 30)));
-        await(() -> snapshots.current().version() > version);
-        await(() -> snapshots.current().trafficPolicy(POOL).rateLimit().maxTokens() == 30);
+        Await.waitFor(() -> snapshots.current().version() > version);
+        Await.waitFor(() -> snapshots.current().trafficPolicy(POOL).rateLimit().maxTokens() == 30);
         assertNotNull(snapshots.current().trafficPolicy(OTHER));
         // The new policy's own bucket: requests pass again.
         assertEquals(List.of("200", "200", "200"), codes(node, 3));
@@ -144,17 +144,6 @@ class TrafficPolicyNackRootTest {
             "http://" + VIP + "/plain/[1-" + n + "]")
         .lines()
         .toList();
-  }
-
-  /** Polls up to 30 s; asserts nothing about time. */
-  private static void await(BooleanSupplier condition) throws InterruptedException {
-    for (int i = 0; i < 300; i++) {
-      if (condition.getAsBoolean()) {
-        return;
-      }
-      Thread.sleep(100);
-    }
-    throw new AssertionError("condition not met within 30 s");
   }
 
   /**

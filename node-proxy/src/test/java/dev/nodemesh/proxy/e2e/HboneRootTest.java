@@ -11,6 +11,7 @@ import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.proxy.testing.Await;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
@@ -24,6 +25,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Queue;
@@ -45,6 +47,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @RootTest
 class HboneRootTest {
+  private static final Duration WAIT = Duration.ofSeconds(60);
   private static final String TD = "cluster.local";
   private static final String ECHO_VIP = "10.97.0.10";
   private static final String IMPOSTOR_VIP = "10.97.0.11";
@@ -254,7 +257,10 @@ class HboneRootTest {
             .start();
     String marker = "NODEMESH-PLAINTEXT-MARKER-" + Long.toHexString(new Random().nextLong());
     try {
-      await(() -> Files.exists(log) && readQuietly(log).contains("listening on"), "tcpdump ready");
+      Await.until(
+          WAIT,
+          "tcpdump ready",
+          () -> Files.exists(log) && readQuietly(log).contains("listening on"));
       byte[] payload = (marker + "\n").repeat(200).getBytes(StandardCharsets.UTF_8);
       try (SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000)) {
         ByteBuffer out = ByteBuffer.wrap(payload);
@@ -265,7 +271,8 @@ class HboneRootTest {
         assertArrayEquals(payload, readAll(ch));
       }
       // Packets reach the file as tcpdump reads them; wait for them rather than cut it short.
-      await(() -> Files.size(pcap) > 2L * payload.length, "the transfer in the capture");
+      Await.until(
+          WAIT, "the transfer in the capture", () -> Files.size(pcap) > 2L * payload.length);
     } finally {
       tcpdump.destroy(); // SIGTERM to tcpdump's own PID: it flushes and exits
       if (!tcpdump.waitFor(10, TimeUnit.SECONDS)) {
@@ -307,9 +314,10 @@ class HboneRootTest {
         }
       }
       // Every stream is open at once before any of them ends.
-      await(
-          () -> metric(cluster.node2, "nodemesh_tcp_connections_open", "destination") >= count,
-          count + " tunnelled connections open on node-2");
+      Await.until(
+          WAIT,
+          count + " tunnelled connections open on node-2",
+          () -> metric(cluster.node2, "nodemesh_tcp_connections_open", "destination") >= count);
       double pooled = metric(cluster.node1, "nodemesh_tunnel_connections_open", "source");
       assertTrue(pooled >= 10 && pooled <= 40, "pooled connections: " + pooled);
       for (SocketChannel ch : channels) {
@@ -330,11 +338,12 @@ class HboneRootTest {
     double before =
         metric(cluster.node2, "nodemesh_tunnel_handshake_failures_total", "destination");
     assertRefused("rogue", ECHO_VIP);
-    await(
+    Await.until(
+        WAIT,
+        "node-2 counted the failed handshake",
         () ->
             metric(cluster.node2, "nodemesh_tunnel_handshake_failures_total", "destination")
-                > before,
-        "node-2 counted the failed handshake");
+                > before);
     assertTrue(seenByNode2.stream().noneMatch(s -> ROGUE.equals(s.principal())));
   }
 
@@ -369,21 +378,6 @@ class HboneRootTest {
       }
     }
     return sum;
-  }
-
-  private static void await(Check check, String what) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-    while (!check.ok()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("timed out waiting for " + what);
-      }
-      Thread.sleep(50);
-    }
-  }
-
-  @FunctionalInterface
-  private interface Check {
-    boolean ok() throws Exception;
   }
 
   private static String readQuietly(Path p) {

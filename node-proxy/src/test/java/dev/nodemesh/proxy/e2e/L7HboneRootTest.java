@@ -9,6 +9,7 @@ import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.proxy.testing.Await;
 import dev.nodemesh.proxy.testing.HttpTestServer;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
@@ -16,6 +17,7 @@ import dev.nodemesh.proxy.tunnel.TestIdentities;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Queue;
@@ -35,6 +37,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @RootTest
 class L7HboneRootTest {
+  private static final Duration WAIT = Duration.ofSeconds(60);
   private static final String TD = "cluster.local";
   private static final String VIP = "10.97.0.20";
   private static final SpiffeId CLIENT = new SpiffeId(TD, "default", "client");
@@ -156,14 +159,17 @@ class L7HboneRootTest {
             .start();
     String marker = "NODEMESH-L7-MARKER-" + Long.toHexString(new Random().nextLong());
     try {
-      await(() -> Files.exists(log) && readQuietly(log).contains("listening on"), "tcpdump ready");
+      Await.until(
+          WAIT,
+          "tcpdump ready",
+          () -> Files.exists(log) && readQuietly(log).contains("listening on"));
       for (int i = 0; i < 5; i++) {
         String out =
             curl("-s", "-H", "x-version: v2", "-H", "x-marker: " + marker, "http://" + VIP + "/m");
         assertTrue(out.contains("pod=web-v2-1"), out);
         assertTrue(out.contains("h:x-marker=" + marker), out);
       }
-      await(() -> Files.size(pcap) > 4_000, "the requests in the capture");
+      Await.until(WAIT, "the requests in the capture", () -> Files.size(pcap) > 4_000);
     } finally {
       tcpdump.destroy(); // SIGTERM to tcpdump's own PID: it flushes and exits
       if (!tcpdump.waitFor(10, TimeUnit.SECONDS)) {
@@ -270,21 +276,6 @@ class L7HboneRootTest {
       }
     }
     return sum;
-  }
-
-  private static void await(Check check, String what) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-    while (!check.ok()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("timed out waiting for " + what);
-      }
-      Thread.sleep(50);
-    }
-  }
-
-  @FunctionalInterface
-  private interface Check {
-    boolean ok() throws Exception;
   }
 
   private static String readQuietly(Path p) {

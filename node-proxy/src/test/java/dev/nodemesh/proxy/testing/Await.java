@@ -1,5 +1,7 @@
 package dev.nodemesh.proxy.testing;
 
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
@@ -29,6 +31,26 @@ public final class Await {
       waitFor(condition);
     } catch (AssertionError e) {
       throw new AssertionError(e.getMessage() + ": " + why.get(), e);
+    }
+  }
+
+  /** A condition that may throw (a scrape, a file read); a throw fails the wait at once. */
+  @FunctionalInterface
+  public interface Check {
+    boolean ok() throws Exception;
+  }
+
+  /**
+   * Polls {@code check} every 50 ms until it holds; fails with "timed out waiting for {@code what}"
+   * once {@code limit} has passed.
+   */
+  public static void until(Duration limit, String what, Check check) throws Exception {
+    long deadline = System.nanoTime() + limit.toNanos();
+    while (!check.ok()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("timed out waiting for " + what);
+      }
+      TimeUnit.MILLISECONDS.sleep(50);
     }
   }
 }

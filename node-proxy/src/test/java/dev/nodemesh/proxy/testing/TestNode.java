@@ -21,8 +21,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * A node on this machine for end-to-end tests: a "node" namespace holding a bridge, one namespace
@@ -158,6 +160,22 @@ public final class TestNode implements AutoCloseable {
     }
     node.exec("ip", "link", "set", b, "master", "br0", "up");
     return pod;
+  }
+
+  /**
+   * Deletes a pod's namespace (and with it its veth) while the node runs, as when a pod is gone
+   * before its CNI DEL reached the agent.
+   */
+  public void removePod(String name) throws IOException {
+    TestNetns pod = pods.remove(name);
+    ips.remove(name);
+    ips6.remove(name);
+    pod.close();
+  }
+
+  /** The pods added so far, in the order they were added. */
+  public Set<String> podNames() {
+    return new LinkedHashSet<>(pods.keySet());
   }
 
   public String ip(String pod) {
