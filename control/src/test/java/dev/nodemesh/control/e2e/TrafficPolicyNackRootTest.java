@@ -57,7 +57,9 @@ class TrafficPolicyNackRootTest {
       node.serveHttp("pool-2", 8080);
       node.writeConfig(
           "pods.yaml",
-          pod("client", 10, "client") + pod("pool-1", 11, "pool") + pod("pool-2", 12, "pool"));
+          Mesh.httpPod("client", 10, "client")
+              + Mesh.httpPod("pool-1", 11, "pool")
+              + Mesh.httpPod("pool-2", 12, "pool"));
       node.writeConfig(
           "services.yaml", Mesh.POOL_SERVICE + "---\n" + service("other", "10.97.0.31"));
       node.writeConfig("routes.yaml", Mesh.POOL_ROUTE);
@@ -203,26 +205,5 @@ class TrafficPolicyNackRootTest {
           ports: [{name: http, port: 80, targetPort: http, appProtocol: http}]
         """
         .formatted(name, vip);
-  }
-
-  private static String pod(String name, int host, String app) {
-    return """
-        apiVersion: v1
-        kind: Pod
-        metadata:
-          name: %s
-          namespace: default
-          uid: uid-%s
-          labels: {app: %s}
-        spec:
-          nodeName: test-node
-          containers:
-            - name: app
-              ports: [{name: http, containerPort: 8080}]
-        status:
-          podIP: %s
-        ---
-        """
-        .formatted(name, name, app, TestNode.SUBNET + host);
   }
 }

@@ -16,13 +16,13 @@ import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
+import dev.nodemesh.proxy.testing.UnderlayCapture;
 import dev.nodemesh.proxy.tunnel.TestIdentities;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.time.Duration;
@@ -236,31 +236,9 @@ class HboneRootTest {
   void theUnderlayCarriesOnlyTls() throws Exception {
     Path pcap = tmp.resolve("underlay.pcap");
     Path log = tmp.resolve("tcpdump.log");
-    Process tcpdump =
-        new ProcessBuilder(
-                "ip",
-                "netns",
-                "exec",
-                cluster.node1.nodeNetns().name(),
-                "tcpdump",
-                "--immediate-mode",
-                "-i",
-                cluster.underlay(),
-                "-n",
-                "-U",
-                "-s",
-                "0",
-                "-w",
-                pcap.toString())
-            .redirectErrorStream(true)
-            .redirectOutput(log.toFile())
-            .start();
+    UnderlayCapture capture = UnderlayCapture.start(cluster, pcap, log);
     String marker = "NODEMESH-PLAINTEXT-MARKER-" + Long.toHexString(new Random().nextLong());
     try {
-      Await.until(
-          WAIT,
-          "tcpdump ready",
-          () -> Files.exists(log) && readQuietly(log).contains("listening on"));
       byte[] payload = (marker + "\n").repeat(200).getBytes(StandardCharsets.UTF_8);
       try (SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000)) {
         ByteBuffer out = ByteBuffer.wrap(payload);
@@ -270,22 +248,19 @@ class HboneRootTest {
         ch.shutdownOutput();
         assertArrayEquals(payload, readAll(ch));
       }
-      // Packets reach the file as tcpdump reads them; wait for them rather than cut it short.
-      Await.until(
-          WAIT, "the transfer in the capture", () -> Files.size(pcap) > 2L * payload.length);
+      capture.awaitMoreThan(2L * payload.length, "the transfer in the capture");
     } finally {
-      tcpdump.destroy(); // SIGTERM to tcpdump's own PID: it flushes and exits
-      if (!tcpdump.waitFor(10, TimeUnit.SECONDS)) {
-        tcpdump.destroyForcibly();
-      }
+      capture.close();
     }
-    byte[] captured = Files.readAllBytes(pcap);
+    byte[] captured = capture.bytes();
     assertTrue(captured.length > 8_000, "capture holds the transfer: " + captured.length);
     assertFalse(
-        contains(captured, marker.getBytes(StandardCharsets.UTF_8)),
+        UnderlayCapture.contains(captured, marker.getBytes(StandardCharsets.UTF_8)),
         "the marker crossed the underlay in plaintext");
     // TLS 1.3 application data records: content type 23, legacy version 3.3.
-    assertTrue(contains(captured, new byte[] {0x17, 0x03, 0x03}), "no TLS records captured");
+    assertTrue(
+        UnderlayCapture.contains(captured, new byte[] {0x17, 0x03, 0x03}),
+        "no TLS records captured");
   }
 
   @Test
@@ -380,14 +355,6 @@ class HboneRootTest {
     return sum;
   }
 
-  private static String readQuietly(Path p) {
-    try {
-      return Files.readString(p);
-    } catch (IOException e) {
-      return "";
-    }
-  }
-
   private static byte[] readAll(SocketChannel ch) throws IOException {
     java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
     ByteBuffer buf = ByteBuffer.allocate(64 * 1024);
@@ -403,18 +370,5 @@ class HboneRootTest {
     try (ch) {
       return new String(readAll(ch), StandardCharsets.UTF_8).trim();
     }
-  }
-
-  private static boolean contains(byte[] hay, byte[] needle) {
-    outer:
-    for (int i = 0; i + needle.length <= hay.length; i++) {
-      for (int j = 0; j < needle.length; j++) {
-        if (hay[i + j] != needle[j]) {
-          continue outer;
-        }
-      }
-      return true;
-    }
-    return false;
   }
 }

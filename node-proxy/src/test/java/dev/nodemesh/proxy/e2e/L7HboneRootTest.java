@@ -9,13 +9,12 @@ import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.identity.SpiffeId;
-import dev.nodemesh.proxy.testing.Await;
 import dev.nodemesh.proxy.testing.HttpTestServer;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
+import dev.nodemesh.proxy.testing.UnderlayCapture;
 import dev.nodemesh.proxy.tunnel.TestIdentities;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
@@ -23,7 +22,6 @@ import java.util.Map;
 import java.util.Queue;
 import java.util.Random;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -138,56 +136,31 @@ class L7HboneRootTest {
   void theUnderlayCarriesNoPlaintextOfAnL7Request() throws Exception {
     Path pcap = tmp.resolve("l7-underlay.pcap");
     Path log = tmp.resolve("l7-tcpdump.log");
-    Process tcpdump =
-        new ProcessBuilder(
-                "ip",
-                "netns",
-                "exec",
-                cluster.node1.nodeNetns().name(),
-                "tcpdump",
-                "--immediate-mode",
-                "-i",
-                cluster.underlay(),
-                "-n",
-                "-U",
-                "-s",
-                "0",
-                "-w",
-                pcap.toString())
-            .redirectErrorStream(true)
-            .redirectOutput(log.toFile())
-            .start();
+    UnderlayCapture capture = UnderlayCapture.start(cluster, pcap, log);
     String marker = "NODEMESH-L7-MARKER-" + Long.toHexString(new Random().nextLong());
     try {
-      Await.until(
-          WAIT,
-          "tcpdump ready",
-          () -> Files.exists(log) && readQuietly(log).contains("listening on"));
       for (int i = 0; i < 5; i++) {
         String out =
             curl("-s", "-H", "x-version: v2", "-H", "x-marker: " + marker, "http://" + VIP + "/m");
         assertTrue(out.contains("pod=web-v2-1"), out);
         assertTrue(out.contains("h:x-marker=" + marker), out);
       }
-      Await.until(WAIT, "the requests in the capture", () -> Files.size(pcap) > 4_000);
+      capture.awaitMoreThan(4_000, "the requests in the capture");
     } finally {
-      tcpdump.destroy(); // SIGTERM to tcpdump's own PID: it flushes and exits
-      if (!tcpdump.waitFor(10, TimeUnit.SECONDS)) {
-        tcpdump.destroyForcibly();
-      }
+      capture.close();
     }
-    byte[] captured = Files.readAllBytes(pcap);
+    byte[] captured = capture.bytes();
     assertFalse(
-        contains(captured, marker.getBytes(java.nio.charset.StandardCharsets.UTF_8)),
+        UnderlayCapture.contains(
+            captured, marker.getBytes(java.nio.charset.StandardCharsets.UTF_8)),
         "the marker crossed the underlay in plaintext");
-    assertTrue(contains(captured, new byte[] {0x17, 0x03, 0x03}), "no TLS records captured");
+    assertTrue(
+        UnderlayCapture.contains(captured, new byte[] {0x17, 0x03, 0x03}),
+        "no TLS records captured");
   }
 
   private static String curl(String... args) throws IOException {
-    String[] cmd = new String[args.length + 1];
-    cmd[0] = "curl";
-    System.arraycopy(args, 0, cmd, 1, args.length);
-    return cluster.node1.pod("client").exec(cmd);
+    return cluster.node1.curl("client", args);
   }
 
   private static String pod(String name, String ip, String app, String version, String node) {
@@ -276,26 +249,5 @@ class L7HboneRootTest {
       }
     }
     return sum;
-  }
-
-  private static String readQuietly(Path p) {
-    try {
-      return Files.readString(p);
-    } catch (IOException e) {
-      return "";
-    }
-  }
-
-  private static boolean contains(byte[] hay, byte[] needle) {
-    outer:
-    for (int i = 0; i + needle.length <= hay.length; i++) {
-      for (int j = 0; j < needle.length; j++) {
-        if (hay[i + j] != needle[j]) {
-          continue outer;
-        }
-      }
-      return true;
-    }
-    return false;
   }
 }

@@ -324,10 +324,7 @@ class L7RootTest {
   }
 
   private String curl(String... args) throws IOException {
-    String[] cmd = new String[args.length + 1];
-    cmd[0] = "curl";
-    System.arraycopy(args, 0, cmd, 1, args.length);
-    return node.pod("client").exec(cmd);
+    return node.curl("client", args);
   }
 
   private static String pod(String name, int host, String app, String version) {

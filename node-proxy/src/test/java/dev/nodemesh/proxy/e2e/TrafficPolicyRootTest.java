@@ -39,7 +39,9 @@ class TrafficPolicyRootTest {
     two = node.serveHttp("pool-2", 8080);
     node.writeConfig(
         "pods.yaml",
-        pod("client", 10, "client") + pod("pool-1", 11, "pool") + pod("pool-2", 12, "pool"));
+        Mesh.httpPod("client", 10, "client")
+            + Mesh.httpPod("pool-1", 11, "pool")
+            + Mesh.httpPod("pool-2", 12, "pool"));
     node.writeConfig("services.yaml", Mesh.POOL_SERVICE);
     node.writeConfig("routes.yaml", Mesh.POOL_ROUTE);
   }
@@ -181,30 +183,6 @@ class TrafficPolicyRootTest {
   }
 
   private String curl(String... args) throws IOException {
-    String[] cmd = new String[args.length + 1];
-    cmd[0] = "curl";
-    System.arraycopy(args, 0, cmd, 1, args.length);
-    return node.pod("client").exec(cmd);
-  }
-
-  private static String pod(String name, int host, String app) {
-    return """
-        apiVersion: v1
-        kind: Pod
-        metadata:
-          name: %s
-          namespace: default
-          uid: uid-%s
-          labels: {app: %s}
-        spec:
-          nodeName: test-node
-          containers:
-            - name: app
-              ports: [{name: http, containerPort: 8080}]
-        status:
-          podIP: %s
-        ---
-        """
-        .formatted(name, name, app, TestNode.SUBNET + host);
+    return node.curl("client", args);
   }
 }

@@ -42,6 +42,31 @@ public final class Mesh {
         .formatted(name, name, app, nodeName, sa, ip);
   }
 
+  /**
+   * A pod on test-node at {@link TestNode#SUBNET}{@code host} whose only container port is http
+   * (8080), labelled app={@code app}: the traffic-policy tests' pods.
+   */
+  public static String httpPod(String name, int host, String app) {
+    return """
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: %s
+          namespace: default
+          uid: uid-%s
+          labels: {app: %s}
+        spec:
+          nodeName: test-node
+          containers:
+            - name: app
+              ports: [{name: http, containerPort: 8080}]
+        status:
+          podIP: %s
+        ---
+        """
+        .formatted(name, name, app, TestNode.SUBNET + host);
+  }
+
   /** {@link #pod(String, String, String)} with a second, IPv6 address (status.podIPs). */
   public static String dualStackPod(String name, String ip, String ip6, String app) {
     return pod(name, ip, app)

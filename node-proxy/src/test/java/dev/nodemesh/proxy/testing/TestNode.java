@@ -387,6 +387,14 @@ public final class TestNode implements AutoCloseable {
     }
   }
 
+  /** Runs curl with {@code args} inside {@code pod}; returns its output. */
+  public String curl(String pod, String... args) throws IOException {
+    String[] cmd = new String[args.length + 1];
+    cmd[0] = "curl";
+    System.arraycopy(args, 0, cmd, 1, args.length);
+    return pods.get(pod).exec(cmd);
+  }
+
   public String natTable(String pod) throws IOException {
     return pods.get(pod).exec("iptables-save", "-t", "nat");
   }
