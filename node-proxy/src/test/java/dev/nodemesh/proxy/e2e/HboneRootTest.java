@@ -12,7 +12,9 @@ import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.testing.Await;
+import dev.nodemesh.proxy.testing.BulkEcho;
 import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.PodSockets.Conn;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
@@ -24,17 +26,12 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Queue;
 import java.util.Random;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -195,40 +192,10 @@ class HboneRootTest {
   @Test
   void bulkTransferArrivesByteIdentical() throws Exception {
     long size = 64L * 1024 * 1024;
-    SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000);
-    ExecutorService writer = Executors.newSingleThreadExecutor();
-    try (ch) {
-      Future<byte[]> sent =
-          writer.submit(
-              () -> {
-                MessageDigest d = MessageDigest.getInstance("SHA-256");
-                Random r = new Random(7);
-                byte[] chunk = new byte[256 * 1024];
-                for (long done = 0; done < size; done += chunk.length) {
-                  r.nextBytes(chunk);
-                  d.update(chunk);
-                  ByteBuffer b = ByteBuffer.wrap(chunk);
-                  while (b.hasRemaining()) {
-                    ch.write(b);
-                  }
-                }
-                ch.shutdownOutput();
-                return d.digest();
-              });
-      MessageDigest got = MessageDigest.getInstance("SHA-256");
-      ByteBuffer buf = ByteBuffer.allocate(256 * 1024);
-      long received = 0;
-      int n;
-      while ((n = ch.read(buf)) >= 0) {
-        buf.flip();
-        got.update(buf);
-        buf.clear();
-        received += n;
-      }
-      assertEquals(size, received);
-      assertArrayEquals(sent.get(60, TimeUnit.SECONDS), got.digest());
-    } finally {
-      writer.shutdownNow();
+    try (SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000)) {
+      BulkEcho echo = BulkEcho.through(Conn.of(ch), size, 7);
+      assertEquals(size, echo.received());
+      assertArrayEquals(echo.sentDigest(), echo.receivedDigest());
     }
   }
 

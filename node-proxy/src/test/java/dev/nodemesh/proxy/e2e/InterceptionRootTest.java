@@ -21,6 +21,7 @@ import dev.nodemesh.bpf.testing.TestBpffs;
 import dev.nodemesh.bpf.testing.TestCgroup;
 import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.BulkEcho;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.PodSockets;
 import dev.nodemesh.proxy.testing.PodSockets.Conn;
@@ -46,9 +47,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jspecify.annotations.Nullable;
@@ -320,36 +318,9 @@ class InterceptionRootTest {
   @Test
   void largeTransferArrivesByteIdentical() throws Exception {
     long size = 128L * 1024 * 1024;
-    Conn ch = connect("client", Mesh.VIP, 9000);
-    ExecutorService writer = Executors.newSingleThreadExecutor();
-    try (ch) {
-      Future<byte[]> sent =
-          writer.submit(
-              () -> {
-                MessageDigest d = MessageDigest.getInstance("SHA-256");
-                Random r = new Random(42);
-                byte[] chunk = new byte[256 * 1024];
-                for (long done = 0; done < size; done += chunk.length) {
-                  r.nextBytes(chunk);
-                  d.update(chunk);
-                  ByteBuffer b = ByteBuffer.wrap(chunk);
-                  while (b.hasRemaining()) {
-                    ch.write(b);
-                  }
-                }
-                ch.shutdownOutput();
-                return d.digest();
-              });
-      MessageDigest got = MessageDigest.getInstance("SHA-256");
-      ByteBuffer buf = ByteBuffer.allocate(256 * 1024);
-      long received = 0;
-      int n;
-      while ((n = ch.read(buf)) >= 0) {
-        buf.flip();
-        got.update(buf);
-        buf.clear();
-        received += n;
-      }
+    try (Conn ch = connect("client", Mesh.VIP, 9000)) {
+      BulkEcho echo = BulkEcho.through(ch, size, 42);
+      long received = echo.received();
       assertEquals(
           size,
           received,
@@ -361,9 +332,7 @@ class InterceptionRootTest {
                   .lines()
                   .filter(l -> l.startsWith("nodemesh_tcp_") && l.contains("bytes"))
                   .reduce("", (a, b) -> a + "\n" + b));
-      assertArrayEquals(sent.get(60, TimeUnit.SECONDS), got.digest());
-    } finally {
-      writer.shutdownNow();
+      assertArrayEquals(echo.sentDigest(), echo.receivedDigest());
     }
   }
 
