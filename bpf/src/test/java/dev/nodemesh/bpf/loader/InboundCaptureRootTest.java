@@ -25,7 +25,6 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import jnr.ffi.LibraryLoader;
-import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -70,7 +69,7 @@ class InboundCaptureRootTest {
   private TestCgroup cgroup;
   private Path pins;
   private long cookie;
-  private @Nullable InterceptionPrograms programs;
+  private final InstalledPrograms programs = new InstalledPrograms();
 
   @BeforeEach
   void setUp() throws IOException {
@@ -94,9 +93,9 @@ class InboundCaptureRootTest {
     client.exec("ip", "link", "set", "eth0", "up");
     cgroup = cleanup.add(TestCgroup.create("inb"));
     pins = cleanup.add(TestBpffs.mount()).path().resolve("nodemesh");
-    cleanup.add(this::uninstall);
+    cleanup.add(programs);
     cleanup.add(() -> fds.forEach(Fds.C::close));
-    programs = InterceptionPrograms.install(cgroup.path(), pins);
+    programs.set(InterceptionPrograms.install(cgroup.path(), pins));
     try (NetworkNamespace ns = NetworkNamespace.open(pod.path())) {
       cookie = ns.cookie();
     }
@@ -107,20 +106,8 @@ class InboundCaptureRootTest {
     cleanup.close();
   }
 
-  /** Detaches what the test left installed (a test that uninstalled itself set it to null). */
-  private void uninstall() throws IOException {
-    InterceptionPrograms p = programs;
-    if (p != null) {
-      p.uninstall();
-    }
-  }
-
   private InterceptionPrograms current() {
-    InterceptionPrograms p = programs;
-    if (p == null) {
-      throw new IllegalStateException("no programs loaded");
-    }
-    return p;
+    return programs.current();
   }
 
   @Test
@@ -197,15 +184,15 @@ class InboundCaptureRootTest {
     serve(pod, "app", "0.0.0.0", 8080);
     registerInbound(InboundConfig.defaults());
     current().close();
-    programs = null;
+    programs.clear();
     assertEquals("proxy " + POD_IP + ":8080", answer(client, POD_IP, 8080), "loader gone");
     InterceptionPrograms again = InterceptionPrograms.install(cgroup.path(), pins);
-    programs = again;
+    programs.set(again);
     assertTrue(again.adopted());
     assertTrue(again.inboundAttached(cookie));
     assertEquals("proxy " + POD_IP + ":8080", answer(client, POD_IP, 8080), "adopted");
     again.uninstall();
-    programs = null;
+    programs.clear();
     assertFalse(Files.exists(pins));
     assertEquals("app " + POD_IP + ":8080", answer(client, POD_IP, 8080), "after uninstall");
   }

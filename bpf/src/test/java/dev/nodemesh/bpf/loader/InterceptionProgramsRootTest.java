@@ -55,15 +55,15 @@ class InterceptionProgramsRootTest {
   private TestCgroup cgroup;
   private Path pins;
   private long cookie;
-  private volatile @Nullable InterceptionPrograms programs;
+  private final InstalledPrograms programs = new InstalledPrograms();
 
   @BeforeEach
   void setUp() throws IOException {
     pod = cleanup.add(TestNetns.create("bpf"));
     cgroup = cleanup.add(TestCgroup.create("bpf"));
     pins = cleanup.add(TestBpffs.mount()).path().resolve("nodemesh");
-    cleanup.add(this::uninstall);
-    programs = InterceptionPrograms.install(cgroup.path(), pins);
+    cleanup.add(programs);
+    programs.set(InterceptionPrograms.install(cgroup.path(), pins));
     try (NetworkNamespace ns = NetworkNamespace.open(pod.path())) {
       cookie = ns.cookie();
     }
@@ -75,20 +75,8 @@ class InterceptionProgramsRootTest {
     cleanup.close();
   }
 
-  /** Detaches what the test left installed (a test that uninstalled itself set it to null). */
-  private void uninstall() throws IOException {
-    InterceptionPrograms p = programs;
-    if (p != null) {
-      p.uninstall();
-    }
-  }
-
   private InterceptionPrograms current() {
-    InterceptionPrograms p = programs;
-    if (p == null) {
-      throw new IllegalStateException("no programs loaded");
-    }
-    return p;
+    return programs.current();
   }
 
   @Test
@@ -391,9 +379,9 @@ class InterceptionProgramsRootTest {
     for (int i = 0; i < 5; i++) {
       int before = outbound.count.get();
       current().close();
-      programs = null;
+      programs.clear();
       InterceptionPrograms again = InterceptionPrograms.install(cgroup.path(), pins);
-      programs = again;
+      programs.set(again);
       assertTrue(again.adopted());
       awaitValue(true, () -> outbound.count.get() >= before + 100, "connections after restart");
     }
@@ -411,7 +399,7 @@ class InterceptionProgramsRootTest {
     Listener outbound = listen(pod, 15001);
     InterceptionPrograms closed = current();
     closed.close();
-    programs = null;
+    programs.clear();
     // A lookup racing the close gets an exception, never a freed libbpf object or a reused fd.
     assertThrows(IllegalStateException.class, () -> closed.registration(cookie));
     assertThrows(
@@ -422,7 +410,7 @@ class InterceptionProgramsRootTest {
     assertTrue(outbound.accepted.poll(5, TimeUnit.SECONDS) != null);
 
     InterceptionPrograms again = InterceptionPrograms.install(cgroup.path(), pins);
-    programs = again;
+    programs.set(again);
     assertTrue(again.adopted());
     assertEquals(Optional.of(PodConfig.defaults()), again.registration(cookie), "map was reused");
     assertEquals("ok", curlInPod(pod, "http://" + SERVICE + "/"));
@@ -431,7 +419,7 @@ class InterceptionProgramsRootTest {
     assertEquals(Optional.of(new InetSocketAddress(SERVICE, 80)), a.original);
 
     again.uninstall();
-    programs = null;
+    programs.clear();
     assertFalse(Files.exists(pins));
     assertEquals(7, exit(inPod(pod, "curl", "-s", "--max-time", "3", "http://" + SERVICE + "/")));
     assertTrue(outbound.accepted.isEmpty(), "still redirected after uninstall");
@@ -445,7 +433,7 @@ class InterceptionProgramsRootTest {
   @Test
   void closeAndUninstallReleaseEveryFileDescriptor() throws Exception {
     current().close();
-    programs = null;
+    programs.clear();
     InterceptionPrograms.install(cgroup.path(), pins).close();
     long before = openFds();
     for (int i = 0; i < 3; i++) {
@@ -529,7 +517,7 @@ class InterceptionProgramsRootTest {
                   // The request first: closing with it unread would reset the client.
                   c.read(ByteBuffer.allocate(1024));
                   Optional<InetSocketAddress> original = Optional.empty();
-                  InterceptionPrograms p = programs;
+                  InterceptionPrograms p = programs.orNull();
                   if (p != null) {
                     try {
                       original = p.originalDestination(nsCookie, peer);

@@ -23,7 +23,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -97,14 +96,14 @@ class SkMsgShortcutRootTest {
   private TestCgroup cgroup;
   private Path pins;
   private long cookie;
-  private @Nullable InterceptionPrograms programs;
+  private final InstalledPrograms programs = new InstalledPrograms();
 
   @BeforeEach
   void setUp() throws IOException {
     pod = cleanup.add(TestNetns.create("skm"));
     cgroup = cleanup.add(TestCgroup.create("skm"));
     pins = cleanup.add(TestBpffs.mount()).path().resolve("nodemesh");
-    cleanup.add(this::uninstall);
+    cleanup.add(programs);
     try (NetworkNamespace ns = NetworkNamespace.open(pod.path())) {
       cookie = ns.cookie();
     }
@@ -115,17 +114,9 @@ class SkMsgShortcutRootTest {
     cleanup.close();
   }
 
-  /** Detaches what the test left installed (a test that uninstalled itself set it to null). */
-  private void uninstall() throws IOException {
-    InterceptionPrograms p = programs;
-    if (p != null) {
-      p.uninstall();
-    }
-  }
-
   private InterceptionPrograms install(boolean skMsg) throws IOException {
     InterceptionPrograms p = InterceptionPrograms.install(cgroup.path(), pins, skMsg);
-    programs = p;
+    programs.set(p);
     p.register(cookie, PodConfig.defaults());
     return p;
   }
@@ -146,7 +137,7 @@ class SkMsgShortcutRootTest {
     awaitEntries(p, 0);
 
     p.uninstall();
-    programs = null;
+    programs.clear();
     assertFalse(Files.exists(pins.resolve("link_skmsg_sockops")));
     assertFalse(Files.exists(pins.resolve("prog_skmsg")));
   }
@@ -164,7 +155,7 @@ class SkMsgShortcutRootTest {
   void aRestartWithoutTheFlagDetachesAPinnedShortcut() throws Exception {
     InterceptionPrograms on = install(true);
     on.close();
-    programs = null;
+    programs.clear();
     InterceptionPrograms off = install(false);
     assertTrue(off.adopted());
     assertFalse(Files.exists(pins.resolve("link_skmsg_sockops")));
@@ -177,7 +168,7 @@ class SkMsgShortcutRootTest {
   void aRestartWithTheFlagAdoptsTheShortcut() throws Exception {
     InterceptionPrograms first = install(true);
     first.close();
-    programs = null;
+    programs.clear();
     InterceptionPrograms again = install(true);
     assertTrue(again.adopted());
     Result r = exchange(again, true);
