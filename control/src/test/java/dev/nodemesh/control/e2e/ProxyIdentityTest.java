@@ -7,9 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.control.ControlPlane;
 import dev.nodemesh.control.ca.CertificateAuthority;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.identity.CertificateManager;
-import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.testing.Await;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
