@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.nodemesh.bpf.maps.InboundConfig;
 import dev.nodemesh.bpf.maps.PodConfig;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.bpf.testing.Cleanup;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.bpf.testing.TestBpffs;
 import dev.nodemesh.bpf.testing.TestCgroup;
@@ -24,7 +25,6 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import jnr.ffi.LibraryLoader;
-import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -62,22 +62,19 @@ class InboundCaptureRootTest {
           + "except OSError as e:\n"
           + "  print('error', e, flush=True)\n";
 
-  private final List<AutoCloseable> cleanup = new ArrayList<>();
-  private final List<Process> processes = new ArrayList<>();
+  private final Cleanup cleanup = new Cleanup();
   private final List<Integer> fds = new ArrayList<>();
   private TestNetns pod;
   private TestNetns client;
   private TestCgroup cgroup;
   private Path pins;
   private long cookie;
-  private @Nullable InterceptionPrograms programs;
+  private final InstalledPrograms programs = new InstalledPrograms();
 
   @BeforeEach
   void setUp() throws IOException {
-    pod = TestNetns.create("inp");
-    cleanup.add(pod);
-    client = TestNetns.create("inc");
-    cleanup.add(client);
+    pod = cleanup.add(TestNetns.create("inp"));
+    client = cleanup.add(TestNetns.create("inc"));
     pod.exec(
         "ip",
         "link",
@@ -94,12 +91,11 @@ class InboundCaptureRootTest {
     pod.exec("ip", "link", "set", "eth0", "up");
     client.exec("ip", "addr", "add", CLIENT_IP + "/24", "dev", "eth0");
     client.exec("ip", "link", "set", "eth0", "up");
-    cgroup = TestCgroup.create("inb");
-    cleanup.add(cgroup);
-    TestBpffs fs = TestBpffs.mount();
-    cleanup.add(fs);
-    pins = fs.path().resolve("nodemesh");
-    programs = InterceptionPrograms.install(cgroup.path(), pins);
+    cgroup = cleanup.add(TestCgroup.create("inb"));
+    pins = cleanup.add(TestBpffs.mount()).path().resolve("nodemesh");
+    cleanup.add(programs);
+    cleanup.add(() -> fds.forEach(Fds.C::close));
+    programs.set(InterceptionPrograms.install(cgroup.path(), pins));
     try (NetworkNamespace ns = NetworkNamespace.open(pod.path())) {
       cookie = ns.cookie();
     }
@@ -107,40 +103,11 @@ class InboundCaptureRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    for (Process p : processes) {
-      p.destroyForcibly();
-      p.waitFor(10, TimeUnit.SECONDS);
-    }
-    for (int fd : fds) {
-      Fds.C.close(fd);
-    }
-    InterceptionPrograms p = programs;
-    if (p != null) {
-      p.uninstall();
-    }
-    Exception first = null;
-    for (int i = cleanup.size() - 1; i >= 0; i--) {
-      try {
-        cleanup.get(i).close();
-      } catch (Exception e) {
-        if (first == null) {
-          first = e;
-        } else {
-          first.addSuppressed(e);
-        }
-      }
-    }
-    if (first != null) {
-      throw first;
-    }
+    cleanup.close();
   }
 
   private InterceptionPrograms current() {
-    InterceptionPrograms p = programs;
-    if (p == null) {
-      throw new IllegalStateException("no programs loaded");
-    }
-    return p;
+    return programs.current();
   }
 
   @Test
@@ -217,15 +184,15 @@ class InboundCaptureRootTest {
     serve(pod, "app", "0.0.0.0", 8080);
     registerInbound(InboundConfig.defaults());
     current().close();
-    programs = null;
+    programs.clear();
     assertEquals("proxy " + POD_IP + ":8080", answer(client, POD_IP, 8080), "loader gone");
     InterceptionPrograms again = InterceptionPrograms.install(cgroup.path(), pins);
-    programs = again;
+    programs.set(again);
     assertTrue(again.adopted());
     assertTrue(again.inboundAttached(cookie));
     assertEquals("proxy " + POD_IP + ":8080", answer(client, POD_IP, 8080), "adopted");
     again.uninstall();
-    programs = null;
+    programs.clear();
     assertFalse(Files.exists(pins));
     assertEquals("app " + POD_IP + ":8080", answer(client, POD_IP, 8080), "after uninstall");
   }
@@ -348,7 +315,7 @@ class InboundCaptureRootTest {
 
   private Process start(List<String> cmd) throws IOException {
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    processes.add(p);
+    cleanup.add(p);
     return p;
   }
 

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.nodemesh.bpf.maps.PodConfig;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.socket.SocketOptions;
+import dev.nodemesh.bpf.testing.Cleanup;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.bpf.testing.TestBpffs;
 import dev.nodemesh.bpf.testing.TestCgroup;
@@ -49,24 +50,20 @@ class InterceptionProgramsRootTest {
   private static final String SERVICE = "10.97.0.10";
   private static final String PYTHON = "/usr/bin/python3";
 
-  private final List<AutoCloseable> cleanup = new ArrayList<>();
-  private final List<Process> processes = new ArrayList<>();
+  private final Cleanup cleanup = new Cleanup();
   private TestNetns pod;
   private TestCgroup cgroup;
   private Path pins;
   private long cookie;
-  private volatile @Nullable InterceptionPrograms programs;
+  private final InstalledPrograms programs = new InstalledPrograms();
 
   @BeforeEach
   void setUp() throws IOException {
-    pod = TestNetns.create("bpf");
-    cleanup.add(pod);
-    cgroup = TestCgroup.create("bpf");
-    cleanup.add(cgroup);
-    TestBpffs fs = TestBpffs.mount();
-    cleanup.add(fs);
-    pins = fs.path().resolve("nodemesh");
-    programs = InterceptionPrograms.install(cgroup.path(), pins);
+    pod = cleanup.add(TestNetns.create("bpf"));
+    cgroup = cleanup.add(TestCgroup.create("bpf"));
+    pins = cleanup.add(TestBpffs.mount()).path().resolve("nodemesh");
+    cleanup.add(programs);
+    programs.set(InterceptionPrograms.install(cgroup.path(), pins));
     try (NetworkNamespace ns = NetworkNamespace.open(pod.path())) {
       cookie = ns.cookie();
     }
@@ -75,37 +72,11 @@ class InterceptionProgramsRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    for (Process p : processes) {
-      p.destroyForcibly();
-      p.waitFor(10, TimeUnit.SECONDS);
-    }
-    InterceptionPrograms p = programs;
-    if (p != null) {
-      p.uninstall();
-    }
-    Exception first = null;
-    for (int i = cleanup.size() - 1; i >= 0; i--) {
-      try {
-        cleanup.get(i).close();
-      } catch (Exception e) {
-        if (first == null) {
-          first = e;
-        } else {
-          first.addSuppressed(e);
-        }
-      }
-    }
-    if (first != null) {
-      throw first;
-    }
+    cleanup.close();
   }
 
   private InterceptionPrograms current() {
-    InterceptionPrograms p = programs;
-    if (p == null) {
-      throw new IllegalStateException("no programs loaded");
-    }
-    return p;
+    return programs.current();
   }
 
   @Test
@@ -408,9 +379,9 @@ class InterceptionProgramsRootTest {
     for (int i = 0; i < 5; i++) {
       int before = outbound.count.get();
       current().close();
-      programs = null;
+      programs.clear();
       InterceptionPrograms again = InterceptionPrograms.install(cgroup.path(), pins);
-      programs = again;
+      programs.set(again);
       assertTrue(again.adopted());
       awaitValue(true, () -> outbound.count.get() >= before + 100, "connections after restart");
     }
@@ -428,7 +399,7 @@ class InterceptionProgramsRootTest {
     Listener outbound = listen(pod, 15001);
     InterceptionPrograms closed = current();
     closed.close();
-    programs = null;
+    programs.clear();
     // A lookup racing the close gets an exception, never a freed libbpf object or a reused fd.
     assertThrows(IllegalStateException.class, () -> closed.registration(cookie));
     assertThrows(
@@ -439,7 +410,7 @@ class InterceptionProgramsRootTest {
     assertTrue(outbound.accepted.poll(5, TimeUnit.SECONDS) != null);
 
     InterceptionPrograms again = InterceptionPrograms.install(cgroup.path(), pins);
-    programs = again;
+    programs.set(again);
     assertTrue(again.adopted());
     assertEquals(Optional.of(PodConfig.defaults()), again.registration(cookie), "map was reused");
     assertEquals("ok", curlInPod(pod, "http://" + SERVICE + "/"));
@@ -448,7 +419,7 @@ class InterceptionProgramsRootTest {
     assertEquals(Optional.of(new InetSocketAddress(SERVICE, 80)), a.original);
 
     again.uninstall();
-    programs = null;
+    programs.clear();
     assertFalse(Files.exists(pins));
     assertEquals(7, exit(inPod(pod, "curl", "-s", "--max-time", "3", "http://" + SERVICE + "/")));
     assertTrue(outbound.accepted.isEmpty(), "still redirected after uninstall");
@@ -462,7 +433,7 @@ class InterceptionProgramsRootTest {
   @Test
   void closeAndUninstallReleaseEveryFileDescriptor() throws Exception {
     current().close();
-    programs = null;
+    programs.clear();
     InterceptionPrograms.install(cgroup.path(), pins).close();
     long before = openFds();
     for (int i = 0; i < 3; i++) {
@@ -546,7 +517,7 @@ class InterceptionProgramsRootTest {
                   // The request first: closing with it unread would reset the client.
                   c.read(ByteBuffer.allocate(1024));
                   Optional<InetSocketAddress> original = Optional.empty();
-                  InterceptionPrograms p = programs;
+                  InterceptionPrograms p = programs.orNull();
                   if (p != null) {
                     try {
                       original = p.originalDestination(nsCookie, peer);
@@ -583,7 +554,7 @@ class InterceptionProgramsRootTest {
                 "sh", "-c", cgroup.joinCommand() + "ip netns exec " + ns.name() + " \"$@\"", "sh"));
     full.addAll(List.of(cmd));
     Process p = new ProcessBuilder(full).redirectErrorStream(true).start();
-    processes.add(p);
+    cleanup.add(p);
     return p;
   }
 

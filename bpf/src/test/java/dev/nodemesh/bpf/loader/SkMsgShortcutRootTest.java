@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.nodemesh.bpf.maps.PodConfig;
 import dev.nodemesh.bpf.maps.SockKey;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.bpf.testing.Cleanup;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.bpf.testing.TestBpffs;
 import dev.nodemesh.bpf.testing.TestCgroup;
@@ -22,7 +23,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -91,23 +91,19 @@ class SkMsgShortcutRootTest {
           + "if c.recv(1)!=b'': sys.exit('expected EOF')\n"
           + "c.close(); print('app ok',acked,received,flush=True)\n";
 
-  private final List<AutoCloseable> cleanup = new ArrayList<>();
-  private final List<Process> processes = new ArrayList<>();
+  private final Cleanup cleanup = new Cleanup();
   private TestNetns pod;
   private TestCgroup cgroup;
   private Path pins;
   private long cookie;
-  private @Nullable InterceptionPrograms programs;
+  private final InstalledPrograms programs = new InstalledPrograms();
 
   @BeforeEach
   void setUp() throws IOException {
-    pod = TestNetns.create("skm");
-    cleanup.add(pod);
-    cgroup = TestCgroup.create("skm");
-    cleanup.add(cgroup);
-    TestBpffs fs = TestBpffs.mount();
-    cleanup.add(fs);
-    pins = fs.path().resolve("nodemesh");
+    pod = cleanup.add(TestNetns.create("skm"));
+    cgroup = cleanup.add(TestCgroup.create("skm"));
+    pins = cleanup.add(TestBpffs.mount()).path().resolve("nodemesh");
+    cleanup.add(programs);
     try (NetworkNamespace ns = NetworkNamespace.open(pod.path())) {
       cookie = ns.cookie();
     }
@@ -115,34 +111,12 @@ class SkMsgShortcutRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    for (Process p : processes) {
-      p.destroyForcibly();
-      p.waitFor(10, TimeUnit.SECONDS);
-    }
-    InterceptionPrograms p = programs;
-    if (p != null) {
-      p.uninstall();
-    }
-    Exception first = null;
-    for (int i = cleanup.size() - 1; i >= 0; i--) {
-      try {
-        cleanup.get(i).close();
-      } catch (Exception e) {
-        if (first == null) {
-          first = e;
-        } else {
-          first.addSuppressed(e);
-        }
-      }
-    }
-    if (first != null) {
-      throw first;
-    }
+    cleanup.close();
   }
 
   private InterceptionPrograms install(boolean skMsg) throws IOException {
     InterceptionPrograms p = InterceptionPrograms.install(cgroup.path(), pins, skMsg);
-    programs = p;
+    programs.set(p);
     p.register(cookie, PodConfig.defaults());
     return p;
   }
@@ -163,7 +137,7 @@ class SkMsgShortcutRootTest {
     awaitEntries(p, 0);
 
     p.uninstall();
-    programs = null;
+    programs.clear();
     assertFalse(Files.exists(pins.resolve("link_skmsg_sockops")));
     assertFalse(Files.exists(pins.resolve("prog_skmsg")));
   }
@@ -181,7 +155,7 @@ class SkMsgShortcutRootTest {
   void aRestartWithoutTheFlagDetachesAPinnedShortcut() throws Exception {
     InterceptionPrograms on = install(true);
     on.close();
-    programs = null;
+    programs.clear();
     InterceptionPrograms off = install(false);
     assertTrue(off.adopted());
     assertFalse(Files.exists(pins.resolve("link_skmsg_sockops")));
@@ -194,7 +168,7 @@ class SkMsgShortcutRootTest {
   void aRestartWithTheFlagAdoptsTheShortcut() throws Exception {
     InterceptionPrograms first = install(true);
     first.close();
-    programs = null;
+    programs.clear();
     InterceptionPrograms again = install(true);
     assertTrue(again.adopted());
     Result r = exchange(again, true);
@@ -254,7 +228,7 @@ class SkMsgShortcutRootTest {
                 "sh"));
     full.addAll(List.of(cmd));
     Process p = new ProcessBuilder(full).redirectErrorStream(true).start();
-    processes.add(p);
+    cleanup.add(p);
     return p;
   }
 

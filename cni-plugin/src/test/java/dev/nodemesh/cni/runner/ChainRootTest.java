@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nodemesh.api.agent.v1.Pod;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.bpf.testing.Cleanup;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.bpf.testing.TestNetns;
 import dev.nodemesh.cni.agent.AgentClient;
@@ -24,7 +25,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
@@ -48,26 +48,11 @@ class ChainRootTest {
   private static final String VIP = "10.97.0.10";
 
   @TempDir Path tmp;
-  private final List<AutoCloseable> cleanup = new ArrayList<>();
+  private final Cleanup cleanup = new Cleanup();
 
   @AfterEach
   void tearDown() throws Exception {
-    Exception first = null;
-    for (int i = cleanup.size() - 1; i >= 0; i--) {
-      try {
-        cleanup.get(i).close();
-      } catch (Exception e) {
-        first = first == null ? e : first;
-      }
-    }
-    if (first != null) {
-      throw first;
-    }
-  }
-
-  private <T extends AutoCloseable> T closeLater(T c) {
-    cleanup.add(c);
-    return c;
+    cleanup.close();
   }
 
   /**
@@ -139,9 +124,9 @@ class ChainRootTest {
 
   @Test
   void chainedAfterBridgeAndHostLocalThePodIsMeshedAndDelCleansUp() throws Exception {
-    TestNetns node = closeLater(TestNetns.create("node"));
-    TestNetns client = closeLater(TestNetns.create("client"));
-    TestNetns echo = closeLater(TestNetns.create("echo"));
+    TestNetns node = cleanup.add(TestNetns.create("node"));
+    TestNetns client = cleanup.add(TestNetns.create("client"));
+    TestNetns echo = cleanup.add(TestNetns.create("echo"));
 
     Path config = Files.createDirectories(tmp.resolve("config"));
     Files.writeString(
@@ -160,7 +145,7 @@ class ChainRootTest {
         """
             .formatted(VIP));
     NodeProxy proxy =
-        closeLater(
+        cleanup.add(
             NodeProxy.start(
                 new NodeProxyConfig(
                     TransportKind.EPOLL,
@@ -199,7 +184,7 @@ class ChainRootTest {
     }
     assertTrue(Files.exists(tmp.resolve("run/ctr-client.json")));
 
-    try (ServerSocketChannel server = closeLater(listenIn(echo, 9000))) {
+    try (ServerSocketChannel server = cleanup.add(listenIn(echo, 9000))) {
       Thread t = new Thread(() -> answerOnce(server), "echo-server");
       t.setDaemon(true);
       t.start();

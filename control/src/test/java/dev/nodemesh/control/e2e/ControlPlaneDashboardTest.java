@@ -6,23 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nodemesh.control.ControlPlane;
-import dev.nodemesh.control.ca.BootstrapTokens;
-import dev.nodemesh.control.ca.CaOptions;
-import dev.nodemesh.control.ca.CaSettings;
 import dev.nodemesh.control.ca.CertificateAuthority;
-import dev.nodemesh.control.ca.DirectoryRootStore;
-import dev.nodemesh.control.source.LocalSource;
 import dev.nodemesh.proxy.NodeProxy;
-import dev.nodemesh.proxy.NodeProxyConfig;
-import dev.nodemesh.proxy.e2e.PrometheusServer;
-import dev.nodemesh.proxy.identity.IdentityConfig;
-import dev.nodemesh.proxy.intercept.InterceptionMode;
-import dev.nodemesh.proxy.transport.TransportKind;
-import java.net.InetSocketAddress;
+import dev.nodemesh.proxy.testing.PrometheusServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -44,21 +32,6 @@ import org.junit.jupiter.api.io.TempDir;
 class ControlPlaneDashboardTest {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final String JOB = "nodemesh-control";
-  private static final String POD =
-      """
-      apiVersion: v1
-      kind: Pod
-      metadata: {name: %s, namespace: default, labels: {app: echo}}
-      spec: {nodeName: node-1, containers: [{name: app, image: app, ports: [{name: http, containerPort: 8080}]}]}
-      status: {podIP: "%s"}
-      """;
-  private static final String SERVICE =
-      """
-      apiVersion: v1
-      kind: Service
-      metadata: {name: echo, namespace: default}
-      spec: {clusterIP: 10.96.0.10, selector: {app: echo}, ports: [{port: 80, targetPort: http}]}
-      """;
 
   @TempDir Path dir;
 
@@ -69,53 +42,28 @@ class ControlPlaneDashboardTest {
     Path deploy = PrometheusServer.deployDir();
     Path rules = deploy.resolve("prometheus/nodemesh-control-rules.yaml");
     assertEquals(0, PrometheusServer.promtoolCheckRules(rules));
-    CertificateAuthority ca =
-        CertificateAuthority.loadOrCreate(
-            new DirectoryRootStore(dir.resolve("ca")),
-            CaSettings.of("cluster.local", Duration.ofMinutes(10)),
-            Clock.systemUTC());
-    BootstrapTokens.generate(dir.resolve("tokens"), List.of("node-1"));
+    CertificateAuthority ca = LoopbackMesh.ca(dir, Duration.ofMinutes(10));
 
     Path config = Files.createDirectory(dir.resolve("config"));
-    write(config, "pods.yaml", POD.formatted("echo-1", "10.1.0.1"));
-    write(config, "services.yaml", SERVICE);
+    LoopbackMesh.write(
+        dir, config, "pods.yaml", LoopbackMesh.ECHO_POD.formatted("echo-1", "10.1.0.1"));
+    LoopbackMesh.write(dir, config, "services.yaml", LoopbackMesh.ECHO_SERVICE);
     AtomicBoolean stop = new AtomicBoolean();
     AtomicLong edits = new AtomicLong();
-    try (ControlPlane cp =
-            ControlPlane.start(
-                new LocalSource(config, 50),
-                new InetSocketAddress("127.0.0.1", 0),
-                new InetSocketAddress("127.0.0.1", 0),
-                Duration.ofMillis(20),
-                new CaOptions(
-                    ca, BootstrapTokens.load(dir.resolve("tokens")), List.of("127.0.0.1")));
+    try (ControlPlane cp = LoopbackMesh.startWithCa(dir, config, ca);
         // With a certificate for its pod from the CA, so the CA panels have data.
-        NodeProxy proxy =
-            NodeProxy.start(
-                new NodeProxyConfig(
-                        TransportKind.NIO,
-                        null,
-                        dir.resolve("agent.sock"),
-                        new InetSocketAddress("127.0.0.1", 0),
-                        "node-1",
-                        1,
-                        InterceptionMode.iptables(),
-                        "127.0.0.1:" + cp.address().getPort())
-                    .withIdentity(
-                        dir.resolve("ca/ca.crt"),
-                        new IdentityConfig(
-                            null, dir.resolve("node-1.token"), "cluster.local", Duration.ZERO)))) {
+        NodeProxy proxy = LoopbackMesh.startProxy(dir, cp, true)) {
       // Config churn, bounded in count and time: every edit is a push and an ACK.
       Thread churn =
           new Thread(
               () -> {
                 for (int i = 0; i < 1000 && !stop.get(); i++) {
                   try {
-                    String pods = POD.formatted("echo-1", "10.1.0.1");
+                    String pods = LoopbackMesh.ECHO_POD.formatted("echo-1", "10.1.0.1");
                     if (i % 2 == 0) {
-                      pods += "---\n" + POD.formatted("echo-2", "10.1.0.2");
+                      pods += "---\n" + LoopbackMesh.ECHO_POD.formatted("echo-2", "10.1.0.2");
                     }
-                    write(config, "pods.yaml", pods);
+                    LoopbackMesh.write(dir, config, "pods.yaml", pods);
                     edits.incrementAndGet();
                     Thread.sleep(250);
                   } catch (Exception e) {
@@ -152,11 +100,5 @@ class ControlPlaneDashboardTest {
         churn.join(10_000);
       }
     }
-  }
-
-  private void write(Path config, String file, String text) throws Exception {
-    Path tmp = dir.resolve(file + ".tmp");
-    Files.writeString(tmp, text);
-    Files.move(tmp, config.resolve(file), StandardCopyOption.ATOMIC_MOVE);
   }
 }

@@ -6,21 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.nodemesh.control.ControlPlane;
 import dev.nodemesh.control.source.LocalSource;
 import dev.nodemesh.proxy.NodeProxy;
-import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.config.SnapshotHolder;
-import dev.nodemesh.proxy.intercept.InterceptionMode;
-import dev.nodemesh.proxy.transport.TransportKind;
+import dev.nodemesh.proxy.testing.Await;
 import java.net.InetSocketAddress;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Duration;
-import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -30,50 +21,15 @@ import org.junit.jupiter.api.io.TempDir;
  * --config-dir}. Traffic through pods needs network namespaces and is the root tests' job.
  */
 class LocalModeOverXdsTest {
+  private static final Duration WAIT = Duration.ofSeconds(20);
   @TempDir Path dir;
-
-  private static final String POD =
-      """
-      apiVersion: v1
-      kind: Pod
-      metadata: {name: %s, namespace: default, labels: {app: echo}}
-      spec: {nodeName: node-1, containers: [{name: app, image: app, ports: [{name: http, containerPort: 8080}]}]}
-      status: {podIP: "%s"}
-      """;
-  private static final String SERVICE =
-      """
-      apiVersion: v1
-      kind: Service
-      metadata: {name: echo, namespace: default}
-      spec: {clusterIP: 10.96.0.10, selector: {app: echo}, ports: [{port: 80, targetPort: http}]}
-      """;
-
-  private void write(Path config, String file, String text) throws Exception {
-    Path tmp = dir.resolve(file + ".tmp");
-    Files.writeString(tmp, text);
-    Files.move(tmp, config.resolve(file), StandardCopyOption.ATOMIC_MOVE);
-  }
-
-  private static void await(String what, BooleanSupplier ok) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-    while (!ok.getAsBoolean()) {
-      assertTrue(System.nanoTime() < deadline, "timed out waiting for " + what);
-      Thread.sleep(20);
-    }
-  }
-
-  private static HttpResponse<String> get(InetSocketAddress a, String path) throws Exception {
-    return HttpClient.newHttpClient()
-        .send(
-            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + a.getPort() + path)).build(),
-            HttpResponse.BodyHandlers.ofString());
-  }
 
   @Test
   void proxyGetsTheDirectoryOverXdsFollowsEditsAndIgnoresABrokenFile() throws Exception {
     Path config = Files.createDirectory(dir.resolve("config"));
-    write(config, "pods.yaml", POD.formatted("echo-1", "10.1.0.1"));
-    write(config, "services.yaml", SERVICE);
+    LoopbackMesh.write(
+        dir, config, "pods.yaml", LoopbackMesh.ECHO_POD.formatted("echo-1", "10.1.0.1"));
+    LoopbackMesh.write(dir, config, "services.yaml", LoopbackMesh.ECHO_SERVICE);
     LocalSource source = new LocalSource(config, 50);
     try (ControlPlane cp =
             ControlPlane.start(
@@ -81,38 +37,37 @@ class LocalModeOverXdsTest {
                 new InetSocketAddress("127.0.0.1", 0),
                 new InetSocketAddress("127.0.0.1", 0),
                 Duration.ofMillis(20));
-        NodeProxy proxy =
-            NodeProxy.start(
-                new NodeProxyConfig(
-                    TransportKind.NIO,
-                    null,
-                    dir.resolve("agent.sock"),
-                    new InetSocketAddress("127.0.0.1", 0),
-                    "node-1",
-                    1,
-                    InterceptionMode.iptables(),
-                    "127.0.0.1:" + cp.address().getPort()))) {
+        NodeProxy proxy = LoopbackMesh.startProxy(dir, cp, false)) {
       SnapshotHolder snapshots = proxy.dataPlane().snapshots();
-      await(
+      Await.until(
+          WAIT,
           "initial config",
           () ->
               snapshots.current().workloads().size() == 1
                   && snapshots.current().services().size() == 1);
-      assertEquals(200, get(cp.healthAddress(), "/ready").statusCode());
-      assertTrue(get(cp.healthAddress(), "/metrics").body().contains("nodemesh_xds_pushes"));
-      String dump = get(proxy.adminAddress(), "/config_dump").body();
+      assertEquals(200, LoopbackMesh.get(cp.healthAddress(), "/ready").statusCode());
+      assertTrue(
+          LoopbackMesh.get(cp.healthAddress(), "/metrics").body().contains("nodemesh_xds_pushes"));
+      String dump = LoopbackMesh.get(proxy.adminAddress(), "/config_dump").body();
       assertTrue(
           dump.replace(" ", "").contains("\"version\":" + snapshots.current().version()), dump);
 
-      write(
+      LoopbackMesh.write(
+          dir,
           config,
           "pods.yaml",
-          POD.formatted("echo-1", "10.1.0.1") + "---\n" + POD.formatted("echo-2", "10.1.0.2"));
-      await("the new endpoint", () -> snapshots.current().workloads().size() == 2);
+          LoopbackMesh.ECHO_POD.formatted("echo-1", "10.1.0.1")
+              + "---\n"
+              + LoopbackMesh.ECHO_POD.formatted("echo-2", "10.1.0.2"));
+      Await.until(WAIT, "the new endpoint", () -> snapshots.current().workloads().size() == 2);
       long version = snapshots.current().version();
 
-      write(config, "pods.yaml", POD.formatted("echo-1", "10.1.0.1") + "---\nkind: [oops\n");
-      await("the error report", () -> !source.errors().isEmpty());
+      LoopbackMesh.write(
+          dir,
+          config,
+          "pods.yaml",
+          LoopbackMesh.ECHO_POD.formatted("echo-1", "10.1.0.1") + "---\nkind: [oops\n");
+      Await.until(WAIT, "the error report", () -> !source.errors().isEmpty());
       assertTrue(source.errors().get(0).startsWith("pods.yaml: line "), source.errors().get(0));
       Thread.sleep(200);
       assertEquals(version, snapshots.current().version(), "the broken file changed nothing");

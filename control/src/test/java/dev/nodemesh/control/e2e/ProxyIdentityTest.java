@@ -6,31 +6,16 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.control.ControlPlane;
-import dev.nodemesh.control.ca.BootstrapTokens;
-import dev.nodemesh.control.ca.CaOptions;
-import dev.nodemesh.control.ca.CaSettings;
 import dev.nodemesh.control.ca.CertificateAuthority;
-import dev.nodemesh.control.ca.DirectoryRootStore;
-import dev.nodemesh.control.source.LocalSource;
 import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.NodeProxy;
-import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.identity.CertificateManager;
-import dev.nodemesh.proxy.identity.IdentityConfig;
-import dev.nodemesh.proxy.intercept.InterceptionMode;
-import dev.nodemesh.proxy.transport.TransportKind;
+import dev.nodemesh.proxy.testing.Await;
 import java.net.InetSocketAddress;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -40,6 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
  * lists it in /config_dump without the key, and both sides count.
  */
 class ProxyIdentityTest {
+  private static final Duration WAIT = Duration.ofSeconds(30);
   @TempDir Path dir;
 
   private static final String POD =
@@ -55,39 +41,13 @@ class ProxyIdentityTest {
   void theProxyHoldsAndRotatesItsPodsCertificate() throws Exception {
     Path config = Files.createDirectory(dir.resolve("config"));
     Files.writeString(config.resolve("pods.yaml"), POD);
-    CertificateAuthority ca =
-        CertificateAuthority.loadOrCreate(
-            new DirectoryRootStore(dir.resolve("ca")),
-            CaSettings.of("cluster.local", Duration.ofSeconds(6)),
-            Clock.systemUTC());
-    BootstrapTokens.generate(dir.resolve("tokens"), List.of("node-1"));
-    try (ControlPlane cp =
-            ControlPlane.start(
-                new LocalSource(config, 50),
-                new InetSocketAddress("127.0.0.1", 0),
-                new InetSocketAddress("127.0.0.1", 0),
-                Duration.ofMillis(20),
-                new CaOptions(
-                    ca, BootstrapTokens.load(dir.resolve("tokens")), List.of("127.0.0.1")));
-        NodeProxy proxy =
-            NodeProxy.start(
-                new NodeProxyConfig(
-                        TransportKind.NIO,
-                        null,
-                        dir.resolve("agent.sock"),
-                        new InetSocketAddress("127.0.0.1", 0),
-                        "node-1",
-                        1,
-                        InterceptionMode.iptables(),
-                        "127.0.0.1:" + cp.address().getPort())
-                    .withIdentity(
-                        dir.resolve("ca/ca.crt"),
-                        new IdentityConfig(
-                            null, dir.resolve("node-1.token"), "cluster.local", Duration.ZERO)))) {
+    CertificateAuthority ca = LoopbackMesh.ca(dir, Duration.ofSeconds(6));
+    try (ControlPlane cp = LoopbackMesh.startWithCa(dir, config, ca);
+        NodeProxy proxy = LoopbackMesh.startProxy(dir, cp, true)) {
       CertificateManager certs = proxy.identity();
       assertNotNull(certs);
       SpiffeId id = new SpiffeId("cluster.local", "default", "echo");
-      await("the pod's certificate", () -> !certs.held().isEmpty());
+      Await.until(WAIT, "the pod's certificate", () -> !certs.held().isEmpty());
       assertEquals(id, certs.held().get(0).id());
       String first = certs.held().get(0).serial();
 
@@ -95,7 +55,7 @@ class ProxyIdentityTest {
       assertTrue(dump.contains("\"spiffeId\" : \"" + id + "\""), dump);
       assertFalse(dump.contains("PRIVATE") || dump.contains("\"key\""), dump);
 
-      await("two rotations", () -> rotations(proxy) >= 2);
+      Await.until(WAIT, "two rotations", () -> rotations(proxy) >= 2);
       assertFalse(first.equals(certs.held().get(0).serial()), "a new certificate is held");
       assertTrue(
           certs
@@ -121,23 +81,7 @@ class ProxyIdentityTest {
         .count();
   }
 
-  private static void await(String what, BooleanSupplier ok) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    while (!ok.getAsBoolean()) {
-      assertTrue(System.nanoTime() < deadline, "timed out waiting for " + what);
-      Thread.sleep(50);
-    }
-  }
-
-  private static String get(InetSocketAddress a, String path) {
-    try {
-      return HttpClient.newHttpClient()
-          .send(
-              HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + a.getPort() + path)).build(),
-              HttpResponse.BodyHandlers.ofString())
-          .body();
-    } catch (Exception e) {
-      throw new IllegalStateException(e);
-    }
+  private static String get(InetSocketAddress a, String path) throws Exception {
+    return LoopbackMesh.get(a, path).body();
   }
 }

@@ -7,19 +7,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.nodemesh.control.source.KubernetesSource;
 import dev.nodemesh.control.store.ResourceStore;
+import dev.nodemesh.proxy.testing.Await;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.BooleanSupplier;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -31,6 +32,7 @@ import org.junit.jupiter.api.Test;
  */
 @EnableKubernetesMockClient(crud = true)
 class RouteStatusWriterTest {
+  private static final Duration WAIT = Duration.ofSeconds(15);
   static KubernetesClient client;
 
   private static final ResourceDefinitionContext HTTP_ROUTES =
@@ -98,7 +100,7 @@ class RouteStatusWriterTest {
     KubernetesSource s = new KubernetesSource(client, resyncMillis, w);
     source = s;
     s.start(new ResourceStore(System::nanoTime, () -> {}), executor);
-    await("sync", s::ready);
+    Await.until(WAIT, "sync", s::ready);
     return w;
   }
 
@@ -170,14 +172,6 @@ class RouteStatusWriterTest {
     return status.equals(c.path("status").asText()) && reason.equals(c.path("reason").asText());
   }
 
-  private static void await(String what, BooleanSupplier ok) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
-    while (!ok.getAsBoolean()) {
-      assertTrue(System.nanoTime() < deadline, "timed out waiting for " + what);
-      Thread.sleep(20);
-    }
-  }
-
   private static final String WEB =
       """
       apiVersion: gateway.networking.k8s.io/v1
@@ -196,7 +190,8 @@ class RouteStatusWriterTest {
     service("web", 80);
     route(WEB);
     RouteStatusWriter w = start(null, 1_000); // fabric8's shortest resync
-    await("ResolvedRefs False", () -> is("web", "ResolvedRefs", "False", "BackendNotFound"));
+    Await.until(
+        WAIT, "ResolvedRefs False", () -> is("web", "ResolvedRefs", "False", "BackendNotFound"));
     assertTrue(is("web", "Accepted", "True", "Accepted"));
     JsonNode entry = parents("web").get(0);
     assertEquals("web", entry.path("parentRef").path("name").asText());
@@ -209,7 +204,7 @@ class RouteStatusWriterTest {
 
     now.set(Instant.parse("2026-11-23T01:05:00Z"));
     service("web-v2", 80);
-    await("ResolvedRefs True", () -> is("web", "ResolvedRefs", "True", "ResolvedRefs"));
+    Await.until(WAIT, "ResolvedRefs True", () -> is("web", "ResolvedRefs", "True", "ResolvedRefs"));
     // Only the condition that changed has a new transition time.
     assertEquals(
         "2026-11-23T01:05:00Z",
@@ -227,7 +222,10 @@ class RouteStatusWriterTest {
 
     // The Service going away flips it back.
     client.services().inNamespace("default").withName("web-v2").delete();
-    await("ResolvedRefs False again", () -> is("web", "ResolvedRefs", "False", "BackendNotFound"));
+    Await.until(
+        WAIT,
+        "ResolvedRefs False again",
+        () -> is("web", "ResolvedRefs", "False", "BackendNotFound"));
   }
 
   @Test
@@ -245,7 +243,8 @@ class RouteStatusWriterTest {
             - backendRefs: [{name: web, port: 80}, {name: db, namespace: other, port: 5432}]
         """);
     start(null, 0);
-    await("RefNotPermitted", () -> is("web", "ResolvedRefs", "False", "RefNotPermitted"));
+    Await.until(
+        WAIT, "RefNotPermitted", () -> is("web", "ResolvedRefs", "False", "RefNotPermitted"));
     String message = condition("web", "ResolvedRefs").path("message").asText();
     assertTrue(
         message.startsWith(
@@ -255,10 +254,11 @@ class RouteStatusWriterTest {
     // A grant for GRPCRoutes only changes nothing; one for HTTPRoutes from default does.
     grant("for-grpc", "GRPCRoute", "db");
     grant("for-http", "HTTPRoute", "db");
-    await("ResolvedRefs True", () -> is("web", "ResolvedRefs", "True", "ResolvedRefs"));
+    Await.until(WAIT, "ResolvedRefs True", () -> is("web", "ResolvedRefs", "True", "ResolvedRefs"));
 
     client.genericKubernetesResources(GRANTS).inNamespace("other").withName("for-http").delete();
-    await("RefNotPermitted again", () -> is("web", "ResolvedRefs", "False", "RefNotPermitted"));
+    Await.until(
+        WAIT, "RefNotPermitted again", () -> is("web", "ResolvedRefs", "False", "RefNotPermitted"));
   }
 
   private static void grant(String name, String fromKind, String toName) {
@@ -346,14 +346,16 @@ class RouteStatusWriterTest {
     String nsVersion = get("north-south").getMetadata().getResourceVersion();
 
     RouteStatusWriter w = start(null, 0);
-    await("bad-regex refused", () -> is("bad-regex", "Accepted", "False", "UnsupportedValue"));
+    Await.until(
+        WAIT, "bad-regex refused", () -> is("bad-regex", "Accepted", "False", "UnsupportedValue"));
     assertTrue(
         condition("bad-regex", "Accepted").path("message").asText().contains("spec.rules[0]"),
         condition("bad-regex", "Accepted").toString());
     assertTrue(is("bad-regex", "ResolvedRefs", "True", "ResolvedRefs"));
-    await("bucket", () -> is("bucket", "ResolvedRefs", "False", "InvalidKind"));
+    Await.until(WAIT, "bucket", () -> is("bucket", "ResolvedRefs", "False", "InvalidKind"));
     assertTrue(is("bucket", "Accepted", "False", "UnsupportedValue"));
-    await("wrong-port", () -> is("wrong-port", "Accepted", "False", "NoMatchingParent"));
+    Await.until(
+        WAIT, "wrong-port", () -> is("wrong-port", "Accepted", "False", "NoMatchingParent"));
 
     // Mixed parents: a Gateway's entry of another controller stays next to ours.
     GenericKubernetesResource mixed = get("north-south");
@@ -372,7 +374,7 @@ class RouteStatusWriterTest {
                 """,
                 java.util.Map.class));
     client.genericKubernetesResources(HTTP_ROUTES).inNamespace("default").resource(mixed).update();
-    await("mixed accepted", () -> is("north-south", "Accepted", "True", "Accepted"));
+    Await.until(WAIT, "mixed accepted", () -> is("north-south", "Accepted", "True", "Accepted"));
     assertEquals(2, parents("north-south").size());
     assertEquals(
         "example.com/gateway", parents("north-south").get(0).path("controllerName").asText());
@@ -387,8 +389,8 @@ class RouteStatusWriterTest {
         start(
             new RouteStatusWriter.Lease("default", "nodemesh-control-route-status", "replica-1"),
             0);
-    await("lease held", w::leading);
-    await("status", () -> is("web", "ResolvedRefs", "False", "BackendNotFound"));
+    Await.until(WAIT, "lease held", w::leading);
+    Await.until(WAIT, "status", () -> is("web", "ResolvedRefs", "False", "BackendNotFound"));
     var lease =
         client.leases().inNamespace("default").withName("nodemesh-control-route-status").get();
     assertEquals("replica-1", lease.getSpec().getHolderIdentity());
@@ -403,7 +405,7 @@ class RouteStatusWriterTest {
     ExecutorService otherExecutor = Executors.newSingleThreadExecutor();
     try (KubernetesSource s = new KubernetesSource(client, 0, second)) {
       s.start(new ResourceStore(System::nanoTime, () -> {}), otherExecutor);
-      await("second synced", s::ready);
+      Await.until(WAIT, "second synced", s::ready);
       Thread.sleep(1_000);
       assertFalse(second.leading());
       assertEquals(0, second.writes());

@@ -24,6 +24,7 @@ import dev.nodemesh.proxy.identity.IdentityClient;
 import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.identity.NodeToken;
 import dev.nodemesh.proxy.identity.WorkloadCertificate;
+import dev.nodemesh.proxy.testing.Await;
 import dev.nodemesh.proxy.xds.XdsConfigSource;
 import io.grpc.ChannelCredentials;
 import io.grpc.CompositeChannelCredentials;
@@ -47,7 +48,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequestBuilder;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -59,6 +59,7 @@ import org.junit.jupiter.api.io.TempDir;
  * root file, and the manager fetching this node's workload certificate by its bootstrap token.
  */
 class IdentityOverTlsTest {
+  private static final Duration WAIT = Duration.ofSeconds(20);
   @TempDir Path dir;
 
   private final TestSource source = new TestSource();
@@ -118,7 +119,7 @@ class IdentityOverTlsTest {
             snapshots,
             Counter.builder("rejected").register(new SimpleMeterRegistry()));
     // n1 is sent its own pod (web-1 is on n2 and behind no Service).
-    await("config over TLS", () -> snapshots.current().workloads().size() == 1);
+    Await.until(WAIT, "config over TLS", () -> snapshots.current().workloads().size() == 1);
 
     identity =
         IdentityClient.start(
@@ -128,7 +129,7 @@ class IdentityOverTlsTest {
             tls,
             snapshots,
             new SimpleMeterRegistry());
-    await("the client pod's certificate", () -> !identity.manager().held().isEmpty());
+    Await.until(WAIT, "the client pod's certificate", () -> !identity.manager().held().isEmpty());
     SpiffeId id = new SpiffeId("cluster.local", "default", "default");
     assertEquals(id, identity.manager().held().get(0).id());
     WorkloadCertificate cert =
@@ -184,15 +185,5 @@ class IdentityOverTlsTest {
         .setWorkload(
             WorkloadRef.newBuilder().setNamespace("default").setName(pod).setUid("uid-" + pod))
         .build();
-  }
-
-  private static void await(String what, BooleanSupplier condition) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("timed out waiting for " + what);
-      }
-      Thread.sleep(10);
-    }
   }
 }

@@ -20,6 +20,7 @@ import dev.nodemesh.model.config.MeshService;
 import dev.nodemesh.model.config.NamespacedName;
 import dev.nodemesh.model.proto.ProtoEncoder;
 import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.testing.Await;
 import dev.nodemesh.proxy.xds.Backoff;
 import dev.nodemesh.proxy.xds.XdsClient;
 import io.grpc.Grpc;
@@ -36,7 +37,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -46,6 +46,7 @@ import org.junit.jupiter.api.io.TempDir;
  * proxy's snapshot, what a bad resource does, and what happens when the control plane goes away.
  */
 class NodeClientRoundTripTest {
+  private static final Duration WAIT = Duration.ofSeconds(10);
   private final TestSource source = new TestSource();
   private final SnapshotHolder snapshots = new SnapshotHolder();
   private final List<String> rejections = new CopyOnWriteArrayList<>();
@@ -97,16 +98,6 @@ class NodeClientRoundTripTest {
     }
   }
 
-  private static void await(String what, BooleanSupplier condition) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("timed out waiting for " + what);
-      }
-      Thread.sleep(10);
-    }
-  }
-
   private void seed() throws Exception {
     source.apply(
         s -> {
@@ -129,7 +120,8 @@ class NodeClientRoundTripTest {
     cp = startControlPlane(0);
     seed();
     startClient();
-    await(
+    Await.until(
+        WAIT,
         "initial sync",
         () ->
             snapshots.current().workloads().size() == 2
@@ -146,7 +138,7 @@ class NodeClientRoundTripTest {
                 ResourceType.WORKLOAD,
                 key("web-2"),
                 pod("web-2", "n3", "10.0.3.1", Map.of("app", "web"))));
-    await("new endpoint", () -> snapshots.current().workloads().size() == 3);
+    Await.until(WAIT, "new endpoint", () -> snapshots.current().workloads().size() == 3);
     long good = client.version();
 
     // A good change and a bad one in the same push: neither is applied, the NACK names the bad.
@@ -161,12 +153,12 @@ class NodeClientRoundTripTest {
               key("broken"),
               pod("broken", "n3", "not-an-ip", Map.of("app", "web")));
         });
-    await("the NACK", () -> cp.ads().lastNack("n1") != null);
+    Await.until(WAIT, "the NACK", () -> cp.ads().lastNack("n1") != null);
     String reason = cp.ads().lastNack("n1");
     assertTrue(reason.contains("Workload default/broken: ips[0]"), reason);
     assertTrue(reason.contains("not an IP address"), reason);
     // The client sends the NACK before telling its listener: the server may know first.
-    await("the listener", () -> !rejections.isEmpty());
+    Await.until(WAIT, "the listener", () -> !rejections.isEmpty());
     assertEquals(List.of(reason), rejections);
     assertEquals(good, client.version());
     assertEquals(3, snapshots.current().workloads().size(), "nothing of the bad update applied");
@@ -178,7 +170,7 @@ class NodeClientRoundTripTest {
                 ResourceType.WORKLOAD,
                 key("broken"),
                 pod("broken", "n3", "10.0.3.3", Map.of("app", "web"))));
-    await("the fixed update", () -> snapshots.current().workloads().size() == 5);
+    Await.until(WAIT, "the fixed update", () -> snapshots.current().workloads().size() == 5);
     assertEquals(good + 1, client.version());
   }
 
@@ -187,7 +179,7 @@ class NodeClientRoundTripTest {
     cp = startControlPlane(0);
     seed();
     startClient();
-    await("initial sync", () -> snapshots.current().workloads().size() == 2);
+    Await.until(WAIT, "initial sync", () -> snapshots.current().workloads().size() == 2);
     AuthorizationPolicy allow =
         AuthorizationPolicy.newBuilder()
             .setName("allow-frontend")
@@ -214,7 +206,8 @@ class NodeClientRoundTripTest {
                   .setMode(PeerAuthentication.Mode.STRICT)
                   .build());
         });
-    await(
+    Await.until(
+        WAIT,
         "policies",
         () ->
             snapshots.current().authorizationPolicies().size() == 1
@@ -241,7 +234,7 @@ class NodeClientRoundTripTest {
                                 0,
                                 allow.getRules(0).getFrom(0).toBuilder().setIpBlocks(0, "10.0/8")))
                     .build()));
-    await("the NACK", () -> cp.ads().lastNack("n1") != null);
+    Await.until(WAIT, "the NACK", () -> cp.ads().lastNack("n1") != null);
     String reason = cp.ads().lastNack("n1");
     assertTrue(reason.contains("AuthorizationPolicy default/allow-frontend: action"), reason);
     assertTrue(
@@ -293,12 +286,12 @@ class NodeClientRoundTripTest {
     source.apply(
         s -> s.put(ResourceType.HTTP_ROUTE, "default/web", ProtoEncoder.httpRoute(routes.get(0))));
     startClient();
-    await("the route", () -> snapshots.current().httpRoutes().size() == 1);
+    Await.until(WAIT, "the route", () -> snapshots.current().httpRoutes().size() == 1);
     assertEquals(routes, snapshots.current().httpRoutes());
     assertTrue(snapshots.current().hasHttpRoute(new NamespacedName("default", "web"), 80));
 
     source.apply(s -> s.remove(ResourceType.HTTP_ROUTE, "default/web"));
-    await("the removal", () -> snapshots.current().httpRoutes().isEmpty());
+    Await.until(WAIT, "the removal", () -> snapshots.current().httpRoutes().isEmpty());
   }
 
   @Test
@@ -376,7 +369,8 @@ class NodeClientRoundTripTest {
           }
         });
     startClient();
-    await(
+    Await.until(
+        WAIT,
         "the routes, policy and faults",
         () ->
             snapshots.current().httpRoutes().size() == 2
@@ -412,7 +406,7 @@ class NodeClientRoundTripTest {
                         ProtoEncoder.httpFault(faults.get(0)).getAbort().toBuilder()
                             .setGrpcStatus(17))
                     .build()));
-    await("the NACK", () -> cp.ads().lastNack("n1") != null);
+    Await.until(WAIT, "the NACK", () -> cp.ads().lastNack("n1") != null);
     String reason = cp.ads().lastNack("n1");
     assertTrue(
         reason.contains("HttpFault default/f: abort.grpc_status: 17 is not in 1-16"), reason);
@@ -421,7 +415,8 @@ class NodeClientRoundTripTest {
 
     // Removing a fault reaches the proxy (a rule naming it then answers 500 again).
     source.apply(s -> s.remove(ResourceType.HTTP_FAULT, "default/f"));
-    await(
+    Await.until(
+        WAIT,
         "the removal",
         () -> snapshots.current().httpFault(new NamespacedName("default", "f")) == null);
     assertEquals(List.of(faults.get(1)), snapshots.current().httpFaults());
@@ -433,7 +428,8 @@ class NodeClientRoundTripTest {
     int port = cp.address().getPort();
     seed();
     startClient();
-    await(
+    Await.until(
+        WAIT,
         "initial sync",
         () ->
             snapshots.current().workloads().size() == 2
@@ -443,14 +439,14 @@ class NodeClientRoundTripTest {
 
     cp.close();
     cp = null;
-    await("the client to notice", () -> !client.connected());
+    Await.until(WAIT, "the client to notice", () -> !client.connected());
     Thread.sleep(200); // a few reconnect attempts fail meanwhile
     assertEquals(before, snapshots.current(), "the last accepted snapshot keeps serving");
 
     // The same content on a new control plane: the client sends its versions, and nothing moves.
     cp = startControlPlane(port);
     seed();
-    await("reconnect", () -> cp.ads().connectedNodes().contains("n1"));
+    Await.until(WAIT, "reconnect", () -> cp.ads().connectedNodes().contains("n1"));
     Thread.sleep(200);
     assertEquals(0.0, cp.ads().metrics().resourcesSent(ResourceType.WORKLOAD));
     assertEquals(before, snapshots.current());
@@ -461,7 +457,7 @@ class NodeClientRoundTripTest {
                 ResourceType.WORKLOAD,
                 key("web-2"),
                 pod("web-2", "n3", "10.0.3.1", Map.of("app", "web"))));
-    await("catch-up", () -> snapshots.current().workloads().size() == 3);
+    Await.until(WAIT, "catch-up", () -> snapshots.current().workloads().size() == 3);
     assertEquals(1.0, cp.ads().metrics().resourcesSent(ResourceType.WORKLOAD));
   }
 }

@@ -5,20 +5,19 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.AccessLogLines;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -30,7 +29,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @RootTest
 class AccessLogRootTest {
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   @TempDir Path tmp;
   private TestNode node;
@@ -77,7 +75,7 @@ class AccessLogRootTest {
     // The service has no port 81: the proxy refuses it.
     assertThrows(IOException.class, () -> drain(node.connect("client", Mesh.VIP, 81)));
 
-    List<JsonNode> lines = awaitLines(2);
+    List<JsonNode> lines = AccessLogLines.awaitExactly(logFile, false, 2);
     JsonNode relayed =
         lines.stream().filter(l -> l.get("response_flags").asText().equals("-")).findFirst().get();
     assertEquals("source", relayed.get("reporter").asText());
@@ -119,28 +117,5 @@ class AccessLogRootTest {
         b.clear();
       }
     }
-  }
-
-  /** The writer is asynchronous: wait (bounded) until {@code n} complete lines are in the file. */
-  private List<JsonNode> awaitLines(int n) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-    List<JsonNode> lines = new ArrayList<>();
-    while (System.nanoTime() < deadline) {
-      lines.clear();
-      if (Files.exists(logFile)) {
-        String text = Files.readString(logFile);
-        for (String line : text.split("\n")) {
-          if (!line.isBlank() && text.contains(line + "\n")) {
-            lines.add(JSON.readTree(line));
-          }
-        }
-      }
-      if (lines.size() >= n) {
-        assertEquals(n, lines.size(), lines.toString());
-        return lines;
-      }
-      Thread.sleep(50);
-    }
-    throw new AssertionError("expected " + n + " access log lines, got " + lines);
   }
 }

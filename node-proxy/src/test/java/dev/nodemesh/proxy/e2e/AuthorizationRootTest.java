@@ -1,8 +1,8 @@
 package dev.nodemesh.proxy.e2e;
 
-import static dev.nodemesh.proxy.e2e.InterceptionRootTest.readAll;
-import static dev.nodemesh.proxy.e2e.InterceptionRootTest.readLine;
-import static dev.nodemesh.proxy.e2e.InterceptionRootTest.waitFor;
+import static dev.nodemesh.proxy.testing.Await.waitFor;
+import static dev.nodemesh.proxy.testing.Replies.readAll;
+import static dev.nodemesh.proxy.testing.Replies.readLine;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -11,6 +11,8 @@ import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.model.config.ConfigException;
 import dev.nodemesh.model.config.ConfigLoader;
 import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.nio.ByteBuffer;

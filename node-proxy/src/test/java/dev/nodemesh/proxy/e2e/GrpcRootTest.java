@@ -8,11 +8,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.AccessLogLines;
+import dev.nodemesh.proxy.testing.GrpcTestServer;
+import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -106,7 +108,7 @@ class GrpcRootTest {
 
     // And in the access log: the aborts carry FI and grpc_status 14; the delayed calls DI.
     int expected = N + 200 + N + 20;
-    List<JsonNode> lines = awaitLines(expected);
+    List<JsonNode> lines = AccessLogLines.awaitAtLeast(logFile, expected);
     long fi =
         lines.stream()
             .filter(l -> l.path("response_flags").asText().contains("FI"))
@@ -131,28 +133,6 @@ class GrpcRootTest {
       }
     }
     return total;
-  }
-
-  private List<JsonNode> awaitLines(int n) throws Exception {
-    ObjectMapper json = new ObjectMapper();
-    long deadline = System.nanoTime() + 30_000_000_000L;
-    List<JsonNode> lines = new ArrayList<>();
-    while (System.nanoTime() < deadline) {
-      lines.clear();
-      if (Files.exists(logFile)) {
-        for (String l : Files.readAllLines(logFile, StandardCharsets.UTF_8)) {
-          JsonNode j = json.readTree(l);
-          if (j.has("http_status")) {
-            lines.add(j);
-          }
-        }
-      }
-      if (lines.size() >= n) {
-        return lines;
-      }
-      Thread.sleep(100);
-    }
-    throw new AssertionError("only " + lines.size() + " access-log lines of " + n);
   }
 
   private String python(String script) throws Exception {

@@ -11,24 +11,27 @@ import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
+import dev.nodemesh.proxy.testing.Await;
+import dev.nodemesh.proxy.testing.BulkEcho;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.PodSockets.Conn;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TestServer;
+import dev.nodemesh.proxy.testing.TwoNodeCluster;
+import dev.nodemesh.proxy.testing.UnderlayCapture;
 import dev.nodemesh.proxy.tunnel.TestIdentities;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Queue;
 import java.util.Random;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -41,6 +44,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @RootTest
 class HboneRootTest {
+  private static final Duration WAIT = Duration.ofSeconds(60);
   private static final String TD = "cluster.local";
   private static final String ECHO_VIP = "10.97.0.10";
   private static final String IMPOSTOR_VIP = "10.97.0.11";
@@ -188,40 +192,10 @@ class HboneRootTest {
   @Test
   void bulkTransferArrivesByteIdentical() throws Exception {
     long size = 64L * 1024 * 1024;
-    SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000);
-    ExecutorService writer = Executors.newSingleThreadExecutor();
-    try (ch) {
-      Future<byte[]> sent =
-          writer.submit(
-              () -> {
-                MessageDigest d = MessageDigest.getInstance("SHA-256");
-                Random r = new Random(7);
-                byte[] chunk = new byte[256 * 1024];
-                for (long done = 0; done < size; done += chunk.length) {
-                  r.nextBytes(chunk);
-                  d.update(chunk);
-                  ByteBuffer b = ByteBuffer.wrap(chunk);
-                  while (b.hasRemaining()) {
-                    ch.write(b);
-                  }
-                }
-                ch.shutdownOutput();
-                return d.digest();
-              });
-      MessageDigest got = MessageDigest.getInstance("SHA-256");
-      ByteBuffer buf = ByteBuffer.allocate(256 * 1024);
-      long received = 0;
-      int n;
-      while ((n = ch.read(buf)) >= 0) {
-        buf.flip();
-        got.update(buf);
-        buf.clear();
-        received += n;
-      }
-      assertEquals(size, received);
-      assertArrayEquals(sent.get(60, TimeUnit.SECONDS), got.digest());
-    } finally {
-      writer.shutdownNow();
+    try (SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000)) {
+      BulkEcho echo = BulkEcho.through(Conn.of(ch), size, 7);
+      assertEquals(size, echo.received());
+      assertArrayEquals(echo.sentDigest(), echo.receivedDigest());
     }
   }
 
@@ -229,28 +203,9 @@ class HboneRootTest {
   void theUnderlayCarriesOnlyTls() throws Exception {
     Path pcap = tmp.resolve("underlay.pcap");
     Path log = tmp.resolve("tcpdump.log");
-    Process tcpdump =
-        new ProcessBuilder(
-                "ip",
-                "netns",
-                "exec",
-                cluster.node1.nodeNetns().name(),
-                "tcpdump",
-                "--immediate-mode",
-                "-i",
-                cluster.underlay(),
-                "-n",
-                "-U",
-                "-s",
-                "0",
-                "-w",
-                pcap.toString())
-            .redirectErrorStream(true)
-            .redirectOutput(log.toFile())
-            .start();
+    UnderlayCapture capture = UnderlayCapture.start(cluster, pcap, log);
     String marker = "NODEMESH-PLAINTEXT-MARKER-" + Long.toHexString(new Random().nextLong());
     try {
-      await(() -> Files.exists(log) && readQuietly(log).contains("listening on"), "tcpdump ready");
       byte[] payload = (marker + "\n").repeat(200).getBytes(StandardCharsets.UTF_8);
       try (SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000)) {
         ByteBuffer out = ByteBuffer.wrap(payload);
@@ -260,21 +215,19 @@ class HboneRootTest {
         ch.shutdownOutput();
         assertArrayEquals(payload, readAll(ch));
       }
-      // Packets reach the file as tcpdump reads them; wait for them rather than cut it short.
-      await(() -> Files.size(pcap) > 2L * payload.length, "the transfer in the capture");
+      capture.awaitMoreThan(2L * payload.length, "the transfer in the capture");
     } finally {
-      tcpdump.destroy(); // SIGTERM to tcpdump's own PID: it flushes and exits
-      if (!tcpdump.waitFor(10, TimeUnit.SECONDS)) {
-        tcpdump.destroyForcibly();
-      }
+      capture.close();
     }
-    byte[] captured = Files.readAllBytes(pcap);
+    byte[] captured = capture.bytes();
     assertTrue(captured.length > 8_000, "capture holds the transfer: " + captured.length);
     assertFalse(
-        contains(captured, marker.getBytes(StandardCharsets.UTF_8)),
+        UnderlayCapture.contains(captured, marker.getBytes(StandardCharsets.UTF_8)),
         "the marker crossed the underlay in plaintext");
     // TLS 1.3 application data records: content type 23, legacy version 3.3.
-    assertTrue(contains(captured, new byte[] {0x17, 0x03, 0x03}), "no TLS records captured");
+    assertTrue(
+        UnderlayCapture.contains(captured, new byte[] {0x17, 0x03, 0x03}),
+        "no TLS records captured");
   }
 
   @Test
@@ -303,9 +256,10 @@ class HboneRootTest {
         }
       }
       // Every stream is open at once before any of them ends.
-      await(
-          () -> metric(cluster.node2, "nodemesh_tcp_connections_open", "destination") >= count,
-          count + " tunnelled connections open on node-2");
+      Await.until(
+          WAIT,
+          count + " tunnelled connections open on node-2",
+          () -> metric(cluster.node2, "nodemesh_tcp_connections_open", "destination") >= count);
       double pooled = metric(cluster.node1, "nodemesh_tunnel_connections_open", "source");
       assertTrue(pooled >= 10 && pooled <= 40, "pooled connections: " + pooled);
       for (SocketChannel ch : channels) {
@@ -326,11 +280,12 @@ class HboneRootTest {
     double before =
         metric(cluster.node2, "nodemesh_tunnel_handshake_failures_total", "destination");
     assertRefused("rogue", ECHO_VIP);
-    await(
+    Await.until(
+        WAIT,
+        "node-2 counted the failed handshake",
         () ->
             metric(cluster.node2, "nodemesh_tunnel_handshake_failures_total", "destination")
-                > before,
-        "node-2 counted the failed handshake");
+                > before);
     assertTrue(seenByNode2.stream().noneMatch(s -> ROGUE.equals(s.principal())));
   }
 
@@ -367,29 +322,6 @@ class HboneRootTest {
     return sum;
   }
 
-  private static void await(Check check, String what) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-    while (!check.ok()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("timed out waiting for " + what);
-      }
-      Thread.sleep(50);
-    }
-  }
-
-  @FunctionalInterface
-  private interface Check {
-    boolean ok() throws Exception;
-  }
-
-  private static String readQuietly(Path p) {
-    try {
-      return Files.readString(p);
-    } catch (IOException e) {
-      return "";
-    }
-  }
-
   private static byte[] readAll(SocketChannel ch) throws IOException {
     java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
     ByteBuffer buf = ByteBuffer.allocate(64 * 1024);
@@ -405,18 +337,5 @@ class HboneRootTest {
     try (ch) {
       return new String(readAll(ch), StandardCharsets.UTF_8).trim();
     }
-  }
-
-  private static boolean contains(byte[] hay, byte[] needle) {
-    outer:
-    for (int i = 0; i + needle.length <= hay.length; i++) {
-      for (int j = 0; j < needle.length; j++) {
-        if (hay[i + j] != needle[j]) {
-          continue outer;
-        }
-      }
-      return true;
-    }
-    return false;
   }
 }

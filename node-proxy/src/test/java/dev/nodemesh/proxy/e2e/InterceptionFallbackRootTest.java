@@ -14,6 +14,9 @@ import dev.nodemesh.bpf.testing.TestBpffs;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.intercept.InterceptionSelector;
 import dev.nodemesh.proxy.intercept.IptablesInterception;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.Replies;
+import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -79,8 +82,7 @@ class InterceptionFallbackRootTest {
 
     node.enrolStandardMesh();
     assertTrue(node.natTable("client").contains("NODEMESH_OUTPUT"));
-    assertTrue(
-        InterceptionRootTest.readLine(node.connect("client", Mesh.VIP, 80)).startsWith("echo-"));
+    assertTrue(Replies.readLine(node.connect("client", Mesh.VIP, 80)).startsWith("echo-"));
     // It went through the proxy: only the proxy can turn the VIP into an echo pod.
     assertTrue(
         node.proxy()

@@ -1,5 +1,8 @@
 package dev.nodemesh.proxy.e2e;
 
+import static dev.nodemesh.proxy.testing.Await.waitFor;
+import static dev.nodemesh.proxy.testing.Replies.readAll;
+import static dev.nodemesh.proxy.testing.Replies.readLine;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -16,9 +19,14 @@ import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.bpf.testing.TestBpffs;
 import dev.nodemesh.bpf.testing.TestCgroup;
-import dev.nodemesh.proxy.e2e.PodSockets.Conn;
 import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.BulkEcho;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.PodSockets;
+import dev.nodemesh.proxy.testing.PodSockets.Conn;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.transport.TransportKind;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -29,7 +37,6 @@ import java.net.ConnectException;
 import java.net.SocketException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
-import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -40,12 +47,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.BooleanSupplier;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -315,36 +318,9 @@ class InterceptionRootTest {
   @Test
   void largeTransferArrivesByteIdentical() throws Exception {
     long size = 128L * 1024 * 1024;
-    Conn ch = connect("client", Mesh.VIP, 9000);
-    ExecutorService writer = Executors.newSingleThreadExecutor();
-    try (ch) {
-      Future<byte[]> sent =
-          writer.submit(
-              () -> {
-                MessageDigest d = MessageDigest.getInstance("SHA-256");
-                Random r = new Random(42);
-                byte[] chunk = new byte[256 * 1024];
-                for (long done = 0; done < size; done += chunk.length) {
-                  r.nextBytes(chunk);
-                  d.update(chunk);
-                  ByteBuffer b = ByteBuffer.wrap(chunk);
-                  while (b.hasRemaining()) {
-                    ch.write(b);
-                  }
-                }
-                ch.shutdownOutput();
-                return d.digest();
-              });
-      MessageDigest got = MessageDigest.getInstance("SHA-256");
-      ByteBuffer buf = ByteBuffer.allocate(256 * 1024);
-      long received = 0;
-      int n;
-      while ((n = ch.read(buf)) >= 0) {
-        buf.flip();
-        got.update(buf);
-        buf.clear();
-        received += n;
-      }
+    try (Conn ch = connect("client", Mesh.VIP, 9000)) {
+      BulkEcho echo = BulkEcho.through(ch, size, 42);
+      long received = echo.received();
       assertEquals(
           size,
           received,
@@ -356,9 +332,7 @@ class InterceptionRootTest {
                   .lines()
                   .filter(l -> l.startsWith("nodemesh_tcp_") && l.contains("bytes"))
                   .reduce("", (a, b) -> a + "\n" + b));
-      assertArrayEquals(sent.get(60, TimeUnit.SECONDS), got.digest());
-    } finally {
-      writer.shutdownNow();
+      assertArrayEquals(echo.sentDigest(), echo.receivedDigest());
     }
   }
 
@@ -665,50 +639,6 @@ class InterceptionRootTest {
       assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
       assertTrue(untouched("busy"));
       assertFalse(node.pod("busy").exec("ss", "-ltn").contains(":15006"));
-    }
-  }
-
-  static String readLine(SocketChannel ch) throws IOException {
-    return readLine(Conn.of(ch));
-  }
-
-  static String readLine(Conn ch) throws IOException {
-    try (ch) {
-      return readAll(ch).strip();
-    }
-  }
-
-  static String readAll(SocketChannel ch) throws IOException {
-    return readAll(Conn.of(ch));
-  }
-
-  static String readAll(Conn ch) throws IOException {
-    ByteBuffer buf = ByteBuffer.allocate(64 * 1024);
-    while (ch.read(buf) >= 0) {
-      if (!buf.hasRemaining()) {
-        throw new IOException("reply too long");
-      }
-    }
-    buf.flip();
-    return StandardCharsets.UTF_8.decode(buf).toString();
-  }
-
-  static void waitFor(BooleanSupplier condition) throws InterruptedException {
-    for (int i = 0; i < 300; i++) {
-      if (condition.getAsBoolean()) {
-        return;
-      }
-      Thread.sleep(100);
-    }
-    throw new AssertionError("condition not met within 30 s");
-  }
-
-  static void waitFor(BooleanSupplier condition, java.util.function.Supplier<String> why)
-      throws InterruptedException {
-    try {
-      waitFor(condition);
-    } catch (AssertionError e) {
-      throw new AssertionError(e.getMessage() + ": " + why.get(), e);
     }
   }
 }

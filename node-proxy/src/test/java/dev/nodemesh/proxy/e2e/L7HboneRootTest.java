@@ -9,16 +9,19 @@ import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
+import dev.nodemesh.proxy.testing.HttpTestServer;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TwoNodeCluster;
+import dev.nodemesh.proxy.testing.UnderlayCapture;
 import dev.nodemesh.proxy.tunnel.TestIdentities;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Queue;
 import java.util.Random;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -32,6 +35,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @RootTest
 class L7HboneRootTest {
+  private static final Duration WAIT = Duration.ofSeconds(60);
   private static final String TD = "cluster.local";
   private static final String VIP = "10.97.0.20";
   private static final SpiffeId CLIENT = new SpiffeId(TD, "default", "client");
@@ -132,53 +136,31 @@ class L7HboneRootTest {
   void theUnderlayCarriesNoPlaintextOfAnL7Request() throws Exception {
     Path pcap = tmp.resolve("l7-underlay.pcap");
     Path log = tmp.resolve("l7-tcpdump.log");
-    Process tcpdump =
-        new ProcessBuilder(
-                "ip",
-                "netns",
-                "exec",
-                cluster.node1.nodeNetns().name(),
-                "tcpdump",
-                "--immediate-mode",
-                "-i",
-                cluster.underlay(),
-                "-n",
-                "-U",
-                "-s",
-                "0",
-                "-w",
-                pcap.toString())
-            .redirectErrorStream(true)
-            .redirectOutput(log.toFile())
-            .start();
+    UnderlayCapture capture = UnderlayCapture.start(cluster, pcap, log);
     String marker = "NODEMESH-L7-MARKER-" + Long.toHexString(new Random().nextLong());
     try {
-      await(() -> Files.exists(log) && readQuietly(log).contains("listening on"), "tcpdump ready");
       for (int i = 0; i < 5; i++) {
         String out =
             curl("-s", "-H", "x-version: v2", "-H", "x-marker: " + marker, "http://" + VIP + "/m");
         assertTrue(out.contains("pod=web-v2-1"), out);
         assertTrue(out.contains("h:x-marker=" + marker), out);
       }
-      await(() -> Files.size(pcap) > 4_000, "the requests in the capture");
+      capture.awaitMoreThan(4_000, "the requests in the capture");
     } finally {
-      tcpdump.destroy(); // SIGTERM to tcpdump's own PID: it flushes and exits
-      if (!tcpdump.waitFor(10, TimeUnit.SECONDS)) {
-        tcpdump.destroyForcibly();
-      }
+      capture.close();
     }
-    byte[] captured = Files.readAllBytes(pcap);
+    byte[] captured = capture.bytes();
     assertFalse(
-        contains(captured, marker.getBytes(java.nio.charset.StandardCharsets.UTF_8)),
+        UnderlayCapture.contains(
+            captured, marker.getBytes(java.nio.charset.StandardCharsets.UTF_8)),
         "the marker crossed the underlay in plaintext");
-    assertTrue(contains(captured, new byte[] {0x17, 0x03, 0x03}), "no TLS records captured");
+    assertTrue(
+        UnderlayCapture.contains(captured, new byte[] {0x17, 0x03, 0x03}),
+        "no TLS records captured");
   }
 
   private static String curl(String... args) throws IOException {
-    String[] cmd = new String[args.length + 1];
-    cmd[0] = "curl";
-    System.arraycopy(args, 0, cmd, 1, args.length);
-    return cluster.node1.pod("client").exec(cmd);
+    return cluster.node1.curl("client", args);
   }
 
   private static String pod(String name, String ip, String app, String version, String node) {
@@ -267,41 +249,5 @@ class L7HboneRootTest {
       }
     }
     return sum;
-  }
-
-  private static void await(Check check, String what) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-    while (!check.ok()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("timed out waiting for " + what);
-      }
-      Thread.sleep(50);
-    }
-  }
-
-  @FunctionalInterface
-  private interface Check {
-    boolean ok() throws Exception;
-  }
-
-  private static String readQuietly(Path p) {
-    try {
-      return Files.readString(p);
-    } catch (IOException e) {
-      return "";
-    }
-  }
-
-  private static boolean contains(byte[] hay, byte[] needle) {
-    outer:
-    for (int i = 0; i + needle.length <= hay.length; i++) {
-      for (int j = 0; j < needle.length; j++) {
-        if (hay[i + j] != needle[j]) {
-          continue outer;
-        }
-      }
-      return true;
-    }
-    return false;
   }
 }

@@ -4,16 +4,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.AccessLogLines;
+import dev.nodemesh.proxy.testing.HttpTestServer;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -100,7 +101,7 @@ class L7PolicyRootTest {
       assertEquals(-1, n, "no greeting must come through");
     }
 
-    List<JsonNode> lines = awaitLines(6);
+    List<JsonNode> lines = AccessLogLines.awaitAtLeast(logFile, 6);
     JsonNode denied =
         lines.stream()
             .filter(l -> "/admin/users".equals(l.path("http_path").asText()))
@@ -161,32 +162,7 @@ class L7PolicyRootTest {
   }
 
   private String curl(String... args) throws IOException {
-    String[] cmd = new String[args.length + 1];
-    cmd[0] = "curl";
-    System.arraycopy(args, 0, cmd, 1, args.length);
-    return node.pod("client").exec(cmd);
-  }
-
-  private List<JsonNode> awaitLines(int n) throws Exception {
-    ObjectMapper json = new ObjectMapper();
-    long deadline = System.nanoTime() + 30_000_000_000L;
-    List<JsonNode> lines = new ArrayList<>();
-    while (System.nanoTime() < deadline) {
-      lines.clear();
-      if (Files.exists(logFile)) {
-        for (String l : Files.readAllLines(logFile, StandardCharsets.UTF_8)) {
-          JsonNode j = json.readTree(l);
-          if (j.has("http_status")) {
-            lines.add(j);
-          }
-        }
-      }
-      if (lines.size() >= n) {
-        return lines;
-      }
-      Thread.sleep(100);
-    }
-    throw new AssertionError("only " + lines.size() + " access-log lines of " + n);
+    return node.curl("client", args);
   }
 
   private static String pod(String name, int host, String app) {

@@ -4,6 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.proxy.testing.Await;
+import dev.nodemesh.proxy.testing.H2TestServer;
+import dev.nodemesh.proxy.testing.HttpTestServer;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -160,7 +165,7 @@ class L7RootTest {
   private void awaitDirectory() throws Exception {
     dev.nodemesh.model.config.ConfigSnapshot want =
         dev.nodemesh.model.config.ConfigLoader.load(node.configDir());
-    InterceptionRootTest.waitFor(
+    Await.waitFor(
         () -> node.proxy().dataPlane().snapshots().current().sameContent(want),
         () -> node.proxy().dataPlane().snapshots().current().describe());
   }
@@ -319,10 +324,7 @@ class L7RootTest {
   }
 
   private String curl(String... args) throws IOException {
-    String[] cmd = new String[args.length + 1];
-    cmd[0] = "curl";
-    System.arraycopy(args, 0, cmd, 1, args.length);
-    return node.pod("client").exec(cmd);
+    return node.curl("client", args);
   }
 
   private static String pod(String name, int host, String app, String version) {

@@ -8,12 +8,15 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.AccessLogLines;
+import dev.nodemesh.proxy.testing.GrpcTestServer;
+import dev.nodemesh.proxy.testing.HttpTestServer;
+import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterEach;
@@ -92,7 +95,7 @@ class TrafficPolicyH2GrpcRootTest {
     assertEquals(80, grpc.path("RESOURCE_EXHAUSTED").asInt(), grpc.toString());
     assertEquals(20, grpcOne.calls() + grpcTwo.calls());
 
-    List<JsonNode> lines = awaitLines(200);
+    List<JsonNode> lines = AccessLogLines.awaitExactly(logFile, true, 200);
     // The rejected h2 streams: 429 with RL; the rejected gRPC calls: HTTP 200, grpc-status 8, RL.
     assertEquals(80, count(lines, l -> svc(l, "pool") && flag(l, "RL") && status(l) == 429));
     assertEquals(
@@ -117,7 +120,7 @@ class TrafficPolicyH2GrpcRootTest {
     assertEquals(2, grpc.path("OK").asInt(), grpc.toString());
     assertEquals(3, grpc.path("UNAVAILABLE").asInt(), grpc.toString());
 
-    List<JsonNode> lines = awaitLines(10);
+    List<JsonNode> lines = AccessLogLines.awaitExactly(logFile, true, 10);
     assertEquals(3, count(lines, l -> svc(l, "pool") && flag(l, "UO") && status(l) == 503));
     assertEquals(
         3,
@@ -281,32 +284,6 @@ class TrafficPolicyH2GrpcRootTest {
 
   private String metrics() {
     return node.proxy().dataPlane().metrics().scrape();
-  }
-
-  /** The writer is asynchronous: wait (bounded) until {@code n} request lines are in the file. */
-  private List<JsonNode> awaitLines(int n) throws Exception {
-    long deadline = System.nanoTime() + 30_000_000_000L;
-    List<JsonNode> lines = new ArrayList<>();
-    while (System.nanoTime() < deadline) {
-      lines.clear();
-      if (Files.exists(logFile)) {
-        String text = Files.readString(logFile);
-        for (String line : text.split("\n")) {
-          if (!line.isBlank() && text.contains(line + "\n")) {
-            JsonNode j = JSON.readTree(line);
-            if (j.has("http_status")) {
-              lines.add(j);
-            }
-          }
-        }
-      }
-      if (lines.size() >= n) {
-        assertEquals(n, lines.size(), lines.toString());
-        return lines;
-      }
-      Thread.sleep(50);
-    }
-    throw new AssertionError("expected " + n + " access log lines, got " + lines);
   }
 
   private static String policy(String service, String spec) {

@@ -4,6 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.proxy.testing.HttpTestServer;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -19,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @RootTest
 class TrafficPolicyRootTest {
-  static final String VIP = "10.97.0.30";
+  static final String VIP = Mesh.POOL_VIP;
 
   @TempDir Path tmp;
   private TestNode node;
@@ -36,9 +39,11 @@ class TrafficPolicyRootTest {
     two = node.serveHttp("pool-2", 8080);
     node.writeConfig(
         "pods.yaml",
-        pod("client", 10, "client") + pod("pool-1", 11, "pool") + pod("pool-2", 12, "pool"));
-    node.writeConfig("services.yaml", SERVICE);
-    node.writeConfig("routes.yaml", ROUTE);
+        Mesh.httpPod("client", 10, "client")
+            + Mesh.httpPod("pool-1", 11, "pool")
+            + Mesh.httpPod("pool-2", 12, "pool"));
+    node.writeConfig("services.yaml", Mesh.POOL_SERVICE);
+    node.writeConfig("routes.yaml", Mesh.POOL_ROUTE);
   }
 
   private void start(String policySpec) throws Exception {
@@ -178,56 +183,6 @@ class TrafficPolicyRootTest {
   }
 
   private String curl(String... args) throws IOException {
-    String[] cmd = new String[args.length + 1];
-    cmd[0] = "curl";
-    System.arraycopy(args, 0, cmd, 1, args.length);
-    return node.pod("client").exec(cmd);
+    return node.curl("client", args);
   }
-
-  private static String pod(String name, int host, String app) {
-    return """
-        apiVersion: v1
-        kind: Pod
-        metadata:
-          name: %s
-          namespace: default
-          uid: uid-%s
-          labels: {app: %s}
-        spec:
-          nodeName: test-node
-          containers:
-            - name: app
-              ports: [{name: http, containerPort: 8080}]
-        status:
-          podIP: %s
-        ---
-        """
-        .formatted(name, name, app, TestNode.SUBNET + host);
-  }
-
-  static final String SERVICE =
-      """
-      apiVersion: v1
-      kind: Service
-      metadata: {name: pool, namespace: default}
-      spec:
-        clusterIP: %s
-        selector: {app: pool}
-        ports: [{name: http, port: 80, targetPort: http, appProtocol: http}]
-      """
-          .formatted(VIP);
-
-  static final String ROUTE =
-      """
-      apiVersion: gateway.networking.k8s.io/v1
-      kind: HTTPRoute
-      metadata: {name: pool, namespace: default}
-      spec:
-        parentRefs: [{group: "", kind: Service, name: pool, port: 80}]
-        rules:
-          - matches: [{path: {type: PathPrefix, value: /retry}}]
-            backendRefs: [{name: pool, port: 80}]
-            retry: {codes: [503], attempts: 2}
-          - backendRefs: [{name: pool, port: 80}]
-      """;
 }

@@ -3,6 +3,9 @@ package dev.nodemesh.proxy.e2e;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.Replies;
+import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
@@ -28,8 +31,7 @@ class TransportsRootTest {
       node.enrolStandardMesh();
       Set<String> served = new TreeSet<>();
       for (int i = 0; i < 3; i++) {
-        served.add(
-            InterceptionRootTest.readLine(node.connect("client", Mesh.VIP, 80)).split(" ")[0]);
+        served.add(Replies.readLine(node.connect("client", Mesh.VIP, 80)).split(" ")[0]);
       }
       assertEquals(Set.of("echo-1", "echo-2", "echo-3"), served);
 
@@ -63,7 +65,7 @@ class TransportsRootTest {
       try (SocketChannel ch = node.connect("client", Mesh.VIP, 9000)) {
         ch.write(ByteBuffer.wrap("bye".getBytes(StandardCharsets.UTF_8)));
         ch.shutdownOutput();
-        assertEquals("bye", InterceptionRootTest.readAll(ch));
+        assertEquals("bye", Replies.readAll(ch));
       }
     }
   }

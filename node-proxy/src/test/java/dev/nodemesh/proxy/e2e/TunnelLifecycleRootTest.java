@@ -7,6 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.Decision;
+import dev.nodemesh.proxy.testing.Await;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TestServer;
+import dev.nodemesh.proxy.testing.TwoNodeCluster;
 import dev.nodemesh.proxy.tunnel.TestIdentities;
 import dev.nodemesh.proxy.tunnel.Tunnel;
 import dev.nodemesh.proxy.tunnel.TunnelSettings;
@@ -30,6 +35,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @RootTest
 class TunnelLifecycleRootTest {
+  private static final Duration WAIT = Duration.ofSeconds(60);
   private static final String ECHO_VIP = "10.97.0.10";
   private static final TunnelSettings SETTINGS =
       new TunnelSettings(100, 1000, 4 << 20, 16 << 20, Duration.ofSeconds(1));
@@ -68,7 +74,7 @@ class TunnelLifecycleRootTest {
 
   @BeforeEach
   void noConnectionLeftFromAnotherTest() throws Exception {
-    await(() -> clientConnections() == 0, "no pooled connection on node-1");
+    Await.until(WAIT, "no pooled connection on node-1", () -> clientConnections() == 0);
   }
 
   @Test
@@ -79,10 +85,11 @@ class TunnelLifecycleRootTest {
       assertEquals(-1, ch.read(ByteBuffer.allocate(1)));
     }
     assertEquals(1, clientConnections(), "the connection stays pooled for the idle time");
-    await(() -> clientConnections() == 0, "the idle connection closed on node-1");
-    await(
-        () -> metric(cluster.node2, "nodemesh_tunnel_connections_open", "destination") == 0,
-        "node-2 saw it close");
+    Await.until(WAIT, "the idle connection closed on node-1", () -> clientConnections() == 0);
+    Await.until(
+        WAIT,
+        "node-2 saw it close",
+        () -> metric(cluster.node2, "nodemesh_tunnel_connections_open", "destination") == 0);
 
     try (SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000)) {
       roundTrip(ch, 4096);
@@ -94,7 +101,7 @@ class TunnelLifecycleRootTest {
       ch.shutdownOutput();
       assertEquals(-1, ch.read(ByteBuffer.allocate(1)));
     }
-    await(() -> clientConnections() == 0, "closed again once idle");
+    Await.until(WAIT, "closed again once idle", () -> clientConnections() == 0);
   }
 
   @Test
@@ -114,7 +121,7 @@ class TunnelLifecycleRootTest {
         before.shutdownOutput();
         assertEquals(-1, before.read(ByteBuffer.allocate(1)));
         // Its drained connection closes once its last stream ended.
-        await(() -> clientConnections() == 1, "the drained connection closed");
+        Await.until(WAIT, "the drained connection closed", () -> clientConnections() == 1);
         roundTrip(after, 4096);
         after.shutdownOutput();
         assertEquals(-1, after.read(ByteBuffer.allocate(1)));
@@ -160,20 +167,5 @@ class TunnelLifecycleRootTest {
       }
     }
     return sum;
-  }
-
-  private static void await(Check check, String what) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-    while (!check.ok()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("timed out waiting for " + what);
-      }
-      Thread.sleep(50);
-    }
-  }
-
-  @FunctionalInterface
-  private interface Check {
-    boolean ok() throws Exception;
   }
 }

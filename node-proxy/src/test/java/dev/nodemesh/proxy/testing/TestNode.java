@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.proxy.testing;
 
 import dev.nodemesh.api.agent.v1.AddPodResponse;
 import dev.nodemesh.api.agent.v1.Pod;
@@ -20,23 +20,25 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * A node on this machine for end-to-end tests: a "node" namespace holding a bridge, one namespace
  * per pod wired to it with a veth, the node proxy running in this JVM, and test servers inside the
  * pods. Nothing is created in the root namespace; everything is removed by {@link #close()}.
  */
-final class TestNode implements AutoCloseable {
-  static final String SUBNET = "10.214.0.";
-  static final String SERVICE_CIDR = "10.97.0.0/16";
-  static final String POD_CIDR = "10.214.0.0/16";
+public final class TestNode implements AutoCloseable {
+  public static final String SUBNET = "10.214.0.";
+  public static final String SERVICE_CIDR = "10.97.0.0/16";
+  public static final String POD_CIDR = "10.214.0.0/16";
 
   /** IPv6 (ULA) pod addresses of dual-stack test pods: SUBNET6 + host part in hex. */
-  static final String SUBNET6 = "fd00:214::";
+  public static final String SUBNET6 = "fd00:214::";
 
-  static final String SERVICE_CIDR6 = "fd00:97::/112";
+  public static final String SERVICE_CIDR6 = "fd00:97::/112";
 
   private final Path dir;
   private final TestNetns node;
@@ -61,7 +63,7 @@ final class TestNode implements AutoCloseable {
     this.routed = routed;
   }
 
-  static TestNode create(Path dir) throws IOException {
+  public static TestNode create(Path dir) throws IOException {
     return create(dir, "test-node", SUBNET, "", false);
   }
 
@@ -70,7 +72,7 @@ final class TestNode implements AutoCloseable {
    * subnet}1, routing the pod CIDR and the service CIDR through it; the node namespace forwards.
    * {@code tag} keeps link names apart between nodes.
    */
-  static TestNode createRouted(Path dir, String nodeName, String subnet, String tag)
+  public static TestNode createRouted(Path dir, String nodeName, String subnet, String tag)
       throws IOException {
     return create(dir, nodeName, subnet, tag, true);
   }
@@ -93,11 +95,11 @@ final class TestNode implements AutoCloseable {
     }
   }
 
-  TestNetns nodeNetns() {
+  public TestNetns nodeNetns() {
     return node;
   }
 
-  String nodeName() {
+  public String nodeName() {
     return nodeName;
   }
 
@@ -105,7 +107,7 @@ final class TestNode implements AutoCloseable {
    * The standard test mesh: a client and three echo pods (NAME on 8080, ECHO on 9000) serving
    * service {@link Mesh#VIP}, with the config written. The proxy is not started yet.
    */
-  void addStandardMesh() throws IOException {
+  public void addStandardMesh() throws IOException {
     addPod("client", 10);
     for (int i = 1; i <= 3; i++) {
       addPod("echo-" + i, 10 + i);
@@ -117,14 +119,14 @@ final class TestNode implements AutoCloseable {
   }
 
   /** Enrols the pods of {@link #addStandardMesh()}. */
-  void enrolStandardMesh() {
+  public void enrolStandardMesh() {
     for (String p : new String[] {"client", "echo-1", "echo-2", "echo-3"}) {
       enrol(p);
     }
   }
 
   /** A pod namespace with eth0 on the node's bridge, its IP, and a route only for services. */
-  TestNetns addPod(String name, int hostPart) throws IOException {
+  public TestNetns addPod(String name, int hostPart) throws IOException {
     TestNetns pod = TestNetns.create(name);
     pods.put(name, pod);
     String ip = subnet + hostPart;
@@ -159,7 +161,23 @@ final class TestNode implements AutoCloseable {
     return pod;
   }
 
-  String ip(String pod) {
+  /**
+   * Deletes a pod's namespace (and with it its veth) while the node runs, as when a pod is gone
+   * before its CNI DEL reached the agent.
+   */
+  public void removePod(String name) throws IOException {
+    TestNetns pod = pods.remove(name);
+    ips.remove(name);
+    ips6.remove(name);
+    pod.close();
+  }
+
+  /** The pods added so far, in the order they were added. */
+  public Set<String> podNames() {
+    return new LinkedHashSet<>(pods.keySet());
+  }
+
+  public String ip(String pod) {
     return ips.get(pod);
   }
 
@@ -168,7 +186,7 @@ final class TestNode implements AutoCloseable {
    * it is usable at once) and an on-link route for the IPv6 service range. Enrol (again) after this
    * for the proxy to learn the address. Returns the address.
    */
-  String addIpv6(String name, int hostPart) throws IOException {
+  public String addIpv6(String name, int hostPart) throws IOException {
     String ip6 = SUBNET6 + Integer.toHexString(hostPart);
     TestNetns pod = pods.get(name);
     pod.exec("ip", "-6", "addr", "add", ip6 + "/64", "dev", "eth0", "nodad");
@@ -178,40 +196,41 @@ final class TestNode implements AutoCloseable {
   }
 
   /** The pod's IPv6 address ({@link #addIpv6}), or null. */
-  String ip6(String pod) {
+  public String ip6(String pod) {
     return ips6.get(pod);
   }
 
-  TestNetns pod(String name) {
+  public TestNetns pod(String name) {
     return pods.get(name);
   }
 
-  Path configDir() {
+  public Path configDir() {
     return dir.resolve("config");
   }
 
-  void writeConfig(String file, String yaml) throws IOException {
+  public void writeConfig(String file, String yaml) throws IOException {
     Path tmp = dir.resolve(file + ".tmp");
     Files.writeString(tmp, yaml, StandardCharsets.UTF_8);
     Files.move(tmp, configDir().resolve(file), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
   }
 
-  NodeProxy startProxy(TransportKind transport) throws Exception {
+  public NodeProxy startProxy(TransportKind transport) throws Exception {
     return startProxy(transport, InterceptionMode.iptables());
   }
 
-  NodeProxy startProxy(TransportKind transport, InterceptionMode interception) throws Exception {
+  public NodeProxy startProxy(TransportKind transport, InterceptionMode interception)
+      throws Exception {
     return startProxy(transport, interception, null, null, AccessLogSettings.OFF);
   }
 
-  NodeProxy startProxy(
+  public NodeProxy startProxy(
       TransportKind transport, InterceptionMode interception, AccessLogSettings accessLog)
       throws Exception {
     return startProxy(transport, interception, null, null, accessLog);
   }
 
   /** The proxy with HBONE: certificates from {@code identities}, tunnel policy by {@code authz}. */
-  NodeProxy startProxy(
+  public NodeProxy startProxy(
       TransportKind transport,
       InterceptionMode interception,
       IdentityProvider identities,
@@ -232,7 +251,7 @@ final class TestNode implements AutoCloseable {
   }
 
   /** The proxy with HBONE and the given tunnel settings (e.g. a short idle timeout). */
-  NodeProxy startProxy(
+  public NodeProxy startProxy(
       TransportKind transport,
       InterceptionMode interception,
       IdentityProvider identities,
@@ -260,7 +279,7 @@ final class TestNode implements AutoCloseable {
   }
 
   /** The proxy with its config from a control plane at {@code xdsTarget} instead of files. */
-  NodeProxy startProxyOverXds(TransportKind transport, String xdsTarget) throws Exception {
+  public NodeProxy startProxyOverXds(TransportKind transport, String xdsTarget) throws Exception {
     proxy =
         NodeProxy.start(
             new NodeProxyConfig(
@@ -277,22 +296,22 @@ final class TestNode implements AutoCloseable {
   }
 
   /** The agent socket a proxy of this node listens on (for configs built by the test). */
-  Path agentSocket() {
+  public Path agentSocket() {
     return dir.resolve("agent.sock");
   }
 
   /** The proxy started with {@code config} as the test built it (xDS, a CA, its own settings). */
-  NodeProxy startProxy(NodeProxyConfig config) throws Exception {
+  public NodeProxy startProxy(NodeProxyConfig config) throws Exception {
     proxy = NodeProxy.start(config);
     agent = new TestAgent(agentSocket());
     return proxy;
   }
 
-  NodeProxy proxy() {
+  public NodeProxy proxy() {
     return proxy;
   }
 
-  void stopProxy() throws Exception {
+  public void stopProxy() throws Exception {
     if (agent != null) {
       agent.close();
       agent = null;
@@ -303,11 +322,11 @@ final class TestNode implements AutoCloseable {
     }
   }
 
-  TestAgent agent() {
+  public TestAgent agent() {
     return agent;
   }
 
-  Pod podMessage(String name) {
+  public Pod podMessage(String name) {
     return Pod.newBuilder()
         .setUid("uid-" + name)
         .setName(name)
@@ -318,40 +337,40 @@ final class TestNode implements AutoCloseable {
         .build();
   }
 
-  AddPodResponse enrol(String name) {
+  public AddPodResponse enrol(String name) {
     return agent.addPod(podMessage(name));
   }
 
   /** A test server inside a pod, listening on all its addresses. */
-  TestServer serve(String pod, int port, TestServer.Mode mode) throws IOException {
+  public TestServer serve(String pod, int port, TestServer.Mode mode) throws IOException {
     TestServer s = TestServer.start(pods.get(pod).path(), port, pod, mode);
     closeables.add(s);
     return s;
   }
 
   /** An HTTP test server inside a pod (see {@link HttpTestServer}). */
-  HttpTestServer serveHttp(String pod, int port) throws IOException {
+  public HttpTestServer serveHttp(String pod, int port) throws IOException {
     HttpTestServer s = HttpTestServer.start(pods.get(pod).path(), port, pod);
     closeables.add(s);
     return s;
   }
 
   /** An HTTP/2 cleartext test server inside a pod (see {@link H2TestServer}). */
-  H2TestServer serveH2(String pod, int port) throws IOException {
+  public H2TestServer serveH2(String pod, int port) throws IOException {
     H2TestServer s = H2TestServer.start(pods.get(pod).path(), port, pod);
     closeables.add(s);
     return s;
   }
 
   /** A grpc-java server inside a pod (see {@link GrpcTestServer}). */
-  GrpcTestServer serveGrpc(String pod, int port, String... methods) throws IOException {
+  public GrpcTestServer serveGrpc(String pod, int port, String... methods) throws IOException {
     GrpcTestServer s = GrpcTestServer.start(pods.get(pod).path(), port, pod, methods);
     closeables.add(s);
     return s;
   }
 
   /** A connected socket made inside {@code pod}, as the pod's own app would make it. */
-  SocketChannel connect(String pod, String ip, int port) throws IOException {
+  public SocketChannel connect(String pod, String ip, int port) throws IOException {
     SocketChannel ch;
     try (NetworkNamespace ns = NetworkNamespace.open(pods.get(pod).path());
         NetworkNamespace.Scope in = ns.enter()) {
@@ -367,11 +386,19 @@ final class TestNode implements AutoCloseable {
     }
   }
 
-  String natTable(String pod) throws IOException {
+  /** Runs curl with {@code args} inside {@code pod}; returns its output. */
+  public String curl(String pod, String... args) throws IOException {
+    String[] cmd = new String[args.length + 1];
+    cmd[0] = "curl";
+    System.arraycopy(args, 0, cmd, 1, args.length);
+    return pods.get(pod).exec(cmd);
+  }
+
+  public String natTable(String pod) throws IOException {
     return pods.get(pod).exec("iptables-save", "-t", "nat");
   }
 
-  String nat6Table(String pod) throws IOException {
+  public String nat6Table(String pod) throws IOException {
     return pods.get(pod).exec("ip6tables-save", "-t", "nat");
   }
 

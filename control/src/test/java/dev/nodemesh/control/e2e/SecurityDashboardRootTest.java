@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.control.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -16,6 +16,12 @@ import dev.nodemesh.control.source.LocalSource;
 import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.identity.CertificateManager;
 import dev.nodemesh.proxy.metrics.PrometheusConventions;
+import dev.nodemesh.proxy.testing.Await;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.PrometheusServer;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TestServer;
+import dev.nodemesh.proxy.testing.TwoNodeCluster;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -28,7 +34,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -46,6 +51,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @RootTest
 class SecurityDashboardRootTest {
+  private static final Duration WAIT = Duration.ofSeconds(30);
   private static final String TD = "cluster.local";
   private static final String ECHO_VIP = "10.97.0.10";
   private static final String JOB = "nodemesh-proxy";
@@ -115,7 +121,8 @@ class SecurityDashboardRootTest {
     CertificateManager certs2 = p2.identity();
     assertNotNull(certs1);
     assertNotNull(certs2);
-    await(
+    Await.until(
+        WAIT,
         "both nodes' certificates and policy",
         () ->
             certs1.held().size() == 2
@@ -226,19 +233,6 @@ class SecurityDashboardRootTest {
       } catch (IOException reset) {
         return false;
       }
-    }
-  }
-
-  @FunctionalInterface
-  private interface Check {
-    boolean ok() throws Exception;
-  }
-
-  private static void await(String what, Check check) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    while (!check.ok()) {
-      assertTrue(System.nanoTime() < deadline, "timed out waiting for " + what);
-      Thread.sleep(50);
     }
   }
 }

@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.control.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,13 +7,17 @@ import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.control.ControlPlane;
 import dev.nodemesh.control.source.LocalSource;
 import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.testing.Await;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.Replies;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.Set;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -25,6 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @RootTest
 class ControlPlaneFaultRootTest {
+  private static final Duration WAIT = Duration.ofSeconds(60);
   @TempDir Path tmp;
 
   @Test
@@ -38,14 +43,14 @@ class ControlPlaneFaultRootTest {
       try {
         node.startProxyOverXds(TransportKind.EPOLL, "127.0.0.1:" + port);
         SnapshotHolder snapshots = node.proxy().dataPlane().snapshots();
-        await(() -> snapshots.current().workloads().size() == 4);
+        Await.until(WAIT, "the condition", () -> snapshots.current().workloads().size() == 4);
         node.enrolStandardMesh();
         assertEquals(Set.of("echo-1", "echo-2", "echo-3"), served(node, 6));
 
         // A new endpoint in the YAML gets traffic.
         node.writeConfig(
             "pods.yaml", Mesh.pods() + Mesh.pod("echo-4", TestNode.SUBNET + 14, "echo"));
-        await(() -> snapshots.current().workloads().size() == 5);
+        Await.until(WAIT, "the condition", () -> snapshots.current().workloads().size() == 5);
         assertTrue(served(node, 8).contains("echo-4"));
 
         // The control plane goes away: the proxy keeps serving with what it has.
@@ -58,7 +63,7 @@ class ControlPlaneFaultRootTest {
         // Back on the same port, the node reconnects and takes the change made meanwhile.
         node.writeConfig("pods.yaml", Mesh.pods());
         cp = start(node.configDir(), port);
-        await(() -> snapshots.current().workloads().size() == 4);
+        Await.until(WAIT, "the condition", () -> snapshots.current().workloads().size() == 4);
         assertEquals(Set.of("echo-1", "echo-2", "echo-3"), served(node, 6));
       } finally {
         if (cp != null) {
@@ -79,19 +84,8 @@ class ControlPlaneFaultRootTest {
   private static Set<String> served(TestNode node, int connections) throws Exception {
     Set<String> names = new HashSet<>();
     for (int i = 0; i < connections; i++) {
-      names.add(InterceptionRootTest.readLine(node.connect("client", Mesh.VIP, 80)).split(" ")[0]);
+      names.add(Replies.readLine(node.connect("client", Mesh.VIP, 80)).split(" ")[0]);
     }
     return names;
-  }
-
-  /** Polls up to 60 s (a reconnect waits out the proxy's backoff); asserts nothing about time. */
-  private static void await(BooleanSupplier condition) throws InterruptedException {
-    for (int i = 0; i < 600; i++) {
-      if (condition.getAsBoolean()) {
-        return;
-      }
-      Thread.sleep(100);
-    }
-    throw new AssertionError("condition not met within 60 s");
   }
 }

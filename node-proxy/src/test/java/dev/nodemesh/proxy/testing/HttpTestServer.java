@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.proxy.testing;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
@@ -24,7 +24,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@code body-bytes=<n>}. Paths: {@code /flaky...} answers 503 to every other request (the first
  * included); {@code /slow...} waits 2 s before answering.
  */
-final class HttpTestServer implements AutoCloseable {
+public final class HttpTestServer implements AutoCloseable {
   private final HttpServer server;
   private final ExecutorService executor;
   private final String pod;
@@ -38,7 +38,7 @@ final class HttpTestServer implements AutoCloseable {
     this.pod = pod;
   }
 
-  static HttpTestServer start(Path netns, int port, String pod) throws IOException {
+  public static HttpTestServer start(Path netns, int port, String pod) throws IOException {
     HttpServer s;
     try (NetworkNamespace ns = NetworkNamespace.open(netns);
         NetworkNamespace.Scope in = ns.enter()) {
@@ -53,20 +53,20 @@ final class HttpTestServer implements AutoCloseable {
   }
 
   /** Requests answered so far (any path). */
-  int requests() {
+  public int requests() {
     return requests.get();
   }
 
   /** While true, every request is answered 503 (an unhealthy endpoint). */
-  void failing(boolean fail) {
+  public void failing(boolean fail) {
     failing = fail;
   }
 
   /** The Host header of every request so far, in arrival order. */
-  final java.util.Queue<String> hosts = new java.util.concurrent.ConcurrentLinkedQueue<>();
+  public final java.util.Queue<String> hosts = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
   /** Requests to /flaky so far. */
-  int flakyRequests() {
+  public int flakyRequests() {
     return flaky.get();
   }
 

@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.proxy.testing;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import io.netty.bootstrap.ServerBootstrap;
@@ -35,7 +35,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@code pod=<name>}, {@code proto=h2}, {@code uri=<path>}. Counts connections and streams, so a
  * test can see that the proxy multiplexes requests over few upstream connections.
  */
-final class H2TestServer implements AutoCloseable {
+public final class H2TestServer implements AutoCloseable {
   private final EventLoopGroup group;
   private final Channel server;
   private final Set<Channel> connections = ConcurrentHashMap.newKeySet();
@@ -46,7 +46,7 @@ final class H2TestServer implements AutoCloseable {
     this.server = server;
   }
 
-  static H2TestServer start(Path netns, int port, String pod) throws IOException {
+  public static H2TestServer start(Path netns, int port, String pod) throws IOException {
     EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
     H2TestServer[] self = new H2TestServer[1];
     ServerBootstrap b =
@@ -88,11 +88,11 @@ final class H2TestServer implements AutoCloseable {
     return self[0];
   }
 
-  int connections() {
+  public int connections() {
     return connections.size();
   }
 
-  int streams() {
+  public int streams() {
     return streams.get();
   }
 

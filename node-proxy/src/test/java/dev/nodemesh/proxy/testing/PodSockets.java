@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.proxy.testing;
 
 import dev.nodemesh.bpf.testing.TestCgroup;
 import dev.nodemesh.bpf.testing.TestNetns;
@@ -35,7 +35,7 @@ import jnr.ffi.annotations.SaveError;
  * writes it through {@link Conn}, the same interface that wraps a plain {@link SocketChannel} in
  * iptables mode.
  */
-final class PodSockets implements Closeable {
+public final class PodSockets implements Closeable {
   private static final String HELPER =
       "import socket,sys\n"
           + "held={}\n"
@@ -66,7 +66,7 @@ final class PodSockets implements Closeable {
   }
 
   /** Starts the helper in {@code pod}'s netns, inside {@code cgroup} from its first instruction. */
-  static PodSockets start(TestNetns pod, TestCgroup cgroup) throws IOException {
+  public static PodSockets start(TestNetns pod, TestCgroup cgroup) throws IOException {
     Process p =
         new ProcessBuilder(
                 List.of(
@@ -87,7 +87,7 @@ final class PodSockets implements Closeable {
    * Connects from the pod; refused → {@link ConnectException}, other errors {@link
    * SocketException}.
    */
-  synchronized Conn connect(String ip, int port) throws IOException {
+  public synchronized Conn connect(String ip, int port) throws IOException {
     String reply = ask("c " + ip + " " + port);
     if (reply.startsWith("err ")) {
       String[] f = reply.split(" ", 3);
@@ -125,7 +125,7 @@ final class PodSockets implements Closeable {
   }
 
   /** A connected client socket as the tests use it, whichever way it was made. */
-  interface Conn extends ByteChannel {
+  public interface Conn extends ByteChannel {
     void shutdownOutput() throws IOException;
 
     void setReceiveBufferSize(int bytes) throws IOException;

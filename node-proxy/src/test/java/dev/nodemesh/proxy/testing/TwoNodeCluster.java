@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.proxy.testing;
 
 import dev.nodemesh.bpf.testing.TestNetns;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
@@ -16,12 +16,12 @@ import java.nio.file.Path;
  * each other's pod subnet: node-1 pods 10.214.1.0/24, node-2 pods 10.214.2.0/24, underlay
  * 10.213.0.1/30 - 10.213.0.2/30. Nothing is created in the root namespace.
  */
-final class TwoNodeCluster implements AutoCloseable {
-  static final String SUBNET_1 = "10.214.1.";
-  static final String SUBNET_2 = "10.214.2.";
+public final class TwoNodeCluster implements AutoCloseable {
+  public static final String SUBNET_1 = "10.214.1.";
+  public static final String SUBNET_2 = "10.214.2.";
 
-  final TestNode node1;
-  final TestNode node2;
+  public final TestNode node1;
+  public final TestNode node2;
   private final String underlay1;
 
   private TwoNodeCluster(TestNode node1, TestNode node2, String underlay1) {
@@ -30,7 +30,7 @@ final class TwoNodeCluster implements AutoCloseable {
     this.underlay1 = underlay1;
   }
 
-  static TwoNodeCluster create(Path dir) throws IOException {
+  public static TwoNodeCluster create(Path dir) throws IOException {
     TestNode n1 = TestNode.createRouted(dir.resolve("node-1"), "node-1", SUBNET_1, "1");
     TestNode n2 = null;
     try {
@@ -57,17 +57,17 @@ final class TwoNodeCluster implements AutoCloseable {
   }
 
   /** The underlay link's name inside node-1's namespace (for captures). */
-  String underlay() {
+  public String underlay() {
     return underlay1;
   }
 
   /** Writes the same config to both nodes. */
-  void writeConfig(String file, String yaml) throws IOException {
+  public void writeConfig(String file, String yaml) throws IOException {
     node1.writeConfig(file, yaml);
     node2.writeConfig(file, yaml);
   }
 
-  void startProxies(
+  public void startProxies(
       IdentityProvider ids1, Authorizer authz1, IdentityProvider ids2, Authorizer authz2)
       throws Exception {
     node1.startProxy(TransportKind.EPOLL, InterceptionMode.iptables(), ids1, authz1);
@@ -75,7 +75,7 @@ final class TwoNodeCluster implements AutoCloseable {
   }
 
   /** As above, both proxies with {@code settings} for their tunnels. */
-  void startProxies(
+  public void startProxies(
       IdentityProvider ids1,
       Authorizer authz1,
       IdentityProvider ids2,

@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.control.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -15,6 +15,9 @@ import dev.nodemesh.model.config.NamespacedName;
 import dev.nodemesh.model.config.TrafficPolicy;
 import dev.nodemesh.model.proto.ProtoEncoder;
 import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.testing.Await;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -23,7 +26,6 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -55,11 +57,12 @@ class TrafficPolicyNackRootTest {
       node.serveHttp("pool-2", 8080);
       node.writeConfig(
           "pods.yaml",
-          pod("client", 10, "client") + pod("pool-1", 11, "pool") + pod("pool-2", 12, "pool"));
+          Mesh.httpPod("client", 10, "client")
+              + Mesh.httpPod("pool-1", 11, "pool")
+              + Mesh.httpPod("pool-2", 12, "pool"));
       node.writeConfig(
-          "services.yaml",
-          TrafficPolicyRootTest.SERVICE + "---\n" + service("other", "10.97.0.31"));
-      node.writeConfig("routes.yaml", TrafficPolicyRootTest.ROUTE);
+          "services.yaml", Mesh.POOL_SERVICE + "---\n" + service("other", "10.97.0.31"));
+      node.writeConfig("routes.yaml", Mesh.POOL_ROUTE);
       StoreSource source = new StoreSource(new LocalSource(node.configDir(), 50));
       ControlPlane cp =
           ControlPlane.start(
@@ -67,14 +70,14 @@ class TrafficPolicyNackRootTest {
       try {
         node.startProxyOverXds(TransportKind.EPOLL, "127.0.0.1:" + cp.address().getPort());
         SnapshotHolder snapshots = node.proxy().dataPlane().snapshots();
-        await(() -> snapshots.current().workloads().size() == 3);
+        Await.waitFor(() -> snapshots.current().workloads().size() == 3);
         for (String p : List.of("client", "pool-1", "pool-2")) {
           node.enrol(p);
         }
 
         // v1: a bucket of 10 tokens that never refills (within the test).
         source.apply(s -> s.put(ResourceType.TRAFFIC_POLICY, "default/pool", policy("pool", 10)));
-        await(() -> snapshots.current().trafficPolicy(POOL) != null);
+        Await.waitFor(() -> snapshots.current().trafficPolicy(POOL) != null);
         TrafficPolicy v1 = snapshots.current().trafficPolicy(POOL);
         assertEquals(10, v1.rateLimit().maxTokens());
         assertEquals(List.of("200", "200", "200", "200"), codes(node, 4));
@@ -86,7 +89,7 @@ class TrafficPolicyNackRootTest {
               s.put(ResourceType.TRAFFIC_POLICY, "default/pool", policy("pool", 0));
               s.put(ResourceType.TRAFFIC_POLICY, "default/other", policy("other", 50));
             });
-        await(() -> cp.ads().lastNack("test-node") != null);
+        Await.waitFor(() -> cp.ads().lastNack("test-node") != null);
         String nack = cp.ads().lastNack("test-node");
         assertTrue(nack.contains("TrafficPolicy default/pool"), nack);
         assertTrue(nack.contains("rate_limit"), nack);
@@ -102,8 +105,8 @@ class TrafficPolicyNackRootTest {
 
         // v3, good again: taken (with the other Service's policy that waited in the same type).
         source.apply(s -> s.put(ResourceType.TRAFFIC_POLICY, "default/pool", policy("pool", 30)));
-        await(() -> snapshots.current().version() > version);
-        await(() -> snapshots.current().trafficPolicy(POOL).rateLimit().maxTokens() == 30);
+        Await.waitFor(() -> snapshots.current().version() > version);
+        Await.waitFor(() -> snapshots.current().trafficPolicy(POOL).rateLimit().maxTokens() == 30);
         assertNotNull(snapshots.current().trafficPolicy(OTHER));
         // The new policy's own bucket: requests pass again.
         assertEquals(List.of("200", "200", "200"), codes(node, 3));
@@ -143,17 +146,6 @@ class TrafficPolicyNackRootTest {
             "http://" + VIP + "/plain/[1-" + n + "]")
         .lines()
         .toList();
-  }
-
-  /** Polls up to 30 s; asserts nothing about time. */
-  private static void await(BooleanSupplier condition) throws InterruptedException {
-    for (int i = 0; i < 300; i++) {
-      if (condition.getAsBoolean()) {
-        return;
-      }
-      Thread.sleep(100);
-    }
-    throw new AssertionError("condition not met within 30 s");
   }
 
   /**
@@ -213,26 +205,5 @@ class TrafficPolicyNackRootTest {
           ports: [{name: http, port: 80, targetPort: http, appProtocol: http}]
         """
         .formatted(name, vip);
-  }
-
-  private static String pod(String name, int host, String app) {
-    return """
-        apiVersion: v1
-        kind: Pod
-        metadata:
-          name: %s
-          namespace: default
-          uid: uid-%s
-          labels: {app: %s}
-        spec:
-          nodeName: test-node
-          containers:
-            - name: app
-              ports: [{name: http, containerPort: 8080}]
-        status:
-          podIP: %s
-        ---
-        """
-        .formatted(name, name, app, TestNode.SUBNET + host);
   }
 }

@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.proxy.testing;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import io.grpc.MethodDescriptor;
@@ -27,8 +27,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * after {@link #SLOW_MILLIS}, and {@code Flaky}, which fails every other call with UNAVAILABLE
  * (trailers-only). Counts the calls it served.
  */
-final class GrpcTestServer implements AutoCloseable {
-  static final MethodDescriptor.Marshaller<byte[]> BYTES =
+public final class GrpcTestServer implements AutoCloseable {
+  public static final MethodDescriptor.Marshaller<byte[]> BYTES =
       new MethodDescriptor.Marshaller<>() {
         @Override
         public InputStream stream(byte[] value) {
@@ -45,7 +45,7 @@ final class GrpcTestServer implements AutoCloseable {
         }
       };
 
-  static final long SLOW_MILLIS = 2000;
+  public static final long SLOW_MILLIS = 2000;
 
   private final Server server;
   private final EventLoopGroup group;
@@ -57,7 +57,7 @@ final class GrpcTestServer implements AutoCloseable {
     this.calls = calls;
   }
 
-  static GrpcTestServer start(Path netns, int port, String pod, String... methods)
+  public static GrpcTestServer start(Path netns, int port, String pod, String... methods)
       throws IOException {
     AtomicInteger calls = new AtomicInteger();
     AtomicInteger flaky = new AtomicInteger();
@@ -117,7 +117,7 @@ final class GrpcTestServer implements AutoCloseable {
     }
   }
 
-  int calls() {
+  public int calls() {
     return calls.get();
   }
 

@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.control.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -22,6 +22,11 @@ import dev.nodemesh.proxy.identity.CertificateManager;
 import dev.nodemesh.proxy.identity.HeldCertificate;
 import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.Await;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TestServer;
+import dev.nodemesh.proxy.testing.TwoNodeCluster;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -53,6 +58,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @RootTest
 class RotationRootTest {
+  private static final Duration WAIT = Duration.ofSeconds(30);
   private static final String TD = "cluster.local";
   private static final Duration TTL = Duration.ofSeconds(4);
   private static final String ECHO_VIP = "10.97.0.10";
@@ -109,8 +115,11 @@ class RotationRootTest {
     assertNotNull(certs1);
     assertNotNull(certs2);
     // Node-1 sees both pods (the echo service's endpoint), node-2 at least its own.
-    await("both nodes' configs", () -> workloads(p1) == 2 && workloads(p2) >= 1);
-    await("both pods' certificates", () -> certs1.held().size() == 1 && certs2.held().size() == 1);
+    Await.until(WAIT, "both nodes' configs", () -> workloads(p1) == 2 && workloads(p2) >= 1);
+    Await.until(
+        WAIT,
+        "both pods' certificates",
+        () -> certs1.held().size() == 1 && certs2.held().size() == 1);
     assertEquals(new SpiffeId(TD, "default", "client"), held(certs1).id());
     assertEquals(new SpiffeId(TD, "default", "echo"), held(certs2).id());
     assertFalse(n1.enrol("client").getAlreadyEnrolled());
@@ -266,18 +275,5 @@ class RotationRootTest {
     Path tmp = dir.resolveSibling(file + ".tmp");
     Files.writeString(tmp, yaml);
     Files.move(tmp, dir.resolve(file), StandardCopyOption.ATOMIC_MOVE);
-  }
-
-  @FunctionalInterface
-  private interface Check {
-    boolean ok() throws Exception;
-  }
-
-  private static void await(String what, Check check) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    while (!check.ok()) {
-      assertTrue(System.nanoTime() < deadline, "timed out waiting for " + what);
-      Thread.sleep(50);
-    }
   }
 }

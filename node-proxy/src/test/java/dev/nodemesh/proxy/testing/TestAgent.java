@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.proxy.testing;
 
 import dev.nodemesh.api.agent.v1.AddPodRequest;
 import dev.nodemesh.api.agent.v1.AddPodResponse;
@@ -19,28 +19,28 @@ import java.util.concurrent.TimeUnit;
  * in the CNI plugin module, which this module's tests cannot depend on (the plugin's tests run this
  * module's node agent); this one dials through grpc's {@code unix:} target instead.
  */
-final class TestAgent implements AutoCloseable {
+public final class TestAgent implements AutoCloseable {
   private final ManagedChannel channel;
 
-  TestAgent(Path socket) {
+  public TestAgent(Path socket) {
     this.channel =
         Grpc.newChannelBuilder("unix://" + socket, InsecureChannelCredentials.create()).build();
   }
 
   /** A stub for any call, with a 30 s deadline. */
-  NodeAgentGrpc.NodeAgentBlockingStub stub() {
+  public NodeAgentGrpc.NodeAgentBlockingStub stub() {
     return NodeAgentGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
   }
 
-  AddPodResponse addPod(Pod pod) {
+  public AddPodResponse addPod(Pod pod) {
     return stub().addPod(AddPodRequest.newBuilder().setPod(pod).build());
   }
 
-  ListPodsResponse listPods() {
+  public ListPodsResponse listPods() {
     return stub().listPods(ListPodsRequest.getDefaultInstance());
   }
 
-  DelPodResponse delPod(String uid) {
+  public DelPodResponse delPod(String uid) {
     return stub().delPod(DelPodRequest.newBuilder().setUid(uid).build());
   }
 

@@ -1,7 +1,11 @@
-package dev.nodemesh.proxy.e2e;
+package dev.nodemesh.proxy.testing;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.io.Writer;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
@@ -13,12 +17,14 @@ import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * A blocking TCP server inside a pod namespace, one thread per connection, for tests. NAME writes
- * the pod's name and the peer it saw, then closes; ECHO echoes until EOF and then closes its side.
+ * the pod's name and the peer it saw, then closes; ECHO echoes until EOF and then closes its side;
+ * LINES answers each line with {@code <name>:<line>} until EOF (a conversation on one connection).
  */
-final class TestServer implements AutoCloseable {
-  enum Mode {
+public final class TestServer implements AutoCloseable {
+  public enum Mode {
     NAME,
-    ECHO
+    ECHO,
+    LINES
   }
 
   private final ServerSocketChannel server;
@@ -35,7 +41,7 @@ final class TestServer implements AutoCloseable {
     acceptor.setDaemon(true);
   }
 
-  static TestServer start(Path netns, int port, String name, Mode mode) throws IOException {
+  public static TestServer start(Path netns, int port, String name, Mode mode) throws IOException {
     ServerSocketChannel s;
     try (NetworkNamespace ns = NetworkNamespace.open(netns);
         NetworkNamespace.Scope in = ns.enter()) {
@@ -48,7 +54,7 @@ final class TestServer implements AutoCloseable {
   }
 
   /** The peer address of every connection accepted so far (ip only). */
-  List<String> peers() {
+  public List<String> peers() {
     return peers;
   }
 
@@ -73,6 +79,10 @@ final class TestServer implements AutoCloseable {
         c.write(ByteBuffer.wrap((name + " " + peer + "\n").getBytes(StandardCharsets.UTF_8)));
         return;
       }
+      if (mode == Mode.LINES) {
+        answerLines(c);
+        return;
+      }
       ByteBuffer buf = ByteBuffer.allocateDirect(64 * 1024);
       while (c.read(buf) >= 0) {
         buf.flip();
@@ -84,6 +94,17 @@ final class TestServer implements AutoCloseable {
       c.shutdownOutput();
     } catch (IOException e) {
       // The client went away; nothing to do in a test server.
+    }
+  }
+
+  private void answerLines(SocketChannel c) throws IOException {
+    BufferedReader in =
+        new BufferedReader(
+            new InputStreamReader(c.socket().getInputStream(), StandardCharsets.UTF_8));
+    Writer out = new OutputStreamWriter(c.socket().getOutputStream(), StandardCharsets.UTF_8);
+    for (String l = in.readLine(); l != null; l = in.readLine()) {
+      out.write(name + ":" + l + "\n");
+      out.flush();
     }
   }
 
