@@ -206,6 +206,8 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     boolean budgetCounted;
     boolean retryReserved;
     @Nullable ResponseFlag flag;
+    // The response's head went out but its end never will: logged with a flag, counted incomplete.
+    boolean incomplete;
     long retryAfterSeconds;
 
     /** False once the upstream's response head said the connection ends after it. */
@@ -974,7 +976,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
   private void tryTimedOut(Request r) {
     if (current != r || r.responseStarted) {
       if (current == r) {
-        abortStarted(r);
+        abortStarted(r, ResponseFlag.UT);
       }
       return;
     }
@@ -987,7 +989,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       return;
     }
     if (r.responseStarted) {
-      abortStarted(r);
+      abortStarted(r, ResponseFlag.UT);
       return;
     }
     cancel(r.retryTimer);
@@ -997,8 +999,16 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     fail(HttpResponseStatus.GATEWAY_TIMEOUT, "request timed out", false);
   }
 
-  /** The response began but cannot complete: the client must see a broken response. */
-  private void abortStarted(Request r) {
+  /**
+   * The response began but cannot complete: the client must see a broken response, and the access
+   * log and metrics must not report it as the success its status says ({@code why}: UR upstream
+   * reset, UT timeout).
+   */
+  private void abortStarted(Request r, ResponseFlag why) {
+    r.incomplete = true;
+    if (r.flag == null) {
+      r.flag = why;
+    }
     abandonExchange(r);
     r.status = r.status == 0 ? 502 : r.status;
     finish(r, false);
@@ -1174,7 +1184,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
       outcome(r.attempt, OutlierDetector.Outcome.CONNECT_FAILURE, false);
       tryFailed(r, HttpResponseStatus.BAD_GATEWAY, "upstream reset");
     } else {
-      abortStarted(r);
+      abortStarted(r, ResponseFlag.UR);
     }
   }
 
@@ -1300,7 +1310,9 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
     r.body.forEach(HttpContent::release);
     r.body.clear();
     HttpMeters m = r.meters;
-    if (m != null) {
+    if (m != null && r.incomplete) {
+      m.recordIncomplete(System.nanoTime() - r.start, r.bodyBytes, r.responseBytes);
+    } else if (m != null) {
       m.record(
           r.status,
           System.nanoTime() - r.start,
@@ -1337,7 +1349,8 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
    * One access-log line per request: method, path (without the query), status, the endpoint it went
    * to, and a flag saying why the proxy answered itself: NR (no route, bad backend, no endpoint),
    * UF (connect failed), UR (upstream reset), UT (timeout), DPE (malformed request), UO (circuit
-   * breaker overflow), RL (rate limited).
+   * breaker overflow), RL (rate limited). A response broken off after its head keeps the status it
+   * started with and carries UR, UT or DR (which side broke it): never a plain success.
    */
   private void logRequest(Request r) {
     ConnectionLog line = r.accessLog;
@@ -1402,6 +1415,13 @@ final class RequestHandler extends ChannelInboundHandlerAdapter
   public void channelInactive(ChannelHandlerContext c) {
     Request r = current;
     if (r != null) {
+      if (r.responseStarted) {
+        // The client went away (or its stream was reset) mid-response: not a completed answer.
+        r.incomplete = true;
+        if (r.flag == null) {
+          r.flag = ResponseFlag.DR;
+        }
+      }
       abandonExchange(r);
       finish(r, false);
     }
