@@ -13,13 +13,22 @@ public enum ResponseFlag {
   NR,
   /** Upstream connect failure: refused, unreachable or timed out. */
   UF,
-  /** Upstream reset: the upstream side failed (reset, I/O error) after it was connected. */
+  /**
+   * Upstream reset: the upstream side failed (reset, I/O error) after it was connected. On an L7
+   * line whose status is not 502 the response had started: it was broken off after its head.
+   */
   UR,
-  /** Downstream reset: the client side failed, or went away before the upstream was connected. */
+  /**
+   * Downstream reset: the client side failed, or went away before the upstream was connected (L7:
+   * or while its response was being sent).
+   */
   DR,
   /** Denied by authorization policy (set by the authorization path). */
   DENY,
-  /** L7: the upstream did not answer within the route's timeout (504). */
+  /**
+   * L7: the upstream did not answer within the route's timeout (504), or a response that had
+   * started was broken off when the timeout ran out (logged with the status it started with).
+   */
   UT,
   /** L7: the request was malformed or too large (400, 414, 431): a downstream protocol error. */
   DPE,

@@ -12,7 +12,8 @@ final class AccessLogFlags {
 
   /**
    * @param set the flag a layer set while handling the request (RL, UO, DENY, FI, NR for a missing
-   *     HTTPFault), null when none did
+   *     HTTPFault; UR, UT or DR for a response broken off after its head, which keeps its status),
+   *     null when none did
    * @param forwarded the request was routed to a backend endpoint
    * @param status the status the proxy answered with itself when it did, else the response's
    * @return NR (no route, bad backend, no endpoint), UF (connect failed, 503), UR (upstream reset,

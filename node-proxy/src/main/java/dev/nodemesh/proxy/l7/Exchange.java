@@ -168,6 +168,8 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
   private int grpcStatus = -1;
   private int localStatus;
   private @Nullable ResponseFlag flag;
+  // The response's head went out but its end never will: logged with a flag, counted incomplete.
+  private boolean incomplete;
   private long retryAfterSeconds;
   private boolean delayed;
 
@@ -548,7 +550,7 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
       return;
     }
     if (state == State.RESPONDING) {
-      abortStarted();
+      abortStarted(ResponseFlag.UT);
       return;
     }
     Attempt a = attempt;
@@ -563,7 +565,7 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
       return;
     }
     if (state == State.RESPONDING) {
-      abortStarted();
+      abortStarted(ResponseFlag.UT);
       return;
     }
     cancel(waitTimer);
@@ -576,8 +578,16 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
     fail(HttpResponseStatus.GATEWAY_TIMEOUT, "request timed out", false);
   }
 
-  /** The response began but cannot complete: the client must see a broken response. */
-  private void abortStarted() {
+  /**
+   * The response began but cannot complete: the client must see a broken response, and the access
+   * log and metrics must not report it as the success its status says ({@code why}: UR upstream
+   * reset, UT timeout).
+   */
+  private void abortStarted(ResponseFlag why) {
+    incomplete = true;
+    if (flag == null) {
+      flag = why;
+    }
     abandonUpstream();
     status = status == 0 ? 502 : status;
     finish(false, false);
@@ -588,6 +598,13 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
   void abandon() {
     if (state == State.DONE) {
       return;
+    }
+    if (state == State.RESPONDING) {
+      // The client went away (or its stream was reset) mid-response: not a completed answer.
+      incomplete = true;
+      if (flag == null) {
+        flag = ResponseFlag.DR;
+      }
     }
     abandonUpstream();
     finish(false, false);
@@ -735,7 +752,7 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
       }
       tryFailed(HttpResponseStatus.BAD_GATEWAY, "upstream reset");
     } else {
-      abortStarted();
+      abortStarted(ResponseFlag.UR);
     }
   }
 
@@ -822,7 +839,9 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
       b.release();
     }
     HttpMeters m = meters;
-    if (m != null) {
+    if (m != null && incomplete) {
+      m.recordIncomplete(System.nanoTime() - start, b != null ? b.bytes() : 0, responseBytes);
+    } else if (m != null) {
       m.record(
           status,
           System.nanoTime() - start,

@@ -10,13 +10,20 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The request meters of one label set: one counter per response code class (1xx..5xx; index 0 for
- * requests that got no response, e.g. the client went away), the request duration histogram,
- * request and response body sizes, and for gRPC responses a counter per {@code grpc-status}
- * (created on first use, so plain HTTP edges carry no gRPC series).
+ * requests that got no response, e.g. the client went away; {@code incomplete} for a response that
+ * started but was broken off before its end, so it is never counted as the success its status
+ * says), the request duration histogram, request and response body sizes, and for gRPC responses a
+ * counter per {@code grpc-status} (created on first use, so plain HTTP edges carry no gRPC series).
  */
 public final class HttpMeters {
-  /** Values of the {@code response_code_class} label, by {@code status / 100} (0 = none). */
-  static final String[] CLASSES = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  /**
+   * Values of the {@code response_code_class} label, by {@code status / 100} (0 = none), then
+   * {@code incomplete} ({@link #INCOMPLETE}).
+   */
+  static final String[] CLASSES = {"none", "1xx", "2xx", "3xx", "4xx", "5xx", "incomplete"};
+
+  /** Index in {@link #CLASSES} of responses broken off after their head was sent. */
+  public static final int INCOMPLETE = 6;
 
   /** Values of the {@code grpc_status} label: the 17 codes by name, then anything else. */
   static final String[] GRPC_CODES = {
@@ -68,6 +75,17 @@ public final class HttpMeters {
   }
 
   /**
+   * A response whose head went to the client but that ended short (upstream reset, timeout or the
+   * client going away mid-body): counted as {@code incomplete}, whatever its status said.
+   */
+  public void recordIncomplete(long nanos, long requestBytes, long responseBytes) {
+    requests[INCOMPLETE].increment();
+    duration.record(nanos, TimeUnit.NANOSECONDS);
+    requestSize.record(requestBytes);
+    responseSize.record(responseBytes);
+  }
+
+  /**
    * As {@link #record(int, long)}, with the body sizes relayed each way and the response's {@code
    * grpc-status} (from its trailers, or its head for a trailers-only response; null when none).
    */
@@ -97,7 +115,7 @@ public final class HttpMeters {
     }
   }
 
-  /** Requests counted so far with this status class (tests). */
+  /** Requests counted so far with this status class, or {@link #INCOMPLETE} (tests). */
   public double count(int statusClass) {
     return requests[statusClass].count();
   }

@@ -65,10 +65,10 @@ public final class ProxyMetrics {
   /**
    * Every label a nodemesh series may carry. {@code node}: the proxy's node; traffic labels from
    * {@link TrafficLabels}; {@code reason}: why policy denied a connection (a fixed word); {@code
-   * response_code_class}: 1xx..5xx or none; {@code grpc_status}: a gRPC code name (or invalid);
-   * {@code event_loop_group}/{@code event_loop}: "accept"/"io" and the loop's index; {@code
-   * area}/{@code id}: JVM memory pools; {@code le}: histogram buckets. None is derived from an
-   * address or port.
+   * response_code_class}: 1xx..5xx, none or incomplete; {@code grpc_status}: a gRPC code name (or
+   * invalid); {@code event_loop_group}/{@code event_loop}: "accept"/"io" and the loop's index;
+   * {@code area}/{@code id}: JVM memory pools; {@code le}: histogram buckets. None is derived from
+   * an address or port.
    */
   public static final List<String> LABELS =
       List.of(
@@ -153,9 +153,9 @@ public final class ProxyMetrics {
 
   /**
    * The L7 request meters of a label set: {@code nodemesh_http_requests_total} (plus {@code
-   * response_code_class}: 1xx..5xx, or none when no response was sent), {@code
-   * nodemesh_http_request_duration_seconds} ({@link #LATENCY_BUCKETS}, request head received to
-   * response end), {@code nodemesh_http_request_size_bytes} and {@code
+   * response_code_class}: 1xx..5xx, none when no response was sent, incomplete when one was broken
+   * off after its head), {@code nodemesh_http_request_duration_seconds} ({@link #LATENCY_BUCKETS},
+   * request head received to response end), {@code nodemesh_http_request_size_bytes} and {@code
    * nodemesh_http_response_size_bytes} (bodies, {@link #SIZE_BUCKETS}), and for gRPC {@code
    * nodemesh_grpc_responses_total} (plus {@code grpc_status}).
    */
