@@ -13,6 +13,8 @@ import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TwoNodeCluster;
 import dev.nodemesh.proxy.transport.TransportKind;
 import dev.nodemesh.proxy.tunnel.TestIdentities;
 import dev.nodemesh.proxy.tunnel.TunnelSettings;
