@@ -385,6 +385,8 @@ public final class LocalUp {
                 "127.0.0.1:" + xdsPort,
                 "--agent-socket",
                 p.agentSocket().toString(),
+                "--cni-run-dir",
+                CniChain.recordsDir(opts.runDir(), p.network()).toString(),
                 "--admin",
                 p.admin(),
                 "--node-name",
