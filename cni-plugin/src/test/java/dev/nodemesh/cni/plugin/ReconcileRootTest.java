@@ -140,6 +140,55 @@ class ReconcileRootTest {
     assertEquals(0, check.exitCode(), check.stdout() + pluginLog);
   }
 
+  /**
+   * Istio's reconcileIptablesOnStartup: a node rebooted or a proxy restarted finds pods whose rules
+   * were changed while it was down (a chain emptied and given a stray rule, a jump deleted); the
+   * start re-enrols them from the records, which rewrites their rules exactly as an enrolment makes
+   * them, before /ready.
+   */
+  @Test
+  void rulesChangedWhileTheProxyWasDownAreMadeExactAgainAtStart() throws Exception {
+    addPod("a", 40);
+    addPod("b", 41);
+    writeConfig(pods.keySet());
+    startProxy();
+    cniAdd("a");
+    cniAdd("b");
+    awaitReady();
+    Map<String, String> exact = new HashMap<>();
+    for (String p : List.of("a", "b")) {
+      exact.put(p, natRules(p));
+      assertTrue(exact.get(p).contains("-j REDIRECT --to-ports 15001"), exact.get(p));
+    }
+
+    proxy.close();
+    proxy = null;
+    TestNetns a = pods.get("a");
+    a.exec("iptables", "-t", "nat", "-F", "NODEMESH_OUTPUT");
+    a.exec("iptables", "-t", "nat", "-A", "NODEMESH_OUTPUT", "-p", "tcp", "-j", "RETURN");
+    TestNetns b = pods.get("b");
+    b.exec("iptables", "-t", "nat", "-D", "OUTPUT", "-p", "tcp", "-j", "NODEMESH_OUTPUT");
+    b.exec("iptables", "-t", "nat", "-D", "PREROUTING", "-p", "tcp", "-j", "NODEMESH_INBOUND");
+    assertFalse(natRules("a").equals(exact.get("a")));
+    assertFalse(natRules("b").equals(exact.get("b")));
+
+    startProxy();
+    awaitReady();
+    for (String p : List.of("a", "b")) {
+      assertEquals(exact.get(p), natRules(p), "rules of " + p + " after the restart");
+    }
+  }
+
+  /** The nat table of a pod as iptables-save prints it, without comments and counters. */
+  private String natRules(String pod) throws IOException {
+    return pods.get(pod)
+        .exec("iptables-save", "-t", "nat")
+        .lines()
+        .filter(l -> !l.startsWith("#"))
+        .map(l -> l.replaceAll("\\[\\d+:\\d+\\]", ""))
+        .collect(Collectors.joining("\n"));
+  }
+
   @Test
   void enrollingARunningPodKeepsItsOpenConnections() throws Exception {
     addPod("a", 30);
