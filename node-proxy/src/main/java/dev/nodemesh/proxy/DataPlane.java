@@ -1,26 +1,30 @@
 package dev.nodemesh.proxy;
 
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.SnapshotHolder;
-import dev.nodemesh.proxy.config.Workload;
-import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import dev.nodemesh.proxy.outbound.LoadBalancer;
 import dev.nodemesh.proxy.transport.Transport;
 import dev.nodemesh.proxy.tunnel.Tunnel;
+import dev.nodemesh.proxy.tunnel.TunnelDialer;
+import dev.nodemesh.proxy.upstream.DirectDialer;
+import dev.nodemesh.proxy.upstream.Upstreams;
 import io.netty.channel.EventLoopGroup;
 import org.jspecify.annotations.Nullable;
 
 /**
  * What every connection handler needs, wired once at start: the transport and its event loops, the
- * current config, the enrolled pods, the load balancer and the metrics.
+ * current config, the enrolled pods, the load balancer, the metrics, and the ways to upstreams (the
+ * path decision, the dialers and the HTTP pools, instances owned here).
  *
  * @param interception how pod traffic reaches the listeners, and where it meant to go
  * @param proxyMark SO_MARK on every upstream socket so the pods' redirect rules let it through
@@ -29,6 +33,8 @@ import org.jspecify.annotations.Nullable;
  * @param tunnel HBONE (15008 listeners, cross-node client pool); null when no identity provider is
  *     wired, and then every destination is reached directly as before
  * @param accessLog where each connection's access-log line goes ({@link AccessLog#off()}: nowhere)
+ * @param upstreams how every path out of the proxy reaches its target, made from the transport, the
+ *     proxy mark and the tunnel by the constructor without it
  */
 public record DataPlane(
     Transport transport,
@@ -43,7 +49,57 @@ public record DataPlane(
     Authorizer authorizer,
     String trustDomain,
     @Nullable Tunnel tunnel,
-    AccessLog accessLog) {
+    AccessLog accessLog,
+    Upstreams upstreams) {
+
+  /** The data plane with its {@link Upstreams} made from the transport, mark and tunnel. */
+  public DataPlane(
+      Transport transport,
+      EventLoopGroup acceptGroup,
+      EventLoopGroup workerGroup,
+      SnapshotHolder snapshots,
+      PodRegistry pods,
+      LoadBalancer loadBalancer,
+      ProxyMetrics metrics,
+      Interception interception,
+      int proxyMark,
+      Authorizer authorizer,
+      String trustDomain,
+      @Nullable Tunnel tunnel,
+      AccessLog accessLog) {
+    this(
+        transport,
+        acceptGroup,
+        workerGroup,
+        snapshots,
+        pods,
+        loadBalancer,
+        metrics,
+        interception,
+        proxyMark,
+        authorizer,
+        trustDomain,
+        tunnel,
+        accessLog,
+        upstreams(transport, proxyMark, pods, trustDomain, tunnel));
+  }
+
+  private static Upstreams upstreams(
+      Transport transport,
+      int proxyMark,
+      PodRegistry pods,
+      String trustDomain,
+      @Nullable Tunnel tunnel) {
+    DirectDialer direct = new DirectDialer(transport, proxyMark);
+    return tunnel == null
+        ? new Upstreams("", trustDomain, pods::byIp, direct, null)
+        : new Upstreams(
+            tunnel.nodeName(),
+            tunnel.trustDomain(),
+            pods::byIp,
+            direct,
+            new TunnelDialer(tunnel, direct));
+  }
 
   /** Policy from the snapshot, the default trust domain, no HBONE, no access log (tests). */
   public DataPlane(

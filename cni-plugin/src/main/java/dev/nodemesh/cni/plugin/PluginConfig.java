@@ -3,7 +3,7 @@ package dev.nodemesh.cni.plugin;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nodemesh.cni.spec.CniError;
-import dev.nodemesh.proxy.agent.PodRecords;
+import dev.nodemesh.model.cni.PodRecords;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;

@@ -1,5 +1,7 @@
 package dev.nodemesh.proxy.inbound;
 
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
@@ -8,11 +10,10 @@ import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.authz.PolicyEnforcement;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
+import dev.nodemesh.proxy.upstream.UpstreamPath;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import java.net.InetSocketAddress;
@@ -121,7 +122,12 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
     if (!decision.allowed()) {
       return;
     }
-    Relays.connectAndRelay(plane, ctx.channel(), pod.netns(), original, meters, accessLog);
+    Relays.connectAndRelay(
+        plane.upstreams(),
+        ctx.channel(),
+        new UpstreamPath.SameNode(pod, original),
+        meters,
+        accessLog);
   }
 
   @Override

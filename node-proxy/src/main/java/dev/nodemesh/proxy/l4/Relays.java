@@ -1,14 +1,17 @@
 package dev.nodemesh.proxy.l4;
 
-import dev.nodemesh.bpf.netns.NetworkNamespace;
-import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
+import dev.nodemesh.proxy.tunnel.StreamRelay;
+import dev.nodemesh.proxy.upstream.HboneDialer;
+import dev.nodemesh.proxy.upstream.UpstreamPath;
+import dev.nodemesh.proxy.upstream.Upstreams;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelOption;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.util.concurrent.Future;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
@@ -16,100 +19,167 @@ import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Connects upstream and, once connected, relays: the part the inbound and outbound paths share. */
+/**
+ * Connects upstream along a decided {@link UpstreamPath} and, once connected, relays: the part the
+ * inbound and outbound paths share. A socket path ends in a {@link RelaySession}; an HBONE path in
+ * a {@link StreamRelay} on the CONNECT stream itself (a half-close travels as END_STREAM, a reset
+ * as RST_STREAM).
+ */
 public final class Relays {
   private static final Logger log = LoggerFactory.getLogger(Relays.class);
 
   private Relays() {}
 
   /**
-   * Connects from {@code from}'s namespace to {@code to} and joins the two channels. On failure the
-   * downstream connection is reset, so the client sees a refused connection, not an empty one.
+   * Connects along {@code path} with {@code upstreams}' dialers and joins the two channels, filling
+   * {@code accessLog} (null: this connection is not logged) with the upstream, its connect time,
+   * the bytes and the response flags, and finishing it when the connection ends. On failure the
+   * downstream connection is reset, so the client sees a refused connection, not an empty one. Call
+   * on the downstream channel's event loop.
    */
   public static void connectAndRelay(
-      DataPlane plane,
+      Upstreams upstreams,
       Channel downstream,
-      NetworkNamespace from,
-      InetSocketAddress to,
-      ConnectionMeters meters) {
-    connectAndRelay(plane, downstream, from, to, meters, null);
+      UpstreamPath path,
+      ConnectionMeters meters,
+      @Nullable ConnectionLog accessLog) {
+    // Java 17: no switch over the sealed type; every permitted type is named here.
+    if (path instanceof UpstreamPath.Hbone h) {
+      tunnelRelay(upstreams.hbone(), downstream, h, meters);
+    } else if (path instanceof UpstreamPath.NoIdentity n) {
+      meters.failed().increment();
+      log.debug("{}", Upstreams.noIdentity(n).getMessage());
+      reset(downstream);
+    } else {
+      socketRelay(upstreams, downstream, path, meters, accessLog); // Direct, SameNode
+    }
   }
 
-  /**
-   * As above, and fills {@code accessLog} (null: this connection is not logged) with the upstream,
-   * its connect time, the bytes and the response flags, and finishes it when the connection ends.
-   */
-  public static void connectAndRelay(
-      DataPlane plane,
+  private static void socketRelay(
+      Upstreams upstreams,
       Channel downstream,
-      NetworkNamespace from,
-      InetSocketAddress to,
+      UpstreamPath path,
       ConnectionMeters meters,
       @Nullable ConnectionLog accessLog) {
     long start = System.nanoTime();
+    InetSocketAddress to = path.target();
     if (accessLog != null) {
       accessLog.upstream(to);
     }
     EarlyData early = new EarlyData();
     downstream.pipeline().addLast(EarlyData.NAME, early);
-    Upstream.connect(plane, downstream, from, to)
+    upstreams
+        .direct()
+        .dial(downstream, path)
         .addListener(
-            (ChannelFutureListener)
-                f -> {
-                  if (!f.isSuccess()) {
-                    meters.failed().increment();
-                    log.debug("upstream {} from {} failed: {}", to, from, f.cause().toString());
-                    f.channel().close();
-                    reset(downstream);
-                    if (accessLog != null) {
-                      accessLog.flag(ResponseFlag.UF).finish();
+            (Future<Channel> f) -> {
+              if (!f.isSuccess()) {
+                meters.failed().increment();
+                log.debug("upstream {} from {} failed: {}", to, path.from(), f.cause().toString());
+                reset(downstream);
+                if (accessLog != null) {
+                  accessLog.flag(ResponseFlag.UF).finish();
+                }
+                return;
+              }
+              Channel upstream = f.getNow();
+              if (!downstream.isActive()) {
+                upstream.close();
+                if (accessLog != null) {
+                  accessLog.upstreamConnected(System.nanoTime() - start);
+                  accessLog.flag(ResponseFlag.DR).finish();
+                }
+                return;
+              }
+              long connectNanos = System.nanoTime() - start;
+              meters.connected(connectNanos);
+              if (accessLog != null) {
+                accessLog.upstreamConnected(connectNanos);
+              }
+              ArrayDeque<ByteBuf> pending = early.drain();
+              boolean eof = early.inputShutdown();
+              downstream.pipeline().remove(early);
+              RelaySession.start(
+                  downstream,
+                  upstream,
+                  pending,
+                  eof,
+                  new RelaySession.Listener() {
+                    @Override
+                    public void bytes(boolean fromDownstream, int count) {
+                      (fromDownstream ? meters.sentBytes() : meters.receivedBytes())
+                          .increment(count);
                     }
-                    return;
-                  }
-                  if (!downstream.isActive()) {
-                    f.channel().close();
-                    if (accessLog != null) {
-                      accessLog.upstreamConnected(System.nanoTime() - start);
-                      accessLog.flag(ResponseFlag.DR).finish();
+
+                    @Override
+                    public void failed(boolean onDownstream, Throwable error) {
+                      if (accessLog != null) {
+                        accessLog.flag(onDownstream ? ResponseFlag.DR : ResponseFlag.UR);
+                      }
                     }
-                    return;
-                  }
-                  long connectNanos = System.nanoTime() - start;
-                  meters.connected(connectNanos);
-                  if (accessLog != null) {
-                    accessLog.upstreamConnected(connectNanos);
-                  }
-                  ArrayDeque<ByteBuf> pending = early.drain();
-                  boolean eof = early.inputShutdown();
-                  downstream.pipeline().remove(early);
-                  RelaySession.start(
-                      downstream,
-                      f.channel(),
-                      pending,
-                      eof,
-                      new RelaySession.Listener() {
-                        @Override
-                        public void bytes(boolean fromDownstream, int count) {
-                          (fromDownstream ? meters.sentBytes() : meters.receivedBytes())
-                              .increment(count);
-                        }
 
-                        @Override
-                        public void failed(boolean onDownstream, Throwable error) {
-                          if (accessLog != null) {
-                            accessLog.flag(onDownstream ? ResponseFlag.DR : ResponseFlag.UR);
-                          }
-                        }
+                    @Override
+                    public void closed(long down, long up, @Nullable Throwable error) {
+                      meters.ended(System.nanoTime() - start);
+                      if (accessLog != null) {
+                        accessLog.bytes(down, up).finish();
+                      }
+                    }
+                  });
+            });
+  }
 
-                        @Override
-                        public void closed(long down, long up, @Nullable Throwable error) {
-                          meters.ended(System.nanoTime() - start);
-                          if (accessLog != null) {
-                            accessLog.bytes(down, up).finish();
-                          }
-                        }
-                      });
-                });
+  /**
+   * Carries {@code downstream} (a socket accepted in the source's namespace) through a pooled HBONE
+   * stream. On any failure the downstream is reset. Not access-logged on this side: the receiving
+   * node logs each stream with both identities.
+   */
+  private static void tunnelRelay(
+      @Nullable HboneDialer hbone,
+      Channel downstream,
+      UpstreamPath.Hbone path,
+      ConnectionMeters meters) {
+    long start = System.nanoTime();
+    EarlyData early = new EarlyData();
+    downstream.pipeline().addLast(EarlyData.NAME, early);
+    Future<Http2StreamChannel> opened =
+        hbone != null
+            ? hbone.openStream(downstream, path)
+            : downstream.eventLoop().newFailedFuture(new IllegalStateException("no tunnel"));
+    opened.addListener(
+        (Future<Http2StreamChannel> f) -> {
+          if (!f.isSuccess()) {
+            meters.failed().increment();
+            log.debug("tunnel to {} failed: {}", path.target(), String.valueOf(f.cause()));
+            reset(downstream);
+            return;
+          }
+          Http2StreamChannel stream = f.getNow();
+          if (!downstream.isActive()) {
+            stream.close();
+            return;
+          }
+          meters.connected(System.nanoTime() - start);
+          ArrayDeque<ByteBuf> pending = early.drain();
+          boolean eof = early.inputShutdown();
+          downstream.pipeline().remove(early);
+          StreamRelay.start(
+              downstream,
+              stream,
+              pending,
+              eof,
+              new StreamRelay.Listener() {
+                @Override
+                public void bytes(boolean fromSocket, int count) {
+                  (fromSocket ? meters.sentBytes() : meters.receivedBytes()).increment(count);
+                }
+
+                @Override
+                public void closed(@Nullable Throwable error) {
+                  meters.ended(System.nanoTime() - start);
+                }
+              });
+        });
   }
 
   /**

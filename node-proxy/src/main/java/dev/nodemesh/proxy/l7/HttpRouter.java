@@ -1,17 +1,13 @@
 package dev.nodemesh.proxy.l7;
 
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.HttpRoute;
-import dev.nodemesh.proxy.config.HttpRouteEntry;
-import dev.nodemesh.proxy.config.MeshService;
-import dev.nodemesh.proxy.config.ServicePort;
-import dev.nodemesh.proxy.config.TextMatch;
-import dev.nodemesh.proxy.outbound.LoadBalancer;
-import dev.nodemesh.proxy.outbound.OutboundRouter;
-import dev.nodemesh.proxy.outbound.Route;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.HttpRoute;
+import dev.nodemesh.model.config.HttpRouteEntry;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.ServicePort;
+import dev.nodemesh.model.config.TextMatch;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.QueryStringDecoder;
-import java.net.InetAddress;
 import java.util.List;
 import java.util.Map;
 import java.util.function.IntUnaryOperator;
@@ -20,8 +16,8 @@ import org.jspecify.annotations.Nullable;
 /**
  * Decides where one HTTP request goes, from the snapshot and the request alone: the first route
  * entry of the dialled Service (in Gateway API precedence) whose match holds, then a backend by
- * weight, then an endpoint of that backend by the load balancer. No I/O, so every case is a table
- * row in a test.
+ * weight. It stops at the backend Service: the endpoint is picked once, by that Service's
+ * TrafficPolicy ({@link EndpointPicker}). No I/O, so every case is a table row in a test.
  */
 public final class HttpRouter {
   private HttpRouter() {}
@@ -29,10 +25,9 @@ public final class HttpRouter {
   /** What to do with a request. */
   public sealed interface Decision {}
 
-  /**
-   * Forward to {@code target} (its service, port, endpoint and address) under {@code entry}'s rule.
-   */
-  public record Forward(HttpRouteEntry entry, Route.ToService target) implements Decision {}
+  /** Forward to the backend Service {@code service}'s {@code port} under {@code entry}'s rule. */
+  public record ToBackend(HttpRouteEntry entry, MeshService service, ServicePort port)
+      implements Decision {}
 
   /** No rule matches: 404, as Gateway API asks. */
   public record NoMatch() implements Decision {}
@@ -44,13 +39,9 @@ public final class HttpRouter {
    */
   public record BadBackend(HttpRouteEntry entry, String reason) implements Decision {}
 
-  /** The backend Service has no usable endpoint: 503. */
-  public record NoEndpoints(HttpRouteEntry entry, MeshService backend) implements Decision {}
-
   /**
    * @param service the Service the client dialled (its VIP)
    * @param servicePort the port it dialled
-   * @param vip the VIP it dialled; backends are reached on an IP of the same family
    * @param path the request target as sent (path and query)
    * @param random returns a number in {@code [0, bound)} for the weighted choice
    */
@@ -58,11 +49,9 @@ public final class HttpRouter {
       ConfigSnapshot snapshot,
       MeshService service,
       int servicePort,
-      InetAddress vip,
       String method,
       String path,
       HttpHeaders headers,
-      LoadBalancer loadBalancer,
       IntUnaryOperator random) {
     QueryStringDecoder uri = new QueryStringDecoder(path);
     String rawPath = uri.rawPath();
@@ -91,11 +80,11 @@ public final class HttpRouter {
           continue;
         }
       }
-      return backend(snapshot, e, vip, loadBalancer, random);
+      return backend(snapshot, e, random);
     }
     if (!covered) {
       // No route on this port (L7 is here for the destination's L7 policy): the Service itself.
-      return backend(snapshot, defaultEntry(service, servicePort), vip, loadBalancer, random);
+      return backend(snapshot, defaultEntry(service, servicePort), random);
     }
     return new NoMatch();
   }
@@ -138,11 +127,7 @@ public final class HttpRouter {
   }
 
   private static Decision backend(
-      ConfigSnapshot snapshot,
-      HttpRouteEntry entry,
-      InetAddress vip,
-      LoadBalancer loadBalancer,
-      IntUnaryOperator random) {
+      ConfigSnapshot snapshot, HttpRouteEntry entry, IntUnaryOperator random) {
     List<HttpRoute.Backend> backends = entry.rule().backends();
     long total = 0;
     for (HttpRoute.Backend b : backends) {
@@ -175,11 +160,7 @@ public final class HttpRouter {
     if (port == null || svc.vips().isEmpty()) {
       return new BadBackend(entry, "Service " + chosen.service() + " has no port " + chosen.port());
     }
-    Route r2 = OutboundRouter.toEndpoint(snapshot, svc, port, vip, loadBalancer);
-    if (r2 instanceof Route.ToService to) {
-      return new Forward(entry, to);
-    }
-    return new NoEndpoints(entry, svc);
+    return new ToBackend(entry, svc, port);
   }
 
   /**

@@ -1,16 +1,17 @@
 package dev.nodemesh.proxy.l7;
 
-import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.HttpRoute;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.ServicePort;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.HttpRequestInfo;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.HttpRoute;
-import dev.nodemesh.proxy.config.MeshService;
-import dev.nodemesh.proxy.config.ServicePort;
-import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.outbound.OutboundRouter;
 import dev.nodemesh.proxy.outbound.Route;
+import dev.nodemesh.proxy.upstream.UpstreamPath;
+import dev.nodemesh.proxy.upstream.UpstreamPools;
 import io.netty.channel.Channel;
 import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.HttpContent;
@@ -156,17 +157,16 @@ final class RequestMirror implements UpstreamPools.ResponseSink {
     List<HttpContent> parts = new ArrayList<>(body);
     body.clear();
     InetSocketAddress to = target.upstream();
-    EnrolledPod local = cx.plane().pods().byIp(to.getAddress());
-    NetworkNamespace from = local != null ? local.netns() : cx.source().netns();
     boolean h2 = HttpProxy.isH2(target.port().appProtocol());
-    // A copy to an endpoint on another node goes through the source's HBONE tunnel, as requests do.
-    dev.nodemesh.proxy.tunnel.Tunnel tunnel = cx.plane().tunnel();
-    UpstreamPools.Via via =
-        tunnel != null && tunnel.crossesNodes(target.endpoint(), local != null)
-            ? new UpstreamPools.Via(cx.source(), target.endpoint())
-            : null;
-    UpstreamPools.acquire(
-            cx.plane(), downstream, from, to, h2, via, cx.limits().upstreamIdleTimeout())
+    // Tunnel or direct, and from which namespace: the same path decision as requests get.
+    UpstreamPath path =
+        cx.plane()
+            .upstreams()
+            .pathTo(cx.plane().snapshots().current(), cx.source(), target.endpoint(), to);
+    cx.plane()
+        .upstreams()
+        .http()
+        .acquire(downstream, path, h2, cx.limits().upstreamIdleTimeout())
         .addListener(
             fut -> {
               if (!fut.isSuccess()) {

@@ -92,9 +92,14 @@ public final class PodListeners implements AutoCloseable {
     Tunnel tunnel = plane.tunnel();
     if (tunnel != null) {
       binds.add(
-          bootstrap(plane, HboneServer.initializer(tunnel, plane, pod), family)
+          bootstrap(plane, HboneServer.initializer(tunnel, hboneContext(plane), pod), family)
               .bind(new InetSocketAddress(any, NodeProxyConfig.HBONE_PORT)));
     }
+  }
+
+  private static HboneServer.Context hboneContext(DataPlane plane) {
+    return new HboneServer.Context(
+        plane.snapshots(), plane.metrics(), plane.accessLog(), plane.upstreams().direct());
   }
 
   private static final InetAddress ANY4 = address(new byte[4]);

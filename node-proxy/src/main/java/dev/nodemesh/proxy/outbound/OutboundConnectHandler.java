@@ -1,24 +1,23 @@
 package dev.nodemesh.proxy.outbound;
 
-import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.HttpRoute;
+import dev.nodemesh.model.config.HttpRouteEntry;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.ServicePort;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.PolicyEnforcement;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.HttpRoute;
-import dev.nodemesh.proxy.config.HttpRouteEntry;
-import dev.nodemesh.proxy.config.MeshService;
-import dev.nodemesh.proxy.config.ServicePort;
-import dev.nodemesh.proxy.config.Workload;
-import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.l7.HttpProxy;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
-import dev.nodemesh.proxy.tunnel.Tunnel;
+import dev.nodemesh.proxy.upstream.UpstreamPath;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import java.net.Inet4Address;
@@ -33,10 +32,10 @@ import org.slf4j.LoggerFactory;
  * destination, asks {@link OutboundRouter} where it goes, connects there and hands the pair to the
  * L4 relay, removing itself. The source pod is known from the listener, never from an IP.
  *
- * <p>A destination that is a pod enrolled on this node is reached from inside that pod's namespace
- * (one proxy hop for same-node traffic); anything else is reached from the source pod's namespace,
- * as the pod itself would have. A mesh workload on another node is reached through an HBONE tunnel
- * when one is configured.
+ * <p>How the target is reached is the data plane's path decision ({@code upstream.PathDecider}): a
+ * pod enrolled on this node from inside its namespace (one proxy hop; its policy is checked here),
+ * a mesh workload on another node through an HBONE tunnel when one is configured, anything else
+ * from the source pod's namespace, as the pod itself would have.
  */
 public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
   private static final Logger log = LoggerFactory.getLogger(OutboundConnectHandler.class);
@@ -161,18 +160,13 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
       Relays.refuse(ctx.channel(), accessLog);
       return;
     }
-    EnrolledPod local = plane.pods().byIp(upstream.getAddress());
-    if (local != null && !authorizeLocal(ctx, snapshot, route, local, upstream, accessLog)) {
+    // How to reach it (same node, HBONE, or direct from the source's namespace): decided once.
+    UpstreamPath path = plane.upstreams().pathTo(snapshot, source, endpointOf(route), upstream);
+    if (path instanceof UpstreamPath.SameNode local
+        && !authorizeLocal(ctx, snapshot, route, local.destination(), upstream, accessLog)) {
       return;
     }
-    Tunnel tunnel = plane.tunnel();
-    Workload endpoint = endpointOf(route);
-    if (tunnel != null && endpoint != null && tunnel.crossesNodes(endpoint, local != null)) {
-      tunnel.connect(plane, ctx.channel(), source, endpoint, upstream, meters);
-      return;
-    }
-    NetworkNamespace from = local != null ? local.netns() : source.netns();
-    Relays.connectAndRelay(plane, ctx.channel(), from, upstream, meters, accessLog);
+    Relays.connectAndRelay(plane.upstreams(), ctx.channel(), path, meters, accessLog);
   }
 
   /**

@@ -1,15 +1,13 @@
 package dev.nodemesh.proxy.tunnel;
 
-import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.Workload;
-import dev.nodemesh.proxy.identity.SpiffeId;
-import dev.nodemesh.proxy.l4.Upstream;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import io.netty.channel.ChannelFutureListener;
@@ -43,7 +41,7 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
   private static final Logger log = LoggerFactory.getLogger(ConnectStreamHandler.class);
 
   private final Tunnel tunnel;
-  private final DataPlane plane;
+  private final HboneServer.Context context;
   private final EnrolledPod pod;
   private final SpiffeId peer;
   private final InetAddress peerIp;
@@ -52,14 +50,14 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
 
   ConnectStreamHandler(
       Tunnel tunnel,
-      DataPlane plane,
+      HboneServer.Context context,
       EnrolledPod pod,
       SpiffeId peer,
       InetAddress peerIp,
       HboneServer.Expiry expiry) {
     this.expiry = expiry;
     this.tunnel = tunnel;
-    this.plane = plane;
+    this.context = context;
     this.pod = pod;
     this.peer = peer;
     this.peerIp = peerIp;
@@ -97,7 +95,7 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
       respond(stream, "400", true);
       return;
     }
-    ConfigSnapshot snapshot = plane.snapshots().current();
+    ConfigSnapshot snapshot = context.snapshots().current();
     Workload destination = snapshot.workloadByIp(target.getAddress());
     if (destination == null) {
       m.streamsRefused().increment();
@@ -114,7 +112,7 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
             TrafficLabels.UNKNOWN,
             peer.toString(),
             SpiffeId.of(tunnel.trustDomain(), destination).toString());
-    ConnectionLog accessLog = plane.accessLog().begin(labels);
+    ConnectionLog accessLog = context.accessLog().begin(labels);
     Decision d =
         tunnel
             .authorizer()
@@ -129,7 +127,7 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
     }
     if (!d.allowed()) {
       m.streamsRefused().increment();
-      plane
+      context
           .metrics()
           .policyDenials(
               "destination",
@@ -145,10 +143,12 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
       }
       return;
     }
-    ConnectionMeters meters = plane.metrics().connection(labels);
+    ConnectionMeters meters = context.metrics().connection(labels);
     ctx.pipeline().remove(this);
     long start = System.nanoTime();
-    Upstream.connect(plane, stream, pod.netns(), target)
+    context
+        .direct()
+        .connect(stream, pod.netns(), target)
         .addListener(
             (ChannelFutureListener)
                 f -> {

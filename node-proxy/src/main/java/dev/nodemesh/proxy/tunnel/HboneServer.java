@@ -1,11 +1,14 @@
 package dev.nodemesh.proxy.tunnel;
 
-import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.SpiffeId;
+import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.agent.EnrolledPod;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.Workload;
-import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
+import dev.nodemesh.proxy.upstream.DirectDialer;
+import dev.nodemesh.proxy.upstream.PathDecider;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
@@ -39,9 +42,17 @@ public final class HboneServer {
 
   private HboneServer() {}
 
+  /**
+   * What the server side takes from the data plane: the config, where it reports, and the dialer
+   * that delivers a stream to the pod's app. Narrower than the data plane, so the tunnel never
+   * imports what wires it.
+   */
+  public record Context(
+      SnapshotHolder snapshots, ProxyMetrics metrics, AccessLog accessLog, DirectDialer direct) {}
+
   /** The child handler of the 15008 listener in {@code pod}'s namespace. */
   public static ChannelInitializer<SocketChannel> initializer(
-      Tunnel tunnel, DataPlane plane, EnrolledPod pod) {
+      Tunnel tunnel, Context context, EnrolledPod pod) {
     return new ChannelInitializer<>() {
       @Override
       protected void initChannel(SocketChannel ch) {
@@ -49,31 +60,14 @@ public final class HboneServer {
         // The pod listeners allow half-closure (for relays); a TLS connection whose peer sent FIN
         // is over, and must close rather than linger half-open with its HTTP/2 state.
         ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
-        ch.pipeline().addLast("hbone-tls-setup", tlsSetup(tunnel, plane, pod));
+        ch.pipeline().addLast("hbone-tls-setup", tlsSetup(tunnel, context, pod));
       }
     };
   }
 
   /** The first handler of an accepted connection (apart from the listener, for tests). */
-  static ChannelHandler tlsSetup(Tunnel tunnel, DataPlane plane, EnrolledPod pod) {
-    return new TlsSetup(tunnel, plane, pod);
-  }
-
-  /** The workload of this node's pod in the snapshot, by uid, else by IP. */
-  static @Nullable Workload workloadOf(ConfigSnapshot snapshot, EnrolledPod pod) {
-    for (InetAddress ip : pod.ips()) {
-      Workload w = snapshot.workloadByIp(ip);
-      if (w != null && w.uid().equals(pod.uid())) {
-        return w;
-      }
-    }
-    for (InetAddress ip : pod.ips()) {
-      Workload w = snapshot.workloadByIp(ip);
-      if (w != null && w.namespace().equals(pod.namespace()) && w.name().equals(pod.name())) {
-        return w;
-      }
-    }
-    return null;
+  static ChannelHandler tlsSetup(Tunnel tunnel, Context context, EnrolledPod pod) {
+    return new TlsSetup(tunnel, context, pod);
   }
 
   /**
@@ -94,19 +88,19 @@ public final class HboneServer {
   /** Picks the pod's certificate (asynchronously), then installs TLS and starts reading. */
   private static final class TlsSetup extends ChannelInboundHandlerAdapter {
     private final Tunnel tunnel;
-    private final DataPlane plane;
+    private final Context context;
     private final EnrolledPod pod;
 
-    TlsSetup(Tunnel tunnel, DataPlane plane, EnrolledPod pod) {
+    TlsSetup(Tunnel tunnel, Context context, EnrolledPod pod) {
       this.tunnel = tunnel;
-      this.plane = plane;
+      this.context = context;
       this.pod = pod;
     }
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
       Channel ch = ctx.channel();
-      Workload self = workloadOf(plane.snapshots().current(), pod);
+      Workload self = PathDecider.configuredWorkload(context.snapshots().current(), pod);
       if (self == null) {
         log.warn(
             "HBONE connection to {}: the pod is not in the config, no identity to present", pod);
@@ -135,7 +129,7 @@ public final class HboneServer {
         return;
       }
       ctx.pipeline().addAfter(ctx.name(), "tls", ssl.newHandler(ch.alloc()));
-      ctx.pipeline().addAfter("tls", "alpn", new ServerNegotiation(tunnel, plane, pod));
+      ctx.pipeline().addAfter("tls", "alpn", new ServerNegotiation(tunnel, context, pod));
       ctx.pipeline().remove(this);
       // Connection-level reads stay on: back-pressure is per stream, by HTTP/2 flow control.
       ch.config().setAutoRead(true);
@@ -150,13 +144,13 @@ public final class HboneServer {
   /** After the handshake: h2 only, the client's SPIFFE ID, then the HTTP/2 codec. */
   private static final class ServerNegotiation extends ApplicationProtocolNegotiationHandler {
     private final Tunnel tunnel;
-    private final DataPlane plane;
+    private final Context context;
     private final EnrolledPod pod;
 
-    ServerNegotiation(Tunnel tunnel, DataPlane plane, EnrolledPod pod) {
+    ServerNegotiation(Tunnel tunnel, Context context, EnrolledPod pod) {
       super("none");
       this.tunnel = tunnel;
-      this.plane = plane;
+      this.context = context;
       this.pod = pod;
     }
 
@@ -203,7 +197,7 @@ public final class HboneServer {
                           .pipeline()
                           .addLast(
                               "connect",
-                              new ConnectStreamHandler(tunnel, plane, pod, peer, peerIp, expiry));
+                              new ConnectStreamHandler(tunnel, context, pod, peer, peerIp, expiry));
                     }
                   }));
       Tunnel.growConnectionWindow(ctx.channel(), s);

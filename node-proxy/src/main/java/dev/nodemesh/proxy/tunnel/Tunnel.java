@@ -1,61 +1,37 @@
 package dev.nodemesh.proxy.tunnel;
 
-import dev.nodemesh.proxy.DataPlane;
-import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.Authorizer;
-import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.identity.IdentityProvider;
-import dev.nodemesh.proxy.identity.SpiffeId;
-import dev.nodemesh.proxy.l4.EarlyData;
-import dev.nodemesh.proxy.l4.Relays;
-import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
-import io.netty.channel.EventLoop;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.ChannelGroupFuture;
 import io.netty.channel.group.DefaultChannelGroup;
-import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http2.DefaultHttp2GoAwayFrame;
-import io.netty.handler.codec.http2.DefaultHttp2Headers;
-import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
 import io.netty.handler.codec.http2.Http2Connection;
 import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2Settings;
-import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.flush.FlushConsolidationHandler;
-import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.GlobalEventExecutor;
-import io.netty.util.concurrent.Promise;
-import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.security.cert.Certificate;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.ConcurrentHashMap;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
-import org.jspecify.annotations.Nullable;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
- * HBONE as the rest of the data plane sees it: whether a connection crosses nodes ({@link
- * #crossesNodes}), the client path ({@link #connect}), and the server listener's pipeline ({@link
- * HboneServer}). Holds this node's name, the trust domain, the TLS contexts, the authorizer the
- * server side asks, the settings, the metrics and one client pool per event loop.
+ * What both sides of HBONE share: this node's name, the trust domain, the TLS contexts, the
+ * authorizer the 15008 listeners ask, the settings, the metrics and the clock certificate expiry is
+ * compared against. The client side (pooled CONNECT streams) and the server side are built on it;
+ * whether a destination takes the tunnel is the upstream path decision's to say.
  */
 public final class Tunnel {
-  private static final Logger log = LoggerFactory.getLogger(Tunnel.class);
-
   private final String nodeName;
   private final String trustDomain;
   private final TunnelTls tls;
@@ -63,7 +39,6 @@ public final class Tunnel {
   private final TunnelSettings settings;
   private final TunnelMetrics metrics;
   private final Clock clock;
-  private final ConcurrentHashMap<EventLoop, TunnelPool> pools = new ConcurrentHashMap<>();
   private final ChannelGroup serverConnections =
       new DefaultChannelGroup("hbone-server", GlobalEventExecutor.INSTANCE);
 
@@ -98,16 +73,9 @@ public final class Tunnel {
     this.metrics = new TunnelMetrics(registry);
   }
 
-  /**
-   * True when traffic to {@code endpoint} goes through a tunnel: a mesh workload scheduled on
-   * another node (or on none) that is not enrolled here. Pods on this node keep the direct path.
-   */
-  public static boolean crossesNodes(Workload endpoint, String nodeName, boolean enrolledHere) {
-    return !enrolledHere && !endpoint.nodeName().equals(nodeName);
-  }
-
-  public boolean crossesNodes(Workload endpoint, boolean enrolledHere) {
-    return crossesNodes(endpoint, nodeName, enrolledHere);
+  /** This node's name: a destination on another node is reached through the tunnel. */
+  public String nodeName() {
+    return nodeName;
   }
 
   public String trustDomain() {
@@ -167,154 +135,6 @@ public final class Tunnel {
       }
     }
     return at;
-  }
-
-  /** Client connections held now over every loop (call from a test or admin, racy by nature). */
-  int pooledConnections() {
-    int n = 0;
-    for (TunnelPool p : pools.values()) {
-      n += p.size();
-    }
-    return n;
-  }
-
-  /**
-   * Carries {@code downstream} (a socket accepted in {@code source}'s namespace) to {@code target}
-   * on {@code destination} through a pooled HBONE stream. On any failure the downstream is reset.
-   * Call on the downstream's event loop.
-   */
-  public void connect(
-      DataPlane plane,
-      Channel downstream,
-      EnrolledPod source,
-      Workload destination,
-      InetSocketAddress target,
-      ConnectionMeters meters) {
-    long start = System.nanoTime();
-    EarlyData early = new EarlyData();
-    downstream.pipeline().addLast(EarlyData.NAME, early);
-    open(plane, downstream, source, destination, target)
-        .addListener(
-            (Future<Http2StreamChannel> f) -> {
-              if (!f.isSuccess()) {
-                meters.failed().increment();
-                log.debug("tunnel to {} failed: {}", target, String.valueOf(f.cause()));
-                Relays.reset(downstream);
-                return;
-              }
-              Http2StreamChannel stream = f.getNow();
-              if (!downstream.isActive()) {
-                stream.close();
-                return;
-              }
-              meters.connected(System.nanoTime() - start);
-              ArrayDeque<ByteBuf> pending = early.drain();
-              boolean eof = early.inputShutdown();
-              downstream.pipeline().remove(early);
-              StreamRelay.start(downstream, stream, pending, eof, relayListener(meters, start));
-            });
-  }
-
-  /**
-   * A CONNECT stream to {@code target} on {@code destination}, answered 200, on a pooled connection
-   * presenting {@code source}'s workload certificate (made from its namespace when a new one is
-   * needed). The stream does not auto-read. Completes on {@code onLoop}'s event loop, which must be
-   * the caller's; fails when the source has no identity in the config (never plaintext), the
-   * connection cannot be made, or the server refuses the stream.
-   */
-  public Future<Http2StreamChannel> open(
-      DataPlane plane,
-      Channel onLoop,
-      EnrolledPod source,
-      Workload destination,
-      InetSocketAddress target) {
-    Promise<Http2StreamChannel> result = onLoop.eventLoop().newPromise();
-    Workload self = HboneServer.workloadOf(plane.snapshots().current(), source);
-    if (self == null) {
-      return result.setFailure(
-          new IOException("tunnel from " + source + ": the pod is not in the config"));
-    }
-    TunnelPool.Key key =
-        new TunnelPool.Key(
-            SpiffeId.of(trustDomain, self),
-            target.getAddress(),
-            SpiffeId.of(trustDomain, destination));
-    attempt(plane, onLoop, source, key, target, result, true);
-    return result;
-  }
-
-  /**
-   * Opens a stream and sends CONNECT. A stream the server refused without processing it (RST_STREAM
-   * REFUSED_STREAM, e.g. because the connection's certificates expired by the server's clock, or
-   * above the last stream id of a GOAWAY) is tried once more: the refused connection drains on the
-   * server's GOAWAY, so the pool makes a new one. Nothing was relayed yet.
-   */
-  private void attempt(
-      DataPlane plane,
-      Channel onLoop,
-      EnrolledPod source,
-      TunnelPool.Key key,
-      InetSocketAddress target,
-      Promise<Http2StreamChannel> result,
-      boolean mayRetry) {
-    EventLoop loop = onLoop.eventLoop();
-    TunnelPool pool = pools.computeIfAbsent(loop, l -> new TunnelPool(this, l));
-    pool.openStream(plane, key, source.netns(), onLoop)
-        .addListener(
-            (Future<Http2StreamChannel> f) -> {
-              if (!f.isSuccess()) {
-                result.tryFailure(f.cause());
-                return;
-              }
-              Http2StreamChannel stream = f.getNow();
-              if (result.isDone()) {
-                stream.close();
-                return;
-              }
-              stream
-                  .pipeline()
-                  .addLast(
-                      "connect-response",
-                      new ConnectResponseHandler(
-                          answer -> {
-                            if (answer == ConnectResponseHandler.Answer.OK) {
-                              if (!result.trySuccess(stream)) {
-                                stream.close();
-                              }
-                              return;
-                            }
-                            if (answer == ConnectResponseHandler.Answer.REFUSED && mayRetry) {
-                              log.debug("tunnel {}: stream refused, trying a new connection", key);
-                              // Once the connection has seen the GOAWAY (read after the streams'
-                              // notices) and left the pool.
-                              loop.execute(
-                                  () -> attempt(plane, onLoop, source, key, target, result, false));
-                              return;
-                            }
-                            result.tryFailure(
-                                new IOException("tunnel " + key + ": CONNECT " + answer));
-                          }));
-              stream.writeAndFlush(
-                  new DefaultHttp2HeadersFrame(
-                      new DefaultHttp2Headers()
-                          .method(HttpMethod.CONNECT.asciiName())
-                          .authority(ConnectTarget.format(target))));
-              stream.read();
-            });
-  }
-
-  private static StreamRelay.Listener relayListener(ConnectionMeters meters, long start) {
-    return new StreamRelay.Listener() {
-      @Override
-      public void bytes(boolean fromSocket, int count) {
-        (fromSocket ? meters.sentBytes() : meters.receivedBytes()).increment(count);
-      }
-
-      @Override
-      public void closed(@Nullable Throwable error) {
-        meters.ended(System.nanoTime() - start);
-      }
-    };
   }
 
   /**

@@ -1,10 +1,9 @@
 package dev.nodemesh.proxy.tunnel;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
-import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.NodeProxyConfig;
-import dev.nodemesh.proxy.identity.SpiffeId;
-import dev.nodemesh.proxy.l4.Upstream;
+import dev.nodemesh.proxy.upstream.DirectDialer;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -106,17 +105,17 @@ final class TunnelConnection {
     return streams;
   }
 
-  void connect(DataPlane plane, NetworkNamespace from, Channel downstream) {
+  void connect(DirectDialer direct, NetworkNamespace from, Channel downstream) {
     tunnel
         .tls()
         .client(key.source())
         .whenComplete(
             (ssl, error) ->
-                pool.loop().execute(() -> connected(plane, from, downstream, ssl, error)));
+                pool.loop().execute(() -> connected(direct, from, downstream, ssl, error)));
   }
 
   private void connected(
-      DataPlane plane,
+      DirectDialer direct,
       NetworkNamespace from,
       Channel downstream,
       @Nullable SslContext ssl,
@@ -126,7 +125,8 @@ final class TunnelConnection {
       return;
     }
     InetSocketAddress to = new InetSocketAddress(key.destination(), NodeProxyConfig.HBONE_PORT);
-    Upstream.connect(plane, downstream, from, to)
+    direct
+        .connect(downstream, from, to)
         .addListener(
             (ChannelFutureListener)
                 f -> {

@@ -1,8 +1,8 @@
 package dev.nodemesh.proxy.tunnel;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
-import dev.nodemesh.proxy.DataPlane;
-import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.model.identity.SpiffeId;
+import dev.nodemesh.proxy.upstream.DirectDialer;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http2.Http2StreamChannel;
@@ -26,11 +26,13 @@ final class TunnelPool {
   record Key(SpiffeId source, InetAddress destination, SpiffeId expected) {}
 
   private final Tunnel tunnel;
+  private final DirectDialer direct;
   private final EventLoop loop;
   private final Map<Key, List<TunnelConnection>> connections = new HashMap<>();
 
-  TunnelPool(Tunnel tunnel, EventLoop loop) {
+  TunnelPool(Tunnel tunnel, DirectDialer direct, EventLoop loop) {
     this.tunnel = tunnel;
+    this.direct = direct;
     this.loop = loop;
   }
 
@@ -42,8 +44,7 @@ final class TunnelPool {
    * A new CONNECT-ready stream to {@code key}'s destination, on a connection with a free slot or a
    * new one made from {@code from}'s namespace. Call on this pool's loop.
    */
-  Future<Http2StreamChannel> openStream(
-      DataPlane plane, Key key, NetworkNamespace from, Channel downstream) {
+  Future<Http2StreamChannel> openStream(Key key, NetworkNamespace from, Channel downstream) {
     Promise<Http2StreamChannel> p = loop.newPromise();
     List<TunnelConnection> list = connections.get(key);
     if (list != null) {
@@ -57,7 +58,7 @@ final class TunnelPool {
     TunnelConnection c = new TunnelConnection(tunnel, this, key);
     connections.computeIfAbsent(key, k -> new ArrayList<>(1)).add(c);
     c.tryReserve(p);
-    c.connect(plane, from, downstream);
+    c.connect(direct, from, downstream);
     return p;
   }
 

@@ -1,23 +1,27 @@
 package dev.nodemesh.proxy.l7;
 
-import static dev.nodemesh.proxy.config.MeshYaml.docs;
-import static dev.nodemesh.proxy.config.MeshYaml.pod;
-import static dev.nodemesh.proxy.config.MeshYaml.service;
+import static dev.nodemesh.model.testing.MeshYaml.docs;
+import static dev.nodemesh.model.testing.MeshYaml.pod;
+import static dev.nodemesh.model.testing.MeshYaml.service;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.nodemesh.proxy.config.ConfigLoader;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.HttpRouteEntry;
-import dev.nodemesh.proxy.config.MeshService;
-import dev.nodemesh.proxy.config.MeshYaml;
-import dev.nodemesh.proxy.config.NamespacedName;
-import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
+import dev.nodemesh.model.config.ConfigLoader;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.HttpRouteEntry;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.NamespacedName;
+import dev.nodemesh.model.testing.MeshYaml;
+import dev.nodemesh.proxy.l7.resilience.ServiceTraffic;
+import dev.nodemesh.proxy.l7.resilience.TrafficState;
+import dev.nodemesh.proxy.outbound.Route;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.netty.handler.codec.http.DefaultHttpHeaders;
 import io.netty.handler.codec.http.HttpHeaders;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -175,16 +179,7 @@ class HttpRouterTest {
   @Test
   void portOfAnotherServicePortIsNotRouted() {
     HttpRouter.Decision d =
-        HttpRouter.route(
-            mesh,
-            web,
-            8443,
-            vip,
-            "GET",
-            "/api",
-            new DefaultHttpHeaders(),
-            new RoundRobinLoadBalancer(),
-            b -> 0);
+        HttpRouter.route(mesh, web, 8443, "GET", "/api", new DefaultHttpHeaders(), b -> 0);
     // z-general covers every port, a-specific only 80: /api on 8443 is z-general's prefix rule.
     assertEquals("a", outcome(d));
   }
@@ -226,13 +221,21 @@ class HttpRouterTest {
 
   private static HttpRouter.Decision route(
       String method, String path, HttpHeaders h, java.util.function.IntUnaryOperator random) {
-    return HttpRouter.route(
-        mesh, web, 80, vip, method, path, h, new RoundRobinLoadBalancer(), random);
+    return HttpRouter.route(mesh, web, 80, method, path, h, random);
   }
 
+  /**
+   * The backend a request goes to, or the status the proxy answers: the router's decision, then the
+   * endpoint pick (a backend without a usable endpoint is 503).
+   */
   private static String outcome(HttpRouter.Decision d) {
-    if (d instanceof HttpRouter.Forward f) {
-      return f.target().service().name();
+    if (d instanceof HttpRouter.ToBackend b) {
+      ServiceTraffic st =
+          new TrafficState(new SimpleMeterRegistry(), () -> 0L).service(b.service().id(), null);
+      Route.ToService t =
+          EndpointPicker.pick(
+              mesh, b.service(), b.port(), vip, st, null, 0, null, new SplittableRandom(1));
+      return t == null ? "503" : t.service().name();
     }
     if (d instanceof HttpRouter.NoMatch) {
       return "404";

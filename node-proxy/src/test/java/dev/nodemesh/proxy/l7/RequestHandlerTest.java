@@ -1,8 +1,8 @@
 package dev.nodemesh.proxy.l7;
 
-import static dev.nodemesh.proxy.config.MeshYaml.docs;
-import static dev.nodemesh.proxy.config.MeshYaml.pod;
-import static dev.nodemesh.proxy.config.MeshYaml.service;
+import static dev.nodemesh.model.testing.MeshYaml.docs;
+import static dev.nodemesh.model.testing.MeshYaml.pod;
+import static dev.nodemesh.model.testing.MeshYaml.service;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -10,16 +10,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.nodemesh.model.config.ConfigLoader;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.NamespacedName;
+import dev.nodemesh.model.testing.MeshYaml;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
-import dev.nodemesh.proxy.config.ConfigLoader;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.MeshYaml;
-import dev.nodemesh.proxy.config.NamespacedName;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
@@ -304,34 +304,5 @@ class RequestHandlerTest {
     assertEquals(400, lines.get(2).get("http_status").asInt());
     assertEquals("DPE", lines.get(2).get("response_flags").asText());
     assertEquals("client", lines.get(0).get("source_workload").asText());
-  }
-
-  @Test
-  void generatedIdsHaveTheirStandardShape() {
-    java.util.Random rnd = new java.util.Random(42);
-    java.util.Set<String> seen = new java.util.HashSet<>();
-    for (int i = 0; i < 1000; i++) {
-      String id = RequestHandler.requestId(rnd);
-      java.util.UUID u = java.util.UUID.fromString(id);
-      assertEquals(id, u.toString());
-      assertEquals(4, u.version());
-      assertEquals(2, u.variant());
-      assertTrue(seen.add(id), id);
-      String tp = RequestHandler.traceparent(rnd);
-      assertTrue(tp.matches("00-[0-9a-f]{32}-[0-9a-f]{16}-01"), tp);
-      assertFalse(tp.substring(3, 35).equals("0".repeat(32)), tp);
-      assertFalse(tp.substring(36, 52).equals("0".repeat(16)), tp);
-    }
-    java.util.Random fixed =
-        new java.util.Random() {
-          @Override
-          public long nextLong() {
-            return 0x0123456789abcdefL;
-          }
-        };
-    assertEquals("01234567-89ab-4def-8123-456789abcdef", RequestHandler.requestId(fixed));
-    assertEquals(
-        "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01",
-        RequestHandler.traceparent(fixed));
   }
 }

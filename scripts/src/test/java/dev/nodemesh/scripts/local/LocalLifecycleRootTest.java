@@ -9,7 +9,7 @@ import dev.nodemesh.api.agent.v1.Pod;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.bpf.testing.TestBpffs;
 import dev.nodemesh.bpf.testing.TestCgroup;
-import dev.nodemesh.proxy.agent.AgentClient;
+import dev.nodemesh.cni.agent.AgentClient;
 import dev.nodemesh.scripts.local.StateFile.Kind;
 import dev.nodemesh.scripts.local.StateFile.NodeRecord;
 import dev.nodemesh.scripts.local.StateFile.Resource;
