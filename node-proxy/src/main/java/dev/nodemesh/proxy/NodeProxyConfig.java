@@ -246,7 +246,7 @@ public record NodeProxyConfig(
 
   /** {@code cni} beside the agent socket: {@code /var/run/nodemesh/cni} for the default socket. */
   public static Path defaultCniRunDir(Path agentSocket) {
-    return agentSocket.toAbsolutePath().resolveSibling("cni");
+    return dev.nodemesh.model.cni.PodRecords.defaultDir(agentSocket);
   }
 
   public static final Path DEFAULT_AGENT_SOCKET = Path.of("/var/run/nodemesh/agent.sock");

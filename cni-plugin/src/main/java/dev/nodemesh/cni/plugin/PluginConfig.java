@@ -3,6 +3,7 @@ package dev.nodemesh.cni.plugin;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nodemesh.cni.spec.CniError;
+import dev.nodemesh.model.cni.PodRecords;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -43,7 +44,9 @@ public record PluginConfig(
   /** Reads the nodemesh keys; a key of the wrong type is code 7 naming it. */
   public static PluginConfig from(ObjectNode conf) throws CniError {
     Path socket = path(conf, "agentSocket", DEFAULT_AGENT_SOCKET);
-    Path runDir = path(conf, "runDir", DEFAULT_RUN_DIR);
+    // Without runDir, the records go where a proxy serving this socket looks without
+    // --cni-run-dir (DEFAULT_RUN_DIR for the default socket).
+    Path runDir = path(conf, "runDir", PodRecords.defaultDir(socket));
     JsonNode t = conf.path("agentTimeoutSeconds");
     Duration timeout = Duration.ofSeconds(15);
     if (!t.isMissingNode()) {

@@ -84,41 +84,56 @@ class InstallCniTest {
     return out;
   }
 
-  @Test
-  void bridgeConflistGetsNodemeshLastKeepingModeAndIsIdempotent() throws Exception {
-    Path f = conf.resolve("10-bridge.conflist");
-    Files.writeString(f, BRIDGE_CONFLIST);
-    Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rw-------"));
-    assertEquals(InstallCni.Result.WRITTEN, install.insert());
-    JsonNode after = json(f);
-    assertEquals(List.of("bridge", "portmap", "nodemesh"), types(after));
-    assertEquals(pluginConf, after.path("plugins").get(2));
-    // Everything else is as it was.
-    ObjectNode without = after.deepCopy();
-    ((ArrayNode) without.get("plugins")).remove(2);
-    assertEquals(NetConf.JSON.readTree(BRIDGE_CONFLIST), without);
-    assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(f)));
+  /** Our own config must be what the runtime picks: the primary's plugins, then nodemesh. */
+  private void assertOwnChains(Path primary, List<String> wantTypes) throws Exception {
+    Path own = InstallCni.ownPath(primary);
+    assertEquals(own, InstallCni.runtimePick(conf), "the runtime picks our config");
+    assertEquals(primary, InstallCni.primary(conf));
+    JsonNode list = json(own);
+    assertEquals(wantTypes, types(list));
+    assertEquals(pluginConf, list.path("plugins").get(wantTypes.size() - 1));
+  }
 
-    byte[] once = Files.readAllBytes(f);
-    assertEquals(InstallCni.Result.UNCHANGED, install.insert());
-    assertEquals(new String(once), Files.readString(f));
+  private List<String> confDirFiles() throws Exception {
     try (var s = Files.list(conf)) {
-      assertEquals(1, s.count(), "no temp files left behind");
+      return s.map(p -> p.getFileName().toString()).sorted().toList();
     }
   }
 
   @Test
-  void aConfBecomesAConflist() throws Exception {
-    Files.writeString(conf.resolve("10-mynet.conf"), BRIDGE_CONF);
+  void ownConflistChainsThePrimaryLeavingItUntouchedAndIsIdempotent() throws Exception {
+    Path f = conf.resolve("10-bridge.conflist");
+    Files.writeString(f, BRIDGE_CONFLIST);
+    Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rw-------"));
     assertEquals(InstallCni.Result.WRITTEN, install.insert());
-    assertFalse(Files.exists(conf.resolve("10-mynet.conf")));
-    JsonNode list = json(conf.resolve("10-mynet.conflist"));
+    assertEquals(BRIDGE_CONFLIST, Files.readString(f), "the primary's file is never written");
+    Path own = conf.resolve("10-bridge-nodemesh.conflist");
+    assertEquals(own, InstallCni.ownPath(f));
+    assertOwnChains(f, List.of("bridge", "portmap", "nodemesh"));
+    // Everything else is the primary's.
+    ObjectNode without = json(own).deepCopy();
+    ((ArrayNode) without.get("plugins")).remove(2);
+    assertEquals(NetConf.JSON.readTree(BRIDGE_CONFLIST), without);
+    assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(own)));
+
+    byte[] once = Files.readAllBytes(own);
+    assertEquals(InstallCni.Result.UNCHANGED, install.insert());
+    assertEquals(new String(once), Files.readString(own));
+    assertEquals(List.of("10-bridge-nodemesh.conflist", "10-bridge.conflist"), confDirFiles());
+  }
+
+  @Test
+  void aConfPrimaryIsChainedAsAConflistOfItsOwnNetwork() throws Exception {
+    Path f = conf.resolve("10-mynet.conf");
+    Files.writeString(f, BRIDGE_CONF);
+    assertEquals(InstallCni.Result.WRITTEN, install.insert());
+    assertEquals(BRIDGE_CONF, Files.readString(f));
+    assertOwnChains(f, List.of("bridge", "nodemesh"));
+    JsonNode list = json(conf.resolve("10-mynet-nodemesh.conflist"));
     assertEquals("0.4.0", list.path("cniVersion").asText());
-    assertEquals("mynet", list.path("name").asText());
-    assertEquals(List.of("bridge", "nodemesh"), types(list));
+    assertEquals("mynet", list.path("name").asText(), "the same network, for the runtime's cache");
     assertFalse(list.path("plugins").get(0).has("name"));
     assertEquals("10.22.0.0/16", list.path("plugins").get(0).path("ipam").path("subnet").asText());
-    assertEquals(conf.resolve("10-mynet.conflist"), InstallCni.primary(conf));
   }
 
   @Test
@@ -127,32 +142,41 @@ class InstallCniTest {
     Files.writeString(f, MULTI_CONFLIST);
     Files.writeString(conf.resolve("99-other.conflist"), BRIDGE_CONFLIST);
     install.insert();
-    assertEquals(List.of("ptp", "tuning", "portmap", "bandwidth", "nodemesh"), types(json(f)));
-    assertEquals(List.of("bridge", "portmap"), types(json(conf.resolve("99-other.conflist"))));
+    assertOwnChains(f, List.of("ptp", "tuning", "portmap", "bandwidth", "nodemesh"));
+    assertEquals(BRIDGE_CONFLIST, Files.readString(conf.resolve("99-other.conflist")));
   }
 
   @Test
-  void primaryIsTheLexicallyFirstConfigFile() throws Exception {
+  void primaryIsTheLexicallyFirstConfigFileThatIsNotOurs() throws Exception {
     Files.writeString(conf.resolve("20-b.conflist"), BRIDGE_CONFLIST);
     Files.writeString(conf.resolve("10-a.json"), BRIDGE_CONFLIST);
     Files.writeString(conf.resolve("00-ignored.txt"), "x");
     Files.writeString(conf.resolve(".00-a.conflist.tmp"), "x");
     assertEquals(conf.resolve("10-a.json"), InstallCni.primary(conf));
+    Files.writeString(conf.resolve("10-a-nodemesh.conflist"), BRIDGE_CONFLIST);
+    assertEquals(conf.resolve("10-a.json"), InstallCni.primary(conf));
+    assertEquals(conf.resolve("10-a-nodemesh.conflist"), InstallCni.runtimePick(conf));
     assertEquals(null, InstallCni.primary(tmp.resolve("missing")));
+    // Our name sorts right before the primary's whatever its extension or name.
+    for (String n : List.of("a.conf", "05-cilium.conflist", "x.json", "-.conf", "99.conf")) {
+      String own = InstallCni.ownPath(conf.resolve(n)).getFileName().toString();
+      assertTrue(own.compareTo(n) < 0, own + " before " + n);
+    }
   }
 
   @Test
-  void aStaleOrMisplacedNodemeshEntryIsReplaced() throws Exception {
+  void aNodemeshEntryAnEarlierInPlaceInstallLeftIsNotDuplicated() throws Exception {
     Path f = conf.resolve("10.conflist");
-    Files.writeString(
-        f,
+    String legacy =
         BRIDGE_CONFLIST.replace(
             "{\"type\": \"portmap\"",
-            "{\"type\": \"nodemesh\", \"old\": 1}, {\"type\": \"portmap\""));
+            "{\"type\": \"nodemesh\", \"old\": 1}, {\"type\": \"portmap\"");
+    Files.writeString(f, legacy);
     install.insert();
-    JsonNode after = json(f);
-    assertEquals(List.of("bridge", "portmap", "nodemesh"), types(after));
-    assertEquals(pluginConf, after.path("plugins").get(2));
+    assertOwnChains(f, List.of("bridge", "portmap", "nodemesh"));
+    assertEquals(legacy, Files.readString(f));
+    install.uninstall();
+    assertEquals(List.of("bridge", "portmap"), types(json(f)), "uninstall cleans the old entry");
   }
 
   @Test
@@ -170,57 +194,158 @@ class InstallCniTest {
       ConfListEdit.Refused e = assertThrows(ConfListEdit.Refused.class, install::insert, bad);
       assertFalse(e.getMessage().isEmpty());
       assertEquals(bad, Files.readString(f));
+      assertEquals(List.of("10.conflist"), confDirFiles());
     }
   }
 
+  /**
+   * Every shape in which a primary CNI regenerates its config, one after another with the real
+   * watch running: after each, the file the runtime picks chains nodemesh after the plugins of the
+   * primary's current file; uninstall then leaves the primary's files byte for byte as its CNI
+   * wrote them. Each step waits for a condition, bounded; the watch's poll is long (60 s), so the
+   * steps are driven by inotify events, not by the poll.
+   */
   @Test
-  void watchReinsertsAfterThePrimaryCniRewritesItsFile() throws Exception {
-    Path f = conf.resolve("10-bridge.conflist");
-    Files.writeString(f, BRIDGE_CONFLIST);
-    Thread watcher =
-        new Thread(
-            () -> {
-              try {
-                install.watch(Duration.ofMillis(200));
-              } catch (Exception e) {
-                log.add("watch failed: " + e);
-              }
-            });
-    watcher.start();
+  void watchKeepsTheRuntimesPickChainedThroughEveryShapeOfRewrite() throws Exception {
+    Thread watcher = startWatch(Duration.ofSeconds(60));
     try {
-      awaitTypes(f, List.of("bridge", "portmap", "nodemesh"));
+      // Nothing yet: nothing of ours either (a node without a primary must not look ready).
+      Path cilium = conf.resolve("05-cilium.conflist");
+      write(cilium, MULTI_CONFLIST);
+      awaitOwn(cilium, List.of("ptp", "tuning", "portmap", "bandwidth", "nodemesh"));
       assertTrue(Files.exists(bin.resolve("nodemesh")), "binary installed by the watcher");
-      // The primary CNI rewrites its config (rename over, as most do), dropping nodemesh.
-      Path t = tmp.resolve("rewrite");
-      Files.writeString(t, BRIDGE_CONFLIST);
-      Files.move(t, f, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-      awaitTypes(f, List.of("bridge", "portmap", "nodemesh"));
-      // ...and in place.
-      Files.writeString(f, MULTI_CONFLIST);
-      awaitTypes(f, List.of("ptp", "tuning", "portmap", "bandwidth", "nodemesh"));
+
+      // Rewritten in place and by rename over, with other content.
+      Files.writeString(cilium, BRIDGE_CONFLIST);
+      awaitOwn(cilium, List.of("bridge", "portmap", "nodemesh"));
+      write(cilium, MULTI_CONFLIST);
+      awaitOwn(cilium, List.of("ptp", "tuning", "portmap", "bandwidth", "nodemesh"));
+
+      // A .conf appearing beside the .conflist (Cilium writing its .conf at start): it sorts
+      // first, so it is the primary now.
+      Path ciliumConf = conf.resolve("05-cilium.conf");
+      write(ciliumConf, BRIDGE_CONF);
+      awaitOwn(ciliumConf, List.of("bridge", "nodemesh"));
+      Files.delete(ciliumConf);
+      awaitOwn(cilium, List.of("ptp", "tuning", "portmap", "bandwidth", "nodemesh"));
+
+      // A rename: ours follows under the new name, the old one of ours is gone.
+      Path renamed = conf.resolve("10-calico.conflist");
+      Files.move(cilium, renamed);
+      awaitOwn(renamed, List.of("ptp", "tuning", "portmap", "bandwidth", "nodemesh"));
+      assertFalse(Files.exists(conf.resolve("05-cilium-nodemesh.conflist")));
+
+      // A new higher-priority file (Multus installing itself in front).
+      Path multus = conf.resolve("00-multus.conf");
+      write(multus, BRIDGE_CONF.replace("mynet", "multus-cni-network"));
+      awaitOwn(multus, List.of("bridge", "nodemesh"));
+      assertFalse(Files.exists(conf.resolve("10-calico-nodemesh.conflist")));
+
+      // Someone deletes ours (Cilium's exclusive mode moves foreign configs away).
+      Files.delete(InstallCni.ownPath(multus));
+      awaitOwn(multus, List.of("bridge", "nodemesh"));
+
+      // Every primary gone: ours goes too.
+      Files.delete(multus);
+      Files.delete(renamed);
+      await(() -> confDirFiles().isEmpty(), "no config left when there is no primary");
+
+      // And back, for uninstall.
+      write(multus, BRIDGE_CONF.replace("mynet", "multus-cni-network"));
+      write(renamed, MULTI_CONFLIST);
+      awaitOwn(multus, List.of("bridge", "nodemesh"));
     } finally {
       watcher.interrupt();
       watcher.join(10_000);
     }
     assertFalse(watcher.isAlive());
     assertFalse(log.stream().anyMatch(l -> l.startsWith("watch failed")), log.toString());
+    install.uninstall();
+    assertEquals(List.of("00-multus.conf", "10-calico.conflist"), confDirFiles());
+    assertEquals(
+        BRIDGE_CONF.replace("mynet", "multus-cni-network"),
+        Files.readString(conf.resolve("00-multus.conf")));
+    assertEquals(MULTI_CONFLIST, Files.readString(conf.resolve("10-calico.conflist")));
   }
 
-  private void awaitTypes(Path f, List<String> want) throws Exception {
-    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-    List<String> got = List.of();
-    while (System.nanoTime() < deadline) {
-      try {
-        got = types(json(f));
-        if (got.equals(want)) {
-          return;
-        }
-      } catch (Exception e) {
-        // Mid-rewrite: try again.
-      }
-      Thread.sleep(50);
+  @Test
+  void watchFollowsARewriteOfAConfThatAnEarlierInstallHadNotTouched() throws Exception {
+    // The case that used to be refused ("would become ... which already exists"): our file and a
+    // freshly written primary .conf side by side.
+    Path f = conf.resolve("05-cilium.conf");
+    Files.writeString(f, BRIDGE_CONF);
+    Thread watcher = startWatch(Duration.ofSeconds(60));
+    try {
+      awaitOwn(f, List.of("bridge", "nodemesh"));
+      write(f, BRIDGE_CONF.replace("10.22.0.0/16", "10.23.0.0/16"));
+      await(
+          () ->
+              json(InstallCni.ownPath(f))
+                  .path("plugins")
+                  .get(0)
+                  .path("ipam")
+                  .path("subnet")
+                  .asText()
+                  .equals("10.23.0.0/16"),
+          "ours follows the primary's new content");
+    } finally {
+      watcher.interrupt();
+      watcher.join(10_000);
     }
-    assertEquals(want, got);
+    assertFalse(log.stream().anyMatch(l -> l.contains("refusing")), log.toString());
+  }
+
+  private Thread startWatch(Duration poll) {
+    Thread watcher =
+        new Thread(
+            () -> {
+              try {
+                install.watch(poll);
+              } catch (Exception e) {
+                log.add("watch failed: " + e);
+              }
+            },
+            "install-cni-watch");
+    watcher.start();
+    return watcher;
+  }
+
+  /** Writes as most CNI agents do: a temp file renamed over the target. */
+  private void write(Path target, String content) throws Exception {
+    Path t = tmp.resolve("rewrite");
+    Files.writeString(t, content);
+    Files.move(t, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+  }
+
+  private void awaitOwn(Path primary, List<String> wantTypes) throws Exception {
+    await(
+        () -> {
+          try {
+            assertOwnChains(primary, wantTypes);
+            // Nothing of ours but the one file.
+            return confDirFiles().stream().filter(n -> n.endsWith(InstallCni.OWN_SUFFIX)).count()
+                == 1;
+          } catch (AssertionError | java.io.IOException e) {
+            return false;
+          }
+        },
+        "the runtime's pick chains " + primary + " + nodemesh");
+    assertOwnChains(primary, wantTypes);
+  }
+
+  interface Condition {
+    boolean holds() throws Exception;
+  }
+
+  private void await(Condition c, String what) throws Exception {
+    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+    while (System.nanoTime() < deadline) {
+      if (c.holds()) {
+        return;
+      }
+      Thread.sleep(20);
+    }
+    throw new AssertionError(what + " within 20 s; dir " + confDirFiles() + "; log " + log);
   }
 
   @Test
@@ -235,8 +360,10 @@ class InstallCniTest {
     assertEquals(
         Path.of("/usr/bin/java"), Files.readSymbolicLink(bin.resolve("nodemesh-lib/java")));
     install.insert();
+    assertTrue(Files.exists(conf.resolve("10-bridge-nodemesh.conflist")));
     install.uninstall();
-    assertEquals(NetConf.JSON.readTree(BRIDGE_CONFLIST), json(f));
+    assertEquals(BRIDGE_CONFLIST, Files.readString(f));
+    assertEquals(List.of("10-bridge.conflist"), confDirFiles());
     assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(f)));
     try (var s = Files.list(bin)) {
       assertEquals(List.of(), s.toList());

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.bpf.testing.TestNetns;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
@@ -112,6 +113,54 @@ class ReconcileRootTest {
     // And the plugin's CHECK agrees with the restarted agent.
     Plugin.Response check = cni("CHECK", "pod-7");
     assertEquals(0, check.exitCode(), check.stdout() + pluginLog);
+  }
+
+  /**
+   * Istio's reconcileIptablesOnStartup: a node rebooted or a proxy restarted finds pods whose rules
+   * were changed while it was down (a chain emptied and given a stray rule, a jump deleted); the
+   * start re-enrols them from the records, which rewrites their rules exactly as an enrolment makes
+   * them, before /ready.
+   */
+  @Test
+  void rulesChangedWhileTheProxyWasDownAreMadeExactAgainAtStart() throws Exception {
+    node.addPod("a", 40);
+    node.addPod("b", 41);
+    writeConfig(node.podNames());
+    startProxy();
+    cniAdd("a");
+    cniAdd("b");
+    awaitReady();
+    Map<String, String> exact = new HashMap<>();
+    for (String p : List.of("a", "b")) {
+      exact.put(p, natRules(p));
+      assertTrue(exact.get(p).contains("-j REDIRECT --to-ports 15001"), exact.get(p));
+    }
+
+    node.stopProxy();
+    TestNetns a = node.pod("a");
+    a.exec("iptables", "-t", "nat", "-F", "NODEMESH_OUTPUT");
+    a.exec("iptables", "-t", "nat", "-A", "NODEMESH_OUTPUT", "-p", "tcp", "-j", "RETURN");
+    TestNetns b = node.pod("b");
+    b.exec("iptables", "-t", "nat", "-D", "OUTPUT", "-p", "tcp", "-j", "NODEMESH_OUTPUT");
+    b.exec("iptables", "-t", "nat", "-D", "PREROUTING", "-p", "tcp", "-j", "NODEMESH_INBOUND");
+    assertFalse(natRules("a").equals(exact.get("a")));
+    assertFalse(natRules("b").equals(exact.get("b")));
+
+    startProxy();
+    awaitReady();
+    for (String p : List.of("a", "b")) {
+      assertEquals(exact.get(p), natRules(p), "rules of " + p + " after the restart");
+    }
+  }
+
+  /** The nat table of a pod as iptables-save prints it, without comments and counters. */
+  private String natRules(String pod) throws IOException {
+    return node.pod(pod)
+        .exec("iptables-save", "-t", "nat")
+        .lines()
+        .filter(l -> !l.startsWith("#"))
+        .map(l -> l.replaceAll("\\[\\d+:\\d+\\]", ""))
+        .collect(Collectors.joining("\n"));
   }
 
   @Test

@@ -88,6 +88,16 @@ public final class PodRecords {
     this.dir = dir;
   }
 
+  /**
+   * Where the records live when neither the plugin's {@code runDir} nor the proxy's {@code
+   * --cni-run-dir} names a dir: {@code cni} beside the agent socket ({@code /var/run/nodemesh/cni}
+   * for the default socket). The one rule both sides use, so a writer and a reader configured with
+   * the same socket agree without a second setting.
+   */
+  public static Path defaultDir(Path agentSocket) {
+    return agentSocket.toAbsolutePath().resolveSibling("cni");
+  }
+
   public Path dir() {
     return dir;
   }

@@ -62,6 +62,27 @@ public final class EbpfInterception implements Interception {
         InboundConfig.defaults());
   }
 
+  /**
+   * The proxy's uninstall in eBPF mode: adopts what an earlier proxy pinned under {@code mode}'s
+   * pin dir (the cgroup links, the maps, each pod's inbound sk_lookup link, the sk_msg shortcut)
+   * and detaches and unpins all of it, then removes the pin dir. A stopped proxy leaves them on
+   * purpose (pods stay captured, so traffic fails instead of bypassing the mesh until a new proxy
+   * adopts them); this is for tear-down. Run it only while no proxy uses that pin dir. Returns what
+   * it did.
+   */
+  public static String uninstall(InterceptionMode mode) throws IOException {
+    if (mode.kind() == InterceptionMode.Kind.IPTABLES) {
+      return "iptables interception pins nothing (each pod's rules go with its CNI DEL)";
+    }
+    if (!Files.isDirectory(mode.pinDir())) {
+      return "nothing pinned: " + mode.pinDir() + " does not exist";
+    }
+    // install() adopts every pin there (attaching anything missing, which uninstall detaches
+    // again), so uninstall sees links and maps exactly as the last proxy left them.
+    InterceptionPrograms.install(mode.cgroup(), mode.pinDir(), false).uninstall();
+    return "detached and unpinned everything under " + mode.pinDir();
+  }
+
   /** The loaded programs and their maps (for diagnostics and tests: registrations, map sizes). */
   public InterceptionPrograms programs() {
     return programs;

@@ -125,8 +125,7 @@ final class InstallCniCommand implements Callable<Integer> {
         System.err.println("install-cni: " + r);
         return 0;
       } catch (ConfListEdit.Refused e) {
-        System.err.println(
-            "install-cni: refusing to edit the primary CNI config: " + e.getMessage());
+        System.err.println("install-cni: refusing the primary CNI config: " + e.getMessage());
         return 1;
       }
     }

@@ -4,6 +4,7 @@ import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.identity.IdentityConfig;
+import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.transport.TransportKind;
@@ -56,8 +57,17 @@ final class ProxyCommand implements Callable<Integer> {
     @Nullable String xds;
   }
 
-  @ArgGroup(multiplicity = "1")
+  // Optional for --uninstall only: call() asks for one otherwise.
+  @ArgGroup(multiplicity = "0..1")
   ConfigSource source = new ConfigSource();
+
+  @Option(
+      names = "--uninstall",
+      description =
+          "Do not run: detach and unpin what an earlier proxy left in --bpf-pin-dir (eBPF mode:"
+              + " cgroup links, maps, each pod's inbound link), then exit. Only while no proxy"
+              + " uses that dir; nothing to do for --intercept=iptables.")
+  boolean uninstall;
 
   @Option(
       names = "--agent-socket",
@@ -208,6 +218,11 @@ final class ProxyCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    if (!uninstall && source.configDir == null && source.xds == null) {
+      throw new CommandLine.ParameterException(
+          spec.commandLine(),
+          "Missing required argument (specify one of these): (--config-dir=DIR | --xds=HOST:PORT)");
+    }
     if (!(accessLogSample >= 0 && accessLogSample <= 1)) {
       throw new CommandLine.ParameterException(
           spec.commandLine(), "--access-log-sample must be in 0..1, got " + accessLogSample);
@@ -241,6 +256,10 @@ final class ProxyCommand implements Callable<Integer> {
           spec.commandLine(), "--ebpf-sk-msg needs --intercept=ebpf or auto");
     }
     interception = interception.withSkMsg(ebpfSkMsg);
+    if (uninstall) {
+      System.err.println("nodemesh proxy --uninstall: " + EbpfInterception.uninstall(interception));
+      return 0;
+    }
     PathSettings.EscapedSlashes escapedSlashes;
     try {
       escapedSlashes = PathSettings.EscapedSlashes.parse(pathEscapedSlashes);

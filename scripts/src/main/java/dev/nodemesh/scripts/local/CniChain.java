@@ -41,6 +41,16 @@ final class CniChain {
     return runDir.resolve("cni");
   }
 
+  /**
+   * Where a node's nodemesh plugin records its pods and that node's proxy reads them back on start
+   * ({@code --cni-run-dir}): one place computes it for both, so a proxy restarted with the command
+   * line it was started with finds every pod (the default beside the agent socket would be shared
+   * by every node of the run, as their sockets share the run dir).
+   */
+  static Path recordsDir(Path runDir, String network) {
+    return dir(runDir).resolve("pods").resolve(network).toAbsolutePath();
+  }
+
   /** The bin path for a run: our wrapper directory first, then the reference plugins. */
   static List<Path> binPath(Path runDir, Path referencePlugins) {
     return List.of(dir(runDir).resolve("bin"), referencePlugins);
@@ -86,7 +96,7 @@ final class CniChain {
       ObjectNode nm = plugins.addObject();
       nm.put("type", "nodemesh");
       nm.put("agentSocket", agentSocket.toAbsolutePath().toString());
-      nm.put("runDir", dir(runDir).resolve("pods").resolve(network).toAbsolutePath().toString());
+      nm.put("runDir", recordsDir(runDir, network).toString());
       nm.put("agentTimeoutSeconds", 15);
     }
     return list;

@@ -50,6 +50,13 @@ public final class LocalDown {
       }
     }
     stopProcesses(state, newestFirst, false, out);
+    // eBPF-mode proxies leave their pins and attachments on purpose (a restart adopts them); with
+    // the proxy stopped, its uninstall removes them.
+    for (Resource r : newestFirst) {
+      if (r.kind() == Kind.bpf) {
+        uninstallBpf(state, r, out);
+      }
+    }
     // Anything that got into our namespaces without a recorded pid (up died between starting a
     // process and recording it) is ours too.
     for (Resource r : newestFirst) {
@@ -61,7 +68,7 @@ public final class LocalDown {
       }
     }
     for (Resource r : newestFirst) {
-      if (r.kind() == Kind.process || r.kind() == Kind.cni) {
+      if (r.kind() == Kind.process || r.kind() == Kind.cni || r.kind() == Kind.bpf) {
         continue;
       }
       try {
@@ -134,11 +141,33 @@ public final class LocalDown {
       case process -> {
         return Daemons.stop(r);
       }
-      case cni -> {
+      case cni, bpf -> {
         return false;
       }
     }
     return false;
+  }
+
+  private static void uninstallBpf(StateFile state, Resource r, PrintStream out)
+      throws IOException {
+    List<String> argv = r.argv();
+    if (argv == null || argv.isEmpty()) {
+      state.remove(r);
+      return;
+    }
+    Exec.Result result = Exec.run(argv);
+    if (result.ok()) {
+      state.remove(r);
+      out.println("removed the eBPF pins and attachments of " + r.name());
+    } else {
+      out.println(
+          "could not remove the eBPF pins of "
+              + r.name()
+              + " (exit "
+              + result.exitCode()
+              + "):\n"
+              + result.output());
+    }
   }
 
   private static void stopProcesses(
@@ -219,6 +248,7 @@ public final class LocalDown {
       case netns -> "netns " + r.name();
       case dir -> "dir " + r.name();
       case cni -> "CNI attachment " + r.name() + " (plugins run in netns " + r.netns() + ")";
+      case bpf -> "eBPF pins of " + r.name();
     };
   }
 }

@@ -56,6 +56,7 @@ public final class LocalStatus {
       case dir -> Files.exists(Path.of(r.name()));
       case process -> Daemons.alive(r);
       case cni -> Netns.linkExists(r.name(), CniChain.IFNAME);
+      case bpf -> r.argv() != null && Files.isDirectory(LocalUp.bpfPinDir(r.argv()));
     };
   }
 }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nodemesh.cni.agent.AgentClient;
 import dev.nodemesh.cni.runner.CniRunner;
 import dev.nodemesh.control.ca.BootstrapTokens;
+import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.scripts.local.Manifest.AppSpec;
 import dev.nodemesh.scripts.local.Manifest.PodSpec;
 import dev.nodemesh.scripts.local.StateFile.Resource;
@@ -365,7 +366,15 @@ public final class LocalUp {
     awaitHttpOk(URI.create("http://127.0.0.1:" + controlAdminPort + "/ready"), control, controlLog);
     List<Resource> proxies = new ArrayList<>();
     for (NodePlan p : plans) {
-      List<String> argv = javaCommand(proxyJvm(), proxyArgs(p, xdsPort).toArray(String[]::new));
+      List<String> args = proxyArgs(p, xdsPort);
+      if (usesBpf(args)) {
+        // Recorded before the proxy can pin anything: down runs it once the proxy has stopped.
+        List<String> uninstall = new ArrayList<>(List.of("proxy", "--uninstall"));
+        uninstall.addAll(args.subList(1, args.size()));
+        state.add(
+            Resource.bpf(proxyRole(p), javaCommand(List.of(), uninstall.toArray(String[]::new))));
+      }
+      List<String> argv = javaCommand(proxyJvm(), args.toArray(String[]::new));
       proxies.add(Daemons.start(state, proxyRole(p), null, argv, proxyLog(p)));
     }
     for (int i = 0; i < plans.size(); i++) {
@@ -374,6 +383,34 @@ public final class LocalUp {
         awaitAgent(agent, p.agentSocket(), proxies.get(i), proxyLog(p));
       }
     }
+  }
+
+  /** True when the proxy's flags ask for eBPF interception (ebpf, or auto, which may pick it). */
+  static boolean usesBpf(List<String> proxyArgs) {
+    String mode = "iptables";
+    for (int i = 0; i < proxyArgs.size(); i++) {
+      String a = proxyArgs.get(i);
+      if (a.startsWith("--intercept=")) {
+        mode = a.substring("--intercept=".length());
+      } else if (a.equals("--intercept") && i + 1 < proxyArgs.size()) {
+        mode = proxyArgs.get(i + 1);
+      }
+    }
+    return !mode.equals("iptables");
+  }
+
+  /** The proxy's {@code --bpf-pin-dir} among its flags, or the proxy's default. */
+  static Path bpfPinDir(List<String> proxyArgs) {
+    Path dir = InterceptionMode.DEFAULT_PIN_DIR;
+    for (int i = 0; i < proxyArgs.size(); i++) {
+      String a = proxyArgs.get(i);
+      if (a.startsWith("--bpf-pin-dir=")) {
+        dir = Path.of(a.substring("--bpf-pin-dir=".length()));
+      } else if (a.equals("--bpf-pin-dir") && i + 1 < proxyArgs.size()) {
+        dir = Path.of(proxyArgs.get(i + 1));
+      }
+    }
+    return dir;
   }
 
   private List<String> proxyArgs(NodePlan p, int xdsPort) {
@@ -385,6 +422,8 @@ public final class LocalUp {
                 "127.0.0.1:" + xdsPort,
                 "--agent-socket",
                 p.agentSocket().toString(),
+                "--cni-run-dir",
+                CniChain.recordsDir(opts.runDir(), p.network()).toString(),
                 "--admin",
                 p.admin(),
                 "--node-name",

@@ -31,10 +31,10 @@ public final class StateFile {
   public static final String NAME = "state.json";
 
   /**
-   * Format version, bumped on incompatible changes. 2 added CNI attachments and nodes; a version 1
-   * file (no such entries) is still read.
+   * Format version, bumped on incompatible changes. 2 added CNI attachments and nodes, 3 the {@code
+   * bpf} entries; older files (no such entries) are still read.
    */
-  public static final int VERSION = 2;
+  public static final int VERSION = 3;
 
   private static final ObjectMapper JSON =
       new ObjectMapper()
@@ -57,7 +57,14 @@ public final class StateFile {
      * name), {@code netns} the node netns the plugins run in, {@code config} the conflist file and
      * {@code args} the CNI_ARGS; {@code down} runs DEL through the same chain.
      */
-    cni
+    cni,
+    /**
+     * What a node proxy in eBPF mode pins and attaches (maps, cgroup links, each pod's inbound
+     * link), which outlive the proxy on purpose: {@code name} is the proxy's role and {@code argv}
+     * the command ({@code nodemesh proxy --uninstall} with the proxy's own flags) that {@code down}
+     * runs after the proxy has stopped to detach and unpin them.
+     */
+    bpf
   }
 
   /**
@@ -69,6 +76,7 @@ public final class StateFile {
    * @param startMillis the process's start time from the kernel, to never signal a reused pid
    * @param config a CNI attachment's conflist file
    * @param args a CNI attachment's CNI_ARGS
+   * @param argv a {@code bpf} entry's uninstall command
    */
   public record Resource(
       Kind kind,
@@ -77,9 +85,26 @@ public final class StateFile {
       long pid,
       @Nullable Long startMillis,
       @Nullable String config,
-      @Nullable Map<String, String> args) {
+      @Nullable Map<String, String> args,
+      @Nullable List<String> argv) {
     public Resource {
       args = args == null ? null : Map.copyOf(args);
+      argv = argv == null ? null : List.copyOf(argv);
+    }
+
+    public Resource(
+        Kind kind,
+        String name,
+        @Nullable String netns,
+        long pid,
+        @Nullable Long startMillis,
+        @Nullable String config,
+        @Nullable Map<String, String> args) {
+      this(kind, name, netns, pid, startMillis, config, args, null);
+    }
+
+    public static Resource bpf(String role, List<String> uninstallArgv) {
+      return new Resource(Kind.bpf, role, null, 0, null, null, null, uninstallArgv);
     }
 
     public Resource(

@@ -35,13 +35,15 @@ class InstallCniCommandTest {
     install[0] = "install-cni";
     install[install.length - 1] = "--no-watch";
     assertEquals(0, Main.commandLine().execute(install));
-    String after = Files.readString(conf.resolve("10.conflist"));
+    assertEquals(original, Files.readString(conf.resolve("10.conflist")));
+    String after = Files.readString(conf.resolve("10-nodemesh.conflist"));
     assertTrue(after.contains("\"nodemesh\"") && after.contains("mesh-system"), after);
     assertTrue(Files.exists(tmp.resolve("bin/nodemesh")));
 
     install[install.length - 1] = "--uninstall";
     assertEquals(0, Main.commandLine().execute(install));
-    assertFalse(Files.readString(conf.resolve("10.conflist")).contains("nodemesh"));
+    assertEquals(original, Files.readString(conf.resolve("10.conflist")));
+    assertFalse(Files.exists(conf.resolve("10-nodemesh.conflist")));
     assertFalse(Files.exists(tmp.resolve("bin/nodemesh")));
   }
 

@@ -503,7 +503,8 @@ class DeployManifestsTest {
         parsed++;
       }
     }
-    assertEquals(4, parsed, "control, install-cni, node-proxy, uninstall-cni");
+    assertEquals(
+        5, parsed, "control, install-cni, node-proxy, uninstall-cni, uninstall-interception");
     // And the mesh ConfigMap's values are ones the proxy takes.
     Map<String, String> mesh = one(ConfigMap.class, "nodemesh-mesh").getData();
     assertTrue(Set.of("iptables", "ebpf").contains(mesh.get("intercept")), mesh.toString());
@@ -605,9 +606,12 @@ class DeployManifestsTest {
   @Test
   void onlyTheNodeProxyHasCapabilitiesEachJustifiedInAComment() throws IOException {
     Set<String> allowed = Set.of("NET_ADMIN", "SYS_ADMIN", "BPF", "PERFMON", "NET_RAW");
+    // The proxy, and its uninstall (detaching what eBPF mode pinned) with the same capabilities.
+    Set<String> proxies =
+        Set.of("nodemesh-node/node-proxy", "nodemesh-cni-uninstall/uninstall-interception");
     for (Running r : containers()) {
       List<String> add = r.c().getSecurityContext().getCapabilities().getAdd();
-      if (!r.where().equals("nodemesh-node/node-proxy")) {
+      if (!proxies.contains(r.where())) {
         assertEquals(List.of(), add, r.where());
         continue;
       }
@@ -619,6 +623,12 @@ class DeployManifestsTest {
       assertTrue(
           Pattern.compile("(?m)^\\s*#.*\\b" + cap + "\\b").matcher(text).find(),
           cap + " has no comment saying why");
+    }
+    String uninstall = Files.readString(DEPLOY.resolve("uninstall/cni-uninstall.yaml"));
+    for (String cap : List.of("NET_ADMIN", "SYS_ADMIN")) {
+      assertTrue(
+          Pattern.compile("(?m)^\\s*#.*\\b" + cap + "\\b").matcher(uninstall).find(),
+          cap + " has no comment saying why in the uninstall DaemonSet");
     }
   }
 
@@ -704,6 +714,16 @@ class DeployManifestsTest {
     assertEquals(Boolean.TRUE, option(u, "--uninstall"));
     assertHostPathAtSamePath(un, uc, (Path) option(u, "--cni-bin-dir"));
     assertHostPathAtSamePath(un, uc, (Path) option(u, "--cni-conf-dir"));
+    // ...and removes eBPF mode's pins from where the proxy made them.
+    Container ui = un.getInitContainers().get(1);
+    CommandLine i = parse(ui);
+    assertEquals("proxy", i.getCommandName());
+    assertEquals(Boolean.TRUE, option(i, "--uninstall"));
+    assertEquals("auto", option(i, "--intercept"), "finds pins whatever mode the proxy ran in");
+    assertEquals(option(proxy, "--bpf-pin-dir"), option(i, "--bpf-pin-dir"));
+    assertEquals(option(proxy, "--bpf-cgroup"), option(i, "--bpf-cgroup"));
+    assertHostPathAtSamePath(un, ui, (Path) option(i, "--bpf-pin-dir"));
+    assertHostPathAtSamePath(un, ui, (Path) option(i, "--bpf-cgroup"));
   }
 
   @Test
