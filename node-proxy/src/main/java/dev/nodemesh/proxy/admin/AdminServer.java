@@ -80,6 +80,9 @@ public final class AdminServer implements AutoCloseable {
   private static final int MAX_HEAD = 8192;
   private static final int MAX_BODY = 64 * 1024;
 
+  /** Requests read ahead of their answer on one connection (HTTP/1.1 pipelining). */
+  private static final int MAX_PIPELINED = 8;
+
   private final List<Channel> listeners;
   private final EventLoopGroup loop;
   private final ExecutorService workers;
@@ -227,6 +230,8 @@ public final class AdminServer implements AutoCloseable {
     private final ExecutorService workers;
     private final Duration requestTimeout;
     private @Nullable ScheduledFuture<?> deadline;
+    private boolean busy;
+    private final java.util.ArrayDeque<FullHttpRequest> waiting = new java.util.ArrayDeque<>();
 
     Handler(
         Supplier<String> metrics,
@@ -254,6 +259,9 @@ public final class AdminServer implements AutoCloseable {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) throws Exception {
       disarm();
+      for (FullHttpRequest r; (r = waiting.poll()) != null; ) {
+        r.release();
+      }
       super.channelInactive(ctx);
     }
 
@@ -280,6 +288,21 @@ public final class AdminServer implements AutoCloseable {
     @Override
     protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest req) {
       disarm(); // until this request is answered
+      if (busy) {
+        // Pipelined: answered in order, after the one in flight; reading pauses meanwhile.
+        if (waiting.size() >= MAX_PIPELINED) {
+          ctx.close();
+          return;
+        }
+        waiting.add(req.retain());
+        return;
+      }
+      busy = true;
+      ctx.channel().config().setAutoRead(false);
+      process(ctx, req);
+    }
+
+    private void process(ChannelHandlerContext ctx, FullHttpRequest req) {
       boolean keepAlive = HttpUtil.isKeepAlive(req);
       if (!req.decoderResult().isSuccess()) {
         // Too long a head, a malformed line: answer and close.
@@ -373,6 +396,17 @@ public final class AdminServer implements AutoCloseable {
       if (keepAlive) {
         r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
         ctx.writeAndFlush(r).addListener(ChannelFutureListener.CLOSE_ON_FAILURE);
+        FullHttpRequest next = waiting.poll();
+        if (next != null) {
+          try {
+            process(ctx, next);
+          } finally {
+            next.release();
+          }
+          return;
+        }
+        busy = false;
+        ctx.channel().config().setAutoRead(true);
         arm(ctx);
       } else {
         r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);

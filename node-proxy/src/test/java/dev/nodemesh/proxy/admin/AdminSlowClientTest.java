@@ -140,4 +140,24 @@ class AdminSlowClientTest {
       release.countDown();
     }
   }
+
+  @Test
+  void pipelinedRequestsAreAnsweredInOrder() throws Exception {
+    try (AdminServer admin =
+            AdminServer.start(
+                new InetSocketAddress("127.0.0.1", 0), () -> "m 1\n", () -> null, () -> "{}");
+        Socket s = new Socket("127.0.0.1", admin.address().getPort())) {
+      s.setSoTimeout(30_000);
+      // The scrape goes to the worker pool, the probe is answered on the loop: still in order.
+      s.getOutputStream()
+          .write(
+              ("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+                      + "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                  .getBytes(StandardCharsets.US_ASCII));
+      String all = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+      int metrics = all.indexOf("m 1\n");
+      int ok = all.indexOf("ok\n");
+      assertTrue(metrics > 0 && ok > metrics, all);
+    }
+  }
 }
