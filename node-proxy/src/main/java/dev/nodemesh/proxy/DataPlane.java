@@ -1,14 +1,14 @@
 package dev.nodemesh.proxy;
 
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.SnapshotHolder;
-import dev.nodemesh.proxy.config.Workload;
-import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.metrics.TrafficLabels;

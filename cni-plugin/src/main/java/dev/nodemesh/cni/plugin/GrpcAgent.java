@@ -2,7 +2,7 @@ package dev.nodemesh.cni.plugin;
 
 import dev.nodemesh.api.agent.v1.DelPodRequest;
 import dev.nodemesh.api.agent.v1.Pod;
-import dev.nodemesh.proxy.agent.AgentClient;
+import dev.nodemesh.cni.agent.AgentClient;
 import io.grpc.StatusRuntimeException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -11,7 +11,7 @@ import dev.nodemesh.cni.spec.CniError;
 import dev.nodemesh.cni.spec.CniVersion;
 import dev.nodemesh.cni.spec.NetConf;
 import dev.nodemesh.cni.spec.Results;
-import dev.nodemesh.proxy.agent.PodRecords;
+import dev.nodemesh.model.cni.PodRecords;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;

@@ -10,7 +10,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.nodemesh.api.agent.v1.Pod;
 import dev.nodemesh.cni.spec.NetConf;
-import dev.nodemesh.proxy.agent.PodRecords;
+import dev.nodemesh.model.cni.PodRecords;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;

@@ -296,9 +296,9 @@ class ReconcileRootTest {
 
   /** The pod names in the plugin's records. */
   private Set<String> records() throws IOException {
-    return new dev.nodemesh.proxy.agent.PodRecords(tmp.resolve("run"))
+    return new dev.nodemesh.model.cni.PodRecords(tmp.resolve("run"))
         .list().stream()
-            .map(dev.nodemesh.proxy.agent.PodRecords.Record::name)
+            .map(dev.nodemesh.model.cni.PodRecords.Record::name)
             .collect(Collectors.toCollection(TreeSet::new));
   }
 

@@ -2,8 +2,8 @@ package dev.nodemesh.control.admin;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-import dev.nodemesh.proxy.admin.AdminListeners;
-import dev.nodemesh.proxy.admin.LoggingEndpoint;
+import dev.nodemesh.model.admin.AdminListeners;
+import dev.nodemesh.model.admin.LoggingEndpoint;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;

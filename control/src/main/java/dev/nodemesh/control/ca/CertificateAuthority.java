@@ -1,7 +1,7 @@
 package dev.nodemesh.control.ca;
 
-import dev.nodemesh.proxy.identity.Pem;
-import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.model.identity.Pem;
+import dev.nodemesh.model.identity.SpiffeId;
 import java.io.IOException;
 import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;

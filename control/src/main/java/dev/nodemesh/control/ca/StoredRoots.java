@@ -1,6 +1,6 @@
 package dev.nodemesh.control.ca;
 
-import dev.nodemesh.proxy.identity.Pem;
+import dev.nodemesh.model.identity.Pem;
 import java.io.IOException;
 import java.security.GeneralSecurityException;
 import java.security.cert.X509Certificate;

@@ -1,6 +1,6 @@
 package dev.nodemesh.control.ca;
 
-import dev.nodemesh.proxy.identity.Pem;
+import dev.nodemesh.model.identity.Pem;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;

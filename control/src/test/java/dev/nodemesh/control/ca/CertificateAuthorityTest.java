@@ -7,8 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.nodemesh.proxy.identity.Pem;
-import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.model.identity.Pem;
+import dev.nodemesh.model.identity.SpiffeId;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -100,13 +100,13 @@ class CrdManifestsTest {
   void trafficPolicyCrdMatchesTheParser() throws Exception {
     JsonNode crd = crd("trafficpolicies.traffic.nodemesh.dev.yaml");
     assertEquals(
-        dev.nodemesh.proxy.config.TrafficPolicy.API_VERSION,
+        dev.nodemesh.model.config.TrafficPolicy.API_VERSION,
         crd.at("/spec/group").asText() + "/" + crd.at("/spec/versions/0/name").asText());
     assertEquals("TrafficPolicy", crd.at("/spec/names/kind").asText());
     assertEquals("trafficpolicies", crd.at("/spec/names/plural").asText());
     JsonNode spec = crd.at("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties");
     List<String> algorithms = new ArrayList<>();
-    for (var a : dev.nodemesh.proxy.config.TrafficPolicy.Algorithm.values()) {
+    for (var a : dev.nodemesh.model.config.TrafficPolicy.Algorithm.values()) {
       algorithms.add(a.name());
     }
     assertEquals(algorithms, texts(spec.at("/loadBalancer/properties/algorithm/enum")));
@@ -122,7 +122,7 @@ class CrdManifestsTest {
             "rateLimit"),
         sections);
     assertEquals(
-        dev.nodemesh.proxy.config.TrafficPolicyParser.MAX_SOURCES_LIMIT,
+        dev.nodemesh.model.config.TrafficPolicyParser.MAX_SOURCES_LIMIT,
         spec.at("/rateLimit/properties/maxSources/maximum").asInt());
   }
 }

@@ -8,7 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
-import dev.nodemesh.proxy.config.ReferenceGrant;
+import dev.nodemesh.model.config.ReferenceGrant;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;

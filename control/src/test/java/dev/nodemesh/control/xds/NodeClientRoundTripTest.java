@@ -12,13 +12,13 @@ import dev.nodemesh.api.config.v1.AuthorizationPolicy;
 import dev.nodemesh.api.config.v1.PeerAuthentication;
 import dev.nodemesh.api.config.v1.Selector;
 import dev.nodemesh.control.ControlPlane;
-import dev.nodemesh.control.source.ProtoEncoder;
 import dev.nodemesh.control.store.ResourceType;
-import dev.nodemesh.proxy.config.ConfigLoader;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.HttpRoute;
-import dev.nodemesh.proxy.config.MeshService;
-import dev.nodemesh.proxy.config.NamespacedName;
+import dev.nodemesh.model.config.ConfigLoader;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.HttpRoute;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.NamespacedName;
+import dev.nodemesh.model.proto.ProtoEncoder;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.xds.Backoff;
 import dev.nodemesh.proxy.xds.XdsClient;
@@ -284,7 +284,7 @@ class NodeClientRoundTripTest {
     // As the sources push it: ns2/other is marked, no ReferenceGrant permits it, and the mark
     // travels.
     List<HttpRoute> routes =
-        dev.nodemesh.proxy.config.ReferenceGrant.applyAll(
+        dev.nodemesh.model.config.ReferenceGrant.applyAll(
             ConfigLoader.loadFile(file).httpRoutes(), List.of());
     assertEquals(1, routes.size());
     assertFalse(routes.get(0).rules().get(0).backends().get(1).permitted());

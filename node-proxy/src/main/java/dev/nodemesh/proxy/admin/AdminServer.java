@@ -1,5 +1,7 @@
 package dev.nodemesh.proxy.admin;
 
+import dev.nodemesh.model.admin.AdminListeners;
+import dev.nodemesh.model.admin.LoggingEndpoint;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;

@@ -1,10 +1,10 @@
 package dev.nodemesh.proxy.admin;
 
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.agent.PodRegistry;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.SnapshotHolder;
-import dev.nodemesh.proxy.config.Workload;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;

@@ -1,6 +1,7 @@
 package dev.nodemesh.proxy.agent;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.model.identity.PodRef;
 import java.net.InetAddress;
 import java.util.List;
 
@@ -14,7 +15,8 @@ public record EnrolledPod(
     String namespace,
     String netnsPath,
     List<InetAddress> ips,
-    NetworkNamespace netns) {
+    NetworkNamespace netns)
+    implements PodRef {
 
   public EnrolledPod {
     ips = List.copyOf(ips);

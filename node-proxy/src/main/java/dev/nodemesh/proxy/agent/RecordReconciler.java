@@ -1,6 +1,7 @@
 package dev.nodemesh.proxy.agent;
 
 import dev.nodemesh.api.agent.v1.Pod;
+import dev.nodemesh.model.cni.PodRecords;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

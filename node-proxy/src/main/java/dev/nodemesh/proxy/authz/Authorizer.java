@@ -1,7 +1,7 @@
 package dev.nodemesh.proxy.authz;
 
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
 
 /**
  * Decides whether a connection may reach a workload: the receiving side's check, run once per

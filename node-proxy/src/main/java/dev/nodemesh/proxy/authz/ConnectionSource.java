@@ -1,6 +1,6 @@
 package dev.nodemesh.proxy.authz;
 
-import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.model.identity.SpiffeId;
 import java.net.InetAddress;
 import org.jspecify.annotations.Nullable;
 

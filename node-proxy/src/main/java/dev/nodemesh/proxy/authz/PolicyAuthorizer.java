@@ -1,15 +1,15 @@
 package dev.nodemesh.proxy.authz;
 
-import dev.nodemesh.proxy.config.AuthorizationPolicy;
-import dev.nodemesh.proxy.config.AuthorizationPolicy.Action;
-import dev.nodemesh.proxy.config.AuthorizationPolicy.Operation;
-import dev.nodemesh.proxy.config.AuthorizationPolicy.Rule;
-import dev.nodemesh.proxy.config.AuthorizationPolicy.Source;
-import dev.nodemesh.proxy.config.Cidr;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.PeerAuthentication;
-import dev.nodemesh.proxy.config.Workload;
-import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.model.config.AuthorizationPolicy;
+import dev.nodemesh.model.config.AuthorizationPolicy.Action;
+import dev.nodemesh.model.config.AuthorizationPolicy.Operation;
+import dev.nodemesh.model.config.AuthorizationPolicy.Rule;
+import dev.nodemesh.model.config.AuthorizationPolicy.Source;
+import dev.nodemesh.model.config.Cidr;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.PeerAuthentication;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.SpiffeId;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
 

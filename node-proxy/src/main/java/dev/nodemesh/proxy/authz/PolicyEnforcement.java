@@ -1,11 +1,11 @@
 package dev.nodemesh.proxy.authz;
 
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import io.netty.channel.Channel;

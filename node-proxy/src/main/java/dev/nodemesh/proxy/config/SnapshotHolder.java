@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.config;
 
+import dev.nodemesh.model.config.ConfigSnapshot;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicReference;
 

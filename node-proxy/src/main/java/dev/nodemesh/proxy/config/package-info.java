@@ -1,7 +1,7 @@
 /**
- * The proxy's view of the mesh as one immutable {@link dev.nodemesh.proxy.config.ConfigSnapshot}:
- * workloads (Pods) and services, loaded from a directory of Kubernetes-shaped YAML, validated
- * whole, and swapped atomically. xDS will later produce the same snapshot type.
+ * The proxy's current config: the {@link dev.nodemesh.model.config.ConfigSnapshot} it routes by,
+ * held for atomic swaps ({@code SnapshotHolder}) and, in file mode, reloaded when its directory
+ * changes ({@code ConfigWatcher}). The records themselves live in the model module.
  */
 @NullMarked
 package dev.nodemesh.proxy.config;

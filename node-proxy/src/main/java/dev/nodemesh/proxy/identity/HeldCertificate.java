@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.identity;
 
+import dev.nodemesh.model.identity.SpiffeId;
 import java.time.Instant;
 
 /**

@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.identity;
 
+import dev.nodemesh.model.identity.SpiffeId;
 import java.security.cert.X509Certificate;
 import java.util.List;
 import java.util.concurrent.CompletionStage;

@@ -1,6 +1,6 @@
 package dev.nodemesh.proxy.inbound;
 
-import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.model.config.Workload;
 import java.net.InetSocketAddress;
 
 /** What the inbound listener knows about the pod a connection is for. */

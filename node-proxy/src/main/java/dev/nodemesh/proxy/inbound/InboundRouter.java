@@ -1,7 +1,7 @@
 package dev.nodemesh.proxy.inbound;
 
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 

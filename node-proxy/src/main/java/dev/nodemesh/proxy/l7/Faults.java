@@ -1,6 +1,6 @@
 package dev.nodemesh.proxy.l7;
 
-import dev.nodemesh.proxy.config.HttpFault;
+import dev.nodemesh.model.config.HttpFault;
 import java.util.concurrent.ThreadLocalRandom;
 
 /** The per-request draw of a fault's percentage. */

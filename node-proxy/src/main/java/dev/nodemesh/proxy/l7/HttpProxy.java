@@ -1,8 +1,8 @@
 package dev.nodemesh.proxy.l7;
 
+import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.outbound.Route;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;

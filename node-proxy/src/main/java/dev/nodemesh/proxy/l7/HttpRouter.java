@@ -1,11 +1,11 @@
 package dev.nodemesh.proxy.l7;
 
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.HttpRoute;
-import dev.nodemesh.proxy.config.HttpRouteEntry;
-import dev.nodemesh.proxy.config.MeshService;
-import dev.nodemesh.proxy.config.ServicePort;
-import dev.nodemesh.proxy.config.TextMatch;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.HttpRoute;
+import dev.nodemesh.model.config.HttpRouteEntry;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.ServicePort;
+import dev.nodemesh.model.config.TextMatch;
 import dev.nodemesh.proxy.outbound.LoadBalancer;
 import dev.nodemesh.proxy.outbound.OutboundRouter;
 import dev.nodemesh.proxy.outbound.Route;

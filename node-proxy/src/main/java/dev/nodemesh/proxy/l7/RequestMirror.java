@@ -1,14 +1,14 @@
 package dev.nodemesh.proxy.l7;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.HttpRoute;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.ServicePort;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.HttpRequestInfo;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.HttpRoute;
-import dev.nodemesh.proxy.config.MeshService;
-import dev.nodemesh.proxy.config.ServicePort;
-import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.outbound.OutboundRouter;
 import dev.nodemesh.proxy.outbound.Route;
 import io.netty.channel.Channel;

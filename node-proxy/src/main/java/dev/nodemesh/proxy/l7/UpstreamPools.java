@@ -1,9 +1,9 @@
 package dev.nodemesh.proxy.l7;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
-import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.l4.Upstream;
 import dev.nodemesh.proxy.tunnel.StreamBytes;
 import dev.nodemesh.proxy.tunnel.Tunnel;

@@ -1,6 +1,6 @@
 package dev.nodemesh.proxy.metrics;
 
-import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.model.identity.SpiffeId;
 import org.jspecify.annotations.Nullable;
 
 /**

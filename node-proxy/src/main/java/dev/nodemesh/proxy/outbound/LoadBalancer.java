@@ -1,6 +1,6 @@
 package dev.nodemesh.proxy.outbound;
 
-import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.model.config.MeshService;
 
 /**
  * Chooses one of a service's usable endpoints. Called on the hot path, once per connection, from

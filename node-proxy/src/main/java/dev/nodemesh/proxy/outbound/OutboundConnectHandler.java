@@ -1,19 +1,19 @@
 package dev.nodemesh.proxy.outbound;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.HttpRoute;
+import dev.nodemesh.model.config.HttpRouteEntry;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.ServicePort;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.PolicyEnforcement;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.HttpRoute;
-import dev.nodemesh.proxy.config.HttpRouteEntry;
-import dev.nodemesh.proxy.config.MeshService;
-import dev.nodemesh.proxy.config.ServicePort;
-import dev.nodemesh.proxy.config.Workload;
-import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.l7.HttpProxy;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;

@@ -1,9 +1,9 @@
 package dev.nodemesh.proxy.outbound;
 
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.MeshService;
-import dev.nodemesh.proxy.config.ServicePort;
-import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.ServicePort;
+import dev.nodemesh.model.config.Workload;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;

@@ -1,7 +1,7 @@
 package dev.nodemesh.proxy.outbound;
 
-import dev.nodemesh.proxy.config.MeshService;
-import dev.nodemesh.proxy.config.NamespacedName;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.NamespacedName;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 

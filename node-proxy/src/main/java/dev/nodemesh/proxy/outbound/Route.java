@@ -1,8 +1,8 @@
 package dev.nodemesh.proxy.outbound;
 
-import dev.nodemesh.proxy.config.MeshService;
-import dev.nodemesh.proxy.config.ServicePort;
-import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.ServicePort;
+import dev.nodemesh.model.config.Workload;
 import java.net.InetSocketAddress;
 
 /**

@@ -1,14 +1,14 @@
 package dev.nodemesh.proxy.tunnel;
 
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.Workload;
-import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.l4.Upstream;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;

@@ -1,10 +1,10 @@
 package dev.nodemesh.proxy.tunnel;
 
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.Workload;
-import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;

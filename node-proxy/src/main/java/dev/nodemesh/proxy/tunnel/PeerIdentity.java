@@ -1,6 +1,6 @@
 package dev.nodemesh.proxy.tunnel;
 
-import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.model.identity.SpiffeId;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateParsingException;
 import java.security.cert.X509Certificate;

@@ -1,11 +1,11 @@
 package dev.nodemesh.proxy.tunnel;
 
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.Authorizer;
-import dev.nodemesh.proxy.config.Workload;
 import dev.nodemesh.proxy.identity.IdentityProvider;
-import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.l4.EarlyData;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;

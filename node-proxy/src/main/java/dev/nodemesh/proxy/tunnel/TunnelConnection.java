@@ -1,9 +1,9 @@
 package dev.nodemesh.proxy.tunnel;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.NodeProxyConfig;
-import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.l4.Upstream;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;

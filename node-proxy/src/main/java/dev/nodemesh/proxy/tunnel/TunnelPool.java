@@ -1,8 +1,8 @@
 package dev.nodemesh.proxy.tunnel;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.DataPlane;
-import dev.nodemesh.proxy.identity.SpiffeId;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http2.Http2StreamChannel;

@@ -1,7 +1,7 @@
 package dev.nodemesh.proxy.tunnel;
 
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.identity.IdentityProvider;
-import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.identity.WorkloadCertificate;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.ApplicationProtocolNames;

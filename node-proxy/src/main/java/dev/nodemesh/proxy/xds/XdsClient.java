@@ -2,14 +2,15 @@ package dev.nodemesh.proxy.xds;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
-import dev.nodemesh.proxy.config.AuthorizationPolicy;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.HttpFault;
-import dev.nodemesh.proxy.config.HttpRoute;
-import dev.nodemesh.proxy.config.MeshService;
-import dev.nodemesh.proxy.config.PeerAuthentication;
+import dev.nodemesh.model.config.AuthorizationPolicy;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.HttpFault;
+import dev.nodemesh.model.config.HttpRoute;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.PeerAuthentication;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.proto.ResourceDecoder;
 import dev.nodemesh.proxy.config.SnapshotHolder;
-import dev.nodemesh.proxy.config.Workload;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
@@ -94,7 +95,7 @@ public final class XdsClient implements AutoCloseable {
   private Map<String, Held<AuthorizationPolicy>> policies = new HashMap<>();
   private Map<String, Held<PeerAuthentication>> peerAuthns = new HashMap<>();
   private Map<String, Held<HttpRoute>> routes = new HashMap<>();
-  private Map<String, Held<dev.nodemesh.proxy.config.TrafficPolicy>> trafficPolicies =
+  private Map<String, Held<dev.nodemesh.model.config.TrafficPolicy>> trafficPolicies =
       new HashMap<>();
   private Map<String, Held<HttpFault>> faults = new HashMap<>();
   private @Nullable StreamObserver<DeltaDiscoveryRequest> requests;
@@ -247,7 +248,7 @@ public final class XdsClient implements AutoCloseable {
     Map<String, Held<AuthorizationPolicy>> nextPolicies = policies;
     Map<String, Held<PeerAuthentication>> nextPeerAuthns = peerAuthns;
     Map<String, Held<HttpRoute>> nextRoutes = routes;
-    Map<String, Held<dev.nodemesh.proxy.config.TrafficPolicy>> nextTraffic = trafficPolicies;
+    Map<String, Held<dev.nodemesh.model.config.TrafficPolicy>> nextTraffic = trafficPolicies;
     Map<String, Held<HttpFault>> nextFaults = faults;
     ResourceDecoder decoder = new ResourceDecoder(errors);
     if (type.equals(WORKLOAD_TYPE)) {
@@ -399,7 +400,7 @@ public final class XdsClient implements AutoCloseable {
       Map<String, Held<AuthorizationPolicy>> nextPolicies,
       Map<String, Held<PeerAuthentication>> nextPeerAuthns,
       Map<String, Held<HttpRoute>> nextRoutes,
-      List<dev.nodemesh.proxy.config.TrafficPolicy> trafficPolicies,
+      List<dev.nodemesh.model.config.TrafficPolicy> trafficPolicies,
       List<HttpFault> httpFaults) {
     List<Workload> ws = new ArrayList<>();
     for (Held<Workload> h : nextWorkloads.values()) {

@@ -1,6 +1,6 @@
 package dev.nodemesh.proxy.xds;
 
-import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;

@@ -1,6 +1,6 @@
 /**
  * The node proxy's xDS client: subscribes to the control plane's delta ADS stream, validates every
- * resource, builds the next {@link dev.nodemesh.proxy.config.ConfigSnapshot} whole, and ACKs it or
+ * resource, builds the next {@link dev.nodemesh.model.config.ConfigSnapshot} whole, and ACKs it or
  * NACKs it with the reasons. All client state lives on one serialized executor.
  */
 @NullMarked

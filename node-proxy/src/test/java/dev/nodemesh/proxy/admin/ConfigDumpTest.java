@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.nodemesh.proxy.config.ConfigLoader;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.MeshYaml;
+import dev.nodemesh.model.config.ConfigLoader;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.testing.MeshYaml;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -58,7 +58,7 @@ class ConfigDumpTest {
                     snapshot,
                     java.util.List.of(
                         new dev.nodemesh.proxy.identity.HeldCertificate(
-                            new dev.nodemesh.proxy.identity.SpiffeId(
+                            new dev.nodemesh.model.identity.SpiffeId(
                                 "cluster.local", "shop", "web"),
                             "1f2e",
                             notAfter))));

@@ -8,6 +8,7 @@ import ch.qos.logback.classic.Logger;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.bpf.testing.TestNetns;
+import dev.nodemesh.model.admin.AdminListeners;
 import java.net.InetSocketAddress;
 import org.junit.jupiter.api.Test;
 import org.slf4j.LoggerFactory;

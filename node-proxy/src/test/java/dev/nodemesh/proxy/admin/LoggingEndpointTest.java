@@ -10,6 +10,7 @@ import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpServer;
+import dev.nodemesh.model.admin.LoggingEndpoint;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.URI;

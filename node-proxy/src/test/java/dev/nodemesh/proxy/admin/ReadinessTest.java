@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.proxy.agent.PodRegistry;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import org.junit.jupiter.api.Test;
 

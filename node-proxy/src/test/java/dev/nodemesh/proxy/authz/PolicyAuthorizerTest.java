@@ -1,16 +1,16 @@
 package dev.nodemesh.proxy.authz;
 
-import static dev.nodemesh.proxy.config.MeshYaml.authorizationPolicy;
-import static dev.nodemesh.proxy.config.MeshYaml.peerAuthentication;
-import static dev.nodemesh.proxy.config.MeshYaml.pod;
+import static dev.nodemesh.model.testing.MeshYaml.authorizationPolicy;
+import static dev.nodemesh.model.testing.MeshYaml.peerAuthentication;
+import static dev.nodemesh.model.testing.MeshYaml.pod;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 
-import dev.nodemesh.proxy.config.ConfigLoader;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.MeshYaml;
-import dev.nodemesh.proxy.config.Workload;
-import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.model.config.ConfigLoader;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.SpiffeId;
+import dev.nodemesh.model.testing.MeshYaml;
 import io.netty.util.NetUtil;
 import java.net.InetAddress;
 import java.nio.file.Path;

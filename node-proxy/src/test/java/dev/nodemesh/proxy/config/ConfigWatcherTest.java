@@ -1,13 +1,16 @@
 package dev.nodemesh.proxy.config;
 
-import static dev.nodemesh.proxy.config.MeshYaml.docs;
-import static dev.nodemesh.proxy.config.MeshYaml.pod;
-import static dev.nodemesh.proxy.config.MeshYaml.write;
+import static dev.nodemesh.model.testing.MeshYaml.docs;
+import static dev.nodemesh.model.testing.MeshYaml.pod;
+import static dev.nodemesh.model.testing.MeshYaml.write;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.nodemesh.model.config.ConfigException;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;

@@ -4,6 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.testing.MeshYaml;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -26,7 +29,7 @@ class SnapshotHolderTest {
             "a",
             "a",
             "default",
-            List.of(ConfigLoaderTest.ip("10.0.0.1")),
+            List.of(MeshYaml.ip("10.0.0.1")),
             Map.of(),
             "default",
             "",
@@ -36,7 +39,7 @@ class SnapshotHolderTest {
             "b",
             "b",
             "default",
-            List.of(ConfigLoaderTest.ip("10.0.0.1")),
+            List.of(MeshYaml.ip("10.0.0.1")),
             Map.of(),
             "default",
             "",

@@ -8,9 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
-import dev.nodemesh.proxy.config.ConfigException;
-import dev.nodemesh.proxy.config.ConfigLoader;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
+import dev.nodemesh.model.config.ConfigException;
+import dev.nodemesh.model.config.ConfigLoader;
+import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -5,10 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
-import dev.nodemesh.proxy.identity.SpiffeId;
 import dev.nodemesh.proxy.tunnel.TestIdentities;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -158,8 +158,8 @@ class L7RootTest {
 
   /** Waits until the proxy serves exactly what the config directory holds now. */
   private void awaitDirectory() throws Exception {
-    dev.nodemesh.proxy.config.ConfigSnapshot want =
-        dev.nodemesh.proxy.config.ConfigLoader.load(node.configDir());
+    dev.nodemesh.model.config.ConfigSnapshot want =
+        dev.nodemesh.model.config.ConfigLoader.load(node.configDir());
     InterceptionRootTest.waitFor(
         () -> node.proxy().dataPlane().snapshots().current().sameContent(want),
         () -> node.proxy().dataPlane().snapshots().current().describe());

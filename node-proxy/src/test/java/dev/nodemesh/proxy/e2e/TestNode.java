@@ -7,7 +7,6 @@ import dev.nodemesh.bpf.testing.TestNetns;
 import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
-import dev.nodemesh.proxy.agent.AgentClient;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.identity.IdentityProvider;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
@@ -50,7 +49,7 @@ final class TestNode implements AutoCloseable {
   private final Map<String, String> ips6 = new LinkedHashMap<>();
   private final List<AutoCloseable> closeables = new ArrayList<>();
   private NodeProxy proxy;
-  private AgentClient agent;
+  private TestAgent agent;
 
   private TestNode(
       Path dir, TestNetns node, String nodeName, String subnet, String tag, boolean routed) {
@@ -256,7 +255,7 @@ final class TestNode implements AutoCloseable {
             identities,
             authz,
             tunnelSettings);
-    agent = new AgentClient(dir.resolve("agent.sock"), java.time.Duration.ofSeconds(30));
+    agent = new TestAgent(dir.resolve("agent.sock"));
     return proxy;
   }
 
@@ -273,7 +272,7 @@ final class TestNode implements AutoCloseable {
                 2,
                 InterceptionMode.iptables(),
                 xdsTarget));
-    agent = new AgentClient(dir.resolve("agent.sock"), java.time.Duration.ofSeconds(30));
+    agent = new TestAgent(dir.resolve("agent.sock"));
     return proxy;
   }
 
@@ -285,7 +284,7 @@ final class TestNode implements AutoCloseable {
   /** The proxy started with {@code config} as the test built it (xDS, a CA, its own settings). */
   NodeProxy startProxy(NodeProxyConfig config) throws Exception {
     proxy = NodeProxy.start(config);
-    agent = new AgentClient(agentSocket(), java.time.Duration.ofSeconds(30));
+    agent = new TestAgent(agentSocket());
     return proxy;
   }
 
@@ -304,7 +303,7 @@ final class TestNode implements AutoCloseable {
     }
   }
 
-  AgentClient agent() {
+  TestAgent agent() {
     return agent;
   }
 

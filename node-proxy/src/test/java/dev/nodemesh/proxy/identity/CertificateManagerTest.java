@@ -8,8 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.api.ca.v1.CreateCertificateRequest;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.Pem;
+import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.metrics.PrometheusConventions;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import java.net.InetAddress;

@@ -2,6 +2,7 @@ package dev.nodemesh.proxy.identity;
 
 import dev.nodemesh.api.ca.v1.CreateCertificateRequest;
 import dev.nodemesh.api.ca.v1.CreateCertificateResponse;
+import dev.nodemesh.model.identity.Pem;
 import io.grpc.Status;
 import java.math.BigInteger;
 import java.security.KeyPair;

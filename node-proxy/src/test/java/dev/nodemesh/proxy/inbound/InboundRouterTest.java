@@ -1,13 +1,13 @@
 package dev.nodemesh.proxy.inbound;
 
-import static dev.nodemesh.proxy.config.MeshYaml.docs;
-import static dev.nodemesh.proxy.config.MeshYaml.pod;
-import static dev.nodemesh.proxy.config.MeshYaml.service;
+import static dev.nodemesh.model.testing.MeshYaml.docs;
+import static dev.nodemesh.model.testing.MeshYaml.pod;
+import static dev.nodemesh.model.testing.MeshYaml.service;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.nodemesh.proxy.config.ConfigLoader;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.MeshYaml;
+import dev.nodemesh.model.config.ConfigLoader;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.testing.MeshYaml;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;

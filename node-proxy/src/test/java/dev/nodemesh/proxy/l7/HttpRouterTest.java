@@ -1,16 +1,16 @@
 package dev.nodemesh.proxy.l7;
 
-import static dev.nodemesh.proxy.config.MeshYaml.docs;
-import static dev.nodemesh.proxy.config.MeshYaml.pod;
-import static dev.nodemesh.proxy.config.MeshYaml.service;
+import static dev.nodemesh.model.testing.MeshYaml.docs;
+import static dev.nodemesh.model.testing.MeshYaml.pod;
+import static dev.nodemesh.model.testing.MeshYaml.service;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.nodemesh.proxy.config.ConfigLoader;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.HttpRouteEntry;
-import dev.nodemesh.proxy.config.MeshService;
-import dev.nodemesh.proxy.config.MeshYaml;
-import dev.nodemesh.proxy.config.NamespacedName;
+import dev.nodemesh.model.config.ConfigLoader;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.HttpRouteEntry;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.NamespacedName;
+import dev.nodemesh.model.testing.MeshYaml;
 import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
 import io.netty.handler.codec.http.DefaultHttpHeaders;
 import io.netty.handler.codec.http.HttpHeaders;

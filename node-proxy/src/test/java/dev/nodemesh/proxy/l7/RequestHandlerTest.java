@@ -1,8 +1,8 @@
 package dev.nodemesh.proxy.l7;
 
-import static dev.nodemesh.proxy.config.MeshYaml.docs;
-import static dev.nodemesh.proxy.config.MeshYaml.pod;
-import static dev.nodemesh.proxy.config.MeshYaml.service;
+import static dev.nodemesh.model.testing.MeshYaml.docs;
+import static dev.nodemesh.model.testing.MeshYaml.pod;
+import static dev.nodemesh.model.testing.MeshYaml.service;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -10,16 +10,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.nodemesh.model.config.ConfigLoader;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.NamespacedName;
+import dev.nodemesh.model.testing.MeshYaml;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
-import dev.nodemesh.proxy.config.ConfigLoader;
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.MeshYaml;
-import dev.nodemesh.proxy.config.NamespacedName;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;

@@ -55,7 +55,7 @@ class MetricNamingTest {
         .record(200, 3_000_000, 100, 2048, "0");
     // A Service's TrafficPolicy meters (breaker, ejections, rate limit, retries, budget).
     dev.nodemesh.proxy.l7.resilience.TrafficState.of(metrics.registry())
-        .service(new dev.nodemesh.proxy.config.NamespacedName("default", "echo"), null);
+        .service(new dev.nodemesh.model.config.NamespacedName("default", "echo"), null);
     accessLog =
         AccessLog.start(
             new AccessLogSettings(true, tmp.resolve("access.log"), 1.0),

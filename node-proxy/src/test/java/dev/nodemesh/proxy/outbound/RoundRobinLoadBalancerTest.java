@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import dev.nodemesh.proxy.config.MeshService;
+import dev.nodemesh.model.config.MeshService;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

@@ -2,9 +2,9 @@ package dev.nodemesh.proxy.tunnel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.nodemesh.proxy.config.ConfigSnapshot;
-import dev.nodemesh.proxy.config.Workload;
-import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.identity.SpiffeId;
 import java.net.InetAddress;
 import java.util.List;
 import java.util.Map;

@@ -2,7 +2,7 @@ package dev.nodemesh.proxy.tunnel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.model.config.Workload;
 import java.net.InetAddress;
 import java.util.List;
 import java.util.Map;

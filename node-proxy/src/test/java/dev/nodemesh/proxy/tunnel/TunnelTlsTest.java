@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.nodemesh.proxy.identity.SpiffeId;
+import dev.nodemesh.model.identity.SpiffeId;
 import io.netty.handler.ssl.OpenSsl;
 import io.netty.handler.ssl.SslContext;
 import org.junit.jupiter.api.Test;

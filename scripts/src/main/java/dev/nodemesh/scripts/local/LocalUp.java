@@ -2,9 +2,9 @@ package dev.nodemesh.scripts.local;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.nodemesh.cni.agent.AgentClient;
 import dev.nodemesh.cni.runner.CniRunner;
 import dev.nodemesh.control.ca.BootstrapTokens;
-import dev.nodemesh.proxy.agent.AgentClient;
 import dev.nodemesh.scripts.local.Manifest.AppSpec;
 import dev.nodemesh.scripts.local.Manifest.PodSpec;
 import dev.nodemesh.scripts.local.StateFile.Resource;

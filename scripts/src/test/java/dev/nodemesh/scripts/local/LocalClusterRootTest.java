@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.api.agent.v1.Pod;
 import dev.nodemesh.bpf.testing.RootTest;
-import dev.nodemesh.proxy.agent.AgentClient;
+import dev.nodemesh.cni.agent.AgentClient;
 import dev.nodemesh.scripts.local.StateFile.Kind;
 import dev.nodemesh.scripts.local.StateFile.NodeRecord;
 import dev.nodemesh.scripts.local.StateFile.Resource;

@@ -1,6 +1,6 @@
 package dev.nodemesh.proxy.l7.resilience;
 
-import dev.nodemesh.proxy.config.TrafficPolicy;
+import dev.nodemesh.model.config.TrafficPolicy;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.LongSupplier;

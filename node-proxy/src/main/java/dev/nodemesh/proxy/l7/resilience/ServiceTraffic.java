@@ -1,7 +1,7 @@
 package dev.nodemesh.proxy.l7.resilience;
 
-import dev.nodemesh.proxy.config.TrafficPolicy;
-import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.model.config.TrafficPolicy;
+import dev.nodemesh.model.config.Workload;
 import io.micrometer.core.instrument.Counter;
 import java.util.ArrayList;
 import java.util.Collection;

@@ -1,7 +1,7 @@
 package dev.nodemesh.proxy.l7.resilience;
 
-import dev.nodemesh.proxy.config.NamespacedName;
-import dev.nodemesh.proxy.config.TrafficPolicy;
+import dev.nodemesh.model.config.NamespacedName;
+import dev.nodemesh.model.config.TrafficPolicy;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.util.Collections;

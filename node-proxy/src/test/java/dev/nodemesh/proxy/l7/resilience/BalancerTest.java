@@ -3,8 +3,8 @@ package dev.nodemesh.proxy.l7.resilience;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.nodemesh.proxy.config.TrafficPolicy;
-import dev.nodemesh.proxy.config.Workload;
+import dev.nodemesh.model.config.TrafficPolicy;
+import dev.nodemesh.model.config.Workload;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.net.InetAddress;
 import java.time.Duration;

@@ -1,0 +1,444 @@
+package dev.nodemesh.model.config;
+
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Everything the proxy routes by, frozen: workloads, services, and the indices the hot path uses
+ * (workload by IP, service by VIP and by VIP:port, endpoints per service). Indices are built once
+ * here so a lookup per connection is a hash probe. The constructor rejects inconsistent input
+ * (duplicate names, IPs or VIPs) with {@link IllegalArgumentException}; {@link ConfigLoader}
+ * reports the same problems earlier, with file names, so users never see that exception.
+ */
+public final class ConfigSnapshot {
+  private static final ConfigSnapshot EMPTY = new ConfigSnapshot(0, List.of(), List.of());
+
+  /**
+   * The mesh's root namespace: an AuthorizationPolicy here applies to every namespace, a
+   * PeerAuthentication without selector here sets the mesh-wide mode.
+   */
+  public static final String ROOT_NAMESPACE = "nodemesh-system";
+
+  private static final Comparator<AuthorizationPolicy> POLICY_ORDER =
+      Comparator.comparing(AuthorizationPolicy::namespace).thenComparing(AuthorizationPolicy::name);
+  private static final Comparator<PeerAuthentication> PEER_AUTHN_ORDER =
+      Comparator.comparing(PeerAuthentication::namespace).thenComparing(PeerAuthentication::name);
+
+  private static final Comparator<Workload> BY_NAME =
+      Comparator.comparing(Workload::namespace).thenComparing(Workload::name);
+
+  /** Key of the (vip, port) index; a record so equality is by value. */
+  private record VipPort(InetAddress vip, int port) {}
+
+  private final long version;
+  private final List<Workload> workloads;
+  private final List<MeshService> services;
+  private final Map<InetAddress, Workload> workloadsByIp;
+  private final Map<InetAddress, MeshService> servicesByVip;
+  private final Map<VipPort, ServicePort> portsByVipPort;
+  private final Map<NamespacedName, List<Workload>> endpoints;
+  private final List<AuthorizationPolicy> authorizationPolicies;
+  private final List<PeerAuthentication> peerAuthentications;
+  private final Map<String, List<AuthorizationPolicy>> policiesByNamespace;
+  private final Map<String, List<PeerAuthentication>> peerAuthnByNamespace;
+  private final List<HttpRoute> httpRoutes;
+  private final Map<NamespacedName, MeshService> servicesByName;
+  private final Map<NamespacedName, List<HttpRouteEntry>> routesByService;
+  private final List<TrafficPolicy> trafficPolicies;
+  private final Map<NamespacedName, TrafficPolicy> trafficPolicyByService;
+  private final List<HttpFault> httpFaults;
+  private final Map<NamespacedName, HttpFault> faultsByName;
+  private final java.util.Set<NamespacedName> l7AuthzWorkloads;
+  private final java.util.Set<NamespacedName> l7AuthzServices;
+
+  public ConfigSnapshot(long version, List<Workload> workloads, List<MeshService> services) {
+    this(version, workloads, services, List.of(), List.of(), List.of());
+  }
+
+  /** With HTTPRoutes and no policies. */
+  public ConfigSnapshot(
+      long version,
+      List<Workload> workloads,
+      List<MeshService> services,
+      List<HttpRoute> httpRoutes) {
+    this(version, workloads, services, List.of(), List.of(), httpRoutes);
+  }
+
+  /** With policies and no HTTPRoutes. */
+  public ConfigSnapshot(
+      long version,
+      List<Workload> workloads,
+      List<MeshService> services,
+      List<AuthorizationPolicy> authorizationPolicies,
+      List<PeerAuthentication> peerAuthentications) {
+    this(version, workloads, services, authorizationPolicies, peerAuthentications, List.of());
+  }
+
+  /**
+   * @param authorizationPolicies and {@code peerAuthentications}: kept sorted by namespace and
+   *     name, indexed by namespace so a check reads only its destination's namespace and the root
+   *     one
+   * @param httpRoutes HTTPRoutes attached to Services; a route whose parent Service is absent is
+   *     kept (it applies as soon as the Service appears) but routes nothing
+   */
+  public ConfigSnapshot(
+      long version,
+      List<Workload> workloads,
+      List<MeshService> services,
+      List<AuthorizationPolicy> authorizationPolicies,
+      List<PeerAuthentication> peerAuthentications,
+      List<HttpRoute> httpRoutes) {
+    this(
+        version,
+        workloads,
+        services,
+        authorizationPolicies,
+        peerAuthentications,
+        httpRoutes,
+        List.of(),
+        List.of());
+  }
+
+  /**
+   * @param httpRoutes HTTPRoutes and GRPCRoutes ({@link HttpRoute#grpc()})
+   * @param httpFaults the HTTPFaults routes may name; a rule naming a missing one answers 500
+   * @param trafficPolicies TrafficPolicies, kept sorted by namespace and name; at most one per
+   *     target Service (else {@link IllegalArgumentException})
+   */
+  public ConfigSnapshot(
+      long version,
+      List<Workload> workloads,
+      List<MeshService> services,
+      List<AuthorizationPolicy> authorizationPolicies,
+      List<PeerAuthentication> peerAuthentications,
+      List<HttpRoute> httpRoutes,
+      List<TrafficPolicy> trafficPolicies,
+      List<HttpFault> httpFaults) {
+    this.version = version;
+    this.workloads = List.copyOf(workloads);
+    this.services = List.copyOf(services);
+    this.httpRoutes = List.copyOf(httpRoutes);
+
+    Map<InetAddress, Workload> byIp = new HashMap<>();
+    Map<NamespacedName, Workload> byName = new HashMap<>();
+    Map<String, List<Workload>> byNamespace = new HashMap<>();
+    for (Workload w : this.workloads) {
+      requireAbsent(byName.put(w.id(), w), "duplicate workload " + w.id());
+      for (InetAddress ip : w.ips()) {
+        requireAbsent(byIp.put(ip, w), "IP " + ip.getHostAddress() + " used twice");
+      }
+      byNamespace.computeIfAbsent(w.namespace(), ns -> new ArrayList<>()).add(w);
+    }
+
+    Map<InetAddress, MeshService> byVip = new HashMap<>();
+    Map<VipPort, ServicePort> byVipPort = new HashMap<>();
+    Map<NamespacedName, MeshService> servicesByName = new HashMap<>();
+    Map<NamespacedName, List<Workload>> eps = new HashMap<>();
+    for (MeshService s : this.services) {
+      requireAbsent(servicesByName.put(s.id(), s), "duplicate service " + s.id());
+      for (InetAddress vip : s.vips()) {
+        requireAbsent(byVip.put(vip, s), "VIP " + vip.getHostAddress() + " used twice");
+        requireAbsent(byIp.get(vip), "VIP " + vip.getHostAddress() + " is also a pod IP");
+        for (ServicePort p : s.ports()) {
+          requireAbsent(byVipPort.put(new VipPort(vip, p.port()), p), "duplicate port " + p);
+        }
+      }
+      List<Workload> selected = new ArrayList<>();
+      for (Workload w : byNamespace.getOrDefault(s.namespace(), List.of())) {
+        if (s.selects(w)) {
+          selected.add(w);
+        }
+      }
+      // Sorted so that round-robin order, and so tests, do not depend on file order.
+      selected.sort(BY_NAME);
+      eps.put(s.id(), List.copyOf(selected));
+    }
+    this.workloadsByIp = Map.copyOf(byIp);
+    this.servicesByVip = Map.copyOf(byVip);
+    this.portsByVipPort = Map.copyOf(byVipPort);
+    this.endpoints = Map.copyOf(eps);
+
+    List<AuthorizationPolicy> policies = new ArrayList<>(authorizationPolicies);
+    policies.sort(POLICY_ORDER);
+    Map<NamespacedName, AuthorizationPolicy> policyNames = new HashMap<>();
+    Map<String, List<AuthorizationPolicy>> policiesByNs = new HashMap<>();
+    for (AuthorizationPolicy p : policies) {
+      requireAbsent(policyNames.put(p.id(), p), "duplicate AuthorizationPolicy " + p.id());
+      policiesByNs.computeIfAbsent(p.namespace(), ns -> new ArrayList<>()).add(p);
+    }
+    List<PeerAuthentication> peerAuthns = new ArrayList<>(peerAuthentications);
+    peerAuthns.sort(PEER_AUTHN_ORDER);
+    Map<NamespacedName, PeerAuthentication> peerAuthnNames = new HashMap<>();
+    Map<String, List<PeerAuthentication>> peerAuthnByNs = new HashMap<>();
+    for (PeerAuthentication p : peerAuthns) {
+      requireAbsent(peerAuthnNames.put(p.id(), p), "duplicate PeerAuthentication " + p.id());
+      peerAuthnByNs.computeIfAbsent(p.namespace(), ns -> new ArrayList<>()).add(p);
+    }
+    this.authorizationPolicies = List.copyOf(policies);
+    this.peerAuthentications = List.copyOf(peerAuthns);
+    this.policiesByNamespace = copyLists(policiesByNs);
+    this.peerAuthnByNamespace = copyLists(peerAuthnByNs);
+    this.servicesByName = Map.copyOf(servicesByName);
+
+    Map<NamespacedName, List<HttpRouteEntry>> byService = new HashMap<>();
+    java.util.Set<String> routeNames = new java.util.HashSet<>();
+    for (HttpRoute r : this.httpRoutes) {
+      if (!routeNames.add(r.kind() + " " + r.id())) {
+        throw new IllegalArgumentException("duplicate " + r.kind() + " " + r.id());
+      }
+      for (HttpRoute.Parent parent : r.parents()) {
+        List<HttpRouteEntry> entries =
+            byService.computeIfAbsent(parent.service(), k -> new ArrayList<>());
+        for (int i = 0; i < r.rules().size(); i++) {
+          HttpRoute.Rule rule = r.rules().get(i);
+          for (HttpRoute.Match m : rule.matches()) {
+            entries.add(new HttpRouteEntry(r, parent.port(), i, rule, m));
+          }
+        }
+      }
+    }
+    Map<NamespacedName, List<HttpRouteEntry>> sorted = new HashMap<>();
+    byService.forEach(
+        (svc, entries) -> {
+          entries.sort(HttpRouteEntry.PRECEDENCE);
+          sorted.put(svc, List.copyOf(entries));
+        });
+    this.routesByService = Map.copyOf(sorted);
+
+    List<TrafficPolicy> tps = new ArrayList<>(trafficPolicies);
+    tps.sort(Comparator.comparing(TrafficPolicy::namespace).thenComparing(TrafficPolicy::name));
+    Map<NamespacedName, TrafficPolicy> tpNames = new HashMap<>();
+    Map<NamespacedName, TrafficPolicy> tpByService = new HashMap<>();
+    for (TrafficPolicy tp : tps) {
+      requireAbsent(tpNames.put(tp.id(), tp), "duplicate TrafficPolicy " + tp.id());
+      requireAbsent(
+          tpByService.put(tp.target(), tp), "two TrafficPolicies target Service " + tp.target());
+    }
+    this.trafficPolicies = List.copyOf(tps);
+    this.trafficPolicyByService = Map.copyOf(tpByService);
+
+    this.httpFaults = List.copyOf(httpFaults);
+    Map<NamespacedName, HttpFault> faults = new HashMap<>();
+    for (HttpFault f : this.httpFaults) {
+      requireAbsent(faults.put(f.id(), f), "duplicate HTTPFault " + f.id());
+    }
+    this.faultsByName = Map.copyOf(faults);
+
+    // Which workloads (and so which Services) have a policy with L7 rules: their traffic must
+    // take the L7 path, where requests can be checked. Only L7 policies are scanned.
+    java.util.Set<NamespacedName> l7Workloads = new java.util.HashSet<>();
+    for (AuthorizationPolicy p : this.authorizationPolicies) {
+      if (!p.hasL7Rules()) {
+        continue;
+      }
+      List<Workload> scope =
+          p.namespace().equals(ROOT_NAMESPACE)
+              ? this.workloads
+              : byNamespace.getOrDefault(p.namespace(), List.of());
+      for (Workload w : scope) {
+        if (p.selects(w)) {
+          l7Workloads.add(w.id());
+        }
+      }
+    }
+    java.util.Set<NamespacedName> l7Services = new java.util.HashSet<>();
+    if (!l7Workloads.isEmpty()) {
+      eps.forEach(
+          (svc, list) -> {
+            for (Workload w : list) {
+              if (l7Workloads.contains(w.id())) {
+                l7Services.add(svc);
+                break;
+              }
+            }
+          });
+    }
+    this.l7AuthzWorkloads = java.util.Set.copyOf(l7Workloads);
+    this.l7AuthzServices = java.util.Set.copyOf(l7Services);
+  }
+
+  /** The HTTPFaults, as given. */
+  public List<HttpFault> httpFaults() {
+    return httpFaults;
+  }
+
+  public @Nullable HttpFault httpFault(NamespacedName id) {
+    return faultsByName.get(id);
+  }
+
+  /** True when an AuthorizationPolicy with L7 rules selects {@code workload}. */
+  public boolean needsL7Authorization(Workload workload) {
+    return l7AuthzWorkloads.contains(workload.id());
+  }
+
+  /** True when some endpoint of {@code service} has a policy with L7 rules. */
+  public boolean needsL7Authorization(NamespacedName service) {
+    return l7AuthzServices.contains(service);
+  }
+
+  private static <T> Map<String, List<T>> copyLists(Map<String, List<T>> byNamespace) {
+    Map<String, List<T>> copy = new HashMap<>();
+    byNamespace.forEach((ns, list) -> copy.put(ns, List.copyOf(list)));
+    return Map.copyOf(copy);
+  }
+
+  private static void requireAbsent(@Nullable Object previous, String message) {
+    if (previous != null) {
+      throw new IllegalArgumentException(message);
+    }
+  }
+
+  /** Version 0, nothing in the mesh: every destination passes through. */
+  public static ConfigSnapshot empty() {
+    return EMPTY;
+  }
+
+  /** The same content under another version number; indices are rebuilt (cheap, rare). */
+  public ConfigSnapshot withVersion(long newVersion) {
+    return new ConfigSnapshot(
+        newVersion,
+        workloads,
+        services,
+        authorizationPolicies,
+        peerAuthentications,
+        httpRoutes,
+        trafficPolicies,
+        httpFaults);
+  }
+
+  public long version() {
+    return version;
+  }
+
+  public List<Workload> workloads() {
+    return workloads;
+  }
+
+  public List<MeshService> services() {
+    return services;
+  }
+
+  public List<HttpRoute> httpRoutes() {
+    return httpRoutes;
+  }
+
+  /** Every TrafficPolicy, sorted by namespace then name. */
+  public List<TrafficPolicy> trafficPolicies() {
+    return trafficPolicies;
+  }
+
+  /** The TrafficPolicy targeting {@code service}, or null (defaults apply). */
+  public @Nullable TrafficPolicy trafficPolicy(NamespacedName service) {
+    return trafficPolicyByService.get(service);
+  }
+
+  public @Nullable MeshService serviceByName(NamespacedName id) {
+    return servicesByName.get(id);
+  }
+
+  /**
+   * The route entries attached to {@code service}, in precedence order, for any port; the caller
+   * skips entries whose {@link HttpRouteEntry#port()} is neither 0 nor its port. Empty when no
+   * route is attached (the connection stays L4).
+   */
+  public List<HttpRouteEntry> httpRoutes(NamespacedName service) {
+    return routesByService.getOrDefault(service, List.of());
+  }
+
+  /** True when an HTTPRoute is attached to {@code service} on {@code port} (or every port). */
+  public boolean hasHttpRoute(NamespacedName service, int port) {
+    for (HttpRouteEntry e : httpRoutes(service)) {
+      if (e.port() == 0 || e.port() == port) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  public @Nullable Workload workloadByIp(InetAddress ip) {
+    return workloadsByIp.get(ip);
+  }
+
+  public @Nullable MeshService serviceByVip(InetAddress vip) {
+    return servicesByVip.get(vip);
+  }
+
+  /** The service port listening on {@code vip:port}, or null. */
+  public @Nullable ServicePort servicePort(InetAddress vip, int port) {
+    return portsByVipPort.get(new VipPort(vip, port));
+  }
+
+  /** The workloads selected by {@code service}, sorted by namespace then name; empty if none. */
+  public List<Workload> endpoints(MeshService service) {
+    return endpoints.getOrDefault(service.id(), List.of());
+  }
+
+  /** Every AuthorizationPolicy, sorted by namespace then name. */
+  public List<AuthorizationPolicy> authorizationPolicies() {
+    return authorizationPolicies;
+  }
+
+  /** The AuthorizationPolicies of one namespace, sorted by name; empty if none. */
+  public List<AuthorizationPolicy> authorizationPolicies(String namespace) {
+    return policiesByNamespace.getOrDefault(namespace, List.of());
+  }
+
+  /** Every PeerAuthentication, sorted by namespace then name. */
+  public List<PeerAuthentication> peerAuthentications() {
+    return peerAuthentications;
+  }
+
+  /** The PeerAuthentications of one namespace, sorted by name; empty if none. */
+  public List<PeerAuthentication> peerAuthentications(String namespace) {
+    return peerAuthnByNamespace.getOrDefault(namespace, List.of());
+  }
+
+  /** True when both hold the same resources, whatever their versions. */
+  public boolean sameContent(ConfigSnapshot other) {
+    return workloads.equals(other.workloads)
+        && services.equals(other.services)
+        && authorizationPolicies.equals(other.authorizationPolicies)
+        && peerAuthentications.equals(other.peerAuthentications)
+        && httpRoutes.equals(other.httpRoutes)
+        && trafficPolicies.equals(other.trafficPolicies)
+        && httpFaults.equals(other.httpFaults);
+  }
+
+  /** One line for logs: version and counts. */
+  public String describe() {
+    int endpointCount = 0;
+    for (List<Workload> e : endpoints.values()) {
+      endpointCount += e.size();
+    }
+    String policies =
+        authorizationPolicies.isEmpty() && peerAuthentications.isEmpty()
+            ? ""
+            : ", "
+                + authorizationPolicies.size()
+                + " authorization policies, "
+                + peerAuthentications.size()
+                + " peer authentications";
+    return "config version "
+        + version
+        + ": "
+        + workloads.size()
+        + " workloads, "
+        + services.size()
+        + " services, "
+        + endpointCount
+        + " service endpoints"
+        + policies
+        + (httpRoutes.isEmpty() ? "" : ", " + httpRoutes.size() + " HTTP routes")
+        + (trafficPolicies.isEmpty() ? "" : ", " + trafficPolicies.size() + " traffic policies");
+  }
+
+  @Override
+  public String toString() {
+    return describe();
+  }
+}

@@ -1,0 +1,194 @@
+package dev.nodemesh.model.config;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * A Gateway API {@code HTTPRoute} attached to Services (the GAMMA convention), reduced to what the
+ * L7 proxy routes by, validated and defaulted: every rule has at least one match, weights are set,
+ * durations are parsed. Gateway API's own names are kept where they exist.
+ *
+ * @param parents the Services (and ports, 0 = every port) whose traffic this route takes
+ * @param retryNonIdempotent nodemesh extension (annotation {@code
+ *     nodemesh.dev/retry-non-idempotent: "true"}): also retry POST, PATCH and other non-idempotent
+ *     methods
+ * @param createdEpochSeconds creation time; the older route wins a precedence tie (0 = unknown)
+ * @param grpc true for a {@code GRPCRoute}: its gRPC service/method matches are held as path
+ *     matches ({@link GrpcMatch}), and the proxy's own answers to its requests (a fault's abort)
+ *     are gRPC statuses. An HTTPRoute and a GRPCRoute may share a name.
+ */
+public record HttpRoute(
+    String name,
+    String namespace,
+    List<Parent> parents,
+    List<Rule> rules,
+    boolean retryNonIdempotent,
+    long createdEpochSeconds,
+    boolean grpc) {
+
+  public HttpRoute {
+    Objects.requireNonNull(name, "name");
+    Objects.requireNonNull(namespace, "namespace");
+    parents = List.copyOf(parents);
+    rules = List.copyOf(rules);
+  }
+
+  /** An HTTPRoute (not a GRPCRoute). */
+  public HttpRoute(
+      String name,
+      String namespace,
+      List<Parent> parents,
+      List<Rule> rules,
+      boolean retryNonIdempotent,
+      long createdEpochSeconds) {
+    this(name, namespace, parents, rules, retryNonIdempotent, createdEpochSeconds, false);
+  }
+
+  /** The Gateway API kind this route was read from, for messages and logs. */
+  public String kind() {
+    return grpc ? "GRPCRoute" : "HTTPRoute";
+  }
+
+  public NamespacedName id() {
+    return new NamespacedName(namespace, name);
+  }
+
+  /** A Service the route is attached to. */
+  public record Parent(NamespacedName service, int port) {
+    public boolean covers(NamespacedName svc, int servicePort) {
+      return service.equals(svc) && (port == 0 || port == servicePort);
+    }
+  }
+
+  /**
+   * One rule: requests matching any of {@code matches} go to one of {@code backends} (by weight).
+   *
+   * @param requestTimeout Gateway API {@code timeouts.request}: the whole request, retries
+   *     included; null when unset
+   * @param backendTimeout Gateway API {@code timeouts.backendRequest}: one try; null when unset
+   * @param retry null when the rule does not retry
+   * @param fault the {@code HTTPFault} an {@code ExtensionRef} filter names (same namespace as the
+   *     route); null when the rule injects no fault
+   * @param mirror Gateway API's {@code RequestMirror} filter; null when none
+   */
+  public record Rule(
+      List<Match> matches,
+      List<Backend> backends,
+      HeaderModifier requestHeaders,
+      HeaderModifier responseHeaders,
+      @Nullable Rewrite rewrite,
+      @Nullable Duration requestTimeout,
+      @Nullable Duration backendTimeout,
+      @Nullable Retry retry,
+      @Nullable NamespacedName fault,
+      @Nullable Mirror mirror) {
+    public Rule {
+      matches = List.copyOf(matches);
+      backends = List.copyOf(backends);
+      Objects.requireNonNull(requestHeaders);
+      Objects.requireNonNull(responseHeaders);
+    }
+
+    /** A rule without fault and mirror. */
+    public Rule(
+        List<Match> matches,
+        List<Backend> backends,
+        HeaderModifier requestHeaders,
+        HeaderModifier responseHeaders,
+        @Nullable Rewrite rewrite,
+        @Nullable Duration requestTimeout,
+        @Nullable Duration backendTimeout,
+        @Nullable Retry retry) {
+      this(
+          matches,
+          backends,
+          requestHeaders,
+          responseHeaders,
+          rewrite,
+          requestTimeout,
+          backendTimeout,
+          retry,
+          null,
+          null);
+    }
+  }
+
+  /**
+   * Gateway API's RequestMirror filter: a copy of each request (of {@code percent} of them) goes to
+   * {@code service:port}, its response is discarded.
+   *
+   * @param percent 0-100
+   */
+  public record Mirror(NamespacedName service, int port, int percent) {}
+
+  /** Every condition must hold. A null method matches every method. */
+  public record Match(
+      TextMatch path,
+      List<TextMatch> headers,
+      List<TextMatch> queryParams,
+      @Nullable String method) {
+    public Match {
+      Objects.requireNonNull(path);
+      headers = List.copyOf(headers);
+      queryParams = List.copyOf(queryParams);
+    }
+
+    /** Gateway API's default match: every request. */
+    public static Match everything() {
+      return new Match(TextMatch.pathPrefix("/"), List.of(), List.of(), null);
+    }
+  }
+
+  /**
+   * A Service backend; {@code weight} 0 receives no traffic.
+   *
+   * @param permitted false for a Service in another namespace that no {@link ReferenceGrant}
+   *     allows: it keeps its weight, and requests picked for it are answered 500
+   */
+  public record Backend(NamespacedName service, int port, int weight, boolean permitted) {
+    public Backend(NamespacedName service, int port, int weight) {
+      this(service, port, weight, true);
+    }
+  }
+
+  /** Gateway API's RequestHeaderModifier / ResponseHeaderModifier. Names are lower case. */
+  public record HeaderModifier(
+      Map<String, String> set, Map<String, String> add, Set<String> remove) {
+    public static final HeaderModifier NONE = new HeaderModifier(Map.of(), Map.of(), Set.of());
+
+    public HeaderModifier {
+      set = Map.copyOf(set);
+      add = Map.copyOf(add);
+      remove = Set.copyOf(remove);
+    }
+
+    public boolean isEmpty() {
+      return set.isEmpty() && add.isEmpty() && remove.isEmpty();
+    }
+  }
+
+  /**
+   * Gateway API's URLRewrite filter; at most one of {@code fullPath} and {@code prefix}.
+   *
+   * @param prefix replaces the part of the path the rule's PathPrefix match matched
+   */
+  public record Rewrite(
+      @Nullable String hostname, @Nullable String fullPath, @Nullable String prefix) {}
+
+  /**
+   * Gateway API's HTTPRoute retry (GEP-1731).
+   *
+   * @param attempts retries after the first try
+   * @param codes response codes that are retried; connect failures always are
+   */
+  public record Retry(int attempts, Set<Integer> codes, Duration backoff) {
+    public Retry {
+      codes = Set.copyOf(codes);
+      Objects.requireNonNull(backoff);
+    }
+  }
+}
