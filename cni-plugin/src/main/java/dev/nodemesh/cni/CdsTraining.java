@@ -9,6 +9,8 @@ import dev.nodemesh.api.agent.v1.ListPodsResponse;
 import dev.nodemesh.api.agent.v1.NodeAgentGrpc;
 import dev.nodemesh.api.agent.v1.Pod;
 import dev.nodemesh.cni.plugin.Plugin;
+import dev.nodemesh.cni.plugin.PodNetns;
+import dev.nodemesh.cni.spec.CniError;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
@@ -64,9 +66,18 @@ public final class CdsTraining {
              "ips": [{"address": "10.0.0.2/24", "interface": 0}]}}
           """
               .formatted(dir.resolve("agent.sock"), dir.resolve("run"));
+      // There is no pod namespace to check here: the real check runs (so its classes go into the
+      // archive) on the made-up path, and its refusal is ignored for the training run only.
       Plugin plugin =
           Plugin.standardWith(
-              new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+              new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8),
+              path -> {
+                try {
+                  PodNetns.standard().require(path);
+                } catch (CniError expected) {
+                  // expected: /var/run/netns/train does not exist
+                }
+              });
       for (String command : List.of("VERSION", "ADD", "CHECK", "DEL", "STATUS")) {
         Map<String, String> env =
             Map.of(

@@ -1,16 +1,18 @@
 package dev.nodemesh.cni;
 
+import dev.nodemesh.cni.plugin.InputLimits;
 import dev.nodemesh.cni.plugin.Plugin;
-import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * The executable the container runtime runs: reads stdin whole, runs the plugin with this process's
- * environment, prints the result or error object on stdout and exits with its status. Nothing else
- * is printed on stdout; diagnostics go to stderr.
+ * The executable the container runtime runs: reads stdin (bounded by {@link InputLimits}), runs the
+ * plugin with this process's environment, prints the result or error object on stdout and exits
+ * with its status. Nothing else is printed on stdout, whatever fails: an exception or {@link Error}
+ * the plugin did not turn into an error object becomes the catch-all code 999 here, and its trace
+ * goes to stderr only.
  */
 public final class CniMain {
   // Held so the setting outlives GC of the logger. grpc's shaded Netty warns on every Unix-socket
@@ -18,20 +20,44 @@ public final class CniMain {
   private static final Logger NETTY_BOOTSTRAP =
       Logger.getLogger("io.grpc.netty.shaded.io.netty.bootstrap");
 
+  /**
+   * Built before anything can fail, so printing it needs no allocation worth the name even after an
+   * {@code OutOfMemoryError}; 1.0.0 is a version every runtime that can call us reads.
+   */
+  static final String FAILED =
+      "{\"cniVersion\":\"1.0.0\",\"code\":999,\"msg\":\"nodemesh plugin failed\","
+          + "\"details\":\"see the plugin's stderr\"}";
+
   private CniMain() {}
 
-  public static void main(String[] args) throws IOException {
+  public static void main(String[] args) {
     System.exit(run());
   }
 
   /** Also the body of {@code nodemesh cni}. */
-  public static int run() throws IOException {
-    NETTY_BOOTSTRAP.setLevel(Level.SEVERE);
-    byte[] stdin = System.in.readAllBytes();
-    Plugin.Response r = Plugin.standard().run(System.getenv(), stdin);
+  public static int run() {
     PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
-    out.print(r.stdout());
+    String failed = FAILED;
+    int exit;
+    String stdout;
+    try {
+      NETTY_BOOTSTRAP.setLevel(Level.SEVERE);
+      byte[] stdin = InputLimits.readStdin(System.in);
+      Plugin.Response r = Plugin.standard().run(System.getenv(), stdin);
+      stdout = r.stdout();
+      exit = r.exitCode();
+    } catch (Throwable t) { // NOPMD: the one place where anything at all becomes an error object
+      stdout = failed;
+      exit = 1;
+      try {
+        System.err.println("nodemesh: plugin failed: " + t);
+        t.printStackTrace(System.err);
+      } catch (Throwable ignored) {
+        // stderr is best effort; stdout below is what the runtime reads
+      }
+    }
+    out.print(stdout);
     out.flush();
-    return r.exitCode();
+    return exit;
   }
 }

@@ -14,6 +14,7 @@ import dev.nodemesh.control.store.StoreSnapshot;
 import dev.nodemesh.control.store.VersionedResource;
 import dev.nodemesh.control.translate.NodeViews;
 import dev.nodemesh.control.xds.DeltaAdsServer;
+import dev.nodemesh.control.xds.ServerLimits;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
 import io.grpc.ServerCredentials;
@@ -24,6 +25,7 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -56,6 +58,7 @@ public final class ControlPlane implements AutoCloseable {
   private static final long TRUST_BUNDLE_RECONCILE_SECONDS = 300;
 
   private final ScheduledExecutorService executor;
+  private final ExecutorService grpcExecutor = ServerLimits.handlerExecutor();
   private final Source source;
   private final ResourceStore store;
   private final DeltaAdsServer ads;
@@ -143,7 +146,11 @@ public final class ControlPlane implements AutoCloseable {
         // Before the server listens: a proxy that finds no root to verify us by cannot connect.
         cp.publisher = publisher.start(TRUST_BUNDLE_RECONCILE_SECONDS);
       }
-      cp.server = builder.permitKeepAliveTime(10, TimeUnit.SECONDS).build().start();
+      cp.server =
+          ServerLimits.apply(builder, cp.grpcExecutor)
+              .permitKeepAliveTime(10, TimeUnit.SECONDS)
+              .build()
+              .start();
       if (admin != null) {
         cp.health = HealthServer.start(admin, cp::ready, cp.registry::scrape);
       }
@@ -253,6 +260,7 @@ public final class ControlPlane implements AutoCloseable {
     if (s != null) {
       s.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
+    grpcExecutor.shutdownNow();
     executor.shutdownNow();
   }
 }

@@ -144,6 +144,22 @@ public final class NodeProxy implements AutoCloseable {
       throw e;
     }
     ChannelCredentials toControlPlane = controlPlaneCredentials(config.controlPlaneRoot());
+    IdentityConfig plaintextCheck = config.identity();
+    if (plaintextCheck != null && config.controlPlaneRoot() == null) {
+      if (!plaintextCheck.plaintextToken()) {
+        closeQuietly(null, null, null, null, accept, workers);
+        interception.close();
+        accessLog.close();
+        throw new IllegalArgumentException(
+            "refusing to send the node token to the control plane without TLS: give the control"
+                + " plane's root (--ca-root), or --insecure-plaintext-token where plaintext is"
+                + " meant (tests, a control plane on this host)");
+      }
+      log.warn(
+          "INSECURE: the node token ({}) goes to the control plane over plaintext"
+              + " (--insecure-plaintext-token)",
+          plaintextCheck.tokenFile());
+    }
     IdentityClient identity = null;
     if (identities == null && config.identity() != null) {
       try {
@@ -213,7 +229,7 @@ public final class NodeProxy implements AutoCloseable {
             id == null
                 ? toControlPlane
                 : CompositeChannelCredentials.create(
-                    toControlPlane, NodeToken.fromFile(id.tokenFile()));
+                    toControlPlane, NodeToken.fromFile(id.tokenFile(), id.plaintextToken()));
         XdsConfigSource xds =
             XdsConfigSource.start(
                 xdsTarget, xdsCredentials, config.nodeName(), snapshots, rejected);

@@ -20,14 +20,18 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The nodemesh CNI plugin: a dispatcher over the CNI commands, chained after the cluster's own
  * plugins (like the reference {@code tuning} plugin, it changes nothing in {@code prevResult}).
  *
  * <ul>
- *   <li>ADD records the pod, sends it to the node agent and waits for the ack. Agent missing, down
- *       or refusing is code 11, so the runtime retries and no pod starts unmeshed.
+ *   <li>ADD checks that {@code CNI_NETNS} is a network namespace other than the host's ({@link
+ *       PodNetns}), records the pod, sends it to the node agent and waits for the ack. Agent
+ *       missing, down or refusing is code 11, so the runtime retries and no pod starts unmeshed; a
+ *       failed ADD removes the record it wrote.
+ *   <li>Before any command, every input is held to {@link InputLimits}.
  *   <li>DEL is idempotent and best-effort: it succeeds when the agent or the pod is gone.
  *   <li>CHECK asks the agent whether the pod is enrolled (ListPods).
  *   <li>STATUS succeeds whenever the config is valid: reporting "not available" while the agent is
@@ -48,10 +52,16 @@ public final class Plugin {
 
   private final AgentFactory agents;
   private final PrintStream log;
+  private final PodNetns.Check netnsCheck;
 
   public Plugin(AgentFactory agents, PrintStream log) {
+    this(agents, log, PodNetns.standard()::require);
+  }
+
+  public Plugin(AgentFactory agents, PrintStream log, PodNetns.Check netnsCheck) {
     this.agents = agents;
     this.log = log;
+    this.netnsCheck = netnsCheck;
   }
 
   /** The plugin with the real node agent client, logging to stderr. */
@@ -64,7 +74,24 @@ public final class Plugin {
     return new Plugin(GrpcAgent::open, log);
   }
 
+  /** The real node agent client with another {@code CNI_NETNS} check (tests, CDS training). */
+  public static Plugin standardWith(PrintStream log, PodNetns.Check netnsCheck) {
+    return new Plugin(GrpcAgent::open, log, netnsCheck);
+  }
+
+  /**
+   * One call. Every outcome is one JSON object (or nothing) on stdout: a {@link CniError} or any
+   * {@link RuntimeException} becomes an error object here; {@code CniMain} does the same for an
+   * {@link Error}.
+   */
   public Response run(Map<String, String> env, byte[] stdin) {
+    // Sizes first: nothing below reads an oversized field.
+    try {
+      InputLimits.checkStdin(stdin);
+      InputLimits.checkEnv(env);
+    } catch (CniError err) {
+      return new Response(1, err.toJson(CniVersion.LATEST).toString());
+    }
     // Errors found before the config is decoded (the environment) still answer in the config's
     // version when stdin names one we speak.
     CniVersion version = peekVersion(stdin);
@@ -159,7 +186,10 @@ public final class Plugin {
           "prevResult has no pod IP",
           "nodemesh must be chained after the plugin that assigns the pod's addresses");
     }
+    netnsCheck.require(e.netns());
     PodRecords records = new PodRecords(config.runDir());
+    // A repeated ADD of the same container must not lose the record of the earlier one.
+    PodRecords.Record earlier = records.read(e.containerId());
     try {
       records.write(
           new PodRecords.Record(
@@ -177,23 +207,46 @@ public final class Plugin {
           "recording the pod under " + config.runDir() + " failed",
           ex.toString());
     }
-    Pod pod =
-        Pod.newBuilder()
-            .setUid(id.uid())
-            .setName(id.name())
-            .setNamespace(id.namespace())
-            .setNetnsPath(e.netns())
-            .addAllIps(ips)
-            .build();
-    try (Agent agent = agents.open(config.agentSocket(), config.agentTimeout())) {
-      agent.addPod(pod);
-    } catch (AgentException ex) {
-      throw new CniError(
-          CniError.TRY_AGAIN_LATER,
-          "the nodemesh node agent did not enrol " + id + "; try again later",
-          String.valueOf(ex.getMessage()));
+    boolean enrolled = false;
+    try {
+      Pod pod =
+          Pod.newBuilder()
+              .setUid(id.uid())
+              .setName(id.name())
+              .setNamespace(id.namespace())
+              .setNetnsPath(e.netns())
+              .addAllIps(ips)
+              .build();
+      try (Agent agent = agents.open(config.agentSocket(), config.agentTimeout())) {
+        agent.addPod(pod);
+      } catch (AgentException ex) {
+        throw new CniError(
+            CniError.TRY_AGAIN_LATER,
+            "the nodemesh node agent did not enrol " + id + "; try again later",
+            String.valueOf(ex.getMessage()));
+      }
+      enrolled = true;
+    } finally {
+      // Any failure after the write (an error object, an exception, an Error): the record goes, so
+      // a restarted agent does not enrol a pod whose ADD the runtime saw fail.
+      if (!enrolled) {
+        unrecord(records, e.containerId(), earlier);
+      }
     }
     return result;
+  }
+
+  private void unrecord(
+      PodRecords records, String containerId, PodRecords.@Nullable Record earlier) {
+    try {
+      if (earlier != null) {
+        records.write(earlier);
+      } else {
+        records.remove(containerId);
+      }
+    } catch (IOException | RuntimeException ex) {
+      log.println("nodemesh: ADD " + containerId + ": undoing its record: " + ex);
+    }
   }
 
   private void del(CniEnv e, NetConf conf, PluginConfig config) throws CniError {

@@ -15,7 +15,9 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -27,10 +29,23 @@ import org.junit.jupiter.params.provider.ValueSource;
  * A fake node agent answers on a real Unix socket.
  */
 class PluginSpecTest {
+  /** The pod's namespace: a real one, since ADD refuses anything else. */
+  static ScratchNetns netns;
+
   @TempDir Path tmp;
   private FakeAgentServer agent;
   private final ByteArrayOutputStream log = new ByteArrayOutputStream();
   private Plugin plugin;
+
+  @BeforeAll
+  static void startNetns() throws Exception {
+    netns = ScratchNetns.start();
+  }
+
+  @AfterAll
+  static void stopNetns() throws Exception {
+    netns.close();
+  }
 
   @BeforeEach
   void setUp() throws Exception {
@@ -72,10 +87,14 @@ class PluginSpecTest {
   }
 
   static Map<String, String> env(String command) {
+    return env(command, netns.path());
+  }
+
+  static Map<String, String> env(String command, String netnsPath) {
     Map<String, String> env = new HashMap<>();
     env.put("CNI_COMMAND", command);
     env.put("CNI_CONTAINERID", "c0ffee01");
-    env.put("CNI_NETNS", "/var/run/netns/p1");
+    env.put("CNI_NETNS", netnsPath);
     env.put("CNI_IFNAME", "eth0");
     env.put("CNI_PATH", "/opt/cni/bin");
     env.put(
@@ -110,7 +129,7 @@ class PluginSpecTest {
     var pod = agent.pods.get("u-123");
     assertEquals("cart-7d9", pod.getName());
     assertEquals("shop", pod.getNamespace());
-    assertEquals("/var/run/netns/p1", pod.getNetnsPath());
+    assertEquals(netns.path(), pod.getNetnsPath());
     assertEquals(List.of("10.22.0.5", "fd00::5"), pod.getIpsList());
     assertTrue(Files.exists(tmp.resolve("run/c0ffee01.json")));
   }

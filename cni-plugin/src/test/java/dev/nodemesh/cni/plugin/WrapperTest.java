@@ -16,7 +16,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -34,6 +36,17 @@ class WrapperTest {
 
   @TempDir Path tmp;
   private FakeAgentServer agent;
+  private static ScratchNetns netns;
+
+  @BeforeAll
+  static void startNetns() throws Exception {
+    netns = ScratchNetns.start();
+  }
+
+  @AfterAll
+  static void stopNetns() throws Exception {
+    netns.close();
+  }
 
   @BeforeEach
   void setUp() throws Exception {
@@ -94,7 +107,7 @@ class WrapperTest {
   }
 
   private static Map<String, String> env(String command, String id) {
-    Map<String, String> env = new HashMap<>(PluginSpecTest.env(command));
+    Map<String, String> env = new HashMap<>(PluginSpecTest.env(command, netns.path()));
     env.put("CNI_CONTAINERID", id);
     env.put("CNI_ARGS", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=" + id + ";K8S_POD_UID=u-" + id);
     return env;

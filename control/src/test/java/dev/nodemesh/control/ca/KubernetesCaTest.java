@@ -118,12 +118,189 @@ class KubernetesCaTest {
     assertTrue(e.getMessage().startsWith("TokenReview failed"), e.getMessage());
   }
 
+  private String proxyPod(String name, String node) {
+    client
+        .pods()
+        .inNamespace(NS)
+        .resource(
+            new PodBuilder()
+                .withNewMetadata()
+                .withName(name)
+                .withNamespace(NS)
+                .endMetadata()
+                .withNewSpec()
+                .withNodeName(node)
+                .withServiceAccountName("nodemesh-proxy")
+                .endSpec()
+                .build())
+        .create();
+    return client.pods().inNamespace(NS).withName(name).get().getMetadata().getUid();
+  }
+
+  /** A JWT-shaped token whose payload has this {@code exp}; the signature is never looked at. */
+  private static String jwt(String subject, long exp) {
+    java.util.Base64.Encoder b64 = java.util.Base64.getUrlEncoder().withoutPadding();
+    String payload = "{\"sub\":\"" + subject + "\",\"exp\":" + exp + "}";
+    return b64.encodeToString(
+            "{\"alg\":\"RS256\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8))
+        + "."
+        + b64.encodeToString(payload.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+        + ".c2ln";
+  }
+
+  private static int reviewsPosted() throws InterruptedException {
+    int n = 0;
+    for (RecordedRequest r = server.takeRequest(200, TimeUnit.MILLISECONDS);
+        r != null;
+        r = server.takeRequest(200, TimeUnit.MILLISECONDS)) {
+      if (r.getPath().startsWith(TOKENREVIEWS)) {
+        n++;
+      }
+    }
+    return n;
+  }
+
+  @Test
+  void anAcceptedTokenIsCachedUntilItsExpiryOrTheCap() throws Exception {
+    String uid = proxyPod("nodemesh-proxy-cache", "node-3");
+    MutableClock clock = new MutableClock(java.time.Instant.parse("2026-12-07T00:00:00Z"));
+    TokenReviewAuthenticator auth =
+        new TokenReviewAuthenticator(
+            client,
+            NS,
+            "nodemesh-proxy",
+            List.of("nodemesh-ca"),
+            clock,
+            java.time.Duration.ofMinutes(5));
+    String user = "system:serviceaccount:" + NS + ":nodemesh-proxy";
+    // exp 2 minutes from now: sooner than the 5-minute cap.
+    String token = jwt("a", clock.instant().getEpochSecond() + 120);
+    reviewsPosted();
+    expectReview(true, user, "nodemesh-proxy-cache", uid);
+    assertEquals("node-3", auth.nodeOf(token)); // miss: reviewed
+    assertEquals("node-3", auth.nodeOf(token)); // hit: no review (none is expected any more)
+    assertEquals(1, reviewsPosted());
+    clock.advance(java.time.Duration.ofSeconds(119));
+    assertEquals("node-3", auth.nodeOf(token));
+    assertEquals(0, reviewsPosted());
+    clock.advance(java.time.Duration.ofSeconds(1)); // at exp: asked again
+    expectReview(true, user, "nodemesh-proxy-cache", uid);
+    assertEquals("node-3", auth.nodeOf(token));
+    assertEquals(1, reviewsPosted());
+
+    // A token that lives longer than the cap is asked about again after the cap.
+    String longLived = jwt("b", clock.instant().getEpochSecond() + 3600);
+    expectReview(true, user, "nodemesh-proxy-cache", uid);
+    assertEquals("node-3", auth.nodeOf(longLived));
+    clock.advance(java.time.Duration.ofMinutes(4));
+    assertEquals("node-3", auth.nodeOf(longLived));
+    assertEquals(1, reviewsPosted());
+    clock.advance(java.time.Duration.ofMinutes(1));
+    expectReview(true, user, "nodemesh-proxy-cache", uid);
+    assertEquals("node-3", auth.nodeOf(longLived));
+    assertEquals(1, reviewsPosted());
+  }
+
+  @Test
+  void aRefusalIsCachedBrieflyAndAnApiFailureNotAtAll() throws Exception {
+    MutableClock clock = new MutableClock(java.time.Instant.parse("2026-12-07T00:00:00Z"));
+    TokenReviewAuthenticator auth =
+        new TokenReviewAuthenticator(
+            client, NS, "nodemesh-proxy", List.of(), clock, java.time.Duration.ofMinutes(5));
+    reviewsPosted();
+    server.expect().post().withPath(TOKENREVIEWS).andReturn(403, "forbidden").once();
+    assertThrows(IllegalStateException.class, () -> auth.nodeOf("t"));
+    expectReview(false, "", "", "");
+    assertThrows(AuthenticationException.class, () -> auth.nodeOf("t"));
+    assertEquals(2, reviewsPosted(), "the API failure was not cached");
+    assertThrows(AuthenticationException.class, () -> auth.nodeOf("t"));
+    assertEquals(0, reviewsPosted(), "the refusal was");
+    clock.advance(TokenReviewAuthenticator.REFUSAL_AGE);
+    expectReview(false, "", "", "");
+    assertThrows(AuthenticationException.class, () -> auth.nodeOf("t"));
+    assertEquals(1, reviewsPosted());
+  }
+
+  @Test
+  void aReviewForAnotherAudienceIsRefused() throws Exception {
+    String uid = proxyPod("nodemesh-proxy-aud", "node-4");
+    String user = "system:serviceaccount:" + NS + ":nodemesh-proxy";
+    TokenReviewAuthenticator auth =
+        new TokenReviewAuthenticator(client, NS, "nodemesh-proxy", List.of("nodemesh-ca"));
+    expectReview(true, user, "nodemesh-proxy-aud", uid, List.of("https://kubernetes.default.svc"));
+    AuthenticationException e =
+        assertThrows(AuthenticationException.class, () -> auth.nodeOf("for-the-api-server"));
+    assertTrue(e.getMessage().contains("audience"), e.getMessage());
+    expectReview(true, user, "nodemesh-proxy-aud", uid, List.of());
+    assertThrows(AuthenticationException.class, () -> auth.nodeOf("no-audiences-at-all"));
+    expectReview(true, user, "nodemesh-proxy-aud", uid, List.of("other", "nodemesh-ca"));
+    assertEquals("node-4", auth.nodeOf("one-of-them"));
+  }
+
+  @Test
+  void theExpiryClaimIsReadOnlyFromAJwt() {
+    assertEquals(
+        java.time.Instant.ofEpochSecond(1700000000L),
+        TokenReviewCache.expiry(jwt("x", 1700000000L)));
+    assertEquals(null, TokenReviewCache.expiry("opaque-bootstrap-token"));
+    assertEquals(null, TokenReviewCache.expiry("a.!!!.c"));
+    assertEquals(null, TokenReviewCache.expiry("a.e30.c")); // {} has no exp
+  }
+
+  @Test
+  void theCacheIsBounded() {
+    MutableClock clock = new MutableClock(java.time.Instant.parse("2026-12-07T00:00:00Z"));
+    TokenReviewCache cache =
+        new TokenReviewCache(
+            clock, java.time.Duration.ofMinutes(5), java.time.Duration.ofSeconds(10), 3);
+    for (int i = 0; i < 10; i++) {
+      cache.accepted("t" + i, "n");
+    }
+    assertEquals(3, cache.size());
+    assertNotNull(cache.get("t9"));
+    assertEquals(null, cache.get("t0"));
+  }
+
+  /** A clock the test moves. */
+  static final class MutableClock extends Clock {
+    private java.time.Instant now;
+
+    MutableClock(java.time.Instant now) {
+      this.now = now;
+    }
+
+    void advance(java.time.Duration d) {
+      now = now.plus(d);
+    }
+
+    @Override
+    public java.time.ZoneId getZone() {
+      return java.time.ZoneOffset.UTC;
+    }
+
+    @Override
+    public Clock withZone(java.time.ZoneId zone) {
+      return this;
+    }
+
+    @Override
+    public java.time.Instant instant() {
+      return now;
+    }
+  }
+
   private static void expectReview(
       boolean authenticated, String user, String podName, String podUid) {
+    expectReview(authenticated, user, podName, podUid, List.of("nodemesh-ca"));
+  }
+
+  private static void expectReview(
+      boolean authenticated, String user, String podName, String podUid, List<String> audiences) {
     TokenReviewBuilder b =
         new TokenReviewBuilder()
             .withNewStatus()
             .withAuthenticated(authenticated)
+            .withAudiences(audiences)
             .withNewUser()
             .withUsername(user)
             .withExtra(

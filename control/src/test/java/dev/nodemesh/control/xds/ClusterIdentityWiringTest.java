@@ -167,6 +167,7 @@ class ClusterIdentityWiringTest {
             new TokenReviewBuilder()
                 .withNewStatus()
                 .withAuthenticated(true)
+                .withAudiences(AUDIENCE)
                 .withNewUser()
                 .withUsername("system:serviceaccount:" + NS + ":nodemesh-node")
                 .withExtra(

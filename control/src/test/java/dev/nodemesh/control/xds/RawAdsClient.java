@@ -40,7 +40,8 @@ final class RawAdsClient implements AutoCloseable {
     AggregatedDiscoveryServiceGrpc.AggregatedDiscoveryServiceStub stub =
         AggregatedDiscoveryServiceGrpc.newStub(channel);
     if (token != null) {
-      stub = stub.withCallCredentials(new NodeToken(() -> token));
+      // Plaintext allowed: this client tests the server, over loopback channels without TLS.
+      stub = stub.withCallCredentials(new NodeToken(() -> token, true));
     }
     this.requests =
         stub.deltaAggregatedResources(

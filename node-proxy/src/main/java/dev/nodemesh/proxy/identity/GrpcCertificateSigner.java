@@ -22,8 +22,15 @@ public final class GrpcCertificateSigner implements CertificateSigner {
 
   private final CertificateServiceGrpc.CertificateServiceStub stub;
 
+  /** The token goes over TLS (or in-process) only; see {@link NodeToken}. */
   public GrpcCertificateSigner(Channel channel, Supplier<String> token) {
-    this.stub = CertificateServiceGrpc.newStub(channel).withCallCredentials(new NodeToken(token));
+    this(channel, token, false);
+  }
+
+  public GrpcCertificateSigner(Channel channel, Supplier<String> token, boolean allowPlaintext) {
+    this.stub =
+        CertificateServiceGrpc.newStub(channel)
+            .withCallCredentials(new NodeToken(token, allowPlaintext));
   }
 
   /** The token in {@code file} (surrounding whitespace dropped), read on each call. */

@@ -61,7 +61,10 @@ public final class IdentityClient implements AutoCloseable {
             nodeName,
             config.trustDomain(),
             config.certTtl(),
-            new GrpcCertificateSigner(channel, GrpcCertificateSigner.tokenFile(config.tokenFile())),
+            new GrpcCertificateSigner(
+                channel,
+                GrpcCertificateSigner.tokenFile(config.tokenFile()),
+                config.plaintextToken()),
             TaskScheduler.of(executor),
             Clock.systemUTC(),
             () -> ThreadLocalRandom.current().nextDouble(),

@@ -1,6 +1,7 @@
 package dev.nodemesh.proxy.admin;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -14,8 +15,9 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * Every admin path is answered on the admin server's own thread ({@code nodemesh-admin}), never on
- * the caller's or a data-plane event loop, so a slow scrape or dump cannot delay traffic.
+ * Every admin path is answered on the admin server's own threads, never on the caller's or a
+ * data-plane event loop, so a slow scrape or dump cannot delay traffic: probes on its event loop
+ * ({@code nodemesh-admin-io-*}), scrapes and dumps on its worker pool ({@code nodemesh-admin}).
  */
 class AdminServerTest {
   @Test
@@ -47,7 +49,10 @@ class AdminServerTest {
                 HttpResponse.BodyHandlers.ofString());
         assertEquals(200, r.statusCode(), path);
       }
-      assertEquals(List.of("nodemesh-admin", "nodemesh-admin", "nodemesh-admin"), threads);
+      assertEquals(3, threads.size(), threads.toString());
+      assertEquals("nodemesh-admin", threads.get(0), "/metrics");
+      assertTrue(threads.get(1).startsWith("nodemesh-admin-io-"), "/ready: " + threads.get(1));
+      assertEquals("nodemesh-admin", threads.get(2), "/config_dump");
     }
   }
 }

@@ -58,7 +58,7 @@ class LoggingEndpointRootTest {
   }
 
   /** "status body" of one request made from inside {@code ns}. */
-  private static String curl(TestNetns ns, String... args) throws Exception {
+  static String curl(TestNetns ns, String... args) throws Exception {
     String[] cmd = new String[args.length + 6];
     cmd[0] = "curl";
     cmd[1] = "-s";

@@ -2,6 +2,7 @@ package dev.nodemesh.proxy.identity;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.api.ca.v1.CertificateServiceGrpc;
 import dev.nodemesh.api.ca.v1.CreateCertificateRequest;
@@ -117,5 +118,61 @@ class NodeTokenTest {
     Files.writeString(token, "late-token");
     sign(signer);
     assertEquals(List.of("Bearer late-token"), seen);
+  }
+
+  /** The same CA behind a plaintext Netty server on loopback. */
+  private Server plaintextServer() throws Exception {
+    CertificateServiceGrpc.CertificateServiceImplBase ca =
+        new CertificateServiceGrpc.CertificateServiceImplBase() {
+          @Override
+          public void createCertificate(
+              CreateCertificateRequest request,
+              StreamObserver<CreateCertificateResponse> response) {
+            response.onNext(CreateCertificateResponse.getDefaultInstance());
+            response.onCompleted();
+          }
+        };
+    ServerInterceptor record =
+        new ServerInterceptor() {
+          @Override
+          public <Q, R> ServerCall.Listener<Q> interceptCall(
+              ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+            seen.add(String.valueOf(headers.get(NodeToken.AUTHORIZATION)));
+            return Contexts.interceptCall(io.grpc.Context.current(), call, headers, next);
+          }
+        };
+    return io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forAddress(
+            new java.net.InetSocketAddress("127.0.0.1", 0))
+        .addService(ServerInterceptors.intercept(ca, record))
+        .build()
+        .start();
+  }
+
+  @Test
+  void theTokenIsNotSentOverPlaintextUnlessAllowed() throws Exception {
+    Server plain = plaintextServer();
+    ManagedChannel toPlain =
+        io.grpc.Grpc.newChannelBuilderForAddress(
+                "127.0.0.1", plain.getPort(), io.grpc.InsecureChannelCredentials.create())
+            .build();
+    try {
+      Path token = dir.resolve("token");
+      Files.writeString(token, "secret-token");
+      GrpcCertificateSigner refused =
+          new GrpcCertificateSigner(toPlain, GrpcCertificateSigner.tokenFile(token));
+      ExecutionException e = assertThrows(ExecutionException.class, () -> sign(refused));
+      Status st = Status.fromThrowable(e.getCause());
+      assertEquals(Status.Code.UNAUTHENTICATED, st.getCode());
+      assertTrue(String.valueOf(st.getDescription()).contains("--insecure-plaintext-token"));
+      assertEquals(List.of(), seen, "nothing reached the server, so no token was sent");
+
+      GrpcCertificateSigner allowed =
+          new GrpcCertificateSigner(toPlain, GrpcCertificateSigner.tokenFile(token), true);
+      sign(allowed);
+      assertEquals(List.of("Bearer secret-token"), seen);
+    } finally {
+      toPlain.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      plain.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
   }
 }

@@ -164,6 +164,14 @@ final class ProxyCommand implements Callable<Integer> {
   @Nullable Path tokenFile;
 
   @Option(
+      names = "--insecure-plaintext-token",
+      description =
+          "Send the node token to the control plane even without TLS (no --ca-root). Only for"
+              + " tests or a control plane on this host: anyone on the path can read the token."
+              + " Without it such a start is refused.")
+  boolean plaintextToken;
+
+  @Option(
       names = "--trust-domain",
       paramLabel = "DOMAIN",
       description =
@@ -236,7 +244,9 @@ final class ProxyCommand implements Callable<Integer> {
           spec.commandLine(), "--bootstrap-token-file needs --ca or --xds");
     }
     IdentityConfig identity =
-        tokenFile == null ? null : new IdentityConfig(ca, tokenFile, trustDomain, certTtl);
+        tokenFile == null
+            ? null
+            : new IdentityConfig(ca, tokenFile, trustDomain, certTtl, plaintextToken);
     if (workers < 0) {
       throw new CommandLine.ParameterException(
           spec.commandLine(), "--workers must be >= 0, got " + workers);

@@ -1,6 +1,7 @@
 package dev.nodemesh.scripts.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -115,5 +116,20 @@ class IdentityFlagsTest {
     assertEquals("example.org", p.trustDomain);
     assertEquals(Duration.ofMinutes(2), p.certTtl);
     assertNull(p.ca, "defaults to the xDS target");
+    assertFalse(p.plaintextToken, "the token goes over TLS only unless asked");
+    ProxyCommand insecure =
+        (ProxyCommand)
+            Main.commandLine()
+                .parseArgs(
+                    "proxy",
+                    "--xds",
+                    "127.0.0.1:15010",
+                    "--bootstrap-token-file",
+                    "/run/n1.token",
+                    "--insecure-plaintext-token")
+                .subcommand()
+                .commandSpec()
+                .userObject();
+    assertTrue(insecure.plaintextToken);
   }
 }
