@@ -9,6 +9,7 @@ import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.drain.Downstreams;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
@@ -35,6 +36,7 @@ import org.jspecify.annotations.Nullable;
  * @param accessLog where each connection's access-log line goes ({@link AccessLog#off()}: nowhere)
  * @param upstreams how every path out of the proxy reaches its target, made from the transport, the
  *     proxy mark and the tunnel by the constructor without it
+ * @param downstreams every connection accepted in a pod, for a drain
  */
 public record DataPlane(
     Transport transport,
@@ -50,7 +52,8 @@ public record DataPlane(
     String trustDomain,
     @Nullable Tunnel tunnel,
     AccessLog accessLog,
-    Upstreams upstreams) {
+    Upstreams upstreams,
+    Downstreams downstreams) {
 
   /** The data plane with its {@link Upstreams} made from the transport, mark and tunnel. */
   public DataPlane(
@@ -81,7 +84,8 @@ public record DataPlane(
         trustDomain,
         tunnel,
         accessLog,
-        upstreams(transport, proxyMark, pods, trustDomain, tunnel));
+        upstreams(transport, proxyMark, pods, trustDomain, tunnel),
+        new Downstreams(metrics.registry()));
   }
 
   private static Upstreams upstreams(

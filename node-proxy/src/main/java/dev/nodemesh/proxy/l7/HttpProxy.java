@@ -3,6 +3,7 @@ package dev.nodemesh.proxy.l7;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.drain.HttpDrain;
 import dev.nodemesh.proxy.outbound.Route;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
@@ -219,6 +220,7 @@ public final class HttpProxy {
     p.addLast(
         new HttpServerCodec(l.maxInitialLineBytes(), l.maxHeaderBytes(), 64 * 1024),
         new HttpServerKeepAliveHandler(),
+        HttpDrain.http1(),
         new HttpServerExpectContinueHandler(),
         new RequestHandler(cx));
   }
@@ -235,6 +237,7 @@ public final class HttpProxy {
             true,
             h1.limits());
     p.addLast(
+        HttpDrain.http2(),
         // Responses come from upstream reads, not from this connection's: without this every
         // stream's response is a write of its own; with it, those finished in one event-loop turn
         // share one.

@@ -144,7 +144,14 @@ public final class PodListeners implements AutoCloseable {
         .childOption(ChannelOption.AUTO_READ, false)
         .childOption(ChannelOption.TCP_NODELAY, true)
         .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-        .childHandler(childHandler);
+        .childHandler(
+            new ChannelInitializer<SocketChannel>() {
+              @Override
+              protected void initChannel(SocketChannel ch) {
+                plane.downstreams().track(ch);
+                ch.pipeline().addLast(childHandler);
+              }
+            });
   }
 
   /** The inbound plaintext listener (0.0.0.0:15006 in the pod). */
