@@ -203,14 +203,16 @@ final class ProxyCommand implements Callable<Integer> {
       String v = value.trim().toLowerCase(java.util.Locale.ROOT);
       Duration d;
       try {
-        if (v.endsWith("ms")) {
+        if (v.startsWith("p")) {
+          d = Duration.parse(value.trim());
+        } else if (v.endsWith("ms")) {
           d = Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2)));
         } else if (v.endsWith("s")) {
           d = Duration.ofSeconds(Long.parseLong(v.substring(0, v.length() - 1)));
         } else if (v.endsWith("m")) {
           d = Duration.ofMinutes(Long.parseLong(v.substring(0, v.length() - 1)));
         } else {
-          d = Duration.parse(value.trim());
+          throw new IllegalArgumentException("no unit");
         }
       } catch (RuntimeException e) {
         throw new CommandLine.TypeConversionException("not a duration (30s, 500ms, 2m): " + value);
