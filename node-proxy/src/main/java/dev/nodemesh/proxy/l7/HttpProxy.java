@@ -3,6 +3,7 @@ package dev.nodemesh.proxy.l7;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.drain.HttpDrain;
 import dev.nodemesh.proxy.l7.path.RequestTargetFilter;
 import dev.nodemesh.proxy.outbound.Route;
 import io.netty.buffer.ByteBuf;
@@ -221,6 +222,7 @@ public final class HttpProxy {
         new HttpServerCodec(l.maxInitialLineBytes(), l.maxHeaderBytes(), 64 * 1024),
         new RequestTargetFilter(cx.plane().paths()), // before anything reads the path
         new HttpServerKeepAliveHandler(),
+        HttpDrain.http1(),
         new HttpServerExpectContinueHandler(),
         new RequestHandler(cx));
   }
@@ -238,6 +240,7 @@ public final class HttpProxy {
             h1.limits());
     RequestTargetFilter paths = new RequestTargetFilter(cx.plane().paths());
     p.addLast(
+        HttpDrain.http2(),
         // Responses come from upstream reads, not from this connection's: without this every
         // stream's response is a write of its own; with it, those finished in one event-loop turn
         // share one.
