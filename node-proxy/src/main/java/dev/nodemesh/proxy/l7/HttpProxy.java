@@ -9,6 +9,7 @@ import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.http.HttpServerCodec;
@@ -234,6 +235,9 @@ public final class HttpProxy {
             h1.clientIp(),
             true,
             h1.limits());
+    // HTTP/2 has no half-close of a connection (streams end, connections GOAWAY): a client's FIN
+    // ends it, as it would without the in-pod listener's half-closure, never left in CLOSE-WAIT.
+    p.channel().config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
     p.addLast(
         // Responses come from upstream reads, not from this connection's: without this every
         // stream's response is a write of its own; with it, those finished in one event-loop turn
