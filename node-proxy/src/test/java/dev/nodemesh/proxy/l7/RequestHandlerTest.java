@@ -107,6 +107,11 @@ class RequestHandlerTest {
             new HttpLimits(256, 512, 1024));
   }
 
+  /** The shared context, for the h2c tests next door. */
+  static RequestHandler.Context context() {
+    return cx;
+  }
+
   @AfterEach
   void tearDown() {
     for (EmbeddedChannel ch : channels) {
