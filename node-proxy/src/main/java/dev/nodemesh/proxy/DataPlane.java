@@ -60,41 +60,6 @@ public record DataPlane(
     Downstreams downstreams) {
 
   /**
-   * The data plane with its {@link Upstreams} made from the transport, mark and tunnel, and the
-   * default path normalisation ({@link PathSettings#DEFAULT}).
-   */
-  public DataPlane(
-      Transport transport,
-      EventLoopGroup acceptGroup,
-      EventLoopGroup workerGroup,
-      SnapshotHolder snapshots,
-      PodRegistry pods,
-      LoadBalancer loadBalancer,
-      ProxyMetrics metrics,
-      Interception interception,
-      int proxyMark,
-      Authorizer authorizer,
-      String trustDomain,
-      @Nullable Tunnel tunnel,
-      AccessLog accessLog) {
-    this(
-        transport,
-        acceptGroup,
-        workerGroup,
-        snapshots,
-        pods,
-        loadBalancer,
-        metrics,
-        interception,
-        proxyMark,
-        authorizer,
-        trustDomain,
-        tunnel,
-        accessLog,
-        PathSettings.DEFAULT);
-  }
-
-  /**
    * The data plane with its {@link Upstreams} made from the transport, mark and tunnel, and a fresh
    * set of tracked {@link Downstreams}.
    */
@@ -173,7 +138,8 @@ public record DataPlane(
         new PolicyAuthorizer(),
         NodeProxyConfig.DEFAULT_TRUST_DOMAIN,
         null,
-        AccessLog.off());
+        AccessLog.off(),
+        PathSettings.DEFAULT);
   }
 
   /**

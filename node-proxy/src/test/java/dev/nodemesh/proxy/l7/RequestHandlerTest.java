@@ -331,7 +331,8 @@ class RequestHandlerTest {
             new PolicyAuthorizer(),
             "cluster.local",
             null,
-            accessLog);
+            accessLog,
+            dev.nodemesh.proxy.l7.path.PathSettings.DEFAULT);
     RequestHandler.Context withLog =
         new RequestHandler.Context(
             logged,

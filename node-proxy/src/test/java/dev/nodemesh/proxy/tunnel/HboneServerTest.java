@@ -122,7 +122,8 @@ class HboneServerTest {
             tunnel.authorizer(),
             "cluster.local",
             tunnel,
-            dev.nodemesh.proxy.accesslog.AccessLog.off());
+            dev.nodemesh.proxy.accesslog.AccessLog.off(),
+            dev.nodemesh.proxy.l7.path.PathSettings.DEFAULT);
     netns = NetworkNamespace.open(Path.of("/proc/self/ns/net"));
     pod =
         new EnrolledPod(
