@@ -376,6 +376,7 @@ public final class NodeProxy implements AutoCloseable {
       throw new IllegalStateException("already draining");
     }
     readiness.draining();
+    plane.downstreams().begin();
     log.info(
         "draining: {} connections open, grace period {} s",
         plane.downstreams().size(),

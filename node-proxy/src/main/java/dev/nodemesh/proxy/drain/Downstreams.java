@@ -26,6 +26,7 @@ public final class Downstreams {
       new DefaultChannelGroup("downstreams", GlobalEventExecutor.INSTANCE);
   private final AtomicBoolean draining = new AtomicBoolean();
   private final AtomicBoolean cutting = new AtomicBoolean();
+  private final AtomicBoolean told = new AtomicBoolean();
   private final Counter drained;
   private final Counter cut;
 
@@ -58,6 +59,15 @@ public final class Downstreams {
     }
   }
 
+  /**
+   * The drain has begun: from now on a connection that closes counts as drained, also while the
+   * listeners close and the tunnels say GOAWAY, before {@link #drain} tells the connections to
+   * finish (a keep-alive client that gets its answer then and leaves has drained, not vanished).
+   */
+  public void begin() {
+    draining.set(true);
+  }
+
   public boolean draining() {
     return draining.get();
   }
@@ -72,9 +82,10 @@ public final class Downstreams {
    * closes the rest. Call it once the listeners stop accepting. Returns the number cut.
    */
   public int drain(Duration grace) throws InterruptedException {
-    if (!draining.compareAndSet(false, true)) {
+    if (!told.compareAndSet(false, true)) {
       throw new IllegalStateException("already drained");
     }
+    draining.set(true);
     for (Channel ch : open) {
       ch.eventLoop().execute(() -> ch.pipeline().fireUserEventTriggered(DrainEvent.INSTANCE));
     }

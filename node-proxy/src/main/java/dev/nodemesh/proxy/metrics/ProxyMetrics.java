@@ -88,6 +88,7 @@ public final class ProxyMetrics {
           "event_loop",
           "area",
           "id",
+          "outcome",
           "le");
 
   private final PrometheusMeterRegistry registry;

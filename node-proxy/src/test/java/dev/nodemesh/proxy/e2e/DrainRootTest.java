@@ -24,6 +24,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -98,13 +100,16 @@ class DrainRootTest {
   /** Drains {@code draining} with a relay open past the grace period; returns the number cut. */
   private int drainWhileBusy(TestNode draining) throws Exception {
     NodeProxy proxy = draining.proxy();
+    // Threads of its own for the slow request and the drain: the common pool has one worker on a
+    // two-core machine, where the drain would wait for the request to end and test nothing.
+    ExecutorService threads = Executors.newFixedThreadPool(2);
     try (SocketChannel longLived = cluster.node1.connect("client", VIP, 9000);
         SocketChannel leftOpen = cluster.node1.connect("client", VIP, 9000)) {
       roundTrip(longLived, 64 * 1024);
       roundTrip(leftOpen, 4096);
       CompletableFuture<String> slow =
           CompletableFuture.supplyAsync(
-              () -> curl("-s", "-i", "--max-time", "30", "http://" + VIP + "/slow"));
+              () -> curl("-s", "-i", "--max-time", "30", "http://" + VIP + "/slow"), threads);
       // The server counts a request when it starts on it; /slow then answers 2 s later.
       await(() -> web.requests() > 0, "the slow request reached the server");
 
@@ -116,7 +121,8 @@ class DrainRootTest {
                 } catch (InterruptedException e) {
                   throw new IllegalStateException(e);
                 }
-              });
+              },
+              threads);
       await(() -> readyStatus(proxy) == 503, "/ready answers 503 while draining");
 
       // The long-lived relay goes on byte for byte, then ends by itself: drained.
@@ -137,6 +143,8 @@ class DrainRootTest {
       }
       assertEquals(-1, read, "the cut connection is closed");
       return cut;
+    } finally {
+      threads.shutdownNow();
     }
   }
 

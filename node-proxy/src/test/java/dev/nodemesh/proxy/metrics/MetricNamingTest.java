@@ -101,6 +101,7 @@ class MetricNamingTest {
       side.handshakeFailures().increment();
       side.streamsRefused().increment();
     }
+    new dev.nodemesh.proxy.drain.Downstreams(metrics.registry());
     scrape = metrics.scrape();
   }
 
