@@ -9,6 +9,7 @@ import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.drain.Downstreams;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
@@ -38,6 +39,7 @@ import org.jspecify.annotations.Nullable;
  *     proxy mark and the tunnel by the constructor without it
  * @param paths how the L7 path normalises request paths ({@code --path-merge-slashes}, {@code
  *     --path-escaped-slashes})
+ * @param downstreams every connection accepted in a pod, for a drain
  */
 public record DataPlane(
     Transport transport,
@@ -54,7 +56,8 @@ public record DataPlane(
     @Nullable Tunnel tunnel,
     AccessLog accessLog,
     Upstreams upstreams,
-    PathSettings paths) {
+    PathSettings paths,
+    Downstreams downstreams) {
 
   /**
    * The data plane with its {@link Upstreams} made from the transport, mark and tunnel, and the
@@ -91,7 +94,10 @@ public record DataPlane(
         PathSettings.DEFAULT);
   }
 
-  /** The data plane with its {@link Upstreams} made from the transport, mark and tunnel. */
+  /**
+   * The data plane with its {@link Upstreams} made from the transport, mark and tunnel, and a fresh
+   * set of tracked {@link Downstreams}.
+   */
   public DataPlane(
       Transport transport,
       EventLoopGroup acceptGroup,
@@ -122,7 +128,8 @@ public record DataPlane(
         tunnel,
         accessLog,
         upstreams(transport, proxyMark, pods, trustDomain, tunnel),
-        paths);
+        paths,
+        new Downstreams(metrics.registry()));
   }
 
   private static Upstreams upstreams(

@@ -44,6 +44,7 @@ import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -77,6 +78,9 @@ public final class NodeProxy implements AutoCloseable {
   private final ExecutorService agentThread;
   private final AgentServer agent;
   private final AdminServer admin;
+  private final Readiness readiness;
+  private final AtomicBoolean stoppedAccepting = new AtomicBoolean();
+  private final AtomicBoolean draining = new AtomicBoolean();
   private final CountDownLatch closed = new CountDownLatch(1);
   private final AtomicBoolean closing = new AtomicBoolean();
   private @Nullable IdentityClient identity;
@@ -87,8 +91,10 @@ public final class NodeProxy implements AutoCloseable {
       Enroller enroller,
       ExecutorService agentThread,
       AgentServer agent,
-      AdminServer admin) {
+      AdminServer admin,
+      Readiness readiness) {
     this.plane = plane;
+    this.readiness = readiness;
     this.configSource = configSource;
     this.enroller = enroller;
     this.agentThread = agentThread;
@@ -278,7 +284,8 @@ public final class NodeProxy implements AutoCloseable {
           config.nodeName(),
           config.agentSocket(),
           hostPort(admin.address()));
-      NodeProxy proxy = new NodeProxy(plane, watcher, enroller, agentThread, agent, admin);
+      NodeProxy proxy =
+          new NodeProxy(plane, watcher, enroller, agentThread, agent, admin, readiness);
       proxy.identity = identity;
       return proxy;
     } catch (Exception | Error e) {
@@ -356,22 +363,63 @@ public final class NodeProxy implements AutoCloseable {
   }
 
   /**
+   * Stops gracefully, then {@link #close()}s: /ready answers 503 from now on, the agent socket and
+   * every in-pod listener stop accepting (a new proxy beside this one, listening on the same ports
+   * with SO_REUSEPORT, takes the new connections), every HBONE server connection gets a GOAWAY,
+   * HTTP connections close once their requests are answered, and L4 relays run on until their peers
+   * close them or {@code grace} is over, when they are cut. The SIGTERM hook calls this.
+   *
+   * @return how many connections the grace period cut
+   */
+  public int drain(Duration grace) throws InterruptedException {
+    if (!draining.compareAndSet(false, true)) {
+      throw new IllegalStateException("already draining");
+    }
+    readiness.draining();
+    log.info(
+        "draining: {} connections open, grace period {} s",
+        plane.downstreams().size(),
+        grace.toSeconds());
+    stopAccepting();
+    Tunnel tunnel = plane.tunnel();
+    if (tunnel != null) {
+      tunnel.goAway().awaitUninterruptibly(5, TimeUnit.SECONDS);
+    }
+    int cut = plane.downstreams().drain(grace);
+    log.info("drained: {} connections cut at the end of the grace period", cut);
+    close();
+    return cut;
+  }
+
+  /**
    * Stops listening everywhere. Pods' redirect rules stay, so their mesh traffic fails while the
    * proxy is down instead of bypassing it; a restarted proxy re-adopts them on AddPod/Snapshot.
+   * Open connections are cut; {@link #drain} lets them finish first.
    */
   @Override
   public void close() {
     if (!closing.compareAndSet(false, true)) {
       return;
     }
+    stopAccepting();
     admin.close();
-    closeQuietly(
-        agent, enroller, agentThread, configSource, plane.acceptGroup(), plane.workerGroup());
+    closeQuietly(null, null, null, configSource, plane.acceptGroup(), plane.workerGroup());
     closeQuietly(identity);
     plane.interception().close();
     // After the event loops: the lines of connections closed at shutdown are written too.
     plane.accessLog().close();
     closed.countDown();
+  }
+
+  /**
+   * The agent socket and every pod's listeners close; connections stay, and so does the admin
+   * endpoint (a draining proxy still answers /ready, with 503).
+   */
+  private void stopAccepting() {
+    if (!stoppedAccepting.compareAndSet(false, true)) {
+      return;
+    }
+    closeAgent(agent, enroller, agentThread);
   }
 
   private static void closeQuietly(
@@ -381,6 +429,22 @@ public final class NodeProxy implements AutoCloseable {
       @Nullable AutoCloseable watcher,
       EventLoopGroup accept,
       EventLoopGroup workers) {
+    closeAgent(agent, enroller, agentThread);
+    if (watcher != null) {
+      try {
+        watcher.close();
+      } catch (Exception e) {
+        log.warn("closing the config source: {}", e.toString());
+      }
+    }
+    accept.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+    workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+  }
+
+  private static void closeAgent(
+      @Nullable AgentServer agent,
+      @Nullable Enroller enroller,
+      @Nullable ExecutorService agentThread) {
     try {
       if (agent != null) {
         agent.close();
@@ -399,14 +463,5 @@ public final class NodeProxy implements AutoCloseable {
     if (agentThread != null) {
       agentThread.shutdownNow();
     }
-    if (watcher != null) {
-      try {
-        watcher.close();
-      } catch (Exception e) {
-        log.warn("closing the config source: {}", e.toString());
-      }
-    }
-    accept.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
-    workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
   }
 }

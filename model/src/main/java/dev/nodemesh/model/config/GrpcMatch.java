@@ -1,6 +1,6 @@
 package dev.nodemesh.model.config;
 
-import java.util.regex.Pattern;
+import com.google.re2j.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**

@@ -1,7 +1,8 @@
 package dev.nodemesh.model.config;
 
+import com.google.re2j.Pattern;
 import java.util.Objects;
-import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -11,7 +12,10 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>A path prefix matches whole path segments, as Gateway API requires: {@code /foo} matches
  * {@code /foo}, {@code /foo/} and {@code /foo/bar}, not {@code /foobar}. Regular expressions are
- * Java's and must match the whole value.
+ * RE2's (RE2/J), as Envoy's, and must match the whole value: matching takes time linear in the
+ * input whatever the pattern (a tenant's route runs on the shared event loops), so what needs
+ * backtracking (backreferences, lookaround, possessive quantifiers) is refused when the config is
+ * validated.
  */
 public final class TextMatch {
   /** How {@link #value} is compared. */
@@ -28,13 +32,24 @@ public final class TextMatch {
 
   /**
    * @param name header or query parameter name; empty for a path
-   * @throws java.util.regex.PatternSyntaxException when a regular expression does not compile
+   * @throws PatternSyntaxException when a regular expression does not compile under RE2 (its
+   *     description is RE2/J's, which names unsupported syntax such as a backreference)
    */
   public TextMatch(Kind kind, String name, String value) {
     this.kind = Objects.requireNonNull(kind);
     this.name = Objects.requireNonNull(name);
     this.value = Objects.requireNonNull(value);
-    this.pattern = kind == Kind.REGULAR_EXPRESSION ? Pattern.compile(value) : null;
+    this.pattern = kind == Kind.REGULAR_EXPRESSION ? compile(value) : null;
+  }
+
+  /** RE2/J's compile, its syntax error as the JDK's exception the parsers already report. */
+  private static Pattern compile(String regex) {
+    try {
+      return Pattern.compile(regex);
+    } catch (com.google.re2j.PatternSyntaxException e) {
+      // The message names the offending part (the description alone does not).
+      throw new PatternSyntaxException(e.getMessage(), regex, e.getIndex());
+    }
   }
 
   public static TextMatch pathPrefix(String prefix) {

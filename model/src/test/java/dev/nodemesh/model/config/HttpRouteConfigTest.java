@@ -118,6 +118,9 @@ class HttpRouteConfigTest {
             + " with \"/\"",
         "path: {type: RegularExpression, value: \"(\"}| spec.rules[0].matches[0].path.value: \"(\""
             + " is not a valid regular expression",
+        // RE2 has no lookaround (nor backreferences): refused when the config is validated.
+        "path: {type: RegularExpression, value: \"/(?=a)\"}|"
+            + " spec.rules[0].matches[0].path.value: \"/(?=a)\" is not a valid regular expression",
         "method: FETCH| spec.rules[0].matches[0].method: \"FETCH\" is not an HTTP method",
         "headers: [{name: \"bad header\", value: x}]| spec.rules[0].matches[0].headers[0].name:"
             + " \"bad header\" is not a valid name",

@@ -25,6 +25,7 @@ public final class Readiness {
   private final PodRegistry pods;
   private final String nodeName;
   private volatile @Nullable String held;
+  private volatile boolean draining;
 
   public Readiness(SnapshotHolder snapshots, PodRegistry pods, String nodeName) {
     this.snapshots = snapshots;
@@ -41,12 +42,20 @@ public final class Readiness {
     held = null;
   }
 
+  /** Not ready from now on: the proxy is draining before it exits. */
+  public void draining() {
+    draining = true;
+  }
+
   public boolean ready() {
     return notReadyReason() == null;
   }
 
   /** Null when ready, otherwise why not, for the probe's response body. */
   public @Nullable String notReadyReason() {
+    if (draining) {
+      return "draining: the proxy is stopping";
+    }
     String h = held;
     if (h != null) {
       return h;

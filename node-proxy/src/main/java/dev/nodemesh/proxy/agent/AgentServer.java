@@ -8,9 +8,13 @@ import io.grpc.netty.shaded.io.netty.channel.epoll.EpollServerDomainSocketChanne
 import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Serves the node agent on a Unix socket, on its own event loop (never the data plane's). The
@@ -20,31 +24,41 @@ public final class AgentServer implements AutoCloseable {
   private final Path socket;
   private final Server server;
   private final EventLoopGroup group;
+  private final @Nullable Object fileKey;
 
-  private AgentServer(Path socket, Server server, EventLoopGroup group) {
+  private AgentServer(Path socket, Server server, EventLoopGroup group, @Nullable Object fileKey) {
     this.socket = socket;
     this.server = server;
     this.group = group;
+    this.fileKey = fileKey;
   }
 
+  /**
+   * Binds a temporary path beside {@code socket} and renames it over {@code socket}: a CNI call
+   * always finds a listening socket there, the old proxy's until the rename and this one's after,
+   * which is how an upgrade (a new proxy beside the old) takes the agent over without a gap.
+   */
   public static AgentServer start(Path socket, NodeAgentService service) throws IOException {
     Path dir = socket.toAbsolutePath().getParent();
     if (dir != null) {
       Files.createDirectories(dir);
     }
-    // A socket file left by a previous run would make bind fail; it is ours to replace.
-    Files.deleteIfExists(socket);
+    Path fresh = socket.resolveSibling(socket.getFileName() + "." + ProcessHandle.current().pid());
+    // Left by an earlier process with our PID (a container restart): ours to replace.
+    Files.deleteIfExists(fresh);
     EventLoopGroup group = new EpollEventLoopGroup(1);
     Server server =
-        NettyServerBuilder.forAddress(new DomainSocketAddress(socket.toString()))
+        NettyServerBuilder.forAddress(new DomainSocketAddress(fresh.toString()))
             .channelType(EpollServerDomainSocketChannel.class)
             .bossEventLoopGroup(group)
             .workerEventLoopGroup(group)
             .addService(service)
             .build()
             .start();
-    Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
-    return new AgentServer(socket, server, group);
+    Files.setPosixFilePermissions(fresh, PosixFilePermissions.fromString("rw-------"));
+    Object key = Files.readAttributes(fresh, BasicFileAttributes.class).fileKey();
+    Files.move(fresh, socket, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    return new AgentServer(socket, server, group, key);
   }
 
   public Path socket() {
@@ -58,6 +72,14 @@ public final class AgentServer implements AutoCloseable {
       server.shutdownNow();
     }
     group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
-    Files.deleteIfExists(socket);
+    // Only our own socket: after an upgrade the path is the new proxy's.
+    try {
+      Object now = Files.readAttributes(socket, BasicFileAttributes.class).fileKey();
+      if (fileKey != null && fileKey.equals(now)) {
+        Files.deleteIfExists(socket);
+      }
+    } catch (NoSuchFileException gone) {
+      // Removed already (an uninstall): nothing to do.
+    }
   }
 }

@@ -3,6 +3,7 @@ package dev.nodemesh.proxy.l7;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.drain.HttpDrain;
 import dev.nodemesh.proxy.l7.path.RequestTargetFilter;
 import dev.nodemesh.proxy.outbound.Route;
 import io.netty.buffer.ByteBuf;
@@ -10,6 +11,7 @@ import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.http.HttpServerCodec;
@@ -221,9 +223,22 @@ public final class HttpProxy {
         new HttpServerCodec(l.maxInitialLineBytes(), l.maxHeaderBytes(), 64 * 1024),
         new RequestTargetFilter(cx.plane().paths()), // before anything reads the path
         new HttpServerKeepAliveHandler(),
+        HttpDrain.http1(),
         new HttpServerExpectContinueHandler(),
         new RequestHandler(cx));
   }
+
+  /**
+   * Streams one downstream h2c connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+   * Envoy's default is 2^31-1; Istio, nginx (128) and most proxies cap it, since every stream here
+   * holds an exchange, a replay buffer and possibly an upstream stream: 100, the value RFC 9113
+   * recommends as the minimum a peer should allow, so no conforming client is starved.
+   */
+  static final int MAX_CONCURRENT_STREAMS = 100;
+
+  static final int MAX_RST_FRAMES_PER_WINDOW = 200;
+  static final int RST_WINDOW_SECONDS = 30;
+  static final int MAX_SMALL_CONTINUATION_FRAMES = 16;
 
   static void installH2(ChannelPipeline p, RequestHandler.Context h1) {
     RequestHandler.Context cx =
@@ -236,8 +251,12 @@ public final class HttpProxy {
             h1.clientIp(),
             true,
             h1.limits());
+    // HTTP/2 has no half-close of a connection (streams end, connections GOAWAY): a client's FIN
+    // ends it, as it would without the in-pod listener's half-closure, never left in CLOSE-WAIT.
+    p.channel().config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
     RequestTargetFilter paths = new RequestTargetFilter(cx.plane().paths());
     p.addLast(
+        HttpDrain.http2(),
         // Responses come from upstream reads, not from this connection's: without this every
         // stream's response is a write of its own; with it, those finished in one event-loop turn
         // share one.
@@ -245,7 +264,15 @@ public final class HttpProxy {
             FlushConsolidationHandler.DEFAULT_EXPLICIT_FLUSH_AFTER_FLUSHES, true),
         Http2FrameCodecBuilder.forServer()
             .initialSettings(
-                Http2Settings.defaultSettings().maxHeaderListSize(cx.limits().maxHeaderBytes()))
+                Http2Settings.defaultSettings()
+                    .maxHeaderListSize(cx.limits().maxHeaderBytes())
+                    .maxConcurrentStreams(MAX_CONCURRENT_STREAMS))
+            // Rapid reset (CVE-2023-44487): a client that resets more than this many streams per
+            // window is sent GOAWAY and closed; CONTINUATION floods: more than this many small
+            // CONTINUATION frames in one header block is a connection error. Netty's own defaults,
+            // stated here so a Netty change cannot silently drop them.
+            .decoderEnforceMaxRstFramesPerWindow(MAX_RST_FRAMES_PER_WINDOW, RST_WINDOW_SECONDS)
+            .decoderEnforceMaxSmallContinuationFrames(MAX_SMALL_CONTINUATION_FRAMES)
             .build(),
         new Http2MultiplexHandler(
             new ChannelInitializer<Http2StreamChannel>() {

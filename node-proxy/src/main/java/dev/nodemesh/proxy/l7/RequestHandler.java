@@ -4,9 +4,12 @@ import dev.nodemesh.model.config.MeshService;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.l7.resilience.TrafficState;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.http.DefaultLastHttpContent;
 import io.netty.handler.codec.http.FullHttpMessage;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -40,6 +43,11 @@ import org.slf4j.LoggerFactory;
  * <p>HTTP/1.1 pipelining: requests that arrive while one is being answered are queued and reading
  * stops until the answer is complete. Back-pressure: reading a side stops while the other side is
  * not writable.
+ *
+ * <p>Half-close: the in-pod listener's sockets allow half-closure (the L4 relay forwards a FIN), so
+ * a client's FIN arrives here as {@link ChannelInputShutdownEvent}, not as a close. Nothing more
+ * can be asked on an HTTP/1.1 connection whose client has shut its side, so it is closed once the
+ * requests already read are answered (at once when none is), and never left in CLOSE-WAIT.
  */
 final class RequestHandler extends ChannelInboundHandlerAdapter implements Exchange.Downstream {
   private static final Logger log = LoggerFactory.getLogger(RequestHandler.class);
@@ -67,6 +75,8 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
   private @Nullable Channel upstreamFlushPending;
   // A response part was written downstream but not flushed (flushed at the upstream read's end).
   private boolean downstreamFlushPending;
+  // The client sent its FIN: close once the requests read so far are answered.
+  private boolean inputShutdown;
 
   RequestHandler(Context cx) {
     this(cx, ExchangeUpstreams.POOLED);
@@ -241,9 +251,18 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
       }
       handle(next);
     }
+    if (inputShutdown && current == null && queued.isEmpty()) {
+      closeAfterWrites(c);
+      return;
+    }
     if (queued.isEmpty() && c.channel().isActive()) {
       c.channel().config().setAutoRead(true);
     }
+  }
+
+  /** Closes after everything written so far has left (an empty write completes after them). */
+  private static void closeAfterWrites(ChannelHandlerContext c) {
+    c.channel().writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
   }
 
   // ---- the connection's own events ----
@@ -255,6 +274,21 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
       e.downstreamWritable();
     }
     c.fireChannelWritabilityChanged();
+  }
+
+  @Override
+  public void userEventTriggered(ChannelHandlerContext c, Object evt) {
+    if (evt instanceof ChannelInputShutdownEvent && !cx.h2Downstream()) {
+      inputShutdown = true;
+      Exchange e = current;
+      if (e == null && queued.isEmpty()) {
+        closeAfterWrites(c);
+      } else if (e != null && !e.bodyComplete()) {
+        close(); // a request body cut short can never be completed
+      }
+      // Otherwise exchangeDone closes once the last request read is answered.
+    }
+    c.fireUserEventTriggered(evt);
   }
 
   @Override

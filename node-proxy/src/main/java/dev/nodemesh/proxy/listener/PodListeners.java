@@ -15,8 +15,10 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.SocketProtocolFamily;
+import io.netty.channel.uring.IoUringChannelOption;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -136,15 +138,31 @@ public final class PodListeners implements AutoCloseable {
 
   private static ServerBootstrap bootstrap(
       DataPlane plane, ChannelHandler childHandler, SocketProtocolFamily family) {
-    return new ServerBootstrap()
-        .group(plane.acceptGroup(), plane.workerGroup())
-        .channelFactory(plane.transport().serverChannels(family))
-        .option(ChannelOption.SO_REUSEADDR, true)
-        .option(ChannelOption.SO_BACKLOG, 1024)
+    ServerBootstrap b =
+        new ServerBootstrap()
+            .group(plane.acceptGroup(), plane.workerGroup())
+            .channelFactory(plane.transport().serverChannels(family))
+            .option(ChannelOption.SO_REUSEADDR, true);
+    // SO_REUSEPORT, so that a new proxy process (an upgrade) can bind the same ports in the pod
+    // beside this one's listeners before this one stops accepting. Both processes run as the same
+    // user, which the kernel requires for sharing. NIO (a fallback for tests) does without.
+    switch (plane.transport().kind()) {
+      case EPOLL -> b.option(EpollChannelOption.SO_REUSEPORT, true);
+      case IO_URING -> b.option(IoUringChannelOption.SO_REUSEPORT, true);
+      case NIO -> {}
+    }
+    return b.option(ChannelOption.SO_BACKLOG, 1024)
         .childOption(ChannelOption.AUTO_READ, false)
         .childOption(ChannelOption.TCP_NODELAY, true)
         .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-        .childHandler(childHandler);
+        .childHandler(
+            new ChannelInitializer<SocketChannel>() {
+              @Override
+              protected void initChannel(SocketChannel ch) {
+                plane.downstreams().track(ch);
+                ch.pipeline().addLast(childHandler);
+              }
+            });
   }
 
   /** The inbound plaintext listener (0.0.0.0:15006 in the pod). */

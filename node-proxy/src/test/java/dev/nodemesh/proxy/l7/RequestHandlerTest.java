@@ -26,6 +26,7 @@ import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpObjectAggregator;
@@ -106,6 +107,11 @@ class RequestHandlerTest {
             new HttpLimits(256, 512, 1024));
   }
 
+  /** The shared context, for the h2c tests next door. */
+  static RequestHandler.Context context() {
+    return cx;
+  }
+
   @AfterEach
   void tearDown() {
     for (EmbeddedChannel ch : channels) {
@@ -122,7 +128,9 @@ class RequestHandlerTest {
 
   /** Sends raw bytes, returns the responses the proxy wrote, decoded by a client codec. */
   private static List<FullHttpResponse> exchange(EmbeddedChannel server, String raw, int requests) {
-    server.writeInbound(Unpooled.copiedBuffer(raw, StandardCharsets.ISO_8859_1));
+    if (!raw.isEmpty()) {
+      server.writeInbound(Unpooled.copiedBuffer(raw, StandardCharsets.ISO_8859_1));
+    }
     EmbeddedChannel client =
         new EmbeddedChannel(new HttpClientCodec(), new HttpObjectAggregator(1 << 16));
     try {
@@ -251,6 +259,44 @@ class RequestHandlerTest {
     List<FullHttpResponse> rs2 =
         exchange(ch2, "GET /" + "p".repeat(300) + " HTTP/1.1\r\nHost: web\r\n\r\n", 1);
     assertEquals(414, status(rs2.get(0)));
+  }
+
+  @Test
+  void aClientFinClosesAnIdleConnectionAtOnce() {
+    EmbeddedChannel ch = server();
+    List<FullHttpResponse> rs = exchange(ch, "GET /x HTTP/1.1\r\nHost: web\r\n\r\n", 1);
+    assertEquals(404, status(rs.get(0)));
+    assertTrue(ch.isOpen());
+    ch.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+    ch.runPendingTasks();
+    assertFalse(ch.isOpen(), "a half-closed idle connection would stay in CLOSE-WAIT");
+  }
+
+  @Test
+  void aClientFinAfterPipelinedRequestsClosesOnceTheyAreAnswered() {
+    EmbeddedChannel ch = server();
+    ch.writeInbound(
+        Unpooled.copiedBuffer(
+            "GET /a HTTP/1.1\r\nHost: web\r\n\r\nGET /b HTTP/1.1\r\nHost: web\r\n\r\n",
+            StandardCharsets.ISO_8859_1));
+    ch.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+    ch.runPendingTasks();
+    List<FullHttpResponse> rs = exchange(ch, "", 2);
+    assertEquals(List.of(404, 404), List.of(status(rs.get(0)), status(rs.get(1))));
+    assertFalse(ch.isOpen());
+  }
+
+  @Test
+  void aClientFinInsideARequestBodyClosesTheConnection() {
+    EmbeddedChannel ch = server();
+    ch.writeInbound(
+        Unpooled.copiedBuffer(
+            "POST /none HTTP/1.1\r\nHost: web\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + "5\r\nhello\r\n",
+            StandardCharsets.ISO_8859_1));
+    ch.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+    ch.runPendingTasks();
+    assertFalse(ch.isOpen());
   }
 
   @Test

@@ -224,6 +224,44 @@ final class ProxyCommand implements Callable<Integer> {
       defaultValue = "reject")
   String pathEscapedSlashes = "reject";
 
+  @Option(
+      names = "--drain-grace",
+      paramLabel = "DURATION",
+      description =
+          "On SIGTERM, how long open L4 connections may run on before they are cut, e.g. 30s"
+              + " (default: ${DEFAULT-VALUE}); HTTP connections close once answered.",
+      defaultValue = "30s",
+      converter = DrainGraceConverter.class)
+  Duration drainGrace = Duration.ofSeconds(30);
+
+  /** {@code 30s}, {@code 500ms}, {@code 2m} or an ISO-8601 duration; never negative. */
+  static final class DrainGraceConverter implements CommandLine.ITypeConverter<Duration> {
+    @Override
+    public Duration convert(String value) {
+      String v = value.trim().toLowerCase(java.util.Locale.ROOT);
+      Duration d;
+      try {
+        if (v.startsWith("p")) {
+          d = Duration.parse(value.trim());
+        } else if (v.endsWith("ms")) {
+          d = Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2)));
+        } else if (v.endsWith("s")) {
+          d = Duration.ofSeconds(Long.parseLong(v.substring(0, v.length() - 1)));
+        } else if (v.endsWith("m")) {
+          d = Duration.ofMinutes(Long.parseLong(v.substring(0, v.length() - 1)));
+        } else {
+          throw new IllegalArgumentException("no unit");
+        }
+      } catch (RuntimeException e) {
+        throw new CommandLine.TypeConversionException("not a duration (30s, 500ms, 2m): " + value);
+      }
+      if (d.isNegative()) {
+        throw new CommandLine.TypeConversionException("must not be negative: " + value);
+      }
+      return d;
+    }
+  }
+
   @Override
   public Integer call() throws Exception {
     if (!uninstall && source.configDir == null && source.xds == null) {
@@ -301,7 +339,24 @@ final class ProxyCommand implements Callable<Integer> {
       System.err.println("nodemesh proxy: the node proxy cannot start yet: " + e.getMessage());
       return 1;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(proxy::close, "nodemesh-shutdown"));
+    Duration grace = drainGrace;
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  try {
+                    proxy.drain(grace);
+                  } catch (InterruptedException | RuntimeException e) {
+                    System.err.println("nodemesh proxy: drain failed: " + e);
+                    proxy.close();
+                  }
+                  // A JVM stopped by SIGTERM exits with 143 even after a clean drain; a finished
+                  // drain is a normal stop (the orchestrator would report 143 as a failure).
+                  System.out.flush();
+                  System.err.flush();
+                  Runtime.getRuntime().halt(0);
+                },
+                "nodemesh-shutdown"));
     proxy.awaitClose();
     return 0;
   }

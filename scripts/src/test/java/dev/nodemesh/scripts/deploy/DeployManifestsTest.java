@@ -660,6 +660,20 @@ class DeployManifestsTest {
   }
 
   @Test
+  void theKubeletWaitsLongerThanTheProxysDrain() {
+    PodSpec pod = nodeDaemonSet().getSpec().getTemplate().getSpec();
+    java.time.Duration grace =
+        (java.time.Duration) option(parse(container(pod, "node-proxy")), "--drain-grace");
+    assertTrue(
+        pod.getTerminationGracePeriodSeconds() > grace.toSeconds(),
+        "terminationGracePeriodSeconds "
+            + pod.getTerminationGracePeriodSeconds()
+            + " must exceed --drain-grace "
+            + grace
+            + ", or the kubelet SIGKILLs a draining proxy");
+  }
+
+  @Test
   void daemonSetMountsThePathsTheCliDefaultsUse() {
     PodSpec pod = nodeDaemonSet().getSpec().getTemplate().getSpec();
     Container proxyC = container(pod, "node-proxy");

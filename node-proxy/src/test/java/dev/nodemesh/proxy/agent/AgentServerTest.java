@@ -1,0 +1,46 @@
+package dev.nodemesh.proxy.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The agent socket's handover between two proxy processes on one node (an upgrade). */
+class AgentServerTest {
+  @TempDir Path dir;
+
+  @Test
+  void aSecondServerTakesThePathOverAndTheFirstLeavesItAlone() throws Exception {
+    Path socket = dir.resolve("agent.sock");
+    ExecutorService thread = Executors.newSingleThreadExecutor();
+    try {
+      NodeAgentService service = new NodeAgentService(null, thread);
+      AgentServer old = AgentServer.start(socket, service);
+      Object oldKey = key(socket);
+      AgentServer fresh = AgentServer.start(socket, service);
+      Object freshKey = key(socket);
+      assertFalse(oldKey.equals(freshKey), "the path is the new socket");
+      try (var files = Files.list(dir)) {
+        assertEquals(1, files.count(), "no temporary path left");
+      }
+      old.close();
+      assertTrue(Files.exists(socket), "the old server does not delete the new one's socket");
+      assertEquals(freshKey, key(socket));
+      fresh.close();
+      assertFalse(Files.exists(socket), "the owner deletes its own socket");
+    } finally {
+      thread.shutdownNow();
+    }
+  }
+
+  private static Object key(Path p) throws Exception {
+    return Files.readAttributes(p, BasicFileAttributes.class).fileKey();
+  }
+}
