@@ -3,6 +3,7 @@ package dev.nodemesh.control;
 import dev.nodemesh.api.config.v1.Selector;
 import dev.nodemesh.api.config.v1.Service;
 import dev.nodemesh.api.config.v1.ServicePort;
+import dev.nodemesh.api.config.v1.TunnelProtocol;
 import dev.nodemesh.api.config.v1.Workload;
 import java.util.Map;
 
@@ -19,6 +20,7 @@ public final class Fixtures {
         .setNode(node)
         .addIps(ip)
         .putAllLabels(labels)
+        .setTunnel(TunnelProtocol.HBONE)
         .setReady(true)
         .build();
   }

@@ -220,6 +220,7 @@ public final class NodeProxy implements AutoCloseable {
             pods::size,
             readiness::ready);
     Counter rejected = health.configRejected();
+    health.bindCapture(snapshots::current);
     AutoCloseable watcher = null;
     ExecutorService agentThread = null;
     AgentServer agent = null;
@@ -347,6 +348,11 @@ public final class NodeProxy implements AutoCloseable {
 
   private static String hostPort(InetSocketAddress a) {
     return a.getHostString() + ":" + a.getPort();
+  }
+
+  /** What {@code /ready} answers (tests read it without going through the admin port). */
+  public Readiness readiness() {
+    return readiness;
   }
 
   public DataPlane dataPlane() {

@@ -3,6 +3,7 @@ package dev.nodemesh.cni.plugin;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nodemesh.cni.spec.CniError;
+import dev.nodemesh.model.capture.CaptureScope;
 import dev.nodemesh.model.cni.PodRecords;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -34,7 +35,10 @@ public record PluginConfig(
     Set<String> excludedPods) {
   public static final Path DEFAULT_AGENT_SOCKET = Path.of("/var/run/nodemesh/agent.sock");
   public static final Path DEFAULT_RUN_DIR = Path.of("/var/run/nodemesh/cni");
-  public static final List<String> DEFAULT_EXCLUDED_NAMESPACES = List.of("kube-system", "nodemesh");
+
+  /** The same default as the node proxy's and the control plane's capture scope. */
+  public static final List<String> DEFAULT_EXCLUDED_NAMESPACES =
+      CaptureScope.DEFAULT_EXCLUDED_NAMESPACES;
 
   public PluginConfig {
     excludedNamespaces = Set.copyOf(excludedNamespaces);
@@ -57,18 +61,22 @@ public record PluginConfig(
     }
     List<String> namespaces = strings(conf, "excludedNamespaces", DEFAULT_EXCLUDED_NAMESPACES);
     List<String> pods = strings(conf, "excludedPods", List.of());
-    for (String p : pods) {
-      int slash = p.indexOf('/');
-      if (slash <= 0 || slash == p.length() - 1 || p.indexOf('/', slash + 1) >= 0) {
-        throw invalid("excludedPods", "entries of the form namespace/name, got \"" + p + "\"");
-      }
+    try {
+      new CaptureScope(Set.copyOf(namespaces), Set.copyOf(pods));
+    } catch (IllegalArgumentException e) {
+      throw invalid("excludedPods", String.valueOf(e.getMessage()));
     }
     return new PluginConfig(socket, runDir, timeout, Set.copyOf(namespaces), Set.copyOf(pods));
   }
 
+  /** The pods this plugin leaves alone, as the config's capture scope names them. */
+  public CaptureScope scope() {
+    return new CaptureScope(excludedNamespaces, excludedPods);
+  }
+
   /** True for pods nodemesh must leave alone (its own, the cluster's, and opted-out ones). */
   public boolean excludes(String namespace, String name) {
-    return excludedNamespaces.contains(namespace) || excludedPods.contains(namespace + "/" + name);
+    return scope().excludes(namespace, name);
   }
 
   private static Path path(ObjectNode conf, String key, Path dflt) throws CniError {

@@ -5,6 +5,7 @@ import com.google.protobuf.Message;
 import dev.nodemesh.control.status.RouteStatusWriter;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
+import dev.nodemesh.model.capture.CaptureScope;
 import dev.nodemesh.model.config.AuthorizationPolicy;
 import dev.nodemesh.model.config.HttpFault;
 import dev.nodemesh.model.config.HttpRoute;
@@ -102,6 +103,7 @@ public final class KubernetesSource implements Source {
   private static final String GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1";
 
   private final @Nullable RouteStatusWriter routeStatus;
+  private final CaptureScope scope;
 
   public KubernetesSource(KubernetesClient client, long resyncMillis) {
     this(client, resyncMillis, null);
@@ -113,9 +115,22 @@ public final class KubernetesSource implements Source {
    */
   public KubernetesSource(
       KubernetesClient client, long resyncMillis, @Nullable RouteStatusWriter routeStatus) {
+    this(client, resyncMillis, routeStatus, CaptureScope.DEFAULT);
+  }
+
+  /**
+   * @param scope the pods install-cni's plugin leaves alone (the same setting): their workloads go
+   *     out uncaptured, so other nodes reach them directly and their node's /ready skips them
+   */
+  public KubernetesSource(
+      KubernetesClient client,
+      long resyncMillis,
+      @Nullable RouteStatusWriter routeStatus,
+      CaptureScope scope) {
     this.client = client;
     this.resyncMillis = resyncMillis;
     this.routeStatus = routeStatus;
+    this.scope = scope;
   }
 
   static final ResourceDefinitionContext HTTP_ROUTES = gatewayApi("HTTPRoute", "httproutes");
@@ -556,7 +571,7 @@ public final class KubernetesSource implements Source {
       return;
     }
     lastProblem.remove("Pod " + name);
-    w = KubernetesDerivations.inZone(w, nodeZone(w.nodeName()));
+    w = scope.apply(KubernetesDerivations.inZone(w, nodeZone(w.nodeName())));
     store.put(
         ResourceType.WORKLOAD, name, ProtoEncoder.workload(w, KubernetesDerivations.ready(pod)));
   }

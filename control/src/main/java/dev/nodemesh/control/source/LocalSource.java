@@ -3,6 +3,7 @@ package dev.nodemesh.control.source;
 import com.google.protobuf.Message;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
+import dev.nodemesh.model.capture.CaptureScope;
 import dev.nodemesh.model.config.AuthorizationPolicy;
 import dev.nodemesh.model.config.ConfigException;
 import dev.nodemesh.model.config.ConfigLoader;
@@ -55,6 +56,7 @@ public final class LocalSource implements Source {
 
   private final Path dir;
   private final long pollMillis;
+  private final CaptureScope scope;
   private final ScheduledExecutorService thread;
   private final Map<Path, FileState> accepted = new LinkedHashMap<>();
   private final Map<Path, String> rejectedStamps = new HashMap<>();
@@ -64,8 +66,16 @@ public final class LocalSource implements Source {
   private @Nullable Executor executor;
 
   public LocalSource(Path dir, long pollMillis) {
+    this(dir, pollMillis, CaptureScope.DEFAULT);
+  }
+
+  /**
+   * @param scope the pods the CNI plugins leave alone: their workloads go out uncaptured
+   */
+  public LocalSource(Path dir, long pollMillis, CaptureScope scope) {
     this.dir = dir;
     this.pollMillis = pollMillis;
+    this.scope = scope;
     this.thread =
         Executors.newSingleThreadScheduledExecutor(
             r -> {
@@ -178,7 +188,9 @@ public final class LocalSource implements Source {
         continue;
       }
       for (Workload w : st.content().workloads()) {
-        workloads.put(ProtoEncoder.name(w.namespace(), w.name()), ProtoEncoder.workload(w, true));
+        workloads.put(
+            ProtoEncoder.name(w.namespace(), w.name()),
+            ProtoEncoder.workload(scope.apply(w), true));
       }
       for (MeshService s : st.content().services()) {
         services.put(ProtoEncoder.name(s.namespace(), s.name()), ProtoEncoder.service(s, Set.of()));

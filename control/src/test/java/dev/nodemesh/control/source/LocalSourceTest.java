@@ -7,9 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.nodemesh.api.config.v1.AuthorizationPolicy;
 import dev.nodemesh.api.config.v1.PeerAuthentication;
 import dev.nodemesh.api.config.v1.Service;
+import dev.nodemesh.api.config.v1.TunnelProtocol;
 import dev.nodemesh.api.config.v1.Workload;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
+import dev.nodemesh.model.capture.CaptureScope;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -79,6 +81,30 @@ class LocalSourceTest {
     source.scan();
     assertEquals(List.of("10.1.0.2"), workload("echo-2").getIpsList());
     assertTrue(source.errors().isEmpty(), source.errors().toString());
+  }
+
+  @Test
+  void podsOutsideTheCaptureScopeGoOutWithoutTheTunnel() throws Exception {
+    write(
+        "pods.yaml",
+        echo("echo-1", "10.1.0.1"),
+        KubeYaml.pod("kube-system", "coredns-1", "10.1.0.53", "{app: dns}", "[]"),
+        echo("legacy", "10.1.0.2"));
+    source =
+        new LocalSource(
+            dir, TimeUnit.HOURS.toMillis(1), CaptureScope.of(List.of(), List.of("default/legacy")));
+    source.start(store, Runnable::run);
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (!source.ready()) {
+      assertTrue(System.nanoTime() < deadline, "first scan");
+      Thread.sleep(10);
+    }
+    assertEquals(TunnelProtocol.HBONE, workload("echo-1").getTunnel());
+    assertEquals(TunnelProtocol.TUNNEL_PROTOCOL_UNSPECIFIED, workload("legacy").getTunnel());
+    var dns = store.get(ResourceType.WORKLOAD, "kube-system/coredns-1");
+    assertNotNull(dns);
+    assertEquals(
+        TunnelProtocol.TUNNEL_PROTOCOL_UNSPECIFIED, ((Workload) dns.message()).getTunnel());
   }
 
   @Test

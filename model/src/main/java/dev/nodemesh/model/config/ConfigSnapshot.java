@@ -311,6 +311,19 @@ public final class ConfigSnapshot {
         httpFaults);
   }
 
+  /** The same content with {@code newWorkloads} instead of the workloads (same version). */
+  public ConfigSnapshot withWorkloads(List<Workload> newWorkloads) {
+    return new ConfigSnapshot(
+        version,
+        newWorkloads,
+        services,
+        authorizationPolicies,
+        peerAuthentications,
+        httpRoutes,
+        trafficPolicies,
+        httpFaults);
+  }
+
   public long version() {
     return version;
   }
@@ -396,6 +409,50 @@ public final class ConfigSnapshot {
   /** The PeerAuthentications of one namespace, sorted by name; empty if none. */
   public List<PeerAuthentication> peerAuthentications(String namespace) {
     return peerAuthnByNamespace.getOrDefault(namespace, List.of());
+  }
+
+  /**
+   * The PeerAuthentication in force for {@code workload}: one with a matching selector in its
+   * namespace, else its namespace's selector-less one, else the root namespace's selector-less one.
+   * Ties at one level go to the smallest name (the snapshot keeps them sorted). Null: none applies,
+   * so PERMISSIVE.
+   */
+  public @Nullable PeerAuthentication peerAuthenticationFor(Workload workload) {
+    PeerAuthentication namespaceWide = null;
+    for (PeerAuthentication p : peerAuthentications(workload.namespace())) {
+      var selector = p.selector();
+      if (selector == null) {
+        if (namespaceWide == null) {
+          namespaceWide = p;
+        }
+      } else if (workload.labels().entrySet().containsAll(selector.entrySet())) {
+        return p;
+      }
+    }
+    if (namespaceWide != null) {
+      return namespaceWide;
+    }
+    for (PeerAuthentication p : peerAuthentications(ConfigSnapshot.ROOT_NAMESPACE)) {
+      if (p.selector() == null) {
+        return p;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The uncaptured workloads a STRICT PeerAuthentication covers: nothing can enforce mTLS for them
+   * (no proxy serves them; other nodes reach them in plaintext), so the operator must hear of it.
+   */
+  public List<NamespacedName> uncapturedUnderStrict() {
+    List<NamespacedName> out = new ArrayList<>();
+    for (Workload w : workloads) {
+      PeerAuthentication p = w.captured() ? null : peerAuthenticationFor(w);
+      if (p != null && p.mode() == PeerAuthentication.Mode.STRICT) {
+        out.add(w.id());
+      }
+    }
+    return out;
   }
 
   /** True when both hold the same resources, whatever their versions. */

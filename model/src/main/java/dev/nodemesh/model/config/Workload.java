@@ -18,6 +18,10 @@ import org.jspecify.annotations.Nullable;
  * @param namedPorts TCP container port name to port number, over all containers
  * @param zone the topology zone of the workload's node ({@value #ZONE_LABEL}); empty when unknown.
  *     L7 load balancing prefers endpoints in the caller's zone.
+ * @param captured true when a node proxy serves this pod (it was enrolled, or will be: its
+ *     namespace is in the mesh's capture scope); false for pods outside the mesh, which other nodes
+ *     reach directly instead of through an HBONE tunnel nothing would serve, and which {@code
+ *     /ready} does not wait for. On the wire: {@code tunnel} HBONE or unspecified.
  */
 public record Workload(
     String uid,
@@ -28,10 +32,25 @@ public record Workload(
     String serviceAccount,
     String nodeName,
     Map<String, Integer> namedPorts,
-    String zone) {
+    String zone,
+    boolean captured) {
 
   /** The well-known node label naming a zone; a Pod carrying it in local YAML gets that zone. */
   public static final String ZONE_LABEL = "topology.kubernetes.io/zone";
+
+  /** Captured (the default for every source that knows nothing else). */
+  public Workload(
+      String uid,
+      String name,
+      String namespace,
+      List<InetAddress> ips,
+      Map<String, String> labels,
+      String serviceAccount,
+      String nodeName,
+      Map<String, Integer> namedPorts,
+      String zone) {
+    this(uid, name, namespace, ips, labels, serviceAccount, nodeName, namedPorts, zone, true);
+  }
 
   /** Without an explicit zone: the {@value #ZONE_LABEL} label, if the pod carries one. */
   public Workload(
@@ -68,6 +87,12 @@ public record Workload(
     if (ips.isEmpty()) {
       throw new IllegalArgumentException("workload " + namespace + "/" + name + " has no IP");
     }
+  }
+
+  /** This workload with {@code captured} replaced. */
+  public Workload withCaptured(boolean captured) {
+    return new Workload(
+        uid, name, namespace, ips, labels, serviceAccount, nodeName, namedPorts, zone, captured);
   }
 
   public NamespacedName id() {

@@ -50,7 +50,8 @@ public final class ProtoEncoder {
             .setServiceAccount(w.serviceAccount())
             .setNode(w.nodeName())
             .putAllLabels(w.labels())
-            .setTunnel(TunnelProtocol.HBONE)
+            .setTunnel(
+                w.captured() ? TunnelProtocol.HBONE : TunnelProtocol.TUNNEL_PROTOCOL_UNSPECIFIED)
             .setZone(w.zone())
             .setReady(ready);
     for (InetAddress ip : w.ips()) {

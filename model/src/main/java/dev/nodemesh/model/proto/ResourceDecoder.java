@@ -7,6 +7,7 @@ import dev.nodemesh.api.config.v1.HttpRouteRule;
 import dev.nodemesh.api.config.v1.NamedPort;
 import dev.nodemesh.api.config.v1.RouteParent;
 import dev.nodemesh.api.config.v1.StringMatch;
+import dev.nodemesh.api.config.v1.TunnelProtocol;
 import dev.nodemesh.api.config.v1.UrlRewrite;
 import dev.nodemesh.model.config.AuthorizationPolicy;
 import dev.nodemesh.model.config.Cidr;
@@ -89,7 +90,9 @@ public final class ResourceDecoder {
         named,
         w.getZone().isEmpty()
             ? w.getLabelsMap().getOrDefault(Workload.ZONE_LABEL, "")
-            : w.getZone());
+            : w.getZone(),
+        // HBONE: a node proxy serves the pod; unspecified: plain TCP, nothing would serve a tunnel.
+        w.getTunnel() == TunnelProtocol.HBONE);
   }
 
   public @Nullable MeshService service(String resourceName, dev.nodemesh.api.config.v1.Service s) {

@@ -1,8 +1,10 @@
 package dev.nodemesh.model.proto;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.api.config.v1.AuthorizationPolicy;
 import dev.nodemesh.api.config.v1.EndpointList;
@@ -11,6 +13,7 @@ import dev.nodemesh.api.config.v1.PeerAuthentication;
 import dev.nodemesh.api.config.v1.Selector;
 import dev.nodemesh.api.config.v1.Service;
 import dev.nodemesh.api.config.v1.ServicePort;
+import dev.nodemesh.api.config.v1.TunnelProtocol;
 import dev.nodemesh.api.config.v1.Workload;
 import dev.nodemesh.model.config.MeshService;
 import java.util.ArrayList;
@@ -45,6 +48,26 @@ class ResourceDecoderTest {
           .addPorts(ServicePort.newBuilder().setPort(80).setTargetPortName("http"))
           .setSelector(Selector.newBuilder().putMatchLabels("app", "echo"))
           .build();
+
+  @Test
+  void theTunnelFieldSaysWhetherANodeProxyServesThePod() {
+    ResourceDecoder d = new ResourceDecoder(new ArrayList<>());
+    var plain = d.workload("default/echo-1", GOOD_POD);
+    var hbone =
+        d.workload("default/echo-1", GOOD_POD.toBuilder().setTunnel(TunnelProtocol.HBONE).build());
+    assertNotNull(plain);
+    assertNotNull(hbone);
+    assertFalse(plain.captured());
+    assertTrue(hbone.captured());
+    assertEquals(
+        TunnelProtocol.HBONE,
+        ProtoEncoder.workload(hbone, true).getTunnel(),
+        "round trip: captured");
+    assertEquals(
+        TunnelProtocol.TUNNEL_PROTOCOL_UNSPECIFIED,
+        ProtoEncoder.workload(plain, true).getTunnel(),
+        "round trip: outside the mesh");
+  }
 
   @Test
   void goodResourcesDecode() {

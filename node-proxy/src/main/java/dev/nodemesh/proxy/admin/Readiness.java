@@ -12,10 +12,10 @@ import java.util.Set;
 import org.jspecify.annotations.Nullable;
 
 /**
- * What {@code /ready} means: a config has been accepted (version above 0), and every pod that
- * config places on this node ({@code spec.nodeName}) is enrolled, so no local pod's traffic would
- * be refused for lack of a listener. Pods enrolled but not in config do not block readiness (their
- * traffic is labelled "unknown" and passes). Cheap: one pass over the snapshot per probe.
+ * What {@code /ready} means: a config has been accepted (version above 0), and every captured pod
+ * that config places on this node ({@code spec.nodeName}) is enrolled, so no local pod's traffic
+ * would be refused for lack of a listener. Pods enrolled but not in config do not block readiness
+ * (their traffic is labelled "unknown" and passes). Cheap: one pass over the snapshot per probe.
  *
  * <p>A start-up step (re-enrolling the pods recorded by the CNI plugin) holds readiness with {@link
  * #hold} until it {@link #release}s it, so a restarted proxy is never ready with pods unmeshed.
@@ -71,7 +71,9 @@ public final class Readiness {
     List<String> missing = new ArrayList<>();
     for (Workload w : snapshot.workloads()) {
       String id = w.namespace() + "/" + w.name();
-      if (nodeName.equals(w.nodeName()) && !enrolled.contains(id)) {
+      // A pod outside the capture scope is never enrolled (the CNI plugin passes it on): waiting
+      // for it would keep a node with CoreDNS on it unready for ever.
+      if (w.captured() && nodeName.equals(w.nodeName()) && !enrolled.contains(id)) {
         missing.add(id);
       }
     }

@@ -283,32 +283,11 @@ public final class PolicyAuthorizer implements Authorizer {
   }
 
   /**
-   * The PeerAuthentication in force for {@code workload}: one with a matching selector in its
-   * namespace, else its namespace's selector-less one, else the root namespace's selector-less one.
-   * Ties at one level go to the smallest name (the snapshot keeps them sorted). Null: none applies,
-   * so PERMISSIVE.
+   * The PeerAuthentication in force for {@code workload} ({@link
+   * ConfigSnapshot#peerAuthenticationFor}).
    */
   public static @Nullable PeerAuthentication peerAuthentication(
       ConfigSnapshot snapshot, Workload workload) {
-    PeerAuthentication namespaceWide = null;
-    for (PeerAuthentication p : snapshot.peerAuthentications(workload.namespace())) {
-      var selector = p.selector();
-      if (selector == null) {
-        if (namespaceWide == null) {
-          namespaceWide = p;
-        }
-      } else if (workload.labels().entrySet().containsAll(selector.entrySet())) {
-        return p;
-      }
-    }
-    if (namespaceWide != null) {
-      return namespaceWide;
-    }
-    for (PeerAuthentication p : snapshot.peerAuthentications(ConfigSnapshot.ROOT_NAMESPACE)) {
-      if (p.selector() == null) {
-        return p;
-      }
-    }
-    return null;
+    return snapshot.peerAuthenticationFor(workload);
   }
 }

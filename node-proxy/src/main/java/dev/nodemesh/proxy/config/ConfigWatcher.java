@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.config;
 
+import dev.nodemesh.model.capture.CaptureScope;
 import dev.nodemesh.model.config.ConfigException;
 import dev.nodemesh.model.config.ConfigLoader;
 import dev.nodemesh.model.config.ConfigSnapshot;
@@ -39,6 +40,7 @@ public final class ConfigWatcher implements AutoCloseable {
   private static final int MAX_DEBOUNCE_ROUNDS = 25;
 
   private final Path dir;
+  private final CaptureScope scope;
   private final Consumer<ConfigSnapshot> onSnapshot;
   private final Consumer<ConfigException> onError;
   private final WatchService watchService;
@@ -50,12 +52,14 @@ public final class ConfigWatcher implements AutoCloseable {
 
   private ConfigWatcher(
       Path dir,
+      CaptureScope scope,
       Consumer<ConfigSnapshot> onSnapshot,
       Consumer<ConfigException> onError,
       ConfigSnapshot initial,
       List<String> fingerprint)
       throws IOException {
     this.dir = dir;
+    this.scope = scope;
     this.onSnapshot = onSnapshot;
     this.onError = onError;
     this.current = initial;
@@ -76,11 +80,25 @@ public final class ConfigWatcher implements AutoCloseable {
   public static ConfigWatcher start(
       Path dir, Consumer<ConfigSnapshot> onSnapshot, Consumer<ConfigException> onError)
       throws ConfigException, IOException {
+    return start(dir, CaptureScope.DEFAULT, onSnapshot, onError);
+  }
+
+  /**
+   * As above; the workloads {@code scope} excludes are marked uncaptured in every snapshot (the
+   * directory names pods, not whether the CNI plugin enrols them: that is the scope's to say).
+   */
+  public static ConfigWatcher start(
+      Path dir,
+      CaptureScope scope,
+      Consumer<ConfigSnapshot> onSnapshot,
+      Consumer<ConfigException> onError)
+      throws ConfigException, IOException {
     Objects.requireNonNull(onSnapshot, "onSnapshot");
     Objects.requireNonNull(onError, "onError");
     List<String> fingerprint = fingerprint(dir);
-    ConfigSnapshot initial = ConfigLoader.load(dir, 1);
-    ConfigWatcher watcher = new ConfigWatcher(dir, onSnapshot, onError, initial, fingerprint);
+    ConfigSnapshot initial = scope.apply(ConfigLoader.load(dir, 1));
+    ConfigWatcher watcher =
+        new ConfigWatcher(dir, scope, onSnapshot, onError, initial, fingerprint);
     log.info("{} from {}", initial.describe(), dir);
     onSnapshot.accept(initial);
     watcher.thread.start();
@@ -165,7 +183,7 @@ public final class ConfigWatcher implements AutoCloseable {
     ConfigSnapshot previous = current;
     ConfigSnapshot next;
     try {
-      next = ConfigLoader.load(dir, previous.version() + 1);
+      next = scope.apply(ConfigLoader.load(dir, previous.version() + 1));
     } catch (RuntimeException bug) {
       // A loader bug must not stop the watcher; treat it as a rejection so the old config stays.
       log.error("loading {} failed unexpectedly", dir, bug);

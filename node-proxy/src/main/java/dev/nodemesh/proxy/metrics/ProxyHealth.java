@@ -1,6 +1,7 @@
 package dev.nodemesh.proxy.metrics;
 
 import com.sun.management.OperatingSystemMXBean;
+import dev.nodemesh.model.config.ConfigSnapshot;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -21,6 +22,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 import java.util.stream.Stream;
 
 /**
@@ -114,6 +116,21 @@ public final class ProxyHealth {
   /** {@code nodemesh_config_rejected_total}: bumped by the config source for each bad update. */
   public Counter configRejected() {
     return configRejected;
+  }
+
+  /**
+   * {@code nodemesh_config_uncaptured_strict_workloads}: workloads outside the capture scope that a
+   * STRICT PeerAuthentication covers. Nothing enforces mTLS for them (no proxy serves them, other
+   * nodes reach them in plaintext), so a value above 0 is an operator's alert, not an outage.
+   */
+  public void bindCapture(Supplier<ConfigSnapshot> snapshot) {
+    Gauge.builder(
+            "nodemesh.config.uncaptured.strict.workloads",
+            snapshot,
+            s -> s.get().uncapturedUnderStrict().size())
+        .description("Uncaptured workloads a STRICT PeerAuthentication covers (not enforceable)")
+        .strongReference(true)
+        .register(registry);
   }
 
   /**

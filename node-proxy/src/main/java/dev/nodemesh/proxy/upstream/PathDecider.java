@@ -16,8 +16,9 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Order: a pod enrolled here is reached from inside its namespace, whatever the config says
  * about its node; with HBONE on, a mesh workload the config places on another node (or on none) is
- * reached through a tunnel, with the identities of both ends from the config; everything else is
- * reached from the source's namespace, as the pod itself would have.
+ * reached through a tunnel, with the identities of both ends from the config, unless the config
+ * marks it uncaptured (no proxy serves it); everything else is reached from the source's namespace,
+ * as the pod itself would have.
  *
  * @param hboneNode this node's name when HBONE is on (the proxy holds certificates); null when it
  *     is off, and then every destination is reached directly
@@ -48,7 +49,12 @@ public record PathDecider(@Nullable String hboneNode, String trustDomain) {
       return new UpstreamPath.SameNode(local, target);
     }
     String node = hboneNode;
-    if (node == null || endpoint == null || endpoint.nodeName().equals(node)) {
+    // Outside the mesh (the capture scope excludes it, or it runs where no proxy enrolled it):
+    // nothing serves HBONE for it, so reach it as the source pod itself would.
+    if (node == null
+        || endpoint == null
+        || !endpoint.captured()
+        || endpoint.nodeName().equals(node)) {
       return new UpstreamPath.Direct(source.netns(), target);
     }
     Workload self = configuredWorkload(snapshot, source);

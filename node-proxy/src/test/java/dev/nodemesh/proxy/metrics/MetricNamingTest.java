@@ -47,6 +47,7 @@ class MetricNamingTest {
         ProxyHealth.bind(metrics, Map.of("io", loops), () -> 3, () -> 4, () -> true);
     health.configRejected().increment();
     health.bindXds(() -> true);
+    health.bindCapture(dev.nodemesh.model.config.ConfigSnapshot::empty);
     // Every other place that registers proxy meters: L7, the access log, certificates.
     metrics
         .http(

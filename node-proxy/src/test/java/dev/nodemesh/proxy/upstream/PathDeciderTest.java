@@ -53,7 +53,9 @@ class PathDeciderTest {
                 workload("uid-here", "here", "10.1.0.30", "here-sa", "node-1"),
                 workload("uid-remote", "remote", "10.2.0.11", "echo", "node-2"),
                 workload("uid-unbound", "unbound", "10.2.0.12", "echo", ""),
-                workload("uid-nosa", "nosa", "10.2.0.13", "", "node-2")),
+                workload("uid-nosa", "nosa", "10.2.0.13", "", "node-2"),
+                // Outside the capture scope (kube-system): no proxy serves it on node-2.
+                workload("uid-dns", "dns", "10.2.0.14", "coredns", "node-2").withCaptured(false)),
             List.of());
   }
 
@@ -99,6 +101,8 @@ class PathDeciderTest {
     "true, 10.2.0.12, false, Hbone",
     // this node's workload, not enrolled yet: direct, from the source
     "true, 10.1.0.30, false, Direct",
+    // another node's pod outside the mesh: nothing serves HBONE for it, so direct
+    "true, 10.2.0.14, false, Direct",
     // not a mesh destination: as the pod would have connected
     "true, 10.2.0.11, true, Direct",
     "true, 192.0.2.1, true, Direct",

@@ -15,6 +15,7 @@ import dev.nodemesh.control.source.LocalSource;
 import dev.nodemesh.control.source.Source;
 import dev.nodemesh.control.status.RouteStatus;
 import dev.nodemesh.control.status.RouteStatusWriter;
+import dev.nodemesh.model.capture.CaptureScope;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.net.InetSocketAddress;
@@ -76,6 +77,21 @@ final class ControlCommand implements Callable<Integer> {
       description = "Changes within this window become one push (default: ${DEFAULT-VALUE}).",
       defaultValue = "100")
   long debounceMillis = 100;
+
+  @Option(
+      names = "--exclude-namespace",
+      paramLabel = "NS",
+      description =
+          "Namespaces outside the mesh (repeatable; default: kube-system, nodemesh): the same list"
+              + " install-cni gives the CNI plugin. Their workloads go out uncaptured: other nodes"
+              + " reach them directly and their node's /ready does not wait for them.")
+  List<String> excludedNamespaces = new ArrayList<>();
+
+  @Option(
+      names = "--exclude-pod",
+      paramLabel = "NS/NAME",
+      description = "Single pods outside the mesh (repeatable), as install-cni's --exclude-pod.")
+  List<String> excludedPods = new ArrayList<>();
 
   @Option(
       names = "--resync-s",
@@ -272,6 +288,14 @@ final class ControlCommand implements Callable<Integer> {
     return new CommandLine.ParameterException(spec.commandLine(), String.valueOf(message));
   }
 
+  private CaptureScope captureScope() {
+    try {
+      return CaptureScope.of(excludedNamespaces, excludedPods);
+    } catch (IllegalArgumentException e) {
+      throw usage("--exclude-pod: " + e.getMessage());
+    }
+  }
+
   /** Checked apart from running, so a bad flag is a usage error (exit 2) before anything starts. */
   Source makeSource() {
     if (debounceMillis < 0 || resyncSeconds < 0) {
@@ -293,10 +317,10 @@ final class ControlCommand implements Callable<Integer> {
                   self == null || self.isEmpty()
                       ? "control-" + java.util.UUID.randomUUID()
                       : self));
-      return new KubernetesSource(kube(), resyncSeconds * 1000, status);
+      return new KubernetesSource(kube(), resyncSeconds * 1000, status, captureScope());
     }
     if (source.startsWith(DIR_PREFIX) && source.length() > DIR_PREFIX.length()) {
-      return new LocalSource(Path.of(source.substring(DIR_PREFIX.length())), 1000);
+      return new LocalSource(Path.of(source.substring(DIR_PREFIX.length())), 1000, captureScope());
     }
     throw new CommandLine.ParameterException(
         spec.commandLine(), "--source must be kubernetes or dir:PATH, got '" + source + "'");

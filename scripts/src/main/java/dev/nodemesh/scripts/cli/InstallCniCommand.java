@@ -6,9 +6,11 @@ import dev.nodemesh.cni.install.ConfListEdit;
 import dev.nodemesh.cni.install.InstallCni;
 import dev.nodemesh.cni.plugin.PluginConfig;
 import dev.nodemesh.cni.spec.NetConf;
+import dev.nodemesh.model.capture.CaptureScope;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.TreeSet;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
@@ -77,8 +79,17 @@ final class InstallCniCommand implements Callable<Integer> {
   @Option(
       names = "--exclude-namespace",
       paramLabel = "NS",
-      description = "Namespaces never meshed (repeatable; default: kube-system, nodemesh).")
+      description =
+          "Namespaces never meshed (repeatable; default: kube-system, nodemesh). Give the control"
+              + " plane the same list (nodemesh control --exclude-namespace), or it would expect"
+              + " these pods to be served by a node proxy.")
   List<String> excluded = List.of();
+
+  @Option(
+      names = "--exclude-pod",
+      paramLabel = "NS/NAME",
+      description = "Single pods never meshed (repeatable), as the control plane's --exclude-pod.")
+  List<String> excludedPods = List.of();
 
   @Option(names = "--uninstall", description = "Remove the plugin and its config entry, then exit.")
   boolean uninstall;
@@ -94,8 +105,19 @@ final class InstallCniCommand implements Callable<Integer> {
     ObjectNode conf = NetConf.JSON.createObjectNode();
     conf.put("type", ConfListEdit.TYPE);
     conf.put("agentSocket", agentSocket.toString());
+    CaptureScope scope;
+    try {
+      scope = CaptureScope.of(excluded, excludedPods);
+    } catch (IllegalArgumentException e) {
+      System.err.println("install-cni: --exclude-pod: " + e.getMessage());
+      return 2;
+    }
     ArrayNode ns = conf.putArray("excludedNamespaces");
-    (excluded.isEmpty() ? PluginConfig.DEFAULT_EXCLUDED_NAMESPACES : excluded).forEach(ns::add);
+    new TreeSet<>(scope.excludedNamespaces()).forEach(ns::add);
+    if (!scope.excludedPods().isEmpty()) {
+      ArrayNode pods = conf.putArray("excludedPods");
+      new TreeSet<>(scope.excludedPods()).forEach(pods::add);
+    }
     InstallCni install =
         new InstallCni(
             new InstallCni.Settings(confDir, binDir, wrapper, lib, conf, java),

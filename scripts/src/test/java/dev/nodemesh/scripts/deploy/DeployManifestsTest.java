@@ -510,6 +510,27 @@ class DeployManifestsTest {
     assertTrue(Set.of("iptables", "ebpf").contains(mesh.get("intercept")), mesh.toString());
   }
 
+  /**
+   * install-cni's plugin leaves these namespaces alone, and the control plane marks their pods
+   * uncaptured: the two lists must be one setting, or a node would wait for (or tunnel to) pods no
+   * proxy serves.
+   */
+  @Test
+  void theControlPlaneAndInstallCniExcludeTheSameNamespaces() {
+    CommandLine control =
+        parse(container(controlDeployment().getSpec().getTemplate().getSpec(), "control"));
+    CommandLine cni =
+        parse(container(nodeDaemonSet().getSpec().getTemplate().getSpec(), "install-cni"));
+    Object controlList = option(control, "--exclude-namespace");
+    Object cniList = option(cni, "--exclude-namespace");
+    assertEquals(Set.copyOf((List<?>) cniList), Set.copyOf((List<?>) controlList));
+    assertTrue(
+        ((List<?>) cniList).contains(NS), "the mesh's own namespace is excluded: " + cniList);
+    assertEquals(
+        Set.copyOf((List<?>) option(cni, "--exclude-pod")),
+        Set.copyOf((List<?>) option(control, "--exclude-pod")));
+  }
+
   @Test
   void portsAndProbesMatchTheCode() {
     CommandLine control =

@@ -1,0 +1,125 @@
+package dev.nodemesh.proxy.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.proxy.authz.Authorizer;
+import dev.nodemesh.proxy.authz.Decision;
+import dev.nodemesh.proxy.testing.Await;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TestServer;
+import dev.nodemesh.proxy.testing.TwoNodeCluster;
+import dev.nodemesh.proxy.tunnel.TestIdentities;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A namespace outside the mesh (kube-system, as install-cni excludes it) with a pod on each of two
+ * nodes, beside meshed pods: the CNI plugin never enrols the excluded pods, so the config marks
+ * them uncaptured. Both proxies become ready without them, meshed pods reach them directly (no
+ * HBONE to a node that serves nothing for them), and they reach meshed pods, both ways.
+ */
+@RootTest
+class CaptureScopeRootTest {
+  @TempDir static Path tmp;
+  private static TwoNodeCluster cluster;
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    cluster = TwoNodeCluster.create(tmp);
+    TestNode n1 = cluster.node1;
+    TestNode n2 = cluster.node2;
+    n1.addPod("client", 10);
+    n1.addPod("dns-1", 20);
+    n2.addPod("server", 11);
+    n2.addPod("dns-2", 21);
+    n1.serve("client", 9000, TestServer.Mode.NAME);
+    n1.serve("dns-1", 9000, TestServer.Mode.NAME);
+    n2.serve("server", 9000, TestServer.Mode.NAME);
+    n2.serve("dns-2", 9000, TestServer.Mode.NAME);
+    cluster.writeConfig(
+        "pods.yaml",
+        Mesh.pod("client", n1.ip("client"), "client", "node-1", "client")
+            + Mesh.pod("server", n2.ip("server"), "server", "node-2", "server")
+            + inKubeSystem(Mesh.pod("dns-1", n1.ip("dns-1"), "dns", "node-1", "coredns"))
+            + inKubeSystem(Mesh.pod("dns-2", n2.ip("dns-2"), "dns", "node-2", "coredns")));
+    TestIdentities.Ca root = TestIdentities.Ca.create("test-root");
+    Authorizer allow = (s, d, p, src) -> new Decision(true, "default-allow", "allowed");
+    cluster.startProxies(new TestIdentities(root), allow, new TestIdentities(root), allow);
+    // What the CNI plugin does with the default scope: enrols the meshed pods only.
+    assertFalse(n1.enrol("client").getAlreadyEnrolled());
+    assertFalse(n2.enrol("server").getAlreadyEnrolled());
+  }
+
+  private static String inKubeSystem(String podYaml) {
+    return podYaml.replace("namespace: default", "namespace: kube-system");
+  }
+
+  @AfterAll
+  static void tearDown() throws Exception {
+    if (cluster != null) {
+      cluster.close();
+    }
+  }
+
+  @Test
+  void bothProxiesAreReadyWithoutTheExcludedPods() throws Exception {
+    for (TestNode n : List.of(cluster.node1, cluster.node2)) {
+      Await.waitFor(
+          () -> n.proxy().readiness().ready(),
+          () -> n.nodeName() + ": " + n.proxy().readiness().notReadyReason());
+    }
+  }
+
+  @Test
+  void meshedPodsReachExcludedPodsDirectlyOnBothNodes() throws Exception {
+    double tunnels = streamsOpened(cluster.node1);
+    // Another node's excluded pod: before, this went into an HBONE tunnel to dns-2:15008, which
+    // nothing serves (no proxy listens in an unenrolled pod's namespace).
+    assertEquals("dns-2", name(cluster.node1, "client", cluster.node2.ip("dns-2")));
+    // The same node's excluded pod.
+    assertEquals("dns-1", name(cluster.node1, "client", cluster.node1.ip("dns-1")));
+    assertEquals(tunnels, streamsOpened(cluster.node1), "no tunnel for pods outside the mesh");
+  }
+
+  @Test
+  void excludedPodsReachMeshedPodsAcrossNodes() throws Exception {
+    assertEquals("server", name(cluster.node1, "dns-1", cluster.node2.ip("server")));
+    assertEquals("client", name(cluster.node2, "dns-2", cluster.node1.ip("client")));
+  }
+
+  /** The first word the NAME server at {@code ip}:9000 answers to a connection from {@code pod}. */
+  private static String name(TestNode node, String pod, String ip) throws IOException {
+    try (SocketChannel ch = node.connect(pod, ip, 9000)) {
+      ByteArrayOutputStream out = new ByteArrayOutputStream();
+      ByteBuffer buf = ByteBuffer.allocate(4096);
+      while (ch.read(buf) >= 0) {
+        buf.flip();
+        out.write(buf.array(), 0, buf.limit());
+        buf.clear();
+      }
+      return out.toString(StandardCharsets.UTF_8).trim().split(" ")[0];
+    }
+  }
+
+  private static double streamsOpened(TestNode node) {
+    double sum = 0;
+    for (String l : node.proxy().dataPlane().metrics().scrape().split("\n")) {
+      if (l.startsWith("nodemesh_tunnel_streams_opened_total{")) {
+        sum += Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1));
+      }
+    }
+    return sum;
+  }
+}
