@@ -4,33 +4,55 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.nodemesh.bpf.loader.InterceptionPrograms;
 import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.bpf.testing.TestBpffs;
+import dev.nodemesh.bpf.testing.TestCgroup;
+import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.testing.Await;
 import dev.nodemesh.proxy.testing.HttpTestServer;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * GEP-1426 producer and consumer routes end to end on one local node: team-a owns Service api (with
  * a producer route that tags its responses); team-b has a consumer route on it that sends team-b's
  * calls to its own backend alt, injects a fault on /fault and mirrors /mirror to its shadow.
- * Callers in team-a and team-c, curl inside their pods, must see none of team-b's route.
+ * Callers in team-a and team-c, curl inside their pods, must see none of team-b's route. Run in
+ * both interception modes: the caller's namespace comes from the in-pod listener in each.
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(ConsumerRouteRootTest.Kind.class)
 class ConsumerRouteRootTest {
+  enum Kind {
+    IPTABLES,
+    EBPF
+  }
+
   private static final String API_VIP = "10.97.0.40";
   private static final String ALT_VIP = "10.97.0.41";
   private static final String SHADOW_VIP = "10.97.0.42";
 
+  @Parameter Kind mode;
   @TempDir Path tmp;
   private TestNode node;
+  private TestCgroup cgroup; // eBPF mode: the curl processes join it
+  private TestBpffs bpffs;
+  private Path pins;
   private HttpTestServer api;
   private HttpTestServer alt;
   private HttpTestServer shadow;
@@ -65,7 +87,14 @@ class ConsumerRouteRootTest {
             + service("team-b", "alt", ALT_VIP)
             + service("team-b", "shadow", SHADOW_VIP));
     node.writeConfig("routes.yaml", ROUTES);
-    node.startProxy(TransportKind.EPOLL);
+    if (mode == Kind.EBPF) {
+      cgroup = TestCgroup.create("gamma");
+      bpffs = TestBpffs.mount();
+      pins = bpffs.path().resolve("nodemesh");
+      node.startProxy(TransportKind.EPOLL, InterceptionMode.ebpf(cgroup.path(), pins));
+    } else {
+      node.startProxy(TransportKind.EPOLL);
+    }
     for (Pod p : PODS) {
       // The caller's namespace is what the node agent was told for the pod (CNI ADD).
       node.agent()
@@ -75,7 +104,25 @@ class ConsumerRouteRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    node.close();
+    try {
+      if (node != null) {
+        node.close();
+      }
+      if (pins != null && cgroup != null && java.nio.file.Files.exists(pins)) {
+        // The proxy leaves its programs pinned on purpose; adopt them once more to detach.
+        InterceptionPrograms.install(cgroup.path(), pins).uninstall();
+      }
+    } finally {
+      try {
+        if (bpffs != null) {
+          bpffs.close();
+        }
+      } finally {
+        if (cgroup != null) {
+          cgroup.close();
+        }
+      }
+    }
   }
 
   @Test
@@ -132,12 +179,35 @@ class ConsumerRouteRootTest {
     return code;
   }
 
+  /** curl in {@code pod} (in eBPF mode from inside the test cgroup, where the hooks see it). */
   private String curl(String pod, String... args) throws IOException {
-    String[] withTimeout = new String[args.length + 2];
-    withTimeout[0] = "--max-time";
-    withTimeout[1] = "10";
-    System.arraycopy(args, 0, withTimeout, 2, args.length);
-    return node.curl(pod, withTimeout);
+    List<String> cmd = new ArrayList<>(List.of("--max-time", "10"));
+    cmd.addAll(List.of(args));
+    if (mode == Kind.IPTABLES) {
+      return node.curl(pod, cmd.toArray(String[]::new));
+    }
+    cmd.add(0, "curl");
+    List<String> full =
+        new ArrayList<>(
+            List.of(
+                "sh",
+                "-c",
+                cgroup.joinCommand() + "ip netns exec " + node.pod(pod).name() + " \"$@\"",
+                "sh"));
+    full.addAll(cmd);
+    Process p = new ProcessBuilder(full).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+    try {
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (!p.waitFor(20, TimeUnit.SECONDS)) {
+        throw new IOException("timed out: " + full);
+      }
+      return out;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException(e);
+    } finally {
+      p.destroyForcibly();
+    }
   }
 
   private static String pod(Pod p) {
