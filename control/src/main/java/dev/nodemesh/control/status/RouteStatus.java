@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.nodemesh.model.config.HttpRoute;
 import dev.nodemesh.model.config.NamespacedName;
 import dev.nodemesh.model.config.ReferenceGrant;
 import java.util.ArrayList;
@@ -22,10 +23,18 @@ import org.jspecify.annotations.Nullable;
  * Gateway API defines them:
  *
  * <ul>
- *   <li>{@code Accepted}: True when the route was applied; False/{@code UnsupportedValue} with the
- *       parser's reasons when it was refused (invalid regex, non-Service backend, ...: the last
- *       accepted version, if any, stays in effect); False/{@code NoMatchingParent} when the parent
- *       Service does not exist or has no such port.
+ *   <li>{@code Accepted}: True when the route was applied, its message saying to whom (GEP-1426: a
+ *       producer route, parent in the route's own namespace, for every caller without consumer
+ *       routes of its own; a consumer route, parent in another namespace, only for calls from the
+ *       route's namespace); False/{@code UnsupportedValue} with the parser's reasons when it was
+ *       refused (invalid regex, non-Service backend, ...: the last accepted version, if any, stays
+ *       in effect); False/{@code NoMatchingParent} when the parent Service does not exist or has no
+ *       such port; False/{@value #CONFLICTED} for an HTTPRoute parentRef whose every port a
+ *       GRPCRoute of the same group (same route namespace, same Service) covers, since on one
+ *       Service port a GRPCRoute wins over an HTTPRoute (GEP-1426 "Route types"; Gateway API names
+ *       the reason {@code RouteReasonConflicted} without a standard value, {@code Conflicted} is
+ *       what its Go constants' pattern gives). An HTTPRoute on every port that loses only some
+ *       ports stays Accepted and its message names them.
  *   <li>{@code ResolvedRefs}: True when every backendRef (and RequestMirror backendRef) names a
  *       Service that exists and may be used; False/{@code InvalidKind} for a backend that is not a
  *       Service; False/{@code RefNotPermitted} for a Service in another namespace that no
@@ -40,9 +49,14 @@ import org.jspecify.annotations.Nullable;
  * exactly the status it has and the writer has nothing to write.
  *
  * <p>Limits: a parentRef's {@code sectionName} is not looked at. A parentRef to a Service in
- * another namespace needs no ReferenceGrant (GAMMA's producer/consumer routes).
+ * another namespace needs no ReferenceGrant (GAMMA's producer/consumer routes). Conflicts are
+ * judged against the GRPCRoutes that parse now; one refused by the parser (whose previous version a
+ * proxy may still hold) does not count.
  */
 public final class RouteStatus {
+  /** The Accepted=False reason of an HTTPRoute parentRef a GRPCRoute takes over. */
+  public static final String CONFLICTED = "Conflicted";
+
   /** This control plane's {@code controllerName} in route status. */
   public static final String CONTROLLER = "nodemesh.dev/control";
 
@@ -68,9 +82,25 @@ public final class RouteStatus {
   }
 
   /**
+   * {@link #parents(JsonNode, List, Services, Collection, Collection, String, String)} with no
+   * GRPCRoutes.
+   */
+  public static ArrayNode parents(
+      JsonNode route,
+      List<String> errors,
+      Services services,
+      Collection<ReferenceGrant> grants,
+      String now,
+      String controller) {
+    return parents(route, errors, services, grants, List.of(), now, controller);
+  }
+
+  /**
    * @param route the route object as a JSON tree (kind, metadata, spec, status)
    * @param errors what the proxy's parser refused the route for; empty when it was applied
    * @param grants every valid ReferenceGrant
+   * @param grpcRoutes every GRPCRoute that parses: an HTTPRoute on the same Service port in the
+   *     same group loses to them
    * @param now RFC 3339 time for a condition whose status changes
    * @return the complete {@code status.parents} array the route should have
    */
@@ -79,6 +109,7 @@ public final class RouteStatus {
       List<String> errors,
       Services services,
       Collection<ReferenceGrant> grants,
+      Collection<HttpRoute> grpcRoutes,
       String now,
       String controller) {
     JsonNode meta = route.path("metadata");
@@ -91,10 +122,11 @@ public final class RouteStatus {
         out.add(entry.deepCopy());
       }
     }
+    String kind = route.path("kind").asText("HTTPRoute");
     Condition resolved =
-        resolvedRefs(
-            route.path("spec"),
-            new Refs(route.path("kind").asText("HTTPRoute"), namespace, services, grants));
+        resolvedRefs(route.path("spec"), new Refs(kind, namespace, services, grants));
+    // GEP-1426 route types: only an HTTPRoute can lose a port, to a GRPCRoute.
+    List<HttpRoute> rivals = kind.equals("GRPCRoute") ? List.of() : sorted(grpcRoutes);
     List<JsonNode> seen = new ArrayList<>();
     for (JsonNode ref : route.path("spec").path("parentRefs")) {
       if (!isService(ref) || seen.contains(ref)) {
@@ -106,7 +138,8 @@ public final class RouteStatus {
       entry.set("parentRef", ref.deepCopy());
       entry.put("controllerName", controller);
       ArrayNode conditions = entry.putArray("conditions");
-      conditions.add(condition(accepted(ref, namespace, errors, services), old, generation, now));
+      conditions.add(
+          condition(accepted(ref, namespace, errors, services, rivals), old, generation, now));
       conditions.add(condition(resolved, old, generation, now));
       out.add(entry);
     }
@@ -129,8 +162,24 @@ public final class RouteStatus {
     return null;
   }
 
+  private static List<HttpRoute> sorted(Collection<HttpRoute> routes) {
+    // By name, so the message (and so the status) is the same whatever order the cache lists.
+    List<HttpRoute> out = new ArrayList<>();
+    for (HttpRoute r : routes) {
+      if (r.grpc()) {
+        out.add(r);
+      }
+    }
+    out.sort(java.util.Comparator.comparing(HttpRoute::namespace).thenComparing(HttpRoute::name));
+    return out;
+  }
+
   private static Condition accepted(
-      JsonNode ref, String namespace, List<String> errors, Services services) {
+      JsonNode ref,
+      String namespace,
+      List<String> errors,
+      Services services,
+      List<HttpRoute> grpcRoutes) {
     if (!errors.isEmpty()) {
       return new Condition(
           "Accepted",
@@ -153,7 +202,53 @@ public final class RouteStatus {
           "NoMatchingParent",
           "Service " + ns + "/" + name + " has no port " + ref.path("port").asInt());
     }
-    return new Condition("Accepted", true, "Accepted", "attached to Service " + ns + "/" + name);
+    int port = ref.has("port") ? ref.path("port").asInt() : 0;
+    NamespacedName service = new NamespacedName(ns, name);
+    // Same group: the GRPCRoute is in this route's namespace and names the same Service (so both
+    // are producer routes, or both consumer routes of one namespace).
+    List<String> whole = new ArrayList<>();
+    java.util.Set<Integer> lostPorts = new java.util.TreeSet<>();
+    for (HttpRoute g : grpcRoutes) {
+      if (!g.namespace().equals(namespace)) {
+        continue;
+      }
+      for (HttpRoute.Parent p : g.parents()) {
+        if (!p.service().equals(service)) {
+          continue;
+        }
+        if (p.port() == 0 || p.port() == port) {
+          whole.add(
+              "GRPCRoute " + g.id() + (p.port() == 0 ? " (every port)" : " (port " + port + ")"));
+        } else if (port == 0) {
+          lostPorts.add(p.port());
+        }
+      }
+    }
+    if (!whole.isEmpty()) {
+      return new Condition(
+          "Accepted",
+          false,
+          CONFLICTED,
+          "not applied: "
+              + String.join(", ", whole)
+              + " is attached to Service "
+              + service
+              + " too, and on one Service port a GRPCRoute wins over an HTTPRoute (GEP-1426)");
+    }
+    String to =
+        namespace.equals(ns)
+            ? "producer route: attached to Service "
+                + service
+                + " for calls from every namespace that has no consumer route of its own on it"
+            : "consumer route: attached to Service "
+                + service
+                + " for calls from namespace "
+                + namespace
+                + " only";
+    if (!lostPorts.isEmpty()) {
+      to += "; not on port(s) " + lostPorts + ", which a GRPCRoute of " + namespace + " takes";
+    }
+    return new Condition("Accepted", true, "Accepted", to);
   }
 
   /** What a backendRef is checked against, and the problems found so far. */

@@ -3,6 +3,7 @@ package dev.nodemesh.control.status;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.nodemesh.model.config.HttpRoute;
 import dev.nodemesh.model.config.ReferenceGrant;
 import dev.nodemesh.model.config.ResourceParser;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
@@ -48,7 +49,8 @@ import org.slf4j.LoggerFactory;
  * <p>Every write is a PUT carrying the resourceVersion the status was computed from, so a write
  * based on a stale cache fails with 409 instead of undoing a newer change; the newer version's own
  * event recomputes it. A route is recomputed when it changes, and every route when a Service
- * appears or goes (its backends or parent may be that Service) or a ReferenceGrant changes.
+ * appears or goes (its backends or parent may be that Service), a ReferenceGrant changes, or a
+ * GRPCRoute's spec changes (an HTTPRoute on the same Service port loses to it).
  *
  * <p>Replicas: with a {@link Lease}, only the holder of a coordination.k8s.io Lease writes
  * (fabric8's LeaderElector), and a new holder recomputes every route. Without one (tests, a single
@@ -87,6 +89,7 @@ public final class RouteStatusWriter implements AutoCloseable {
   private @Nullable SharedIndexInformer<Service> services;
   private @Nullable SharedIndexInformer<GenericKubernetesResource> grantInformer;
   private @Nullable List<ReferenceGrant> grants; // status thread only; null: parse again
+  private @Nullable List<HttpRoute> grpcRoutes; // status thread only; null: parse again
   private volatile boolean leading;
   private volatile boolean closed;
   private volatile @Nullable CompletableFuture<?> election;
@@ -115,16 +118,27 @@ public final class RouteStatusWriter implements AutoCloseable {
       ResourceDefinitionContext context,
       SharedIndexInformer<GenericKubernetesResource> informer) {
     kinds.put(kind, new Watched(context, informer));
+    boolean grpc = kind.equals("GRPCRoute");
     informer.addEventHandler(
         new ResourceEventHandler<>() {
           @Override
           public void onAdd(GenericKubernetesResource r) {
             post(() -> reconcile(kind, key(r)));
+            if (grpc) {
+              grpcChanged();
+            }
           }
 
           @Override
           public void onUpdate(GenericKubernetesResource old, GenericKubernetesResource r) {
             post(() -> reconcile(kind, key(r)));
+            // Not on our own status writes: only a new spec can take a port from an HTTPRoute.
+            if (grpc
+                && !Objects.equals(
+                    old.getAdditionalProperties().get("spec"),
+                    r.getAdditionalProperties().get("spec"))) {
+              grpcChanged();
+            }
           }
 
           @Override
@@ -134,6 +148,9 @@ public final class RouteStatusWriter implements AutoCloseable {
                   lastFailure.remove(kind + " " + key(r));
                   written.remove(kind + " " + key(r));
                 });
+            if (grpc) {
+              grpcChanged();
+            }
           }
         });
   }
@@ -182,6 +199,36 @@ public final class RouteStatusWriter implements AutoCloseable {
             grantsChanged();
           }
         });
+  }
+
+  private void grpcChanged() {
+    post(() -> grpcRoutes = null);
+    requestAll();
+  }
+
+  /** The GRPCRoutes in the informer's cache that parse, once per change (status thread). */
+  private List<HttpRoute> grpcRoutes() {
+    List<HttpRoute> g = grpcRoutes;
+    if (g == null) {
+      g = new ArrayList<>();
+      Watched w = kinds.get("GRPCRoute");
+      if (w != null) {
+        KubernetesSerialization json = client.getKubernetesSerialization();
+        ResourceParser parser = new ResourceParser("kubernetes", new ArrayList<>());
+        for (GenericKubernetesResource r : w.informer().getIndexer().list()) {
+          JsonNode tree = json.convertValue(r, JsonNode.class);
+          if (tree instanceof ObjectNode o) {
+            o.put("kind", "GRPCRoute");
+          }
+          HttpRoute parsed = parser.grpcRoute(tree, "GRPCRoute " + key(r));
+          if (parsed != null) {
+            g.add(parsed); // a refused one is reported on its own status
+          }
+        }
+      }
+      grpcRoutes = g;
+    }
+    return g;
   }
 
   private void grantsChanged() {
@@ -343,6 +390,7 @@ public final class RouteStatusWriter implements AutoCloseable {
             errors,
             this::servicePorts,
             grants(),
+            kind.equals("GRPCRoute") ? List.of() : grpcRoutes(),
             clock.instant().truncatedTo(ChronoUnit.SECONDS).toString(),
             controller);
     JsonNode current = tree.path("status").path("parents");

@@ -8,6 +8,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.nodemesh.model.config.HttpRoute;
+import dev.nodemesh.model.config.NamespacedName;
 import dev.nodemesh.model.config.ReferenceGrant;
 import java.util.List;
 import java.util.Map;
@@ -185,5 +187,133 @@ class RouteStatusTest {
     assertEquals(
         "2026-11-23T01:00:00Z",
         cond(refused, 1, "ResolvedRefs").path("lastTransitionTime").asText());
+  }
+
+  // ---- GEP-1426: producer and consumer routes, route types ----
+
+  private static final RouteStatus.Services TENANTS =
+      (ns, name) ->
+          Map.of("team-a/api", Set.of(80, 9090), "team-a/rpc", Set.of(80, 9090))
+              .get(ns + "/" + name);
+
+  private static JsonNode tenantRoute(String kind, String namespace, String name, String spec)
+      throws Exception {
+    return YAML.readTree(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: "
+            + kind
+            + "\nmetadata: {name: "
+            + name
+            + ", namespace: "
+            + namespace
+            + ", generation: 1}\n"
+            + spec);
+  }
+
+  private static HttpRoute grpc(String namespace, String name, String service, int port) {
+    return new HttpRoute(
+        name,
+        namespace,
+        List.of(new HttpRoute.Parent(new NamespacedName("team-a", service), port)),
+        List.of(),
+        false,
+        0,
+        true);
+  }
+
+  private static ArrayNode tenantParents(JsonNode route, List<HttpRoute> grpcRoutes) {
+    return RouteStatus.parents(
+        route, List.of(), TENANTS, List.of(), grpcRoutes, "t", RouteStatus.CONTROLLER);
+  }
+
+  @Test
+  void producerAndConsumerRoutesAreAcceptedAndSayWhoTheyApplyTo() throws Exception {
+    JsonNode producer =
+        tenantRoute(
+            "HTTPRoute",
+            "team-a",
+            "own",
+            "spec: {parentRefs: [{kind: Service, name: api}], rules: [{backendRefs: [{name: api,"
+                + " port: 80}]}]}");
+    JsonNode c = cond(tenantParents(producer, List.of()), 0, "Accepted");
+    assertEquals("True", c.path("status").asText());
+    assertEquals("Accepted", c.path("reason").asText());
+    assertTrue(c.path("message").asText().startsWith("producer route:"), c.toString());
+
+    JsonNode consumer =
+        tenantRoute(
+            "HTTPRoute",
+            "team-b",
+            "theirs",
+            "spec: {parentRefs: [{kind: Service, name: api, namespace: team-a, port: 80}]}");
+    c = cond(tenantParents(consumer, List.of()), 0, "Accepted");
+    assertEquals("True", c.path("status").asText());
+    assertEquals("Accepted", c.path("reason").asText());
+    assertEquals(
+        "consumer route: attached to Service team-a/api for calls from namespace team-b only",
+        c.path("message").asText());
+
+    // A consumer route to a Service or port that does not exist is not applied, and says why.
+    JsonNode missing =
+        tenantRoute(
+            "HTTPRoute",
+            "team-b",
+            "lost",
+            "spec: {parentRefs: [{kind: Service, name: gone, namespace: team-a},"
+                + " {kind: Service, name: api, namespace: team-a, port: 81}]}");
+    ArrayNode p = tenantParents(missing, List.of());
+    assertEquals("NoMatchingParent", cond(p, 0, "Accepted").path("reason").asText());
+    assertEquals(
+        "Service team-a/gone does not exist", cond(p, 0, "Accepted").path("message").asText());
+    assertEquals("NoMatchingParent", cond(p, 1, "Accepted").path("reason").asText());
+    assertTrue(cond(p, 1, "Accepted").path("message").asText().contains("no port 81"));
+  }
+
+  @Test
+  void aGrpcRouteOfTheSameGroupTakesTheHttpRoutesPorts() throws Exception {
+    JsonNode everyPort =
+        tenantRoute("HTTPRoute", "team-a", "h", "spec: {parentRefs: [{kind: Service, name: rpc}]}");
+    JsonNode port80 =
+        tenantRoute(
+            "HTTPRoute",
+            "team-a",
+            "h80",
+            "spec: {parentRefs: [{kind: Service, name: rpc, port: 80}]}");
+
+    // A GRPCRoute on every port conflicts with both.
+    List<HttpRoute> all = List.of(grpc("team-a", "g", "rpc", 0));
+    for (JsonNode r : List.of(everyPort, port80)) {
+      JsonNode c = cond(tenantParents(r, all), 0, "Accepted");
+      assertEquals("False", c.path("status").asText());
+      assertEquals(RouteStatus.CONFLICTED, c.path("reason").asText());
+      assertTrue(c.path("message").asText().contains("GRPCRoute team-a/g"), c.toString());
+    }
+
+    // One on port 80: the port-80 HTTPRoute conflicts; the every-port one keeps 9090 and says so.
+    List<HttpRoute> one = List.of(grpc("team-a", "g", "rpc", 80));
+    assertEquals(
+        RouteStatus.CONFLICTED,
+        cond(tenantParents(port80, one), 0, "Accepted").path("reason").asText());
+    JsonNode partial = cond(tenantParents(everyPort, one), 0, "Accepted");
+    assertEquals("True", partial.path("status").asText());
+    assertTrue(
+        partial.path("message").asText().contains("not on port(s) [80]"), partial.toString());
+
+    // Other groups do not conflict: a GRPCRoute of team-b is a consumer route for team-b only, and
+    // a GRPCRoute on another Service or port is no rival. The GRPCRoute itself never conflicts.
+    List<HttpRoute> elsewhere =
+        List.of(
+            grpc("team-b", "g", "rpc", 0),
+            grpc("team-a", "g2", "api", 0),
+            grpc("team-a", "g3", "rpc", 9090));
+    assertEquals(
+        "Accepted", cond(tenantParents(port80, elsewhere), 0, "Accepted").path("reason").asText());
+    JsonNode grpcRoute = ((ObjectNode) port80.deepCopy()).put("kind", "GRPCRoute");
+    assertEquals(
+        "Accepted", cond(tenantParents(grpcRoute, all), 0, "Accepted").path("reason").asText());
+
+    // The message does not depend on the order the rivals come in (or the status would flap).
+    List<HttpRoute> two = List.of(grpc("team-a", "x", "rpc", 0), grpc("team-a", "b", "rpc", 0));
+    assertEquals(
+        tenantParents(everyPort, two), tenantParents(everyPort, List.of(two.get(1), two.get(0))));
   }
 }

@@ -48,7 +48,7 @@ public final class ConfigSnapshot {
   private final Map<String, List<PeerAuthentication>> peerAuthnByNamespace;
   private final List<HttpRoute> httpRoutes;
   private final Map<NamespacedName, MeshService> servicesByName;
-  private final Map<NamespacedName, List<HttpRouteEntry>> routesByService;
+  private final Map<NamespacedName, ServiceRoutes> routesByService;
   private final List<TrafficPolicy> trafficPolicies;
   private final Map<NamespacedName, TrafficPolicy> trafficPolicyByService;
   private final List<HttpFault> httpFaults;
@@ -197,16 +197,16 @@ public final class ConfigSnapshot {
         for (int i = 0; i < r.rules().size(); i++) {
           HttpRoute.Rule rule = r.rules().get(i);
           for (HttpRoute.Match m : rule.matches()) {
-            entries.add(new HttpRouteEntry(r, parent.port(), i, rule, m));
+            entries.add(new HttpRouteEntry(r, parent.port(), i, rule, m, r.role(parent)));
           }
         }
       }
     }
-    Map<NamespacedName, List<HttpRouteEntry>> sorted = new HashMap<>();
+    Map<NamespacedName, ServiceRoutes> sorted = new HashMap<>();
     byService.forEach(
         (svc, entries) -> {
           entries.sort(HttpRouteEntry.PRECEDENCE);
-          sorted.put(svc, List.copyOf(entries));
+          sorted.put(svc, new ServiceRoutes(entries));
         });
     this.routesByService = Map.copyOf(sorted);
 
@@ -355,15 +355,28 @@ public final class ConfigSnapshot {
   }
 
   /**
-   * The route entries attached to {@code service}, in precedence order, for any port; the caller
-   * skips entries whose {@link HttpRouteEntry#port()} is neither 0 nor its port. Empty when no
-   * route is attached (the connection stays L4).
+   * Every route entry attached to {@code service}, producer and consumer routes of every namespace,
+   * in precedence order, for any port. Not what one caller is routed by: that is {@link
+   * #httpRoutes(NamespacedName, int, String)}. Empty when no route is attached.
    */
   public List<HttpRouteEntry> httpRoutes(NamespacedName service) {
-    return routesByService.getOrDefault(service, List.of());
+    return routesByService.getOrDefault(service, ServiceRoutes.NONE).all();
   }
 
-  /** True when an HTTPRoute is attached to {@code service} on {@code port} (or every port). */
+  /**
+   * The route entries a workload in {@code callerNamespace} calling {@code service} on {@code port}
+   * is routed by, in precedence order (GEP-1426 producer/consumer groups, see {@link
+   * ServiceRoutes}); each covers the port. Empty: no route applies to this caller (the connection
+   * stays L4 unless policy needs L7, and L7 sends every request to the Service itself).
+   */
+  public List<HttpRouteEntry> httpRoutes(NamespacedName service, int port, String callerNamespace) {
+    return routesByService.getOrDefault(service, ServiceRoutes.NONE).select(callerNamespace, port);
+  }
+
+  /**
+   * True when an HTTPRoute or GRPCRoute is attached to {@code service} on {@code port} (or every
+   * port) for any caller. Routing decisions use {@link #hasHttpRoute(NamespacedName, int, String)}.
+   */
   public boolean hasHttpRoute(NamespacedName service, int port) {
     for (HttpRouteEntry e : httpRoutes(service)) {
       if (e.port() == 0 || e.port() == port) {
@@ -371,6 +384,11 @@ public final class ConfigSnapshot {
       }
     }
     return false;
+  }
+
+  /** True when some route applies to a call from {@code callerNamespace} to this Service port. */
+  public boolean hasHttpRoute(NamespacedName service, int port, String callerNamespace) {
+    return !httpRoutes(service, port, callerNamespace).isEmpty();
   }
 
   public @Nullable Workload workloadByIp(InetAddress ip) {

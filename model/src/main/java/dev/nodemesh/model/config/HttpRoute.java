@@ -12,7 +12,11 @@ import org.jspecify.annotations.Nullable;
  * L7 proxy routes by, validated and defaulted: every rule has at least one match, weights are set,
  * durations are parsed. Gateway API's own names are kept where they exist.
  *
- * @param parents the Services (and ports, 0 = every port) whose traffic this route takes
+ * @param namespace the route's own namespace: with each parent's namespace it decides the route's
+ *     {@link Role} toward that parent (GEP-1426)
+ * @param parents the Services (and ports, 0 = every port) whose traffic this route takes; a parent
+ *     may be in another namespace (a consumer route, which then shapes only its own namespace's
+ *     calls)
  * @param retryNonIdempotent nodemesh extension (annotation {@code
  *     nodemesh.dev/retry-non-idempotent: "true"}): also retry POST, PATCH and other non-idempotent
  *     methods
@@ -62,6 +66,29 @@ public record HttpRoute(
     public boolean covers(NamespacedName svc, int servicePort) {
       return service.equals(svc) && (port == 0 || port == servicePort);
     }
+  }
+
+  /**
+   * What a route is to one of its parent Services (Gateway API GEP-1426, "Namespace boundaries"):
+   * the same parentRef means different things depending on who wrote it.
+   */
+  public enum Role {
+    /**
+     * The parent Service is in the route's own namespace: the Service's owner shapes its inbound
+     * traffic, and the route applies to every caller (that has no consumer route of its own).
+     */
+    PRODUCER,
+    /**
+     * The parent Service is in another namespace: a caller shapes its own outbound traffic, and the
+     * route applies only to callers in the route's namespace. This is what keeps one tenant from
+     * redirecting, mirroring or fault-injecting another team's calls.
+     */
+    CONSUMER
+  }
+
+  /** This route's role toward {@code parent}: producer when both are in one namespace. */
+  public Role role(Parent parent) {
+    return parent.service().namespace().equals(namespace) ? Role.PRODUCER : Role.CONSUMER;
   }
 
   /**

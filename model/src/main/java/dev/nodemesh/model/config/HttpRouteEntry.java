@@ -4,13 +4,30 @@ import java.util.Comparator;
 
 /**
  * One (route, rule, match) of the HTTPRoutes attached to a Service, the unit the L7 router tries in
- * order. The snapshot keeps each Service's entries sorted by {@link #PRECEDENCE}, so routing takes
- * the first entry that matches.
+ * order. The snapshot keeps each group of a Service's entries (producer routes; each namespace's
+ * consumer routes: {@link ServiceRoutes}) sorted by {@link #PRECEDENCE}, so routing takes the first
+ * entry of the caller's group that matches.
  *
  * @param port the Service port the route's parentRef names, 0 for every port
+ * @param role what the route is to the parent Service this entry was made for
  */
 public record HttpRouteEntry(
-    HttpRoute route, int port, int ruleIndex, HttpRoute.Rule rule, HttpRoute.Match match) {
+    HttpRoute route,
+    int port,
+    int ruleIndex,
+    HttpRoute.Rule rule,
+    HttpRoute.Match match,
+    HttpRoute.Role role) {
+
+  public HttpRouteEntry {
+    java.util.Objects.requireNonNull(role, "role");
+  }
+
+  /** An entry of a producer route (the route is in its parent Service's namespace). */
+  public HttpRouteEntry(
+      HttpRoute route, int port, int ruleIndex, HttpRoute.Rule rule, HttpRoute.Match match) {
+    this(route, port, ruleIndex, rule, match, HttpRoute.Role.PRODUCER);
+  }
 
   /**
    * Gateway API's order across every rule of every route of a parent: an Exact path first, then the

@@ -222,6 +222,7 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
     HttpRouter.Decision d =
         HttpRouter.route(
             snapshot,
+            cx.source().namespace(),
             cx.service(),
             cx.servicePort(),
             method,

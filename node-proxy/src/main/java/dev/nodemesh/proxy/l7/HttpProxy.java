@@ -56,12 +56,13 @@ public final class HttpProxy {
   }
 
   /**
-   * True when the connection should be sniffed for HTTP: an HTTPRoute or GRPCRoute covers the port,
-   * or an endpoint of the Service has an AuthorizationPolicy with L7 rules (which only the L7 path
-   * can check; a connection there that is not HTTP falls back to L4, where such rules fail closed).
+   * True when the connection should be sniffed for HTTP: an HTTPRoute or GRPCRoute covers the port
+   * for this caller (a producer route, or a consumer route of the caller's own namespace), or an
+   * endpoint of the Service has an AuthorizationPolicy with L7 rules (which only the L7 path can
+   * check; a connection there that is not HTTP falls back to L4, where such rules fail closed).
    */
-  public static boolean wants(ConfigSnapshot snapshot, Route.ToService route) {
-    return snapshot.hasHttpRoute(route.service().id(), route.port().port())
+  public static boolean wants(ConfigSnapshot snapshot, EnrolledPod source, Route.ToService route) {
+    return snapshot.hasHttpRoute(route.service().id(), route.port().port(), source.namespace())
         || snapshot.needsL7Authorization(route.service().id());
   }
 

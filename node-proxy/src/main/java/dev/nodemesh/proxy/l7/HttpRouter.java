@@ -14,10 +14,15 @@ import java.util.function.IntUnaryOperator;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Decides where one HTTP request goes, from the snapshot and the request alone: the first route
- * entry of the dialled Service (in Gateway API precedence) whose match holds, then a backend by
- * weight. It stops at the backend Service: the endpoint is picked once, by that Service's
- * TrafficPolicy ({@link EndpointPicker}). No I/O, so every case is a table row in a test.
+ * Decides where one HTTP request goes, from the snapshot, the caller's namespace and the request
+ * alone: the first route entry (in Gateway API precedence) whose match holds among the routes of
+ * the dialled Service that apply to this caller, then a backend by weight. Which routes apply is
+ * GEP-1426's producer/consumer rule ({@link ConfigSnapshot#httpRoutes(
+ * dev.nodemesh.model.config.NamespacedName, int, String)}): the caller namespace's own consumer
+ * routes when it has any on the port, else the Service owner's producer routes, so a route in one
+ * tenant's namespace never shapes another tenant's calls. It stops at the backend Service: the
+ * endpoint is picked once, by that Service's TrafficPolicy ({@link EndpointPicker}). No I/O, so
+ * every case is a table row in a test.
  */
 public final class HttpRouter {
   private HttpRouter() {}
@@ -40,6 +45,8 @@ public final class HttpRouter {
   public record BadBackend(HttpRouteEntry entry, String reason) implements Decision {}
 
   /**
+   * @param callerNamespace the namespace of the workload that sent the request, known from the
+   *     listener it arrived on (never from the request)
    * @param service the Service the client dialled (its VIP)
    * @param servicePort the port it dialled
    * @param path the request target as sent (path and query)
@@ -47,6 +54,7 @@ public final class HttpRouter {
    */
   public static Decision route(
       ConfigSnapshot snapshot,
+      String callerNamespace,
       MeshService service,
       int servicePort,
       String method,
@@ -56,12 +64,8 @@ public final class HttpRouter {
     QueryStringDecoder uri = new QueryStringDecoder(path);
     String rawPath = uri.rawPath();
     Map<String, List<String>> query = null;
-    boolean covered = false;
-    for (HttpRouteEntry e : snapshot.httpRoutes(service.id())) {
-      if (e.port() != 0 && e.port() != servicePort) {
-        continue;
-      }
-      covered = true;
+    List<HttpRouteEntry> entries = snapshot.httpRoutes(service.id(), servicePort, callerNamespace);
+    for (HttpRouteEntry e : entries) {
       HttpRoute.Match m = e.match();
       if (m.method() != null && !m.method().equals(method)) {
         continue;
@@ -82,8 +86,9 @@ public final class HttpRouter {
       }
       return backend(snapshot, e, random);
     }
-    if (!covered) {
-      // No route on this port (L7 is here for the destination's L7 policy): the Service itself.
+    if (entries.isEmpty()) {
+      // No route for this caller on this port (L7 is here for the destination's L7 policy): the
+      // Service itself.
       return backend(snapshot, defaultEntry(service, servicePort), random);
     }
     return new NoMatch();

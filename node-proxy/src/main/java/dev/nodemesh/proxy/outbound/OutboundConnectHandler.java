@@ -78,7 +78,7 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
     ConfigSnapshot snapshot = plane.snapshots().current();
     Route route = OutboundRouter.route(snapshot, original, plane.loadBalancer());
     if (route instanceof Route.ToService s
-        && HttpProxy.wants(snapshot, s)
+        && HttpProxy.wants(snapshot, source, s)
         && l7KeepsGuarantees(ctx, snapshot, s)) {
       // An HTTPRoute covers this Service port: L7 if the bytes are HTTP, else L4 as below.
       HttpProxy.start(
@@ -93,15 +93,19 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
    * picks an endpoint per request; one on another node is reached through a CONNECT stream in the
    * source workload's HBONE tunnel, checked by the receiving node as any stream. Endpoints on this
    * node get no check of their own per request, so L7 is taken only when every such endpoint any
-   * route of this Service may send to admits this source now; otherwise the connection takes the L4
-   * path, which checks policy per connection. Policy changes apply to new connections, as on the L4
-   * path.
+   * route of this Service that applies to this caller may send to admits this source now; otherwise
+   * the connection takes the L4 path, which checks policy per connection. Policy changes apply to
+   * new connections, as on the L4 path.
    */
   private boolean l7KeepsGuarantees(
       ChannelHandlerContext ctx, ConfigSnapshot snapshot, Route.ToService s) {
+    // Only the routes that apply to this caller (GEP-1426 producer/consumer groups) can send it
+    // anywhere, so only their backends are checked.
+    java.util.List<HttpRouteEntry> routed =
+        snapshot.httpRoutes(s.service().id(), s.port().port(), source.namespace());
     java.util.List<HttpRouteEntry> entries =
-        snapshot.hasHttpRoute(s.service().id(), s.port().port())
-            ? snapshot.httpRoutes(s.service().id())
+        !routed.isEmpty()
+            ? routed
             : java.util.List.of(
                 dev.nodemesh.proxy.l7.HttpRouter.defaultEntry(s.service(), s.port().port()));
     for (HttpRouteEntry entry : entries) {

@@ -179,7 +179,8 @@ class HttpRouterTest {
   @Test
   void portOfAnotherServicePortIsNotRouted() {
     HttpRouter.Decision d =
-        HttpRouter.route(mesh, web, 8443, "GET", "/api", new DefaultHttpHeaders(), b -> 0);
+        HttpRouter.route(
+            mesh, "default", web, 8443, "GET", "/api", new DefaultHttpHeaders(), b -> 0);
     // z-general covers every port, a-specific only 80: /api on 8443 is z-general's prefix rule.
     assertEquals("a", outcome(d));
   }
@@ -221,7 +222,7 @@ class HttpRouterTest {
 
   private static HttpRouter.Decision route(
       String method, String path, HttpHeaders h, java.util.function.IntUnaryOperator random) {
-    return HttpRouter.route(mesh, web, 80, method, path, h, random);
+    return HttpRouter.route(mesh, "default", web, 80, method, path, h, random);
   }
 
   /**

@@ -25,7 +25,13 @@ abstract class RouteFields extends YamlFields {
   /** The annotation that lets a route retry non-idempotent methods (a nodemesh extension). */
   public static final String RETRY_NON_IDEMPOTENT = "nodemesh.dev/retry-non-idempotent";
 
-  /** The Service parentRefs of a route (GAMMA); other parents (Gateways) are skipped. */
+  /**
+   * The Service parentRefs of a route (GAMMA); other parents (Gateways) are skipped. A parentRef
+   * may name a Service in any namespace: in the route's own it is a producer route, elsewhere a
+   * consumer route that shapes only calls from the route's namespace ({@link HttpRoute#role}); so a
+   * parentRef namespace needs no ReferenceGrant, but it must be a namespace name, since an empty or
+   * malformed one would otherwise read as "another namespace".
+   */
   List<HttpRoute.Parent> parents(JsonNode spec, String namespace) {
     List<HttpRoute.Parent> parents = new ArrayList<>();
     JsonNode refs = spec.path("parentRefs");
@@ -46,7 +52,14 @@ abstract class RouteFields extends YamlFields {
         String ns = text(ref, "namespace", path + ".namespace");
         Integer port =
             ref.has("port") ? port(ref, "port", path + ".port", false) : Integer.valueOf(0);
-        if (name == null || name.isEmpty()) {
+        if (ns != null && !NAMESPACE.matcher(ns).matches()) {
+          error(
+              path + ".namespace",
+              quote(ns)
+                  + " is not a namespace name (omit it for the route's own namespace, "
+                  + namespace
+                  + ")");
+        } else if (name == null || name.isEmpty()) {
           error(path + ".name", "is required");
         } else if (port != null) {
           parents.add(
@@ -59,6 +72,10 @@ abstract class RouteFields extends YamlFields {
     }
     return parents;
   }
+
+  /** A Kubernetes namespace name: an RFC 1123 label. */
+  private static final java.util.regex.Pattern NAMESPACE =
+      java.util.regex.Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
 
   HttpRoute.@Nullable Rule rule(JsonNode rule, String path, String namespace) {
     int before = errors.size();
