@@ -166,6 +166,42 @@ class CrossNodeL7PolicyRootTest {
     assertTrue(body.contains("uri=/public/x"), body);
   }
 
+  /**
+   * The caller on the way: through the VIP (the L7 path on node-1) the app's {@code
+   * x-forwarded-for} is the client pod's IP in both modes (in eBPF mode the proxy's downstream peer
+   * is 127.0.0.1), and node-2's metrics name the source workload the tunnel's mTLS proved.
+   */
+  @Test
+  void theCallerIsNamedOnTheWay() throws Exception {
+    start(
+        """
+        apiVersion: security.nodemesh.dev/v1alpha1
+        kind: AuthorizationPolicy
+        metadata: {name: get-only, namespace: default}
+        spec:
+          selector: {matchLabels: {app: web}}
+          action: ALLOW
+          rules:
+            - to: [{methods: [GET]}]
+        """);
+    String body = curl("client", "-s", "--max-time", "10", "http://" + VIP + "/who");
+    assertTrue(
+        body.contains("h:x-forwarded-for=" + cluster.node1.ip("client") + "\n"),
+        "x-forwarded-for: " + body);
+    String metrics = cluster.node2.proxy().dataPlane().metrics().scrape();
+    assertTrue(
+        metrics
+            .lines()
+            .anyMatch(
+                l ->
+                    l.startsWith("nodemesh_tcp_connections_opened_total{")
+                        && l.contains("reporter=\"destination\"")
+                        && l.contains("source_workload=\"client\"")
+                        && l.contains("destination_workload=\"web-1\"")
+                        && !l.endsWith(" 0.0")),
+        metrics);
+  }
+
   private String code(String pod, String... args) throws IOException {
     List<String> a =
         new ArrayList<>(List.of("-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"));

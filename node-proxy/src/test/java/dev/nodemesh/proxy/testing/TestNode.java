@@ -397,6 +397,11 @@ public final class TestNode implements AutoCloseable {
     String[] cmd = new String[args.length + 1];
     cmd[0] = "curl";
     System.arraycopy(args, 0, cmd, 1, args.length);
+    return podExec(pod, cmd);
+  }
+
+  /** Runs {@code cmd} as a process of {@code pod} ({@link #podCommand}); returns its output. */
+  public String podExec(String pod, String... cmd) throws IOException {
     return TestNetns.sh(podCommand(pod, cmd).toArray(String[]::new));
   }
 
