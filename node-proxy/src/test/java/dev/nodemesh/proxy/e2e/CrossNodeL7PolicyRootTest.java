@@ -119,12 +119,34 @@ class CrossNodeL7PolicyRootTest {
     assertEquals(List.of("200", "403", "200"), codes, three);
     assertTrue(three.contains("uri=/ok/3"), three);
 
+    // Pipelined (one write, three requests, to the pod IP so node-1 relays the bytes as they are):
+    // node-2's 403 for the middle one comes between the app's two answers, never before the first.
+    String pipelined =
+        cluster.node1.podExec(
+            "client",
+            "/usr/bin/python3",
+            "-c",
+            "import socket, sys, re\n"
+                + "s = socket.create_connection((sys.argv[1], 8080), timeout=10)\n"
+                + "r = ''.join('GET %s HTTP/1.1\\r\\nHost: web\\r\\n\\r\\n' % p"
+                + " for p in ('/ok/p1', '/admin', '/ok/p3'))\n"
+                + "s.sendall(r.encode())\n"
+                + "d = b''\n"
+                + "while d.count(b'HTTP/1.1 ') < 3 or not d.endswith(b'\\n'):\n"
+                + "  c = s.recv(65536)\n"
+                + "  if not c: break\n"
+                + "  d += c\n"
+                + "t = d.decode('latin-1')\n"
+                + "print(' '.join(re.findall(r'HTTP/1.1 (\\d+)', t)), t.find('uri=/ok/p1') < t.find('RBAC') < t.find('uri=/ok/p3'))\n",
+            cluster.node2.ip("web-1"));
+    assertEquals("200 403 200 True", pipelined.strip(), pipelined);
+
     // Another workload's principal: no request can be allowed, so node-2 refuses the CONNECT
     // itself (the client's node answers 503 on its L7 path, a reset on its L4 path).
     assertTrue(!code("other", pod + "/ok").equals("200"));
 
     int served = web.requests();
-    assertTrue(served >= 5, "allowed requests reached the app: " + served);
+    assertTrue(served >= 7, "allowed requests reached the app: " + served);
     String metrics = cluster.node2.proxy().dataPlane().metrics().scrape();
     assertTrue(
         metrics
