@@ -25,4 +25,18 @@ public interface Authorizer {
       HttpRequestInfo request) {
     return check(snapshot, destination, destinationPort, source);
   }
+
+  /**
+   * The connection-time check when every request on the connection will be checked at L7 as well
+   * (the receiving side of an HBONE stream to a workload with L7 policy): conditions on methods,
+   * paths and headers are left to the per-request check, so an ALLOW rule with them still counts as
+   * a possible match and a DENY rule with them does not deny the whole connection. Everything else
+   * (peer authentication, principals, namespaces, IP blocks, ports, L4-only rules) decides here as
+   * in {@link #check(ConfigSnapshot, Workload, int, ConnectionSource)}. The default is that
+   * fail-closed check (an authorizer without L7 rules loses nothing by it).
+   */
+  default Decision checkBeforeRequests(
+      ConfigSnapshot snapshot, Workload destination, int destinationPort, ConnectionSource source) {
+    return check(snapshot, destination, destinationPort, source);
+  }
 }

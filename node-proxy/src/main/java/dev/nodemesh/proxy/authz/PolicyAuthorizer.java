@@ -48,7 +48,13 @@ public final class PolicyAuthorizer implements Authorizer {
   @Override
   public Decision check(
       ConfigSnapshot snapshot, Workload destination, int destinationPort, ConnectionSource source) {
-    return decide(snapshot, destination, destinationPort, source, null);
+    return decide(snapshot, destination, destinationPort, source, null, false);
+  }
+
+  @Override
+  public Decision checkBeforeRequests(
+      ConfigSnapshot snapshot, Workload destination, int destinationPort, ConnectionSource source) {
+    return decide(snapshot, destination, destinationPort, source, null, true);
   }
 
   @Override
@@ -58,19 +64,23 @@ public final class PolicyAuthorizer implements Authorizer {
       int destinationPort,
       ConnectionSource source,
       HttpRequestInfo request) {
-    return decide(snapshot, destination, destinationPort, source, request);
+    return decide(snapshot, destination, destinationPort, source, request, false);
   }
 
   /**
    * @param request null at L4: an operation with L7 conditions cannot be proved, so it does not
    *     match in an ALLOW policy and does match in a DENY policy (fail closed)
+   * @param deferL7 with no request, L7 conditions are left to a later per-request check: the
+   *     opposite of fail closed (they may match in an ALLOW policy, never in a DENY policy), which
+   *     is only sound when every request will be checked again with {@code request} set
    */
   private Decision decide(
       ConfigSnapshot snapshot,
       Workload destination,
       int destinationPort,
       ConnectionSource source,
-      @Nullable HttpRequestInfo request) {
+      @Nullable HttpRequestInfo request,
+      boolean deferL7) {
     PeerAuthentication peerAuthn = peerAuthentication(snapshot, destination);
     if (peerAuthn != null
         && peerAuthn.mode() == PeerAuthentication.Mode.STRICT
@@ -86,7 +96,7 @@ public final class PolicyAuthorizer implements Authorizer {
       return DEFAULT_ALLOWED;
     }
     String principal = source.principal() == null ? null : source.principal().toString();
-    Caller caller = new Caller(source, principal, request);
+    Caller caller = new Caller(source, principal, request, deferL7);
     // DENY first, the root namespace's before the destination's (both deny; order only names).
     Decision denied = deny(root, destination, destinationPort, caller);
     if (denied == null) {
@@ -113,7 +123,10 @@ public final class PolicyAuthorizer implements Authorizer {
 
   /** The caller, with its principal rendered once for pattern matching. */
   private record Caller(
-      ConnectionSource source, @Nullable String principal, @Nullable HttpRequestInfo request) {
+      ConnectionSource source,
+      @Nullable String principal,
+      @Nullable HttpRequestInfo request,
+      boolean deferL7) {
     @Nullable String namespace() {
       SpiffeId id = source.principal();
       return id == null ? null : id.namespace();
@@ -129,7 +142,9 @@ public final class PolicyAuthorizer implements Authorizer {
   private static @Nullable Decision deny(
       List<AuthorizationPolicy> policies, Workload destination, int port, Caller caller) {
     for (AuthorizationPolicy p : policies) {
-      if (p.action() == Action.DENY && p.selects(destination) && matches(p, port, caller, true)) {
+      if (p.action() == Action.DENY
+          && p.selects(destination)
+          && matches(p, port, caller, !caller.deferL7())) {
         return new Decision(false, p.id().toString(), DENIED_BY_POLICY);
       }
     }
@@ -150,7 +165,7 @@ public final class PolicyAuthorizer implements Authorizer {
         scan.firstSelecting = p;
       }
       scan.anyRules |= !p.rules().isEmpty();
-      if (matches(p, port, caller, false)) {
+      if (matches(p, port, caller, caller.deferL7())) {
         scan.allowedBy = p;
         return;
       }
@@ -159,7 +174,7 @@ public final class PolicyAuthorizer implements Authorizer {
 
   /**
    * @param unknownL7Matches what an L7 condition counts as when there is no request: true for DENY
-   *     policies, false for ALLOW ones
+   *     policies, false for ALLOW ones (the reverse when the L7 check is deferred)
    */
   private static boolean matches(
       AuthorizationPolicy policy, int port, Caller caller, boolean unknownL7Matches) {

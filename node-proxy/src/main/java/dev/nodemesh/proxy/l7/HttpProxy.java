@@ -80,7 +80,7 @@ public final class HttpProxy {
       Runnable l4Fallback) {
     boolean declared =
         HTTP_PROTOCOLS.contains(route.port().appProtocol().toLowerCase(java.util.Locale.ROOT));
-    InetSocketAddress client = (InetSocketAddress) downstream.remoteAddress();
+    String client = clientIp(source, (InetSocketAddress) downstream.remoteAddress());
     RequestHandler.Context h1 = context(plane, source, route, original, client, false);
     Sniffer sniffer = new Sniffer(h1, declared, l4Fallback);
     downstream.pipeline().addLast(sniffer);
@@ -106,7 +106,7 @@ public final class HttpProxy {
       EnrolledPod source,
       Route.ToService route,
       InetSocketAddress original,
-      InetSocketAddress client,
+      String client,
       boolean h2) {
     return new RequestHandler.Context(
         plane,
@@ -114,9 +114,34 @@ public final class HttpProxy {
         route.service(),
         route.port().port(),
         original,
-        client == null ? "unknown" : client.getAddress().getHostAddress(),
+        client,
         h2,
         HttpLimits.DEFAULT);
+  }
+
+  /**
+   * The caller's address for {@code x-forwarded-for}, ring hash by source IP and the access log:
+   * the peer's, unless it is a loopback address. In eBPF mode {@code cgroup/connect4} rewrites the
+   * app's connect to {@code 127.0.0.1:15001}, so the kernel picks 127.0.0.1 as the source and the
+   * original source address exists nowhere (the eBPF maps key the original destination by the
+   * rewritten source, 127.0.0.1 and its port); the pod the listener belongs to is the caller, so
+   * its own address of the peer's family (else its first) is the real one. Loopback traffic inside
+   * a pod is never captured, so a loopback peer always means this rewrite.
+   */
+  static String clientIp(EnrolledPod source, @Nullable InetSocketAddress peer) {
+    if (peer == null) {
+      return source.ips().isEmpty() ? "unknown" : source.ips().get(0).getHostAddress();
+    }
+    java.net.InetAddress a = peer.getAddress();
+    if (!a.isLoopbackAddress()) {
+      return a.getHostAddress();
+    }
+    for (java.net.InetAddress ip : source.ips()) {
+      if ((ip instanceof java.net.Inet4Address) == (a instanceof java.net.Inet4Address)) {
+        return ip.getHostAddress();
+      }
+    }
+    return source.ips().isEmpty() ? a.getHostAddress() : source.ips().get(0).getHostAddress();
   }
 
   /** Decides the protocol from the first bytes; see the class comment. */

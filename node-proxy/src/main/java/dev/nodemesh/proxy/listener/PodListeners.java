@@ -101,7 +101,11 @@ public final class PodListeners implements AutoCloseable {
 
   private static HboneServer.Context hboneContext(DataPlane plane) {
     return new HboneServer.Context(
-        plane.snapshots(), plane.metrics(), plane.accessLog(), plane.upstreams().direct());
+        plane.snapshots(),
+        plane.metrics(),
+        plane.accessLog(),
+        plane.upstreams().direct(),
+        plane.paths());
   }
 
   private static final InetAddress ANY4 = address(new byte[4]);

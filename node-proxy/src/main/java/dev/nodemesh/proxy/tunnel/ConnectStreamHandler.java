@@ -34,8 +34,9 @@ import org.slf4j.LoggerFactory;
  * One CONNECT stream on a pod's 15008 listener: checks that {@code :authority} names this pod, asks
  * the {@link dev.nodemesh.proxy.authz.Authorizer} with the caller's verified SPIFFE ID, then
  * connects to the app from inside the pod's namespace, answers {@code :status 200} and hands the
- * pair to {@link StreamRelay}. A malformed request or another pod's address gets 400, a denied one
- * 403, an app that refuses 503; each ends the stream.
+ * pair to {@link StreamRelay}, or, when the destination has policy with L7 rules, to {@link
+ * HttpPolicyStream}, which checks each HTTP request inside the stream. A malformed request or
+ * another pod's address gets 400, a denied one 403, an app that refuses 503; each ends the stream.
  */
 final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
   private static final Logger log = LoggerFactory.getLogger(ConnectStreamHandler.class);
@@ -113,11 +114,16 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
             peer.toString(),
             SpiffeId.of(tunnel.trustDomain(), destination).toString());
     ConnectionLog accessLog = context.accessLog().begin(labels);
+    ConnectionSource caller = new ConnectionSource(peer, peerIp, true);
+    // A destination with L7 rules gets them checked per request inside the stream; the CONNECT is
+    // refused only for what no request could change (identity, namespace, address, port).
+    boolean l7 = snapshot.needsL7Authorization(destination);
     Decision d =
-        tunnel
-            .authorizer()
-            .check(
-                snapshot, destination, target.getPort(), new ConnectionSource(peer, peerIp, true));
+        l7
+            ? tunnel
+                .authorizer()
+                .checkBeforeRequests(snapshot, destination, target.getPort(), caller)
+            : tunnel.authorizer().check(snapshot, destination, target.getPort(), caller);
     if (accessLog != null) {
       accessLog
           .sourcePrincipal(peer.toString())
@@ -172,11 +178,7 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
                   }
                   long[] sent = new long[2]; // [0] towards the app, [1] back to the caller
                   respond(stream, "200", false);
-                  StreamRelay.start(
-                      f.channel(),
-                      stream,
-                      new ArrayDeque<>(),
-                      false,
+                  StreamRelay.Listener listener =
                       new StreamRelay.Listener() {
                         @Override
                         public void bytes(boolean fromSocket, int count) {
@@ -197,7 +199,20 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
                             accessLog.finish();
                           }
                         }
-                      });
+                      };
+                  if (l7) {
+                    HttpPolicyStream.start(
+                        tunnel,
+                        context,
+                        stream,
+                        f.channel(),
+                        target,
+                        caller,
+                        destination,
+                        listener);
+                  } else {
+                    StreamRelay.start(f.channel(), stream, new ArrayDeque<>(), false, listener);
+                  }
                 });
   }
 

@@ -5,6 +5,7 @@ import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.config.SnapshotHolder;
+import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
 import dev.nodemesh.proxy.upstream.DirectDialer;
@@ -43,12 +44,17 @@ public final class HboneServer {
   private HboneServer() {}
 
   /**
-   * What the server side takes from the data plane: the config, where it reports, and the dialer
-   * that delivers a stream to the pod's app. Narrower than the data plane, so the tunnel never
-   * imports what wires it.
+   * What the server side takes from the data plane: the config, where it reports, the dialer that
+   * delivers a stream to the pod's app, and the request-path normalisation the L7 check inside a
+   * stream applies (the same settings as the L7 path's). Narrower than the data plane, so the
+   * tunnel never imports what wires it.
    */
   public record Context(
-      SnapshotHolder snapshots, ProxyMetrics metrics, AccessLog accessLog, DirectDialer direct) {}
+      SnapshotHolder snapshots,
+      ProxyMetrics metrics,
+      AccessLog accessLog,
+      DirectDialer direct,
+      PathSettings paths) {}
 
   /** The child handler of the 15008 listener in {@code pod}'s namespace. */
   public static ChannelInitializer<SocketChannel> initializer(

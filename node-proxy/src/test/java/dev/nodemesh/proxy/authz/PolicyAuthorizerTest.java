@@ -544,6 +544,59 @@ class PolicyAuthorizerTest {
     assertEquals(false, snapshot.needsL7Authorization(workload(snapshot, "db-1")));
   }
 
+  /**
+   * The connection-time check before per-request checks (the receiving side of an HBONE stream to a
+   * workload with L7 rules): L7 conditions neither allow nor deny yet, everything else decides as
+   * at L4, and the fail-closed L4 check on the same policies still refuses.
+   */
+  @Test
+  void checkBeforeRequestsLeavesL7ConditionsToTheRequests() throws Exception {
+    String getOk =
+        authorizationPolicy(
+            "shop",
+            "get-ok",
+            "{selector: {matchLabels: {app: web}}, action: ALLOW, rules: [{from: [{principals:"
+                + " [\"*/ns/shop/sa/frontend\"]}], to: [{methods: [GET], paths: [\"/ok*\"]}]}]}");
+    String denyAdmin = denyTo("deny-admin", "{paths: [\"/admin*\"]}");
+    String denyDb =
+        authorizationPolicy("shop", "deny-db", "{action: DENY, rules: [{to: [{ports: [5432]}]}]}");
+    MeshYaml.write(dir, "mesh.yaml", MeshYaml.docs(WORKLOADS, getOk, denyAdmin, denyDb));
+    ConfigSnapshot snapshot = ConfigLoader.load(dir);
+    Workload web = workload(snapshot, "web-1");
+    PolicyAuthorizer authz = new PolicyAuthorizer();
+
+    assertEquals(
+        new Decision(true, "shop/get-ok", "allowed"),
+        authz.checkBeforeRequests(snapshot, web, 80, FRONTEND));
+    // Not the principal the ALLOW rule names: no request can change that.
+    assertEquals(
+        new Decision(false, "default-deny", "no_allow_match"),
+        authz.checkBeforeRequests(snapshot, web, 80, OTHER_NS));
+    // An L4-only DENY rule still refuses the connection.
+    assertEquals(
+        new Decision(false, "shop/deny-db", "denied_by_policy"),
+        authz.checkBeforeRequests(snapshot, web, 5432, FRONTEND));
+    // Fail closed without the per-request check: the DENY rule's path cannot be ruled out.
+    assertEquals(
+        new Decision(false, "shop/deny-admin", "denied_by_policy"),
+        authz.check(snapshot, web, 80, FRONTEND));
+    // And per request, both rules decide.
+    assertEquals(
+        new Decision(true, "shop/get-ok", "allowed"),
+        authz.check(snapshot, web, 80, FRONTEND, req("GET", "/ok/1")));
+    assertEquals(
+        new Decision(false, "shop/deny-admin", "denied_by_policy"),
+        authz.check(snapshot, web, 80, FRONTEND, req("GET", "/admin")));
+    assertEquals(
+        new Decision(false, "default-deny", "no_allow_match"),
+        authz.check(snapshot, web, 80, FRONTEND, req("POST", "/ok")));
+    // An authorizer without its own version keeps the fail-closed check.
+    Authorizer plain = (s, d, p, src) -> authz.check(s, d, p, src);
+    assertEquals(
+        authz.check(snapshot, web, 80, FRONTEND),
+        plain.checkBeforeRequests(snapshot, web, 80, FRONTEND));
+  }
+
   @Test
   void rootNamespacePoliciesApplyOnceToRootWorkloads() throws Exception {
     MeshYaml.write(

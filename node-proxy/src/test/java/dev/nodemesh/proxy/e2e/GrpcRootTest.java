@@ -7,9 +7,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
-import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.testing.AccessLogLines;
 import dev.nodemesh.proxy.testing.GrpcTestServer;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.nio.charset.StandardCharsets;
@@ -20,6 +20,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * gRPC end to end with a non-Java client: python3-grpcio (C core, generic unary calls with raw
@@ -28,7 +31,11 @@ import org.junit.jupiter.api.io.TempDir;
  * fault. Statistical checks use counts with fixed tolerances, never time.
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class GrpcRootTest {
+  @Parameter Interception mode;
+  private Interception.Setup modes;
   static final String VIP = "10.97.0.30";
   static final int N = 2000;
 
@@ -56,10 +63,9 @@ class GrpcRootTest {
             + service("grpc-v2", "10.97.0.32", "version: v2"));
     node.writeConfig("routes.yaml", ROUTE);
     logFile = tmp.resolve("access.log");
+    modes = mode.setUp();
     node.startProxy(
-        TransportKind.EPOLL,
-        InterceptionMode.iptables(),
-        AccessLogSettings.parse(logFile.toString(), 1.0));
+        TransportKind.EPOLL, modes.nextNode(), AccessLogSettings.parse(logFile.toString(), 1.0));
     for (String p : List.of("client", "grpc-v1-1", "grpc-v2-1")) {
       node.enrol(p);
     }
@@ -67,8 +73,14 @@ class GrpcRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    if (node != null) {
-      node.close();
+    try {
+      if (node != null) {
+        node.close();
+      }
+    } finally {
+      if (modes != null) {
+        modes.close();
+      }
     }
   }
 
@@ -139,8 +151,15 @@ class GrpcRootTest {
     Path file = tmp.resolve("client.py");
     Files.writeString(file, script, StandardCharsets.UTF_8);
     // /usr/bin/python3: the Debian interpreter that python3-grpcio is installed for.
-    return node.pod("client")
-        .exec("env", "-u", "http_proxy", "-u", "https_proxy", "/usr/bin/python3", file.toString());
+    return node.podExec(
+        "client",
+        "env",
+        "-u",
+        "http_proxy",
+        "-u",
+        "https_proxy",
+        "/usr/bin/python3",
+        file.toString());
   }
 
   static final String CLIENT =

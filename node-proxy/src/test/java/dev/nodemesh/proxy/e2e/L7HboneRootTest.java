@@ -6,10 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.model.identity.SpiffeId;
+import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.testing.HttpTestServer;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
 import dev.nodemesh.proxy.testing.UnderlayCapture;
@@ -22,10 +24,13 @@ import java.util.Map;
 import java.util.Queue;
 import java.util.Random;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * L7 routing to endpoints on another node: the client on node-1 calls Service web, whose HTTPRoute
@@ -34,19 +39,23 @@ import org.junit.jupiter.api.io.TempDir;
  * ID, and the underlay carries no plaintext.
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class L7HboneRootTest {
+  @Parameter Interception mode;
+  private Interception.Setup modes;
   private static final Duration WAIT = Duration.ofSeconds(60);
   private static final String TD = "cluster.local";
   private static final String VIP = "10.97.0.20";
   private static final SpiffeId CLIENT = new SpiffeId(TD, "default", "client");
 
-  @TempDir static Path tmp;
-  private static TwoNodeCluster cluster;
-  private static HttpTestServer v2;
-  private static final Queue<ConnectionSource> seenByNode2 = new ConcurrentLinkedQueue<>();
+  @TempDir Path tmp;
+  private TwoNodeCluster cluster;
+  private HttpTestServer v2;
+  private final Queue<ConnectionSource> seenByNode2 = new ConcurrentLinkedQueue<>();
 
-  @BeforeAll
-  static void setUp() throws Exception {
+  @BeforeEach
+  void setUp() throws Exception {
     cluster = TwoNodeCluster.create(tmp);
     TestNode n1 = cluster.node1;
     TestNode n2 = cluster.node2;
@@ -73,16 +82,30 @@ class L7HboneRootTest {
           seenByNode2.add(src);
           return new Decision(true, "default-allow", "allowed");
         };
-    cluster.startProxies(new TestIdentities(root), allow, new TestIdentities(root), spy);
+    modes = mode.setUp();
+    cluster.startProxies(
+        modes,
+        new TestIdentities(root),
+        allow,
+        AccessLogSettings.OFF,
+        new TestIdentities(root),
+        spy,
+        AccessLogSettings.OFF);
     n1.enrol("client");
     n1.enrol("web-v1-1");
     n2.enrol("web-v2-1");
   }
 
-  @AfterAll
-  static void tearDown() throws Exception {
-    if (cluster != null) {
-      cluster.close();
+  @AfterEach
+  void tearDown() throws Exception {
+    try {
+      if (cluster != null) {
+        cluster.close();
+      }
+    } finally {
+      if (modes != null) {
+        modes.close();
+      }
     }
   }
 
@@ -159,7 +182,7 @@ class L7HboneRootTest {
         "no TLS records captured");
   }
 
-  private static String curl(String... args) throws IOException {
+  private String curl(String... args) throws IOException {
     return cluster.node1.curl("client", args);
   }
 

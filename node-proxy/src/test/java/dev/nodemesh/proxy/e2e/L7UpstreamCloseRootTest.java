@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
@@ -24,6 +25,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * An upstream that ends its keep-alive connections the way nginx does after {@code
@@ -34,7 +38,11 @@ import org.junit.jupiter.api.io.TempDir;
  * connection with {@code keepalive_requests 5}).
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class L7UpstreamCloseRootTest {
+  @Parameter Interception mode;
+  private Interception.Setup modes;
   static final String VIP = "10.97.0.30";
   static final int REQUESTS_PER_CONNECTION = 3;
 
@@ -49,7 +57,8 @@ class L7UpstreamCloseRootTest {
     node.addPod("web-1", 11);
     server = LingeringServer.start(node.pod("web-1").path(), 8080, REQUESTS_PER_CONNECTION);
     node.writeConfig("mesh.yaml", MESH.formatted(TestNode.SUBNET + 10, TestNode.SUBNET + 11, VIP));
-    node.startProxy(TransportKind.EPOLL);
+    modes = mode.setUp();
+    node.startProxy(TransportKind.EPOLL, modes.nextNode());
     node.enrol("client");
     node.enrol("web-1");
   }
@@ -61,7 +70,13 @@ class L7UpstreamCloseRootTest {
         server.close();
       }
     } finally {
-      node.close();
+      try {
+        node.close();
+      } finally {
+        if (modes != null) {
+          modes.close();
+        }
+      }
     }
   }
 
@@ -71,17 +86,17 @@ class L7UpstreamCloseRootTest {
     // One curl, one client keep-alive connection, n requests; each must be answered (a request sent
     // on the lingering connection would wait for the 3 s limit and fail).
     String out =
-        node.pod("client")
-            .exec(
-                "curl",
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}\n",
-                "--max-time",
-                "3",
-                "http://" + VIP + "/r/[1-" + n + "]");
+        node.podExec(
+            "client",
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}\n",
+            "--max-time",
+            "3",
+            "http://" + VIP + "/r/[1-" + n + "]");
     assertEquals(n, out.lines().filter("200"::equals).count(), out);
     // The server saw every request once and opened a new connection for every third.
     assertEquals(n, server.requests.get(), out);

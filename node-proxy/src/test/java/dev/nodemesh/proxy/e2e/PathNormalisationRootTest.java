@@ -4,13 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
-import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.testing.HttpTestServer;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -18,7 +16,10 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -26,11 +27,14 @@ import org.junit.jupiter.params.provider.ValueSource;
  * exactly as given), over HTTP/1.1 and h2c: under a DENY of {@code /admin*} every bypass of the
  * unit table is refused (403, or 400 when the normalisation refuses the target), and so is every
  * climb out of {@code /public/} under an ALLOW of {@code /public/*} only; the app receives the
- * normalised path, and a refused request never reaches it. iptables mode (as the other L7 policy
- * tests; the eBPF variant comes with the suite's mode parameterisation).
+ * normalised path, and a refused request never reaches it. In both interception modes.
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class PathNormalisationRootTest {
+  @Parameter Interception mode;
+  private Interception.Setup modes;
   static final String DENY_VIP = "10.97.0.50"; // Service web: DENY /admin*
   static final String ALLOW_VIP = "10.97.0.51"; // Service ok: ALLOW /public/* only
 
@@ -106,7 +110,8 @@ class PathNormalisationRootTest {
     node.writeConfig(
         "services.yaml", service("web", DENY_VIP, "web") + service("ok", ALLOW_VIP, "ok"));
     node.writeConfig("policy.yaml", POLICY);
-    node.startProxy(TransportKind.EPOLL, InterceptionMode.iptables());
+    modes = mode.setUp();
+    node.startProxy(TransportKind.EPOLL, modes.nextNode());
     for (String p : List.of("client", "web-1", "ok-1")) {
       node.enrol(p);
     }
@@ -114,8 +119,14 @@ class PathNormalisationRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    if (node != null) {
-      node.close();
+    try {
+      if (node != null) {
+        node.close();
+      }
+    } finally {
+      if (modes != null) {
+        modes.close();
+      }
     }
   }
 
@@ -189,18 +200,25 @@ class PathNormalisationRootTest {
   @ValueSource(strings = {"/admin\u0001", "/adm\u0000in", "/ad\u007fmin", "/adm\u00c0\u00aein"})
   void rawBadBytesInTheRequestLineGet400(String target) throws Exception {
     int before = web.requests();
-    try (SocketChannel ch = node.connect("client", DENY_VIP, 80)) {
-      ch.write(
-          ByteBuffer.wrap(
-              ("GET " + target + " HTTP/1.1\r\nHost: web\r\n\r\n")
-                  .getBytes(StandardCharsets.ISO_8859_1)));
-      ByteBuffer buf = ByteBuffer.allocate(64);
-      while (buf.position() < 12 && ch.read(buf) > 0) {
-        // the status line's start is enough
-      }
-      String head = new String(buf.array(), 0, buf.position(), StandardCharsets.ISO_8859_1);
-      assertTrue(head.startsWith("HTTP/1.1 400"), head);
-    }
+    // A pod process (eBPF mode intercepts only those), the target's bytes in hex (NUL cannot be
+    // an argument).
+    String head =
+        node.podExec(
+            "client",
+            "/usr/bin/python3",
+            "-c",
+            "import socket, sys\n"
+                + "s = socket.create_connection((sys.argv[2], 80), timeout=10)\n"
+                + "s.sendall(b'GET ' + bytes.fromhex(sys.argv[1]) + b' HTTP/1.1\\r\\nHost: web\\r\\n\\r\\n')\n"
+                + "d = b''\n"
+                + "while len(d) < 12:\n"
+                + "  c = s.recv(64)\n"
+                + "  if not c: break\n"
+                + "  d += c\n"
+                + "print(d[:12].decode('latin-1'))\n",
+            java.util.HexFormat.of().formatHex(target.getBytes(StandardCharsets.ISO_8859_1)),
+            DENY_VIP);
+    assertTrue(head.startsWith("HTTP/1.1 400"), head);
     assertEquals(before, web.requests());
   }
 
@@ -228,7 +246,7 @@ class PathNormalisationRootTest {
       cmd.add("--http2-prior-knowledge");
     }
     cmd.addAll(List.of(args));
-    return node.pod("client").exec(cmd.toArray(String[]::new));
+    return node.podExec("client", cmd.toArray(String[]::new));
   }
 
   private static String pod(String name, int host, String app) {

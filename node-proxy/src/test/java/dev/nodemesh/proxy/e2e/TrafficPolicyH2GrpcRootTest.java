@@ -7,10 +7,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
-import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.testing.AccessLogLines;
 import dev.nodemesh.proxy.testing.GrpcTestServer;
 import dev.nodemesh.proxy.testing.HttpTestServer;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
@@ -23,6 +23,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * TrafficPolicy end to end over HTTP/2 and gRPC (TrafficPolicyRootTest does HTTP/1.1): h2load (many
@@ -33,7 +36,11 @@ import org.junit.jupiter.api.io.TempDir;
  * or UO. Counts, never durations, are asserted.
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class TrafficPolicyH2GrpcRootTest {
+  @Parameter Interception mode;
+  private Interception.Setup modes;
   static final String VIP = "10.97.0.30";
   static final String GRPC_VIP = "10.97.0.31";
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -67,10 +74,9 @@ class TrafficPolicyH2GrpcRootTest {
   private void start(String poolSpec, String grpcSpec) throws Exception {
     node.writeConfig("policy.yaml", policy("pool", poolSpec) + "---\n" + policy("grpc", grpcSpec));
     logFile = tmp.resolve("access.log");
+    modes = mode.setUp();
     node.startProxy(
-        TransportKind.EPOLL,
-        InterceptionMode.iptables(),
-        AccessLogSettings.parse(logFile.toString(), 1.0));
+        TransportKind.EPOLL, modes.nextNode(), AccessLogSettings.parse(logFile.toString(), 1.0));
     for (String p : List.of("client", "pool-1", "pool-2")) {
       node.enrol(p);
     }
@@ -78,8 +84,14 @@ class TrafficPolicyH2GrpcRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    if (node != null) {
-      node.close();
+    try {
+      if (node != null) {
+        node.close();
+      }
+    } finally {
+      if (modes != null) {
+        modes.close();
+      }
     }
   }
 
@@ -190,16 +202,16 @@ class TrafficPolicyH2GrpcRootTest {
    */
   private Classes h2load(String path, int n, int streams) throws IOException {
     String out =
-        node.pod("client")
-            .exec(
-                "h2load",
-                "-n",
-                Integer.toString(n),
-                "-c",
-                "1",
-                "-m",
-                Integer.toString(streams),
-                "http://" + VIP + path);
+        node.podExec(
+            "client",
+            "h2load",
+            "-n",
+            Integer.toString(n),
+            "-c",
+            "1",
+            "-m",
+            Integer.toString(streams),
+            "http://" + VIP + path);
     assertTrue(out.contains("Application protocol: h2c"), out);
     java.util.regex.Matcher m =
         java.util.regex.Pattern.compile(
@@ -221,15 +233,15 @@ class TrafficPolicyH2GrpcRootTest {
         file, CLIENT.formatted(GRPC_VIP, method, calls, concurrency), StandardCharsets.UTF_8);
     // /usr/bin/python3: the Debian interpreter that python3-grpcio is installed for.
     String out =
-        node.pod("client")
-            .exec(
-                "env",
-                "-u",
-                "http_proxy",
-                "-u",
-                "https_proxy",
-                "/usr/bin/python3",
-                file.toString());
+        node.podExec(
+            "client",
+            "env",
+            "-u",
+            "http_proxy",
+            "-u",
+            "https_proxy",
+            "/usr/bin/python3",
+            file.toString());
     return JSON.readTree(out.lines().reduce((a, b) -> b).orElseThrow());
   }
 

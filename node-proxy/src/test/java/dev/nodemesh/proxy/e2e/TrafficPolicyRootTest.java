@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.testing.HttpTestServer;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
@@ -15,13 +16,20 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * TrafficPolicy end to end: curl in a client pod, through the node proxy's L7 path, to the Service
  * "pool" with two real HTTP servers (pool-1, pool-2). Counts, never durations, are asserted.
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class TrafficPolicyRootTest {
+  @Parameter Interception mode;
+  private Interception.Setup modes;
   static final String VIP = Mesh.POOL_VIP;
 
   @TempDir Path tmp;
@@ -57,7 +65,8 @@ class TrafficPolicyRootTest {
           targetRef: {kind: Service, name: pool}
         """
             + policySpec.indent(2));
-    node.startProxy(TransportKind.EPOLL);
+    modes = mode.setUp();
+    node.startProxy(TransportKind.EPOLL, modes.nextNode());
     for (String p : List.of("client", "pool-1", "pool-2")) {
       node.enrol(p);
     }
@@ -65,7 +74,13 @@ class TrafficPolicyRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    node.close();
+    try {
+      node.close();
+    } finally {
+      if (modes != null) {
+        modes.close();
+      }
+    }
   }
 
   @Test

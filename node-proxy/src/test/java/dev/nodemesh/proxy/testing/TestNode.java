@@ -52,6 +52,7 @@ public final class TestNode implements AutoCloseable {
   private final List<AutoCloseable> closeables = new ArrayList<>();
   private NodeProxy proxy;
   private TestAgent agent;
+  private InterceptionMode interception = InterceptionMode.iptables();
 
   private TestNode(
       Path dir, TestNetns node, String nodeName, String subnet, String tag, boolean routed) {
@@ -259,6 +260,7 @@ public final class TestNode implements AutoCloseable {
       AccessLogSettings accessLog,
       TunnelSettings tunnelSettings)
       throws Exception {
+    this.interception = interception;
     proxy =
         NodeProxy.start(
             new NodeProxyConfig(
@@ -302,6 +304,7 @@ public final class TestNode implements AutoCloseable {
 
   /** The proxy started with {@code config} as the test built it (xDS, a CA, its own settings). */
   public NodeProxy startProxy(NodeProxyConfig config) throws Exception {
+    this.interception = config.interception();
     proxy = NodeProxy.start(config);
     agent = new TestAgent(agentSocket());
     return proxy;
@@ -386,12 +389,44 @@ public final class TestNode implements AutoCloseable {
     }
   }
 
-  /** Runs curl with {@code args} inside {@code pod}; returns its output. */
+  /**
+   * Runs curl with {@code args} inside {@code pod} (in eBPF mode, inside the proxy's cgroup, as the
+   * pod's app would be); returns its output.
+   */
   public String curl(String pod, String... args) throws IOException {
     String[] cmd = new String[args.length + 1];
     cmd[0] = "curl";
     System.arraycopy(args, 0, cmd, 1, args.length);
-    return pods.get(pod).exec(cmd);
+    return podExec(pod, cmd);
+  }
+
+  /** Runs {@code cmd} as a process of {@code pod} ({@link #podCommand}); returns its output. */
+  public String podExec(String pod, String... cmd) throws IOException {
+    return TestNetns.sh(podCommand(pod, cmd).toArray(String[]::new));
+  }
+
+  /**
+   * The command line that runs {@code cmd} as a process of {@code pod}: in its network namespace
+   * and, when this node's proxy intercepts with eBPF, in the cgroup the programs are attached to.
+   */
+  public List<String> podCommand(String pod, String... cmd) {
+    List<String> full = new ArrayList<>();
+    if (interception.kind() == InterceptionMode.Kind.IPTABLES) {
+      full.addAll(List.of("ip", "netns", "exec", pods.get(pod).name()));
+    } else {
+      full.addAll(
+          List.of(
+              "sh",
+              "-c",
+              "echo $$ > "
+                  + interception.cgroup().resolve("cgroup.procs")
+                  + " && exec ip netns exec "
+                  + pods.get(pod).name()
+                  + " \"$@\"",
+              "sh"));
+    }
+    full.addAll(List.of(cmd));
+    return full;
   }
 
   public String natTable(String pod) throws IOException {

@@ -74,6 +74,25 @@ public final class TwoNodeCluster implements AutoCloseable {
     node2.startProxy(TransportKind.EPOLL, InterceptionMode.iptables(), ids2, authz2);
   }
 
+  /**
+   * Both proxies in {@code modes}'s interception mode (eBPF: a cgroup and bpffs per node), each
+   * with an access log when {@code accessLog1}/{@code accessLog2} is not OFF.
+   */
+  public void startProxies(
+      Interception.Setup modes,
+      IdentityProvider ids1,
+      Authorizer authz1,
+      AccessLogSettings accessLog1,
+      IdentityProvider ids2,
+      Authorizer authz2,
+      AccessLogSettings accessLog2)
+      throws Exception {
+    node1.startProxy(
+        TransportKind.EPOLL, modes.nextNode(), ids1, authz1, accessLog1, TunnelSettings.defaults());
+    node2.startProxy(
+        TransportKind.EPOLL, modes.nextNode(), ids2, authz2, accessLog2, TunnelSettings.defaults());
+  }
+
   /** As above, both proxies with {@code settings} for their tunnels. */
   public void startProxies(
       IdentityProvider ids1,

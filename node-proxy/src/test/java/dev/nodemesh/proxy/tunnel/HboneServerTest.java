@@ -143,7 +143,8 @@ class HboneServerTest {
                     plane.snapshots(),
                     plane.metrics(),
                     plane.accessLog(),
-                    plane.upstreams().direct()),
+                    plane.upstreams().direct(),
+                    plane.paths()),
                 pod));
     server.pipeline().fireChannelActive();
   }
