@@ -259,8 +259,10 @@ public final class UpstreamPools {
   /**
    * Drops every pool of connections made in {@code from} (a pod that is no longer enrolled): its
    * idle connections close, an HTTP/2 connection closes once its open streams end (a plain close
-   * sends GOAWAY), and the pool entries go, so pods coming and going do not grow the maps. Runs on
-   * each pool's own loop; returns when every loop has done it (or 5 s have passed).
+   * sends GOAWAY), and the pool entries go, so pods coming and going do not grow the maps. A
+   * connection in use at that moment goes back to the dropped pool when its exchange ends, where
+   * its idle timer closes it. Runs on each pool's own loop; returns when every loop has done it (or
+   * 5 s have passed).
    */
   public void release(NetworkNamespace from) {
     List<io.netty.util.concurrent.Future<?>> done = new ArrayList<>();
