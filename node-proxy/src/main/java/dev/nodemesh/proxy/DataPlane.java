@@ -8,6 +8,8 @@ import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
+import dev.nodemesh.proxy.budget.FdLimit;
+import dev.nodemesh.proxy.budget.PodBudgets;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.drain.Downstreams;
 import dev.nodemesh.proxy.intercept.Interception;
@@ -40,6 +42,7 @@ import org.jspecify.annotations.Nullable;
  * @param paths how the L7 path normalises request paths ({@code --path-merge-slashes}, {@code
  *     --path-escaped-slashes})
  * @param downstreams every connection accepted in a pod, for a drain
+ * @param budgets each enrolled pod's connection budgets ({@code --max-connections-per-pod})
  */
 public record DataPlane(
     Transport transport,
@@ -57,11 +60,13 @@ public record DataPlane(
     AccessLog accessLog,
     Upstreams upstreams,
     PathSettings paths,
-    Downstreams downstreams) {
+    Downstreams downstreams,
+    PodBudgets budgets) {
 
   /**
-   * The data plane with its {@link Upstreams} made from the transport, mark and tunnel, and a fresh
-   * set of tracked {@link Downstreams}.
+   * The data plane with its {@link Upstreams} made from the transport, mark and tunnel, a fresh set
+   * of tracked {@link Downstreams}, and per-pod budgets of the default size for this process's
+   * current open-file limit.
    */
   public DataPlane(
       Transport transport,
@@ -92,9 +97,45 @@ public record DataPlane(
         trustDomain,
         tunnel,
         accessLog,
+        paths,
+        FdLimit.defaultBudget(FdLimit.current()));
+  }
+
+  /** As above with {@code connectionsPerPod} as every pod's budget per direction. */
+  public DataPlane(
+      Transport transport,
+      EventLoopGroup acceptGroup,
+      EventLoopGroup workerGroup,
+      SnapshotHolder snapshots,
+      PodRegistry pods,
+      LoadBalancer loadBalancer,
+      ProxyMetrics metrics,
+      Interception interception,
+      int proxyMark,
+      Authorizer authorizer,
+      String trustDomain,
+      @Nullable Tunnel tunnel,
+      AccessLog accessLog,
+      PathSettings paths,
+      int connectionsPerPod) {
+    this(
+        transport,
+        acceptGroup,
+        workerGroup,
+        snapshots,
+        pods,
+        loadBalancer,
+        metrics,
+        interception,
+        proxyMark,
+        authorizer,
+        trustDomain,
+        tunnel,
+        accessLog,
         upstreams(transport, proxyMark, pods, trustDomain, tunnel),
         paths,
-        new Downstreams(metrics.registry()));
+        new Downstreams(metrics.registry()),
+        new PodBudgets(connectionsPerPod, metrics.registry()));
   }
 
   private static Upstreams upstreams(
@@ -140,6 +181,17 @@ public record DataPlane(
         null,
         AccessLog.off(),
         PathSettings.DEFAULT);
+  }
+
+  /**
+   * Lets go of what the data plane holds for {@code pod}, which is no longer enrolled: its metric
+   * series (those naming its workload as source or destination), its connection budgets and the
+   * pooled upstream connections made in its namespace. Connections still open go on.
+   */
+  public void release(EnrolledPod pod) {
+    metrics.release(pod.namespace(), pod.name());
+    budgets.release(pod);
+    upstreams.http().release(pod.netns());
   }
 
   /**

@@ -15,6 +15,7 @@ import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.agent.RecordReconciler;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
+import dev.nodemesh.proxy.budget.FdLimit;
 import dev.nodemesh.proxy.config.ConfigWatcher;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.identity.CertificateManager;
@@ -27,6 +28,8 @@ import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.intercept.InterceptionSelector;
 import dev.nodemesh.proxy.intercept.IptablesInterception;
+import dev.nodemesh.proxy.liveness.FatalErrors;
+import dev.nodemesh.proxy.liveness.LoopWatchdog;
 import dev.nodemesh.proxy.metrics.ProxyHealth;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
@@ -45,6 +48,7 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -63,14 +67,16 @@ import org.slf4j.LoggerFactory;
  * endpoint. {@link #start} returns once the agent socket and the admin port accept connections.
  *
  * <p>Threads: {@code nodemesh-accept} (1) accepts on every in-pod listener, {@code nodemesh-io-N}
- * run the relays, {@code nodemesh-agent} enrols pods (and enters pod namespaces to make their
- * listeners), the agent's gRPC loop, {@code nodemesh-admin}, and for config either {@code
- * nodemesh-config-watcher} (YAML directory) or {@code nodemesh-xds} (control plane) plus the xDS
- * channel's gRPC threads, and {@code nodemesh-accesslog} when the access log is on.
+ * run the relays (an Error on either ends the process, {@code nodemesh-watchdog} probes both),
+ * {@code nodemesh-agent} enrols pods (and enters pod namespaces to make their listeners), the
+ * agent's gRPC loop, {@code nodemesh-admin}, and for config either {@code nodemesh-config-watcher}
+ * (YAML directory) or {@code nodemesh-xds} (control plane) plus the xDS channel's gRPC threads, and
+ * {@code nodemesh-accesslog} when the access log is on.
  */
 public final class NodeProxy implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NodeProxy.class);
   private static final int PROXY_MARK = RedirectRules.defaults().proxyMark();
+  private static final Duration WATCHDOG_PERIOD = Duration.ofSeconds(1);
 
   private final DataPlane plane;
   private final AutoCloseable configSource;
@@ -79,6 +85,7 @@ public final class NodeProxy implements AutoCloseable {
   private final AgentServer agent;
   private final AdminServer admin;
   private final Readiness readiness;
+  private final LoopWatchdog watchdog;
   private final AtomicBoolean stoppedAccepting = new AtomicBoolean();
   private final AtomicBoolean draining = new AtomicBoolean();
   private final CountDownLatch closed = new CountDownLatch(1);
@@ -92,8 +99,10 @@ public final class NodeProxy implements AutoCloseable {
       ExecutorService agentThread,
       AgentServer agent,
       AdminServer admin,
-      Readiness readiness) {
+      Readiness readiness,
+      LoopWatchdog watchdog) {
     this.plane = plane;
+    this.watchdog = watchdog;
     this.readiness = readiness;
     this.configSource = configSource;
     this.enroller = enroller;
@@ -137,10 +146,17 @@ public final class NodeProxy implements AutoCloseable {
         AccessLog.start(config.accessLog(), config.nodeName(), metrics.registry());
     SnapshotHolder snapshots = new SnapshotHolder();
     PodRegistry pods = new PodRegistry();
-    EventLoopGroup accept =
-        transport.newGroup(1, new DefaultThreadFactory("nodemesh-accept", true));
+    IsolationSettings isolation = config.isolation();
+    long nofile = FdLimit.raiseToHard();
+    int perPod =
+        isolation.maxConnectionsPerPod() > 0
+            ? isolation.maxConnectionsPerPod()
+            : FdLimit.defaultBudget(nofile);
+    log.info("connection budget: {} per pod and direction (open-file limit {})", perPod, nofile);
+    // An Error that escapes a data-plane thread ends the process (liveness.FatalErrors).
+    EventLoopGroup accept = transport.newGroup(1, FatalErrors.threads("nodemesh-accept"));
     EventLoopGroup workers =
-        transport.newGroup(config.workerThreads(), new DefaultThreadFactory("nodemesh-io", true));
+        transport.newGroup(config.workerThreads(), FatalErrors.threads("nodemesh-io"));
     Interception interception;
     try {
       interception = interception(config.interception());
@@ -210,12 +226,25 @@ public final class NodeProxy implements AutoCloseable {
             config.trustDomain(),
             tunnel,
             accessLog,
-            config.paths());
+            config.paths(),
+            perPod);
     Readiness readiness = new Readiness(snapshots, pods, config.nodeName());
+    Map<String, EventLoopGroup> loops = new LinkedHashMap<>();
+    loops.put("accept", accept);
+    loops.put("io", workers);
+    // Ticking starts once the proxy is up: a start that fails shuts the loops down first.
+    LoopWatchdog watchdog =
+        new LoopWatchdog(
+            loops,
+            System::nanoTime,
+            isolation.loopLagUnhealthy(),
+            isolation.loopStallFatal(),
+            reason -> FatalErrors.die(reason, null));
     ProxyHealth health =
         ProxyHealth.bind(
             metrics,
-            Map.of("accept", accept, "io", workers),
+            loops,
+            watchdog,
             () -> snapshots.current().version(),
             pods::size,
             readiness::ready);
@@ -276,6 +305,7 @@ public final class NodeProxy implements AutoCloseable {
               // Ready once a config is in force (at once from a directory, after the first
               // accepted update over xDS) and this node's pods are enrolled.
               readiness::notReadyReason,
+              watchdog::unhealthyReason,
               () ->
                   certificates == null
                       ? ConfigDump.json(snapshots.current())
@@ -286,8 +316,9 @@ public final class NodeProxy implements AutoCloseable {
           config.agentSocket(),
           hostPort(admin.address()));
       NodeProxy proxy =
-          new NodeProxy(plane, watcher, enroller, agentThread, agent, admin, readiness);
+          new NodeProxy(plane, watcher, enroller, agentThread, agent, admin, readiness, watchdog);
       proxy.identity = identity;
+      watchdog.start(WATCHDOG_PERIOD);
       return proxy;
     } catch (Exception | Error e) {
       closeQuietly(agent, enroller, agentThread, watcher, accept, workers);
@@ -408,6 +439,8 @@ public final class NodeProxy implements AutoCloseable {
     if (!closing.compareAndSet(false, true)) {
       return;
     }
+    // First: the loops' shutdown below is not a death.
+    watchdog.close();
     stopAccepting();
     admin.close();
     closeQuietly(null, null, null, configSource, plane.acceptGroup(), plane.workerGroup());

@@ -36,6 +36,7 @@ import org.jspecify.annotations.Nullable;
  * @param accessLog {@code --access-log} and {@code --access-log-sample}
  * @param paths {@code --path-merge-slashes} and {@code --path-escaped-slashes}: how the L7 path
  *     normalises request paths before routing and policy read them
+ * @param isolation per-pod connection budgets and event-loop liveness ({@link IsolationSettings})
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -51,7 +52,8 @@ public record NodeProxyConfig(
     @Nullable IdentityConfig identity,
     Path cniRunDir,
     AccessLogSettings accessLog,
-    PathSettings paths) {
+    PathSettings paths,
+    IsolationSettings isolation) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
@@ -66,6 +68,40 @@ public record NodeProxyConfig(
     if (identity != null && !identity.trustDomain().equals(trustDomain)) {
       throw new IllegalArgumentException("the identity's trust domain differs from the proxy's");
     }
+  }
+
+  /** The settings with the default budgets and liveness ({@link IsolationSettings#DEFAULT}). */
+  public NodeProxyConfig(
+      TransportKind transport,
+      @Nullable Path configDir,
+      Path agentSocket,
+      InetSocketAddress adminAddress,
+      String nodeName,
+      int workerThreads,
+      InterceptionMode interception,
+      @Nullable String xdsTarget,
+      String trustDomain,
+      @Nullable Path controlPlaneRoot,
+      @Nullable IdentityConfig identity,
+      Path cniRunDir,
+      AccessLogSettings accessLog,
+      PathSettings paths) {
+    this(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        trustDomain,
+        controlPlaneRoot,
+        identity,
+        cniRunDir,
+        accessLog,
+        paths,
+        IsolationSettings.DEFAULT);
   }
 
   /** The settings with the default path normalisation ({@link PathSettings#DEFAULT}). */
@@ -164,7 +200,8 @@ public record NodeProxyConfig(
         identity,
         cniRunDir,
         accessLog,
-        paths);
+        paths,
+        isolation);
   }
 
   /** The same settings with TLS to the control plane and/or workload certificates from a CA. */
@@ -184,7 +221,8 @@ public record NodeProxyConfig(
         identity,
         cniRunDir,
         accessLog,
-        paths);
+        paths,
+        isolation);
   }
 
   /** The same settings re-enrolling the pods recorded in another CNI run dir. */
@@ -203,7 +241,8 @@ public record NodeProxyConfig(
         identity,
         dir,
         accessLog,
-        paths);
+        paths,
+        isolation);
   }
 
   /** The same settings with the access log going to {@code settings}. */
@@ -222,7 +261,8 @@ public record NodeProxyConfig(
         identity,
         cniRunDir,
         settings,
-        paths);
+        paths,
+        isolation);
   }
 
   /** The same settings with another path normalisation. */
@@ -241,6 +281,27 @@ public record NodeProxyConfig(
         identity,
         cniRunDir,
         accessLog,
+        settings,
+        isolation);
+  }
+
+  /** The same settings with other per-pod budgets and liveness limits. */
+  public NodeProxyConfig withIsolation(IsolationSettings settings) {
+    return new NodeProxyConfig(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        trustDomain,
+        controlPlaneRoot,
+        identity,
+        cniRunDir,
+        accessLog,
+        paths,
         settings);
   }
 

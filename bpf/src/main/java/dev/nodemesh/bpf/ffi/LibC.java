@@ -29,5 +29,12 @@ public interface LibC {
   @SaveError
   int setsockopt(int fd, int level, int optname, @In Pointer optval, int optlen);
 
+  /** {@code rlim}: {soft, hard} ({@code struct rlimit} on 64-bit Linux). */
+  @SaveError
+  int getrlimit(int resource, @Out long[] rlim);
+
+  @SaveError
+  int setrlimit(int resource, @In long[] rlim);
+
   String strerror(int errnum);
 }

@@ -25,6 +25,7 @@ public final class Native {
   public static final int SO_MARK = 36;
   public static final int SO_COOKIE = 57;
   public static final int SO_NETNS_COOKIE = 71;
+  public static final int RLIMIT_NOFILE = 7;
 
   private static final LibC LIBC = LibraryLoader.create(LibC.class).load("c");
   private static final Runtime RUNTIME = Runtime.getRuntime(LIBC);
@@ -63,6 +64,22 @@ public final class Native {
       throw new NativeException("socket", what, lastErrno());
     }
     return fd;
+  }
+
+  /** {soft, hard} of resource limit {@code resource} of this process. */
+  public static long[] getrlimit(int resource) throws NativeException {
+    long[] limits = new long[2];
+    if (LIBC.getrlimit(resource, limits) != 0) {
+      throw new NativeException("getrlimit", "resource " + resource, lastErrno());
+    }
+    return limits;
+  }
+
+  /** Sets resource limit {@code resource} of this process to {@code soft} and {@code hard}. */
+  public static void setrlimit(int resource, long soft, long hard) throws NativeException {
+    if (LIBC.setrlimit(resource, new long[] {soft, hard}) != 0) {
+      throw new NativeException("setrlimit", "resource " + resource, lastErrno());
+    }
   }
 
   public static void setns(int fd, int nstype, String what) throws NativeException {

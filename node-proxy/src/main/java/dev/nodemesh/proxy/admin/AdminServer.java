@@ -51,10 +51,11 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The admin endpoint (15020 by default, localhost): {@code /metrics} for Prometheus, {@code
- * /healthz}, {@code /ready} (see {@link Readiness}; 503 with the reason when not), {@code
- * /config_dump} (JSON, see {@link ConfigDump}) and {@code /logging} ({@link LoggingEndpoint},
- * shared with the control plane). When the address is neither loopback nor the wildcard, the same
- * paths also answer on 127.0.0.1, as {@link AdminListeners} does for the control plane.
+ * /healthz} (503 with the reason while an event loop lags or has stopped), {@code /ready} (see
+ * {@link Readiness}; 503 with the reason when not), {@code /config_dump} (JSON, see {@link
+ * ConfigDump}) and {@code /logging} ({@link LoggingEndpoint}, shared with the control plane). When
+ * the address is neither loopback nor the wildcard, the same paths also answer on 127.0.0.1, as
+ * {@link AdminListeners} does for the control plane.
  *
  * <p>Its own threads, never a data-plane event loop, and nothing a client does can hold them: one
  * event loop ({@code nodemesh-admin-io}) reads requests without blocking and answers {@code
@@ -101,13 +102,41 @@ public final class AdminServer implements AutoCloseable {
       Supplier<@Nullable String> notReadyReason,
       Supplier<String> configDump)
       throws IOException {
+    return start(address, metrics, notReadyReason, () -> null, configDump);
+  }
+
+  /**
+   * As above, with {@code /healthz} answering 503 and the reason while {@code unhealthyReason}
+   * gives one (an event loop that lags or has stopped, see {@code liveness.LoopWatchdog}).
+   */
+  public static AdminServer start(
+      InetSocketAddress address,
+      Supplier<String> metrics,
+      Supplier<@Nullable String> notReadyReason,
+      Supplier<@Nullable String> unhealthyReason,
+      Supplier<String> configDump)
+      throws IOException {
     return start(
         address,
         metrics,
         notReadyReason,
+        unhealthyReason,
         configDump,
         InetAddress::isLoopbackAddress,
         REQUEST_TIMEOUT);
+  }
+
+  /** With the rule for loopback-only paths and the request timeout; {@code /healthz} always ok. */
+  static AdminServer start(
+      InetSocketAddress address,
+      Supplier<String> metrics,
+      Supplier<@Nullable String> notReadyReason,
+      Supplier<String> configDump,
+      Predicate<InetAddress> privileged,
+      Duration requestTimeout)
+      throws IOException {
+    return start(
+        address, metrics, notReadyReason, () -> null, configDump, privileged, requestTimeout);
   }
 
   /**
@@ -118,6 +147,7 @@ public final class AdminServer implements AutoCloseable {
       InetSocketAddress address,
       Supplier<String> metrics,
       Supplier<@Nullable String> notReadyReason,
+      Supplier<@Nullable String> unhealthyReason,
       Supplier<String> configDump,
       Predicate<InetAddress> privileged,
       Duration requestTimeout)
@@ -162,6 +192,7 @@ public final class AdminServer implements AutoCloseable {
                             new Handler(
                                 metrics,
                                 notReadyReason,
+                                unhealthyReason,
                                 configDump,
                                 logging,
                                 privileged,
@@ -226,6 +257,7 @@ public final class AdminServer implements AutoCloseable {
   private static final class Handler extends SimpleChannelInboundHandler<FullHttpRequest> {
     private final Supplier<String> metrics;
     private final Supplier<@Nullable String> notReadyReason;
+    private final Supplier<@Nullable String> unhealthyReason;
     private final Supplier<String> configDump;
     private final LoggingEndpoint logging;
     private final Predicate<InetAddress> privileged;
@@ -238,6 +270,7 @@ public final class AdminServer implements AutoCloseable {
     Handler(
         Supplier<String> metrics,
         Supplier<@Nullable String> notReadyReason,
+        Supplier<@Nullable String> unhealthyReason,
         Supplier<String> configDump,
         LoggingEndpoint logging,
         Predicate<InetAddress> privileged,
@@ -245,6 +278,7 @@ public final class AdminServer implements AutoCloseable {
         Duration requestTimeout) {
       this.metrics = metrics;
       this.notReadyReason = notReadyReason;
+      this.unhealthyReason = unhealthyReason;
       this.configDump = configDump;
       this.logging = logging;
       this.privileged = privileged;
@@ -322,7 +356,15 @@ public final class AdminServer implements AutoCloseable {
       }
       InetSocketAddress peer = (InetSocketAddress) ctx.channel().remoteAddress();
       switch (path) {
-        case "/healthz" -> answer(ctx, keepAlive, new Answer(200, "text/plain", "ok\n"));
+        case "/healthz" -> {
+          String reason = unhealthyReason.get();
+          answer(
+              ctx,
+              keepAlive,
+              reason == null
+                  ? new Answer(200, "text/plain", "ok\n")
+                  : new Answer(503, "text/plain", "unhealthy: " + reason + "\n"));
+        }
         case "/ready" -> {
           String reason = notReadyReason.get();
           answer(

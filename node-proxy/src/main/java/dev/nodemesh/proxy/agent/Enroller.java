@@ -83,6 +83,7 @@ public final class Enroller implements AutoCloseable {
       }
     } catch (IOException | RuntimeException e) {
       listeners.close();
+      plane.release(pod);
       netns.close();
       throw new IOException("enrolling " + pod + ": " + e.getMessage(), e);
     }
@@ -119,6 +120,7 @@ public final class Enroller implements AutoCloseable {
       failure = ex;
     }
     e.listeners().close();
+    plane.release(e.pod());
     e.pod().netns().close();
     log.info("removed {}", e.pod());
     if (failure != null) {

@@ -11,6 +11,7 @@ import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.authz.PolicyEnforcement;
 import dev.nodemesh.proxy.l4.Relays;
+import dev.nodemesh.proxy.liveness.FatalErrors;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import dev.nodemesh.proxy.upstream.UpstreamPath;
@@ -132,6 +133,7 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    FatalErrors.check(cause);
     log.debug("inbound connection to {} failed", pod, cause);
     ctx.close();
   }

@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.l4;
 
+import dev.nodemesh.proxy.liveness.FatalErrors;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
@@ -112,6 +113,7 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    FatalErrors.check(cause);
     session.fail(downstream, cause);
   }
 }

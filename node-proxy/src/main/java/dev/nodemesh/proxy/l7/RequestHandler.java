@@ -4,6 +4,7 @@ import dev.nodemesh.model.config.MeshService;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.l7.resilience.TrafficState;
+import dev.nodemesh.proxy.liveness.FatalErrors;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -306,6 +307,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
 
   @Override
   public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
+    FatalErrors.check(cause);
     log.debug("HTTP connection from {} failed", cx.source(), cause);
     c.close();
   }

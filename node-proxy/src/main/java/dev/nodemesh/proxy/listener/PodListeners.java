@@ -4,6 +4,9 @@ import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.budget.AcceptGuard;
+import dev.nodemesh.proxy.budget.Direction;
+import dev.nodemesh.proxy.budget.PodBudgets;
 import dev.nodemesh.proxy.inbound.InboundConnectHandler;
 import dev.nodemesh.proxy.outbound.OutboundConnectHandler;
 import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
@@ -35,6 +38,9 @@ import org.jspecify.annotations.Nullable;
  * native IPv6 traffic is redirected to. The calling thread enters the pod's namespace only while
  * Netty constructs the channels (that is when the sockets are created); binding and accepting then
  * run on the event loops in the proxy's own namespace.
+ *
+ * <p>Each accepted connection counts against its pod's budget ({@link PodBudgets}): outbound on
+ * 15001, inbound on 15006 and 15008; past it the connection is reset at once.
  */
 public final class PodListeners implements AutoCloseable {
   private static final int INBOUND = 1;
@@ -74,6 +80,7 @@ public final class PodListeners implements AutoCloseable {
     PodListeners listeners = new PodListeners(opened, inbound6);
     if (failure != null) {
       listeners.close();
+      plane.budgets().release(pod);
       throw failure;
     }
     return listeners;
@@ -94,7 +101,12 @@ public final class PodListeners implements AutoCloseable {
     Tunnel tunnel = plane.tunnel();
     if (tunnel != null) {
       binds.add(
-          bootstrap(plane, HboneServer.initializer(tunnel, hboneContext(plane), pod), family)
+          bootstrap(
+                  plane,
+                  HboneServer.initializer(tunnel, hboneContext(plane), pod),
+                  family,
+                  plane.budgets().of(pod),
+                  Direction.INBOUND)
               .bind(new InetSocketAddress(any, NodeProxyConfig.HBONE_PORT)));
     }
   }
@@ -137,15 +149,27 @@ public final class PodListeners implements AutoCloseable {
                         : new InboundConnectHandler(plane, pod));
           }
         },
-        family);
+        family,
+        plane.budgets().of(pod),
+        outbound ? Direction.OUTBOUND : Direction.INBOUND);
   }
 
+  /**
+   * A listener whose accepted connections count against {@code budget} in {@code direction}: one
+   * past it is reset before any handler is added, and the listener's accept errors go to {@link
+   * AcceptGuard} first (fd exhaustion pauses this listener only, briefly).
+   */
   private static ServerBootstrap bootstrap(
-      DataPlane plane, ChannelHandler childHandler, SocketProtocolFamily family) {
+      DataPlane plane,
+      ChannelHandler childHandler,
+      SocketProtocolFamily family,
+      PodBudgets.PodBudget budget,
+      Direction direction) {
     ServerBootstrap b =
         new ServerBootstrap()
             .group(plane.acceptGroup(), plane.workerGroup())
             .channelFactory(plane.transport().serverChannels(family))
+            .handler(new AcceptGuard(budget, direction))
             .option(ChannelOption.SO_REUSEADDR, true);
     // SO_REUSEPORT, so that a new proxy process (an upgrade) can bind the same ports in the pod
     // beside this one's listeners before this one stops accepting. Both processes run as the same
@@ -163,6 +187,9 @@ public final class PodListeners implements AutoCloseable {
             new ChannelInitializer<SocketChannel>() {
               @Override
               protected void initChannel(SocketChannel ch) {
+                if (!budget.admit(ch, direction)) {
+                  return; // reset: over the pod's budget
+                }
                 plane.downstreams().track(ch);
                 ch.pipeline().addLast(childHandler);
               }

@@ -2,6 +2,8 @@ package dev.nodemesh.proxy.metrics;
 
 import com.sun.management.OperatingSystemMXBean;
 import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.proxy.liveness.FatalErrors;
+import dev.nodemesh.proxy.liveness.LoopWatchdog;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -18,7 +20,6 @@ import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
@@ -28,14 +29,16 @@ import java.util.stream.Stream;
 /**
  * The proxy's own health as gauges: event-loop queue depth and lag, direct memory, open file
  * descriptors, CPU and resident memory, config version and age, enrolled pods, readiness. Read at
- * scrape time on the admin thread; only the lag probe runs on the loops (see {@link #lagProbe}).
+ * scrape time on the admin thread; only the watchdog's lag probe runs on the loops ({@link
+ * LoopWatchdog}).
  *
  * <p>Names: {@code nodemesh_event_loop_pending_tasks}, {@code nodemesh_event_loop_lag_seconds},
  * {@code nodemesh_netty_direct_memory_used_bytes}, {@code nodemesh_process_open_fds}, {@code
  * nodemesh_process_cpu_seconds_total}, {@code nodemesh_process_resident_memory_bytes}, {@code
  * nodemesh_config_version}, {@code nodemesh_config_age_seconds}, {@code
  * nodemesh_config_rejected_total}, {@code nodemesh_xds_connected} (xDS mode only), {@code
- * nodemesh_pods_enrolled}, {@code nodemesh_proxy_ready}, plus Micrometer's {@code jvm_memory_*}.
+ * nodemesh_pods_enrolled}, {@code nodemesh_proxy_ready}, {@code nodemesh_allocation_failures_total}
+ * (direct memory refused, see {@link FatalErrors}), plus Micrometer's {@code jvm_memory_*}.
  * Certificate expiry and rotations are {@code CertificateManager}'s, policy denials {@link
  * ProxyMetrics#policyDenials}, tunnels {@code TunnelMetrics}, the access log {@code AccessLog}.
  */
@@ -43,7 +46,6 @@ public final class ProxyHealth {
   private static final Path PROC_FD = Path.of("/proc/self/fd");
   private static final Path PROC_STATM = Path.of("/proc/self/statm");
   private static final long PAGE_SIZE = 4096;
-  private static final long LAG_PERIOD_MS = 1000;
 
   private final AtomicLong configAppliedNanos = new AtomicLong(System.nanoTime());
   private final LongSupplier configVersion;
@@ -62,17 +64,26 @@ public final class ProxyHealth {
   }
 
   /**
-   * Registers every health gauge. {@code groups} maps a group name ("accept", "io") to its loops.
+   * Registers every health gauge. {@code groups} maps a group name ("accept", "io") to its loops,
+   * which {@code watchdog} watches (their lag gauges read it).
    */
   public static ProxyHealth bind(
       ProxyMetrics metrics,
       Map<String, EventLoopGroup> groups,
+      LoopWatchdog watchdog,
       LongSupplier configVersion,
       LongSupplier podsEnrolled,
       BooleanSupplier ready) {
     MeterRegistry r = metrics.registry();
     ProxyHealth health = new ProxyHealth(r, configVersion);
-    groups.forEach((name, group) -> bindLoops(r, name, group));
+    groups.forEach((name, group) -> bindLoops(r, name, group, watchdog));
+    FunctionCounter.builder(
+            "nodemesh.allocation.failures",
+            FatalErrors.class,
+            c -> FatalErrors.allocationFailures())
+        .description(
+            "Direct-memory allocations refused by Netty's limit; the connection asking was closed")
+        .register(r);
     Gauge.builder("nodemesh.netty.direct.memory.used", ProxyHealth::directMemoryUsed)
         .baseUnit("bytes")
         .description("Direct memory held by Netty's buffer allocator")
@@ -164,7 +175,8 @@ public final class ProxyHealth {
     return (System.nanoTime() - configAppliedNanos.get()) / 1e9;
   }
 
-  private static void bindLoops(MeterRegistry r, String group, EventLoopGroup loops) {
+  private static void bindLoops(
+      MeterRegistry r, String group, EventLoopGroup loops, LoopWatchdog watchdog) {
     int i = 0;
     for (EventExecutor e : loops) {
       String index = Integer.toString(i++);
@@ -175,33 +187,16 @@ public final class ProxyHealth {
             .tags("event_loop_group", group, "event_loop", index)
             .register(r);
       }
-      AtomicLong lagNanos = lagProbe(e);
-      Gauge.builder("nodemesh.event.loop.lag", lagNanos, l -> l.get() / 1e9)
+      int at = i - 1;
+      Gauge.builder("nodemesh.event.loop.lag", watchdog, w -> w.lagSeconds(group, at))
           .baseUnit("seconds")
-          .description("How late the last 1 s probe task ran on an event loop")
+          .description(
+              "How long the watchdog's latest probe waited in an event loop's queue (or has been"
+                  + " waiting, if it has not run yet)")
+          .strongReference(true)
           .tags("event_loop_group", group, "event_loop", index)
           .register(r);
     }
-  }
-
-  /**
-   * Schedules a task every second on the loop that measures how late it ran: a loop busy with I/O
-   * or a blocking call shows up as lag. The probe has to run on the loop to measure it; it does a
-   * clock read and a store, nothing else. It ends with the loop's shutdown.
-   */
-  private static AtomicLong lagProbe(EventExecutor loop) {
-    AtomicLong lag = new AtomicLong();
-    long[] due = {System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(LAG_PERIOD_MS)};
-    loop.scheduleAtFixedRate(
-        () -> {
-          long now = System.nanoTime();
-          lag.set(Math.max(0, now - due[0]));
-          due[0] += TimeUnit.MILLISECONDS.toNanos(LAG_PERIOD_MS);
-        },
-        LAG_PERIOD_MS,
-        LAG_PERIOD_MS,
-        TimeUnit.MILLISECONDS);
-    return lag;
   }
 
   static double directMemoryUsed() {

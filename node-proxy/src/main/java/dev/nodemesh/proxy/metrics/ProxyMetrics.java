@@ -3,6 +3,7 @@ package dev.nodemesh.proxy.metrics;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -117,6 +118,37 @@ public final class ProxyMetrics {
 
   public String scrape() {
     return registry.scrape();
+  }
+
+  /**
+   * Removes every series that names workload {@code namespace/name} as its source or destination
+   * (traffic, HTTP, denial, tunnel and budget meters alike) and forgets the cached meters, so a pod
+   * that has gone leaves nothing behind: with pods coming and going, series would otherwise only
+   * grow. A connection of that workload still open keeps counting into meters no longer scraped; a
+   * new one registers fresh series. Called on pod removal (off the event loops).
+   */
+  public void release(String namespace, String name) {
+    meters.keySet().removeIf(l -> names(l, namespace, name));
+    httpMeters.keySet().removeIf(l -> names(l, namespace, name));
+    denials
+        .keySet()
+        .removeIf(
+            l ->
+                l.destinationWorkload().equals(name) && l.destinationNamespace().equals(namespace));
+    for (Meter m : registry.getMeters()) {
+      Meter.Id id = m.getId();
+      if ((name.equals(id.getTag("source_workload"))
+              && namespace.equals(id.getTag("source_namespace")))
+          || (name.equals(id.getTag("destination_workload"))
+              && namespace.equals(id.getTag("destination_namespace")))) {
+        registry.remove(m);
+      }
+    }
+  }
+
+  private static boolean names(TrafficLabels l, String namespace, String name) {
+    return (l.sourceWorkload().equals(name) && l.sourceNamespace().equals(namespace))
+        || (l.destinationWorkload().equals(name) && l.destinationNamespace().equals(namespace));
   }
 
   public ConnectionMeters connection(TrafficLabels labels) {

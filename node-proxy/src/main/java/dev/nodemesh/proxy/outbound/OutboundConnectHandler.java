@@ -15,6 +15,7 @@ import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.PolicyEnforcement;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.l7.HttpProxy;
+import dev.nodemesh.proxy.liveness.FatalErrors;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import dev.nodemesh.proxy.upstream.UpstreamPath;
@@ -284,6 +285,7 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    FatalErrors.check(cause);
     log.debug("outbound connection from {} failed", source, cause);
     ctx.close();
   }

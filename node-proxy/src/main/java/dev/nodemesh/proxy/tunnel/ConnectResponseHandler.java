@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.tunnel;
 
+import dev.nodemesh.proxy.liveness.FatalErrors;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http2.Http2Error;
@@ -79,6 +80,7 @@ final class ConnectResponseHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    FatalErrors.check(cause);
     finish(ctx, Answer.FAILED);
   }
 

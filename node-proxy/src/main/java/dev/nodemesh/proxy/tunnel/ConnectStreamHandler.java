@@ -8,6 +8,7 @@ import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
+import dev.nodemesh.proxy.liveness.FatalErrors;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import io.netty.channel.ChannelFutureListener;
@@ -275,6 +276,7 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    FatalErrors.check(cause);
     log.debug("HBONE stream on {} failed", pod, cause);
     ctx.close();
   }

@@ -6,6 +6,7 @@ import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.l7.path.PathSettings;
+import dev.nodemesh.proxy.liveness.FatalErrors;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
 import dev.nodemesh.proxy.upstream.DirectDialer;
@@ -143,6 +144,7 @@ public final class HboneServer {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+      FatalErrors.check(cause);
       ctx.close();
     }
   }

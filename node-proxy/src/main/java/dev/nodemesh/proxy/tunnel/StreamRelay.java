@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.tunnel;
 
+import dev.nodemesh.proxy.liveness.FatalErrors;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
@@ -211,6 +212,7 @@ public final class StreamRelay {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+      FatalErrors.check(cause);
       fail(cause);
     }
   }
@@ -270,6 +272,7 @@ public final class StreamRelay {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+      FatalErrors.check(cause);
       fail(cause);
     }
   }

@@ -3,6 +3,7 @@ package dev.nodemesh.proxy.tunnel;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.NodeProxyConfig;
+import dev.nodemesh.proxy.liveness.FatalErrors;
 import dev.nodemesh.proxy.upstream.DirectDialer;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -341,6 +342,7 @@ final class TunnelConnection {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+      FatalErrors.check(cause);
       close(cause);
     }
   }

@@ -1,6 +1,7 @@
 package dev.nodemesh.proxy.upstream;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.proxy.liveness.FatalErrors;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -142,6 +143,7 @@ public final class UpstreamPools {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+      FatalErrors.check(cause);
       ctx.close();
     }
   }
@@ -252,6 +254,64 @@ public final class UpstreamPools {
         t.cancel(false);
       }
     }
+  }
+
+  /**
+   * Drops every pool of connections made in {@code from} (a pod that is no longer enrolled): its
+   * idle connections close, an HTTP/2 connection closes once its open streams end (a plain close
+   * sends GOAWAY), and the pool entries go, so pods coming and going do not grow the maps. A
+   * connection in use at that moment goes back to the dropped pool when its exchange ends, where
+   * its idle timer closes it. Runs on each pool's own loop; returns when every loop has done it (or
+   * 5 s have passed).
+   */
+  public void release(NetworkNamespace from) {
+    List<io.netty.util.concurrent.Future<?>> done = new ArrayList<>();
+    byLoop.forEach(
+        (loop, pools) -> {
+          if (loop.isShuttingDown()) {
+            return;
+          }
+          done.add(
+              loop.submit(
+                  () ->
+                      pools
+                          .entrySet()
+                          .removeIf(
+                              e -> {
+                                if (e.getKey().from() != from) {
+                                  return false;
+                                }
+                                EndpointPool pool = e.getValue();
+                                for (Channel ch; (ch = pool.take()) != null; ) {
+                                  ch.close();
+                                }
+                                Channel h2 = pool.h2Connection;
+                                if (h2 != null && pool.h2Streams == 0) {
+                                  h2.close();
+                                }
+                                return true;
+                              })));
+        });
+    for (io.netty.util.concurrent.Future<?> f : done) {
+      f.awaitUninterruptibly(5, TimeUnit.SECONDS);
+    }
+  }
+
+  /** How many endpoint pools exist now, over every loop (tests of pod churn). */
+  public int poolCount() {
+    int n = 0;
+    for (Map.Entry<EventExecutor, Map<Key, EndpointPool>> e : byLoop.entrySet()) {
+      if (e.getKey().isShuttingDown()) {
+        continue;
+      }
+      Map<Key, EndpointPool> pools = e.getValue();
+      // Read on the pool's loop: the map is only ever touched there.
+      io.netty.util.concurrent.Future<Integer> size = e.getKey().submit(pools::size);
+      if (size.awaitUninterruptibly(5, TimeUnit.SECONDS) && size.isSuccess()) {
+        n += size.getNow();
+      }
+    }
+    return n;
   }
 
   /** An exchange handler that parks its channel in {@code pool} when released (tests). */

@@ -44,7 +44,18 @@ class MetricNamingTest {
     loops = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
     ProxyMetrics metrics = new ProxyMetrics("test-node");
     ProxyHealth health =
-        ProxyHealth.bind(metrics, Map.of("io", loops), () -> 3, () -> 4, () -> true);
+        ProxyHealth.bind(
+            metrics,
+            Map.of("io", loops),
+            new dev.nodemesh.proxy.liveness.LoopWatchdog(
+                Map.of("io", loops),
+                System::nanoTime,
+                Duration.ofSeconds(5),
+                Duration.ZERO,
+                reason -> {}),
+            () -> 3,
+            () -> 4,
+            () -> true);
     health.configRejected().increment();
     health.bindXds(() -> true);
     health.bindCapture(dev.nodemesh.model.config.ConfigSnapshot::empty);
@@ -103,6 +114,21 @@ class MetricNamingTest {
       side.streamsRefused().increment();
     }
     new dev.nodemesh.proxy.drain.Downstreams(metrics.registry());
+    // Per-pod budgets: the limit and a refusal of each reason.
+    dev.nodemesh.proxy.budget.PodBudgets budgets =
+        new dev.nodemesh.proxy.budget.PodBudgets(10, metrics.registry());
+    dev.nodemesh.proxy.agent.EnrolledPod pod =
+        new dev.nodemesh.proxy.agent.EnrolledPod(
+            "uid-1",
+            "client",
+            "default",
+            "/proc/self/ns/net",
+            List.of(java.net.InetAddress.getByName("10.0.0.1")),
+            dev.nodemesh.bpf.netns.NetworkNamespace.home());
+    for (dev.nodemesh.proxy.budget.PodBudgets.Reason reason :
+        dev.nodemesh.proxy.budget.PodBudgets.Reason.values()) {
+      budgets.of(pod).refused(dev.nodemesh.proxy.budget.Direction.OUTBOUND, reason);
+    }
     scrape = metrics.scrape();
   }
 

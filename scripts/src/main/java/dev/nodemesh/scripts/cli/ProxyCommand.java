@@ -1,5 +1,6 @@
 package dev.nodemesh.scripts.cli;
 
+import dev.nodemesh.proxy.IsolationSettings;
 import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
@@ -234,6 +235,37 @@ final class ProxyCommand implements Callable<Integer> {
       converter = DrainGraceConverter.class)
   Duration drainGrace = Duration.ofSeconds(30);
 
+  // Isolation (issue 16): per-pod connection budgets and event-loop liveness.
+  @Option(
+      names = "--max-connections-per-pod",
+      paramLabel = "N",
+      description =
+          "Concurrent downstream connections per enrolled pod and direction (out of it, into it);"
+              + " past it a new connection is reset and counted. 0 derives it from the open-file"
+              + " limit: (limit - 1024) / 16, at least 64 (default: ${DEFAULT-VALUE}).",
+      defaultValue = "0")
+  int maxConnectionsPerPod;
+
+  @Option(
+      names = "--loop-lag-unhealthy",
+      paramLabel = "DURATION",
+      description =
+          "/healthz answers 503 while an event loop's probe has waited this long (default:"
+              + " ${DEFAULT-VALUE}).",
+      defaultValue = "5s",
+      converter = DrainGraceConverter.class)
+  Duration loopLagUnhealthy = Duration.ofSeconds(5);
+
+  @Option(
+      names = "--loop-stall-fatal",
+      paramLabel = "DURATION",
+      description =
+          "The proxy exits (status 70, to be restarted) when an event loop's probe has waited this"
+              + " long; 0 never (default: ${DEFAULT-VALUE}).",
+      defaultValue = "30s",
+      converter = DrainGraceConverter.class)
+  Duration loopStallFatal = Duration.ofSeconds(30);
+
   /** {@code 30s}, {@code 500ms}, {@code 2m} or an ISO-8601 duration; never negative. */
   static final class DrainGraceConverter implements CommandLine.ITypeConverter<Duration> {
     @Override
@@ -332,6 +364,13 @@ final class ProxyCommand implements Callable<Integer> {
             cniRunDir != null ? cniRunDir : NodeProxyConfig.defaultCniRunDir(agentSocket),
             AccessLogSettings.parse(accessLog, accessLogSample),
             new PathSettings(pathMergeSlashes, escapedSlashes));
+    try {
+      config =
+          config.withIsolation(
+              new IsolationSettings(maxConnectionsPerPod, loopLagUnhealthy, loopStallFatal));
+    } catch (IllegalArgumentException e) {
+      throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+    }
     NodeProxy proxy;
     try {
       proxy = NodeProxy.start(config);
