@@ -41,24 +41,26 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The cluster as a source: fabric8 shared informers on Pods, Services, EndpointSlices, Namespaces,
- * and the mesh's AuthorizationPolicy and PeerAuthentication CRDs, in every namespace, and Gateway
- * API HTTPRoutes, GRPCRoutes and ReferenceGrants and the mesh's TrafficPolicies and HTTPFaults (as
- * generic resources) when their CRDs are installed, and Nodes for their zones. The informers list,
- * watch, re-list when a watch expires, and resync every {@code resyncMillis}; events are only
- * hopped onto the control-plane executor, where each object is turned into its resource. A resync
- * or relist that changes nothing is invisible downstream, because the store versions resources by
- * content.
+ * The cluster as a source: fabric8 shared informers on the core kinds (Pods, Services,
+ * EndpointSlices, Namespaces, and Nodes for their zones), typed and wired by hand, and one generic
+ * informer per custom kind of the model's registry ({@link ResourceKinds.Yaml#ALL}: the mesh's
+ * security CRDs, which must be installed, and the Gateway API routes and ReferenceGrants and the
+ * mesh's traffic kinds, watched when their CRDs are installed), in every namespace. A new custom
+ * kind in the registry is watched with no change here. The informers list, watch, re-list when a
+ * watch expires, and resync every {@code resyncMillis}; events are only hopped onto the
+ * control-plane executor, where each object is turned into its resource. A resync or relist that
+ * changes nothing is invisible downstream, because the store versions resources by content.
  *
- * <p>Pods and Services are validated by the node proxy's own {@link ResourceParser} (the object is
- * turned into the same JSON tree YAML gives), so both sources accept exactly the same objects. An
- * object that fails is logged once per distinct problem and its last good resource stays. A pod
- * without an IP yet, finished (Succeeded/Failed, whose IP may already be reused), or on the host
- * network (its IP is the node's, shared with every other such pod; it is not meshed) is not a
- * workload. EndpointSlices matter only for Services without a selector (their endpoints become
- * workload uids); with a selector, readiness travels on the Workload so one pod change stays one
- * resource. Namespaces are watched so readiness waits for them; the authorization issue will use
- * their labels.
+ * <p>Every object is validated by its registry kind's parser, the node proxy's own (the object is
+ * turned into the same JSON tree YAML gives), so both sources accept exactly the same objects, and
+ * resolved against the input-only kinds (a route's backendRefs against the ReferenceGrants; a grant
+ * that changes re-derives the kinds that read it). An object that fails is logged once per distinct
+ * problem and its last good resource stays. A pod without an IP yet, finished (Succeeded/Failed,
+ * whose IP may already be reused), or on the host network (its IP is the node's, shared with every
+ * other such pod; it is not meshed) is not a workload. EndpointSlices matter only for Services
+ * without a selector (their endpoints become workload uids); with a selector, readiness travels on
+ * the Workload so one pod change stays one resource. Namespaces are watched so readiness waits for
+ * them; the authorization issue will use their labels.
  *
  * <p>A workload's zone is its node's {@value Workload#ZONE_LABEL} label (else the deprecated
  * {@value KubernetesDerivations#LEGACY_ZONE_LABEL}); only when the node has neither does a zone

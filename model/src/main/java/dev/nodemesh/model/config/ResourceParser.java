@@ -16,11 +16,9 @@ import org.jspecify.annotations.Nullable;
  * One entry point over the per-kind YAML parsers in {@code model.config.parse}: turns one parsed
  * YAML document into a record, recording problems as {@code <file>: <Kind> <ns>/<name>: <field
  * path>: <problem>}. Each kind's rules live in its own parser class; the shared field readers live
- * in {@code parse.YamlFields}. This class only chooses the parser, so callers that hold one parser
- * for a whole file (the loader, the Kubernetes source, route status) keep one object.
- *
- * <p>Public so the control plane's Kubernetes source validates objects from the API server by the
- * same rules as local YAML (it turns them into the same tree first).
+ * in {@code parse.YamlFields}. This class only chooses the parser, for callers that want one named
+ * method per kind (route status). The loader and the sources dispatch through the registry ({@code
+ * model.kind.ResourceKinds.Yaml}) instead, so a new kind needs no method here.
  */
 public final class ResourceParser {
   /** The API version of the mesh's own security kinds (AuthorizationPolicy, PeerAuthentication). */
