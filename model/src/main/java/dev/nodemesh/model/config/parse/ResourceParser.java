@@ -1,14 +1,13 @@
-package dev.nodemesh.model.config;
+package dev.nodemesh.model.config.parse;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.nodemesh.model.config.parse.AuthorizationPolicyParser;
-import dev.nodemesh.model.config.parse.GrpcRouteParser;
-import dev.nodemesh.model.config.parse.HttpFaultParser;
-import dev.nodemesh.model.config.parse.HttpRouteParser;
-import dev.nodemesh.model.config.parse.PeerAuthenticationParser;
-import dev.nodemesh.model.config.parse.ReferenceGrantParser;
-import dev.nodemesh.model.config.parse.ServiceParser;
-import dev.nodemesh.model.config.parse.WorkloadParser;
+import dev.nodemesh.model.config.AuthorizationPolicy;
+import dev.nodemesh.model.config.HttpFault;
+import dev.nodemesh.model.config.HttpRoute;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.PeerAuthentication;
+import dev.nodemesh.model.config.ReferenceGrant;
+import dev.nodemesh.model.config.Workload;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
 
