@@ -1,21 +1,18 @@
 package dev.nodemesh.control.source;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.google.protobuf.Message;
 import dev.nodemesh.control.status.RouteStatusWriter;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.model.capture.CaptureScope;
-import dev.nodemesh.model.config.AuthorizationPolicy;
-import dev.nodemesh.model.config.HttpFault;
-import dev.nodemesh.model.config.HttpRoute;
 import dev.nodemesh.model.config.MeshService;
-import dev.nodemesh.model.config.PeerAuthentication;
-import dev.nodemesh.model.config.ReferenceGrant;
-import dev.nodemesh.model.config.ResourceParser;
-import dev.nodemesh.model.config.TrafficPolicy;
-import dev.nodemesh.model.config.TrafficPolicyParser;
+import dev.nodemesh.model.config.NamespacedName;
 import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.kind.InputSlot;
+import dev.nodemesh.model.kind.Inputs;
+import dev.nodemesh.model.kind.ResourceKind;
+import dev.nodemesh.model.kind.ResourceKinds;
+import dev.nodemesh.model.kind.YamlKind;
 import dev.nodemesh.model.proto.ProtoEncoder;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -30,7 +27,9 @@ import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -43,24 +42,26 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The cluster as a source: fabric8 shared informers on Pods, Services, EndpointSlices, Namespaces,
- * and the mesh's AuthorizationPolicy and PeerAuthentication CRDs, in every namespace, and Gateway
- * API HTTPRoutes, GRPCRoutes and ReferenceGrants and the mesh's TrafficPolicies and HTTPFaults (as
- * generic resources) when their CRDs are installed, and Nodes for their zones. The informers list,
- * watch, re-list when a watch expires, and resync every {@code resyncMillis}; events are only
- * hopped onto the control-plane executor, where each object is turned into its resource. A resync
- * or relist that changes nothing is invisible downstream, because the store versions resources by
- * content.
+ * The cluster as a source: fabric8 shared informers on the core kinds (Pods, Services,
+ * EndpointSlices, Namespaces, and Nodes for their zones), typed and wired by hand, and one generic
+ * informer per custom kind of the model's registry ({@link ResourceKinds.Yaml#ALL}: the mesh's
+ * security CRDs, which must be installed, and the Gateway API routes and ReferenceGrants and the
+ * mesh's traffic kinds, watched when their CRDs are installed), in every namespace. A new custom
+ * kind in the registry is watched with no change here. The informers list, watch, re-list when a
+ * watch expires, and resync every {@code resyncMillis}; events are only hopped onto the
+ * control-plane executor, where each object is turned into its resource. A resync or relist that
+ * changes nothing is invisible downstream, because the store versions resources by content.
  *
- * <p>Pods and Services are validated by the node proxy's own {@link ResourceParser} (the object is
- * turned into the same JSON tree YAML gives), so both sources accept exactly the same objects. An
- * object that fails is logged once per distinct problem and its last good resource stays. A pod
- * without an IP yet, finished (Succeeded/Failed, whose IP may already be reused), or on the host
- * network (its IP is the node's, shared with every other such pod; it is not meshed) is not a
- * workload. EndpointSlices matter only for Services without a selector (their endpoints become
- * workload uids); with a selector, readiness travels on the Workload so one pod change stays one
- * resource. Namespaces are watched so readiness waits for them; the authorization issue will use
- * their labels.
+ * <p>Every object is validated by its registry kind's parser, the node proxy's own (the object is
+ * turned into the same JSON tree YAML gives), so both sources accept exactly the same objects, and
+ * resolved against the input-only kinds (a route's backendRefs against the ReferenceGrants; a grant
+ * that changes re-derives the kinds that read it). An object that fails is logged once per distinct
+ * problem and its last good resource stays. A pod without an IP yet, finished (Succeeded/Failed,
+ * whose IP may already be reused), or on the host network (its IP is the node's, shared with every
+ * other such pod; it is not meshed) is not a workload. EndpointSlices matter only for Services
+ * without a selector (their endpoints become workload uids); with a selector, readiness travels on
+ * the Workload so one pod change stays one resource. Namespaces are watched so readiness waits for
+ * them; the authorization issue will use their labels.
  *
  * <p>A workload's zone is its node's {@value Workload#ZONE_LABEL} label (else the deprecated
  * {@value KubernetesDerivations#LEGACY_ZONE_LABEL}); only when the node has neither does a zone
@@ -93,14 +94,20 @@ public final class KubernetesSource implements Source {
   private static final String POD_NODE_INDEX = "nodeName";
 
   private @Nullable SharedIndexInformer<EndpointSlice> slices;
-  private @Nullable SharedIndexInformer<GenericKubernetesResource> routeInformer;
-  private @Nullable SharedIndexInformer<GenericKubernetesResource> trafficInformer;
-  private @Nullable SharedIndexInformer<GenericKubernetesResource> grpcRouteInformer;
-  private @Nullable SharedIndexInformer<GenericKubernetesResource> faultInformer;
-  private @Nullable SharedIndexInformer<GenericKubernetesResource> grantInformer;
-  // The valid ReferenceGrants by namespace/name (control-plane executor only).
-  private final Map<String, ReferenceGrant> grants = new HashMap<>();
-  private static final String GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1";
+  // One informer per custom kind of the registry (every YamlKind that is not a core kind).
+  private final Map<YamlKind<?>, SharedIndexInformer<GenericKubernetesResource>> custom =
+      new LinkedHashMap<>();
+  // The valid input-only records (ReferenceGrants) by slot, then namespace/name (control-plane
+  // executor only).
+  private final Map<InputSlot<?>, Map<String, Object>> inputValues = new HashMap<>();
+  private final Inputs inputs =
+      new Inputs() {
+        @Override
+        @SuppressWarnings("unchecked") // the map of InputSlot<R> holds only Rs (see changed)
+        public <R> List<R> of(InputSlot<R> slot) {
+          return List.copyOf((Collection<R>) inputValues.getOrDefault(slot, Map.of()).values());
+        }
+      };
 
   private final @Nullable RouteStatusWriter routeStatus;
   private final CaptureScope scope;
@@ -131,19 +138,6 @@ public final class KubernetesSource implements Source {
     this.resyncMillis = resyncMillis;
     this.routeStatus = routeStatus;
     this.scope = scope;
-  }
-
-  static final ResourceDefinitionContext HTTP_ROUTES = gatewayApi("HTTPRoute", "httproutes");
-  static final ResourceDefinitionContext GRPC_ROUTES = gatewayApi("GRPCRoute", "grpcroutes");
-
-  private static ResourceDefinitionContext gatewayApi(String kind, String plural) {
-    return new ResourceDefinitionContext.Builder()
-        .withGroup("gateway.networking.k8s.io")
-        .withVersion("v1")
-        .withKind(kind)
-        .withPlural(plural)
-        .withNamespaced(true)
-        .build();
   }
 
   @Override
@@ -192,328 +186,152 @@ public final class KubernetesSource implements Source {
     podInformer.run(); // waits for the first list, and fails start() like inform() would
     pods = podInformer;
     informers.add(podInformer);
-    // ReferenceGrants before the routes, so their list is usually in before the first route is
-    // derived (routes are not waited for either; a route derived first is derived again).
-    SharedIndexInformer<GenericKubernetesResource> grantsInformer =
-        referenceGrantInformer(executor, store);
-    grantInformer = grantsInformer;
-    // HTTPRoutes through the generic client: the Gateway API CRDs may not be installed, so this
-    // informer is started without waiting and does not hold back readiness.
-    SharedIndexInformer<GenericKubernetesResource> routes =
-        client
-            .genericKubernetesResources(GATEWAY_API_VERSION, "HTTPRoute")
-            .inAnyNamespace()
-            .runnableInformer(resyncMillis);
-    routes.addEventHandler(
-        handler(executor, r -> routeChanged(store, r), r -> routeGone(store, r)));
-    routeInformer = routes;
-    trafficInformer = trafficPolicyInformer(executor, store);
-    SharedIndexInformer<GenericKubernetesResource> grpcRoutes = grpcRouteInformer(executor, store);
-    grpcRouteInformer = grpcRoutes;
-    faultInformer = httpFaultInformer(executor, store);
-    RouteStatusWriter status = routeStatus;
-    if (status != null) {
-      status.watchRoutes("HTTPRoute", HTTP_ROUTES, routes);
-      status.watchRoutes("GRPCRoute", GRPC_ROUTES, grpcRoutes);
-      status.watchReferenceGrants(grantsInformer);
-      status.watchServices(svcInformer);
-      status.start();
-    }
-    routes
-        .start()
-        .exceptionally(
-            e -> {
-              log.warn("HTTPRoutes are not watched (Gateway API CRDs missing?): {}", e.toString());
-              return null;
-            });
     informers.add(
         client
             .namespaces()
             .inform(handler(executor, (Namespace n) -> {}, (Namespace n) -> {}), resyncMillis));
-    informers.add(
-        policyInformer(
-            executor,
-            "AuthorizationPolicy",
-            "authorizationpolicies",
-            ResourceType.AUTHORIZATION_POLICY,
-            (parser, doc, label) -> {
-              AuthorizationPolicy p = parser.authorizationPolicy(doc, label);
-              return p == null ? null : ProtoEncoder.authorizationPolicy(p);
-            },
-            store));
-    informers.add(
-        policyInformer(
-            executor,
-            "PeerAuthentication",
-            "peerauthentications",
-            ResourceType.PEER_AUTHENTICATION,
-            (parser, doc, label) -> {
-              PeerAuthentication p = parser.peerAuthentication(doc, label);
-              return p == null ? null : ProtoEncoder.peerAuthentication(p);
-            },
-            store));
-  }
-
-  /**
-   * TrafficPolicies ({@code traffic.nodemesh.dev/v1alpha1}), validated by the proxy's own parser.
-   * Like HTTPRoutes, started without waiting: a cluster without the CRD still gets a control plane.
-   */
-  private SharedIndexInformer<GenericKubernetesResource> trafficPolicyInformer(
-      Executor executor, ResourceStore store) {
-    return optionalInformer(
-        "traffic.nodemesh.dev",
-        "v1alpha1",
-        "TrafficPolicy",
-        "trafficpolicies",
-        handler(
-            executor,
-            r -> {
-              String name = key(r);
-              List<String> errors = new ArrayList<>();
-              TrafficPolicy p =
-                  new TrafficPolicyParser("kubernetes", errors)
-                      .parse(tree(r), "TrafficPolicy " + name);
-              if (p == null) {
-                problem("TrafficPolicy " + name, errors);
-                return;
-              }
-              lastProblem.remove("TrafficPolicy " + name);
-              store.put(ResourceType.TRAFFIC_POLICY, name, ProtoEncoder.trafficPolicy(p));
-            },
-            r -> {
-              lastProblem.remove("TrafficPolicy " + key(r));
-              store.remove(ResourceType.TRAFFIC_POLICY, key(r));
-            }));
-  }
-
-  /**
-   * Gateway API GRPCRoutes, validated by the proxy's own parser and sent as {@code HttpRoute}
-   * resources with {@code grpc} set, under {@link ProtoEncoder#routeName} so a GRPCRoute and an
-   * HTTPRoute of the same name do not replace each other. Optional like HTTPRoutes: GRPCRoute is in
-   * the Gateway API standard channel since v1.1, older installs lack it.
-   */
-  private SharedIndexInformer<GenericKubernetesResource> grpcRouteInformer(
-      Executor executor, ResourceStore store) {
-    return optionalInformer(
-        "gateway.networking.k8s.io",
-        "v1",
-        "GRPCRoute",
-        "grpcroutes",
-        handler(
-            executor,
-            r -> grpcRouteChanged(store, r),
-            r -> {
-              lastProblem.remove("GRPCRoute " + key(r));
-              store.remove(ResourceType.HTTP_ROUTE, grpcRouteName(r));
-            }));
-  }
-
-  private void grpcRouteChanged(ResourceStore store, GenericKubernetesResource r) {
-    String label = "GRPCRoute " + key(r);
-    String name = grpcRouteName(r);
-    List<String> errors = new ArrayList<>();
-    HttpRoute route = new ResourceParser("kubernetes", errors).grpcRoute(tree(r), label);
-    if (route == null) {
-      if (!errors.isEmpty()) {
-        problem(label, errors);
-      } else {
-        store.remove(ResourceType.HTTP_ROUTE, name); // not attached to a Service
+    // Input-only kinds (ReferenceGrants) first, so their list is usually in before the first
+    // route is derived (routes are not waited for either; a route derived first is derived again).
+    List<YamlKind<?>> kinds = new ArrayList<>();
+    for (YamlKind<?> kind : ResourceKinds.Yaml.ALL) {
+      if (!kind.core()) {
+        kinds.add(kind.slot() instanceof InputSlot<?> ? 0 : kinds.size(), kind);
       }
-      return;
     }
-    lastProblem.remove(label);
-    store.put(
-        ResourceType.HTTP_ROUTE,
-        name,
-        ProtoEncoder.httpRoute(ReferenceGrant.apply(route, grants.values())));
-  }
-
-  /**
-   * Gateway API ReferenceGrants ({@code v1beta1}), validated by the proxy's own parser. Optional
-   * like the routes. A grant that changes re-derives every route, whose cross-namespace backendRefs
-   * are checked against the grants before they are pushed (so proxies need no grants of their own).
-   */
-  private SharedIndexInformer<GenericKubernetesResource> referenceGrantInformer(
-      Executor executor, ResourceStore store) {
-    return optionalInformer(
-        ReferenceGrant.GATEWAY_GROUP,
-        "v1beta1",
-        "ReferenceGrant",
-        "referencegrants",
-        handler(
-            executor,
-            r -> {
-              String name = key(r);
-              List<String> errors = new ArrayList<>();
-              ReferenceGrant g =
-                  new ResourceParser("kubernetes", errors)
-                      .referenceGrant(tree(r), "ReferenceGrant " + name);
-              if (g == null) {
-                problem("ReferenceGrant " + name, errors);
-                return;
-              }
-              lastProblem.remove("ReferenceGrant " + name);
-              if (!g.equals(grants.put(name, g))) {
-                rederiveRoutes(store);
-              }
-            },
-            r -> {
-              lastProblem.remove("ReferenceGrant " + key(r));
-              if (grants.remove(key(r)) != null) {
-                rederiveRoutes(store);
-              }
-            }));
-  }
-
-  /** Every route again from the informer caches (a grant changed). */
-  private void rederiveRoutes(ResourceStore store) {
-    SharedIndexInformer<GenericKubernetesResource> http = routeInformer;
-    if (http != null) {
-      http.getStore().list().forEach(r -> routeChanged(store, r));
+    for (YamlKind<?> kind : kinds) {
+      custom.put(kind, customInformer(executor, store, kind));
     }
-    SharedIndexInformer<GenericKubernetesResource> grpc = grpcRouteInformer;
-    if (grpc != null) {
-      grpc.getStore().list().forEach(r -> grpcRouteChanged(store, r));
+    RouteStatusWriter status = routeStatus;
+    if (status != null) {
+      custom.forEach(
+          (kind, informer) -> {
+            if (kind.slot().equals(ResourceKinds.HTTP_ROUTE)) {
+              status.watchRoutes(kind.kind(), definition(kind), informer);
+            }
+          });
+      status.watchReferenceGrants(
+          Objects.requireNonNull(custom.get(ResourceKinds.Yaml.REFERENCE_GRANT)));
+      status.watchServices(svcInformer);
+      status.start();
     }
+    // Optional kinds start without waiting (after the status writer has its handlers): the
+    // Gateway API or the traffic CRDs may not be installed, and a failed list is logged once.
+    custom.forEach(
+        (kind, informer) -> {
+          if (!kind.required()) {
+            informer
+                .start()
+                .exceptionally(
+                    e -> {
+                      log.warn(
+                          "{} ({}) are not watched (CRD missing?): {}",
+                          kind.plural(),
+                          kind.group(),
+                          e.toString());
+                      return null;
+                    });
+          }
+        });
   }
 
-  private static String grpcRouteName(HasMetadata r) {
-    return ProtoEncoder.routeName(r.getMetadata().getNamespace(), r.getMetadata().getName(), true);
-  }
-
-  /**
-   * HTTPFaults ({@code traffic.nodemesh.dev/v1alpha1}), validated by the proxy's own parser. Like
-   * TrafficPolicies, started without waiting: a cluster without the CRD still gets a control plane
-   * (a route naming a fault then answers 500, as it does for any missing fault).
-   */
-  private SharedIndexInformer<GenericKubernetesResource> httpFaultInformer(
-      Executor executor, ResourceStore store) {
-    return optionalInformer(
-        "traffic.nodemesh.dev",
-        "v1alpha1",
-        "HTTPFault",
-        "httpfaults",
-        handler(
-            executor,
-            r -> {
-              String name = key(r);
-              List<String> errors = new ArrayList<>();
-              HttpFault f =
-                  new ResourceParser("kubernetes", errors).httpFault(tree(r), "HTTPFault " + name);
-              if (f == null) {
-                problem("HTTPFault " + name, errors);
-                return;
-              }
-              lastProblem.remove("HTTPFault " + name);
-              store.put(ResourceType.HTTP_FAULT, name, ProtoEncoder.httpFault(f));
-            },
-            r -> {
-              lastProblem.remove("HTTPFault " + key(r));
-              store.remove(ResourceType.HTTP_FAULT, key(r));
-            }));
+  private static ResourceDefinitionContext definition(YamlKind<?> kind) {
+    return new ResourceDefinitionContext.Builder()
+        .withGroup(kind.group())
+        .withVersion(kind.version())
+        .withKind(kind.kind())
+        .withPlural(kind.plural())
+        .withNamespaced(true)
+        .build();
   }
 
   /**
-   * An informer on an optional custom resource kind, started without waiting: a cluster without the
-   * CRD still gets a control plane, and the failed list is logged once.
+   * An informer on one custom kind of the registry, as fabric8 generic resources, each object
+   * validated by the same parser as local YAML. A required kind (the mesh's security CRDs) is
+   * listed before this returns: without its CRD ({@code deploy/crds/}) the initial list fails and
+   * the control plane does not start, rather than running with policy silently ignored. An optional
+   * one is returned unstarted and does not hold back readiness.
    */
-  private SharedIndexInformer<GenericKubernetesResource> optionalInformer(
-      String group,
-      String version,
-      String kind,
-      String plural,
-      ResourceEventHandler<GenericKubernetesResource> handler) {
-    SharedIndexInformer<GenericKubernetesResource> i =
-        client
-            .genericKubernetesResources(
-                new ResourceDefinitionContext.Builder()
-                    .withGroup(group)
-                    .withVersion(version)
-                    .withKind(kind)
-                    .withPlural(plural)
-                    .withNamespaced(true)
-                    .build())
-            .inAnyNamespace()
-            .runnableInformer(resyncMillis);
-    i.addEventHandler(handler);
-    i.start()
-        .exceptionally(
-            e -> {
-              log.warn("{} ({}) are not watched (CRD missing?): {}", plural, group, e.toString());
-              return null;
-            });
-    return i;
-  }
-
-  /** Parses one custom resource's JSON tree; null after recording why it is invalid. */
-  @FunctionalInterface
-  private interface CustomParser {
-    @Nullable Message parse(ResourceParser parser, JsonNode doc, String label);
-  }
-
-  /**
-   * An informer on one of the mesh's CRDs (security.nodemesh.dev/v1alpha1), as fabric8 generic
-   * resources: the objects are validated by the same parser as local YAML. Without the CRDs
-   * installed ({@code deploy/crds/}) the initial list fails and the control plane does not start,
-   * rather than running with policy silently ignored.
-   */
-  private SharedIndexInformer<GenericKubernetesResource> policyInformer(
-      Executor executor,
-      String kind,
-      String plural,
-      ResourceType type,
-      CustomParser parse,
-      ResourceStore store) {
-    ResourceDefinitionContext context =
-        new ResourceDefinitionContext.Builder()
-            .withGroup(SECURITY_GROUP)
-            .withVersion(SECURITY_VERSION)
-            .withKind(kind)
-            .withPlural(plural)
-            .withNamespaced(true)
-            .build();
+  private <R> SharedIndexInformer<GenericKubernetesResource> customInformer(
+      Executor executor, ResourceStore store, YamlKind<R> kind) {
+    ResourceEventHandler<GenericKubernetesResource> handler =
+        handler(executor, r -> changed(store, kind, r), r -> gone(store, kind, r));
+    var resources = client.genericKubernetesResources(definition(kind)).inAnyNamespace();
+    if (!kind.required()) {
+      SharedIndexInformer<GenericKubernetesResource> i = resources.runnableInformer(resyncMillis);
+      i.addEventHandler(handler);
+      return i;
+    }
     try {
-      return client
-          .genericKubernetesResources(context)
-          .inAnyNamespace()
-          .inform(
-              handler(
-                  executor,
-                  r -> customChanged(store, type, kind, r, parse),
-                  r -> {
-                    lastProblem.remove(kind + " " + key(r));
-                    store.remove(type, key(r));
-                  }),
-              resyncMillis);
+      SharedIndexInformer<GenericKubernetesResource> i = resources.inform(handler, resyncMillis);
+      informers.add(i);
+      return i;
     } catch (KubernetesClientException e) {
       throw new IllegalStateException(
           "cannot watch "
-              + plural
+              + kind.plural()
               + "."
-              + SECURITY_GROUP
+              + kind.group()
               + " (are the CRDs in deploy/crds installed?): "
               + e.getMessage(),
           e);
     }
   }
 
-  private void customChanged(
-      ResourceStore store,
-      ResourceType type,
-      String kind,
-      GenericKubernetesResource r,
-      CustomParser parse) {
-    String name = key(r);
+  /**
+   * One custom object appeared or changed: parsed, resolved against the input-only records and
+   * stored under its resource name; an input-only record is kept and re-derives every kind that
+   * reads it. An invalid object is logged once per distinct problem and its last good version stays
+   * (the CRD's schema rejects most mistakes at admission; what it cannot express, patterns and
+   * CIDRs, is caught here). A valid object that is not ours (a route not attached to a Service) is
+   * removed.
+   */
+  private <R> void changed(ResourceStore store, YamlKind<R> kind, HasMetadata r) {
+    NamespacedName id = id(r);
+    String what = kind.kind() + " " + id;
     List<String> errors = new ArrayList<>();
-    Message m = parse.parse(new ResourceParser("kubernetes", errors), tree(r), kind + " " + name);
-    if (m == null) {
-      // The CRD's schema rejects most mistakes at admission; what it cannot express (patterns,
-      // CIDRs) is caught here, and the last good version stays.
-      problem(kind + " " + name, errors);
+    R value = kind.parse("kubernetes", errors, tree(r), what);
+    if (value == null) {
+      if (!errors.isEmpty()) {
+        problem(what, errors);
+      } else if (kind.slot() instanceof ResourceKind<?, ?> wire) {
+        store.remove(ResourceType.of(wire), kind.resourceName(id)); // not ours (any more)
+      }
       return;
     }
-    lastProblem.remove(kind + " " + name);
-    store.put(type, name, m);
+    lastProblem.remove(what);
+    if (kind.slot() instanceof ResourceKind<?, R> wire) {
+      store.put(
+          ResourceType.of(wire), kind.resourceName(id), wire.encode(wire.resolve(value, inputs)));
+    } else if (kind.slot() instanceof InputSlot<R> input
+        && !value.equals(
+            inputValues.computeIfAbsent(input, k -> new HashMap<>()).put(key(r), value))) {
+      rederive(store, input);
+    }
+  }
+
+  private void gone(ResourceStore store, YamlKind<?> kind, HasMetadata r) {
+    NamespacedName id = id(r);
+    lastProblem.remove(kind.kind() + " " + id);
+    if (kind.slot() instanceof ResourceKind<?, ?> wire) {
+      store.remove(ResourceType.of(wire), kind.resourceName(id));
+    } else if (kind.slot() instanceof InputSlot<?> input
+        && inputValues.getOrDefault(input, new HashMap<>()).remove(key(r)) != null) {
+      rederive(store, input);
+    }
+  }
+
+  /** Every object of the kinds that read {@code input}, again from the informer caches. */
+  private void rederive(ResourceStore store, InputSlot<?> input) {
+    custom.forEach(
+        (kind, informer) -> {
+          if (kind.slot() instanceof ResourceKind<?, ?> wire && wire.inputs().contains(input)) {
+            informer.getStore().list().forEach(r -> changed(store, kind, r));
+          }
+        });
+  }
+
+  private static NamespacedName id(HasMetadata o) {
+    return new NamespacedName(o.getMetadata().getNamespace(), o.getMetadata().getName());
   }
 
   @Override
@@ -565,7 +383,7 @@ public final class KubernetesSource implements Source {
       return;
     }
     List<String> errors = new ArrayList<>();
-    Workload w = new ResourceParser("kubernetes", errors).pod(tree(pod), "Pod " + name);
+    Workload w = ResourceKinds.Yaml.POD.parse("kubernetes", errors, tree(pod), "Pod " + name);
     if (w == null) {
       problem("Pod " + name, errors);
       return;
@@ -617,7 +435,8 @@ public final class KubernetesSource implements Source {
   private void serviceChanged(ResourceStore store, Service svc) {
     String name = key(svc);
     List<String> errors = new ArrayList<>();
-    MeshService s = new ResourceParser("kubernetes", errors).service(tree(svc), "Service " + name);
+    MeshService s =
+        ResourceKinds.Yaml.SERVICE.parse("kubernetes", errors, tree(svc), "Service " + name);
     if (s == null) {
       problem("Service " + name, errors);
       return;
@@ -630,31 +449,6 @@ public final class KubernetesSource implements Source {
   private void serviceGone(ResourceStore store, Service svc) {
     lastProblem.remove("Service " + key(svc));
     store.remove(ResourceType.SERVICE, key(svc));
-  }
-
-  private void routeChanged(ResourceStore store, GenericKubernetesResource route) {
-    String name = key(route);
-    List<String> errors = new ArrayList<>();
-    HttpRoute r =
-        new ResourceParser("kubernetes", errors).httpRoute(tree(route), "HTTPRoute " + name);
-    if (r == null) {
-      if (!errors.isEmpty()) {
-        problem("HTTPRoute " + name, errors);
-      } else {
-        store.remove(ResourceType.HTTP_ROUTE, name); // not attached to a Service (any more)
-      }
-      return;
-    }
-    lastProblem.remove("HTTPRoute " + name);
-    store.put(
-        ResourceType.HTTP_ROUTE,
-        name,
-        ProtoEncoder.httpRoute(ReferenceGrant.apply(r, grants.values())));
-  }
-
-  private void routeGone(ResourceStore store, GenericKubernetesResource route) {
-    lastProblem.remove("HTTPRoute " + key(route));
-    store.remove(ResourceType.HTTP_ROUTE, key(route));
   }
 
   /** A slice changed: re-derive its Service (only one without selector can change by it). */
@@ -699,19 +493,12 @@ public final class KubernetesSource implements Source {
       status.close();
     }
     informers.forEach(SharedIndexInformer::close);
-    SharedIndexInformer<GenericKubernetesResource> r = routeInformer;
-    if (r != null) {
-      r.close();
-    }
-    closeIfStarted(trafficInformer);
-    closeIfStarted(grpcRouteInformer);
-    closeIfStarted(grantInformer);
-    closeIfStarted(faultInformer);
-  }
-
-  private static void closeIfStarted(@Nullable SharedIndexInformer<?> informer) {
-    if (informer != null) {
-      informer.close();
-    }
+    // The required ones are in informers too.
+    custom.forEach(
+        (kind, informer) -> {
+          if (!kind.required()) {
+            informer.close();
+          }
+        });
   }
 }

@@ -4,19 +4,15 @@ import com.google.protobuf.Message;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.model.capture.CaptureScope;
-import dev.nodemesh.model.config.AuthorizationPolicy;
 import dev.nodemesh.model.config.ConfigException;
-import dev.nodemesh.model.config.ConfigLoader;
-import dev.nodemesh.model.config.ConfigLoader.FileContent;
-import dev.nodemesh.model.config.ConfigSnapshot;
-import dev.nodemesh.model.config.HttpFault;
-import dev.nodemesh.model.config.HttpRoute;
-import dev.nodemesh.model.config.MeshService;
-import dev.nodemesh.model.config.PeerAuthentication;
-import dev.nodemesh.model.config.ReferenceGrant;
-import dev.nodemesh.model.config.TrafficPolicy;
 import dev.nodemesh.model.config.Workload;
-import dev.nodemesh.model.proto.ProtoEncoder;
+import dev.nodemesh.model.kind.InputSlot;
+import dev.nodemesh.model.kind.Inputs;
+import dev.nodemesh.model.kind.ResourceKind;
+import dev.nodemesh.model.kind.ResourceKinds;
+import dev.nodemesh.model.load.ConfigLoader;
+import dev.nodemesh.model.load.ConfigLoader.FileContent;
+import dev.nodemesh.model.load.ConfigLoader.Loaded;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -168,169 +164,86 @@ public final class LocalSource implements Source {
   }
 
   private void publish(List<Path> files) {
-    Map<String, Message> workloads = new HashMap<>();
-    Map<String, Message> services = new HashMap<>();
-    Map<String, Message> policies = new HashMap<>();
-    Map<String, Message> peerAuthns = new HashMap<>();
-    Map<String, Message> routes = new HashMap<>();
-    Map<String, Message> trafficPolicies = new HashMap<>();
-    Map<String, Message> faults = new HashMap<>();
-    List<ReferenceGrant> grants = new ArrayList<>();
+    List<FileContent> contents = new ArrayList<>();
     for (Path f : files) {
       FileState st = accepted.get(f);
       if (st != null) {
-        grants.addAll(st.content().referenceGrants());
+        contents.add(st.content());
       }
     }
-    for (Path f : files) {
-      FileState st = accepted.get(f);
-      if (st == null) {
-        continue;
-      }
-      for (Workload w : st.content().workloads()) {
-        workloads.put(
-            ProtoEncoder.name(w.namespace(), w.name()),
-            ProtoEncoder.workload(scope.apply(w), true));
-      }
-      for (MeshService s : st.content().services()) {
-        services.put(ProtoEncoder.name(s.namespace(), s.name()), ProtoEncoder.service(s, Set.of()));
-      }
-      for (AuthorizationPolicy p : st.content().authorizationPolicies()) {
-        policies.put(
-            ProtoEncoder.name(p.namespace(), p.name()), ProtoEncoder.authorizationPolicy(p));
-      }
-      for (PeerAuthentication p : st.content().peerAuthentications()) {
-        peerAuthns.put(
-            ProtoEncoder.name(p.namespace(), p.name()), ProtoEncoder.peerAuthentication(p));
-      }
-      for (HttpRoute r : st.content().httpRoutes()) {
-        // Checked against the grants of every file, as the proxy's own local loader does.
-        routes.put(
-            ProtoEncoder.routeName(r), ProtoEncoder.httpRoute(ReferenceGrant.apply(r, grants)));
-      }
-      for (TrafficPolicy p : st.content().trafficPolicies()) {
-        trafficPolicies.put(
-            ProtoEncoder.name(p.namespace(), p.name()), ProtoEncoder.trafficPolicy(p));
-      }
-      for (HttpFault h : st.content().httpFaults()) {
-        faults.put(ProtoEncoder.name(h.namespace(), h.name()), ProtoEncoder.httpFault(h));
-      }
+    // Resolved against the input-only records of every file (a route against the ReferenceGrants),
+    // as the proxy's own local loader does.
+    Inputs inputs =
+        new Inputs() {
+          @Override
+          public <R> List<R> of(InputSlot<R> slot) {
+            List<R> out = new ArrayList<>();
+            contents.forEach(c -> out.addAll(c.of(slot)));
+            return out;
+          }
+        };
+    Map<ResourceType, Map<String, Message>> next = new LinkedHashMap<>();
+    for (ResourceType type : ResourceType.values()) {
+      next.put(type, resources(type.kind(), contents, inputs));
     }
     ResourceStore s = Objects.requireNonNull(store);
     Objects.requireNonNull(executor)
         .execute(
             () -> {
-              s.replaceAll(ResourceType.WORKLOAD, workloads);
-              s.replaceAll(ResourceType.SERVICE, services);
-              s.replaceAll(ResourceType.AUTHORIZATION_POLICY, policies);
-              s.replaceAll(ResourceType.PEER_AUTHENTICATION, peerAuthns);
-              s.replaceAll(ResourceType.HTTP_ROUTE, routes);
-              s.replaceAll(ResourceType.TRAFFIC_POLICY, trafficPolicies);
-              s.replaceAll(ResourceType.HTTP_FAULT, faults);
+              next.forEach(s::replaceAll);
               ready = true;
             });
+  }
+
+  /** The resources of {@code kind} in {@code contents}, by name. */
+  private <R> Map<String, Message> resources(
+      ResourceKind<?, R> kind, List<FileContent> contents, Inputs inputs) {
+    Map<String, Message> out = new HashMap<>();
+    for (FileContent c : contents) {
+      for (Loaded<?> l : c.objects()) {
+        if (l.kind().slot().equals(kind)) {
+          // Captured or not is the capture scope's to say, not the YAML's.
+          Object v = l.value() instanceof Workload w ? scope.apply(w) : l.value();
+          @SuppressWarnings("unchecked") // an object whose kind feeds ResourceKind<?, R> is an R
+          R value = (R) v;
+          out.put(l.resourceName(), kind.encode(kind.resolve(value, inputs)));
+        }
+      }
+    }
+    return out;
   }
 
   /** The first rule across files that {@code next} breaks, or null. */
   private static @Nullable String clash(List<Path> order, Map<Path, FileState> next) {
     Map<String, Path> names = new HashMap<>();
-    List<Workload> workloads = new ArrayList<>();
-    List<MeshService> services = new ArrayList<>();
-    List<AuthorizationPolicy> policies = new ArrayList<>();
-    List<PeerAuthentication> peerAuthns = new ArrayList<>();
-    List<HttpRoute> routes = new ArrayList<>();
-    List<TrafficPolicy> trafficPolicies = new ArrayList<>();
-    List<HttpFault> faults = new ArrayList<>();
+    List<FileContent> contents = new ArrayList<>();
     for (Path f : order) {
       FileState st = next.get(f);
       if (st == null) {
         continue;
       }
-      for (Workload w : st.content().workloads()) {
-        Path other = names.putIfAbsent("Pod " + w.id(), f);
-        if (other != null) {
-          return f.getFileName() + ": Pod " + w.id() + ": also in " + other.getFileName();
-        }
-        workloads.add(w);
-      }
-      for (MeshService s : st.content().services()) {
-        Path other = names.putIfAbsent("Service " + s.id(), f);
-        if (other != null) {
-          return f.getFileName() + ": Service " + s.id() + ": also in " + other.getFileName();
-        }
-        services.add(s);
-      }
-      for (AuthorizationPolicy p : st.content().authorizationPolicies()) {
-        Path other = names.putIfAbsent("AuthorizationPolicy " + p.id(), f);
-        if (other != null) {
-          return f.getFileName()
-              + ": AuthorizationPolicy "
-              + p.id()
-              + ": also in "
-              + other.getFileName();
-        }
-        policies.add(p);
-      }
-      for (PeerAuthentication p : st.content().peerAuthentications()) {
-        Path other = names.putIfAbsent("PeerAuthentication " + p.id(), f);
-        if (other != null) {
-          return f.getFileName()
-              + ": PeerAuthentication "
-              + p.id()
-              + ": also in "
-              + other.getFileName();
-        }
-        peerAuthns.add(p);
-      }
-      for (HttpRoute r : st.content().httpRoutes()) {
+      contents.add(st.content());
+      for (Loaded<?> l : st.content().objects()) {
         // Per kind: an HTTPRoute and a GRPCRoute may share a name, as in Kubernetes.
-        Path other = names.putIfAbsent(r.kind() + " " + r.id(), f);
+        String what = l.kind().kind() + " " + l.id();
+        Path other = names.putIfAbsent(what, f);
         if (other != null) {
-          return f.getFileName()
-              + ": "
-              + r.kind()
-              + " "
-              + r.id()
-              + ": also in "
-              + other.getFileName();
-        }
-        routes.add(r);
-      }
-      for (TrafficPolicy p : st.content().trafficPolicies()) {
-        Path other = names.putIfAbsent("TrafficPolicy " + p.id(), f);
-        if (other != null) {
-          return f.getFileName() + ": TrafficPolicy " + p.id() + ": also in " + other.getFileName();
-        }
-        trafficPolicies.add(p);
-      }
-      for (HttpFault h : st.content().httpFaults()) {
-        Path other = names.putIfAbsent("HTTPFault " + h.id(), f);
-        if (other != null) {
-          return f.getFileName() + ": HTTPFault " + h.id() + ": also in " + other.getFileName();
-        }
-        faults.add(h);
-      }
-      for (ReferenceGrant g : st.content().referenceGrants()) {
-        Path other = names.putIfAbsent("ReferenceGrant " + g.id(), f);
-        if (other != null) {
-          return f.getFileName()
-              + ": ReferenceGrant "
-              + g.id()
-              + ": also in "
-              + other.getFileName();
+          return f.getFileName() + ": " + what + ": also in " + other.getFileName();
         }
       }
     }
     try {
-      new ConfigSnapshot(
+      // The proxy's own cross-object rules (IPs, VIPs, one policy each, names).
+      ResourceKinds.snapshot(
           0,
-          workloads,
-          services,
-          policies,
-          peerAuthns,
-          routes,
-          trafficPolicies,
-          faults); // the proxy's own cross-object rules (IPs, VIPs, one policy each, names)
+          new ResourceKinds.Values() {
+            @Override
+            public <R> List<R> of(ResourceKind<?, R> kind) {
+              List<R> values = new ArrayList<>();
+              contents.forEach(c -> values.addAll(c.of(kind)));
+              return values;
+            }
+          });
       return null;
     } catch (IllegalArgumentException e) {
       return "files clash: " + e.getMessage();

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nodemesh.model.config.HttpRoute;
 import dev.nodemesh.model.config.ReferenceGrant;
-import dev.nodemesh.model.config.ResourceParser;
+import dev.nodemesh.model.config.parse.ResourceParser;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Service;

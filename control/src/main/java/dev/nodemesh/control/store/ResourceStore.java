@@ -1,7 +1,6 @@
 package dev.nodemesh.control.store;
 
 import com.google.protobuf.Message;
-import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -17,8 +16,7 @@ import org.jspecify.annotations.Nullable;
  * is where sources post their changes and where pushes are computed.
  */
 public final class ResourceStore {
-  private final Map<ResourceType, Map<String, VersionedResource>> resources =
-      new EnumMap<>(ResourceType.class);
+  private final Map<ResourceType, Map<String, VersionedResource>> resources = ResourceType.newMap();
   private final LongSupplier nanoClock;
   private final Runnable onChange;
   private long revision;

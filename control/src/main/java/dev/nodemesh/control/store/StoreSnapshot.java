@@ -1,6 +1,5 @@
 package dev.nodemesh.control.store;
 
-import java.util.EnumMap;
 import java.util.Map;
 
 /**
@@ -15,7 +14,7 @@ public record StoreSnapshot(
     long changedAtNanos) {
 
   public StoreSnapshot {
-    EnumMap<ResourceType, Map<String, VersionedResource>> copy = new EnumMap<>(ResourceType.class);
+    Map<ResourceType, Map<String, VersionedResource>> copy = ResourceType.newMap();
     for (ResourceType t : ResourceType.values()) {
       copy.put(t, Map.copyOf(resources.getOrDefault(t, Map.of())));
     }

@@ -7,7 +7,6 @@ import dev.nodemesh.control.store.StoreSnapshot;
 import dev.nodemesh.control.store.VersionedResource;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -22,7 +21,10 @@ import org.jspecify.annotations.Nullable;
  * Service (to route there), and every workload on the node itself (inbound traffic and pod
  * identity). A pod on another node that no Service selects is left out: nothing on this node can
  * route to it by name, and its traffic arrives through a tunnel that carries its identity. Every
- * AuthorizationPolicy and PeerAuthentication goes to every node.
+ * resource of every other kind of the registry (AuthorizationPolicies, PeerAuthentications,
+ * TrafficPolicies, HTTPFaults...) goes to every node: a node must know every policy that can select
+ * its own workloads, and any pod may call any Service or route they shape. Narrowing to the
+ * namespaces a node hosts is a later optimisation.
  *
  * <p>The node-independent part is computed once per snapshot and shared, not copied, by every
  * node's view (a node's own workloads are layered on top), so memory grows with resources plus
@@ -38,19 +40,6 @@ public final class NodeViews {
   private Map<ResourceType, Set<String>> changedShared = Map.of();
 
   private static final AtomicLong IDS = new AtomicLong();
-
-  /**
-   * Sent whole to every node: the simplest correct choice, since a node must know every policy that
-   * can select its own workloads (namespace and root-namespace ones) and policies are few next to
-   * workloads. Narrowing to the namespaces a node hosts is a later optimisation. TrafficPolicies
-   * and HTTPFaults go the same way: any pod on any node may call the Service or route they shape.
-   */
-  private static final List<ResourceType> POLICY_TYPES =
-      List.of(
-          ResourceType.AUTHORIZATION_POLICY,
-          ResourceType.PEER_AUTHENTICATION,
-          ResourceType.TRAFFIC_POLICY,
-          ResourceType.HTTP_FAULT);
 
   private NodeViews(
       StoreSnapshot snapshot,
@@ -73,23 +62,10 @@ public final class NodeViews {
     NodeViews next = of(snapshot);
     if (previous != null) {
       next.previousId = previous.id;
-      Map<ResourceType, Set<String>> changed = new EnumMap<>(ResourceType.class);
-      changed.put(
-          ResourceType.WORKLOAD, changedNames(previous.sharedWorkloads, next.sharedWorkloads));
-      changed.put(
-          ResourceType.SERVICE,
-          changedNames(
-              previous.snapshot.of(ResourceType.SERVICE), next.snapshot.of(ResourceType.SERVICE)));
-      for (ResourceType policyType : POLICY_TYPES) {
-        changed.put(
-            policyType,
-            changedNames(previous.snapshot.of(policyType), next.snapshot.of(policyType)));
+      Map<ResourceType, Set<String>> changed = ResourceType.newMap();
+      for (ResourceType type : ResourceType.values()) {
+        changed.put(type, changedNames(previous.shared(type), next.shared(type)));
       }
-      changed.put(
-          ResourceType.HTTP_ROUTE,
-          changedNames(
-              previous.snapshot.of(ResourceType.HTTP_ROUTE),
-              next.snapshot.of(ResourceType.HTTP_ROUTE)));
       next.changedShared = changed;
     }
     return next;
@@ -223,17 +199,22 @@ public final class NodeViews {
 
   /** The resources {@code node} should hold, by type and name. */
   public Map<ResourceType, Map<String, VersionedResource>> forNode(String node) {
-    Map<ResourceType, Map<String, VersionedResource>> view = new EnumMap<>(ResourceType.class);
-    Map<String, VersionedResource> own = workloadsByNode.getOrDefault(node, Map.of());
-    Map<String, VersionedResource> workloads =
-        own.isEmpty() ? sharedWorkloads : new UnionMap<>(sharedWorkloads, own);
-    view.put(ResourceType.WORKLOAD, workloads);
-    view.put(ResourceType.SERVICE, snapshot.of(ResourceType.SERVICE));
-    for (ResourceType policyType : POLICY_TYPES) {
-      view.put(policyType, snapshot.of(policyType));
+    Map<ResourceType, Map<String, VersionedResource>> view = ResourceType.newMap();
+    for (ResourceType type : ResourceType.values()) {
+      view.put(type, shared(type));
     }
-    // Like Services, every route goes to every node: any pod there may call the routed Service.
-    view.put(ResourceType.HTTP_ROUTE, snapshot.of(ResourceType.HTTP_ROUTE));
+    Map<String, VersionedResource> own = workloadsByNode.getOrDefault(node, Map.of());
+    if (!own.isEmpty()) {
+      view.put(ResourceType.WORKLOAD, new UnionMap<>(sharedWorkloads, own));
+    }
     return view;
+  }
+
+  /**
+   * What every node gets of {@code type}: of workloads, the endpoints of some Service; of every
+   * other kind (Services, routes, policies, faults), all of it.
+   */
+  private Map<String, VersionedResource> shared(ResourceType type) {
+    return type == ResourceType.WORKLOAD ? sharedWorkloads : snapshot.of(type);
   }
 }

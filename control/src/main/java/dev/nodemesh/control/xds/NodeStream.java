@@ -7,7 +7,6 @@ import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.envoyproxy.envoy.service.discovery.v3.Resource;
 import io.grpc.stub.ServerCallStreamObserver;
 import java.util.ArrayList;
-import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
@@ -31,7 +30,7 @@ import org.jspecify.annotations.Nullable;
  */
 final class NodeStream {
   private final ServerCallStreamObserver<DeltaDiscoveryResponse> call;
-  private final Map<ResourceType, TypeState> types = new EnumMap<>(ResourceType.class);
+  private final Map<ResourceType, TypeState> types = ResourceType.newMap();
   private final String node;
   private final long joinedRevision;
   private long nonces;
@@ -159,7 +158,7 @@ final class NodeStream {
    * @return the number of resources sent per type (for metrics)
    */
   Map<ResourceType, Integer> sync(@Nullable NodeViews views) {
-    Map<ResourceType, Integer> sent = new EnumMap<>(ResourceType.class);
+    Map<ResourceType, Integer> sent = ResourceType.newMap();
     if (views == null || call.isCancelled()) {
       return sent;
     }

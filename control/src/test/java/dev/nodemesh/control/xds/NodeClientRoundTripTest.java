@@ -13,11 +13,12 @@ import dev.nodemesh.api.config.v1.PeerAuthentication;
 import dev.nodemesh.api.config.v1.Selector;
 import dev.nodemesh.control.ControlPlane;
 import dev.nodemesh.control.store.ResourceType;
-import dev.nodemesh.model.config.ConfigLoader;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.HttpRoute;
 import dev.nodemesh.model.config.MeshService;
 import dev.nodemesh.model.config.NamespacedName;
+import dev.nodemesh.model.kind.ResourceKinds;
+import dev.nodemesh.model.load.ConfigLoader;
 import dev.nodemesh.model.proto.ProtoEncoder;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.testing.Await;
@@ -278,7 +279,7 @@ class NodeClientRoundTripTest {
     // travels.
     List<HttpRoute> routes =
         dev.nodemesh.model.config.ReferenceGrant.applyAll(
-            ConfigLoader.loadFile(file).httpRoutes(), List.of());
+            ConfigLoader.loadFile(file).of(ResourceKinds.HTTP_ROUTE), List.of());
     assertEquals(1, routes.size());
     assertFalse(routes.get(0).rules().get(0).backends().get(1).permitted());
     cp = startControlPlane(0);
@@ -345,9 +346,9 @@ class NodeClientRoundTripTest {
               rules: [{backendRefs: [{name: echo, port: 8080}]}]
             """);
     var content = ConfigLoader.loadFile(file);
-    List<HttpRoute> routes = content.httpRoutes();
-    var policy = content.authorizationPolicies().get(0);
-    var faults = content.httpFaults();
+    List<HttpRoute> routes = content.of(ResourceKinds.HTTP_ROUTE);
+    var policy = content.of(ResourceKinds.AUTHORIZATION_POLICY).get(0);
+    var faults = content.of(ResourceKinds.HTTP_FAULT);
     assertEquals(2, faults.size());
     cp = startControlPlane(0);
     seed();

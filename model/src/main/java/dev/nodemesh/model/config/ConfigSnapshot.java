@@ -12,7 +12,7 @@ import org.jspecify.annotations.Nullable;
  * Everything the proxy routes by, frozen: workloads, services, and the indices the hot path uses
  * (workload by IP, service by VIP and by VIP:port, endpoints per service). Indices are built once
  * here so a lookup per connection is a hash probe. The constructor rejects inconsistent input
- * (duplicate names, IPs or VIPs) with {@link IllegalArgumentException}; {@link ConfigLoader}
+ * (duplicate names, IPs or VIPs) with {@link IllegalArgumentException}; {@code ConfigLoader}
  * reports the same problems earlier, with file names, so users never see that exception.
  */
 public final class ConfigSnapshot {

@@ -7,11 +7,11 @@ import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The field rules both readers of config apply: the YAML parser ({@link ResourceParser}, {@link
- * TrafficPolicyParser}) and the xDS decoder ({@code ResourceDecoder}) check the same values by the
- * same predicates, so the control plane never sends what a proxy would refuse. Only the predicates
- * are shared; each reader words its own error (the texts are part of its contract: NACKs and loader
- * errors that operators and tests read).
+ * The field rules both readers of config apply: the YAML parser ({@code parse.ResourceParser},
+ * {@link TrafficPolicyParser}) and the xDS decoder ({@code ResourceDecoder}) check the same values
+ * by the same predicates, so the control plane never sends what a proxy would refuse. Only the
+ * predicates are shared; each reader words its own error (the texts are part of its contract: NACKs
+ * and loader errors that operators and tests read).
  */
 public final class FieldRules {
   /** The methods Gateway API allows in a route or policy match. */

@@ -15,7 +15,8 @@ import org.jspecify.annotations.Nullable;
  * Reads a {@code traffic.nodemesh.dev/v1alpha1} {@code TrafficPolicy} from its Kubernetes form (a
  * YAML document or a custom resource), checking every field: unknown fields, wrong types and out of
  * range values are errors ({@code file: TrafficPolicy ns/name: spec.field: reason}), and a policy
- * with any is refused whole. Kept apart from {@link ResourceParser} so the kinds grow separately.
+ * with any is refused whole. Kept apart from {@code parse.ResourceParser} so the kinds grow
+ * separately.
  */
 public final class TrafficPolicyParser {
   private static final Pattern DURATION = Pattern.compile("([0-9]{1,6}(h|ms|m|s)){1,4}");

@@ -2,27 +2,34 @@ package dev.nodemesh.model.kind;
 
 import com.google.protobuf.Descriptors.Descriptor;
 import com.google.protobuf.Message;
+import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.proto.ResourceDecoder;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Objects;
+import java.util.function.BiFunction;
 import java.util.function.BiPredicate;
+import java.util.function.Function;
 import org.jspecify.annotations.Nullable;
 
 /**
  * One kind of config resource as the xDS wire and the snapshot see it: its name, its protobuf type
- * and type URL, how a proto decodes (and is validated) into the record, whether a resource belongs
- * in a given node's snapshot, and the order the snapshot keeps. The xDS client and the control
- * plane's store iterate over {@link ResourceKinds#ALL} instead of spelling out each kind.
+ * and type URL, how a record is resolved against the input-only records (ReferenceGrants for
+ * routes) and encoded, how a proto decodes (and is validated) back into the record, whether a
+ * resource belongs in a given node's snapshot, the order the snapshot keeps, and where the snapshot
+ * holds it. The xDS client, the loader, the control plane's store and its sources iterate over
+ * {@link ResourceKinds#ALL} instead of spelling out each kind; the YAML side is {@link YamlKind}.
  *
- * <p>Limits: the YAML side (Kubernetes kinds and API versions, {@code ResourceParser}) and the
- * encoder ({@code ProtoEncoder}) are not reached through the descriptor yet.
+ * <p>Limits: the encode and decode functions themselves are methods of {@code ProtoEncoder} and
+ * {@code ResourceDecoder} (one method each per kind), and the snapshot slot is a field of {@link
+ * ConfigSnapshot} placed by {@link ResourceKinds#snapshot}.
  *
  * @param <P> the protobuf message on the wire
  * @param <R> the validated record in the snapshot
  */
-public final class ResourceKind<P extends Message, R> {
+public final class ResourceKind<P extends Message, R> implements Slot<R> {
   /** Decodes and validates one resource; null after recording the errors in the decoder. */
   @FunctionalInterface
   public interface Decode<P, R> {
@@ -35,25 +42,33 @@ public final class ResourceKind<P extends Message, R> {
   private final Class<P> protoType;
   private final String typeUrl;
   private final Decode<P, R> decode;
+  private final Function<R, P> encode;
+  private final BiFunction<R, Inputs, R> resolve;
+  private final List<InputSlot<?>> inputs;
   private final BiPredicate<P, String> servesNode;
   private final @Nullable Comparator<R> order;
+  private final Function<ConfigSnapshot, List<R>> inSnapshot;
 
-  ResourceKind(
-      String name,
-      Class<P> protoType,
-      Descriptor descriptor,
-      Decode<P, R> decode,
-      BiPredicate<P, String> servesNode,
-      @Nullable Comparator<R> order) {
-    this.name = name;
-    this.protoType = protoType;
-    this.typeUrl = TYPE_URL_PREFIX + descriptor.getFullName();
-    this.decode = decode;
-    this.servesNode = servesNode;
-    this.order = order;
+  private ResourceKind(Builder<P, R> b) {
+    this.name = b.name;
+    this.protoType = b.protoType;
+    this.typeUrl = TYPE_URL_PREFIX + b.descriptor.getFullName();
+    this.decode = Objects.requireNonNull(b.decode, b.name + ": decode");
+    this.encode = Objects.requireNonNull(b.encode, b.name + ": encode");
+    this.resolve = b.resolve;
+    this.inputs = List.copyOf(b.inputs);
+    this.servesNode = b.servesNode;
+    this.order = b.order;
+    this.inSnapshot = Objects.requireNonNull(b.inSnapshot, b.name + ": snapshot slot");
+  }
+
+  static <P extends Message, R> Builder<P, R> builder(
+      String name, Class<P> protoType, Descriptor descriptor) {
+    return new Builder<>(name, protoType, descriptor);
   }
 
   /** The kind's name, as the protobuf message is called ("Workload", "HttpRoute"). */
+  @Override
   public String name() {
     return name;
   }
@@ -69,6 +84,25 @@ public final class ResourceKind<P extends Message, R> {
 
   public @Nullable R decode(ResourceDecoder decoder, String resourceName, P proto) {
     return decode.decode(decoder, resourceName, proto);
+  }
+
+  /** The record as its resource (pure: equal records give equal messages, so equal versions). */
+  public P encode(R record) {
+    return encode.apply(record);
+  }
+
+  /**
+   * The record as it is sent and snapshotted, given the input-only records: a route's
+   * cross-namespace backendRefs checked against the ReferenceGrants; the record itself for kinds
+   * without {@link #inputs()}.
+   */
+  public R resolve(R record, Inputs in) {
+    return resolve.apply(record, in);
+  }
+
+  /** The input-only slots {@link #resolve} reads: when one of them changes, re-resolve. */
+  public List<InputSlot<?>> inputs() {
+    return inputs;
   }
 
   /**
@@ -89,8 +123,72 @@ public final class ResourceKind<P extends Message, R> {
     return out;
   }
 
+  /** This kind's values in {@code snapshot}: the read side of its slot. */
+  public List<R> in(ConfigSnapshot snapshot) {
+    return inSnapshot.apply(snapshot);
+  }
+
   @Override
   public String toString() {
     return name;
+  }
+
+  /** Builds a kind; decode, encode and the snapshot slot are required. */
+  static final class Builder<P extends Message, R> {
+    private final String name;
+    private final Class<P> protoType;
+    private final Descriptor descriptor;
+    private @Nullable Decode<P, R> decode;
+    private @Nullable Function<R, P> encode;
+    private BiFunction<R, Inputs, R> resolve = (r, in) -> r;
+    private List<InputSlot<?>> inputs = List.of();
+    private BiPredicate<P, String> servesNode = (p, node) -> true;
+    private @Nullable Comparator<R> order;
+    private @Nullable Function<ConfigSnapshot, List<R>> inSnapshot;
+
+    private Builder(String name, Class<P> protoType, Descriptor descriptor) {
+      this.name = name;
+      this.protoType = protoType;
+      this.descriptor = descriptor;
+    }
+
+    Builder<P, R> decode(Decode<P, R> decode) {
+      this.decode = decode;
+      return this;
+    }
+
+    Builder<P, R> encode(Function<R, P> encode) {
+      this.encode = encode;
+      return this;
+    }
+
+    /** Resolution against input-only slots; {@code inputs} are the slots it reads. */
+    Builder<P, R> resolve(BiFunction<R, Inputs, R> resolve, InputSlot<?>... inputs) {
+      this.resolve = resolve;
+      this.inputs = List.of(inputs);
+      return this;
+    }
+
+    /** Only some nodes get the resource (default: every node). */
+    Builder<P, R> servesNode(BiPredicate<P, String> servesNode) {
+      this.servesNode = servesNode;
+      return this;
+    }
+
+    /** The order the snapshot is built in (default: as given, for kinds the snapshot sorts). */
+    Builder<P, R> order(Comparator<R> order) {
+      this.order = order;
+      return this;
+    }
+
+    /** The read side of the kind's slot in the snapshot. */
+    Builder<P, R> inSnapshot(Function<ConfigSnapshot, List<R>> inSnapshot) {
+      this.inSnapshot = inSnapshot;
+      return this;
+    }
+
+    ResourceKind<P, R> build() {
+      return new ResourceKind<>(this);
+    }
   }
 }

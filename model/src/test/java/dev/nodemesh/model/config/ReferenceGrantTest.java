@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.nodemesh.model.kind.ResourceKinds;
+import dev.nodemesh.model.load.ConfigLoader;
 import dev.nodemesh.model.testing.MeshYaml;
 import java.nio.file.Path;
 import java.util.List;
@@ -145,7 +147,7 @@ class ReferenceGrantTest {
                 "from-a",
                 List.of(new ReferenceGrant.From(ReferenceGrant.GATEWAY_GROUP, "HTTPRoute", "a")),
                 List.of(new ReferenceGrant.To("", "Service", "db")))),
-        file.referenceGrants());
+        file.of(ResourceKinds.REFERENCE_GRANTS));
   }
 
   @ParameterizedTest

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.nodemesh.model.load.ConfigLoader;
 import dev.nodemesh.model.proto.ProtoEncoder;
 import dev.nodemesh.model.proto.ResourceDecoder;
 import dev.nodemesh.model.testing.MeshYaml;

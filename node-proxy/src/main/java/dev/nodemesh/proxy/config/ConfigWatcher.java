@@ -2,8 +2,8 @@ package dev.nodemesh.proxy.config;
 
 import dev.nodemesh.model.capture.CaptureScope;
 import dev.nodemesh.model.config.ConfigException;
-import dev.nodemesh.model.config.ConfigLoader;
 import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.load.ConfigLoader;
 import java.io.IOException;
 import java.nio.file.ClosedWatchServiceException;
 import java.nio.file.Files;

@@ -6,10 +6,10 @@ import static dev.nodemesh.model.testing.MeshYaml.pod;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 
-import dev.nodemesh.model.config.ConfigLoader;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.model.identity.SpiffeId;
+import dev.nodemesh.model.load.ConfigLoader;
 import dev.nodemesh.model.testing.MeshYaml;
 import io.netty.util.NetUtil;
 import java.net.InetAddress;

@@ -164,7 +164,7 @@ class L7RootTest {
   /** Waits until the proxy serves exactly what the config directory holds now. */
   private void awaitDirectory() throws Exception {
     dev.nodemesh.model.config.ConfigSnapshot want =
-        dev.nodemesh.model.config.ConfigLoader.load(node.configDir());
+        dev.nodemesh.model.load.ConfigLoader.load(node.configDir());
     Await.waitFor(
         () -> node.proxy().dataPlane().snapshots().current().sameContent(want),
         () -> node.proxy().dataPlane().snapshots().current().describe());

@@ -5,8 +5,8 @@ import static dev.nodemesh.model.testing.MeshYaml.pod;
 import static dev.nodemesh.model.testing.MeshYaml.service;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.nodemesh.model.config.ConfigLoader;
 import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.load.ConfigLoader;
 import dev.nodemesh.model.testing.MeshYaml;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;

@@ -8,9 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.nodemesh.model.config.ConfigLoader;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.NamespacedName;
+import dev.nodemesh.model.load.ConfigLoader;
 import dev.nodemesh.model.testing.MeshYaml;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;

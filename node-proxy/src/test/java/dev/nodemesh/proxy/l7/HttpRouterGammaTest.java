@@ -9,12 +9,12 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.nodemesh.model.config.ConfigLoader;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.HttpRoute;
 import dev.nodemesh.model.config.HttpRouteEntry;
 import dev.nodemesh.model.config.MeshService;
 import dev.nodemesh.model.config.NamespacedName;
+import dev.nodemesh.model.load.ConfigLoader;
 import dev.nodemesh.model.testing.MeshYaml;
 import io.netty.handler.codec.http.DefaultHttpHeaders;
 import java.nio.file.Path;

@@ -5,11 +5,11 @@ import static dev.nodemesh.model.testing.MeshYaml.pod;
 import static dev.nodemesh.model.testing.MeshYaml.service;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.nodemesh.model.config.ConfigLoader;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.HttpRouteEntry;
 import dev.nodemesh.model.config.MeshService;
 import dev.nodemesh.model.config.NamespacedName;
+import dev.nodemesh.model.load.ConfigLoader;
 import dev.nodemesh.model.testing.MeshYaml;
 import dev.nodemesh.proxy.l7.resilience.ServiceTraffic;
 import dev.nodemesh.proxy.l7.resilience.TrafficState;

@@ -6,9 +6,9 @@ import static dev.nodemesh.model.testing.MeshYaml.service;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import dev.nodemesh.model.config.ConfigLoader;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.load.ConfigLoader;
 import dev.nodemesh.model.testing.MeshYaml;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;

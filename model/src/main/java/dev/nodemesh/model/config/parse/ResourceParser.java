@@ -1,14 +1,13 @@
-package dev.nodemesh.model.config;
+package dev.nodemesh.model.config.parse;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.nodemesh.model.config.parse.AuthorizationPolicyParser;
-import dev.nodemesh.model.config.parse.GrpcRouteParser;
-import dev.nodemesh.model.config.parse.HttpFaultParser;
-import dev.nodemesh.model.config.parse.HttpRouteParser;
-import dev.nodemesh.model.config.parse.PeerAuthenticationParser;
-import dev.nodemesh.model.config.parse.ReferenceGrantParser;
-import dev.nodemesh.model.config.parse.ServiceParser;
-import dev.nodemesh.model.config.parse.WorkloadParser;
+import dev.nodemesh.model.config.AuthorizationPolicy;
+import dev.nodemesh.model.config.HttpFault;
+import dev.nodemesh.model.config.HttpRoute;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.PeerAuthentication;
+import dev.nodemesh.model.config.ReferenceGrant;
+import dev.nodemesh.model.config.Workload;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
 
@@ -16,11 +15,9 @@ import org.jspecify.annotations.Nullable;
  * One entry point over the per-kind YAML parsers in {@code model.config.parse}: turns one parsed
  * YAML document into a record, recording problems as {@code <file>: <Kind> <ns>/<name>: <field
  * path>: <problem>}. Each kind's rules live in its own parser class; the shared field readers live
- * in {@code parse.YamlFields}. This class only chooses the parser, so callers that hold one parser
- * for a whole file (the loader, the Kubernetes source, route status) keep one object.
- *
- * <p>Public so the control plane's Kubernetes source validates objects from the API server by the
- * same rules as local YAML (it turns them into the same tree first).
+ * in {@code parse.YamlFields}. This class only chooses the parser, for callers that want one named
+ * method per kind (route status). The loader and the sources dispatch through the registry ({@code
+ * model.kind.ResourceKinds.Yaml}) instead, so a new kind needs no method here.
  */
 public final class ResourceParser {
   /** The API version of the mesh's own security kinds (AuthorizationPolicy, PeerAuthentication). */

@@ -1,4 +1,4 @@
-package dev.nodemesh.model.config;
+package dev.nodemesh.model.load;
 
 import static dev.nodemesh.model.testing.MeshYaml.docs;
 import static dev.nodemesh.model.testing.MeshYaml.ip;
@@ -10,6 +10,13 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.nodemesh.model.config.AuthorizationPolicy;
+import dev.nodemesh.model.config.ConfigException;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.config.PeerAuthentication;
+import dev.nodemesh.model.config.ServicePort;
+import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.model.testing.MeshYaml;
 import java.nio.file.Path;
 import java.util.List;
