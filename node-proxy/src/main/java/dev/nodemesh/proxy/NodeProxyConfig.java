@@ -4,6 +4,7 @@ import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.l7.path.PathSettings;
+import dev.nodemesh.proxy.state.StateSettings;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -36,6 +37,8 @@ import org.jspecify.annotations.Nullable;
  * @param accessLog {@code --access-log} and {@code --access-log-sample}
  * @param paths {@code --path-merge-slashes} and {@code --path-escaped-slashes}: how the L7 path
  *     normalises request paths before routing and policy read them
+ * @param state {@code --state-dir}: where the last accepted xDS config is saved and, at start,
+ *     loaded from (default: {@code state} beside the agent socket)
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -51,7 +54,8 @@ public record NodeProxyConfig(
     @Nullable IdentityConfig identity,
     Path cniRunDir,
     AccessLogSettings accessLog,
-    PathSettings paths) {
+    PathSettings paths,
+    StateSettings state) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
@@ -66,6 +70,40 @@ public record NodeProxyConfig(
     if (identity != null && !identity.trustDomain().equals(trustDomain)) {
       throw new IllegalArgumentException("the identity's trust domain differs from the proxy's");
     }
+  }
+
+  /** The settings with the state directory beside the agent socket. */
+  public NodeProxyConfig(
+      TransportKind transport,
+      @Nullable Path configDir,
+      Path agentSocket,
+      InetSocketAddress adminAddress,
+      String nodeName,
+      int workerThreads,
+      InterceptionMode interception,
+      @Nullable String xdsTarget,
+      String trustDomain,
+      @Nullable Path controlPlaneRoot,
+      @Nullable IdentityConfig identity,
+      Path cniRunDir,
+      AccessLogSettings accessLog,
+      PathSettings paths) {
+    this(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        trustDomain,
+        controlPlaneRoot,
+        identity,
+        cniRunDir,
+        accessLog,
+        paths,
+        StateSettings.besideAgentSocket(agentSocket));
   }
 
   /** The settings with the default path normalisation ({@link PathSettings#DEFAULT}). */
@@ -164,7 +202,8 @@ public record NodeProxyConfig(
         identity,
         cniRunDir,
         accessLog,
-        paths);
+        paths,
+        state);
   }
 
   /** The same settings with TLS to the control plane and/or workload certificates from a CA. */
@@ -184,7 +223,8 @@ public record NodeProxyConfig(
         identity,
         cniRunDir,
         accessLog,
-        paths);
+        paths,
+        state);
   }
 
   /** The same settings re-enrolling the pods recorded in another CNI run dir. */
@@ -203,7 +243,8 @@ public record NodeProxyConfig(
         identity,
         dir,
         accessLog,
-        paths);
+        paths,
+        state);
   }
 
   /** The same settings with the access log going to {@code settings}. */
@@ -222,7 +263,8 @@ public record NodeProxyConfig(
         identity,
         cniRunDir,
         settings,
-        paths);
+        paths,
+        state);
   }
 
   /** The same settings with another path normalisation. */
@@ -241,6 +283,27 @@ public record NodeProxyConfig(
         identity,
         cniRunDir,
         accessLog,
+        settings,
+        state);
+  }
+
+  /** The same settings keeping the proxy's state (the saved config) in {@code settings}. */
+  public NodeProxyConfig withState(StateSettings settings) {
+    return new NodeProxyConfig(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        trustDomain,
+        controlPlaneRoot,
+        identity,
+        cniRunDir,
+        accessLog,
+        paths,
         settings);
   }
 

@@ -7,6 +7,7 @@ import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.l7.path.PathSettings;
+import dev.nodemesh.proxy.state.StateSettings;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -85,6 +86,16 @@ final class ProxyCommand implements Callable<Integer> {
           "The CNI plugin's run dir (its runDir); the pods recorded there are enrolled again on"
               + " start (default: cni beside --agent-socket, /var/run/nodemesh/cni).")
   @Nullable Path cniRunDir;
+
+  // No fixed default, as --cni-run-dir: "state" beside --agent-socket, so local nodes keep apart.
+  @Option(
+      names = "--state-dir",
+      paramLabel = "DIR",
+      description =
+          "Where the last config accepted over xDS is saved (atomically, checksummed) and loaded"
+              + " from at start, before pods are enrolled (default: state beside --agent-socket,"
+              + " /var/run/nodemesh/state; the DaemonSet mounts /var/lib/nodemesh/proxy).")
+  @Nullable Path stateDir;
 
   @Option(
       names = "--admin",
@@ -332,6 +343,9 @@ final class ProxyCommand implements Callable<Integer> {
             cniRunDir != null ? cniRunDir : NodeProxyConfig.defaultCniRunDir(agentSocket),
             AccessLogSettings.parse(accessLog, accessLogSample),
             new PathSettings(pathMergeSlashes, escapedSlashes));
+    if (stateDir != null) {
+      config = config.withState(new StateSettings(stateDir));
+    }
     NodeProxy proxy;
     try {
       proxy = NodeProxy.start(config);
