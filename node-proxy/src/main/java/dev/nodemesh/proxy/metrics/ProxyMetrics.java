@@ -89,6 +89,7 @@ public final class ProxyMetrics {
           "area",
           "id",
           "outcome",
+          "source",
           "le");
 
   private final PrometheusMeterRegistry registry;

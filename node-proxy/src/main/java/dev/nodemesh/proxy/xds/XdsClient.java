@@ -281,6 +281,20 @@ public final class XdsClient implements AutoCloseable {
         return;
       }
     }
+    if (errors.isEmpty()
+        && kind != null
+        && initialSyncDone
+        && response.getResourcesCount() == 0
+        && response.getRemovedResourcesCount() == 0) {
+      // Nothing changes (a control plane's empty answer to a re-subscription of a kind with no
+      // resources): ACKed, and the snapshot in force stays, version and all.
+      r.onNext(
+          DeltaDiscoveryRequest.newBuilder()
+              .setTypeUrl(type)
+              .setResponseNonce(response.getNonce())
+              .build());
+      return;
+    }
     if (errors.isEmpty()) {
       try {
         next = build(version + 1, nextHeld);

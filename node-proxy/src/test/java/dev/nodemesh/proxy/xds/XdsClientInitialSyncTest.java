@@ -206,8 +206,18 @@ class XdsClientInitialSyncTest {
     assertEquals(List.of(denyAll()), first.get(ResourceKinds.AUTHORIZATION_POLICY.typeUrl()));
     assertEquals(List.of(), first.get(ResourceKinds.HTTP_FAULT.typeUrl()));
 
-    // From then on, each response is applied by itself.
-    assertFalse(send(out, ResourceKinds.AUTHORIZATION_POLICY).hasErrorDetail());
+    // From then on, each response is applied by itself; one that changes nothing changes nothing.
+    assertFalse(send(out, ResourceKinds.SERVICE).hasErrorDetail());
+    assertEquals(1, snapshots.current().version());
+    String n = Integer.toString(++nonce);
+    out.onNext(
+        DeltaDiscoveryResponse.newBuilder()
+            .setTypeUrl(ResourceKinds.AUTHORIZATION_POLICY.typeUrl())
+            .setNonce(n)
+            .addRemovedResources("default/deny-all")
+            .build());
+    assertEquals(n, next().getResponseNonce());
     assertEquals(2, snapshots.current().version());
+    assertEquals(List.of(), snapshots.current().authorizationPolicies());
   }
 }
