@@ -47,9 +47,9 @@ import org.slf4j.LoggerFactory;
  * empty one for a kind with no resources), responses are validated, held and ACKed but not swapped
  * in, so a proxy never serves services without their policies. Then the snapshot of all of them is
  * swapped in at once, as Envoy's initial fetch does. There is no time limit: a control plane that
- * never answers for a kind leaves the previous snapshot (a saved one, or none, which refuses
- * inbound traffic) in force and the proxy not ready, and the missing kinds are logged. After that
- * each response is applied on its own.
+ * never answers for a kind leaves the previous snapshot in force (a saved one; or none, which
+ * refuses connections to pods here and keeps the proxy not ready), and the missing kinds are
+ * logged. After that each response is applied on its own.
  *
  * <p>Threading: every state change runs on {@code executor}, which must run one task at a time (a
  * single-thread scheduler in production, a manually stepped one in tests); gRPC callbacks only hop
