@@ -14,6 +14,7 @@ import dev.nodemesh.proxy.agent.NodeAgentService;
 import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.agent.RecordReconciler;
 import dev.nodemesh.proxy.authz.Authorizer;
+import dev.nodemesh.proxy.authz.FailClosedAuthorizer;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.budget.FdLimit;
 import dev.nodemesh.proxy.config.ConfigWatcher;
@@ -33,10 +34,14 @@ import dev.nodemesh.proxy.liveness.LoopWatchdog;
 import dev.nodemesh.proxy.metrics.ProxyHealth;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
+import dev.nodemesh.proxy.state.SavedConfig;
+import dev.nodemesh.proxy.state.SnapshotStore;
 import dev.nodemesh.proxy.transport.Transport;
 import dev.nodemesh.proxy.tunnel.Tunnel;
 import dev.nodemesh.proxy.tunnel.TunnelSettings;
+import dev.nodemesh.proxy.xds.XdsClient;
 import dev.nodemesh.proxy.xds.XdsConfigSource;
+import io.envoyproxy.envoy.service.discovery.v3.Resource;
 import io.grpc.ChannelCredentials;
 import io.grpc.CompositeChannelCredentials;
 import io.grpc.InsecureChannelCredentials;
@@ -47,8 +52,11 @@ import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -144,7 +152,13 @@ public final class NodeProxy implements AutoCloseable {
     // First, so a log file that cannot be opened fails the start before any thread exists.
     AccessLog accessLog =
         AccessLog.start(config.accessLog(), config.nodeName(), metrics.registry());
-    SnapshotHolder snapshots = new SnapshotHolder();
+    // The node's last known good config, in force before any pod is enrolled (xDS mode only: a
+    // config directory is read at once below). Without one, nothing is in force and
+    // FailClosedAuthorizer refuses every connection to a pod here until the first config arrives.
+    SnapshotStore store = new SnapshotStore(config.state().dir(), Clock.systemUTC());
+    Saved saved = config.xdsTarget() == null ? null : loadSaved(store, config.nodeName());
+    SnapshotHolder snapshots =
+        new SnapshotHolder(saved == null ? ConfigSnapshot.empty() : saved.snapshot());
     PodRegistry pods = new PodRegistry();
     IsolationSettings isolation = config.isolation();
     long nofile = FdLimit.raiseToHard();
@@ -200,7 +214,8 @@ public final class NodeProxy implements AutoCloseable {
       }
       identities = identity.manager();
     }
-    Authorizer policy = authorizer != null ? authorizer : new PolicyAuthorizer();
+    Authorizer policy =
+        new FailClosedAuthorizer(authorizer != null ? authorizer : new PolicyAuthorizer());
     Tunnel tunnel =
         identities == null
             ? null
@@ -250,6 +265,9 @@ public final class NodeProxy implements AutoCloseable {
             readiness::ready);
     Counter rejected = health.configRejected();
     health.bindCapture(snapshots::current);
+    if (saved != null) {
+      health.configApplied("saved", Duration.between(saved.config().acceptedAt(), Instant.now()));
+    }
     AutoCloseable watcher = null;
     ExecutorService agentThread = null;
     AgentServer agent = null;
@@ -268,7 +286,19 @@ public final class NodeProxy implements AutoCloseable {
                     toControlPlane, NodeToken.fromFile(id.tokenFile(), id.plaintextToken()));
         XdsConfigSource xds =
             XdsConfigSource.start(
-                xdsTarget, xdsCredentials, config.nodeName(), snapshots, rejected);
+                xdsTarget,
+                xdsCredentials,
+                config.nodeName(),
+                snapshots,
+                rejected,
+                new XdsClient.Listener() {
+                  @Override
+                  public void accepted(
+                      ConfigSnapshot snapshot, Map<String, List<Resource>> resources) {
+                    health.configApplied("xds", Duration.ZERO);
+                    save(store, config.nodeName(), snapshot.version(), resources);
+                  }
+                });
         watcher = xds;
         health.bindXds(xds.client()::connected);
       } else {
@@ -277,7 +307,7 @@ public final class NodeProxy implements AutoCloseable {
                 Objects.requireNonNull(configDir, "configDir"),
                 s -> {
                   ConfigSnapshot old = snapshots.swap(s);
-                  health.configApplied();
+                  health.configApplied("local", Duration.ZERO);
                   log.info("config version {} -> {}: {}", old.version(), s.version(), s.describe());
                 },
                 e -> {
@@ -326,6 +356,69 @@ public final class NodeProxy implements AutoCloseable {
       interception.close();
       accessLog.close();
       throw e;
+    }
+  }
+
+  /**
+   * The saved snapshot when it is whole, of this format, for this node and valid by today's rules;
+   * otherwise null, with a log line saying why (the proxy then starts with no config in force).
+   */
+  private static @Nullable Saved loadSaved(SnapshotStore store, String nodeName) {
+    String refused =
+        "inbound connections to enrolled pods are refused until the control plane's first config"
+            + " arrives";
+    SnapshotStore.Load load;
+    try {
+      load = store.load();
+    } catch (IOException e) {
+      load = new SnapshotStore.Load.Unusable("cannot read it: " + e);
+    }
+    String unusable;
+    if (load instanceof SnapshotStore.Load.Missing) {
+      log.warn("no saved config at {}: {}", store.file(), refused);
+      return null;
+    } else if (load instanceof SnapshotStore.Load.Unusable u) {
+      unusable = u.reason();
+    } else if (load instanceof SnapshotStore.Load.Found f) {
+      SavedConfig c = f.config();
+      if (!c.nodeName().equals(nodeName)) {
+        unusable = "saved for node " + c.nodeName() + ", this proxy serves " + nodeName;
+      } else {
+        try {
+          ConfigSnapshot snapshot = c.toSnapshot();
+          log.info(
+              "saved config from {} in force before any pod is enrolled (accepted at {}): {}",
+              store.file(),
+              c.acceptedAt(),
+              snapshot.describe());
+          return new Saved(c, snapshot);
+        } catch (IllegalArgumentException e) {
+          unusable = "no longer valid: " + e.getMessage();
+        }
+      }
+    } else {
+      throw new AssertionError(load);
+    }
+    log.error(
+        "saved config {} is not usable, ignoring it ({}): {}", store.file(), unusable, refused);
+    return null;
+  }
+
+  /** A saved config that loaded, and the snapshot it makes. */
+  private record Saved(SavedConfig config, ConfigSnapshot snapshot) {}
+
+  /** Saves an accepted snapshot; a failure is logged and the proxy goes on with it in force. */
+  private static void save(
+      SnapshotStore store, String nodeName, long version, Map<String, List<Resource>> resources) {
+    try {
+      store.save(nodeName, version, resources);
+    } catch (IOException | RuntimeException e) {
+      log.warn(
+          "saving config version {} to {} failed; a restart would start from an older one or"
+              + " none: {}",
+          version,
+          store.file(),
+          e.toString());
     }
   }
 

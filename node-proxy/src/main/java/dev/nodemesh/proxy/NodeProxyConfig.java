@@ -4,6 +4,7 @@ import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.l7.path.PathSettings;
+import dev.nodemesh.proxy.state.StateSettings;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -37,6 +38,8 @@ import org.jspecify.annotations.Nullable;
  * @param paths {@code --path-merge-slashes} and {@code --path-escaped-slashes}: how the L7 path
  *     normalises request paths before routing and policy read them
  * @param isolation per-pod connection budgets and event-loop liveness ({@link IsolationSettings})
+ * @param state {@code --state-dir}: where the last accepted xDS config is saved and, at start,
+ *     loaded from (default: {@code state} beside the agent socket)
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -53,7 +56,8 @@ public record NodeProxyConfig(
     Path cniRunDir,
     AccessLogSettings accessLog,
     PathSettings paths,
-    IsolationSettings isolation) {
+    IsolationSettings isolation,
+    StateSettings state) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
@@ -70,7 +74,10 @@ public record NodeProxyConfig(
     }
   }
 
-  /** The settings with the default budgets and liveness ({@link IsolationSettings#DEFAULT}). */
+  /**
+   * The settings with the default budgets and liveness, and the state directory beside the agent
+   * socket.
+   */
   public NodeProxyConfig(
       TransportKind transport,
       @Nullable Path configDir,
@@ -101,7 +108,8 @@ public record NodeProxyConfig(
         cniRunDir,
         accessLog,
         paths,
-        IsolationSettings.DEFAULT);
+        IsolationSettings.DEFAULT,
+        StateSettings.besideAgentSocket(agentSocket));
   }
 
   /** The settings with the default path normalisation ({@link PathSettings#DEFAULT}). */
@@ -201,7 +209,8 @@ public record NodeProxyConfig(
         cniRunDir,
         accessLog,
         paths,
-        isolation);
+        isolation,
+        state);
   }
 
   /** The same settings with TLS to the control plane and/or workload certificates from a CA. */
@@ -222,7 +231,8 @@ public record NodeProxyConfig(
         cniRunDir,
         accessLog,
         paths,
-        isolation);
+        isolation,
+        state);
   }
 
   /** The same settings re-enrolling the pods recorded in another CNI run dir. */
@@ -242,7 +252,8 @@ public record NodeProxyConfig(
         dir,
         accessLog,
         paths,
-        isolation);
+        isolation,
+        state);
   }
 
   /** The same settings with the access log going to {@code settings}. */
@@ -262,7 +273,8 @@ public record NodeProxyConfig(
         cniRunDir,
         settings,
         paths,
-        isolation);
+        isolation,
+        state);
   }
 
   /** The same settings with another path normalisation. */
@@ -282,7 +294,8 @@ public record NodeProxyConfig(
         cniRunDir,
         accessLog,
         settings,
-        isolation);
+        isolation,
+        state);
   }
 
   /** The same settings with other per-pod budgets and liveness limits. */
@@ -302,6 +315,28 @@ public record NodeProxyConfig(
         cniRunDir,
         accessLog,
         paths,
+        settings,
+        state);
+  }
+
+  /** The same settings keeping the proxy's state (the saved config) in {@code settings}. */
+  public NodeProxyConfig withState(StateSettings settings) {
+    return new NodeProxyConfig(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        trustDomain,
+        controlPlaneRoot,
+        identity,
+        cniRunDir,
+        accessLog,
+        paths,
+        isolation,
         settings);
   }
 

@@ -190,7 +190,11 @@ final class NodeStream {
           }
         }
       }
-      if (changed.isEmpty() && removed.isEmpty()) {
+      // A node that claimed nothing for a type it has no resources of still gets one (empty)
+      // response: its client applies the first config only once every subscribed type has
+      // answered (initial fetch), so silence would keep it waiting.
+      boolean firstOfNothing = st.heldViewsId < 0 && st.held.isEmpty() && st.rejected == null;
+      if (changed.isEmpty() && removed.isEmpty() && !firstOfNothing) {
         // The node already holds exactly this view: remember it as such, so the next push can
         // take the fast path.
         st.held = desired;

@@ -119,6 +119,20 @@ class DeltaAdsProtocolTest {
   }
 
   @Test
+  void aTypeWithNothingInItIsAnsweredOnceEmptySoTheNodesInitialFetchEnds() throws Exception {
+    String faults = ResourceType.HTTP_FAULT.typeUrl();
+    try (RawAdsClient c = new RawAdsClient(channel, "n1")) {
+      c.subscribe(faults, Map.of());
+      DeltaDiscoveryResponse r = c.next();
+      assertEquals(faults, r.getTypeUrl());
+      assertEquals(0, r.getResourcesCount());
+      assertEquals(0, r.getRemovedResourcesCount());
+      c.ack(r);
+      c.expectNothing(300); // once: the ACKed empty view is what the node holds
+    }
+  }
+
+  @Test
   void removalIsSentAsARemovedName() throws Exception {
     try (RawAdsClient c = new RawAdsClient(channel, "n1")) {
       sync(c, Set.of(key("web-1"), key("web-2"), key("client-1")));
@@ -216,6 +230,12 @@ class DeltaAdsProtocolTest {
         assertTrue(System.nanoTime() < deadline);
         Thread.sleep(5);
       }
+      // A node that claimed nothing of a type with nothing in it gets one empty answer, so its
+      // initial fetch ends.
+      DeltaDiscoveryResponse first = c.next();
+      assertEquals(0, first.getResourcesCount());
+      assertEquals(0, first.getRemovedResourcesCount());
+      c.ack(first);
       // Ten in-memory changes take microseconds; the 2 s debounce makes them one push even on a
       // loaded machine, without the test timing anything itself.
       for (int i = 0; i < 10; i++) {
@@ -227,11 +247,12 @@ class DeltaAdsProtocolTest {
       assertEquals(10, r.getResourcesCount(), "ten changes, one response");
       // The push is counted after the response is handed to gRPC: wait for the count, bounded.
       long counted = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-      while (slowDebounce.ads().metrics().pushes(ResourceType.WORKLOAD) < 1.0
+      // Two pushes: the empty first answer, and the burst's one.
+      while (slowDebounce.ads().metrics().pushes(ResourceType.WORKLOAD) < 2.0
           && System.nanoTime() < counted) {
         Thread.sleep(5);
       }
-      assertEquals(1.0, slowDebounce.ads().metrics().pushes(ResourceType.WORKLOAD));
+      assertEquals(2.0, slowDebounce.ads().metrics().pushes(ResourceType.WORKLOAD));
     } finally {
       ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       slowDebounce.close();

@@ -19,6 +19,8 @@ import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
@@ -35,8 +37,8 @@ import java.util.stream.Stream;
  * <p>Names: {@code nodemesh_event_loop_pending_tasks}, {@code nodemesh_event_loop_lag_seconds},
  * {@code nodemesh_netty_direct_memory_used_bytes}, {@code nodemesh_process_open_fds}, {@code
  * nodemesh_process_cpu_seconds_total}, {@code nodemesh_process_resident_memory_bytes}, {@code
- * nodemesh_config_version}, {@code nodemesh_config_age_seconds}, {@code
- * nodemesh_config_rejected_total}, {@code nodemesh_xds_connected} (xDS mode only), {@code
+ * nodemesh_config_version}, {@code nodemesh_config_age_seconds}, {@code nodemesh_config_source},
+ * {@code nodemesh_config_rejected_total}, {@code nodemesh_xds_connected} (xDS mode only), {@code
  * nodemesh_pods_enrolled}, {@code nodemesh_proxy_ready}, {@code nodemesh_allocation_failures_total}
  * (direct memory refused, see {@link FatalErrors}), plus Micrometer's {@code jvm_memory_*}.
  * Certificate expiry and rotations are {@code CertificateManager}'s, policy denials {@link
@@ -52,6 +54,10 @@ public final class ProxyHealth {
   private final AtomicLong lastSeenVersion;
   private final MeterRegistry registry;
   private final Counter configRejected;
+  private volatile String configSource = "none";
+
+  /** The values of {@code nodemesh_config_source}'s {@code source} label. */
+  public static final List<String> CONFIG_SOURCES = List.of("saved", "xds", "local");
 
   private ProxyHealth(MeterRegistry registry, LongSupplier configVersion) {
     this.registry = registry;
@@ -110,9 +116,20 @@ public final class ProxyHealth {
         .register(r);
     Gauge.builder("nodemesh.config.age", health, ProxyHealth::configAgeSeconds)
         .baseUnit("seconds")
-        .description("Time since the config in force was applied (or since start, before any)")
+        .description(
+            "Time since the config in force was accepted (a saved one: by the proxy that saved"
+                + " it; before any config: since start)")
         .strongReference(true)
         .register(r);
+    for (String source : CONFIG_SOURCES) {
+      Gauge.builder("nodemesh.config.source", health, h -> source.equals(h.configSource) ? 1 : 0)
+          .tag("source", source)
+          .description(
+              "1 for where the config in force came from: saved (the node's last known good,"
+                  + " loaded at start), xds or local (a config directory); all 0 before any")
+          .strongReference(true)
+          .register(r);
+    }
     Gauge.builder("nodemesh.pods.enrolled", podsEnrolled, s -> s.getAsLong())
         .description("Pods enrolled on this node")
         .strongReference(true)
@@ -160,6 +177,19 @@ public final class ProxyHealth {
   public void configApplied() {
     lastSeenVersion.set(configVersion.getAsLong());
     configAppliedNanos.set(System.nanoTime());
+  }
+
+  /**
+   * A new config snapshot from {@code source} (one of {@link #CONFIG_SOURCES}) is in force, {@code
+   * age} old already (a saved snapshot's time since it was accepted; zero for a fresh one).
+   */
+  public void configApplied(String source, Duration age) {
+    if (!CONFIG_SOURCES.contains(source)) {
+      throw new IllegalArgumentException("unknown config source " + source);
+    }
+    lastSeenVersion.set(configVersion.getAsLong());
+    configAppliedNanos.set(System.nanoTime() - Math.max(0, age.toNanos()));
+    configSource = source;
   }
 
   /**

@@ -90,6 +90,7 @@ public final class ProxyMetrics {
           "area",
           "id",
           "outcome",
+          "source",
           "le");
 
   private final PrometheusMeterRegistry registry;

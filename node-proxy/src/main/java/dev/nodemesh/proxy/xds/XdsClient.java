@@ -19,9 +19,11 @@ import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -41,6 +43,14 @@ import org.slf4j.LoggerFactory;
  * accepted snapshot keeps serving; the client reconnects with jittered exponential backoff and
  * sends the versions it holds ({@code initial_resource_versions}) so only differences come back.
  *
+ * <p>The first config is applied whole: until every subscribed kind has had its first response (an
+ * empty one for a kind with no resources), responses are validated, held and ACKed but not swapped
+ * in, so a proxy never serves services without their policies. Then the snapshot of all of them is
+ * swapped in at once, as Envoy's initial fetch does. There is no time limit: a control plane that
+ * never answers for a kind leaves the previous snapshot in force (a saved one; or none, which
+ * refuses connections to pods here and keeps the proxy not ready), and the missing kinds are
+ * logged. After that each response is applied on its own.
+ *
  * <p>Threading: every state change runs on {@code executor}, which must run one task at a time (a
  * single-thread scheduler in production, a manually stepped one in tests); gRPC callbacks only hop
  * onto it. The executor and the backoff's random source are the injected clock.
@@ -55,6 +65,14 @@ public final class XdsClient implements AutoCloseable {
   public interface Listener {
     default void accepted(ConfigSnapshot snapshot) {}
 
+    /**
+     * As {@link #accepted(ConfigSnapshot)}, with every resource the snapshot was built from as the
+     * control plane sent it, per type URL (what the proxy saves on the node).
+     */
+    default void accepted(ConfigSnapshot snapshot, Map<String, List<Resource>> resources) {
+      accepted(snapshot);
+    }
+
     default void rejected(String reasons) {}
 
     default void connectionLost(@Nullable Throwable cause, long reconnectInNanos) {}
@@ -64,7 +82,7 @@ public final class XdsClient implements AutoCloseable {
    * One accepted resource: the version the control plane gave it, what it decoded to, and whether
    * it goes into this node's snapshot ({@link ResourceKind#servesNode}).
    */
-  private record Held<T>(String version, T value, boolean servesNode) {}
+  private record Held<T>(String version, T value, boolean servesNode, Resource wire) {}
 
   private final Channel channel;
   private final String nodeName;
@@ -79,9 +97,12 @@ public final class XdsClient implements AutoCloseable {
   private Map<ResourceKind<?, ?>, Map<String, Held<?>>> held = emptyHeld();
   private @Nullable StreamObserver<DeltaDiscoveryRequest> requests;
   private @Nullable ScheduledFuture<?> reconnect;
+  // Type URLs still waiting for their first response; the first snapshot is swapped in when empty.
+  private final Set<String> awaitingFirst = new LinkedHashSet<>();
   private int generation;
   private boolean closed;
   private volatile long version;
+  private volatile boolean initialSyncDone;
   private volatile boolean connected;
 
   public XdsClient(
@@ -97,6 +118,10 @@ public final class XdsClient implements AutoCloseable {
     this.executor = executor;
     this.backoff = backoff;
     this.listener = listener;
+    // Versions go on from the snapshot in force (a saved one, loaded at start), so the version
+    // gauge never steps back.
+    this.version = snapshots.current().version();
+    ResourceKinds.ALL.forEach(k -> awaitingFirst.add(k.typeUrl()));
   }
 
   private static Map<String, Held<?>> heldOf(
@@ -115,7 +140,10 @@ public final class XdsClient implements AutoCloseable {
     executor.execute(this::connect);
   }
 
-  /** Number of updates accepted so far; also the version of the snapshot this client swapped in. */
+  /**
+   * The version of the snapshot this client last swapped in: the version in force when it was made
+   * (0, or a saved snapshot's) plus the number of updates accepted since.
+   */
   public long version() {
     return version;
   }
@@ -208,9 +236,10 @@ public final class XdsClient implements AutoCloseable {
     connected = false;
     long delay = backoff.nextDelayNanos();
     log.warn(
-        "control plane stream lost ({}); keeping config version {}, reconnecting in {} ms",
+        "control plane stream lost ({}); keeping config version {}{}, reconnecting in {} ms",
         cause == null ? "closed by server" : Status.fromThrowable(cause),
         version,
+        initialSyncDone() ? "" : " (initial sync still waiting for " + awaitingFirst + ")",
         TimeUnit.NANOSECONDS.toMillis(delay));
     listener.connectionLost(cause, delay);
     reconnect = executor.schedule(this::connect, delay, TimeUnit.NANOSECONDS);
@@ -236,6 +265,36 @@ public final class XdsClient implements AutoCloseable {
       errors.add("type " + type + " was not subscribed to");
     }
     ConfigSnapshot next = null;
+    if (errors.isEmpty() && kind != null && !initialSyncDone()) {
+      Set<String> still = new LinkedHashSet<>(awaitingFirst);
+      still.remove(kind.typeUrl());
+      if (!still.isEmpty()) {
+        // Valid, so held and ACKed, but not in force before every kind has come (see above).
+        held = nextHeld;
+        awaitingFirst.remove(kind.typeUrl());
+        log.info("initial config sync: {} received, waiting for {}", kind, still);
+        r.onNext(
+            DeltaDiscoveryRequest.newBuilder()
+                .setTypeUrl(type)
+                .setResponseNonce(response.getNonce())
+                .build());
+        return;
+      }
+    }
+    if (errors.isEmpty()
+        && kind != null
+        && initialSyncDone
+        && response.getResourcesCount() == 0
+        && response.getRemovedResourcesCount() == 0) {
+      // Nothing changes (a control plane's empty answer to a re-subscription of a kind with no
+      // resources): ACKed, and the snapshot in force stays, version and all.
+      r.onNext(
+          DeltaDiscoveryRequest.newBuilder()
+              .setTypeUrl(type)
+              .setResponseNonce(response.getNonce())
+              .build());
+      return;
+    }
     if (errors.isEmpty()) {
       try {
         next = build(version + 1, nextHeld);
@@ -257,10 +316,29 @@ public final class XdsClient implements AutoCloseable {
       return;
     }
     held = nextHeld;
+    awaitingFirst.clear();
+    initialSyncDone = true;
     version = next.version();
     snapshots.swap(next);
     r.onNext(reply.build());
-    listener.accepted(next);
+    listener.accepted(next, wire(nextHeld));
+  }
+
+  /** True once the first snapshot of every subscribed kind together has been swapped in. */
+  public boolean initialSyncDone() {
+    return initialSyncDone;
+  }
+
+  private static Map<String, List<Resource>> wire(
+      Map<ResourceKind<?, ?>, Map<String, Held<?>>> held) {
+    Map<String, List<Resource>> out = new HashMap<>();
+    held.forEach(
+        (kind, byName) -> {
+          List<Resource> list = new ArrayList<>(byName.size());
+          byName.values().forEach(h -> list.add(h.wire()));
+          out.put(kind.typeUrl(), list);
+        });
+    return out;
   }
 
   /** Decodes a response's resources of one kind into {@code into}, and removes its removals. */
@@ -275,7 +353,8 @@ public final class XdsClient implements AutoCloseable {
       R value = proto == null ? null : kind.decode(decoder, res.getName(), proto);
       if (proto != null && value != null) {
         into.put(
-            res.getName(), new Held<>(res.getVersion(), value, kind.servesNode(proto, nodeName)));
+            res.getName(),
+            new Held<>(res.getVersion(), value, kind.servesNode(proto, nodeName), res));
       }
     }
     response.getRemovedResourcesList().forEach(into::remove);

@@ -2,12 +2,15 @@ package dev.nodemesh.proxy.xds;
 
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.SnapshotHolder;
+import io.envoyproxy.envoy.service.discovery.v3.Resource;
 import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.micrometer.core.instrument.Counter;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
@@ -48,6 +51,20 @@ public final class XdsConfigSource implements AutoCloseable {
       String nodeName,
       SnapshotHolder snapshots,
       Counter rejected) {
+    return start(target, credentials, nodeName, snapshots, rejected, new XdsClient.Listener() {});
+  }
+
+  /**
+   * As above; {@code also} hears every accepted snapshot with its resources after the log (the
+   * proxy saves it on the node and marks the config source).
+   */
+  public static XdsConfigSource start(
+      String target,
+      ChannelCredentials credentials,
+      String nodeName,
+      SnapshotHolder snapshots,
+      Counter rejected,
+      XdsClient.Listener also) {
     ManagedChannel channel =
         Grpc.newChannelBuilder(target, credentials)
             // The first response carries a whole view (~150 bytes a workload): gRPC's default
@@ -70,8 +87,9 @@ public final class XdsConfigSource implements AutoCloseable {
                 () -> ThreadLocalRandom.current().nextDouble()),
             new XdsClient.Listener() {
               @Override
-              public void accepted(ConfigSnapshot snapshot) {
+              public void accepted(ConfigSnapshot snapshot, Map<String, List<Resource>> resources) {
                 log.info("xDS {}", snapshot.describe());
+                also.accepted(snapshot, resources);
               }
 
               @Override

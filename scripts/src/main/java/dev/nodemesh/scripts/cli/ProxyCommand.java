@@ -8,6 +8,7 @@ import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.l7.path.PathSettings;
+import dev.nodemesh.proxy.state.StateSettings;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -86,6 +87,16 @@ final class ProxyCommand implements Callable<Integer> {
           "The CNI plugin's run dir (its runDir); the pods recorded there are enrolled again on"
               + " start (default: cni beside --agent-socket, /var/run/nodemesh/cni).")
   @Nullable Path cniRunDir;
+
+  // No fixed default, as --cni-run-dir: "state" beside --agent-socket, so local nodes keep apart.
+  @Option(
+      names = "--state-dir",
+      paramLabel = "DIR",
+      description =
+          "Where the last config accepted over xDS is saved (atomically, checksummed) and loaded"
+              + " from at start, before pods are enrolled (default: state beside --agent-socket,"
+              + " /var/run/nodemesh/state; the DaemonSet mounts /var/lib/nodemesh/proxy).")
+  @Nullable Path stateDir;
 
   @Option(
       names = "--admin",
@@ -370,6 +381,9 @@ final class ProxyCommand implements Callable<Integer> {
               new IsolationSettings(maxConnectionsPerPod, loopLagUnhealthy, loopStallFatal));
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+    }
+    if (stateDir != null) {
+      config = config.withState(new StateSettings(stateDir));
     }
     NodeProxy proxy;
     try {

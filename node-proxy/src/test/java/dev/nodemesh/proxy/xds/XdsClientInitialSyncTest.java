@@ -1,0 +1,223 @@
+package dev.nodemesh.proxy.xds;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.Any;
+import dev.nodemesh.api.config.v1.Selector;
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.Workload;
+import dev.nodemesh.model.kind.ResourceKind;
+import dev.nodemesh.model.kind.ResourceKinds;
+import dev.nodemesh.model.proto.ProtoEncoder;
+import dev.nodemesh.proxy.config.SnapshotHolder;
+import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
+import io.envoyproxy.envoy.service.discovery.v3.Resource;
+import io.grpc.ManagedChannel;
+import io.grpc.Server;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.grpc.stub.StreamObserver;
+import java.net.InetAddress;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The first config is applied whole: a fake control plane answers one kind at a time, and the
+ * proxy's snapshot stays as it was (nothing in force) until every subscribed kind has answered,
+ * then holds all of them at once. Responses arrive on an in-process gRPC stream; the client runs on
+ * its own single thread, and every step waits for the client's ACK or NACK, which it sends only
+ * after it has handled the response.
+ */
+class XdsClientInitialSyncTest {
+  private final BlockingQueue<DeltaDiscoveryRequest> requests = new LinkedBlockingQueue<>();
+  private final BlockingQueue<StreamObserver<DeltaDiscoveryResponse>> streams =
+      new LinkedBlockingQueue<>();
+  private final BlockingQueue<Map<String, List<Resource>>> saved = new LinkedBlockingQueue<>();
+  private final SnapshotHolder snapshots = new SnapshotHolder();
+  private final ScheduledExecutorService executor = Executors.newSingleThreadScheduledExecutor();
+  private Server server;
+  private ManagedChannel channel;
+  private XdsClient client;
+  private int nonce;
+
+  @BeforeEach
+  void start() throws Exception {
+    String name = InProcessServerBuilder.generateName();
+    server =
+        InProcessServerBuilder.forName(name)
+            .addService(
+                new AggregatedDiscoveryServiceGrpc.AggregatedDiscoveryServiceImplBase() {
+                  @Override
+                  public StreamObserver<DeltaDiscoveryRequest> deltaAggregatedResources(
+                      StreamObserver<DeltaDiscoveryResponse> out) {
+                    streams.add(out);
+                    return new StreamObserver<>() {
+                      @Override
+                      public void onNext(DeltaDiscoveryRequest r) {
+                        requests.add(r);
+                      }
+
+                      @Override
+                      public void onError(Throwable t) {}
+
+                      @Override
+                      public void onCompleted() {}
+                    };
+                  }
+                })
+            .build()
+            .start();
+    channel = InProcessChannelBuilder.forName(name).build();
+    client =
+        new XdsClient(
+            channel,
+            "n1",
+            snapshots,
+            executor,
+            new Backoff(TimeUnit.SECONDS.toNanos(1), TimeUnit.SECONDS.toNanos(1), () -> 0.5),
+            new XdsClient.Listener() {
+              @Override
+              public void accepted(ConfigSnapshot s, Map<String, List<Resource>> resources) {
+                saved.add(resources);
+              }
+            });
+    client.start();
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    client.close();
+    channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    // Last: the stream's end still hops onto the executor.
+    executor.shutdown();
+    executor.awaitTermination(5, TimeUnit.SECONDS);
+  }
+
+  private DeltaDiscoveryRequest next() throws InterruptedException {
+    DeltaDiscoveryRequest r = requests.poll(10, TimeUnit.SECONDS);
+    assertNotNull(r, "the client answers");
+    return r;
+  }
+
+  /** Sends one response and returns the client's answer to it. */
+  private DeltaDiscoveryRequest send(
+      StreamObserver<DeltaDiscoveryResponse> out, ResourceKind<?, ?> kind, Resource... resources)
+      throws InterruptedException {
+    String n = Integer.toString(++nonce);
+    out.onNext(
+        DeltaDiscoveryResponse.newBuilder()
+            .setTypeUrl(kind.typeUrl())
+            .setNonce(n)
+            .addAllResources(List.of(resources))
+            .build());
+    DeltaDiscoveryRequest answer = next();
+    assertEquals(n, answer.getResponseNonce());
+    assertEquals(kind.typeUrl(), answer.getTypeUrl());
+    return answer;
+  }
+
+  private static Resource web() throws Exception {
+    Workload w =
+        new Workload(
+            "uid-web",
+            "web",
+            "default",
+            List.of(InetAddress.getByName("10.0.0.1")),
+            Map.of("app", "web"),
+            "default",
+            "n1",
+            Map.of());
+    return Resource.newBuilder()
+        .setName("default/web")
+        .setVersion("1")
+        .setResource(Any.pack(ProtoEncoder.workload(w, true)))
+        .build();
+  }
+
+  private static Resource denyAll() {
+    return Resource.newBuilder()
+        .setName("default/deny-all")
+        .setVersion("1")
+        .setResource(
+            Any.pack(
+                dev.nodemesh.api.config.v1.AuthorizationPolicy.newBuilder()
+                    .setName("deny-all")
+                    .setNamespace("default")
+                    .setSelector(Selector.getDefaultInstance())
+                    .setAction(dev.nodemesh.api.config.v1.AuthorizationPolicy.Action.ALLOW)
+                    .build()))
+        .build();
+  }
+
+  @Test
+  void nothingIsInForceUntilEveryKindHasAnsweredThenAllOfItAtOnce() throws Exception {
+    StreamObserver<DeltaDiscoveryResponse> out = streams.poll(10, TimeUnit.SECONDS);
+    assertNotNull(out);
+    for (int i = 0; i < ResourceKinds.ALL.size(); i++) {
+      assertEquals(ResourceKinds.ALL.get(i).typeUrl(), next().getTypeUrl(), "subscriptions");
+    }
+    // Services' workloads first, then the policies: neither may serve without the other.
+    assertFalse(send(out, ResourceKinds.WORKLOAD, web()).hasErrorDetail());
+    assertEquals(0, snapshots.current().version(), "workloads alone are not in force");
+    assertFalse(send(out, ResourceKinds.AUTHORIZATION_POLICY, denyAll()).hasErrorDetail());
+    assertEquals(0, snapshots.current().version());
+    // A bad response during the initial sync is NACKed and changes nothing.
+    Resource bad =
+        Resource.newBuilder()
+            .setName("default/x")
+            .setResource(Any.pack(dev.nodemesh.api.config.v1.Service.getDefaultInstance()))
+            .build();
+    assertTrue(send(out, ResourceKinds.SERVICE, bad).hasErrorDetail());
+    List<ResourceKind<?, ?>> rest =
+        ResourceKinds.ALL.stream()
+            .filter(k -> k != ResourceKinds.WORKLOAD && k != ResourceKinds.AUTHORIZATION_POLICY)
+            .toList();
+    for (int i = 0; i < rest.size() - 1; i++) {
+      assertFalse(send(out, rest.get(i)).hasErrorDetail());
+      assertEquals(0, snapshots.current().version(), "still waiting after " + rest.get(i));
+      assertFalse(client.initialSyncDone());
+    }
+    assertTrue(saved.isEmpty(), "nothing accepted, nothing saved");
+
+    assertFalse(send(out, rest.get(rest.size() - 1)).hasErrorDetail());
+    ConfigSnapshot s = snapshots.current();
+    assertEquals(1, s.version());
+    assertTrue(client.initialSyncDone());
+    assertEquals(List.of("web"), s.workloads().stream().map(Workload::name).toList());
+    assertEquals(1, s.authorizationPolicies().size(), "the workloads came with their policy");
+    // The listener hears of it after the ACK is on its way.
+    Map<String, List<Resource>> first = saved.poll(10, TimeUnit.SECONDS);
+    assertNotNull(first, "the accepted config is handed over with its resources");
+    assertEquals(List.of(web()), first.get(ResourceKinds.WORKLOAD.typeUrl()));
+    assertEquals(List.of(denyAll()), first.get(ResourceKinds.AUTHORIZATION_POLICY.typeUrl()));
+    assertEquals(List.of(), first.get(ResourceKinds.HTTP_FAULT.typeUrl()));
+
+    // From then on, each response is applied by itself; one that changes nothing changes nothing.
+    assertFalse(send(out, ResourceKinds.SERVICE).hasErrorDetail());
+    assertEquals(1, snapshots.current().version());
+    String n = Integer.toString(++nonce);
+    out.onNext(
+        DeltaDiscoveryResponse.newBuilder()
+            .setTypeUrl(ResourceKinds.AUTHORIZATION_POLICY.typeUrl())
+            .setNonce(n)
+            .addRemovedResources("default/deny-all")
+            .build());
+    assertEquals(n, next().getResponseNonce());
+    assertEquals(2, snapshots.current().version());
+    assertEquals(List.of(), snapshots.current().authorizationPolicies());
+  }
+}
