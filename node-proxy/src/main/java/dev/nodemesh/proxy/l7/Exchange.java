@@ -172,6 +172,8 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
   private boolean incomplete;
   private long retryAfterSeconds;
   private boolean delayed;
+  // Reading the client is stopped because body parts wait for an upstream (bounded memory).
+  private boolean holdingBody;
 
   Exchange(
       Downstream down, RequestHandler.Context cx, ExchangeUpstreams upstreams, HttpRequest head) {
@@ -190,6 +192,14 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
 
   State state() {
     return state;
+  }
+
+  /** No response has started and the request waits for an upstream, a delay or a backoff. */
+  boolean awaitingResponse() {
+    return state == State.DELAYED
+        || state == State.CONNECTING
+        || state == State.SENT
+        || state == State.BACKING_OFF;
   }
 
   /** The whole request body was read (or nothing more can be read reliably). */
@@ -395,6 +405,14 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
     }
     b.add(content);
     flushBody();
+    if (!bodyComplete && b.pendingBytes() > cx.limits().maxReplayBytes()) {
+      // No upstream takes the body now (connecting, a fault delay, a retry backoff, or the
+      // upstream is not writable): stop reading the client until one does, so a body is held up
+      // to the replay limit plus one read, never without bound. Over h2c the stream's unread
+      // frames hold back its WINDOW_UPDATEs, so the client's flow-control window stops it.
+      holdingBody = true;
+      down.ctx().channel().config().setAutoRead(false);
+    }
   }
 
   private void flushBody() {
@@ -415,7 +433,17 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
       down.flushUpstream(ex);
       if (!ex.isWritable()) {
         down.ctx().channel().config().setAutoRead(false);
+      } else if (holdingBody) {
+        resumeBody();
       }
+    }
+  }
+
+  /** An upstream took the held body: read the client again (unless the body is all here). */
+  private void resumeBody() {
+    holdingBody = false;
+    if (!bodyComplete) {
+      down.ctx().channel().config().setAutoRead(true);
     }
   }
 
@@ -764,6 +792,7 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
   @Override
   public void writable(Channel exchange, boolean writable) {
     if (writable && state != State.DONE && exchange == upstream) {
+      holdingBody = false;
       down.ctx().channel().config().setAutoRead(true);
     }
   }
@@ -826,6 +855,11 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
     cancel(requestTimer);
     cancel(tryTimer);
     cancel(waitTimer);
+    if (holdingBody && cx.h2Downstream()) {
+      // The rest of the stream's body is read and dropped (HTTP/1.1: the connection decides).
+      holdingBody = false;
+      down.ctx().channel().config().setAutoRead(true);
+    }
     Attempt a = attempt;
     if (a != null) {
       a.end();
