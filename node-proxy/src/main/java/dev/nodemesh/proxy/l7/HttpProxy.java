@@ -265,7 +265,7 @@ public final class HttpProxy {
         Http2FrameCodecBuilder.forServer()
             .initialSettings(
                 Http2Settings.defaultSettings()
-                    .maxHeaderListSize(cx.limits().maxHeaderBytes())
+                    .maxHeaderListSize(cx.limits().h2HeaderListSize())
                     .maxConcurrentStreams(MAX_CONCURRENT_STREAMS))
             // Rapid reset (CVE-2023-44487): a client that resets more than this many streams per
             // window is sent GOAWAY and closed; CONTINUATION floods: more than this many small

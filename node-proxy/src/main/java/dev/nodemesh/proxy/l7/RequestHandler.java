@@ -10,6 +10,7 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.http.DefaultLastHttpContent;
 import io.netty.handler.codec.http.FullHttpMessage;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -17,6 +18,7 @@ import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpObject;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
@@ -129,6 +131,13 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
         ReferenceCountUtil.release(msg);
         close();
         return;
+      }
+      if (head.decoderResult().isSuccess()) {
+        String over = cx.limits().exceeded(head.headers(), cx.h2Downstream());
+        if (over != null) {
+          // 431 on both protocols (a stream reset would make an HTTP/2 client retry the same).
+          head.setDecoderResult(DecoderResult.failure(new TooLongHttpHeaderException(over)));
+        }
       }
       Exchange e = new Exchange(this, cx, upstreams, head);
       current = e;

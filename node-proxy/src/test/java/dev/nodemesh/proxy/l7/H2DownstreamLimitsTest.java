@@ -50,9 +50,27 @@ class H2DownstreamLimitsTest {
   }
 
   private EmbeddedChannel server() throws Exception {
+    return server(RequestHandlerTest.context());
+  }
+
+  /** The shared context with the default limits (16 KiB of headers, 100 fields). */
+  private static RequestHandler.Context defaultLimits() {
+    RequestHandler.Context c = RequestHandlerTest.context();
+    return new RequestHandler.Context(
+        c.plane(),
+        c.source(),
+        c.service(),
+        c.servicePort(),
+        c.dialled(),
+        c.clientIp(),
+        c.h2Downstream(),
+        HttpLimits.DEFAULT);
+  }
+
+  private EmbeddedChannel server(RequestHandler.Context cx) throws Exception {
     EmbeddedChannel ch = new EmbeddedChannel(new ChannelInboundHandlerAdapter());
     ch.pipeline().remove(ChannelInboundHandlerAdapter.class);
-    HttpProxy.installH2(ch.pipeline(), RequestHandlerTest.context());
+    HttpProxy.installH2(ch.pipeline(), cx);
     channels.add(ch);
     ch.writeInbound(Http2CodecUtil.connectionPrefaceBuf());
     ch.writeInbound(frames(w -> writer.writeSettings(w.ctx, new Http2Settings(), w.promise())));
@@ -65,11 +83,16 @@ class H2DownstreamLimitsTest {
     long goAwayError = -1;
     int resets;
     int headers;
+    final List<String> statuses = new ArrayList<>();
+    final List<Long> resetCodes = new ArrayList<>();
 
     @Override
     public void onHeadersRead(
         ChannelHandlerContext ctx, int id, Http2Headers h, int padding, boolean endStream) {
       headers++;
+      if (h.status() != null) {
+        statuses.add(id + ":" + h.status());
+      }
     }
 
     @Override
@@ -100,6 +123,7 @@ class H2DownstreamLimitsTest {
     @Override
     public void onRstStreamRead(ChannelHandlerContext ctx, int streamId, long errorCode) {
       resets++;
+      resetCodes.add(errorCode);
     }
   }
 
@@ -175,7 +199,7 @@ class H2DownstreamLimitsTest {
     Seen seen = read(ch);
     assertEquals(100L, seen.settings.maxConcurrentStreams());
     assertEquals(
-        (long) RequestHandlerTest.context().limits().maxHeaderBytes(),
+        RequestHandlerTest.context().limits().h2HeaderListSize(),
         seen.settings.maxHeaderListSize());
   }
 
@@ -222,5 +246,63 @@ class H2DownstreamLimitsTest {
     assertEquals(-1, v.goAwayError);
     assertTrue(v.headers > 0, "the victim's request was answered");
     assertTrue(victim.isOpen());
+  }
+
+  // ---- header limits: 431 on the stream, never REFUSED_STREAM or GOAWAY, like HTTP/1.1 ----
+
+  /** Sends one request on {@code id} with {@code h} and returns what the server answered. */
+  private Seen request(EmbeddedChannel ch, DefaultHttp2FrameWriter w, int id, Http2Headers h)
+      throws Exception {
+    read(ch); // the server's preface and SETTINGS
+    ch.writeInbound(frames(x -> w.writeHeaders(x.ctx, id, h, 0, true, x.promise())));
+    ch.runPendingTasks();
+    return read(ch);
+  }
+
+  private static DefaultHttp2FrameWriter unlimitedWriter() {
+    // A client that ignores the advertised SETTINGS_MAX_HEADER_LIST_SIZE, as an attacker would.
+    return new DefaultHttp2FrameWriter(
+        io.netty.handler.codec.http2.Http2HeadersEncoder.NEVER_SENSITIVE, true);
+  }
+
+  @Test
+  void aThousandSmallHeadersGet431OnTheStreamAsOverHttp1() throws Exception {
+    EmbeddedChannel ch = server(defaultLimits());
+    DefaultHttp2FrameWriter w = unlimitedWriter();
+    Http2Headers h = get("/elsewhere");
+    for (int i = 0; i < 1000; i++) {
+      h.add("x-h" + i, "v"); // 8 KB as HTTP/1.1 lines: under the bytes, over the count
+    }
+    Seen seen = request(ch, w, 3, h);
+    assertEquals(List.of("3:431"), seen.statuses);
+    assertFalse(seen.resetCodes.contains((long) Http2Error.REFUSED_STREAM.code()));
+    assertEquals(-1, seen.goAwayError);
+    Seen next = request(ch, w, 5, get("/elsewhere"));
+    assertEquals(List.of("5:404"), next.statuses, "the connection goes on");
+  }
+
+  @Test
+  void aHeaderBlockOverTheByteLimitGets431() throws Exception {
+    EmbeddedChannel ch = server(defaultLimits());
+    DefaultHttp2FrameWriter w = unlimitedWriter();
+    // 20 KiB: over the 16 KiB limit, under what HPACK decodes (64 KiB), so the proxy measures it.
+    Seen seen = request(ch, w, 3, get("/elsewhere").add("x-big", "b".repeat(20 * 1024)));
+    assertEquals(List.of("3:431"), seen.statuses);
+    assertEquals(-1, seen.goAwayError);
+    assertTrue(ch.isOpen());
+  }
+
+  @Test
+  void a70KiBHeaderBlockGets431NotRefusedStream() throws Exception {
+    EmbeddedChannel ch = server(defaultLimits());
+    DefaultHttp2FrameWriter w = unlimitedWriter();
+    // Past the decoder's list size (64 KiB) but not its GOAWAY limit: Netty's own 431.
+    Seen seen = request(ch, w, 3, get("/elsewhere").add("x-big", "b".repeat(70 * 1024)));
+    assertEquals(List.of("3:431"), seen.statuses);
+    assertFalse(seen.resetCodes.contains((long) Http2Error.REFUSED_STREAM.code()));
+    assertEquals(-1, seen.goAwayError);
+    assertTrue(ch.isOpen());
+    Seen next = request(ch, w, 5, get("/elsewhere"));
+    assertEquals(List.of("5:404"), next.statuses, "HPACK state survived: the connection goes on");
   }
 }
