@@ -15,6 +15,7 @@ import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import dev.nodemesh.proxy.outbound.LoadBalancer;
+import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import dev.nodemesh.proxy.transport.Transport;
 import dev.nodemesh.proxy.tunnel.Tunnel;
 import dev.nodemesh.proxy.tunnel.TunnelDialer;
@@ -40,6 +41,8 @@ import org.jspecify.annotations.Nullable;
  * @param paths how the L7 path normalises request paths ({@code --path-merge-slashes}, {@code
  *     --path-escaped-slashes})
  * @param downstreams every connection accepted in a pod, for a drain
+ * @param timeouts the request-header, idle and handshake timeouts of every connection ({@code
+ *     --http-request-header-timeout}, {@code --http-idle-timeout}, {@code --tcp-idle-timeout}, …)
  */
 public record DataPlane(
     Transport transport,
@@ -57,12 +60,50 @@ public record DataPlane(
     AccessLog accessLog,
     Upstreams upstreams,
     PathSettings paths,
-    Downstreams downstreams) {
+    Downstreams downstreams,
+    ConnectionTimeouts timeouts) {
 
   /**
    * The data plane with its {@link Upstreams} made from the transport, mark and tunnel, and a fresh
    * set of tracked {@link Downstreams}.
    */
+  public DataPlane(
+      Transport transport,
+      EventLoopGroup acceptGroup,
+      EventLoopGroup workerGroup,
+      SnapshotHolder snapshots,
+      PodRegistry pods,
+      LoadBalancer loadBalancer,
+      ProxyMetrics metrics,
+      Interception interception,
+      int proxyMark,
+      Authorizer authorizer,
+      String trustDomain,
+      @Nullable Tunnel tunnel,
+      AccessLog accessLog,
+      PathSettings paths,
+      ConnectionTimeouts timeouts) {
+    this(
+        transport,
+        acceptGroup,
+        workerGroup,
+        snapshots,
+        pods,
+        loadBalancer,
+        metrics,
+        interception,
+        proxyMark,
+        authorizer,
+        trustDomain,
+        tunnel,
+        accessLog,
+        upstreams(transport, proxyMark, pods, trustDomain, tunnel),
+        paths,
+        new Downstreams(metrics.registry()),
+        timeouts);
+  }
+
+  /** As above with the default connection timeouts ({@link ConnectionTimeouts#DEFAULT}). */
   public DataPlane(
       Transport transport,
       EventLoopGroup acceptGroup,
@@ -92,9 +133,8 @@ public record DataPlane(
         trustDomain,
         tunnel,
         accessLog,
-        upstreams(transport, proxyMark, pods, trustDomain, tunnel),
         paths,
-        new Downstreams(metrics.registry()));
+        ConnectionTimeouts.DEFAULT);
   }
 
   private static Upstreams upstreams(

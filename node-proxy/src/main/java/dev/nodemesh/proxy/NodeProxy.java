@@ -119,7 +119,12 @@ public final class NodeProxy implements AutoCloseable {
       @Nullable IdentityProvider identities,
       @Nullable Authorizer authorizer)
       throws Exception {
-    return start(config, identities, authorizer, TunnelSettings.defaults());
+    return start(
+        config,
+        identities,
+        authorizer,
+        TunnelSettings.defaults()
+            .withTimeouts(config.timeouts().tunnelIdle(), config.timeouts().tlsHandshake()));
   }
 
   /** As above, with the HBONE connection sizes and limits (tests shorten the idle timeout). */
@@ -210,7 +215,8 @@ public final class NodeProxy implements AutoCloseable {
             config.trustDomain(),
             tunnel,
             accessLog,
-            config.paths());
+            config.paths(),
+            config.timeouts());
     Readiness readiness = new Readiness(snapshots, pods, config.nodeName());
     ProxyHealth health =
         ProxyHealth.bind(

@@ -4,6 +4,7 @@ import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.l7.path.PathSettings;
+import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -36,6 +37,7 @@ import org.jspecify.annotations.Nullable;
  * @param accessLog {@code --access-log} and {@code --access-log-sample}
  * @param paths {@code --path-merge-slashes} and {@code --path-escaped-slashes}: how the L7 path
  *     normalises request paths before routing and policy read them
+ * @param timeouts the request-header, idle and handshake timeouts ({@link ConnectionTimeouts})
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -51,7 +53,8 @@ public record NodeProxyConfig(
     @Nullable IdentityConfig identity,
     Path cniRunDir,
     AccessLogSettings accessLog,
-    PathSettings paths) {
+    PathSettings paths,
+    ConnectionTimeouts timeouts) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
@@ -66,6 +69,40 @@ public record NodeProxyConfig(
     if (identity != null && !identity.trustDomain().equals(trustDomain)) {
       throw new IllegalArgumentException("the identity's trust domain differs from the proxy's");
     }
+  }
+
+  /** The settings with the default connection timeouts ({@link ConnectionTimeouts#DEFAULT}). */
+  public NodeProxyConfig(
+      TransportKind transport,
+      @Nullable Path configDir,
+      Path agentSocket,
+      InetSocketAddress adminAddress,
+      String nodeName,
+      int workerThreads,
+      InterceptionMode interception,
+      @Nullable String xdsTarget,
+      String trustDomain,
+      @Nullable Path controlPlaneRoot,
+      @Nullable IdentityConfig identity,
+      Path cniRunDir,
+      AccessLogSettings accessLog,
+      PathSettings paths) {
+    this(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        trustDomain,
+        controlPlaneRoot,
+        identity,
+        cniRunDir,
+        accessLog,
+        paths,
+        ConnectionTimeouts.DEFAULT);
   }
 
   /** The settings with the default path normalisation ({@link PathSettings#DEFAULT}). */
@@ -97,7 +134,8 @@ public record NodeProxyConfig(
         identity,
         cniRunDir,
         accessLog,
-        PathSettings.DEFAULT);
+        PathSettings.DEFAULT,
+        ConnectionTimeouts.DEFAULT);
   }
 
   /**
@@ -164,7 +202,8 @@ public record NodeProxyConfig(
         identity,
         cniRunDir,
         accessLog,
-        paths);
+        paths,
+        timeouts);
   }
 
   /** The same settings with TLS to the control plane and/or workload certificates from a CA. */
@@ -184,7 +223,8 @@ public record NodeProxyConfig(
         identity,
         cniRunDir,
         accessLog,
-        paths);
+        paths,
+        timeouts);
   }
 
   /** The same settings re-enrolling the pods recorded in another CNI run dir. */
@@ -203,7 +243,8 @@ public record NodeProxyConfig(
         identity,
         dir,
         accessLog,
-        paths);
+        paths,
+        timeouts);
   }
 
   /** The same settings with the access log going to {@code settings}. */
@@ -222,7 +263,8 @@ public record NodeProxyConfig(
         identity,
         cniRunDir,
         settings,
-        paths);
+        paths,
+        timeouts);
   }
 
   /** The same settings with another path normalisation. */
@@ -241,7 +283,28 @@ public record NodeProxyConfig(
         identity,
         cniRunDir,
         accessLog,
-        settings);
+        settings,
+        timeouts);
+  }
+
+  /** The same settings with other connection timeouts. */
+  public NodeProxyConfig withTimeouts(ConnectionTimeouts t) {
+    return new NodeProxyConfig(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        trustDomain,
+        controlPlaneRoot,
+        identity,
+        cniRunDir,
+        accessLog,
+        paths,
+        t);
   }
 
   /** {@code cni} beside the agent socket: {@code /var/run/nodemesh/cni} for the default socket. */

@@ -69,6 +69,7 @@ class H2DownstreamLimitsTest {
 
   private EmbeddedChannel server(RequestHandler.Context cx) throws Exception {
     EmbeddedChannel ch = new EmbeddedChannel(new ChannelInboundHandlerAdapter());
+    ch.freezeTime(); // the connection timeouts run on the test's clock
     ch.pipeline().remove(ChannelInboundHandlerAdapter.class);
     HttpProxy.installH2(ch.pipeline(), cx);
     channels.add(ch);
@@ -304,5 +305,57 @@ class H2DownstreamLimitsTest {
     assertTrue(ch.isOpen());
     Seen next = request(ch, w, 5, get("/elsewhere"));
     assertEquals(List.of("5:404"), next.statuses, "HPACK state survived: the connection goes on");
+  }
+
+  // ---- timeouts: none before the first stream too long, none after the last too long ----
+
+  private static void advance(EmbeddedChannel ch, long seconds) {
+    ch.advanceTimeBy(seconds, java.util.concurrent.TimeUnit.SECONDS);
+    ch.runScheduledPendingTasks();
+  }
+
+  private static double timeouts(String reason) {
+    return RequestHandlerTest.context()
+        .plane()
+        .metrics()
+        .registry()
+        .counter(dev.nodemesh.proxy.transport.ConnectionTimeouts.METER, "reason", reason)
+        .count();
+  }
+
+  @Test
+  void aConnectionThatOpensNoStreamIsClosedAtTheHeaderTimeoutWithGoAway() throws Exception {
+    double before = timeouts(dev.nodemesh.proxy.transport.ConnectionTimeouts.REQUEST_HEADER);
+    EmbeddedChannel ch = server();
+    read(ch);
+    ch.writeInbound(frames(w -> writer.writePing(w.ctx, false, 1, w.promise())));
+    advance(ch, 9);
+    assertTrue(ch.isOpen(), "PINGs open no stream, but 9 s is within the timeout");
+    advance(ch, 2);
+    assertFalse(ch.isOpen(), "11 s without a request");
+    assertEquals(Http2Error.NO_ERROR.code(), read(ch).goAwayError);
+    assertEquals(
+        before + 1, timeouts(dev.nodemesh.proxy.transport.ConnectionTimeouts.REQUEST_HEADER));
+  }
+
+  @Test
+  void anOpenStreamKeepsTheConnectionAndTheIdleTimeoutRunsAfterTheLast() throws Exception {
+    double before = timeouts(dev.nodemesh.proxy.transport.ConnectionTimeouts.HTTP_IDLE);
+    EmbeddedChannel ch = server();
+    read(ch);
+    // A request whose body never ends: answered (404), but the stream stays open on the client's
+    // side, so the connection is not idle however long it lasts.
+    ch.writeInbound(
+        frames(w -> writer.writeHeaders(w.ctx, 3, get("/elsewhere"), 0, false, w.promise())));
+    advance(ch, 3600);
+    assertTrue(ch.isOpen(), "a stream open for an hour: not idle");
+    ch.writeInbound(
+        frames(w -> writer.writeData(w.ctx, 3, Unpooled.EMPTY_BUFFER, 0, true, w.promise())));
+    ch.runPendingTasks();
+    advance(ch, 599);
+    assertTrue(ch.isOpen());
+    advance(ch, 2);
+    assertFalse(ch.isOpen(), "10 min with no stream: the idle timeout");
+    assertEquals(before + 1, timeouts(dev.nodemesh.proxy.transport.ConnectionTimeouts.HTTP_IDLE));
   }
 }
