@@ -102,6 +102,9 @@ class MetricNamingTest {
       side.streamsRefused().increment();
     }
     new dev.nodemesh.proxy.drain.Downstreams(metrics.registry());
+    dev.nodemesh.proxy.transport.ConnectionTimeouts.counter(
+            metrics.registry(), dev.nodemesh.proxy.transport.ConnectionTimeouts.TCP_IDLE)
+        .increment();
     scrape = metrics.scrape();
   }
 
