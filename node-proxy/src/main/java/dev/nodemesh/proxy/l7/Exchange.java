@@ -194,14 +194,6 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
     return state;
   }
 
-  /** No response has started and the request waits for an upstream, a delay or a backoff. */
-  boolean awaitingResponse() {
-    return state == State.DELAYED
-        || state == State.CONNECTING
-        || state == State.SENT
-        || state == State.BACKING_OFF;
-  }
-
   /** The whole request body was read (or nothing more can be read reliably). */
   boolean bodyComplete() {
     return bodyComplete;

@@ -49,9 +49,9 @@ import org.slf4j.LoggerFactory;
  * <p>Half-close: the in-pod listener's sockets allow half-closure (the L4 relay forwards a FIN), so
  * a client's FIN arrives here as {@link ChannelInputShutdownEvent}, not as a close. Nothing more
  * can be asked on an HTTP/1.1 connection whose client has shut its side, so it is closed once the
- * requests already read are answered (at once when none is), and never left in CLOSE-WAIT; a FIN
- * while the current request still waits for its response (no response byte yet) cancels it and
- * closes, so the upstream request is not kept open for a client that has gone.
+ * requests already read are answered (at once when none is), and never left in CLOSE-WAIT. A client
+ * that goes away (its connection reset or closed, or its h2c stream reset) makes {@link
+ * #channelInactive} abandon the exchange, which closes the upstream request.
  */
 final class RequestHandler extends ChannelInboundHandlerAdapter implements Exchange.Downstream {
   private static final Logger log = LoggerFactory.getLogger(RequestHandler.class);
@@ -296,14 +296,6 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
         closeAfterWrites(c);
       } else if (e != null && !e.bodyComplete()) {
         close(); // a request body cut short can never be completed
-      } else if (e != null && e.awaitingResponse()) {
-        // A client's FIN while its request waits on the upstream is taken as the client leaving
-        // (as nginx's 499 and Go's request cancellation do): most clients that stop waiting close
-        // the socket, which arrives here as this FIN, and the proxy cannot tell that from a
-        // half-close until it writes. Closing cancels the upstream request (its connection or
-        // stream is closed, never pooled), so a frozen upstream is not held for a client that is
-        // gone. A response already under way is still delivered.
-        close();
       }
       // Otherwise exchangeDone closes once the last request read is answered.
     }

@@ -36,8 +36,10 @@ import org.junit.jupiter.api.io.TempDir;
  * Hostile and vanishing clients on the L7 path (issue 16), through a real node proxy in network
  * namespaces: slowloris connections are closed at the request-header timeout while a victim pod's
  * requests all succeed; a large POST to an endpoint that never answers its SYN holds a bounded
- * amount of the proxy's direct memory; a client that leaves while a frozen endpoint sits on its
- * request gets that upstream connection closed at once, not left open.
+ * amount of the proxy's direct memory; a client that leaves (its socket reset) while a frozen
+ * endpoint sits on its request gets that upstream connection closed at once, not left open. A
+ * client's plain FIN while it waits is not taken as leaving: the proxy cannot tell it from a
+ * half-close, whose answer is still owed ({@code L7RootTest.closedConnectionsLeaveNoCloseWait...}).
  */
 @RootTest
 class L7HostileClientRootTest {
@@ -270,7 +272,10 @@ class L7HostileClientRootTest {
     upstream.setSoTimeout(5_000);
     byte[] head = new byte[4096];
     assertTrue(in.read(head) > 0, "the frozen endpoint got the request");
-    c.close(); // the client gives up
+    // The client gives up: killed, or closed with unread data, its socket is reset. (A plain FIN
+    // cannot be told from a half-close, which must still get its answer: see the class comment.)
+    c.socket().setSoLinger(true, 0);
+    c.close();
     upstream.setSoTimeout(2_000);
     int r;
     try {
