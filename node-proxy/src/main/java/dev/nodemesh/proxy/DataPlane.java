@@ -17,6 +17,7 @@ import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import dev.nodemesh.proxy.outbound.LoadBalancer;
+import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import dev.nodemesh.proxy.transport.Transport;
 import dev.nodemesh.proxy.tunnel.Tunnel;
 import dev.nodemesh.proxy.tunnel.TunnelDialer;
@@ -43,6 +44,8 @@ import org.jspecify.annotations.Nullable;
  *     --path-escaped-slashes})
  * @param downstreams every connection accepted in a pod, for a drain
  * @param budgets each enrolled pod's connection budgets ({@code --max-connections-per-pod})
+ * @param timeouts the request-header, idle and handshake timeouts of every connection ({@code
+ *     --http-request-header-timeout}, {@code --http-idle-timeout}, {@code --tcp-idle-timeout}, …)
  */
 public record DataPlane(
     Transport transport,
@@ -61,13 +64,92 @@ public record DataPlane(
     Upstreams upstreams,
     PathSettings paths,
     Downstreams downstreams,
-    PodBudgets budgets) {
+    PodBudgets budgets,
+    ConnectionTimeouts timeouts) {
 
   /**
    * The data plane with its {@link Upstreams} made from the transport, mark and tunnel, a fresh set
-   * of tracked {@link Downstreams}, and per-pod budgets of the default size for this process's
-   * current open-file limit.
+   * of tracked {@link Downstreams}, {@code connectionsPerPod} as every pod's budget per direction
+   * and {@code timeouts} for every connection.
    */
+  public DataPlane(
+      Transport transport,
+      EventLoopGroup acceptGroup,
+      EventLoopGroup workerGroup,
+      SnapshotHolder snapshots,
+      PodRegistry pods,
+      LoadBalancer loadBalancer,
+      ProxyMetrics metrics,
+      Interception interception,
+      int proxyMark,
+      Authorizer authorizer,
+      String trustDomain,
+      @Nullable Tunnel tunnel,
+      AccessLog accessLog,
+      PathSettings paths,
+      int connectionsPerPod,
+      ConnectionTimeouts timeouts) {
+    this(
+        transport,
+        acceptGroup,
+        workerGroup,
+        snapshots,
+        pods,
+        loadBalancer,
+        metrics,
+        interception,
+        proxyMark,
+        authorizer,
+        trustDomain,
+        tunnel,
+        accessLog,
+        upstreams(transport, proxyMark, pods, trustDomain, tunnel),
+        paths,
+        new Downstreams(metrics.registry()),
+        new PodBudgets(connectionsPerPod, metrics.registry()),
+        timeouts);
+  }
+
+  /**
+   * As above with per-pod budgets of the default size for this process's current open-file limit
+   * and {@code timeouts}.
+   */
+  public DataPlane(
+      Transport transport,
+      EventLoopGroup acceptGroup,
+      EventLoopGroup workerGroup,
+      SnapshotHolder snapshots,
+      PodRegistry pods,
+      LoadBalancer loadBalancer,
+      ProxyMetrics metrics,
+      Interception interception,
+      int proxyMark,
+      Authorizer authorizer,
+      String trustDomain,
+      @Nullable Tunnel tunnel,
+      AccessLog accessLog,
+      PathSettings paths,
+      ConnectionTimeouts timeouts) {
+    this(
+        transport,
+        acceptGroup,
+        workerGroup,
+        snapshots,
+        pods,
+        loadBalancer,
+        metrics,
+        interception,
+        proxyMark,
+        authorizer,
+        trustDomain,
+        tunnel,
+        accessLog,
+        paths,
+        FdLimit.defaultBudget(FdLimit.current()),
+        timeouts);
+  }
+
+  /** As above with the default connection timeouts ({@link ConnectionTimeouts#DEFAULT}). */
   public DataPlane(
       Transport transport,
       EventLoopGroup acceptGroup,
@@ -98,44 +180,7 @@ public record DataPlane(
         tunnel,
         accessLog,
         paths,
-        FdLimit.defaultBudget(FdLimit.current()));
-  }
-
-  /** As above with {@code connectionsPerPod} as every pod's budget per direction. */
-  public DataPlane(
-      Transport transport,
-      EventLoopGroup acceptGroup,
-      EventLoopGroup workerGroup,
-      SnapshotHolder snapshots,
-      PodRegistry pods,
-      LoadBalancer loadBalancer,
-      ProxyMetrics metrics,
-      Interception interception,
-      int proxyMark,
-      Authorizer authorizer,
-      String trustDomain,
-      @Nullable Tunnel tunnel,
-      AccessLog accessLog,
-      PathSettings paths,
-      int connectionsPerPod) {
-    this(
-        transport,
-        acceptGroup,
-        workerGroup,
-        snapshots,
-        pods,
-        loadBalancer,
-        metrics,
-        interception,
-        proxyMark,
-        authorizer,
-        trustDomain,
-        tunnel,
-        accessLog,
-        upstreams(transport, proxyMark, pods, trustDomain, tunnel),
-        paths,
-        new Downstreams(metrics.registry()),
-        new PodBudgets(connectionsPerPod, metrics.registry()));
+        ConnectionTimeouts.DEFAULT);
   }
 
   private static Upstreams upstreams(

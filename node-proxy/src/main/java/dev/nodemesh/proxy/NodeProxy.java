@@ -136,7 +136,12 @@ public final class NodeProxy implements AutoCloseable {
       @Nullable IdentityProvider identities,
       @Nullable Authorizer authorizer)
       throws Exception {
-    return start(config, identities, authorizer, TunnelSettings.defaults());
+    return start(
+        config,
+        identities,
+        authorizer,
+        TunnelSettings.defaults()
+            .withTimeouts(config.timeouts().tunnelIdle(), config.timeouts().tlsHandshake()));
   }
 
   /** As above, with the HBONE connection sizes and limits (tests shorten the idle timeout). */
@@ -242,7 +247,8 @@ public final class NodeProxy implements AutoCloseable {
             tunnel,
             accessLog,
             config.paths(),
-            perPod);
+            perPod,
+            config.timeouts());
     Readiness readiness = new Readiness(snapshots, pods, config.nodeName());
     Map<String, EventLoopGroup> loops = new LinkedHashMap<>();
     loops.put("accept", accept);

@@ -5,6 +5,7 @@ import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.state.StateSettings;
+import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -40,6 +41,7 @@ import org.jspecify.annotations.Nullable;
  * @param isolation per-pod connection budgets and event-loop liveness ({@link IsolationSettings})
  * @param state {@code --state-dir}: where the last accepted xDS config is saved and, at start,
  *     loaded from (default: {@code state} beside the agent socket)
+ * @param timeouts the request-header, idle and handshake timeouts ({@link ConnectionTimeouts})
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -57,7 +59,8 @@ public record NodeProxyConfig(
     AccessLogSettings accessLog,
     PathSettings paths,
     IsolationSettings isolation,
-    StateSettings state) {
+    StateSettings state,
+    ConnectionTimeouts timeouts) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
@@ -75,8 +78,8 @@ public record NodeProxyConfig(
   }
 
   /**
-   * The settings with the default budgets and liveness, and the state directory beside the agent
-   * socket.
+   * The settings with the default budgets and liveness, the state directory beside the agent socket
+   * and the default connection timeouts.
    */
   public NodeProxyConfig(
       TransportKind transport,
@@ -109,7 +112,8 @@ public record NodeProxyConfig(
         accessLog,
         paths,
         IsolationSettings.DEFAULT,
-        StateSettings.besideAgentSocket(agentSocket));
+        StateSettings.besideAgentSocket(agentSocket),
+        ConnectionTimeouts.DEFAULT);
   }
 
   /** The settings with the default path normalisation ({@link PathSettings#DEFAULT}). */
@@ -210,7 +214,8 @@ public record NodeProxyConfig(
         accessLog,
         paths,
         isolation,
-        state);
+        state,
+        timeouts);
   }
 
   /** The same settings with TLS to the control plane and/or workload certificates from a CA. */
@@ -232,7 +237,8 @@ public record NodeProxyConfig(
         accessLog,
         paths,
         isolation,
-        state);
+        state,
+        timeouts);
   }
 
   /** The same settings re-enrolling the pods recorded in another CNI run dir. */
@@ -253,7 +259,8 @@ public record NodeProxyConfig(
         accessLog,
         paths,
         isolation,
-        state);
+        state,
+        timeouts);
   }
 
   /** The same settings with the access log going to {@code settings}. */
@@ -274,7 +281,8 @@ public record NodeProxyConfig(
         settings,
         paths,
         isolation,
-        state);
+        state,
+        timeouts);
   }
 
   /** The same settings with another path normalisation. */
@@ -295,7 +303,30 @@ public record NodeProxyConfig(
         accessLog,
         settings,
         isolation,
-        state);
+        state,
+        timeouts);
+  }
+
+  /** The same settings with other connection timeouts. */
+  public NodeProxyConfig withTimeouts(ConnectionTimeouts t) {
+    return new NodeProxyConfig(
+        transport,
+        configDir,
+        agentSocket,
+        adminAddress,
+        nodeName,
+        workerThreads,
+        interception,
+        xdsTarget,
+        trustDomain,
+        controlPlaneRoot,
+        identity,
+        cniRunDir,
+        accessLog,
+        paths,
+        isolation,
+        state,
+        t);
   }
 
   /** The same settings with other per-pod budgets and liveness limits. */
@@ -316,7 +347,8 @@ public record NodeProxyConfig(
         accessLog,
         paths,
         settings,
-        state);
+        state,
+        timeouts);
   }
 
   /** The same settings keeping the proxy's state (the saved config) in {@code settings}. */
@@ -337,7 +369,8 @@ public record NodeProxyConfig(
         accessLog,
         paths,
         isolation,
-        settings);
+        settings,
+        timeouts);
   }
 
   /** {@code cni} beside the agent socket: {@code /var/run/nodemesh/cni} for the default socket. */

@@ -128,7 +128,9 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
         ctx.channel(),
         new UpstreamPath.SameNode(pod, original),
         meters,
-        accessLog);
+        accessLog,
+        plane.timeouts().tcpIdle(),
+        plane.metrics().registry());
   }
 
   @Override

@@ -7,6 +7,7 @@ import dev.nodemesh.proxy.tunnel.StreamRelay;
 import dev.nodemesh.proxy.upstream.HboneDialer;
 import dev.nodemesh.proxy.upstream.UpstreamPath;
 import dev.nodemesh.proxy.upstream.Upstreams;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelOption;
@@ -14,6 +15,7 @@ import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.concurrent.Future;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -43,6 +45,25 @@ public final class Relays {
       UpstreamPath path,
       ConnectionMeters meters,
       @Nullable ConnectionLog accessLog) {
+    connectAndRelay(upstreams, downstream, path, meters, accessLog, Duration.ZERO, null);
+  }
+
+  /**
+   * As above, and a relay that moves no byte either way for {@code idle} is closed on both sides
+   * ({@code --tcp-idle-timeout}; zero: never), counted in {@code registry}.
+   */
+  public static void connectAndRelay(
+      Upstreams upstreams,
+      Channel downstream,
+      UpstreamPath path,
+      ConnectionMeters meters,
+      @Nullable ConnectionLog accessLog,
+      Duration idle,
+      @Nullable MeterRegistry registry) {
+    if (!idle.isZero() && registry != null) {
+      // From the start: a relay whose upstream never answers is idle as well.
+      downstream.pipeline().addFirst(RelayIdleTimeout.NAME, new RelayIdleTimeout(idle, registry));
+    }
     // Java 17: no switch over the sealed type; every permitted type is named here.
     if (path instanceof UpstreamPath.Hbone h) {
       tunnelRelay(upstreams.hbone(), downstream, h, meters);

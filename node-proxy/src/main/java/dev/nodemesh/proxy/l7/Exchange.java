@@ -172,6 +172,8 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
   private boolean incomplete;
   private long retryAfterSeconds;
   private boolean delayed;
+  // Reading the client is stopped because body parts wait for an upstream (bounded memory).
+  private boolean holdingBody;
 
   Exchange(
       Downstream down, RequestHandler.Context cx, ExchangeUpstreams upstreams, HttpRequest head) {
@@ -396,6 +398,14 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
     }
     b.add(content);
     flushBody();
+    if (!bodyComplete && b.pendingBytes() > cx.limits().maxReplayBytes()) {
+      // No upstream takes the body now (connecting, a fault delay, a retry backoff, or the
+      // upstream is not writable): stop reading the client until one does, so a body is held up
+      // to the replay limit plus one read, never without bound. Over h2c the stream's unread
+      // frames hold back its WINDOW_UPDATEs, so the client's flow-control window stops it.
+      holdingBody = true;
+      down.ctx().channel().config().setAutoRead(false);
+    }
   }
 
   private void flushBody() {
@@ -416,7 +426,17 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
       down.flushUpstream(ex);
       if (!ex.isWritable()) {
         down.ctx().channel().config().setAutoRead(false);
+      } else if (holdingBody) {
+        resumeBody();
       }
+    }
+  }
+
+  /** An upstream took the held body: read the client again (unless the body is all here). */
+  private void resumeBody() {
+    holdingBody = false;
+    if (!bodyComplete) {
+      down.ctx().channel().config().setAutoRead(true);
     }
   }
 
@@ -765,6 +785,7 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
   @Override
   public void writable(Channel exchange, boolean writable) {
     if (writable && state != State.DONE && exchange == upstream) {
+      holdingBody = false;
       down.ctx().channel().config().setAutoRead(true);
     }
   }
@@ -827,6 +848,11 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
     cancel(requestTimer);
     cancel(tryTimer);
     cancel(waitTimer);
+    if (holdingBody && cx.h2Downstream()) {
+      // The rest of the stream's body is read and dropped (HTTP/1.1: the connection decides).
+      holdingBody = false;
+      down.ctx().channel().config().setAutoRead(true);
+    }
     Attempt a = attempt;
     if (a != null) {
       a.end();

@@ -6,6 +6,9 @@ import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.drain.HttpDrain;
 import dev.nodemesh.proxy.l7.path.RequestTargetFilter;
 import dev.nodemesh.proxy.outbound.Route;
+import dev.nodemesh.proxy.transport.ConnectionTimeouts;
+import dev.nodemesh.proxy.transport.StreamlessTimeout;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.Channel;
@@ -92,6 +95,15 @@ public final class HttpProxy {
           .eventLoop()
           .schedule(
               sniffer::timedOut, SNIFF_TIMEOUT_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
+    } else {
+      // On an HTTP port, a client that sends too little to tell the protocol (nothing, or a
+      // prefix of the h2c preface) is a request head that never completes.
+      downstream
+          .eventLoop()
+          .schedule(
+              sniffer::headerTimedOut,
+              plane.timeouts().requestHeader().toNanos(),
+              java.util.concurrent.TimeUnit.NANOSECONDS);
     }
   }
 
@@ -172,6 +184,17 @@ public final class HttpProxy {
       }
     }
 
+    /** Still undecided on an HTTP port after the request-header timeout: closed, counted. */
+    void headerTimedOut() {
+      ChannelHandlerContext c = ctx;
+      if (c != null && !c.isRemoved() && c.channel().isActive()) {
+        ConnectionTimeouts.counter(
+                cx.plane().metrics().registry(), ConnectionTimeouts.REQUEST_HEADER)
+            .increment();
+        c.close();
+      }
+    }
+
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
       Protocol p = sniff(in, declared);
@@ -245,8 +268,12 @@ public final class HttpProxy {
 
   static void installHttp1(ChannelPipeline p, RequestHandler.Context cx) {
     HttpLimits l = cx.limits();
+    Http1Timeouts timeouts =
+        new Http1Timeouts(cx.plane().timeouts(), cx.plane().metrics().registry());
     p.addLast(
+        timeouts.bytes,
         new HttpServerCodec(l.maxInitialLineBytes(), l.maxHeaderBytes(), 64 * 1024),
+        timeouts.heads,
         new RequestTargetFilter(cx.plane().paths()), // before anything reads the path
         new HttpServerKeepAliveHandler(),
         HttpDrain.http1(),
@@ -281,6 +308,8 @@ public final class HttpProxy {
     // ends it, as it would without the in-pod listener's half-closure, never left in CLOSE-WAIT.
     p.channel().config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
     RequestTargetFilter paths = new RequestTargetFilter(cx.plane().paths());
+    ConnectionTimeouts timeouts = cx.plane().timeouts();
+    MeterRegistry registry = cx.plane().metrics().registry();
     p.addLast(
         HttpDrain.http2(),
         // Responses come from upstream reads, not from this connection's: without this every
@@ -291,7 +320,7 @@ public final class HttpProxy {
         Http2FrameCodecBuilder.forServer()
             .initialSettings(
                 Http2Settings.defaultSettings()
-                    .maxHeaderListSize(cx.limits().maxHeaderBytes())
+                    .maxHeaderListSize(cx.limits().h2HeaderListSize())
                     .maxConcurrentStreams(MAX_CONCURRENT_STREAMS))
             // Rapid reset (CVE-2023-44487): a client that resets more than this many streams per
             // window is sent GOAWAY and closed; CONTINUATION floods: more than this many small
@@ -300,6 +329,14 @@ public final class HttpProxy {
             .decoderEnforceMaxRstFramesPerWindow(MAX_RST_FRAMES_PER_WINDOW, RST_WINDOW_SECONDS)
             .decoderEnforceMaxSmallContinuationFrames(MAX_SMALL_CONTINUATION_FRAMES)
             .build(),
+        // Before its first stream opens, the request-header timeout; after its last stream ends,
+        // the idle timeout. Frames that open no stream (PING, an unfinished header block) keep
+        // nothing alive.
+        new StreamlessTimeout(
+            timeouts.requestHeader(),
+            ConnectionTimeouts.counter(registry, ConnectionTimeouts.REQUEST_HEADER),
+            timeouts.httpIdle(),
+            ConnectionTimeouts.counter(registry, ConnectionTimeouts.HTTP_IDLE)),
         new Http2MultiplexHandler(
             new ChannelInitializer<Http2StreamChannel>() {
               @Override

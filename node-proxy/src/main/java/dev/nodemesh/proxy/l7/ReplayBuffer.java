@@ -17,6 +17,8 @@ final class ReplayBuffer {
   private boolean keep;
   private int bytes;
   private int sent;
+  // Bytes of the parts not yet written (index >= sent): what waits for an upstream.
+  private int pending;
 
   /**
    * @param keep keep written parts for a replay (the request may be retried)
@@ -30,7 +32,9 @@ final class ReplayBuffer {
   /** Takes {@code part} (owned from now on). */
   void add(HttpContent part) {
     parts.add(part);
-    bytes += part.content().readableBytes();
+    int n = part.content().readableBytes();
+    bytes += n;
+    pending += n;
     if (keep && bytes > maxBytes) {
       keep = false;
     }
@@ -39,6 +43,15 @@ final class ReplayBuffer {
   /** Bytes of body received so far. */
   int bytes() {
     return bytes;
+  }
+
+  /**
+   * Bytes received but not yet written upstream: what the exchange holds while no upstream takes
+   * them (connecting, a fault delay, a retry backoff). The exchange stops reading its client while
+   * this is above its limit, so it is bounded by that limit plus one read.
+   */
+  int pendingBytes() {
+    return pending;
   }
 
   /** The whole body so far can be sent again. */
@@ -54,6 +67,10 @@ final class ReplayBuffer {
   /** A new try: everything kept goes out again. */
   void rewind() {
     sent = 0;
+    pending = 0;
+    for (int i = 0; i < parts.size(); i++) {
+      pending += parts.get(i).content().readableBytes();
+    }
   }
 
   /** Writes (without flushing) what {@code upstream} has not had yet; true when it wrote any. */
@@ -61,6 +78,7 @@ final class ReplayBuffer {
     boolean wrote = false;
     while (sent < parts.size()) {
       HttpContent c = parts.get(sent);
+      pending -= c.content().readableBytes();
       if (keep) {
         upstream.write(c.retainedDuplicate());
         sent++;
@@ -80,5 +98,6 @@ final class ReplayBuffer {
     }
     parts.clear();
     sent = 0;
+    pending = 0;
   }
 }

@@ -11,6 +11,7 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.http.DefaultLastHttpContent;
 import io.netty.handler.codec.http.FullHttpMessage;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -18,6 +19,7 @@ import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpObject;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
@@ -48,7 +50,9 @@ import org.slf4j.LoggerFactory;
  * <p>Half-close: the in-pod listener's sockets allow half-closure (the L4 relay forwards a FIN), so
  * a client's FIN arrives here as {@link ChannelInputShutdownEvent}, not as a close. Nothing more
  * can be asked on an HTTP/1.1 connection whose client has shut its side, so it is closed once the
- * requests already read are answered (at once when none is), and never left in CLOSE-WAIT.
+ * requests already read are answered (at once when none is), and never left in CLOSE-WAIT. A client
+ * that goes away (its connection reset or closed, or its h2c stream reset) makes {@link
+ * #channelInactive} abandon the exchange, which closes the upstream request.
  */
 final class RequestHandler extends ChannelInboundHandlerAdapter implements Exchange.Downstream {
   private static final Logger log = LoggerFactory.getLogger(RequestHandler.class);
@@ -128,6 +132,13 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
         ReferenceCountUtil.release(msg);
         close();
         return;
+      }
+      if (head.decoderResult().isSuccess()) {
+        String over = cx.limits().exceeded(head.headers(), cx.h2Downstream());
+        if (over != null) {
+          // 431 on both protocols (a stream reset would make an HTTP/2 client retry the same).
+          head.setDecoderResult(DecoderResult.failure(new TooLongHttpHeaderException(over)));
+        }
       }
       Exchange e = new Exchange(this, cx, upstreams, head);
       current = e;

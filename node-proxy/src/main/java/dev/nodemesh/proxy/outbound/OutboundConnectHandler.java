@@ -171,7 +171,14 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
         && !authorizeLocal(ctx, snapshot, route, local.destination(), upstream, accessLog)) {
       return;
     }
-    Relays.connectAndRelay(plane.upstreams(), ctx.channel(), path, meters, accessLog);
+    Relays.connectAndRelay(
+        plane.upstreams(),
+        ctx.channel(),
+        path,
+        meters,
+        accessLog,
+        plane.timeouts().tcpIdle(),
+        plane.metrics().registry());
   }
 
   /**

@@ -9,6 +9,7 @@ import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.liveness.FatalErrors;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
+import dev.nodemesh.proxy.transport.StreamlessTimeout;
 import dev.nodemesh.proxy.upstream.DirectDialer;
 import dev.nodemesh.proxy.upstream.PathDecider;
 import io.netty.channel.Channel;
@@ -18,6 +19,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.SocketChannel;
+import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2StreamChannel;
@@ -92,6 +94,26 @@ public final class HboneServer {
     }
   }
 
+  /**
+   * Rapid reset (CVE-2023-44487) and CONTINUATION-flood limits of the server side, the h2c
+   * downstream's ({@code l7.HttpProxy}): more RST_STREAM frames than this per window gets GOAWAY
+   * (ENHANCE_YOUR_CALM) and a close; more small CONTINUATION frames in one header block is a
+   * connection error. Only that connection is affected.
+   */
+  static final int MAX_RST_FRAMES_PER_WINDOW = 200;
+
+  static final int RST_WINDOW_SECONDS = 30;
+  static final int MAX_SMALL_CONTINUATION_FRAMES = 16;
+
+  /** The HTTP/2 codec of a server connection, with its stream cap and flood limits. */
+  static Http2FrameCodec codec(TunnelSettings s) {
+    return Http2FrameCodecBuilder.forServer()
+        .initialSettings(Tunnel.initialSettings(s).maxConcurrentStreams(s.serverMaxStreams()))
+        .decoderEnforceMaxRstFramesPerWindow(MAX_RST_FRAMES_PER_WINDOW, RST_WINDOW_SECONDS)
+        .decoderEnforceMaxSmallContinuationFrames(MAX_SMALL_CONTINUATION_FRAMES)
+        .build();
+  }
+
   /** Picks the pod's certificate (asynchronously), then installs TLS and starts reading. */
   private static final class TlsSetup extends ChannelInboundHandlerAdapter {
     private final Tunnel tunnel;
@@ -135,7 +157,9 @@ public final class HboneServer {
         ch.close();
         return;
       }
-      ctx.pipeline().addAfter(ctx.name(), "tls", ssl.newHandler(ch.alloc()));
+      ctx.pipeline()
+          .addAfter(
+              ctx.name(), "tls", Tunnel.withHandshakeTimeout(ssl.newHandler(ch.alloc()), tunnel));
       ctx.pipeline().addAfter("tls", "alpn", new ServerNegotiation(tunnel, context, pod));
       ctx.pipeline().remove(this);
       // Connection-level reads stay on: back-pressure is per stream, by HTTP/2 flow control.
@@ -186,13 +210,15 @@ public final class HboneServer {
       InetAddress peerIp = ((InetSocketAddress) ctx.channel().remoteAddress()).getAddress();
       TunnelSettings s = tunnel.settings();
       Tunnel.tuneConnection(ctx.channel());
+      ctx.pipeline().addLast("h2", codec(s));
       ctx.pipeline()
           .addLast(
-              "h2",
-              Http2FrameCodecBuilder.forServer()
-                  .initialSettings(
-                      Tunnel.initialSettings(s).maxConcurrentStreams(s.serverMaxStreams()))
-                  .build());
+              "h2-idle",
+              new StreamlessTimeout(
+                  s.serverIdleTimeout(),
+                  tunnel.metrics().idleTimeouts(),
+                  s.serverIdleTimeout(),
+                  tunnel.metrics().idleTimeouts()));
       ctx.pipeline()
           .addLast(
               "h2-streams",
@@ -217,6 +243,7 @@ public final class HboneServer {
     @Override
     protected void handshakeFailure(ChannelHandlerContext ctx, Throwable cause) {
       tunnel.metrics().server().handshakeFailures().increment();
+      Tunnel.countHandshakeTimeout(tunnel, cause);
       log.debug(
           "HBONE handshake from {} failed: {}", ctx.channel().remoteAddress(), cause.toString());
       ctx.close();

@@ -15,6 +15,8 @@ import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.flush.FlushConsolidationHandler;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslHandshakeTimeoutException;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.security.cert.Certificate;
 import java.security.cert.X509Certificate;
@@ -135,6 +137,19 @@ public final class Tunnel {
       }
     }
     return at;
+  }
+
+  /** {@code tls} with the tunnel's handshake timeout ({@code --tunnel-handshake-timeout}). */
+  static SslHandler withHandshakeTimeout(SslHandler tls, Tunnel tunnel) {
+    tls.setHandshakeTimeoutMillis(tunnel.settings().handshakeTimeout().toMillis());
+    return tls;
+  }
+
+  /** Counts a handshake that failed because it ran out of time. */
+  static void countHandshakeTimeout(Tunnel tunnel, Throwable cause) {
+    if (cause instanceof SslHandshakeTimeoutException) {
+      tunnel.metrics().handshakeTimeouts().increment();
+    }
   }
 
   /**

@@ -148,7 +148,9 @@ final class TunnelConnection {
                   // Upstream sockets allow half-closure (for relays); the server's FIN ends a
                   // tunnel connection.
                   ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
-                  ch.pipeline().addLast("tls", ssl.newHandler(ch.alloc()));
+                  ch.pipeline()
+                      .addLast(
+                          "tls", Tunnel.withHandshakeTimeout(ssl.newHandler(ch.alloc()), tunnel));
                   ch.pipeline().addLast("alpn", new ClientNegotiation());
                   ch.config().setOption(ChannelOption.AUTO_READ, true);
                 });
@@ -326,6 +328,7 @@ final class TunnelConnection {
     @Override
     protected void handshakeFailure(ChannelHandlerContext ctx, Throwable cause) {
       tunnel.metrics().client().handshakeFailures().increment();
+      Tunnel.countHandshakeTimeout(tunnel, cause);
       close(cause);
     }
   }

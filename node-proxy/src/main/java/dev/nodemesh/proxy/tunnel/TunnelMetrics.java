@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.tunnel;
 
+import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -22,10 +23,24 @@ public final class TunnelMetrics {
 
   private final Side client;
   private final Side server;
+  private final Counter handshakeTimeouts;
+  private final Counter idleTimeouts;
 
   public TunnelMetrics(MeterRegistry registry) {
     this.client = side(registry, "source");
     this.server = side(registry, "destination");
+    this.handshakeTimeouts = ConnectionTimeouts.counter(registry, ConnectionTimeouts.TLS_HANDSHAKE);
+    this.idleTimeouts = ConnectionTimeouts.counter(registry, ConnectionTimeouts.TUNNEL_IDLE);
+  }
+
+  /** TLS handshakes (either side) abandoned at {@link TunnelSettings#handshakeTimeout}. */
+  public Counter handshakeTimeouts() {
+    return handshakeTimeouts;
+  }
+
+  /** Server connections closed with no stream open ({@link TunnelSettings#serverIdleTimeout}). */
+  public Counter idleTimeouts() {
+    return idleTimeouts;
   }
 
   public Side client() {

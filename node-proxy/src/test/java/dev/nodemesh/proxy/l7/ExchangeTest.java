@@ -26,7 +26,10 @@ import io.netty.channel.Channel;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.http.DefaultFullHttpRequest;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.DefaultHttpContent;
+import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.DefaultHttpResponse;
+import io.netty.handler.codec.http.DefaultLastHttpContent;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
@@ -452,5 +455,79 @@ class ExchangeTest {
     assertFalse(
         Exchange.State.RESPONDING.next(Exchange.State.BACKING_OFF), "no retry once started");
     assertFalse(Exchange.State.DELAYED.next(Exchange.State.SENT));
+  }
+
+  // ---- bounded memory: the body waits for an upstream with reading stopped ----
+
+  private static void head(EmbeddedChannel down, HttpMethod method, String path) {
+    HttpRequest head = new DefaultHttpRequest(HttpVersion.HTTP_1_1, method, path);
+    head.headers().set("transfer-encoding", "chunked");
+    down.writeInbound(head);
+  }
+
+  private static void part(EmbeddedChannel down, int bytes, boolean last) {
+    byte[] b = new byte[bytes];
+    java.util.Arrays.fill(b, (byte) 'x');
+    down.writeInbound(
+        last
+            ? new DefaultLastHttpContent(Unpooled.wrappedBuffer(b))
+            : new DefaultHttpContent(Unpooled.wrappedBuffer(b)));
+  }
+
+  @Test
+  void aBodyWaitingForAConnectionStopsReadingPastTheReplayLimitAndResumesWhenSent() {
+    EmbeddedChannel down = downstream(); // replay limit 1024
+    head(down, HttpMethod.POST, "/retry");
+    part(down, 600, false);
+    assertTrue(down.config().isAutoRead(), "under the limit: still reading");
+    part(down, 600, false);
+    assertFalse(down.config().isAutoRead(), "1200 bytes wait for the upstream: reading stops");
+    EmbeddedChannel up = upstreams.connect();
+    assertEquals("POST /retry|" + "x".repeat(1200), sent(up));
+    assertTrue(down.config().isAutoRead(), "the upstream took the body: reading resumes");
+    part(down, 10, true);
+    assertEquals("x".repeat(10), sent(up));
+    upstreams.answer(up, 200, "ok");
+    assertEquals(200, status(down));
+  }
+
+  @Test
+  void aBodyArrivingDuringARetryBackoffIsHeldBoundedAndSentByTheNextTry() {
+    EmbeddedChannel down = downstream();
+    head(down, HttpMethod.PUT, "/retry");
+    part(down, 100, false);
+    upstreams.refuse(); // a connect failure: the next try after the backoff
+    assertTrue(down.config().isAutoRead());
+    part(down, 600, false);
+    part(down, 600, false);
+    assertFalse(down.config().isAutoRead(), "no upstream during the backoff: reading stops");
+    advance(down, 10);
+    EmbeddedChannel second = upstreams.connect();
+    assertEquals("PUT /retry|" + "x".repeat(1300), sent(second));
+    assertTrue(down.config().isAutoRead());
+    part(down, 1, true);
+    assertEquals("x", sent(second));
+    upstreams.answer(second, 201, "");
+    assertEquals(201, status(down));
+  }
+
+  @Test
+  void aClientGoneWhileTheUpstreamHasNotAnsweredClosesTheUpstreamRequest() {
+    EmbeddedChannel down = downstream();
+    send(down, HttpMethod.POST, "/retry", "order");
+    EmbeddedChannel up = upstreams.connect();
+    assertEquals("POST /retry|order", sent(up));
+    down.close(); // reset or closed by the client
+    assertEquals(List.of(false), upstreams.released, "the upstream request is closed, not pooled");
+  }
+
+  @Test
+  void aClientGoneWhileConnectingGivesTheLateUpstreamBackUnused() {
+    EmbeddedChannel down = downstream();
+    send(down, HttpMethod.GET, "/retry", "");
+    down.close();
+    EmbeddedChannel up = upstreams.connect();
+    assertEquals("", sent(up), "nothing is sent for a client that is gone");
+    assertEquals(List.of(true), upstreams.released, "an unused connection goes back to the pool");
   }
 }

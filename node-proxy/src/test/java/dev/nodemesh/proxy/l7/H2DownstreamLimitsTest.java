@@ -50,9 +50,28 @@ class H2DownstreamLimitsTest {
   }
 
   private EmbeddedChannel server() throws Exception {
+    return server(RequestHandlerTest.context());
+  }
+
+  /** The shared context with the default limits (16 KiB of headers, 100 fields). */
+  private static RequestHandler.Context defaultLimits() {
+    RequestHandler.Context c = RequestHandlerTest.context();
+    return new RequestHandler.Context(
+        c.plane(),
+        c.source(),
+        c.service(),
+        c.servicePort(),
+        c.dialled(),
+        c.clientIp(),
+        c.h2Downstream(),
+        HttpLimits.DEFAULT);
+  }
+
+  private EmbeddedChannel server(RequestHandler.Context cx) throws Exception {
     EmbeddedChannel ch = new EmbeddedChannel(new ChannelInboundHandlerAdapter());
+    ch.freezeTime(); // the connection timeouts run on the test's clock
     ch.pipeline().remove(ChannelInboundHandlerAdapter.class);
-    HttpProxy.installH2(ch.pipeline(), RequestHandlerTest.context());
+    HttpProxy.installH2(ch.pipeline(), cx);
     channels.add(ch);
     ch.writeInbound(Http2CodecUtil.connectionPrefaceBuf());
     ch.writeInbound(frames(w -> writer.writeSettings(w.ctx, new Http2Settings(), w.promise())));
@@ -65,11 +84,16 @@ class H2DownstreamLimitsTest {
     long goAwayError = -1;
     int resets;
     int headers;
+    final List<String> statuses = new ArrayList<>();
+    final List<Long> resetCodes = new ArrayList<>();
 
     @Override
     public void onHeadersRead(
         ChannelHandlerContext ctx, int id, Http2Headers h, int padding, boolean endStream) {
       headers++;
+      if (h.status() != null) {
+        statuses.add(id + ":" + h.status());
+      }
     }
 
     @Override
@@ -100,6 +124,7 @@ class H2DownstreamLimitsTest {
     @Override
     public void onRstStreamRead(ChannelHandlerContext ctx, int streamId, long errorCode) {
       resets++;
+      resetCodes.add(errorCode);
     }
   }
 
@@ -175,7 +200,7 @@ class H2DownstreamLimitsTest {
     Seen seen = read(ch);
     assertEquals(100L, seen.settings.maxConcurrentStreams());
     assertEquals(
-        (long) RequestHandlerTest.context().limits().maxHeaderBytes(),
+        RequestHandlerTest.context().limits().h2HeaderListSize(),
         seen.settings.maxHeaderListSize());
   }
 
@@ -222,5 +247,115 @@ class H2DownstreamLimitsTest {
     assertEquals(-1, v.goAwayError);
     assertTrue(v.headers > 0, "the victim's request was answered");
     assertTrue(victim.isOpen());
+  }
+
+  // ---- header limits: 431 on the stream, never REFUSED_STREAM or GOAWAY, like HTTP/1.1 ----
+
+  /** Sends one request on {@code id} with {@code h} and returns what the server answered. */
+  private Seen request(EmbeddedChannel ch, DefaultHttp2FrameWriter w, int id, Http2Headers h)
+      throws Exception {
+    read(ch); // the server's preface and SETTINGS
+    ch.writeInbound(frames(x -> w.writeHeaders(x.ctx, id, h, 0, true, x.promise())));
+    ch.runPendingTasks();
+    return read(ch);
+  }
+
+  private static DefaultHttp2FrameWriter unlimitedWriter() {
+    // A client that ignores the advertised SETTINGS_MAX_HEADER_LIST_SIZE, as an attacker would.
+    return new DefaultHttp2FrameWriter(
+        io.netty.handler.codec.http2.Http2HeadersEncoder.NEVER_SENSITIVE, true);
+  }
+
+  @Test
+  void aThousandSmallHeadersGet431OnTheStreamAsOverHttp1() throws Exception {
+    EmbeddedChannel ch = server(defaultLimits());
+    DefaultHttp2FrameWriter w = unlimitedWriter();
+    Http2Headers h = get("/elsewhere");
+    for (int i = 0; i < 1000; i++) {
+      h.add("x-h" + i, "v"); // 8 KB as HTTP/1.1 lines: under the bytes, over the count
+    }
+    Seen seen = request(ch, w, 3, h);
+    assertEquals(List.of("3:431"), seen.statuses);
+    assertFalse(seen.resetCodes.contains((long) Http2Error.REFUSED_STREAM.code()));
+    assertEquals(-1, seen.goAwayError);
+    Seen next = request(ch, w, 5, get("/elsewhere"));
+    assertEquals(List.of("5:404"), next.statuses, "the connection goes on");
+  }
+
+  @Test
+  void aHeaderBlockOverTheByteLimitGets431() throws Exception {
+    EmbeddedChannel ch = server(defaultLimits());
+    DefaultHttp2FrameWriter w = unlimitedWriter();
+    // 20 KiB: over the 16 KiB limit, under what HPACK decodes (64 KiB), so the proxy measures it.
+    Seen seen = request(ch, w, 3, get("/elsewhere").add("x-big", "b".repeat(20 * 1024)));
+    assertEquals(List.of("3:431"), seen.statuses);
+    assertEquals(-1, seen.goAwayError);
+    assertTrue(ch.isOpen());
+  }
+
+  @Test
+  void a70KiBHeaderBlockGets431NotRefusedStream() throws Exception {
+    EmbeddedChannel ch = server(defaultLimits());
+    DefaultHttp2FrameWriter w = unlimitedWriter();
+    // Past the decoder's list size (64 KiB) but not its GOAWAY limit: Netty's own 431.
+    Seen seen = request(ch, w, 3, get("/elsewhere").add("x-big", "b".repeat(70 * 1024)));
+    assertEquals(List.of("3:431"), seen.statuses);
+    assertFalse(seen.resetCodes.contains((long) Http2Error.REFUSED_STREAM.code()));
+    assertEquals(-1, seen.goAwayError);
+    assertTrue(ch.isOpen());
+    Seen next = request(ch, w, 5, get("/elsewhere"));
+    assertEquals(List.of("5:404"), next.statuses, "HPACK state survived: the connection goes on");
+  }
+
+  // ---- timeouts: none before the first stream too long, none after the last too long ----
+
+  private static void advance(EmbeddedChannel ch, long seconds) {
+    ch.advanceTimeBy(seconds, java.util.concurrent.TimeUnit.SECONDS);
+    ch.runScheduledPendingTasks();
+  }
+
+  private static double timeouts(String reason) {
+    return RequestHandlerTest.context()
+        .plane()
+        .metrics()
+        .registry()
+        .counter(dev.nodemesh.proxy.transport.ConnectionTimeouts.METER, "reason", reason)
+        .count();
+  }
+
+  @Test
+  void aConnectionThatOpensNoStreamIsClosedAtTheHeaderTimeoutWithGoAway() throws Exception {
+    double before = timeouts(dev.nodemesh.proxy.transport.ConnectionTimeouts.REQUEST_HEADER);
+    EmbeddedChannel ch = server();
+    read(ch);
+    ch.writeInbound(frames(w -> writer.writePing(w.ctx, false, 1, w.promise())));
+    advance(ch, 9);
+    assertTrue(ch.isOpen(), "PINGs open no stream, but 9 s is within the timeout");
+    advance(ch, 2);
+    assertFalse(ch.isOpen(), "11 s without a request");
+    assertEquals(Http2Error.NO_ERROR.code(), read(ch).goAwayError);
+    assertEquals(
+        before + 1, timeouts(dev.nodemesh.proxy.transport.ConnectionTimeouts.REQUEST_HEADER));
+  }
+
+  @Test
+  void anOpenStreamKeepsTheConnectionAndTheIdleTimeoutRunsAfterTheLast() throws Exception {
+    double before = timeouts(dev.nodemesh.proxy.transport.ConnectionTimeouts.HTTP_IDLE);
+    EmbeddedChannel ch = server();
+    read(ch);
+    // A request whose body never ends: answered (404), but the stream stays open on the client's
+    // side, so the connection is not idle however long it lasts.
+    ch.writeInbound(
+        frames(w -> writer.writeHeaders(w.ctx, 3, get("/elsewhere"), 0, false, w.promise())));
+    advance(ch, 3600);
+    assertTrue(ch.isOpen(), "a stream open for an hour: not idle");
+    ch.writeInbound(
+        frames(w -> writer.writeData(w.ctx, 3, Unpooled.EMPTY_BUFFER, 0, true, w.promise())));
+    ch.runPendingTasks();
+    advance(ch, 599);
+    assertTrue(ch.isOpen());
+    advance(ch, 2);
+    assertFalse(ch.isOpen(), "10 min with no stream: the idle timeout");
+    assertEquals(before + 1, timeouts(dev.nodemesh.proxy.transport.ConnectionTimeouts.HTTP_IDLE));
   }
 }

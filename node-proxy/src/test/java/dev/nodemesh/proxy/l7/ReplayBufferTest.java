@@ -69,4 +69,23 @@ class ReplayBufferTest {
     b.release();
     assertFalse(ch.finishAndReleaseAll());
   }
+
+  @Test
+  void pendingBytesAreWhatNoUpstreamHasTakenYet() {
+    ReplayBuffer b = new ReplayBuffer(true, 16);
+    b.add(part("abc"));
+    b.add(part("de"));
+    assertEquals(5, b.pendingBytes(), "no upstream yet: all of it waits");
+    EmbeddedChannel first = new EmbeddedChannel();
+    b.writeTo(first);
+    assertEquals(0, b.pendingBytes());
+    b.add(part("f"));
+    assertEquals(1, b.pendingBytes());
+    b.rewind();
+    assertEquals(6, b.pendingBytes(), "a retry waits to send everything kept");
+    assertEquals("abcde", drain(first));
+    b.release();
+    assertEquals(0, b.pendingBytes());
+    assertFalse(first.finishAndReleaseAll());
+  }
 }

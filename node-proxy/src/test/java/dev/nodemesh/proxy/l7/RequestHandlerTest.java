@@ -370,4 +370,27 @@ class RequestHandlerTest {
     assertEquals("DPE", lines.get(2).get("response_flags").asText());
     assertEquals("client", lines.get(0).get("source_workload").asText());
   }
+
+  @Test
+  void aThousandSmallHeadersGet431AsOverHttp2() {
+    EmbeddedChannel ch = new EmbeddedChannel();
+    HttpProxy.installHttp1(
+        ch.pipeline(),
+        new RequestHandler.Context(
+            cx.plane(),
+            cx.source(),
+            cx.service(),
+            cx.servicePort(),
+            cx.dialled(),
+            cx.clientIp(),
+            false,
+            HttpLimits.DEFAULT));
+    channels.add(ch);
+    StringBuilder raw = new StringBuilder("GET /x HTTP/1.1\r\nHost: web\r\n");
+    for (int i = 0; i < 1000; i++) {
+      raw.append("x-h").append(i).append(": v\r\n"); // 8 KB: under the bytes, over the count
+    }
+    List<FullHttpResponse> rs = exchange(ch, raw.append("\r\n").toString(), 1);
+    assertEquals(431, status(rs.get(0)));
+  }
 }

@@ -129,6 +129,9 @@ class MetricNamingTest {
         dev.nodemesh.proxy.budget.PodBudgets.Reason.values()) {
       budgets.of(pod).refused(dev.nodemesh.proxy.budget.Direction.OUTBOUND, reason);
     }
+    dev.nodemesh.proxy.transport.ConnectionTimeouts.counter(
+            metrics.registry(), dev.nodemesh.proxy.transport.ConnectionTimeouts.TCP_IDLE)
+        .increment();
     scrape = metrics.scrape();
   }
 

@@ -9,6 +9,7 @@ import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.state.StateSettings;
+import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -277,6 +278,57 @@ final class ProxyCommand implements Callable<Integer> {
       converter = DrainGraceConverter.class)
   Duration loopStallFatal = Duration.ofSeconds(30);
 
+  // Connection timeouts (issue 16): each fires only on a connection idle in its own sense.
+  @Option(
+      names = "--http-request-header-timeout",
+      paramLabel = "DURATION",
+      description =
+          "L7: close a connection whose request head is not complete this long after its first"
+              + " byte (slowloris) (default: ${DEFAULT-VALUE}).",
+      defaultValue = "10s",
+      converter = ControlCommand.DurationConverter.class)
+  Duration httpRequestHeaderTimeout = Duration.ofSeconds(10);
+
+  @Option(
+      names = "--http-idle-timeout",
+      paramLabel = "DURATION",
+      description =
+          "L7: close a keep-alive connection with no request in flight (h2c: no stream open) this"
+              + " long (default: ${DEFAULT-VALUE}).",
+      defaultValue = "10m",
+      converter = ControlCommand.DurationConverter.class)
+  Duration httpIdleTimeout = Duration.ofMinutes(10);
+
+  @Option(
+      names = "--tcp-idle-timeout",
+      paramLabel = "DURATION",
+      description =
+          "L4: close a relay with no byte either way this long; 0s turns it off (default:"
+              + " ${DEFAULT-VALUE}, Envoy's TCP proxy default).",
+      defaultValue = "1h",
+      converter = ControlCommand.DurationConverter.class)
+  Duration tcpIdleTimeout = Duration.ofHours(1);
+
+  @Option(
+      names = "--tunnel-idle-timeout",
+      paramLabel = "DURATION",
+      description =
+          "HBONE: the client closes a tunnel connection with no stream this long, the server"
+              + " after twice it (default: ${DEFAULT-VALUE}).",
+      defaultValue = "60s",
+      converter = ControlCommand.DurationConverter.class)
+  Duration tunnelIdleTimeout = Duration.ofSeconds(60);
+
+  @Option(
+      names = "--tunnel-handshake-timeout",
+      paramLabel = "DURATION",
+      description =
+          "HBONE: abandon a TLS handshake not finished in this, both sides (default:"
+              + " ${DEFAULT-VALUE}).",
+      defaultValue = "10s",
+      converter = ControlCommand.DurationConverter.class)
+  Duration tunnelHandshakeTimeout = Duration.ofSeconds(10);
+
   /** {@code 30s}, {@code 500ms}, {@code 2m} or an ISO-8601 duration; never negative. */
   static final class DrainGraceConverter implements CommandLine.ITypeConverter<Duration> {
     @Override
@@ -384,6 +436,18 @@ final class ProxyCommand implements Callable<Integer> {
     }
     if (stateDir != null) {
       config = config.withState(new StateSettings(stateDir));
+    }
+    try {
+      config =
+          config.withTimeouts(
+              new ConnectionTimeouts(
+                  httpRequestHeaderTimeout,
+                  httpIdleTimeout,
+                  tcpIdleTimeout,
+                  tunnelIdleTimeout,
+                  tunnelHandshakeTimeout));
+    } catch (IllegalArgumentException e) {
+      throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
     }
     NodeProxy proxy;
     try {

@@ -1,0 +1,99 @@
+package dev.nodemesh.proxy.transport;
+
+import io.micrometer.core.instrument.Counter;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.http2.Http2Connection;
+import io.netty.handler.codec.http2.Http2ConnectionAdapter;
+import io.netty.handler.codec.http2.Http2FrameCodec;
+import io.netty.handler.codec.http2.Http2Stream;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Closes an HTTP/2 connection that has no stream open for too long: the h2c downstream (before its
+ * first stream: the request-header timeout; after its last: the idle timeout) and the HBONE server.
+ * Added right after the {@link Http2FrameCodec}, it follows the codec's own stream count, so frames
+ * that open no stream (PING, SETTINGS, a header block never finished) keep nothing alive, and a
+ * stream that is open, however quiet, is never cut here (its own relay or request decides). The
+ * close goes through the codec, which sends GOAWAY first. Timers run on the connection's event loop
+ * (an {@code EmbeddedChannel}'s frozen clock in tests).
+ */
+public final class StreamlessTimeout extends ChannelInboundHandlerAdapter {
+  private final Duration first;
+  private final Counter firstCounter;
+  private final Duration idle;
+  private final Counter idleCounter;
+  private @Nullable ScheduledFuture<?> timer;
+
+  /**
+   * @param first how long the connection may go before its first stream opens ({@code firstCounter}
+   *     counts its firings)
+   * @param idle how long it may go with no stream open after that ({@code idleCounter})
+   */
+  public StreamlessTimeout(
+      Duration first, Counter firstCounter, Duration idle, Counter idleCounter) {
+    this.first = first;
+    this.firstCounter = firstCounter;
+    this.idle = idle;
+    this.idleCounter = idleCounter;
+  }
+
+  @Override
+  public void handlerAdded(ChannelHandlerContext ctx) {
+    Http2FrameCodec codec = ctx.pipeline().get(Http2FrameCodec.class);
+    if (codec == null) {
+      throw new IllegalStateException("StreamlessTimeout goes after an Http2FrameCodec");
+    }
+    Http2Connection connection = codec.connection();
+    connection.addListener(
+        new Http2ConnectionAdapter() {
+          @Override
+          public void onStreamActive(Http2Stream stream) {
+            cancel();
+          }
+
+          @Override
+          public void onStreamClosed(Http2Stream stream) {
+            if (connection.numActiveStreams() == 0) {
+              arm(ctx, idle, idleCounter);
+            }
+          }
+        });
+    if (connection.numActiveStreams() == 0) {
+      arm(ctx, first, firstCounter);
+    }
+  }
+
+  private void arm(ChannelHandlerContext ctx, Duration after, Counter counter) {
+    cancel();
+    timer =
+        ctx.executor()
+            .schedule(
+                () -> {
+                  timer = null;
+                  if (ctx.channel().isActive()) {
+                    counter.increment();
+                    ctx.close(); // the codec sends GOAWAY, then closes: no stream is open
+                  }
+                },
+                after.toNanos(),
+                TimeUnit.NANOSECONDS);
+  }
+
+  private void cancel() {
+    ScheduledFuture<?> t = timer;
+    if (t != null) {
+      timer = null;
+      t.cancel(false);
+    }
+  }
+
+  @Override
+  public void channelInactive(ChannelHandlerContext ctx) {
+    cancel();
+    ctx.fireChannelInactive();
+  }
+}

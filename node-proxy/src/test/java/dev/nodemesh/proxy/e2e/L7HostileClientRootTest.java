@@ -1,0 +1,374 @@
+package dev.nodemesh.proxy.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.proxy.NodeProxyConfig;
+import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.transport.ConnectionTimeouts;
+import dev.nodemesh.proxy.transport.TransportKind;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.ByteBufAllocatorMetricProvider;
+import io.netty.util.internal.PlatformDependent;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Hostile and vanishing clients on the L7 path (issue 16), through a real node proxy in network
+ * namespaces: slowloris connections are closed at the request-header timeout while a victim pod's
+ * requests all succeed; a large POST to an endpoint that never answers its SYN holds a bounded
+ * amount of the proxy's direct memory; a client that leaves (its socket reset) while a frozen
+ * endpoint sits on its request gets that upstream connection closed at once, not left open. A
+ * client's plain FIN while it waits is not taken as leaving: the proxy cannot tell it from a
+ * half-close, whose answer is still owed ({@code L7RootTest.closedConnectionsLeaveNoCloseWait...}).
+ */
+@RootTest
+class L7HostileClientRootTest {
+  static final String VIP = "10.97.0.40";
+  static final String BLACKHOLE_VIP = "10.97.0.41";
+  static final String FROZEN_VIP = "10.97.0.42";
+  // In the node's subnet, but no pod has it: ARP never resolves, so the SYN is never answered.
+  static final String NOBODY = TestNode.SUBNET + 99;
+
+  @TempDir Path tmp;
+  private TestNode node;
+  private ServerSocket frozen;
+  private final List<Socket> frozenAccepted = new ArrayList<>();
+  private final CountDownLatch frozenGotRequest = new CountDownLatch(1);
+  private Thread frozenThread;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    node = TestNode.create(tmp);
+    node.addPod("client", 10);
+    node.addPod("attacker", 12);
+    node.addPod("web-1", 11);
+    node.addPod("frozen-1", 13);
+    node.serveHttp("web-1", 8080);
+    try (NetworkNamespace ns = NetworkNamespace.open(node.pod("frozen-1").path());
+        NetworkNamespace.Scope in = ns.enter()) {
+      frozen = new ServerSocket();
+      frozen.bind(new InetSocketAddress("0.0.0.0", 8080), 16);
+    }
+    frozenThread = new Thread(this::frozenLoop, "frozen-server");
+    frozenThread.setDaemon(true);
+    frozenThread.start();
+    node.writeConfig(
+        "mesh.yaml",
+        MESH.formatted(
+            TestNode.SUBNET + 10,
+            TestNode.SUBNET + 12,
+            TestNode.SUBNET + 11,
+            TestNode.SUBNET + 13,
+            NOBODY,
+            VIP,
+            BLACKHOLE_VIP,
+            FROZEN_VIP));
+    node.startProxy(
+        new NodeProxyConfig(
+                TransportKind.EPOLL,
+                node.configDir(),
+                node.agentSocket(),
+                new InetSocketAddress("127.0.0.1", 0),
+                node.nodeName(),
+                2,
+                InterceptionMode.iptables(),
+                null)
+            .withTimeouts(
+                new ConnectionTimeouts(
+                    Duration.ofSeconds(1),
+                    Duration.ofMinutes(10),
+                    Duration.ofHours(1),
+                    Duration.ofSeconds(60),
+                    Duration.ofSeconds(10))));
+    for (String pod : List.of("client", "attacker", "web-1", "frozen-1")) {
+      node.enrol(pod);
+    }
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    try {
+      frozen.close();
+      frozenThread.join(5_000);
+      synchronized (frozenAccepted) {
+        for (Socket s : frozenAccepted) {
+          s.close();
+        }
+      }
+    } finally {
+      node.close();
+    }
+  }
+
+  /** Accepts, reads a request head and never answers; the test watches the socket's end. */
+  private void frozenLoop() {
+    while (!frozen.isClosed()) {
+      try {
+        Socket s = frozen.accept();
+        synchronized (frozenAccepted) {
+          frozenAccepted.add(s);
+        }
+      } catch (IOException e) {
+        return;
+      }
+    }
+  }
+
+  private double timeouts(String reason) {
+    return node.proxy()
+        .dataPlane()
+        .metrics()
+        .registry()
+        .counter(ConnectionTimeouts.METER, "reason", reason)
+        .count();
+  }
+
+  @Test
+  void slowlorisConnectionsAreClosedWhileTheVictimIsServed() throws Exception {
+    List<SocketChannel> attackers = new ArrayList<>();
+    try {
+      for (int i = 0; i < 50; i++) {
+        SocketChannel a = node.connect("attacker", VIP, 80);
+        a.write(
+            ByteBuffer.wrap("GET / HTTP/1.1\r\nHost: web\r\n".getBytes(StandardCharsets.US_ASCII)));
+        attackers.add(a);
+      }
+      // The victim: one request every 100 ms for 3 s, each must succeed (errors, not latency).
+      int ok = 0;
+      int victimRequests = 30;
+      for (int i = 0; i < victimRequests; i++) {
+        for (SocketChannel a : attackers) {
+          if (a.isOpen()) {
+            try {
+              a.write(ByteBuffer.wrap("X".getBytes(StandardCharsets.US_ASCII)));
+            } catch (IOException closedByProxy) {
+              // expected once the header timeout has fired
+            }
+          }
+        }
+        String code =
+            node.curl(
+                "client",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "2",
+                "http://" + VIP + "/victim");
+        if ("200".equals(code.trim())) {
+          ok++;
+        }
+        Thread.sleep(100);
+      }
+      assertEquals(victimRequests, ok, "every victim request succeeded during the attack");
+      int closed = 0;
+      for (SocketChannel a : attackers) {
+        a.socket().setSoTimeout(3_000);
+        try {
+          if (a.socket().getInputStream().read() < 0) {
+            closed++;
+          }
+        } catch (IOException reset) {
+          closed++;
+        }
+      }
+      assertEquals(attackers.size(), closed, "every slowloris connection was closed by the proxy");
+      assertTrue(timeouts(ConnectionTimeouts.REQUEST_HEADER) >= attackers.size());
+    } finally {
+      for (SocketChannel a : attackers) {
+        a.close();
+      }
+    }
+  }
+
+  private static double directMemory() {
+    if (ByteBufAllocator.DEFAULT instanceof ByteBufAllocatorMetricProvider p) {
+      return p.metric().usedDirectMemory();
+    }
+    return PlatformDependent.usedDirectMemory();
+  }
+
+  @Test
+  void aLargePostToAnEndpointThatNeverAnswersHoldsBoundedMemory() throws Exception {
+    int bodyBytes = 48 << 20;
+    double before = directMemory();
+    double[] peak = {before};
+    try (SocketChannel c = node.connect("client", BLACKHOLE_VIP, 80)) {
+      Thread writer =
+          new Thread(
+              () -> {
+                try {
+                  c.write(
+                      ByteBuffer.wrap(
+                          ("POST /upload HTTP/1.1\r\nHost: blackhole\r\ncontent-length: "
+                                  + bodyBytes
+                                  + "\r\n\r\n")
+                              .getBytes(StandardCharsets.US_ASCII)));
+                  ByteBuffer chunk = ByteBuffer.allocate(64 << 10);
+                  for (int sent = 0; sent < bodyBytes; sent += chunk.capacity()) {
+                    chunk.clear();
+                    c.write(chunk);
+                  }
+                } catch (IOException e) {
+                  // the proxy answered 503 and closed, or the test ended
+                }
+              },
+              "blackhole-writer");
+      writer.setDaemon(true);
+      writer.start();
+      // Sample while the proxy waits for the SYN that is never answered (ARP gives up after ~3 s).
+      long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(2_000);
+      while (System.nanoTime() < end) {
+        peak[0] = Math.max(peak[0], directMemory());
+        Thread.sleep(20);
+      }
+      double grown = peak[0] - before;
+      assertTrue(
+          grown < 8 << 20,
+          "direct memory grew by " + (long) grown + " bytes while the upstream connect hung");
+    }
+  }
+
+  @Test
+  void aClientLeavingCancelsTheRequestAFrozenEndpointSitsOn() throws Exception {
+    SocketChannel c = node.connect("client", FROZEN_VIP, 80);
+    c.write(
+        ByteBuffer.wrap(
+            "GET /hang HTTP/1.1\r\nHost: frozen\r\n\r\n".getBytes(StandardCharsets.US_ASCII)));
+    Socket upstream = null;
+    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    while (upstream == null && System.nanoTime() < until) {
+      synchronized (frozenAccepted) {
+        if (!frozenAccepted.isEmpty()) {
+          upstream = frozenAccepted.get(0);
+        }
+      }
+      Thread.sleep(20);
+    }
+    assertTrue(upstream != null, "the request reached the frozen endpoint");
+    InputStream in = upstream.getInputStream();
+    upstream.setSoTimeout(5_000);
+    byte[] head = new byte[4096];
+    assertTrue(in.read(head) > 0, "the frozen endpoint got the request");
+    // The client gives up: killed, or closed with unread data, its socket is reset. (A plain FIN
+    // cannot be told from a half-close, which must still get its answer: see the class comment.)
+    c.socket().setSoLinger(true, 0);
+    c.close();
+    upstream.setSoTimeout(2_000);
+    int r;
+    try {
+      r = in.read(head);
+    } catch (java.net.SocketTimeoutException stillOpen) {
+      r = 0;
+    } catch (IOException reset) {
+      r = -1;
+    }
+    assertEquals(-1, r, "the proxy closed the upstream request within 2 s of the client leaving");
+  }
+
+  static final String MESH =
+      """
+      apiVersion: v1
+      kind: Pod
+      metadata: {name: client, namespace: default, uid: uid-client, labels: {app: client}}
+      spec: {nodeName: test-node, containers: [{name: app}]}
+      status: {podIP: %s}
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: {name: attacker, namespace: default, uid: uid-attacker, labels: {app: attacker}}
+      spec: {nodeName: test-node, containers: [{name: app}]}
+      status: {podIP: %s}
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: {name: web-1, namespace: default, uid: uid-web-1, labels: {app: web}}
+      spec:
+        nodeName: test-node
+        containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]
+      status: {podIP: %s}
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: {name: frozen-1, namespace: default, uid: uid-frozen-1, labels: {app: frozen}}
+      spec:
+        nodeName: test-node
+        containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]
+      status: {podIP: %s}
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: {name: nobody-1, namespace: default, uid: uid-nobody-1, labels: {app: nobody}}
+      spec:
+        nodeName: other-node
+        containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]
+      status: {podIP: %s}
+      ---
+      apiVersion: v1
+      kind: Service
+      metadata: {name: web, namespace: default}
+      spec:
+        clusterIP: %s
+        selector: {app: web}
+        ports: [{name: http, port: 80, targetPort: http, protocol: TCP, appProtocol: http}]
+      ---
+      apiVersion: v1
+      kind: Service
+      metadata: {name: blackhole, namespace: default}
+      spec:
+        clusterIP: %s
+        selector: {app: nobody}
+        ports: [{name: http, port: 80, targetPort: http, protocol: TCP, appProtocol: http}]
+      ---
+      apiVersion: v1
+      kind: Service
+      metadata: {name: frozen, namespace: default}
+      spec:
+        clusterIP: %s
+        selector: {app: frozen}
+        ports: [{name: http, port: 80, targetPort: http, protocol: TCP, appProtocol: http}]
+      ---
+      apiVersion: gateway.networking.k8s.io/v1
+      kind: HTTPRoute
+      metadata: {name: web, namespace: default}
+      spec:
+        parentRefs: [{group: "", kind: Service, name: web, port: 80}]
+        rules: [{backendRefs: [{name: web, port: 80}]}]
+      ---
+      apiVersion: gateway.networking.k8s.io/v1
+      kind: HTTPRoute
+      metadata: {name: blackhole, namespace: default}
+      spec:
+        parentRefs: [{group: "", kind: Service, name: blackhole, port: 80}]
+        rules: [{backendRefs: [{name: blackhole, port: 80}]}]
+      ---
+      apiVersion: gateway.networking.k8s.io/v1
+      kind: HTTPRoute
+      metadata: {name: frozen, namespace: default}
+      spec:
+        parentRefs: [{group: "", kind: Service, name: frozen, port: 80}]
+        rules: [{backendRefs: [{name: frozen, port: 80}]}]
+      """;
+}
