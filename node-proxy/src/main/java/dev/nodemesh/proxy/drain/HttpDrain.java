@@ -20,11 +20,12 @@ import java.util.concurrent.TimeUnit;
  * the close once the open streams ended).
  *
  * <p>Why not close an idle HTTP/1 connection at once: HTTP/1 has no GOAWAY, so a client may be
- * writing its next request while the close is on its way, and that request fails (seen in the
- * upgrade test with kept-alive clients at a fixed rate). A client that sends within the idle period
- * gets its answer with {@code Connection: close} instead and reconnects, to the new proxy during an
- * upgrade. Only a connection idle for the whole period is closed, where the race needs a client
- * that stays silent for a second and then sends at that very moment.
+ * writing its next request while the close is on its way, and that request fails (a kept-alive
+ * client at a fixed rate sends every few milliseconds, so an upgrade would hit it). A client that
+ * sends within the idle period gets its answer with {@code Connection: close} instead and
+ * reconnects, to the new proxy during an upgrade. Only a connection idle for the whole period is
+ * closed, where the race needs a client that stays silent for a second and then sends at that very
+ * moment.
  */
 public final class HttpDrain {
   /** How long an HTTP/1 connection must stay without a request, once draining, to be closed. */
