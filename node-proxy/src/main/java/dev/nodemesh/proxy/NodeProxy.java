@@ -334,6 +334,7 @@ public final class NodeProxy implements AutoCloseable {
       Future<?> unused =
           agentThread.submit(() -> reenrolRecordedPods(config.cniRunDir(), reenrol, readiness));
       agent = AgentServer.start(config.agentSocket(), new NodeAgentService(enroller, agentThread));
+      readiness.supersededWhen(agent::superseded);
       AdminServer admin =
           AdminServer.start(
               config.adminAddress(),

@@ -208,9 +208,12 @@ public final class AccessLog implements AutoCloseable {
       AccessLogEntry e = q.poll();
       if (e != null) {
         try {
-          byte[] line = json.writeValueAsBytes(e);
+          byte[] body = json.writeValueAsBytes(e);
+          // Line and newline in one write: the buffer then only ever spills whole lines, so two
+          // processes appending to one file (an upgrade's old and new proxy) never split a line.
+          byte[] line = java.util.Arrays.copyOf(body, body.length + 1);
+          line[body.length] = '\n';
           o.write(line);
-          o.write('\n');
           w.increment();
         } catch (IOException ex) {
           log.warn("access log write failed: {}", ex.toString());

@@ -14,6 +14,7 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioChannelOption;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpRequest;
@@ -32,6 +33,7 @@ import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.net.StandardSocketOptions;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -82,6 +84,14 @@ public final class AdminServer implements AutoCloseable {
   static final int QUEUE = 32;
   private static final int MAX_HEAD = 8192;
   private static final int MAX_BODY = 64 * 1024;
+
+  /**
+   * Names the answering process on every response: during an upgrade two proxies share the admin
+   * port (SO_REUSEPORT), and {@code nodemesh local upgrade-proxy} waits for a 200 from the new one.
+   */
+  public static final String PID_HEADER = "x-nodemesh-pid";
+
+  private static final String PID = Long.toString(ProcessHandle.current().pid());
 
   /** Requests read ahead of their answer on one connection (HTTP/1.1 pipelining). */
   private static final int MAX_PIPELINED = 8;
@@ -175,6 +185,9 @@ public final class AdminServer implements AutoCloseable {
             .group(loop)
             .channel(NioServerSocketChannel.class)
             .option(ChannelOption.SO_BACKLOG, 64)
+            // An upgrade runs the new proxy beside the old one with the same --admin: both listen,
+            // the kernel spreads connections over them, and each answer names its process (PID).
+            .option(NioChannelOption.of(StandardSocketOptions.SO_REUSEPORT), true)
             .childHandler(
                 new ChannelInitializer<SocketChannel>() {
                   @Override
@@ -436,6 +449,7 @@ public final class AdminServer implements AutoCloseable {
               HttpResponseStatus.valueOf(a.status()),
               Unpooled.wrappedBuffer(a.body().getBytes(StandardCharsets.UTF_8)));
       r.headers().set(HttpHeaderNames.CONTENT_TYPE, a.type());
+      r.headers().set(PID_HEADER, PID);
       HttpUtil.setContentLength(r, r.content().readableBytes());
       if (keepAlive) {
         r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);

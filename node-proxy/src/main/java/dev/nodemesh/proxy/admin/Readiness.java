@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.BooleanSupplier;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -26,6 +27,7 @@ public final class Readiness {
   private final String nodeName;
   private volatile @Nullable String held;
   private volatile boolean draining;
+  private volatile BooleanSupplier superseded = () -> false;
 
   public Readiness(SnapshotHolder snapshots, PodRegistry pods, String nodeName) {
     this.snapshots = snapshots;
@@ -47,6 +49,15 @@ public final class Readiness {
     draining = true;
   }
 
+  /**
+   * Not ready while {@code check} says a newer proxy has taken over (during an upgrade both answer
+   * on the admin port, so a probe meant for the new one may reach this one: it must not say ready
+   * for it).
+   */
+  public void supersededWhen(BooleanSupplier check) {
+    superseded = check;
+  }
+
   public boolean ready() {
     return notReadyReason() == null;
   }
@@ -55,6 +66,9 @@ public final class Readiness {
   public @Nullable String notReadyReason() {
     if (draining) {
       return "draining: the proxy is stopping";
+    }
+    if (superseded.getAsBoolean()) {
+      return "superseded: a newer proxy took over the agent socket";
     }
     String h = held;
     if (h != null) {

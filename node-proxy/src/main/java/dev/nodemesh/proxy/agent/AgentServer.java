@@ -65,6 +65,19 @@ public final class AgentServer implements AutoCloseable {
     return socket;
   }
 
+  /**
+   * True once the socket path is no longer this server's socket: a newer proxy (an upgrade) renamed
+   * its own over it, so the CNI plugin now talks to that one. A stat per call.
+   */
+  public boolean superseded() {
+    try {
+      Object now = Files.readAttributes(socket, BasicFileAttributes.class).fileKey();
+      return fileKey != null && !fileKey.equals(now);
+    } catch (IOException gone) {
+      return false; // removed (an uninstall, or our own close): nobody took over
+    }
+  }
+
   @Override
   public void close() throws InterruptedException, IOException {
     server.shutdown();

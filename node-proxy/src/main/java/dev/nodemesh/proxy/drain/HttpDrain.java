@@ -9,14 +9,28 @@ import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpStatusClass;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.LastHttpContent;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Turns a {@link DrainEvent} into the end of a downstream HTTP connection without cutting a
- * request: {@link #http1()} closes an idle HTTP/1 connection at once and makes the next response of
- * a busy one say {@code Connection: close}; {@link #http2()} closes an HTTP/2 connection, which
- * Netty's HTTP/2 codec does gracefully (GOAWAY, then the close once the open streams ended).
+ * request: {@link #http1()} makes the next response of an HTTP/1 connection say {@code Connection:
+ * close} and closes the connection once it has stayed idle for {@link #IDLE_BEFORE_CLOSE}; {@link
+ * #http2()} closes an HTTP/2 connection, which Netty's HTTP/2 codec does gracefully (GOAWAY, then
+ * the close once the open streams ended).
+ *
+ * <p>Why not close an idle HTTP/1 connection at once: HTTP/1 has no GOAWAY, so a client may be
+ * writing its next request while the close is on its way, and that request fails (a kept-alive
+ * client at a fixed rate sends every few milliseconds, so an upgrade would hit it). A client that
+ * sends within the idle period gets its answer with {@code Connection: close} instead and
+ * reconnects, to the new proxy during an upgrade. Only a connection idle for the whole period is
+ * closed, where the race needs a client that stays silent for a second and then sends at that very
+ * moment.
  */
 public final class HttpDrain {
+  /** How long an HTTP/1 connection must stay without a request, once draining, to be closed. */
+  public static final Duration IDLE_BEFORE_CLOSE = Duration.ofSeconds(1);
+
   private HttpDrain() {}
 
   /** Goes after {@code HttpServerKeepAliveHandler}, so that handler sees the close it sets. */
@@ -31,12 +45,14 @@ public final class HttpDrain {
 
   private static final class Http1 extends ChannelDuplexHandler {
     private int inFlight;
+    private long requests;
     private boolean draining;
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
       if (msg instanceof HttpRequest) {
         inFlight++;
+        requests++;
       }
       ctx.fireChannelRead(msg);
     }
@@ -56,13 +72,29 @@ public final class HttpDrain {
 
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-      if (evt == DrainEvent.INSTANCE) {
+      if (evt == DrainEvent.INSTANCE && !draining) {
         draining = true;
-        if (inFlight == 0) {
-          ctx.close();
-        }
+        closeWhenIdle(ctx, requests);
       }
       ctx.fireUserEventTriggered(evt);
+    }
+
+    /** Closes the connection if no request came in the period after {@code seen} requests. */
+    private void closeWhenIdle(ChannelHandlerContext ctx, long seen) {
+      ctx.executor()
+          .schedule(
+              () -> {
+                if (!ctx.channel().isActive()) {
+                  return;
+                }
+                if (inFlight == 0 && requests == seen) {
+                  ctx.close();
+                } else {
+                  closeWhenIdle(ctx, requests);
+                }
+              },
+              IDLE_BEFORE_CLOSE.toNanos(),
+              TimeUnit.NANOSECONDS);
     }
   }
 

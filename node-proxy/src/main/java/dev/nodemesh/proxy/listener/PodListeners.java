@@ -58,6 +58,7 @@ public final class PodListeners implements AutoCloseable {
     List<ChannelFuture> binds = new ArrayList<>();
     int inbound6 = -1;
     try (NetworkNamespace.Scope in = pod.netns().enter()) {
+      AcceptQueueMigration.enable();
       // Keep this order: inbound() is channels[INBOUND].
       bindAll(plane, pod, SocketProtocolFamily.INET, binds);
       if (pod.hasIpv6()) {

@@ -55,4 +55,35 @@ class AdminServerTest {
       assertEquals("nodemesh-admin", threads.get(2), "/config_dump");
     }
   }
+
+  /**
+   * An upgrade runs two proxies with one --admin: the second binds the port beside the first
+   * (SO_REUSEPORT), and every answer names the process that gave it.
+   */
+  @Test
+  void aSecondServerSharesThePortAndAnswersNameTheProcess() throws Exception {
+    try (AdminServer first =
+            AdminServer.start(
+                new InetSocketAddress("127.0.0.1", 0), () -> "", () -> null, () -> "{}");
+        AdminServer second =
+            AdminServer.start(
+                new InetSocketAddress("127.0.0.1", first.address().getPort()),
+                () -> "",
+                () -> "not yet",
+                () -> "{}")) {
+      assertEquals(first.address().getPort(), second.address().getPort());
+      HttpClient http = HttpClient.newHttpClient();
+      HttpResponse<String> r =
+          http.send(
+              HttpRequest.newBuilder(
+                      URI.create("http://127.0.0.1:" + first.address().getPort() + "/healthz"))
+                  .timeout(Duration.ofSeconds(10))
+                  .build(),
+              HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, r.statusCode());
+      assertEquals(
+          List.of(Long.toString(ProcessHandle.current().pid())),
+          r.headers().allValues(AdminServer.PID_HEADER));
+    }
+  }
 }

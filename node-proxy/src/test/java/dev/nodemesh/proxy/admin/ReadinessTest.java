@@ -65,4 +65,17 @@ class ReadinessTest {
     snapshots.swap(CaptureScope.DEFAULT.apply(new ConfigSnapshot(2, List.of(dns), List.of())));
     assertNull(r.notReadyReason(), "the excluded CoreDNS pod does not hold readiness");
   }
+
+  @Test
+  void aSupersededProxyIsNotReadyWhateverElseHolds() {
+    SnapshotHolder snapshots = new SnapshotHolder();
+    Readiness r = new Readiness(snapshots, new PodRegistry(), "node-1");
+    snapshots.swap(ConfigSnapshot.empty().withVersion(1));
+    java.util.concurrent.atomic.AtomicBoolean newer =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    r.supersededWhen(newer::get);
+    assertTrue(r.ready());
+    newer.set(true);
+    assertEquals("superseded: a newer proxy took over the agent socket", r.notReadyReason());
+  }
 }

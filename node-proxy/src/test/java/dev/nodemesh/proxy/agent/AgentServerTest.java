@@ -24,8 +24,11 @@ class AgentServerTest {
       NodeAgentService service = new NodeAgentService(null, thread);
       AgentServer old = AgentServer.start(socket, service);
       Object oldKey = key(socket);
+      assertFalse(old.superseded(), "alone on the path");
       AgentServer fresh = AgentServer.start(socket, service);
       Object freshKey = key(socket);
+      assertTrue(old.superseded(), "the old server sees the new one took over (its /ready: 503)");
+      assertFalse(fresh.superseded());
       assertFalse(oldKey.equals(freshKey), "the path is the new socket");
       try (var files = Files.list(dir)) {
         assertEquals(1, files.count(), "no temporary path left");

@@ -16,6 +16,7 @@ import io.netty.handler.codec.http.HttpServerKeepAliveHandler;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.ReferenceCountUtil;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 class HttpDrainTest {
@@ -30,15 +31,59 @@ class HttpDrainTest {
   }
 
   @Test
-  void anIdleHttp1ConnectionClosesAtOnce() {
+  void anIdleHttp1ConnectionClosesOnceIdleForThePeriod() {
     EmbeddedChannel ch = http1();
+    ch.freezeTime();
     ch.writeInbound(new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, "/"));
     ReferenceCountUtil.release(ch.readInbound());
     ch.writeOutbound(ok());
     ReferenceCountUtil.release(ch.readOutbound());
     assertTrue(ch.isOpen(), "kept alive before the drain");
     ch.pipeline().fireUserEventTriggered(DrainEvent.INSTANCE);
-    assertFalse(ch.isOpen());
+    assertTrue(ch.isOpen(), "not closed under a request that may be on its way");
+    ch.advanceTimeBy(HttpDrain.IDLE_BEFORE_CLOSE.toMillis() - 1, TimeUnit.MILLISECONDS);
+    ch.runScheduledPendingTasks();
+    assertTrue(ch.isOpen(), "still within the idle period");
+    ch.advanceTimeBy(1, TimeUnit.MILLISECONDS);
+    ch.runScheduledPendingTasks();
+    assertFalse(ch.isOpen(), "closed after a whole idle period");
+  }
+
+  @Test
+  void aRequestWithinTheIdlePeriodIsAnsweredWithConnectionCloseNotCut() {
+    EmbeddedChannel ch = http1();
+    ch.freezeTime();
+    ch.pipeline().fireUserEventTriggered(DrainEvent.INSTANCE);
+    ch.advanceTimeBy(HttpDrain.IDLE_BEFORE_CLOSE.toMillis() / 2, TimeUnit.MILLISECONDS);
+    ch.runScheduledPendingTasks();
+    // The client's next request, sent while the drain began.
+    ch.writeInbound(new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, "/next"));
+    ReferenceCountUtil.release(ch.readInbound());
+    ch.advanceTimeBy(HttpDrain.IDLE_BEFORE_CLOSE.toMillis(), TimeUnit.MILLISECONDS);
+    ch.runScheduledPendingTasks();
+    assertTrue(ch.isOpen(), "the request in flight is answered, never cut");
+    ch.writeOutbound(ok());
+    FullHttpResponse r = ch.readOutbound();
+    assertEquals(HttpHeaderValues.CLOSE.toString(), r.headers().get(HttpHeaderNames.CONNECTION));
+    r.release();
+    assertFalse(ch.isOpen(), "closed after the answer");
+  }
+
+  @Test
+  void aConnectionKeptBusyIsClosedAfterItsFirstQuietPeriod() {
+    EmbeddedChannel ch = http1();
+    ch.freezeTime();
+    ch.pipeline().fireUserEventTriggered(DrainEvent.INSTANCE);
+    // A request read and still being answered when the first period ends: checked again later.
+    ch.writeInbound(new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, "/slow"));
+    ReferenceCountUtil.release(ch.readInbound());
+    ch.advanceTimeBy(HttpDrain.IDLE_BEFORE_CLOSE.toMillis(), TimeUnit.MILLISECONDS);
+    ch.runScheduledPendingTasks();
+    assertTrue(ch.isOpen());
+    ch.advanceTimeBy(HttpDrain.IDLE_BEFORE_CLOSE.toMillis(), TimeUnit.MILLISECONDS);
+    ch.runScheduledPendingTasks();
+    assertTrue(ch.isOpen(), "never closed under a request being answered");
+    ch.close();
   }
 
   @Test

@@ -3,6 +3,7 @@ package dev.nodemesh.scripts.cli;
 import dev.nodemesh.scripts.local.LocalDown;
 import dev.nodemesh.scripts.local.LocalStatus;
 import dev.nodemesh.scripts.local.LocalUp;
+import dev.nodemesh.scripts.local.LocalUpgrade;
 import dev.nodemesh.scripts.local.Names;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,14 +18,19 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code nodemesh local up|down|status}: a node of network-namespace pods on this machine. Needs
- * root (network namespaces, /etc/netns).
+ * {@code nodemesh local up|down|status|upgrade-proxy}: a node of network-namespace pods on this
+ * machine. Needs root (network namespaces, /etc/netns).
  */
 @Command(
     name = "local",
     mixinStandardHelpOptions = true,
     description = "Run a node of pods (network namespaces) on this machine. Needs root.",
-    subcommands = {LocalCommand.Up.class, LocalCommand.Down.class, LocalCommand.Status.class})
+    subcommands = {
+      LocalCommand.Up.class,
+      LocalCommand.Down.class,
+      LocalCommand.Status.class,
+      LocalCommand.UpgradeProxy.class
+    })
 final class LocalCommand implements Runnable {
   static final String DEFAULT_RUN_DIR = "/run/nodemesh/local";
 
@@ -33,7 +39,7 @@ final class LocalCommand implements Runnable {
   @Override
   public void run() {
     throw new CommandLine.ParameterException(
-        spec.commandLine(), "Missing required subcommand (up, down or status)");
+        spec.commandLine(), "Missing required subcommand (up, down, status or upgrade-proxy)");
   }
 
   @Command(
@@ -235,6 +241,69 @@ final class LocalCommand implements Runnable {
     @Override
     public Integer call() throws Exception {
       LocalStatus.run(runDir, System.out);
+      return 0;
+    }
+  }
+
+  @Command(
+      name = "upgrade-proxy",
+      mixinStandardHelpOptions = true,
+      description = {
+        "Replace the node proxy of each node (or of --node) by a fresh process with the same"
+            + " command line, without refusing a connection: the new one listens in every pod"
+            + " beside the old one (SO_REUSEPORT) and takes the agent socket over; once it is"
+            + " ready, the old one gets SIGTERM, drains and exits. Returns when it has exited.",
+        "Exit 0 when every chosen node was upgraded, 1 otherwise (with the reason)."
+      })
+  static final class UpgradeProxy implements Callable<Integer> {
+    @Spec CommandSpec spec = CommandSpec.create();
+
+    @Option(
+        names = "--run-dir",
+        paramLabel = "DIR",
+        defaultValue = DEFAULT_RUN_DIR,
+        description = "Run directory given to `up` (default: ${DEFAULT-VALUE}).")
+    Path runDir = Path.of(DEFAULT_RUN_DIR);
+
+    @Option(
+        names = "--node",
+        paramLabel = "NAME",
+        description = "Only this node (default: every node of the run, one after another).")
+    @Nullable String node;
+
+    @Option(
+        names = "--wait",
+        paramLabel = "SECONDS",
+        defaultValue = "120",
+        description =
+            "How long the new proxy may take to be ready before the upgrade is abandoned (the old"
+                + " one keeps running; default: ${DEFAULT-VALUE}).")
+    int waitSeconds = 120;
+
+    @Option(
+        names = "--stop-timeout",
+        paramLabel = "SECONDS",
+        defaultValue = "60",
+        description =
+            "How long the old proxy may take to drain and exit after SIGTERM before it is killed;"
+                + " keep it above its --drain-grace (default: ${DEFAULT-VALUE}).")
+    int stopSeconds = 60;
+
+    @Override
+    public Integer call() throws Exception {
+      if (waitSeconds <= 0 || stopSeconds <= 0) {
+        throw new CommandLine.ParameterException(
+            spec.commandLine(), "--wait and --stop-timeout must be > 0");
+      }
+      LocalUpgrade.Options opts =
+          new LocalUpgrade.Options(
+              runDir, node, Duration.ofSeconds(waitSeconds), Duration.ofSeconds(stopSeconds));
+      try {
+        new LocalUpgrade(opts, System.out).run();
+      } catch (Exception e) {
+        System.err.println("nodemesh local upgrade-proxy: " + e.getMessage());
+        return 1;
+      }
       return 0;
     }
   }

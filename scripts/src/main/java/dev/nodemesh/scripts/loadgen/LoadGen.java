@@ -26,6 +26,7 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
@@ -565,7 +566,9 @@ public final class LoadGen {
           long index = pending;
           pending = NONE;
           completed(index, r.status().code());
-          if (keepAlive) {
+          // A server that says Connection: close (a draining proxy) closes after this answer:
+          // never reuse it, or the next request is written into a closing connection and fails.
+          if (keepAlive && HttpUtil.isKeepAlive(r)) {
             idle.add(ctx.channel());
             dispatch();
           } else {

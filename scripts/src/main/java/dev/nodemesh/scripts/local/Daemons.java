@@ -48,7 +48,8 @@ public final class Daemons {
             .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
             .start();
     Long started = startMillis(p.toHandle()).orElse(null);
-    Resource running = new Resource(StateFile.Kind.process, role, netns, p.pid(), started);
+    Resource running =
+        new Resource(StateFile.Kind.process, role, netns, p.pid(), started, null, null, argv);
     state.update(pending, running);
     return running;
   }
@@ -60,21 +61,52 @@ public final class Daemons {
 
   /** SIGTERM, wait, SIGKILL. Returns true once the process is gone (or was already). */
   public static boolean stop(Resource r) {
+    return stop(r, TERM_GRACE);
+  }
+
+  /**
+   * As {@link #stop(Resource)}, waiting up to {@code grace} after the SIGTERM (a draining proxy
+   * needs its drain grace) before the SIGKILL.
+   */
+  public static boolean stop(Resource r, Duration grace) {
     Optional<ProcessHandle> h = handle(r);
     if (h.isEmpty()) {
       return true;
     }
-    return stop(h.get());
+    return stop(h.get(), grace);
   }
 
   /** Stops any process (used for the leftovers found inside our own network namespaces). */
   public static boolean stop(ProcessHandle h) {
+    return stop(h, TERM_GRACE);
+  }
+
+  private static boolean stop(ProcessHandle h, Duration grace) {
     h.destroy();
-    if (awaitExit(h, TERM_GRACE)) {
+    if (awaitExit(h, grace)) {
       return true;
     }
     h.destroyForcibly();
     return awaitExit(h, Duration.ofSeconds(5));
+  }
+
+  /**
+   * The recorded command line of a running process: from the journal, or (files written before it
+   * was recorded) from the kernel's {@code /proc/PID/cmdline}. Empty when the process is gone.
+   */
+  public static Optional<List<String>> commandLine(Resource r) throws IOException {
+    if (handle(r).isEmpty()) {
+      return Optional.empty();
+    }
+    if (r.argv() != null && !r.argv().isEmpty()) {
+      return Optional.of(r.argv());
+    }
+    String raw = java.nio.file.Files.readString(Path.of("/proc/" + r.pid() + "/cmdline"));
+    if (raw.isEmpty()) {
+      return Optional.empty();
+    }
+    String trimmed = raw.endsWith("\0") ? raw.substring(0, raw.length() - 1) : raw;
+    return Optional.of(List.of(trimmed.split("\0", -1)));
   }
 
   private static boolean awaitExit(ProcessHandle h, Duration d) {

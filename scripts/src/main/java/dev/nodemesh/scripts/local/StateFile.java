@@ -76,7 +76,8 @@ public final class StateFile {
    * @param startMillis the process's start time from the kernel, to never signal a reused pid
    * @param config a CNI attachment's conflist file
    * @param args a CNI attachment's CNI_ARGS
-   * @param argv a {@code bpf} entry's uninstall command
+   * @param argv a {@code bpf} entry's uninstall command; a process's command line (what {@code
+   *     local upgrade-proxy} starts again), null in files written before it was recorded
    */
   public record Resource(
       Kind kind,

@@ -739,7 +739,8 @@ class DeployManifestsTest {
         "must tolerate every taint");
     var update = nodeDaemonSet().getSpec().getUpdateStrategy();
     assertEquals("RollingUpdate", update.getType());
-    assertEquals(1, update.getRollingUpdate().getMaxUnavailable().getIntVal());
+    // Never a node without a proxy during an update: see theDaemonSetSurgesOnUpdate.
+    assertEquals(0, update.getRollingUpdate().getMaxUnavailable().getIntVal());
     assertEquals(Boolean.FALSE, pod.getAutomountServiceAccountToken());
 
     // The uninstall DaemonSet edits the same host dirs.
@@ -783,14 +784,26 @@ class DeployManifestsTest {
     Map<String, String> nodeLabels =
         nodeDaemonSet().getSpec().getTemplate().getMetadata().getLabels();
     assertEquals(nodeLabels, merged(nodeLabels, stringMap(pm, "selector", "matchLabels")));
-    String pmPort = endpoint(pm, "podMetricsEndpoints").get("port").toString();
-    Container np = container(nodeDaemonSet().getSpec().getTemplate().getSpec(), "node-proxy");
-    assertTrue(
-        np.getPorts().stream()
-            .anyMatch(
-                p ->
-                    p.getName().equals(pmPort)
-                        && p.getContainerPort() == NodeProxyConfig.ADMIN_PORT));
+    // By number: the proxy declares no containerPort (see theDaemonSetSurgesOnUpdate).
+    assertEquals(
+        NodeProxyConfig.ADMIN_PORT,
+        ((Number) endpoint(pm, "podMetricsEndpoints").get("targetPort")).intValue());
+  }
+
+  @Test
+  void theDaemonSetSurgesOnUpdate() {
+    DaemonSet ds = nodeDaemonSet();
+    var strategy = ds.getSpec().getUpdateStrategy();
+    assertEquals("RollingUpdate", strategy.getType());
+    // The new proxy starts beside the old one and takes over before the old one is deleted.
+    assertEquals(1, strategy.getRollingUpdate().getMaxSurge().getIntVal());
+    assertEquals(0, strategy.getRollingUpdate().getMaxUnavailable().getIntVal());
+    PodSpec pod = ds.getSpec().getTemplate().getSpec();
+    assertTrue(pod.getHostNetwork());
+    for (Container c : pod.getContainers()) {
+      // With hostNetwork a containerPort is a hostPort: the surge pod could not be scheduled.
+      assertEquals(List.of(), c.getPorts(), c.getName() + " declares a (host) port");
+    }
   }
 
   static GenericKubernetesResource monitor(String kind) {

@@ -58,6 +58,9 @@ class LoadGenTest {
   private volatile long stallMillis;
   private volatile int status = 200;
 
+  /** Every this-many-th request (server side) is answered with Connection: close, or 0. */
+  private volatile int closeEvery;
+
   @AfterEach
   void stop() throws InterruptedException {
     group.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS);
@@ -104,9 +107,9 @@ class LoadGenTest {
         ReferenceCountUtil.release(msg);
         return;
       }
-      boolean keepAlive = HttpUtil.isKeepAlive(req);
-      req.release();
       int n = requests.incrementAndGet();
+      boolean keepAlive = HttpUtil.isKeepAlive(req) && (closeEvery == 0 || n % closeEvery != 0);
+      req.release();
       FullHttpResponse res =
           new DefaultFullHttpResponse(
               HttpVersion.HTTP_1_1,
@@ -176,6 +179,25 @@ class LoadGenTest {
     assertEquals(3 + 100 + 400, requests.get());
     assertEquals(3, connections.get());
     assertTrue(r.achievedRate() > 0);
+  }
+
+  /**
+   * A draining server (a proxy being upgraded) answers with Connection: close and closes: the
+   * generator must not write the next request into that connection, or it fails for no fault of the
+   * server.
+   */
+  @Test
+  void http1NeverReusesAConnectionTheServerAnsweredWithClose() throws Exception {
+    closeEvery = 10;
+    URI url = startServer(false);
+    LoadGenResult r =
+        new LoadGen(options(url, LoadGen.Mode.HTTP1, 400, Duration.ofSeconds(1), Duration.ZERO, 2))
+            .run();
+    assertEquals(400, r.completed());
+    assertEquals(0, r.errors(), "no request written into a closing connection");
+    assertEquals(2 + 400, requests.get());
+    // The two first connections, and one more after each of the 40 answers with close.
+    assertTrue(connections.get() >= 2 + 40, "reconnected: " + connections.get());
   }
 
   @Test
