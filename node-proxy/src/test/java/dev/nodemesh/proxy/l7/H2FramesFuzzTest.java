@@ -109,27 +109,20 @@ class H2FramesFuzzTest {
     assertEquals(List.of(), alloc.unreleased(), "buffers left unreleased after the close");
   }
 
-  /** Writes one frame in, runs what it scheduled, and reads what the server answered. */
+  /**
+   * Writes one frame in, runs what it scheduled, and reads what the server answered. Nothing may
+   * escape the pipeline (EmbeddedChannel rethrows what reaches its tail, which a real channel logs
+   * at WARN), and a server that ends the connection says so with GOAWAY first, unless the client
+   * already went away.
+   */
   private static void send(EmbeddedChannel server, Client client, ByteBuf frame) throws Exception {
     ByteBuf in = server.alloc().buffer(frame.readableBytes()).writeBytes(frame);
     frame.release();
-    Http2Exception refused = null;
-    try {
-      server.writeInbound(in);
-      server.runPendingTasks();
-    } catch (Exception e) {
-      // Http2FrameCodec passes its connection error on after answering it (EmbeddedChannel
-      // rethrows it, sneakily: it is checked); anything else is a finding.
-      if (!(e instanceof Http2Exception h2)) {
-        throw e;
-      }
-      refused = h2;
-    }
+    server.writeInbound(in);
+    server.runPendingTasks();
     client.read(server);
-    if (refused != null) {
-      assertTrue(
-          client.goAway || !server.isOpen(),
-          "a connection error without GOAWAY: " + refused.getMessage());
+    if (!server.isOpen()) {
+      assertTrue(client.goAway || client.sentGoAway, "the connection ended without GOAWAY");
     }
   }
 
@@ -144,6 +137,7 @@ class H2FramesFuzzTest {
     private final ChannelHandlerContext ctx = sink.pipeline().firstContext();
     private final CompositeByteBuf pending = Unpooled.compositeBuffer(Integer.MAX_VALUE);
     boolean goAway;
+    boolean sentGoAway;
 
     @Override
     public void onGoAwayRead(ChannelHandlerContext c, int last, long errorCode, ByteBuf debug) {
@@ -185,19 +179,20 @@ class H2FramesFuzzTest {
                   (short) data.consumeInt(1, 256),
                   data.consumeBoolean(),
                   sink.newPromise());
-          case 5 ->
-              writer.writeGoAway(
-                  ctx,
-                  data.consumeInt(0, Integer.MAX_VALUE),
-                  data.consumeInt(0, 16),
-                  Unpooled.wrappedBuffer(data.consumeBytes(64)),
-                  sink.newPromise());
+          case 5 -> {
+            sentGoAway = true;
+            writer.writeGoAway(
+                ctx,
+                data.consumeInt(0, Integer.MAX_VALUE),
+                data.consumeInt(0, 16),
+                Unpooled.wrappedBuffer(data.consumeBytes(64)),
+                sink.newPromise());
+          }
           default -> {
+            byte type = data.consumeByte();
+            sentGoAway |= type == 0x7;
             return frame(
-                data.consumeByte(),
-                data.consumeByte(),
-                stream,
-                data.consumeBytes(data.consumeInt(0, 20_000)));
+                type, data.consumeByte(), stream, data.consumeBytes(data.consumeInt(0, 20_000)));
           }
         }
       } catch (RuntimeException e) {
