@@ -21,7 +21,6 @@ import io.netty.handler.codec.http2.Http2Headers;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import org.junit.jupiter.api.BeforeAll;
 
 /**
  * Fuzzes the h2c downstream after the preface: the real pipeline ({@link HttpProxy#installH2}: the
@@ -57,8 +56,17 @@ class H2FramesFuzzTest {
 
   private static RequestHandler.Context cx;
 
-  @BeforeAll
-  static void setUp() throws Exception {
+  private static boolean ready;
+
+  /**
+   * The config and context, made on the first input rather than in {@code @BeforeAll}: when
+   * fuzzing, Jazzer installs its agent after {@code @BeforeAll} and re-instruments classes loaded
+   * before, which broke the {@code DataPlane} record (NoSuchFieldError on its accessor).
+   */
+  private static synchronized void setUp() throws Exception {
+    if (ready) {
+      return;
+    }
     Path dir = Files.createTempDirectory("nodemesh-h2-fuzz");
     RequestHandlerTest.setUp(dir);
     try (var files = Files.list(dir)) {
@@ -78,10 +86,12 @@ class H2FramesFuzzTest {
             small.clientIp(),
             false,
             HttpLimits.DEFAULT);
+    ready = true;
   }
 
   @FuzzTest(maxDuration = "30s")
   void answersOrEndsEveryFrameSequence(FuzzedDataProvider data) throws Exception {
+    setUp();
     TrackingAllocator alloc = new TrackingAllocator();
     EmbeddedChannel server = new EmbeddedChannel(new ChannelInboundHandlerAdapter());
     server.pipeline().remove(ChannelInboundHandlerAdapter.class);

@@ -16,7 +16,6 @@ import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.BeforeAll;
 
 /**
  * Fuzzes the L7 downstream pipeline from its first byte: the protocol sniffer and then the real
@@ -44,8 +43,17 @@ class Http1HeadFuzzTest {
   private static final String PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
   private static final Pattern STATUS_LINE = Pattern.compile("^HTTP/1\\.[01] (\\d{3}) ");
 
-  @BeforeAll
-  static void setUp() throws Exception {
+  private static boolean ready;
+
+  /**
+   * The config and context, made on the first input rather than in {@code @BeforeAll}: when
+   * fuzzing, Jazzer installs its agent after {@code @BeforeAll} and re-instruments classes loaded
+   * before, which broke the {@code DataPlane} record (NoSuchFieldError on its accessor).
+   */
+  private static synchronized void setUp() throws Exception {
+    if (ready) {
+      return;
+    }
     Path dir = Files.createTempDirectory("nodemesh-h1-fuzz");
     RequestHandlerTest.setUp(dir);
     try (var files = Files.list(dir)) {
@@ -54,10 +62,12 @@ class Http1HeadFuzzTest {
       }
     }
     Files.delete(dir);
+    ready = true;
   }
 
   @FuzzTest(maxDuration = "30s")
-  void answersOrRefusesEveryHead(FuzzedDataProvider data) {
+  void answersOrRefusesEveryHead(FuzzedDataProvider data) throws Exception {
+    setUp();
     int reads = data.consumeInt(1, 4);
     boolean fin = data.consumeBoolean();
     byte[] input = data.consumeRemainingAsBytes();
