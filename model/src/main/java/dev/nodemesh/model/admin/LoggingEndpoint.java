@@ -16,15 +16,17 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The admin {@code /logging} handler, mounted by the node proxy's {@link AdminServer} and by the
- * control plane's admin server (which depends on this module), so both answer the same way.
+ * The admin {@code /logging} handler, mounted by both daemons' {@link AdminHttpServer} (the node
+ * proxy's {@code AdminServer}, the control plane's {@code HealthServer}), so both answer the same
+ * way.
  *
  * <p>GET lists every logger with a level of its own (JSON, {@code {"backend": "logback", "levels":
  * {name: level}}}); POST or PUT {@code ?logger=dev.nodemesh.proxy&level=debug} sets one (default
  * logger ROOT; {@code level=inherit} clears it), answering {@code "<logger> <effective level>"}. An
  * unknown level or a malformed logger name is 400, a GET that asks for a change or any other method
- * 405, and an slf4j backend other than Logback 501. It runs on whichever thread the {@link
- * com.sun.net.httpserver.HttpServer} gives it: the admin thread, never a data-plane loop.
+ * 405, and an slf4j backend other than Logback 501. It runs on the admin's worker pool (through
+ * {@link ExchangeAdapter}; it is a JDK {@code HttpHandler}, so a JDK server can mount it too),
+ * never a data-plane loop.
  *
  * <p>A change is accepted only from a loopback peer (127.0.0.0/8, ::1): the admin port has no
  * authentication and is bound to the pod or node IP in the manifests, so anyone who can reach it

@@ -1,9 +1,10 @@
 /**
- * The pieces of an admin HTTP endpoint (JDK {@code HttpServer}) that both daemons serve: the {@code
- * /logging} handler with its log-level control, and binding the admin listeners. Here, not in the
- * node proxy, so the control plane's health server can use them without depending on the data
- * plane; not a module of its own because it is three small classes with no dependencies beyond the
- * JDK, slf4j and (optionally) logback.
+ * The admin HTTP endpoint both daemons serve: {@link dev.nodemesh.model.admin.AdminHttpServer} (the
+ * Netty server with its threads, limits, loopback listener and loopback-only paths) and the {@code
+ * /logging} handler with its log-level control. Here, not in the node proxy, so the control plane's
+ * health server runs the same server without depending on the data plane; not a module of its own
+ * because it is a few classes whose only dependencies beyond the JDK and slf4j are netty-codec-http
+ * and (optionally) logback.
  */
 @NullMarked
 package dev.nodemesh.model.admin;

@@ -8,7 +8,7 @@ import ch.qos.logback.classic.Logger;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.bpf.testing.TestNetns;
-import dev.nodemesh.model.admin.AdminListeners;
+import dev.nodemesh.model.admin.AdminHttpServer;
 import java.net.InetSocketAddress;
 import org.junit.jupiter.api.Test;
 import org.slf4j.LoggerFactory;
@@ -16,7 +16,7 @@ import org.slf4j.LoggerFactory;
 /**
  * The admin bound to a non-loopback address, as the manifests bind it to the pod IP: a level change
  * from that address is refused, the same change through the loopback listener {@link
- * AdminListeners} adds (where {@code kubectl port-forward} and {@code exec} arrive) is accepted.
+ * AdminHttpServer} adds (where {@code kubectl port-forward} and {@code exec} arrive) is accepted.
  * All inside a namespace the test creates, with the address on its {@code lo}.
  */
 @RootTest
@@ -31,7 +31,7 @@ class LoggingEndpointRootTest {
         NetworkNamespace handle = NetworkNamespace.open(ns.path())) {
       ns.exec("ip", "addr", "add", POD_IP + "/32", "dev", "lo");
       AdminServer admin;
-      // HttpServer binds its sockets in create(): on this thread, inside the namespace.
+      // The listening sockets are opened on this thread, inside the namespace.
       try (NetworkNamespace.Scope in = handle.enter()) {
         admin =
             AdminServer.start(new InetSocketAddress(POD_IP, 0), () -> "", () -> null, () -> "{}");

@@ -1,17 +1,15 @@
-package dev.nodemesh.proxy.admin;
+package dev.nodemesh.model.admin;
 
 import com.sun.net.httpserver.Headers;
 import com.sun.net.httpserver.HttpContext;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpPrincipal;
-import dev.nodemesh.model.admin.LoggingEndpoint;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.net.SocketAddress;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
@@ -19,10 +17,10 @@ import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Runs a {@link HttpHandler} written for the JDK's server ({@link LoggingEndpoint}, which the
- * control plane's admin mounts as it is) against a request the Netty admin server has already read
- * whole: method, URI and peer in, status, content type and body out. No request body or headers are
- * passed, since the handlers served this way read only the query.
+ * Runs a {@link HttpHandler} written for the JDK's server ({@link LoggingEndpoint}) against a
+ * request {@link AdminHttpServer} has already read whole: method, URI and peer in, status, content
+ * type and body out. No request body or headers are passed, since the handlers served this way read
+ * only the query.
  */
 final class ExchangeAdapter extends HttpExchange {
   private final String method;
@@ -42,16 +40,16 @@ final class ExchangeAdapter extends HttpExchange {
     this.local = local;
   }
 
-  static AdminServer.Answer run(
-      HttpHandler handler, String method, URI uri, InetSocketAddress peer, SocketAddress local) {
-    ExchangeAdapter ex = new ExchangeAdapter(method, uri, peer, (InetSocketAddress) local);
+  static AdminHttpServer.Answer run(HttpHandler handler, AdminHttpServer.Request request) {
+    ExchangeAdapter ex =
+        new ExchangeAdapter(request.method(), request.uri(), request.peer(), request.local());
     try {
       handler.handle(ex);
     } catch (IOException e) {
-      return new AdminServer.Answer(500, "text/plain", "failed: " + e + "\n");
+      return AdminHttpServer.Answer.text(500, "failed: " + e + "\n");
     }
     String type = ex.responseHeaders.getFirst("Content-Type");
-    return new AdminServer.Answer(
+    return new AdminHttpServer.Answer(
         ex.status < 0 ? 500 : ex.status,
         type == null ? "text/plain" : type,
         ex.body.toString(StandardCharsets.UTF_8));
