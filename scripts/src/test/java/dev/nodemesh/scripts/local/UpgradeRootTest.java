@@ -28,7 +28,6 @@ import java.util.stream.Stream;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -43,13 +42,6 @@ import org.junit.jupiter.api.io.TempDir;
  * uninstall (what {@code local down} runs) must then leave none.
  */
 @RootTest
-@Disabled(
-    "Fails until a starting proxy enrols pods only once its first whole config is in force (issue"
-        + " 15, fail-closed start, branch failclosed): with SO_REUSEPORT the new process takes"
-        + " connections as soon as its listeners exist; run on 2026-12-07 it re-enrolled the pods"
-        + " 1.2 s before its first config with Services arrived, and 12-16 of 3000 new-connection"
-        + " requests to the Service VIP were passed through to the VIP and reset. Enable it with"
-        + " that fix.")
 class UpgradeRootTest {
   private static final Path BASIC = Path.of("../examples/basic").toAbsolutePath().normalize();
   private static final Duration WAIT = Duration.ofSeconds(120);
