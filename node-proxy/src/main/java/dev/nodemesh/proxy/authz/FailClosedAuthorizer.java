@@ -45,4 +45,17 @@ public final class FailClosedAuthorizer implements Authorizer {
         ? REFUSED
         : delegate.check(snapshot, destination, destinationPort, source, request);
   }
+
+  /**
+   * Passed on too: the HBONE server asks this of a stream that carries HTTP, and the interface's
+   * default (the fail-closed connection check) would refuse every cross-node request that an L7
+   * rule allows.
+   */
+  @Override
+  public Decision checkBeforeRequests(
+      ConfigSnapshot snapshot, Workload destination, int destinationPort, ConnectionSource source) {
+    return snapshot.version() == 0
+        ? REFUSED
+        : delegate.checkBeforeRequests(snapshot, destination, destinationPort, source);
+  }
 }
