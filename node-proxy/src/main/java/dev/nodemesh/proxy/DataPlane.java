@@ -17,6 +17,7 @@ import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import dev.nodemesh.proxy.outbound.LoadBalancer;
+import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
 import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import dev.nodemesh.proxy.transport.Transport;
 import dev.nodemesh.proxy.tunnel.Tunnel;
@@ -68,119 +69,129 @@ public record DataPlane(
     ConnectionTimeouts timeouts) {
 
   /**
-   * The data plane with its {@link Upstreams} made from the transport, mark and tunnel, a fresh set
-   * of tracked {@link Downstreams}, {@code connectionsPerPod} as every pod's budget per direction
-   * and {@code timeouts} for every connection.
+   * A builder for the data plane over these event loops, config, pods, metrics and interception,
+   * with the defaults: round-robin balancing, policy from the snapshot, the default trust domain,
+   * no HBONE tunnel, no access log, the default path normalisation, per-pod budgets of the default
+   * size for this process's open-file limit and the default connection timeouts. The {@link
+   * Upstreams}, the tracked {@link Downstreams} and the {@link PodBudgets} are made by {@link
+   * Builder#build}.
    */
-  public DataPlane(
+  public static Builder builder(
       Transport transport,
       EventLoopGroup acceptGroup,
       EventLoopGroup workerGroup,
       SnapshotHolder snapshots,
       PodRegistry pods,
-      LoadBalancer loadBalancer,
       ProxyMetrics metrics,
       Interception interception,
-      int proxyMark,
-      Authorizer authorizer,
-      String trustDomain,
-      @Nullable Tunnel tunnel,
-      AccessLog accessLog,
-      PathSettings paths,
-      int connectionsPerPod,
-      ConnectionTimeouts timeouts) {
-    this(
-        transport,
-        acceptGroup,
-        workerGroup,
-        snapshots,
-        pods,
-        loadBalancer,
-        metrics,
-        interception,
-        proxyMark,
-        authorizer,
-        trustDomain,
-        tunnel,
-        accessLog,
-        upstreams(transport, proxyMark, pods, trustDomain, tunnel),
-        paths,
-        new Downstreams(metrics.registry()),
-        new PodBudgets(connectionsPerPod, metrics.registry()),
-        timeouts);
+      int proxyMark) {
+    return new Builder(
+        transport, acceptGroup, workerGroup, snapshots, pods, metrics, interception, proxyMark);
   }
 
-  /**
-   * As above with per-pod budgets of the default size for this process's current open-file limit
-   * and {@code timeouts}.
-   */
-  public DataPlane(
-      Transport transport,
-      EventLoopGroup acceptGroup,
-      EventLoopGroup workerGroup,
-      SnapshotHolder snapshots,
-      PodRegistry pods,
-      LoadBalancer loadBalancer,
-      ProxyMetrics metrics,
-      Interception interception,
-      int proxyMark,
-      Authorizer authorizer,
-      String trustDomain,
-      @Nullable Tunnel tunnel,
-      AccessLog accessLog,
-      PathSettings paths,
-      ConnectionTimeouts timeouts) {
-    this(
-        transport,
-        acceptGroup,
-        workerGroup,
-        snapshots,
-        pods,
-        loadBalancer,
-        metrics,
-        interception,
-        proxyMark,
-        authorizer,
-        trustDomain,
-        tunnel,
-        accessLog,
-        paths,
-        FdLimit.defaultBudget(FdLimit.current()),
-        timeouts);
-  }
+  /** The optional parts of a {@link DataPlane}; the required ones are given to {@link #builder}. */
+  public static final class Builder {
+    private final Transport transport;
+    private final EventLoopGroup acceptGroup;
+    private final EventLoopGroup workerGroup;
+    private final SnapshotHolder snapshots;
+    private final PodRegistry pods;
+    private final ProxyMetrics metrics;
+    private final Interception interception;
+    private final int proxyMark;
+    private LoadBalancer loadBalancer = new RoundRobinLoadBalancer();
+    private Authorizer authorizer = new PolicyAuthorizer();
+    private String trustDomain = NodeProxyConfig.DEFAULT_TRUST_DOMAIN;
+    private @Nullable Tunnel tunnel;
+    private AccessLog accessLog = AccessLog.off();
+    private PathSettings paths = PathSettings.DEFAULT;
+    private int connectionsPerPod = -1;
+    private ConnectionTimeouts timeouts = ConnectionTimeouts.DEFAULT;
 
-  /** As above with the default connection timeouts ({@link ConnectionTimeouts#DEFAULT}). */
-  public DataPlane(
-      Transport transport,
-      EventLoopGroup acceptGroup,
-      EventLoopGroup workerGroup,
-      SnapshotHolder snapshots,
-      PodRegistry pods,
-      LoadBalancer loadBalancer,
-      ProxyMetrics metrics,
-      Interception interception,
-      int proxyMark,
-      Authorizer authorizer,
-      String trustDomain,
-      @Nullable Tunnel tunnel,
-      AccessLog accessLog,
-      PathSettings paths) {
-    this(
-        transport,
-        acceptGroup,
-        workerGroup,
-        snapshots,
-        pods,
-        loadBalancer,
-        metrics,
-        interception,
-        proxyMark,
-        authorizer,
-        trustDomain,
-        tunnel,
-        accessLog,
-        paths,
-        ConnectionTimeouts.DEFAULT);
+    private Builder(
+        Transport transport,
+        EventLoopGroup acceptGroup,
+        EventLoopGroup workerGroup,
+        SnapshotHolder snapshots,
+        PodRegistry pods,
+        ProxyMetrics metrics,
+        Interception interception,
+        int proxyMark) {
+      this.transport = transport;
+      this.acceptGroup = acceptGroup;
+      this.workerGroup = workerGroup;
+      this.snapshots = snapshots;
+      this.pods = pods;
+      this.metrics = metrics;
+      this.interception = interception;
+      this.proxyMark = proxyMark;
+    }
+
+    public Builder loadBalancer(LoadBalancer balancer) {
+      this.loadBalancer = balancer;
+      return this;
+    }
+
+    public Builder authorizer(Authorizer a) {
+      this.authorizer = a;
+      return this;
+    }
+
+    public Builder trustDomain(String domain) {
+      this.trustDomain = domain;
+      return this;
+    }
+
+    /** HBONE: 15008 listeners and the cross-node client pool (null: every target is direct). */
+    public Builder tunnel(@Nullable Tunnel t) {
+      this.tunnel = t;
+      return this;
+    }
+
+    public Builder accessLog(AccessLog log) {
+      this.accessLog = log;
+      return this;
+    }
+
+    public Builder paths(PathSettings settings) {
+      this.paths = settings;
+      return this;
+    }
+
+    /** Every pod's connection budget per direction ({@code --max-connections-per-pod}). */
+    public Builder connectionsPerPod(int budget) {
+      this.connectionsPerPod = budget;
+      return this;
+    }
+
+    public Builder timeouts(ConnectionTimeouts t) {
+      this.timeouts = t;
+      return this;
+    }
+
+    public DataPlane build() {
+      int budget =
+          connectionsPerPod >= 0 ? connectionsPerPod : FdLimit.defaultBudget(FdLimit.current());
+      return new DataPlane(
+          transport,
+          acceptGroup,
+          workerGroup,
+          snapshots,
+          pods,
+          loadBalancer,
+          metrics,
+          interception,
+          proxyMark,
+          authorizer,
+          trustDomain,
+          tunnel,
+          accessLog,
+          upstreams(transport, proxyMark, pods, trustDomain, tunnel),
+          paths,
+          new Downstreams(metrics.registry()),
+          new PodBudgets(budget, metrics.registry()),
+          timeouts);
+    }
   }
 
   private static Upstreams upstreams(
@@ -198,34 +209,6 @@ public record DataPlane(
             pods::byIp,
             direct,
             new TunnelDialer(tunnel, direct));
-  }
-
-  /** Policy from the snapshot, the default trust domain, no HBONE, no access log (tests). */
-  public DataPlane(
-      Transport transport,
-      EventLoopGroup acceptGroup,
-      EventLoopGroup workerGroup,
-      SnapshotHolder snapshots,
-      PodRegistry pods,
-      LoadBalancer loadBalancer,
-      ProxyMetrics metrics,
-      Interception interception,
-      int proxyMark) {
-    this(
-        transport,
-        acceptGroup,
-        workerGroup,
-        snapshots,
-        pods,
-        loadBalancer,
-        metrics,
-        interception,
-        proxyMark,
-        new PolicyAuthorizer(),
-        NodeProxyConfig.DEFAULT_TRUST_DOMAIN,
-        null,
-        AccessLog.off(),
-        PathSettings.DEFAULT);
   }
 
   /**

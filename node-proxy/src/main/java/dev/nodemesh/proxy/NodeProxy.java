@@ -33,7 +33,6 @@ import dev.nodemesh.proxy.liveness.FatalErrors;
 import dev.nodemesh.proxy.liveness.LoopWatchdog;
 import dev.nodemesh.proxy.metrics.ProxyHealth;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
-import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
 import dev.nodemesh.proxy.state.SavedConfig;
 import dev.nodemesh.proxy.state.SnapshotStore;
 import dev.nodemesh.proxy.transport.Transport;
@@ -232,23 +231,16 @@ public final class NodeProxy implements AutoCloseable {
                 tunnelSettings,
                 metrics.registry());
     DataPlane plane =
-        new DataPlane(
-            transport,
-            accept,
-            workers,
-            snapshots,
-            pods,
-            new RoundRobinLoadBalancer(),
-            metrics,
-            interception,
-            PROXY_MARK,
-            policy,
-            config.trustDomain(),
-            tunnel,
-            accessLog,
-            config.paths(),
-            perPod,
-            config.timeouts());
+        DataPlane.builder(
+                transport, accept, workers, snapshots, pods, metrics, interception, PROXY_MARK)
+            .authorizer(policy)
+            .trustDomain(config.trustDomain())
+            .tunnel(tunnel)
+            .accessLog(accessLog)
+            .paths(config.paths())
+            .connectionsPerPod(perPod)
+            .timeouts(config.timeouts())
+            .build();
     Readiness readiness = new Readiness(snapshots, pods, config.nodeName());
     Map<String, EventLoopGroup> loops = new LinkedHashMap<>();
     loops.put("accept", accept);

@@ -12,8 +12,8 @@ import java.nio.file.Path;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Start-up settings of one node proxy. Built by the {@code nodemesh proxy} command and by tests:
- * the short constructors give the defaults, the {@code with*} methods change one concern.
+ * Start-up settings of one node proxy. Built by the {@code nodemesh proxy} command and by tests
+ * through {@link #builder()} (every setting has a default) or {@link #toBuilder()}.
  *
  * @param transport which Netty transport drives every socket (epoll by default on Linux)
  * @param configDir directory of Kubernetes-shaped YAML (Pods, Services) read at start and on
@@ -78,299 +78,179 @@ public record NodeProxyConfig(
   }
 
   /**
-   * The settings with the default budgets and liveness, the state directory beside the agent socket
-   * and the default connection timeouts.
+   * A builder with every setting at its default: epoll, the default agent socket, an ephemeral
+   * loopback admin port, iptables interception, the default trust domain, no TLS to the control
+   * plane, no workload certificates, the CNI run dir and the state dir beside the agent socket, no
+   * access log, the default paths, budgets and timeouts. Set a node name and exactly one of {@link
+   * Builder#configDir} and {@link Builder#xdsTarget}.
    */
-  public NodeProxyConfig(
-      TransportKind transport,
-      @Nullable Path configDir,
-      Path agentSocket,
-      InetSocketAddress adminAddress,
-      String nodeName,
-      int workerThreads,
-      InterceptionMode interception,
-      @Nullable String xdsTarget,
-      String trustDomain,
-      @Nullable Path controlPlaneRoot,
-      @Nullable IdentityConfig identity,
-      Path cniRunDir,
-      AccessLogSettings accessLog,
-      PathSettings paths) {
-    this(
-        transport,
-        configDir,
-        agentSocket,
-        adminAddress,
-        nodeName,
-        workerThreads,
-        interception,
-        xdsTarget,
-        trustDomain,
-        controlPlaneRoot,
-        identity,
-        cniRunDir,
-        accessLog,
-        paths,
-        IsolationSettings.DEFAULT,
-        StateSettings.besideAgentSocket(agentSocket),
-        ConnectionTimeouts.DEFAULT);
+  public static Builder builder() {
+    return new Builder();
   }
 
-  /** The settings with the default path normalisation ({@link PathSettings#DEFAULT}). */
-  public NodeProxyConfig(
-      TransportKind transport,
-      @Nullable Path configDir,
-      Path agentSocket,
-      InetSocketAddress adminAddress,
-      String nodeName,
-      int workerThreads,
-      InterceptionMode interception,
-      @Nullable String xdsTarget,
-      String trustDomain,
-      @Nullable Path controlPlaneRoot,
-      @Nullable IdentityConfig identity,
-      Path cniRunDir,
-      AccessLogSettings accessLog) {
-    this(
-        transport,
-        configDir,
-        agentSocket,
-        adminAddress,
-        nodeName,
-        workerThreads,
-        interception,
-        xdsTarget,
-        trustDomain,
-        controlPlaneRoot,
-        identity,
-        cniRunDir,
-        accessLog,
-        PathSettings.DEFAULT);
+  /** A builder holding these settings, to change some of them. */
+  public Builder toBuilder() {
+    Builder b = new Builder();
+    b.transport = transport;
+    b.configDir = configDir;
+    b.agentSocket = agentSocket;
+    b.adminAddress = adminAddress;
+    b.nodeName = nodeName;
+    b.workerThreads = workerThreads;
+    b.interception = interception;
+    b.xdsTarget = xdsTarget;
+    b.trustDomain = trustDomain;
+    b.controlPlaneRoot = controlPlaneRoot;
+    b.identity = identity;
+    b.cniRunDir = cniRunDir;
+    b.accessLog = accessLog;
+    b.paths = paths;
+    b.isolation = isolation;
+    b.state = state;
+    b.timeouts = timeouts;
+    return b;
   }
 
   /**
-   * The default trust domain, no TLS to the control plane, no workload certificates, the CNI run
-   * dir beside the agent socket, no access log.
+   * Collects the settings; {@link #build} checks them. The CNI run dir and the state dir, when not
+   * set, follow the agent socket.
    */
-  public NodeProxyConfig(
-      TransportKind transport,
-      @Nullable Path configDir,
-      Path agentSocket,
-      InetSocketAddress adminAddress,
-      String nodeName,
-      int workerThreads,
-      InterceptionMode interception,
-      @Nullable String xdsTarget) {
-    this(
-        transport,
-        configDir,
-        agentSocket,
-        adminAddress,
-        nodeName,
-        workerThreads,
-        interception,
-        xdsTarget,
-        DEFAULT_TRUST_DOMAIN,
-        null,
-        null,
-        defaultCniRunDir(agentSocket),
-        AccessLogSettings.OFF);
-  }
+  public static final class Builder {
+    private TransportKind transport = TransportKind.EPOLL;
+    private @Nullable Path configDir;
+    private Path agentSocket = DEFAULT_AGENT_SOCKET;
+    private InetSocketAddress adminAddress = new InetSocketAddress("127.0.0.1", 0);
+    private @Nullable String nodeName;
+    private int workerThreads;
+    private InterceptionMode interception = InterceptionMode.iptables();
+    private @Nullable String xdsTarget;
+    private String trustDomain = DEFAULT_TRUST_DOMAIN;
+    private @Nullable Path controlPlaneRoot;
+    private @Nullable IdentityConfig identity;
+    private @Nullable Path cniRunDir;
+    private AccessLogSettings accessLog = AccessLogSettings.OFF;
+    private PathSettings paths = PathSettings.DEFAULT;
+    private IsolationSettings isolation = IsolationSettings.DEFAULT;
+    private @Nullable StateSettings state;
+    private ConnectionTimeouts timeouts = ConnectionTimeouts.DEFAULT;
 
-  /** Config from a YAML directory, iptables interception: no control plane, the defaults. */
-  public NodeProxyConfig(
-      TransportKind transport,
-      Path configDir,
-      Path agentSocket,
-      InetSocketAddress adminAddress,
-      String nodeName,
-      int workerThreads) {
-    this(
-        transport,
-        configDir,
-        agentSocket,
-        adminAddress,
-        nodeName,
-        workerThreads,
-        InterceptionMode.iptables(),
-        null);
-  }
+    private Builder() {}
 
-  /** The same settings with another trust domain. */
-  public NodeProxyConfig withTrustDomain(String domain) {
-    return new NodeProxyConfig(
-        transport,
-        configDir,
-        agentSocket,
-        adminAddress,
-        nodeName,
-        workerThreads,
-        interception,
-        xdsTarget,
-        domain,
-        controlPlaneRoot,
-        identity,
-        cniRunDir,
-        accessLog,
-        paths,
-        isolation,
-        state,
-        timeouts);
-  }
+    public Builder transport(TransportKind kind) {
+      this.transport = kind;
+      return this;
+    }
 
-  /** The same settings with TLS to the control plane and/or workload certificates from a CA. */
-  public NodeProxyConfig withIdentity(
-      @Nullable Path controlPlaneRoot, @Nullable IdentityConfig identity) {
-    return new NodeProxyConfig(
-        transport,
-        configDir,
-        agentSocket,
-        adminAddress,
-        nodeName,
-        workerThreads,
-        interception,
-        xdsTarget,
-        trustDomain,
-        controlPlaneRoot,
-        identity,
-        cniRunDir,
-        accessLog,
-        paths,
-        isolation,
-        state,
-        timeouts);
-  }
+    /** Config from this YAML directory (clears any xDS target). */
+    public Builder configDir(@Nullable Path dir) {
+      this.configDir = dir;
+      return this;
+    }
 
-  /** The same settings re-enrolling the pods recorded in another CNI run dir. */
-  public NodeProxyConfig withCniRunDir(Path dir) {
-    return new NodeProxyConfig(
-        transport,
-        configDir,
-        agentSocket,
-        adminAddress,
-        nodeName,
-        workerThreads,
-        interception,
-        xdsTarget,
-        trustDomain,
-        controlPlaneRoot,
-        identity,
-        dir,
-        accessLog,
-        paths,
-        isolation,
-        state,
-        timeouts);
-  }
+    /** Config from the control plane at {@code host:port} (over xDS). */
+    public Builder xdsTarget(@Nullable String target) {
+      this.xdsTarget = target;
+      return this;
+    }
 
-  /** The same settings with the access log going to {@code settings}. */
-  public NodeProxyConfig withAccessLog(AccessLogSettings settings) {
-    return new NodeProxyConfig(
-        transport,
-        configDir,
-        agentSocket,
-        adminAddress,
-        nodeName,
-        workerThreads,
-        interception,
-        xdsTarget,
-        trustDomain,
-        controlPlaneRoot,
-        identity,
-        cniRunDir,
-        settings,
-        paths,
-        isolation,
-        state,
-        timeouts);
-  }
+    public Builder agentSocket(Path socket) {
+      this.agentSocket = socket;
+      return this;
+    }
 
-  /** The same settings with another path normalisation. */
-  public NodeProxyConfig withPaths(PathSettings settings) {
-    return new NodeProxyConfig(
-        transport,
-        configDir,
-        agentSocket,
-        adminAddress,
-        nodeName,
-        workerThreads,
-        interception,
-        xdsTarget,
-        trustDomain,
-        controlPlaneRoot,
-        identity,
-        cniRunDir,
-        accessLog,
-        settings,
-        isolation,
-        state,
-        timeouts);
-  }
+    public Builder adminAddress(InetSocketAddress address) {
+      this.adminAddress = address;
+      return this;
+    }
 
-  /** The same settings with other connection timeouts. */
-  public NodeProxyConfig withTimeouts(ConnectionTimeouts t) {
-    return new NodeProxyConfig(
-        transport,
-        configDir,
-        agentSocket,
-        adminAddress,
-        nodeName,
-        workerThreads,
-        interception,
-        xdsTarget,
-        trustDomain,
-        controlPlaneRoot,
-        identity,
-        cniRunDir,
-        accessLog,
-        paths,
-        isolation,
-        state,
-        t);
-  }
+    public Builder nodeName(String name) {
+      this.nodeName = name;
+      return this;
+    }
 
-  /** The same settings with other per-pod budgets and liveness limits. */
-  public NodeProxyConfig withIsolation(IsolationSettings settings) {
-    return new NodeProxyConfig(
-        transport,
-        configDir,
-        agentSocket,
-        adminAddress,
-        nodeName,
-        workerThreads,
-        interception,
-        xdsTarget,
-        trustDomain,
-        controlPlaneRoot,
-        identity,
-        cniRunDir,
-        accessLog,
-        paths,
-        settings,
-        state,
-        timeouts);
-  }
+    public Builder workerThreads(int threads) {
+      this.workerThreads = threads;
+      return this;
+    }
 
-  /** The same settings keeping the proxy's state (the saved config) in {@code settings}. */
-  public NodeProxyConfig withState(StateSettings settings) {
-    return new NodeProxyConfig(
-        transport,
-        configDir,
-        agentSocket,
-        adminAddress,
-        nodeName,
-        workerThreads,
-        interception,
-        xdsTarget,
-        trustDomain,
-        controlPlaneRoot,
-        identity,
-        cniRunDir,
-        accessLog,
-        paths,
-        isolation,
-        settings,
-        timeouts);
+    public Builder interception(InterceptionMode mode) {
+      this.interception = mode;
+      return this;
+    }
+
+    public Builder trustDomain(String domain) {
+      this.trustDomain = domain;
+      return this;
+    }
+
+    /** TLS to the control plane (its root) and/or workload certificates from a CA. */
+    public Builder identity(@Nullable Path controlPlaneRoot, @Nullable IdentityConfig identity) {
+      this.controlPlaneRoot = controlPlaneRoot;
+      this.identity = identity;
+      return this;
+    }
+
+    /** The CNI run dir whose pod records are re-enrolled at start (null: beside the socket). */
+    public Builder cniRunDir(@Nullable Path dir) {
+      this.cniRunDir = dir;
+      return this;
+    }
+
+    public Builder accessLog(AccessLogSettings settings) {
+      this.accessLog = settings;
+      return this;
+    }
+
+    public Builder paths(PathSettings settings) {
+      this.paths = settings;
+      return this;
+    }
+
+    public Builder isolation(IsolationSettings settings) {
+      this.isolation = settings;
+      return this;
+    }
+
+    /** Where the last accepted config is saved (null: {@code state} beside the agent socket). */
+    public Builder state(@Nullable StateSettings settings) {
+      this.state = settings;
+      return this;
+    }
+
+    public Builder timeouts(ConnectionTimeouts t) {
+      this.timeouts = t;
+      return this;
+    }
+
+    /**
+     * The settings.
+     *
+     * @throws IllegalArgumentException when they contradict each other (see the record)
+     * @throws IllegalStateException when no node name is set
+     */
+    public NodeProxyConfig build() {
+      if (nodeName == null) {
+        throw new IllegalStateException("a node name is required");
+      }
+      return new NodeProxyConfig(
+          transport,
+          configDir,
+          agentSocket,
+          adminAddress,
+          nodeName,
+          workerThreads,
+          interception,
+          xdsTarget,
+          trustDomain,
+          controlPlaneRoot,
+          identity,
+          cniRunDir != null ? cniRunDir : defaultCniRunDir(agentSocket),
+          accessLog,
+          paths,
+          isolation,
+          state != null ? state : StateSettings.besideAgentSocket(agentSocket),
+          timeouts);
+    }
   }
 
   /** {@code cni} beside the agent socket: {@code /var/run/nodemesh/cni} for the default socket. */

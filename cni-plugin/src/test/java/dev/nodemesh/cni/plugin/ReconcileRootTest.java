@@ -227,16 +227,16 @@ class ReconcileRootTest {
 
   private void startProxy() throws Exception {
     node.startProxy(
-        new NodeProxyConfig(
-                TransportKind.EPOLL,
-                node.configDir(),
-                node.agentSocket(),
-                new InetSocketAddress("127.0.0.1", 0),
-                "test-node",
-                2,
-                InterceptionMode.iptables(),
-                null)
-            .withCniRunDir(tmp.resolve("run")));
+        NodeProxyConfig.builder()
+            .transport(TransportKind.EPOLL)
+            .configDir(node.configDir())
+            .agentSocket(node.agentSocket())
+            .adminAddress(new InetSocketAddress("127.0.0.1", 0))
+            .nodeName("test-node")
+            .workerThreads(2)
+            .interception(InterceptionMode.iptables())
+            .cniRunDir(tmp.resolve("run"))
+            .build());
   }
 
   private Plugin.Response cni(String command, String pod) {

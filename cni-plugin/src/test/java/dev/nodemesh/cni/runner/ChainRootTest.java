@@ -147,13 +147,14 @@ class ChainRootTest {
     NodeProxy proxy =
         cleanup.add(
             NodeProxy.start(
-                new NodeProxyConfig(
-                    TransportKind.EPOLL,
-                    config,
-                    tmp.resolve("agent.sock"),
-                    new InetSocketAddress("127.0.0.1", 0),
-                    "test-node",
-                    2)));
+                NodeProxyConfig.builder()
+                    .transport(TransportKind.EPOLL)
+                    .configDir(config)
+                    .agentSocket(tmp.resolve("agent.sock"))
+                    .adminAddress(new InetSocketAddress("127.0.0.1", 0))
+                    .nodeName("test-node")
+                    .workerThreads(2)
+                    .build()));
 
     CniRunner runner =
         new CniRunner(

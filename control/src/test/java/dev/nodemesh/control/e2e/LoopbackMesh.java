@@ -83,21 +83,23 @@ final class LoopbackMesh {
   /** node-1's proxy over xDS from {@code cp}; with {@code identity}, holding certificates too. */
   static NodeProxy startProxy(Path dir, ControlPlane cp, boolean identity) throws Exception {
     NodeProxyConfig config =
-        new NodeProxyConfig(
-            TransportKind.NIO,
-            null,
-            dir.resolve("agent.sock"),
-            new InetSocketAddress("127.0.0.1", 0),
-            "node-1",
-            1,
-            InterceptionMode.iptables(),
-            "127.0.0.1:" + cp.address().getPort());
+        NodeProxyConfig.builder()
+            .transport(TransportKind.NIO)
+            .agentSocket(dir.resolve("agent.sock"))
+            .adminAddress(new InetSocketAddress("127.0.0.1", 0))
+            .nodeName("node-1")
+            .workerThreads(1)
+            .interception(InterceptionMode.iptables())
+            .xdsTarget("127.0.0.1:" + cp.address().getPort())
+            .build();
     if (identity) {
       config =
-          config.withIdentity(
-              dir.resolve("ca/ca.crt"),
-              new IdentityConfig(
-                  null, dir.resolve("node-1.token"), "cluster.local", Duration.ZERO));
+          config.toBuilder()
+              .identity(
+                  dir.resolve("ca/ca.crt"),
+                  new IdentityConfig(
+                      null, dir.resolve("node-1.token"), "cluster.local", Duration.ZERO))
+              .build();
     }
     return NodeProxy.start(config);
   }

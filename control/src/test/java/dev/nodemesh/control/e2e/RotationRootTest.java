@@ -198,19 +198,19 @@ class RotationRootTest {
    * node's bootstrap token from beside {@code tokens}.
    */
   static NodeProxyConfig config(TestNode node, String xds, Path tokens) {
-    return new NodeProxyConfig(
-            TransportKind.EPOLL,
-            null,
-            node.agentSocket(),
-            new InetSocketAddress("127.0.0.1", 0),
-            node.nodeName(),
-            1,
-            InterceptionMode.iptables(),
-            xds)
-        .withIdentity(
+    return NodeProxyConfig.builder()
+        .transport(TransportKind.EPOLL)
+        .agentSocket(node.agentSocket())
+        .adminAddress(new InetSocketAddress("127.0.0.1", 0))
+        .nodeName(node.nodeName())
+        .workerThreads(1)
+        .interception(InterceptionMode.iptables())
+        .xdsTarget(xds)
+        .identity(
             tokens.resolveSibling("ca").resolve("ca.crt"),
             new IdentityConfig(
-                null, tokens.resolveSibling(node.nodeName() + ".token"), TD, Duration.ZERO));
+                null, tokens.resolveSibling(node.nodeName() + ".token"), TD, Duration.ZERO))
+        .build();
   }
 
   /** Writes {@code size} random bytes and reads the same bytes back; returns {@code size}. */

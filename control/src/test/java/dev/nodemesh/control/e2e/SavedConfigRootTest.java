@@ -85,16 +85,16 @@ class SavedConfigRootTest {
 
   private static NodeProxy startProxy(TestNode node, int port, Path state) throws Exception {
     return node.startProxy(
-        new NodeProxyConfig(
-                TransportKind.EPOLL,
-                null,
-                node.agentSocket(),
-                new InetSocketAddress("127.0.0.1", 0),
-                "test-node",
-                2,
-                InterceptionMode.iptables(),
-                "127.0.0.1:" + port)
-            .withState(new StateSettings(state)));
+        NodeProxyConfig.builder()
+            .transport(TransportKind.EPOLL)
+            .agentSocket(node.agentSocket())
+            .adminAddress(new InetSocketAddress("127.0.0.1", 0))
+            .nodeName("test-node")
+            .workerThreads(2)
+            .interception(InterceptionMode.iptables())
+            .xdsTarget("127.0.0.1:" + port)
+            .state(new StateSettings(state))
+            .build());
   }
 
   private static void enrolAll(TestNode node) {

@@ -256,10 +256,14 @@ class HboneRootTest {
         }
       }
       // Every stream is open at once before any of them ends.
-      Await.until(
-          WAIT,
-          count + " tunnelled connections open on node-2",
-          () -> metric(cluster.node2, "nodemesh_tcp_connections_open", "destination") >= count);
+      try {
+        Await.until(
+            WAIT,
+            count + " tunnelled connections open on node-2",
+            () -> metric(cluster.node2, "nodemesh_tcp_connections_open", "destination") >= count);
+      } catch (AssertionError e) {
+        throw new AssertionError(e.getMessage() + ": " + streamCounts(), e);
+      }
       double pooled = metric(cluster.node1, "nodemesh_tunnel_connections_open", "source");
       assertTrue(pooled >= 10 && pooled <= 40, "pooled connections: " + pooled);
       for (SocketChannel ch : channels) {
@@ -310,6 +314,30 @@ class HboneRootTest {
       }
       assertEquals(-1, n, "no byte may come back");
     }
+  }
+
+  /** Where the streams of the thousand got to, for the failure message. */
+  private static String streamCounts() {
+    StringBuilder b = new StringBuilder();
+    try {
+      b.append("node-2 open ")
+          .append(metric(cluster.node2, "nodemesh_tcp_connections_open", "destination"))
+          .append(", node-1 open ")
+          .append(metric(cluster.node1, "nodemesh_tcp_connections_open", "source"))
+          .append(", node-1 streams opened ")
+          .append(metric(cluster.node1, "nodemesh_tunnel_streams_opened_total", "source"))
+          .append(", node-1 tunnel connections ")
+          .append(metric(cluster.node1, "nodemesh_tunnel_connections_open", "source"))
+          .append(", node-2 HBONE connections ")
+          .append(metric(cluster.node2, "nodemesh_tunnel_connections_open", "destination"));
+      try (var fds = java.nio.file.Files.list(Path.of("/proc/self/fd"))) {
+        b.append(", fds in this JVM ").append(fds.count());
+      }
+      b.append(", threads ").append(Thread.activeCount());
+    } catch (Exception e) {
+      b.append(" (then ").append(e).append(')');
+    }
+    return b.toString();
   }
 
   private static double metric(TestNode node, String name, String reporter) {

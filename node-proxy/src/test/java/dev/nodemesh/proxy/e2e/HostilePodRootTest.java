@@ -60,16 +60,16 @@ class HostilePodRootTest {
     node.serveHttp("web-1", 8080);
     node.writeConfig("mesh.yaml", mesh());
     node.startProxy(
-        new NodeProxyConfig(
-                TransportKind.EPOLL,
-                node.configDir(),
-                node.agentSocket(),
-                new InetSocketAddress("127.0.0.1", 0),
-                node.nodeName(),
-                2,
-                InterceptionMode.iptables(),
-                null)
-            .withIsolation(IsolationSettings.DEFAULT.withMaxConnectionsPerPod(BUDGET)));
+        NodeProxyConfig.builder()
+            .transport(TransportKind.EPOLL)
+            .configDir(node.configDir())
+            .agentSocket(node.agentSocket())
+            .adminAddress(new InetSocketAddress("127.0.0.1", 0))
+            .nodeName(node.nodeName())
+            .workerThreads(2)
+            .interception(InterceptionMode.iptables())
+            .isolation(IsolationSettings.DEFAULT.withMaxConnectionsPerPod(BUDGET))
+            .build());
     for (String pod : List.of("victim", "web-1", "attacker")) {
       node.enrol(pod);
     }

@@ -84,22 +84,22 @@ class L7HostileClientRootTest {
             BLACKHOLE_VIP,
             FROZEN_VIP));
     node.startProxy(
-        new NodeProxyConfig(
-                TransportKind.EPOLL,
-                node.configDir(),
-                node.agentSocket(),
-                new InetSocketAddress("127.0.0.1", 0),
-                node.nodeName(),
-                2,
-                InterceptionMode.iptables(),
-                null)
-            .withTimeouts(
+        NodeProxyConfig.builder()
+            .transport(TransportKind.EPOLL)
+            .configDir(node.configDir())
+            .agentSocket(node.agentSocket())
+            .adminAddress(new InetSocketAddress("127.0.0.1", 0))
+            .nodeName(node.nodeName())
+            .workerThreads(2)
+            .interception(InterceptionMode.iptables())
+            .timeouts(
                 new ConnectionTimeouts(
                     Duration.ofSeconds(1),
                     Duration.ofMinutes(10),
                     Duration.ofHours(1),
                     Duration.ofSeconds(60),
-                    Duration.ofSeconds(10))));
+                    Duration.ofSeconds(10)))
+            .build());
     for (String pod : List.of("client", "attacker", "web-1", "frozen-1")) {
       node.enrol(pod);
     }

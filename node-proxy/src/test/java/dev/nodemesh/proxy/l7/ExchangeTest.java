@@ -17,7 +17,6 @@ import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
-import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
 import dev.nodemesh.proxy.outbound.Route;
 import dev.nodemesh.proxy.upstream.UpstreamPools;
 import io.micrometer.core.instrument.Counter;
@@ -138,16 +137,16 @@ class ExchangeTest {
   void plane() {
     // A plane (so a TrafficState, retry budget and meters) of this test's own.
     plane =
-        new DataPlane(
-            null,
-            null,
-            null,
-            new SnapshotHolder(snapshot),
-            new PodRegistry(),
-            new RoundRobinLoadBalancer(),
-            new ProxyMetrics("test-node"),
-            null,
-            0x539);
+        DataPlane.builder(
+                null,
+                null,
+                null,
+                new SnapshotHolder(snapshot),
+                new PodRegistry(),
+                new ProxyMetrics("test-node"),
+                null,
+                0x539)
+            .build();
     upstreams = new FakeUpstreams();
   }
 

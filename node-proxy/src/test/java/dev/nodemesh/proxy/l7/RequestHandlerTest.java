@@ -19,10 +19,8 @@ import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.agent.PodRegistry;
-import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
-import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
@@ -77,16 +75,16 @@ class RequestHandlerTest {
         """);
     ConfigSnapshot snapshot = ConfigLoader.load(dir);
     plane =
-        new DataPlane(
-            null,
-            null,
-            null,
-            new SnapshotHolder(snapshot),
-            new PodRegistry(),
-            new RoundRobinLoadBalancer(),
-            new ProxyMetrics("test-node"),
-            null,
-            0x539);
+        DataPlane.builder(
+                null,
+                null,
+                null,
+                new SnapshotHolder(snapshot),
+                new PodRegistry(),
+                new ProxyMetrics("test-node"),
+                null,
+                0x539)
+            .build();
     EnrolledPod client =
         new EnrolledPod(
             "uid-client",
@@ -318,21 +316,10 @@ class RequestHandlerTest {
         AccessLog.start(
             AccessLogSettings.parse(file.toString(), 1.0), "test-node", metrics.registry());
     DataPlane logged =
-        new DataPlane(
-            null,
-            null,
-            null,
-            plane.snapshots(),
-            new PodRegistry(),
-            new RoundRobinLoadBalancer(),
-            metrics,
-            null,
-            0x539,
-            new PolicyAuthorizer(),
-            "cluster.local",
-            null,
-            accessLog,
-            dev.nodemesh.proxy.l7.path.PathSettings.DEFAULT);
+        DataPlane.builder(
+                null, null, null, plane.snapshots(), new PodRegistry(), metrics, null, 0x539)
+            .accessLog(accessLog)
+            .build();
     RequestHandler.Context withLog =
         new RequestHandler.Context(
             logged,

@@ -86,16 +86,16 @@ class SnifferPipelineTest {
   private static RequestHandler.Context ctx() {
     // A plane with nothing but its defaults: the codecs read only the path settings from it.
     dev.nodemesh.proxy.DataPlane plane =
-        new dev.nodemesh.proxy.DataPlane(
-            null,
-            null,
-            null,
-            null,
-            new dev.nodemesh.proxy.agent.PodRegistry(),
-            null,
-            new dev.nodemesh.proxy.metrics.ProxyMetrics("test-node"),
-            null,
-            0);
+        dev.nodemesh.proxy.DataPlane.builder(
+                null,
+                null,
+                null,
+                null,
+                new dev.nodemesh.proxy.agent.PodRegistry(),
+                new dev.nodemesh.proxy.metrics.ProxyMetrics("test-node"),
+                null,
+                0)
+            .build();
     return new RequestHandler.Context(
         plane, null, null, 80, null, "10.0.0.1", false, HttpLimits.DEFAULT);
   }

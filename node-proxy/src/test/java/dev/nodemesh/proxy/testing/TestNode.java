@@ -263,16 +263,16 @@ public final class TestNode implements AutoCloseable {
     this.interception = interception;
     proxy =
         NodeProxy.start(
-            new NodeProxyConfig(
-                    transport,
-                    configDir(),
-                    dir.resolve("agent.sock"),
-                    new InetSocketAddress("127.0.0.1", 0),
-                    nodeName,
-                    2,
-                    interception,
-                    null)
-                .withAccessLog(accessLog),
+            NodeProxyConfig.builder()
+                .transport(transport)
+                .configDir(configDir())
+                .agentSocket(dir.resolve("agent.sock"))
+                .adminAddress(new InetSocketAddress("127.0.0.1", 0))
+                .nodeName(nodeName)
+                .workerThreads(2)
+                .interception(interception)
+                .accessLog(accessLog)
+                .build(),
             identities,
             authz,
             tunnelSettings);
@@ -284,15 +284,15 @@ public final class TestNode implements AutoCloseable {
   public NodeProxy startProxyOverXds(TransportKind transport, String xdsTarget) throws Exception {
     proxy =
         NodeProxy.start(
-            new NodeProxyConfig(
-                transport,
-                null,
-                dir.resolve("agent.sock"),
-                new InetSocketAddress("127.0.0.1", 0),
-                "test-node",
-                2,
-                InterceptionMode.iptables(),
-                xdsTarget));
+            NodeProxyConfig.builder()
+                .transport(transport)
+                .agentSocket(dir.resolve("agent.sock"))
+                .adminAddress(new InetSocketAddress("127.0.0.1", 0))
+                .nodeName("test-node")
+                .workerThreads(2)
+                .interception(InterceptionMode.iptables())
+                .xdsTarget(xdsTarget)
+                .build());
     agent = new TestAgent(dir.resolve("agent.sock"));
     return proxy;
   }

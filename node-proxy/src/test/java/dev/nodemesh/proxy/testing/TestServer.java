@@ -47,7 +47,7 @@ public final class TestServer implements AutoCloseable {
         NetworkNamespace.Scope in = ns.enter()) {
       s = ServerSocketChannel.open();
     }
-    s.bind(new InetSocketAddress("0.0.0.0", port), 256);
+    s.bind(new InetSocketAddress("0.0.0.0", port), 4096);
     TestServer t = new TestServer(s, name, mode);
     t.acceptor.start();
     return t;

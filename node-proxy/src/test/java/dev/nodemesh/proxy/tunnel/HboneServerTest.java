@@ -15,7 +15,6 @@ import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
-import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
 import dev.nodemesh.proxy.transport.Transport;
 import dev.nodemesh.proxy.transport.TransportKind;
 import io.netty.channel.ChannelHandlerContext;
@@ -109,21 +108,18 @@ class HboneServerTest {
     Transport nio = Transport.of(TransportKind.NIO);
     group = nio.newGroup(1, r -> new Thread(r, "test-loop"));
     plane =
-        new DataPlane(
-            nio,
-            group,
-            group,
-            new SnapshotHolder(new ConfigSnapshot(1, List.of(echo), List.of())),
-            new PodRegistry(),
-            new RoundRobinLoadBalancer(),
-            metrics,
-            null,
-            0,
-            tunnel.authorizer(),
-            "cluster.local",
-            tunnel,
-            dev.nodemesh.proxy.accesslog.AccessLog.off(),
-            dev.nodemesh.proxy.l7.path.PathSettings.DEFAULT);
+        DataPlane.builder(
+                nio,
+                group,
+                group,
+                new SnapshotHolder(new ConfigSnapshot(1, List.of(echo), List.of())),
+                new PodRegistry(),
+                metrics,
+                null,
+                0)
+            .authorizer(tunnel.authorizer())
+            .tunnel(tunnel)
+            .build();
     netns = NetworkNamespace.open(Path.of("/proc/self/ns/net"));
     pod =
         new EnrolledPod(

@@ -411,41 +411,34 @@ final class ProxyCommand implements Callable<Integer> {
           spec.commandLine(),
           "--path-escaped-slashes must be reject, keep or unescape, got " + pathEscapedSlashes);
     }
-    NodeProxyConfig config =
-        new NodeProxyConfig(
-            transport,
-            source.configDir,
-            agentSocket,
-            admin,
-            nodeName,
-            workers,
-            interception,
-            source.xds,
-            trustDomain,
-            caRoot,
-            identity,
-            cniRunDir != null ? cniRunDir : NodeProxyConfig.defaultCniRunDir(agentSocket),
-            AccessLogSettings.parse(accessLog, accessLogSample),
-            new PathSettings(pathMergeSlashes, escapedSlashes));
+    NodeProxyConfig config;
     try {
       config =
-          config.withIsolation(
-              new IsolationSettings(maxConnectionsPerPod, loopLagUnhealthy, loopStallFatal));
-    } catch (IllegalArgumentException e) {
-      throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
-    }
-    if (stateDir != null) {
-      config = config.withState(new StateSettings(stateDir));
-    }
-    try {
-      config =
-          config.withTimeouts(
-              new ConnectionTimeouts(
-                  httpRequestHeaderTimeout,
-                  httpIdleTimeout,
-                  tcpIdleTimeout,
-                  tunnelIdleTimeout,
-                  tunnelHandshakeTimeout));
+          NodeProxyConfig.builder()
+              .transport(transport)
+              .configDir(source.configDir)
+              .agentSocket(agentSocket)
+              .adminAddress(admin)
+              .nodeName(nodeName)
+              .workerThreads(workers)
+              .interception(interception)
+              .xdsTarget(source.xds)
+              .trustDomain(trustDomain)
+              .identity(caRoot, identity)
+              .cniRunDir(cniRunDir)
+              .accessLog(AccessLogSettings.parse(accessLog, accessLogSample))
+              .paths(new PathSettings(pathMergeSlashes, escapedSlashes))
+              .isolation(
+                  new IsolationSettings(maxConnectionsPerPod, loopLagUnhealthy, loopStallFatal))
+              .state(stateDir != null ? new StateSettings(stateDir) : null)
+              .timeouts(
+                  new ConnectionTimeouts(
+                      httpRequestHeaderTimeout,
+                      httpIdleTimeout,
+                      tcpIdleTimeout,
+                      tunnelIdleTimeout,
+                      tunnelHandshakeTimeout))
+              .build();
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
     }
