@@ -329,7 +329,15 @@ class HboneRootTest {
           .append(", node-1 tunnel connections ")
           .append(metric(cluster.node1, "nodemesh_tunnel_connections_open", "source"))
           .append(", node-2 HBONE connections ")
-          .append(metric(cluster.node2, "nodemesh_tunnel_connections_open", "destination"));
+          .append(metric(cluster.node2, "nodemesh_tunnel_connections_open", "destination"))
+          .append(", node-2 streams opened ")
+          .append(metric(cluster.node2, "nodemesh_tunnel_streams_opened_total", "destination"))
+          .append(", node-2 streams refused ")
+          .append(metric(cluster.node2, "nodemesh_tunnel_streams_refused_total", "destination"))
+          .append(", handshake failures ")
+          .append(metric(cluster.node1, "nodemesh_tunnel_handshake_failures_total", "source"))
+          .append('/')
+          .append(metric(cluster.node2, "nodemesh_tunnel_handshake_failures_total", "destination"));
       try (var fds = java.nio.file.Files.list(Path.of("/proc/self/fd"))) {
         b.append(", fds in this JVM ").append(fds.count());
       }
