@@ -9,6 +9,7 @@ import dev.nodemesh.model.config.NamespacedName;
 import dev.nodemesh.model.config.ReferenceGrant;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import org.jspecify.annotations.Nullable;
@@ -123,8 +124,18 @@ public final class RouteStatus {
       }
     }
     String kind = route.path("kind").asText("HTTPRoute");
+    // A backendRef to one of the route's own parent Services needs no grant (ReferenceGrant
+    // permits it the same way for the proxies).
+    Set<NamespacedName> parentServices = new HashSet<>();
+    for (JsonNode ref : route.path("spec").path("parentRefs")) {
+      if (isService(ref)) {
+        parentServices.add(
+            new NamespacedName(ref.path("namespace").asText(namespace), ref.path("name").asText()));
+      }
+    }
     Condition resolved =
-        resolvedRefs(route.path("spec"), new Refs(kind, namespace, services, grants));
+        resolvedRefs(
+            route.path("spec"), new Refs(kind, namespace, parentServices, services, grants));
     // GEP-1426 route types: only an HTTPRoute can lose a port, to a GRPCRoute.
     List<HttpRoute> rivals = kind.equals("GRPCRoute") ? List.of() : sorted(grpcRoutes);
     List<JsonNode> seen = new ArrayList<>();
@@ -255,15 +266,22 @@ public final class RouteStatus {
   private record Refs(
       String routeKind,
       String namespace,
+      Set<NamespacedName> parentServices,
       Services services,
       Collection<ReferenceGrant> grants,
       List<String> invalidKind,
       List<String> notPermitted,
       List<String> notFound) {
-    Refs(String routeKind, String namespace, Services services, Collection<ReferenceGrant> grants) {
+    Refs(
+        String routeKind,
+        String namespace,
+        Set<NamespacedName> parentServices,
+        Services services,
+        Collection<ReferenceGrant> grants) {
       this(
           routeKind,
           namespace,
+          parentServices,
           services,
           grants,
           new ArrayList<>(),
@@ -312,8 +330,9 @@ public final class RouteStatus {
     String ns = ref.path("namespace").asText(refs.namespace());
     String name = ref.path("name").asText();
     // Permission first, so a route cannot learn whether a Service it may not use exists.
-    if (!ReferenceGrant.permits(
-        refs.grants(), refs.routeKind(), refs.namespace(), new NamespacedName(ns, name))) {
+    NamespacedName service = new NamespacedName(ns, name);
+    if (!refs.parentServices().contains(service)
+        && !ReferenceGrant.permits(refs.grants(), refs.routeKind(), refs.namespace(), service)) {
       refs.notPermitted()
           .add(
               path

@@ -103,6 +103,40 @@ class RouteStatusTest {
   }
 
   @Test
+  void aConsumerRouteSendingToItsParentServiceNeedsNoGrant() throws Exception {
+    // A route in default attached to other/db (a consumer route) may send to other/db itself, as
+    // the proxies route it (ReferenceGrant.permits with the route); not to another Service there.
+    JsonNode ok =
+        route(
+            """
+            spec:
+              parentRefs: [{group: "", kind: Service, name: db, namespace: other}]
+              rules:
+                - backendRefs: [{name: db, namespace: other, port: 5432}]
+            """);
+    JsonNode c =
+        cond(
+            RouteStatus.parents(ok, List.of(), SERVICES, List.of(), "t", RouteStatus.CONTROLLER),
+            0,
+            "ResolvedRefs");
+    assertEquals("True", c.path("status").asText(), c.toString());
+    JsonNode other =
+        route(
+            """
+            spec:
+              parentRefs: [{group: "", kind: Service, name: db, namespace: other}]
+              rules:
+                - backendRefs: [{name: cache, namespace: other, port: 5432}]
+            """);
+    c =
+        cond(
+            RouteStatus.parents(other, List.of(), SERVICES, List.of(), "t", RouteStatus.CONTROLLER),
+            0,
+            "ResolvedRefs");
+    assertEquals("RefNotPermitted", c.path("reason").asText(), c.toString());
+  }
+
+  @Test
   void aCrossNamespaceBackendWithoutAGrantIsRefNotPermitted() throws Exception {
     String spec =
         """

@@ -12,7 +12,7 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>{@link #permits} is the one check for a cross-namespace backendRef, used by the local loader,
  * the control plane (before it pushes a route) and route status, so the three agree. A reference in
- * the route's own namespace needs no grant.
+ * the route's own namespace needs no grant, nor does one to the route's own parent Service.
  *
  * @param namespace the grant's namespace: the one the referred-to Services are in
  * @param from the route kinds (HTTPRoute, GRPCRoute) and namespaces allowed to refer
@@ -80,6 +80,24 @@ public record ReferenceGrant(String namespace, String name, List<From> from, Lis
   }
 
   /**
+   * As {@link #permits(Collection, String, String, NamespacedName)} for a backendRef of {@code
+   * route}, and also true for a Service the route is attached to (one of its parentRefs): a
+   * consumer route that sends its namespace's calls on to the Service they dialled reaches nothing
+   * those callers could not reach without it, so it needs no grant (GEP-1294: mesh routes augment
+   * Services; the conformance test MeshConsumerRoute has no ReferenceGrant). Any other Service in
+   * another namespace still needs one.
+   */
+  public static boolean permits(
+      Collection<ReferenceGrant> grants, HttpRoute route, NamespacedName service) {
+    for (HttpRoute.Parent p : route.parents()) {
+      if (p.service().equals(service)) {
+        return true;
+      }
+    }
+    return permits(grants, route.kind(), route.namespace(), service);
+  }
+
+  /**
    * The route with every backendRef the grants do not permit marked (it keeps its weight, and the
    * requests it is picked for are answered 500, as Gateway API asks) and every RequestMirror to a
    * Service not permitted dropped (no copies are sent). The route itself when nothing changes.
@@ -91,7 +109,7 @@ public record ReferenceGrant(String namespace, String name, List<From> from, Lis
       List<HttpRoute.Backend> backends = new ArrayList<>();
       boolean ruleChanged = false;
       for (HttpRoute.Backend b : r.backends()) {
-        boolean ok = permits(grants, route.kind(), route.namespace(), b.service());
+        boolean ok = permits(grants, route, b.service());
         if (ok != b.permitted()) {
           ruleChanged = true;
           backends.add(new HttpRoute.Backend(b.service(), b.port(), b.weight(), ok));
@@ -100,7 +118,7 @@ public record ReferenceGrant(String namespace, String name, List<From> from, Lis
         }
       }
       HttpRoute.Mirror mirror = r.mirror();
-      if (mirror != null && !permits(grants, route.kind(), route.namespace(), mirror.service())) {
+      if (mirror != null && !permits(grants, route, mirror.service())) {
         mirror = null;
         ruleChanged = true;
       }

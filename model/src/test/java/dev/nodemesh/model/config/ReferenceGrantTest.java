@@ -108,6 +108,33 @@ class ReferenceGrantTest {
     assertEquals(List.of(true, true), permitted(ReferenceGrant.apply(refused, grants)));
   }
 
+  @Test
+  void aConsumerRouteMaySendToItsOwnParentServiceWithoutAGrant() {
+    // Route in a (the consumer) attached to b/db (the producer's Service): sending on to b/db is
+    // permitted, another Service of b is not.
+    HttpRoute.Rule rule =
+        new HttpRoute.Rule(
+            List.of(HttpRoute.Match.everything()),
+            List.of(
+                new HttpRoute.Backend(DB, 80, 1),
+                new HttpRoute.Backend(new NamespacedName("b", "cache"), 80, 1)),
+            HttpRoute.HeaderModifier.NONE,
+            HttpRoute.HeaderModifier.NONE,
+            null,
+            null,
+            null,
+            null,
+            null,
+            new HttpRoute.Mirror(new NamespacedName("b", "cache"), 80, 100));
+    HttpRoute route =
+        new HttpRoute("r", "a", List.of(new HttpRoute.Parent(DB, 80)), List.of(rule), false, 0);
+    assertTrue(ReferenceGrant.permits(List.of(), route, DB));
+    assertFalse(ReferenceGrant.permits(List.of(), route, new NamespacedName("b", "cache")));
+    HttpRoute applied = ReferenceGrant.apply(route, List.of());
+    assertEquals(List.of(true, false), permitted(applied));
+    assertNull(applied.rules().get(0).mirror(), "a mirror to another Service still needs a grant");
+  }
+
   private static List<Boolean> permitted(HttpRoute r) {
     return r.rules().get(0).backends().stream().map(HttpRoute.Backend::permitted).toList();
   }

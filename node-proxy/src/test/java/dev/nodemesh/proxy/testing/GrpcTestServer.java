@@ -1,8 +1,15 @@
 package dev.nodemesh.proxy.testing;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import io.grpc.Context;
+import io.grpc.Contexts;
+import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.Server;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
@@ -24,8 +31,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * A grpc-java server inside a pod namespace (its listening socket is made inside the namespace)
  * with one service, {@code test.Echo}, whose unary methods take and return raw bytes (no generated
  * stubs on either side): every method answers the pod's name, except {@code Slow}, which answers
- * after {@link #SLOW_MILLIS}, and {@code Flaky}, which fails every other call with UNAVAILABLE
- * (trailers-only). Counts the calls it served.
+ * after {@link #SLOW_MILLIS}, {@code Flaky}, which fails every other call with UNAVAILABLE
+ * (trailers-only), and {@code Headers}, which answers {@code pod=<name>} and one {@code
+ * h:<name>=<values joined by ,>} line per (text) request header it received. Counts the calls it
+ * served.
  */
 public final class GrpcTestServer implements AutoCloseable {
   public static final MethodDescriptor.Marshaller<byte[]> BYTES =
@@ -46,6 +55,9 @@ public final class GrpcTestServer implements AutoCloseable {
       };
 
   public static final long SLOW_MILLIS = 2000;
+
+  /** The request headers of the call being served, for {@code Headers}. */
+  private static final Context.Key<Metadata> HEADERS = Context.key("request-headers");
 
   private final Server server;
   private final EventLoopGroup group;
@@ -86,6 +98,9 @@ public final class GrpcTestServer implements AutoCloseable {
                       },
                       SLOW_MILLIS,
                       TimeUnit.MILLISECONDS);
+                } else if (m.equals("Headers")) {
+                  out.onNext(headers(pod, HEADERS.get()));
+                  out.onCompleted();
                 } else {
                   out.onNext(name);
                   out.onCompleted();
@@ -107,13 +122,36 @@ public final class GrpcTestServer implements AutoCloseable {
                   })
               .bossEventLoopGroup(group)
               .workerEventLoopGroup(group)
-              .addService(svc.build())
+              .addService(ServerInterceptors.intercept(svc.build(), new CaptureHeaders()))
               .build()
               .start();
       return new GrpcTestServer(server, group, calls);
     } catch (IOException | RuntimeException e) {
       group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
       throw e;
+    }
+  }
+
+  private static byte[] headers(String pod, Metadata headers) {
+    StringBuilder sb = new StringBuilder("pod=").append(pod).append('\n');
+    for (String key : new java.util.TreeSet<>(headers.keys())) {
+      if (!key.endsWith(Metadata.BINARY_HEADER_SUFFIX)) {
+        Iterable<String> values =
+            headers.getAll(Metadata.Key.of(key, Metadata.ASCII_STRING_MARSHALLER));
+        sb.append("h:").append(key).append('=');
+        sb.append(values == null ? "" : String.join(",", values)).append('\n');
+      }
+    }
+    return sb.toString().getBytes(StandardCharsets.UTF_8);
+  }
+
+  /** Puts each call's request headers in its Context, where {@code Headers} reads them. */
+  private static final class CaptureHeaders implements ServerInterceptor {
+    @Override
+    public <Q, A> ServerCall.Listener<Q> interceptCall(
+        ServerCall<Q, A> call, Metadata headers, ServerCallHandler<Q, A> next) {
+      return Contexts.interceptCall(
+          Context.current().withValue(HEADERS, headers), call, headers, next);
     }
   }
 
