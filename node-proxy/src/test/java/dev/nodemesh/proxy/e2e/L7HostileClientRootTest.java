@@ -98,7 +98,8 @@ class L7HostileClientRootTest {
                     Duration.ofMinutes(10),
                     Duration.ofHours(1),
                     Duration.ofSeconds(60),
-                    Duration.ofSeconds(10)))
+                    Duration.ofSeconds(10),
+                    Duration.ofSeconds(5)))
             .build());
     for (String pod : List.of("client", "attacker", "web-1", "frozen-1")) {
       node.enrol(pod);

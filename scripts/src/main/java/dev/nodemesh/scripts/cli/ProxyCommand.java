@@ -329,6 +329,18 @@ final class ProxyCommand implements Callable<Integer> {
       converter = ControlCommand.DurationConverter.class)
   Duration tunnelHandshakeTimeout = Duration.ofSeconds(10);
 
+  @Option(
+      names = "--http-half-close-timeout",
+      paramLabel = "DURATION",
+      description =
+          "L7 HTTP/1.1: a client that sent its FIN while a request still waits for the start of"
+              + " its response is taken as gone this long after the FIN (connection closed,"
+              + " upstream request cancelled); 0s: at the FIN, as Envoy, nginx and Go do (default:"
+              + " ${DEFAULT-VALUE}).",
+      defaultValue = "5s",
+      converter = ControlCommand.DurationConverter.class)
+  Duration httpHalfCloseTimeout = Duration.ofSeconds(5);
+
   /** {@code 30s}, {@code 500ms}, {@code 2m} or an ISO-8601 duration; never negative. */
   static final class DrainGraceConverter implements CommandLine.ITypeConverter<Duration> {
     @Override
@@ -437,7 +449,8 @@ final class ProxyCommand implements Callable<Integer> {
                       httpIdleTimeout,
                       tcpIdleTimeout,
                       tunnelIdleTimeout,
-                      tunnelHandshakeTimeout))
+                      tunnelHandshakeTimeout,
+                      httpHalfCloseTimeout))
               .build();
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
