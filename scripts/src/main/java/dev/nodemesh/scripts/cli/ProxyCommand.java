@@ -259,6 +259,17 @@ final class ProxyCommand implements Callable<Integer> {
   int maxConnectionsPerPod;
 
   @Option(
+      names = "--max-upstream-connections-per-pod",
+      paramLabel = "N",
+      description =
+          "Upstream sockets the proxy may hold open for one pod's connections of one direction"
+              + " (relays, L7 pools and mirrors, HBONE); past it the dial fails at once (L4: reset,"
+              + " L7: 503) and is counted. 0: the same as --max-connections-per-pod (default:"
+              + " ${DEFAULT-VALUE}).",
+      defaultValue = "0")
+  int maxUpstreamConnectionsPerPod;
+
+  @Option(
       names = "--loop-lag-unhealthy",
       paramLabel = "DURATION",
       description =
@@ -441,7 +452,11 @@ final class ProxyCommand implements Callable<Integer> {
               .accessLog(AccessLogSettings.parse(accessLog, accessLogSample))
               .paths(new PathSettings(pathMergeSlashes, escapedSlashes))
               .isolation(
-                  new IsolationSettings(maxConnectionsPerPod, loopLagUnhealthy, loopStallFatal))
+                  new IsolationSettings(
+                      maxConnectionsPerPod,
+                      loopLagUnhealthy,
+                      loopStallFatal,
+                      maxUpstreamConnectionsPerPod))
               .state(stateDir != null ? new StateSettings(stateDir) : null)
               .timeouts(
                   new ConnectionTimeouts(
