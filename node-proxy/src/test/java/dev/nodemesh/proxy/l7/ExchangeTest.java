@@ -544,25 +544,34 @@ class ExchangeTest {
   }
 
   private EmbeddedChannel downstream(Duration halfClose) {
+    ConnectionTimeouts d = ConnectionTimeouts.DEFAULT;
     plane =
         plane(
             new ConnectionTimeouts(
-                Duration.ofSeconds(10),
-                Duration.ofMinutes(10),
-                Duration.ofHours(1),
-                Duration.ofSeconds(60),
-                Duration.ofSeconds(10),
+                d.requestHeader(),
+                d.httpIdle(),
+                d.tcpIdle(),
+                d.tunnelIdle(),
+                d.tlsHandshake(),
                 halfClose));
     return downstream();
   }
 
+  /** A request sent upstream and its client's FIN: the client side and the upstream exchange. */
+  private record HalfClosed(EmbeddedChannel down, EmbeddedChannel up) {}
+
+  private HalfClosed sentThenFin(String path) {
+    EmbeddedChannel down = downstream();
+    send(down, HttpMethod.GET, path, "");
+    EmbeddedChannel up = upstreams.connect();
+    assertEquals("GET " + path + "|", sent(up));
+    fin(down);
+    return new HalfClosed(down, up);
+  }
+
   @Test
   void aClientThatOnlyHalfClosesWhileTheUpstreamIsSlowHasItsUpstreamRequestCancelled() {
-    EmbeddedChannel down = downstream();
-    send(down, HttpMethod.POST, "/retry", "order");
-    EmbeddedChannel up = upstreams.connect();
-    assertEquals("POST /retry|order", sent(up));
-    fin(down);
+    EmbeddedChannel down = sentThenFin("/retry").down();
     assertTrue(down.isOpen(), "a half-closing client may still want the answer");
     advance(down, ConnectionTimeouts.DEFAULT.httpHalfClose().toMillis() - 1);
     assertTrue(down.isOpen());
@@ -576,10 +585,9 @@ class ExchangeTest {
 
   @Test
   void aHalfClosedClientWhoseResponseStartsInTimeGetsItAndThenTheConnectionCloses() {
-    EmbeddedChannel down = downstream();
-    send(down, HttpMethod.GET, "/retry", "");
-    EmbeddedChannel up = upstreams.connect();
-    fin(down);
+    HalfClosed h = sentThenFin("/retry");
+    EmbeddedChannel down = h.down();
+    EmbeddedChannel up = h.up();
     advance(down, ConnectionTimeouts.DEFAULT.httpHalfClose().toMillis() - 1);
     upstreams.answer(up, 200, "ok");
     assertEquals(200, status(down));
