@@ -157,17 +157,7 @@ class CrossNodeL7PolicyRootTest {
 
   @Test
   void denyAdminHoldsForEverySpellingOfThePath() throws Exception {
-    start(
-        """
-        apiVersion: security.nodemesh.dev/v1alpha1
-        kind: AuthorizationPolicy
-        metadata: {name: deny-admin, namespace: default}
-        spec:
-          selector: {matchLabels: {app: web}}
-          action: DENY
-          rules:
-            - to: [{paths: ["/admin*"]}]
-        """);
+    start(Mesh.DENY_ADMIN_TO_WEB);
     String pod = "http://" + cluster.node2.ip("web-1") + ":8080";
     for (String base : List.of("http://" + VIP, pod)) {
       assertEquals("403", code("client", base + "/admin"), base);

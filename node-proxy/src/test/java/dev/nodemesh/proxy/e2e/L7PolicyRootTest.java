@@ -200,15 +200,8 @@ class L7PolicyRootTest {
           - to: [{methods: [GET], paths: ["/public/*"]}]
           - to: [{headers: {x-role: admin}}]
       ---
-      apiVersion: security.nodemesh.dev/v1alpha1
-      kind: AuthorizationPolicy
-      metadata: {name: deny-admin, namespace: default}
-      spec:
-        selector: {matchLabels: {app: web}}
-        action: DENY
-        rules:
-          - to: [{paths: ["/admin*"]}]
-      """;
+      """
+          + Mesh.DENY_ADMIN_TO_WEB;
 
   static final String ROUTE =
       """

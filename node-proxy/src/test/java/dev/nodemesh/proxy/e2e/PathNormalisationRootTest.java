@@ -248,16 +248,8 @@ class PathNormalisationRootTest {
   }
 
   static final String POLICY =
-      """
-      apiVersion: security.nodemesh.dev/v1alpha1
-      kind: AuthorizationPolicy
-      metadata: {name: deny-admin, namespace: default}
-      spec:
-        selector: {matchLabels: {app: web}}
-        action: DENY
-        rules:
-          - to: [{paths: ["/admin*"]}]
-      ---
+      Mesh.DENY_ADMIN_TO_WEB
+          + """
       apiVersion: security.nodemesh.dev/v1alpha1
       kind: AuthorizationPolicy
       metadata: {name: public-only, namespace: default}

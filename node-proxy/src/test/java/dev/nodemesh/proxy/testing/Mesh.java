@@ -192,4 +192,18 @@ public final class Mesh {
         + httpService("web", vip, "web")
         + httpRoute("web");
   }
+
+  /** AuthorizationPolicy deny-admin: requests to pods labelled app=web whose path is /admin*. */
+  public static final String DENY_ADMIN_TO_WEB =
+      """
+      apiVersion: security.nodemesh.dev/v1alpha1
+      kind: AuthorizationPolicy
+      metadata: {name: deny-admin, namespace: default}
+      spec:
+        selector: {matchLabels: {app: web}}
+        action: DENY
+        rules:
+          - to: [{paths: ["/admin*"]}]
+      ---
+      """;
 }
