@@ -106,6 +106,7 @@ public record DataPlane(
     private AccessLog accessLog = AccessLog.off();
     private PathSettings paths = PathSettings.DEFAULT;
     private int connectionsPerPod = -1;
+    private int upstreamConnectionsPerPod = -1;
     private ConnectionTimeouts timeouts = ConnectionTimeouts.DEFAULT;
 
     private Builder(
@@ -164,6 +165,15 @@ public record DataPlane(
       return this;
     }
 
+    /**
+     * Every pod's upstream-socket budget per direction ({@code
+     * --max-upstream-connections-per-pod}); unset, the same as the connection budget.
+     */
+    public Builder upstreamConnectionsPerPod(int budget) {
+      this.upstreamConnectionsPerPod = budget;
+      return this;
+    }
+
     public Builder timeouts(ConnectionTimeouts t) {
       this.timeouts = t;
       return this;
@@ -172,6 +182,11 @@ public record DataPlane(
     public DataPlane build() {
       int budget =
           connectionsPerPod >= 0 ? connectionsPerPod : FdLimit.defaultBudget(FdLimit.current());
+      PodBudgets budgets =
+          new PodBudgets(
+              budget,
+              upstreamConnectionsPerPod >= 0 ? upstreamConnectionsPerPod : budget,
+              metrics.registry());
       return new DataPlane(
           transport,
           acceptGroup,
@@ -186,10 +201,10 @@ public record DataPlane(
           trustDomain,
           tunnel,
           accessLog,
-          upstreams(transport, proxyMark, pods, trustDomain, tunnel),
+          upstreams(transport, proxyMark, budgets, pods, trustDomain, tunnel),
           paths,
           new Downstreams(metrics.registry()),
-          new PodBudgets(budget, metrics.registry()),
+          budgets,
           timeouts);
     }
   }
@@ -197,10 +212,11 @@ public record DataPlane(
   private static Upstreams upstreams(
       Transport transport,
       int proxyMark,
+      PodBudgets budgets,
       PodRegistry pods,
       String trustDomain,
       @Nullable Tunnel tunnel) {
-    DirectDialer direct = new DirectDialer(transport, proxyMark);
+    DirectDialer direct = new DirectDialer(transport, proxyMark, budgets);
     return tunnel == null
         ? new Upstreams("", trustDomain, pods::byIp, direct, null)
         : new Upstreams(

@@ -170,7 +170,15 @@ public final class NodeProxy implements AutoCloseable {
         isolation.maxConnectionsPerPod() > 0
             ? isolation.maxConnectionsPerPod()
             : FdLimit.defaultBudget(nofile);
-    log.info("connection budget: {} per pod and direction (open-file limit {})", perPod, nofile);
+    int upstreamPerPod =
+        isolation.maxUpstreamConnectionsPerPod() > 0
+            ? isolation.maxUpstreamConnectionsPerPod()
+            : perPod;
+    log.info(
+        "connection budget: {} per pod and direction, upstream sockets {} (open-file limit {})",
+        perPod,
+        upstreamPerPod,
+        nofile);
     // An Error that escapes a data-plane thread ends the process (liveness.FatalErrors).
     EventLoopGroup accept = transport.newGroup(1, FatalErrors.threads("nodemesh-accept"));
     EventLoopGroup workers =
@@ -239,6 +247,7 @@ public final class NodeProxy implements AutoCloseable {
             .accessLog(accessLog)
             .paths(config.paths())
             .connectionsPerPod(perPod)
+            .upstreamConnectionsPerPod(upstreamPerPod)
             .timeouts(config.timeouts())
             .build();
     Readiness readiness = new Readiness(snapshots, pods, config.nodeName());

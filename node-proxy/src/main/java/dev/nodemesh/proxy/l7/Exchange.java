@@ -194,6 +194,17 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
     return state;
   }
 
+  /**
+   * The request waits for the start of its response: for an upstream, a fault's delay, a retry's
+   * backoff or the upstream's answer. Nothing has been written to the client for it yet.
+   */
+  boolean awaitingResponse() {
+    return state == State.DELAYED
+        || state == State.CONNECTING
+        || state == State.SENT
+        || state == State.BACKING_OFF;
+  }
+
   /** The whole request body was read (or nothing more can be read reliably). */
   boolean bodyComplete() {
     return bodyComplete;

@@ -7,14 +7,13 @@ import dev.nodemesh.proxy.drain.HttpDrain;
 import dev.nodemesh.proxy.l7.path.RequestTargetFilter;
 import dev.nodemesh.proxy.outbound.Route;
 import dev.nodemesh.proxy.transport.ConnectionTimeouts;
+import dev.nodemesh.proxy.transport.H2ConnectionErrors;
 import dev.nodemesh.proxy.transport.StreamlessTimeout;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelPipeline;
@@ -34,8 +33,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Set;
 import org.jspecify.annotations.Nullable;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The L7 path's entry from the outbound listener. {@link #wants} says whether a connection routed
@@ -45,7 +42,6 @@ import org.slf4j.LoggerFactory;
  * anything else. The sniffer removes itself once it has decided, handing the bytes it read on.
  */
 public final class HttpProxy {
-  private static final Logger log = LoggerFactory.getLogger(HttpProxy.class);
   private static final Set<String> HTTP_PROTOCOLS =
       Set.of("http", "http2", "grpc", "h2c", "kubernetes.io/h2c", "kubernetes.io/http2");
   private static final byte[] PREFACE = ByteBufUtil.getBytes(Http2CodecUtil.connectionPrefaceBuf());
@@ -353,27 +349,7 @@ public final class HttpProxy {
                         new RequestHandler(cx));
               }
             }),
-        ConnectionErrors.INSTANCE);
-  }
-
-  /**
-   * Last on an h2c connection. Http2FrameCodec passes a connection error (a malformed frame, a
-   * rapid-reset or CONTINUATION flood) on down the pipeline after it has sent GOAWAY and while it
-   * closes the connection; without a handler here it reached the pipeline's tail, which logs every
-   * one at WARN with its stack trace: a log line per connection that any client could make at will
-   * (found by H2FramesFuzzTest). Logged at debug instead; the codec, which fires the error before
-   * it writes GOAWAY, closes the connection after it. Anything else is logged and closes it here.
-   */
-  @ChannelHandler.Sharable
-  static final class ConnectionErrors extends ChannelInboundHandlerAdapter {
-    static final ConnectionErrors INSTANCE = new ConnectionErrors();
-
-    @Override
-    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-      log.debug("h2c downstream {} failed: {}", ctx.channel().remoteAddress(), cause.toString());
-      if (Http2CodecUtil.getEmbeddedHttp2Exception(cause) == null) {
-        ctx.close();
-      }
-    }
+        // The codec's connection errors stop here (debug), not at the pipeline's tail (WARN).
+        H2ConnectionErrors.INSTANCE);
   }
 }

@@ -5,6 +5,7 @@ import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.l7.resilience.TrafficState;
 import dev.nodemesh.proxy.liveness.FatalErrors;
+import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -21,8 +22,10 @@ import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
+import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -53,6 +56,22 @@ import org.slf4j.LoggerFactory;
  * requests already read are answered (at once when none is), and never left in CLOSE-WAIT. A client
  * that goes away (its connection reset or closed, or its h2c stream reset) makes {@link
  * #channelInactive} abandon the exchange, which closes the upstream request.
+ *
+ * <p>A FIN alone is ambiguous: a client that half-closes after its request still wants the answer
+ * (RFC 9112 9.6: a half-close does not say the client has lost interest; busybox wget, {@code nc
+ * -N}), while a client process that gave up or died while waiting also sends just a FIN when it had
+ * nothing unread. Only a write tells them apart (the second answers it with an RST), and before its
+ * response starts nothing is written to the client. Envoy's HTTP/1 codec takes the FIN as the end
+ * of the connection (the response is lost; half-close is a TCP-proxy option only), as do nginx
+ * (499) and Go's server (request context cancelled). Here the request waiting at the FIN is given
+ * {@code --http-half-close-timeout} ({@link
+ * dev.nodemesh.proxy.transport.ConnectionTimeouts#httpHalfClose}, 5 s) for its response to start:
+ * answered in time, the half-closing client gets it (and, once the response is being written, a
+ * vanished client shows up as a write error); not in time, the client is taken as gone, the
+ * connection is closed and the upstream request cancelled (its connection or stream closed, never
+ * pooled), counted as {@code nodemesh_connection_timeouts_total{reason="http_half_close"}}. So a
+ * frozen or unreachable upstream is not held for a client that left, and 0 gives Envoy's and
+ * nginx's behaviour for a request not yet answered.
  */
 final class RequestHandler extends ChannelInboundHandlerAdapter implements Exchange.Downstream {
   private static final Logger log = LoggerFactory.getLogger(RequestHandler.class);
@@ -82,6 +101,8 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
   private boolean downstreamFlushPending;
   // The client sent its FIN: close once the requests read so far are answered.
   private boolean inputShutdown;
+  // After the FIN: the current exchange's wait for the start of its response is bounded.
+  private @Nullable ScheduledFuture<?> halfCloseTimer;
 
   RequestHandler(Context cx) {
     this(cx, ExchangeUpstreams.POOLED);
@@ -246,6 +267,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
       return;
     }
     current = null;
+    cancelHalfCloseTimer();
     if (discardRest) {
       discarding = true; // the rest of the body is read and dropped
     }
@@ -263,7 +285,12 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
       }
       handle(next);
     }
-    if (inputShutdown && current == null && queued.isEmpty()) {
+    Exchange waiting = current;
+    if (inputShutdown && waiting != null) {
+      halfClosed(waiting); // a request read before the FIN whose turn has come
+      return;
+    }
+    if (inputShutdown && queued.isEmpty()) {
       closeAfterWrites(c);
       return;
     }
@@ -295,16 +322,59 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
       Exchange e = current;
       if (e == null && queued.isEmpty()) {
         closeAfterWrites(c);
-      } else if (e != null && !e.bodyComplete()) {
-        close(); // a request body cut short can never be completed
+      } else if (e != null) {
+        halfClosed(e);
       }
       // Otherwise exchangeDone closes once the last request read is answered.
     }
     c.fireUserEventTriggered(evt);
   }
 
+  /**
+   * {@code e} is current and the client has sent its FIN: a body cut short can never complete; a
+   * request still waiting for its response gets the half-close timeout (see the class comment).
+   */
+  private void halfClosed(Exchange e) {
+    if (!e.bodyComplete()) {
+      close(); // a request body cut short can never be completed
+      return;
+    }
+    if (!e.awaitingResponse()) {
+      return; // answered already, or its response is being written
+    }
+    long grace = cx.plane().timeouts().httpHalfClose().toNanos();
+    if (grace == 0) {
+      halfCloseTimedOut(e);
+      return;
+    }
+    cancelHalfCloseTimer();
+    halfCloseTimer =
+        ctx().executor().schedule(() -> halfCloseTimedOut(e), grace, TimeUnit.NANOSECONDS);
+  }
+
+  private void halfCloseTimedOut(Exchange e) {
+    halfCloseTimer = null;
+    if (current != e || !e.awaitingResponse()) {
+      return; // its response started in time: a client that left shows up when it is written
+    }
+    ConnectionTimeouts.counter(cx.plane().metrics().registry(), ConnectionTimeouts.HTTP_HALF_CLOSE)
+        .increment();
+    log.debug(
+        "HTTP client of {} half-closed and got no response in time: taken as gone", cx.source());
+    close(); // channelInactive abandons the exchange: the upstream request is cancelled
+  }
+
+  private void cancelHalfCloseTimer() {
+    ScheduledFuture<?> t = halfCloseTimer;
+    if (t != null) {
+      halfCloseTimer = null;
+      t.cancel(false);
+    }
+  }
+
   @Override
   public void channelInactive(ChannelHandlerContext c) {
+    cancelHalfCloseTimer();
     Exchange e = current;
     if (e != null) {
       e.abandon();

@@ -27,13 +27,20 @@ import java.util.Objects;
  *     whether it will reuse it, goes first, and the server's only catches clients that never do.
  * @param tlsHandshake {@code --tunnel-handshake-timeout} (10 s): an HBONE TLS handshake, either
  *     side, not finished in this is abandoned and the connection closed.
+ * @param httpHalfClose {@code --http-half-close-timeout} (5 s; 0: at the FIN): an HTTP/1.1 client
+ *     that has shut its side (FIN) while a request it sent before still waits for the start of its
+ *     response (no endpoint ready, a fault delay, a retry backoff, a slow upstream) is taken as
+ *     gone this long after the FIN (or after that request's turn came, for a pipelined one): its
+ *     connection is closed and the upstream request cancelled. A FIN cannot be told from a client
+ *     that closed its socket until something is written to it; see {@code l7.RequestHandler}.
  */
 public record ConnectionTimeouts(
     Duration requestHeader,
     Duration httpIdle,
     Duration tcpIdle,
     Duration tunnelIdle,
-    Duration tlsHandshake) {
+    Duration tlsHandshake,
+    Duration httpHalfClose) {
 
   /** The meter every timeout counts in, with {@code reason} one of the constants below. */
   public static final String METER = "nodemesh.connection.timeouts";
@@ -43,6 +50,7 @@ public record ConnectionTimeouts(
   public static final String TCP_IDLE = "tcp_idle";
   public static final String TUNNEL_IDLE = "tunnel_idle";
   public static final String TLS_HANDSHAKE = "tls_handshake";
+  public static final String HTTP_HALF_CLOSE = "http_half_close";
 
   public static final ConnectionTimeouts DEFAULT =
       new ConnectionTimeouts(
@@ -50,7 +58,8 @@ public record ConnectionTimeouts(
           Duration.ofMinutes(10),
           Duration.ofHours(1),
           Duration.ofSeconds(60),
-          Duration.ofSeconds(10));
+          Duration.ofSeconds(10),
+          Duration.ofSeconds(5));
 
   public ConnectionTimeouts {
     positive("--http-request-header-timeout", requestHeader);
@@ -61,6 +70,11 @@ public record ConnectionTimeouts(
     }
     positive("--tunnel-idle-timeout", tunnelIdle);
     positive("--tunnel-handshake-timeout", tlsHandshake);
+    Objects.requireNonNull(httpHalfClose, "httpHalfClose");
+    if (httpHalfClose.isNegative()) {
+      throw new IllegalArgumentException(
+          "--http-half-close-timeout must not be negative: " + httpHalfClose);
+    }
   }
 
   private static void positive(String flag, Duration d) {

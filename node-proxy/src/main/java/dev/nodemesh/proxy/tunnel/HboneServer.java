@@ -9,15 +9,18 @@ import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.liveness.FatalErrors;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
+import dev.nodemesh.proxy.transport.H2ConnectionErrors;
 import dev.nodemesh.proxy.transport.StreamlessTimeout;
 import dev.nodemesh.proxy.upstream.DirectDialer;
 import dev.nodemesh.proxy.upstream.PathDecider;
+import io.micrometer.core.instrument.Counter;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.ChannelPipeline;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
@@ -112,6 +115,26 @@ public final class HboneServer {
         .decoderEnforceMaxRstFramesPerWindow(MAX_RST_FRAMES_PER_WINDOW, RST_WINDOW_SECONDS)
         .decoderEnforceMaxSmallContinuationFrames(MAX_SMALL_CONTINUATION_FRAMES)
         .build();
+  }
+
+  /**
+   * The HTTP/2 part of a server connection, after TLS and ALPN: the codec with its limits, the
+   * no-stream timeout, one {@code streams} pipeline per CONNECT stream, and {@link
+   * H2ConnectionErrors} last, so the codec's connection errors and a peer's reset end there (debug)
+   * instead of at the pipeline's tail, which logged each at WARN with a stack trace.
+   */
+  static void addH2(
+      ChannelPipeline p,
+      TunnelSettings s,
+      Counter idleTimeouts,
+      ChannelInitializer<Http2StreamChannel> streams) {
+    p.addLast("h2", codec(s));
+    p.addLast(
+        "h2-idle",
+        new StreamlessTimeout(
+            s.serverIdleTimeout(), idleTimeouts, s.serverIdleTimeout(), idleTimeouts));
+    p.addLast("h2-streams", new Http2MultiplexHandler(streams));
+    p.addLast("h2-errors", H2ConnectionErrors.INSTANCE);
   }
 
   /** Picks the pod's certificate (asynchronously), then installs TLS and starts reading. */
@@ -210,30 +233,21 @@ public final class HboneServer {
       InetAddress peerIp = ((InetSocketAddress) ctx.channel().remoteAddress()).getAddress();
       TunnelSettings s = tunnel.settings();
       Tunnel.tuneConnection(ctx.channel());
-      ctx.pipeline().addLast("h2", codec(s));
-      ctx.pipeline()
-          .addLast(
-              "h2-idle",
-              new StreamlessTimeout(
-                  s.serverIdleTimeout(),
-                  tunnel.metrics().idleTimeouts(),
-                  s.serverIdleTimeout(),
-                  tunnel.metrics().idleTimeouts()));
-      ctx.pipeline()
-          .addLast(
-              "h2-streams",
-              new Http2MultiplexHandler(
-                  new ChannelInitializer<Http2StreamChannel>() {
-                    @Override
-                    protected void initChannel(Http2StreamChannel stream) {
-                      stream.config().setAutoRead(false);
-                      stream
-                          .pipeline()
-                          .addLast(
-                              "connect",
-                              new ConnectStreamHandler(tunnel, context, pod, peer, peerIp, expiry));
-                    }
-                  }));
+      addH2(
+          ctx.pipeline(),
+          s,
+          tunnel.metrics().idleTimeouts(),
+          new ChannelInitializer<Http2StreamChannel>() {
+            @Override
+            protected void initChannel(Http2StreamChannel stream) {
+              stream.config().setAutoRead(false);
+              stream
+                  .pipeline()
+                  .addLast(
+                      "connect",
+                      new ConnectStreamHandler(tunnel, context, pod, peer, peerIp, expiry));
+            }
+          });
       Tunnel.growConnectionWindow(ctx.channel(), s);
       m.connectionsOpen().incrementAndGet();
       tunnel.serverConnection(ctx.channel());

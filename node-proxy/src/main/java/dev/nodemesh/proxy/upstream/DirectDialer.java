@@ -2,6 +2,8 @@ package dev.nodemesh.proxy.upstream;
 
 import dev.nodemesh.bpf.ffi.NativeException;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.proxy.budget.PodBudgets;
+import dev.nodemesh.proxy.budget.UpstreamBudgetExceeded;
 import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
 import dev.nodemesh.proxy.transport.Transport;
 import io.netty.bootstrap.Bootstrap;
@@ -23,16 +25,22 @@ import java.net.InetSocketAddress;
  *
  * <p>The event-loop thread enters the namespace only while Netty constructs the channel (one setns
  * each way, a few microseconds); the connect itself runs after the thread is home again.
+ *
+ * <p>Every socket is first claimed against the upstream budget of the pod whose connection it is
+ * made for ({@link PodBudgets#claimUpstream}) and given back when it closes; over that budget no
+ * socket is made and the dial fails with {@link UpstreamBudgetExceeded}.
  */
 public final class DirectDialer implements Dialer {
   private static final int CONNECT_TIMEOUT_MILLIS = 10_000;
 
   private final Transport transport;
   private final int proxyMark;
+  private final PodBudgets budgets;
 
-  public DirectDialer(Transport transport, int proxyMark) {
+  public DirectDialer(Transport transport, int proxyMark, PodBudgets budgets) {
     this.transport = transport;
     this.proxyMark = proxyMark;
+    this.budgets = budgets;
   }
 
   /**
@@ -65,6 +73,10 @@ public final class DirectDialer implements Dialer {
    * downstream} itself when no socket could be made, so callers close it only when it is not.
    */
   public ChannelFuture connect(Channel downstream, NetworkNamespace from, InetSocketAddress to) {
+    Runnable claim = budgets.claimUpstream(downstream);
+    if (claim == null) {
+      return downstream.newFailedFuture(new UpstreamBudgetExceeded());
+    }
     Bootstrap b =
         new Bootstrap()
             .group(downstream.eventLoop())
@@ -80,13 +92,19 @@ public final class DirectDialer implements Dialer {
       // register() runs inline here (we are on the event loop), so the channel is created now.
       registered = b.register();
     } catch (NativeException e) {
+      claim.run();
       return downstream.newFailedFuture(e);
+    } catch (RuntimeException e) {
+      claim.run();
+      throw e;
     }
     if (registered.cause() != null) {
       // The socket could not be made (e.g. marking it failed): fail now, never hang the client.
+      claim.run();
       registered.channel().close();
       return downstream.newFailedFuture(registered.cause());
     }
+    registered.channel().closeFuture().addListener(f -> claim.run());
     EpollRegistrationGuard.apply(registered.channel());
     return registered.channel().connect(to);
   }

@@ -24,7 +24,7 @@ class PodBudgetsTest {
   }
 
   private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
-  private final PodBudgets budgets = new PodBudgets(2, registry);
+  private final PodBudgets budgets = new PodBudgets(2, 3, registry);
 
   private double refused(String workload, String reason) {
     Counter c =
@@ -70,6 +70,81 @@ class PodBudgetsTest {
   }
 
   @Test
+  void aPodsUpstreamSocketsHaveABudgetOfTheirOwnPerDirection() {
+    PodBudgets.PodBudget fanOut = budgets.of(TestPods.pod("fan-out"));
+    PodBudgets.PodBudget victim = budgets.of(TestPods.pod("victim"));
+    // One admitted downstream (an h2c connection, say) asks for more upstreams than the budget.
+    EmbeddedChannel down = new EmbeddedChannel();
+    assertTrue(fanOut.admit(down, Direction.OUTBOUND));
+    List<Runnable> claims = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      Runnable claim = budgets.claimUpstream(down);
+      assertTrue(claim != null, "claim " + i + " of 3 is within the budget");
+      claims.add(claim);
+    }
+    assertEquals(null, budgets.claimUpstream(down), "the fourth is over the upstream budget");
+    assertEquals(1, refused("fan-out", "upstream_budget"));
+    assertEquals(3, fanOut.openUpstream(Direction.OUTBOUND));
+
+    // Another pod, and the same pod's inbound side, are untouched.
+    EmbeddedChannel v = new EmbeddedChannel();
+    assertTrue(victim.admit(v, Direction.OUTBOUND));
+    Runnable victimClaim = budgets.claimUpstream(v);
+    assertTrue(victimClaim != null);
+    EmbeddedChannel in = new EmbeddedChannel();
+    assertTrue(fanOut.admit(in, Direction.INBOUND));
+    Runnable inboundClaim = budgets.claimUpstream(in);
+    assertTrue(inboundClaim != null);
+    assertEquals(0, refused("victim", "upstream_budget"));
+
+    // A socket that closes gives its claim back once, however often it is run.
+    claims.get(0).run();
+    claims.get(0).run();
+    assertEquals(2, fanOut.openUpstream(Direction.OUTBOUND));
+    Runnable again = budgets.claimUpstream(down);
+    assertTrue(again != null);
+    assertEquals(null, budgets.claimUpstream(down));
+    assertEquals(2, refused("fan-out", "upstream_budget"));
+
+    // An upstream claim outlives its downstream (a pooled connection): closing the downstream
+    // does not give it back.
+    down.finishAndReleaseAll();
+    assertEquals(3, fanOut.openUpstream(Direction.OUTBOUND));
+    for (Runnable r : List.of(claims.get(1), claims.get(2), again, victimClaim, inboundClaim)) {
+      r.run();
+    }
+    assertEquals(0, fanOut.openUpstream(Direction.OUTBOUND));
+    assertEquals(0, fanOut.openUpstream(Direction.INBOUND));
+    v.finishAndReleaseAll();
+    in.finishAndReleaseAll();
+  }
+
+  @Test
+  void anHttp2StreamsUpstreamCountsAgainstItsConnectionsPodAndAStrayChannelAgainstNone() {
+    PodBudgets.PodBudget pod = budgets.of(TestPods.pod("h2"));
+    EmbeddedChannel connection = new EmbeddedChannel();
+    assertTrue(pod.admit(connection, Direction.INBOUND));
+    EmbeddedChannel stream =
+        new EmbeddedChannel(
+            connection, io.netty.channel.DefaultChannelId.newInstance(), true, false);
+    Runnable claim = budgets.claimUpstream(stream);
+    assertTrue(claim != null);
+    assertEquals(1, pod.openUpstream(Direction.INBOUND));
+    claim.run();
+    assertEquals(0, pod.openUpstream(Direction.INBOUND));
+
+    // A channel no pod's listener admitted (the proxy's own) is never refused or counted.
+    EmbeddedChannel stray = new EmbeddedChannel();
+    for (int i = 0; i < 10; i++) {
+      assertTrue(budgets.claimUpstream(stray) != null);
+    }
+    assertEquals(0, refused("h2", "upstream_budget"));
+    stream.finishAndReleaseAll();
+    connection.finishAndReleaseAll();
+    stray.finishAndReleaseAll();
+  }
+
+  @Test
   void releaseForgetsThePodAndItsSeries() {
     int meters = registry.getMeters().size();
     PodBudgets.PodBudget b = budgets.of(TestPods.pod("gone"));
@@ -84,7 +159,8 @@ class PodBudgetsTest {
 
   @Test
   void aBudgetBelowOneIsRefused() {
-    assertThrows(IllegalArgumentException.class, () -> new PodBudgets(0, registry));
+    assertThrows(IllegalArgumentException.class, () -> new PodBudgets(0, 1, registry));
+    assertThrows(IllegalArgumentException.class, () -> new PodBudgets(1, 0, registry));
   }
 
   @Test

@@ -8,6 +8,8 @@ import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.testing.HttpTestServer;
 import dev.nodemesh.proxy.testing.Interception;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
 import dev.nodemesh.proxy.tunnel.TestIdentities;
 import java.io.IOException;
@@ -53,10 +55,10 @@ class CrossNodeL7PolicyRootTest {
     web = cluster.node2.serveHttp("web-1", 8080);
     cluster.writeConfig(
         "pods.yaml",
-        pod("client", cluster.node1.ip("client"), "client", "node-1")
-            + pod("other", cluster.node1.ip("other"), "other", "node-1")
-            + pod("web-1", cluster.node2.ip("web-1"), "web", "node-2"));
-    cluster.writeConfig("services.yaml", SERVICE.formatted(VIP));
+        Mesh.pod("client", cluster.node1.ip("client"), "client", "node-1", "client")
+            + Mesh.pod("other", cluster.node1.ip("other"), "other", "node-1", "other")
+            + Mesh.pod("web-1", cluster.node2.ip("web-1"), "web", "node-2", "web"));
+    cluster.writeConfig("services.yaml", Mesh.httpService("web", VIP, "web"));
   }
 
   private void start(String policy) throws Exception {
@@ -77,15 +79,7 @@ class CrossNodeL7PolicyRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    try {
-      if (cluster != null) {
-        cluster.close();
-      }
-    } finally {
-      if (modes != null) {
-        modes.close();
-      }
-    }
+    Teardown.close(cluster, modes);
   }
 
   @Test
@@ -163,17 +157,7 @@ class CrossNodeL7PolicyRootTest {
 
   @Test
   void denyAdminHoldsForEverySpellingOfThePath() throws Exception {
-    start(
-        """
-        apiVersion: security.nodemesh.dev/v1alpha1
-        kind: AuthorizationPolicy
-        metadata: {name: deny-admin, namespace: default}
-        spec:
-          selector: {matchLabels: {app: web}}
-          action: DENY
-          rules:
-            - to: [{paths: ["/admin*"]}]
-        """);
+    start(Mesh.DENY_ADMIN_TO_WEB);
     String pod = "http://" + cluster.node2.ip("web-1") + ":8080";
     for (String base : List.of("http://" + VIP, pod)) {
       assertEquals("403", code("client", base + "/admin"), base);
@@ -238,35 +222,4 @@ class CrossNodeL7PolicyRootTest {
   private String curl(String pod, String... args) throws IOException {
     return cluster.node1.curl(pod, args);
   }
-
-  private static String pod(String name, String ip, String app, String node) {
-    return """
-        apiVersion: v1
-        kind: Pod
-        metadata:
-          name: %s
-          namespace: default
-          uid: uid-%s
-          labels: {app: %s}
-        spec:
-          nodeName: %s
-          serviceAccountName: %s
-        status:
-          podIP: %s
-        ---
-        """
-        .formatted(name, name, app, node, app, ip);
-  }
-
-  private static final String SERVICE =
-      """
-      apiVersion: v1
-      kind: Service
-      metadata: {name: web, namespace: default}
-      spec:
-        clusterIP: %s
-        selector: {app: web}
-        ports:
-          - {name: http, port: 80, targetPort: 8080, appProtocol: http}
-      """;
 }

@@ -6,10 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.IsolationSettings;
-import dev.nodemesh.proxy.NodeProxyConfig;
-import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.TestNode;
-import dev.nodemesh.proxy.transport.TransportKind;
 import io.micrometer.core.instrument.Counter;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -58,16 +56,15 @@ class HostilePodRootTest {
     node.addPod("web-1", 11);
     node.addPod("attacker", 12);
     node.serveHttp("web-1", 8080);
-    node.writeConfig("mesh.yaml", mesh());
+    node.writeConfig(
+        "mesh.yaml",
+        Mesh.httpPod("victim", 10, "victim")
+            + Mesh.httpPod("attacker", 12, "attacker")
+            + Mesh.httpPod("web-1", 11, "web")
+            + Mesh.httpService("web", VIP, "web")
+            + Mesh.httpRoute("web"));
     node.startProxy(
-        NodeProxyConfig.builder()
-            .transport(TransportKind.EPOLL)
-            .configDir(node.configDir())
-            .agentSocket(node.agentSocket())
-            .adminAddress(new InetSocketAddress("127.0.0.1", 0))
-            .nodeName(node.nodeName())
-            .workerThreads(2)
-            .interception(InterceptionMode.iptables())
+        node.proxyConfig()
             .isolation(IsolationSettings.DEFAULT.withMaxConnectionsPerPod(BUDGET))
             .build());
     for (String pod : List.of("victim", "web-1", "attacker")) {
@@ -192,45 +189,5 @@ class HostilePodRootTest {
     try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
       return fds.count();
     }
-  }
-
-  private static String mesh() {
-    return """
-        apiVersion: v1
-        kind: Pod
-        metadata: {name: victim, namespace: default, uid: uid-victim, labels: {app: victim}}
-        spec: {nodeName: test-node, containers: [{name: app}]}
-        status: {podIP: %s10}
-        ---
-        apiVersion: v1
-        kind: Pod
-        metadata: {name: attacker, namespace: default, uid: uid-attacker, labels: {app: attacker}}
-        spec: {nodeName: test-node, containers: [{name: app}]}
-        status: {podIP: %s12}
-        ---
-        apiVersion: v1
-        kind: Pod
-        metadata: {name: web-1, namespace: default, uid: uid-web-1, labels: {app: web}}
-        spec:
-          nodeName: test-node
-          containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]
-        status: {podIP: %s11}
-        ---
-        apiVersion: v1
-        kind: Service
-        metadata: {name: web, namespace: default}
-        spec:
-          clusterIP: %s
-          selector: {app: web}
-          ports: [{name: http, port: 80, targetPort: http, protocol: TCP, appProtocol: http}]
-        ---
-        apiVersion: gateway.networking.k8s.io/v1
-        kind: HTTPRoute
-        metadata: {name: web, namespace: default}
-        spec:
-          parentRefs: [{group: "", kind: Service, name: web, port: 80}]
-          rules: [{backendRefs: [{name: web, port: 80}]}]
-        """
-        .formatted(TestNode.SUBNET, TestNode.SUBNET, TestNode.SUBNET, VIP);
   }
 }

@@ -5,16 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.RootTest;
-import dev.nodemesh.proxy.NodeProxyConfig;
-import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.ConnectionTimeouts;
-import dev.nodemesh.proxy.transport.TransportKind;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufAllocatorMetricProvider;
 import io.netty.util.internal.PlatformDependent;
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -37,15 +34,17 @@ import org.junit.jupiter.api.io.TempDir;
  * namespaces: slowloris connections are closed at the request-header timeout while a victim pod's
  * requests all succeed; a large POST to an endpoint that never answers its SYN holds a bounded
  * amount of the proxy's direct memory; a client that leaves (its socket reset) while a frozen
- * endpoint sits on its request gets that upstream connection closed at once, not left open. A
- * client's plain FIN while it waits is not taken as leaving: the proxy cannot tell it from a
- * half-close, whose answer is still owed ({@code L7RootTest.closedConnectionsLeaveNoCloseWait...}).
+ * endpoint sits on its request gets that upstream connection closed at once, not left open; one
+ * that only sends its FIN gets it closed at the half-close timeout (1 s here): a FIN cannot be told
+ * from a half-close whose answer is still owed ({@code
+ * L7RootTest.closedConnectionsLeaveNoClose...}) until that answer is late.
  */
 @RootTest
 class L7HostileClientRootTest {
   static final String VIP = "10.97.0.40";
   static final String BLACKHOLE_VIP = "10.97.0.41";
   static final String FROZEN_VIP = "10.97.0.42";
+  static final Duration HALF_CLOSE = Duration.ofSeconds(1);
   // In the node's subnet, but no pod has it: ARP never resolves, so the SYN is never answered.
   static final String NOBODY = TestNode.SUBNET + 99;
 
@@ -74,31 +73,27 @@ class L7HostileClientRootTest {
     frozenThread.start();
     node.writeConfig(
         "mesh.yaml",
-        MESH.formatted(
-            TestNode.SUBNET + 10,
-            TestNode.SUBNET + 12,
-            TestNode.SUBNET + 11,
-            TestNode.SUBNET + 13,
-            NOBODY,
-            VIP,
-            BLACKHOLE_VIP,
-            FROZEN_VIP));
+        Mesh.httpPod("client", 10, "client")
+            + Mesh.httpPod("attacker", 12, "attacker")
+            + Mesh.httpPod("web-1", 11, "web")
+            + Mesh.httpPod("frozen-1", 13, "frozen")
+            + Mesh.pod("nobody-1", NOBODY, "nobody", "other-node", "")
+            + Mesh.httpService("web", VIP, "web")
+            + Mesh.httpService("blackhole", BLACKHOLE_VIP, "nobody")
+            + Mesh.httpService("frozen", FROZEN_VIP, "frozen")
+            + Mesh.httpRoute("web")
+            + Mesh.httpRoute("blackhole")
+            + Mesh.httpRoute("frozen"));
     node.startProxy(
-        NodeProxyConfig.builder()
-            .transport(TransportKind.EPOLL)
-            .configDir(node.configDir())
-            .agentSocket(node.agentSocket())
-            .adminAddress(new InetSocketAddress("127.0.0.1", 0))
-            .nodeName(node.nodeName())
-            .workerThreads(2)
-            .interception(InterceptionMode.iptables())
+        node.proxyConfig()
             .timeouts(
                 new ConnectionTimeouts(
                     Duration.ofSeconds(1),
                     Duration.ofMinutes(10),
                     Duration.ofHours(1),
                     Duration.ofSeconds(60),
-                    Duration.ofSeconds(10)))
+                    Duration.ofSeconds(10),
+                    HALF_CLOSE))
             .build());
     for (String pod : List.of("client", "attacker", "web-1", "frozen-1")) {
       node.enrol(pod);
@@ -251,9 +246,11 @@ class L7HostileClientRootTest {
     }
   }
 
-  @Test
-  void aClientLeavingCancelsTheRequestAFrozenEndpointSitsOn() throws Exception {
-    SocketChannel c = node.connect("client", FROZEN_VIP, 80);
+  /**
+   * Sends a request to the frozen endpoint and returns the endpoint's side of the upstream
+   * connection once the request has reached it.
+   */
+  private Socket requestAtTheFrozenEndpoint(SocketChannel c) throws Exception {
     c.write(
         ByteBuffer.wrap(
             "GET /hang HTTP/1.1\r\nHost: frozen\r\n\r\n".getBytes(StandardCharsets.US_ASCII)));
@@ -268,107 +265,49 @@ class L7HostileClientRootTest {
       Thread.sleep(20);
     }
     assertTrue(upstream != null, "the request reached the frozen endpoint");
-    InputStream in = upstream.getInputStream();
     upstream.setSoTimeout(5_000);
-    byte[] head = new byte[4096];
-    assertTrue(in.read(head) > 0, "the frozen endpoint got the request");
-    // The client gives up: killed, or closed with unread data, its socket is reset. (A plain FIN
-    // cannot be told from a half-close, which must still get its answer: see the class comment.)
-    c.socket().setSoLinger(true, 0);
-    c.close();
-    upstream.setSoTimeout(2_000);
-    int r;
-    try {
-      r = in.read(head);
-    } catch (java.net.SocketTimeoutException stillOpen) {
-      r = 0;
-    } catch (IOException reset) {
-      r = -1;
-    }
-    assertEquals(-1, r, "the proxy closed the upstream request within 2 s of the client leaving");
+    assertTrue(upstream.getInputStream().read(new byte[4096]) > 0, "the endpoint got the request");
+    return upstream;
   }
 
-  static final String MESH =
-      """
-      apiVersion: v1
-      kind: Pod
-      metadata: {name: client, namespace: default, uid: uid-client, labels: {app: client}}
-      spec: {nodeName: test-node, containers: [{name: app}]}
-      status: {podIP: %s}
-      ---
-      apiVersion: v1
-      kind: Pod
-      metadata: {name: attacker, namespace: default, uid: uid-attacker, labels: {app: attacker}}
-      spec: {nodeName: test-node, containers: [{name: app}]}
-      status: {podIP: %s}
-      ---
-      apiVersion: v1
-      kind: Pod
-      metadata: {name: web-1, namespace: default, uid: uid-web-1, labels: {app: web}}
-      spec:
-        nodeName: test-node
-        containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]
-      status: {podIP: %s}
-      ---
-      apiVersion: v1
-      kind: Pod
-      metadata: {name: frozen-1, namespace: default, uid: uid-frozen-1, labels: {app: frozen}}
-      spec:
-        nodeName: test-node
-        containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]
-      status: {podIP: %s}
-      ---
-      apiVersion: v1
-      kind: Pod
-      metadata: {name: nobody-1, namespace: default, uid: uid-nobody-1, labels: {app: nobody}}
-      spec:
-        nodeName: other-node
-        containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]
-      status: {podIP: %s}
-      ---
-      apiVersion: v1
-      kind: Service
-      metadata: {name: web, namespace: default}
-      spec:
-        clusterIP: %s
-        selector: {app: web}
-        ports: [{name: http, port: 80, targetPort: http, protocol: TCP, appProtocol: http}]
-      ---
-      apiVersion: v1
-      kind: Service
-      metadata: {name: blackhole, namespace: default}
-      spec:
-        clusterIP: %s
-        selector: {app: nobody}
-        ports: [{name: http, port: 80, targetPort: http, protocol: TCP, appProtocol: http}]
-      ---
-      apiVersion: v1
-      kind: Service
-      metadata: {name: frozen, namespace: default}
-      spec:
-        clusterIP: %s
-        selector: {app: frozen}
-        ports: [{name: http, port: 80, targetPort: http, protocol: TCP, appProtocol: http}]
-      ---
-      apiVersion: gateway.networking.k8s.io/v1
-      kind: HTTPRoute
-      metadata: {name: web, namespace: default}
-      spec:
-        parentRefs: [{group: "", kind: Service, name: web, port: 80}]
-        rules: [{backendRefs: [{name: web, port: 80}]}]
-      ---
-      apiVersion: gateway.networking.k8s.io/v1
-      kind: HTTPRoute
-      metadata: {name: blackhole, namespace: default}
-      spec:
-        parentRefs: [{group: "", kind: Service, name: blackhole, port: 80}]
-        rules: [{backendRefs: [{name: blackhole, port: 80}]}]
-      ---
-      apiVersion: gateway.networking.k8s.io/v1
-      kind: HTTPRoute
-      metadata: {name: frozen, namespace: default}
-      spec:
-        parentRefs: [{group: "", kind: Service, name: frozen, port: 80}]
-        rules: [{backendRefs: [{name: frozen, port: 80}]}]
-      """;
+  /** What the endpoint's read gives within {@code millis}: -1 closed, 0 still open. */
+  private static int endWithin(Socket upstream, int millis) throws IOException {
+    upstream.setSoTimeout(millis);
+    try {
+      return upstream.getInputStream().read(new byte[4096]);
+    } catch (java.net.SocketTimeoutException stillOpen) {
+      return 0;
+    } catch (IOException reset) {
+      return -1;
+    }
+  }
+
+  @Test
+  void aClientLeavingCancelsTheRequestAFrozenEndpointSitsOn() throws Exception {
+    SocketChannel c = node.connect("client", FROZEN_VIP, 80);
+    Socket upstream = requestAtTheFrozenEndpoint(c);
+    // The client gives up: killed, or closed with unread data, its socket is reset.
+    c.socket().setSoLinger(true, 0);
+    c.close();
+    assertEquals(
+        -1,
+        endWithin(upstream, 2_000),
+        "the proxy closed the upstream request within 2 s of the client leaving");
+  }
+
+  @Test
+  void aClientThatOnlySendsItsFinHasTheRequestCancelledAtTheHalfCloseTimeout() throws Exception {
+    try (SocketChannel c = node.connect("client", FROZEN_VIP, 80)) {
+      Socket upstream = requestAtTheFrozenEndpoint(c);
+      c.shutdownOutput(); // a FIN only: a client gone with nothing unread looks the same
+      assertEquals(
+          -1,
+          endWithin(upstream, (int) HALF_CLOSE.toMillis() + 3_000),
+          "the upstream request was cancelled once the half-close timeout ran out");
+      assertEquals(1.0, timeouts(ConnectionTimeouts.HTTP_HALF_CLOSE));
+      ByteBuffer rest = ByteBuffer.allocate(64);
+      c.socket().setSoTimeout(5_000);
+      assertEquals(-1, c.read(rest), "the client's connection is closed without an answer");
+    }
+  }
 }

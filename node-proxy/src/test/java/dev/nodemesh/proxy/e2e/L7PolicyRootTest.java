@@ -9,6 +9,8 @@ import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.testing.AccessLogLines;
 import dev.nodemesh.proxy.testing.HttpTestServer;
 import dev.nodemesh.proxy.testing.Interception;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.transport.TransportKind;
@@ -57,7 +59,9 @@ class L7PolicyRootTest {
     shadow = node.serveHttp("shadow-1", 8080);
     node.writeConfig(
         "pods.yaml",
-        pod("client", 10, "client") + pod("web-1", 11, "web") + pod("shadow-1", 12, "shadow"));
+        Mesh.httpPod("client", 10, "client")
+            + Mesh.httpPod("web-1", 11, "web")
+            + Mesh.httpPod("shadow-1", 12, "shadow"));
     node.writeConfig(
         "services.yaml",
         service("web", WEB, "web")
@@ -76,15 +80,7 @@ class L7PolicyRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    try {
-      if (node != null) {
-        node.close();
-      }
-    } finally {
-      if (modes != null) {
-        modes.close();
-      }
-    }
+    Teardown.close(node, modes);
   }
 
   @Test
@@ -182,40 +178,14 @@ class L7PolicyRootTest {
     return node.curl("client", args);
   }
 
-  private static String pod(String name, int host, String app) {
-    return """
-        apiVersion: v1
-        kind: Pod
-        metadata:
-          name: %s
-          namespace: default
-          labels: {app: %s}
-        spec:
-          nodeName: test-node
-        status:
-          podIP: %s
-        ---
-        """
-        .formatted(name, app, TestNode.SUBNET + host);
-  }
-
+  /** HTTP on 80, a plain TCP port (9000) and an HTTP port with nothing listening (81). */
   private static String service(String name, String vip, String app) {
-    return """
-        apiVersion: v1
-        kind: Service
-        metadata:
-          name: %s
-          namespace: default
-        spec:
-          clusterIP: %s
-          selector: {app: %s}
-          ports:
-            - {name: http, port: 80, targetPort: 8080, appProtocol: http}
-            - {name: tcp, port: 9000, targetPort: 9000}
-            - {name: down, port: 81, targetPort: 8081, appProtocol: http}
-        ---
-        """
-        .formatted(name, vip, app);
+    return Mesh.httpService(
+        name,
+        vip,
+        app,
+        "{name: tcp, port: 9000, targetPort: 9000}",
+        "{name: down, port: 81, targetPort: 8081, appProtocol: http}");
   }
 
   static final String POLICY =
@@ -230,15 +200,8 @@ class L7PolicyRootTest {
           - to: [{methods: [GET], paths: ["/public/*"]}]
           - to: [{headers: {x-role: admin}}]
       ---
-      apiVersion: security.nodemesh.dev/v1alpha1
-      kind: AuthorizationPolicy
-      metadata: {name: deny-admin, namespace: default}
-      spec:
-        selector: {matchLabels: {app: web}}
-        action: DENY
-        rules:
-          - to: [{paths: ["/admin*"]}]
-      """;
+      """
+          + Mesh.DENY_ADMIN_TO_WEB;
 
   static final String ROUTE =
       """

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.testing.Interception;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
@@ -56,7 +58,7 @@ class L7UpstreamCloseRootTest {
     node.addPod("client", 10);
     node.addPod("web-1", 11);
     server = LingeringServer.start(node.pod("web-1").path(), 8080, REQUESTS_PER_CONNECTION);
-    node.writeConfig("mesh.yaml", MESH.formatted(TestNode.SUBNET + 10, TestNode.SUBNET + 11, VIP));
+    node.writeConfig("mesh.yaml", Mesh.routedWeb(VIP));
     modes = mode.setUp();
     node.startProxy(TransportKind.EPOLL, modes.nextNode());
     node.enrol("client");
@@ -65,19 +67,7 @@ class L7UpstreamCloseRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    try {
-      if (server != null) {
-        server.close();
-      }
-    } finally {
-      try {
-        node.close();
-      } finally {
-        if (modes != null) {
-          modes.close();
-        }
-      }
-    }
+    Teardown.close(server, node, modes);
   }
 
   @Test
@@ -103,38 +93,6 @@ class L7UpstreamCloseRootTest {
     assertTrue(
         server.connections.get() >= (n + REQUESTS_PER_CONNECTION - 1) / REQUESTS_PER_CONNECTION);
   }
-
-  static final String MESH =
-      """
-      apiVersion: v1
-      kind: Pod
-      metadata: {name: client, namespace: default, uid: uid-client, labels: {app: client}}
-      spec: {nodeName: test-node, containers: [{name: app}]}
-      status: {podIP: %s}
-      ---
-      apiVersion: v1
-      kind: Pod
-      metadata: {name: web-1, namespace: default, uid: uid-web-1, labels: {app: web}}
-      spec:
-        nodeName: test-node
-        containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]
-      status: {podIP: %s}
-      ---
-      apiVersion: v1
-      kind: Service
-      metadata: {name: web, namespace: default}
-      spec:
-        clusterIP: %s
-        selector: {app: web}
-        ports: [{name: http, port: 80, targetPort: http, protocol: TCP, appProtocol: http}]
-      ---
-      apiVersion: gateway.networking.k8s.io/v1
-      kind: HTTPRoute
-      metadata: {name: web, namespace: default}
-      spec:
-        parentRefs: [{group: "", kind: Service, name: web, port: 80}]
-        rules: [{backendRefs: [{name: web, port: 80}]}]
-      """;
 
   /**
    * Answers {@code perConnection} requests per connection (the last with {@code Connection:

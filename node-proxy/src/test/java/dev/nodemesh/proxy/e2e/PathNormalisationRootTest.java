@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.testing.HttpTestServer;
 import dev.nodemesh.proxy.testing.Interception;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
@@ -106,9 +108,13 @@ class PathNormalisationRootTest {
     web = node.serveHttp("web-1", 8080);
     ok = node.serveHttp("ok-1", 8080);
     node.writeConfig(
-        "pods.yaml", pod("client", 10, "client") + pod("web-1", 11, "web") + pod("ok-1", 12, "ok"));
+        "pods.yaml",
+        Mesh.httpPod("client", 10, "client")
+            + Mesh.httpPod("web-1", 11, "web")
+            + Mesh.httpPod("ok-1", 12, "ok"));
     node.writeConfig(
-        "services.yaml", service("web", DENY_VIP, "web") + service("ok", ALLOW_VIP, "ok"));
+        "services.yaml",
+        Mesh.httpService("web", DENY_VIP, "web") + Mesh.httpService("ok", ALLOW_VIP, "ok"));
     node.writeConfig("policy.yaml", POLICY);
     modes = mode.setUp();
     node.startProxy(TransportKind.EPOLL, modes.nextNode());
@@ -119,15 +125,7 @@ class PathNormalisationRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    try {
-      if (node != null) {
-        node.close();
-      }
-    } finally {
-      if (modes != null) {
-        modes.close();
-      }
-    }
+    Teardown.close(node, modes);
   }
 
   @ParameterizedTest(name = "{0}")
@@ -249,51 +247,9 @@ class PathNormalisationRootTest {
     return node.podExec("client", cmd.toArray(String[]::new));
   }
 
-  private static String pod(String name, int host, String app) {
-    return """
-        apiVersion: v1
-        kind: Pod
-        metadata:
-          name: %s
-          namespace: default
-          labels: {app: %s}
-        spec:
-          nodeName: test-node
-        status:
-          podIP: %s
-        ---
-        """
-        .formatted(name, app, TestNode.SUBNET + host);
-  }
-
-  private static String service(String name, String vip, String app) {
-    return """
-        apiVersion: v1
-        kind: Service
-        metadata:
-          name: %s
-          namespace: default
-        spec:
-          clusterIP: %s
-          selector: {app: %s}
-          ports:
-            - {name: http, port: 80, targetPort: 8080, appProtocol: http}
-        ---
-        """
-        .formatted(name, vip, app);
-  }
-
   static final String POLICY =
-      """
-      apiVersion: security.nodemesh.dev/v1alpha1
-      kind: AuthorizationPolicy
-      metadata: {name: deny-admin, namespace: default}
-      spec:
-        selector: {matchLabels: {app: web}}
-        action: DENY
-        rules:
-          - to: [{paths: ["/admin*"]}]
-      ---
+      Mesh.DENY_ADMIN_TO_WEB
+          + """
       apiVersion: security.nodemesh.dev/v1alpha1
       kind: AuthorizationPolicy
       metadata: {name: public-only, namespace: default}

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.DataPlane;
+import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.nio.file.Path;
@@ -36,9 +37,7 @@ class PodChurnRootTest {
     node.addPod("client", 10);
     node.addPod("web-1", 11);
     node.serveHttp("web-1", 8080);
-    node.writeConfig(
-        "mesh.yaml",
-        L7UpstreamCloseRootTest.MESH.formatted(TestNode.SUBNET + 10, TestNode.SUBNET + 11, VIP));
+    node.writeConfig("mesh.yaml", Mesh.routedWeb(VIP));
     node.startProxy(TransportKind.EPOLL);
     // web-1 stays unenrolled: requests reach it directly from the caller's namespace, so every
     // caller gets pools of its own.

@@ -18,11 +18,13 @@ import dev.nodemesh.proxy.agent.PodRegistry;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.outbound.Route;
+import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import dev.nodemesh.proxy.upstream.UpstreamPools;
 import io.micrometer.core.instrument.Counter;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.http.DefaultFullHttpRequest;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.DefaultHttpContent;
@@ -44,6 +46,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -135,19 +138,23 @@ class ExchangeTest {
 
   @BeforeEach
   void plane() {
-    // A plane (so a TrafficState, retry budget and meters) of this test's own.
-    plane =
-        DataPlane.builder(
-                null,
-                null,
-                null,
-                new SnapshotHolder(snapshot),
-                new PodRegistry(),
-                new ProxyMetrics("test-node"),
-                null,
-                0x539)
-            .build();
+    plane = plane(ConnectionTimeouts.DEFAULT);
     upstreams = new FakeUpstreams();
+  }
+
+  /** A plane (so a TrafficState, retry budget and meters) of this test's own. */
+  private static DataPlane plane(ConnectionTimeouts timeouts) {
+    return DataPlane.builder(
+            null,
+            null,
+            null,
+            new SnapshotHolder(snapshot),
+            new PodRegistry(),
+            new ProxyMetrics("test-node"),
+            null,
+            0x539)
+        .timeouts(timeouts)
+        .build();
   }
 
   @AfterEach
@@ -528,5 +535,113 @@ class ExchangeTest {
     EmbeddedChannel up = upstreams.connect();
     assertEquals("", sent(up), "nothing is sent for a client that is gone");
     assertEquals(List.of(true), upstreams.released, "an unused connection goes back to the pool");
+  }
+
+  /** The client's FIN (shutdownOutput) as the in-pod listener's half-closure reports it. */
+  private static void fin(EmbeddedChannel down) {
+    down.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+    down.runPendingTasks();
+  }
+
+  private EmbeddedChannel downstream(Duration halfClose) {
+    ConnectionTimeouts d = ConnectionTimeouts.DEFAULT;
+    plane =
+        plane(
+            new ConnectionTimeouts(
+                d.requestHeader(),
+                d.httpIdle(),
+                d.tcpIdle(),
+                d.tunnelIdle(),
+                d.tlsHandshake(),
+                halfClose));
+    return downstream();
+  }
+
+  /** A request sent upstream and its client's FIN: the client side and the upstream exchange. */
+  private record HalfClosed(EmbeddedChannel down, EmbeddedChannel up) {}
+
+  private HalfClosed sentThenFin(String path) {
+    EmbeddedChannel down = downstream();
+    send(down, HttpMethod.GET, path, "");
+    EmbeddedChannel up = upstreams.connect();
+    assertEquals("GET " + path + "|", sent(up));
+    fin(down);
+    return new HalfClosed(down, up);
+  }
+
+  @Test
+  void aClientThatOnlyHalfClosesWhileTheUpstreamIsSlowHasItsUpstreamRequestCancelled() {
+    EmbeddedChannel down = sentThenFin("/retry").down();
+    assertTrue(down.isOpen(), "a half-closing client may still want the answer");
+    advance(down, ConnectionTimeouts.DEFAULT.httpHalfClose().toMillis() - 1);
+    assertTrue(down.isOpen());
+    assertTrue(upstreams.released.isEmpty());
+    advance(down, 1);
+    assertFalse(down.isOpen(), "no response started within the half-close timeout");
+    assertEquals(List.of(false), upstreams.released, "the upstream request is closed, not pooled");
+    assertEquals(0, status(down), "nothing is written to a client taken as gone");
+    assertEquals(1.0, timeouts(ConnectionTimeouts.HTTP_HALF_CLOSE));
+  }
+
+  @Test
+  void aHalfClosedClientWhoseResponseStartsInTimeGetsItAndThenTheConnectionCloses() {
+    HalfClosed h = sentThenFin("/retry");
+    EmbeddedChannel down = h.down();
+    EmbeddedChannel up = h.up();
+    advance(down, ConnectionTimeouts.DEFAULT.httpHalfClose().toMillis() - 1);
+    upstreams.answer(up, 200, "ok");
+    assertEquals(200, status(down));
+    down.runPendingTasks();
+    assertFalse(down.isOpen(), "closed once the requests read before the FIN are answered");
+    assertEquals(List.of(true), upstreams.released, "an answered upstream goes back to the pool");
+    advance(down, 10_000);
+    assertEquals(0.0, timeouts(ConnectionTimeouts.HTTP_HALF_CLOSE));
+  }
+
+  @Test
+  void aHalfClosedClientWaitingForAConnectionOrABackoffIsTakenAsGoneAtOnceWithZero() {
+    // No endpoint ready yet: the acquisition is pending.
+    EmbeddedChannel down = downstream(Duration.ZERO);
+    send(down, HttpMethod.GET, "/retry", "");
+    fin(down);
+    assertFalse(down.isOpen(), "0: the FIN ends a request not yet answered");
+    EmbeddedChannel late = upstreams.connect();
+    assertEquals("", sent(late), "nothing is sent for a client that is gone");
+    assertEquals(List.of(true), upstreams.released, "the late connection goes back unused");
+
+    // A retry's backoff: the first try failed, the second waits.
+    EmbeddedChannel down2 = downstream();
+    send(down2, HttpMethod.GET, "/retry", "");
+    upstreams.refuse();
+    fin(down2);
+    advance(down2, ConnectionTimeouts.DEFAULT.httpHalfClose().toMillis());
+    assertFalse(down2.isOpen(), "a backoff or a reconnect does not outlast the timeout");
+    assertEquals(0, status(down2));
+  }
+
+  @Test
+  void aPipelinedRequestReadBeforeTheFinGetsItsOwnTimeoutWhenItsTurnComes() {
+    EmbeddedChannel down = downstream();
+    send(down, HttpMethod.GET, "/retry", "");
+    send(down, HttpMethod.GET, "/retry/2", "");
+    EmbeddedChannel first = upstreams.connect();
+    fin(down);
+    advance(down, 4_000);
+    upstreams.answer(first, 200, "one");
+    assertEquals(200, status(down));
+    assertTrue(down.isOpen(), "the second request is still owed its answer");
+    EmbeddedChannel second = upstreams.connect();
+    assertEquals("GET /retry/2|", sent(second));
+    advance(down, ConnectionTimeouts.DEFAULT.httpHalfClose().toMillis() - 1);
+    assertTrue(down.isOpen(), "timed from the second request's start, not from the FIN");
+    advance(down, 1);
+    assertFalse(down.isOpen());
+    assertEquals(List.of(true, false), upstreams.released);
+  }
+
+  private double timeouts(String reason) {
+    Counter c =
+        plane.metrics().registry().find(ConnectionTimeouts.METER).tag("reason", reason).counter();
+    return c == null ? 0 : c.count();
   }
 }

@@ -222,7 +222,7 @@ class H2DownstreamLimitsTest {
                 writer.writeHeaders(w.ctx, id, get("/elsewhere"), 0, false, w.promise());
                 writer.writeRstStream(w.ctx, id, Http2Error.CANCEL.code(), w.promise());
               });
-      // The codec's connection error stops at HttpProxy.ConnectionErrors: EmbeddedChannel would
+      // The codec's connection error stops at H2ConnectionErrors: EmbeddedChannel would
       // rethrow one that reached the pipeline's tail (which a real channel logs at WARN).
       attacker.writeInbound(pair);
       attacker.runPendingTasks();

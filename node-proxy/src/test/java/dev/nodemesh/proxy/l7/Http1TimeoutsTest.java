@@ -35,7 +35,8 @@ class Http1TimeoutsTest {
           Duration.ofSeconds(600),
           Duration.ofHours(1),
           Duration.ofSeconds(60),
-          Duration.ofSeconds(10));
+          Duration.ofSeconds(10),
+          Duration.ofSeconds(5));
 
   private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
   private final List<EmbeddedChannel> channels = new ArrayList<>();

@@ -57,7 +57,7 @@ class FatalErrorsTest {
   void anErrorThrownInAPipelineEndsTheProcessThroughTheConnectionsOwnHandler() {
     // Netty catches what channelRead throws and hands it to exceptionCaught: the proxy's handler
     // there (here a listener's AcceptGuard) must not just close the connection or pass it on.
-    PodBudgets budgets = new PodBudgets(10, new SimpleMeterRegistry());
+    PodBudgets budgets = new PodBudgets(10, 10, new SimpleMeterRegistry());
     EmbeddedChannel ch =
         new EmbeddedChannel(
             new Throwing(new StackOverflowError("deep")),

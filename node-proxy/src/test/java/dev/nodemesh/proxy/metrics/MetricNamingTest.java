@@ -116,7 +116,7 @@ class MetricNamingTest {
     new dev.nodemesh.proxy.drain.Downstreams(metrics.registry());
     // Per-pod budgets: the limit and a refusal of each reason.
     dev.nodemesh.proxy.budget.PodBudgets budgets =
-        new dev.nodemesh.proxy.budget.PodBudgets(10, metrics.registry());
+        new dev.nodemesh.proxy.budget.PodBudgets(10, 10, metrics.registry());
     dev.nodemesh.proxy.agent.EnrolledPod pod =
         new dev.nodemesh.proxy.agent.EnrolledPod(
             "uid-1",

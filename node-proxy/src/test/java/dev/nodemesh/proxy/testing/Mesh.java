@@ -143,4 +143,67 @@ public final class Mesh {
             retry: {codes: [503], attempts: 2}
           - backendRefs: [{name: pool, port: 80}]
       """;
+
+  /**
+   * Service {@code name} on {@code vip} selecting app={@code app}: HTTP on port 80 to the pods'
+   * 8080, plus {@code morePorts} (each a flow-style port, e.g. {@code "{name: tcp, port: 9000,
+   * targetPort: 9000}"}); ends with a document separator.
+   */
+  public static String httpService(String name, String vip, String app, String... morePorts) {
+    StringBuilder ports = new StringBuilder();
+    for (String p : morePorts) {
+      ports.append("\n    - ").append(p);
+    }
+    return """
+        apiVersion: v1
+        kind: Service
+        metadata: {name: %s, namespace: default}
+        spec:
+          clusterIP: %s
+          selector: {app: %s}
+          ports:
+            - {name: http, port: 80, targetPort: 8080, appProtocol: http}%s
+        ---
+        """
+        .formatted(name, vip, app, ports);
+  }
+
+  /** An HTTPRoute attached to Service {@code service}'s port 80 that sends everything to it. */
+  public static String httpRoute(String service) {
+    return """
+        apiVersion: gateway.networking.k8s.io/v1
+        kind: HTTPRoute
+        metadata: {name: %s, namespace: default}
+        spec:
+          parentRefs: [{group: "", kind: Service, name: %s, port: 80}]
+          rules: [{backendRefs: [{name: %s, port: 80}]}]
+        ---
+        """
+        .formatted(service, service, service);
+  }
+
+  /**
+   * The smallest L7 mesh: pod client (.10) and Service web on {@code vip}, with an HTTPRoute, whose
+   * one endpoint web-1 (.11) serves HTTP on 8080.
+   */
+  public static String routedWeb(String vip) {
+    return httpPod("client", 10, "client")
+        + httpPod("web-1", 11, "web")
+        + httpService("web", vip, "web")
+        + httpRoute("web");
+  }
+
+  /** AuthorizationPolicy deny-admin: requests to pods labelled app=web whose path is /admin*. */
+  public static final String DENY_ADMIN_TO_WEB =
+      """
+      apiVersion: security.nodemesh.dev/v1alpha1
+      kind: AuthorizationPolicy
+      metadata: {name: deny-admin, namespace: default}
+      spec:
+        selector: {matchLabels: {app: web}}
+        action: DENY
+        rules:
+          - to: [{paths: ["/admin*"]}]
+      ---
+      """;
 }

@@ -302,6 +302,22 @@ public final class TestNode implements AutoCloseable {
     return dir.resolve("agent.sock");
   }
 
+  /**
+   * The settings every plain proxy of this node starts from (epoll, iptables interception, this
+   * node's config dir, agent socket and name, an admin port of its own, two I/O threads), for a
+   * test that changes some of them and passes the result to {@link #startProxy(NodeProxyConfig)}.
+   */
+  public NodeProxyConfig.Builder proxyConfig() {
+    return NodeProxyConfig.builder()
+        .transport(TransportKind.EPOLL)
+        .configDir(configDir())
+        .agentSocket(agentSocket())
+        .adminAddress(new InetSocketAddress("127.0.0.1", 0))
+        .nodeName(nodeName)
+        .workerThreads(2)
+        .interception(InterceptionMode.iptables());
+  }
+
   /** The proxy started with {@code config} as the test built it (xDS, a CA, its own settings). */
   public NodeProxy startProxy(NodeProxyConfig config) throws Exception {
     this.interception = config.interception();

@@ -259,6 +259,17 @@ final class ProxyCommand implements Callable<Integer> {
   int maxConnectionsPerPod;
 
   @Option(
+      names = "--max-upstream-connections-per-pod",
+      paramLabel = "N",
+      description =
+          "Upstream sockets the proxy may hold open for one pod's connections of one direction"
+              + " (relays, L7 pools and mirrors, HBONE); past it the dial fails at once (L4: reset,"
+              + " L7: 503) and is counted. 0: the same as --max-connections-per-pod (default:"
+              + " ${DEFAULT-VALUE}).",
+      defaultValue = "0")
+  int maxUpstreamConnectionsPerPod;
+
+  @Option(
       names = "--loop-lag-unhealthy",
       paramLabel = "DURATION",
       description =
@@ -328,6 +339,18 @@ final class ProxyCommand implements Callable<Integer> {
       defaultValue = "10s",
       converter = ControlCommand.DurationConverter.class)
   Duration tunnelHandshakeTimeout = Duration.ofSeconds(10);
+
+  @Option(
+      names = "--http-half-close-timeout",
+      paramLabel = "DURATION",
+      description =
+          "L7 HTTP/1.1: a client that sent its FIN while a request still waits for the start of"
+              + " its response is taken as gone this long after the FIN (connection closed,"
+              + " upstream request cancelled); 0s: at the FIN, as Envoy, nginx and Go do (default:"
+              + " ${DEFAULT-VALUE}).",
+      defaultValue = "5s",
+      converter = ControlCommand.DurationConverter.class)
+  Duration httpHalfCloseTimeout = Duration.ofSeconds(5);
 
   /** {@code 30s}, {@code 500ms}, {@code 2m} or an ISO-8601 duration; never negative. */
   static final class DrainGraceConverter implements CommandLine.ITypeConverter<Duration> {
@@ -429,7 +452,11 @@ final class ProxyCommand implements Callable<Integer> {
               .accessLog(AccessLogSettings.parse(accessLog, accessLogSample))
               .paths(new PathSettings(pathMergeSlashes, escapedSlashes))
               .isolation(
-                  new IsolationSettings(maxConnectionsPerPod, loopLagUnhealthy, loopStallFatal))
+                  new IsolationSettings(
+                      maxConnectionsPerPod,
+                      loopLagUnhealthy,
+                      loopStallFatal,
+                      maxUpstreamConnectionsPerPod))
               .state(stateDir != null ? new StateSettings(stateDir) : null)
               .timeouts(
                   new ConnectionTimeouts(
@@ -437,7 +464,8 @@ final class ProxyCommand implements Callable<Integer> {
                       httpIdleTimeout,
                       tcpIdleTimeout,
                       tunnelIdleTimeout,
-                      tunnelHandshakeTimeout))
+                      tunnelHandshakeTimeout,
+                      httpHalfCloseTimeout))
               .build();
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());

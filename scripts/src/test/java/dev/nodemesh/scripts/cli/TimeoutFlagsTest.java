@@ -26,7 +26,8 @@ class TimeoutFlagsTest {
             p.httpIdleTimeout,
             p.tcpIdleTimeout,
             p.tunnelIdleTimeout,
-            p.tunnelHandshakeTimeout));
+            p.tunnelHandshakeTimeout,
+            p.httpHalfCloseTimeout));
   }
 
   @Test
@@ -45,12 +46,15 @@ class TimeoutFlagsTest {
             "--tunnel-idle-timeout",
             "2m",
             "--tunnel-handshake-timeout",
-            "3s");
+            "3s",
+            "--http-half-close-timeout",
+            "0s");
     assertEquals(Duration.ofSeconds(5), p.httpRequestHeaderTimeout);
     assertEquals(Duration.ofSeconds(90), p.httpIdleTimeout);
     assertEquals(Duration.ZERO, p.tcpIdleTimeout);
     assertEquals(Duration.ofMinutes(2), p.tunnelIdleTimeout);
     assertEquals(Duration.ofSeconds(3), p.tunnelHandshakeTimeout);
+    assertEquals(Duration.ZERO, p.httpHalfCloseTimeout);
   }
 
   @Test
