@@ -74,7 +74,9 @@ public final class Plugin {
     return new Plugin(FramedAgent::open, log);
   }
 
-  /** The real node agent client with another {@code CNI_NETNS} check (tests, CDS training). */
+  /**
+   * The real node agent client with another {@code CNI_NETNS} check (tests, the AOT training run).
+   */
   public static Plugin standardWith(PrintStream log, PodNetns.Check netnsCheck) {
     return new Plugin(FramedAgent::open, log, netnsCheck);
   }
