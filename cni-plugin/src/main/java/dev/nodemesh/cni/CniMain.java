@@ -4,8 +4,6 @@ import dev.nodemesh.cni.plugin.InputLimits;
 import dev.nodemesh.cni.plugin.Plugin;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 /**
  * The executable the container runtime runs: reads stdin (bounded by {@link InputLimits}), runs the
@@ -15,11 +13,6 @@ import java.util.logging.Logger;
  * goes to stderr only.
  */
 public final class CniMain {
-  // Held so the setting outlives GC of the logger. grpc's shaded Netty warns on every Unix-socket
-  // channel that SO_KEEPALIVE does not apply; the runtime logs a plugin's stderr, so keep it quiet.
-  private static final Logger NETTY_BOOTSTRAP =
-      Logger.getLogger("io.grpc.netty.shaded.io.netty.bootstrap");
-
   /**
    * Built before anything can fail, so printing it needs no allocation worth the name even after an
    * {@code OutOfMemoryError}; 1.0.0 is a version every runtime that can call us reads.
@@ -41,7 +34,6 @@ public final class CniMain {
     int exit;
     String stdout;
     try {
-      NETTY_BOOTSTRAP.setLevel(Level.SEVERE);
       byte[] stdin = InputLimits.readStdin(System.in);
       Plugin.Response r = Plugin.standard().run(System.getenv(), stdin);
       stdout = r.stdout();

@@ -1,6 +1,6 @@
 package dev.nodemesh.cni.plugin;
 
-import dev.nodemesh.api.agent.v1.Pod;
+import dev.nodemesh.model.cni.AgentWire.Pod;
 import java.util.List;
 
 /**

@@ -4,13 +4,13 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.nodemesh.api.agent.v1.Pod;
 import dev.nodemesh.cni.plugin.Agent.AgentException;
 import dev.nodemesh.cni.spec.CniEnv;
 import dev.nodemesh.cni.spec.CniError;
 import dev.nodemesh.cni.spec.CniVersion;
 import dev.nodemesh.cni.spec.NetConf;
 import dev.nodemesh.cni.spec.Results;
+import dev.nodemesh.model.cni.AgentWire.Pod;
 import dev.nodemesh.model.cni.PodRecords;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -71,12 +71,14 @@ public final class Plugin {
 
   /** The real node agent client, logging to {@code log}. */
   public static Plugin standardWith(PrintStream log) {
-    return new Plugin(GrpcAgent::open, log);
+    return new Plugin(FramedAgent::open, log);
   }
 
-  /** The real node agent client with another {@code CNI_NETNS} check (tests, CDS training). */
+  /**
+   * The real node agent client with another {@code CNI_NETNS} check (tests, the AOT training run).
+   */
   public static Plugin standardWith(PrintStream log, PodNetns.Check netnsCheck) {
-    return new Plugin(GrpcAgent::open, log, netnsCheck);
+    return new Plugin(FramedAgent::open, log, netnsCheck);
   }
 
   /**
@@ -209,14 +211,7 @@ public final class Plugin {
     }
     boolean enrolled = false;
     try {
-      Pod pod =
-          Pod.newBuilder()
-              .setUid(id.uid())
-              .setName(id.name())
-              .setNamespace(id.namespace())
-              .setNetnsPath(e.netns())
-              .addAllIps(ips)
-              .build();
+      Pod pod = new Pod(id.uid(), id.name(), id.namespace(), e.netns(), ips);
       try (Agent agent = agents.open(config.agentSocket(), config.agentTimeout())) {
         agent.addPod(pod);
       } catch (AgentException ex) {
@@ -287,12 +282,12 @@ public final class Plugin {
           String.valueOf(ex.getMessage()));
     }
     for (Pod p : pods) {
-      if (p.getUid().equals(id.uid())) {
-        if (!p.getNetnsPath().equals(e.netns())) {
+      if (p.uid().equals(id.uid())) {
+        if (!p.netnsPath().equals(e.netns())) {
           throw new CniError(
               CniError.NOT_ENROLLED,
               id + " is enrolled with another network namespace",
-              "agent has " + p.getNetnsPath() + ", runtime has " + e.netns());
+              "agent has " + p.netnsPath() + ", runtime has " + e.netns());
         }
         return;
       }

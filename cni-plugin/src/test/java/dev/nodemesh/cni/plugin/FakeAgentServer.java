@@ -1,86 +1,62 @@
 package dev.nodemesh.cni.plugin;
 
-import dev.nodemesh.api.agent.v1.AddPodRequest;
-import dev.nodemesh.api.agent.v1.AddPodResponse;
-import dev.nodemesh.api.agent.v1.DelPodRequest;
-import dev.nodemesh.api.agent.v1.DelPodResponse;
-import dev.nodemesh.api.agent.v1.ListPodsRequest;
-import dev.nodemesh.api.agent.v1.ListPodsResponse;
-import dev.nodemesh.api.agent.v1.NodeAgentGrpc;
-import dev.nodemesh.api.agent.v1.Pod;
-import io.grpc.Server;
-import io.grpc.Status;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
-import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
-import io.grpc.netty.shaded.io.netty.channel.epoll.EpollEventLoopGroup;
-import io.grpc.netty.shaded.io.netty.channel.epoll.EpollServerDomainSocketChannel;
-import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
-import io.grpc.stub.StreamObserver;
+import dev.nodemesh.model.cni.AgentWire;
+import dev.nodemesh.model.cni.AgentWire.Pod;
+import dev.nodemesh.proxy.agent.FramedAgentServer;
+import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
- * A node agent that only remembers pods, served on a real Unix socket so the plugin's gRPC client
- * is exercised as in production. {@link #refuse} makes every call fail like a sick agent.
+ * A node agent that only remembers pods, served by the node proxy's own {@link FramedAgentServer}
+ * on a real Unix socket (the framed one beside {@code socket}), so the plugin's client is exercised
+ * as in production. {@link #refuse} makes every call fail like a sick agent.
  */
-final class FakeAgentServer extends NodeAgentGrpc.NodeAgentImplBase implements AutoCloseable {
+final class FakeAgentServer implements FramedAgentServer.Handler, AutoCloseable {
   final Map<String, Pod> pods = new ConcurrentHashMap<>();
   final List<String> calls = new CopyOnWriteArrayList<>();
   volatile boolean refuse;
-  private final Server server;
-  private final EventLoopGroup group;
+  private final FramedAgentServer server;
+  private boolean closed;
 
-  FakeAgentServer(Path socket) throws Exception {
-    group = new EpollEventLoopGroup(1);
-    server =
-        NettyServerBuilder.forAddress(new DomainSocketAddress(socket.toString()))
-            .channelType(EpollServerDomainSocketChannel.class)
-            .bossEventLoopGroup(group)
-            .workerEventLoopGroup(group)
-            .addService(this)
-            .build()
-            .start();
+  /** {@code socket}: the agent socket as the conflist names it. */
+  FakeAgentServer(Path socket) throws IOException {
+    server = FramedAgentServer.start(AgentWire.socketFor(socket), this);
   }
 
   @Override
-  public void addPod(AddPodRequest req, StreamObserver<AddPodResponse> out) {
-    calls.add("add " + req.getPod().getUid());
-    if (refuse) {
-      out.onError(Status.FAILED_PRECONDITION.withDescription("refused").asException());
-      return;
+  public void handle(AgentWire.Request request, Consumer<AgentWire.Reply> reply) {
+    if (request instanceof AgentWire.AddPod add) {
+      calls.add("add " + add.pod().uid());
+      if (refuse) {
+        reply.accept(AgentWire.Reply.error("FAILED_PRECONDITION", "refused"));
+        return;
+      }
+      Pod old = pods.put(add.pod().uid(), add.pod());
+      reply.accept(AgentWire.Reply.ok(add.pod().equals(old)));
+    } else if (request instanceof AgentWire.DelPod del) {
+      calls.add("del " + del.uid());
+      if (refuse) {
+        reply.accept(AgentWire.Reply.error("UNAVAILABLE", "refused"));
+        return;
+      }
+      reply.accept(AgentWire.Reply.ok(pods.remove(del.uid()) != null));
+    } else {
+      calls.add("list");
+      reply.accept(AgentWire.Reply.ok(new ArrayList<>(pods.values())));
     }
-    Pod old = pods.put(req.getPod().getUid(), req.getPod());
-    out.onNext(AddPodResponse.newBuilder().setAlreadyEnrolled(req.getPod().equals(old)).build());
-    out.onCompleted();
   }
 
   @Override
-  public void delPod(DelPodRequest req, StreamObserver<DelPodResponse> out) {
-    calls.add("del " + req.getUid());
-    if (refuse) {
-      out.onError(Status.UNAVAILABLE.withDescription("refused").asException());
-      return;
+  public synchronized void close() throws IOException {
+    if (!closed) {
+      closed = true;
+      server.close();
     }
-    out.onNext(
-        DelPodResponse.newBuilder().setWasEnrolled(pods.remove(req.getUid()) != null).build());
-    out.onCompleted();
-  }
-
-  @Override
-  public void listPods(ListPodsRequest req, StreamObserver<ListPodsResponse> out) {
-    calls.add("list");
-    out.onNext(ListPodsResponse.newBuilder().addAllPods(pods.values()).build());
-    out.onCompleted();
-  }
-
-  @Override
-  public void close() throws InterruptedException {
-    server.shutdownNow();
-    server.awaitTermination(5, TimeUnit.SECONDS);
-    group.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS);
   }
 }

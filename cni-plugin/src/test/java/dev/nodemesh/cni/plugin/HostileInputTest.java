@@ -8,8 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.nodemesh.api.agent.v1.Pod;
 import dev.nodemesh.cni.spec.NetConf;
+import dev.nodemesh.model.cni.AgentWire.Pod;
 import dev.nodemesh.model.cni.PodRecords;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;

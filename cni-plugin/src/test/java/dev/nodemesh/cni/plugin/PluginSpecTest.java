@@ -127,10 +127,10 @@ class PluginSpecTest {
     ObjectNode want = (ObjectNode) NetConf.JSON.readTree(prevResult(version));
     assertEquals(want, json(r));
     var pod = agent.pods.get("u-123");
-    assertEquals("cart-7d9", pod.getName());
-    assertEquals("shop", pod.getNamespace());
-    assertEquals(netns.path(), pod.getNetnsPath());
-    assertEquals(List.of("10.22.0.5", "fd00::5"), pod.getIpsList());
+    assertEquals("cart-7d9", pod.name());
+    assertEquals("shop", pod.namespace());
+    assertEquals(netns.path(), pod.netnsPath());
+    assertEquals(List.of("10.22.0.5", "fd00::5"), pod.ips());
     assertTrue(Files.exists(tmp.resolve("run/c0ffee01.json")));
   }
 
@@ -376,7 +376,7 @@ class PluginSpecTest {
     Map<String, String> env = env("ADD");
     env.remove("CNI_ARGS");
     assertEquals(0, call(env, conf("1.1.0", true)).exitCode());
-    assertEquals("c0ffee01", agent.pods.get("c0ffee01").getName());
-    assertEquals("default", agent.pods.get("c0ffee01").getNamespace());
+    assertEquals("c0ffee01", agent.pods.get("c0ffee01").name());
+    assertEquals("default", agent.pods.get("c0ffee01").namespace());
   }
 }

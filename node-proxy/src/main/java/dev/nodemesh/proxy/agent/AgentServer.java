@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.agent;
 
+import dev.nodemesh.model.cni.AgentWire;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
@@ -17,20 +18,29 @@ import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Serves the node agent on a Unix socket, on its own event loop (never the data plane's). The
- * socket file is owner-only: only root (the CNI plugin, local mode) may enrol pods.
+ * Serves the node agent on a Unix socket, on its own event loop (never the data plane's), and the
+ * same calls for the CNI plugin on the framed socket beside it ({@link FramedAgentServer}, {@code
+ * <socket>.cni}). Both socket files are owner-only: only root (the CNI plugin, local mode) may
+ * enrol pods.
  */
 public final class AgentServer implements AutoCloseable {
   private final Path socket;
   private final Server server;
   private final EventLoopGroup group;
   private final @Nullable Object fileKey;
+  private final FramedAgentServer framed;
 
-  private AgentServer(Path socket, Server server, EventLoopGroup group, @Nullable Object fileKey) {
+  private AgentServer(
+      Path socket,
+      Server server,
+      EventLoopGroup group,
+      @Nullable Object fileKey,
+      FramedAgentServer framed) {
     this.socket = socket;
     this.server = server;
     this.group = group;
     this.fileKey = fileKey;
+    this.framed = framed;
   }
 
   /**
@@ -57,8 +67,18 @@ public final class AgentServer implements AutoCloseable {
             .start();
     Files.setPosixFilePermissions(fresh, PosixFilePermissions.fromString("rw-------"));
     Object key = Files.readAttributes(fresh, BasicFileAttributes.class).fileKey();
+    // The framed socket first: a plugin that finds the new gRPC socket finds the new framed one.
+    FramedAgentServer framed;
+    try {
+      framed = FramedAgentServer.start(AgentWire.socketFor(socket), service);
+    } catch (IOException | RuntimeException e) {
+      server.shutdownNow();
+      group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+      Files.deleteIfExists(fresh);
+      throw e;
+    }
     Files.move(fresh, socket, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    return new AgentServer(socket, server, group, key);
+    return new AgentServer(socket, server, group, key, framed);
   }
 
   public Path socket() {
@@ -78,8 +98,14 @@ public final class AgentServer implements AutoCloseable {
     }
   }
 
+  /** The CNI plugin's framed socket, beside {@link #socket()}. */
+  public Path framedSocket() {
+    return framed.socket();
+  }
+
   @Override
   public void close() throws InterruptedException, IOException {
+    framed.close();
     server.shutdown();
     if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
       server.shutdownNow();

@@ -11,6 +11,7 @@ import dev.nodemesh.api.agent.v1.NodeAgentGrpc;
 import dev.nodemesh.api.agent.v1.Pod;
 import dev.nodemesh.api.agent.v1.SnapshotRequest;
 import dev.nodemesh.api.agent.v1.SnapshotResponse;
+import dev.nodemesh.model.cni.AgentWire;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
@@ -20,14 +21,17 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
+import java.util.function.Consumer;
 
 /**
- * The node agent's gRPC service. Validates each request whole before acting (a malformed pod is
- * INVALID_ARGUMENT naming the field, and nothing is touched), then runs it on the agent's single
- * thread so enrolments never interleave. Replies only after the work is done: an ack means the
- * pod's interception is in place.
+ * The node agent's gRPC service, and the same AddPod/DelPod/ListPods for the CNI plugin's framed
+ * socket ({@link FramedAgentServer}): one validation, one agent thread, the same status names.
+ * Validates each request whole before acting (a malformed pod is INVALID_ARGUMENT naming the field,
+ * and nothing is touched), then runs it on the agent's single thread so enrolments never
+ * interleave. Replies only after the work is done: an ack means the pod's interception is in place.
  */
-public final class NodeAgentService extends NodeAgentGrpc.NodeAgentImplBase {
+public final class NodeAgentService extends NodeAgentGrpc.NodeAgentImplBase
+    implements FramedAgentServer.Handler {
   private final Enroller enroller;
   private final ExecutorService agentThread;
 
@@ -109,6 +113,72 @@ public final class NodeAgentService extends NodeAgentGrpc.NodeAgentImplBase {
           }
           return b.build();
         });
+  }
+
+  /**
+   * A call from the framed socket: checked and run exactly as its gRPC twin, failures named by the
+   * gRPC status the twin would return.
+   */
+  @Override
+  public void handle(AgentWire.Request request, Consumer<AgentWire.Reply> reply) {
+    if (request instanceof AgentWire.AddPod add) {
+      Enroller.PodSpec spec;
+      try {
+        spec = validate(toProto(add.pod()), "pod");
+      } catch (IllegalArgumentException e) {
+        reply.accept(AgentWire.Reply.error("INVALID_ARGUMENT", String.valueOf(e.getMessage())));
+        return;
+      }
+      runFramed(reply, () -> AgentWire.Reply.ok(enroller.add(spec) == Enroller.Outcome.UNCHANGED));
+    } else if (request instanceof AgentWire.DelPod del) {
+      if (del.uid().isEmpty()) {
+        reply.accept(AgentWire.Reply.error("INVALID_ARGUMENT", "uid: required"));
+        return;
+      }
+      runFramed(reply, () -> AgentWire.Reply.ok(enroller.remove(del.uid(), del.netnsPath())));
+    } else {
+      runFramed(
+          reply,
+          () -> {
+            List<AgentWire.Pod> pods = new ArrayList<>();
+            for (EnrolledPod p : enroller.pods()) {
+              pods.add(
+                  new AgentWire.Pod(
+                      p.uid(),
+                      p.name(),
+                      p.namespace(),
+                      p.netnsPath(),
+                      p.ips().stream().map(InetAddress::getHostAddress).toList()));
+            }
+            return AgentWire.Reply.ok(pods);
+          });
+    }
+  }
+
+  private static Pod toProto(AgentWire.Pod pod) {
+    return Pod.newBuilder()
+        .setUid(pod.uid())
+        .setName(pod.name())
+        .setNamespace(pod.namespace())
+        .setNetnsPath(pod.netnsPath())
+        .addAllIps(pod.ips())
+        .build();
+  }
+
+  private void runFramed(Consumer<AgentWire.Reply> reply, Callable<AgentWire.Reply> work) {
+    Future<?> unused =
+        agentThread.submit(
+            () -> {
+              AgentWire.Reply r;
+              try {
+                r = work.call();
+              } catch (IOException e) {
+                r = AgentWire.Reply.error("FAILED_PRECONDITION", String.valueOf(e.getMessage()));
+              } catch (Exception e) {
+                r = AgentWire.Reply.error("INTERNAL", String.valueOf(e));
+              }
+              reply.accept(r);
+            });
   }
 
   private <T> void run(StreamObserver<T> response, Callable<T> work) {

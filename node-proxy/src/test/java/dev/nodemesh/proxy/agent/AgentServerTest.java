@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.junit.jupiter.api.Test;
@@ -30,14 +31,22 @@ class AgentServerTest {
       assertTrue(old.superseded(), "the old server sees the new one took over (its /ready: 503)");
       assertFalse(fresh.superseded());
       assertFalse(oldKey.equals(freshKey), "the path is the new socket");
+      Path framed = dir.resolve("agent.sock.cni");
+      assertEquals(framed, fresh.framedSocket());
+      Object freshFramedKey = key(framed);
       try (var files = Files.list(dir)) {
-        assertEquals(1, files.count(), "no temporary path left");
+        assertEquals(
+            List.of("agent.sock", "agent.sock.cni"),
+            files.map(p -> p.getFileName().toString()).sorted().toList(),
+            "the gRPC and the framed socket, no temporary path left");
       }
       old.close();
       assertTrue(Files.exists(socket), "the old server does not delete the new one's socket");
       assertEquals(freshKey, key(socket));
+      assertEquals(freshFramedKey, key(framed), "nor the new one's framed socket");
       fresh.close();
       assertFalse(Files.exists(socket), "the owner deletes its own socket");
+      assertFalse(Files.exists(framed), "and its framed socket");
     } finally {
       thread.shutdownNow();
     }

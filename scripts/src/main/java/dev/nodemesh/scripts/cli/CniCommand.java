@@ -6,8 +6,8 @@ import picocli.CommandLine.Command;
 
 /**
  * {@code nodemesh cni}: the CNI plugin, for a runtime configured to exec the launcher (the
- * standalone {@code cni-plugin/bin/nodemesh-cni} starts faster: fewer jars, an AppCDS archive).
- * Exit status and stdout are the plugin's, so it follows the CNI contract, not picocli's codes.
+ * standalone {@code cni-plugin/bin/nodemesh-cni} starts faster: fewer jars, its AOT cache). Exit
+ * status and stdout are the plugin's, so it follows the CNI contract, not picocli's codes.
  */
 @Command(
     name = "cni",

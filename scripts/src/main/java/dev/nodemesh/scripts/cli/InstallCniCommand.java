@@ -97,7 +97,10 @@ final class InstallCniCommand implements Callable<Integer> {
   @Option(names = "--no-watch", description = "Install once and exit instead of watching.")
   boolean noWatch;
 
-  @Option(names = "--train", description = "Build the plugin's AppCDS archive after installing.")
+  @Option(
+      names = "--train",
+      description =
+          "Build the plugin's start-up cache (JDK AOT cache; AppCDS before JDK 25) after installing.")
   boolean train;
 
   @Override

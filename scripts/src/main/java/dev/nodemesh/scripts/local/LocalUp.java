@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nodemesh.cni.agent.AgentClient;
 import dev.nodemesh.cni.runner.CniRunner;
 import dev.nodemesh.control.ca.BootstrapTokens;
+import dev.nodemesh.model.cni.AgentWire;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.scripts.local.Manifest.AppSpec;
 import dev.nodemesh.scripts.local.Manifest.PodSpec;
@@ -173,9 +174,11 @@ public final class LocalUp {
     List<NodePlan> plans = new ArrayList<>();
     for (Topology.Node n : topology.nodes()) {
       Path socket = opts.runDir().resolve("agent-" + n.name() + ".sock").toAbsolutePath();
-      if (socket.toString().length() > MAX_SOCKET_PATH) {
+      // The CNI plugin's framed socket beside it is the longer path of the two.
+      Path framed = AgentWire.socketFor(socket);
+      if (framed.toString().length() > MAX_SOCKET_PATH) {
         throw new IOException(
-            "agent socket path " + socket + " is longer than " + MAX_SOCKET_PATH + " bytes");
+            "agent socket path " + framed + " is longer than " + MAX_SOCKET_PATH + " bytes");
       }
       // Port 0: pick a free port now, so the state file names the address the proxy really uses.
       int port = admin.port() == 0 ? freeLoopbackPort() : admin.port() + n.index();
