@@ -240,6 +240,7 @@ public final class NodeProxy implements AutoCloseable {
             .paths(config.paths())
             .connectionsPerPod(perPod)
             .timeouts(config.timeouts())
+            .serviceRange(config.serviceRange())
             .build();
     Readiness readiness = new Readiness(snapshots, pods, config.nodeName());
     Map<String, EventLoopGroup> loops = new LinkedHashMap<>();
