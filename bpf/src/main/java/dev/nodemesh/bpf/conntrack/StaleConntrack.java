@@ -39,42 +39,19 @@ public final class StaleConntrack {
    */
   public static int clear(NetworkNamespace netns, Predicate<InetAddress> destination)
       throws NativeException {
-    int fd;
-    try (NetworkNamespace.Scope in = netns.enter()) {
-      fd =
-          Native.socket(
-              Native.AF_NETLINK,
-              Native.SOCK_RAW | Native.SOCK_CLOEXEC,
-              Native.NETLINK_NETFILTER,
-              "ctnetlink in " + netns.path());
-    }
-    // The socket stays in the pod's namespace for its life; the thread is home again already.
+    int fd = open(netns);
     try {
-      List<CtNetlink.Entry> stale = new ArrayList<>();
       byte[] buf = new byte[BUFFER];
-      int seq = 1;
-      Native.send(fd, CtNetlink.dumpRequest(seq), "conntrack dump in " + netns.path());
-      while (true) {
-        int n = Native.recv(fd, buf, "conntrack dump in " + netns.path());
-        CtNetlink.Batch batch = CtNetlink.read(buf, n);
-        for (CtNetlink.Entry e : batch.entries()) {
-          if (e.original().protocol() == CtNetlink.IPPROTO_TCP
-              && destination.test(e.original().dst())
-              && e.destinationUntranslated()) {
-            stale.add(e);
-          }
-        }
-        if (batch.done()) {
-          if (batch.errno() == EOPNOTSUPP) {
-            return 0; // no ctnetlink in this kernel: no table to clear
-          }
-          if (batch.errno() != 0) {
-            throw new NativeException("conntrack dump", netns.path(), batch.errno());
-          }
-          break;
+      List<CtNetlink.Entry> stale = new ArrayList<>();
+      for (CtNetlink.Entry e : dump(fd, buf, netns)) {
+        if (e.original().protocol() == CtNetlink.IPPROTO_TCP
+            && destination.test(e.original().dst())
+            && e.destinationUntranslated()) {
+          stale.add(e);
         }
       }
       int deleted = 0;
+      int seq = 1;
       for (CtNetlink.Entry e : stale) {
         seq++;
         Native.send(fd, CtNetlink.deleteRequest(e, seq), "conntrack delete in " + netns.path());
@@ -88,6 +65,47 @@ public final class StaleConntrack {
       return deleted;
     } finally {
       Native.close(fd);
+    }
+  }
+
+  /** Every conntrack entry of {@code netns} now, of every family and protocol. */
+  public static List<CtNetlink.Entry> list(NetworkNamespace netns) throws NativeException {
+    int fd = open(netns);
+    try {
+      return dump(fd, new byte[BUFFER], netns);
+    } finally {
+      Native.close(fd);
+    }
+  }
+
+  /** A ctnetlink socket in {@code netns}; the calling thread is back home when this returns. */
+  private static int open(NetworkNamespace netns) throws NativeException {
+    try (NetworkNamespace.Scope in = netns.enter()) {
+      return Native.socket(
+          Native.AF_NETLINK,
+          Native.SOCK_RAW | Native.SOCK_CLOEXEC,
+          Native.NETLINK_NETFILTER,
+          "ctnetlink in " + netns.path());
+    }
+  }
+
+  private static List<CtNetlink.Entry> dump(int fd, byte[] buf, NetworkNamespace netns)
+      throws NativeException {
+    List<CtNetlink.Entry> all = new ArrayList<>();
+    Native.send(fd, CtNetlink.dumpRequest(1), "conntrack dump in " + netns.path());
+    while (true) {
+      CtNetlink.Batch batch =
+          CtNetlink.read(buf, Native.recv(fd, buf, "conntrack dump in " + netns.path()));
+      all.addAll(batch.entries());
+      if (batch.done()) {
+        if (batch.errno() == EOPNOTSUPP) {
+          return List.of(); // no ctnetlink in this kernel: no table
+        }
+        if (batch.errno() != 0) {
+          throw new NativeException("conntrack dump", netns.path(), batch.errno());
+        }
+        return all;
+      }
     }
   }
 
