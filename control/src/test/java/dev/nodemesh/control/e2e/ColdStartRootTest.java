@@ -49,25 +49,6 @@ import org.junit.jupiter.params.provider.EnumSource;
 @ParameterizedClass(name = "{0}")
 @EnumSource(Interception.class)
 class ColdStartRootTest {
-  /**
-   * Connects from a pod (from {@code sport} when not 0), sends a line, prints what came back:
-   * {@code data:<first line>}, {@code eof}, {@code reset}, {@code timeout} or {@code
-   * error:<errno>}. Always exits 0, so the test reads the outcome.
-   */
-  private static final String CLIENT =
-      "import socket,sys\n"
-          + "ip,port,sport,t=sys.argv[1],int(sys.argv[2]),int(sys.argv[3]),float(sys.argv[4])\n"
-          + "s=socket.socket(socket.AF_INET6 if ':' in ip else socket.AF_INET)\n"
-          + "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-          + "if sport: s.bind(('',sport))\n"
-          + "s.settimeout(t)\n"
-          + "try:\n"
-          + "  s.connect((ip,port)); s.sendall(b'hello\\n'); d=s.recv(1024)\n"
-          + "  print('data:'+d.decode(errors='replace').split('\\n')[0] if d else 'eof')\n"
-          + "except socket.timeout: print('timeout')\n"
-          + "except (ConnectionResetError,BrokenPipeError): print('reset')\n"
-          + "except OSError as e: print('error:%d' % (e.errno or 0))\n";
-
   private static final int SOURCE_PORT = 40123;
 
   @Parameter Interception mode;
@@ -105,16 +86,7 @@ class ColdStartRootTest {
 
   private static String connect(TestNode node, String pod, String ip, int port, int sport)
       throws IOException {
-    return node.podExec(
-            pod,
-            "python3",
-            "-c",
-            CLIENT,
-            ip,
-            Integer.toString(port),
-            Integer.toString(sport),
-            sport == 0 ? "10" : "1")
-        .strip();
+    return PodClient.connect(node, pod, ip, port, sport, sport == 0 ? 10 : 1);
   }
 
   private static double metric(TestNode node, String name, String... labels) {
@@ -173,7 +145,7 @@ class ColdStartRootTest {
         node.enrolStandardMesh();
 
         String refused = connect(node, "client", Mesh.VIP, 80, 0);
-        assertTrue(refused.equals("reset") || refused.equals("eof"), refused);
+        assertTrue(PodClient.refused(refused), refused);
         assertEquals(
             1.0,
             metric(
