@@ -18,6 +18,7 @@ import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import dev.nodemesh.proxy.outbound.LoadBalancer;
 import dev.nodemesh.proxy.outbound.RoundRobinLoadBalancer;
+import dev.nodemesh.proxy.outbound.ServiceRange;
 import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import dev.nodemesh.proxy.transport.Transport;
 import dev.nodemesh.proxy.tunnel.Tunnel;
@@ -47,6 +48,8 @@ import org.jspecify.annotations.Nullable;
  * @param budgets each enrolled pod's connection budgets ({@code --max-connections-per-pod})
  * @param timeouts the request-header, idle and handshake timeouts of every connection ({@code
  *     --http-request-header-timeout}, {@code --http-idle-timeout}, {@code --tcp-idle-timeout}, …)
+ * @param serviceRange the cluster's VIP range ({@code --service-cidr}): refused before the first
+ *     config, and cleared from a pod's conntrack table at enrolment
  */
 public record DataPlane(
     Transport transport,
@@ -66,7 +69,8 @@ public record DataPlane(
     PathSettings paths,
     Downstreams downstreams,
     PodBudgets budgets,
-    ConnectionTimeouts timeouts) {
+    ConnectionTimeouts timeouts,
+    ServiceRange serviceRange) {
 
   /**
    * A builder for the data plane over these event loops, config, pods, metrics and interception,
@@ -108,6 +112,7 @@ public record DataPlane(
     private int connectionsPerPod = -1;
     private int upstreamConnectionsPerPod = -1;
     private ConnectionTimeouts timeouts = ConnectionTimeouts.DEFAULT;
+    private ServiceRange serviceRange = ServiceRange.NONE;
 
     private Builder(
         Transport transport,
@@ -179,6 +184,12 @@ public record DataPlane(
       return this;
     }
 
+    /** The cluster's VIP range ({@code --service-cidr}; default none). */
+    public Builder serviceRange(ServiceRange range) {
+      this.serviceRange = range;
+      return this;
+    }
+
     public DataPlane build() {
       int budget =
           connectionsPerPod >= 0 ? connectionsPerPod : FdLimit.defaultBudget(FdLimit.current());
@@ -205,7 +216,8 @@ public record DataPlane(
           paths,
           new Downstreams(metrics.registry()),
           budgets,
-          timeouts);
+          timeouts,
+          serviceRange);
     }
   }
 

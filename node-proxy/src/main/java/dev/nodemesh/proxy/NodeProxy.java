@@ -249,6 +249,7 @@ public final class NodeProxy implements AutoCloseable {
             .connectionsPerPod(perPod)
             .upstreamConnectionsPerPod(upstreamPerPod)
             .timeouts(config.timeouts())
+            .serviceRange(config.serviceRange())
             .build();
     Readiness readiness = new Readiness(snapshots, pods, config.nodeName());
     Map<String, EventLoopGroup> loops = new LinkedHashMap<>();

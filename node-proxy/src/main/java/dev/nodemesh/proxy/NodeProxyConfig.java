@@ -4,6 +4,7 @@ import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.l7.path.PathSettings;
+import dev.nodemesh.proxy.outbound.ServiceRange;
 import dev.nodemesh.proxy.state.StateSettings;
 import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import dev.nodemesh.proxy.transport.TransportKind;
@@ -42,6 +43,8 @@ import org.jspecify.annotations.Nullable;
  * @param state {@code --state-dir}: where the last accepted xDS config is saved and, at start,
  *     loaded from (default: {@code state} beside the agent socket)
  * @param timeouts the request-header, idle and handshake timeouts ({@link ConnectionTimeouts})
+ * @param serviceRange {@code --service-cidr}: the cluster's VIP range, refused before the first
+ *     config and cleared from a pod's conntrack table at enrolment (default: none)
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -60,7 +63,8 @@ public record NodeProxyConfig(
     PathSettings paths,
     IsolationSettings isolation,
     StateSettings state,
-    ConnectionTimeouts timeouts) {
+    ConnectionTimeouts timeouts,
+    ServiceRange serviceRange) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
@@ -108,6 +112,7 @@ public record NodeProxyConfig(
     b.isolation = isolation;
     b.state = state;
     b.timeouts = timeouts;
+    b.serviceRange = serviceRange;
     return b;
   }
 
@@ -133,6 +138,7 @@ public record NodeProxyConfig(
     private IsolationSettings isolation = IsolationSettings.DEFAULT;
     private @Nullable StateSettings state;
     private ConnectionTimeouts timeouts = ConnectionTimeouts.DEFAULT;
+    private ServiceRange serviceRange = ServiceRange.NONE;
 
     private Builder() {}
 
@@ -222,6 +228,12 @@ public record NodeProxyConfig(
       return this;
     }
 
+    /** The cluster's VIP range ({@code --service-cidr}). */
+    public Builder serviceRange(ServiceRange range) {
+      this.serviceRange = range;
+      return this;
+    }
+
     /**
      * The settings.
      *
@@ -249,7 +261,8 @@ public record NodeProxyConfig(
           paths,
           isolation,
           state != null ? state : StateSettings.besideAgentSocket(agentSocket),
-          timeouts);
+          timeouts,
+          serviceRange);
     }
   }
 

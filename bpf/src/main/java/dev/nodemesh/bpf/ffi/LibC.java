@@ -29,6 +29,13 @@ public interface LibC {
   @SaveError
   int setsockopt(int fd, int level, int optname, @In Pointer optval, int optlen);
 
+  /** For netlink requests; {@code len} and the result are {@code size_t}/{@code ssize_t}. */
+  @SaveError
+  long send(int fd, @In byte[] buf, long len, int flags);
+
+  @SaveError
+  long recv(int fd, @Out byte[] buf, long len, int flags);
+
   /** {@code rlim}: {soft, hard} ({@code struct rlimit} on 64-bit Linux). */
   @SaveError
   int getrlimit(int resource, @Out long[] rlim);

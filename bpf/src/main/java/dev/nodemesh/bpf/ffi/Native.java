@@ -26,6 +26,9 @@ public final class Native {
   public static final int SO_COOKIE = 57;
   public static final int SO_NETNS_COOKIE = 71;
   public static final int RLIMIT_NOFILE = 7;
+  public static final int AF_NETLINK = 16;
+  public static final int SOCK_RAW = 3;
+  public static final int NETLINK_NETFILTER = 12;
 
   private static final LibC LIBC = LibraryLoader.create(LibC.class).load("c");
   private static final Runtime RUNTIME = Runtime.getRuntime(LIBC);
@@ -64,6 +67,26 @@ public final class Native {
       throw new NativeException("socket", what, lastErrno());
     }
     return fd;
+  }
+
+  /** Sends all of {@code msg} in one call (a netlink request is one datagram). */
+  public static void send(int fd, byte[] msg, String what) throws NativeException {
+    long n = LIBC.send(fd, msg, msg.length, 0);
+    if (n < 0) {
+      throw new NativeException("send", what, lastErrno());
+    }
+    if (n != msg.length) {
+      throw new NativeException("send", what + ": " + n + " of " + msg.length + " bytes", 0);
+    }
+  }
+
+  /** Receives one datagram into {@code buf}; returns its length (never more than the buffer). */
+  public static int recv(int fd, byte[] buf, String what) throws NativeException {
+    long n = LIBC.recv(fd, buf, buf.length, 0);
+    if (n < 0) {
+      throw new NativeException("recv", what, lastErrno());
+    }
+    return (int) n;
   }
 
   /** {soft, hard} of resource limit {@code resource} of this process. */

@@ -1,7 +1,6 @@
 package dev.nodemesh.control.e2e;
 
 import static dev.nodemesh.proxy.testing.Await.waitFor;
-import static dev.nodemesh.proxy.testing.Replies.readLine;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -18,6 +17,7 @@ import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.state.SnapshotStore;
 import dev.nodemesh.proxy.state.StateSettings;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
@@ -25,9 +25,6 @@ import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -35,10 +32,14 @@ import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.slf4j.LoggerFactory;
 
 /**
- * A node proxy restarted while the control plane is down, with real iptables capture: the standard
+ * A node proxy restarted while the control plane is down, with real capture in both interception
+ * modes (clients are pod processes, {@link PodClient}, so eBPF mode sees them too): the standard
  * mesh (client as {@code client-sa}, three echo pods) under a DENY policy for the client and a
  * STRICT PeerAuthentication for the namespace, plus an "outside" pod that is not enrolled.
  *
@@ -55,9 +56,12 @@ import org.slf4j.LoggerFactory;
  * </ol>
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class SavedConfigRootTest {
   private static final String CLIENT = "spiffe://cluster.local/ns/default/sa/client-sa";
 
+  @Parameter Interception mode;
   @TempDir Path tmp;
 
   private static String policies() {
@@ -83,7 +87,8 @@ class SavedConfigRootTest {
         Duration.ofMillis(20));
   }
 
-  private static NodeProxy startProxy(TestNode node, int port, Path state) throws Exception {
+  private static NodeProxy startProxy(
+      TestNode node, InterceptionMode interception, int port, Path state) throws Exception {
     return node.startProxy(
         NodeProxyConfig.builder()
             .transport(TransportKind.EPOLL)
@@ -91,7 +96,7 @@ class SavedConfigRootTest {
             .adminAddress(new InetSocketAddress("127.0.0.1", 0))
             .nodeName("test-node")
             .workerThreads(2)
-            .interception(InterceptionMode.iptables())
+            .interception(interception)
             .xdsTarget("127.0.0.1:" + port)
             .state(new StateSettings(state))
             .build());
@@ -129,26 +134,27 @@ class SavedConfigRootTest {
   }
 
   /** Accepted on the pod's listener, then reset: never any data. */
-  private static void assertRefused(SocketChannel ch) throws IOException {
-    try (ch) {
-      ch.write(ByteBuffer.wrap("hello\n".getBytes(StandardCharsets.UTF_8)));
-      int n = ch.read(ByteBuffer.allocate(1024));
-      assertEquals(-1, n, "the connection carried data: it was not refused");
-    } catch (IOException e) {
-      assertTrue(
-          e.getMessage() != null
-              && (e.getMessage().contains("reset") || e.getMessage().contains("Broken pipe")),
-          e.toString());
-    }
+  private static void assertRefused(TestNode node, String pod, String ip, int port)
+      throws IOException {
+    String outcome = PodClient.connect(node, pod, ip, port);
+    assertTrue(PodClient.refused(outcome), pod + " -> " + ip + ":" + port + ": " + outcome);
+  }
+
+  /** Through, answered by a pod whose name starts with {@code server}. */
+  private static void assertServed(TestNode node, String pod, String ip, int port, String server)
+      throws IOException {
+    String outcome = PodClient.connect(node, pod, ip, port);
+    assertTrue(
+        outcome.startsWith("data:" + server), pod + " -> " + ip + ":" + port + ": " + outcome);
   }
 
   /** The policies' verdicts: the client denied, plaintext refused, other mesh traffic through. */
   private static void assertPoliciesHold(TestNode node) throws IOException {
-    assertRefused(node.connect("client", Mesh.VIP, 80));
-    assertRefused(node.connect("client", node.ip("echo-1"), 8080));
-    assertRefused(node.connect("outside", node.ip("echo-1"), 8080));
-    assertTrue(readLine(node.connect("echo-1", node.ip("echo-2"), 8080)).startsWith("echo-2"));
-    assertTrue(readLine(node.connect("echo-3", Mesh.VIP, 80)).startsWith("echo-"));
+    assertRefused(node, "client", Mesh.VIP, 80);
+    assertRefused(node, "client", node.ip("echo-1"), 8080);
+    assertRefused(node, "outside", node.ip("echo-1"), 8080);
+    assertServed(node, "echo-1", node.ip("echo-2"), 8080, "echo-2");
+    assertServed(node, "echo-3", Mesh.VIP, 80, "echo-");
   }
 
   @Test
@@ -156,7 +162,10 @@ class SavedConfigRootTest {
       throws Exception {
     Path state = tmp.resolve("state");
     SnapshotStore store = new SnapshotStore(state, Clock.systemUTC());
-    try (TestNode node = TestNode.create(tmp.resolve("node"))) {
+    // One interception for the whole life of the node: a restarted proxy adopts what is pinned.
+    try (Interception.Setup setup = mode.setUp();
+        TestNode node = TestNode.create(tmp.resolve("node"))) {
+      InterceptionMode interception = setup.nextNode();
       node.addStandardMesh();
       node.writeConfig(
           "pods.yaml",
@@ -174,7 +183,7 @@ class SavedConfigRootTest {
       // 1. Config from the control plane, saved on the node.
       ControlPlane cp = controlPlane(node, port);
       try {
-        startProxy(node, port, state);
+        startProxy(node, interception, port, state);
         waitFor(
             () -> node.proxy().dataPlane().snapshots().current().peerAuthentications().size() == 1);
         enrolAll(node);
@@ -189,7 +198,7 @@ class SavedConfigRootTest {
           assertInstanceOf(SnapshotStore.Load.Found.class, store.load()).config().toSnapshot();
 
       // 2. Restart with the control plane down: the saved config holds from the first connection.
-      startProxy(node, port, state);
+      startProxy(node, interception, port, state);
       ConfigSnapshot loaded = node.proxy().dataPlane().snapshots().current();
       assertTrue(loaded.sameContent(before), loaded.describe());
       assertEquals(1.0, metric(node, "nodemesh_config_source", "source=\"saved\""));
@@ -212,7 +221,7 @@ class SavedConfigRootTest {
       logs.start();
       proxyLog.addAppender(logs);
       try {
-        startProxy(node, port, state);
+        startProxy(node, interception, port, state);
       } finally {
         proxyLog.detachAppender(logs);
       }
@@ -228,12 +237,12 @@ class SavedConfigRootTest {
       assertTrue(errors.get(0).contains("refused until the control plane's first config"));
       assertEquals(0, node.proxy().dataPlane().snapshots().current().version());
       enrolAll(node);
-      assertRefused(node.connect("echo-1", node.ip("echo-2"), 8080));
-      assertRefused(node.connect("outside", node.ip("echo-1"), 8080));
-      assertRefused(node.connect("client", node.ip("echo-1"), 8080));
+      assertRefused(node, "echo-1", node.ip("echo-2"), 8080);
+      assertRefused(node, "outside", node.ip("echo-1"), 8080);
+      assertRefused(node, "client", node.ip("echo-1"), 8080);
       assertEquals(3.0, metric(node, "nodemesh_policy_denials_total", "reason=\"no_config\""));
       // Outbound to a destination outside the mesh still passes.
-      assertTrue(readLine(node.connect("client", node.ip("outside"), 7000)).startsWith("outside"));
+      assertServed(node, "client", node.ip("outside"), 7000, "outside");
 
       // 4. The control plane returns: config from xDS, saved again, policy as before.
       cp = controlPlane(node, port);

@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.agent;
 
+import dev.nodemesh.bpf.conntrack.StaleConntrack;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.intercept.Interception;
@@ -87,10 +88,39 @@ public final class Enroller implements AutoCloseable {
       netns.close();
       throw new IOException("enrolling " + pod + ": " + e.getMessage(), e);
     }
+    clearStaleConntrack(pod);
     enrolled.put(spec.uid(), new Enrolment(pod, listeners));
     plane.pods().put(pod);
     log.info("enrolled {} listening on {}", pod, listeners.describe());
     return existing == null ? Outcome.ADDED : Outcome.REPLACED;
+  }
+
+  /**
+   * After capture is in place (so every later connection is captured), deletes the pod's conntrack
+   * entries of connections that went to the service range untranslated, before capture: while one
+   * lives, a new connection on the same ports skips the REDIRECT. A failure is logged, never fails
+   * the enrolment: the pod is captured, only a connection reusing such ports may miss it until the
+   * entry expires.
+   */
+  private void clearStaleConntrack(EnrolledPod pod) {
+    if (plane.serviceRange().isEmpty()) {
+      return;
+    }
+    try {
+      int n = StaleConntrack.clear(pod.netns(), plane.serviceRange()::contains);
+      if (n > 0) {
+        log.info(
+            "{}: cleared {} conntrack entries toward the service range {} made before capture",
+            pod,
+            n,
+            plane.serviceRange());
+      }
+    } catch (IOException | RuntimeException e) {
+      log.warn(
+          "{}: could not clear conntrack entries toward the service range made before capture: {}",
+          pod,
+          e.toString());
+    }
   }
 
   /**

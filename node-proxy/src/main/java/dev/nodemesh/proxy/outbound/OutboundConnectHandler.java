@@ -12,6 +12,7 @@ import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
+import dev.nodemesh.proxy.authz.FailClosedAuthorizer;
 import dev.nodemesh.proxy.authz.PolicyEnforcement;
 import dev.nodemesh.proxy.l4.Relays;
 import dev.nodemesh.proxy.l7.HttpProxy;
@@ -77,7 +78,8 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
       return;
     }
     ConfigSnapshot snapshot = plane.snapshots().current();
-    Route route = OutboundRouter.route(snapshot, original, plane.loadBalancer());
+    Route route =
+        OutboundRouter.route(snapshot, plane.serviceRange(), original, plane.loadBalancer());
     if (route instanceof Route.ToService s
         && HttpProxy.wants(snapshot, source, s)
         && l7KeepsGuarantees(ctx, snapshot, s)) {
@@ -158,6 +160,10 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
     if (accessLog != null) {
       accessLog.originalDestination(original);
     }
+    if (route instanceof Route.NoConfig) {
+      refuseWithoutConfig(ctx, snapshot, original, accessLog);
+      return;
+    }
     InetSocketAddress upstream = upstreamOf(route);
     if (upstream == null) {
       meters.failed().increment();
@@ -179,6 +185,32 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
         accessLog,
         plane.timeouts().tcpIdle(),
         plane.metrics().registry());
+  }
+
+  /**
+   * A VIP before any config: reset, counted as a denial for {@code no_config} (as the fail-closed
+   * authorizer counts connections to pods here), the destination unknown.
+   */
+  private void refuseWithoutConfig(
+      ChannelHandlerContext ctx,
+      ConfigSnapshot snapshot,
+      InetSocketAddress original,
+      @Nullable ConnectionLog accessLog) {
+    plane
+        .metrics()
+        .policyDenials(
+            "source",
+            plane.principalLabel(snapshot, source),
+            TrafficLabels.UNKNOWN,
+            TrafficLabels.UNKNOWN,
+            FailClosedAuthorizer.REASON)
+        .increment();
+    log.debug("refused {} -> {}: in the service range, no config yet", source, original);
+    Relays.reset(ctx.channel());
+    if (accessLog != null) {
+      accessLog.authz("deny", FailClosedAuthorizer.POLICY);
+      accessLog.flag(ResponseFlag.DENY).finish();
+    }
   }
 
   /**

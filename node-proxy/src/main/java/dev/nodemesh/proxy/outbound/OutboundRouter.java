@@ -13,14 +13,30 @@ import java.util.Objects;
 /**
  * Decides where an intercepted outbound connection goes, from the snapshot and the original
  * destination alone. Order: a service VIP wins over a pod IP (the snapshot forbids overlap anyway),
- * then a pod IP, then passthrough. Not yet considered: the source workload, policy, locality, and
- * L7 routes; they will be inputs here, not I/O.
+ * then a pod IP, then passthrough; before the first config (snapshot version 0) an address in the
+ * service range is refused instead of passed through ({@link Route.NoConfig}). Not yet considered:
+ * the source workload, policy, locality, and L7 routes; they will be inputs here, not I/O.
  */
 public final class OutboundRouter {
   private OutboundRouter() {}
 
+  /**
+   * {@link #route(ConfigSnapshot, ServiceRange, InetSocketAddress, LoadBalancer)} with no range.
+   */
   public static Route route(
       ConfigSnapshot snapshot, InetSocketAddress originalDst, LoadBalancer loadBalancer) {
+    return route(snapshot, ServiceRange.NONE, originalDst, loadBalancer);
+  }
+
+  /**
+   * Where a connection to {@code originalDst} goes under {@code snapshot}; {@code serviceRange}
+   * (the cluster's VIP range, known before any config) only matters while no config is in force.
+   */
+  public static Route route(
+      ConfigSnapshot snapshot,
+      ServiceRange serviceRange,
+      InetSocketAddress originalDst,
+      LoadBalancer loadBalancer) {
     InetAddress ip = originalDst.getAddress();
     if (ip == null) {
       // Only a hostname, never what SO_ORIGINAL_DST returns; nothing in the mesh matches it.
@@ -33,6 +49,9 @@ public final class OutboundRouter {
     Workload workload = snapshot.workloadByIp(ip);
     if (workload != null) {
       return new Route.ToWorkload(workload, originalDst);
+    }
+    if (snapshot.version() == 0 && serviceRange.contains(ip)) {
+      return new Route.NoConfig(originalDst);
     }
     return new Route.Passthrough(originalDst);
   }

@@ -25,6 +25,13 @@ public sealed interface Route {
   /** The VIP belongs to a service that has no such port: refuse the connection. */
   record UnknownServicePort(MeshService service, int port) implements Route {}
 
+  /**
+   * No config is in force yet (nothing saved, nothing from the control plane) and the destination
+   * is in the service range: a VIP the proxy cannot route yet. Refused (RST), never passed through,
+   * so no connection reaches a VIP untranslated and leaves an un-NATed conntrack entry behind.
+   */
+  record NoConfig(InetSocketAddress original) implements Route {}
+
   /** Not a mesh destination: connect to the original destination unchanged. */
   record Passthrough(InetSocketAddress upstream) implements Route {}
 }

@@ -203,6 +203,44 @@ class OutboundRouterTest {
         OutboundRouter.route(ConfigSnapshot.empty(), dst, new RoundRobinLoadBalancer()));
   }
 
+  /** Before the first config (version 0), the service range is refused; outside it passes. */
+  @ParameterizedTest(name = "{0} under version {1} -> {2}")
+  @MethodSource("coldStartTable")
+  void theServiceRangeIsRefusedOnlyBeforeTheFirstConfig(
+      String destination, long version, String expected) {
+    ServiceRange range = ServiceRange.parse(List.of("10.96.0.0/12,fd00:96::/112"));
+    ConfigSnapshot snapshot = version == 0 ? ConfigSnapshot.empty() : mesh.withVersion(version);
+    InetSocketAddress dst = new InetSocketAddress(ip(destination), 80);
+    assertEquals(
+        expected,
+        describe(OutboundRouter.route(snapshot, range, dst, new RoundRobinLoadBalancer())));
+  }
+
+  static Stream<Arguments> coldStartTable() {
+    return Stream.of(
+        // No config: a VIP (of either family, at either end of the range) is refused.
+        Arguments.of("10.96.0.10", 0L, "no config 10.96.0.10:80"),
+        Arguments.of("10.111.255.255", 0L, "no config 10.111.255.255:80"),
+        Arguments.of("fd00:96::10", 0L, "no config fd00:96:0:0:0:0:0:10:80"),
+        // Outside the range: passthrough as before, config or not.
+        Arguments.of("10.112.0.1", 0L, "passthrough 10.112.0.1:80"),
+        Arguments.of("10.95.255.255", 0L, "passthrough 10.95.255.255:80"),
+        Arguments.of("fd00:97::10", 0L, "passthrough fd00:97:0:0:0:0:0:10:80"),
+        Arguments.of("192.0.2.1", 0L, "passthrough 192.0.2.1:80"),
+        // With config: the snapshot decides; an unknown VIP in the range passes through.
+        Arguments.of("10.96.0.10", 7L, "service default/echo:80 -> echo-1 10.213.0.11:8080"),
+        Arguments.of("10.96.0.99", 7L, "passthrough 10.96.0.99:80"));
+  }
+
+  @Test
+  void withNoServiceRangeNothingIsRefusedBeforeTheFirstConfig() throws Exception {
+    InetSocketAddress dst = new InetSocketAddress(ip("10.96.0.10"), 80);
+    assertEquals(
+        new Route.Passthrough(dst),
+        OutboundRouter.route(
+            ConfigSnapshot.empty(), ServiceRange.NONE, dst, new RoundRobinLoadBalancer()));
+  }
+
   private static InetAddress ip(String literal) {
     try {
       return InetAddress.getByName(literal);
@@ -230,6 +268,8 @@ class OutboundRouterTest {
       return "unknown port " + r.service().id() + ":" + r.port();
     } else if (route instanceof Route.Passthrough r) {
       return "passthrough " + hostPort(r.upstream());
+    } else if (route instanceof Route.NoConfig r) {
+      return "no config " + hostPort(r.original());
     }
     throw new AssertionError(route);
   }

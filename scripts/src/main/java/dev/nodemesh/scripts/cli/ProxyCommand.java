@@ -8,6 +8,7 @@ import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.l7.path.PathSettings;
+import dev.nodemesh.proxy.outbound.ServiceRange;
 import dev.nodemesh.proxy.state.StateSettings;
 import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import dev.nodemesh.proxy.transport.TransportKind;
@@ -16,6 +17,8 @@ import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.jspecify.annotations.Nullable;
 import picocli.CommandLine;
@@ -98,6 +101,17 @@ final class ProxyCommand implements Callable<Integer> {
               + " from at start, before pods are enrolled (default: state beside --agent-socket,"
               + " /var/run/nodemesh/state; the DaemonSet mounts /var/lib/nodemesh/proxy).")
   @Nullable Path stateDir;
+
+  // Repeatable and comma lists both, as dual-stack clusters give "v4,v6" (kube-apiserver's form).
+  @Option(
+      names = "--service-cidr",
+      paramLabel = "CIDR[,CIDR]",
+      description =
+          "The cluster's service (VIP) range, IPv4 and/or IPv6; repeatable or a comma list. Before"
+              + " the first config a pod's connection to it is refused rather than passed through,"
+              + " and enrolment clears the pod's conntrack entries toward it that were made before"
+              + " capture (default: none, every unknown address passes through).")
+  List<String> serviceCidrs = new ArrayList<>();
 
   @Option(
       names = "--admin",
@@ -458,6 +472,7 @@ final class ProxyCommand implements Callable<Integer> {
                       loopStallFatal,
                       maxUpstreamConnectionsPerPod))
               .state(stateDir != null ? new StateSettings(stateDir) : null)
+              .serviceRange(ServiceRange.parse(serviceCidrs))
               .timeouts(
                   new ConnectionTimeouts(
                       httpRequestHeaderTimeout,

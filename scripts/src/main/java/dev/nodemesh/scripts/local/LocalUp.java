@@ -427,6 +427,9 @@ public final class LocalUp {
                 p.agentSocket().toString(),
                 "--cni-run-dir",
                 CniChain.recordsDir(opts.runDir(), p.network()).toString(),
+                // The range the VIPs are allocated from: refused before the first config.
+                "--service-cidr",
+                opts.serviceCidr(),
                 "--admin",
                 p.admin(),
                 "--node-name",
