@@ -186,7 +186,7 @@ public record DataPlane(
           trustDomain,
           tunnel,
           accessLog,
-          upstreams(transport, proxyMark, pods, trustDomain, tunnel),
+          upstreams(transport, proxyMark, pods, trustDomain, tunnel, metrics),
           paths,
           new Downstreams(metrics.registry()),
           new PodBudgets(budget, metrics.registry()),
@@ -199,8 +199,9 @@ public record DataPlane(
       int proxyMark,
       PodRegistry pods,
       String trustDomain,
-      @Nullable Tunnel tunnel) {
-    DirectDialer direct = new DirectDialer(transport, proxyMark);
+      @Nullable Tunnel tunnel,
+      ProxyMetrics metrics) {
+    DirectDialer direct = new DirectDialer(transport, proxyMark, metrics.registry());
     return tunnel == null
         ? new Upstreams("", trustDomain, pods::byIp, direct, null)
         : new Upstreams(

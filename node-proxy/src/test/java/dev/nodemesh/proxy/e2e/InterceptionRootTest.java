@@ -6,6 +6,7 @@ import static dev.nodemesh.proxy.testing.Replies.readLine;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -205,8 +206,8 @@ class InterceptionRootTest {
     // client, "outside", is not enrolled: a JVM socket is fine in both modes.)
     String[] line = readLine(connect("outside", node.ip("echo-1"), 8080)).split(" ");
     assertEquals("echo-1", line[0]);
-    // Delivered by the proxy from inside echo-1's namespace: the app sees a local peer.
-    assertEquals(node.ip("echo-1"), line[1]);
+    // Delivered by the proxy from inside echo-1's namespace, from the caller's own address.
+    assertEquals(node.ip("outside"), line[1]);
     assertTrue(
         node.proxy()
             .dataPlane()
@@ -259,8 +260,8 @@ class InterceptionRootTest {
     for (int i = 0; i < 3; i++) {
       String[] line = readLine(connect("client", Mesh.VIP6, 80)).split(" ");
       assertEquals("echo-1", line[0]);
-      // Same node: delivered from inside echo-1's namespace, to its own IPv6 address.
-      assertEquals(echo6Text, line[1]);
+      // Same node: delivered from inside echo-1's namespace, from the client's IPv6 address.
+      assertEquals(client6Text, line[1]);
     }
     // The server pod's IPv6 address, on the port the app dialled.
     assertEquals("echo-1", readLine(connect("client", echo6, 8080)).split(" ")[0]);
@@ -298,7 +299,9 @@ class InterceptionRootTest {
     String inboundBefore = inboundFromUnknown(metrics);
     String[] in = readLine(connect("outside", echo6, 8080)).split(" ");
     assertEquals("echo-1", in[0]);
-    assertEquals(echo6Text, in[1]);
+    // From the outside pod's IPv6 address, and not from echo-1's own.
+    assertEquals(java.net.InetAddress.getByName(outside6).getHostAddress(), in[1]);
+    assertNotEquals(echo6Text, in[1]);
     assertFalse(
         inboundBefore.equals(inboundFromUnknown(node.proxy().dataPlane().metrics().scrape())),
         "the inbound IPv6 connection did not go through the proxy");
