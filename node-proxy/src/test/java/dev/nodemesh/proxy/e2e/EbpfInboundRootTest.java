@@ -188,7 +188,11 @@ class EbpfInboundRootTest {
 
   /** Connections the proxy delivered to {@code pod} (destination side). */
   private double inboundTo(String pod) {
-    return node.proxy().dataPlane().metrics().scrape().lines()
+    return node.proxy()
+        .dataPlane()
+        .metrics()
+        .scrape()
+        .lines()
         .filter(
             l ->
                 l.startsWith("nodemesh_tcp_connections_opened_total{")
