@@ -146,7 +146,7 @@ public final class EbpfInterception implements Interception {
         programs.registerInbound(
             Path.of(pod.netnsPath()), cookie, v6, Transport.fd(inbound6), inbound);
       }
-      routing.install(Path.of(pod.netnsPath()), inbound6 != null);
+      routing.install(Path.of(pod.netnsPath()), false); // IPv4 only: see DirectDialer
     } catch (IOException | RuntimeException e) {
       programs.unregister(cookie);
       try {

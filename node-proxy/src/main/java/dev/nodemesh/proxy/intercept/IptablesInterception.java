@@ -29,7 +29,7 @@ public final class IptablesInterception implements Interception {
     Path netns = Path.of(pod.netnsPath());
     rules.install(netns, pod.hasIpv6());
     try {
-      routing.install(netns, pod.hasIpv6());
+      routing.install(netns, false); // IPv4 only: see DirectDialer
     } catch (IOException | RuntimeException e) {
       try {
         rules.remove(netns);

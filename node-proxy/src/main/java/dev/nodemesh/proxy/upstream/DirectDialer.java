@@ -17,7 +17,6 @@ import io.netty.channel.ChannelPromise;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.net.Inet4Address;
-import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -35,10 +34,11 @@ import org.slf4j.LoggerFactory;
  * <p>Delivery to an app inside its pod can come from the caller's address: the socket gets {@code
  * IP_TRANSPARENT} (the proxy has CAP_NET_ADMIN) and is bound to that address, port picked at
  * connect, so the app's {@code accept()} sees the client pod (or the plaintext client) rather than
- * its own address. The app's replies reach the socket through the pod's {@code
- * CallerAddressRouting}, installed at enrolment in both interception modes. If the option or the
- * bind fails, the connection is made as before, from the pod's own address: counted in {@code
- * nodemesh_caller_address_fallbacks_total}, logged once at WARN and then at debug.
+ * its own address (IPv4; an IPv6 delivery keeps the pod's address). The app's replies reach the
+ * socket through the pod's {@code CallerAddressRouting}, installed at enrolment in both
+ * interception modes. If the option or the bind fails, the connection is made as before, from the
+ * pod's own address: counted in {@code nodemesh_caller_address_fallbacks_total}, logged once at
+ * WARN and then at debug.
  *
  * <p>The event-loop thread enters the namespace only while Netty constructs the channel (one setns
  * each way, a few microseconds); the bind and connect run after the thread is home again.
@@ -51,13 +51,32 @@ public final class DirectDialer implements Dialer {
   private final int proxyMark;
   private final Counter fallbacks;
   private final AtomicBoolean fallbackLogged = new AtomicBoolean();
+  private final CallerBinding binding;
+
+  /** Readies a new socket to be bound to a caller's address (a seam for the fallback's test). */
+  @FunctionalInterface
+  interface CallerBinding {
+    void prepare(int fd, boolean ipv6) throws NativeException;
+  }
 
   /**
    * @param registry where the fallbacks from the caller's address are counted
    */
   public DirectDialer(Transport transport, int proxyMark, MeterRegistry registry) {
+    this(
+        transport,
+        proxyMark,
+        registry,
+        (fd, ipv6) -> {
+          SocketOptions.setTransparent(fd, ipv6);
+          SocketOptions.bindToLoopback(fd);
+        });
+  }
+
+  DirectDialer(Transport transport, int proxyMark, MeterRegistry registry, CallerBinding binding) {
     this.transport = transport;
     this.proxyMark = proxyMark;
+    this.binding = binding;
     this.fallbacks =
         Counter.builder("nodemesh_caller_address_fallbacks_total")
             .description(
@@ -107,7 +126,7 @@ public final class DirectDialer implements Dialer {
   /**
    * As above, from {@code caller}'s address when it is not null (see the class comment): for
    * delivery to an app inside {@code from}, a namespace enrolled with its caller-address routing. A
-   * caller of another family than {@code to}, or a loopback one, is not bound.
+   * caller that is IPv6 or loopback, or an IPv6 target, is not bound.
    */
   public ChannelFuture connect(
       Channel downstream,
@@ -119,14 +138,16 @@ public final class DirectDialer implements Dialer {
       return registered;
     }
     Channel ch = registered.channel();
+    // IPv4 only for now: an IPv6 delivery from the caller's address was reset in the root tests
+    // (the looped-back packet does not arrive as on lo), so IPv6 keeps the pod's own address.
     if (caller == null
         || caller.isLoopbackAddress()
-        || (caller instanceof Inet4Address) != (to.getAddress() instanceof Inet4Address)) {
+        || !(caller instanceof Inet4Address)
+        || !(to.getAddress() instanceof Inet4Address)) {
       return ch.connect(to);
     }
     try {
-      SocketOptions.setTransparent(Transport.fd(ch), caller instanceof Inet6Address);
-      SocketOptions.bindToLoopback(Transport.fd(ch));
+      binding.prepare(Transport.fd(ch), false);
     } catch (NativeException | RuntimeException e) {
       return fallBack(downstream, from, to, ch, caller, e);
     }
