@@ -1,17 +1,18 @@
-package dev.nodemesh.model.proto;
+package dev.nodemesh.model.kind;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.api.config.v1.TrafficPolicy;
+import dev.nodemesh.model.proto.ResourceDecoder;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** TrafficPolicy resources from the control plane: decoded, or refused (NACK) naming each field. */
-class TrafficPolicyDecoderTest {
+class TrafficPolicyKindTest {
   private static final TrafficPolicy GOOD =
       TrafficPolicy.newBuilder()
           .setName("web")
@@ -44,7 +45,7 @@ class TrafficPolicyDecoderTest {
   @Test
   void aGoodPolicyDecodesWithDefaultsForAbsentSections() {
     List<String> errors = new ArrayList<>();
-    var p = new ResourceDecoder(errors).trafficPolicy("shop/web", GOOD);
+    var p = TrafficPolicyKind.WIRE.decode(new ResourceDecoder(errors), "shop/web", GOOD);
     assertEquals(List.of(), errors);
     assertEquals("x-user", p.loadBalancer().hashHeader());
     assertEquals(20, p.circuitBreaker().maxRequests());
@@ -68,7 +69,7 @@ class TrafficPolicyDecoderTest {
             .setRateLimit(GOOD.getRateLimit().toBuilder().setMaxTokens(0))
             .build();
     List<String> errors = new ArrayList<>();
-    assertNull(new ResourceDecoder(errors).trafficPolicy("shop/web", bad));
+    assertNull(TrafficPolicyKind.WIRE.decode(new ResourceDecoder(errors), "shop/web", bad));
     for (String want :
         List.of(
             "TrafficPolicy shop/web: service: is required",
@@ -84,7 +85,7 @@ class TrafficPolicyDecoderTest {
   @Test
   void theResourceNameMustBeNamespaceSlashName() {
     List<String> errors = new ArrayList<>();
-    assertNull(new ResourceDecoder(errors).trafficPolicy("other/web", GOOD));
+    assertNull(TrafficPolicyKind.WIRE.decode(new ResourceDecoder(errors), "other/web", GOOD));
     assertEquals(
         List.of("TrafficPolicy other/web: name: resource name must be \"shop/web\""), errors);
   }
