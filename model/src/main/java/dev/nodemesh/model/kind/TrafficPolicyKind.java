@@ -90,6 +90,13 @@ public final class TrafficPolicyKind {
               .setPerSource(rl.perSource())
               .setMaxSources(rl.maxSources()));
     }
+    Duration idle = p.tcpIdleTimeout();
+    if (idle != null) {
+      b.setTcpIdleTimeout(
+          com.google.protobuf.Duration.newBuilder()
+              .setSeconds(idle.getSeconds())
+              .setNanos(idle.getNano()));
+    }
     return b.build();
   }
 
@@ -197,9 +204,24 @@ public final class TrafficPolicyKind {
               r.getPerSource(),
               r.getMaxSources());
     }
+    Duration tcpIdle = null;
+    if (p.hasTcpIdleTimeout()) {
+      var d = p.getTcpIdleTimeout();
+      if (d.getSeconds() < 0
+          || d.getNanos() < 0
+          || d.getNanos() > 999_999_999
+          || Duration.ofSeconds(d.getSeconds(), d.getNanos())
+                  .compareTo(TrafficPolicy.MAX_TCP_IDLE_TIMEOUT)
+              > 0) {
+        f.error("tcp_idle_timeout", "is not a google.protobuf.Duration in 0-168h");
+      } else {
+        tcpIdle = Duration.ofSeconds(d.getSeconds(), d.getNanos());
+      }
+    }
     if (f.failed()) {
       return null;
     }
-    return new TrafficPolicy(p.getName(), p.getNamespace(), p.getService(), lb, cb, od, retry, rl);
+    return new TrafficPolicy(
+        p.getName(), p.getNamespace(), p.getService(), lb, cb, od, retry, rl, tcpIdle);
   }
 }

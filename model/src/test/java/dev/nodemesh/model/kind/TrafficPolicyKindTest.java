@@ -1,15 +1,21 @@
 package dev.nodemesh.model.kind;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import dev.nodemesh.api.config.v1.TrafficPolicy;
 import dev.nodemesh.model.proto.ResourceDecoder;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /** TrafficPolicy resources from the control plane: decoded, or refused (NACK) naming each field. */
 class TrafficPolicyKindTest {
@@ -88,5 +94,85 @@ class TrafficPolicyKindTest {
     assertNull(TrafficPolicyKind.WIRE.decode(new ResourceDecoder(errors), "other/web", GOOD));
     assertEquals(
         List.of("TrafficPolicy other/web: name: resource name must be \"shop/web\""), errors);
+  }
+
+  private static dev.nodemesh.model.config.@Nullable TrafficPolicy parse(
+      String tcpIdleTimeout, List<String> errors) throws Exception {
+    JsonNode doc =
+        new YAMLMapper()
+            .readTree(
+                """
+                apiVersion: traffic.nodemesh.dev/v1alpha1
+                kind: TrafficPolicy
+                metadata: {name: db, namespace: shop}
+                spec:
+                  targetRef: {kind: Service, name: db}
+                  tcpIdleTimeout: %s
+                """
+                    .formatted(tcpIdleTimeout));
+    return TrafficPolicyKind.YAML.parse("tp.yaml", errors, doc, "document 1");
+  }
+
+  @ParameterizedTest
+  @CsvSource({"30s, PT30S", "1h30m, PT1H30M", "250ms, PT0.25S", "0s, PT0S", "168h, PT168H"})
+  void theTcpIdleTimeoutRoundTripsYamlRecordProtoRecord(String yaml, Duration want)
+      throws Exception {
+    List<String> errors = new ArrayList<>();
+    var parsed = parse(yaml, errors);
+    assertEquals(List.of(), errors);
+    assertEquals(want, parsed.tcpIdleTimeout());
+    TrafficPolicy proto = TrafficPolicyKind.WIRE.encode(parsed);
+    assertTrue(proto.hasTcpIdleTimeout(), "zero (never) must travel as set, unlike absent");
+    assertEquals(want.getSeconds(), proto.getTcpIdleTimeout().getSeconds());
+    assertEquals(want.getNano(), proto.getTcpIdleTimeout().getNanos());
+    var decoded = TrafficPolicyKind.WIRE.decode(new ResourceDecoder(errors), "shop/db", proto);
+    assertEquals(List.of(), errors);
+    assertEquals(parsed, decoded);
+  }
+
+  @Test
+  void anAbsentTcpIdleTimeoutStaysAbsentOnTheWire() {
+    List<String> errors = new ArrayList<>();
+    var p = TrafficPolicyKind.WIRE.decode(new ResourceDecoder(errors), "shop/web", GOOD);
+    assertNull(p.tcpIdleTimeout(), "absent: the proxy's --tcp-idle-timeout applies");
+    assertFalse(TrafficPolicyKind.WIRE.encode(p).hasTcpIdleTimeout());
+  }
+
+  @ParameterizedTest
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "169h | spec.tcpIdleTimeout: \"169h\" is longer than 168h (0s turns the timeout off)",
+        "-5s | spec.tcpIdleTimeout: \"-5s\" is not a duration",
+        "soon | spec.tcpIdleTimeout: \"soon\" is not a duration",
+        "[30s] | spec.tcpIdleTimeout: expected a string, found a list"
+      })
+  void aBadTcpIdleTimeoutRefusesThePolicyNamingTheField(String yaml, String problem)
+      throws Exception {
+    List<String> errors = new ArrayList<>();
+    assertNull(parse(yaml, errors));
+    assertEquals(1, errors.size(), errors.toString());
+    assertTrue(
+        errors.get(0).startsWith("tp.yaml: TrafficPolicy shop/db: " + problem), errors.get(0));
+  }
+
+  @Test
+  void aBadTcpIdleTimeoutOnTheWireIsNackedWhole() {
+    for (var bad :
+        List.of(
+            com.google.protobuf.Duration.newBuilder().setSeconds(-1).build(),
+            com.google.protobuf.Duration.newBuilder().setSeconds(168 * 3600 + 1).build(),
+            com.google.protobuf.Duration.newBuilder().setSeconds(1).setNanos(-1).build(),
+            com.google.protobuf.Duration.newBuilder().setSeconds(Long.MAX_VALUE).build())) {
+      List<String> errors = new ArrayList<>();
+      TrafficPolicy proto = GOOD.toBuilder().setTcpIdleTimeout(bad).build();
+      assertNull(TrafficPolicyKind.WIRE.decode(new ResourceDecoder(errors), "shop/web", proto));
+      assertEquals(
+          List.of(
+              "TrafficPolicy shop/web: tcp_idle_timeout: is not a google.protobuf.Duration in"
+                  + " 0-168h"),
+          errors,
+          bad.toString());
+    }
   }
 }
