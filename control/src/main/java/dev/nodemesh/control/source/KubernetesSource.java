@@ -12,8 +12,9 @@ import dev.nodemesh.model.kind.InputSlot;
 import dev.nodemesh.model.kind.Inputs;
 import dev.nodemesh.model.kind.ResourceKind;
 import dev.nodemesh.model.kind.ResourceKinds;
+import dev.nodemesh.model.kind.ServiceKind;
+import dev.nodemesh.model.kind.WorkloadKind;
 import dev.nodemesh.model.kind.YamlKind;
-import dev.nodemesh.model.proto.ProtoEncoder;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Namespace;
@@ -373,7 +374,7 @@ public final class KubernetesSource implements Source {
   }
 
   private static String key(HasMetadata o) {
-    return ProtoEncoder.name(o.getMetadata().getNamespace(), o.getMetadata().getName());
+    return ResourceKinds.resourceName(o.getMetadata().getNamespace(), o.getMetadata().getName());
   }
 
   private void podChanged(ResourceStore store, Pod pod) {
@@ -391,7 +392,7 @@ public final class KubernetesSource implements Source {
     lastProblem.remove("Pod " + name);
     w = scope.apply(KubernetesDerivations.inZone(w, nodeZone(w.nodeName())));
     store.put(
-        ResourceType.WORKLOAD, name, ProtoEncoder.workload(w, KubernetesDerivations.ready(pod)));
+        ResourceType.WORKLOAD, name, WorkloadKind.encode(w, KubernetesDerivations.ready(pod)));
   }
 
   /** The zone of a pod's node from the informer cache; empty when the node is unknown. */
@@ -443,7 +444,7 @@ public final class KubernetesSource implements Source {
     }
     lastProblem.remove("Service " + name);
     Set<String> uids = s.selector().isEmpty() ? endpointUids(svc) : Set.of();
-    store.put(ResourceType.SERVICE, name, ProtoEncoder.service(s, uids));
+    store.put(ResourceType.SERVICE, name, ServiceKind.encode(s, uids));
   }
 
   private void serviceGone(ResourceStore store, Service svc) {

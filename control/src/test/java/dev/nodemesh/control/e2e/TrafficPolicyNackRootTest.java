@@ -13,7 +13,7 @@ import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.model.config.NamespacedName;
 import dev.nodemesh.model.config.TrafficPolicy;
-import dev.nodemesh.model.proto.ProtoEncoder;
+import dev.nodemesh.model.kind.TrafficPolicyKind;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.testing.Await;
 import dev.nodemesh.proxy.testing.Mesh;
@@ -118,7 +118,7 @@ class TrafficPolicyNackRootTest {
 
   private static dev.nodemesh.api.config.v1.TrafficPolicy policy(String service, long tokens) {
     var good =
-        ProtoEncoder.trafficPolicy(
+        TrafficPolicyKind.encode(
             new TrafficPolicy(
                 service,
                 "default",

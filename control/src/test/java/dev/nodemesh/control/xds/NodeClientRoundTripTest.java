@@ -17,9 +17,11 @@ import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.HttpRoute;
 import dev.nodemesh.model.config.MeshService;
 import dev.nodemesh.model.config.NamespacedName;
+import dev.nodemesh.model.kind.AuthorizationPolicyKind;
+import dev.nodemesh.model.kind.HttpFaultKind;
+import dev.nodemesh.model.kind.HttpRouteKind;
 import dev.nodemesh.model.kind.ResourceKinds;
 import dev.nodemesh.model.load.ConfigLoader;
-import dev.nodemesh.model.proto.ProtoEncoder;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.testing.Await;
 import dev.nodemesh.proxy.xds.Backoff;
@@ -285,7 +287,7 @@ class NodeClientRoundTripTest {
     cp = startControlPlane(0);
     seed();
     source.apply(
-        s -> s.put(ResourceType.HTTP_ROUTE, "default/web", ProtoEncoder.httpRoute(routes.get(0))));
+        s -> s.put(ResourceType.HTTP_ROUTE, "default/web", HttpRouteKind.encode(routes.get(0))));
     startClient();
     Await.until(WAIT, "the route", () -> snapshots.current().httpRoutes().size() == 1);
     assertEquals(routes, snapshots.current().httpRoutes());
@@ -356,17 +358,17 @@ class NodeClientRoundTripTest {
         s -> {
           // A GRPCRoute and an HTTPRoute of the same name: distinct resources, both arrive.
           for (HttpRoute r : routes) {
-            s.put(ResourceType.HTTP_ROUTE, ProtoEncoder.routeName(r), ProtoEncoder.httpRoute(r));
+            s.put(ResourceType.HTTP_ROUTE, HttpRouteKind.resourceName(r), HttpRouteKind.encode(r));
           }
           s.put(
               ResourceType.AUTHORIZATION_POLICY,
               "default/l7",
-              ProtoEncoder.authorizationPolicy(policy));
+              AuthorizationPolicyKind.encode(policy));
           for (var f : faults) {
             s.put(
                 ResourceType.HTTP_FAULT,
-                ProtoEncoder.name(f.namespace(), f.name()),
-                ProtoEncoder.httpFault(f));
+                ResourceKinds.resourceName(f.namespace(), f.name()),
+                HttpFaultKind.encode(f));
           }
         });
     startClient();
@@ -402,9 +404,9 @@ class NodeClientRoundTripTest {
             s.put(
                 ResourceType.HTTP_FAULT,
                 "default/f",
-                ProtoEncoder.httpFault(faults.get(0)).toBuilder()
+                HttpFaultKind.encode(faults.get(0)).toBuilder()
                     .setAbort(
-                        ProtoEncoder.httpFault(faults.get(0)).getAbort().toBuilder()
+                        HttpFaultKind.encode(faults.get(0)).getAbort().toBuilder()
                             .setGrpcStatus(17))
                     .build()));
     Await.until(WAIT, "the NACK", () -> cp.ads().lastNack("n1") != null);

@@ -9,14 +9,29 @@ import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Everything the proxy routes by, frozen: workloads, services, and the indices the hot path uses
- * (workload by IP, service by VIP and by VIP:port, endpoints per service). Indices are built once
- * here so a lookup per connection is a hash probe. The constructor rejects inconsistent input
+ * Everything the proxy routes by, frozen: one slot per resource kind ({@link #all}, keyed by the
+ * kind's record type), and the indices the hot path uses (workload by IP, service by VIP and by
+ * VIP:port, endpoints per service, routes and policies per service or namespace). Indices are built
+ * once here so a lookup per connection is a hash probe. The constructor rejects inconsistent input
  * (duplicate names, IPs or VIPs) with {@link IllegalArgumentException}; {@code ConfigLoader}
  * reports the same problems earlier, with file names, so users never see that exception.
+ *
+ * <p>A kind with no index of its own needs nothing here: its records sit in their slot, read with
+ * {@code snapshot.all(SomeKind.WIRE)}. The named accessors ({@link #workloads()}, {@link
+ * #trafficPolicies()}...) are the same slots under the names the data plane already reads.
  */
 public final class ConfigSnapshot {
   private static final ConfigSnapshot EMPTY = new ConfigSnapshot(0, List.of(), List.of());
+
+  /**
+   * What a slot of the snapshot is keyed by: one kind of record ({@code model.kind.ResourceKind} is
+   * the one implementation the registry uses). Two kinds may not share a record type.
+   *
+   * @param <R> the record type of the slot
+   */
+  public interface Key<R> {
+    Class<R> recordType();
+  }
 
   /**
    * The mesh's root namespace: an AuthorizationPolicy here applies to every namespace, a
@@ -36,6 +51,10 @@ public final class ConfigSnapshot {
   private record VipPort(InetAddress vip, int port) {}
 
   private final long version;
+
+  /** Every kind's records by record type; a kind without records has no entry. */
+  private final Map<Class<?>, List<?>> slots;
+
   private final List<Workload> workloads;
   private final List<MeshService> services;
   private final Map<InetAddress, Workload> workloadsByIp;
@@ -55,6 +74,47 @@ public final class ConfigSnapshot {
   private final Map<NamespacedName, HttpFault> faultsByName;
   private final java.util.Set<NamespacedName> l7AuthzWorkloads;
   private final java.util.Set<NamespacedName> l7AuthzServices;
+
+  /** A snapshot built slot by slot; what the registry's {@code ResourceKinds.snapshot} uses. */
+  public static Builder builder(long version) {
+    return new Builder(version);
+  }
+
+  /** Collects each kind's records; {@link #build} checks and indexes them. */
+  public static final class Builder {
+    private final long version;
+    private final Map<Class<?>, List<?>> slots = new HashMap<>();
+
+    private Builder(long version) {
+      this.version = version;
+    }
+
+    /**
+     * The records of {@code key}'s kind (replacing any given before).
+     *
+     * @throws IllegalArgumentException when one is not of the key's record type
+     */
+    public <R> Builder put(Key<R> key, List<? extends R> records) {
+      return put(key.recordType(), records);
+    }
+
+    private <R> Builder put(Class<R> type, List<? extends R> records) {
+      for (R r : records) {
+        if (!type.isInstance(r)) {
+          throw new IllegalArgumentException("not a " + type.getSimpleName() + ": " + r);
+        }
+      }
+      slots.put(type, List.copyOf(records));
+      return this;
+    }
+
+    /**
+     * @throws IllegalArgumentException when the records are inconsistent across kinds
+     */
+    public ConfigSnapshot build() {
+      return new ConfigSnapshot(version, slots);
+    }
+  }
 
   public ConfigSnapshot(long version, List<Workload> workloads, List<MeshService> services) {
     this(version, workloads, services, List.of(), List.of(), List.of());
@@ -119,6 +179,32 @@ public final class ConfigSnapshot {
       List<HttpRoute> httpRoutes,
       List<TrafficPolicy> trafficPolicies,
       List<HttpFault> httpFaults) {
+    this(
+        version,
+        new Builder(version)
+            .put(Workload.class, workloads)
+            .put(MeshService.class, services)
+            .put(AuthorizationPolicy.class, authorizationPolicies)
+            .put(PeerAuthentication.class, peerAuthentications)
+            .put(HttpRoute.class, httpRoutes)
+            .put(TrafficPolicy.class, trafficPolicies)
+            .put(HttpFault.class, httpFaults)
+            .slots);
+  }
+
+  @SuppressWarnings("unchecked") // the builder put only Rs under R's class
+  private static <R> List<R> slot(Map<Class<?>, List<?>> given, Class<R> type) {
+    return (List<R>) given.getOrDefault(type, List.of());
+  }
+
+  private ConfigSnapshot(long version, Map<Class<?>, List<?>> given) {
+    List<Workload> workloads = slot(given, Workload.class);
+    List<MeshService> services = slot(given, MeshService.class);
+    List<AuthorizationPolicy> authorizationPolicies = slot(given, AuthorizationPolicy.class);
+    List<PeerAuthentication> peerAuthentications = slot(given, PeerAuthentication.class);
+    List<HttpRoute> httpRoutes = slot(given, HttpRoute.class);
+    List<TrafficPolicy> trafficPolicies = slot(given, TrafficPolicy.class);
+    List<HttpFault> httpFaults = slot(given, HttpFault.class);
     this.version = version;
     this.workloads = List.copyOf(workloads);
     this.services = List.copyOf(services);
@@ -260,6 +346,25 @@ public final class ConfigSnapshot {
     }
     this.l7AuthzWorkloads = java.util.Set.copyOf(l7Workloads);
     this.l7AuthzServices = java.util.Set.copyOf(l7Services);
+
+    // The slots as the accessors return them (policies sorted); empty ones left out so that a
+    // kind given no records and a kind not given at all are the same content.
+    Map<Class<?>, List<?>> all = new HashMap<>(given);
+    all.put(Workload.class, this.workloads);
+    all.put(MeshService.class, this.services);
+    all.put(AuthorizationPolicy.class, this.authorizationPolicies);
+    all.put(PeerAuthentication.class, this.peerAuthentications);
+    all.put(HttpRoute.class, this.httpRoutes);
+    all.put(TrafficPolicy.class, this.trafficPolicies);
+    all.put(HttpFault.class, this.httpFaults);
+    all.values().removeIf(List::isEmpty);
+    this.slots = Map.copyOf(all);
+  }
+
+  /** The records of {@code key}'s kind (its slot); empty when there are none. */
+  @SuppressWarnings("unchecked") // the builder checked every record against its slot's type
+  public <R> List<R> all(Key<R> key) {
+    return (List<R>) slots.getOrDefault(key.recordType(), List.of());
   }
 
   /** The HTTPFaults, as given. */
@@ -300,28 +405,14 @@ public final class ConfigSnapshot {
 
   /** The same content under another version number; indices are rebuilt (cheap, rare). */
   public ConfigSnapshot withVersion(long newVersion) {
-    return new ConfigSnapshot(
-        newVersion,
-        workloads,
-        services,
-        authorizationPolicies,
-        peerAuthentications,
-        httpRoutes,
-        trafficPolicies,
-        httpFaults);
+    return new ConfigSnapshot(newVersion, slots);
   }
 
   /** The same content with {@code newWorkloads} instead of the workloads (same version). */
   public ConfigSnapshot withWorkloads(List<Workload> newWorkloads) {
-    return new ConfigSnapshot(
-        version,
-        newWorkloads,
-        services,
-        authorizationPolicies,
-        peerAuthentications,
-        httpRoutes,
-        trafficPolicies,
-        httpFaults);
+    Map<Class<?>, List<?>> next = new HashMap<>(slots);
+    next.put(Workload.class, List.copyOf(newWorkloads));
+    return new ConfigSnapshot(version, next);
   }
 
   public long version() {
@@ -475,13 +566,7 @@ public final class ConfigSnapshot {
 
   /** True when both hold the same resources, whatever their versions. */
   public boolean sameContent(ConfigSnapshot other) {
-    return workloads.equals(other.workloads)
-        && services.equals(other.services)
-        && authorizationPolicies.equals(other.authorizationPolicies)
-        && peerAuthentications.equals(other.peerAuthentications)
-        && httpRoutes.equals(other.httpRoutes)
-        && trafficPolicies.equals(other.trafficPolicies)
-        && httpFaults.equals(other.httpFaults);
+    return slots.equals(other.slots);
   }
 
   /** One line for logs: version and counts. */

@@ -7,9 +7,10 @@ import org.jspecify.annotations.Nullable;
 /**
  * nodemesh's own {@code TrafficPolicy} ({@code traffic.nodemesh.dev/v1alpha1}): how the L7 proxy
  * treats requests to one Service, for what Gateway API has no field: load balancing, circuit
- * breaking, outlier detection, the retry budget and backoff, and local rate limiting. It targets a
- * Service of its own namespace by name; at most one policy per Service. Every section is optional
- * and each has defaults (see the nested records), so an empty section means "on, with defaults".
+ * breaking, outlier detection, the retry budget and backoff, and local rate limiting; and how long
+ * an idle L4 relay to it is kept. It targets a Service of its own namespace by name; at most one
+ * policy per Service. Every section is optional and each has defaults (see the nested records), so
+ * an empty section means "on, with defaults".
  *
  * @param service the targeted Service ({@code spec.targetRef}), in the policy's namespace
  * @param loadBalancer always set; {@link LoadBalancer#DEFAULT} when the section is absent
@@ -17,6 +18,8 @@ import org.jspecify.annotations.Nullable;
  * @param outlierDetection null: no ejection
  * @param retry always set; {@link Retry#DEFAULT} when absent
  * @param rateLimit null: no rate limit
+ * @param tcpIdleTimeout the L4 relay idle timeout of connections to the Service; null: the proxy's
+ *     {@code --tcp-idle-timeout}; zero: never; at most {@link #MAX_TCP_IDLE_TIMEOUT}
  */
 public record TrafficPolicy(
     String name,
@@ -26,10 +29,17 @@ public record TrafficPolicy(
     @Nullable CircuitBreaker circuitBreaker,
     @Nullable OutlierDetection outlierDetection,
     Retry retry,
-    @Nullable RateLimit rateLimit) {
+    @Nullable RateLimit rateLimit,
+    @Nullable Duration tcpIdleTimeout) {
 
   /** The API group and version of the kind. */
   public static final String API_VERSION = "traffic.nodemesh.dev/v1alpha1";
+
+  /**
+   * The longest {@code tcpIdleTimeout}: a week. Longer is no different from never ({@code 0s}) in
+   * practice, and a bound keeps a uint64 on the wire from overflowing.
+   */
+  public static final Duration MAX_TCP_IDLE_TIMEOUT = Duration.ofHours(168);
 
   public TrafficPolicy {
     Objects.requireNonNull(name, "name");
@@ -37,6 +47,32 @@ public record TrafficPolicy(
     Objects.requireNonNull(service, "service");
     Objects.requireNonNull(loadBalancer, "loadBalancer");
     Objects.requireNonNull(retry, "retry");
+    if (tcpIdleTimeout != null
+        && (tcpIdleTimeout.isNegative() || tcpIdleTimeout.compareTo(MAX_TCP_IDLE_TIMEOUT) > 0)) {
+      throw new IllegalArgumentException("tcpIdleTimeout out of range: " + tcpIdleTimeout);
+    }
+  }
+
+  /** Without an L4 idle timeout of its own (the proxy's flag applies). */
+  public TrafficPolicy(
+      String name,
+      String namespace,
+      String service,
+      LoadBalancer loadBalancer,
+      @Nullable CircuitBreaker circuitBreaker,
+      @Nullable OutlierDetection outlierDetection,
+      Retry retry,
+      @Nullable RateLimit rateLimit) {
+    this(
+        name,
+        namespace,
+        service,
+        loadBalancer,
+        circuitBreaker,
+        outlierDetection,
+        retry,
+        rateLimit,
+        null);
   }
 
   public NamespacedName id() {

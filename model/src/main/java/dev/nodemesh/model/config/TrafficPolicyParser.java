@@ -25,7 +25,13 @@ public final class TrafficPolicyParser {
 
   private static final Set<String> SPEC =
       Set.of(
-          "targetRef", "loadBalancer", "circuitBreaker", "outlierDetection", "retry", "rateLimit");
+          "targetRef",
+          "loadBalancer",
+          "circuitBreaker",
+          "outlierDetection",
+          "retry",
+          "rateLimit",
+          "tcpIdleTimeout");
   private static final Set<String> TARGET = Set.of("group", "kind", "name");
   private static final Set<String> LB = Set.of("algorithm", "hash", "localityPreference");
   private static final Set<String> HASH = Set.of("header", "sourceIP");
@@ -102,11 +108,12 @@ public final class TrafficPolicyParser {
     TrafficPolicy.OutlierDetection od = outlierDetection(spec.path("outlierDetection"));
     TrafficPolicy.Retry retry = retry(spec.path("retry"));
     TrafficPolicy.RateLimit rl = rateLimit(spec.path("rateLimit"));
+    Duration tcpIdle = tcpIdleTimeout(spec);
     if (errors.size() > before || name == null || service == null) {
       return null;
     }
     return new TrafficPolicy(
-        name, namespace == null ? "default" : namespace, service, lb, cb, od, retry, rl);
+        name, namespace == null ? "default" : namespace, service, lb, cb, od, retry, rl, tcpIdle);
   }
 
   private TrafficPolicy.LoadBalancer loadBalancer(JsonNode n) {
@@ -227,6 +234,24 @@ public final class TrafficPolicyParser {
     int maxSources = integer(n, "maxSources", p, 1, MAX_SOURCES_LIMIT, 1024);
     return new TrafficPolicy.RateLimit(
         maxTokens, perFill, interval, perSource != null && perSource, maxSources);
+  }
+
+  /** Absent: null (the proxy's flag); {@code 0s}: never; else at most a week. */
+  private @Nullable Duration tcpIdleTimeout(JsonNode spec) {
+    String p = "spec.tcpIdleTimeout";
+    String text = text(spec, "tcpIdleTimeout", p);
+    if (text == null) {
+      return null;
+    }
+    if (text.matches("0+(h|ms|m|s)")) {
+      return Duration.ZERO;
+    }
+    Duration d = duration(spec, "tcpIdleTimeout", p, Duration.ZERO);
+    if (d.compareTo(TrafficPolicy.MAX_TCP_IDLE_TIMEOUT) > 0) {
+      error(p, quote(text) + " is longer than 168h (0s turns the timeout off)");
+      return null;
+    }
+    return d;
   }
 
   // ---- field helpers ----

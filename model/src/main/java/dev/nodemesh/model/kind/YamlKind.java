@@ -34,6 +34,12 @@ public final class YamlKind<R> {
     EXACT
   }
 
+  /** The API group of the mesh's security kinds (AuthorizationPolicy, PeerAuthentication). */
+  public static final String SECURITY_GROUP = "security.nodemesh.dev";
+
+  /** The API group of the mesh's traffic kinds (TrafficPolicy, HTTPFault). */
+  public static final String TRAFFIC_GROUP = "traffic.nodemesh.dev";
+
   private final String kind;
   private final String group;
   private final String version;
@@ -128,6 +134,16 @@ public final class YamlKind<R> {
   /** The name the object's resource travels under ({@code <ns>/<name>}, or with a prefix). */
   public String resourceName(NamespacedName id) {
     return resourceName.apply(id);
+  }
+
+  /** The resource name of every namespaced kind but GRPCRoute: {@code <namespace>/<name>}. */
+  public static String plainName(String namespace, String name) {
+    return namespace + "/" + name;
+  }
+
+  /** {@link #plainName(String, String)} of an object's identity. */
+  public static String plainName(NamespacedName id) {
+    return plainName(id.namespace(), id.name());
   }
 
   @Override

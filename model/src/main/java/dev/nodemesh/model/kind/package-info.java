@@ -1,6 +1,7 @@
 /**
- * The registry of config resource kinds ({@link dev.nodemesh.model.kind.ResourceKinds}): one
- * descriptor per kind that the xDS client and the control plane's store iterate over.
+ * The registry of config resource kinds ({@link dev.nodemesh.model.kind.ResourceKinds}): one kind
+ * file per kind ({@code <Kind>Kind}: its YAML and wire descriptors, encode and decode) that the xDS
+ * client, the loader, the control plane's store and its sources iterate over.
  */
 @NullMarked
 package dev.nodemesh.model.kind;

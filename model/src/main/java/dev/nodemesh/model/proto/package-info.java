@@ -1,8 +1,8 @@
 /**
- * Conversion between the config records and their protobuf form on the xDS wire: the control plane
- * encodes ({@link dev.nodemesh.model.proto.ProtoEncoder}), the node proxy decodes and validates
- * ({@link dev.nodemesh.model.proto.ResourceDecoder}); kept beside the records so both sides change
- * together.
+ * What every kind's xDS decoder shares: the problem list of one response ({@link
+ * dev.nodemesh.model.proto.ResourceDecoder}) and the field checks of one resource ({@link
+ * dev.nodemesh.model.proto.ProtoFields}). Each kind's own encode and decode live in its kind file
+ * in {@code model.kind}, beside its descriptor.
  */
 @NullMarked
 package dev.nodemesh.model.proto;

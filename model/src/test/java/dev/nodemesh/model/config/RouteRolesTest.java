@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.nodemesh.model.kind.HttpRouteKind;
 import dev.nodemesh.model.load.ConfigLoader;
-import dev.nodemesh.model.proto.ProtoEncoder;
 import dev.nodemesh.model.proto.ResourceDecoder;
 import dev.nodemesh.model.testing.MeshYaml;
 import java.nio.file.Path;
@@ -77,8 +77,8 @@ class RouteRolesTest {
     List<String> errors = new ArrayList<>();
     for (HttpRoute r : local.httpRoutes()) {
       decoded.add(
-          new ResourceDecoder(errors)
-              .httpRoute(ProtoEncoder.routeName(r), ProtoEncoder.httpRoute(r)));
+          HttpRouteKind.WIRE.decode(
+              new ResourceDecoder(errors), HttpRouteKind.resourceName(r), HttpRouteKind.encode(r)));
     }
     assertEquals(List.of(), errors);
     assertEquals(local.httpRoutes(), decoded);

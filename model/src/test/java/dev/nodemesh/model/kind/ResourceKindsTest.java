@@ -198,13 +198,32 @@ class ResourceKindsTest {
   }
 
   @Test
-  void everyWireKindIsFedAndEveryConstantIsListed() throws Exception {
+  void everyWireKindIsFedAndEveryKindFileIsListed() throws Exception {
     for (ResourceKind<?, ?> kind : ResourceKinds.ALL) {
       assertFalse(ResourceKinds.Yaml.feeding(kind).isEmpty(), kind + ": no YAML kind feeds it");
     }
-    assertEquals(Set.copyOf(ResourceKinds.ALL), constants(ResourceKinds.class, ResourceKind.class));
-    assertEquals(
-        Set.copyOf(ResourceKinds.Yaml.ALL), constants(ResourceKinds.Yaml.class, YamlKind.class));
+    // Every descriptor any class of the package declares (the kind files, and the registry's own
+    // aliases) is registered: a kind file left out of Yaml.ALL would be read by nothing.
+    List<Class<?>> holders = new ArrayList<>(kindPackageClasses());
+    holders.add(ResourceKinds.Yaml.class);
+    Set<Object> declaredWire = new HashSet<>();
+    Set<Object> declaredYaml = new HashSet<>();
+    for (Class<?> holder : holders) {
+      declaredWire.addAll(constants(holder, ResourceKind.class));
+      declaredYaml.addAll(constants(holder, YamlKind.class));
+      for (Object slot : constants(holder, InputSlot.class)) {
+        assertTrue(ResourceKinds.SLOTS.contains(slot), holder.getSimpleName() + ": " + slot);
+      }
+    }
+    assertEquals(Set.copyOf(ResourceKinds.ALL), declaredWire);
+    assertEquals(Set.copyOf(ResourceKinds.Yaml.ALL), declaredYaml);
+    assertTrue(
+        holders.stream().anyMatch(c -> c == TrafficPolicyKind.class),
+        "the package's classes were found: " + holders);
+    Set<Class<?>> recordTypes = new HashSet<>();
+    for (ResourceKind<?, ?> k : ResourceKinds.ALL) {
+      assertTrue(recordTypes.add(k.recordType()), k + " shares its record type (its slot)");
+    }
   }
 
   private static Set<Object> constants(Class<?> holder, Class<?> type) throws Exception {
@@ -212,6 +231,25 @@ class ResourceKindsTest {
     for (Field f : holder.getFields()) {
       if (Modifier.isStatic(f.getModifiers()) && type.isAssignableFrom(f.getType())) {
         out.add(f.get(null));
+      }
+    }
+    return out;
+  }
+
+  /** The top-level classes of the kind package, from the directory or jar it was loaded from. */
+  private static List<Class<?>> kindPackageClasses() throws Exception {
+    Path root =
+        Path.of(ResourceKinds.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+    Path dir = root.resolve(ResourceKinds.class.getPackageName().replace('.', '/'));
+    List<Class<?>> out = new ArrayList<>();
+    try (var files = Files.list(dir)) {
+      for (Path f : files.sorted().toList()) {
+        String n = f.getFileName().toString();
+        if (n.endsWith(".class") && !n.contains("$") && !n.startsWith("package-info")) {
+          out.add(
+              Class.forName(
+                  ResourceKinds.class.getPackageName() + "." + n.substring(0, n.length() - 6)));
+        }
       }
     }
     return out;

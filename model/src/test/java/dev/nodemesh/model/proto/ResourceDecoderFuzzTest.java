@@ -9,6 +9,7 @@ import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.kind.HttpRouteKind;
 import dev.nodemesh.model.kind.ResourceKind;
 import dev.nodemesh.model.kind.ResourceKinds;
 import java.util.ArrayList;
@@ -26,7 +27,7 @@ import java.util.List;
  * <p>The input's last byte picks the kind, the one before it how the resource is named (after the
  * message's own namespace and name, with the GRPCRoute prefix, or a fuzzed string taken from the
  * front); the rest is the message. Regression mode replays {@code src/test/resources/.../
- * ResourceDecoderFuzzTestInputs/decodesOrRejectsWithAReason}: messages {@link ProtoEncoder} made
+ * ResourceDecoderFuzzTestInputs/decodesOrRejectsWithAReason}: messages the kinds' encoders made
  * from the YAML seeds of {@code ConfigLoaderFuzzTest}.
  */
 class ResourceDecoderFuzzTest {
@@ -58,7 +59,7 @@ class ResourceDecoderFuzzTest {
         switch (naming) {
           case 0 -> field(proto, "namespace") + "/" + field(proto, "name");
           case 1 ->
-              ProtoEncoder.GRPC_ROUTE_PREFIX
+              HttpRouteKind.GRPC_ROUTE_PREFIX
                   + field(proto, "namespace")
                   + "/"
                   + field(proto, "name");

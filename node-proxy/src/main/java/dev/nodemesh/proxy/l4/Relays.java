@@ -1,5 +1,8 @@
 package dev.nodemesh.proxy.l4;
 
+import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.NamespacedName;
+import dev.nodemesh.model.config.TrafficPolicy;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
@@ -31,6 +34,20 @@ public final class Relays {
   private static final Logger log = LoggerFactory.getLogger(Relays.class);
 
   private Relays() {}
+
+  /**
+   * The idle timeout of an L4 relay to {@code service}: the {@code tcpIdleTimeout} of the Service's
+   * TrafficPolicy when it sets one (zero: never), else {@code flag} ({@code --tcp-idle-timeout}). A
+   * relay whose Service is unknown ({@code null}: a pod IP dialled directly, inbound plaintext)
+   * gets the flag. Read from the snapshot the connection was routed by, so a policy change applies
+   * to new connections only.
+   */
+  public static Duration idleTimeout(
+      ConfigSnapshot snapshot, @Nullable NamespacedName service, Duration flag) {
+    TrafficPolicy policy = service == null ? null : snapshot.trafficPolicy(service);
+    Duration own = policy == null ? null : policy.tcpIdleTimeout();
+    return own != null ? own : flag;
+  }
 
   /**
    * Connects along {@code path} with {@code upstreams}' dialers and joins the two channels, filling

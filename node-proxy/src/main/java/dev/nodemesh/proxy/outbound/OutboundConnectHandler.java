@@ -183,7 +183,10 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
         path,
         meters,
         accessLog,
-        plane.timeouts().tcpIdle(),
+        Relays.idleTimeout(
+            snapshot,
+            route instanceof Route.ToService s ? s.service().id() : null,
+            plane.timeouts().tcpIdle()),
         plane.metrics().registry());
   }
 

@@ -9,7 +9,7 @@ import com.google.protobuf.Any;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.model.kind.ResourceKinds;
-import dev.nodemesh.model.proto.ProtoEncoder;
+import dev.nodemesh.model.kind.WorkloadKind;
 import io.envoyproxy.envoy.service.discovery.v3.Resource;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -50,7 +50,7 @@ class SnapshotStoreTest {
     return Resource.newBuilder()
         .setName("default/" + name)
         .setVersion("v-" + name)
-        .setResource(Any.pack(ProtoEncoder.workload(w, ready)))
+        .setResource(Any.pack(WorkloadKind.encode(w, ready)))
         .build();
   }
 

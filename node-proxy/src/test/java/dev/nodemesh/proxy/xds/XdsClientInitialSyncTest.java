@@ -11,7 +11,7 @@ import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.model.kind.ResourceKind;
 import dev.nodemesh.model.kind.ResourceKinds;
-import dev.nodemesh.model.proto.ProtoEncoder;
+import dev.nodemesh.model.kind.WorkloadKind;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
@@ -144,7 +144,7 @@ class XdsClientInitialSyncTest {
     return Resource.newBuilder()
         .setName("default/web")
         .setVersion("1")
-        .setResource(Any.pack(ProtoEncoder.workload(w, true)))
+        .setResource(Any.pack(WorkloadKind.encode(w, true)))
         .build();
   }
 

@@ -329,7 +329,8 @@ final class ProxyCommand implements Callable<Integer> {
       paramLabel = "DURATION",
       description =
           "L4: close a relay with no byte either way this long; 0s turns it off (default:"
-              + " ${DEFAULT-VALUE}, Envoy's TCP proxy default).",
+              + " ${DEFAULT-VALUE}, Envoy's TCP proxy default). A Service's TrafficPolicy"
+              + " spec.tcpIdleTimeout overrides it for connections to that Service.",
       defaultValue = "1h",
       converter = ControlCommand.DurationConverter.class)
   Duration tcpIdleTimeout = Duration.ofHours(1);

@@ -24,31 +24,34 @@ import org.jspecify.annotations.Nullable;
  * fabric8's model classes because binding loses the field path of a type error and silently accepts
  * values (bad IPs, port 70000) we must reject.
  *
+ * <p>Public, with protected members, so a kind file in {@code model.kind} can hold its own parser
+ * as a subclass (the existing kinds' parsers live here, beside this class).
+ *
  * <p>Limits: one instance parses objects one after another (it remembers where the current object
  * is for messages); not thread-safe. A base class rather than a helper object so the per-kind
  * parsers read like the single parser they were split from.
  */
-abstract class YamlFields {
+public abstract class YamlFields {
   /** Kubernetes' IANA_SVC_NAME: what a named port may look like. */
-  static final Pattern PORT_DIGITS = Pattern.compile("[0-9]{1,5}");
+  protected static final Pattern PORT_DIGITS = Pattern.compile("[0-9]{1,5}");
 
-  final List<String> errors;
+  protected final List<String> errors;
 
-  final String file;
+  protected final String file;
 
   /** Where the object being parsed is, for messages: "pods.yaml: Pod default/client". */
-  String where = "";
+  protected String where = "";
 
   /**
    * @param file prefix of every message (a file name, or the source's name)
    * @param errors where problems are appended
    */
-  YamlFields(String file, List<String> errors) {
+  protected YamlFields(String file, List<String> errors) {
     this.file = file;
     this.errors = errors;
   }
 
-  Map<String, String> selector(JsonNode spec) {
+  protected Map<String, String> selector(JsonNode spec) {
     JsonNode sel = spec.path("selector");
     if (!sel.isMissingNode() && !sel.isNull() && !sel.isObject()) {
       error("spec.selector", "expected a mapping");
@@ -63,7 +66,7 @@ abstract class YamlFields {
    * {@code mayBeEmpty} at least one key is required: an empty source would match everyone, almost
    * certainly not what was meant; an empty rule does mean "every connection", as in Istio.
    */
-  boolean fields(JsonNode node, String path, Set<String> allowed, boolean mayBeEmpty) {
+  protected boolean fields(JsonNode node, String path, Set<String> allowed, boolean mayBeEmpty) {
     if (!node.isObject()) {
       error(path, "expected a mapping");
       return false;
@@ -79,17 +82,17 @@ abstract class YamlFields {
     return true;
   }
 
-  static String sorted(Set<String> names) {
+  protected static String sorted(Set<String> names) {
     return String.join(", ", new java.util.TreeSet<>(names));
   }
 
-  static final Pattern DURATION = Pattern.compile("([0-9]{1,5}(h|ms|m|s)){1,4}");
+  protected static final Pattern DURATION = Pattern.compile("([0-9]{1,5}(h|ms|m|s)){1,4}");
 
-  static final Pattern DURATION_PART = Pattern.compile("([0-9]{1,5})(h|ms|m|s)");
+  protected static final Pattern DURATION_PART = Pattern.compile("([0-9]{1,5})(h|ms|m|s)");
 
-  static final Pattern HEADER_NAME = Pattern.compile("[A-Za-z0-9!#$%&'*+.^_`|~-]+");
+  protected static final Pattern HEADER_NAME = Pattern.compile("[A-Za-z0-9!#$%&'*+.^_`|~-]+");
 
-  long created(JsonNode meta) {
+  protected long created(JsonNode meta) {
     String ts = text(meta, "creationTimestamp", "metadata.creationTimestamp");
     if (ts != null) {
       try {
@@ -101,7 +104,7 @@ abstract class YamlFields {
     return 0;
   }
 
-  @Nullable String requiredText(JsonNode parent, String field, String path) {
+  protected @Nullable String requiredText(JsonNode parent, String field, String path) {
     String s = text(parent, field, path);
     if (s == null || s.isEmpty()) {
       if (s != null || parent.path(field).isMissingNode() || parent.path(field).isNull()) {
@@ -112,7 +115,7 @@ abstract class YamlFields {
     return s;
   }
 
-  List<Cidr> cidrs(JsonNode parent, String field, String path) {
+  protected List<Cidr> cidrs(JsonNode parent, String field, String path) {
     List<Cidr> out = new ArrayList<>();
     JsonNode list = parent.path(field);
     if (!array(list, path + "." + field)) {
@@ -131,7 +134,7 @@ abstract class YamlFields {
     return out;
   }
 
-  List<Integer> ports(JsonNode parent, String field, String path) {
+  protected List<Integer> ports(JsonNode parent, String field, String path) {
     List<Integer> out = new ArrayList<>();
     JsonNode list = parent.path(field);
     if (!array(list, path + "." + field)) {
@@ -152,7 +155,8 @@ abstract class YamlFields {
     return out;
   }
 
-  @Nullable TextMatch textMatch(TextMatch.Kind kind, String name, String value, String path) {
+  protected @Nullable TextMatch textMatch(
+      TextMatch.Kind kind, String name, String value, String path) {
     try {
       return new TextMatch(kind, name, value);
     } catch (java.util.regex.PatternSyntaxException e) {
@@ -161,7 +165,7 @@ abstract class YamlFields {
     }
   }
 
-  @Nullable Duration duration(JsonNode parent, String field, String path) {
+  protected @Nullable Duration duration(JsonNode parent, String field, String path) {
     return duration(
         parent,
         field,
@@ -172,7 +176,7 @@ abstract class YamlFields {
   }
 
   /** {@code whole} validates the text; {@code part} finds each number and unit (h m s ms us). */
-  @Nullable Duration duration(
+  protected @Nullable Duration duration(
       JsonNode parent, String field, String path, Pattern whole, Pattern part, String notOne) {
     String text = text(parent, field, path);
     if (text == null) {
@@ -201,7 +205,7 @@ abstract class YamlFields {
   }
 
   /** Reads name and namespace and sets {@link #where}; null when the name is missing. */
-  @Nullable NamespacedName identify(String kind, JsonNode doc, String docLabel) {
+  protected @Nullable NamespacedName identify(String kind, JsonNode doc, String docLabel) {
     where = file + ": " + kind + " in " + docLabel;
     JsonNode meta = doc.path("metadata");
     String name = text(meta, "name", "metadata.name");
@@ -218,7 +222,7 @@ abstract class YamlFields {
     return id;
   }
 
-  Map<String, String> stringMap(JsonNode node, String path) {
+  protected Map<String, String> stringMap(JsonNode node, String path) {
     Map<String, String> map = new LinkedHashMap<>();
     if (node.isMissingNode() || node.isNull()) {
       return map;
@@ -237,7 +241,7 @@ abstract class YamlFields {
   }
 
   /** A port number field: must be an integer in 1-65535; null (after an error) otherwise. */
-  @Nullable Integer port(JsonNode parent, String field, String path, boolean required) {
+  protected @Nullable Integer port(JsonNode parent, String field, String path, boolean required) {
     JsonNode node = parent.path(field);
     if (node.isMissingNode() || node.isNull()) {
       if (required) {
@@ -248,7 +252,7 @@ abstract class YamlFields {
     return portValue(node, path);
   }
 
-  @Nullable Integer portValue(JsonNode node, String path) {
+  protected @Nullable Integer portValue(JsonNode node, String path) {
     if (!node.isIntegralNumber()) {
       error(path, quote(node.asText()) + " is not an integer");
       return null;
@@ -260,7 +264,7 @@ abstract class YamlFields {
     return node.intValue();
   }
 
-  boolean checkPortName(String name, String path) {
+  protected boolean checkPortName(String name, String path) {
     if (!FieldRules.isPortName(name)) {
       error(path, quote(name) + " is not a valid port name (1-15 of a-z, 0-9, '-'; one letter)");
       return false;
@@ -269,11 +273,11 @@ abstract class YamlFields {
   }
 
   /** The field as a string; null if absent or (after an error) not a scalar. */
-  @Nullable String text(JsonNode parent, String field, String path) {
+  protected @Nullable String text(JsonNode parent, String field, String path) {
     return scalar(parent.path(field), path);
   }
 
-  @Nullable String scalar(JsonNode node, String path) {
+  protected @Nullable String scalar(JsonNode node, String path) {
     if (node.isMissingNode() || node.isNull()) {
       return null;
     }
@@ -285,7 +289,7 @@ abstract class YamlFields {
   }
 
   /** True when the node is a list; absent counts as an empty list; anything else is an error. */
-  boolean array(JsonNode node, String path) {
+  protected boolean array(JsonNode node, String path) {
     if (node.isMissingNode() || node.isNull()) {
       return false;
     }
@@ -297,7 +301,7 @@ abstract class YamlFields {
   }
 
   /** An IP literal (never resolved as a name); null (after an error) otherwise. */
-  @Nullable InetAddress ip(@Nullable String text, String path) {
+  protected @Nullable InetAddress ip(@Nullable String text, String path) {
     if (text == null) {
       return null;
     }
@@ -308,11 +312,11 @@ abstract class YamlFields {
     return ip;
   }
 
-  void error(String path, String problem) {
+  protected void error(String path, String problem) {
     errors.add(where + ": " + path + ": " + problem);
   }
 
-  static String quote(@Nullable String s) {
+  protected static String quote(@Nullable String s) {
     return "\"" + s + "\"";
   }
 }

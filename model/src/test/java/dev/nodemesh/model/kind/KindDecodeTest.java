@@ -1,4 +1,4 @@
-package dev.nodemesh.model.proto;
+package dev.nodemesh.model.kind;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -16,6 +16,7 @@ import dev.nodemesh.api.config.v1.ServicePort;
 import dev.nodemesh.api.config.v1.TunnelProtocol;
 import dev.nodemesh.api.config.v1.Workload;
 import dev.nodemesh.model.config.MeshService;
+import dev.nodemesh.model.proto.ResourceDecoder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -27,7 +28,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Every rule the client checks before a resource may reach a snapshot, one row each. */
-class ResourceDecoderTest {
+class KindDecodeTest {
   private static final Workload GOOD_POD =
       Workload.newBuilder()
           .setUid("u1")
@@ -52,20 +53,19 @@ class ResourceDecoderTest {
   @Test
   void theTunnelFieldSaysWhetherANodeProxyServesThePod() {
     ResourceDecoder d = new ResourceDecoder(new ArrayList<>());
-    var plain = d.workload("default/echo-1", GOOD_POD);
+    var plain = WorkloadKind.WIRE.decode(d, "default/echo-1", GOOD_POD);
     var hbone =
-        d.workload("default/echo-1", GOOD_POD.toBuilder().setTunnel(TunnelProtocol.HBONE).build());
+        WorkloadKind.WIRE.decode(
+            d, "default/echo-1", GOOD_POD.toBuilder().setTunnel(TunnelProtocol.HBONE).build());
     assertNotNull(plain);
     assertNotNull(hbone);
     assertFalse(plain.captured());
     assertTrue(hbone.captured());
     assertEquals(
-        TunnelProtocol.HBONE,
-        ProtoEncoder.workload(hbone, true).getTunnel(),
-        "round trip: captured");
+        TunnelProtocol.HBONE, WorkloadKind.encode(hbone, true).getTunnel(), "round trip: captured");
     assertEquals(
         TunnelProtocol.TUNNEL_PROTOCOL_UNSPECIFIED,
-        ProtoEncoder.workload(plain, true).getTunnel(),
+        WorkloadKind.encode(plain, true).getTunnel(),
         "round trip: outside the mesh");
   }
 
@@ -73,10 +73,10 @@ class ResourceDecoderTest {
   void goodResourcesDecode() {
     List<String> errors = new ArrayList<>();
     ResourceDecoder d = new ResourceDecoder(errors);
-    var w = d.workload("default/echo-1", GOOD_POD);
+    var w = WorkloadKind.WIRE.decode(d, "default/echo-1", GOOD_POD);
     assertNotNull(w);
     assertEquals(8080, w.namedPort("http"));
-    MeshService s = d.service("default/echo", GOOD_SERVICE);
+    MeshService s = ServiceKind.WIRE.decode(d, "default/echo", GOOD_SERVICE);
     assertNotNull(s);
     assertEquals("http", s.ports().get(0).targetPortName());
     assertEquals("tcp", s.ports().get(0).appProtocol());
@@ -84,7 +84,8 @@ class ResourceDecoderTest {
     assertEquals(Set.of(), s.endpointUids());
 
     MeshService manual =
-        d.service(
+        ServiceKind.WIRE.decode(
+            d,
             "default/echo",
             GOOD_SERVICE.toBuilder()
                 .setEndpointList(EndpointList.newBuilder().addWorkloadUids("u1"))
@@ -123,7 +124,7 @@ class ResourceDecoderTest {
   @MethodSource("badWorkloads")
   void badWorkloadsAreRefusedWithTheirField(String what, Workload w, String error) {
     List<String> errors = new ArrayList<>();
-    assertNull(new ResourceDecoder(errors).workload("default/echo-1", w));
+    assertNull(WorkloadKind.WIRE.decode(new ResourceDecoder(errors), "default/echo-1", w));
     assertEquals(1, errors.size(), errors.toString());
     assertEquals(true, errors.get(0).contains(error), errors.get(0));
   }
@@ -157,7 +158,7 @@ class ResourceDecoderTest {
   @MethodSource("badServices")
   void badServicesAreRefusedWithTheirField(String what, Service s, String error) {
     List<String> errors = new ArrayList<>();
-    assertNull(new ResourceDecoder(errors).service("default/echo", s));
+    assertNull(ServiceKind.WIRE.decode(new ResourceDecoder(errors), "default/echo", s));
     assertEquals(1, errors.size(), errors.toString());
     assertEquals(true, errors.get(0).contains(error), errors.get(0));
   }
@@ -179,21 +180,22 @@ class ResourceDecoderTest {
   @Test
   void goodPoliciesDecode() {
     List<String> errors = new ArrayList<>();
-    var p = new ResourceDecoder(errors).authorizationPolicy("default/p", GOOD_POLICY);
+    var p =
+        AuthorizationPolicyKind.WIRE.decode(new ResourceDecoder(errors), "default/p", GOOD_POLICY);
     assertNotNull(p);
     assertEquals(dev.nodemesh.model.config.AuthorizationPolicy.Action.DENY, p.action());
     assertEquals(Map.of(), p.selector());
     assertEquals(
         "fd00:0:0:0:0:0:0:0/8", p.rules().get(0).from().get(0).notIpBlocks().get(0).toString());
     var pa =
-        new ResourceDecoder(errors)
-            .peerAuthentication(
-                "ns/strict",
-                PeerAuthentication.newBuilder()
-                    .setName("strict")
-                    .setNamespace("ns")
-                    .setMode(PeerAuthentication.Mode.STRICT)
-                    .build());
+        PeerAuthenticationKind.WIRE.decode(
+            new ResourceDecoder(errors),
+            "ns/strict",
+            PeerAuthentication.newBuilder()
+                .setName("strict")
+                .setNamespace("ns")
+                .setMode(PeerAuthentication.Mode.STRICT)
+                .build());
     assertNotNull(pa);
     assertNull(pa.selector());
     assertEquals(List.of(), errors);
@@ -266,7 +268,7 @@ class ResourceDecoderTest {
   @MethodSource("badPolicies")
   void badPoliciesAreRefusedWithTheirField(String what, AuthorizationPolicy p, String error) {
     List<String> errors = new ArrayList<>();
-    assertNull(new ResourceDecoder(errors).authorizationPolicy("default/p", p));
+    assertNull(AuthorizationPolicyKind.WIRE.decode(new ResourceDecoder(errors), "default/p", p));
     assertEquals(1, errors.size(), errors.toString());
     assertEquals(true, errors.get(0).contains(error), errors.get(0));
   }
@@ -275,9 +277,10 @@ class ResourceDecoderTest {
   void aPeerAuthenticationNeedsAMode() {
     List<String> errors = new ArrayList<>();
     assertNull(
-        new ResourceDecoder(errors)
-            .peerAuthentication(
-                "ns/x", PeerAuthentication.newBuilder().setName("x").setNamespace("ns").build()));
+        PeerAuthenticationKind.WIRE.decode(
+            new ResourceDecoder(errors),
+            "ns/x",
+            PeerAuthentication.newBuilder().setName("x").setNamespace("ns").build()));
     assertEquals(
         List.of("PeerAuthentication ns/x: mode: MODE_UNSPECIFIED is not STRICT or PERMISSIVE"),
         errors);
@@ -300,7 +303,7 @@ class ResourceDecoderTest {
   @Test
   void aGoodFaultDecodes() {
     List<String> errors = new ArrayList<>();
-    var f = new ResourceDecoder(errors).httpFault("default/f", GOOD_FAULT);
+    var f = HttpFaultKind.WIRE.decode(new ResourceDecoder(errors), "default/f", GOOD_FAULT);
     assertEquals(List.of(), errors);
     assertNotNull(f);
     assertEquals(
@@ -323,12 +326,12 @@ class ResourceDecoderTest {
                     .setFixedDelayMs(2) // what a control plane sends older proxies: rounded up
                     .setFixedDelay(com.google.protobuf.Duration.newBuilder().setNanos(1_250_000)))
             .build();
-    var f = new ResourceDecoder(errors).httpFault("default/f", exact);
+    var f = HttpFaultKind.WIRE.decode(new ResourceDecoder(errors), "default/f", exact);
     assertEquals(List.of(), errors);
     assertNotNull(f);
     assertEquals(java.time.Duration.ofNanos(1_250_000), f.delay().fixed());
     // A message from an older control plane (only the milliseconds field) still reads.
-    var old = new ResourceDecoder(errors).httpFault("default/f", GOOD_FAULT);
+    var old = HttpFaultKind.WIRE.decode(new ResourceDecoder(errors), "default/f", GOOD_FAULT);
     assertEquals(List.of(), errors);
     assertEquals(java.time.Duration.ofMillis(100), old.delay().fixed());
   }
@@ -414,7 +417,7 @@ class ResourceDecoderTest {
   void badFaultsAreRefusedWithTheirField(
       String what, dev.nodemesh.api.config.v1.HttpFault f, String error) {
     List<String> errors = new ArrayList<>();
-    assertNull(new ResourceDecoder(errors).httpFault("default/f", f));
+    assertNull(HttpFaultKind.WIRE.decode(new ResourceDecoder(errors), "default/f", f));
     assertEquals(1, errors.size(), errors.toString());
     assertEquals(true, errors.get(0).contains(error), errors.get(0));
   }
@@ -432,9 +435,10 @@ class ResourceDecoderTest {
                     .setService("echo"))
             .build();
     List<String> errors = new ArrayList<>();
-    assertNotNull(new ResourceDecoder(errors).httpRoute("GRPCRoute/default/echo", route));
+    assertNotNull(
+        HttpRouteKind.WIRE.decode(new ResourceDecoder(errors), "GRPCRoute/default/echo", route));
     assertEquals(List.of(), errors);
-    assertNull(new ResourceDecoder(errors).httpRoute("default/echo", route));
+    assertNull(HttpRouteKind.WIRE.decode(new ResourceDecoder(errors), "default/echo", route));
     assertEquals(
         List.of("HttpRoute default/echo: name: resource name must be \"GRPCRoute/default/echo\""),
         errors);
