@@ -13,6 +13,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
@@ -32,6 +33,7 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -308,28 +310,13 @@ public final class HttpProxy {
     // HTTP/2 has no half-close of a connection (streams end, connections GOAWAY): a client's FIN
     // ends it, as it would without the in-pod listener's half-closure, never left in CLOSE-WAIT.
     p.channel().config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
-    RequestTargetFilter paths = new RequestTargetFilter(cx.plane().paths());
     ConnectionTimeouts timeouts = cx.plane().timeouts();
     MeterRegistry registry = cx.plane().metrics().registry();
-    p.addLast(
-        HttpDrain.http2(),
-        // Responses come from upstream reads, not from this connection's: without this every
-        // stream's response is a write of its own; with it, those finished in one event-loop turn
-        // share one.
-        new FlushConsolidationHandler(
-            FlushConsolidationHandler.DEFAULT_EXPLICIT_FLUSH_AFTER_FLUSHES, true),
-        Http2FrameCodecBuilder.forServer()
-            .initialSettings(
-                Http2Settings.defaultSettings()
-                    .maxHeaderListSize(cx.limits().h2HeaderListSize())
-                    .maxConcurrentStreams(MAX_CONCURRENT_STREAMS))
-            // Rapid reset (CVE-2023-44487): a client that resets more than this many streams per
-            // window is sent GOAWAY and closed; CONTINUATION floods: more than this many small
-            // CONTINUATION frames in one header block is a connection error. Netty's own defaults,
-            // stated here so a Netty change cannot silently drop them.
-            .decoderEnforceMaxRstFramesPerWindow(MAX_RST_FRAMES_PER_WINDOW, RST_WINDOW_SECONDS)
-            .decoderEnforceMaxSmallContinuationFrames(MAX_SMALL_CONTINUATION_FRAMES)
-            .build(),
+    p.addLast(HttpDrain.http2());
+    installH2Server(
+        p,
+        cx.limits(),
+        new RequestTargetFilter(cx.plane().paths()),
         // Before its first stream opens, the request-header timeout; after its last stream ends,
         // the idle timeout. Frames that open no stream (PING, an unfinished header block) keep
         // nothing alive.
@@ -338,18 +325,95 @@ public final class HttpProxy {
             ConnectionTimeouts.counter(registry, ConnectionTimeouts.REQUEST_HEADER),
             timeouts.httpIdle(),
             ConnectionTimeouts.counter(registry, ConnectionTimeouts.HTTP_IDLE)),
-        new Http2MultiplexHandler(
-            new ChannelInitializer<Http2StreamChannel>() {
-              @Override
-              protected void initChannel(Http2StreamChannel ch) {
-                ch.pipeline()
-                    .addLast(
-                        new Http2StreamFrameToHttpObjectCodec(true),
-                        paths, // :path normalised as an HTTP/1.1 target is
-                        new RequestHandler(cx));
-              }
-            }),
-        // The codec's connection errors stop here (debug), not at the pipeline's tail (WARN).
+        () -> new RequestHandler(cx));
+  }
+
+  /**
+   * The server side of an h2c connection as the L7 path runs it, for every place that serves h2c
+   * requests (the downstream here, and the HBONE server's per-request policy inside a stream): the
+   * frame codec with the stream cap, header-list size and flood limits, one child channel per
+   * stream whose requests arrive as HTTP objects with the request-target normalised by {@code
+   * paths}, then {@code perStream}'s handler; connection errors end at {@link H2ConnectionErrors}.
+   *
+   * @param afterCodec a connection handler between the codec and the streams (a timeout), or null
+   */
+  public static void installH2Server(
+      ChannelPipeline p,
+      HttpLimits limits,
+      RequestTargetFilter paths,
+      @Nullable ChannelHandler afterCodec,
+      Supplier<ChannelHandler> perStream) {
+    p.addLast(
+        flushes(),
+        Http2FrameCodecBuilder.forServer()
+            .initialSettings(h2Settings(limits))
+            .decoderEnforceMaxRstFramesPerWindow(MAX_RST_FRAMES_PER_WINDOW, RST_WINDOW_SECONDS)
+            .decoderEnforceMaxSmallContinuationFrames(MAX_SMALL_CONTINUATION_FRAMES)
+            .build());
+    if (afterCodec != null) {
+      p.addLast(afterCodec);
+    }
+    p.addLast(new Http2MultiplexHandler(streams(paths, perStream)), H2ConnectionErrors.INSTANCE);
+  }
+
+  /**
+   * {@link #installH2Server} for a connection that is itself a stream of another HTTP/2 connection
+   * (h2c inside an HBONE stream): the same settings, limits, stream pipeline and error end, with
+   * Netty's {@code Http2MultiplexCodec} in place of the frame codec and {@code
+   * Http2MultiplexHandler}. The handler tells server from client by whether the channel's parent is
+   * a {@code ServerChannel}; a stream's parent is the tunnel's socket, so it took the client's
+   * stream 1 for the answer to an HTTP/1.1 upgrade of its own, and failed the connection. The
+   * (deprecated) codec takes its role from the codec, as a nested server needs.
+   */
+  @SuppressWarnings("deprecation") // Http2MultiplexCodec: see above
+  public static void installNestedH2Server(
+      ChannelPipeline p,
+      HttpLimits limits,
+      RequestTargetFilter paths,
+      Supplier<ChannelHandler> perStream) {
+    p.addLast(
+        flushes(),
+        io.netty.handler.codec.http2.Http2MultiplexCodecBuilder.forServer(streams(paths, perStream))
+            .initialSettings(h2Settings(limits))
+            .decoderEnforceMaxRstFramesPerWindow(MAX_RST_FRAMES_PER_WINDOW, RST_WINDOW_SECONDS)
+            .decoderEnforceMaxSmallContinuationFrames(MAX_SMALL_CONTINUATION_FRAMES)
+            .build(),
         H2ConnectionErrors.INSTANCE);
+  }
+
+  /**
+   * Responses come from upstream reads, not from this connection's: without this every stream's
+   * response is a write of its own; with it, those finished in one event-loop turn share one.
+   */
+  private static FlushConsolidationHandler flushes() {
+    return new FlushConsolidationHandler(
+        FlushConsolidationHandler.DEFAULT_EXPLICIT_FLUSH_AFTER_FLUSHES, true);
+  }
+
+  /**
+   * The stream cap and header-list size an h2c server advertises. With them, the codec's rapid
+   * reset (CVE-2023-44487) limit: a client that resets more than {@link #MAX_RST_FRAMES_PER_WINDOW}
+   * streams per window is sent GOAWAY and closed; and its CONTINUATION flood limit: more than
+   * {@link #MAX_SMALL_CONTINUATION_FRAMES} small CONTINUATION frames in one header block is a
+   * connection error. Netty's own defaults, stated so a Netty change cannot silently drop them.
+   */
+  private static Http2Settings h2Settings(HttpLimits limits) {
+    return Http2Settings.defaultSettings()
+        .maxHeaderListSize(limits.h2HeaderListSize())
+        .maxConcurrentStreams(MAX_CONCURRENT_STREAMS);
+  }
+
+  private static ChannelInitializer<Http2StreamChannel> streams(
+      RequestTargetFilter paths, Supplier<ChannelHandler> perStream) {
+    return new ChannelInitializer<Http2StreamChannel>() {
+      @Override
+      protected void initChannel(Http2StreamChannel ch) {
+        ch.pipeline()
+            .addLast(
+                new Http2StreamFrameToHttpObjectCodec(true),
+                paths, // :path normalised as an HTTP/1.1 target is
+                perStream.get());
+      }
+    };
   }
 }

@@ -6,11 +6,14 @@ import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
 import java.nio.charset.StandardCharsets;
+import java.util.concurrent.ThreadLocalRandom;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -19,8 +22,26 @@ import org.jspecify.annotations.Nullable;
  * HEADERS frame; the status from {@link GrpcStatuses#forLocalAnswer}). Building only: the exchange
  * decides when to answer and writes what is built here.
  */
-final class LocalReplies {
+public final class LocalReplies {
   private LocalReplies() {}
+
+  /**
+   * The proxy's own answer to {@code head} from a place outside an exchange (the HBONE server's
+   * per-request policy): a trailers-only gRPC response with the status {@link
+   * GrpcStatuses#forLocalAnswer} gives for {@code status} when a gRPC client sent a readable
+   * request, as the exchange answers it; otherwise {@code status} in plain text (the connection
+   * stays open). The request's {@code x-request-id} is kept, or one is made.
+   */
+  public static FullHttpResponse forRequest(
+      HttpRequest head, HttpResponseStatus status, String why, boolean h2Downstream) {
+    String id = head.headers().get("x-request-id");
+    String requestId = id != null ? id : HeaderFilters.requestId(ThreadLocalRandom.current());
+    if (head.decoderResult().isSuccess() && GrpcStatuses.isGrpc(head.headers())) {
+      return grpc(
+          GrpcStatuses.forLocalAnswer(status.code(), null), why, requestId, 0, h2Downstream);
+    }
+    return http(status, why, requestId, HttpMethod.HEAD.equals(head.method()), 0, false);
+  }
 
   /** The status for a request the decoder could not read: 431, 414 or 400. */
   static HttpResponseStatus forMalformed(@Nullable Throwable cause) {

@@ -6,6 +6,8 @@ import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.authz.HttpRequestInfo;
 import dev.nodemesh.proxy.l7.HttpLimits;
+import dev.nodemesh.proxy.l7.HttpProxy;
+import dev.nodemesh.proxy.l7.LocalReplies;
 import dev.nodemesh.proxy.l7.path.RequestTargetFilter;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import io.netty.buffer.ByteBuf;
@@ -16,6 +18,7 @@ import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
@@ -38,10 +41,15 @@ import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 import io.netty.handler.codec.http2.Http2CodecUtil;
 import io.netty.handler.codec.http2.Http2DataFrame;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2ResetFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
@@ -67,9 +75,21 @@ import org.slf4j.LoggerFactory;
  * end as in {@link StreamRelay}. The caller's END_STREAM is a half-close: the response in progress
  * still comes back, then the stream ends.
  *
- * <p>Limits: HTTP/2 (the h2c preface) inside the stream is not parsed: it gets the connection-time
- * check with L7 conditions failing closed, and if that allows, the bytes are relayed as before. An
- * HTTP/1.1 Upgrade (101) is not followed: the stream stays HTTP/1.1.
+ * <p>HTTP/2 (the h2c preface, what an h2c or gRPC client, or the sending node's L7 path for an
+ * http2/grpc port, puts in the tunnel) gets the L7 path's own h2c server inside the stream ({@link
+ * HttpProxy#installNestedH2Server}: frame codec and its limits, one child channel per request, the
+ * same normalisation), and each request is checked as above: a denied one is answered on its own
+ * HTTP/2 stream (403, or a trailers-only PERMISSION_DENIED for a gRPC client) while the other
+ * streams of the connection go on; an allowed one goes to the app on a stream of its own over one
+ * h2c connection on the app socket. Back-pressure is per request: a request's stream is read only
+ * while its app stream is writable and the other way round, so each direction is held by HTTP/2
+ * flow control on that request's streams, and the tunnel stream itself is always read. The caller's
+ * END_STREAM ends the inner connection (HTTP/2 has no half-close of a connection: GOAWAY, then the
+ * streams in flight finish); the app closing its connection does the same.
+ *
+ * <p>Limits: an HTTP/1.1 Upgrade (101, h2c by upgrade included) is not followed: the stream stays
+ * HTTP/1.1. Server push from the app is refused. The inner HTTP/2 connection has no idle timeout of
+ * its own (the tunnel connection's apply).
  */
 final class HttpPolicyStream {
   private static final Logger log = LoggerFactory.getLogger(HttpPolicyStream.class);
@@ -101,8 +121,10 @@ final class HttpPolicyStream {
   private boolean informational; // the app's last head was 1xx: the real response follows
   private boolean callerDone; // END_STREAM from the caller: end once nothing is outstanding
   private boolean closeAfterResponse; // the request in progress was not keep-alive
-  private boolean relayed; // handed to StreamRelay (h2c); nothing here is in charge any more
+  private boolean h2; // the caller spoke h2c: the inner HTTP/2 connection's handlers are in charge
   private boolean ended;
+  private boolean finished; // the listener has been told
+  private @Nullable ChannelHandlerContext frames; // the stream's first handler, below any codec
 
   private HttpPolicyStream(
       Tunnel tunnel,
@@ -283,7 +305,11 @@ final class HttpPolicyStream {
 
   /** Ends the stream (END_STREAM after what was written) and closes the app socket. */
   private void end() {
-    if (ended || relayed) {
+    if (h2) {
+      endH2();
+      return;
+    }
+    if (ended) {
       return;
     }
     ended = true;
@@ -298,16 +324,41 @@ final class HttpPolicyStream {
 
   /** Tears both down after an error or a reset: RST_STREAM, and the app socket closed. */
   private void fail(@Nullable Throwable error) {
-    if (ended || relayed) {
+    if (ended) {
       return;
     }
     ended = true;
     app.close();
+    ChannelHandlerContext f = frames;
+    if (h2 && f != null) {
+      // Below the inner codec, whose own close would wait for its streams (graceful shutdown):
+      // the stream is reset and the codec's streams end with it.
+      f.close();
+      return; // finished when the stream is inactive (H2Connection)
+    }
     stream.close(); // an open stream closed from here is reset
     finish(error);
   }
 
+  /**
+   * Ends the inner HTTP/2 connection: GOAWAY through its codec, which closes the stream once the
+   * streams in flight have ended ({@link Frames#close} then sends END_STREAM); the app connection
+   * likewise. Finished when the stream is inactive.
+   */
+  private void endH2() {
+    if (ended) {
+      return;
+    }
+    ended = true;
+    app.close();
+    stream.close();
+  }
+
   private void finish(@Nullable Throwable error) {
+    if (finished) {
+      return;
+    }
+    finished = true;
     HttpObject o;
     while ((o = waiting.poll()) != null) {
       ReferenceCountUtil.release(o);
@@ -321,6 +372,13 @@ final class HttpPolicyStream {
    * ends everything.
    */
   private final class Frames extends ChannelDuplexHandler {
+    private boolean endSent;
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+      frames = ctx;
+    }
+
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
       boolean endStream;
@@ -352,7 +410,25 @@ final class HttpPolicyStream {
 
     @Override
     public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
+      if (msg instanceof Http2DataFrame d && d.isEndStream()) {
+        endSent = true;
+      }
       ctx.write(msg instanceof ByteBuf buf ? new DefaultHttp2DataFrame(buf) : msg, promise);
+    }
+
+    /**
+     * The inner h2c codec closes the stream when its connection has ended: END_STREAM first, so a
+     * caller that has ended its side sees a clean end, not a reset.
+     */
+    @Override
+    public void close(ChannelHandlerContext ctx, ChannelPromise promise) {
+      if (h2 && !endSent && ctx.channel().isActive()) {
+        endSent = true;
+        ctx.writeAndFlush(new DefaultHttp2DataFrame(true))
+            .addListener((ChannelFutureListener) f -> ctx.close(promise));
+        return;
+      }
+      ctx.close(promise);
     }
   }
 
@@ -374,49 +450,35 @@ final class HttpPolicyStream {
         ctx.read();
         return;
       }
-      h2c(ctx, in.readRetainedSlice(in.readableBytes()));
+      h2c(ctx);
     }
 
     /**
-     * HTTP/2 inside the stream: the requests are not parsed here, so the connection-time check
-     * decides with L7 conditions failing closed (an ALLOW rule with them cannot match, a DENY rule
-     * with them matches); allowed, the stream is relayed as bytes from here.
+     * HTTP/2 inside the stream: the HTTP/1.1 handlers make way for the L7 path's h2c server (its
+     * codec gets the bytes read so far when this sniffer leaves) and an h2c client on the app
+     * socket; from here the stream and the app socket are read all the time, each request's streams
+     * holding back their own flow.
      */
-    private void h2c(ChannelHandlerContext ctx, ByteBuf early) {
-      ConfigSnapshot snapshot = context.snapshots().current();
-      Workload found = snapshot.workloadByIp(target.getAddress());
-      Workload destination = found == null ? connected : found;
-      Decision d = tunnel.authorizer().check(snapshot, destination, target.getPort(), caller);
-      if (!d.allowed()) {
-        early.release();
-        context
-            .metrics()
-            .policyDenials(
-                "destination",
-                TrafficLabels.principal(caller.principal()),
-                destination.name(),
-                destination.namespace(),
-                d.reason())
-            .increment();
-        log.debug("HBONE h2c {} from {} denied by {}", target, caller.principal(), d.policy());
-        fail(null);
-        return;
-      }
-      relayed = true;
-      ChannelPipeline sp = stream.pipeline();
-      for (String name : List.of("http-policy", "http-keepalive", "http-paths", "http")) {
-        sp.remove(name);
-      }
+    private void h2c(ChannelHandlerContext ctx) {
+      h2 = true;
       ChannelPipeline ap = app.pipeline();
-      for (String name : List.of("app", "http", "app-bytes")) {
-        ap.remove(name);
-      }
-      sp.remove("hbone-frames");
-      ctx.pipeline().remove(this);
-      app.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
-      listener.bytes(false, early.readableBytes());
-      app.writeAndFlush(early);
-      StreamRelay.start(app, stream, new ArrayDeque<>(), false, listener);
+      ap.remove("app");
+      ap.remove("http");
+      ap.addLast("h2", Http2FrameCodecBuilder.forClient().build())
+          // Streams the app would push are not accepted: nothing here asked for them.
+          .addLast("h2-streams", new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()))
+          .addLast("app-h2", new AppConnection());
+      ChannelPipeline sp = stream.pipeline();
+      sp.remove("http-policy");
+      sp.remove("http-paths");
+      sp.remove("http");
+      HttpProxy.installNestedH2Server(
+          sp, HttpLimits.DEFAULT, new RequestTargetFilter(context.paths()), () -> new H2Request());
+      sp.addLast("h2-connection", new H2Connection());
+      app.flush(); // the client preface and SETTINGS
+      app.config().setAutoRead(true);
+      stream.config().setAutoRead(true);
+      ctx.pipeline().remove(this); // hands the preface and what followed to the codec
     }
   }
 
@@ -554,6 +616,274 @@ final class HttpPolicyStream {
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
       log.debug("HBONE L7 stream to {}: app connection failed", target, cause);
       fail(cause);
+    }
+  }
+
+  /** Last on the stream in h2c mode: the caller's end, the stream's end, errors. */
+  private final class H2Connection extends ChannelInboundHandlerAdapter {
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+      if (evt instanceof ChannelInputShutdownEvent) {
+        endH2(); // the caller will send nothing more: no new request can come
+        return;
+      }
+      ctx.fireUserEventTriggered(evt);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+      ended = true;
+      app.close();
+      finish(null);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+      log.debug("HBONE h2c stream to {} failed", target, cause);
+      fail(cause);
+    }
+  }
+
+  /** Last on the app socket in h2c mode: the app's connection ending ends the inner one. */
+  private final class AppConnection extends ChannelInboundHandlerAdapter {
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+      endH2();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+      log.debug("HBONE h2c stream to {}: app connection failed", target, cause);
+      ctx.close();
+    }
+  }
+
+  /**
+   * One HTTP/2 request inside the stream, on its own child channel behind the L7 path's
+   * frame-to-object codec and normalisation: checked once its head is read; refused, it is answered
+   * on this stream and its body dropped; allowed, it goes to the app on a new stream of the app
+   * connection and the response comes back, each direction read only while the other side takes it.
+   */
+  private final class H2Request extends ChannelInboundHandlerAdapter {
+    private final ArrayDeque<HttpObject> early = new ArrayDeque<>(); // before the app stream opens
+    private @Nullable Channel down;
+    private @Nullable Channel up;
+    private @Nullable HttpRequest head;
+    private boolean refused; // answered here; the rest of the body is dropped
+    private boolean responseStarted; // a final response head went back
+    private boolean responseEnded;
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+      down = ctx.channel();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+      if (refused || !(msg instanceof HttpObject o)) {
+        ReferenceCountUtil.release(msg);
+        return;
+      }
+      if (head == null) {
+        if (!(o instanceof HttpRequest h)) {
+          ReferenceCountUtil.release(o);
+          return;
+        }
+        head = h;
+        begin(ctx, h);
+        return;
+      }
+      Channel u = up;
+      if (u == null) {
+        early.add(o);
+        return;
+      }
+      u.write(o, u.voidPromise());
+      if (!u.isWritable()) {
+        ctx.channel().config().setAutoRead(false);
+      }
+    }
+
+    private void begin(ChannelHandlerContext ctx, HttpRequest h) {
+      HttpResponseStatus refuse = null;
+      String why = "";
+      String over =
+          h.decoderResult().isSuccess() ? HttpLimits.DEFAULT.exceeded(h.headers(), true) : null;
+      if (!h.decoderResult().isSuccess()) {
+        refuse = HttpResponseStatus.BAD_REQUEST; // a target the normalisation refuses
+        why = "malformed request";
+      } else if (over != null) {
+        refuse = HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE;
+        why = over;
+      } else if (!authorize(h).allowed()) {
+        refuse = HttpResponseStatus.FORBIDDEN;
+        why = "RBAC: access denied";
+      }
+      if (refuse != null) {
+        refused = true;
+        ctx.writeAndFlush(LocalReplies.forRequest(h, refuse, why, true));
+        ReferenceCountUtil.release(h);
+        return;
+      }
+      early.add(h);
+      ctx.channel().config().setAutoRead(false); // until the app's stream is open
+      new Http2StreamChannelBootstrap(app)
+          .handler(
+              new ChannelInitializer<Http2StreamChannel>() {
+                @Override
+                protected void initChannel(Http2StreamChannel ch) {
+                  ch.pipeline()
+                      .addLast(
+                          new Http2StreamFrameToHttpObjectCodec(false),
+                          new AppStream(H2Request.this));
+                }
+              })
+          .open()
+          .addListener(
+              (Future<Http2StreamChannel> f) -> {
+                Channel d = ctx.channel();
+                if (!f.isSuccess()) {
+                  log.debug("HBONE h2c {}: no app stream: {}", target, f.cause().toString());
+                  releaseEarly();
+                  if (d.isActive()) {
+                    refused = true;
+                    ctx.writeAndFlush(
+                        LocalReplies.forRequest(
+                            h,
+                            HttpResponseStatus.SERVICE_UNAVAILABLE,
+                            "upstream connect failed",
+                            true));
+                    d.config().setAutoRead(true);
+                  }
+                  return;
+                }
+                Channel u = f.getNow();
+                if (!d.isActive()) {
+                  releaseEarly();
+                  u.close();
+                  return;
+                }
+                up = u;
+                HttpObject o;
+                while ((o = early.poll()) != null) {
+                  u.write(o, u.voidPromise());
+                }
+                u.flush();
+                d.config().setAutoRead(u.isWritable());
+              });
+    }
+
+    private void releaseEarly() {
+      HttpObject o;
+      while ((o = early.poll()) != null) {
+        ReferenceCountUtil.release(o);
+      }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+      Channel u = up;
+      if (u != null) {
+        u.flush();
+      }
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+      Channel u = up;
+      if (u != null && ctx.channel().isWritable()) {
+        u.config().setAutoRead(true);
+      }
+    }
+
+    /** The request's stream is gone (ended both ways, or reset by the caller): so is the app's. */
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+      releaseEarly();
+      Channel u = up;
+      if (u != null) {
+        u.close(); // a reset when the app's stream has not ended
+      }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+      log.debug("HBONE h2c request to {} failed", target, cause);
+      ctx.close();
+    }
+  }
+
+  /** The app's side of one allowed HTTP/2 request: its response back on the request's stream. */
+  private final class AppStream extends ChannelInboundHandlerAdapter {
+    private final H2Request request;
+
+    AppStream(H2Request request) {
+      this.request = request;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+      Channel d = request.down;
+      if (d == null || !d.isActive() || request.responseEnded || !(msg instanceof HttpObject)) {
+        ReferenceCountUtil.release(msg);
+        return;
+      }
+      boolean informational =
+          msg instanceof HttpResponse r && r.status().codeClass() == HttpStatusClass.INFORMATIONAL;
+      if (msg instanceof HttpResponse && !informational) {
+        request.responseStarted = true;
+      }
+      if (msg instanceof LastHttpContent && !informational) {
+        request.responseEnded = true;
+        d.writeAndFlush(msg, d.voidPromise());
+        return;
+      }
+      d.write(msg, d.voidPromise());
+      if (!d.isWritable()) {
+        ctx.channel().config().setAutoRead(false);
+      }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+      Channel d = request.down;
+      if (d != null) {
+        d.flush();
+      }
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+      Channel d = request.down;
+      if (d != null && ctx.channel().isWritable()) {
+        d.config().setAutoRead(true);
+      }
+    }
+
+    /**
+     * The app's stream is gone: after a whole response that is the end; before one, the app reset
+     * it or its connection went: 502 when nothing was answered yet, else a reset of the request.
+     */
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+      Channel d = request.down;
+      HttpRequest h = request.head;
+      if (d == null || !d.isActive() || request.responseEnded) {
+        return;
+      }
+      if (!request.responseStarted && h != null) {
+        request.responseEnded = true;
+        d.writeAndFlush(
+            LocalReplies.forRequest(h, HttpResponseStatus.BAD_GATEWAY, "upstream reset", true));
+        return;
+      }
+      d.close();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+      log.debug("HBONE h2c app stream to {} failed", target, cause);
+      ctx.close();
     }
   }
 }

@@ -7,14 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
-import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.testing.AccessLogLines;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.PodSockets.Conn;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
@@ -22,13 +22,21 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * The access log end to end: real pods in namespaces, iptables capture, the proxy writing its log
- * to a file; a relayed connection and a refused one each produce one line with the right fields.
+ * The access log end to end, in both interception modes: real pods in namespaces, the proxy writing
+ * its log to a file; a relayed connection and a refused one each produce one line with the right
+ * fields.
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class AccessLogRootTest {
+  @Parameter Interception mode;
+  private Interception.Setup modes;
 
   @TempDir Path tmp;
   private TestNode node;
@@ -39,17 +47,22 @@ class AccessLogRootTest {
     node = TestNode.create(tmp.resolve("node"));
     node.addStandardMesh();
     logFile = tmp.resolve("access.log");
+    modes = mode.setUp();
     node.startProxy(
-        TransportKind.EPOLL,
-        InterceptionMode.iptables(),
-        AccessLogSettings.parse(logFile.toString(), 1.0));
+        TransportKind.EPOLL, modes.nextNode(), AccessLogSettings.parse(logFile.toString(), 1.0));
     node.enrolStandardMesh();
   }
 
   @AfterEach
   void tearDown() throws Exception {
-    if (node != null) {
-      node.close();
+    try {
+      if (node != null) {
+        node.close();
+      }
+    } finally {
+      if (modes != null) {
+        modes.close();
+      }
     }
   }
 
@@ -58,7 +71,7 @@ class AccessLogRootTest {
     byte[] payload = new byte[100_000];
     new Random(7).nextBytes(payload);
     long echoed = 0;
-    try (SocketChannel ch = node.connect("client", Mesh.VIP, 9000)) {
+    try (Conn ch = node.podConnect("client", Mesh.VIP, 9000)) {
       ByteBuffer out = ByteBuffer.wrap(payload);
       while (out.hasRemaining()) {
         ch.write(out);
@@ -73,7 +86,7 @@ class AccessLogRootTest {
     }
     assertEquals(payload.length, echoed);
     // The service has no port 81: the proxy refuses it.
-    assertThrows(IOException.class, () -> drain(node.connect("client", Mesh.VIP, 81)));
+    assertThrows(IOException.class, () -> drain(node.podConnect("client", Mesh.VIP, 81)));
 
     List<JsonNode> lines = AccessLogLines.awaitExactly(logFile, false, 2);
     JsonNode relayed =
@@ -110,7 +123,7 @@ class AccessLogRootTest {
             .count());
   }
 
-  private static void drain(SocketChannel ch) throws IOException {
+  private static void drain(Conn ch) throws IOException {
     try (ch) {
       ByteBuffer b = ByteBuffer.allocate(1024);
       while (ch.read(b) >= 0) {

@@ -7,12 +7,13 @@ import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.testing.Await;
 import dev.nodemesh.proxy.testing.H2TestServer;
 import dev.nodemesh.proxy.testing.HttpTestServer;
+import dev.nodemesh.proxy.testing.Interception;
+import dev.nodemesh.proxy.testing.PodSockets.Conn;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -22,20 +23,29 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The L7 path end to end: curl (HTTP/1.1 and h2c prior knowledge) and h2load inside a client pod,
  * through its captured connection to a Service VIP with an HTTPRoute, to HTTP servers in two
- * backend pods (web-v1-1 behind Service web-v1, web-v2-1 behind web-v2).
+ * backend pods (web-v1-1 behind Service web-v1, web-v2-1 behind web-v2). Both interception modes:
+ * the tools run as pod processes ({@link TestNode#podExec}) and byte-exact clients are sockets made
+ * in the pod ({@link TestNode#podConnect}).
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class L7RootTest {
   static final String VIP = "10.97.0.20";
   static final String V1_VIP = "10.97.0.21";
   static final String V2_VIP = "10.97.0.22";
 
+  @Parameter Interception mode;
   @TempDir Path tmp;
   private TestNode node;
+  private Interception.Setup modes;
   private HttpTestServer v1;
   private HttpTestServer v2;
   private H2TestServer grpcish;
@@ -62,7 +72,8 @@ class L7RootTest {
             + service("web-v2", V2_VIP, "version: v2")
             + H2_SERVICE);
     node.writeConfig("routes.yaml", ROUTE);
-    node.startProxy(TransportKind.EPOLL);
+    modes = mode.setUp();
+    node.startProxy(TransportKind.EPOLL, modes.nextNode());
     for (String p : List.of("client", "web-v1-1", "web-v2-1")) {
       node.enrol(p);
     }
@@ -70,7 +81,15 @@ class L7RootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    node.close();
+    try {
+      if (node != null) {
+        node.close();
+      }
+    } finally {
+      if (modes != null) {
+        modes.close();
+      }
+    }
   }
 
   @Test
@@ -246,7 +265,7 @@ class L7RootTest {
     String tooLarge =
         curl("-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", big, "http://" + VIP + "/other");
     assertEquals("431", tooLarge);
-    try (SocketChannel ch = node.connect("client", VIP, 80)) {
+    try (Conn ch = node.podConnect("client", VIP, 80)) {
       ch.write(
           ByteBuffer.wrap(
               "GET /x HTTP/1.1\r\nHost: web\r\nbad header line\r\n\r\n"
@@ -267,7 +286,7 @@ class L7RootTest {
   @Test
   void nonHttpPortStaysL4AndNoRouteGives404OnlyWhereRouted() throws IOException {
     // Port 9000 has no route: the TCP server's own greeting comes back through the L4 relay.
-    try (SocketChannel ch = node.connect("client", VIP, 9000)) {
+    try (Conn ch = node.podConnect("client", VIP, 9000)) {
       ByteBuffer buf = ByteBuffer.allocate(256);
       ch.read(buf);
       buf.flip();
@@ -290,8 +309,7 @@ class L7RootTest {
    */
   @Test
   void closedConnectionsLeaveNoCloseWaitAndNoFds() throws Exception {
-    String warm =
-        node.pod("client").exec("h2load", "-n", "100", "-c", "50", "http://" + VIP + "/x");
+    String warm = node.podExec("client", "h2load", "-n", "100", "-c", "50", "http://" + VIP + "/x");
     assertTrue(warm.contains("100 succeeded"), warm);
     long fdsBefore = openFds();
     byte[] keepAlive =
@@ -300,7 +318,7 @@ class L7RootTest {
         "GET /other HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n"
             .getBytes(StandardCharsets.US_ASCII);
     for (int i = 0; i < 750; i++) {
-      try (SocketChannel ch = node.connect("client", VIP, 80)) {
+      try (Conn ch = node.podConnect("client", VIP, 80)) {
         switch (i % 3) {
           case 0 -> {
             ch.write(ByteBuffer.wrap(keepAlive));
@@ -323,13 +341,13 @@ class L7RootTest {
     }
     for (int run = 0; run < 5; run++) {
       String out =
-          node.pod("client").exec("h2load", "-n", "100", "-c", "50", "http://" + VIP + "/x");
+          node.podExec("client", "h2load", "-n", "100", "-c", "50", "http://" + VIP + "/x");
       assertTrue(out.contains("100 succeeded"), out);
     }
     String closeWait = "";
     long fdsAfter = 0;
     for (int tries = 0; tries < 50; tries++) {
-      closeWait = node.pod("client").exec("ss", "-Htan", "state", "close-wait");
+      closeWait = node.podExec("client", "ss", "-Htan", "state", "close-wait");
       fdsAfter = openFds();
       if (closeWait.isBlank() && fdsAfter <= fdsBefore + 64) {
         break;
@@ -348,7 +366,7 @@ class L7RootTest {
     }
   }
 
-  private static String readAll(SocketChannel ch) throws IOException {
+  private static String readAll(Conn ch) throws IOException {
     ByteBuffer buf = ByteBuffer.allocate(4096);
     StringBuilder sb = new StringBuilder();
     while (ch.read(buf) > 0) {
@@ -362,18 +380,18 @@ class L7RootTest {
   @Test
   void h2loadSmoke() throws IOException {
     String out =
-        node.pod("client")
-            .exec(
-                "h2load",
-                "-n",
-                "2000",
-                "-c",
-                "4",
-                "-m",
-                "10",
-                "-T",
-                "30",
-                "http://" + VIP + "/other");
+        node.podExec(
+            "client",
+            "h2load",
+            "-n",
+            "2000",
+            "-c",
+            "4",
+            "-m",
+            "10",
+            "-T",
+            "30",
+            "http://" + VIP + "/other");
     assertTrue(out.contains("2000 succeeded"), out);
     assertTrue(out.contains("status codes: 2000 2xx"), out);
   }
@@ -385,18 +403,18 @@ class L7RootTest {
     String viaH2 = curl("-s", "--http2-prior-knowledge", "http://" + VIP + "/h2/b");
     assertTrue(viaH2.contains("proto=h2\nuri=/h2/b"), viaH2);
     String out =
-        node.pod("client")
-            .exec(
-                "h2load",
-                "-n",
-                "1000",
-                "-c",
-                "4",
-                "-m",
-                "10",
-                "-T",
-                "30",
-                "http://" + VIP + "/h2/c");
+        node.podExec(
+            "client",
+            "h2load",
+            "-n",
+            "1000",
+            "-c",
+            "4",
+            "-m",
+            "10",
+            "-T",
+            "30",
+            "http://" + VIP + "/h2/c");
     assertTrue(out.contains("status codes: 1000 2xx"), out);
     assertEquals(1002, grpcish.streams());
     // One upstream connection per proxy event loop (the test proxy has 2), not one per request.

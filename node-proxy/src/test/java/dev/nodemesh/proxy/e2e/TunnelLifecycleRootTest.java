@@ -8,7 +8,9 @@ import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.testing.Await;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.PodSockets.Conn;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
@@ -17,36 +19,47 @@ import dev.nodemesh.proxy.tunnel.Tunnel;
 import dev.nodemesh.proxy.tunnel.TunnelSettings;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.AfterParameterizedClassInvocation;
+import org.junit.jupiter.params.BeforeParameterizedClassInvocation;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The life of pooled HBONE connections between two nodes: closed when idle (and a new one made for
  * the next stream), and drained after the server's GOAWAY (open streams finish byte-identical, new
- * ones go to a new connection). The idle timeout is one second here.
+ * ones go to a new connection). The idle timeout is one second here. Both interception modes, one
+ * cluster each; the client sockets are made in the client pod ({@link TestNode#podConnect}).
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class TunnelLifecycleRootTest {
   private static final Duration WAIT = Duration.ofSeconds(60);
   private static final String ECHO_VIP = "10.97.0.10";
   private static final TunnelSettings SETTINGS =
       new TunnelSettings(100, 1000, 4 << 20, 16 << 20, Duration.ofSeconds(1));
 
+  /** Also handed to the static set-up, which makes one cluster per mode. */
+  @Parameter Interception mode;
+
   @TempDir static Path tmp;
   private static TwoNodeCluster cluster;
+  private static Interception.Setup modes;
   private final Random random = new Random(5);
 
-  @BeforeAll
-  static void setUp() throws Exception {
-    cluster = TwoNodeCluster.create(tmp);
+  /** One cluster per interception mode, shared by the tests of that mode. */
+  @BeforeParameterizedClassInvocation
+  static void setUp(Interception mode) throws Exception {
+    modes = mode.setUp();
+    cluster = TwoNodeCluster.create(tmp.resolve(mode.name()));
     TestNode n1 = cluster.node1;
     TestNode n2 = cluster.node2;
     n1.addPod("client", 10);
@@ -60,15 +73,23 @@ class TunnelLifecycleRootTest {
     TestIdentities.Ca root = TestIdentities.Ca.create("test-root");
     Authorizer allow = (s, d, p, src) -> new Decision(true, "default-allow", "allowed");
     cluster.startProxies(
-        new TestIdentities(root), allow, new TestIdentities(root), allow, SETTINGS);
+        modes, new TestIdentities(root), allow, new TestIdentities(root), allow, SETTINGS);
     n1.enrol("client");
     n2.enrol("echo-1");
   }
 
-  @AfterAll
+  @AfterParameterizedClassInvocation
   static void tearDown() throws Exception {
-    if (cluster != null) {
-      cluster.close();
+    try {
+      if (cluster != null) {
+        cluster.close();
+        cluster = null;
+      }
+    } finally {
+      if (modes != null) {
+        modes.close();
+        modes = null;
+      }
     }
   }
 
@@ -79,7 +100,7 @@ class TunnelLifecycleRootTest {
 
   @Test
   void anIdleConnectionIsClosedAndTheNextStreamOpensANewOne() throws Exception {
-    try (SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000)) {
+    try (Conn ch = cluster.node1.podConnect("client", ECHO_VIP, 9000)) {
       roundTrip(ch, 4096);
       ch.shutdownOutput();
       assertEquals(-1, ch.read(ByteBuffer.allocate(1)));
@@ -91,7 +112,7 @@ class TunnelLifecycleRootTest {
         "node-2 saw it close",
         () -> metric(cluster.node2, "nodemesh_tunnel_connections_open", "destination") == 0);
 
-    try (SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000)) {
+    try (Conn ch = cluster.node1.podConnect("client", ECHO_VIP, 9000)) {
       roundTrip(ch, 4096);
       assertEquals(1, clientConnections(), "a new connection for the next stream");
       // Longer than the idle timeout: a connection with an open stream is not idle.
@@ -107,13 +128,13 @@ class TunnelLifecycleRootTest {
   @Test
   void afterTheServersGoAwayOpenStreamsFinishAndNewOnesUseANewConnection() throws Exception {
     Tunnel node2 = cluster.node2.proxy().dataPlane().tunnel();
-    try (SocketChannel before = cluster.node1.connect("client", ECHO_VIP, 9000)) {
+    try (Conn before = cluster.node1.podConnect("client", ECHO_VIP, 9000)) {
       roundTrip(before, 256 * 1024);
       assertEquals(1, clientConnections());
 
       assertTrue(node2.goAway().await(10, TimeUnit.SECONDS), "GOAWAY written");
 
-      try (SocketChannel after = cluster.node1.connect("client", ECHO_VIP, 9000)) {
+      try (Conn after = cluster.node1.podConnect("client", ECHO_VIP, 9000)) {
         roundTrip(after, 256 * 1024);
         assertEquals(2, clientConnections(), "the new stream went to a new connection");
         // The stream opened before the GOAWAY goes on, byte for byte.
@@ -130,7 +151,7 @@ class TunnelLifecycleRootTest {
   }
 
   /** Sends {@code size} random bytes through the echo server and checks they come back. */
-  private void roundTrip(SocketChannel ch, int size) throws IOException {
+  private void roundTrip(Conn ch, int size) throws IOException {
     byte[] out = new byte[size];
     random.nextBytes(out);
     ByteBuffer w = ByteBuffer.wrap(out);

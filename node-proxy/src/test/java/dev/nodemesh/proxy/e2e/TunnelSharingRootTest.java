@@ -9,6 +9,7 @@ import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.testing.BulkEcho;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.PodSockets.Conn;
 import dev.nodemesh.proxy.testing.TestNode;
@@ -32,10 +33,13 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.AfterParameterizedClassInvocation;
+import org.junit.jupiter.params.BeforeParameterizedClassInvocation;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Many streams sharing HBONE tunnel connections (issue 18): the client allows 250 streams per
@@ -46,23 +50,34 @@ import org.junit.jupiter.api.io.TempDir;
  * receiving app stops reading holds only itself: HTTP/2 flow control stops that stream while the
  * others on the connection carry on, and it resumes when the app reads again.
  *
+ * <p>Both interception modes, one cluster each; the clients are sockets of this JVM made in the
+ * client pod ({@link TestNode#podConnect}: in eBPF mode by a helper process in the proxy's cgroup).
+ *
  * <p>Sizes are knobs for the issue's full run: {@code -Dnodemesh.tunnel.gib=1} (default 1/4 GiB
  * each way) and {@code -Dnodemesh.tunnel.streamMib=8} (default 1 MiB per stream), so the class
  * stays within a minute or two of CI time on a quiet machine.
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class TunnelSharingRootTest {
   private static final String ECHO_VIP = "10.97.0.40";
   private static final String STALL_VIP = "10.97.0.41";
   private static final int STALL_PORT = 9100;
   private static final long TIMEOUT_S = 240;
 
+  /** Also handed to the static set-up, which makes one cluster per mode. */
+  @Parameter Interception mode;
+
   @TempDir static Path tmp;
   private static TwoNodeCluster cluster;
+  private static Interception.Setup modes;
 
-  @BeforeAll
-  static void setUp() throws Exception {
-    cluster = TwoNodeCluster.create(tmp);
+  /** One cluster per interception mode, shared by the tests of that mode. */
+  @BeforeParameterizedClassInvocation
+  static void setUp(Interception mode) throws Exception {
+    modes = mode.setUp();
+    cluster = TwoNodeCluster.create(tmp.resolve(mode.name()));
     TestNode n1 = cluster.node1;
     TestNode n2 = cluster.node2;
     n1.addPod("client", 10);
@@ -84,15 +99,23 @@ class TunnelSharingRootTest {
     TunnelSettings oneConnection =
         new TunnelSettings(250, 1000, d.streamWindow(), d.connectionWindow(), d.idleTimeout());
     cluster.startProxies(
-        new TestIdentities(root), allow, new TestIdentities(root), allow, oneConnection);
+        modes, new TestIdentities(root), allow, new TestIdentities(root), allow, oneConnection);
     n1.enrol("client");
     n2.enrol("echo-1");
   }
 
-  @AfterAll
+  @AfterParameterizedClassInvocation
   static void tearDown() throws Exception {
-    if (cluster != null) {
-      cluster.close();
+    try {
+      if (cluster != null) {
+        cluster.close();
+        cluster = null;
+      }
+    } finally {
+      if (modes != null) {
+        modes.close();
+        modes = null;
+      }
     }
   }
 
@@ -101,10 +124,10 @@ class TunnelSharingRootTest {
     double gib = Double.parseDouble(System.getProperty("nodemesh.tunnel.gib", "0.25"));
     long size = (long) (gib * 1024 * 1024 * 1024);
     double connections = warmTunnel();
-    try (SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000)) {
+    try (Conn ch = cluster.node1.podConnect("client", ECHO_VIP, 9000)) {
       // The echo sends every byte back while the writer is still sending: both directions of
       // the one tunnel stream are full at the same time.
-      BulkEcho echo = BulkEcho.through(Conn.of(ch), size, 3);
+      BulkEcho echo = BulkEcho.through(ch, size, 3);
       assertEquals(size, echo.received());
       assertArrayEquals(echo.sentDigest(), echo.receivedDigest());
     }
@@ -125,10 +148,10 @@ class TunnelSharingRootTest {
         done.add(
             pool.submit(
                 () -> {
-                  try (SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000)) {
+                  try (Conn ch = cluster.node1.podConnect("client", ECHO_VIP, 9000)) {
                     go.await();
                     long start = System.nanoTime();
-                    BulkEcho echo = BulkEcho.through(Conn.of(ch), size, seed);
+                    BulkEcho echo = BulkEcho.through(ch, size, seed);
                     long took = System.nanoTime() - start;
                     assertEquals(size, echo.received(), "stream " + seed);
                     assertArrayEquals(echo.sentDigest(), echo.receivedDigest(), "stream " + seed);
@@ -187,7 +210,7 @@ class TunnelSharingRootTest {
                   return d.digest();
                 }
               });
-      SocketChannel stalled = cluster.node1.connect("client", STALL_VIP, STALL_PORT);
+      Conn stalled = cluster.node1.podConnect("client", STALL_VIP, STALL_PORT);
       AtomicLong written = new AtomicLong();
       Future<byte[]> sentDigest =
           threads.submit(
@@ -218,8 +241,8 @@ class TunnelSharingRootTest {
       assertTrue(written.get() < stalledSize, "the stalled stream is held back: " + written.get());
       // Meanwhile, other streams on the same tunnel connection move data freely.
       for (int i = 0; i < 4; i++) {
-        try (SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000)) {
-          BulkEcho echo = BulkEcho.through(Conn.of(ch), 8L * 1024 * 1024, 500 + i);
+        try (Conn ch = cluster.node1.podConnect("client", ECHO_VIP, 9000)) {
+          BulkEcho echo = BulkEcho.through(ch, 8L * 1024 * 1024, 500 + i);
           assertEquals(
               8L * 1024 * 1024, echo.received(), "stream " + i + " beside the stalled one");
           assertArrayEquals(echo.sentDigest(), echo.receivedDigest());
@@ -243,8 +266,8 @@ class TunnelSharingRootTest {
    * node-1 holds then: a test that ends with the same number opened no other one.
    */
   private static double warmTunnel() throws Exception {
-    try (SocketChannel ch = cluster.node1.connect("client", ECHO_VIP, 9000)) {
-      assertEquals(256 * 1024, BulkEcho.through(Conn.of(ch), 256 * 1024, 1).received());
+    try (Conn ch = cluster.node1.podConnect("client", ECHO_VIP, 9000)) {
+      assertEquals(256 * 1024, BulkEcho.through(ch, 256 * 1024, 1).received());
     }
     return tunnelConnections();
   }

@@ -19,8 +19,8 @@ import java.util.List;
  * processes in the cgroup.
  *
  * <p>Limit: in eBPF mode only processes are intercepted, never threads of this JVM, so a test whose
- * client is {@link TestNode#connect} (a socket made by the test itself) cannot run in eBPF mode
- * unless it uses a pod process instead.
+ * client is {@link TestNode#connect} (a socket made by the test itself) cannot run in eBPF mode;
+ * {@link TestNode#podConnect} gives it a socket made by a pod process instead.
  */
 public enum Interception {
   IPTABLES,

@@ -67,12 +67,21 @@ public final class PodSockets implements Closeable {
 
   /** Starts the helper in {@code pod}'s netns, inside {@code cgroup} from its first instruction. */
   public static PodSockets start(TestNetns pod, TestCgroup cgroup) throws IOException {
+    return start(pod, cgroup.path());
+  }
+
+  /** As above, for a cgroup known by its path (a node's eBPF mode, see {@link TestNode}). */
+  public static PodSockets start(TestNetns pod, java.nio.file.Path cgroup) throws IOException {
     Process p =
         new ProcessBuilder(
                 List.of(
                     "sh",
                     "-c",
-                    cgroup.joinCommand() + "ip netns exec " + pod.name() + " \"$@\"",
+                    "echo $$ > "
+                        + cgroup.resolve("cgroup.procs")
+                        + " && exec ip netns exec "
+                        + pod.name()
+                        + " \"$@\"",
                     "sh",
                     "/usr/bin/python3",
                     "-u",
@@ -210,7 +219,7 @@ public final class PodSockets implements Closeable {
         if (errno == EAGAIN) {
           throw new SocketTimeoutException("read timed out");
         }
-        throw new SocketException("read: errno " + errno);
+        throw new SocketException("read: " + Fds.describe(errno));
       }
     }
 
@@ -228,7 +237,7 @@ public final class PodSockets implements Closeable {
         if (errno == EINTR) {
           continue;
         }
-        throw new SocketException("write: errno " + errno);
+        throw new SocketException("write: " + Fds.describe(errno));
       }
     }
 
@@ -287,6 +296,15 @@ public final class PodSockets implements Closeable {
 
     static int errno() {
       return jnr.ffi.Runtime.getRuntime(C).getLastError();
+    }
+
+    /** The errno with the words a JDK socket would use for it, so tests read one message. */
+    static String describe(int errno) {
+      return switch (errno) {
+        case 104 -> "Connection reset by peer (errno 104)";
+        case 32 -> "Broken pipe (errno 32)";
+        default -> "errno " + errno;
+      };
     }
 
     static int take(long pid, int fd) throws IOException {

@@ -50,6 +50,7 @@ public final class TestNode implements AutoCloseable {
   private final Map<String, String> ips = new LinkedHashMap<>();
   private final Map<String, String> ips6 = new LinkedHashMap<>();
   private final List<AutoCloseable> closeables = new ArrayList<>();
+  private final Map<String, PodSockets> podSockets = new LinkedHashMap<>();
   private NodeProxy proxy;
   private TestAgent agent;
   private InterceptionMode interception = InterceptionMode.iptables();
@@ -406,6 +407,27 @@ public final class TestNode implements AutoCloseable {
   }
 
   /**
+   * A connected socket of {@code pod}'s app that this JVM reads and writes: {@link #connect} in
+   * iptables mode; in eBPF mode one made by a helper process in the pod's netns and the proxy's
+   * cgroup ({@link PodSockets}, one per pod, ended at {@link #close}), since a cgroup hook never
+   * sees a socket of this JVM.
+   */
+  public PodSockets.Conn podConnect(String pod, String ip, int port) throws IOException {
+    if (interception.kind() == InterceptionMode.Kind.IPTABLES) {
+      return PodSockets.Conn.of(connect(pod, ip, port));
+    }
+    PodSockets sockets;
+    synchronized (podSockets) {
+      sockets = podSockets.get(pod);
+      if (sockets == null) {
+        sockets = PodSockets.start(pods.get(pod), interception.cgroup());
+        podSockets.put(pod, sockets);
+      }
+    }
+    return sockets.connect(ip, port);
+  }
+
+  /**
    * Runs curl with {@code args} inside {@code pod} (in eBPF mode, inside the proxy's cgroup, as the
    * pod's app would be); returns its output.
    */
@@ -460,6 +482,10 @@ public final class TestNode implements AutoCloseable {
       stopProxy();
     } catch (Exception e) {
       first = e;
+    }
+    synchronized (podSockets) {
+      podSockets.values().forEach(PodSockets::close);
+      podSockets.clear();
     }
     for (AutoCloseable c : closeables) {
       try {

@@ -93,6 +93,21 @@ public final class TwoNodeCluster implements AutoCloseable {
         TransportKind.EPOLL, modes.nextNode(), ids2, authz2, accessLog2, TunnelSettings.defaults());
   }
 
+  /** Both proxies in {@code modes}'s interception mode, with {@code settings} for their tunnels. */
+  public void startProxies(
+      Interception.Setup modes,
+      IdentityProvider ids1,
+      Authorizer authz1,
+      IdentityProvider ids2,
+      Authorizer authz2,
+      TunnelSettings settings)
+      throws Exception {
+    node1.startProxy(
+        TransportKind.EPOLL, modes.nextNode(), ids1, authz1, AccessLogSettings.OFF, settings);
+    node2.startProxy(
+        TransportKind.EPOLL, modes.nextNode(), ids2, authz2, AccessLogSettings.OFF, settings);
+  }
+
   /** As above, both proxies with {@code settings} for their tunnels. */
   public void startProxies(
       IdentityProvider ids1,
