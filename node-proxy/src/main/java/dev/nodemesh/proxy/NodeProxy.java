@@ -296,7 +296,13 @@ public final class NodeProxy implements AutoCloseable {
                     health.configApplied("xds", Duration.ZERO);
                     save(store, config.nodeName(), snapshot.version(), resources);
                   }
-                });
+
+                  @Override
+                  public void initialFetchTimedOut(List<String> missingTypeUrls) {
+                    health.initialFetchTimeouts().increment();
+                  }
+                },
+                config.xds());
         watcher = xds;
         health.bindXds(xds.client()::connected);
       } else {

@@ -7,6 +7,7 @@ import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.state.StateSettings;
 import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import dev.nodemesh.proxy.transport.TransportKind;
+import dev.nodemesh.proxy.xds.XdsSettings;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import org.jspecify.annotations.Nullable;
@@ -42,6 +43,7 @@ import org.jspecify.annotations.Nullable;
  * @param state {@code --state-dir}: where the last accepted xDS config is saved and, at start,
  *     loaded from (default: {@code state} beside the agent socket)
  * @param timeouts the request-header, idle and handshake timeouts ({@link ConnectionTimeouts})
+ * @param xds the xDS client's settings ({@link XdsSettings}: the initial fetch timeout)
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -60,7 +62,8 @@ public record NodeProxyConfig(
     PathSettings paths,
     IsolationSettings isolation,
     StateSettings state,
-    ConnectionTimeouts timeouts) {
+    ConnectionTimeouts timeouts,
+    XdsSettings xds) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
@@ -108,6 +111,7 @@ public record NodeProxyConfig(
     b.isolation = isolation;
     b.state = state;
     b.timeouts = timeouts;
+    b.xds = xds;
     return b;
   }
 
@@ -133,6 +137,7 @@ public record NodeProxyConfig(
     private IsolationSettings isolation = IsolationSettings.DEFAULT;
     private @Nullable StateSettings state;
     private ConnectionTimeouts timeouts = ConnectionTimeouts.DEFAULT;
+    private XdsSettings xds = XdsSettings.DEFAULT;
 
     private Builder() {}
 
@@ -222,6 +227,12 @@ public record NodeProxyConfig(
       return this;
     }
 
+    /** The xDS client's settings (the initial fetch timeout). */
+    public Builder xds(XdsSettings settings) {
+      this.xds = settings;
+      return this;
+    }
+
     /**
      * The settings.
      *
@@ -249,7 +260,8 @@ public record NodeProxyConfig(
           paths,
           isolation,
           state != null ? state : StateSettings.besideAgentSocket(agentSocket),
-          timeouts);
+          timeouts,
+          xds);
     }
   }
 

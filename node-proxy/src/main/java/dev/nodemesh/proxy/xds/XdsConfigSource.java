@@ -51,12 +51,19 @@ public final class XdsConfigSource implements AutoCloseable {
       String nodeName,
       SnapshotHolder snapshots,
       Counter rejected) {
-    return start(target, credentials, nodeName, snapshots, rejected, new XdsClient.Listener() {});
+    return start(
+        target,
+        credentials,
+        nodeName,
+        snapshots,
+        rejected,
+        new XdsClient.Listener() {},
+        XdsSettings.DEFAULT);
   }
 
   /**
    * As above; {@code also} hears every accepted snapshot with its resources after the log (the
-   * proxy saves it on the node and marks the config source).
+   * proxy saves it on the node and marks the config source), and an expired initial fetch.
    */
   public static XdsConfigSource start(
       String target,
@@ -64,7 +71,8 @@ public final class XdsConfigSource implements AutoCloseable {
       String nodeName,
       SnapshotHolder snapshots,
       Counter rejected,
-      XdsClient.Listener also) {
+      XdsClient.Listener also,
+      XdsSettings settings) {
     ManagedChannel channel =
         Grpc.newChannelBuilder(target, credentials)
             // The first response carries a whole view (~150 bytes a workload): gRPC's default
@@ -96,7 +104,13 @@ public final class XdsConfigSource implements AutoCloseable {
               public void rejected(String reasons) {
                 rejected.increment();
               }
-            });
+
+              @Override
+              public void initialFetchTimedOut(List<String> missingTypeUrls) {
+                also.initialFetchTimedOut(missingTypeUrls);
+              }
+            },
+            settings.initialFetchTimeout());
     client.start();
     log.info("subscribing to the control plane at {} as node {}", target, nodeName);
     return new XdsConfigSource(channel, executor, client);
