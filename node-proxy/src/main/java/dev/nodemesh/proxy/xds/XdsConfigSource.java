@@ -11,10 +11,12 @@ import io.micrometer.core.instrument.Counter;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -118,6 +120,23 @@ public final class XdsConfigSource implements AutoCloseable {
 
   public XdsClient client() {
     return client;
+  }
+
+  /**
+   * A reporter of this node's enrolled pods over the same channel (and so the same node token), on
+   * the xDS thread; it reports once started, and again every 30 s.
+   */
+  public EnrolmentReporter enrolmentReporter(String nodeName, Supplier<Set<String>> enrolledUids) {
+    return new EnrolmentReporter(
+        channel,
+        nodeName,
+        enrolledUids,
+        executor,
+        new Backoff(
+            TimeUnit.SECONDS.toNanos(1),
+            TimeUnit.SECONDS.toNanos(30),
+            () -> ThreadLocalRandom.current().nextDouble()),
+        TimeUnit.SECONDS.toNanos(30));
   }
 
   @Override
