@@ -7,6 +7,8 @@ import dev.nodemesh.control.ca.CaOptions;
 import dev.nodemesh.control.ca.CertificateService;
 import dev.nodemesh.control.ca.ServingCertificate;
 import dev.nodemesh.control.ca.TrustBundlePublisher;
+import dev.nodemesh.control.enrolment.EnrolmentRegistry;
+import dev.nodemesh.control.enrolment.EnrolmentService;
 import dev.nodemesh.control.source.Source;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
@@ -129,6 +131,13 @@ public final class ControlPlane implements AutoCloseable {
       NettyServerBuilder builder =
           NettyServerBuilder.forAddress(listen, credentials)
               .addService(ca == null ? cp.ads.definition() : cp.ads.definition(ca.authenticator()));
+      // Served whether or not the source gates capture on it, so a proxy's report never fails.
+      EnrolmentRegistry enrolments = source.enrolments();
+      builder.addService(
+          new EnrolmentService(
+                  enrolments != null ? enrolments : new EnrolmentRegistry(),
+                  ca == null ? null : ca.authenticator())
+              .definition());
       if (ca != null) {
         CaMetrics metrics = new CaMetrics(cp.registry, ca.authority());
         cp.caMetrics = metrics;

@@ -39,6 +39,7 @@ import dev.nodemesh.proxy.state.SnapshotStore;
 import dev.nodemesh.proxy.transport.Transport;
 import dev.nodemesh.proxy.tunnel.Tunnel;
 import dev.nodemesh.proxy.tunnel.TunnelSettings;
+import dev.nodemesh.proxy.xds.EnrolmentReporter;
 import dev.nodemesh.proxy.xds.XdsClient;
 import dev.nodemesh.proxy.xds.XdsConfigSource;
 import io.envoyproxy.envoy.service.discovery.v3.Resource;
@@ -284,6 +285,7 @@ public final class NodeProxy implements AutoCloseable {
     try {
       String xdsTarget = config.xdsTarget();
       Path configDir = config.configDir();
+      Runnable afterReenrolment = () -> {};
       if (xdsTarget != null) {
         // With identity on, the xDS stream carries the node's token too: a control plane with a
         // CA refuses a stream that does not prove the node it names.
@@ -307,8 +309,19 @@ public final class NodeProxy implements AutoCloseable {
                     health.configApplied("xds", Duration.ZERO);
                     save(store, config.nodeName(), snapshot.version(), resources);
                   }
-                });
+
+                  @Override
+                  public void initialFetchTimedOut(List<String> missingTypeUrls) {
+                    health.initialFetchTimeouts().increment();
+                  }
+                },
+                config.xds());
         watcher = xds;
+        // The control plane marks a pod captured only once this node reports it enrolled; the
+        // first report waits for the start-up re-enrolment below.
+        EnrolmentReporter reporter = xds.enrolmentReporter(config.nodeName(), pods::uids);
+        pods.onChange(reporter::changed);
+        afterReenrolment = reporter::start;
         health.bindXds(xds.client()::connected);
       } else {
         watcher =
@@ -334,8 +347,13 @@ public final class NodeProxy implements AutoCloseable {
       // Queued on the agent thread before the socket accepts, so every AddPod/DelPod runs after it.
       readiness.hold("re-enrolling the pods recorded in " + config.cniRunDir());
       Enroller reenrol = enroller;
+      Runnable afterwards = afterReenrolment;
       Future<?> unused =
-          agentThread.submit(() -> reenrolRecordedPods(config.cniRunDir(), reenrol, readiness));
+          agentThread.submit(
+              () -> {
+                reenrolRecordedPods(config.cniRunDir(), reenrol, readiness);
+                afterwards.run();
+              });
       agent = AgentServer.start(config.agentSocket(), new NodeAgentService(enroller, agentThread));
       readiness.supersededWhen(agent::superseded);
       AdminServer admin =

@@ -8,6 +8,7 @@ import dev.nodemesh.proxy.outbound.ServiceRange;
 import dev.nodemesh.proxy.state.StateSettings;
 import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import dev.nodemesh.proxy.transport.TransportKind;
+import dev.nodemesh.proxy.xds.XdsSettings;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import org.jspecify.annotations.Nullable;
@@ -45,6 +46,7 @@ import org.jspecify.annotations.Nullable;
  * @param timeouts the request-header, idle and handshake timeouts ({@link ConnectionTimeouts})
  * @param serviceRange {@code --service-cidr}: the cluster's VIP range, refused before the first
  *     config and cleared from a pod's conntrack table at enrolment (default: none)
+ * @param xds the xDS client's settings ({@link XdsSettings}: the initial fetch timeout)
  */
 public record NodeProxyConfig(
     TransportKind transport,
@@ -64,7 +66,8 @@ public record NodeProxyConfig(
     IsolationSettings isolation,
     StateSettings state,
     ConnectionTimeouts timeouts,
-    ServiceRange serviceRange) {
+    ServiceRange serviceRange,
+    XdsSettings xds) {
 
   public NodeProxyConfig {
     if ((configDir == null) == (xdsTarget == null)) {
@@ -113,6 +116,7 @@ public record NodeProxyConfig(
     b.state = state;
     b.timeouts = timeouts;
     b.serviceRange = serviceRange;
+    b.xds = xds;
     return b;
   }
 
@@ -139,6 +143,7 @@ public record NodeProxyConfig(
     private @Nullable StateSettings state;
     private ConnectionTimeouts timeouts = ConnectionTimeouts.DEFAULT;
     private ServiceRange serviceRange = ServiceRange.NONE;
+    private XdsSettings xds = XdsSettings.DEFAULT;
 
     private Builder() {}
 
@@ -234,6 +239,12 @@ public record NodeProxyConfig(
       return this;
     }
 
+    /** The xDS client's settings (the initial fetch timeout). */
+    public Builder xds(XdsSettings settings) {
+      this.xds = settings;
+      return this;
+    }
+
     /**
      * The settings.
      *
@@ -262,7 +273,8 @@ public record NodeProxyConfig(
           isolation,
           state != null ? state : StateSettings.besideAgentSocket(agentSocket),
           timeouts,
-          serviceRange);
+          serviceRange,
+          xds);
     }
   }
 

@@ -1,6 +1,7 @@
 package dev.nodemesh.control.source;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.nodemesh.control.enrolment.EnrolmentRegistry;
 import dev.nodemesh.control.status.RouteStatusWriter;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
@@ -24,6 +25,8 @@ import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
@@ -37,6 +40,8 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -75,6 +80,14 @@ import org.slf4j.LoggerFactory;
  * <p>With a {@link RouteStatusWriter}, the Accepted/ResolvedRefs status of the HTTPRoutes and
  * GRPCRoutes attached to Services is written back (see there).
  *
+ * <p>Enrolment (with an {@link EnrolmentRegistry}): a pod in the capture scope is captured only
+ * when its {@value #ENROLLED_ANNOTATION} annotation names its own node. A pod running since before
+ * nodemesh was installed matches the scope but was never enrolled (no CNI ADD ran for it), so
+ * nothing would serve a tunnel to it. Each node's report that changes something makes this source
+ * patch (JSON merge patch, on its own thread) the annotation of every pod on that node to match;
+ * the annotation comes back through the informer. The annotation, not this replica's memory, is
+ * what counts, so the state survives a control-plane restart and is the same on every replica.
+ *
  * <p>Limits: only TCP ports are carried; a Service's UDP and SCTP ports are left out (as in local
  * mode), so kube-dns keeps its TCP port.
  */
@@ -112,6 +125,16 @@ public final class KubernetesSource implements Source {
 
   private final @Nullable RouteStatusWriter routeStatus;
   private final CaptureScope scope;
+  private final @Nullable EnrolmentRegistry enrolments;
+  // Patches the enrolment annotation (API calls block): never the control-plane executor.
+  private final @Nullable ExecutorService annotator;
+
+  /**
+   * The pod annotation that records enrolment: the name of the node whose proxy reported the pod
+   * enrolled. It outlives a control-plane restart and is shared by every replica (each node reports
+   * to one of them); it counts only when it names the pod's own {@code spec.nodeName}.
+   */
+  public static final String ENROLLED_ANNOTATION = "nodemesh.dev/enrolled-on";
 
   public KubernetesSource(KubernetesClient client, long resyncMillis) {
     this(client, resyncMillis, null);
@@ -135,6 +158,30 @@ public final class KubernetesSource implements Source {
       long resyncMillis,
       @Nullable RouteStatusWriter routeStatus,
       CaptureScope scope) {
+    this(client, resyncMillis, routeStatus, scope, null);
+  }
+
+  /**
+   * @param enrolments when given, a pod in the scope is captured only when it carries the {@value
+   *     #ENROLLED_ANNOTATION} annotation naming its own node; this source writes that annotation
+   *     from the nodes' reports (see the class comment). Null: capture follows the scope alone.
+   */
+  public KubernetesSource(
+      KubernetesClient client,
+      long resyncMillis,
+      @Nullable RouteStatusWriter routeStatus,
+      CaptureScope scope,
+      @Nullable EnrolmentRegistry enrolments) {
+    this.enrolments = enrolments;
+    this.annotator =
+        enrolments == null
+            ? null
+            : Executors.newSingleThreadExecutor(
+                r -> {
+                  Thread t = new Thread(r, "nodemesh-control-enrolment");
+                  t.setDaemon(true);
+                  return t;
+                });
     this.client = client;
     this.resyncMillis = resyncMillis;
     this.routeStatus = routeStatus;
@@ -187,6 +234,18 @@ public final class KubernetesSource implements Source {
     podInformer.run(); // waits for the first list, and fails start() like inform() would
     pods = podInformer;
     informers.add(podInformer);
+    EnrolmentRegistry reports = enrolments;
+    ExecutorService patcher = annotator;
+    if (reports != null && patcher != null) {
+      reports.onChange(
+          node -> {
+            if (!patcher.isShutdown()) {
+              patcher.execute(() -> annotate(reports, node));
+            }
+          });
+      // Reports that came before the pods' first list.
+      reports.nodes().forEach(node -> patcher.execute(() -> annotate(reports, node)));
+    }
     informers.add(
         client
             .namespaces()
@@ -391,8 +450,74 @@ public final class KubernetesSource implements Source {
     }
     lastProblem.remove("Pod " + name);
     w = scope.apply(KubernetesDerivations.inZone(w, nodeZone(w.nodeName())));
+    if (enrolments != null && w.captured() && !enrolledOnItsNode(pod)) {
+      // In scope but never enrolled (running since before the install): nothing serves HBONE
+      // for it, so other nodes reach it directly and its node's /ready does not wait for it.
+      w = w.withCaptured(false);
+    }
     store.put(
         ResourceType.WORKLOAD, name, WorkloadKind.encode(w, KubernetesDerivations.ready(pod)));
+  }
+
+  /** True when the pod's enrolment annotation names its own node. */
+  static boolean enrolledOnItsNode(Pod pod) {
+    String node = pod.getSpec() == null ? null : pod.getSpec().getNodeName();
+    Map<String, String> annotations = pod.getMetadata().getAnnotations();
+    return node != null
+        && !node.isEmpty()
+        && annotations != null
+        && node.equals(annotations.get(ENROLLED_ANNOTATION));
+  }
+
+  /**
+   * Brings the enrolment annotation of every pod on {@code node} in line with the node's latest
+   * report (on the annotator thread). Only pods whose {@code spec.nodeName} is that node are
+   * touched, so a report naming another node's pod changes nothing; a reported uid with no pod in
+   * the cache yet is picked up by the node's next report. The annotation's change comes back
+   * through the pod informer, which derives the workload again.
+   */
+  private void annotate(EnrolmentRegistry registry, String node) {
+    SharedIndexInformer<Pod> p = pods;
+    if (p == null) {
+      return;
+    }
+    Set<String> reported = registry.of(node);
+    int onNode = 0;
+    for (Pod pod : p.getIndexer().byIndex(POD_NODE_INDEX, node)) {
+      String uid = pod.getMetadata().getUid();
+      boolean want = uid != null && reported.contains(uid);
+      if (want) {
+        onNode++;
+      }
+      if (want == enrolledOnItsNode(pod)) {
+        continue;
+      }
+      // JSON merge patch: null removes the key.
+      String value = want ? "\"" + node + "\"" : "null";
+      String patch =
+          "{\"metadata\":{\"annotations\":{\"" + ENROLLED_ANNOTATION + "\":" + value + "}}}";
+      try {
+        client
+            .pods()
+            .inNamespace(pod.getMetadata().getNamespace())
+            .withName(pod.getMetadata().getName())
+            .patch(PatchContext.of(PatchType.JSON_MERGE), patch);
+      } catch (RuntimeException ex) {
+        // The pod may be gone; otherwise the node's next report tries again.
+        log.warn(
+            "enrolment: marking pod {} {} failed: {}",
+            key(pod),
+            want ? "enrolled" : "not enrolled",
+            ex.getMessage());
+      }
+    }
+    if (onNode < reported.size()) {
+      log.debug(
+          "enrolment: node {} reports {} pods, {} of them known on it",
+          node,
+          reported.size(),
+          onNode);
+    }
   }
 
   /** The zone of a pod's node from the informer cache; empty when the node is unknown. */
@@ -488,7 +613,16 @@ public final class KubernetesSource implements Source {
   }
 
   @Override
+  public @Nullable EnrolmentRegistry enrolments() {
+    return enrolments;
+  }
+
+  @Override
   public void close() {
+    ExecutorService a = annotator;
+    if (a != null) {
+      a.shutdownNow();
+    }
     RouteStatusWriter status = routeStatus;
     if (status != null) {
       status.close();

@@ -1,6 +1,7 @@
 package dev.nodemesh.control.source;
 
 import com.google.protobuf.Message;
+import dev.nodemesh.control.enrolment.EnrolmentRegistry;
 import dev.nodemesh.control.store.ResourceStore;
 import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.model.capture.CaptureScope;
@@ -53,6 +54,9 @@ public final class LocalSource implements Source {
   private final Path dir;
   private final long pollMillis;
   private final CaptureScope scope;
+  private final @Nullable EnrolmentRegistry enrolments;
+  // Set by the first publish (the source's thread only): before it, a report has nothing to redo.
+  private boolean publishedOnce;
   private final ScheduledExecutorService thread;
   private final Map<Path, FileState> accepted = new LinkedHashMap<>();
   private final Map<Path, String> rejectedStamps = new HashMap<>();
@@ -69,6 +73,18 @@ public final class LocalSource implements Source {
    * @param scope the pods the CNI plugins leave alone: their workloads go out uncaptured
    */
   public LocalSource(Path dir, long pollMillis, CaptureScope scope) {
+    this(dir, pollMillis, scope, null);
+  }
+
+  /**
+   * @param enrolments when given, a workload in the scope is captured only once its node's proxy
+   *     reports it enrolled (a pod the YAML lists but no proxy enrolled goes out uncaptured); each
+   *     report that changes something publishes the directory again. Null: capture follows the
+   *     scope alone (local mode enrols every listed pod through its CNI chain).
+   */
+  public LocalSource(
+      Path dir, long pollMillis, CaptureScope scope, @Nullable EnrolmentRegistry enrolments) {
+    this.enrolments = enrolments;
     this.dir = dir;
     this.pollMillis = pollMillis;
     this.scope = scope;
@@ -89,6 +105,22 @@ public final class LocalSource implements Source {
     this.store = store;
     this.executor = executor;
     thread.scheduleWithFixedDelay(this::scanSafely, 0, pollMillis, TimeUnit.MILLISECONDS);
+    EnrolmentRegistry e = enrolments;
+    if (e != null) {
+      e.onChange(node -> thread.execute(this::republish));
+    }
+  }
+
+  @Override
+  public @Nullable EnrolmentRegistry enrolments() {
+    return enrolments;
+  }
+
+  /** The accepted files again, after an enrolment report (on the source's thread). */
+  private void republish() {
+    if (publishedOnce) {
+      publish(List.copyOf(accepted.keySet()));
+    }
   }
 
   @Override
@@ -164,6 +196,7 @@ public final class LocalSource implements Source {
   }
 
   private void publish(List<Path> files) {
+    publishedOnce = true;
     List<FileContent> contents = new ArrayList<>();
     for (Path f : files) {
       FileState st = accepted.get(f);
@@ -203,7 +236,7 @@ public final class LocalSource implements Source {
       for (Loaded<?> l : c.objects()) {
         if (l.kind().slot().equals(kind)) {
           // Captured or not is the capture scope's to say, not the YAML's.
-          Object v = l.value() instanceof Workload w ? scope.apply(w) : l.value();
+          Object v = l.value() instanceof Workload w ? captured(w) : l.value();
           @SuppressWarnings("unchecked") // an object whose kind feeds ResourceKind<?, R> is an R
           R value = (R) v;
           out.put(l.resourceName(), kind.encode(kind.resolve(value, inputs)));
@@ -211,6 +244,15 @@ public final class LocalSource implements Source {
       }
     }
     return out;
+  }
+
+  /** {@code w} as the scope and, when gated, its node's enrolment report say. */
+  private Workload captured(Workload w) {
+    Workload scoped = scope.apply(w);
+    EnrolmentRegistry e = enrolments;
+    return e == null || !scoped.captured() || e.enrolled(w.nodeName(), w.uid())
+        ? scoped
+        : scoped.withCaptured(false);
   }
 
   /** The first rule across files that {@code next} breaks, or null. */

@@ -1,7 +1,9 @@
 package dev.nodemesh.control.source;
 
+import dev.nodemesh.control.enrolment.EnrolmentRegistry;
 import dev.nodemesh.control.store.ResourceStore;
 import java.util.concurrent.Executor;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Where the control plane's resources come from. A source writes to the store only through tasks on
@@ -16,6 +18,15 @@ public interface Source extends AutoCloseable {
 
   /** A short name for logs. */
   String describe();
+
+  /**
+   * The enrolment reports this source marks workloads captured by (a workload is captured only once
+   * its node's proxy reports it enrolled); null when capture follows the scope alone. The control
+   * plane records the nodes' reports into it.
+   */
+  default @Nullable EnrolmentRegistry enrolments() {
+    return null;
+  }
 
   @Override
   void close();

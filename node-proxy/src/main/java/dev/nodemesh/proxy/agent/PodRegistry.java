@@ -4,6 +4,7 @@ import java.net.InetAddress;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicReference;
 import org.jspecify.annotations.Nullable;
 
@@ -15,6 +16,20 @@ public final class PodRegistry {
   private record View(Map<String, EnrolledPod> byUid, Map<InetAddress, EnrolledPod> byIp) {}
 
   private final AtomicReference<View> view = new AtomicReference<>(new View(Map.of(), Map.of()));
+  private volatile Runnable onChange = () -> {};
+
+  /**
+   * Runs {@code listener} (on the agent's thread, so it must only hand work on) after each change
+   * of the enrolled set; the control plane's enrolment report follows it.
+   */
+  public void onChange(Runnable listener) {
+    onChange = listener;
+  }
+
+  /** The uids of the enrolled pods. */
+  public Set<String> uids() {
+    return view.get().byUid().keySet();
+  }
 
   public @Nullable EnrolledPod byIp(InetAddress ip) {
     return view.get().byIp().get(ip);
@@ -37,6 +52,7 @@ public final class PodRegistry {
     Map<String, EnrolledPod> uids = new HashMap<>(v.byUid());
     uids.put(pod.uid(), pod);
     view.set(index(uids));
+    onChange.run();
   }
 
   void remove(String uid) {
@@ -44,6 +60,7 @@ public final class PodRegistry {
     Map<String, EnrolledPod> uids = new HashMap<>(v.byUid());
     uids.remove(uid);
     view.set(index(uids));
+    onChange.run();
   }
 
   private static View index(Map<String, EnrolledPod> uids) {

@@ -38,11 +38,12 @@ import java.util.stream.Stream;
  * {@code nodemesh_netty_direct_memory_used_bytes}, {@code nodemesh_process_open_fds}, {@code
  * nodemesh_process_cpu_seconds_total}, {@code nodemesh_process_resident_memory_bytes}, {@code
  * nodemesh_config_version}, {@code nodemesh_config_age_seconds}, {@code nodemesh_config_source},
- * {@code nodemesh_config_rejected_total}, {@code nodemesh_xds_connected} (xDS mode only), {@code
- * nodemesh_pods_enrolled}, {@code nodemesh_proxy_ready}, {@code nodemesh_allocation_failures_total}
- * (direct memory refused, see {@link FatalErrors}), plus Micrometer's {@code jvm_memory_*}.
- * Certificate expiry and rotations are {@code CertificateManager}'s, policy denials {@link
- * ProxyMetrics#policyDenials}, tunnels {@code TunnelMetrics}, the access log {@code AccessLog}.
+ * {@code nodemesh_config_rejected_total}, {@code nodemesh_xds_initial_fetch_timeouts_total}, {@code
+ * nodemesh_xds_connected} (xDS mode only), {@code nodemesh_pods_enrolled}, {@code
+ * nodemesh_proxy_ready}, {@code nodemesh_allocation_failures_total} (direct memory refused, see
+ * {@link FatalErrors}), plus Micrometer's {@code jvm_memory_*}. Certificate expiry and rotations
+ * are {@code CertificateManager}'s, policy denials {@link ProxyMetrics#policyDenials}, tunnels
+ * {@code TunnelMetrics}, the access log {@code AccessLog}.
  */
 public final class ProxyHealth {
   private static final Path PROC_FD = Path.of("/proc/self/fd");
@@ -54,6 +55,7 @@ public final class ProxyHealth {
   private final AtomicLong lastSeenVersion;
   private final MeterRegistry registry;
   private final Counter configRejected;
+  private final Counter initialFetchTimeouts;
   private volatile String configSource = "none";
 
   /** The values of {@code nodemesh_config_source}'s {@code source} label. */
@@ -66,6 +68,12 @@ public final class ProxyHealth {
     this.configRejected =
         Counter.builder("nodemesh.config.rejected")
             .description("Config updates rejected as invalid (the previous config stays)")
+            .register(registry);
+    this.initialFetchTimeouts =
+        Counter.builder("nodemesh.xds.initial.fetch.timeouts")
+            .description(
+                "First configs applied after the initial fetch timeout without every resource"
+                    + " kind (the missing kinds empty; they are named in the log)")
             .register(registry);
   }
 
@@ -144,6 +152,11 @@ public final class ProxyHealth {
   /** {@code nodemesh_config_rejected_total}: bumped by the config source for each bad update. */
   public Counter configRejected() {
     return configRejected;
+  }
+
+  /** {@code nodemesh_xds_initial_fetch_timeouts_total}. */
+  public Counter initialFetchTimeouts() {
+    return initialFetchTimeouts;
   }
 
   /**

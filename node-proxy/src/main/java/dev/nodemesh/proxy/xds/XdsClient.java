@@ -17,6 +17,7 @@ import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.StreamObserver;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
@@ -46,10 +47,16 @@ import org.slf4j.LoggerFactory;
  * <p>The first config is applied whole: until every subscribed kind has had its first response (an
  * empty one for a kind with no resources), responses are validated, held and ACKed but not swapped
  * in, so a proxy never serves services without their policies. Then the snapshot of all of them is
- * swapped in at once, as Envoy's initial fetch does. There is no time limit: a control plane that
- * never answers for a kind leaves the previous snapshot in force (a saved one; or none, which
- * refuses connections to pods here and keeps the proxy not ready), and the missing kinds are
- * logged. After that each response is applied on its own.
+ * swapped in at once, as Envoy's initial fetch does. The wait is bounded by {@code
+ * initialFetchTimeout} (Envoy's {@code initial_fetch_timeout}), counted from the first connect:
+ * when it expires, the kinds that did arrive are applied with the missing ones empty, logged at
+ * ERROR with the missing type URLs and reported to {@link Listener#initialFetchTimedOut}. That is
+ * for version skew: an older control plane that does not serve a kind this proxy subscribes to
+ * never answers for it. If nothing at all has arrived by then (the control plane is unreachable or
+ * answers nothing), nothing is applied (the previous snapshot stays: a saved one, or none, which
+ * refuses connections to pods here); the next valid response is then applied at once, with the
+ * other kinds empty. With a zero timeout the wait has no bound. After the first config each
+ * response is applied on its own.
  *
  * <p>Threading: every state change runs on {@code executor}, which must run one task at a time (a
  * single-thread scheduler in production, a manually stepped one in tests); gRPC callbacks only hop
@@ -76,6 +83,12 @@ public final class XdsClient implements AutoCloseable {
     default void rejected(String reasons) {}
 
     default void connectionLost(@Nullable Throwable cause, long reconnectInNanos) {}
+
+    /**
+     * The initial fetch timed out and the first config was applied without these kinds (type URLs),
+     * as if they had none.
+     */
+    default void initialFetchTimedOut(List<String> missingTypeUrls) {}
   }
 
   /**
@@ -90,6 +103,7 @@ public final class XdsClient implements AutoCloseable {
   private final ScheduledExecutorService executor;
   private final Backoff backoff;
   private final Listener listener;
+  private final Duration initialFetchTimeout;
 
   // Everything below is touched only on the executor.
   // Per kind (every one of ResourceKinds.ALL), the accepted resources by name; a map of a kind R
@@ -101,6 +115,9 @@ public final class XdsClient implements AutoCloseable {
   private final Set<String> awaitingFirst = new LinkedHashSet<>();
   private int generation;
   private boolean closed;
+  private @Nullable ScheduledFuture<?> initialFetchTimer;
+  // The initial fetch timed out before anything arrived: the next valid response is applied alone.
+  private boolean initialFetchExpired;
   private volatile long version;
   private volatile boolean initialSyncDone;
   private volatile boolean connected;
@@ -112,6 +129,25 @@ public final class XdsClient implements AutoCloseable {
       ScheduledExecutorService executor,
       Backoff backoff,
       Listener listener) {
+    this(channel, nodeName, snapshots, executor, backoff, listener, Duration.ZERO);
+  }
+
+  /**
+   * As above, with the first config's wait for every kind bounded by {@code initialFetchTimeout}
+   * (zero: unbounded), scheduled on {@code executor} (the injected clock).
+   */
+  public XdsClient(
+      Channel channel,
+      String nodeName,
+      SnapshotHolder snapshots,
+      ScheduledExecutorService executor,
+      Backoff backoff,
+      Listener listener,
+      Duration initialFetchTimeout) {
+    if (initialFetchTimeout.isNegative()) {
+      throw new IllegalArgumentException("negative initial fetch timeout");
+    }
+    this.initialFetchTimeout = initialFetchTimeout;
     this.channel = channel;
     this.nodeName = nodeName;
     this.snapshots = snapshots;
@@ -165,6 +201,7 @@ public final class XdsClient implements AutoCloseable {
           if (reconnect != null) {
             reconnect.cancel(false);
           }
+          cancelInitialFetchTimer();
           StreamObserver<DeltaDiscoveryRequest> r = requests;
           requests = null;
           connected = false;
@@ -180,6 +217,15 @@ public final class XdsClient implements AutoCloseable {
       return;
     }
     int gen = ++generation;
+    if (!initialSyncDone
+        && initialFetchTimer == null
+        && !initialFetchExpired
+        && !initialFetchTimeout.isZero()) {
+      // Once, from the first connect: reconnects do not restart the bound.
+      initialFetchTimer =
+          executor.schedule(
+              this::initialFetchTimedOut, initialFetchTimeout.toNanos(), TimeUnit.NANOSECONDS);
+    }
     StreamObserver<DeltaDiscoveryRequest> r =
         AggregatedDiscoveryServiceGrpc.newStub(channel)
             .deltaAggregatedResources(
@@ -265,7 +311,7 @@ public final class XdsClient implements AutoCloseable {
       errors.add("type " + type + " was not subscribed to");
     }
     ConfigSnapshot next = null;
-    if (errors.isEmpty() && kind != null && !initialSyncDone()) {
+    if (errors.isEmpty() && kind != null && !initialSyncDone() && !initialFetchExpired) {
       Set<String> still = new LinkedHashSet<>(awaitingFirst);
       still.remove(kind.typeUrl());
       if (!still.isEmpty()) {
@@ -316,12 +362,84 @@ public final class XdsClient implements AutoCloseable {
       return;
     }
     held = nextHeld;
-    awaitingFirst.clear();
-    initialSyncDone = true;
+    if (!initialSyncDone && kind != null) {
+      awaitingFirst.remove(kind.typeUrl());
+      if (!awaitingFirst.isEmpty()) {
+        // Only after an expired initial fetch that had nothing to apply (see the class comment).
+        missingAtFirstConfig();
+      }
+    }
+    firstConfigDone();
     version = next.version();
     snapshots.swap(next);
     r.onNext(reply.build());
     listener.accepted(next, wire(nextHeld));
+  }
+
+  private void firstConfigDone() {
+    awaitingFirst.clear();
+    initialSyncDone = true;
+    cancelInitialFetchTimer();
+  }
+
+  private void cancelInitialFetchTimer() {
+    ScheduledFuture<?> t = initialFetchTimer;
+    initialFetchTimer = null;
+    if (t != null) {
+      t.cancel(false);
+    }
+  }
+
+  /**
+   * The bound on the first config's wait has passed: what arrived is applied, the missing kinds
+   * empty. With nothing arrived, the next valid response will be (nothing proves the control plane
+   * answers at all, and an empty config would replace a saved one with nothing).
+   */
+  private void initialFetchTimedOut() {
+    initialFetchTimer = null;
+    if (closed || initialSyncDone) {
+      return;
+    }
+    initialFetchExpired = true;
+    if (awaitingFirst.size() == ResourceKinds.ALL.size()) {
+      log.error(
+          "initial config fetch timed out after {}: nothing received from the control plane yet;"
+              + " the first valid response will be applied at once, the kinds still missing"
+              + " empty: {}",
+          initialFetchTimeout,
+          awaitingFirst);
+      return;
+    }
+    ConfigSnapshot next;
+    try {
+      next = build(version + 1, held);
+    } catch (IllegalArgumentException e) {
+      // Each kind was valid alone; together they are not. The next response is tried again.
+      log.error(
+          "initial config fetch timed out after {} waiting for {}; what arrived is inconsistent"
+              + " without them, version {} stays: {}",
+          initialFetchTimeout,
+          awaitingFirst,
+          version,
+          e.getMessage());
+      return;
+    }
+    missingAtFirstConfig();
+    firstConfigDone();
+    version = next.version();
+    snapshots.swap(next);
+    listener.accepted(next, wire(held));
+  }
+
+  /** Logs and reports the kinds the first config goes without. */
+  private void missingAtFirstConfig() {
+    List<String> missing = List.copyOf(awaitingFirst);
+    log.error(
+        "initial config fetch timed out after {}: applying the first config WITHOUT {} (treated as"
+            + " empty; an older control plane that does not serve them?)",
+        initialFetchTimeout,
+        missing);
+    listener.initialFetchTimedOut(missing);
   }
 
   /** True once the first snapshot of every subscribed kind together has been swapped in. */

@@ -11,10 +11,12 @@ import io.micrometer.core.instrument.Counter;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -51,12 +53,19 @@ public final class XdsConfigSource implements AutoCloseable {
       String nodeName,
       SnapshotHolder snapshots,
       Counter rejected) {
-    return start(target, credentials, nodeName, snapshots, rejected, new XdsClient.Listener() {});
+    return start(
+        target,
+        credentials,
+        nodeName,
+        snapshots,
+        rejected,
+        new XdsClient.Listener() {},
+        XdsSettings.DEFAULT);
   }
 
   /**
    * As above; {@code also} hears every accepted snapshot with its resources after the log (the
-   * proxy saves it on the node and marks the config source).
+   * proxy saves it on the node and marks the config source), and an expired initial fetch.
    */
   public static XdsConfigSource start(
       String target,
@@ -64,7 +73,8 @@ public final class XdsConfigSource implements AutoCloseable {
       String nodeName,
       SnapshotHolder snapshots,
       Counter rejected,
-      XdsClient.Listener also) {
+      XdsClient.Listener also,
+      XdsSettings settings) {
     ManagedChannel channel =
         Grpc.newChannelBuilder(target, credentials)
             // The first response carries a whole view (~150 bytes a workload): gRPC's default
@@ -96,7 +106,13 @@ public final class XdsConfigSource implements AutoCloseable {
               public void rejected(String reasons) {
                 rejected.increment();
               }
-            });
+
+              @Override
+              public void initialFetchTimedOut(List<String> missingTypeUrls) {
+                also.initialFetchTimedOut(missingTypeUrls);
+              }
+            },
+            settings.initialFetchTimeout());
     client.start();
     log.info("subscribing to the control plane at {} as node {}", target, nodeName);
     return new XdsConfigSource(channel, executor, client);
@@ -104,6 +120,23 @@ public final class XdsConfigSource implements AutoCloseable {
 
   public XdsClient client() {
     return client;
+  }
+
+  /**
+   * A reporter of this node's enrolled pods over the same channel (and so the same node token), on
+   * the xDS thread; it reports once started, and again every 30 s.
+   */
+  public EnrolmentReporter enrolmentReporter(String nodeName, Supplier<Set<String>> enrolledUids) {
+    return new EnrolmentReporter(
+        channel,
+        nodeName,
+        enrolledUids,
+        executor,
+        new Backoff(
+            TimeUnit.SECONDS.toNanos(1),
+            TimeUnit.SECONDS.toNanos(30),
+            () -> ThreadLocalRandom.current().nextDouble()),
+        TimeUnit.SECONDS.toNanos(30));
   }
 
   @Override

@@ -12,6 +12,7 @@ import dev.nodemesh.proxy.outbound.ServiceRange;
 import dev.nodemesh.proxy.state.StateSettings;
 import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import dev.nodemesh.proxy.transport.TransportKind;
+import dev.nodemesh.proxy.xds.XdsSettings;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -206,6 +207,18 @@ final class ProxyCommand implements Callable<Integer> {
               + " (default: ${DEFAULT-VALUE}).",
       defaultValue = NodeProxyConfig.DEFAULT_TRUST_DOMAIN)
   String trustDomain = NodeProxyConfig.DEFAULT_TRUST_DOMAIN;
+
+  @Option(
+      names = "--initial-fetch-timeout",
+      paramLabel = "DURATION",
+      description =
+          "How long the first config over xDS waits for every resource kind before the kinds"
+              + " that arrived are applied with the missing ones empty (logged and counted; an"
+              + " older control plane may not serve a kind), as Envoy's initial_fetch_timeout;"
+              + " 0s = wait for ever (default: ${DEFAULT-VALUE}).",
+      defaultValue = "15s",
+      converter = ControlCommand.DurationConverter.class)
+  Duration initialFetchTimeout = XdsSettings.DEFAULT_INITIAL_FETCH_TIMEOUT;
 
   @Option(
       names = "--cert-ttl",
@@ -474,6 +487,7 @@ final class ProxyCommand implements Callable<Integer> {
                       maxUpstreamConnectionsPerPod))
               .state(stateDir != null ? new StateSettings(stateDir) : null)
               .serviceRange(ServiceRange.parse(serviceCidrs))
+              .xds(new XdsSettings(initialFetchTimeout))
               .timeouts(
                   new ConnectionTimeouts(
                       httpRequestHeaderTimeout,

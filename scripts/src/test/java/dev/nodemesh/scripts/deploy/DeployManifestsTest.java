@@ -341,6 +341,8 @@ class DeployManifestsTest {
         want.add(new Grant("gateway.networking.k8s.io", r, v, ""));
       }
     }
+    // KubernetesSource: the enrolment annotation (nodemesh.dev/enrolled-on) on pods.
+    want.add(new Grant("", "pods", "patch", ""));
     assertEquals(want, grants(one(ClusterRole.class, "nodemesh-control").getRules()));
 
     Role ca = one(Role.class, "nodemesh-control-ca");
