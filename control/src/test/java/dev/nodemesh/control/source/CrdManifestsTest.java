@@ -119,7 +119,8 @@ class CrdManifestsTest {
             "circuitBreaker",
             "outlierDetection",
             "retry",
-            "rateLimit"),
+            "rateLimit",
+            "tcpIdleTimeout"),
         sections);
     assertEquals(
         dev.nodemesh.model.config.TrafficPolicyParser.MAX_SOURCES_LIMIT,
