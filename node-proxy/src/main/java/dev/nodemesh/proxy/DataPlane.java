@@ -212,7 +212,7 @@ public record DataPlane(
           trustDomain,
           tunnel,
           accessLog,
-          upstreams(transport, proxyMark, budgets, pods, trustDomain, tunnel, metrics),
+          upstreams(transport, proxyMark, budgets, pods, trustDomain, tunnel),
           paths,
           new Downstreams(metrics.registry()),
           budgets,
@@ -227,9 +227,8 @@ public record DataPlane(
       PodBudgets budgets,
       PodRegistry pods,
       String trustDomain,
-      @Nullable Tunnel tunnel,
-      ProxyMetrics metrics) {
-    DirectDialer direct = new DirectDialer(transport, proxyMark, budgets, metrics.registry());
+      @Nullable Tunnel tunnel) {
+    DirectDialer direct = new DirectDialer(transport, proxyMark, budgets);
     return tunnel == null
         ? new Upstreams("", trustDomain, pods::byIp, direct, null)
         : new Upstreams(

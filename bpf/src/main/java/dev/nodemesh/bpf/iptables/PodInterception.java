@@ -28,17 +28,15 @@ public final class PodInterception {
 
   /** Which netfilter family a call is about: the binaries differ, the rules do not. */
   public enum Family {
-    IPV4("iptables-restore", "iptables-save", "-4"),
-    IPV6("ip6tables-restore", "ip6tables-save", "-6");
+    IPV4("iptables-restore", "iptables-save"),
+    IPV6("ip6tables-restore", "ip6tables-save");
 
-    final String restore;
-    final String save;
-    final String ip; // iproute2's family flag
+    private final String restore;
+    private final String save;
 
-    Family(String restore, String save, String ip) {
+    Family(String restore, String save) {
       this.restore = restore;
       this.save = save;
-      this.ip = ip;
     }
   }
 
@@ -140,8 +138,8 @@ public final class PodInterception {
     return run(netns, null, List.of(family.save, "-t", "nat"));
   }
 
-  /** Runs {@code cmd} inside the namespace at {@code netns}; its output, or why it failed. */
-  static String run(Path netns, @Nullable String stdin, List<String> cmd) throws IOException {
+  private static String run(Path netns, @Nullable String stdin, List<String> cmd)
+      throws IOException {
     List<String> full = new ArrayList<>();
     full.add("nsenter");
     full.add("--net=" + netns);

@@ -126,8 +126,7 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
     Relays.connectAndRelay(
         plane.upstreams(),
         ctx.channel(),
-        // From the plaintext client's own address: the app sees who called.
-        new UpstreamPath.SameNode(pod, original, peer.getAddress()),
+        new UpstreamPath.SameNode(pod, original),
         meters,
         accessLog,
         plane.timeouts().tcpIdle(),
