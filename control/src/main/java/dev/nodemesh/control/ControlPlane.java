@@ -269,7 +269,13 @@ public final class ControlPlane implements AutoCloseable {
     if (s != null) {
       s.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
-    grpcExecutor.shutdownNow();
+    // The server's termination does not wait for the calls' last callbacks (a cancelled stream's
+    // handler), which hand work to executor: let them run before executor stops taking work, or
+    // each is a RejectedExecutionException that gRPC logs as SEVERE.
+    grpcExecutor.shutdown();
+    if (!grpcExecutor.awaitTermination(5, TimeUnit.SECONDS)) {
+      grpcExecutor.shutdownNow();
+    }
     executor.shutdownNow();
   }
 }

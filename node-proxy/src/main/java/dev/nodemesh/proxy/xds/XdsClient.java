@@ -25,6 +25,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -261,12 +262,17 @@ public final class XdsClient implements AutoCloseable {
 
   /** Runs on the executor unless the stream it belongs to has been replaced or closed. */
   private void onExecutor(int gen, Runnable task) {
-    executor.execute(
-        () -> {
-          if (gen == generation && !closed) {
-            task.run();
-          }
-        });
+    try {
+      executor.execute(
+          () -> {
+            if (gen == generation && !closed) {
+              task.run();
+            }
+          });
+    } catch (RejectedExecutionException stopped) {
+      // The executor is shut down (the proxy is stopping): the task would have been skipped as
+      // closed anyway, and gRPC would log the exception as a warning at every shutdown.
+    }
   }
 
   private static DeltaDiscoveryRequest subscribe(
