@@ -11,6 +11,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -20,6 +21,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Clock;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
@@ -113,6 +115,31 @@ public final class SnapshotStore {
     } catch (IOException e) {
       // Some file systems refuse to open a directory for fsync; the rename is still atomic.
     }
+  }
+
+  /**
+   * Removes the saved snapshot and any temporary file a crashed save left beside it (uninstall),
+   * and the directory too when nothing else is in it. Returns the files removed.
+   */
+  public List<Path> remove() throws IOException {
+    List<Path> removed = new ArrayList<>();
+    if (!Files.isDirectory(dir)) {
+      return removed;
+    }
+    try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir, FILE_NAME + "*")) {
+      for (Path p : entries) {
+        String name = p.getFileName().toString();
+        if ((name.equals(FILE_NAME) || name.endsWith(".tmp")) && Files.deleteIfExists(p)) {
+          removed.add(p);
+        }
+      }
+    }
+    try (DirectoryStream<Path> rest = Files.newDirectoryStream(dir)) {
+      if (!rest.iterator().hasNext()) {
+        Files.delete(dir);
+      }
+    }
+    return removed;
   }
 
   /** Reads and checks the saved snapshot; never throws for what the file holds. */

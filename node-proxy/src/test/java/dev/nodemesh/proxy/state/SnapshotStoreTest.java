@@ -99,6 +99,25 @@ class SnapshotStoreTest {
     }
   }
 
+  @Test
+  void removeTakesTheSnapshotAndCrashLeftoversButNothingElse() throws IOException {
+    SnapshotStore store = store();
+    assertEquals(List.of(), store.remove(), "nothing saved yet: nothing to remove");
+    store.save("n1", 1, resources());
+    Path state = dir.resolve("state");
+    Files.writeString(state.resolve(SnapshotStore.FILE_NAME + ".9.tmp"), "junk");
+    Files.writeString(state.resolve("operator-notes.txt"), "not ours");
+    assertEquals(
+        List.of(SnapshotStore.FILE_NAME, SnapshotStore.FILE_NAME + ".9.tmp"),
+        store.remove().stream().map(p -> p.getFileName().toString()).sorted().toList());
+    assertInstanceOf(SnapshotStore.Load.Missing.class, store.load());
+    assertTrue(Files.exists(state.resolve("operator-notes.txt")), "a file not ours stays");
+    Files.delete(state.resolve("operator-notes.txt"));
+    store.save("n1", 2, resources());
+    store.remove();
+    assertTrue(Files.notExists(state), "an emptied state dir goes too");
+  }
+
   private byte[] saved() throws IOException {
     SnapshotStore store = store();
     store.save("n1", 3, resources());

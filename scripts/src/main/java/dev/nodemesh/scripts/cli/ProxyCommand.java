@@ -9,14 +9,17 @@ import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.outbound.ServiceRange;
+import dev.nodemesh.proxy.state.SnapshotStore;
 import dev.nodemesh.proxy.state.StateSettings;
 import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import dev.nodemesh.proxy.transport.TransportKind;
 import dev.nodemesh.proxy.xds.XdsSettings;
+import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -72,8 +75,9 @@ final class ProxyCommand implements Callable<Integer> {
       names = "--uninstall",
       description =
           "Do not run: detach and unpin what an earlier proxy left in --bpf-pin-dir (eBPF mode:"
-              + " cgroup links, maps, each pod's inbound link), then exit. Only while no proxy"
-              + " uses that dir; nothing to do for --intercept=iptables.")
+              + " cgroup links, maps, each pod's inbound link) and, when --state-dir is given,"
+              + " remove the config saved there, then exit. Only while no proxy uses them; no"
+              + " pins to remove for --intercept=iptables.")
   boolean uninstall;
 
   @Option(
@@ -259,7 +263,7 @@ final class ProxyCommand implements Callable<Integer> {
       names = "--path-escaped-slashes",
       paramLabel = "reject|keep|unescape",
       description =
-          "L7: what %2F and %5C in a request path do: answer 400, stay inside their segment, or"
+          "L7: what %%2F and %%5C in a request path do: answer 400, stay inside their segment, or"
               + " become / (default: ${DEFAULT-VALUE}).",
       defaultValue = "reject")
   String pathEscapedSlashes = "reject";
@@ -452,6 +456,24 @@ final class ProxyCommand implements Callable<Integer> {
     interception = interception.withSkMsg(ebpfSkMsg);
     if (uninstall) {
       System.err.println("nodemesh proxy --uninstall: " + EbpfInterception.uninstall(interception));
+      // Only an explicit --state-dir: the default one beside the agent socket is local mode's,
+      // whose run dir `local down` removes whole.
+      if (stateDir != null) {
+        try {
+          System.err.println(
+              "nodemesh proxy --uninstall: removed "
+                  + new SnapshotStore(stateDir, Clock.systemUTC()).remove()
+                  + " from "
+                  + stateDir);
+        } catch (IOException e) {
+          System.err.println(
+              "nodemesh proxy --uninstall: cannot remove the saved config in "
+                  + stateDir
+                  + ": "
+                  + e);
+          return 1;
+        }
+      }
       return 0;
     }
     PathSettings.EscapedSlashes escapedSlashes;

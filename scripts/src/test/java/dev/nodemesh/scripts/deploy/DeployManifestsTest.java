@@ -762,6 +762,9 @@ class DeployManifestsTest {
     assertEquals(option(proxy, "--bpf-cgroup"), option(i, "--bpf-cgroup"));
     assertHostPathAtSamePath(un, ui, (Path) option(i, "--bpf-pin-dir"));
     assertHostPathAtSamePath(un, ui, (Path) option(i, "--bpf-cgroup"));
+    // ...and the config the proxy saved.
+    assertEquals(option(proxy, "--state-dir"), option(i, "--state-dir"));
+    assertHostPathAtSamePath(un, ui, (Path) option(i, "--state-dir"));
   }
 
   @Test
