@@ -2,10 +2,10 @@ package dev.nodemesh.cni.install;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nodemesh.cni.spec.CniError;
 import dev.nodemesh.cni.spec.CniVersion;
-import dev.nodemesh.cni.spec.NetConf;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -100,7 +100,7 @@ public final class ConfListEdit {
       }
       ObjectNode single = ((ObjectNode) conf).deepCopy();
       single.remove(List.of("name", "cniVersion"));
-      ObjectNode list = NetConf.JSON.createObjectNode();
+      ObjectNode list = JsonNodeFactory.instance.objectNode();
       list.put("cniVersion", version);
       list.set("name", conf.get("name"));
       list.putArray("plugins").add(single);

@@ -2,7 +2,7 @@ package dev.nodemesh.cni.install;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.nodemesh.cni.spec.NetConf;
+import dev.nodemesh.model.cni.JsonTrees;
 import java.io.IOException;
 import java.nio.file.ClosedWatchServiceException;
 import java.nio.file.DirectoryStream;
@@ -395,7 +395,7 @@ public final class InstallCni {
 
   private static JsonNode read(Path f) throws IOException, ConfListEdit.Refused {
     try {
-      JsonNode n = NetConf.JSON.readTree(Files.readAllBytes(f));
+      JsonNode n = JsonTrees.read(Files.readAllBytes(f));
       if (n == null) {
         throw new ConfListEdit.Refused(f + " is empty");
       }
@@ -406,8 +406,7 @@ public final class InstallCni {
   }
 
   private static byte[] render(ObjectNode conf) throws IOException {
-    return (NetConf.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(conf) + "\n")
-        .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    return (JsonTrees.writePretty(conf) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8);
   }
 
   static void writeAtomically(Path target, byte[] data, Set<PosixFilePermission> mode)

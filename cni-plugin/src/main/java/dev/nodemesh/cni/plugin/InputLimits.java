@@ -4,9 +4,9 @@ import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.nodemesh.cni.spec.CniEnv;
 import dev.nodemesh.cni.spec.CniError;
+import dev.nodemesh.model.cni.JsonTrees;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.Iterator;
@@ -59,18 +59,17 @@ public final class InputLimits {
    * Jackson stops at these while it reads, so a long string or a deep nest is refused before it is
    * built; the walk in {@link #checkJson} then names the offending field.
    */
-  static final ObjectMapper JSON =
-      new ObjectMapper(
-          JsonFactory.builder()
-              .streamReadConstraints(
-                  StreamReadConstraints.builder()
-                      .maxDocumentLength(MAX_STDIN_BYTES)
-                      .maxStringLength(MAX_STDIN_BYTES)
-                      .maxNameLength(MAX_STDIN_BYTES)
-                      .maxNestingDepth(MAX_JSON_DEPTH)
-                      .maxNumberLength(64)
-                      .build())
-              .build());
+  static final JsonFactory JSON =
+      JsonFactory.builder()
+          .streamReadConstraints(
+              StreamReadConstraints.builder()
+                  .maxDocumentLength(MAX_STDIN_BYTES)
+                  .maxStringLength(MAX_STDIN_BYTES)
+                  .maxNameLength(MAX_STDIN_BYTES)
+                  .maxNestingDepth(MAX_JSON_DEPTH)
+                  .maxNumberLength(64)
+                  .build())
+          .build();
 
   private InputLimits() {}
 
@@ -132,7 +131,7 @@ public final class InputLimits {
     }
     JsonNode tree;
     try {
-      tree = JSON.readTree(stdin);
+      tree = JsonTrees.read(JSON, stdin);
     } catch (com.fasterxml.jackson.core.exc.StreamConstraintsException e) {
       throw new CniError(
           CniError.DECODING_FAILURE,

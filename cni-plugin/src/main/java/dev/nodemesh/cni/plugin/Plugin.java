@@ -1,8 +1,8 @@
 package dev.nodemesh.cni.plugin;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nodemesh.cni.plugin.Agent.AgentException;
 import dev.nodemesh.cni.spec.CniEnv;
@@ -11,6 +11,7 @@ import dev.nodemesh.cni.spec.CniVersion;
 import dev.nodemesh.cni.spec.NetConf;
 import dev.nodemesh.cni.spec.Results;
 import dev.nodemesh.model.cni.AgentWire.Pod;
+import dev.nodemesh.model.cni.JsonTrees;
 import dev.nodemesh.model.cni.PodRecords;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -92,7 +93,7 @@ public final class Plugin {
       InputLimits.checkStdin(stdin);
       InputLimits.checkEnv(env);
     } catch (CniError err) {
-      return new Response(1, err.toJson(CniVersion.LATEST).toString());
+      return new Response(1, JsonTrees.write(err.toJson(CniVersion.LATEST)));
     }
     // Errors found before the config is decoded (the environment) still answer in the config's
     // version when stdin names one we speak.
@@ -126,19 +127,19 @@ public final class Plugin {
         case VERSION -> throw new IllegalStateException("handled above");
       };
     } catch (CniError err) {
-      return new Response(1, err.toJson(version).toString());
+      return new Response(1, JsonTrees.write(err.toJson(version)));
     } catch (RuntimeException err) {
       return new Response(
           1,
-          new CniError(CniError.INTERNAL, "nodemesh plugin failed", String.valueOf(err))
-              .toJson(version)
-              .toString());
+          JsonTrees.write(
+              new CniError(CniError.INTERNAL, "nodemesh plugin failed", String.valueOf(err))
+                  .toJson(version)));
     }
   }
 
   private static CniVersion peekVersion(byte[] stdin) {
     try {
-      JsonNode in = NetConf.JSON.readTree(stdin);
+      JsonNode in = JsonTrees.read(stdin);
       return in == null ? CniVersion.LATEST : CniVersion.parse(in.path("cniVersion").asText(""));
     } catch (IOException | CniError e) {
       return CniVersion.LATEST;
@@ -146,25 +147,21 @@ public final class Plugin {
   }
 
   private static Response ok(JsonNode out) {
-    try {
-      return new Response(0, NetConf.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(out));
-    } catch (JsonProcessingException e) {
-      throw new IllegalStateException(e);
-    }
+    return new Response(0, JsonTrees.writePretty(out));
   }
 
   /** Answers with the requested version when it is one we speak, else the latest. */
   private static JsonNode version(byte[] stdin) {
     String asked = "";
     try {
-      JsonNode in = NetConf.JSON.readTree(stdin);
+      JsonNode in = JsonTrees.read(stdin);
       if (in != null) {
         asked = in.path("cniVersion").asText("");
       }
     } catch (IOException e) {
       // VERSION needs nothing from stdin; an unreadable one is not an error.
     }
-    ObjectNode out = NetConf.JSON.createObjectNode();
+    ObjectNode out = JsonNodeFactory.instance.objectNode();
     out.put(
         "cniVersion",
         CniVersion.supported().contains(asked) ? asked : CniVersion.LATEST.toString());

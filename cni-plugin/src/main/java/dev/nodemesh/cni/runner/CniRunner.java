@@ -1,10 +1,13 @@
 package dev.nodemesh.cni.runner;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.MissingNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nodemesh.cni.spec.CniError;
 import dev.nodemesh.cni.spec.CniVersion;
 import dev.nodemesh.cni.spec.NetConf;
+import dev.nodemesh.model.cni.JsonTrees;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -87,7 +90,7 @@ public final class CniRunner {
     ObjectNode prev = null;
     for (JsonNode plugin : conflist.path("plugins")) {
       String out = exec("ADD", conflist, (ObjectNode) plugin, prev, a);
-      JsonNode r = NetConf.JSON.readTree(out);
+      JsonNode r = JsonTrees.read(out);
       if (r == null || !r.isObject()) {
         throw new CniRunException(
             plugin.path("type").asText(),
@@ -100,7 +103,7 @@ public final class CniRunner {
       throw new CniError(CniError.INVALID_NETWORK_CONFIG, "conflist has no plugins");
     }
     Files.createDirectories(cacheDir);
-    Files.write(cacheFile(conflist, a), NetConf.JSON.writeValueAsBytes(prev));
+    Files.write(cacheFile(conflist, a), JsonTrees.bytes(prev));
     return prev;
   }
 
@@ -157,11 +160,12 @@ public final class CniRunner {
 
   /** The plugin's VERSION answer. */
   public JsonNode version(String type) throws CniRunException, IOException, CniError {
-    ObjectNode conf = NetConf.JSON.createObjectNode();
+    ObjectNode conf = JsonNodeFactory.instance.objectNode();
     conf.put("cniVersion", CniVersion.LATEST.toString());
     conf.put("type", type);
     String out = run(type, "VERSION", conf, new Attachment("", Path.of(""), "", Map.of()));
-    return NetConf.JSON.readTree(out);
+    JsonNode v = JsonTrees.read(out);
+    return v == null ? MissingNode.getInstance() : v; // nothing printed, as readTree answered
   }
 
   private @Nullable ObjectNode cached(ObjectNode conflist, Attachment a) throws IOException {
@@ -169,7 +173,7 @@ public final class CniRunner {
     if (!Files.exists(f)) {
       return null;
     }
-    JsonNode r = NetConf.JSON.readTree(Files.readAllBytes(f));
+    JsonNode r = JsonTrees.read(Files.readAllBytes(f));
     return r != null && r.isObject() ? (ObjectNode) r : null;
   }
 
@@ -214,7 +218,7 @@ public final class CniRunner {
     CompletableFuture<byte[]> stdout = drain(p.getInputStream());
     CompletableFuture<byte[]> stderr = drain(p.getErrorStream());
     try (OutputStream in = p.getOutputStream()) {
-      in.write(NetConf.JSON.writeValueAsBytes(conf));
+      in.write(JsonTrees.bytes(conf));
     } catch (IOException e) {
       // A plugin that exits without reading stdin (VERSION) closes the pipe; its output decides.
     }
@@ -231,7 +235,7 @@ public final class CniRunner {
       if (p.exitValue() != 0) {
         CniError e = null;
         try {
-          JsonNode j = NetConf.JSON.readTree(out);
+          JsonNode j = JsonTrees.read(out);
           e = j == null ? null : CniError.fromJson(j);
         } catch (IOException notJson) {
           // Fall through to the made-up error below.

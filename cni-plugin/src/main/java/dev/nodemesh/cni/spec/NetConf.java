@@ -2,8 +2,8 @@ package dev.nodemesh.cni.spec;
 
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.nodemesh.model.cni.JsonTrees;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -11,8 +11,6 @@ import org.jspecify.annotations.Nullable;
  * whole object kept so plugin-specific keys and {@code prevResult} pass through untouched.
  */
 public record NetConf(CniVersion version, String name, String type, ObjectNode raw) {
-  public static final ObjectMapper JSON = new ObjectMapper();
-
   /**
    * Decodes stdin: not JSON or not an object is code 6; an unsupported {@code cniVersion} code 1; a
    * spec field of the wrong type code 7.
@@ -20,7 +18,7 @@ public record NetConf(CniVersion version, String name, String type, ObjectNode r
   public static NetConf parse(byte[] stdin) throws CniError {
     JsonNode tree;
     try {
-      tree = JSON.readTree(stdin);
+      tree = JsonTrees.read(stdin);
     } catch (JacksonException e) {
       throw new CniError(
           CniError.DECODING_FAILURE,

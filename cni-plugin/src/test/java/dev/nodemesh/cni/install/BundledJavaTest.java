@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.nodemesh.cni.spec.NetConf;
+import dev.nodemesh.cni.spec.TestJson;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -34,7 +34,7 @@ class BundledJavaTest {
     Files.writeString(src.resolve("a.jar"), "jar");
     Files.writeString(tmp.resolve("image/cni/nodemesh-cni"), "#!/bin/sh\n");
     Path bin = Files.createDirectories(tmp.resolve("host/opt/cni/bin"));
-    ObjectNode conf = (ObjectNode) NetConf.JSON.readTree("{\"type\": \"nodemesh\"}");
+    ObjectNode conf = (ObjectNode) TestJson.JSON.readTree("{\"type\": \"nodemesh\"}");
     List<String> log = new ArrayList<>();
     InstallCni install =
         new InstallCni(
@@ -73,7 +73,7 @@ class BundledJavaTest {
     InstallCni install =
         new InstallCni(
             new InstallCni.Settings(
-                tmp, tmp, tmp.resolve("w"), tmp, NetConf.JSON.createObjectNode(), null),
+                tmp, tmp, tmp.resolve("w"), tmp, TestJson.JSON.createObjectNode(), null),
             s -> {});
     assertThrows(IllegalArgumentException.class, () -> install.bundleJava(tmp));
   }

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.nodemesh.cni.spec.NetConf;
+import dev.nodemesh.cni.spec.TestJson;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -60,7 +60,7 @@ class InstallCniTest {
     Files.writeString(tmp.resolve("src/nodemesh-cni"), "#!/bin/sh\n");
     pluginConf =
         (ObjectNode)
-            NetConf.JSON.readTree(
+            TestJson.JSON.readTree(
                 "{\"type\": \"nodemesh\", \"agentSocket\": \"/var/run/nodemesh/agent.sock\"}");
     install =
         new InstallCni(
@@ -75,7 +75,7 @@ class InstallCniTest {
   }
 
   private JsonNode json(Path p) throws Exception {
-    return NetConf.JSON.readTree(Files.readAllBytes(p));
+    return TestJson.JSON.readTree(Files.readAllBytes(p));
   }
 
   private static List<String> types(JsonNode list) {
@@ -113,7 +113,7 @@ class InstallCniTest {
     // Everything else is the primary's.
     ObjectNode without = json(own).deepCopy();
     ((ArrayNode) without.get("plugins")).remove(2);
-    assertEquals(NetConf.JSON.readTree(BRIDGE_CONFLIST), without);
+    assertEquals(TestJson.JSON.readTree(BRIDGE_CONFLIST), without);
     assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(own)));
 
     byte[] once = Files.readAllBytes(own);

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.nodemesh.cni.spec.NetConf;
+import dev.nodemesh.cni.spec.TestJson;
 import dev.nodemesh.model.cni.AgentWire.Pod;
 import dev.nodemesh.model.cni.PodRecords;
 import java.io.ByteArrayOutputStream;
@@ -100,7 +100,7 @@ class HostileInputTest {
   static int oneErrorObject(int exit, String stdout) throws Exception {
     assertEquals(1, exit, stdout);
     JsonNode e =
-        NetConf.JSON
+        TestJson.JSON
             .readerFor(JsonNode.class)
             .with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
             .readValue(stdout);

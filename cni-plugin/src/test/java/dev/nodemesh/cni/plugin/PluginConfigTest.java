@@ -3,7 +3,7 @@ package dev.nodemesh.cni.plugin;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.nodemesh.cni.spec.NetConf;
+import dev.nodemesh.cni.spec.TestJson;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 /** Where the plugin records pods: the place a proxy serving the same socket reads them from. */
 class PluginConfigTest {
   private static PluginConfig parse(String json) throws Exception {
-    return PluginConfig.from((ObjectNode) NetConf.JSON.readTree(json));
+    return PluginConfig.from((ObjectNode) TestJson.JSON.readTree(json));
   }
 
   @Test

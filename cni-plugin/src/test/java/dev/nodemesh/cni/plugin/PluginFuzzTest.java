@@ -9,8 +9,9 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.nodemesh.cni.spec.NetConf;
+import dev.nodemesh.cni.spec.TestJson;
 import dev.nodemesh.model.cni.AgentWire.Pod;
+import dev.nodemesh.model.cni.JsonTrees;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -169,7 +170,7 @@ class PluginFuzzTest {
   }
 
   private static JsonNode oneObject(String stdout) throws IOException {
-    return NetConf.JSON
+    return TestJson.JSON
         .readerFor(JsonNode.class)
         .with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
         .readValue(stdout);
@@ -179,7 +180,7 @@ class PluginFuzzTest {
   private static byte[] pinPaths(byte[] stdin) {
     JsonNode tree;
     try {
-      tree = InputLimits.JSON.readTree(stdin);
+      tree = JsonTrees.read(InputLimits.JSON, stdin);
     } catch (IOException | RuntimeException e) {
       return stdin;
     }
@@ -189,7 +190,7 @@ class PluginFuzzTest {
     o.put("runDir", dir.resolve("run").toString());
     o.put("agentSocket", dir.resolve("agent.sock").toString());
     try {
-      return NetConf.JSON.writeValueAsBytes(o);
+      return TestJson.JSON.writeValueAsBytes(o);
     } catch (IOException e) {
       throw new IllegalStateException(e);
     }

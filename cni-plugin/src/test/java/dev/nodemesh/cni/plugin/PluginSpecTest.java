@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.nodemesh.cni.spec.NetConf;
+import dev.nodemesh.cni.spec.TestJson;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -109,7 +109,7 @@ class PluginSpecTest {
   }
 
   static JsonNode json(Plugin.Response r) throws Exception {
-    return NetConf.JSON.readTree(r.stdout());
+    return TestJson.JSON.readTree(r.stdout());
   }
 
   static void assertError(int code, Plugin.Response r) throws Exception {
@@ -124,7 +124,7 @@ class PluginSpecTest {
   void addPassesPrevResultThroughAndEnrolsThePod(String version) throws Exception {
     Plugin.Response r = call(env("ADD"), conf(version, true));
     assertEquals(0, r.exitCode(), r.stdout());
-    ObjectNode want = (ObjectNode) NetConf.JSON.readTree(prevResult(version));
+    ObjectNode want = (ObjectNode) TestJson.JSON.readTree(prevResult(version));
     assertEquals(want, json(r));
     var pod = agent.pods.get("u-123");
     assertEquals("cart-7d9", pod.name());
@@ -176,7 +176,7 @@ class PluginSpecTest {
     assertEquals(0, r.exitCode(), r.stdout());
     assertEquals(version, json(r).path("cniVersion").asText());
     assertEquals(
-        NetConf.JSON.readTree("[\"0.3.0\",\"0.3.1\",\"0.4.0\",\"1.0.0\",\"1.1.0\"]"),
+        TestJson.JSON.readTree("[\"0.3.0\",\"0.3.1\",\"0.4.0\",\"1.0.0\",\"1.1.0\"]"),
         json(r).path("supportedVersions"));
   }
 
@@ -347,7 +347,7 @@ class PluginSpecTest {
     sys.put("CNI_ARGS", "K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns-1;K8S_POD_UID=u-9");
     Plugin.Response r = call(sys, conf("1.0.0", true));
     assertEquals(0, r.exitCode(), r.stdout());
-    assertEquals(NetConf.JSON.readTree(prevResult("1.0.0")), json(r));
+    assertEquals(TestJson.JSON.readTree(prevResult("1.0.0")), json(r));
     assertFalse(Files.exists(tmp.resolve("run/c0ffee01.json")));
 
     String optOut =
@@ -368,7 +368,7 @@ class PluginSpecTest {
             .replaceFirst("\\}\\s*$", ", \"prevResult\": " + prevResult("0.4.0") + "}");
     Plugin.Response r = call(env("ADD"), c);
     assertEquals(0, r.exitCode(), r.stdout());
-    assertEquals(NetConf.JSON.readTree(prevResult("1.0.0")), json(r));
+    assertEquals(TestJson.JSON.readTree(prevResult("1.0.0")), json(r));
   }
 
   @Test

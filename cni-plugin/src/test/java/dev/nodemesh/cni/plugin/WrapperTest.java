@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.nodemesh.cni.spec.NetConf;
+import dev.nodemesh.cni.spec.TestJson;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -116,8 +116,8 @@ class WrapperTest {
     Run add = exec(env("ADD", id), conf());
     assertEquals(0, add.exit(), add.stdout() + add.stderr());
     assertEquals(
-        NetConf.JSON.readTree(PluginSpecTest.prevResult("1.1.0")),
-        NetConf.JSON.readTree(add.stdout()));
+        TestJson.JSON.readTree(PluginSpecTest.prevResult("1.1.0")),
+        TestJson.JSON.readTree(add.stdout()));
     assertEquals("", add.stderr().strip(), "stderr should be quiet");
     assertTrue(agent.pods.containsKey("u-" + id));
     Run del = exec(env("DEL", id), conf());
@@ -139,7 +139,7 @@ class WrapperTest {
     untrain();
     Run v = exec(Map.of("CNI_COMMAND", "VERSION"), "{\"cniVersion\":\"1.0.0\"}");
     assertEquals(0, v.exit(), v.stderr());
-    JsonNode j = NetConf.JSON.readTree(v.stdout());
+    JsonNode j = TestJson.JSON.readTree(v.stdout());
     assertEquals("1.0.0", j.path("cniVersion").asText());
     addAndDel("nocache");
 
@@ -185,8 +185,8 @@ class WrapperTest {
       Run add = exec(env("ADD", "broken"), conf());
       assertEquals(0, add.exit(), add.stdout() + add.stderr());
       assertEquals(
-          NetConf.JSON.readTree(PluginSpecTest.prevResult("1.1.0")),
-          NetConf.JSON.readTree(add.stdout()));
+          TestJson.JSON.readTree(PluginSpecTest.prevResult("1.1.0")),
+          TestJson.JSON.readTree(add.stdout()));
     } finally {
       untrain();
     }
@@ -197,6 +197,6 @@ class WrapperTest {
     agent.close();
     Run add = exec(env("ADD", "down"), conf());
     assertEquals(1, add.exit());
-    assertEquals(11, NetConf.JSON.readTree(add.stdout()).path("code").asInt(), add.stdout());
+    assertEquals(11, TestJson.JSON.readTree(add.stdout()).path("code").asInt(), add.stdout());
   }
 }

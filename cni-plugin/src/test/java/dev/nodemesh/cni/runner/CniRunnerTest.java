@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.nodemesh.cni.spec.NetConf;
+import dev.nodemesh.cni.spec.TestJson;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -94,13 +94,13 @@ class CniRunnerTest {
     ObjectNode list = conflist("first", "second");
     JsonNode r = runner.add(list, att);
     assertEquals("[\"first\",\"second\"]", r.path("dns").path("search").toString());
-    JsonNode secondIn = NetConf.JSON.readTree(Files.readString(tmp.resolve("second-ADD.stdin")));
+    JsonNode secondIn = TestJson.JSON.readTree(Files.readString(tmp.resolve("second-ADD.stdin")));
     assertEquals("net1", secondIn.path("name").asText());
     assertEquals("1.0.0", secondIn.path("cniVersion").asText());
     assertEquals(1, secondIn.path("x").asInt());
     assertEquals("[\"first\"]", secondIn.path("prevResult").path("dns").path("search").toString());
     assertFalse(
-        NetConf.JSON.readTree(Files.readString(tmp.resolve("first-ADD.stdin"))).has("prevResult"));
+        TestJson.JSON.readTree(Files.readString(tmp.resolve("first-ADD.stdin"))).has("prevResult"));
 
     runner.check(list, att);
     runner.del(list, att);
@@ -115,7 +115,7 @@ class CniRunnerTest {
             "first DEL ctr1 eth0 K8S_POD_NAME=p /var/run/netns/p"),
         log);
     // DEL carries the cached ADD result as prevResult.
-    JsonNode delIn = NetConf.JSON.readTree(Files.readString(tmp.resolve("first-DEL.stdin")));
+    JsonNode delIn = TestJson.JSON.readTree(Files.readString(tmp.resolve("first-DEL.stdin")));
     assertEquals(r, delIn.path("prevResult"));
     assertTrue(Files.list(tmp.resolve("cache")).findAny().isEmpty());
   }

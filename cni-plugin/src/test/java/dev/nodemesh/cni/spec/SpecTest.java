@@ -15,7 +15,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 /** The wire-format pieces on their own: no plugin, no agent. */
 class SpecTest {
   private static ObjectNode json(String s) throws Exception {
-    return (ObjectNode) NetConf.JSON.readTree(s);
+    return (ObjectNode) TestJson.JSON.readTree(s);
   }
 
   @Test

@@ -1,8 +1,9 @@
 package dev.nodemesh.model.cni;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.MissingNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -35,7 +36,6 @@ import org.jspecify.annotations.Nullable;
  * missing ones read as "".
  */
 public final class PodRecords {
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   /** One ADD as recorded. */
   public record Record(
@@ -52,7 +52,7 @@ public final class PodRecords {
     }
 
     public ObjectNode toJson() {
-      ObjectNode o = JSON.createObjectNode();
+      ObjectNode o = JsonNodeFactory.instance.objectNode();
       o.put("network", network);
       o.put("containerId", containerId);
       o.put("ifname", ifname);
@@ -114,7 +114,7 @@ public final class PodRecords {
     }
     Path tmp = Files.createTempFile(dir, ".add-", ".tmp");
     try {
-      Files.write(tmp, JSON.writeValueAsBytes(r.toJson()));
+      Files.write(tmp, JsonTrees.bytes(r.toJson()));
       try {
         Files.move(tmp, file(r.containerId()), StandardCopyOption.ATOMIC_MOVE);
       } catch (AtomicMoveNotSupportedException e) {
@@ -128,10 +128,15 @@ public final class PodRecords {
   /** The record of a container, or null; an unreadable record counts as none. */
   public @Nullable Record read(String containerId) {
     try {
-      return Record.fromJson(JSON.readTree(Files.readAllBytes(file(containerId))));
+      return Record.fromJson(orMissing(JsonTrees.read(Files.readAllBytes(file(containerId)))));
     } catch (IOException e) {
       return null;
     }
+  }
+
+  // An empty file reads as a record of empty fields, as ObjectMapper.readTree's MissingNode did.
+  private static JsonNode orMissing(@Nullable JsonNode n) {
+    return n == null ? MissingNode.getInstance() : n;
   }
 
   /** True if there was a record. */
@@ -145,7 +150,7 @@ public final class PodRecords {
     try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "*" + SUFFIX)) {
       for (Path p : ds) {
         try {
-          out.add(Record.fromJson(JSON.readTree(Files.readAllBytes(p))));
+          out.add(Record.fromJson(orMissing(JsonTrees.read(Files.readAllBytes(p)))));
         } catch (IOException e) {
           // A record removed by a concurrent DEL, or half-written by a crashed plugin: skip it.
         }

@@ -1,11 +1,11 @@
 package dev.nodemesh.scripts.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nodemesh.cni.install.ConfListEdit;
 import dev.nodemesh.cni.install.InstallCni;
 import dev.nodemesh.cni.plugin.PluginConfig;
-import dev.nodemesh.cni.spec.NetConf;
 import dev.nodemesh.model.capture.CaptureScope;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -105,7 +105,7 @@ final class InstallCniCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    ObjectNode conf = NetConf.JSON.createObjectNode();
+    ObjectNode conf = JsonNodeFactory.instance.objectNode();
     conf.put("type", ConfListEdit.TYPE);
     conf.put("agentSocket", agentSocket.toString());
     CaptureScope scope;

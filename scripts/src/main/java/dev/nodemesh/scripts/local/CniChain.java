@@ -1,9 +1,10 @@
 package dev.nodemesh.scripts.local;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nodemesh.cni.runner.CniRunner;
-import dev.nodemesh.cni.spec.NetConf;
+import dev.nodemesh.model.cni.JsonTrees;
 import dev.nodemesh.scripts.local.Manifest.PodSpec;
 import java.io.IOException;
 import java.net.URISyntaxException;
@@ -70,7 +71,7 @@ final class CniChain {
       Topology.Node node,
       Path runDir,
       @Nullable Path agentSocket) {
-    ObjectNode list = NetConf.JSON.createObjectNode();
+    ObjectNode list = JsonNodeFactory.instance.objectNode();
     list.put("cniVersion", CNI_VERSION);
     list.put("name", network);
     ArrayNode plugins = list.putArray("plugins");
@@ -134,7 +135,8 @@ final class CniChain {
   static Path writeConflist(Path runDir, ObjectNode conflist) throws IOException {
     Path file = dir(runDir).resolve(conflist.path("name").asText() + ".conflist");
     Files.createDirectories(file.getParent());
-    Files.write(file, NetConf.JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(conflist));
+    Files.write(
+        file, JsonTrees.writePretty(conflist).getBytes(java.nio.charset.StandardCharsets.UTF_8));
     return file;
   }
 
