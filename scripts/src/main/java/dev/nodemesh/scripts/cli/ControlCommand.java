@@ -103,7 +103,8 @@ final class ControlCommand implements Callable<Integer> {
               + " node's proxy reports it enrolled; a pod running since before the install goes"
               + " out uncaptured until then, and its node's /ready does not wait for it. With"
               + " --source=kubernetes it is recorded as the pod annotation nodemesh.dev/enrolled-on"
-              + " (needs patch on pods). auto (default) is off for now.")
+              + " (needs patch on pods). auto (default): on with --source=kubernetes, off with"
+              + " --source=dir (local mode enrols every pod it lists).")
   String requireEnrolment = "auto";
 
   @Option(
@@ -309,14 +310,31 @@ final class ControlCommand implements Callable<Integer> {
     }
   }
 
-  private boolean requiresEnrolment() {
-    return switch (requireEnrolment) {
-      // Off until an end-to-end test of the proxies' reports lands (see ARCHITECTURE.md).
-      case "auto" -> false;
+  private boolean requiresEnrolment(boolean kubernetes) {
+    try {
+      return requiresEnrolment(requireEnrolment, kubernetes);
+    } catch (IllegalArgumentException e) {
+      throw usage(e.getMessage());
+    }
+  }
+
+  /**
+   * Whether capture waits for the proxies' enrolment reports. {@code auto} turns it on for a
+   * cluster, where pods that ran before the install match the scope but were never enrolled ({@code
+   * EnrolmentGateRootTest}); local mode starts every pod it lists through the CNI chain, so there
+   * the gate would only delay capture until the first report.
+   *
+   * @param kubernetes the source is the Kubernetes API (else a YAML directory)
+   * @throws IllegalArgumentException for a mode other than auto, on and off
+   */
+  static boolean requiresEnrolment(String mode, boolean kubernetes) {
+    return switch (mode) {
+      case "auto" -> kubernetes;
       case "on" -> true;
       case "off" -> false;
       default ->
-          throw usage("--require-enrolment must be auto, on or off, got " + requireEnrolment);
+          throw new IllegalArgumentException(
+              "--require-enrolment must be auto, on or off, got " + mode);
     };
   }
 
@@ -326,7 +344,10 @@ final class ControlCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(
           spec.commandLine(), "--debounce-ms and --resync-s must be >= 0");
     }
-    if (source.equals("kubernetes")) {
+    boolean kubernetes = source.equals("kubernetes");
+    // Checked before anything is built (a Kubernetes client, the status writer).
+    EnrolmentRegistry enrolments = requiresEnrolment(kubernetes) ? new EnrolmentRegistry() : null;
+    if (kubernetes) {
       // Route status: every replica computes it, the holder of one Lease in this namespace writes.
       // A pod's HOSTNAME is its name, unique among the replicas.
       String self = System.getenv("HOSTNAME");
@@ -341,19 +362,11 @@ final class ControlCommand implements Callable<Integer> {
                   self == null || self.isEmpty()
                       ? "control-" + java.util.UUID.randomUUID()
                       : self));
-      return new KubernetesSource(
-          kube(),
-          resyncSeconds * 1000,
-          status,
-          captureScope(),
-          requiresEnrolment() ? new EnrolmentRegistry() : null);
+      return new KubernetesSource(kube(), resyncSeconds * 1000, status, captureScope(), enrolments);
     }
     if (source.startsWith(DIR_PREFIX) && source.length() > DIR_PREFIX.length()) {
       return new LocalSource(
-          Path.of(source.substring(DIR_PREFIX.length())),
-          1000,
-          captureScope(),
-          requiresEnrolment() ? new EnrolmentRegistry() : null);
+          Path.of(source.substring(DIR_PREFIX.length())), 1000, captureScope(), enrolments);
     }
     throw new CommandLine.ParameterException(
         spec.commandLine(), "--source must be kubernetes or dir:PATH, got '" + source + "'");

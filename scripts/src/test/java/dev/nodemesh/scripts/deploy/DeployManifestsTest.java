@@ -533,6 +533,20 @@ class DeployManifestsTest {
         Set.copyOf((List<?>) option(control, "--exclude-pod")));
   }
 
+  /**
+   * The control plane on a cluster gates capture on the proxies' enrolment reports (auto is on with
+   * the Kubernetes source, RequireEnrolmentFlagTest), which it writes as a pod annotation: the RBAC
+   * test above grants that patch.
+   */
+  @Test
+  void theControlPlaneGatesCaptureOnEnrolment() {
+    CommandLine control =
+        parse(container(controlDeployment().getSpec().getTemplate().getSpec(), "control"));
+    assertEquals("kubernetes", option(control, "--source"));
+    Object gate = option(control, "--require-enrolment");
+    assertTrue(Set.of("auto", "on").contains(gate), "--require-enrolment=" + gate);
+  }
+
   @Test
   void portsAndProbesMatchTheCode() {
     CommandLine control =
