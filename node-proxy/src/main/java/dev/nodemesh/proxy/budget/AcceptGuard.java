@@ -1,6 +1,7 @@
 package dev.nodemesh.proxy.budget;
 
 import dev.nodemesh.proxy.liveness.FatalErrors;
+import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.unix.Errors;
@@ -8,12 +9,21 @@ import java.io.IOException;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The first handler of an in-pod listening socket: what happens when {@code accept} fails. Out of
- * file descriptors ({@code EMFILE} for the process, {@code ENFILE} for the system), Netty's own
- * acceptor would stop that listener for a whole second and log a WARN with a stack trace each time;
- * and since fds are the process's, every pod's listener would do so at once. Here the failure is
- * counted for the listener's pod ({@code reason="fd_exhausted"}, logged at most once per interval
- * by {@link PodBudgets.PodBudget#refused}), and only that listener pauses, for {@value
+ * The first handler of an in-pod listening socket: the pod's budget, and what happens when {@code
+ * accept} fails.
+ *
+ * <p>Each accepted connection is admitted against the pod's budget here, on the accept thread,
+ * before it is handed to an I/O loop ({@link PodBudgets.PodBudget#admit}); one past the budget is
+ * reset and its socket closed at once, never registered. Refusing on the I/O loop instead (after
+ * registration) let a flood's accepted sockets queue up behind the loops' work: a test pod's 30,000
+ * connections against a budget of 1,000 held 2,300 fds at once, and the refusals took the loop time
+ * the other pods' connections needed ({@code HostilePodRootTest}).
+ *
+ * <p>Out of file descriptors ({@code EMFILE} for the process, {@code ENFILE} for the system),
+ * Netty's own acceptor would stop that listener for a whole second and log a WARN with a stack
+ * trace each time; and since fds are the process's, every pod's listener would do so at once. Here
+ * the failure is counted for the listener's pod ({@code reason="fd_exhausted"}, logged at most once
+ * per interval by {@link PodBudgets.PodBudget#refused}), and only that listener pauses, for {@value
  * #BACKOFF_MILLIS} ms: long enough not to spin the accept thread on a listener that cannot accept,
  * short enough that accepting resumes as soon as any connection closes. The waiting connection
  * stays in the kernel's backlog meanwhile. The per-pod budgets are what keep one pod from getting
@@ -30,6 +40,14 @@ public final class AcceptGuard extends ChannelInboundHandlerAdapter {
   public AcceptGuard(PodBudgets.PodBudget budget, Direction direction) {
     this.budget = budget;
     this.direction = direction;
+  }
+
+  @Override
+  public void channelRead(ChannelHandlerContext ctx, Object msg) {
+    if (msg instanceof Channel child && !budget.admit(child, direction)) {
+      return; // reset and closed: over the pod's budget
+    }
+    ctx.fireChannelRead(msg);
   }
 
   @Override

@@ -20,11 +20,11 @@ import org.slf4j.LoggerFactory;
  * Every enrolled pod's connection budgets: at most {@link #limit()} concurrent downstream
  * connections per pod and {@link Direction}, and at most {@link #upstreamLimit()} upstream sockets
  * the proxy holds open on behalf of that pod's connections of that direction. A connection past the
- * budget is reset at once (RST, before any handler sees it), counted in {@code
- * nodemesh_pod_connections_refused_total{reason="budget"}} with the pod's workload labels and
- * logged at WARN at most once per {@value #LOG_INTERVAL_SECONDS} s per pod; other pods' budgets are
- * untouched. Accept failures for lack of fds are counted the same way ({@code
- * reason="fd_exhausted"}, see {@link AcceptGuard}).
+ * budget is reset at once (RST, on the accept thread before it reaches an I/O loop: {@link
+ * AcceptGuard}), counted in {@code nodemesh_pod_connections_refused_total{reason="budget"}} with
+ * the pod's workload labels and logged at WARN at most once per {@value #LOG_INTERVAL_SECONDS} s
+ * per pod; other pods' budgets are untouched. Accept failures for lack of fds are counted the same
+ * way ({@code reason="fd_exhausted"}, see {@link AcceptGuard}).
  *
  * <p>The upstream budget exists because one downstream connection can fan out: an h2c connection
  * carries up to 100 streams, each with an upstream of its own when the upstream speaks HTTP/1.1, a
@@ -165,7 +165,9 @@ public final class PodBudgets {
 
     /**
      * Counts {@code ch} against the pod's {@code direction} budget until it closes; over budget, it
-     * is reset instead and false returned (the caller adds no handler).
+     * is reset instead and false returned (the caller adds no handler). {@code ch} may be not yet
+     * registered (just accepted): its close future completes once it is registered and closed; one
+     * whose registration fails (only while the loops shut down) stays counted.
      */
     public boolean admit(Channel ch, Direction direction) {
       AtomicInteger count = open[direction.ordinal()];
@@ -248,13 +250,21 @@ public final class PodBudgets {
     }
   }
 
-  /** Resets {@code ch}: SO_LINGER 0 makes the close an RST, so the client fails at once. */
+  /**
+   * Resets {@code ch}: SO_LINGER 0 makes the close an RST, so the client fails at once. A channel
+   * just accepted and not yet registered with an event loop (refused on the accept thread, see
+   * {@link AcceptGuard}) has no loop to run a pipeline close on: its socket is closed directly.
+   */
   static void refuse(Channel ch) {
     try {
       ch.config().setOption(ChannelOption.SO_LINGER, 0);
     } catch (RuntimeException e) {
       // A channel that takes no linger option still closes (with a FIN).
     }
-    ch.close();
+    if (ch.isRegistered()) {
+      ch.close();
+    } else {
+      ch.unsafe().closeForcibly();
+    }
   }
 }

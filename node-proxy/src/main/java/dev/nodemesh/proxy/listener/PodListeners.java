@@ -157,8 +157,9 @@ public final class PodListeners implements AutoCloseable {
 
   /**
    * A listener whose accepted connections count against {@code budget} in {@code direction}: one
-   * past it is reset before any handler is added, and the listener's accept errors go to {@link
-   * AcceptGuard} first (fd exhaustion pauses this listener only, briefly).
+   * past it is reset on the accept thread, before it is registered with an I/O loop, and the
+   * listener's accept errors go to {@link AcceptGuard} first (fd exhaustion pauses this listener
+   * only, briefly).
    */
   private static ServerBootstrap bootstrap(
       DataPlane plane,
@@ -188,9 +189,7 @@ public final class PodListeners implements AutoCloseable {
             new ChannelInitializer<SocketChannel>() {
               @Override
               protected void initChannel(SocketChannel ch) {
-                if (!budget.admit(ch, direction)) {
-                  return; // reset: over the pod's budget
-                }
+                // Admitted against the budget already, on the accept thread (AcceptGuard).
                 plane.downstreams().track(ch);
                 ch.pipeline().addLast(childHandler);
               }
