@@ -21,6 +21,16 @@ public final class FieldRules {
   /** Kubernetes' IANA_SVC_NAME: 1-15 of a-z, 0-9, '-', not starting or ending with '-'. */
   private static final Pattern PORT_NAME = Pattern.compile("[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?");
 
+  /**
+   * Gateway API's PreciseHostname: lower-case RFC 1123 labels joined by dots, no wildcard, at most
+   * 253 characters. What a redirect may put in a {@code Location} header.
+   */
+  private static final Pattern PRECISE_HOSTNAME =
+      Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+
+  /** The schemes a Gateway API RequestRedirect may set. */
+  public static final List<String> REDIRECT_SCHEMES = List.of("http", "https");
+
   public static final int MIN_PORT = 1;
   public static final int MAX_PORT = 65535;
 
@@ -33,6 +43,38 @@ public final class FieldRules {
   /** A port number: 1-65535. */
   public static boolean isPort(long port) {
     return port >= MIN_PORT && port <= MAX_PORT;
+  }
+
+  /** An HTTP field name (RFC 9110 token). */
+  private static final Pattern HEADER_NAME = Pattern.compile("[A-Za-z0-9!#$%&'*+.^_`|~-]+");
+
+  /** An HTTP field name a header modifier may set, add or remove. */
+  public static boolean isHeaderName(String name) {
+    return HEADER_NAME.matcher(name).matches();
+  }
+
+  /** A value a header modifier may write: no CR, LF or NUL (they would split or end the head). */
+  public static boolean isHeaderValue(String value) {
+    return value.indexOf('\r') < 0 && value.indexOf('\n') < 0 && value.indexOf('\0') < 0;
+  }
+
+  /** A hostname Gateway API calls precise (no wildcard), e.g. a RequestRedirect's. */
+  public static boolean isPreciseHostname(String name) {
+    return name.length() <= 253 && PRECISE_HOSTNAME.matcher(name).matches();
+  }
+
+  /** A path a route filter may put in place of the request's: absolute, no CR, LF or space. */
+  public static boolean isReplacementPath(String path) {
+    if (!path.startsWith("/")) {
+      return false;
+    }
+    for (int i = 0; i < path.length(); i++) {
+      char c = path.charAt(i);
+      if (c <= ' ' || c == 0x7f || c == '?' || c == '#') {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** A port name: {@code PORT_NAME} and at least one letter (Kubernetes' rule). */

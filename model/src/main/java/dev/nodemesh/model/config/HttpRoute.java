@@ -101,6 +101,8 @@ public record HttpRoute(
    * @param fault the {@code HTTPFault} an {@code ExtensionRef} filter names (same namespace as the
    *     route); null when the rule injects no fault
    * @param mirror Gateway API's {@code RequestMirror} filter; null when none
+   * @param redirect Gateway API's {@code RequestRedirect} filter: the proxy answers every request
+   *     of the rule with a redirect itself and the backends are not used; null when none
    */
   public record Rule(
       List<Match> matches,
@@ -112,12 +114,55 @@ public record HttpRoute(
       @Nullable Duration backendTimeout,
       @Nullable Retry retry,
       @Nullable NamespacedName fault,
-      @Nullable Mirror mirror) {
+      @Nullable Mirror mirror,
+      @Nullable Redirect redirect) {
     public Rule {
       matches = List.copyOf(matches);
       backends = List.copyOf(backends);
       Objects.requireNonNull(requestHeaders);
       Objects.requireNonNull(responseHeaders);
+    }
+
+    /** A rule without redirect. */
+    public Rule(
+        List<Match> matches,
+        List<Backend> backends,
+        HeaderModifier requestHeaders,
+        HeaderModifier responseHeaders,
+        @Nullable Rewrite rewrite,
+        @Nullable Duration requestTimeout,
+        @Nullable Duration backendTimeout,
+        @Nullable Retry retry,
+        @Nullable NamespacedName fault,
+        @Nullable Mirror mirror) {
+      this(
+          matches,
+          backends,
+          requestHeaders,
+          responseHeaders,
+          rewrite,
+          requestTimeout,
+          backendTimeout,
+          retry,
+          fault,
+          mirror,
+          null);
+    }
+
+    /** This rule with {@code backends} instead of its own (and {@code mirror}), the rest kept. */
+    public Rule withBackends(List<Backend> backends, @Nullable Mirror mirror) {
+      return new Rule(
+          matches,
+          backends,
+          requestHeaders,
+          responseHeaders,
+          rewrite,
+          requestTimeout,
+          backendTimeout,
+          retry,
+          fault,
+          mirror,
+          redirect);
     }
 
     /** A rule without fault and mirror. */
@@ -139,6 +184,7 @@ public record HttpRoute(
           requestTimeout,
           backendTimeout,
           retry,
+          null,
           null,
           null);
     }
@@ -175,10 +221,35 @@ public record HttpRoute(
    *
    * @param permitted false for a Service in another namespace that no {@link ReferenceGrant}
    *     allows: it keeps its weight, and requests picked for it are answered 500
+   * @param requestHeaders the backendRef's own RequestHeaderModifier ({@code
+   *     HTTPBackendRef.filters}), applied after the rule's when this backend is picked
+   * @param responseHeaders the backendRef's own ResponseHeaderModifier, applied after the rule's to
+   *     the responses of requests sent to this backend
    */
-  public record Backend(NamespacedName service, int port, int weight, boolean permitted) {
+  public record Backend(
+      NamespacedName service,
+      int port,
+      int weight,
+      boolean permitted,
+      HeaderModifier requestHeaders,
+      HeaderModifier responseHeaders) {
+    public Backend {
+      Objects.requireNonNull(service);
+      Objects.requireNonNull(requestHeaders);
+      Objects.requireNonNull(responseHeaders);
+    }
+
+    public Backend(NamespacedName service, int port, int weight, boolean permitted) {
+      this(service, port, weight, permitted, HeaderModifier.NONE, HeaderModifier.NONE);
+    }
+
     public Backend(NamespacedName service, int port, int weight) {
       this(service, port, weight, true);
+    }
+
+    /** This backend with {@code permitted} set as given, its filters kept. */
+    public Backend withPermitted(boolean ok) {
+      return new Backend(service, port, weight, ok, requestHeaders, responseHeaders);
     }
   }
 
@@ -205,6 +276,45 @@ public record HttpRoute(
    */
   public record Rewrite(
       @Nullable String hostname, @Nullable String fullPath, @Nullable String prefix) {}
+
+  /**
+   * Gateway API's RequestRedirect filter: the proxy answers with {@code statusCode} and a {@code
+   * Location} built from the request, each part replaced when set. At most one of {@code fullPath}
+   * and {@code prefix}.
+   *
+   * @param scheme "http" or "https"; null keeps the request's (always "http" here)
+   * @param hostname null keeps the request's Host (without its port)
+   * @param prefix replaces the part of the path the rule's PathPrefix match matched
+   * @param port 1-65535; 0 derives it: the new scheme's well-known port when the scheme is set,
+   *     else the Service port the client dialled (Gateway API's "listener port"); a well-known port
+   *     for its scheme (http 80, https 443) is left out of the Location
+   * @param statusCode 301, 302, 303, 307 or 308
+   */
+  public record Redirect(
+      @Nullable String scheme,
+      @Nullable String hostname,
+      @Nullable String fullPath,
+      @Nullable String prefix,
+      int port,
+      int statusCode) {
+    /** The status codes Gateway API allows (301 and 302 core, the others extended). */
+    public static final Set<Integer> STATUS_CODES = Set.of(301, 302, 303, 307, 308);
+
+    /** Gateway API's default status code. */
+    public static final int DEFAULT_STATUS = 302;
+
+    public Redirect {
+      if (fullPath != null && prefix != null) {
+        throw new IllegalArgumentException("a redirect replaces the full path or a prefix");
+      }
+      if (!STATUS_CODES.contains(statusCode)) {
+        throw new IllegalArgumentException("redirect status " + statusCode);
+      }
+      if (port < 0 || port > 65535) {
+        throw new IllegalArgumentException("redirect port " + port);
+      }
+    }
+  }
 
   /**
    * Gateway API's HTTPRoute retry (GEP-1731).

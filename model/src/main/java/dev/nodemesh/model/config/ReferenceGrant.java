@@ -112,7 +112,7 @@ public record ReferenceGrant(String namespace, String name, List<From> from, Lis
         boolean ok = permits(grants, route, b.service());
         if (ok != b.permitted()) {
           ruleChanged = true;
-          backends.add(new HttpRoute.Backend(b.service(), b.port(), b.weight(), ok));
+          backends.add(b.withPermitted(ok));
         } else {
           backends.add(b);
         }
@@ -124,18 +124,7 @@ public record ReferenceGrant(String namespace, String name, List<From> from, Lis
       }
       if (ruleChanged) {
         changed = true;
-        rules.add(
-            new HttpRoute.Rule(
-                r.matches(),
-                backends,
-                r.requestHeaders(),
-                r.responseHeaders(),
-                r.rewrite(),
-                r.requestTimeout(),
-                r.backendTimeout(),
-                r.retry(),
-                r.fault(),
-                mirror));
+        rules.add(r.withBackends(backends, mirror));
       } else {
         rules.add(r);
       }

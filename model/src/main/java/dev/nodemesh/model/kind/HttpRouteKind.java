@@ -4,10 +4,12 @@ import dev.nodemesh.api.config.v1.BackendRef;
 import dev.nodemesh.api.config.v1.HeaderModifier;
 import dev.nodemesh.api.config.v1.HttpMatch;
 import dev.nodemesh.api.config.v1.HttpRouteRule;
+import dev.nodemesh.api.config.v1.RequestRedirect;
 import dev.nodemesh.api.config.v1.RetryPolicy;
 import dev.nodemesh.api.config.v1.RouteParent;
 import dev.nodemesh.api.config.v1.StringMatch;
 import dev.nodemesh.api.config.v1.UrlRewrite;
+import dev.nodemesh.model.config.FieldRules;
 import dev.nodemesh.model.config.HttpRoute;
 import dev.nodemesh.model.config.NamespacedName;
 import dev.nodemesh.model.config.ReferenceGrant;
@@ -20,9 +22,13 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.stream.Collectors;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -134,7 +140,9 @@ public final class HttpRouteKind {
                 .setService(be.service().name())
                 .setPort(be.port())
                 .setWeight(be.weight())
-                .setNotPermitted(!be.permitted()));
+                .setNotPermitted(!be.permitted())
+                .setRequestHeaders(modifier(be.requestHeaders()))
+                .setResponseHeaders(modifier(be.responseHeaders())));
       }
       rb.setRequestHeaders(modifier(rule.requestHeaders()));
       rb.setResponseHeaders(modifier(rule.responseHeaders()));
@@ -183,7 +191,32 @@ public final class HttpRouteKind {
                 .setPort(mirror.port())
                 .setPercent(mirror.percent()));
       }
+      HttpRoute.Redirect redirect = rule.redirect();
+      if (redirect != null) {
+        rb.setRedirect(redirect(redirect));
+      }
       b.addRules(rb);
+    }
+    return b.build();
+  }
+
+  private static RequestRedirect redirect(HttpRoute.Redirect r) {
+    RequestRedirect.Builder b =
+        RequestRedirect.newBuilder().setPort(r.port()).setStatusCode(r.statusCode());
+    String scheme = r.scheme();
+    String host = r.hostname();
+    String full = r.fullPath();
+    String prefix = r.prefix();
+    if (scheme != null) {
+      b.setScheme(scheme);
+    }
+    if (host != null) {
+      b.setHostname(host);
+    }
+    if (full != null) {
+      b.setReplaceFullPath(full);
+    } else if (prefix != null) {
+      b.setReplacePrefixMatch(prefix);
     }
     return b.build();
   }
@@ -279,14 +312,25 @@ public final class HttpRouteKind {
       if (b.getService().isEmpty() || b.getNamespace().isEmpty()) {
         f.error(path + ".backends[" + i + "]", "namespace and service are required");
       } else if (f.port(b.getPort(), path + ".backends[" + i + "].port")) {
+        HttpRoute.HeaderModifier request =
+            modifier(f, b.getRequestHeaders(), path + ".backends[" + i + "].request_headers");
+        HttpRoute.HeaderModifier response =
+            modifier(f, b.getResponseHeaders(), path + ".backends[" + i + "].response_headers");
         backends.add(
             new HttpRoute.Backend(
                 new NamespacedName(b.getNamespace(), b.getService()),
                 b.getPort(),
                 b.getWeight(),
-                !b.getNotPermitted()));
+                !b.getNotPermitted(),
+                request,
+                response));
       }
     }
+    HttpRoute.HeaderModifier requestHeaders =
+        modifier(f, r.getRequestHeaders(), path + ".request_headers");
+    HttpRoute.HeaderModifier responseHeaders =
+        modifier(f, r.getResponseHeaders(), path + ".response_headers");
+    HttpRoute.Redirect redirect = r.hasRedirect() ? redirect(f, r, path, matches) : null;
     HttpRoute.Rewrite rewrite = null;
     if (r.hasRewrite()) {
       UrlRewrite u = r.getRewrite();
@@ -328,8 +372,8 @@ public final class HttpRouteKind {
     return new HttpRoute.Rule(
         matches,
         backends,
-        modifier(r.getRequestHeaders()),
-        modifier(r.getResponseHeaders()),
+        requestHeaders,
+        responseHeaders,
         rewrite,
         r.getRequestTimeoutMs() == 0 ? null : Duration.ofMillis(r.getRequestTimeoutMs()),
         r.getBackendRequestTimeoutMs() == 0
@@ -337,11 +381,101 @@ public final class HttpRouteKind {
             : Duration.ofMillis(r.getBackendRequestTimeoutMs()),
         retry,
         r.getFault().isEmpty() ? null : new NamespacedName(namespace, r.getFault()),
-        mirror);
+        mirror,
+        redirect);
   }
 
-  private static HttpRoute.HeaderModifier modifier(HeaderModifier m) {
+  /**
+   * A rule's RequestRedirect, checked as the YAML parser checks it (scheme, hostname, path, port,
+   * status); null after recording a problem. Status 0 is Gateway API's default, 302.
+   */
+  private static HttpRoute.@Nullable Redirect redirect(
+      ProtoFields f, HttpRouteRule r, String path, List<HttpRoute.Match> matches) {
+    RequestRedirect rd = r.getRedirect();
+    String rpath = path + ".redirect";
+    boolean ok = true;
+    String scheme = rd.getScheme().isEmpty() ? null : rd.getScheme();
+    if (scheme != null && !FieldRules.REDIRECT_SCHEMES.contains(scheme)) {
+      f.error(rpath + ".scheme", "\"" + scheme + "\" is not http or https");
+      ok = false;
+    }
+    String host = rd.getHostname().isEmpty() ? null : rd.getHostname();
+    if (host != null && !FieldRules.isPreciseHostname(host)) {
+      f.error(rpath + ".hostname", "\"" + host + "\" is not a precise hostname");
+      ok = false;
+    }
+    String full = rd.hasReplaceFullPath() ? rd.getReplaceFullPath() : null;
+    String prefix = rd.hasReplacePrefixMatch() ? rd.getReplacePrefixMatch() : null;
+    if (full != null && !FieldRules.isReplacementPath(full)) {
+      f.error(rpath + ".replace_full_path", "\"" + full + "\" is not a path");
+      ok = false;
+    }
+    if (prefix != null) {
+      if (!FieldRules.isReplacementPath(prefix)) {
+        f.error(rpath + ".replace_prefix_match", "\"" + prefix + "\" is not a path");
+        ok = false;
+      }
+      if (matches.stream().anyMatch(m -> m.path().kind() != TextMatch.Kind.PATH_PREFIX)) {
+        f.error(rpath + ".replace_prefix_match", "needs every match to be a path prefix");
+        ok = false;
+      }
+    }
+    if (rd.getPort() != 0 && !f.port(rd.getPort(), rpath + ".port")) {
+      ok = false;
+    }
+    int status = rd.getStatusCode() == 0 ? HttpRoute.Redirect.DEFAULT_STATUS : rd.getStatusCode();
+    if (!HttpRoute.Redirect.STATUS_CODES.contains(status)) {
+      f.error(rpath + ".status_code", status + " is not 301, 302, 303, 307 or 308");
+      ok = false;
+    }
+    if (r.hasRewrite()) {
+      f.error(rpath, "a rule with a redirect has no URL rewrite");
+      ok = false;
+    }
+    return ok ? new HttpRoute.Redirect(scheme, host, full, prefix, rd.getPort(), status) : null;
+  }
+
+  /**
+   * A header modifier, its names and values checked by the YAML parser's rules (a value with CR or
+   * LF would split the head it is written into); names lower case, as the parser keeps them.
+   */
+  private static HttpRoute.HeaderModifier modifier(ProtoFields f, HeaderModifier m, String path) {
+    boolean ok = true;
+    for (var e : m.getSetMap().entrySet()) {
+      ok &= header(f, e.getKey(), e.getValue(), path + ".set");
+    }
+    for (var e : m.getAddMap().entrySet()) {
+      ok &= header(f, e.getKey(), e.getValue(), path + ".add");
+    }
+    for (String name : m.getRemoveList()) {
+      ok &= header(f, name, "", path + ".remove");
+    }
+    if (!ok) {
+      return HttpRoute.HeaderModifier.NONE;
+    }
     return new HttpRoute.HeaderModifier(
-        m.getSetMap(), m.getAddMap(), Set.copyOf(m.getRemoveList()));
+        lowerKeys(m.getSetMap()),
+        lowerKeys(m.getAddMap()),
+        m.getRemoveList().stream()
+            .map(n -> n.toLowerCase(Locale.ROOT))
+            .collect(Collectors.toSet()));
+  }
+
+  private static boolean header(ProtoFields f, String name, String value, String path) {
+    if (!FieldRules.isHeaderName(name)) {
+      f.error(path, "\"" + name + "\" is not a valid header name");
+      return false;
+    }
+    if (!FieldRules.isHeaderValue(value)) {
+      f.error(path + "[" + name + "]", "the value must not contain CR, LF or NUL");
+      return false;
+    }
+    return true;
+  }
+
+  private static Map<String, String> lowerKeys(Map<String, String> m) {
+    Map<String, String> out = new LinkedHashMap<>();
+    m.forEach((k, v) -> out.put(k.toLowerCase(Locale.ROOT), v));
+    return out;
   }
 }

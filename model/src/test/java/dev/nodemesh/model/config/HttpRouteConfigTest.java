@@ -169,6 +169,135 @@ class HttpRouteConfigTest {
   }
 
   @Test
+  void readsRequestRedirectsWithGatewayApiDefaults() throws Exception {
+    MeshYaml.write(
+        dir,
+        "r.yaml",
+        route(
+            """
+            matches: [{path: {type: PathPrefix, value: /old}}]
+                filters:
+                  - type: RequestRedirect
+                    requestRedirect:
+                      scheme: https
+                      hostname: example.org
+                      port: 8443
+                      statusCode: 308
+                      path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}
+              - matches: [{path: {type: Exact, value: /moved}}]
+                filters: [{type: RequestRedirect, requestRedirect: {path: {type: ReplaceFullPath, replaceFullPath: /here}}}]
+                backendRefs: [{name: b, port: 80}]
+              - filters: [{type: RequestRedirect, requestRedirect: {}}]
+            """
+                .stripTrailing()));
+    List<HttpRoute.Rule> rules = ConfigLoader.load(dir).httpRoutes().get(0).rules();
+    assertEquals(
+        new HttpRoute.Redirect("https", "example.org", null, "/new", 8443, 308),
+        rules.get(0).redirect());
+    // A redirect rule may list backends (Gateway API allows it); they are not used.
+    assertEquals(
+        new HttpRoute.Redirect(null, null, "/here", null, 0, 302), rules.get(1).redirect());
+    assertEquals(1, rules.get(1).backends().size());
+    // Every part omitted: the same URL, 302.
+    assertEquals(new HttpRoute.Redirect(null, null, null, null, 0, 302), rules.get(2).redirect());
+  }
+
+  @Test
+  void readsBackendRefHeaderModifiers() throws Exception {
+    MeshYaml.write(
+        dir,
+        "r.yaml",
+        route(
+            """
+            backendRefs:
+                  - name: b
+                    port: 80
+                    filters:
+                      - type: RequestHeaderModifier
+                        requestHeaderModifier: {set: [{name: X-To, value: b}], remove: [X-Drop]}
+                      - type: ResponseHeaderModifier
+                        responseHeaderModifier: {add: [{name: X-From, value: b}]}
+                  - {name: c, port: 80}
+            """
+                .stripTrailing()));
+    List<HttpRoute.Backend> backends =
+        ConfigLoader.load(dir).httpRoutes().get(0).rules().get(0).backends();
+    assertEquals(
+        new HttpRoute.HeaderModifier(Map.of("x-to", "b"), Map.of(), Set.of("x-drop")),
+        backends.get(0).requestHeaders());
+    assertEquals(
+        new HttpRoute.HeaderModifier(Map.of(), Map.of("x-from", "b"), Set.of()),
+        backends.get(0).responseHeaders());
+    assertEquals(HttpRoute.HeaderModifier.NONE, backends.get(1).requestHeaders());
+    assertEquals(HttpRoute.HeaderModifier.NONE, backends.get(1).responseHeaders());
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "{scheme: ftp}| spec.rules[0].filters[0].requestRedirect.scheme: \"ftp\" is not http or"
+            + " https",
+        "{hostname: \"*.example.org\"}| spec.rules[0].filters[0].requestRedirect.hostname:"
+            + " \"*.example.org\" is not a hostname",
+        "{hostname: \"Example.org\"}| spec.rules[0].filters[0].requestRedirect.hostname:",
+        "{port: 0}| spec.rules[0].filters[0].requestRedirect.port: 0 is out of range 1-65535",
+        "{port: http}| spec.rules[0].filters[0].requestRedirect.port: \"http\" is not an integer",
+        "{statusCode: 304}| spec.rules[0].filters[0].requestRedirect.statusCode: \"304\" is not"
+            + " 301, 302, 303, 307 or 308",
+        "{path: {type: ReplaceFullPath}}| spec.rules[0].filters[0].requestRedirect.path"
+            + ".replaceFullPath: is required and must be a path",
+        "{path: {type: ReplaceFullPath, replaceFullPath: \"/a b\"}}|"
+            + " spec.rules[0].filters[0].requestRedirect.path.replaceFullPath: is required",
+        "{path: {type: ReplacePrefixMatch, replacePrefixMatch: x}}|"
+            + " spec.rules[0].filters[0].requestRedirect.path.replacePrefixMatch: is required",
+        "{path: {type: Replace, replaceFullPath: /x}}|"
+            + " spec.rules[0].filters[0].requestRedirect.path.type: \"Replace\" is not"
+            + " ReplaceFullPath or ReplacePrefixMatch",
+      })
+  void badRedirectsNameTheField(String redirect, String expected) throws Exception {
+    MeshYaml.write(
+        dir,
+        "r.yaml",
+        route("filters: [{type: RequestRedirect, requestRedirect: " + redirect + "}]"));
+    ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.load(dir));
+    assertTrue(
+        e.errors().get(0).startsWith("r.yaml: HTTPRoute default/r: " + expected),
+        e.errors().toString());
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "filters: [{type: RequestRedirect}]| spec.rules[0].filters[0].requestRedirect: is required",
+        "filters: [{type: URLRewrite, urlRewrite: {hostname: a}}, {type: RequestRedirect,"
+            + " requestRedirect: {hostname: b}}]| spec.rules[0].filters[1].type: RequestRedirect and"
+            + " URLRewrite cannot be in one rule",
+        "filters: [{type: RequestRedirect, requestRedirect: {hostname: b}}, {type: URLRewrite,"
+            + " urlRewrite: {hostname: a}}]| spec.rules[0].filters[1].type: RequestRedirect and"
+            + " URLRewrite cannot be in one rule",
+        "backendRefs: [{name: b, port: 80, filters: [{type: RequestHeaderModifier}]}]|"
+            + " spec.rules[0].backendRefs[0].filters[0].requestHeaderModifier: is required",
+        "backendRefs: [{name: b, port: 80, filters: [{type: ResponseHeaderModifier,"
+            + " responseHeaderModifier: {set: [{name: \"a b\", value: x}]}}]}]|"
+            + " spec.rules[0].backendRefs[0].filters[0].responseHeaderModifier.set[0].name: \"a b\""
+            + " is not a valid header name",
+        "backendRefs: [{name: b, port: 80, filters: [{type: RequestHeaderModifier,"
+            + " requestHeaderModifier: {}}, {type: RequestHeaderModifier, requestHeaderModifier:"
+            + " {}}]}]| spec.rules[0].backendRefs[0].filters[1].type: \"RequestHeaderModifier\" is"
+            + " given twice",
+      })
+  void badRedirectRulesAndBackendFiltersNameTheField(String rule, String expected)
+      throws Exception {
+    MeshYaml.write(dir, "r.yaml", route(rule));
+    ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.load(dir));
+    assertTrue(
+        e.errors().get(0).startsWith("r.yaml: HTTPRoute default/r: " + expected),
+        e.errors().toString());
+  }
+
+  @Test
   void duplicateRouteNamesAreRefused() throws Exception {
     MeshYaml.write(dir, "a.yaml", route("backendRefs: [{name: b, port: 80}]"));
     MeshYaml.write(dir, "b.yaml", route("backendRefs: [{name: b, port: 80}]"));

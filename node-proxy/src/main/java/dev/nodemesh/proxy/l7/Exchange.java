@@ -28,6 +28,7 @@ import io.netty.handler.codec.http.DefaultLastHttpContent;
 import io.netty.handler.codec.http.FullHttpMessage;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpObject;
@@ -142,6 +143,7 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
   private boolean bodyComplete;
   // Set once routed:
   private @Nullable HttpRouteEntry entry;
+  private HttpRoute.@Nullable Backend backendRef;
   private Route.@Nullable ToService target;
   private @Nullable ServiceTraffic traffic;
   private @Nullable Retries retries;
@@ -242,6 +244,10 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
             head.uri(),
             head.headers(),
             WEIGHT_DRAW);
+    if (d instanceof HttpRouter.Redirected r) {
+      redirect(r, head);
+      return;
+    }
     if (!(d instanceof HttpRouter.ToBackend b)) {
       unrouted(d);
       return;
@@ -259,6 +265,7 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
     }
     HttpRouteEntry e = b.entry();
     entry = e;
+    backendRef = b.backend();
     target = t;
     traffic = st;
     TrafficLabels routed = labels(t);
@@ -279,6 +286,7 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
         HeaderFilters.upstreamHead(
             head,
             e,
+            b.backend(),
             h2Upstream(t),
             cx.h2Downstream(),
             requestId,
@@ -321,6 +329,29 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
     } else {
       afterDelay();
     }
+  }
+
+  /**
+   * The rule redirects: the proxy answers with the filter's status and {@code Location} (no body)
+   * and nothing goes upstream; counted and logged without a backend, as the other local answers.
+   */
+  private void redirect(HttpRouter.Redirected r, HttpRequest head) {
+    TrafficLabels unrouted = labels(null);
+    meters = cx.plane().metrics().http(unrouted);
+    accessLog = cx.plane().accessLog().begin(unrouted);
+    String location =
+        HttpRouter.redirectLocation(
+            r.entry(),
+            r.redirect(),
+            head.uri(),
+            head.headers().get(HttpHeaderNames.HOST),
+            cx.service().name(),
+            cx.servicePort());
+    int code = r.redirect().statusCode();
+    status = code;
+    localStatus = code;
+    down.ctx().writeAndFlush(LocalReplies.redirect(code, location, requestId));
+    finish(true, !bodyComplete); // the rest of the body is read and dropped
   }
 
   /** The router or the picker found nowhere to go: 404, 500 or 503 without a backend label. */
@@ -704,7 +735,8 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
     // connection closed here too, never pooled for the next request.
     upstreamKeepAlive = HttpUtil.isKeepAlive(head);
     grpcStatus(head.headers());
-    HttpResponse out = HeaderFilters.downstreamHead(head, entry, headRequest, cx.h2Downstream());
+    HttpResponse out =
+        HeaderFilters.downstreamHead(head, entry, backendRef, headRequest, cx.h2Downstream());
     if (head instanceof FullHttpMessage full
         && cx.h2Downstream()
         && !full.content().isReadable()

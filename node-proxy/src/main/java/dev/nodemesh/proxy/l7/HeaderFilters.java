@@ -22,9 +22,10 @@ import org.jspecify.annotations.Nullable;
 /**
  * The header layer of an L7 exchange: the head sent upstream (hop-by-hop headers dropped, {@code
  * x-request-id}, {@code traceparent} and {@code x-forwarded-*} added, the rule's request header
- * modifier and URLRewrite applied, framing chosen for HTTP/1.1) and the head sent back downstream
- * (hop-by-hop dropped, the rule's response header modifier, framing). Pure functions of their
- * arguments: nothing here does I/O, so each rewrite is a table row in {@code HeaderFiltersTest}.
+ * modifier, then the picked backendRef's, and URLRewrite applied, framing chosen for HTTP/1.1) and
+ * the head sent back downstream (hop-by-hop dropped, the rule's response header modifier, then the
+ * backendRef's, framing). Pure functions of their arguments: nothing here does I/O, so each rewrite
+ * is a table row in {@code HeaderFiltersTest}.
  */
 final class HeaderFilters {
   private HeaderFilters() {}
@@ -45,8 +46,10 @@ final class HeaderFilters {
   private static final char[] HEX = "0123456789abcdef".toCharArray();
 
   /**
-   * The head sent upstream for {@code head} under {@code entry}'s rule.
+   * The head sent upstream for {@code head} under {@code entry}'s rule, sent to {@code backend}.
    *
+   * @param backend the backendRef picked, whose own request header modifier applies after the
+   *     rule's; null for none
    * @param h2Upstream the upstream speaks HTTP/2 (then {@code te: trailers} is kept, for gRPC)
    * @param h2Downstream the client spoke HTTP/2 (a body without length is sent chunked upstream)
    * @param defaultHost the Host when the client sent none (the dialled Service's name)
@@ -54,6 +57,7 @@ final class HeaderFilters {
   static HttpRequest upstreamHead(
       HttpRequest head,
       HttpRouteEntry entry,
+      HttpRoute.@Nullable Backend backend,
       boolean h2Upstream,
       boolean h2Downstream,
       String requestId,
@@ -77,6 +81,9 @@ final class HeaderFilters {
       h.set("x-forwarded-proto", "http");
     }
     applyModifier(h, entry.rule().requestHeaders());
+    if (backend != null) {
+      applyModifier(h, backend.requestHeaders());
+    }
     String host = HttpRouter.rewriteHost(entry);
     if (host != null) {
       h.set(HttpHeaderNames.HOST, host);
@@ -96,11 +103,14 @@ final class HeaderFilters {
    * The response head sent downstream for the upstream's {@code head}.
    *
    * @param entry the route entry whose response header modifier applies, null for none
+   * @param backend the backendRef the request went to, whose own response header modifier applies
+   *     after the rule's; null for none
    * @param headRequest the request was a HEAD (its response has no body, whatever it says)
    */
   static HttpResponse downstreamHead(
       HttpResponse head,
       @Nullable HttpRouteEntry entry,
+      HttpRoute.@Nullable Backend backend,
       boolean headRequest,
       boolean h2Downstream) {
     HttpHeaders h = head.headers().copy();
@@ -108,6 +118,9 @@ final class HeaderFilters {
     stripHopByHop(h);
     if (entry != null) {
       applyModifier(h, entry.rule().responseHeaders());
+    }
+    if (backend != null) {
+      applyModifier(h, backend.responseHeaders());
     }
     int code = head.status().code();
     boolean bodyless = headRequest || code == 204 || code == 304;

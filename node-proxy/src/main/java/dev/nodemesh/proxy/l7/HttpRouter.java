@@ -16,8 +16,9 @@ import org.jspecify.annotations.Nullable;
 /**
  * Decides where one HTTP request goes, from the snapshot, the caller's namespace and the request
  * alone: the first route entry (in Gateway API precedence) whose match holds among the routes of
- * the dialled Service that apply to this caller, then a backend by weight. Which routes apply is
- * GEP-1426's producer/consumer rule ({@link ConfigSnapshot#httpRoutes(
+ * the dialled Service that apply to this caller, then a backend by weight (or, when the rule has a
+ * RequestRedirect filter, the redirect the proxy answers with). Which routes apply is GEP-1426's
+ * producer/consumer rule ({@link ConfigSnapshot#httpRoutes(
  * dev.nodemesh.model.config.NamespacedName, int, String)}): the caller namespace's own consumer
  * routes when it has any on the port, else the Service owner's producer routes, so a route in one
  * tenant's namespace never shapes another tenant's calls. It stops at the backend Service: the
@@ -30,9 +31,20 @@ public final class HttpRouter {
   /** What to do with a request. */
   public sealed interface Decision {}
 
-  /** Forward to the backend Service {@code service}'s {@code port} under {@code entry}'s rule. */
-  public record ToBackend(HttpRouteEntry entry, MeshService service, ServicePort port)
+  /**
+   * Forward to the backend Service {@code service}'s {@code port} under {@code entry}'s rule;
+   * {@code backend} is the rule's backendRef that was picked (its own filters apply to this
+   * request).
+   */
+  public record ToBackend(
+      HttpRouteEntry entry, HttpRoute.Backend backend, MeshService service, ServicePort port)
       implements Decision {}
+
+  /**
+   * The matched rule has a RequestRedirect filter: the proxy answers with it ({@link
+   * #redirectLocation}) and no backend is picked.
+   */
+  public record Redirected(HttpRouteEntry entry, HttpRoute.Redirect redirect) implements Decision {}
 
   /** No rule matches: 404, as Gateway API asks. */
   public record NoMatch() implements Decision {}
@@ -83,6 +95,10 @@ public final class HttpRouter {
         if (!queryMatches(m.queryParams(), query)) {
           continue;
         }
+      }
+      HttpRoute.Redirect redirect = e.rule().redirect();
+      if (redirect != null) {
+        return new Redirected(e, redirect);
       }
       return backend(snapshot, e, random);
     }
@@ -165,7 +181,7 @@ public final class HttpRouter {
     if (port == null || svc.vips().isEmpty()) {
       return new BadBackend(entry, "Service " + chosen.service() + " has no port " + chosen.port());
     }
-    return new ToBackend(entry, svc, port);
+    return new ToBackend(entry, chosen, svc, port);
   }
 
   /**
@@ -177,11 +193,18 @@ public final class HttpRouter {
     if (rw == null) {
       return target;
     }
+    return replacePath(entry, target, rw.fullPath(), rw.prefix());
+  }
+
+  /**
+   * {@code target} (path and query) with its path replaced whole ({@code full}) or in the part the
+   * entry's PathPrefix match matched ({@code prefix}); the query is kept. Both null: unchanged.
+   */
+  private static String replacePath(
+      HttpRouteEntry entry, String target, @Nullable String full, @Nullable String prefix) {
     int q = target.indexOf('?');
     String path = q < 0 ? target : target.substring(0, q);
     String query = q < 0 ? "" : target.substring(q);
-    String full = rw.fullPath();
-    String prefix = rw.prefix();
     if (full != null) {
       return full + query;
     }
@@ -207,6 +230,99 @@ public final class HttpRouter {
       return joined + query;
     }
     return target;
+  }
+
+  /**
+   * The {@code Location} of a RequestRedirect (Gateway API {@code HTTPRequestRedirectFilter}): the
+   * request's URL with each part the filter sets replaced. Scheme: the filter's, else "http" (the
+   * mesh's L7 path is plaintext inside the pod). Host: the filter's hostname, else the request's
+   * Host without its port ({@code serviceName} when it sent none or one that is not a host). Port:
+   * the filter's; else the new scheme's well-known port when the filter sets a scheme; else the
+   * Service port the client dialled (Gateway API's listener port); a scheme's well-known port (http
+   * 80, https 443) is not written. Path: replaced as URLRewrite replaces it, the query kept.
+   *
+   * @param target the request target (origin form, normalised)
+   * @param host the request's Host (or {@code :authority}), null when absent
+   */
+  public static String redirectLocation(
+      HttpRouteEntry entry,
+      HttpRoute.Redirect redirect,
+      String target,
+      @Nullable String host,
+      String serviceName,
+      int servicePort) {
+    String newScheme = redirect.scheme();
+    String scheme = newScheme != null ? newScheme : "http";
+    String hostname = redirect.hostname();
+    if (hostname == null) {
+      hostname = hostOnly(host);
+      if (hostname == null) {
+        hostname = serviceName;
+      }
+    }
+    int port;
+    if (redirect.port() != 0) {
+      port = redirect.port();
+    } else if (newScheme != null) {
+      port = wellKnownPort(scheme);
+    } else {
+      port = servicePort;
+    }
+    String path = replacePath(entry, target, redirect.fullPath(), redirect.prefix());
+    if (!path.startsWith("/")) {
+      path = "/" + path; // an asterisk-form or empty target: the redirect names the root
+    }
+    StringBuilder sb = new StringBuilder(scheme.length() + hostname.length() + path.length() + 10);
+    sb.append(scheme).append("://").append(hostname);
+    if (port != wellKnownPort(scheme)) {
+      sb.append(':').append(port);
+    }
+    return sb.append(path).toString();
+  }
+
+  private static int wellKnownPort(String scheme) {
+    return scheme.equals("https") ? 443 : 80;
+  }
+
+  /**
+   * The host part of a Host header ({@code name}, {@code name:port}, {@code [v6]} or {@code
+   * [v6]:port}), or null when absent or not made of the characters a host may have (it goes into a
+   * header the client follows).
+   */
+  static @Nullable String hostOnly(@Nullable String host) {
+    if (host == null || host.isEmpty()) {
+      return null;
+    }
+    String h = host;
+    if (h.startsWith("[")) {
+      int close = h.indexOf(']');
+      if (close < 0) {
+        return null;
+      }
+      h = h.substring(0, close + 1);
+    } else {
+      int colon = h.indexOf(':');
+      if (colon >= 0) {
+        h = h.substring(0, colon);
+      }
+    }
+    for (int i = 0; i < h.length(); i++) {
+      char c = h.charAt(i);
+      boolean ok =
+          (c >= 'a' && c <= 'z')
+              || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9')
+              || c == '.'
+              || c == '-'
+              || c == '_'
+              || c == '['
+              || c == ']'
+              || c == ':';
+      if (!ok) {
+        return null;
+      }
+    }
+    return h.isEmpty() ? null : h;
   }
 
   /** The Host after the rule's URLRewrite hostname, or null to keep the client's. */

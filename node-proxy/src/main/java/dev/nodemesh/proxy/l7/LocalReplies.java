@@ -91,6 +91,21 @@ public final class LocalReplies {
   }
 
   /**
+   * A RequestRedirect's answer: {@code status} (301, 302, 303, 307 or 308) with {@code Location}
+   * and an empty body, as Envoy answers a route's redirect.
+   */
+  static FullHttpResponse redirect(int status, String location, String requestId) {
+    FullHttpResponse resp =
+        new DefaultFullHttpResponse(
+            HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(status), Unpooled.EMPTY_BUFFER);
+    resp.headers()
+        .set(HttpHeaderNames.LOCATION, location)
+        .setInt(HttpHeaderNames.CONTENT_LENGTH, 0)
+        .set("x-request-id", requestId);
+    return resp;
+  }
+
+  /**
    * A trailers-only gRPC answer: HTTP 200, {@code grpc-status} and a percent-encoded {@code
    * grpc-message} (spaces only: the proxy's own messages are plain ASCII words).
    *

@@ -110,6 +110,12 @@ class ExchangeTest {
                 - type: ExtensionRef
                   extensionRef: {group: traffic.nodemesh.dev, kind: HTTPFault, name: teapot}
               backendRefs: [{name: web, port: 80}]
+            - matches: [{path: {type: PathPrefix, value: /old}}]
+              filters:
+                - type: RequestRedirect
+                  requestRedirect:
+                    statusCode: 301
+                    path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}
         ---
         apiVersion: traffic.nodemesh.dev/v1alpha1
         kind: HTTPFault
@@ -406,6 +412,26 @@ class ExchangeTest {
     advance(down, 1);
     assertEquals(418, status(down));
     assertTrue(upstreams.targets.isEmpty(), "an aborted request never reaches an upstream");
+  }
+
+  @Test
+  void aRedirectIsAnsweredWithoutAnyUpstreamAndTheConnectionGoesOn() {
+    EmbeddedChannel down = downstream();
+    HttpRequest req =
+        new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.POST, "/old/a?b=1");
+    req.headers().set("host", "web:80").set("content-length", 0);
+    down.writeInbound(req);
+    HttpResponse r = down.readOutbound();
+    try {
+      assertEquals(301, r.status().code());
+      assertEquals("http://web/new/a?b=1", r.headers().get("location"));
+    } finally {
+      ReferenceCountUtil.release(r);
+    }
+    assertTrue(upstreams.targets.isEmpty(), "a redirect never reaches an upstream");
+    send(down, HttpMethod.GET, "/old", "");
+    assertEquals(301, status(down));
+    assertTrue(down.isOpen());
   }
 
   @Test

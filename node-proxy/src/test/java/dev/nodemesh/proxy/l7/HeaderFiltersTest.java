@@ -71,7 +71,8 @@ class HeaderFiltersTest {
             "traceparent", "00-1-2-01",
             "x-kept", "yes");
     HttpRequest up =
-        HeaderFilters.upstreamHead(head, PLAIN, false, false, "id-1", "10.1.0.10", "web", RANDOM);
+        HeaderFilters.upstreamHead(
+            head, PLAIN, null, false, false, "id-1", "10.1.0.10", "web", RANDOM);
     HttpHeaders h = up.headers();
     for (String gone :
         List.of("connection", "x-private", "keep-alive", "upgrade", "x-http2-stream-id", "te")) {
@@ -93,6 +94,7 @@ class HeaderFiltersTest {
         HeaderFilters.upstreamHead(
             request("te", "trailers", "host", "web:80"),
             PLAIN,
+            null,
             true,
             true,
             "id",
@@ -105,7 +107,7 @@ class HeaderFiltersTest {
     assertEquals("chunked", up.headers().get("transfer-encoding"), "h2 stream, no length");
     HttpRequest sized =
         HeaderFilters.upstreamHead(
-            request("content-length", "5"), PLAIN, false, true, "id", "ip", "web", RANDOM);
+            request("content-length", "5"), PLAIN, null, false, true, "id", "ip", "web", RANDOM);
     assertNull(sized.headers().get("transfer-encoding"));
   }
 
@@ -120,6 +122,7 @@ class HeaderFiltersTest {
         HeaderFilters.upstreamHead(
             request("x-set", "old", "x-add", "a1", "x-drop", "d"),
             e,
+            null,
             false,
             false,
             "id",
@@ -131,11 +134,63 @@ class HeaderFiltersTest {
     assertFalse(up.headers().contains("x-drop"));
     HttpResponse resp = new DefaultHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK);
     resp.headers().set("server", "nginx").set("connection", "close");
-    HttpResponse down = HeaderFilters.downstreamHead(resp, e, false, false);
+    HttpResponse down = HeaderFilters.downstreamHead(resp, e, null, false, false);
     assertEquals("r", down.headers().get("x-resp"));
     assertFalse(down.headers().contains("server"));
     assertFalse(down.headers().contains("connection"));
     assertEquals("chunked", down.headers().get("transfer-encoding"), "streamed, no length");
+  }
+
+  @Test
+  void thePickedBackendsModifiersApplyAfterTheRules() {
+    HttpRouteEntry e =
+        entry(
+            new HttpRoute.HeaderModifier(
+                Map.of("x-set", "rule"), Map.of("x-add", "rule"), Set.of()),
+            new HttpRoute.HeaderModifier(Map.of("x-resp", "rule"), Map.of(), Set.of()));
+    HttpRoute.Backend backend =
+        new HttpRoute.Backend(
+            new dev.nodemesh.model.config.NamespacedName("default", "v1"),
+            80,
+            1,
+            true,
+            new HttpRoute.HeaderModifier(
+                Map.of("x-set", "backend"), Map.of("x-add", "backend"), Set.of("x-drop")),
+            new HttpRoute.HeaderModifier(Map.of(), Map.of("x-resp", "backend"), Set.of("server")));
+    HttpRequest up =
+        HeaderFilters.upstreamHead(
+            request("x-set", "client", "x-drop", "d"),
+            e,
+            backend,
+            false,
+            false,
+            "id",
+            "ip",
+            "web",
+            RANDOM);
+    assertEquals("backend", up.headers().get("x-set"), "the backend's set wins");
+    assertEquals(List.of("rule", "backend"), up.headers().getAll("x-add"));
+    assertFalse(up.headers().contains("x-drop"));
+    HttpResponse resp = new DefaultHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK);
+    resp.headers().set("server", "nginx");
+    HttpResponse down = HeaderFilters.downstreamHead(resp, e, backend, false, false);
+    assertEquals(List.of("rule", "backend"), down.headers().getAll("x-resp"));
+    assertFalse(down.headers().contains("server"));
+    // Another backend of the same rule (none of its own) gets the rule's alone.
+    HttpRequest other =
+        HeaderFilters.upstreamHead(
+            request("x-drop", "d"),
+            e,
+            new HttpRoute.Backend(
+                new dev.nodemesh.model.config.NamespacedName("default", "v2"), 80, 1),
+            false,
+            false,
+            "id",
+            "ip",
+            "web",
+            RANDOM);
+    assertEquals("rule", other.headers().get("x-set"));
+    assertEquals("d", other.headers().get("x-drop"));
   }
 
   @Test
@@ -146,8 +201,10 @@ class HeaderFiltersTest {
     try {
       assertEquals(
           "3",
-          HeaderFilters.downstreamHead(full, null, false, false).headers().get("content-length"));
-      HttpHeaders h2 = HeaderFilters.downstreamHead(full, null, false, true).headers();
+          HeaderFilters.downstreamHead(full, null, null, false, false)
+              .headers()
+              .get("content-length"));
+      HttpHeaders h2 = HeaderFilters.downstreamHead(full, null, null, false, true).headers();
       assertFalse(h2.contains("content-length") || h2.contains("transfer-encoding"));
     } finally {
       full.release();
@@ -155,12 +212,14 @@ class HeaderFiltersTest {
     HttpResponse noContent =
         new DefaultHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.NO_CONTENT);
     assertFalse(
-        HeaderFilters.downstreamHead(noContent, null, false, false)
+        HeaderFilters.downstreamHead(noContent, null, null, false, false)
             .headers()
             .contains("transfer-encoding"));
     HttpResponse ok = new DefaultHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK);
     assertFalse(
-        HeaderFilters.downstreamHead(ok, null, true, false).headers().contains("transfer-encoding"),
+        HeaderFilters.downstreamHead(ok, null, null, true, false)
+            .headers()
+            .contains("transfer-encoding"),
         "the answer to a HEAD has no body");
   }
 

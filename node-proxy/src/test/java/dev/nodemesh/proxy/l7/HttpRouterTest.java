@@ -6,6 +6,7 @@ import static dev.nodemesh.model.testing.MeshYaml.service;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.nodemesh.model.config.ConfigSnapshot;
+import dev.nodemesh.model.config.HttpRoute;
 import dev.nodemesh.model.config.HttpRouteEntry;
 import dev.nodemesh.model.config.MeshService;
 import dev.nodemesh.model.config.NamespacedName;
@@ -92,6 +93,9 @@ class HttpRouterTest {
             backendRefs: [{name: a, port: 80, weight: 3}, {name: b, port: 80, weight: 1}, {name: c, port: 80, weight: 0}]
           - matches: [{path: {type: PathPrefix, value: /far}}]
             backendRefs: [{name: a, port: 80, weight: 1}, {name: x, namespace: other, port: 80, weight: 2}]
+          - matches: [{path: {type: PathPrefix, value: /moved}}]
+            filters: [{type: RequestRedirect, requestRedirect: {statusCode: 301}}]
+            backendRefs: [{name: a, port: 80}]
       ---
       apiVersion: gateway.networking.k8s.io/v1
       kind: HTTPRoute
@@ -136,6 +140,7 @@ class HttpRouterTest {
         Arguments.of("GET", "/badport", "", "500"),
         Arguments.of("GET", "/nobackend", "", "500"),
         Arguments.of("GET", "/none", "", "503"),
+        Arguments.of("GET", "/moved/x", "", "redirect 301"), // its backends are not used
         Arguments.of("GET", "/elsewhere", "", "404"));
   }
 
@@ -197,6 +202,12 @@ class HttpRouterTest {
   }
 
   private static HttpRouteEntry entry(String prefix, String rewrite) throws Exception {
+    return ruleEntry(
+        prefix, "filters: [{type: URLRewrite, urlRewrite: {path: %s}}]".formatted(rewrite));
+  }
+
+  /** The one entry of a route on web with a PathPrefix {@code prefix} rule and {@code filters}. */
+  private static HttpRouteEntry ruleEntry(String prefix, String filters) throws Exception {
     Path dir = java.nio.file.Files.createTempDirectory("rw");
     try {
       MeshYaml.write(
@@ -210,9 +221,9 @@ class HttpRouterTest {
             parentRefs: [{kind: Service, name: web}]
             rules:
               - matches: [{path: {type: PathPrefix, value: %s}}]
-                filters: [{type: URLRewrite, urlRewrite: {path: %s}}]
+                %s
           """
-              .formatted(prefix, rewrite));
+              .formatted(prefix, filters));
       return ConfigLoader.load(dir).httpRoutes(new NamespacedName("default", "web")).get(0);
     } finally {
       java.nio.file.Files.delete(dir.resolve("r.yaml"));
@@ -244,6 +255,51 @@ class HttpRouterTest {
     if (d instanceof HttpRouter.BadBackend) {
       return "500";
     }
+    if (d instanceof HttpRouter.Redirected r) {
+      return "redirect " + r.redirect().statusCode();
+    }
     return "503";
+  }
+
+  static Stream<Arguments> redirects() {
+    String prefix = "path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}";
+    return Stream.of(
+        // filter, request target, Host, dialled port, Location
+        Arguments.of("{}", "/old/a?x=1", "web", 80, "http://web/old/a?x=1"),
+        Arguments.of("{}", "/old", "web:80", 8080, "http://web:8080/old"), // the listener port
+        Arguments.of("{}", "/old", null, 80, "http://web/old"), // no Host: the Service's name
+        Arguments.of("{}", "/old", "bad host", 80, "http://web/old"),
+        Arguments.of("{}", "/old", "[fd00::1]:80", 80, "http://[fd00::1]/old"),
+        Arguments.of("{hostname: example.org}", "/old", "web", 80, "http://example.org/old"),
+        Arguments.of("{port: 8083}", "/old", "web", 80, "http://web:8083/old"),
+        Arguments.of("{port: 80}", "/old", "web", 8080, "http://web/old"),
+        Arguments.of("{scheme: https}", "/old", "web:8080", 8080, "https://web/old"),
+        Arguments.of("{scheme: https, port: 8443}", "/old", "web", 80, "https://web:8443/old"),
+        Arguments.of("{scheme: http}", "/old", "web", 8080, "http://web/old"),
+        Arguments.of("{" + prefix + "}", "/old/a/b?q", "web", 80, "http://web/new/a/b?q"),
+        Arguments.of("{" + prefix + "}", "/old", "web", 80, "http://web/new"),
+        Arguments.of(
+            "{path: {type: ReplaceFullPath, replaceFullPath: /all}}",
+            "/old/a",
+            "web",
+            80,
+            "http://web/all"),
+        Arguments.of(
+            "{scheme: https, hostname: example.org, port: 444, " + prefix + "}",
+            "/old/z",
+            "web",
+            80,
+            "https://example.org:444/new/z"));
+  }
+
+  @ParameterizedTest(name = "{0} {1} Host {2} port {3} -> {4}")
+  @MethodSource("redirects")
+  void redirectsBuildTheirLocationFromTheRequest(
+      String filter, String target, String host, int port, String location) throws Exception {
+    HttpRouteEntry e =
+        ruleEntry(
+            "/old", "filters: [{type: RequestRedirect, requestRedirect: %s}]".formatted(filter));
+    HttpRoute.Redirect rd = e.rule().redirect();
+    assertEquals(location, HttpRouter.redirectLocation(e, rd, target, host, "web", port));
   }
 }

@@ -50,6 +50,20 @@ class LocalRepliesTest {
   }
 
   @Test
+  void aRedirectHasItsStatusAndLocationAndNoBody() {
+    FullHttpResponse r = LocalReplies.redirect(308, "https://example.org/x?y=1", "id");
+    try {
+      assertEquals(308, r.status().code());
+      assertEquals("https://example.org/x?y=1", r.headers().get("location"));
+      assertEquals("0", r.headers().get("content-length"));
+      assertEquals(0, r.content().readableBytes());
+      assertEquals("id", r.headers().get("x-request-id"));
+    } finally {
+      r.release();
+    }
+  }
+
+  @Test
   void aGrpcAnswerIsTrailersOnly() {
     FullHttpResponse h2 = LocalReplies.grpc(14, "no healthy upstream", "id", 0, true);
     try {

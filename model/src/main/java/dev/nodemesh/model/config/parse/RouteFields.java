@@ -148,7 +148,8 @@ abstract class RouteFields extends YamlFields {
         backendTimeout,
         retry,
         fl.fault,
-        fl.mirror);
+        fl.mirror,
+        fl.redirect);
   }
 
   List<HttpRoute.Backend> backends(JsonNode rule, String path, String namespace) {
@@ -177,16 +178,64 @@ abstract class RouteFields extends YamlFields {
             weight = w.intValue();
           }
         }
+        Filters own = backendFilters(ref.path("filters"), bpath + ".filters");
         if (name == null || name.isEmpty()) {
           error(bpath + ".name", "is required");
         } else if (port != null) {
           backends.add(
               new HttpRoute.Backend(
-                  new NamespacedName(ns == null ? namespace : ns, name), port, weight));
+                  new NamespacedName(ns == null ? namespace : ns, name),
+                  port,
+                  weight,
+                  true,
+                  own.request,
+                  own.response));
         }
       }
     }
     return backends;
+  }
+
+  /**
+   * A backendRef's own filters ({@code HTTPBackendRef.filters}, {@code GRPCBackendRef.filters}),
+   * applied only to requests sent to that backend: the header modifiers, each at most once. Other
+   * types Gateway API allows there (RequestMirror, RequestRedirect, URLRewrite, ExtensionRef) are
+   * refused: accepting them and not applying them would route differently from what was written.
+   */
+  Filters backendFilters(JsonNode filters, String path) {
+    Filters out = new Filters();
+    if (!array(filters, path)) {
+      return out;
+    }
+    Set<String> seen = new java.util.HashSet<>();
+    for (int i = 0; i < filters.size(); i++) {
+      String fpath = path + "[" + i + "]";
+      JsonNode f = filters.get(i);
+      String type = text(f, "type", fpath + ".type");
+      if (type == null) {
+        error(fpath + ".type", "is required");
+        continue;
+      }
+      if (!seen.add(type)) {
+        error(fpath + ".type", quote(type) + " is given twice in one backendRef");
+        continue;
+      }
+      switch (type) {
+        case "RequestHeaderModifier" ->
+            out.request =
+                headerModifier(f.path("requestHeaderModifier"), fpath + ".requestHeaderModifier");
+        case "ResponseHeaderModifier" ->
+            out.response =
+                headerModifier(f.path("responseHeaderModifier"), fpath + ".responseHeaderModifier");
+        default ->
+            error(
+                fpath + ".type",
+                quote(type)
+                    + " is not supported on a backendRef (RequestHeaderModifier and"
+                    + " ResponseHeaderModifier are)");
+      }
+    }
+    return out;
   }
 
   /** What a rule's filters say; every field optional. */
@@ -196,11 +245,13 @@ abstract class RouteFields extends YamlFields {
     HttpRoute.@Nullable Rewrite rewrite;
     @Nullable NamespacedName fault;
     HttpRoute.@Nullable Mirror mirror;
+    HttpRoute.@Nullable Redirect redirect;
   }
 
   /**
-   * A rule's filters: header modifiers, URLRewrite (HTTPRoute only), RequestMirror, and an
-   * ExtensionRef to an {@code HTTPFault} in the route's namespace. Each type at most once.
+   * A rule's filters: header modifiers, URLRewrite and RequestRedirect (HTTPRoute only, not both in
+   * one rule, as Gateway API says), RequestMirror, and an ExtensionRef to an {@code HTTPFault} in
+   * the route's namespace. Each type at most once.
    */
   Filters filters(
       JsonNode filters,
@@ -239,13 +290,93 @@ abstract class RouteFields extends YamlFields {
             out.rewrite = rewrite(f.path("urlRewrite"), fpath + ".urlRewrite", matches);
           }
         }
+        case "RequestRedirect" -> {
+          if (grpc) {
+            error(fpath + ".type", "RequestRedirect is not a GRPCRoute filter");
+          } else if (seen.contains("URLRewrite")) {
+            error(fpath + ".type", "RequestRedirect and URLRewrite cannot be in one rule");
+          } else {
+            out.redirect = redirect(f.path("requestRedirect"), fpath + ".requestRedirect", matches);
+          }
+        }
         case "RequestMirror" ->
             out.mirror = mirror(f.path("requestMirror"), fpath + ".requestMirror", namespace);
         case "ExtensionRef" -> out.fault = extensionRef(f.path("extensionRef"), fpath, namespace);
         default -> error(fpath + ".type", quote(type) + " is not supported (yet)");
       }
+      if (type.equals("URLRewrite") && seen.contains("RequestRedirect") && !grpc) {
+        error(fpath + ".type", "RequestRedirect and URLRewrite cannot be in one rule");
+      }
     }
     return out;
+  }
+
+  /**
+   * Gateway API's RequestRedirect filter ({@code HTTPRequestRedirectFilter}): scheme http or https,
+   * a precise hostname, a path replacement as URLRewrite's, a port, status 301, 302 (the default),
+   * 303, 307 or 308.
+   */
+  HttpRoute.@Nullable Redirect redirect(JsonNode r, String path, List<HttpRoute.Match> matches) {
+    if (!r.isObject()) {
+      error(path, "is required for this filter type");
+      return null;
+    }
+    int before = errors.size();
+    String scheme = text(r, "scheme", path + ".scheme");
+    if (scheme != null && !FieldRules.REDIRECT_SCHEMES.contains(scheme)) {
+      error(path + ".scheme", quote(scheme) + " is not http or https");
+    }
+    String hostname = text(r, "hostname", path + ".hostname");
+    if (hostname != null && !FieldRules.isPreciseHostname(hostname)) {
+      error(
+          path + ".hostname",
+          quote(hostname) + " is not a hostname (lower-case DNS labels, no wildcard)");
+    }
+    Integer port = port(r, "port", path + ".port", false);
+    int status = HttpRoute.Redirect.DEFAULT_STATUS;
+    JsonNode code = r.path("statusCode");
+    if (!code.isMissingNode() && !code.isNull()) {
+      if (!code.isIntegralNumber() || !HttpRoute.Redirect.STATUS_CODES.contains(code.intValue())) {
+        error(path + ".statusCode", quote(code.asText()) + " is not 301, 302, 303, 307 or 308");
+      } else {
+        status = code.intValue();
+      }
+    }
+    String full = null;
+    String prefix = null;
+    JsonNode p = r.path("path");
+    if (!p.isMissingNode() && !p.isNull()) {
+      String type = text(p, "type", path + ".path.type");
+      if ("ReplaceFullPath".equals(type)) {
+        full = text(p, "replaceFullPath", path + ".path.replaceFullPath");
+        if (full == null || !FieldRules.isReplacementPath(full)) {
+          error(
+              path + ".path.replaceFullPath",
+              "is required and must be a path starting with \"/\" (no space, '?' or '#')");
+        }
+      } else if ("ReplacePrefixMatch".equals(type)) {
+        prefix = text(p, "replacePrefixMatch", path + ".path.replacePrefixMatch");
+        if (prefix == null || !FieldRules.isReplacementPath(prefix)) {
+          error(
+              path + ".path.replacePrefixMatch",
+              "is required and must be a path starting with \"/\" (no space, '?' or '#')");
+        }
+        for (HttpRoute.Match m : matches) {
+          if (m.path().kind() != TextMatch.Kind.PATH_PREFIX) {
+            error(
+                path + ".path.type",
+                "ReplacePrefixMatch needs every match of the rule to be a PathPrefix");
+            break;
+          }
+        }
+      } else {
+        error(path + ".path.type", quote(type) + " is not ReplaceFullPath or ReplacePrefixMatch");
+      }
+    }
+    if (errors.size() > before) {
+      return null;
+    }
+    return new HttpRoute.Redirect(scheme, hostname, full, prefix, port == null ? 0 : port, status);
   }
 
   /** The API group of the mesh's traffic kinds (HTTPFault). */
