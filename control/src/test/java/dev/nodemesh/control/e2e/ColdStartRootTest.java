@@ -8,20 +8,14 @@ import dev.nodemesh.bpf.conntrack.StaleConntrack;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.control.ControlPlane;
-import dev.nodemesh.control.source.LocalSource;
-import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.outbound.ServiceRange;
-import dev.nodemesh.proxy.state.StateSettings;
 import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
-import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -54,31 +48,9 @@ class ColdStartRootTest {
   @Parameter Interception mode;
   @TempDir Path tmp;
 
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
-  }
-
-  private static ControlPlane controlPlane(TestNode node, int port) throws Exception {
-    return ControlPlane.start(
-        new LocalSource(node.configDir(), 50),
-        new InetSocketAddress("127.0.0.1", port),
-        null,
-        Duration.ofMillis(20));
-  }
-
   private void startProxy(TestNode node, InterceptionMode interception, int port) throws Exception {
     node.startProxy(
-        NodeProxyConfig.builder()
-            .transport(TransportKind.EPOLL)
-            .agentSocket(node.agentSocket())
-            .adminAddress(new InetSocketAddress("127.0.0.1", 0))
-            .nodeName("test-node")
-            .workerThreads(2)
-            .interception(interception)
-            .xdsTarget("127.0.0.1:" + port)
-            .state(new StateSettings(tmp.resolve("state")))
+        FixedPortControlPlane.proxyConfig(node, interception, port, tmp.resolve("state"))
             .serviceRange(
                 ServiceRange.parse(List.of(TestNode.SERVICE_CIDR + "," + TestNode.SERVICE_CIDR6)))
             .build());
@@ -87,23 +59,6 @@ class ColdStartRootTest {
   private static String connect(TestNode node, String pod, String ip, int port, int sport)
       throws IOException {
     return PodClient.connect(node, pod, ip, port, sport, sport == 0 ? 10 : 1);
-  }
-
-  private static double metric(TestNode node, String name, String... labels) {
-    double sum = 0;
-    for (String line : node.proxy().dataPlane().metrics().scrape().split("\n")) {
-      if (!line.startsWith(name + "{")) {
-        continue;
-      }
-      boolean all = true;
-      for (String l : labels) {
-        all &= line.contains(l);
-      }
-      if (all) {
-        sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
-      }
-    }
-    return sum;
   }
 
   /** The pod's TCP entries toward {@code vip}:{@code port} that no NAT translated. */
@@ -139,7 +94,7 @@ class ColdStartRootTest {
         node.addStandardMesh();
         node.addPod("outside", 20);
         node.serve("outside", 7000, TestServer.Mode.NAME);
-        int port = freePort();
+        int port = FixedPortControlPlane.freePort();
         startProxy(node, interception, port);
         assertEquals(0, node.proxy().dataPlane().snapshots().current().version());
         node.enrolStandardMesh();
@@ -148,11 +103,8 @@ class ColdStartRootTest {
         assertTrue(PodClient.refused(refused), refused);
         assertEquals(
             1.0,
-            metric(
-                node,
-                "nodemesh_policy_denials_total",
-                "reporter=\"source\"",
-                "reason=\"no_config\""));
+            node.metric(
+                "nodemesh_policy_denials_total", "reporter=\"source\"", "reason=\"no_config\""));
         // Nothing was relayed to the VIP: no untranslated entry toward it (iptables mode: the
         // proxy's own upstream socket would have been one).
         assertEquals(List.of(), untranslatedToward(node, "client", Mesh.VIP, 80));
@@ -160,13 +112,13 @@ class ColdStartRootTest {
         String outside = connect(node, "client", node.ip("outside"), 7000, 0);
         assertTrue(outside.startsWith("data:outside "), outside);
 
-        try (ControlPlane cp = controlPlane(node, port)) {
+        try (ControlPlane cp = FixedPortControlPlane.start(node, port)) {
           waitForConfig(node);
           String through = connect(node, "client", Mesh.VIP, 80, 0);
           assertTrue(through.startsWith("data:echo-"), through);
           assertEquals(
               1.0,
-              metric(node, "nodemesh_policy_denials_total", "reason=\"no_config\""),
+              node.metric("nodemesh_policy_denials_total", "reason=\"no_config\""),
               "no refusal once config is in force");
         } finally {
           node.stopProxy();
@@ -181,8 +133,8 @@ class ColdStartRootTest {
       InterceptionMode interception = setup.nextNode();
       try (TestNode node = TestNode.create(tmp.resolve("node"))) {
         node.addStandardMesh();
-        int port = freePort();
-        try (ControlPlane cp = controlPlane(node, port)) {
+        int port = FixedPortControlPlane.freePort();
+        try (ControlPlane cp = FixedPortControlPlane.start(node, port)) {
           startProxy(node, interception, port);
           waitForConfig(node);
           for (String p : List.of("echo-1", "echo-2", "echo-3")) {

@@ -10,21 +10,15 @@ import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.control.ControlPlane;
-import dev.nodemesh.control.source.LocalSource;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.proxy.NodeProxy;
-import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.state.SnapshotStore;
-import dev.nodemesh.proxy.state.StateSettings;
 import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
-import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -73,56 +67,16 @@ class SavedConfigRootTest {
         + "spec: {mtls: {mode: STRICT}}\n";
   }
 
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
-  }
-
-  private static ControlPlane controlPlane(TestNode node, int port) throws Exception {
-    return ControlPlane.start(
-        new LocalSource(node.configDir(), 50),
-        new InetSocketAddress("127.0.0.1", port),
-        null,
-        Duration.ofMillis(20));
-  }
-
   private static NodeProxy startProxy(
       TestNode node, InterceptionMode interception, int port, Path state) throws Exception {
     return node.startProxy(
-        NodeProxyConfig.builder()
-            .transport(TransportKind.EPOLL)
-            .agentSocket(node.agentSocket())
-            .adminAddress(new InetSocketAddress("127.0.0.1", 0))
-            .nodeName("test-node")
-            .workerThreads(2)
-            .interception(interception)
-            .xdsTarget("127.0.0.1:" + port)
-            .state(new StateSettings(state))
-            .build());
+        FixedPortControlPlane.proxyConfig(node, interception, port, state).build());
   }
 
   private static void enrolAll(TestNode node) {
     for (String p : List.of("client", "echo-1", "echo-2", "echo-3")) {
       node.enrol(p);
     }
-  }
-
-  private static double metric(TestNode node, String name, String... labels) {
-    double sum = 0;
-    for (String line : node.proxy().dataPlane().metrics().scrape().split("\n")) {
-      if (!line.startsWith(name + "{")) {
-        continue;
-      }
-      boolean all = true;
-      for (String l : labels) {
-        all &= line.contains(l);
-      }
-      if (all) {
-        sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
-      }
-    }
-    return sum;
   }
 
   private static boolean saved(SnapshotStore store) {
@@ -178,10 +132,10 @@ class SavedConfigRootTest {
       node.writeConfig("policy.yaml", policies());
       node.addPod("outside", 20);
       node.serve("outside", 7000, TestServer.Mode.NAME);
-      int port = freePort();
+      int port = FixedPortControlPlane.freePort();
 
       // 1. Config from the control plane, saved on the node.
-      ControlPlane cp = controlPlane(node, port);
+      ControlPlane cp = FixedPortControlPlane.start(node, port);
       try {
         startProxy(node, interception, port, state);
         waitFor(
@@ -189,7 +143,7 @@ class SavedConfigRootTest {
         enrolAll(node);
         assertPoliciesHold(node);
         waitFor(() -> saved(store));
-        assertEquals(1.0, metric(node, "nodemesh_config_source", "source=\"xds\""));
+        assertEquals(1.0, node.metric("nodemesh_config_source", "source=\"xds\""));
       } finally {
         node.stopProxy();
         cp.close();
@@ -201,15 +155,15 @@ class SavedConfigRootTest {
       startProxy(node, interception, port, state);
       ConfigSnapshot loaded = node.proxy().dataPlane().snapshots().current();
       assertTrue(loaded.sameContent(before), loaded.describe());
-      assertEquals(1.0, metric(node, "nodemesh_config_source", "source=\"saved\""));
+      assertEquals(1.0, node.metric("nodemesh_config_source", "source=\"saved\""));
       enrolAll(node);
       assertPoliciesHold(node);
       assertEquals(
           2.0,
-          metric(node, "nodemesh_policy_denials_total", "reason=\"denied_by_policy\""),
+          node.metric("nodemesh_policy_denials_total", "reason=\"denied_by_policy\""),
           "both of the client's connections, denied by the saved DENY policy");
       assertEquals(
-          1.0, metric(node, "nodemesh_policy_denials_total", "reason=\"plaintext_strict\""));
+          1.0, node.metric("nodemesh_policy_denials_total", "reason=\"plaintext_strict\""));
       node.stopProxy();
 
       // 3. A corrupt save: ignored with a clear log line, connections to pods refused.
@@ -240,12 +194,12 @@ class SavedConfigRootTest {
       assertRefused(node, "echo-1", node.ip("echo-2"), 8080);
       assertRefused(node, "outside", node.ip("echo-1"), 8080);
       assertRefused(node, "client", node.ip("echo-1"), 8080);
-      assertEquals(3.0, metric(node, "nodemesh_policy_denials_total", "reason=\"no_config\""));
+      assertEquals(3.0, node.metric("nodemesh_policy_denials_total", "reason=\"no_config\""));
       // Outbound to a destination outside the mesh still passes.
       assertServed(node, "client", node.ip("outside"), 7000, "outside");
 
       // 4. The control plane returns: config from xDS, saved again, policy as before.
-      cp = controlPlane(node, port);
+      cp = FixedPortControlPlane.start(node, port);
       try {
         // The proxy reconnects with backoff (up to 30 s between attempts).
         long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
@@ -257,7 +211,7 @@ class SavedConfigRootTest {
             node.proxy().dataPlane().snapshots().current().sameContent(before),
             node.proxy().dataPlane().snapshots().current().describe());
         assertPoliciesHold(node);
-        assertEquals(1.0, metric(node, "nodemesh_config_source", "source=\"xds\""));
+        assertEquals(1.0, node.metric("nodemesh_config_source", "source=\"xds\""));
         waitFor(() -> saved(store));
       } finally {
         node.stopProxy();

@@ -13,13 +13,7 @@ import dev.nodemesh.control.store.ResourceType;
 import dev.nodemesh.control.store.VersionedResource;
 import dev.nodemesh.model.capture.CaptureScope;
 import io.fabric8.kubernetes.api.model.Pod;
-import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
-import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
-import io.fabric8.mockwebserver.Context;
-import io.fabric8.mockwebserver.MockWebServer;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -40,7 +34,7 @@ import org.junit.jupiter.api.Test;
  * removes it; a node cannot mark another node's pod.
  */
 class KubernetesEnrolmentTest {
-  private KubernetesMockServer server;
+  private MockApiServer api;
   private KubernetesClient client;
   private final ExecutorService executor = Executors.newSingleThreadExecutor();
   private ResourceStore store = new ResourceStore(System::nanoTime, () -> {});
@@ -48,15 +42,8 @@ class KubernetesEnrolmentTest {
 
   @BeforeEach
   void startServer() {
-    server =
-        new KubernetesMockServer(
-            new Context(),
-            new MockWebServer(),
-            new HashMap<>(),
-            new KubernetesCrudDispatcher(),
-            false);
-    server.init();
-    client = server.createClient();
+    api = MockApiServer.start();
+    client = api.client();
   }
 
   @AfterEach
@@ -66,37 +53,11 @@ class KubernetesEnrolmentTest {
     }
     executor.shutdown();
     executor.awaitTermination(5, TimeUnit.SECONDS);
-    client.close();
-    server.destroy();
+    api.close();
   }
 
   private static Pod pod(String name, String ip, String node) {
-    return new PodBuilder()
-        .withNewMetadata()
-        .withName(name)
-        .withNamespace("default")
-        .withUid("uid-" + name)
-        .withLabels(Map.of("app", name))
-        .endMetadata()
-        .withNewSpec()
-        .withNodeName(node)
-        .addNewContainer()
-        .withName("app")
-        .withImage("app")
-        .endContainer()
-        .endSpec()
-        .withNewStatus()
-        .withPhase("Running")
-        .withPodIP(ip)
-        .addNewPodIP()
-        .withIp(ip)
-        .endPodIP()
-        .addNewCondition()
-        .withType("Ready")
-        .withStatus("True")
-        .endCondition()
-        .endStatus()
-        .build();
+    return MockApiServer.pod(name, ip, true, Map.of("app", name), node);
   }
 
   private KubernetesSource start(EnrolmentRegistry registry) throws Exception {

@@ -22,11 +22,6 @@ import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
-import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
-import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
-import io.fabric8.mockwebserver.Context;
-import io.fabric8.mockwebserver.MockWebServer;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -42,28 +37,20 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The Kubernetes source against fabric8's mock API server in CRUD mode (real lists and watches), a
- * fresh server per test: a class-wide one carried the previous test's closing watches into the next
- * test's clean-up, whose DELETE then sometimes hung for the client's whole 10 s timeout.
+ * fresh one per test ({@link MockApiServer} says why).
  */
 class KubernetesSourceTest {
   static KubernetesClient client;
 
   private final ExecutorService executor = Executors.newSingleThreadExecutor();
   private final ResourceStore store = new ResourceStore(System::nanoTime, () -> {});
-  private @Nullable KubernetesMockServer server;
+  private @Nullable MockApiServer api;
   private KubernetesSource source;
 
   @BeforeEach
   void startServer() {
-    server =
-        new KubernetesMockServer(
-            new Context(),
-            new MockWebServer(),
-            new HashMap<>(),
-            new KubernetesCrudDispatcher(),
-            false);
-    server.init();
-    client = server.createClient();
+    api = MockApiServer.start();
+    client = api.client();
   }
 
   private static final ResourceDefinitionContext POLICIES =
@@ -179,9 +166,8 @@ class KubernetesSourceTest {
     }
     executor.shutdown();
     executor.awaitTermination(5, TimeUnit.SECONDS);
-    client.close();
-    if (server != null) {
-      server.destroy();
+    if (api != null) {
+      api.close();
     }
   }
 
@@ -220,7 +206,7 @@ class KubernetesSourceTest {
   }
 
   private static Pod pod(String name, String ip, boolean ready, Map<String, String> labels) {
-    return pod(name, ip, ready, labels, "node-1");
+    return MockApiServer.pod(name, ip, ready, labels, "node-1");
   }
 
   private static Node node(String name, Map<String, String> labels) {
@@ -248,22 +234,22 @@ class KubernetesSourceTest {
     client
         .pods()
         .inNamespace("default")
-        .resource(pod("on-a", "10.1.1.1", true, podLabel, "node-a"))
+        .resource(MockApiServer.pod("on-a", "10.1.1.1", true, podLabel, "node-a"))
         .create();
     client
         .pods()
         .inNamespace("default")
-        .resource(pod("on-b", "10.1.1.2", true, Map.of(), "node-b"))
+        .resource(MockApiServer.pod("on-b", "10.1.1.2", true, Map.of(), "node-b"))
         .create();
     client
         .pods()
         .inNamespace("default")
-        .resource(pod("on-c", "10.1.1.3", true, podLabel, "node-c"))
+        .resource(MockApiServer.pod("on-c", "10.1.1.3", true, podLabel, "node-c"))
         .create();
     client
         .pods()
         .inNamespace("default")
-        .resource(pod("on-c2", "10.1.1.4", true, Map.of(), "node-c"))
+        .resource(MockApiServer.pod("on-c2", "10.1.1.4", true, Map.of(), "node-c"))
         .create();
     startSource(0);
     assertEquals("zone-a", workload("on-a").getZone());
@@ -298,41 +284,6 @@ class KubernetesSourceTest {
                     "zone-c".equals(workload("on-c").getZone())
                         && "zone-c".equals(workload("on-c2").getZone())));
     assertEquals(onA, workload("on-a"));
-  }
-
-  private static Pod pod(
-      String name, String ip, boolean ready, Map<String, String> labels, String node) {
-    return new PodBuilder()
-        .withNewMetadata()
-        .withName(name)
-        .withNamespace("default")
-        .withUid("uid-" + name)
-        .withLabels(labels)
-        .endMetadata()
-        .withNewSpec()
-        .withNodeName(node)
-        .withServiceAccountName("sa-" + name)
-        .addNewContainer()
-        .withName("app")
-        .withImage("app")
-        .addNewPort()
-        .withName("http")
-        .withContainerPort(8080)
-        .endPort()
-        .endContainer()
-        .endSpec()
-        .withNewStatus()
-        .withPhase("Running")
-        .withPodIP(ip)
-        .addNewPodIP()
-        .withIp(ip)
-        .endPodIP()
-        .addNewCondition()
-        .withType("Ready")
-        .withStatus(ready ? "True" : "False")
-        .endCondition()
-        .endStatus()
-        .build();
   }
 
   private void startSource(long resyncMillis) throws Exception {

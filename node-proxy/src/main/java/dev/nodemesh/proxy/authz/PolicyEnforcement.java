@@ -2,11 +2,11 @@ package dev.nodemesh.proxy.authz;
 
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.Workload;
-import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.l4.Relays;
+import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
 import io.netty.channel.Channel;
 import io.netty.util.AttributeKey;
@@ -33,7 +33,8 @@ public final class PolicyEnforcement {
   private PolicyEnforcement() {}
 
   /**
-   * Checks {@code source} against {@code destination}; when denied, resets {@code downstream}.
+   * Checks {@code source} against {@code destination} with {@code authorizer}; when denied, counts
+   * it in {@code metrics} and resets {@code downstream}.
    *
    * @param reporter metrics label: "destination" on the receiving side, "source" for same-node
    *     outbound (where this proxy is both)
@@ -42,7 +43,8 @@ public final class PolicyEnforcement {
    * @return the decision; the caller goes on only when it allows
    */
   public static Decision enforce(
-      DataPlane plane,
+      Authorizer authorizer,
+      ProxyMetrics metrics,
       Channel downstream,
       ConfigSnapshot snapshot,
       Workload destination,
@@ -50,7 +52,7 @@ public final class PolicyEnforcement {
       ConnectionSource source,
       String reporter,
       @Nullable ConnectionLog accessLog) {
-    Decision d = plane.authorizer().check(snapshot, destination, destinationPort, source);
+    Decision d = authorizer.check(snapshot, destination, destinationPort, source);
     downstream.attr(DECISION).set(d);
     if (accessLog != null) {
       accessLog.authz(d.allowed() ? "allow" : "deny", d.policy());
@@ -59,8 +61,7 @@ public final class PolicyEnforcement {
       }
     }
     if (!d.allowed()) {
-      plane
-          .metrics()
+      metrics
           .policyDenials(
               reporter,
               TrafficLabels.principal(source.principal()),

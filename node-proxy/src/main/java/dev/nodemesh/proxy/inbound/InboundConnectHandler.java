@@ -112,7 +112,8 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
     }
     Decision decision =
         PolicyEnforcement.enforce(
-            plane,
+            plane.authorizer(),
+            plane.metrics(),
             ctx.channel(),
             snapshot,
             destination != null ? destination : PolicyEnforcement.enrolledOnly(pod),

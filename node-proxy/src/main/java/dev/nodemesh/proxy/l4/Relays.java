@@ -6,7 +6,6 @@ import dev.nodemesh.model.config.TrafficPolicy;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
-import dev.nodemesh.proxy.tunnel.StreamRelay;
 import dev.nodemesh.proxy.upstream.HboneDialer;
 import dev.nodemesh.proxy.upstream.UpstreamPath;
 import dev.nodemesh.proxy.upstream.Upstreams;

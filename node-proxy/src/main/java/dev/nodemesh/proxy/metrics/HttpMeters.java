@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.metrics;
 
+import io.grpc.Status;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Timer;
@@ -25,27 +26,21 @@ public final class HttpMeters {
   /** Index in {@link #CLASSES} of responses broken off after their head was sent. */
   public static final int INCOMPLETE = 6;
 
-  /** Values of the {@code grpc_status} label: the 17 codes by name, then anything else. */
-  static final String[] GRPC_CODES = {
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-    "invalid"
-  };
+  /**
+   * Values of the {@code grpc_status} label: the 17 codes by name (index = code, gRPC's own names),
+   * then "invalid" for anything else.
+   */
+  static final String[] GRPC_CODES = grpcCodes();
+
+  private static String[] grpcCodes() {
+    Status.Code[] codes = Status.Code.values();
+    String[] names = new String[codes.length + 1];
+    for (Status.Code c : codes) {
+      names[c.value()] = c.name();
+    }
+    names[codes.length] = "invalid";
+    return names;
+  }
 
   private final Counter[] requests;
   private final Timer duration;

@@ -243,7 +243,8 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
             sourceIpLike(ctx, upstream.getAddress()),
             true);
     return PolicyEnforcement.enforce(
-            plane,
+            plane.authorizer(),
+            plane.metrics(),
             ctx.channel(),
             snapshot,
             destination,

@@ -8,6 +8,8 @@ import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
+import dev.nodemesh.proxy.l4.Relays;
+import dev.nodemesh.proxy.l4.StreamRelay;
 import dev.nodemesh.proxy.liveness.FatalErrors;
 import dev.nodemesh.proxy.metrics.ConnectionMeters;
 import dev.nodemesh.proxy.metrics.TrafficLabels;
@@ -75,7 +77,7 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
     if (requested || !(msg instanceof Http2HeadersFrame headers)) {
       // DATA before the answer: a protocol error for CONNECT here; reset the stream.
       ReferenceCountUtil.release(msg);
-      StreamRelay.reset(ctx.channel());
+      Relays.reset(ctx.channel());
       return;
     }
     requested = true;

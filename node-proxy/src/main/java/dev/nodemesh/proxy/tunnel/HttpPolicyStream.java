@@ -5,6 +5,7 @@ import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.authz.HttpRequestInfo;
+import dev.nodemesh.proxy.l4.StreamRelay;
 import dev.nodemesh.proxy.l7.HttpLimits;
 import dev.nodemesh.proxy.l7.HttpProxy;
 import dev.nodemesh.proxy.l7.LocalReplies;

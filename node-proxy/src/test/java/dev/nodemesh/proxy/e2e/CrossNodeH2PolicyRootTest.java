@@ -4,13 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
-import dev.nodemesh.proxy.accesslog.AccessLogSettings;
-import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.testing.GrpcTestServer;
 import dev.nodemesh.proxy.testing.H2TestServer;
 import dev.nodemesh.proxy.testing.Interception;
+import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
-import dev.nodemesh.proxy.tunnel.TestIdentities;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -57,34 +56,18 @@ class CrossNodeH2PolicyRootTest {
     grpc = cluster.node2.serveGrpc("web-1", 9090, "Who", "Other");
     cluster.writeConfig(
         "pods.yaml",
-        pod("client", cluster.node1.ip("client"), "client", "node-1")
-            + pod("web-1", cluster.node2.ip("web-1"), "web", "node-2"));
+        Mesh.pod("client", cluster.node1.ip("client"), "client", "node-1", "client")
+            + Mesh.pod("web-1", cluster.node2.ip("web-1"), "web", "node-2", "web"));
     cluster.writeConfig("services.yaml", SERVICE.formatted(VIP));
     cluster.writeConfig("policy.yaml", POLICY.formatted(CLIENT, CLIENT));
-    TestIdentities.Ca root = TestIdentities.Ca.create("test-root");
-    cluster.startProxies(
-        modes,
-        new TestIdentities(root),
-        new PolicyAuthorizer(),
-        AccessLogSettings.OFF,
-        new TestIdentities(root),
-        new PolicyAuthorizer(),
-        AccessLogSettings.OFF);
+    cluster.startProxiesWithPolicy(modes);
     cluster.node1.enrol("client");
     cluster.node2.enrol("web-1");
   }
 
   @AfterEach
   void tearDown() throws Exception {
-    try {
-      if (cluster != null) {
-        cluster.close();
-      }
-    } finally {
-      if (modes != null) {
-        modes.close();
-      }
-    }
+    Teardown.close(cluster, modes);
   }
 
   @Test
@@ -115,18 +98,11 @@ class CrossNodeH2PolicyRootTest {
       assertTrue(out.contains("body /admin 403 RBAC: access denied"), where);
       assertEquals(4, web.streams() - streamsBefore, where);
     }
-    String metrics = cluster.node2.proxy().dataPlane().metrics().scrape();
-    assertTrue(
-        metrics
-            .lines()
-            .anyMatch(
-                l ->
-                    l.startsWith("nodemesh_policy_denials_total{")
-                        && l.contains("reason=\"no_allow_match\"")
-                        && l.contains("reporter=\"destination\"")
-                        && l.contains("source_principal=\"" + CLIENT + "\"")
-                        && !l.endsWith(" 0.0")),
-        metrics);
+    cluster.node2.assertCounted(
+        "nodemesh_policy_denials_total",
+        "reason=\"no_allow_match\"",
+        "reporter=\"destination\"",
+        "source_principal=\"" + CLIENT + "\"");
   }
 
   @Test
@@ -236,25 +212,6 @@ class CrossNodeH2PolicyRootTest {
           - from: [{principals: ["%s"]}]
             to: [{methods: [POST], paths: ["/test.Echo/Who"]}]
       """;
-
-  private static String pod(String name, String ip, String app, String node) {
-    return """
-        apiVersion: v1
-        kind: Pod
-        metadata:
-          name: %s
-          namespace: default
-          uid: uid-%s
-          labels: {app: %s}
-        spec:
-          nodeName: %s
-          serviceAccountName: %s
-        status:
-          podIP: %s
-        ---
-        """
-        .formatted(name, name, app, node, app, ip);
-  }
 
   private static final String SERVICE =
       """

@@ -4,14 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
-import dev.nodemesh.proxy.accesslog.AccessLogSettings;
-import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.testing.HttpTestServer;
 import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
-import dev.nodemesh.proxy.tunnel.TestIdentities;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -63,15 +60,7 @@ class CrossNodeL7PolicyRootTest {
 
   private void start(String policy) throws Exception {
     cluster.writeConfig("policy.yaml", policy);
-    TestIdentities.Ca root = TestIdentities.Ca.create("test-root");
-    cluster.startProxies(
-        modes,
-        new TestIdentities(root),
-        new PolicyAuthorizer(),
-        AccessLogSettings.OFF,
-        new TestIdentities(root),
-        new PolicyAuthorizer(),
-        AccessLogSettings.OFF);
+    cluster.startProxiesWithPolicy(modes);
     cluster.node1.enrol("client");
     cluster.node1.enrol("other");
     cluster.node2.enrol("web-1");
@@ -141,18 +130,11 @@ class CrossNodeL7PolicyRootTest {
 
     int served = web.requests();
     assertTrue(served >= 7, "allowed requests reached the app: " + served);
-    String metrics = cluster.node2.proxy().dataPlane().metrics().scrape();
-    assertTrue(
-        metrics
-            .lines()
-            .anyMatch(
-                l ->
-                    l.startsWith("nodemesh_policy_denials_total{")
-                        && l.contains("reason=\"no_allow_match\"")
-                        && l.contains("reporter=\"destination\"")
-                        && l.contains("source_principal=\"" + CLIENT + "\"")
-                        && !l.endsWith(" 0.0")),
-        metrics);
+    cluster.node2.assertCounted(
+        "nodemesh_policy_denials_total",
+        "reason=\"no_allow_match\"",
+        "reporter=\"destination\"",
+        "source_principal=\"" + CLIENT + "\"");
   }
 
   @Test
@@ -194,18 +176,11 @@ class CrossNodeL7PolicyRootTest {
     assertTrue(
         body.contains("h:x-forwarded-for=" + cluster.node1.ip("client") + "\n"),
         "x-forwarded-for: " + body);
-    String metrics = cluster.node2.proxy().dataPlane().metrics().scrape();
-    assertTrue(
-        metrics
-            .lines()
-            .anyMatch(
-                l ->
-                    l.startsWith("nodemesh_tcp_connections_opened_total{")
-                        && l.contains("reporter=\"destination\"")
-                        && l.contains("source_workload=\"client\"")
-                        && l.contains("destination_workload=\"web-1\"")
-                        && !l.endsWith(" 0.0")),
-        metrics);
+    cluster.node2.assertCounted(
+        "nodemesh_tcp_connections_opened_total",
+        "reporter=\"destination\"",
+        "source_workload=\"client\"",
+        "destination_workload=\"web-1\"");
   }
 
   private String code(String pod, String... args) throws IOException {

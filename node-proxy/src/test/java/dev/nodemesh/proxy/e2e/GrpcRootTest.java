@@ -10,6 +10,7 @@ import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.testing.AccessLogLines;
 import dev.nodemesh.proxy.testing.GrpcTestServer;
 import dev.nodemesh.proxy.testing.Interception;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.nio.charset.StandardCharsets;
@@ -73,15 +74,7 @@ class GrpcRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    try {
-      if (node != null) {
-        node.close();
-      }
-    } finally {
-      if (modes != null) {
-        modes.close();
-      }
-    }
+    Teardown.close(node, modes);
   }
 
   @Test

@@ -12,6 +12,7 @@ import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.testing.HttpTestServer;
 import dev.nodemesh.proxy.testing.Interception;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
 import dev.nodemesh.proxy.testing.UnderlayCapture;
@@ -98,15 +99,7 @@ class L7HboneRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    try {
-      if (cluster != null) {
-        cluster.close();
-      }
-    } finally {
-      if (modes != null) {
-        modes.close();
-      }
-    }
+    Teardown.close(cluster, modes);
   }
 
   @Test
@@ -123,7 +116,7 @@ class L7HboneRootTest {
     // A keep-alive upstream connection from an earlier test may carry these requests: its tunnel
     // stream was opened then.
     assertTrue(
-        metric(cluster.node1, "nodemesh_tunnel_streams_opened_total", "source") > 0,
+        cluster.node1.metric("nodemesh_tunnel_streams_opened_total", "reporter=\"source\"") > 0,
         "requests to node-2 used a tunnel stream");
     assertTrue(
         seenByNode2.stream()
@@ -263,14 +256,4 @@ class L7HboneRootTest {
           - backendRefs:
               - {name: web-v1, port: 80}
       """;
-
-  private static double metric(TestNode node, String name, String reporter) {
-    double sum = 0;
-    for (String l : node.proxy().dataPlane().metrics().scrape().split("\n")) {
-      if (l.startsWith(name + "{") && l.contains("reporter=\"" + reporter + "\"")) {
-        sum += Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1));
-      }
-    }
-    return sum;
-  }
 }

@@ -9,6 +9,7 @@ import dev.nodemesh.proxy.testing.H2TestServer;
 import dev.nodemesh.proxy.testing.HttpTestServer;
 import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.PodSockets.Conn;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.transport.TransportKind;
@@ -81,15 +82,7 @@ class L7RootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    try {
-      if (node != null) {
-        node.close();
-      }
-    } finally {
-      if (modes != null) {
-        modes.close();
-      }
-    }
+    Teardown.close(node, modes);
   }
 
   @Test

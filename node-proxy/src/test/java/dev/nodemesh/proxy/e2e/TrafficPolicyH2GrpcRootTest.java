@@ -11,6 +11,7 @@ import dev.nodemesh.proxy.testing.AccessLogLines;
 import dev.nodemesh.proxy.testing.GrpcTestServer;
 import dev.nodemesh.proxy.testing.HttpTestServer;
 import dev.nodemesh.proxy.testing.Interception;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
@@ -84,15 +85,7 @@ class TrafficPolicyH2GrpcRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    try {
-      if (node != null) {
-        node.close();
-      }
-    } finally {
-      if (modes != null) {
-        modes.close();
-      }
-    }
+    Teardown.close(node, modes);
   }
 
   @Test

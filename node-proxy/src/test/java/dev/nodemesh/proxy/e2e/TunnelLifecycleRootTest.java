@@ -5,16 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
-import dev.nodemesh.proxy.authz.Authorizer;
-import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.testing.Await;
 import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.PodSockets.Conn;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
-import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
-import dev.nodemesh.proxy.tunnel.TestIdentities;
 import dev.nodemesh.proxy.tunnel.Tunnel;
 import dev.nodemesh.proxy.tunnel.TunnelSettings;
 import java.io.IOException;
@@ -60,36 +57,19 @@ class TunnelLifecycleRootTest {
   static void setUp(Interception mode) throws Exception {
     modes = mode.setUp();
     cluster = TwoNodeCluster.create(tmp.resolve(mode.name()));
-    TestNode n1 = cluster.node1;
-    TestNode n2 = cluster.node2;
-    n1.addPod("client", 10);
-    n2.addPod("echo-1", 11);
-    n2.serve("echo-1", 9000, TestServer.Mode.ECHO);
-    cluster.writeConfig(
-        "pods.yaml",
-        Mesh.pod("client", n1.ip("client"), "client", "node-1", "client")
-            + Mesh.pod("echo-1", n2.ip("echo-1"), "echo", "node-2", "echo"));
+    cluster.addClientAndEcho();
     cluster.writeConfig("services.yaml", Mesh.service("echo", ECHO_VIP, "echo"));
-    TestIdentities.Ca root = TestIdentities.Ca.create("test-root");
-    Authorizer allow = (s, d, p, src) -> new Decision(true, "default-allow", "allowed");
-    cluster.startProxies(
-        modes, new TestIdentities(root), allow, new TestIdentities(root), allow, SETTINGS);
-    n1.enrol("client");
-    n2.enrol("echo-1");
+    cluster.startProxiesAllowingAll(modes, SETTINGS);
+    cluster.enrolClientAndEcho();
   }
 
   @AfterParameterizedClassInvocation
   static void tearDown() throws Exception {
     try {
-      if (cluster != null) {
-        cluster.close();
-        cluster = null;
-      }
+      Teardown.close(cluster, modes);
     } finally {
-      if (modes != null) {
-        modes.close();
-        modes = null;
-      }
+      cluster = null;
+      modes = null;
     }
   }
 
@@ -110,7 +90,9 @@ class TunnelLifecycleRootTest {
     Await.until(
         WAIT,
         "node-2 saw it close",
-        () -> metric(cluster.node2, "nodemesh_tunnel_connections_open", "destination") == 0);
+        () ->
+            cluster.node2.metric("nodemesh_tunnel_connections_open", "reporter=\"destination\"")
+                == 0);
 
     try (Conn ch = cluster.node1.podConnect("client", ECHO_VIP, 9000)) {
       roundTrip(ch, 4096);
@@ -177,16 +159,6 @@ class TunnelLifecycleRootTest {
   }
 
   private static double clientConnections() {
-    return metric(cluster.node1, "nodemesh_tunnel_connections_open", "source");
-  }
-
-  private static double metric(TestNode node, String name, String reporter) {
-    double sum = 0;
-    for (String l : node.proxy().dataPlane().metrics().scrape().split("\n")) {
-      if (l.startsWith(name + "{") && l.contains("reporter=\"" + reporter + "\"")) {
-        sum += Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1));
-      }
-    }
-    return sum;
+    return cluster.node1.metric("nodemesh_tunnel_connections_open", "reporter=\"source\"");
   }
 }

@@ -6,16 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.RootTest;
-import dev.nodemesh.proxy.authz.Authorizer;
-import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.testing.BulkEcho;
 import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.PodSockets.Conn;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
-import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
-import dev.nodemesh.proxy.tunnel.TestIdentities;
 import dev.nodemesh.proxy.tunnel.TunnelSettings;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -78,44 +75,27 @@ class TunnelSharingRootTest {
   static void setUp(Interception mode) throws Exception {
     modes = mode.setUp();
     cluster = TwoNodeCluster.create(tmp.resolve(mode.name()));
-    TestNode n1 = cluster.node1;
-    TestNode n2 = cluster.node2;
-    n1.addPod("client", 10);
-    n2.addPod("echo-1", 11);
-    n2.serve("echo-1", 9000, TestServer.Mode.ECHO);
-    cluster.writeConfig(
-        "pods.yaml",
-        Mesh.pod("client", n1.ip("client"), "client", "node-1", "client")
-            + Mesh.pod("echo-1", n2.ip("echo-1"), "echo", "node-2", "echo"));
+    cluster.addClientAndEcho();
     cluster.writeConfig(
         "services.yaml",
         Mesh.service("echo", ECHO_VIP, "echo")
             + "---\n"
             // A second port of the same pod: its streams share echo-1's tunnel connection.
             + Mesh.service("stall", STALL_VIP, "echo").replace("9000", String.valueOf(STALL_PORT)));
-    TestIdentities.Ca root = TestIdentities.Ca.create("test-root");
-    Authorizer allow = (s, d, p, src) -> new Decision(true, "default-allow", "allowed");
     TunnelSettings d = TunnelSettings.defaults();
     TunnelSettings oneConnection =
         new TunnelSettings(250, 1000, d.streamWindow(), d.connectionWindow(), d.idleTimeout());
-    cluster.startProxies(
-        modes, new TestIdentities(root), allow, new TestIdentities(root), allow, oneConnection);
-    n1.enrol("client");
-    n2.enrol("echo-1");
+    cluster.startProxiesAllowingAll(modes, oneConnection);
+    cluster.enrolClientAndEcho();
   }
 
   @AfterParameterizedClassInvocation
   static void tearDown() throws Exception {
     try {
-      if (cluster != null) {
-        cluster.close();
-        cluster = null;
-      }
+      Teardown.close(cluster, modes);
     } finally {
-      if (modes != null) {
-        modes.close();
-        modes = null;
-      }
+      cluster = null;
+      modes = null;
     }
   }
 

@@ -208,6 +208,11 @@ class MetricNamingTest {
     assertEquals(16, HttpMeters.grpcIndex("16"));
     assertEquals("invalid", HttpMeters.GRPC_CODES[HttpMeters.grpcIndex("17")]);
     assertEquals("invalid", HttpMeters.GRPC_CODES[HttpMeters.grpcIndex("x")]);
+    // The label values are gRPC's names, indexed by code.
+    assertEquals("OK", HttpMeters.GRPC_CODES[0]);
+    assertEquals("PERMISSION_DENIED", HttpMeters.GRPC_CODES[7]);
+    assertEquals("UNAUTHENTICATED", HttpMeters.GRPC_CODES[16]);
+    assertEquals(18, HttpMeters.GRPC_CODES.length);
   }
 
   @Test

@@ -1,5 +1,7 @@
 package dev.nodemesh.proxy.testing;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import dev.nodemesh.api.agent.v1.AddPodResponse;
 import dev.nodemesh.api.agent.v1.Pod;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
@@ -24,6 +26,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.stream.Stream;
 
 /**
  * A node on this machine for end-to-end tests: a "node" namespace holding a bridge, one namespace
@@ -329,6 +332,35 @@ public final class TestNode implements AutoCloseable {
 
   public NodeProxy proxy() {
     return proxy;
+  }
+
+  /**
+   * The sum over the proxy's scrape of the series of {@code metric} whose line holds every one of
+   * {@code labels} (each a whole {@code name="value"}): one count across the labels not named.
+   */
+  public double metric(String metric, String... labels) {
+    return sum(proxy.dataPlane().metrics().scrape(), metric, labels);
+  }
+
+  /**
+   * Asserts that the proxy counted {@code metric} with every one of {@code labels}: some series of
+   * it is not 0. The failure message is the whole scrape.
+   */
+  public void assertCounted(String metric, String... labels) {
+    String scrape = proxy.dataPlane().metrics().scrape();
+    assertTrue(
+        sum(scrape, metric, labels) > 0,
+        metric + " " + List.of(labels) + " is not counted in:\n" + scrape);
+  }
+
+  private static double sum(String scrape, String metric, String... labels) {
+    double sum = 0;
+    for (String line : scrape.split("\n")) {
+      if (line.startsWith(metric + "{") && Stream.of(labels).allMatch(line::contains)) {
+        sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+      }
+    }
+    return sum;
   }
 
   public void stopProxy() throws Exception {

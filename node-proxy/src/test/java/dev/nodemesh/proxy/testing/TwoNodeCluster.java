@@ -3,9 +3,12 @@ package dev.nodemesh.proxy.testing;
 import dev.nodemesh.bpf.testing.TestNetns;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.authz.Authorizer;
+import dev.nodemesh.proxy.authz.Decision;
+import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.identity.IdentityProvider;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.transport.TransportKind;
+import dev.nodemesh.proxy.tunnel.TestIdentities;
 import dev.nodemesh.proxy.tunnel.TunnelSettings;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -130,6 +133,55 @@ public final class TwoNodeCluster implements AutoCloseable {
         authz2,
         AccessLogSettings.OFF,
         settings);
+  }
+
+  /**
+   * Both proxies in {@code modes}'s interception mode with certificates from one new test root,
+   * each enforcing the authorization policies of its config ({@link PolicyAuthorizer}), no access
+   * log, default tunnel settings.
+   */
+  public void startProxiesWithPolicy(Interception.Setup modes) throws Exception {
+    TestIdentities.Ca root = TestIdentities.Ca.create("test-root");
+    startProxies(
+        modes,
+        new TestIdentities(root),
+        new PolicyAuthorizer(),
+        AccessLogSettings.OFF,
+        new TestIdentities(root),
+        new PolicyAuthorizer(),
+        AccessLogSettings.OFF);
+  }
+
+  /**
+   * Both proxies in {@code modes}'s interception mode with certificates from one new test root,
+   * every tunnel allowed, and {@code settings} for their tunnels.
+   */
+  public void startProxiesAllowingAll(Interception.Setup modes, TunnelSettings settings)
+      throws Exception {
+    TestIdentities.Ca root = TestIdentities.Ca.create("test-root");
+    Authorizer allow = (s, d, p, src) -> new Decision(true, "default-allow", "allowed");
+    startProxies(modes, new TestIdentities(root), allow, new TestIdentities(root), allow, settings);
+  }
+
+  /**
+   * The tunnel tests' two pods: client (.10) on node-1 and echo-1 (.11, an ECHO server on 9000) on
+   * node-2, each running as the service account named after its app, with pods.yaml written to both
+   * nodes. The services and the proxies are the test's.
+   */
+  public void addClientAndEcho() throws IOException {
+    node1.addPod("client", 10);
+    node2.addPod("echo-1", 11);
+    node2.serve("echo-1", 9000, TestServer.Mode.ECHO);
+    writeConfig(
+        "pods.yaml",
+        Mesh.pod("client", node1.ip("client"), "client", "node-1", "client")
+            + Mesh.pod("echo-1", node2.ip("echo-1"), "echo", "node-2", "echo"));
+  }
+
+  /** Enrols the pods of {@link #addClientAndEcho()} with their nodes' proxies. */
+  public void enrolClientAndEcho() {
+    node1.enrol("client");
+    node2.enrol("echo-1");
   }
 
   private static void closeQuietly(TestNode n) {

@@ -1,32 +1,25 @@
 package dev.nodemesh.proxy.xds;
 
+import static dev.nodemesh.proxy.testing.FakeAdsServer.webWorkload;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.google.protobuf.Any;
 import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.model.kind.ResourceKind;
 import dev.nodemesh.model.kind.ResourceKinds;
-import dev.nodemesh.model.kind.WorkloadKind;
 import dev.nodemesh.proxy.config.SnapshotHolder;
-import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
+import dev.nodemesh.proxy.testing.FakeAdsServer;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.envoyproxy.envoy.service.discovery.v3.Resource;
-import io.grpc.ManagedChannel;
-import io.grpc.Server;
-import io.grpc.inprocess.InProcessChannelBuilder;
-import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.stub.StreamObserver;
-import java.net.InetAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -83,52 +76,22 @@ class XdsClientInitialFetchTimeoutTest {
     }
   }
 
-  private final BlockingQueue<DeltaDiscoveryRequest> requests = new LinkedBlockingQueue<>();
-  private final BlockingQueue<StreamObserver<DeltaDiscoveryResponse>> streams =
-      new LinkedBlockingQueue<>();
   private final BlockingQueue<List<String>> timedOut = new LinkedBlockingQueue<>();
   private final List<ConfigSnapshot> accepted = new ArrayList<>();
   private final SnapshotHolder snapshots = new SnapshotHolder();
   private final HeldTimers executor = new HeldTimers();
-  private Server server;
-  private ManagedChannel channel;
+  private FakeAdsServer ads;
   private XdsClient client;
-  private int nonce;
 
   @BeforeEach
   void start() throws Exception {
-    String name = InProcessServerBuilder.generateName();
-    server =
-        InProcessServerBuilder.forName(name)
-            .addService(
-                new AggregatedDiscoveryServiceGrpc.AggregatedDiscoveryServiceImplBase() {
-                  @Override
-                  public StreamObserver<DeltaDiscoveryRequest> deltaAggregatedResources(
-                      StreamObserver<DeltaDiscoveryResponse> out) {
-                    streams.add(out);
-                    return new StreamObserver<>() {
-                      @Override
-                      public void onNext(DeltaDiscoveryRequest r) {
-                        requests.add(r);
-                      }
-
-                      @Override
-                      public void onError(Throwable t) {}
-
-                      @Override
-                      public void onCompleted() {}
-                    };
-                  }
-                })
-            .build()
-            .start();
-    channel = InProcessChannelBuilder.forName(name).build();
+    ads = FakeAdsServer.start();
   }
 
   private void startClient(Duration timeout) {
     client =
         new XdsClient(
-            channel,
+            ads.channel(),
             "n1",
             snapshots,
             executor,
@@ -153,58 +116,17 @@ class XdsClientInitialFetchTimeoutTest {
     if (client != null) {
       client.close();
     }
-    channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-    server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    ads.close();
     executor.shutdown();
     executor.awaitTermination(5, TimeUnit.SECONDS);
   }
 
-  private StreamObserver<DeltaDiscoveryResponse> subscribed() throws InterruptedException {
-    StreamObserver<DeltaDiscoveryResponse> out = streams.poll(10, TimeUnit.SECONDS);
-    assertNotNull(out);
-    for (ResourceKind<?, ?> k : ResourceKinds.ALL) {
-      assertEquals(k.typeUrl(), next().getTypeUrl(), "subscriptions");
-    }
-    return out;
-  }
-
-  private DeltaDiscoveryRequest next() throws InterruptedException {
-    DeltaDiscoveryRequest r = requests.poll(10, TimeUnit.SECONDS);
-    assertNotNull(r, "the client answers");
-    return r;
-  }
-
+  /** Sends one response and asserts that the client ACKs it. */
   private void send(
       StreamObserver<DeltaDiscoveryResponse> out, ResourceKind<?, ?> kind, Resource... resources)
       throws InterruptedException {
-    String n = Integer.toString(++nonce);
-    out.onNext(
-        DeltaDiscoveryResponse.newBuilder()
-            .setTypeUrl(kind.typeUrl())
-            .setNonce(n)
-            .addAllResources(List.of(resources))
-            .build());
-    DeltaDiscoveryRequest answer = next();
-    assertEquals(n, answer.getResponseNonce());
+    DeltaDiscoveryRequest answer = ads.respond(out, kind, resources);
     assertFalse(answer.hasErrorDetail(), answer.toString());
-  }
-
-  private static Resource web() throws Exception {
-    Workload w =
-        new Workload(
-            "uid-web",
-            "web",
-            "default",
-            List.of(InetAddress.getByName("10.0.0.1")),
-            Map.of("app", "web"),
-            "default",
-            "n1",
-            Map.of());
-    return Resource.newBuilder()
-        .setName("default/web")
-        .setVersion("1")
-        .setResource(Any.pack(WorkloadKind.encode(w, true)))
-        .build();
   }
 
   /** Every kind but {@code missing} answers (workloads with one). */
@@ -216,7 +138,7 @@ class XdsClientInitialFetchTimeoutTest {
         continue;
       }
       if (k == ResourceKinds.WORKLOAD) {
-        send(out, k, web());
+        send(out, k, webWorkload());
       } else {
         send(out, k);
       }
@@ -233,7 +155,7 @@ class XdsClientInitialFetchTimeoutTest {
   @Test
   void aKindTheControlPlaneNeverServesIsAppliedEmptyOnceTheTimeoutExpires() throws Exception {
     startClient(TIMEOUT);
-    StreamObserver<DeltaDiscoveryResponse> out = subscribed();
+    StreamObserver<DeltaDiscoveryResponse> out = ads.awaitSubscriptions();
     HeldTimers.Timer timer = initialFetchTimer();
     answerAllBut(out, ResourceKinds.HTTP_FAULT);
     assertEquals(0, snapshots.current().version(), "still waiting for HttpFault");
@@ -257,7 +179,7 @@ class XdsClientInitialFetchTimeoutTest {
   @Test
   void everyKindInTimeCancelsTheTimerAndReportsNothingMissing() throws Exception {
     startClient(TIMEOUT);
-    StreamObserver<DeltaDiscoveryResponse> out = subscribed();
+    StreamObserver<DeltaDiscoveryResponse> out = ads.awaitSubscriptions();
     HeldTimers.Timer timer = initialFetchTimer();
     answerAllBut(out, null);
     assertEquals(1, snapshots.current().version());
@@ -270,13 +192,13 @@ class XdsClientInitialFetchTimeoutTest {
   @Test
   void nothingArrivedByTheTimeoutAppliesNothingThenTheFirstResponseAtOnce() throws Exception {
     startClient(TIMEOUT);
-    StreamObserver<DeltaDiscoveryResponse> out = subscribed();
+    StreamObserver<DeltaDiscoveryResponse> out = ads.awaitSubscriptions();
     executor.fire(initialFetchTimer());
     assertEquals(0, snapshots.current().version(), "nothing proves the control plane answers");
     assertFalse(client.initialSyncDone());
     assertTrue(timedOut.isEmpty());
 
-    send(out, ResourceKinds.WORKLOAD, web());
+    send(out, ResourceKinds.WORKLOAD, webWorkload());
     assertEquals(1, snapshots.current().version());
     assertTrue(client.initialSyncDone());
     List<String> missing = timedOut.poll();
@@ -288,7 +210,7 @@ class XdsClientInitialFetchTimeoutTest {
   @Test
   void aZeroTimeoutWaitsForEver() throws Exception {
     startClient(Duration.ZERO);
-    StreamObserver<DeltaDiscoveryResponse> out = subscribed();
+    StreamObserver<DeltaDiscoveryResponse> out = ads.awaitSubscriptions();
     answerAllBut(out, ResourceKinds.HTTP_FAULT);
     assertNull(executor.timers.poll(), "no timer");
     assertEquals(0, snapshots.current().version());

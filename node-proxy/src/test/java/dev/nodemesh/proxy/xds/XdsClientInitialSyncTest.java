@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.xds;
 
+import static dev.nodemesh.proxy.testing.FakeAdsServer.webWorkload;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -11,18 +12,11 @@ import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.model.kind.ResourceKind;
 import dev.nodemesh.model.kind.ResourceKinds;
-import dev.nodemesh.model.kind.WorkloadKind;
 import dev.nodemesh.proxy.config.SnapshotHolder;
-import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
-import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
+import dev.nodemesh.proxy.testing.FakeAdsServer;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.envoyproxy.envoy.service.discovery.v3.Resource;
-import io.grpc.ManagedChannel;
-import io.grpc.Server;
-import io.grpc.inprocess.InProcessChannelBuilder;
-import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.stub.StreamObserver;
-import java.net.InetAddress;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
@@ -42,48 +36,18 @@ import org.junit.jupiter.api.Test;
  * after it has handled the response.
  */
 class XdsClientInitialSyncTest {
-  private final BlockingQueue<DeltaDiscoveryRequest> requests = new LinkedBlockingQueue<>();
-  private final BlockingQueue<StreamObserver<DeltaDiscoveryResponse>> streams =
-      new LinkedBlockingQueue<>();
   private final BlockingQueue<Map<String, List<Resource>>> saved = new LinkedBlockingQueue<>();
   private final SnapshotHolder snapshots = new SnapshotHolder();
   private final ScheduledExecutorService executor = Executors.newSingleThreadScheduledExecutor();
-  private Server server;
-  private ManagedChannel channel;
+  private FakeAdsServer ads;
   private XdsClient client;
-  private int nonce;
 
   @BeforeEach
   void start() throws Exception {
-    String name = InProcessServerBuilder.generateName();
-    server =
-        InProcessServerBuilder.forName(name)
-            .addService(
-                new AggregatedDiscoveryServiceGrpc.AggregatedDiscoveryServiceImplBase() {
-                  @Override
-                  public StreamObserver<DeltaDiscoveryRequest> deltaAggregatedResources(
-                      StreamObserver<DeltaDiscoveryResponse> out) {
-                    streams.add(out);
-                    return new StreamObserver<>() {
-                      @Override
-                      public void onNext(DeltaDiscoveryRequest r) {
-                        requests.add(r);
-                      }
-
-                      @Override
-                      public void onError(Throwable t) {}
-
-                      @Override
-                      public void onCompleted() {}
-                    };
-                  }
-                })
-            .build()
-            .start();
-    channel = InProcessChannelBuilder.forName(name).build();
+    ads = FakeAdsServer.start();
     client =
         new XdsClient(
-            channel,
+            ads.channel(),
             "n1",
             snapshots,
             executor,
@@ -100,52 +64,10 @@ class XdsClientInitialSyncTest {
   @AfterEach
   void stop() throws Exception {
     client.close();
-    channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-    server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    ads.close();
     // Last: the stream's end still hops onto the executor.
     executor.shutdown();
     executor.awaitTermination(5, TimeUnit.SECONDS);
-  }
-
-  private DeltaDiscoveryRequest next() throws InterruptedException {
-    DeltaDiscoveryRequest r = requests.poll(10, TimeUnit.SECONDS);
-    assertNotNull(r, "the client answers");
-    return r;
-  }
-
-  /** Sends one response and returns the client's answer to it. */
-  private DeltaDiscoveryRequest send(
-      StreamObserver<DeltaDiscoveryResponse> out, ResourceKind<?, ?> kind, Resource... resources)
-      throws InterruptedException {
-    String n = Integer.toString(++nonce);
-    out.onNext(
-        DeltaDiscoveryResponse.newBuilder()
-            .setTypeUrl(kind.typeUrl())
-            .setNonce(n)
-            .addAllResources(List.of(resources))
-            .build());
-    DeltaDiscoveryRequest answer = next();
-    assertEquals(n, answer.getResponseNonce());
-    assertEquals(kind.typeUrl(), answer.getTypeUrl());
-    return answer;
-  }
-
-  private static Resource web() throws Exception {
-    Workload w =
-        new Workload(
-            "uid-web",
-            "web",
-            "default",
-            List.of(InetAddress.getByName("10.0.0.1")),
-            Map.of("app", "web"),
-            "default",
-            "n1",
-            Map.of());
-    return Resource.newBuilder()
-        .setName("default/web")
-        .setVersion("1")
-        .setResource(Any.pack(WorkloadKind.encode(w, true)))
-        .build();
   }
 
   private static Resource denyAll() {
@@ -165,15 +87,11 @@ class XdsClientInitialSyncTest {
 
   @Test
   void nothingIsInForceUntilEveryKindHasAnsweredThenAllOfItAtOnce() throws Exception {
-    StreamObserver<DeltaDiscoveryResponse> out = streams.poll(10, TimeUnit.SECONDS);
-    assertNotNull(out);
-    for (int i = 0; i < ResourceKinds.ALL.size(); i++) {
-      assertEquals(ResourceKinds.ALL.get(i).typeUrl(), next().getTypeUrl(), "subscriptions");
-    }
+    StreamObserver<DeltaDiscoveryResponse> out = ads.awaitSubscriptions();
     // Services' workloads first, then the policies: neither may serve without the other.
-    assertFalse(send(out, ResourceKinds.WORKLOAD, web()).hasErrorDetail());
+    assertFalse(ads.respond(out, ResourceKinds.WORKLOAD, webWorkload()).hasErrorDetail());
     assertEquals(0, snapshots.current().version(), "workloads alone are not in force");
-    assertFalse(send(out, ResourceKinds.AUTHORIZATION_POLICY, denyAll()).hasErrorDetail());
+    assertFalse(ads.respond(out, ResourceKinds.AUTHORIZATION_POLICY, denyAll()).hasErrorDetail());
     assertEquals(0, snapshots.current().version());
     // A bad response during the initial sync is NACKed and changes nothing.
     Resource bad =
@@ -181,19 +99,19 @@ class XdsClientInitialSyncTest {
             .setName("default/x")
             .setResource(Any.pack(dev.nodemesh.api.config.v1.Service.getDefaultInstance()))
             .build();
-    assertTrue(send(out, ResourceKinds.SERVICE, bad).hasErrorDetail());
+    assertTrue(ads.respond(out, ResourceKinds.SERVICE, bad).hasErrorDetail());
     List<ResourceKind<?, ?>> rest =
         ResourceKinds.ALL.stream()
             .filter(k -> k != ResourceKinds.WORKLOAD && k != ResourceKinds.AUTHORIZATION_POLICY)
             .toList();
     for (int i = 0; i < rest.size() - 1; i++) {
-      assertFalse(send(out, rest.get(i)).hasErrorDetail());
+      assertFalse(ads.respond(out, rest.get(i)).hasErrorDetail());
       assertEquals(0, snapshots.current().version(), "still waiting after " + rest.get(i));
       assertFalse(client.initialSyncDone());
     }
     assertTrue(saved.isEmpty(), "nothing accepted, nothing saved");
 
-    assertFalse(send(out, rest.get(rest.size() - 1)).hasErrorDetail());
+    assertFalse(ads.respond(out, rest.get(rest.size() - 1)).hasErrorDetail());
     ConfigSnapshot s = snapshots.current();
     assertEquals(1, s.version());
     assertTrue(client.initialSyncDone());
@@ -202,21 +120,18 @@ class XdsClientInitialSyncTest {
     // The listener hears of it after the ACK is on its way.
     Map<String, List<Resource>> first = saved.poll(10, TimeUnit.SECONDS);
     assertNotNull(first, "the accepted config is handed over with its resources");
-    assertEquals(List.of(web()), first.get(ResourceKinds.WORKLOAD.typeUrl()));
+    assertEquals(List.of(webWorkload()), first.get(ResourceKinds.WORKLOAD.typeUrl()));
     assertEquals(List.of(denyAll()), first.get(ResourceKinds.AUTHORIZATION_POLICY.typeUrl()));
     assertEquals(List.of(), first.get(ResourceKinds.HTTP_FAULT.typeUrl()));
 
     // From then on, each response is applied by itself; one that changes nothing changes nothing.
-    assertFalse(send(out, ResourceKinds.SERVICE).hasErrorDetail());
+    assertFalse(ads.respond(out, ResourceKinds.SERVICE).hasErrorDetail());
     assertEquals(1, snapshots.current().version());
-    String n = Integer.toString(++nonce);
-    out.onNext(
+    ads.respond(
+        out,
         DeltaDiscoveryResponse.newBuilder()
             .setTypeUrl(ResourceKinds.AUTHORIZATION_POLICY.typeUrl())
-            .setNonce(n)
-            .addRemovedResources("default/deny-all")
-            .build());
-    assertEquals(n, next().getResponseNonce());
+            .addRemovedResources("default/deny-all"));
     assertEquals(2, snapshots.current().version());
     assertEquals(List.of(), snapshots.current().authorizationPolicies());
   }

@@ -62,17 +62,8 @@ class LocalClusterRootTest {
   }
 
   private LocalUp.Options options(Path config) {
-    return new LocalUp.Options(
-        config,
-        runDir,
-        true,
-        prefix,
-        "10.96.0.0/16",
-        "local",
-        "127.0.0.1:0", // free ports: other tests may hold 15020
-        Duration.ofSeconds(120),
-        List.of(),
-        List.of("--workers=1"));
+    return RootFixture.upOptions(
+        config, runDir, prefix, Duration.ofSeconds(120), List.of("--workers=1"));
   }
 
   private StateFile.State up(Path config) throws Exception {

@@ -1,5 +1,7 @@
 package dev.nodemesh.scripts.local;
 
+import static dev.nodemesh.scripts.local.RootFixture.cgroupTree;
+import static dev.nodemesh.scripts.local.RootFixture.pins;
 import static dev.nodemesh.scripts.local.RootFixture.sh;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -22,7 +24,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -59,20 +60,8 @@ class LocalLifecycleRootTest {
   }
 
   private StateFile.State up(List<String> proxyArgs) throws Exception {
-    LocalUp.Options options =
-        new LocalUp.Options(
-            BASIC,
-            runDir,
-            true,
-            prefix,
-            "10.96.0.0/16",
-            "local",
-            "127.0.0.1:0",
-            WAIT,
-            List.of(),
-            proxyArgs);
     try {
-      new LocalUp(options, out).run();
+      new LocalUp(RootFixture.upOptions(BASIC, runDir, prefix, WAIT, proxyArgs), out).run();
     } catch (Exception e) {
       throw new AssertionError("local up failed; output:\n" + log + "\n" + logs(), e);
     }
@@ -84,13 +73,7 @@ class LocalLifecycleRootTest {
   }
 
   private String logs() throws IOException {
-    StringBuilder sb = new StringBuilder();
-    try (Stream<Path> s = Files.list(runDir)) {
-      for (Path p : s.filter(f -> f.toString().endsWith(".log")).toList()) {
-        sb.append("== ").append(p).append('\n').append(Netns.tail(p, 30)).append('\n');
-      }
-    }
-    return sb.toString();
+    return RootFixture.logs(runDir, 30);
   }
 
   private static Resource proxyOf(StateFile.State state, NodeRecord node) {
@@ -164,38 +147,17 @@ class LocalLifecycleRootTest {
         assertTrue(
             pins(bpffs.path()).stream().anyMatch(p -> p.contains("link_inbound_")),
             "pods' inbound links pinned: " + pins(bpffs.path()));
-        assertFalse(attachments(cgroup.path()).isEmpty(), "programs attached to the cgroup");
+        assertFalse(cgroupTree(cgroup.path()).isEmpty(), "programs attached to the cgroup");
 
         assertTrue(LocalDown.run(runDir, out), "down reports nothing left; output:\n" + log);
         assertEquals(kernels, pins(bpffs.path()), "bpffs after down; output:\n" + log);
         assertFalse(Files.exists(pinDir), "pin dir removed");
-        assertEquals(List.of(), attachments(cgroup.path()), "cgroup after down");
+        assertEquals(List.of(), cgroupTree(cgroup.path()), "cgroup after down");
       } finally {
         // Whatever a failure left: unpinning detaches (links hold no other reference here).
         RootFixture.tearDown(runDir, prefix);
         sh("rm", "-rf", "--", pinDir.toString());
       }
     }
-  }
-
-  /** Every pin under the bpffs mount (files and dirs, the mount itself excluded). */
-  private static List<String> pins(Path bpffs) throws IOException {
-    try (Stream<Path> s = Files.walk(bpffs)) {
-      return s.filter(p -> !p.equals(bpffs))
-          .map(p -> bpffs.relativize(p).toString())
-          .sorted()
-          .toList();
-    }
-  }
-
-  /** {@code bpftool cgroup tree} on the cgroup: its lines after the two header lines. */
-  private static List<String> attachments(Path cgroup) throws IOException {
-    Exec.Result r = sh("bpftool", "cgroup", "tree", cgroup.toString());
-    assertTrue(r.ok(), r.output());
-    return r.output()
-        .lines()
-        .filter(l -> !l.isBlank())
-        .filter(l -> !l.startsWith("CgroupPath") && !l.startsWith("ID "))
-        .toList();
   }
 }

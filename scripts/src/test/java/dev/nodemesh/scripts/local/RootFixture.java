@@ -1,18 +1,22 @@
 package dev.nodemesh.scripts.local;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 
 /**
  * What the root tests share: running commands, and finding (and, as a last resort, removing)
- * anything named with a test's prefix, so a failing test still leaves nothing behind.
+ * anything named with a test's prefix, so a failing test still leaves nothing behind; the options
+ * of a test's {@code local up}, its logs for a failure message, and what eBPF mode left pinned and
+ * attached.
  */
 final class RootFixture {
   private RootFixture() {}
@@ -60,6 +64,58 @@ final class RootFixture {
       }
     }
     return left;
+  }
+
+  /**
+   * {@code local up} of {@code config} with the node proxies (run {@code proxyArgs}), one node name
+   * "local" where the YAML names none, services on 10.96.0.0/16, admin endpoints on free ports
+   * (other tests may hold 15020), waiting up to {@code wait} for each step.
+   */
+  static LocalUp.Options upOptions(
+      Path config, Path runDir, String prefix, Duration wait, List<String> proxyArgs) {
+    return new LocalUp.Options(
+        config,
+        runDir,
+        true,
+        prefix,
+        "10.96.0.0/16",
+        "local",
+        "127.0.0.1:0",
+        wait,
+        List.of(),
+        proxyArgs);
+  }
+
+  /** The last {@code lines} lines of every log file in {@code runDir}, each under its path. */
+  static String logs(Path runDir, int lines) throws IOException {
+    StringBuilder sb = new StringBuilder();
+    try (Stream<Path> s = Files.list(runDir)) {
+      for (Path p : s.filter(f -> f.toString().endsWith(".log")).toList()) {
+        sb.append("== ").append(p).append('\n').append(Netns.tail(p, lines)).append('\n');
+      }
+    }
+    return sb.toString();
+  }
+
+  /** Every pin under the bpffs mount (files and dirs, the mount itself excluded), sorted. */
+  static List<String> pins(Path bpffs) throws IOException {
+    try (Stream<Path> s = Files.walk(bpffs)) {
+      return s.filter(p -> !p.equals(bpffs))
+          .map(p -> bpffs.relativize(p).toString())
+          .sorted()
+          .toList();
+    }
+  }
+
+  /** {@code bpftool cgroup tree} on the cgroup: its lines after the two header lines. */
+  static List<String> cgroupTree(Path cgroup) throws IOException {
+    Exec.Result r = sh("bpftool", "cgroup", "tree", cgroup.toString());
+    assertTrue(r.ok(), r.output());
+    return r.output()
+        .lines()
+        .filter(l -> !l.isBlank())
+        .filter(l -> !l.startsWith("CgroupPath") && !l.startsWith("ID "))
+        .toList();
   }
 
   static void assertNothingLeft(String prefix) throws IOException {

@@ -1,5 +1,7 @@
 package dev.nodemesh.scripts.local;
 
+import static dev.nodemesh.scripts.local.RootFixture.cgroupTree;
+import static dev.nodemesh.scripts.local.RootFixture.pins;
 import static dev.nodemesh.scripts.local.RootFixture.sh;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -258,20 +260,8 @@ class UpgradeRootTest {
   }
 
   private StateFile.State up(Path config, List<String> proxyArgs) throws Exception {
-    LocalUp.Options options =
-        new LocalUp.Options(
-            config,
-            runDir,
-            true,
-            prefix,
-            "10.96.0.0/16",
-            "local",
-            "127.0.0.1:0",
-            WAIT,
-            List.of(),
-            proxyArgs);
     try {
-      new LocalUp(options, out).run();
+      new LocalUp(RootFixture.upOptions(config, runDir, prefix, WAIT, proxyArgs), out).run();
     } catch (Exception e) {
       throw new AssertionError("local up failed; output:\n" + log + "\n" + logs(), e);
     }
@@ -380,36 +370,15 @@ class UpgradeRootTest {
   }
 
   private String logs() throws IOException {
-    StringBuilder sb = new StringBuilder();
-    try (Stream<Path> s = Files.list(runDir)) {
-      for (Path p : s.filter(f -> f.toString().endsWith(".log")).toList()) {
-        sb.append("== ").append(p).append('\n').append(Netns.tail(p, 40)).append('\n');
-      }
-    }
-    return sb.toString();
-  }
-
-  /** Every pin under the bpffs mount (files and dirs, the mount itself excluded). */
-  private static List<String> pins(Path bpffs) throws IOException {
-    try (Stream<Path> s = Files.walk(bpffs)) {
-      return s.filter(p -> !p.equals(bpffs))
-          .map(p -> bpffs.relativize(p).toString())
-          .sorted()
-          .toList();
-    }
+    return RootFixture.logs(runDir, 40);
   }
 
   /**
-   * {@code bpftool cgroup tree} on the cgroup: its lines after the two header lines, without the
-   * program IDs (an upgrade swaps new programs into the same links, which is the point).
+   * {@link RootFixture#cgroupTree} without the program IDs (an upgrade swaps new programs into the
+   * same links, which is the point), sorted.
    */
   private static List<String> attachments(Path cgroup) throws IOException {
-    Exec.Result r = sh("bpftool", "cgroup", "tree", cgroup.toString());
-    assertTrue(r.ok(), r.output());
-    return r.output()
-        .lines()
-        .filter(l -> !l.isBlank())
-        .filter(l -> !l.startsWith("CgroupPath") && !l.startsWith("ID "))
+    return cgroupTree(cgroup).stream()
         .map(
             l ->
                 String.join(

@@ -1,4 +1,4 @@
-package dev.nodemesh.proxy.tunnel;
+package dev.nodemesh.proxy.l4;
 
 import dev.nodemesh.proxy.liveness.FatalErrors;
 import io.netty.buffer.ByteBuf;
@@ -25,7 +25,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Relays one TCP socket and one HBONE stream, the tunnel's counterpart of {@code l4.RelaySession}:
+ * Relays one TCP socket and one HBONE stream, the tunnel's counterpart of {@link RelaySession}:
  * both channels on one event loop with AUTO_READ off; a read is asked for only while the other side
  * is writable (the stream's writability follows its HTTP/2 send window, and the peer's window is
  * only returned as frames are read, so a slow reader slows the sender down end to end). Half-close
@@ -155,15 +155,8 @@ public final class StreamRelay {
       stream.writeAndFlush(new DefaultHttp2ResetFrame(Http2Error.CANCEL));
     }
     stream.close();
-    reset(socket);
+    Relays.reset(socket);
     listener.closed(cause != null ? cause : new IOException("relay ended early"));
-  }
-
-  static void reset(Channel ch) {
-    if (ch.isActive()) {
-      ch.config().setOption(ChannelOption.SO_LINGER, 0);
-    }
-    ch.close();
   }
 
   /** Bytes from the socket go out as DATA frames. */
