@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.intercept;
 
+import dev.nodemesh.bpf.iptables.CallerAddressRouting;
 import dev.nodemesh.bpf.loader.InterceptionPrograms;
 import dev.nodemesh.bpf.maps.InboundConfig;
 import dev.nodemesh.bpf.maps.PodConfig;
@@ -34,20 +35,30 @@ import org.jspecify.annotations.Nullable;
  * <p>A pod with an IPv6 address is registered with NM_POD_IPV6 (connect6 then sends its native IPv6
  * connects to [::1]:15001) and its IPv6 addresses go to the [::]:15006 listener. A pod without one
  * keeps IPv4 capture only: native IPv6 connects are left alone, IPv4-mapped ones are captured.
+ *
+ * <p>Delivery from the caller's address needs the same {@link CallerAddressRouting} as iptables
+ * mode (a mangle CONNMARK pair and a local route inside the pod): no program here sees the app's
+ * replies before routing, so those few rules are shared by both modes.
  */
 public final class EbpfInterception implements Interception {
   private final InterceptionPrograms programs;
   private final PodConfig config;
   private final InboundConfig inbound;
+  private final CallerAddressRouting routing;
   private final Map<String, Registered> registered = new ConcurrentHashMap<>();
 
   /** What was registered for one pod namespace, to undo it on remove. */
   private record Registered(long cookie, List<InetAddress> inboundAddresses) {}
 
-  private EbpfInterception(InterceptionPrograms programs, PodConfig config, InboundConfig inbound) {
+  private EbpfInterception(
+      InterceptionPrograms programs,
+      PodConfig config,
+      InboundConfig inbound,
+      CallerAddressRouting routing) {
     this.programs = programs;
     this.config = config;
     this.inbound = inbound;
+    this.routing = routing;
   }
 
   /**
@@ -59,7 +70,8 @@ public final class EbpfInterception implements Interception {
     return new EbpfInterception(
         InterceptionPrograms.install(mode.cgroup(), mode.pinDir(), mode.skMsg()),
         new PodConfig(outboundPort, proxyMark),
-        InboundConfig.defaults());
+        InboundConfig.defaults(),
+        CallerAddressRouting.forProxyMark(proxyMark));
   }
 
   /**
@@ -93,6 +105,12 @@ public final class EbpfInterception implements Interception {
   public void install(EnrolledPod pod) throws IOException {
     long cookie = pod.netns().cookie();
     programs.register(cookie, config);
+    try {
+      routing.install(Path.of(pod.netnsPath()), false);
+    } catch (IOException | RuntimeException e) {
+      programs.unregister(cookie);
+      throw e;
+    }
     registered.put(pod.netnsPath(), new Registered(cookie, List.of()));
   }
 
@@ -128,6 +146,7 @@ public final class EbpfInterception implements Interception {
         programs.registerInbound(
             Path.of(pod.netnsPath()), cookie, v6, Transport.fd(inbound6), inbound);
       }
+      routing.install(Path.of(pod.netnsPath()), false); // IPv4 only: see DirectDialer
     } catch (IOException | RuntimeException e) {
       programs.unregister(cookie);
       try {
@@ -153,10 +172,12 @@ public final class EbpfInterception implements Interception {
 
   /**
    * Unregisters the netns cookie and detaches and unpins its inbound link, from what {@link
-   * #install} recorded: nothing here enters the namespace, so this works after its path is gone. A
-   * namespace this proxy did not enrol (it restarted) is found by opening the path, which needs the
-   * path to exist; if it is gone, its pinned inbound link is unpinned at the next start (adoption
-   * fails for a dead namespace), its registration stays (a cookie is never reused).
+   * #install} recorded: nothing of that enters the namespace, so this works after its path is gone
+   * (the caller-address routing lives in the namespace and goes with it; while the path exists it
+   * is removed here). A namespace this proxy did not enrol (it restarted) is found by opening the
+   * path, which needs the path to exist; if it is gone, its pinned inbound link is unpinned at the
+   * next start (adoption fails for a dead namespace), its registration stays (a cookie is never
+   * reused).
    */
   @Override
   public void remove(Path netns) throws IOException {
@@ -170,7 +191,13 @@ public final class EbpfInterception implements Interception {
       }
     }
     programs.unregister(r.cookie());
-    programs.unregisterInbound(r.cookie(), r.inboundAddresses());
+    try {
+      programs.unregisterInbound(r.cookie(), r.inboundAddresses());
+    } finally {
+      if (Files.exists(netns)) {
+        routing.remove(netns);
+      }
+    }
   }
 
   @Override

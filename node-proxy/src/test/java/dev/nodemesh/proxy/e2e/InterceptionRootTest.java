@@ -205,8 +205,8 @@ class InterceptionRootTest {
     // client, "outside", is not enrolled: a JVM socket is fine in both modes.)
     String[] line = readLine(connect("outside", node.ip("echo-1"), 8080)).split(" ");
     assertEquals("echo-1", line[0]);
-    // Delivered by the proxy from inside echo-1's namespace: the app sees a local peer.
-    assertEquals(node.ip("echo-1"), line[1]);
+    // Delivered by the proxy from inside echo-1's namespace, from the caller's own address.
+    assertEquals(node.ip("outside"), line[1]);
     assertTrue(
         node.proxy()
             .dataPlane()
@@ -259,7 +259,8 @@ class InterceptionRootTest {
     for (int i = 0; i < 3; i++) {
       String[] line = readLine(connect("client", Mesh.VIP6, 80)).split(" ");
       assertEquals("echo-1", line[0]);
-      // Same node: delivered from inside echo-1's namespace, to its own IPv6 address.
+      // Same node: delivered from inside echo-1's namespace; IPv6 keeps the pod's own address
+      // (delivery from the caller's address is IPv4 only so far).
       assertEquals(echo6Text, line[1]);
     }
     // The server pod's IPv6 address, on the port the app dialled.
@@ -298,6 +299,7 @@ class InterceptionRootTest {
     String inboundBefore = inboundFromUnknown(metrics);
     String[] in = readLine(connect("outside", echo6, 8080)).split(" ");
     assertEquals("echo-1", in[0]);
+    // IPv6 delivery keeps the pod's own address (the caller's is bound for IPv4 only).
     assertEquals(echo6Text, in[1]);
     assertFalse(
         inboundBefore.equals(inboundFromUnknown(node.proxy().dataPlane().metrics().scrape())),
