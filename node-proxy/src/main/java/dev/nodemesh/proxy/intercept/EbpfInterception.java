@@ -5,6 +5,7 @@ import dev.nodemesh.bpf.loader.InterceptionPrograms;
 import dev.nodemesh.bpf.maps.InboundConfig;
 import dev.nodemesh.bpf.maps.PodConfig;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.transport.Transport;
 import io.netty.channel.Channel;
@@ -104,11 +105,14 @@ public final class EbpfInterception implements Interception {
   @Override
   public void install(EnrolledPod pod) throws IOException {
     long cookie = pod.netns().cookie();
+    boolean captured = programs.registration(cookie).isPresent();
     programs.register(cookie, config);
     try {
       routing.install(Path.of(pod.netnsPath()), false);
     } catch (IOException | RuntimeException e) {
-      programs.unregister(cookie);
+      if (!captured) {
+        programs.unregister(cookie);
+      }
       throw e;
     }
     registered.put(pod.netnsPath(), new Registered(cookie, List.of()));
@@ -136,6 +140,9 @@ public final class EbpfInterception implements Interception {
     List<InetAddress> v4 = addresses(pod, false);
     List<InetAddress> v6 = inbound6 == null ? List.of() : addresses(pod, true);
     List<InetAddress> all = Stream.concat(v4.stream(), v6.stream()).toList();
+    // Already captured: another process enrolled it (the old one, in an upgrade; the maps and
+    // links are shared). A failure here must not undo what that process still serves by.
+    boolean captured = programs.registration(cookie).isPresent();
     programs.register(cookie, inbound6 == null ? config : config.withFlags(PodConfig.IPV6));
     try {
       if (!v4.isEmpty()) {
@@ -148,6 +155,12 @@ public final class EbpfInterception implements Interception {
       }
       routing.install(Path.of(pod.netnsPath()), false); // IPv4 only: see DirectDialer
     } catch (IOException | RuntimeException e) {
+      if (captured) {
+        // Left registered and attached: the pod's outbound stays captured by the process that
+        // enrolled it; inbound fails closed once this process's listener (now in the pod's
+        // SOCKHASH entries) closes, since sk_lookup drops what finds no listener.
+        throw e;
+      }
       programs.unregister(cookie);
       try {
         programs.unregisterInbound(cookie, all);
@@ -200,12 +213,24 @@ public final class EbpfInterception implements Interception {
     }
   }
 
+  /**
+   * The record connect4 left for the connection's client end, looked up under the pod's netns
+   * cookie: the one this process registered, else that of the accepted socket itself (one
+   * getsockopt), never only for pods this process has registered: in an upgrade the new process's
+   * listener (SO_REUSEPORT beside the old one's) takes connections from the moment it is bound,
+   * before its {@link #install} has run for the pod, while the maps it shares with the old process
+   * already hold the pod's registration and the records. The fallback, {@code SO_ORIGINAL_DST}, is
+   * only right where a getsockopt program answers it; elsewhere conntrack (which the caller-address
+   * rules turn on in the pod) answers a connection nothing rewrote with the listener itself, which
+   * {@code Relays.originalDestination} refuses.
+   */
   @Override
   public InetSocketAddress originalDestination(Channel accepted, EnrolledPod source)
       throws IOException {
-    Registered r = registered.get(source.netnsPath());
-    if (r != null && accepted.remoteAddress() instanceof InetSocketAddress peer) {
-      Optional<InetSocketAddress> found = programs.originalDestination(r.cookie(), peer);
+    if (accepted.remoteAddress() instanceof InetSocketAddress peer) {
+      Registered r = registered.get(source.netnsPath());
+      long cookie = r != null ? r.cookie() : SocketOptions.netnsCookie(Transport.fd(accepted));
+      Optional<InetSocketAddress> found = programs.originalDestination(cookie, peer);
       if (found.isPresent()) {
         return found.get();
       }
