@@ -212,7 +212,7 @@ public record DataPlane(
           trustDomain,
           tunnel,
           accessLog,
-          upstreams(transport, proxyMark, budgets, pods, trustDomain, tunnel),
+          upstreams(transport, proxyMark, budgets, pods, trustDomain, tunnel, metrics),
           paths,
           new Downstreams(metrics.registry()),
           budgets,
@@ -227,8 +227,9 @@ public record DataPlane(
       PodBudgets budgets,
       PodRegistry pods,
       String trustDomain,
-      @Nullable Tunnel tunnel) {
-    DirectDialer direct = new DirectDialer(transport, proxyMark, budgets);
+      @Nullable Tunnel tunnel,
+      ProxyMetrics metrics) {
+    DirectDialer direct = new DirectDialer(transport, proxyMark, budgets, metrics.registry());
     return tunnel == null
         ? new Upstreams("", trustDomain, pods::byIp, direct, null)
         : new Upstreams(

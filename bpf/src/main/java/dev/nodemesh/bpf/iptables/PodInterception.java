@@ -28,15 +28,17 @@ public final class PodInterception {
 
   /** Which netfilter family a call is about: the binaries differ, the rules do not. */
   public enum Family {
-    IPV4("iptables-restore", "iptables-save"),
-    IPV6("ip6tables-restore", "ip6tables-save");
+    IPV4("iptables-restore", "iptables-save", "-4"),
+    IPV6("ip6tables-restore", "ip6tables-save", "-6");
 
-    private final String restore;
-    private final String save;
+    final String restore;
+    final String save;
+    final String ip; // iproute2's family flag
 
-    Family(String restore, String save) {
+    Family(String restore, String save, String ip) {
       this.restore = restore;
       this.save = save;
+      this.ip = ip;
     }
   }
 
@@ -138,8 +140,8 @@ public final class PodInterception {
     return run(netns, null, List.of(family.save, "-t", "nat"));
   }
 
-  private static String run(Path netns, @Nullable String stdin, List<String> cmd)
-      throws IOException {
+  /** Runs {@code cmd} inside the namespace at {@code netns}; its output, or why it failed. */
+  static String run(Path netns, @Nullable String stdin, List<String> cmd) throws IOException {
     List<String> full = new ArrayList<>();
     full.add("nsenter");
     full.add("--net=" + netns);

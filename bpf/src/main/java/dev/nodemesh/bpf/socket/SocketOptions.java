@@ -16,6 +16,11 @@ public final class SocketOptions {
   private static final int AF_INET = 2;
   private static final int AF_INET6 = 10;
   private static final int IPV6_V6ONLY = 26;
+  private static final int IP_TRANSPARENT = 19;
+  private static final int IP_BIND_ADDRESS_NO_PORT = 24;
+  private static final int IPV6_TRANSPARENT = 75;
+  private static final int SO_BINDTOIFINDEX = 62;
+  private static final int LOOPBACK_IFINDEX = 1;
 
   private SocketOptions() {}
 
@@ -81,6 +86,31 @@ public final class SocketOptions {
   /** IPV6_V6ONLY on: an AF_INET6 socket that neither accepts nor sends IPv4 (v4-mapped). */
   public static void setIpv6Only(int fd) throws NativeException {
     Native.setsockoptInt(fd, Native.SOL_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY");
+  }
+
+  /**
+   * Lets a socket bind an address that is not local to its namespace ({@code IP_TRANSPARENT}, and
+   * {@code IPV6_TRANSPARENT} for an IPv6 socket; needs CAP_NET_ADMIN), with the port picked at
+   * connect time ({@code IP_BIND_ADDRESS_NO_PORT}), so the proxy can connect to an app from the
+   * caller's address and a bind to port 0 does not reserve a port for every destination.
+   */
+  public static void setTransparent(int fd, boolean ipv6) throws NativeException {
+    if (ipv6) {
+      Native.setsockoptInt(fd, Native.SOL_IPV6, IPV6_TRANSPARENT, 1, "IPV6_TRANSPARENT");
+    } else {
+      Native.setsockoptInt(fd, Native.SOL_IP, IP_TRANSPARENT, 1, "IP_TRANSPARENT");
+    }
+    Native.setsockoptInt(fd, Native.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1, "IP_BIND_ADDRESS_NO_PORT");
+  }
+
+  /**
+   * Sends through loopback ({@code SO_BINDTOIFINDEX} 1): for a connection to the namespace's own
+   * address, whose arrival the kernel otherwise reports on the address's interface (eth0), so eBPF
+   * mode's sk_lookup program can tell the proxy's delivery (ingress lo) from a client's.
+   */
+  public static void bindToLoopback(int fd) throws NativeException {
+    Native.setsockoptInt(
+        fd, Native.SOL_SOCKET, SO_BINDTOIFINDEX, LOOPBACK_IFINDEX, "SO_BINDTOIFINDEX");
   }
 
   public static void setMark(int fd, int mark) throws NativeException {

@@ -127,7 +127,8 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
     Relays.connectAndRelay(
         plane.upstreams(),
         ctx.channel(),
-        new UpstreamPath.SameNode(pod, original),
+        // From the plaintext client's own address: the app sees who called.
+        new UpstreamPath.SameNode(pod, original, peer.getAddress()),
         meters,
         accessLog,
         plane.timeouts().tcpIdle(),

@@ -1,9 +1,11 @@
 package dev.nodemesh.proxy.intercept;
 
+import dev.nodemesh.bpf.iptables.CallerAddressRouting;
 import dev.nodemesh.bpf.loader.InterceptionPrograms;
 import dev.nodemesh.bpf.maps.InboundConfig;
 import dev.nodemesh.bpf.maps.PodConfig;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.transport.Transport;
 import io.netty.channel.Channel;
@@ -34,20 +36,30 @@ import org.jspecify.annotations.Nullable;
  * <p>A pod with an IPv6 address is registered with NM_POD_IPV6 (connect6 then sends its native IPv6
  * connects to [::1]:15001) and its IPv6 addresses go to the [::]:15006 listener. A pod without one
  * keeps IPv4 capture only: native IPv6 connects are left alone, IPv4-mapped ones are captured.
+ *
+ * <p>Delivery from the caller's address needs the same {@link CallerAddressRouting} as iptables
+ * mode (a mangle CONNMARK pair and a local route inside the pod): no program here sees the app's
+ * replies before routing, so those few rules are shared by both modes.
  */
 public final class EbpfInterception implements Interception {
   private final InterceptionPrograms programs;
   private final PodConfig config;
   private final InboundConfig inbound;
+  private final CallerAddressRouting routing;
   private final Map<String, Registered> registered = new ConcurrentHashMap<>();
 
   /** What was registered for one pod namespace, to undo it on remove. */
   private record Registered(long cookie, List<InetAddress> inboundAddresses) {}
 
-  private EbpfInterception(InterceptionPrograms programs, PodConfig config, InboundConfig inbound) {
+  private EbpfInterception(
+      InterceptionPrograms programs,
+      PodConfig config,
+      InboundConfig inbound,
+      CallerAddressRouting routing) {
     this.programs = programs;
     this.config = config;
     this.inbound = inbound;
+    this.routing = routing;
   }
 
   /**
@@ -59,7 +71,8 @@ public final class EbpfInterception implements Interception {
     return new EbpfInterception(
         InterceptionPrograms.install(mode.cgroup(), mode.pinDir(), mode.skMsg()),
         new PodConfig(outboundPort, proxyMark),
-        InboundConfig.defaults());
+        InboundConfig.defaults(),
+        CallerAddressRouting.forProxyMark(proxyMark));
   }
 
   /**
@@ -92,7 +105,16 @@ public final class EbpfInterception implements Interception {
   @Override
   public void install(EnrolledPod pod) throws IOException {
     long cookie = pod.netns().cookie();
+    boolean captured = programs.registration(cookie).isPresent();
     programs.register(cookie, config);
+    try {
+      routing.install(Path.of(pod.netnsPath()), false);
+    } catch (IOException | RuntimeException e) {
+      if (!captured) {
+        programs.unregister(cookie);
+      }
+      throw e;
+    }
     registered.put(pod.netnsPath(), new Registered(cookie, List.of()));
   }
 
@@ -118,6 +140,9 @@ public final class EbpfInterception implements Interception {
     List<InetAddress> v4 = addresses(pod, false);
     List<InetAddress> v6 = inbound6 == null ? List.of() : addresses(pod, true);
     List<InetAddress> all = Stream.concat(v4.stream(), v6.stream()).toList();
+    // Already captured: another process enrolled it (the old one, in an upgrade; the maps and
+    // links are shared). A failure here must not undo what that process still serves by.
+    boolean captured = programs.registration(cookie).isPresent();
     programs.register(cookie, inbound6 == null ? config : config.withFlags(PodConfig.IPV6));
     try {
       if (!v4.isEmpty()) {
@@ -128,7 +153,14 @@ public final class EbpfInterception implements Interception {
         programs.registerInbound(
             Path.of(pod.netnsPath()), cookie, v6, Transport.fd(inbound6), inbound);
       }
+      routing.install(Path.of(pod.netnsPath()), false); // IPv4 only: see DirectDialer
     } catch (IOException | RuntimeException e) {
+      if (captured) {
+        // Left registered and attached: the pod's outbound stays captured by the process that
+        // enrolled it; inbound fails closed once this process's listener (now in the pod's
+        // SOCKHASH entries) closes, since sk_lookup drops what finds no listener.
+        throw e;
+      }
       programs.unregister(cookie);
       try {
         programs.unregisterInbound(cookie, all);
@@ -153,10 +185,12 @@ public final class EbpfInterception implements Interception {
 
   /**
    * Unregisters the netns cookie and detaches and unpins its inbound link, from what {@link
-   * #install} recorded: nothing here enters the namespace, so this works after its path is gone. A
-   * namespace this proxy did not enrol (it restarted) is found by opening the path, which needs the
-   * path to exist; if it is gone, its pinned inbound link is unpinned at the next start (adoption
-   * fails for a dead namespace), its registration stays (a cookie is never reused).
+   * #install} recorded: nothing of that enters the namespace, so this works after its path is gone
+   * (the caller-address routing lives in the namespace and goes with it; while the path exists it
+   * is removed here). A namespace this proxy did not enrol (it restarted) is found by opening the
+   * path, which needs the path to exist; if it is gone, its pinned inbound link is unpinned at the
+   * next start (adoption fails for a dead namespace), its registration stays (a cookie is never
+   * reused).
    */
   @Override
   public void remove(Path netns) throws IOException {
@@ -170,15 +204,33 @@ public final class EbpfInterception implements Interception {
       }
     }
     programs.unregister(r.cookie());
-    programs.unregisterInbound(r.cookie(), r.inboundAddresses());
+    try {
+      programs.unregisterInbound(r.cookie(), r.inboundAddresses());
+    } finally {
+      if (Files.exists(netns)) {
+        routing.remove(netns);
+      }
+    }
   }
 
+  /**
+   * The record connect4 left for the connection's client end, looked up under the pod's netns
+   * cookie: the one this process registered, else that of the accepted socket itself (one
+   * getsockopt), never only for pods this process has registered: in an upgrade the new process's
+   * listener (SO_REUSEPORT beside the old one's) takes connections from the moment it is bound,
+   * before its {@link #install} has run for the pod, while the maps it shares with the old process
+   * already hold the pod's registration and the records. The fallback, {@code SO_ORIGINAL_DST}, is
+   * only right where a getsockopt program answers it; elsewhere conntrack (which the caller-address
+   * rules turn on in the pod) answers a connection nothing rewrote with the listener itself, which
+   * {@code Relays.originalDestination} refuses.
+   */
   @Override
   public InetSocketAddress originalDestination(Channel accepted, EnrolledPod source)
       throws IOException {
-    Registered r = registered.get(source.netnsPath());
-    if (r != null && accepted.remoteAddress() instanceof InetSocketAddress peer) {
-      Optional<InetSocketAddress> found = programs.originalDestination(r.cookie(), peer);
+    if (accepted.remoteAddress() instanceof InetSocketAddress peer) {
+      Registered r = registered.get(source.netnsPath());
+      long cookie = r != null ? r.cookie() : SocketOptions.netnsCookie(Transport.fd(accepted));
+      Optional<InetSocketAddress> found = programs.originalDestination(cookie, peer);
       if (found.isPresent()) {
         return found.get();
       }

@@ -17,6 +17,7 @@ import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.concurrent.Future;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import org.jspecify.annotations.Nullable;
@@ -232,12 +233,14 @@ public final class Relays {
 
   /**
    * The original destination of a captured connection, or null after resetting it when the kernel
-   * has none (the connection did not come through the redirect rules).
+   * has none (the connection did not come through the redirect rules) or when it was addressed to
+   * the listener that accepted it (see {@link #addressedToListener}).
    */
   public static @Nullable InetSocketAddress originalDestination(
       Channel ch, Object capturedFor, DestinationLookup lookup) {
+    InetSocketAddress original;
     try {
-      return lookup.get();
+      original = lookup.get();
     } catch (IOException e) {
       log.warn(
           "connection captured for {} has no original destination: {}",
@@ -246,6 +249,37 @@ public final class Relays {
       reset(ch);
       return null;
     }
+    Channel listener = ch.parent();
+    if (listener != null
+        && addressedToListener(original, ch.localAddress(), listener.localAddress())) {
+      log.warn(
+          "connection captured for {} from {} was addressed to the proxy's own listener {}: reset,"
+              + " never relayed back into the proxy",
+          capturedFor,
+          ch.remoteAddress(),
+          original);
+      reset(ch);
+      return null;
+    }
+    return original;
+  }
+
+  /**
+   * Whether a captured connection's original destination is the very listener that accepted it: the
+   * same local address, at the listener's port. Nothing redirected such a connection (an app
+   * connecting to 127.0.0.1:15001 or to its pod's 15006 itself, or a lookup that fell back to
+   * conntrack for a connection that was never rewritten, which answers with the listener), and
+   * relaying it would dial the listener again from the same namespace: each round is one more
+   * connection accepted for the pod, until its budget refuses one and the chain collapses.
+   */
+  static boolean addressedToListener(
+      InetSocketAddress original, @Nullable SocketAddress local, @Nullable SocketAddress listener) {
+    return local instanceof InetSocketAddress l
+        && listener instanceof InetSocketAddress bound
+        && original.getPort() == bound.getPort()
+        && original.getPort() == l.getPort()
+        && original.getAddress() != null
+        && original.getAddress().equals(l.getAddress());
   }
 
   /** Where a captured connection meant to go: SO_ORIGINAL_DST, or the eBPF record. */

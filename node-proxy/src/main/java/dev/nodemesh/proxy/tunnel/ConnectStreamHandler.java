@@ -157,7 +157,7 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
     long start = System.nanoTime();
     context
         .direct()
-        .connect(stream, pod.netns(), target)
+        .connect(stream, pod.netns(), target, peerIp) // the app sees the caller pod's address
         .addListener(
             (ChannelFutureListener)
                 f -> {

@@ -4,6 +4,7 @@ import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.agent.EnrolledPod;
+import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import org.jspecify.annotations.Nullable;
@@ -46,7 +47,7 @@ public record PathDecider(@Nullable String hboneNode, String trustDomain) {
       InetSocketAddress target) {
     EnrolledPod local = enrolled.byIp(target.getAddress());
     if (local != null) {
-      return new UpstreamPath.SameNode(local, target);
+      return new UpstreamPath.SameNode(local, target, sameFamily(source, target.getAddress()));
     }
     String node = hboneNode;
     // Outside the mesh (the capture scope excludes it, or it runs where no proxy enrolled it):
@@ -63,6 +64,20 @@ public record PathDecider(@Nullable String hboneNode, String trustDomain) {
     }
     return new UpstreamPath.Hbone(
         source, target, SpiffeId.of(trustDomain, self), SpiffeId.of(trustDomain, endpoint));
+  }
+
+  /**
+   * The pod's first address of {@code target}'s family (the one its own connection would have come
+   * from), or null when it has none: the app then sees the proxy's socket's address.
+   */
+  static @Nullable InetAddress sameFamily(EnrolledPod pod, InetAddress target) {
+    for (InetAddress ip : pod.ips()) {
+      if ((ip instanceof Inet4Address) == (target instanceof Inet4Address)
+          && !ip.isLinkLocalAddress()) {
+        return ip;
+      }
+    }
+    return null;
   }
 
   /**

@@ -4,7 +4,9 @@ import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.agent.EnrolledPod;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import org.jspecify.annotations.Nullable;
 
 /**
  * How the proxy reaches one upstream target: the result of {@link PathDecider#decide}, made once
@@ -29,11 +31,16 @@ public sealed interface UpstreamPath {
   record Direct(NetworkNamespace from, InetSocketAddress target) implements UpstreamPath {}
 
   /**
-   * The target is a pod enrolled on this node: a socket made inside its namespace (one proxy hop;
-   * the app sees local delivery). This proxy is the destination's only enforcement point then: the
-   * caller checks the destination's policy before dialing.
+   * The target is a pod enrolled on this node: a socket made inside its namespace (one proxy hop),
+   * bound to {@code caller} when there is one, so the app sees the caller's address (see {@link
+   * DirectDialer}). This proxy is the destination's only enforcement point then: the caller checks
+   * the destination's policy before dialing.
+   *
+   * @param caller the address the app should see the connection come from (the source pod's, or a
+   *     plaintext client's), of the target's family; null: the socket's own (the pod's)
    */
-  record SameNode(EnrolledPod destination, InetSocketAddress target) implements UpstreamPath {
+  record SameNode(EnrolledPod destination, InetSocketAddress target, @Nullable InetAddress caller)
+      implements UpstreamPath {
     @Override
     public NetworkNamespace from() {
       return destination.netns();

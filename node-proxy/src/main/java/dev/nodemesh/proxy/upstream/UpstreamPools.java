@@ -20,6 +20,7 @@ import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import io.netty.util.concurrent.ScheduledFuture;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -63,12 +64,21 @@ public final class UpstreamPools {
     this.dialer = dialer;
   }
 
+  /**
+   * A connection to a pod on this node is made from its caller's address, so it serves only that
+   * caller's requests: the app must never see one client's requests come from another's address.
+   */
   private record Key(
-      InetSocketAddress address, NetworkNamespace from, boolean h2, boolean tunnelled) {
+      InetSocketAddress address,
+      NetworkNamespace from,
+      boolean h2,
+      boolean tunnelled,
+      @Nullable InetAddress caller) {
     static Key of(UpstreamPath path, boolean h2) {
       boolean tunnelled =
           path instanceof UpstreamPath.Hbone || path instanceof UpstreamPath.NoIdentity;
-      return new Key(path.target(), path.from(), h2, tunnelled);
+      InetAddress caller = path instanceof UpstreamPath.SameNode s ? s.caller() : null;
+      return new Key(path.target(), path.from(), h2, tunnelled, caller);
     }
   }
 

@@ -81,8 +81,8 @@ class EbpfInboundRootTest {
       throws Exception {
     String[] line = readLine(node.connect("outside", node.ip("echo-1"), 8080)).split(" ");
     assertEquals("echo-1", line[0]);
-    // Delivered by the proxy from inside echo-1's namespace: the app sees a local peer.
-    assertEquals(node.ip("echo-1"), line[1]);
+    // Delivered by the proxy from inside echo-1's namespace, from the caller's own address.
+    assertEquals(node.ip("outside"), line[1]);
     // Another port of the same pod goes to that port: the original destination was read right.
     assertEquals("ping", echo("outside", node.ip("echo-2"), 9000, "ping"));
     String metrics = node.proxy().dataPlane().metrics().scrape();
@@ -132,9 +132,12 @@ class EbpfInboundRootTest {
           Files.notExists(pins.resolve("link_inbound_" + Long.toHexString(ns.cookie()))),
           "inbound link of a deleted pod still pinned");
     }
-    // The others are still captured.
+    // The others are still captured: the proxy counts the connection (the app sees the caller's
+    // address either way, so its answer alone cannot tell).
+    double before = inboundTo("echo-2");
     assertEquals(
-        "echo-2 " + node.ip("echo-2"), readLine(node.connect("outside", node.ip("echo-2"), 8080)));
+        "echo-2 " + node.ip("outside"), readLine(node.connect("outside", node.ip("echo-2"), 8080)));
+    assertEquals(before + 1, inboundTo("echo-2"));
   }
 
   /**
@@ -175,9 +178,28 @@ class EbpfInboundRootTest {
     assertEquals(addresses - 1, programs.entries(InterceptionPrograms.INBOUND_PODS));
     assertEquals(listeners - 1, programs.entries(InterceptionPrograms.INBOUND_LISTENER));
     assertEquals(links - 1, inboundPins());
-    // The others are still captured.
+    // The others are still captured: the proxy counts the connection (the app sees the caller's
+    // address either way, so its answer alone cannot tell).
+    double before = inboundTo("echo-2");
     assertEquals(
-        "echo-2 " + node.ip("echo-2"), readLine(node.connect("outside", node.ip("echo-2"), 8080)));
+        "echo-2 " + node.ip("outside"), readLine(node.connect("outside", node.ip("echo-2"), 8080)));
+    assertEquals(before + 1, inboundTo("echo-2"));
+  }
+
+  /** Connections the proxy delivered to {@code pod} (destination side). */
+  private double inboundTo(String pod) {
+    return node.proxy()
+        .dataPlane()
+        .metrics()
+        .scrape()
+        .lines()
+        .filter(
+            l ->
+                l.startsWith("nodemesh_tcp_connections_opened_total{")
+                    && l.contains("reporter=\"destination\"")
+                    && l.contains("destination_workload=\"" + pod + "\""))
+        .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
+        .sum();
   }
 
   private long inboundPins() throws IOException {
@@ -211,9 +233,9 @@ class EbpfInboundRootTest {
     try {
       String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
       assertTrue(out.startsWith("echo-"), out);
-      // Delivered by the proxy from inside the echo pod: the app sees its own address as peer.
+      // Delivered by the proxy from inside the echo pod, from the client pod's IPv4 address.
       String[] f = out.split(" ");
-      assertEquals(node.ip(f[0]), f[1], out);
+      assertEquals(node.ip("client"), f[1], out);
     } finally {
       p.destroyForcibly();
       p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS);

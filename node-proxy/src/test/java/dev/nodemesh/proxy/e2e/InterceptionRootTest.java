@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.api.agent.v1.AddPodRequest;
@@ -19,6 +20,10 @@ import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.bpf.testing.TestBpffs;
 import dev.nodemesh.bpf.testing.TestCgroup;
+import dev.nodemesh.proxy.NodeProxyConfig;
+import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.budget.Direction;
+import dev.nodemesh.proxy.budget.PodBudgets;
 import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.testing.BulkEcho;
@@ -34,6 +39,7 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.ConnectException;
+import java.net.InetAddress;
 import java.net.SocketException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
@@ -41,6 +47,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -205,8 +212,8 @@ class InterceptionRootTest {
     // client, "outside", is not enrolled: a JVM socket is fine in both modes.)
     String[] line = readLine(connect("outside", node.ip("echo-1"), 8080)).split(" ");
     assertEquals("echo-1", line[0]);
-    // Delivered by the proxy from inside echo-1's namespace: the app sees a local peer.
-    assertEquals(node.ip("echo-1"), line[1]);
+    // Delivered by the proxy from inside echo-1's namespace, from the caller's own address.
+    assertEquals(node.ip("outside"), line[1]);
     assertTrue(
         node.proxy()
             .dataPlane()
@@ -259,7 +266,8 @@ class InterceptionRootTest {
     for (int i = 0; i < 3; i++) {
       String[] line = readLine(connect("client", Mesh.VIP6, 80)).split(" ");
       assertEquals("echo-1", line[0]);
-      // Same node: delivered from inside echo-1's namespace, to its own IPv6 address.
+      // Same node: delivered from inside echo-1's namespace; IPv6 keeps the pod's own address
+      // (delivery from the caller's address is IPv4 only so far).
       assertEquals(echo6Text, line[1]);
     }
     // The server pod's IPv6 address, on the port the app dialled.
@@ -298,6 +306,7 @@ class InterceptionRootTest {
     String inboundBefore = inboundFromUnknown(metrics);
     String[] in = readLine(connect("outside", echo6, 8080)).split(" ");
     assertEquals("echo-1", in[0]);
+    // IPv6 delivery keeps the pod's own address (the caller's is bound for IPv4 only).
     assertEquals(echo6Text, in[1]);
     assertFalse(
         inboundBefore.equals(inboundFromUnknown(node.proxy().dataPlane().metrics().scrape())),
@@ -433,6 +442,45 @@ class InterceptionRootTest {
     assertEquals(2, node.agent().listPods().getPodsCount());
     // The service still works through the remaining enrolled client.
     assertTrue(readLine(connect("client", Mesh.VIP, 80)).startsWith("echo-"));
+  }
+
+  /**
+   * A connection addressed to one of the proxy's own listeners in a pod (nothing redirected it) is
+   * reset, never relayed: the proxy would dial that listener again from the same namespace, one
+   * more connection for the pod each round, until its budget refused one (in an upgrade in eBPF
+   * mode, a lookup that fell back to conntrack answered so for connections the VIP's caller made:
+   * see EbpfUpgradeWindowRootTest). Outbound to 127.0.0.1:15001 from the client, inbound from a pod
+   * outside the mesh to the client's own 15006.
+   */
+  @Test
+  void aConnectionToTheProxysOwnListenerIsResetNotRelayedBackIntoIt() throws Exception {
+    PodSockets.Conn outbound = connect("client", "127.0.0.1", NodeProxyConfig.OUTBOUND_PORT);
+    assertThrows(
+        SocketException.class,
+        () -> assertTimeoutPreemptively(Duration.ofSeconds(30), () -> readAll(outbound)));
+    outbound.close();
+    PodSockets.Conn inbound =
+        Conn.of(node.connect("outside", node.ip("client"), NodeProxyConfig.INBOUND_PORT));
+    assertThrows(
+        SocketException.class,
+        () -> assertTimeoutPreemptively(Duration.ofSeconds(30), () -> readAll(inbound)));
+    inbound.close();
+
+    EnrolledPod client =
+        node.proxy().dataPlane().pods().byIp(InetAddress.getByName(node.ip("client")));
+    PodBudgets.PodBudget budget = node.proxy().dataPlane().budgets().of(client);
+    for (Direction d : Direction.values()) {
+      assertEquals(0, budget.openUpstream(d), d + ": no socket was dialled for them");
+    }
+    waitFor(
+        () -> budget.open(Direction.OUTBOUND) == 0 && budget.open(Direction.INBOUND) == 0,
+        () ->
+            "both closed: "
+                + budget.open(Direction.OUTBOUND)
+                + " "
+                + budget.open(Direction.INBOUND));
+    String scrape = node.proxy().dataPlane().metrics().scrape();
+    assertFalse(scrape.contains("nodemesh_pod_connections_refused_total{"), scrape);
   }
 
   @Test

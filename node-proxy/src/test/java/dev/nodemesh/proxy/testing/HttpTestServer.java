@@ -65,6 +65,9 @@ public final class HttpTestServer implements AutoCloseable {
   /** The Host header of every request so far, in arrival order. */
   public final java.util.Queue<String> hosts = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
+  /** The peer address the app saw for every request so far, in arrival order. */
+  public final java.util.Queue<String> peers = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
   /** Requests to /flaky so far. */
   public int flakyRequests() {
     return flaky.get();
@@ -74,6 +77,7 @@ public final class HttpTestServer implements AutoCloseable {
     requests.incrementAndGet();
     String host = x.getRequestHeaders().getFirst("host");
     hosts.add(host == null ? "" : host);
+    peers.add(x.getRemoteAddress().getAddress().getHostAddress());
     long bodyBytes;
     try (InputStream in = x.getRequestBody()) {
       bodyBytes = in.transferTo(OutputStream.nullOutputStream());

@@ -94,7 +94,12 @@ class DirectDialerBudgetRootTest {
 
   @Test
   void dialsPastThePodsUpstreamBudgetFailAtOnceAndAClosedSocketGivesItsSlotBack() throws Exception {
-    DirectDialer dialer = new DirectDialer(Transport.of(TransportKind.EPOLL), 0, budgets);
+    DirectDialer dialer =
+        new DirectDialer(
+            Transport.of(TransportKind.EPOLL),
+            0,
+            budgets,
+            new io.micrometer.core.instrument.simple.SimpleMeterRegistry());
     ChannelFuture first = dial(dialer);
     ChannelFuture second = dial(dialer);
     assertTrue(first.isSuccess() && second.isSuccess(), "two sockets within a budget of two");

@@ -1,0 +1,242 @@
+package dev.nodemesh.bpf.iptables;
+
+import dev.nodemesh.bpf.iptables.PodInterception.Family;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * What lets the node proxy connect to a pod's app from the caller's address and still get the app's
+ * answers, in both interception modes. The proxy's socket inside the pod is bound to the caller's
+ * IP with {@code IP_TRANSPARENT}; the app answers that IP, which the pod would route out of its
+ * eth0 towards the real caller, who knows nothing of the connection. So, inside the pod's namespace
+ * (as ztunnel's in-pod mode does, with our own names and numbers):
+ *
+ * <ul>
+ *   <li>mangle {@code PREROUTING}: a TCP packet arriving over loopback with the proxy's mark (only
+ *       the proxy's own delivery to the app arrives so: marks do not survive a veth) marks its
+ *       connection ({@code CONNMARK --set-mark replyMark});
+ *   <li>mangle {@code OUTPUT}: every packet of such a connection gets that mark back ({@code
+ *       CONNMARK --restore-mark}), which makes the kernel route it again;
+ *   <li>{@code ip rule fwmark replyMark lookup table} and {@code ip route local default dev lo
+ *       table table}: a packet with that mark is delivered locally, to the proxy's socket, whatever
+ *       its destination address.
+ * </ul>
+ *
+ * <p>Connections the proxy opens from the pod to elsewhere (tunnels, passthrough) leave over eth0
+ * and are never marked so; the app's own connections are not either. Installed at enrolment after
+ * the redirect rules (or the eBPF registration), removed at un-enrolment; IPv6 gets the same with
+ * ip6tables and {@code ip -6}. Limit: an app that sets its own socket mark on an accepted
+ * connection has it replaced for that connection's packets.
+ *
+ * @param proxyMark SO_MARK of the proxy's sockets (0x539)
+ * @param replyMark the mark of the proxy's delivery connections and their packets (0x53a)
+ * @param table the routing table that delivers everything locally
+ * @param priority the {@code ip rule} preference, ahead of the main table (32766)
+ */
+public record CallerAddressRouting(int proxyMark, int replyMark, int table, int priority) {
+  public static final String PREROUTING_CHAIN = "NODEMESH_PRERT";
+  public static final String OUTPUT_CHAIN = "NODEMESH_REPLY";
+  static final String PREROUTING_JUMP = "-A PREROUTING -j " + PREROUTING_CHAIN;
+  static final String OUTPUT_JUMP = "-A OUTPUT -j " + OUTPUT_CHAIN;
+
+  /** The proxy mark 0x539, reply mark 0x53a, table 1338 (0x53a), rule preference 32750. */
+  public static CallerAddressRouting defaults() {
+    return forProxyMark(0x539);
+  }
+
+  /** The default reply mark, table and preference for a proxy whose sockets carry {@code mark}. */
+  public static CallerAddressRouting forProxyMark(int mark) {
+    return new CallerAddressRouting(mark, 0x53a, 0x53a, 32750);
+  }
+
+  /** What of it one namespace holds for one family. */
+  public record State(
+      boolean preroutingJump,
+      boolean outputJump,
+      boolean preroutingChain,
+      boolean outputChain,
+      boolean rule,
+      boolean route) {
+    public boolean complete() {
+      return preroutingJump && outputJump && preroutingChain && outputChain && rule && route;
+    }
+
+    public boolean clean() {
+      return !preroutingJump && !outputJump && !preroutingChain && !outputChain && !rule && !route;
+    }
+  }
+
+  /**
+   * One mangle transaction that (re)creates both chains (declaring a chain flushes it, so a re-run
+   * converges) and adds the jumps that are missing.
+   */
+  public String mangleInstallScript(boolean preroutingJumpPresent, boolean outputJumpPresent) {
+    StringBuilder s = new StringBuilder("*mangle\n");
+    s.append(':').append(PREROUTING_CHAIN).append(" - [0:0]\n");
+    s.append(':').append(OUTPUT_CHAIN).append(" - [0:0]\n");
+    s.append("-A ")
+        .append(PREROUTING_CHAIN)
+        .append(" -i lo -p tcp -m mark --mark ")
+        .append(hex(proxyMark))
+        .append(" -j CONNMARK --set-xmark ")
+        .append(hex(replyMark))
+        .append("/0xffffffff\n");
+    s.append("-A ")
+        .append(OUTPUT_CHAIN)
+        .append(" -p tcp -m connmark --mark ")
+        .append(hex(replyMark))
+        .append(" -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff\n");
+    if (!preroutingJumpPresent) {
+      s.append(PREROUTING_JUMP).append('\n');
+    }
+    if (!outputJumpPresent) {
+      s.append(OUTPUT_JUMP).append('\n');
+    }
+    s.append("COMMIT\n");
+    return s.toString();
+  }
+
+  /** One mangle transaction removing what {@code now} says is there. */
+  public static String mangleRemoveScript(State now) {
+    StringBuilder s = new StringBuilder("*mangle\n");
+    if (now.preroutingJump()) {
+      s.append(PREROUTING_JUMP.replaceFirst("-A", "-D")).append('\n');
+    }
+    if (now.outputJump()) {
+      s.append(OUTPUT_JUMP.replaceFirst("-A", "-D")).append('\n');
+    }
+    for (String chain : new String[] {PREROUTING_CHAIN, OUTPUT_CHAIN}) {
+      if (chain.equals(PREROUTING_CHAIN) ? now.preroutingChain() : now.outputChain()) {
+        s.append("-F ").append(chain).append('\n');
+        s.append("-X ").append(chain).append('\n');
+      }
+    }
+    s.append("COMMIT\n");
+    return s.toString();
+  }
+
+  /** {@code ip -batch} lines that add the rule (when missing) and the local route. */
+  public String routeInstallBatch(Family family, boolean rulePresent) {
+    StringBuilder s = new StringBuilder();
+    s.append("route replace local ")
+        .append(family == Family.IPV6 ? "::/0" : "0.0.0.0/0")
+        .append(" dev lo table ")
+        .append(table)
+        .append('\n');
+    if (!rulePresent) {
+      s.append("rule add ").append(ruleSelector()).append('\n');
+    }
+    return s.toString();
+  }
+
+  /** {@code ip -batch} lines removing what {@code now} says is there (possibly none). */
+  public String routeRemoveBatch(State now) {
+    StringBuilder s = new StringBuilder();
+    if (now.rule()) {
+      s.append("rule del ").append(ruleSelector()).append('\n');
+    }
+    if (now.route()) {
+      s.append("route flush table ").append(table).append('\n');
+    }
+    return s.toString();
+  }
+
+  private String ruleSelector() {
+    return "fwmark " + hex(replyMark) + " lookup " + table + " pref " + priority;
+  }
+
+  /**
+   * Parses {@code iptables-save -t mangle}, {@code ip rule show} and {@code ip route show table
+   * all} (asking for one table fails while it does not exist).
+   */
+  public State parse(String mangleSave, String ipRules, String tableRoutes) {
+    List<String> lines = mangleSave.lines().map(String::strip).toList();
+    String rule = "fwmark " + hex(replyMark) + " lookup " + table;
+    return new State(
+        lines.contains(PREROUTING_JUMP),
+        lines.contains(OUTPUT_JUMP),
+        lines.stream().anyMatch(l -> l.startsWith(":" + PREROUTING_CHAIN + " ")),
+        lines.stream().anyMatch(l -> l.startsWith(":" + OUTPUT_CHAIN + " ")),
+        ipRules.lines().anyMatch(l -> l.startsWith(priority + ":") && l.contains(rule)),
+        tableRoutes
+            .lines()
+            .anyMatch(l -> l.startsWith("local default") && l.contains(" table " + table + " ")));
+  }
+
+  /** What the namespace at {@code netns} holds of these rules for {@code family}. */
+  public State read(Path netns, Family family) throws IOException {
+    return parse(
+        PodInterception.run(netns, null, List.of(family.save, "-t", "mangle")),
+        PodInterception.run(netns, null, List.of("ip", family.ip, "rule", "show")),
+        PodInterception.run(
+            netns, null, List.of("ip", family.ip, "route", "show", "table", "all")));
+  }
+
+  /**
+   * Installs (converging) in the namespace at {@code netns} for IPv4, and IPv6 too when {@code
+   * ipv6}. On failure whatever was added is removed again before the exception is thrown.
+   */
+  public void install(Path netns, boolean ipv6) throws IOException {
+    try {
+      install(netns, Family.IPV4);
+      if (ipv6) {
+        install(netns, Family.IPV6);
+      }
+    } catch (IOException | RuntimeException e) {
+      try {
+        remove(netns);
+      } catch (IOException undo) {
+        e.addSuppressed(undo);
+      }
+      throw e;
+    }
+  }
+
+  private void install(Path netns, Family family) throws IOException {
+    State now = read(netns, family);
+    PodInterception.run(
+        netns,
+        mangleInstallScript(now.preroutingJump(), now.outputJump()),
+        List.of(family.restore, "-w", "--noflush"));
+    PodInterception.run(
+        netns, routeInstallBatch(family, now.rule()), List.of("ip", family.ip, "-batch", "-"));
+  }
+
+  /** Removes everything of both families that is there; a no-op when nothing is. */
+  public void remove(Path netns) throws IOException {
+    IOException failure = null;
+    for (Family f : Family.values()) {
+      try {
+        State now = read(netns, f);
+        if (now.clean()) {
+          continue;
+        }
+        if (now.preroutingJump()
+            || now.outputJump()
+            || now.preroutingChain()
+            || now.outputChain()) {
+          PodInterception.run(
+              netns, mangleRemoveScript(now), List.of(f.restore, "-w", "--noflush"));
+        }
+        String batch = routeRemoveBatch(now);
+        if (!batch.isEmpty()) {
+          PodInterception.run(netns, batch, List.of("ip", f.ip, "-batch", "-"));
+        }
+      } catch (IOException e) {
+        if (failure == null) {
+          failure = e;
+        } else {
+          failure.addSuppressed(e);
+        }
+      }
+    }
+    if (failure != null) {
+      throw failure;
+    }
+  }
+
+  private static String hex(int v) {
+    return "0x" + Integer.toHexString(v);
+  }
+}

@@ -1,0 +1,273 @@
+package dev.nodemesh.proxy.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.proxy.accesslog.AccessLogSettings;
+import dev.nodemesh.proxy.authz.Authorizer;
+import dev.nodemesh.proxy.authz.Decision;
+import dev.nodemesh.proxy.testing.HttpTestServer;
+import dev.nodemesh.proxy.testing.Interception;
+import dev.nodemesh.proxy.testing.TestNode;
+import dev.nodemesh.proxy.testing.TestServer;
+import dev.nodemesh.proxy.testing.TwoNodeCluster;
+import dev.nodemesh.proxy.tunnel.TestIdentities;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * The app's {@code accept()} sees the client pod's address on every path, in both interception
+ * modes: same node and across nodes (HBONE), L4 and L7. The proxy delivers from inside the
+ * destination pod with a socket bound to the caller's address; the replies come back (every request
+ * here gets its answer), and un-enrolling the pod takes every rule and route of that away.
+ */
+@RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
+class CallerAddressRootTest {
+  @Parameter Interception mode;
+  private Interception.Setup modes;
+  private static final String VIP = "10.97.0.20";
+  private static final String NEAR_VIP = "10.97.0.21";
+  private static final String FAR_VIP = "10.97.0.22";
+
+  @TempDir Path tmp;
+  private TwoNodeCluster cluster;
+  private HttpTestServer near;
+  private HttpTestServer far;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    cluster = TwoNodeCluster.create(tmp);
+    TestNode n1 = cluster.node1;
+    TestNode n2 = cluster.node2;
+    n1.addPod("client", 10);
+    n1.addPod("web-near", 11);
+    n2.addPod("web-far", 11);
+    near = n1.serveHttp("web-near", 8080);
+    far = n2.serveHttp("web-far", 8080);
+    n1.serve("web-near", 9000, TestServer.Mode.NAME);
+    n2.serve("web-far", 9000, TestServer.Mode.NAME);
+    cluster.writeConfig(
+        "pods.yaml",
+        pod("client", n1.ip("client"), "client", "node-1")
+            + pod("web-near", n1.ip("web-near"), "near", "node-1")
+            + pod("web-far", n2.ip("web-far"), "far", "node-2"));
+    cluster.writeConfig(
+        "services.yaml",
+        service("web-near", NEAR_VIP, "near") + service("web-far", FAR_VIP, "far"));
+    cluster.writeConfig("routes.yaml", ROUTE);
+    TestIdentities.Ca root = TestIdentities.Ca.create("test-root");
+    Authorizer allow = (s, d, p, src) -> new Decision(true, "default-allow", "allowed");
+    modes = mode.setUp();
+    cluster.startProxies(
+        modes,
+        new TestIdentities(root),
+        allow,
+        AccessLogSettings.OFF,
+        new TestIdentities(root),
+        allow,
+        AccessLogSettings.OFF);
+    n1.enrol("client");
+    n1.enrol("web-near");
+    n2.enrol("web-far");
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    try {
+      if (cluster != null) {
+        cluster.close();
+      }
+    } finally {
+      if (modes != null) {
+        modes.close();
+      }
+    }
+  }
+
+  @Test
+  void theAppSeesTheClientPodOnEveryPath() throws IOException {
+    String client = cluster.node1.ip("client");
+    // L4, by pod IP: same node, then across nodes through the tunnel.
+    assertEquals("web-near " + client, nameLine(cluster.node1.ip("web-near")));
+    assertEquals("web-far " + client, nameLine(cluster.node2.ip("web-far")));
+    // L7 (the route sends /far to the other node): HTTP/1.1 and h2c, each request answered.
+    for (String path : List.of("/near", "/far")) {
+      String h1 = cluster.node1.curl("client", "-s", "--max-time", "10", "http://" + VIP + path);
+      String h2 =
+          cluster.node1.curl(
+              "client",
+              "-s",
+              "--max-time",
+              "10",
+              "--http2-prior-knowledge",
+              "http://" + VIP + path);
+      for (String out : List.of(h1, h2)) {
+        assertTrue(out.contains("pod=web-" + path.substring(1)), out);
+        assertTrue(out.contains("h:x-forwarded-for=" + client), out);
+      }
+    }
+    assertEquals(List.of(client), near.peers.stream().distinct().toList());
+    assertEquals(List.of(client), far.peers.stream().distinct().toList());
+    assertEquals(2, near.requests());
+    assertEquals(2, far.requests());
+    // Node-2 names the caller it proved by mTLS.
+    String m2 = cluster.node2.proxy().dataPlane().metrics().scrape();
+    assertTrue(
+        m2.lines()
+            .anyMatch(
+                l ->
+                    l.startsWith("nodemesh_tcp_connections_opened_total{")
+                        && l.contains("reporter=\"destination\"")
+                        && l.contains("source_workload=\"client\"")
+                        && l.contains("destination_workload=\"web-far\"")),
+        m2);
+    // Nothing fell back to the pod's own address.
+    for (TestNode n : List.of(cluster.node1, cluster.node2)) {
+      String m = n.proxy().dataPlane().metrics().scrape();
+      assertTrue(
+          m.lines()
+              .anyMatch(
+                  l ->
+                      l.startsWith("nodemesh_caller_address_fallbacks_total{")
+                          && l.endsWith(" 0.0")),
+          m);
+    }
+  }
+
+  @Test
+  void unenrolmentLeavesNoRuleOrRouteOfOurs() throws IOException {
+    TestNode n1 = cluster.node1;
+    assertTrue(n1.pod("web-near").exec("ip", "rule", "show").contains("lookup 1338"));
+    assertTrue(n1.pod("web-near").exec("iptables-save", "-t", "mangle").contains("NODEMESH"));
+    n1.agent().delPod("uid-web-near");
+    for (String[] cmd :
+        List.of(
+            new String[] {"ip", "-4", "rule", "show"},
+            new String[] {"ip", "-6", "rule", "show"},
+            new String[] {"ip", "-4", "route", "show", "table", "all"},
+            new String[] {"ip", "-6", "route", "show", "table", "all"},
+            new String[] {"iptables-save", "-t", "mangle"},
+            new String[] {"ip6tables-save", "-t", "mangle"},
+            new String[] {"iptables-save", "-t", "nat"})) {
+      String out = n1.pod("web-near").exec(cmd);
+      assertFalse(out.contains("1338") || out.contains("NODEMESH"), String.join(" ", cmd) + out);
+    }
+    // Not captured any more: the app answers the client directly, from its own connection.
+    assertEquals("web-near " + n1.ip("client"), nameLine(n1.ip("web-near")));
+  }
+
+  /** The first line the NAME server on port 9000 at {@code ip} answers a client pod process. */
+  private String nameLine(String ip) throws IOException {
+    return cluster
+        .node1
+        .podExec(
+            "client",
+            "python3",
+            "-c",
+            "import socket\n"
+                + "s=socket.create_connection(('"
+                + ip
+                + "',9000),timeout=10)\n"
+                + "print(s.makefile().readline().strip(), flush=True)\n")
+        .strip();
+  }
+
+  private static String pod(String name, String ip, String app, String node) {
+    return """
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: %s
+          namespace: default
+          uid: uid-%s
+          labels:
+            app: %s
+        spec:
+          nodeName: %s
+          serviceAccountName: %s
+          containers:
+            - name: app
+              ports:
+                - name: http
+                  containerPort: 8080
+                - name: tcp
+                  containerPort: 9000
+        status:
+          podIP: %s
+        ---
+        """
+        .formatted(name, name, app, node, app, ip);
+  }
+
+  private static String service(String name, String vip, String app) {
+    return """
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: %s
+          namespace: default
+        spec:
+          clusterIP: %s
+          selector:
+            app: %s
+          ports:
+            - name: http
+              port: 80
+              targetPort: http
+              appProtocol: http
+        ---
+        """
+        .formatted(name, vip, app);
+  }
+
+  /** Service web (VIP) routes /far to web-far on node-2 and the rest to web-near on node-1. */
+  private static final String ROUTE =
+      """
+      apiVersion: v1
+      kind: Service
+      metadata:
+        name: web
+        namespace: default
+      spec:
+        clusterIP: %s
+        selector:
+          app: near
+        ports:
+          - name: http
+            port: 80
+            targetPort: http
+            appProtocol: http
+      ---
+      apiVersion: gateway.networking.k8s.io/v1
+      kind: HTTPRoute
+      metadata:
+        name: web
+        namespace: default
+      spec:
+        parentRefs:
+          - group: ""
+            kind: Service
+            name: web
+            port: 80
+        rules:
+          - matches:
+              - path: {type: PathPrefix, value: /far}
+            backendRefs:
+              - {name: web-far, port: 80}
+          - backendRefs:
+              - {name: web-near, port: 80}
+      """
+          .formatted(VIP);
+}

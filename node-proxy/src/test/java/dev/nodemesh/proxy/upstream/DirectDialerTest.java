@@ -1,0 +1,118 @@
+package dev.nodemesh.proxy.upstream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nodemesh.bpf.ffi.NativeException;
+import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.proxy.transport.Transport;
+import dev.nodemesh.proxy.transport.TransportKind;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The fallback of delivery from the caller's address: when the socket cannot take the caller's
+ * address, the connection is made as before (from the socket's own address), and counted. Runs in
+ * this process's own namespace against a loopback server; the failure is injected, so no
+ * transparent socket is ever made here.
+ */
+class DirectDialerTest {
+  private static final int EPERM = 1;
+
+  @Test
+  void aFailedTransparentBindConnectsFromTheOwnAddressAndIsCounted() throws Exception {
+    SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    AtomicInteger tried = new AtomicInteger();
+    Transport transport = Transport.of(TransportKind.NIO);
+    EventLoopGroup group = transport.newGroup(1, r -> new Thread(r, "dialer-test"));
+    try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getLoopbackAddress())) {
+      DirectDialer dialer =
+          new DirectDialer(
+              transport,
+              0,
+              new dev.nodemesh.proxy.budget.PodBudgets(100, 100, registry),
+              registry,
+              (fd, ipv6) -> {
+                tried.incrementAndGet();
+                throw new NativeException("setsockopt", "IP_TRANSPARENT", EPERM);
+              });
+      InetSocketAddress to =
+          new InetSocketAddress(InetAddress.getLoopbackAddress(), server.getLocalPort());
+      for (int i = 1; i <= 2; i++) {
+        Channel downstream = new NioSocketChannel();
+        group.register(downstream).sync();
+        ChannelFuture f =
+            group
+                .next()
+                .submit(
+                    () ->
+                        dialer.connect(
+                            downstream,
+                            NetworkNamespace.home(),
+                            to,
+                            InetAddress.getByName("10.213.7.7")))
+                .get(10, TimeUnit.SECONDS);
+        assertTrue(f.await(10, TimeUnit.SECONDS) && f.isSuccess(), String.valueOf(f.cause()));
+        try (Socket accepted = server.accept()) {
+          // From the socket's own address, as before.
+          assertEquals(InetAddress.getLoopbackAddress(), accepted.getInetAddress());
+        }
+        f.channel().close().sync();
+        downstream.close().sync();
+        assertEquals(i, tried.get());
+        assertEquals(i, registry.get("nodemesh_caller_address_fallbacks_total").counter().count());
+      }
+    } finally {
+      group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+    }
+  }
+
+  @Test
+  void noCallerOrAnotherFamilyOrLoopbackBindsNothing() throws Exception {
+    SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    AtomicInteger tried = new AtomicInteger();
+    Transport transport = Transport.of(TransportKind.NIO);
+    EventLoopGroup group = transport.newGroup(1, r -> new Thread(r, "dialer-test"));
+    try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getLoopbackAddress())) {
+      DirectDialer dialer =
+          new DirectDialer(
+              transport,
+              0,
+              new dev.nodemesh.proxy.budget.PodBudgets(100, 100, registry),
+              registry,
+              (fd, ipv6) -> tried.incrementAndGet());
+      InetSocketAddress to =
+          new InetSocketAddress(InetAddress.getLoopbackAddress(), server.getLocalPort());
+      for (InetAddress caller :
+          new InetAddress[] {
+            null, InetAddress.getByName("fd00::7"), InetAddress.getByName("127.0.0.2")
+          }) {
+        Channel downstream = new NioSocketChannel();
+        group.register(downstream).sync();
+        ChannelFuture f =
+            group
+                .next()
+                .submit(() -> dialer.connect(downstream, NetworkNamespace.home(), to, caller))
+                .get(10, TimeUnit.SECONDS);
+        assertTrue(f.await(10, TimeUnit.SECONDS) && f.isSuccess(), String.valueOf(f.cause()));
+        server.accept().close();
+        f.channel().close().sync();
+        downstream.close().sync();
+      }
+      assertEquals(0, tried.get());
+      assertEquals(0.0, registry.get("nodemesh_caller_address_fallbacks_total").counter().count());
+    } finally {
+      group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+    }
+  }
+}
