@@ -568,6 +568,10 @@ public final class NodeProxy implements AutoCloseable {
     stopAccepting();
     admin.close();
     closeQuietly(null, null, null, configSource, plane.acceptGroup(), plane.workerGroup());
+    // Only now that no event loop runs: until then a connection drained in the grace period may
+    // still dial a new upstream from inside a pod's namespace, through the handle closed here.
+    onAgentThread(agentThread, enroller::close, "closing the pods' namespace handles");
+    agentThread.shutdownNow();
     closeQuietly(identity);
     plane.interception().close();
     // After the event loops: the lines of connections closed at shutdown are written too.
@@ -583,7 +587,22 @@ public final class NodeProxy implements AutoCloseable {
     if (!stoppedAccepting.compareAndSet(false, true)) {
       return;
     }
-    closeAgent(agent, enroller, agentThread);
+    try {
+      agent.close();
+    } catch (Exception e) {
+      log.warn("closing the agent socket: {}", e.toString());
+    }
+    // The listeners only: the pods stay enrolled, and their namespace handles open, while
+    // connections drain (close() releases them).
+    onAgentThread(agentThread, enroller::stopListening, "closing pod listeners");
+  }
+
+  private static void onAgentThread(ExecutorService agentThread, Runnable task, String what) {
+    try {
+      agentThread.submit(task).get(30, TimeUnit.SECONDS);
+    } catch (Exception ex) {
+      log.warn("{}: {}", what, ex.toString());
+    }
   }
 
   private static void closeQuietly(

@@ -197,9 +197,20 @@ public final class Enroller implements AutoCloseable {
   }
 
   /**
-   * Closes every listener but leaves the redirect rules in place: while the proxy is down, pod
-   * traffic to the mesh fails instead of silently bypassing it, and a restarted proxy re-adopts the
-   * pods (installing converges).
+   * Closes every pod's listeners and nothing else: the pods stay enrolled, with their namespace
+   * handles open, so connections accepted before can still dial upstream from inside the pod while
+   * they drain. A new proxy beside this one takes the new connections. Call {@link #close} after.
+   */
+  public void stopListening() {
+    for (Enrolment e : enrolled.values()) {
+      e.listeners().close();
+    }
+  }
+
+  /**
+   * Closes every listener (again: closing one twice is harmless) and namespace handle, but leaves
+   * the redirect rules in place: while the proxy is down, pod traffic to the mesh fails instead of
+   * silently bypassing it, and a restarted proxy re-adopts the pods (installing converges).
    */
   @Override
   public void close() {
