@@ -36,7 +36,8 @@ import java.util.stream.Collectors;
  * dials the Service's cluster IP with the name as {@code Host}; the backends are {@code
  * HttpTestServer} (which echoes the request's path and headers and names its pod) instead of the
  * suite's echo image. Each test writes its routes as the suite applies its manifest, and waits
- * until both proxies hold exactly those routes before it sends anything.
+ * until both proxies hold exactly those routes before it sends anything. The callers are pod
+ * processes (curl, python), so the mesh runs in either interception mode, iptables or eBPF.
  */
 final class ConformanceMesh implements AutoCloseable {
   static final String NS = "gateway-conformance-mesh";
@@ -57,9 +58,13 @@ final class ConformanceMesh implements AutoCloseable {
     this.modes = modes;
   }
 
-  /** Builds the mesh; {@code grpcMethods} non-empty also serves gRPC on 7070 in both echo pods. */
-  static ConformanceMesh start(Path dir, String... grpcMethods) throws Exception {
-    Interception.Setup modes = Interception.IPTABLES.setUp();
+  /**
+   * Builds the mesh with both proxies intercepting in {@code mode}; {@code grpcMethods} non-empty
+   * also serves gRPC on 7070 in both echo pods.
+   */
+  static ConformanceMesh start(Path dir, Interception mode, String... grpcMethods)
+      throws Exception {
+    Interception.Setup modes = mode.setUp();
     TwoNodeCluster cluster = null;
     try {
       cluster = TwoNodeCluster.create(dir);

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.proxy.testing.Interception;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,13 +14,15 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.AfterParameterizedClassInvocation;
+import org.junit.jupiter.params.BeforeParameterizedClassInvocation;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The Gateway API conformance tests of the MESH-GRPC profile ({@code
@@ -30,22 +33,28 @@ import org.junit.jupiter.api.io.TempDir;
  * request headers it received, which is how the suite's echo server shows them.
  */
 @RootTest
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class MeshGrpcConformanceRootTest {
   private static final String NS = ConformanceMesh.NS;
 
-  @TempDir static Path tmp;
-  private ConformanceMesh mesh;
+  /** Also handed to the static set-up, which builds one mesh per mode. */
+  @Parameter Interception mode;
 
-  @BeforeAll
-  void start() throws Exception {
-    mesh = ConformanceMesh.start(tmp, "Headers");
+  @TempDir static Path tmp;
+  private static ConformanceMesh mesh;
+
+  /** One mesh per interception mode, shared by that mode's tests. */
+  @BeforeParameterizedClassInvocation
+  static void start(Interception mode) throws Exception {
+    mesh = ConformanceMesh.start(tmp.resolve(mode.name()), mode, "Headers");
   }
 
-  @AfterAll
-  void stop() throws Exception {
+  @AfterParameterizedClassInvocation
+  static void stop() throws Exception {
     if (mesh != null) {
       mesh.close();
+      mesh = null;
     }
   }
 

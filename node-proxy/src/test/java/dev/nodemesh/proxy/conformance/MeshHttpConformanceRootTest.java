@@ -7,18 +7,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.conformance.ConformanceMesh.Reply;
+import dev.nodemesh.proxy.testing.Interception;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.AfterParameterizedClassInvocation;
+import org.junit.jupiter.params.BeforeParameterizedClassInvocation;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The Gateway API conformance tests of the MESH-HTTP profile (core: SupportMesh + SupportHTTPRoute;
@@ -26,30 +28,35 @@ import org.junit.jupiter.api.io.TempDir;
  * conformance/tests/mesh/*.go} of kubernetes-sigs/gateway-api): the same routes' intent and the
  * same expected answers, sent from a pod of the mesh namespace through node-1's proxy to echo pods
  * on both nodes (see {@link ConformanceMesh} for the set-up and where it differs from the suite's).
- * A test of a feature nodemesh lacks is {@code @Disabled} with the reason, its assertions kept.
+ * A test of a feature nodemesh lacks would be {@code @Disabled} with the reason, its assertions
+ * kept; none is now.
  *
- * <p>One mesh for the whole class: each test applies its manifest (waiting until both proxies hold
- * exactly its routes), and the routes are removed after it.
+ * <p>Both interception modes, one mesh per mode for the whole class: each test applies its manifest
+ * (waiting until both proxies hold exactly its routes), and the routes are removed after it.
  */
 @RootTest
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class MeshHttpConformanceRootTest {
   private static final String NS = ConformanceMesh.NS;
-  private static final String REDIRECT =
-      "not supported: the RequestRedirect filter (a route with it is refused when validated)";
+
+  /** Also handed to the static set-up, which builds one mesh per mode. */
+  @Parameter Interception mode;
 
   @TempDir static Path tmp;
-  private ConformanceMesh mesh;
+  private static ConformanceMesh mesh;
 
-  @BeforeAll
-  void start() throws Exception {
-    mesh = ConformanceMesh.start(tmp);
+  /** One mesh per interception mode, shared by that mode's tests. */
+  @BeforeParameterizedClassInvocation
+  static void start(Interception mode) throws Exception {
+    mesh = ConformanceMesh.start(tmp.resolve(mode.name()), mode);
   }
 
-  @AfterAll
-  void stop() throws Exception {
+  @AfterParameterizedClassInvocation
+  static void stop() throws Exception {
     if (mesh != null) {
       mesh.close();
+      mesh = null;
     }
   }
 
@@ -309,7 +316,6 @@ class MeshHttpConformanceRootTest {
 
   @Test
   @DisplayName("MeshHTTPRouteRedirectHostAndStatus")
-  @Disabled(REDIRECT)
   void meshHttpRouteRedirectHostAndStatus() throws Exception {
     mesh.apply(
         echoRoute(
@@ -339,21 +345,18 @@ class MeshHttpConformanceRootTest {
 
   @Test
   @DisplayName("MeshHTTPRoute303Redirect")
-  @Disabled(REDIRECT)
   void meshHttpRoute303Redirect() throws Exception {
     statusRedirect("/redirect", 303);
   }
 
   @Test
   @DisplayName("MeshHTTPRoute307Redirect")
-  @Disabled(REDIRECT)
   void meshHttpRoute307Redirect() throws Exception {
     statusRedirect("/temporary", 307);
   }
 
   @Test
   @DisplayName("MeshHTTPRoute308Redirect")
-  @Disabled(REDIRECT)
   void meshHttpRoute308Redirect() throws Exception {
     statusRedirect("/permanent", 308);
   }
@@ -370,7 +373,6 @@ class MeshHttpConformanceRootTest {
 
   @Test
   @DisplayName("MeshHTTPRouteRedirectPath")
-  @Disabled(REDIRECT)
   void meshHttpRouteRedirectPath() throws Exception {
     mesh.apply(
         echoRoute(
@@ -404,7 +406,6 @@ class MeshHttpConformanceRootTest {
 
   @Test
   @DisplayName("MeshHTTPRouteRedirectPort")
-  @Disabled(REDIRECT)
   void meshHttpRouteRedirectPort() throws Exception {
     mesh.apply(
         echoRoute(
@@ -432,7 +433,6 @@ class MeshHttpConformanceRootTest {
 
   @Test
   @DisplayName("MeshHTTPRouteSchemeRedirect")
-  @Disabled(REDIRECT)
   void meshHttpRouteSchemeRedirect() throws Exception {
     mesh.apply(
         echoRoute(
@@ -548,9 +548,6 @@ class MeshHttpConformanceRootTest {
 
   @Test
   @DisplayName("MeshHTTPRouteBackendRequestHeaderModifier")
-  @Disabled(
-      "not supported: filters on a backendRef (HTTPBackendRef.filters) are not applied; the parser"
-          + " ignores them")
   void meshHttpRouteBackendRequestHeaderModifier() throws Exception {
     mesh.apply(echoRoute("backend-request-header-modifier", headerModifierRules(true)));
     checkRequestHeaderModifier();
