@@ -24,6 +24,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -32,7 +33,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Hostile and vanishing clients on the L7 path (issue 16), through a real node proxy in network
  * namespaces: slowloris connections are closed at the request-header timeout while a victim pod's
- * requests all succeed; a large POST to an endpoint that never answers its SYN holds a bounded
+ * requests all succeed, and so do they beside slow bodies and a 1 GiB POST to a Service whose
+ * endpoint never accepts; a large POST to an endpoint that never answers its SYN holds a bounded
  * amount of the proxy's direct memory; a client that leaves (its socket reset) while a frozen
  * endpoint sits on its request gets that upstream connection closed at once, not left open; one
  * that only sends its FIN gets it closed at the half-close timeout (1 s here): a FIN cannot be told
@@ -243,6 +245,99 @@ class L7HostileClientRootTest {
       assertTrue(
           grown < 8 << 20,
           "direct memory grew by " + (long) grown + " bytes while the upstream connect hung");
+    }
+  }
+
+  /**
+   * The other two attacks of issue 16's list beside a victim: slow bodies (request heads announcing
+   * 1 MiB, then a byte every 100 ms, to an endpoint that reads and never answers) and a 1 GiB POST
+   * to a Service whose endpoint never accepts. Every victim request succeeds meanwhile, and the
+   * proxy's direct memory stays bounded: the 1 GiB body is read only as fast as it can go somewhere
+   * (nowhere), so it is never buffered.
+   */
+  @Test
+  void slowBodiesAndAGigabytePostToANeverAcceptingEndpointLeaveTheVictimServed() throws Exception {
+    long gib = 1L << 30;
+    List<SocketChannel> slow = new ArrayList<>();
+    AtomicLong sent = new AtomicLong();
+    SocketChannel big = node.connect("attacker", BLACKHOLE_VIP, 80);
+    Thread writer =
+        new Thread(
+            () -> {
+              try {
+                big.write(
+                    ByteBuffer.wrap(
+                        ("POST /upload HTTP/1.1\r\nHost: blackhole\r\ncontent-length: "
+                                + gib
+                                + "\r\n\r\n")
+                            .getBytes(StandardCharsets.US_ASCII)));
+                ByteBuffer chunk = ByteBuffer.allocate(64 << 10);
+                while (sent.get() < gib) {
+                  chunk.clear();
+                  sent.addAndGet(big.write(chunk));
+                }
+              } catch (IOException e) {
+                // the proxy answered 503 and closed, or the test ended
+              }
+            },
+            "gigabyte-writer");
+    writer.setDaemon(true);
+    double before = directMemory();
+    double peak = before;
+    try {
+      for (int i = 0; i < 20; i++) {
+        SocketChannel a = node.connect("attacker", FROZEN_VIP, 80);
+        a.write(
+            ByteBuffer.wrap(
+                "POST /upload HTTP/1.1\r\nHost: frozen\r\ncontent-length: 1048576\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII)));
+        slow.add(a);
+      }
+      writer.start();
+      // The victim: one request every 100 ms for 3 s, each must succeed (errors, not latency).
+      int ok = 0;
+      int victimRequests = 30;
+      for (int i = 0; i < victimRequests; i++) {
+        for (SocketChannel a : slow) {
+          try {
+            a.write(ByteBuffer.wrap(new byte[] {'x'}));
+          } catch (IOException closedByProxy) {
+            // a body timeout may close it; the victim is what this test is about
+          }
+        }
+        String code =
+            node.curl(
+                "client",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "2",
+                "http://" + VIP + "/victim");
+        if ("200".equals(code.trim())) {
+          ok++;
+        }
+        peak = Math.max(peak, directMemory());
+        Thread.sleep(100);
+      }
+      assertEquals(victimRequests, ok, "every victim request succeeded during the attacks");
+      double grown = peak - before;
+      assertTrue(
+          grown < 16 << 20,
+          "direct memory grew by "
+              + (long) grown
+              + " bytes under 20 slow bodies and a 1 GiB POST ("
+              + sent.get()
+              + " bytes of it written)");
+      assertTrue(sent.get() < gib, "the proxy never took the whole gigabyte: " + sent.get());
+    } finally {
+      big.close();
+      for (SocketChannel a : slow) {
+        a.close();
+      }
+      writer.join(5_000);
     }
   }
 
