@@ -3,12 +3,9 @@ package dev.nodemesh.proxy.conformance;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.nodemesh.model.config.HttpRoute;
-import dev.nodemesh.proxy.accesslog.AccessLogSettings;
-import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
-import dev.nodemesh.proxy.tunnel.TestIdentities;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -108,15 +105,7 @@ final class ConformanceMesh implements AutoCloseable {
             + service("echo-v1", "{app: echo, version: v1}")
             + service("echo-v2", "{app: echo, version: v2}"));
     cluster.writeConfig("routes.yaml", "# no routes yet\n");
-    TestIdentities.Ca root = TestIdentities.Ca.create("conformance-root");
-    cluster.startProxies(
-        modes,
-        new TestIdentities(root),
-        new PolicyAuthorizer(),
-        AccessLogSettings.OFF,
-        new TestIdentities(root),
-        new PolicyAuthorizer(),
-        AccessLogSettings.OFF);
+    cluster.startProxiesWithPolicy(modes);
     enrol(n1, "client", NS);
     enrol(n1, "consumer", CONSUMER_NS);
     enrol(n1, "echo-v1", NS);
