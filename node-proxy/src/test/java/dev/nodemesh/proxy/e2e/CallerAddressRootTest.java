@@ -10,6 +10,7 @@ import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.testing.HttpTestServer;
 import dev.nodemesh.proxy.testing.Interception;
+import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
@@ -60,12 +61,13 @@ class CallerAddressRootTest {
     n2.serve("web-far", 9000, TestServer.Mode.NAME);
     cluster.writeConfig(
         "pods.yaml",
-        pod("client", n1.ip("client"), "client", "node-1")
-            + pod("web-near", n1.ip("web-near"), "near", "node-1")
-            + pod("web-far", n2.ip("web-far"), "far", "node-2"));
+        Mesh.pod("client", n1.ip("client"), "client", "node-1", "client")
+            + Mesh.pod("web-near", n1.ip("web-near"), "near", "node-1", "near")
+            + Mesh.pod("web-far", n2.ip("web-far"), "far", "node-2", "far"));
     cluster.writeConfig(
         "services.yaml",
-        service("web-near", NEAR_VIP, "near") + service("web-far", FAR_VIP, "far"));
+        Mesh.httpService("web-near", NEAR_VIP, "near")
+            + Mesh.httpService("web-far", FAR_VIP, "far"));
     cluster.writeConfig("routes.yaml", ROUTE);
     TestIdentities.Ca root = TestIdentities.Ca.create("test-root");
     Authorizer allow = (s, d, p, src) -> new Decision(true, "default-allow", "allowed");
@@ -182,54 +184,6 @@ class CallerAddressRootTest {
                 + "',9000),timeout=10)\n"
                 + "print(s.makefile().readline().strip(), flush=True)\n")
         .strip();
-  }
-
-  private static String pod(String name, String ip, String app, String node) {
-    return """
-        apiVersion: v1
-        kind: Pod
-        metadata:
-          name: %s
-          namespace: default
-          uid: uid-%s
-          labels:
-            app: %s
-        spec:
-          nodeName: %s
-          serviceAccountName: %s
-          containers:
-            - name: app
-              ports:
-                - name: http
-                  containerPort: 8080
-                - name: tcp
-                  containerPort: 9000
-        status:
-          podIP: %s
-        ---
-        """
-        .formatted(name, name, app, node, app, ip);
-  }
-
-  private static String service(String name, String vip, String app) {
-    return """
-        apiVersion: v1
-        kind: Service
-        metadata:
-          name: %s
-          namespace: default
-        spec:
-          clusterIP: %s
-          selector:
-            app: %s
-          ports:
-            - name: http
-              port: 80
-              targetPort: http
-              appProtocol: http
-        ---
-        """
-        .formatted(name, vip, app);
   }
 
   /** Service web (VIP) routes /far to web-far on node-2 and the rest to web-near on node-1. */
