@@ -140,6 +140,48 @@ class L7HostileClientRootTest {
         .count();
   }
 
+  static final int VICTIM_REQUESTS = 30;
+
+  /**
+   * The victim: one request every 100 ms for 3 s, {@code eachTick} (the attack's next step) before
+   * each; returns how many were answered 200 (errors count, not latency).
+   */
+  private int victimServedWhile(Runnable eachTick) throws Exception {
+    int ok = 0;
+    for (int i = 0; i < VICTIM_REQUESTS; i++) {
+      eachTick.run();
+      String code =
+          node.curl(
+              "client",
+              "-s",
+              "-o",
+              "/dev/null",
+              "-w",
+              "%{http_code}",
+              "--max-time",
+              "2",
+              "http://" + VIP + "/victim");
+      if ("200".equals(code.trim())) {
+        ok++;
+      }
+      Thread.sleep(100);
+    }
+    return ok;
+  }
+
+  /** One more byte on each open attacker connection; one the proxy has closed is skipped. */
+  private static void drip(List<SocketChannel> attackers, String b) {
+    for (SocketChannel a : attackers) {
+      if (a.isOpen()) {
+        try {
+          a.write(ByteBuffer.wrap(b.getBytes(StandardCharsets.US_ASCII)));
+        } catch (IOException closedByProxy) {
+          // expected once a timeout has fired
+        }
+      }
+    }
+  }
+
   @Test
   void slowlorisConnectionsAreClosedWhileTheVictimIsServed() throws Exception {
     List<SocketChannel> attackers = new ArrayList<>();
@@ -150,36 +192,10 @@ class L7HostileClientRootTest {
             ByteBuffer.wrap("GET / HTTP/1.1\r\nHost: web\r\n".getBytes(StandardCharsets.US_ASCII)));
         attackers.add(a);
       }
-      // The victim: one request every 100 ms for 3 s, each must succeed (errors, not latency).
-      int ok = 0;
-      int victimRequests = 30;
-      for (int i = 0; i < victimRequests; i++) {
-        for (SocketChannel a : attackers) {
-          if (a.isOpen()) {
-            try {
-              a.write(ByteBuffer.wrap("X".getBytes(StandardCharsets.US_ASCII)));
-            } catch (IOException closedByProxy) {
-              // expected once the header timeout has fired
-            }
-          }
-        }
-        String code =
-            node.curl(
-                "client",
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--max-time",
-                "2",
-                "http://" + VIP + "/victim");
-        if ("200".equals(code.trim())) {
-          ok++;
-        }
-        Thread.sleep(100);
-      }
-      assertEquals(victimRequests, ok, "every victim request succeeded during the attack");
+      assertEquals(
+          VICTIM_REQUESTS,
+          victimServedWhile(() -> drip(attackers, "X")),
+          "every victim request succeeded during the attack");
       int closed = 0;
       for (SocketChannel a : attackers) {
         a.socket().setSoTimeout(3_000);
@@ -283,7 +299,6 @@ class L7HostileClientRootTest {
             "gigabyte-writer");
     writer.setDaemon(true);
     double before = directMemory();
-    double peak = before;
     try {
       for (int i = 0; i < 20; i++) {
         SocketChannel a = node.connect("attacker", FROZEN_VIP, 80);
@@ -294,36 +309,15 @@ class L7HostileClientRootTest {
         slow.add(a);
       }
       writer.start();
-      // The victim: one request every 100 ms for 3 s, each must succeed (errors, not latency).
-      int ok = 0;
-      int victimRequests = 30;
-      for (int i = 0; i < victimRequests; i++) {
-        for (SocketChannel a : slow) {
-          try {
-            a.write(ByteBuffer.wrap(new byte[] {'x'}));
-          } catch (IOException closedByProxy) {
-            // a body timeout may close it; the victim is what this test is about
-          }
-        }
-        String code =
-            node.curl(
-                "client",
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--max-time",
-                "2",
-                "http://" + VIP + "/victim");
-        if ("200".equals(code.trim())) {
-          ok++;
-        }
-        peak = Math.max(peak, directMemory());
-        Thread.sleep(100);
-      }
-      assertEquals(victimRequests, ok, "every victim request succeeded during the attacks");
-      double grown = peak - before;
+      double[] peak = {before};
+      int ok =
+          victimServedWhile(
+              () -> {
+                drip(slow, "x");
+                peak[0] = Math.max(peak[0], directMemory());
+              });
+      assertEquals(VICTIM_REQUESTS, ok, "every victim request succeeded during the attacks");
+      double grown = peak[0] - before;
       assertTrue(
           grown < 16 << 20,
           "direct memory grew by "
