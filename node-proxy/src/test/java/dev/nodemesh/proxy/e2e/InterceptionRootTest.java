@@ -53,6 +53,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -454,17 +455,9 @@ class InterceptionRootTest {
    */
   @Test
   void aConnectionToTheProxysOwnListenerIsResetNotRelayedBackIntoIt() throws Exception {
-    PodSockets.Conn outbound = connect("client", "127.0.0.1", NodeProxyConfig.OUTBOUND_PORT);
-    assertThrows(
-        SocketException.class,
-        () -> assertTimeoutPreemptively(Duration.ofSeconds(30), () -> readAll(outbound)));
-    outbound.close();
-    PodSockets.Conn inbound =
-        Conn.of(node.connect("outside", node.ip("client"), NodeProxyConfig.INBOUND_PORT));
-    assertThrows(
-        SocketException.class,
-        () -> assertTimeoutPreemptively(Duration.ofSeconds(30), () -> readAll(inbound)));
-    inbound.close();
+    assertResetWithoutAByte(() -> connect("client", "127.0.0.1", NodeProxyConfig.OUTBOUND_PORT));
+    assertResetWithoutAByte(
+        () -> Conn.of(node.connect("outside", node.ip("client"), NodeProxyConfig.INBOUND_PORT)));
 
     EnrolledPod client =
         node.proxy().dataPlane().pods().byIp(InetAddress.getByName(node.ip("client")));
@@ -481,6 +474,29 @@ class InterceptionRootTest {
                 + budget.open(Direction.INBOUND));
     String scrape = node.proxy().dataPlane().metrics().scrape();
     assertFalse(scrape.contains("nodemesh_pod_connections_refused_total{"), scrape);
+  }
+
+  /**
+   * The connection {@code open} makes is reset before it carries a byte: at the connect itself when
+   * the reset beats the test's hand-over of the socket (as it can in eBPF mode), else at the first
+   * read. Refused (nothing listening) does not count.
+   */
+  private static void assertResetWithoutAByte(Callable<PodSockets.Conn> open) throws Exception {
+    PodSockets.Conn c;
+    try {
+      c = open.call();
+    } catch (ConnectException refused) {
+      throw new AssertionError("refused, not reset: nothing listened", refused);
+    } catch (SocketException resetAtConnect) {
+      return;
+    }
+    try {
+      assertThrows(
+          SocketException.class,
+          () -> assertTimeoutPreemptively(Duration.ofSeconds(30), () -> readAll(c)));
+    } finally {
+      c.close();
+    }
   }
 
   @Test
