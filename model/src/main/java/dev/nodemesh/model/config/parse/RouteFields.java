@@ -204,8 +204,35 @@ abstract class RouteFields extends YamlFields {
    */
   Filters backendFilters(JsonNode filters, String path) {
     Filters out = new Filters();
+    eachFilter(
+        filters,
+        path,
+        "backendRef",
+        (type, f, fpath, seen) -> {
+          if (!headerFilter(type, f, fpath, out)) {
+            error(
+                fpath + ".type",
+                quote(type)
+                    + " is not supported on a backendRef (RequestHeaderModifier and"
+                    + " ResponseHeaderModifier are)");
+          }
+        });
+    return out;
+  }
+
+  /** Handles one entry of a filter list; {@code seen} holds the types met so far, this one too. */
+  @FunctionalInterface
+  private interface FilterEntry {
+    void handle(String type, JsonNode f, String fpath, Set<String> seen);
+  }
+
+  /**
+   * Walks a filter list, a rule's or a backendRef's ({@code where}): each entry's type is required
+   * and given at most once; {@code each} handles the rest.
+   */
+  private void eachFilter(JsonNode filters, String path, String where, FilterEntry each) {
     if (!array(filters, path)) {
-      return out;
+      return;
     }
     Set<String> seen = new java.util.HashSet<>();
     for (int i = 0; i < filters.size(); i++) {
@@ -217,25 +244,27 @@ abstract class RouteFields extends YamlFields {
         continue;
       }
       if (!seen.add(type)) {
-        error(fpath + ".type", quote(type) + " is given twice in one backendRef");
+        error(fpath + ".type", quote(type) + " is given twice in one " + where);
         continue;
       }
-      switch (type) {
-        case "RequestHeaderModifier" ->
-            out.request =
-                headerModifier(f.path("requestHeaderModifier"), fpath + ".requestHeaderModifier");
-        case "ResponseHeaderModifier" ->
-            out.response =
-                headerModifier(f.path("responseHeaderModifier"), fpath + ".responseHeaderModifier");
-        default ->
-            error(
-                fpath + ".type",
-                quote(type)
-                    + " is not supported on a backendRef (RequestHeaderModifier and"
-                    + " ResponseHeaderModifier are)");
+      each.handle(type, f, fpath, seen);
+    }
+  }
+
+  /** The two header modifiers, allowed on rules and backendRefs alike; false for any other type. */
+  private boolean headerFilter(String type, JsonNode f, String fpath, Filters out) {
+    switch (type) {
+      case "RequestHeaderModifier" ->
+          out.request =
+              headerModifier(f.path("requestHeaderModifier"), fpath + ".requestHeaderModifier");
+      case "ResponseHeaderModifier" ->
+          out.response =
+              headerModifier(f.path("responseHeaderModifier"), fpath + ".responseHeaderModifier");
+      default -> {
+        return false;
       }
     }
-    return out;
+    return true;
   }
 
   /** What a rule's filters say; every field optional. */
@@ -260,54 +289,41 @@ abstract class RouteFields extends YamlFields {
       List<HttpRoute.Match> matches,
       boolean grpc) {
     Filters out = new Filters();
-    if (!array(filters, path)) {
-      return out;
-    }
-    Set<String> seen = new java.util.HashSet<>();
-    for (int i = 0; i < filters.size(); i++) {
-      String fpath = path + "[" + i + "]";
-      JsonNode f = filters.get(i);
-      String type = text(f, "type", fpath + ".type");
-      if (type == null) {
-        error(fpath + ".type", "is required");
-        continue;
-      }
-      if (!seen.add(type)) {
-        error(fpath + ".type", quote(type) + " is given twice in one rule");
-        continue;
-      }
-      switch (type) {
-        case "RequestHeaderModifier" ->
-            out.request =
-                headerModifier(f.path("requestHeaderModifier"), fpath + ".requestHeaderModifier");
-        case "ResponseHeaderModifier" ->
-            out.response =
-                headerModifier(f.path("responseHeaderModifier"), fpath + ".responseHeaderModifier");
-        case "URLRewrite" -> {
-          if (grpc) {
-            error(fpath + ".type", "URLRewrite is not a GRPCRoute filter");
-          } else {
-            out.rewrite = rewrite(f.path("urlRewrite"), fpath + ".urlRewrite", matches);
+    eachFilter(
+        filters,
+        path,
+        "rule",
+        (type, f, fpath, seen) -> {
+          if (headerFilter(type, f, fpath, out)) {
+            return;
           }
-        }
-        case "RequestRedirect" -> {
-          if (grpc) {
-            error(fpath + ".type", "RequestRedirect is not a GRPCRoute filter");
-          } else if (seen.contains("URLRewrite")) {
-            error(fpath + ".type", "RequestRedirect and URLRewrite cannot be in one rule");
-          } else {
-            out.redirect = redirect(f.path("requestRedirect"), fpath + ".requestRedirect", matches);
+          switch (type) {
+            case "URLRewrite" -> {
+              if (grpc) {
+                error(fpath + ".type", "URLRewrite is not a GRPCRoute filter");
+              } else if (seen.contains("RequestRedirect")) {
+                error(fpath + ".type", "RequestRedirect and URLRewrite cannot be in one rule");
+              } else {
+                out.rewrite = rewrite(f.path("urlRewrite"), fpath + ".urlRewrite", matches);
+              }
+            }
+            case "RequestRedirect" -> {
+              if (grpc) {
+                error(fpath + ".type", "RequestRedirect is not a GRPCRoute filter");
+              } else if (seen.contains("URLRewrite")) {
+                error(fpath + ".type", "RequestRedirect and URLRewrite cannot be in one rule");
+              } else {
+                out.redirect =
+                    redirect(f.path("requestRedirect"), fpath + ".requestRedirect", matches);
+              }
+            }
+            case "RequestMirror" ->
+                out.mirror = mirror(f.path("requestMirror"), fpath + ".requestMirror", namespace);
+            case "ExtensionRef" ->
+                out.fault = extensionRef(f.path("extensionRef"), fpath, namespace);
+            default -> error(fpath + ".type", quote(type) + " is not supported (yet)");
           }
-        }
-        case "RequestMirror" ->
-            out.mirror = mirror(f.path("requestMirror"), fpath + ".requestMirror", namespace);
-        case "ExtensionRef" -> out.fault = extensionRef(f.path("extensionRef"), fpath, namespace);
-        default -> error(fpath + ".type", quote(type) + " is not supported (yet)");
-      }
-      if (type.equals("URLRewrite") && seen.contains("RequestRedirect") && !grpc) {
-        error(fpath + ".type", "RequestRedirect and URLRewrite cannot be in one rule");
-      }
-    }
+        });
     return out;
   }
 
