@@ -94,8 +94,7 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
                       session.closeBoth("end of stream could not be passed on");
                       return;
                     }
-                    duplex
-                        .shutdownOutput()
+                    Relays.shutdownOutput(duplex)
                         .addListener((ChannelFutureListener) s -> session.halfClosed());
                   });
       return;
