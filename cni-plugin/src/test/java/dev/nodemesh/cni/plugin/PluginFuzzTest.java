@@ -37,7 +37,7 @@ import org.junit.jupiter.api.BeforeAll;
  * are pinned to this test's directory so that the fuzzer, running as root, writes nowhere else.
  *
  * <p>Regression mode (every test run) replays {@code src/test/resources/.../PluginFuzzTestInputs};
- * {@code scripts/fuzz} runs it with {@code JAZZER_FUZZ=1}.
+ * {@code scripts/fuzz} mutates it (30 s in every {@code scripts/test}, longer by hand).
  */
 class PluginFuzzTest {
   private static ScratchNetns netns;

@@ -16,8 +16,8 @@ import org.junit.jupiter.api.BeforeAll;
  * a whole-directory {@link ConfigLoader#load} of a directory holding one file, whose bytes are the
  * input. Every input must give either a snapshot or a {@link ConfigException} whose every reason is
  * non-blank; any other exception escaping {@code load} is a finding (a bad config directory must
- * never crash a reload), and so is an input that does not finish within the JUnit timeout, which
- * Jazzer turns into libFuzzer's {@code -timeout}.
+ * never crash a reload), and so is an input that does not finish within {@code scripts/fuzz}'s hang
+ * limit (libFuzzer's {@code -timeout}, 20 s).
  *
  * <p>Regression mode (every test run) replays {@code src/test/resources/.../
  * ConfigLoaderFuzzTestInputs/loadsOrRejectsWithAReason}: YAML written for this test (Pods,

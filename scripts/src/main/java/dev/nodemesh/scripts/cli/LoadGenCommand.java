@@ -103,6 +103,14 @@ final class LoadGenCommand implements Callable<Integer> {
   @Option(names = "--json", paramLabel = "FILE", description = "Also write the JSON line to FILE.")
   @Nullable Path json;
 
+  @Option(
+      names = "--stop-file",
+      paramLabel = "FILE",
+      description =
+          "End the schedule early once FILE exists (looked for every 100 ms); --duration is then"
+              + " the longest run, and the summary counts what was scheduled until the stop.")
+  @Nullable Path stopFile;
+
   @Override
   public Integer call() throws Exception {
     if (h2c && newConnection) {
@@ -126,12 +134,18 @@ final class LoadGenCommand implements Callable<Integer> {
     } catch (URISyntaxException | IllegalArgumentException e) {
       throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
     }
+    LoadGen gen = new LoadGen(opts);
+    Thread watcher = stopFile == null ? null : watch(stopFile, gen);
     LoadGenResult r;
     try {
-      r = new LoadGen(opts).run();
+      r = gen.run();
     } catch (IllegalStateException e) {
       spec.commandLine().getErr().println("nodemesh loadgen: " + e.getMessage());
       return 1;
+    } finally {
+      if (watcher != null) {
+        watcher.interrupt();
+      }
     }
     PrintWriter out = spec.commandLine().getOut();
     out.print(r.text());
@@ -141,5 +155,25 @@ final class LoadGenCommand implements Callable<Integer> {
       Files.writeString(json, r.json() + "\n", StandardCharsets.UTF_8);
     }
     return 0;
+  }
+
+  /** A daemon thread that stops {@code gen} once {@code file} exists. */
+  private static Thread watch(Path file, LoadGen gen) {
+    Thread t =
+        new Thread(
+            () -> {
+              try {
+                while (!Files.exists(file)) {
+                  Thread.sleep(100);
+                }
+                gen.stop();
+              } catch (InterruptedException e) {
+                // The run ended first.
+              }
+            },
+            "loadgen-stop-file");
+    t.setDaemon(true);
+    t.start();
+    return t;
   }
 }

@@ -59,7 +59,8 @@ import org.jspecify.annotations.Nullable;
  * completion time minus the <em>intended</em> time, so time spent queued behind a slow response
  * counts, as it would for a real client arriving at that rate (no coordinated omission).
  *
- * <p>All state is confined to the event loop thread; {@link #run} only starts and waits.
+ * <p>All state is confined to the event loop thread; {@link #run} only starts and waits, and {@link
+ * #stop} only sets a flag the schedule reads.
  */
 public final class LoadGen {
   /** How requests travel. */
@@ -140,7 +141,14 @@ public final class LoadGen {
   }
 
   private final Options opts;
-  private final long total;
+
+  /** Requests scheduled over warm-up and measurement; lowered once by {@link #stop}. */
+  private long total;
+
+  /** Set by {@link #stop} from any thread, read by {@link #tick} on the event loop. */
+  private volatile boolean stopRequested;
+
+  private boolean stopped;
   private final long warmupCount;
   private final Histogram histogram = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
   private final ArrayDeque<Long> queue = new ArrayDeque<>();
@@ -306,6 +314,16 @@ public final class LoadGen {
     return l;
   }
 
+  /**
+   * Ends the schedule early, from any thread: from the next tick on (at most one request interval
+   * later) no further request is scheduled; those already scheduled still run and drain as at a
+   * normal end, and the summary counts the measured period up to there (a caller that must load
+   * "until something is done" bounds the run with the duration and stops it here).
+   */
+  public void stop() {
+    stopRequested = true;
+  }
+
   /** Intended send time of request {@code i}, from the start: no drift however late ticks run. */
   long intended(long i) {
     return start + (long) (i * 1e9 / opts.rate());
@@ -314,6 +332,11 @@ public final class LoadGen {
   /** Moves every request whose intended time has come into the queue, sends, re-arms itself. */
   private void tick() {
     long now = System.nanoTime();
+    if (stopRequested && !stopped) {
+      stopped = true;
+      // At least one request, so the drain below has an intended time to count from.
+      total = Math.min(total, Math.max(next, 1));
+    }
     while (next < total && intended(next) <= now) {
       queue.add(next);
       next++;
@@ -497,7 +520,7 @@ public final class LoadGen {
   }
 
   private LoadGenResult summary() {
-    long scheduled = opts.measured();
+    long scheduled = stopped ? Math.max(0, total - warmupCount) : opts.measured();
     long timeouts = Math.max(0, scheduled - completed - resets - connectErrors);
     long measuredStart = intended(warmupCount);
     double elapsed = completed == 0 ? 0 : (lastCompletion - measuredStart) / 1e9;
@@ -507,7 +530,7 @@ public final class LoadGen {
         opts.connections(),
         opts.mode() == Mode.H2C ? opts.streams() : 1,
         opts.rate(),
-        opts.duration().toNanos() / 1e9,
+        stopped ? scheduled / opts.rate() : opts.duration().toNanos() / 1e9,
         scheduled,
         sent,
         completed,

@@ -200,6 +200,40 @@ class LoadGenTest {
     assertTrue(connections.get() >= 2 + 40, "reconnected: " + connections.get());
   }
 
+  /**
+   * A run stopped early (as UpgradeRootTest stops its load once the upgrades are done) ends long
+   * before its duration, and what it scheduled until the stop all completed and is what it reports:
+   * nothing is counted as timed out for not having been sent.
+   */
+  @Test
+  void aStoppedRunReportsWhatItScheduledUntilTheStop() throws Exception {
+    URI url = startServer(false);
+    LoadGen gen =
+        new LoadGen(
+            options(url, LoadGen.Mode.HTTP1, 100, Duration.ofSeconds(60), Duration.ZERO, 2));
+    Thread stopper =
+        new Thread(
+            () -> {
+              try {
+                while (requests.get() < 2 + 20) {
+                  Thread.sleep(10);
+                }
+                gen.stop();
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+            });
+    stopper.start();
+    LoadGenResult r = gen.run();
+    stopper.join();
+    assertTrue(r.scheduled() >= 20 && r.scheduled() < 6000, "scheduled " + r.scheduled());
+    assertEquals(r.scheduled(), r.sent());
+    assertEquals(r.scheduled(), r.completed());
+    assertEquals(0, r.errors(), r.json());
+    assertEquals(2 + r.scheduled(), requests.get());
+    assertEquals(r.scheduled() / 100.0, r.durationSeconds(), 1e-9);
+  }
+
   @Test
   void h2cMultiplexesTheScheduleOverItsConnections() throws Exception {
     URI url = startServer(true);

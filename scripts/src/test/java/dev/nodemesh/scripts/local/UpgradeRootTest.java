@@ -42,13 +42,27 @@ import org.junit.jupiter.api.io.TempDir;
  * one access-log file) wrote exactly one line per L4 connection and one per L7 request. In eBPF
  * mode the upgrades must leave the pins and cgroup attachments as they were, and the proxy's
  * uninstall (what {@code local down} runs) must then leave none.
+ *
+ * <p>The load runs from before the first upgrade (both loads seen in the access log) until {@link
+ * #TAIL} after the second, then is stopped ({@code loadgen --stop-file}); {@link #LOAD} only bounds
+ * it. A fixed 150 s load made each case last as long whatever the upgrades took.
  */
 @RootTest
 class UpgradeRootTest {
   private static final Path BASIC = Path.of("../examples/basic").toAbsolutePath().normalize();
   private static final Duration WAIT = Duration.ofSeconds(120);
+
+  /** The longest the load may run; it is stopped {@link #TAIL} after the upgrades. */
   private static final Duration LOAD = Duration.ofSeconds(150);
+
+  /** Load through the last proxy after the second upgrade, before the load is stopped. */
+  private static final Duration TAIL = Duration.ofSeconds(3);
+
   private static final int RATE = 20;
+
+  /** Answered requests of each load seen in the access log before the first upgrade starts. */
+  private static final int BEFORE = 2 * RATE;
+
   private static final String L4_URL = "http://10.96.0.10/";
   private static final String L7_URL = "http://10.96.0.20/";
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -144,7 +158,9 @@ class UpgradeRootTest {
     List<String> proxyArgs =
         new ArrayList<>(List.of("--workers=1", "--access-log=" + accessLog, "--drain-grace=10s"));
     proxyArgs.addAll(interception);
+    long upStart = System.nanoTime();
     StateFile.State state = up(config, proxyArgs);
+    Duration upTook = Duration.ofNanos(System.nanoTime() - upStart);
     NodeRecord node = state.nodes().get(0);
     Snapshot before =
         cgroup == null || bpffs == null
@@ -164,9 +180,20 @@ class UpgradeRootTest {
 
     Path l4Json = work.resolve("l4.json");
     Path l7Json = work.resolve("l7.json");
-    loads.add(loadgen(clientNetns, cgroup, l4Json, true, L4_URL));
-    loads.add(loadgen(clientNetns, cgroup, l7Json, false, L7_URL));
-    Thread.sleep(3000); // load before the first upgrade
+    Path stop = work.resolve("stop-load");
+    loads.add(loadgen(clientNetns, cgroup, l4Json, true, L4_URL, stop));
+    loads.add(loadgen(clientNetns, cgroup, l7Json, false, L7_URL, stop));
+    // Load before the first upgrade: both generators' requests answered through the proxy (their
+    // JVMs start first), rather than a fixed sleep that a busy machine may not cover.
+    List<JsonNode> early = awaitLines(accessLog, BEFORE, BEFORE, Duration.ofSeconds(60));
+    assertTrue(
+        countL4(early) >= BEFORE && countL7(early) >= BEFORE,
+        "both loads ran before the first upgrade: "
+            + countL4(early)
+            + " L4, "
+            + countL7(early)
+            + " L7 lines\n"
+            + output());
 
     long loadStart = System.nanoTime();
     List<Long> oldPids = new ArrayList<>();
@@ -199,8 +226,10 @@ class UpgradeRootTest {
             .toList(),
         "the journal records the running proxy only");
     assertTrue(
-        upgrades.plus(Duration.ofSeconds(3)).compareTo(LOAD) < 0,
+        upgrades.plus(TAIL).compareTo(LOAD) < 0,
         "both upgrades ran under load (took " + upgrades.toSeconds() + " s)");
+    Thread.sleep(TAIL.toMillis()); // the last proxy carries load on its own for a while
+    Files.writeString(stop, "");
 
     for (Process p : loads) {
       assertTrue(p.waitFor(LOAD.toSeconds() + 60, TimeUnit.SECONDS), "load generator finished");
@@ -211,15 +240,29 @@ class UpgradeRootTest {
     for (JsonNode r : List.of(l4, l7)) {
       assertEquals(0, r.get("errors").asLong(), "failed requests: " + r + "\n" + logs());
       assertEquals(r.get("scheduled").asLong(), r.get("completed").asLong(), r.toString());
+      // Stopped by the test, so it ran through both upgrades and the tail: at least that many
+      // intended send times, at the fixed rate.
+      assertTrue(
+          r.get("scheduled").asLong() >= upgrades.plus(TAIL).toSeconds() * RATE,
+          "the load covered the upgrades (" + upgrades.toSeconds() + " s): " + r);
     }
 
     // Every answered request went through a proxy: one access-log line per L4 connection to the
     // L4 Service, one per L7 request (the kept-alive generator primes each connection once).
     long l4Lines = l4.get("completed").asLong();
     long l7Lines = l7.get("completed").asLong() + l7.get("connections").asLong();
-    List<JsonNode> lines = awaitLines(accessLog, l4Lines, l7Lines);
+    List<JsonNode> lines = awaitLines(accessLog, l4Lines, l7Lines, Duration.ofSeconds(20));
     assertEquals(l4Lines, countL4(lines), "L4 connections the proxies carried");
     assertEquals(l7Lines, countL7(lines), "L7 requests the proxies carried");
+    // Where a case's time goes (the test's length follows the upgrades, not a fixed load).
+    System.out.printf(
+        "UpgradeRootTest %s: up %d s, 2 upgrades %d s, load %.0f s (%d + %d requests)%n",
+        interception.isEmpty() ? "iptables" : "ebpf",
+        upTook.toSeconds(),
+        upgrades.toSeconds(),
+        l4.get("duration_s").asDouble(),
+        l4.get("scheduled").asLong(),
+        l7.get("scheduled").asLong());
     return before;
   }
 
@@ -273,7 +316,12 @@ class UpgradeRootTest {
    * attached to), fixed rate, no warm-up, so every request it sends is counted.
    */
   private Process loadgen(
-      String netns, @Nullable TestCgroup cgroup, Path json, boolean newConnection, String url)
+      String netns,
+      @Nullable TestCgroup cgroup,
+      Path json,
+      boolean newConnection,
+      String url,
+      Path stop)
       throws IOException {
     List<String> argv = new ArrayList<>();
     if (cgroup != null) {
@@ -303,7 +351,9 @@ class UpgradeRootTest {
             "-c",
             "4",
             "--json",
-            json.toString()));
+            json.toString(),
+            "--stop-file",
+            stop.toString()));
     if (newConnection) {
       argv.add("--new-connection");
     }
@@ -316,18 +366,27 @@ class UpgradeRootTest {
   }
 
   private String output(Process p) throws IOException {
+    return "pid " + p.pid() + "\n" + output();
+  }
+
+  /** The load generators' output so far. */
+  private String output() throws IOException {
     StringBuilder sb = new StringBuilder();
     try (Stream<Path> s = Files.list(work)) {
       for (Path f : s.filter(f -> f.toString().endsWith(".out")).toList()) {
         sb.append("== ").append(f).append('\n').append(Netns.tail(f, 20)).append('\n');
       }
     }
-    return "pid " + p.pid() + "\n" + sb;
+    return sb.toString();
   }
 
-  /** The access log once it holds the lines expected (the last ones come at connection end). */
-  private static List<JsonNode> awaitLines(Path file, long l4, long l7) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+  /**
+   * The access log once it holds at least the lines expected (the last ones come at connection
+   * end), or as it is at {@code limit}.
+   */
+  private static List<JsonNode> awaitLines(Path file, long l4, long l7, Duration limit)
+      throws Exception {
+    long deadline = System.nanoTime() + limit.toNanos();
     List<JsonNode> lines = List.of();
     while (System.nanoTime() - deadline < 0) {
       lines = read(file);
