@@ -6,23 +6,15 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.MissingNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.SeekableByteChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.FileAttribute;
-import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
-import java.util.EnumSet;
 import java.util.List;
-import java.util.Set;
-import java.util.concurrent.atomic.AtomicLong;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -44,10 +36,6 @@ import org.jspecify.annotations.Nullable;
  * missing ones read as "".
  */
 public final class PodRecords {
-  private static final String PID = ownPid();
-  private static final AtomicLong TEMP_COUNTER = new AtomicLong();
-  private static final FileAttribute<Set<PosixFilePermission>> OWNER_ONLY =
-      PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"));
 
   /** One ADD as recorded. */
   public record Record(
@@ -114,18 +102,6 @@ public final class PodRecords {
     return dir;
   }
 
-  /**
-   * This process's id as /proc names it (read from a link: ProcessHandle would initialise the JDK's
-   * process machinery for one number); a time stamp where /proc is not mounted.
-   */
-  private static String ownPid() {
-    try {
-      return Files.readSymbolicLink(Path.of("/proc/self")).toString();
-    } catch (IOException | UnsupportedOperationException e) {
-      return "t" + System.nanoTime();
-    }
-  }
-
   /** Container IDs are checked by the plugin's {@code CniEnv} to be safe file names. */
   private Path file(String containerId) {
     return dir.resolve(containerId + SUFFIX);
@@ -136,25 +112,9 @@ public final class PodRecords {
       Files.createDirectories(dir);
       Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
     }
-    // Not Files.createTempFile: its random name comes from a SecureRandom, whose first use loads
-    // and initialises the JDK's security providers, a large share of a plugin call's start-up. The
-    // process id and a counter make the name unique among live writers, so a file already there
-    // is a dead writer's leftover and is overwritten.
-    Path tmp = dir.resolve(".add-" + PID + "-" + TEMP_COUNTER.incrementAndGet() + ".tmp");
+    Path tmp = Files.createTempFile(dir, ".add-", ".tmp");
     try {
-      try (SeekableByteChannel ch =
-          Files.newByteChannel(
-              tmp,
-              EnumSet.of(
-                  StandardOpenOption.CREATE,
-                  StandardOpenOption.TRUNCATE_EXISTING,
-                  StandardOpenOption.WRITE),
-              OWNER_ONLY)) {
-        ByteBuffer b = ByteBuffer.wrap(JsonTrees.bytes(r.toJson()));
-        while (b.hasRemaining()) {
-          ch.write(b);
-        }
-      }
+      Files.write(tmp, JsonTrees.bytes(r.toJson()));
       try {
         Files.move(tmp, file(r.containerId()), StandardCopyOption.ATOMIC_MOVE);
       } catch (AtomicMoveNotSupportedException e) {
