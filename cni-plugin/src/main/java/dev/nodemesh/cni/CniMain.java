@@ -24,7 +24,12 @@ public final class CniMain {
   private CniMain() {}
 
   public static void main(String[] args) {
-    System.exit(run());
+    int exit = run();
+    System.err.flush();
+    // halt, not exit: nothing here needs a shutdown hook, and System.exit first sets up the JDK's
+    // System.Logger to log the exit (a service lookup and a dozen classes) in a process that
+    // lives for one call. stdout was flushed by run().
+    Runtime.getRuntime().halt(exit);
   }
 
   /** Also the body of {@code nodemesh cni}. */

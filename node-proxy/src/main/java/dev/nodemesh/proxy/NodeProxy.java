@@ -1,7 +1,6 @@
 package dev.nodemesh.proxy;
 
 import dev.nodemesh.bpf.iptables.CallerAddressRouting;
-import dev.nodemesh.bpf.iptables.PodInterception;
 import dev.nodemesh.bpf.iptables.RedirectRules;
 import dev.nodemesh.model.cni.PodRecords;
 import dev.nodemesh.model.config.ConfigSnapshot;
@@ -467,8 +466,7 @@ public final class NodeProxy implements AutoCloseable {
                 m -> EbpfInterception.start(m, NodeProxyConfig.OUTBOUND_PORT, PROXY_MARK),
                 m ->
                     new IptablesInterception(
-                        new PodInterception(RedirectRules.defaults()),
-                        CallerAddressRouting.defaults()))
+                        RedirectRules.defaults(), CallerAddressRouting.defaults()))
             .select(mode);
     log.info(
         "interception: {} (--intercept={})", chosen, mode.kind().name().toLowerCase(Locale.ROOT));

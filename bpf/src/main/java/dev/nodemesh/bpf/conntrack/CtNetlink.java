@@ -31,6 +31,8 @@ public final class CtNetlink {
   static final int IPCTNL_MSG_CT_NEW = 0;
   static final int IPCTNL_MSG_CT_GET = 1;
   static final int IPCTNL_MSG_CT_DELETE = 2;
+  static final int IPCTNL_MSG_CT_GET_STATS = 5;
+  static final int CTA_STATS_GLOBAL_ENTRIES = 1;
   static final int CTA_TUPLE_ORIG = 1;
   static final int CTA_TUPLE_REPLY = 2;
   static final int CTA_ZONE = 18;
@@ -103,6 +105,50 @@ public final class CtNetlink {
   /** A request for every entry of the table, of every family. */
   public static byte[] dumpRequest(int seq) {
     return message(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, AF_UNSPEC, new byte[0]);
+  }
+
+  /**
+   * A request for the namespace's conntrack statistics: how many entries it has now ({@code
+   * CTA_STATS_GLOBAL_ENTRIES}, "global" meaning all CPUs of this namespace, not all namespaces).
+   * Answered with one message, or an error message.
+   */
+  public static byte[] statsRequest(int seq) {
+    return message(IPCTNL_MSG_CT_GET_STATS, NLM_F_REQUEST, seq, AF_UNSPEC, new byte[0]);
+  }
+
+  /**
+   * The entry count in the answer to {@link #statsRequest} in {@code buf[0, len)}; -1 when the
+   * kernel answered with an error (a kernel without the statistics: count unknown). Malformed input
+   * is an {@link IllegalArgumentException}.
+   */
+  public static long entryCount(byte[] buf, int len) {
+    ByteBuffer b = ByteBuffer.wrap(buf, 0, len).order(ByteOrder.nativeOrder());
+    if (len < NLMSG_HDRLEN) {
+      throw new IllegalArgumentException("short netlink message: " + len + " bytes");
+    }
+    int msgLen = b.getInt(0);
+    int type = b.getShort(4) & 0xffff;
+    if (msgLen < NLMSG_HDRLEN || msgLen > len) {
+      throw new IllegalArgumentException("netlink message of length " + msgLen);
+    }
+    if (type == NLMSG_ERROR) {
+      return -1;
+    }
+    if (type != ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS)) {
+      throw new IllegalArgumentException("not a conntrack statistics message: type " + type);
+    }
+    for (int a = NLMSG_HDRLEN + NFGENMSG_LEN; a + 4 <= msgLen; ) {
+      int attrLen = b.getShort(a) & 0xffff;
+      int attrType = b.getShort(a + 2) & NLA_TYPE_MASK;
+      if (attrLen < 4 || a + attrLen > msgLen) {
+        throw new IllegalArgumentException("netlink attribute of length " + attrLen + " at " + a);
+      }
+      if (attrType == CTA_STATS_GLOBAL_ENTRIES && attrLen >= 8) {
+        return Integer.toUnsignedLong(b.order(ByteOrder.BIG_ENDIAN).getInt(a + 4));
+      }
+      a += align(attrLen);
+    }
+    throw new IllegalArgumentException("conntrack statistics without an entry count");
   }
 
   /** A request to delete {@code entry}, answered with an ack (an error message with errno 0). */

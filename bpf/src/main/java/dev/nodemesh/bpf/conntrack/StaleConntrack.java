@@ -16,9 +16,11 @@ import java.util.function.Predicate;
  * REDIRECT: the connection goes to the VIP as-is and fails. Deleting the entry makes the next
  * packet start a new one that the nat rules see.
  *
- * <p>Over ctnetlink on a socket made in the namespace: one dump of the table, then one delete per
- * matching entry, each acknowledged. Entries a NAT changed (captured connections: the reply comes
- * from the proxy's listener) and other protocols are left alone.
+ * <p>Over ctnetlink on a socket made in the namespace: first the namespace's entry count (nothing
+ * more to do when it is 0, as for a pod enrolled at its start, before its app ran), else one dump
+ * of the table, then one delete per matching entry, each acknowledged. Entries a NAT changed
+ * (captured connections: the reply comes from the proxy's listener) and other protocols are left
+ * alone.
  *
  * <p>Limits: an entry made between the dump and the deletes is not seen (the caller installs the
  * capture first, so a connection after that is captured anyway). A namespace where conntrack was
@@ -42,8 +44,11 @@ public final class StaleConntrack {
     int fd = open(netns);
     try {
       byte[] buf = new byte[BUFFER];
+      if (count(fd, buf, netns) == 0) {
+        return 0; // a pod enrolled at its start has no entries yet: no dump needed
+      }
       List<CtNetlink.Entry> stale = new ArrayList<>();
-      for (CtNetlink.Entry e : dump(fd, buf, netns)) {
+      for (CtNetlink.Entry e : dump(fd, buf, netns, 2)) {
         if (e.original().protocol() == CtNetlink.IPPROTO_TCP
             && destination.test(e.original().dst())
             && e.destinationUntranslated()) {
@@ -51,7 +56,7 @@ public final class StaleConntrack {
         }
       }
       int deleted = 0;
-      int seq = 1;
+      int seq = 2;
       for (CtNetlink.Entry e : stale) {
         seq++;
         Native.send(fd, CtNetlink.deleteRequest(e, seq), "conntrack delete in " + netns.path());
@@ -72,7 +77,7 @@ public final class StaleConntrack {
   public static List<CtNetlink.Entry> list(NetworkNamespace netns) throws NativeException {
     int fd = open(netns);
     try {
-      return dump(fd, new byte[BUFFER], netns);
+      return dump(fd, new byte[BUFFER], netns, 1);
     } finally {
       Native.close(fd);
     }
@@ -89,10 +94,10 @@ public final class StaleConntrack {
     }
   }
 
-  private static List<CtNetlink.Entry> dump(int fd, byte[] buf, NetworkNamespace netns)
+  private static List<CtNetlink.Entry> dump(int fd, byte[] buf, NetworkNamespace netns, int seq)
       throws NativeException {
     List<CtNetlink.Entry> all = new ArrayList<>();
-    Native.send(fd, CtNetlink.dumpRequest(1), "conntrack dump in " + netns.path());
+    Native.send(fd, CtNetlink.dumpRequest(seq), "conntrack dump in " + netns.path());
     while (true) {
       CtNetlink.Batch batch =
           CtNetlink.read(buf, Native.recv(fd, buf, "conntrack dump in " + netns.path()));
@@ -107,6 +112,17 @@ public final class StaleConntrack {
         return all;
       }
     }
+  }
+
+  /**
+   * How many entries the namespace's table holds (-1: unknown). Asked first because a dump walks
+   * the kernel's whole conntrack hash table, every namespace's buckets (milliseconds on a node with
+   * a large table), to return only this namespace's entries, where the count is one lookup.
+   */
+  private static long count(int fd, byte[] buf, NetworkNamespace netns) throws NativeException {
+    Native.send(fd, CtNetlink.statsRequest(1), "conntrack statistics in " + netns.path());
+    return CtNetlink.entryCount(
+        buf, Native.recv(fd, buf, "conntrack statistics in " + netns.path()));
   }
 
   private static int ack(int fd, byte[] buf, NetworkNamespace netns) throws NativeException {

@@ -29,6 +29,7 @@ public final class Native {
   public static final int AF_NETLINK = 16;
   public static final int SOCK_RAW = 3;
   public static final int NETLINK_NETFILTER = 12;
+  public static final int NETLINK_ROUTE = 0;
 
   private static final LibC LIBC = LibraryLoader.create(LibC.class).load("c");
   private static final Runtime RUNTIME = Runtime.getRuntime(LIBC);

@@ -1,9 +1,15 @@
 package dev.nodemesh.bpf.iptables;
 
 import dev.nodemesh.bpf.iptables.PodInterception.Family;
+import dev.nodemesh.bpf.iptables.Transactions.Step;
+import dev.nodemesh.bpf.netns.NetworkNamespace;
+import dev.nodemesh.bpf.route.RouteRequests;
+import dev.nodemesh.bpf.route.RtNetlink;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 
 /**
  * What lets the node proxy connect to a pod's app from the caller's address and still get the app's
@@ -22,6 +28,9 @@ import java.util.List;
  *       table table}: a packet with that mark is delivered locally, to the proxy's socket, whatever
  *       its destination address.
  * </ul>
+ *
+ * <p>The chains go in with iptables-restore (one transaction per family, see {@link Transactions});
+ * the rule and the route over rtnetlink ({@link RouteRequests}), which costs no process.
  *
  * <p>Connections the proxy opens from the pod to elsewhere (tunnels, passthrough) leave over eth0
  * and are never marked so; the app's own connections are not either. Installed at enrolment after
@@ -75,6 +84,51 @@ public record CallerAddressRouting(int proxyMark, int replyMark, int table, int 
     StringBuilder s = new StringBuilder("*mangle\n");
     s.append(':').append(PREROUTING_CHAIN).append(" - [0:0]\n");
     s.append(':').append(OUTPUT_CHAIN).append(" - [0:0]\n");
+    chainRules(s);
+    if (!preroutingJumpPresent) {
+      s.append(PREROUTING_JUMP).append('\n');
+    }
+    if (!outputJumpPresent) {
+      s.append(OUTPUT_JUMP).append('\n');
+    }
+    s.append("COMMIT\n");
+    return s.toString();
+  }
+
+  /**
+   * The mangle transaction for a namespace with none of it: {@code -N} fails the whole transaction
+   * when a chain exists (see {@link RedirectRules#freshScript}); the caller then converges with
+   * {@link #mangleInstallScript}.
+   */
+  public String mangleFreshScript() {
+    StringBuilder s = new StringBuilder("*mangle\n");
+    s.append("-N ").append(PREROUTING_CHAIN).append('\n');
+    s.append("-N ").append(OUTPUT_CHAIN).append('\n');
+    chainRules(s);
+    s.append(PREROUTING_JUMP).append('\n');
+    s.append(OUTPUT_JUMP).append('\n');
+    s.append("COMMIT\n");
+    return s.toString();
+  }
+
+  /** The mangle transaction removing exactly what {@link #mangleFreshScript} adds. */
+  public String mangleRemoveAllScript() {
+    return mangleRemoveScript(new State(true, true, true, true, false, false));
+  }
+
+  /** The mangle part of {@code save} (iptables-save output), as a script removing it; or "". */
+  String mangleCleanup(String save) {
+    State now = parse(Transactions.table(save, "mangle"), "", "");
+    if (!now.preroutingJump()
+        && !now.outputJump()
+        && !now.preroutingChain()
+        && !now.outputChain()) {
+      return "";
+    }
+    return mangleRemoveScript(now);
+  }
+
+  private void chainRules(StringBuilder s) {
     s.append("-A ")
         .append(PREROUTING_CHAIN)
         .append(" -i lo -p tcp -m mark --mark ")
@@ -87,14 +141,6 @@ public record CallerAddressRouting(int proxyMark, int replyMark, int table, int 
         .append(" -p tcp -m connmark --mark ")
         .append(hex(replyMark))
         .append(" -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff\n");
-    if (!preroutingJumpPresent) {
-      s.append(PREROUTING_JUMP).append('\n');
-    }
-    if (!outputJumpPresent) {
-      s.append(OUTPUT_JUMP).append('\n');
-    }
-    s.append("COMMIT\n");
-    return s.toString();
   }
 
   /** One mangle transaction removing what {@code now} says is there. */
@@ -116,30 +162,49 @@ public record CallerAddressRouting(int proxyMark, int replyMark, int table, int 
     return s.toString();
   }
 
-  /** {@code ip -batch} lines that add the rule (when missing) and the local route. */
-  public String routeInstallBatch(Family family, boolean rulePresent) {
-    StringBuilder s = new StringBuilder();
-    s.append("route replace local ")
-        .append(family == Family.IPV6 ? "::/0" : "0.0.0.0/0")
-        .append(" dev lo table ")
-        .append(table)
-        .append('\n');
-    if (!rulePresent) {
-      s.append("rule add ").append(ruleSelector()).append('\n');
+  /**
+   * The netlink requests that add the local route (replacing it) and the rule (an identical one
+   * already there counts as added, so a re-run converges); or, for {@code !install}, delete both
+   * (each already gone counts as deleted).
+   */
+  public List<RouteRequests.Request> routeRequests(Family family, boolean install) {
+    int af = family == Family.IPV6 ? RtNetlink.AF_INET6 : RtNetlink.AF_INET;
+    String ip = "ip " + family.ip + " ";
+    String route = "local default dev lo table " + table;
+    if (install) {
+      return List.of(
+          new RouteRequests.Request(
+              ip + "route replace " + route,
+              seq -> RtNetlink.replaceLocalDefault(af, table, seq),
+              Set.of()),
+          new RouteRequests.Request(
+              ip + "rule add " + ruleSelector(),
+              seq -> RtNetlink.addRule(af, replyMark, table, priority, seq),
+              Set.of(RouteRequests.EEXIST)));
     }
-    return s.toString();
+    return List.of(
+        new RouteRequests.Request(
+            ip + "rule del " + ruleSelector(),
+            seq -> RtNetlink.deleteRule(af, replyMark, table, priority, seq),
+            Set.of(RouteRequests.ENOENT, RouteRequests.EAFNOSUPPORT)),
+        new RouteRequests.Request(
+            ip + "route del " + route,
+            seq -> RtNetlink.deleteLocalDefault(af, table, seq),
+            Set.of(RouteRequests.ESRCH, RouteRequests.ENOENT, RouteRequests.EAFNOSUPPORT)));
   }
 
-  /** {@code ip -batch} lines removing what {@code now} says is there (possibly none). */
-  public String routeRemoveBatch(State now) {
-    StringBuilder s = new StringBuilder();
-    if (now.rule()) {
-      s.append("rule del ").append(ruleSelector()).append('\n');
+  /** Adds the rule and the local route of {@code family} in the namespace at {@code netns}. */
+  void installRoutes(Path netns, Family family) throws IOException {
+    try (NetworkNamespace ns = NetworkNamespace.open(netns)) {
+      RouteRequests.run(ns, routeRequests(family, true));
     }
-    if (now.route()) {
-      s.append("route flush table ").append(table).append('\n');
+  }
+
+  /** Deletes the rule and the local route of {@code family}; a no-op for what is not there. */
+  void removeRoutes(Path netns, Family family) throws IOException {
+    try (NetworkNamespace ns = NetworkNamespace.open(netns)) {
+      RouteRequests.run(ns, routeRequests(family, false));
     }
-    return s.toString();
   }
 
   private String ruleSelector() {
@@ -175,14 +240,32 @@ public record CallerAddressRouting(int proxyMark, int replyMark, int table, int 
 
   /**
    * Installs (converging) in the namespace at {@code netns} for IPv4, and IPv6 too when {@code
-   * ipv6}. On failure whatever was added is removed again before the exception is thrown.
+   * ipv6}: per family one mangle transaction that expects none of it (the families concurrently),
+   * read and converged only where that fails, and the rule and route over netlink meanwhile. On
+   * failure whatever was added is removed again before the exception is thrown.
    */
   public void install(Path netns, boolean ipv6) throws IOException {
+    List<Step> steps = new ArrayList<>();
+    List<Family> families = ipv6 ? List.of(Family.IPV4, Family.IPV6) : List.of(Family.IPV4);
+    for (Family f : families) {
+      steps.add(
+          new Step(
+              f,
+              mangleFreshScript(),
+              save -> {
+                State now = parse(Transactions.table(save, "mangle"), "", "");
+                return mangleInstallScript(now.preroutingJump(), now.outputJump());
+              }));
+    }
     try {
-      install(netns, Family.IPV4);
-      if (ipv6) {
-        install(netns, Family.IPV6);
-      }
+      Transactions.run(
+          netns,
+          steps,
+          () -> {
+            for (Family f : families) {
+              installRoutes(netns, f);
+            }
+          });
     } catch (IOException | RuntimeException e) {
       try {
         remove(netns);
@@ -193,47 +276,35 @@ public record CallerAddressRouting(int proxyMark, int replyMark, int table, int 
     }
   }
 
-  private void install(Path netns, Family family) throws IOException {
-    State now = read(netns, family);
-    PodInterception.run(
+  /**
+   * Removes everything of both families that is there, reading the mangle tables first (for a
+   * namespace whose state is not known); a no-op when nothing is.
+   */
+  public void remove(Path netns) throws IOException {
+    List<Step> steps = new ArrayList<>();
+    for (Family f : Family.values()) {
+      steps.add(new Step(f, null, this::mangleCleanup));
+    }
+    Transactions.run(
         netns,
-        mangleInstallScript(now.preroutingJump(), now.outputJump()),
-        List.of(family.restore, "-w", "--noflush"));
-    PodInterception.run(
-        netns, routeInstallBatch(family, now.rule()), List.of("ip", family.ip, "-batch", "-"));
+        steps,
+        () -> {
+          for (Family f : Family.values()) {
+            removeRoutes(netns, f);
+          }
+        });
   }
 
-  /** Removes everything of both families that is there; a no-op when nothing is. */
-  public void remove(Path netns) throws IOException {
-    IOException failure = null;
-    for (Family f : Family.values()) {
-      try {
-        State now = read(netns, f);
-        if (now.clean()) {
-          continue;
-        }
-        if (now.preroutingJump()
-            || now.outputJump()
-            || now.preroutingChain()
-            || now.outputChain()) {
-          PodInterception.run(
-              netns, mangleRemoveScript(now), List.of(f.restore, "-w", "--noflush"));
-        }
-        String batch = routeRemoveBatch(now);
-        if (!batch.isEmpty()) {
-          PodInterception.run(netns, batch, List.of("ip", f.ip, "-batch", "-"));
-        }
-      } catch (IOException e) {
-        if (failure == null) {
-          failure = e;
-        } else {
-          failure.addSuppressed(e);
-        }
-      }
-    }
-    if (failure != null) {
-      throw failure;
-    }
+  /**
+   * Removes what {@code install(netns, false)} put there, with one mangle transaction expecting
+   * exactly that (read and cleared as {@link #remove} does where it differs), and IPv4's rule and
+   * route; the IPv6 tables are not looked at.
+   */
+  public void removeInstalled(Path netns) throws IOException {
+    Transactions.run(
+        netns,
+        List.of(new Step(Family.IPV4, mangleRemoveAllScript(), this::mangleCleanup)),
+        () -> removeRoutes(netns, Family.IPV4));
   }
 
   private static String hex(int v) {

@@ -1,30 +1,35 @@
 package dev.nodemesh.bpf.iptables;
 
+import dev.nodemesh.bpf.iptables.Transactions.Step;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Installs and removes {@link RedirectRules} inside a pod's network namespace with iptables-restore
- * (and, for a pod with an IPv6 address, the same rules with ip6tables-restore), one transaction per
- * family each way, so a failure leaves the namespace as it was. Commands run through {@code nsenter
- * --net=<path>} because the pod's namespace is named by path.
+ * (and, for a pod with an IPv6 address, the same rules with ip6tables-restore), and with them, when
+ * given one, the IPv4 {@link CallerAddressRouting}: one iptables-restore per family each way, its
+ * nat and mangle parts each one atomic transaction, so a failure leaves a table as it was. Commands
+ * run through {@code nsenter --net=<path>} because the pod's namespace is named by path.
  *
- * <p>Without IPv6 rules a pod's native IPv6 traffic is not captured; {@link #remove} clears both
- * families whatever was installed. Limits: every call forks a process, which is fine for pod
- * add/delete but not for anything per connection.
+ * <p>A pod start waits for this, so the common cases cost one spawn per family and no look at the
+ * tables ({@link Transactions}): an install first assumes none of our chains exist (true for every
+ * new pod) and a remove of what {@link #install} put there assumes exactly that is there; when the
+ * namespace turns out otherwise (a retried ADD, a restarted proxy re-enrolling its pods, rules
+ * changed by hand) the transaction fails whole and the table is read and converged instead: chains
+ * declared again (which empties them) and refilled, missing jumps added, none doubled. The families
+ * run as concurrent processes, the routing's rule and route go over netlink meanwhile.
+ *
+ * <p>Without IPv6 rules a pod's native IPv6 traffic is not captured; {@link #remove(Path)} clears
+ * both families whatever was installed. Limits: every call forks a process per family, which is
+ * fine for pod add/delete but not for anything per connection.
  */
 public final class PodInterception {
   private static final Logger log = LoggerFactory.getLogger(PodInterception.class);
-  private static final long TIMEOUT_SECONDS = 20;
 
   /** Which netfilter family a call is about: the binaries differ, the rules do not. */
   public enum Family {
@@ -43,9 +48,20 @@ public final class PodInterception {
   }
 
   private final RedirectRules rules;
+  private final @Nullable CallerAddressRouting routing;
 
+  /** The redirect rules alone. */
   public PodInterception(RedirectRules rules) {
+    this(rules, null);
+  }
+
+  /**
+   * The redirect rules and, in the same IPv4 transaction, {@code routing} (IPv4 only: see the node
+   * proxy's DirectDialer), so that iptables mode enrols a pod with one iptables-restore.
+   */
+  public PodInterception(RedirectRules rules, @Nullable CallerAddressRouting routing) {
     this.rules = rules;
+    this.routing = routing;
   }
 
   public RedirectRules rules() {
@@ -59,67 +75,111 @@ public final class PodInterception {
 
   /**
    * Installs (or re-installs, converging) the redirect rules in the namespace at {@code netns}:
-   * IPv4, and IPv6 too when {@code ipv6}. All or nothing: if the IPv6 rules fail, the IPv4 ones are
-   * removed again.
+   * IPv4, and IPv6 too when {@code ipv6}; and the routing, if this has one. All or nothing: if any
+   * part fails, everything of ours is removed again from both families.
    */
   public void install(Path netns, boolean ipv6) throws IOException {
-    install(netns, Family.IPV4);
+    List<Step> steps = new ArrayList<>();
+    steps.add(
+        new Step(
+            Family.IPV4,
+            routing == null
+                ? rules.freshScript()
+                : rules.freshScript() + routing.mangleFreshScript(),
+            save -> convergeScript(save, routing)));
     if (ipv6) {
+      steps.add(new Step(Family.IPV6, rules.freshScript(), save -> convergeScript(save, null)));
+    }
+    try {
+      Transactions.run(
+          netns,
+          steps,
+          () -> {
+            if (routing != null) {
+              routing.installRoutes(netns, Family.IPV4);
+            }
+          });
+    } catch (IOException | RuntimeException e) {
       try {
-        install(netns, Family.IPV6);
-      } catch (IOException | RuntimeException e) {
-        try {
-          remove(netns, Family.IPV4);
-        } catch (IOException undo) {
-          e.addSuppressed(undo);
-        }
-        throw e;
+        remove(netns);
+      } catch (IOException undo) {
+        e.addSuppressed(undo);
       }
+      throw e;
     }
+    log.debug("redirect rules installed in {} (IPv6: {})", netns, ipv6);
   }
 
-  private void install(Path netns, Family family) throws IOException {
-    NatTable before = read(netns, family);
-    String script = rules.installScript(before.outputJump(), before.inboundJump());
-    run(netns, script, List.of(family.restore, "-w", "--noflush"));
-    NatTable after = read(netns, family);
-    if (!after.complete()) {
-      // The restore said yes but the rules are not all there: undo what is and report.
-      remove(netns, family);
-      throw new IOException(
-          family + " redirect rules incomplete after install in " + netns + ": " + after);
+  private String convergeScript(String save, @Nullable CallerAddressRouting routing) {
+    NatTable nat = NatTable.parse(Transactions.table(save, "nat"));
+    String script = rules.installScript(nat.outputJump(), nat.inboundJump());
+    if (routing != null) {
+      CallerAddressRouting.State mangle = routing.parse(Transactions.table(save, "mangle"), "", "");
+      script += routing.mangleInstallScript(mangle.preroutingJump(), mangle.outputJump());
     }
-    log.debug("{} redirect rules installed in {}", family, netns);
+    return script;
   }
 
-  /** Removes every nodemesh rule and chain of both families; a no-op when there are none. */
+  /**
+   * Removes every nodemesh rule and chain (and the routing, if this has one) of both families,
+   * reading each family's tables first: for a namespace whose state is unknown (not installed by
+   * this process, or a failed install). A no-op when there are none.
+   */
   public void remove(Path netns) throws IOException {
-    IOException failure = null;
-    for (Family f : Family.values()) {
-      try {
-        remove(netns, f);
-      } catch (IOException e) {
-        if (failure == null) {
-          failure = e;
-        } else {
-          failure.addSuppressed(e);
-        }
-      }
-    }
-    if (failure != null) {
-      throw failure;
-    }
+    clear(netns, List.of(slowRemoval(Family.IPV4), slowRemoval(Family.IPV6)), true);
   }
 
-  private void remove(Path netns, Family family) throws IOException {
-    NatTable now = read(netns, family);
-    if (now.clean()) {
-      return;
+  /**
+   * Removes what {@link #install(Path, boolean)} put in place in this process, with {@code ipv6} as
+   * given then: one transaction per family that expects exactly that; a family whose tables differ
+   * (changed meanwhile) is read and cleared as {@link #remove(Path)} does. Only the families
+   * installed are looked at.
+   */
+  public void removeInstalled(Path netns, boolean ipv6) throws IOException {
+    List<Step> steps = new ArrayList<>();
+    String all = RedirectRules.removeScript(true, true, true, true);
+    steps.add(
+        new Step(
+            Family.IPV4,
+            routing == null ? all : all + routing.mangleRemoveAllScript(),
+            save -> removeScript(save, routing)));
+    if (ipv6) {
+      steps.add(new Step(Family.IPV6, all, save -> removeScript(save, null)));
     }
-    String script =
-        RedirectRules.removeScript(
-            now.outputJump(), now.inboundJump(), now.outputChain(), now.inboundChain());
-    run(netns, script, List.of(family.restore, "-w", "--noflush"));
+    clear(netns, steps, false);
+  }
+
+  private Step slowRemoval(Family family) {
+    return new Step(family, null, save -> removeScript(save, routing));
+  }
+
+  private void clear(Path netns, List<Step> steps, boolean bothRouteFamilies) throws IOException {
+    Transactions.run(
+        netns,
+        steps,
+        () -> {
+          if (routing != null) {
+            routing.removeRoutes(netns, Family.IPV4);
+            if (bothRouteFamilies) {
+              routing.removeRoutes(netns, Family.IPV6);
+            }
+          }
+        });
+  }
+
+  /** What of ours {@code save} shows, as one script that removes it; empty when there is none. */
+  private static String removeScript(String save, @Nullable CallerAddressRouting routing) {
+    StringBuilder script = new StringBuilder();
+    NatTable now = NatTable.parse(Transactions.table(save, "nat"));
+    if (!now.clean()) {
+      script.append(
+          RedirectRules.removeScript(
+              now.outputJump(), now.inboundJump(), now.outputChain(), now.inboundChain()));
+    }
+    if (routing != null) {
+      script.append(routing.mangleCleanup(save));
+    }
+    return script.toString();
   }
 
   public NatTable read(Path netns) throws IOException {
@@ -142,34 +202,6 @@ public final class PodInterception {
 
   /** Runs {@code cmd} inside the namespace at {@code netns}; its output, or why it failed. */
   static String run(Path netns, @Nullable String stdin, List<String> cmd) throws IOException {
-    List<String> full = new ArrayList<>();
-    full.add("nsenter");
-    full.add("--net=" + netns);
-    full.addAll(cmd);
-    Process p = new ProcessBuilder(full).redirectErrorStream(true).start();
-    try (OutputStream in = p.getOutputStream()) {
-      if (stdin != null) {
-        in.write(stdin.getBytes(StandardCharsets.UTF_8));
-      }
-    }
-    String out;
-    try (InputStream o = p.getInputStream()) {
-      out = new String(o.readAllBytes(), StandardCharsets.UTF_8);
-    }
-    try {
-      if (!p.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-        p.destroyForcibly();
-        throw new IOException(String.join(" ", full) + " timed out");
-      }
-    } catch (InterruptedException e) {
-      p.destroyForcibly();
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted while running " + String.join(" ", full), e);
-    }
-    if (p.exitValue() != 0) {
-      throw new IOException(
-          String.join(" ", full) + " exited " + p.exitValue() + ": " + out.strip());
-    }
-    return out;
+    return Transactions.run(netns, stdin, cmd);
   }
 }

@@ -40,6 +40,36 @@ public record RedirectRules(int outboundPort, int inboundPort, int hbonePort, in
     s.append("*nat\n");
     s.append(':').append(OUTPUT_CHAIN).append(" - [0:0]\n");
     s.append(':').append(INBOUND_CHAIN).append(" - [0:0]\n");
+    chainRules(s);
+    if (!outputJumpPresent) {
+      s.append(OUTPUT_JUMP).append('\n');
+    }
+    if (!inboundJumpPresent) {
+      s.append(INBOUND_JUMP).append('\n');
+    }
+    s.append("COMMIT\n");
+    return s.toString();
+  }
+
+  /**
+   * The transaction for a namespace that has none of our rules, which needs no look at the table
+   * first: it creates the chains with {@code -N}, which fails (and with it the whole transaction,
+   * leaving the table as it was) when a chain exists already. A jump to a chain cannot exist
+   * without the chain, so if this succeeds there is exactly one of each jump; if it fails, the
+   * caller reads the table and converges with {@link #installScript}.
+   */
+  public String freshScript() {
+    StringBuilder s = new StringBuilder("*nat\n");
+    s.append("-N ").append(OUTPUT_CHAIN).append('\n');
+    s.append("-N ").append(INBOUND_CHAIN).append('\n');
+    chainRules(s);
+    s.append(OUTPUT_JUMP).append('\n');
+    s.append(INBOUND_JUMP).append('\n');
+    s.append("COMMIT\n");
+    return s.toString();
+  }
+
+  private void chainRules(StringBuilder s) {
     s.append("-A ")
         .append(OUTPUT_CHAIN)
         .append(" -m mark --mark ")
@@ -61,14 +91,6 @@ public record RedirectRules(int outboundPort, int inboundPort, int hbonePort, in
         .append(" -p tcp --syn -j REDIRECT --to-ports ")
         .append(inboundPort)
         .append('\n');
-    if (!outputJumpPresent) {
-      s.append(OUTPUT_JUMP).append('\n');
-    }
-    if (!inboundJumpPresent) {
-      s.append(INBOUND_JUMP).append('\n');
-    }
-    s.append("COMMIT\n");
-    return s.toString();
   }
 
   /** One transaction removing the jumps that are present and then both chains. */

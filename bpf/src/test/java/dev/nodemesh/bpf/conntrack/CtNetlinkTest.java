@@ -175,4 +175,35 @@ class CtNetlinkTest {
     ByteBuffer.wrap(longAttr).order(ByteOrder.nativeOrder()).putShort(20, (short) 0x7ff0);
     assertThrows(IllegalArgumentException.class, () -> CtNetlink.read(longAttr, longAttr.length));
   }
+
+  @Test
+  void theStatisticsRequestAndItsEntryCount() {
+    ByteBuffer req = ByteBuffer.wrap(CtNetlink.statsRequest(9)).order(ByteOrder.nativeOrder());
+    assertEquals(20, req.getInt(0));
+    assertEquals((1 << 8) | 5, req.getShort(4)); // ctnetlink, IPCTNL_MSG_CT_GET_STATS
+    assertEquals(1, req.getShort(6)); // NLM_F_REQUEST only: one answer, no ack after it
+    assertEquals(9, req.getInt(8));
+
+    byte[] count = ByteBuffer.allocate(4).order(ByteOrder.BIG_ENDIAN).putInt(3).array();
+    byte[] max = ByteBuffer.allocate(4).order(ByteOrder.BIG_ENDIAN).putInt(65536).array();
+    byte[] msg =
+        CtNetlink.message(5, 0, 9, 0, concat(attr(2, max), attr(1, count))); // max first: by type
+    assertEquals(3, CtNetlink.entryCount(msg, msg.length));
+    byte[] none = CtNetlink.message(5, 0, 9, 0, attr(1, new byte[4]));
+    assertEquals(0, CtNetlink.entryCount(none, none.length));
+    byte[] error = error(-95); // EOPNOTSUPP: unknown, the caller dumps
+    assertEquals(-1, CtNetlink.entryCount(error, error.length));
+    byte[] noCount = CtNetlink.message(5, 0, 9, 0, attr(2, max));
+    assertThrows(
+        IllegalArgumentException.class, () -> CtNetlink.entryCount(noCount, noCount.length));
+    byte[] other = CtNetlink.message(0, 0, 9, 0, attr(1, count));
+    assertThrows(IllegalArgumentException.class, () -> CtNetlink.entryCount(other, other.length));
+  }
+
+  /** An NLMSG_ERROR message carrying {@code errno} (negative), as the kernel answers a failure. */
+  private static byte[] error(int errno) {
+    ByteBuffer b = ByteBuffer.allocate(36).order(ByteOrder.nativeOrder());
+    b.putInt(36).putShort((short) 2).putShort((short) 0).putInt(9).putInt(0).putInt(errno);
+    return b.array();
+  }
 }

@@ -1,9 +1,14 @@
 package dev.nodemesh.bpf.iptables;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.nodemesh.bpf.route.RouteRequests;
+import dev.nodemesh.bpf.route.RtNetlink;
+import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 class CallerAddressRoutingTest {
@@ -32,13 +37,43 @@ class CallerAddressRoutingTest {
 
   @Test
   void theMarkedPacketsAreDeliveredLocallyThroughTheirOwnTable() {
+    List<RouteRequests.Request> v4 = routing.routeRequests(PodInterception.Family.IPV4, true);
     assertEquals(
-        "route replace local 0.0.0.0/0 dev lo table 1338\n"
-            + "rule add fwmark 0x53a lookup 1338 pref 32750\n",
-        routing.routeInstallBatch(PodInterception.Family.IPV4, false));
+        List.of(
+            "ip -4 route replace local default dev lo table 1338",
+            "ip -4 rule add fwmark 0x53a lookup 1338 pref 32750"),
+        v4.stream().map(RouteRequests.Request::what).toList());
+    assertArrayEquals(
+        RtNetlink.replaceLocalDefault(RtNetlink.AF_INET, 1338, 1), v4.get(0).message().apply(1));
+    assertArrayEquals(
+        RtNetlink.addRule(RtNetlink.AF_INET, 0x53a, 1338, 32750, 2), v4.get(1).message().apply(2));
+    // Adding a rule that is there already converges; replacing the route always succeeds.
+    assertEquals(Set.of(RouteRequests.EEXIST), v4.get(1).tolerated());
+    assertEquals(Set.of(), v4.get(0).tolerated());
+    List<RouteRequests.Request> v6 = routing.routeRequests(PodInterception.Family.IPV6, true);
+    assertArrayEquals(
+        RtNetlink.replaceLocalDefault(RtNetlink.AF_INET6, 1338, 1), v6.get(0).message().apply(1));
+    assertArrayEquals(
+        RtNetlink.addRule(RtNetlink.AF_INET6, 0x53a, 1338, 32750, 2), v6.get(1).message().apply(2));
+  }
+
+  @Test
+  void aFreshMangleTransactionCreatesTheChainsSoItFailsWhereTheyExist() {
+    String s = routing.mangleFreshScript();
+    assertTrue(s.startsWith("*mangle\n-N NODEMESH_PRERT\n-N NODEMESH_REPLY\n"), s);
+    assertEquals(1, s.lines().filter(l -> l.equals("-A PREROUTING -j NODEMESH_PRERT")).count(), s);
+    assertEquals(1, s.lines().filter(l -> l.equals("-A OUTPUT -j NODEMESH_REPLY")).count(), s);
+    // The same chain rules as the converging transaction.
+    String converge = routing.mangleInstallScript(false, false);
     assertEquals(
-        "route replace local ::/0 dev lo table 1338\n",
-        routing.routeInstallBatch(PodInterception.Family.IPV6, true));
+        converge.lines().filter(l -> l.startsWith("-A NODEMESH_")).toList(),
+        s.lines().filter(l -> l.startsWith("-A NODEMESH_")).toList());
+    String remove = routing.mangleRemoveAllScript();
+    assertEquals(
+        "*mangle\n-D PREROUTING -j NODEMESH_PRERT\n-D OUTPUT -j NODEMESH_REPLY\n"
+            + "-F NODEMESH_PRERT\n-X NODEMESH_PRERT\n-F NODEMESH_REPLY\n-X NODEMESH_REPLY\n"
+            + "COMMIT\n",
+        remove);
   }
 
   @Test
@@ -77,13 +112,30 @@ class CallerAddressRoutingTest {
     assertEquals(
         "*mangle\n-D PREROUTING -j NODEMESH_PRERT\nCOMMIT\n",
         CallerAddressRouting.mangleRemoveScript(jumpsOnly));
-    assertEquals(
-        "rule del fwmark 0x53a lookup 1338 pref 32750\n", routing.routeRemoveBatch(jumpsOnly));
     CallerAddressRouting.State all =
         new CallerAddressRouting.State(true, true, true, true, true, true);
     String s = CallerAddressRouting.mangleRemoveScript(all);
     assertTrue(s.indexOf("-D OUTPUT -j NODEMESH_REPLY") < s.indexOf("-X NODEMESH_REPLY"), s);
     assertTrue(s.contains("-F NODEMESH_PRERT\n-X NODEMESH_PRERT\n"), s);
-    assertTrue(routing.routeRemoveBatch(all).endsWith("route flush table 1338\n"));
+    // From a whole iptables-save: only the mangle table's chains count, and none means no script.
+    String save =
+        "*nat\n:NODEMESH_OUTPUT - [0:0]\nCOMMIT\n*mangle\n:PREROUTING ACCEPT [0:0]\n"
+            + ":NODEMESH_REPLY - [0:0]\n-A OUTPUT -j NODEMESH_REPLY\nCOMMIT\n";
+    assertEquals(
+        "*mangle\n-D OUTPUT -j NODEMESH_REPLY\n-F NODEMESH_REPLY\n-X NODEMESH_REPLY\nCOMMIT\n",
+        routing.mangleCleanup(save));
+    assertEquals("", routing.mangleCleanup("*nat\n:NODEMESH_OUTPUT - [0:0]\nCOMMIT\n"));
+    // Deleting what is gone already converges too.
+    List<RouteRequests.Request> del = routing.routeRequests(PodInterception.Family.IPV4, false);
+    assertEquals(
+        List.of(
+            "ip -4 rule del fwmark 0x53a lookup 1338 pref 32750",
+            "ip -4 route del local default dev lo table 1338"),
+        del.stream().map(RouteRequests.Request::what).toList());
+    assertTrue(del.get(0).tolerated().contains(RouteRequests.ENOENT));
+    assertTrue(del.get(1).tolerated().contains(RouteRequests.ESRCH));
+    assertArrayEquals(
+        RtNetlink.deleteRule(RtNetlink.AF_INET, 0x53a, 1338, 32750, 1),
+        del.get(0).message().apply(1));
   }
 }

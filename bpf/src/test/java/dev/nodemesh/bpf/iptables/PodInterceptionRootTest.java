@@ -66,6 +66,55 @@ class PodInterceptionRootTest {
   }
 
   @Test
+  void withTheRoutingOneInstallPutsInBothTablesAndTheRouteAndRemoveInstalledTakesAllOut()
+      throws IOException {
+    PodInterception both =
+        new PodInterception(RedirectRules.defaults(), CallerAddressRouting.defaults());
+    CallerAddressRouting routing = CallerAddressRouting.defaults();
+    String pristine = tables();
+    String rules = ns.exec("ip", "-4", "rule", "show");
+    both.install(ns.path(), false); // the fresh transaction
+    String first = strip(ns.exec("iptables-save"));
+    assertTrue(both.read(ns.path()).complete(), first);
+    assertTrue(routing.read(ns.path(), PodInterception.Family.IPV4).complete(), first);
+    both.install(ns.path(), false); // chains exist: read and converged, nothing doubled
+    assertEquals(first, strip(ns.exec("iptables-save")));
+    assertEquals(1, count(ns.exec("ip", "-4", "rule", "show"), "lookup 1338"));
+
+    both.removeInstalled(ns.path(), false);
+    assertEquals(pristine, tables());
+    assertTrue(routing.read(ns.path(), PodInterception.Family.IPV4).clean());
+    assertEquals(rules, ns.exec("ip", "-4", "rule", "show"));
+    both.removeInstalled(ns.path(), false); // nothing there: read, nothing to do
+    both.remove(ns.path());
+  }
+
+  @Test
+  void rulesChangedByHandAreConvergedOnReinstallAndClearedOnRemove() throws IOException {
+    PodInterception both =
+        new PodInterception(RedirectRules.defaults(), CallerAddressRouting.defaults());
+    String pristine = tables();
+    both.install(ns.path(), true);
+    String exact = strip(ns.exec("iptables-save"));
+    String exact6 = strip(ns.exec("ip6tables-save"));
+    ns.exec("iptables", "-t", "nat", "-F", "NODEMESH_OUTPUT");
+    ns.exec("iptables", "-t", "nat", "-A", "NODEMESH_OUTPUT", "-p", "tcp", "-j", "RETURN");
+    ns.exec("iptables", "-t", "nat", "-D", "PREROUTING", "-p", "tcp", "-j", "NODEMESH_INBOUND");
+    ns.exec("iptables", "-t", "mangle", "-D", "OUTPUT", "-j", "NODEMESH_REPLY");
+    ns.exec("ip6tables", "-t", "nat", "-D", "OUTPUT", "-p", "tcp", "-j", "NODEMESH_OUTPUT");
+    both.install(ns.path(), true);
+    assertEquals(exact, strip(ns.exec("iptables-save")));
+    assertEquals(exact6, strip(ns.exec("ip6tables-save")));
+
+    // A removal expecting exactly what install made finds a jump gone: read and cleared instead.
+    ns.exec("iptables", "-t", "nat", "-D", "OUTPUT", "-p", "tcp", "-j", "NODEMESH_OUTPUT");
+    ns.exec("ip6tables", "-t", "nat", "-A", "NODEMESH_INBOUND", "-j", "RETURN");
+    both.removeInstalled(ns.path(), true);
+    assertEquals(pristine, tables());
+    assertTrue(both.read(ns.path(), PodInterception.Family.IPV6).clean());
+  }
+
+  @Test
   void aFailedInstallLeavesNothingBehind() throws IOException {
     PodInterception broken = new PodInterception(new RedirectRules(15001, 70000, 15008, 0x539));
     IOException e = assertThrows(IOException.class, () -> broken.install(ns.path()));
@@ -80,6 +129,12 @@ class PodInterceptionRootTest {
             IOException.class,
             () -> interception.install(java.nio.file.Path.of("/var/run/netns/does-not-exist-nm")));
     assertTrue(e.getMessage().contains("nsenter"), e.getMessage());
+  }
+
+  /** The IPv4 nat and mangle tables, without comments and counters. */
+  private String tables() throws IOException {
+    return strip(ns.exec("iptables-save", "-t", "nat"))
+        + strip(ns.exec("iptables-save", "-t", "mangle"));
   }
 
   private static int count(String haystack, String needle) {

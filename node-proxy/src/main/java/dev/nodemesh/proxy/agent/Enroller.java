@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import org.jspecify.annotations.Nullable;
@@ -56,6 +57,7 @@ public final class Enroller implements AutoCloseable {
   }
 
   public Outcome add(PodSpec spec) throws IOException {
+    long start = System.nanoTime();
     Enrolment existing = enrolled.get(spec.uid());
     NetworkNamespace netns = NetworkNamespace.open(Path.of(spec.netnsPath()));
     EnrolledPod pod =
@@ -68,6 +70,7 @@ public final class Enroller implements AutoCloseable {
       }
       remove(spec.uid(), null);
     }
+    long opened = System.nanoTime();
     PodListeners listeners;
     try {
       listeners = PodListeners.open(plane, pod);
@@ -75,6 +78,7 @@ public final class Enroller implements AutoCloseable {
       netns.close();
       throw new IOException("enrolling " + pod + ": " + e.getMessage(), e);
     }
+    long listening = System.nanoTime();
     try {
       Channel inbound6 = listeners.inbound6();
       if (inbound6 == null) {
@@ -88,10 +92,24 @@ public final class Enroller implements AutoCloseable {
       netns.close();
       throw new IOException("enrolling " + pod + ": " + e.getMessage(), e);
     }
+    long captured = System.nanoTime();
     clearStaleConntrack(pod);
+    long cleared = System.nanoTime();
     enrolled.put(spec.uid(), new Enrolment(pod, listeners));
     plane.pods().put(pod);
-    log.info("enrolled {} listening on {}", pod, listeners.describe());
+    long end = System.nanoTime();
+    // The steps' times, because a pod start waits for all of them (issue 19's CNI ADD budget).
+    log.info(
+        "enrolled {} listening on {} in {} ms (netns {}, listeners {}, capture {}, conntrack {},"
+            + " registry {})",
+        pod,
+        listeners.describe(),
+        ms(end - start),
+        ms(opened - start),
+        ms(listening - opened),
+        ms(captured - listening),
+        ms(cleared - captured),
+        ms(end - cleared));
     return existing == null ? Outcome.ADDED : Outcome.REPLACED;
   }
 
@@ -142,6 +160,7 @@ public final class Enroller implements AutoCloseable {
       }
       return false;
     }
+    long start = System.nanoTime();
     plane.pods().remove(uid);
     IOException failure = null;
     try {
@@ -149,14 +168,26 @@ public final class Enroller implements AutoCloseable {
     } catch (IOException ex) {
       failure = ex;
     }
+    long uncaptured = System.nanoTime();
     e.listeners().close();
     plane.release(e.pod());
     e.pod().netns().close();
-    log.info("removed {}", e.pod());
+    long end = System.nanoTime();
+    log.info(
+        "removed {} in {} ms (capture {}, listeners {})",
+        e.pod(),
+        ms(end - start),
+        ms(uncaptured - start),
+        ms(end - uncaptured));
     if (failure != null) {
       throw failure;
     }
     return true;
+  }
+
+  /** Nanoseconds as milliseconds with one decimal, for the log. */
+  private static String ms(long nanos) {
+    return String.format(Locale.ROOT, "%.1f", nanos / 1e6);
   }
 
   /** Makes the enrolled set exactly {@code pods}; returns {added, removed, unchanged}. */

@@ -195,6 +195,7 @@ public final class EbpfInterception implements Interception {
   @Override
   public void remove(Path netns) throws IOException {
     Registered r = registered.remove(netns.toString());
+    boolean known = r != null;
     if (r == null) {
       if (!Files.exists(netns)) {
         return;
@@ -208,7 +209,11 @@ public final class EbpfInterception implements Interception {
       programs.unregisterInbound(r.cookie(), r.inboundAddresses());
     } finally {
       if (Files.exists(netns)) {
-        routing.remove(netns);
+        if (known) {
+          routing.removeInstalled(netns); // exactly what install put there: one transaction
+        } else {
+          routing.remove(netns);
+        }
       }
     }
   }

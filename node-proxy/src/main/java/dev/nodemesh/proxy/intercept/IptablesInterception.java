@@ -2,59 +2,51 @@ package dev.nodemesh.proxy.intercept;
 
 import dev.nodemesh.bpf.iptables.CallerAddressRouting;
 import dev.nodemesh.bpf.iptables.PodInterception;
+import dev.nodemesh.bpf.iptables.RedirectRules;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import io.netty.channel.Channel;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * nat REDIRECT rules inside each pod's namespace (ip6tables as well for a pod with an IPv6
  * address); the original destination from conntrack. With them, the {@link CallerAddressRouting}
- * that lets the proxy deliver to the app from the caller's address.
+ * that lets the proxy deliver to the app from the caller's address: both in one iptables-restore
+ * for IPv4 ({@link PodInterception}), so an enrolment spawns one process per family.
+ *
+ * <p>Remembers which namespaces it installed (and whether with IPv6), so their removal is one
+ * transaction that expects exactly that; a namespace it did not install (the proxy restarted) is
+ * read first and cleared of whatever of ours it holds, in both families.
  */
 public final class IptablesInterception implements Interception {
   private final PodInterception rules;
-  private final CallerAddressRouting routing;
+  private final Map<String, Boolean> installed = new ConcurrentHashMap<>();
 
-  public IptablesInterception(PodInterception rules, CallerAddressRouting routing) {
-    this.rules = rules;
-    this.routing = routing;
+  public IptablesInterception(RedirectRules redirect, CallerAddressRouting routing) {
+    this.rules = new PodInterception(redirect, routing);
   }
 
-  /** Both or neither: when the routing cannot be installed, the redirect rules go again. */
+  /** Redirect rules and routing together, all or nothing. */
   @Override
   public void install(EnrolledPod pod) throws IOException {
-    Path netns = Path.of(pod.netnsPath());
-    rules.install(netns, pod.hasIpv6());
-    try {
-      routing.install(netns, false); // IPv4 only: see DirectDialer
-    } catch (IOException | RuntimeException e) {
-      try {
-        rules.remove(netns);
-      } catch (IOException undo) {
-        e.addSuppressed(undo);
-      }
-      throw e;
-    }
+    rules.install(Path.of(pod.netnsPath()), pod.hasIpv6());
+    installed.put(pod.netnsPath(), pod.hasIpv6());
   }
 
   /** The rules live in the namespace: once its path is gone there is nothing to remove. */
   @Override
   public void remove(Path netns) throws IOException {
+    Boolean ipv6 = installed.remove(netns.toString());
     if (Files.exists(netns)) {
-      try {
+      if (ipv6 == null) {
         rules.remove(netns);
-      } catch (IOException e) {
-        try {
-          routing.remove(netns);
-        } catch (IOException also) {
-          e.addSuppressed(also);
-        }
-        throw e;
+      } else {
+        rules.removeInstalled(netns, ipv6);
       }
-      routing.remove(netns);
     }
   }
 
