@@ -12,6 +12,7 @@ import dev.nodemesh.proxy.outbound.ServiceRange;
 import dev.nodemesh.proxy.state.SnapshotStore;
 import dev.nodemesh.proxy.state.StateSettings;
 import dev.nodemesh.proxy.transport.ConnectionTimeouts;
+import dev.nodemesh.proxy.transport.Transport;
 import dev.nodemesh.proxy.transport.TransportKind;
 import dev.nodemesh.proxy.xds.XdsSettings;
 import java.io.IOException;
@@ -414,6 +415,7 @@ final class ProxyCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    Transport.productionLeakDetection();
     if (!uninstall && source.configDir == null && source.xds == null) {
       throw new CommandLine.ParameterException(
           spec.commandLine(),
