@@ -241,6 +241,7 @@ public final class HboneServer {
             @Override
             protected void initChannel(Http2StreamChannel stream) {
               stream.config().setAutoRead(false);
+              stream.config().setWriteBufferWaterMark(Tunnel.STREAM_WATER_MARK);
               stream
                   .pipeline()
                   .addLast(

@@ -167,6 +167,21 @@ public final class Tunnel {
   static final WriteBufferWaterMark CONNECTION_WATER_MARK =
       new WriteBufferWaterMark(256 << 10, 1 << 20);
 
+  /**
+   * Write buffer water marks of each CONNECT stream channel. A stream's pending bytes are its DATA
+   * frames not yet written to the TLS socket (queued in the HTTP/2 flow controller or waiting for
+   * the consolidated flush), and the relay reads its socket only while the stream is writable. With
+   * Netty's default 32/64 KiB every full 64 KiB socket read (a DATA frame counts a little over its
+   * content) turned the stream unwritable until that frame had gone through the consolidated flush:
+   * two {@code epoll_ctl} calls per read (interest off, then on again from the writability event),
+   * 31 per MB moved, and no read overlapped a TLS write. At 128 KiB one read may wait unsent (0.2
+   * {@code epoll_ctl} per MB); the second stops the relay, so a stream holds at most 128 KiB plus
+   * one read its peer has not taken: a peer that stops returning window pins at most 192 KiB per
+   * stream, 19 MiB for a connection's 100 streams.
+   */
+  static final WriteBufferWaterMark STREAM_WATER_MARK =
+      new WriteBufferWaterMark(64 << 10, 128 << 10);
+
   /** The HTTP/2 settings one side of a tunnel connection starts with. */
   static Http2Settings initialSettings(TunnelSettings s) {
     return Http2Settings.defaultSettings()

@@ -199,6 +199,7 @@ final class TunnelConnection {
     }
     new Http2StreamChannelBootstrap(ch)
         .option(ChannelOption.AUTO_READ, false)
+        .option(ChannelOption.WRITE_BUFFER_WATER_MARK, Tunnel.STREAM_WATER_MARK)
         .handler(new ChannelInboundHandlerAdapter())
         .open()
         .addListener(

@@ -12,9 +12,9 @@ import dev.nodemesh.proxy.outbound.ServiceRange;
 import dev.nodemesh.proxy.state.SnapshotStore;
 import dev.nodemesh.proxy.state.StateSettings;
 import dev.nodemesh.proxy.transport.ConnectionTimeouts;
+import dev.nodemesh.proxy.transport.Transport;
 import dev.nodemesh.proxy.transport.TransportKind;
 import dev.nodemesh.proxy.xds.XdsSettings;
-import io.netty.util.ResourceLeakDetector;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -42,8 +42,6 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     description = "Run the node proxy in the foreground until SIGTERM or SIGINT.")
 final class ProxyCommand implements Callable<Integer> {
-  private static final String LEAK_DETECTION_PROPERTY = "io.netty.leakDetection.level";
-
   @Spec CommandSpec spec = CommandSpec.create();
 
   @Option(
@@ -417,13 +415,9 @@ final class ProxyCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    // Netty's leak detector, at its default (SIMPLE), samples one buffer in 128 and records a
-    // stack trace at each release of it: about 2 % of the proxy's CPU per h2c request in a
-    // profile (`scripts/bench/l7cpu`). The data plane runs without it unless a level is asked for
-    // with -Dio.netty.leakDetection.level; the tests run it at paranoid and fail on any report.
-    if (System.getProperty(LEAK_DETECTION_PROPERTY) == null) {
-      ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.DISABLED);
-    }
+    // Netty's leak detector costs ~2 % of the proxy's CPU per L7 request: off unless a level is
+    // asked for (the tests run it at paranoid).
+    Transport.productionLeakDetection();
     if (!uninstall && source.configDir == null && source.xds == null) {
       throw new CommandLine.ParameterException(
           spec.commandLine(),
