@@ -124,8 +124,7 @@ public final class StreamRelay {
                     fail(f.cause() != null ? f.cause() : new IOException("cannot half-close"));
                     return;
                   }
-                  duplex
-                      .shutdownOutput()
+                  Relays.shutdownOutput(duplex)
                       .addListener((ChannelFutureListener) s -> directionEnded());
                 });
   }
