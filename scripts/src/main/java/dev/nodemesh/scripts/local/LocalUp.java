@@ -120,10 +120,14 @@ public final class LocalUp {
   /**
    * The node proxy's JVM sizing unless overridden; see scripts/bench/README.md for the effect. The
    * native heap is trimmed every 5 s: glibc keeps what the JIT compilers' arenas freed, about 30 MB
-   * of RSS with 100 pods (scripts/bench/footprint), for one malloc_trim call per interval.
+   * of RSS with 100 pods (scripts/bench/footprint), for one malloc_trim call per interval. The
+   * proxies run on this JVM's java; the flag is a product flag from JDK 22, so an older JDK (17 is
+   * supported) starts them without it rather than failing on an unknown option.
    */
   public static final List<String> PROXY_DEFAULT_JVM_OPTIONS =
-      List.of("-XX:+UseParallelGC", "-Xms64m", "-Xmx64m", "-XX:TrimNativeHeapInterval=5000");
+      Runtime.version().feature() >= 22
+          ? List.of("-XX:+UseParallelGC", "-Xms64m", "-Xmx64m", "-XX:TrimNativeHeapInterval=5000")
+          : List.of("-XX:+UseParallelGC", "-Xms64m", "-Xmx64m");
 
   /** Longest Unix socket path (sun_path is 108 bytes with the terminating NUL). */
   private static final int MAX_SOCKET_PATH = 107;
