@@ -410,6 +410,7 @@ public final class HttpProxy {
       protected void initChannel(Http2StreamChannel ch) {
         ch.pipeline()
             .addLast(
+                H2StartLineGuard.INSTANCE, // before the conversion, which leaks on such a target
                 new Http2StreamFrameToHttpObjectCodec(true),
                 paths, // :path normalised as an HTTP/1.1 target is
                 perStream.get());
