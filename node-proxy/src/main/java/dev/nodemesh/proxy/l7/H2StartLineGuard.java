@@ -1,8 +1,8 @@
 package dev.nodemesh.proxy.l7;
 
-import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
@@ -10,42 +10,61 @@ import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.util.ReferenceCountUtil;
-import org.jspecify.annotations.Nullable;
 
 /**
- * Answers 400 to an h2c request whose {@code :method}, {@code :path} or {@code :authority} could
- * not stand in an HTTP/1.1 request line (a space, CR or LF in it), before Netty's HTTP/2 → HTTP/1.1
- * conversion sees it. That conversion ({@code HttpConversionUtil.toFullHttpRequest}, Netty 4.2.18)
- * allocates the request's content buffer before the request's constructor rejects such a target,
- * and never releases it: one leaked pooled buffer per request, which a client can repeat at will.
- * The fuzzer found it ({@code H2FramesFuzzTest}). HTTP/1.1 cannot carry such a target at all, so
- * the answer is the one that path gives a malformed request line. Sits first in each stream's
- * pipeline; shared, it holds no state.
+ * Answers 400 to an h2c request head that Netty's HTTP/2 → HTTP/1.1 conversion cannot turn into a
+ * request line, before the conversion sees it: no {@code :method}, or one that is not a token; no
+ * {@code :path} (or, for CONNECT, no {@code :authority}); or a target with a space, CR or LF. That
+ * conversion ({@code HttpConversionUtil.toFullHttpRequest}, Netty 4.2.18) allocates the request's
+ * content buffer first and then throws on each of these without releasing it: one leaked pooled
+ * buffer per request, which a client can repeat at will. The fuzzer found it ({@code
+ * H2FramesFuzzTest}). HTTP/1.1 cannot carry such a request at all, so the answer is the one that
+ * path gives a malformed request line. One per stream, first in its pipeline: only the stream's
+ * first HEADERS is a request head (a later one is its trailers).
  */
-@ChannelHandler.Sharable
 final class H2StartLineGuard extends ChannelInboundHandlerAdapter {
-  static final H2StartLineGuard INSTANCE = new H2StartLineGuard();
-
-  private H2StartLineGuard() {}
+  private boolean headSeen;
 
   @Override
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
-    if (msg instanceof Http2HeadersFrame frame && !fitsARequestLine(frame.headers())) {
-      ReferenceCountUtil.release(msg);
-      ctx.writeAndFlush(
-          new DefaultHttp2HeadersFrame(
-              new DefaultHttp2Headers().status(HttpResponseStatus.BAD_REQUEST.codeAsText()), true));
-      return;
+    if (!headSeen && msg instanceof Http2HeadersFrame frame) {
+      headSeen = true;
+      if (!convertible(frame.headers())) {
+        ReferenceCountUtil.release(msg);
+        ctx.writeAndFlush(
+            new DefaultHttp2HeadersFrame(
+                new DefaultHttp2Headers().status(HttpResponseStatus.BAD_REQUEST.codeAsText()),
+                true));
+        return;
+      }
     }
     ctx.fireChannelRead(msg);
   }
 
-  /** Whether every request-line field the conversion uses is free of SP, CR and LF. */
-  static boolean fitsARequestLine(Http2Headers headers) {
-    return safe(headers.method()) && safe(headers.path()) && safe(headers.authority());
+  /** Whether the conversion can make a request line of these headers without throwing. */
+  static boolean convertible(Http2Headers headers) {
+    CharSequence method = headers.method();
+    if (method == null || !isToken(method)) {
+      return false;
+    }
+    CharSequence target =
+        HttpMethod.CONNECT.asciiName().contentEqualsIgnoreCase(method)
+            ? headers.authority()
+            : headers.path();
+    return target != null && HttpUtil.isEncodingSafeStartLineToken(target);
   }
 
-  private static boolean safe(@Nullable CharSequence value) {
-    return value == null || HttpUtil.isEncodingSafeStartLineToken(value);
+  /** What {@link HttpMethod#valueOf} accepts: not empty, no whitespace or control character. */
+  private static boolean isToken(CharSequence method) {
+    if (method.length() == 0) {
+      return false;
+    }
+    for (int i = 0; i < method.length(); i++) {
+      char c = method.charAt(i);
+      if (Character.isWhitespace(c) || Character.isISOControl(c)) {
+        return false;
+      }
+    }
+    return true;
   }
 }

@@ -410,7 +410,7 @@ public final class HttpProxy {
       protected void initChannel(Http2StreamChannel ch) {
         ch.pipeline()
             .addLast(
-                H2StartLineGuard.INSTANCE, // before the conversion, which leaks on such a target
+                new H2StartLineGuard(), // before the conversion, which leaks on such a head
                 new Http2StreamFrameToHttpObjectCodec(true),
                 paths, // :path normalised as an HTTP/1.1 target is
                 perStream.get());

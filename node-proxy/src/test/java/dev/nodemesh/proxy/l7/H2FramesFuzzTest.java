@@ -122,14 +122,15 @@ class H2FramesFuzzTest {
   }
 
   /**
-   * The leak the fuzzer found: a :path with a space made Netty's HTTP/2 → HTTP/1.1 conversion
-   * allocate the request's content buffer and lose it when the request's constructor refused the
-   * target. Such a request is answered 400 before the conversion, and nothing is left unreleased.
-   * (CR and LF in a value never get this far: the HPACK decoder refuses them.)
+   * The leak the fuzzer found: a :path with a space, a missing :path (or :authority for CONNECT) or
+   * a :method that is not a token made Netty's HTTP/2 → HTTP/1.1 conversion allocate the request's
+   * content buffer and lose it when it then refused the head. Such a request is answered 400 before
+   * the conversion, and nothing is left unreleased. (CR and LF in a value never get this far: the
+   * HPACK decoder refuses them.)
    */
   @ParameterizedTest
-  @ValueSource(strings = {"/a b", "/x?q=a b"})
-  void aTargetNoRequestLineCanHoldIsAnswered400AndLeavesNothing(String path) throws Exception {
+  @ValueSource(strings = {"GET /a b", "GET /x?q=a b", "GET -", "CONNECT -"})
+  void aHeadNoRequestLineCanHoldIsAnswered400AndLeavesNothing(String line) throws Exception {
     setUp();
     TrackingAllocator alloc = new TrackingAllocator();
     EmbeddedChannel server = new EmbeddedChannel(new ChannelInboundHandlerAdapter());
@@ -140,8 +141,19 @@ class H2FramesFuzzTest {
     try {
       send(server, client, Http2CodecUtil.connectionPrefaceBuf());
       send(server, client, client.frame(0x4, 0, 0, new byte[0]));
+      // "-": the target's pseudo-header left out (:path, or :authority for CONNECT)
+      String method = line.substring(0, line.indexOf(' '));
+      String target = line.substring(line.indexOf(' ') + 1);
       Http2Headers h = new DefaultHttp2Headers(false);
-      h.method("GET").scheme("http").authority("web").path(path);
+      h.method(method).scheme("http");
+      if (method.equals("CONNECT")) {
+        h.path("/");
+      } else {
+        h.authority("web");
+        if (!target.equals("-")) {
+          h.path(target);
+        }
+      }
       client.writer.writeHeaders(client.ctx, 3, h, 0, true, client.sink.newPromise());
       client.sink.flush();
       for (Object o; (o = client.sink.readOutbound()) != null; ) {
