@@ -2,6 +2,7 @@ package dev.nodemesh.proxy.l7;
 
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.http.HttpHeaderValidationUtil;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
@@ -13,14 +14,15 @@ import io.netty.util.ReferenceCountUtil;
 
 /**
  * Answers 400 to an h2c request head that Netty's HTTP/2 → HTTP/1.1 conversion cannot turn into a
- * request line, before the conversion sees it: no {@code :method}, or one that is not a token; no
- * {@code :path} (or, for CONNECT, no {@code :authority}); or a target with a space, CR or LF. That
- * conversion ({@code HttpConversionUtil.toFullHttpRequest}, Netty 4.2.18) allocates the request's
- * content buffer first and then throws on each of these without releasing it: one leaked pooled
- * buffer per request, which a client can repeat at will. The fuzzer found it ({@code
- * H2FramesFuzzTest}). HTTP/1.1 cannot carry such a request at all, so the answer is the one that
- * path gives a malformed request line. One per stream, first in its pipeline: only the stream's
- * first HEADERS is a request head (a later one is its trailers).
+ * request line, before the conversion sees it: no {@code :method}, or one that is not an RFC 9110
+ * token (Netty's {@code HttpMethod} refuses it); no {@code :path} (or, for CONNECT, no {@code
+ * :authority}); or a target with a space, CR or LF. That conversion ({@code
+ * HttpConversionUtil.toFullHttpRequest}, Netty 4.2.18) allocates the request's content buffer first
+ * and then throws on each of these without releasing it: one leaked pooled buffer per request,
+ * which a client can repeat at will. The fuzzer found it ({@code H2FramesFuzzTest}). HTTP/1.1
+ * cannot carry such a request at all, so the answer is the one that path gives a malformed request
+ * line. One per stream, first in its pipeline: only the stream's first HEADERS is a request head (a
+ * later one is its trailers).
  */
 final class H2StartLineGuard extends ChannelInboundHandlerAdapter {
   private boolean headSeen;
@@ -54,17 +56,8 @@ final class H2StartLineGuard extends ChannelInboundHandlerAdapter {
     return target != null && HttpUtil.isEncodingSafeStartLineToken(target);
   }
 
-  /** What {@link HttpMethod#valueOf} accepts: not empty, no whitespace or control character. */
+  /** What {@link HttpMethod#valueOf} accepts: a non-empty RFC 9110 token. */
   private static boolean isToken(CharSequence method) {
-    if (method.length() == 0) {
-      return false;
-    }
-    for (int i = 0; i < method.length(); i++) {
-      char c = method.charAt(i);
-      if (Character.isWhitespace(c) || Character.isISOControl(c)) {
-        return false;
-      }
-    }
-    return true;
+    return method.length() > 0 && HttpHeaderValidationUtil.validateToken(method) == -1;
   }
 }

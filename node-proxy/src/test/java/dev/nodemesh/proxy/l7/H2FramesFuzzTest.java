@@ -129,7 +129,7 @@ class H2FramesFuzzTest {
    * HPACK decoder refuses them.)
    */
   @ParameterizedTest
-  @ValueSource(strings = {"GET /a b", "GET /x?q=a b", "GET -", "CONNECT -"})
+  @ValueSource(strings = {"GET /a b", "GET /x?q=a b", "GET -", "CONNECT -", "GE(T /a", "G\"T /a"})
   void aHeadNoRequestLineCanHoldIsAnswered400AndLeavesNothing(String line) throws Exception {
     setUp();
     TrackingAllocator alloc = new TrackingAllocator();
