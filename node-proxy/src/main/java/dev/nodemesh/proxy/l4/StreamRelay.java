@@ -124,7 +124,8 @@ public final class StreamRelay {
                     fail(f.cause() != null ? f.cause() : new IOException("cannot half-close"));
                     return;
                   }
-                  Relays.shutdownOutput(duplex)
+                  duplex
+                      .shutdownOutput()
                       .addListener((ChannelFutureListener) s -> directionEnded());
                 });
   }
