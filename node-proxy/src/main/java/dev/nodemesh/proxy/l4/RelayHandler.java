@@ -94,7 +94,8 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
                       session.closeBoth("end of stream could not be passed on");
                       return;
                     }
-                    Relays.shutdownOutput(duplex)
+                    duplex
+                        .shutdownOutput()
                         .addListener((ChannelFutureListener) s -> session.halfClosed());
                   });
       return;

@@ -12,11 +12,7 @@ import dev.nodemesh.proxy.upstream.Upstreams;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelOption;
-import io.netty.channel.socket.DuplexChannel;
-import io.netty.channel.unix.Socket;
-import io.netty.channel.unix.UnixChannel;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.concurrent.Future;
 import java.io.IOException;
@@ -290,26 +286,6 @@ public final class Relays {
   @FunctionalInterface
   public interface DestinationLookup {
     InetSocketAddress get() throws IOException;
-  }
-
-  /**
-   * Half-closes {@code ch}'s output (a FIN to its peer). Call once everything written before has
-   * been flushed: nothing may be pending. Netty's {@link DuplexChannel#shutdownOutput()} builds a
-   * {@code ChannelOutputShutdownException} with a full stack trace on every call (about 2 % of a
-   * proxy's CPU under new connections, in a profile), and a half-close ends nearly every relayed
-   * connection; on a native transport this calls shutdown(2) on the socket directly, which keeps
-   * the channel's own shutdown state, so {@code isOutputShutdown()} still answers true.
-   */
-  static ChannelFuture shutdownOutput(DuplexChannel ch) {
-    if (ch instanceof UnixChannel u && u.fd() instanceof Socket socket) {
-      try {
-        socket.shutdown(false, true);
-        return ch.newSucceededFuture();
-      } catch (IOException e) {
-        return ch.newFailedFuture(e);
-      }
-    }
-    return ch.shutdownOutput();
   }
 
   /** Closes with RST (SO_LINGER 0): the client learns the connection failed. */
