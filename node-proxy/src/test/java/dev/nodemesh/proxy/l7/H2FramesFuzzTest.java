@@ -95,10 +95,7 @@ class H2FramesFuzzTest {
   void answersOrEndsEveryFrameSequence(FuzzedDataProvider data) throws Exception {
     setUp();
     TrackingAllocator alloc = new TrackingAllocator();
-    EmbeddedChannel server = new EmbeddedChannel(new ChannelInboundHandlerAdapter());
-    server.pipeline().remove(ChannelInboundHandlerAdapter.class);
-    server.config().setAllocator(alloc);
-    HttpProxy.installH2(server.pipeline(), cx);
+    EmbeddedChannel server = h2Server(alloc);
     Client client = new Client();
     try {
       send(server, client, Http2CodecUtil.connectionPrefaceBuf());
@@ -133,10 +130,7 @@ class H2FramesFuzzTest {
   void aHeadNoRequestLineCanHoldIsAnswered400AndLeavesNothing(String line) throws Exception {
     setUp();
     TrackingAllocator alloc = new TrackingAllocator();
-    EmbeddedChannel server = new EmbeddedChannel(new ChannelInboundHandlerAdapter());
-    server.pipeline().remove(ChannelInboundHandlerAdapter.class);
-    server.config().setAllocator(alloc);
-    HttpProxy.installH2(server.pipeline(), cx);
+    EmbeddedChannel server = h2Server(alloc);
     Client client = new Client();
     try {
       send(server, client, Http2CodecUtil.connectionPrefaceBuf());
@@ -166,6 +160,17 @@ class H2FramesFuzzTest {
       client.close();
     }
     assertEquals(List.of(), alloc.unreleased(), "buffers left unreleased after the close");
+  }
+
+  /**
+   * The proxy's h2c downstream pipeline on an EmbeddedChannel whose buffers {@code alloc} counts.
+   */
+  private static EmbeddedChannel h2Server(TrackingAllocator alloc) {
+    EmbeddedChannel server = new EmbeddedChannel(new ChannelInboundHandlerAdapter());
+    server.pipeline().remove(ChannelInboundHandlerAdapter.class);
+    server.config().setAllocator(alloc);
+    HttpProxy.installH2(server.pipeline(), cx);
+    return server;
   }
 
   /**
