@@ -13,6 +13,7 @@ import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.IdleLoops;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
 import dev.nodemesh.proxy.transport.TransportKind;
@@ -20,8 +21,6 @@ import dev.nodemesh.proxy.tunnel.TestIdentities;
 import dev.nodemesh.proxy.tunnel.TunnelSettings;
 import java.io.IOException;
 import java.io.InputStream;
-import java.lang.management.ManagementFactory;
-import java.lang.management.ThreadMXBean;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -206,7 +205,7 @@ class CrossNodeH2BulkRootTest {
             way + ": " + r);
       }
     }
-    assertIdleLoopsQuiet();
+    IdleLoops.assertQuiet("after the transfers");
   }
 
   /**
@@ -237,7 +236,7 @@ class CrossNodeH2BulkRootTest {
       assertTrue(post.contains(count + " succeeded, 0 failed, 0 errored"), post);
       assertTrue(post.contains(count + " 2xx"), post);
     }
-    assertIdleLoopsQuiet();
+    IdleLoops.assertQuiet("after the transfers");
   }
 
   /**
@@ -281,7 +280,7 @@ class CrossNodeH2BulkRootTest {
                         && l.contains("response_code_class=\"incomplete\"")
                         && !l.endsWith(" 0.0")),
         "no incomplete request counted");
-    assertIdleLoopsQuiet();
+    IdleLoops.assertQuiet("after the transfers");
   }
 
   private JsonNode awaitLogLine(String path) throws Exception {
@@ -361,37 +360,6 @@ class CrossNodeH2BulkRootTest {
       }
     }
     return results;
-  }
-
-  /**
-   * The proxies' event loops (both nodes live in this JVM) use little CPU over an idle second: a
-   * behaviour check (a spinning loop burns the whole second), not a speed assertion.
-   */
-  @SuppressWarnings("deprecation") // Thread.getId: threadId() needs a newer --release
-  private static void assertIdleLoopsQuiet() throws InterruptedException {
-    Thread.sleep(500); // let closes and timers that follow the last transfer settle
-    ThreadMXBean mx = ManagementFactory.getThreadMXBean();
-    List<Thread> loops =
-        Thread.getAllStackTraces().keySet().stream()
-            .filter(
-                t ->
-                    t.getName().startsWith("nodemesh-io")
-                        || t.getName().startsWith("nodemesh-accept"))
-            .toList();
-    assertTrue(!loops.isEmpty(), "no event-loop threads found");
-    long before = 0;
-    for (Thread t : loops) {
-      before += Math.max(0, mx.getThreadCpuTime(t.getId()));
-    }
-    Thread.sleep(1000);
-    long after = 0;
-    for (Thread t : loops) {
-      after += Math.max(0, mx.getThreadCpuTime(t.getId()));
-    }
-    double cpuSeconds = (after - before) / 1e9;
-    assertTrue(
-        cpuSeconds < 0.2,
-        "event loops used " + cpuSeconds + " s of CPU over an idle second: one is spinning");
   }
 
   private Process start(String... cmd) throws IOException {

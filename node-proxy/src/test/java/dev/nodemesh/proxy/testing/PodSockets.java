@@ -139,6 +139,9 @@ public final class PodSockets implements Closeable {
 
     void setReceiveBufferSize(int bytes) throws IOException;
 
+    /** Closes with SO_LINGER 0: the peer gets an RST instead of a FIN. */
+    void reset() throws IOException;
+
     static Conn of(SocketChannel ch) {
       return new Conn() {
         @Override
@@ -170,6 +173,12 @@ public final class PodSockets implements Closeable {
         public void setReceiveBufferSize(int bytes) throws IOException {
           ch.socket().setReceiveBufferSize(bytes);
         }
+
+        @Override
+        public void reset() throws IOException {
+          ch.setOption(java.net.StandardSocketOptions.SO_LINGER, 0);
+          ch.close();
+        }
       };
     }
   }
@@ -178,6 +187,7 @@ public final class PodSockets implements Closeable {
   private static final class FdConn implements Conn {
     private static final int SOL_SOCKET = 1;
     private static final int SO_RCVBUF = 8;
+    private static final int SO_LINGER = 13;
     private static final int SO_RCVTIMEO = 20;
     private static final int SO_SNDTIMEO = 21;
     private static final int EINTR = 4;
@@ -252,6 +262,16 @@ public final class PodSockets implements Closeable {
     public void setReceiveBufferSize(int bytes) throws IOException {
       setsockopt(
           SO_RCVBUF, ByteBuffer.allocate(4).order(ByteOrder.nativeOrder()).putInt(bytes).array());
+    }
+
+    @Override
+    public void reset() throws IOException {
+      if (open) {
+        // struct linger { int l_onoff = 1; int l_linger = 0; }
+        setsockopt(
+            SO_LINGER, ByteBuffer.allocate(8).order(ByteOrder.nativeOrder()).putInt(1).putInt(0).array());
+        close();
+      }
     }
 
     @Override
