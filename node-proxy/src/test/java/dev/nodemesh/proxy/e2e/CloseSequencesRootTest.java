@@ -33,10 +33,10 @@ import org.junit.jupiter.params.provider.EnumSource;
  * first, the server's FIN first, both at once, an RST from either side — on the L4 path on one node
  * and through the HBONE tunnel across nodes, in both interception modes. Each connection must end
  * the way the ends asked, and afterwards no proxy event loop may spin: the I/O threads are checked
- * over an idle second while half-closed and fully shut-down connections are still held open by
- * both apps, and again after they are gone. (A socket the proxy leaves open after both of its
- * directions ended reports EPOLLHUP on every epoll_wait, level-triggered in Netty 4.2, until it is
- * closed; issue 18 saw such a spin on a node under the cross-node bench.)
+ * over an idle second while half-closed and fully shut-down connections are still held open by both
+ * apps, and again after they are gone. (A socket the proxy leaves open after both of its directions
+ * ended reports EPOLLHUP on every epoll_wait, level-triggered in Netty 4.2, until it is closed;
+ * issue 18 saw such a spin on a node under the cross-node bench.)
  */
 @RootTest
 @ParameterizedClass(name = "{0}")
@@ -125,7 +125,8 @@ class CloseSequencesRootTest {
       }
       int expectHeld = heldBefore + 3 * ROUNDS;
       waitForHeld(server, expectHeld);
-      IdleLoops.assertQuiet(vip + ": with " + held.size() + " half- and fully-closed connections held");
+      IdleLoops.assertQuiet(
+          vip + ": with " + held.size() + " half- and fully-closed connections held");
     } finally {
       for (Conn c : held) {
         c.close();
@@ -209,7 +210,8 @@ class CloseSequencesRootTest {
     while (server.held() < n && System.nanoTime() < deadline) {
       Thread.sleep(20);
     }
-    assertTrue(server.held() >= n, "the server holds " + server.held() + " of " + n + " connections");
+    assertTrue(
+        server.held() >= n, "the server holds " + server.held() + " of " + n + " connections");
   }
 
   private static void write(Conn c, String s) throws IOException {

@@ -269,7 +269,8 @@ public final class PodSockets implements Closeable {
       if (open) {
         // struct linger { int l_onoff = 1; int l_linger = 0; }
         setsockopt(
-            SO_LINGER, ByteBuffer.allocate(8).order(ByteOrder.nativeOrder()).putInt(1).putInt(0).array());
+            SO_LINGER,
+            ByteBuffer.allocate(8).order(ByteOrder.nativeOrder()).putInt(1).putInt(0).array());
         close();
       }
     }
