@@ -176,7 +176,7 @@ class CloseSequencesRootTest {
   private void clientResets(String vip) throws IOException {
     Conn c = open(vip);
     write(c, "echo\nsome of it");
-    c.reset();
+    c.closeWithReset();
   }
 
   /** The client half-closes; the server reads the EOF and keeps its side open: held open. */

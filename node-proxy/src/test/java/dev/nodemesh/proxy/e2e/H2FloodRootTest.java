@@ -5,8 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.RawH2Client;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.VictimLoad;
 import java.net.InetSocketAddress;
@@ -18,6 +20,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * HTTP/2 floods on the L7 path, through a real node proxy in network namespaces (issue 16): an
@@ -29,15 +34,20 @@ import org.junit.jupiter.api.io.TempDir;
  * answered before and after it without a GOAWAY. The flood limits themselves (how many resets per
  * window, how many small CONTINUATIONs) are {@code l7.HttpProxy}'s and tested frame by frame in
  * {@code H2DownstreamLimitsTest}; HBONE's, the same codec limits, in {@code HboneServerLimitsTest}.
+ * Both interception modes: every client is a socket of its pod's app ({@link TestNode#podConnect}).
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class H2FloodRootTest {
   static final String VIP = "10.97.0.33";
   static final int RESETS = 10_000;
   static final long ENHANCE_YOUR_CALM = 0xb;
 
+  @Parameter Interception mode;
   @TempDir Path tmp;
   private TestNode node;
+  private Interception.Setup modes;
   private final List<AutoCloseable> open = new ArrayList<>();
 
   @BeforeEach
@@ -54,7 +64,8 @@ class H2FloodRootTest {
             + Mesh.httpPod("web-1", 11, "web")
             + Mesh.httpService("web", VIP, "web")
             + Mesh.httpRoute("web"));
-    node.startProxy(node.proxyConfig().build());
+    modes = mode.setUp();
+    node.startProxy(node.proxyConfig().interception(modes.nextNode()).build());
     for (String pod : List.of("victim", "web-1", "attacker")) {
       node.enrol(pod);
     }
@@ -62,13 +73,10 @@ class H2FloodRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    try {
-      for (AutoCloseable c : open) {
-        c.close();
-      }
-    } finally {
-      node.close();
-    }
+    List<AutoCloseable> all = new ArrayList<>(open);
+    all.add(node);
+    all.add(modes);
+    Teardown.close(all.toArray(AutoCloseable[]::new));
   }
 
   private <T extends AutoCloseable> T keep(T c) {
@@ -87,7 +95,8 @@ class H2FloodRootTest {
   private VictimLoad victim() {
     return keep(
         VictimLoad.start(
-            node.pod("victim").path(),
+            node,
+            "victim",
             Duration.ofMillis(50),
             List.of(
                 new InetSocketAddress(VIP, 80),

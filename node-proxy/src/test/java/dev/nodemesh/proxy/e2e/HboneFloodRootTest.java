@@ -10,9 +10,10 @@ import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.identity.WorkloadCertificate;
-import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.RawH2Client;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.VictimLoad;
 import dev.nodemesh.proxy.transport.TransportKind;
@@ -35,6 +36,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * HTTP/2 floods on HBONE, through a real node proxy: a peer with a valid workload certificate from
@@ -45,16 +49,25 @@ import org.junit.jupiter.api.io.TempDir;
  * answers PING without a GOAWAY, and a victim pod's fixed-rate requests on the node all succeed.
  * The limits themselves are {@code tunnel.HboneServer}'s, frame by frame in {@code
  * HboneServerLimitsTest}; the h2c downstream's floods are {@link H2FloodRootTest}'s.
+ *
+ * <p>Both interception modes. The peer's tunnels are sockets of this JVM in its namespace in both:
+ * the peer pod is not enrolled, so neither mode captures it, and what receives them (15008 is never
+ * redirected) is the same listener. What the mode changes is the victim's path, whose requests are
+ * made by the victim pod's app ({@link TestNode#podConnect}).
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class HboneFloodRootTest {
   static final String VIP = "10.97.0.34";
   static final int FLOOD = 10_000;
   static final long ENHANCE_YOUR_CALM = 0xb;
   static final SpiffeId PEER = new SpiffeId("cluster.local", "default", "peer");
 
+  @Parameter Interception mode;
   @TempDir Path tmp;
   private TestNode node;
+  private Interception.Setup modes;
   private TestIdentities identities;
   private final List<AutoCloseable> open = new ArrayList<>();
 
@@ -73,7 +86,8 @@ class HboneFloodRootTest {
             + Mesh.httpRoute("web"));
     identities = new TestIdentities(TestIdentities.Ca.create("test-root"));
     Authorizer allow = (s, d, p, src) -> new Decision(true, "default-allow", "allowed");
-    node.startProxy(TransportKind.EPOLL, InterceptionMode.iptables(), identities, allow);
+    modes = mode.setUp();
+    node.startProxy(TransportKind.EPOLL, modes.nextNode(), identities, allow);
     for (String pod : List.of("victim", "web-1")) {
       node.enrol(pod);
     }
@@ -81,13 +95,10 @@ class HboneFloodRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    try {
-      for (AutoCloseable c : open) {
-        c.close();
-      }
-    } finally {
-      node.close();
-    }
+    List<AutoCloseable> all = new ArrayList<>(open);
+    all.add(node);
+    all.add(modes);
+    Teardown.close(all.toArray(AutoCloseable[]::new));
   }
 
   private <T extends AutoCloseable> T keep(T c) {
@@ -142,7 +153,8 @@ class HboneFloodRootTest {
   private VictimLoad victim() {
     return keep(
         VictimLoad.start(
-            node.pod("victim").path(),
+            node,
+            "victim",
             Duration.ofMillis(50),
             List.of(
                 new InetSocketAddress(VIP, 80),

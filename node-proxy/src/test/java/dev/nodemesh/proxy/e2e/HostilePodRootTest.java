@@ -8,7 +8,9 @@ import dev.nodemesh.proxy.IsolationSettings;
 import dev.nodemesh.proxy.budget.Direction;
 import dev.nodemesh.proxy.budget.PodBudgets;
 import dev.nodemesh.proxy.testing.ConnectionHoarder;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.VictimLoad;
 import dev.nodemesh.proxy.transport.ConnectionTimeouts;
@@ -31,6 +33,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * One node, a hostile pod and a victim pod: the attacker opens {@value #ATTACK} idle connections to
@@ -49,8 +54,15 @@ import org.junit.jupiter.api.io.TempDir;
  * at start ({@code FdLimit}); the budget is set here, not derived from that limit, so the test asks
  * the same of a machine with a larger one. The sockets, processes and namespaces are the test's own
  * and go in {@link #tearDown} whatever happened.
+ *
+ * <p>Both interception modes: the attackers are pod processes ({@link TestNode#podCommand}) and the
+ * victim's connections the pod app's ({@link TestNode#podConnect}), so in eBPF mode each of the
+ * thirty thousand goes through connect4 (an original-destination record per connection) to the same
+ * in-pod listener.
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class HostilePodRootTest {
   static final String VIP = "10.97.0.32";
   static final int BUDGET = 1_000;
@@ -62,8 +74,10 @@ class HostilePodRootTest {
   static final int PER_SECOND_EACH = 2_500;
   static final Duration VICTIM_PERIOD = Duration.ofMillis(50);
 
+  @Parameter Interception mode;
   @TempDir Path tmp;
   private TestNode node;
+  private Interception.Setup modes;
   private final List<ConnectionHoarder> attackers = new ArrayList<>();
   private VictimLoad victim;
   private final HttpClient http =
@@ -84,8 +98,10 @@ class HostilePodRootTest {
             + Mesh.httpService("web", VIP, "web")
             + Mesh.httpRoute("web"));
     ConnectionTimeouts t = ConnectionTimeouts.DEFAULT;
+    modes = mode.setUp();
     node.startProxy(
         node.proxyConfig()
+            .interception(modes.nextNode())
             .isolation(IsolationSettings.DEFAULT.withMaxConnectionsPerPod(BUDGET))
             // Idle connections are this test's attack: none may be closed by the request-header
             // timeout while it runs, or its freed budget would let more in than the count expects
@@ -113,7 +129,7 @@ class HostilePodRootTest {
       }
       closeAttack();
     } finally {
-      node.close();
+      Teardown.close(node, modes);
     }
   }
 
@@ -243,7 +259,8 @@ class HostilePodRootTest {
   /** The victim's fixed-rate requests, alternating L7 (the VIP) and L4 (the endpoint's IP). */
   private VictimLoad startVictim() {
     return VictimLoad.start(
-        node.pod("victim").path(),
+        node,
+        "victim",
         VICTIM_PERIOD,
         List.of(
             new InetSocketAddress(VIP, 80), new InetSocketAddress(TestNode.SUBNET + "11", 8080)),

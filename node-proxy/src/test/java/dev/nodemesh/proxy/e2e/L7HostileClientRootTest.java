@@ -5,7 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.PodSockets.Conn;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.ConnectionTimeouts;
 import io.netty.buffer.ByteBufAllocator;
@@ -15,8 +18,8 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -29,6 +32,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Hostile and vanishing clients on the L7 path (issue 16), through a real node proxy in network
@@ -40,8 +46,14 @@ import org.junit.jupiter.api.io.TempDir;
  * that only sends its FIN gets it closed at the half-close timeout (1 s here): a FIN cannot be told
  * from a half-close whose answer is still owed ({@code
  * L7RootTest.closedConnectionsLeaveNoClose...}) until that answer is late.
+ *
+ * <p>Both interception modes: the hostile and vanishing clients are sockets of their pod's app
+ * ({@link TestNode#podConnect}), the victim is curl in its pod. The endpoints (the frozen server
+ * here, the HTTP server in web-1) are reached by the proxy's delivery in both modes.
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class L7HostileClientRootTest {
   static final String VIP = "10.97.0.40";
   static final String BLACKHOLE_VIP = "10.97.0.41";
@@ -50,8 +62,10 @@ class L7HostileClientRootTest {
   // In the node's subnet, but no pod has it: ARP never resolves, so the SYN is never answered.
   static final String NOBODY = TestNode.SUBNET + 99;
 
+  @Parameter Interception mode;
   @TempDir Path tmp;
   private TestNode node;
+  private Interception.Setup modes;
   private ServerSocket frozen;
   private final List<Socket> frozenAccepted = new ArrayList<>();
   private final CountDownLatch frozenGotRequest = new CountDownLatch(1);
@@ -86,8 +100,10 @@ class L7HostileClientRootTest {
             + Mesh.httpRoute("web")
             + Mesh.httpRoute("blackhole")
             + Mesh.httpRoute("frozen"));
+    modes = mode.setUp();
     node.startProxy(
         node.proxyConfig()
+            .interception(modes.nextNode())
             .timeouts(
                 new ConnectionTimeouts(
                     Duration.ofSeconds(1),
@@ -105,15 +121,17 @@ class L7HostileClientRootTest {
   @AfterEach
   void tearDown() throws Exception {
     try {
-      frozen.close();
-      frozenThread.join(5_000);
+      if (frozen != null) {
+        frozen.close();
+        frozenThread.join(5_000);
+      }
       synchronized (frozenAccepted) {
         for (Socket s : frozenAccepted) {
           s.close();
         }
       }
     } finally {
-      node.close();
+      Teardown.close(node, modes);
     }
   }
 
@@ -170,8 +188,8 @@ class L7HostileClientRootTest {
   }
 
   /** One more byte on each open attacker connection; one the proxy has closed is skipped. */
-  private static void drip(List<SocketChannel> attackers, String b) {
-    for (SocketChannel a : attackers) {
+  private static void drip(List<Conn> attackers, String b) {
+    for (Conn a : attackers) {
       if (a.isOpen()) {
         try {
           a.write(ByteBuffer.wrap(b.getBytes(StandardCharsets.US_ASCII)));
@@ -184,10 +202,10 @@ class L7HostileClientRootTest {
 
   @Test
   void slowlorisConnectionsAreClosedWhileTheVictimIsServed() throws Exception {
-    List<SocketChannel> attackers = new ArrayList<>();
+    List<Conn> attackers = new ArrayList<>();
     try {
       for (int i = 0; i < 50; i++) {
-        SocketChannel a = node.connect("attacker", VIP, 80);
+        Conn a = node.podConnect("attacker", VIP, 80);
         a.write(
             ByteBuffer.wrap("GET / HTTP/1.1\r\nHost: web\r\n".getBytes(StandardCharsets.US_ASCII)));
         attackers.add(a);
@@ -197,12 +215,14 @@ class L7HostileClientRootTest {
           victimServedWhile(() -> drip(attackers, "X")),
           "every victim request succeeded during the attack");
       int closed = 0;
-      for (SocketChannel a : attackers) {
-        a.socket().setSoTimeout(3_000);
+      for (Conn a : attackers) {
+        a.setReadTimeout(Duration.ofSeconds(3));
         try {
-          if (a.socket().getInputStream().read() < 0) {
+          if (a.read(ByteBuffer.allocate(1)) < 0) {
             closed++;
           }
+        } catch (SocketTimeoutException stillOpen) {
+          // not closed: counted as such
         } catch (IOException reset) {
           closed++;
         }
@@ -210,7 +230,7 @@ class L7HostileClientRootTest {
       assertEquals(attackers.size(), closed, "every slowloris connection was closed by the proxy");
       assertTrue(timeouts(ConnectionTimeouts.REQUEST_HEADER) >= attackers.size());
     } finally {
-      for (SocketChannel a : attackers) {
+      for (Conn a : attackers) {
         a.close();
       }
     }
@@ -228,7 +248,7 @@ class L7HostileClientRootTest {
     int bodyBytes = 48 << 20;
     double before = directMemory();
     double[] peak = {before};
-    try (SocketChannel c = node.connect("client", BLACKHOLE_VIP, 80)) {
+    try (Conn c = node.podConnect("client", BLACKHOLE_VIP, 80)) {
       Thread writer =
           new Thread(
               () -> {
@@ -274,9 +294,9 @@ class L7HostileClientRootTest {
   @Test
   void slowBodiesAndAGigabytePostToANeverAcceptingEndpointLeaveTheVictimServed() throws Exception {
     long gib = 1L << 30;
-    List<SocketChannel> slow = new ArrayList<>();
+    List<Conn> slow = new ArrayList<>();
     AtomicLong sent = new AtomicLong();
-    SocketChannel big = node.connect("attacker", BLACKHOLE_VIP, 80);
+    Conn big = node.podConnect("attacker", BLACKHOLE_VIP, 80);
     Thread writer =
         new Thread(
             () -> {
@@ -301,7 +321,7 @@ class L7HostileClientRootTest {
     double before = directMemory();
     try {
       for (int i = 0; i < 20; i++) {
-        SocketChannel a = node.connect("attacker", FROZEN_VIP, 80);
+        Conn a = node.podConnect("attacker", FROZEN_VIP, 80);
         a.write(
             ByteBuffer.wrap(
                 "POST /upload HTTP/1.1\r\nHost: frozen\r\ncontent-length: 1048576\r\n\r\n"
@@ -328,7 +348,7 @@ class L7HostileClientRootTest {
       assertTrue(sent.get() < gib, "the proxy never took the whole gigabyte: " + sent.get());
     } finally {
       big.close();
-      for (SocketChannel a : slow) {
+      for (Conn a : slow) {
         a.close();
       }
       writer.join(5_000);
@@ -339,7 +359,7 @@ class L7HostileClientRootTest {
    * Sends a request to the frozen endpoint and returns the endpoint's side of the upstream
    * connection once the request has reached it.
    */
-  private Socket requestAtTheFrozenEndpoint(SocketChannel c) throws Exception {
+  private Socket requestAtTheFrozenEndpoint(Conn c) throws Exception {
     c.write(
         ByteBuffer.wrap(
             "GET /hang HTTP/1.1\r\nHost: frozen\r\n\r\n".getBytes(StandardCharsets.US_ASCII)));
@@ -373,11 +393,10 @@ class L7HostileClientRootTest {
 
   @Test
   void aClientLeavingCancelsTheRequestAFrozenEndpointSitsOn() throws Exception {
-    SocketChannel c = node.connect("client", FROZEN_VIP, 80);
+    Conn c = node.podConnect("client", FROZEN_VIP, 80);
     Socket upstream = requestAtTheFrozenEndpoint(c);
     // The client gives up: killed, or closed with unread data, its socket is reset.
-    c.socket().setSoLinger(true, 0);
-    c.close();
+    c.closeWithReset();
     assertEquals(
         -1,
         endWithin(upstream, 2_000),
@@ -386,7 +405,7 @@ class L7HostileClientRootTest {
 
   @Test
   void aClientThatOnlySendsItsFinHasTheRequestCancelledAtTheHalfCloseTimeout() throws Exception {
-    try (SocketChannel c = node.connect("client", FROZEN_VIP, 80)) {
+    try (Conn c = node.podConnect("client", FROZEN_VIP, 80)) {
       Socket upstream = requestAtTheFrozenEndpoint(c);
       c.shutdownOutput(); // a FIN only: a client gone with nothing unread looks the same
       assertEquals(
@@ -395,7 +414,7 @@ class L7HostileClientRootTest {
           "the upstream request was cancelled once the half-close timeout ran out");
       assertEquals(1.0, timeouts(ConnectionTimeouts.HTTP_HALF_CLOSE));
       ByteBuffer rest = ByteBuffer.allocate(64);
-      c.socket().setSoTimeout(5_000);
+      c.setReadTimeout(Duration.ofSeconds(5));
       assertEquals(-1, c.read(rest), "the client's connection is closed without an answer");
     }
   }

@@ -16,6 +16,7 @@ import java.nio.ByteOrder;
 import java.nio.channels.ByteChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import jnr.ffi.LibraryLoader;
@@ -139,14 +140,34 @@ public final class PodSockets implements Closeable {
 
     void setReceiveBufferSize(int bytes) throws IOException;
 
-    /** Closes with SO_LINGER 0: the peer gets an RST instead of a FIN. */
-    void reset() throws IOException;
+    /**
+     * Bounds each later read: one that gets nothing within {@code timeout} throws {@link
+     * SocketTimeoutException}; zero waits for ever.
+     */
+    void setReadTimeout(Duration timeout) throws IOException;
+
+    /**
+     * Closes with a reset instead of a FIN ({@code SO_LINGER} 0), as the socket of a client that
+     * was killed or gave up looks to its peer.
+     */
+    void closeWithReset() throws IOException;
 
     static Conn of(SocketChannel ch) {
       return new Conn() {
+        // A blocking channel's own read ignores SO_TIMEOUT; its socket's stream honours it.
+        private volatile boolean timed;
+
         @Override
         public int read(ByteBuffer dst) throws IOException {
-          return ch.read(dst);
+          if (!timed) {
+            return ch.read(dst);
+          }
+          byte[] buf = new byte[dst.remaining()];
+          int n = ch.socket().getInputStream().read(buf);
+          if (n > 0) {
+            dst.put(buf, 0, n);
+          }
+          return n;
         }
 
         @Override
@@ -175,15 +196,24 @@ public final class PodSockets implements Closeable {
         }
 
         @Override
-        public void reset() throws IOException {
-          ch.setOption(java.net.StandardSocketOptions.SO_LINGER, 0);
+        public void setReadTimeout(Duration timeout) throws IOException {
+          ch.socket().setSoTimeout((int) timeout.toMillis());
+          timed = true;
+        }
+
+        @Override
+        public void closeWithReset() throws IOException {
+          ch.socket().setSoLinger(true, 0);
           ch.close();
         }
       };
     }
   }
 
-  /** A blocking socket fd read and written through libc, with 60 s send and receive timeouts. */
+  /**
+   * A blocking socket fd read and written through libc, with 60 s send and receive timeouts (the
+   * receive one changed by {@link #setReadTimeout}).
+   */
   private static final class FdConn implements Conn {
     private static final int SOL_SOCKET = 1;
     private static final int SO_RCVBUF = 8;
@@ -198,10 +228,17 @@ public final class PodSockets implements Closeable {
 
     FdConn(int fd) throws IOException {
       this.fd = fd;
-      byte[] tv =
-          ByteBuffer.allocate(16).order(ByteOrder.nativeOrder()).putLong(60).putLong(0).array();
+      byte[] tv = timeval(Duration.ofSeconds(60));
       setsockopt(SO_RCVTIMEO, tv);
       setsockopt(SO_SNDTIMEO, tv);
+    }
+
+    private static byte[] timeval(Duration d) {
+      return ByteBuffer.allocate(16)
+          .order(ByteOrder.nativeOrder())
+          .putLong(d.toSeconds())
+          .putLong(d.toNanosPart() / 1_000)
+          .array();
     }
 
     private void setsockopt(int name, byte[] value) throws IOException {
@@ -265,12 +302,17 @@ public final class PodSockets implements Closeable {
     }
 
     @Override
-    public void reset() throws IOException {
-      if (open) {
-        // struct linger { int l_onoff = 1; int l_linger = 0; }
+    public void setReadTimeout(Duration timeout) throws IOException {
+      setsockopt(SO_RCVTIMEO, timeval(timeout));
+    }
+
+    @Override
+    public void closeWithReset() throws IOException {
+      try { // struct linger {l_onoff 1, l_linger 0}
         setsockopt(
             SO_LINGER,
             ByteBuffer.allocate(8).order(ByteOrder.nativeOrder()).putInt(1).putInt(0).array());
+      } finally {
         close();
       }
     }
@@ -284,6 +326,10 @@ public final class PodSockets implements Closeable {
     public void close() {
       if (open) {
         open = false;
+        // A thread blocked in read(2) holds the socket, so close(2) alone would neither wake it
+        // nor end the connection (a SocketChannel's close does both). SHUT_RD wakes it (it reads
+        // the end) and sends nothing: the close still sends the FIN, or the reset for unread data.
+        Fds.C.shutdown(fd, 0 /* SHUT_RD */);
         Fds.C.close(fd);
       }
     }

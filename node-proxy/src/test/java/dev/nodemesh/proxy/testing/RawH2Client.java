@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.testing;
 
+import dev.nodemesh.proxy.testing.PodSockets.Conn;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
@@ -11,10 +12,12 @@ import io.netty.handler.codec.http2.Http2FrameAdapter;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2Settings;
 import java.io.ByteArrayOutputStream;
+import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
+import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Map;
@@ -49,7 +52,7 @@ public final class RawH2Client implements AutoCloseable {
   private static final byte[] PREFACE =
       "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
 
-  private final Socket socket;
+  private final Closeable socket;
   private final InputStream in;
   private final OutputStream out;
   private final Thread reader;
@@ -59,18 +62,31 @@ public final class RawH2Client implements AutoCloseable {
   private volatile long goAwayError = -1;
   private volatile String goAwayDebug = "";
 
-  private RawH2Client(Socket socket) throws IOException {
+  private RawH2Client(Closeable socket, InputStream in, OutputStream out) {
     this.socket = socket;
-    this.in = socket.getInputStream();
-    this.out = socket.getOutputStream();
+    this.in = in;
+    this.out = out;
     this.reader = new Thread(this::readLoop, "raw-h2-reader");
     reader.setDaemon(true);
   }
 
-  /** Connects from {@code pod} (h2c) and sends the client preface and an empty SETTINGS. */
+  /**
+   * Connects from {@code pod}'s app (h2c; {@link TestNode#podConnect}, so in either interception
+   * mode) and sends the client preface and an empty SETTINGS.
+   */
   public static RawH2Client open(TestNode node, String pod, String ip, int port)
       throws IOException {
-    return over(node.connect(pod, ip, port).socket());
+    Conn conn = node.podConnect(pod, ip, port);
+    RawH2Client c;
+    try {
+      conn.setReadTimeout(Duration.ZERO); // the reader waits for as long as the server says nothing
+      // Each stream writes a whole array under a lock of its own, as a socket's streams do.
+      c = new RawH2Client(conn, Channels.newInputStream(conn), Channels.newOutputStream(conn));
+    } catch (IOException | RuntimeException e) {
+      conn.close();
+      throw e;
+    }
+    return c.start();
   }
 
   /**
@@ -81,22 +97,26 @@ public final class RawH2Client implements AutoCloseable {
     RawH2Client c;
     try {
       socket.setSoTimeout(0); // the reader waits for as long as the server says nothing
-      c = new RawH2Client(socket);
+      c = new RawH2Client(socket, socket.getInputStream(), socket.getOutputStream());
     } catch (IOException | RuntimeException e) {
       socket.close();
       throw e;
     }
+    return c.start();
+  }
+
+  private RawH2Client start() throws IOException {
     try {
-      ByteArrayOutputStream out = new ByteArrayOutputStream();
-      out.write(PREFACE, 0, PREFACE.length);
-      frame(out, 0, SETTINGS, 0, 0, new byte[0]);
-      c.write(out.toByteArray());
+      ByteArrayOutputStream preface = new ByteArrayOutputStream();
+      preface.write(PREFACE, 0, PREFACE.length);
+      frame(preface, 0, SETTINGS, 0, 0, new byte[0]);
+      write(preface.toByteArray());
     } catch (IOException | RuntimeException e) {
-      c.close();
+      close();
       throw e;
     }
-    c.reader.start();
-    return c;
+    reader.start();
+    return this;
   }
 
   /** Appends one frame: the 9-byte header, then {@code payload} ({@code length} of it). */
@@ -229,8 +249,9 @@ public final class RawH2Client implements AutoCloseable {
 
   /** Writes raw bytes; an {@link IOException} once the server has closed the connection. */
   public void write(byte[] bytes) throws IOException {
-    // One call, so the reader's SETTINGS ACK never lands inside a frame: a blocking channel's
-    // socket and a TLS socket each write a whole buffer under their write lock.
+    // One call, so the reader's SETTINGS ACK never lands inside a frame: a socket's stream, a TLS
+    // socket's and a channel's stream (Channels.newOutputStream) each write a whole buffer under
+    // their write lock.
     out.write(bytes);
     out.flush();
   }
