@@ -26,7 +26,16 @@ import java.util.Set;
  *       CONNMARK --restore-mark}), which makes the kernel route it again;
  *   <li>{@code ip rule fwmark replyMark lookup table} and {@code ip route local default dev lo
  *       table table}: a packet with that mark is delivered locally, to the proxy's socket, whatever
- *       its destination address.
+ *       its destination address;
+ *   <li>{@code ip rule fwmark proxyMark oif lo lookup table}: the proxy's delivery socket itself
+ *       (it carries the proxy mark and is bound to {@code lo}, {@code SO_BINDTOIFINDEX}) is routed
+ *       through the same local route, so its packets to the app are looped back as arriving on
+ *       {@code lo} in both families. IPv6 needs it: a socket bound to {@code lo} finds no IPv6
+ *       route to the pod's own address (its local route names eth0, and a device-bound IPv6 lookup
+ *       is strict), and an unbound one's connection arrives reported on eth0 from the caller's
+ *       address, which eBPF mode's sk_lookup program cannot tell from a real client's and would
+ *       capture again (a loop). IPv4 reached {@code lo} without the rule (the kernel assumes a
+ *       device-bound destination on-link when no route matches); the rule makes it explicit.
  * </ul>
  *
  * <p>The chains go in with iptables-restore (one transaction per family, see {@link Transactions});
@@ -66,13 +75,26 @@ public record CallerAddressRouting(int proxyMark, int replyMark, int table, int 
       boolean preroutingChain,
       boolean outputChain,
       boolean rule,
-      boolean route) {
+      boolean route,
+      boolean deliveryRule) {
     public boolean complete() {
-      return preroutingJump && outputJump && preroutingChain && outputChain && rule && route;
+      return preroutingJump
+          && outputJump
+          && preroutingChain
+          && outputChain
+          && rule
+          && route
+          && deliveryRule;
     }
 
     public boolean clean() {
-      return !preroutingJump && !outputJump && !preroutingChain && !outputChain && !rule && !route;
+      return !preroutingJump
+          && !outputJump
+          && !preroutingChain
+          && !outputChain
+          && !rule
+          && !route
+          && !deliveryRule;
     }
   }
 
@@ -113,7 +135,7 @@ public record CallerAddressRouting(int proxyMark, int replyMark, int table, int 
 
   /** The mangle transaction removing exactly what {@link #mangleFreshScript} adds. */
   public String mangleRemoveAllScript() {
-    return mangleRemoveScript(new State(true, true, true, true, false, false));
+    return mangleRemoveScript(new State(true, true, true, true, false, false, false));
   }
 
   /** The mangle part of {@code save} (iptables-save output), as a script removing it; or "". */
@@ -163,9 +185,9 @@ public record CallerAddressRouting(int proxyMark, int replyMark, int table, int 
   }
 
   /**
-   * The netlink requests that add the local route (replacing it) and the rule (an identical one
-   * already there counts as added, so a re-run converges); or, for {@code !install}, delete both
-   * (each already gone counts as deleted).
+   * The netlink requests that add the local route (replacing it) and both rules (an identical one
+   * already there counts as added, so a re-run converges); or, for {@code !install}, delete all
+   * three (each already gone counts as deleted).
    */
   public List<RouteRequests.Request> routeRequests(Family family, boolean install) {
     int af = family == Family.IPV6 ? RtNetlink.AF_INET6 : RtNetlink.AF_INET;
@@ -180,12 +202,20 @@ public record CallerAddressRouting(int proxyMark, int replyMark, int table, int 
           new RouteRequests.Request(
               ip + "rule add " + ruleSelector(),
               seq -> RtNetlink.addRule(af, replyMark, table, priority, seq),
+              Set.of(RouteRequests.EEXIST)),
+          new RouteRequests.Request(
+              ip + "rule add " + deliveryRuleSelector(),
+              seq -> RtNetlink.addLoopbackRule(af, proxyMark, table, priority, seq),
               Set.of(RouteRequests.EEXIST)));
     }
     return List.of(
         new RouteRequests.Request(
             ip + "rule del " + ruleSelector(),
             seq -> RtNetlink.deleteRule(af, replyMark, table, priority, seq),
+            Set.of(RouteRequests.ENOENT, RouteRequests.EAFNOSUPPORT)),
+        new RouteRequests.Request(
+            ip + "rule del " + deliveryRuleSelector(),
+            seq -> RtNetlink.deleteLoopbackRule(af, proxyMark, table, priority, seq),
             Set.of(RouteRequests.ENOENT, RouteRequests.EAFNOSUPPORT)),
         new RouteRequests.Request(
             ip + "route del " + route,
@@ -211,6 +241,10 @@ public record CallerAddressRouting(int proxyMark, int replyMark, int table, int 
     return "fwmark " + hex(replyMark) + " lookup " + table + " pref " + priority;
   }
 
+  private String deliveryRuleSelector() {
+    return "fwmark " + hex(proxyMark) + " oif lo lookup " + table + " pref " + priority;
+  }
+
   /**
    * Parses {@code iptables-save -t mangle}, {@code ip rule show} and {@code ip route show table
    * all} (asking for one table fails while it does not exist).
@@ -218,6 +252,7 @@ public record CallerAddressRouting(int proxyMark, int replyMark, int table, int 
   public State parse(String mangleSave, String ipRules, String tableRoutes) {
     List<String> lines = mangleSave.lines().map(String::strip).toList();
     String rule = "fwmark " + hex(replyMark) + " lookup " + table;
+    String deliveryRule = "fwmark " + hex(proxyMark) + " oif lo lookup " + table;
     return new State(
         lines.contains(PREROUTING_JUMP),
         lines.contains(OUTPUT_JUMP),
@@ -226,7 +261,8 @@ public record CallerAddressRouting(int proxyMark, int replyMark, int table, int 
         ipRules.lines().anyMatch(l -> l.startsWith(priority + ":") && l.contains(rule)),
         tableRoutes
             .lines()
-            .anyMatch(l -> l.startsWith("local default") && l.contains(" table " + table + " ")));
+            .anyMatch(l -> l.startsWith("local default") && l.contains(" table " + table + " ")),
+        ipRules.lines().anyMatch(l -> l.startsWith(priority + ":") && l.contains(deliveryRule)));
   }
 
   /** What the namespace at {@code netns} holds of these rules for {@code family}. */
@@ -296,15 +332,24 @@ public record CallerAddressRouting(int proxyMark, int replyMark, int table, int 
   }
 
   /**
-   * Removes what {@code install(netns, false)} put there, with one mangle transaction expecting
-   * exactly that (read and cleared as {@link #remove} does where it differs), and IPv4's rule and
-   * route; the IPv6 tables are not looked at.
+   * Removes what {@code install(netns, ipv6)} put there: per family installed, one mangle
+   * transaction expecting exactly that (read and cleared as {@link #remove} does where it differs)
+   * and its rules and route. A family not installed is not looked at.
    */
-  public void removeInstalled(Path netns) throws IOException {
+  public void removeInstalled(Path netns, boolean ipv6) throws IOException {
+    List<Family> families = ipv6 ? List.of(Family.IPV4, Family.IPV6) : List.of(Family.IPV4);
+    List<Step> steps = new ArrayList<>();
+    for (Family f : families) {
+      steps.add(new Step(f, mangleRemoveAllScript(), this::mangleCleanup));
+    }
     Transactions.run(
         netns,
-        List.of(new Step(Family.IPV4, mangleRemoveAllScript(), this::mangleCleanup)),
-        () -> removeRoutes(netns, Family.IPV4));
+        steps,
+        () -> {
+          for (Family f : families) {
+            removeRoutes(netns, f);
+          }
+        });
   }
 
   private static String hex(int v) {

@@ -12,9 +12,10 @@ import org.slf4j.LoggerFactory;
 /**
  * Installs and removes {@link RedirectRules} inside a pod's network namespace with iptables-restore
  * (and, for a pod with an IPv6 address, the same rules with ip6tables-restore), and with them, when
- * given one, the IPv4 {@link CallerAddressRouting}: one iptables-restore per family each way, its
- * nat and mangle parts each one atomic transaction, so a failure leaves a table as it was. Commands
- * run through {@code nsenter --net=<path>} because the pod's namespace is named by path.
+ * given one, the {@link CallerAddressRouting} of the same families: one iptables-restore per family
+ * each way, its nat and mangle parts each one atomic transaction, so a failure leaves a table as it
+ * was. Commands run through {@code nsenter --net=<path>} because the pod's namespace is named by
+ * path.
  *
  * <p>A pod start waits for this, so the common cases cost one spawn per family and no look at the
  * tables ({@link Transactions}): an install first assumes none of our chains exist (true for every
@@ -56,8 +57,8 @@ public final class PodInterception {
   }
 
   /**
-   * The redirect rules and, in the same IPv4 transaction, {@code routing} (IPv4 only: see the node
-   * proxy's DirectDialer), so that iptables mode enrols a pod with one iptables-restore.
+   * The redirect rules and, in the same transaction per family, {@code routing}, so that iptables
+   * mode enrols a pod with one iptables-restore per family.
    */
   public PodInterception(RedirectRules rules, @Nullable CallerAddressRouting routing) {
     this.rules = rules;
@@ -88,7 +89,13 @@ public final class PodInterception {
                 : rules.freshScript() + routing.mangleFreshScript(),
             save -> convergeScript(save, routing)));
     if (ipv6) {
-      steps.add(new Step(Family.IPV6, rules.freshScript(), save -> convergeScript(save, null)));
+      steps.add(
+          new Step(
+              Family.IPV6,
+              routing == null
+                  ? rules.freshScript()
+                  : rules.freshScript() + routing.mangleFreshScript(),
+              save -> convergeScript(save, routing)));
     }
     try {
       Transactions.run(
@@ -97,6 +104,9 @@ public final class PodInterception {
           () -> {
             if (routing != null) {
               routing.installRoutes(netns, Family.IPV4);
+              if (ipv6) {
+                routing.installRoutes(netns, Family.IPV6);
+              }
             }
           });
     } catch (IOException | RuntimeException e) {
@@ -144,23 +154,27 @@ public final class PodInterception {
             routing == null ? all : all + routing.mangleRemoveAllScript(),
             save -> removeScript(save, routing)));
     if (ipv6) {
-      steps.add(new Step(Family.IPV6, all, save -> removeScript(save, null)));
+      steps.add(
+          new Step(
+              Family.IPV6,
+              routing == null ? all : all + routing.mangleRemoveAllScript(),
+              save -> removeScript(save, routing)));
     }
-    clear(netns, steps, false);
+    clear(netns, steps, ipv6);
   }
 
   private Step slowRemoval(Family family) {
     return new Step(family, null, save -> removeScript(save, routing));
   }
 
-  private void clear(Path netns, List<Step> steps, boolean bothRouteFamilies) throws IOException {
+  private void clear(Path netns, List<Step> steps, boolean ipv6Routes) throws IOException {
     Transactions.run(
         netns,
         steps,
         () -> {
           if (routing != null) {
             routing.removeRoutes(netns, Family.IPV4);
-            if (bothRouteFamilies) {
+            if (ipv6Routes) {
               routing.removeRoutes(netns, Family.IPV6);
             }
           }

@@ -5,9 +5,9 @@ import java.nio.ByteOrder;
 
 /**
  * The rtnetlink messages nodemesh sends (linux/rtnetlink.h, linux/fib_rules.h): add or delete one
- * policy-routing rule ({@code ip rule add fwmark M lookup T pref P}) and add or delete one route
- * that delivers everything locally ({@code ip route replace local default dev lo table T}), and the
- * kernel's acknowledgement. Pure byte work, no socket, so it is tested without root.
+ * policy-routing rule ({@code ip rule add fwmark M [oif lo] lookup T pref P}) and add or delete one
+ * route that delivers everything locally ({@code ip route replace local default dev lo table T}),
+ * and the kernel's acknowledgement. Pure byte work, no socket, so it is tested without root.
  *
  * <p>The messages are the ones iproute2 sends for those commands: a table id above 255 goes in the
  * {@code *_TABLE} attribute with the header's table field unspecified; a rule's mark without a mask
@@ -36,6 +36,7 @@ public final class RtNetlink {
   static final int FRA_PRIORITY = 6;
   static final int FRA_FWMARK = 10;
   static final int FRA_TABLE = 15;
+  static final int FRA_OIFNAME = 17;
   static final int RT_TABLE_UNSPEC = 0;
   static final int RTPROT_BOOT = 3;
   static final int RT_SCOPE_HOST = 254;
@@ -52,12 +53,25 @@ public final class RtNetlink {
 
   /** {@code ip rule add fwmark mark lookup table pref priority} (EEXIST when it is there). */
   public static byte[] addRule(int family, int mark, int table, int priority, int seq) {
-    return rule(RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, family, mark, table, priority, seq);
+    return rule(RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, family, mark, table, priority, false, seq);
   }
 
   /** {@code ip rule del fwmark mark lookup table pref priority} (ENOENT when it is not there). */
   public static byte[] deleteRule(int family, int mark, int table, int priority, int seq) {
-    return rule(RTM_DELRULE, 0, family, mark, table, priority, seq);
+    return rule(RTM_DELRULE, 0, family, mark, table, priority, false, seq);
+  }
+
+  /**
+   * {@code ip rule add fwmark mark oif lo lookup table pref priority}: only sockets bound to the
+   * loopback device (EEXIST when it is there).
+   */
+  public static byte[] addLoopbackRule(int family, int mark, int table, int priority, int seq) {
+    return rule(RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, family, mark, table, priority, true, seq);
+  }
+
+  /** {@code ip rule del fwmark mark oif lo lookup table pref priority} (ENOENT when not there). */
+  public static byte[] deleteLoopbackRule(int family, int mark, int table, int priority, int seq) {
+    return rule(RTM_DELRULE, 0, family, mark, table, priority, true, seq);
   }
 
   /** {@code ip route replace local default dev lo table table}. */
@@ -71,8 +85,15 @@ public final class RtNetlink {
   }
 
   private static byte[] rule(
-      int type, int flags, int family, int mark, int table, int priority, int seq) {
-    ByteBuffer b = header(type, flags, seq, 3 * 8);
+      int type,
+      int flags,
+      int family,
+      int mark,
+      int table,
+      int priority,
+      boolean loopbackOif,
+      int seq) {
+    ByteBuffer b = header(type, flags, seq, (loopbackOif ? 4 : 3) * 8);
     b.put((byte) family);
     b.put((byte) 0); // dst_len
     b.put((byte) 0); // src_len
@@ -85,6 +106,13 @@ public final class RtNetlink {
     u32(b, FRA_TABLE, table);
     u32(b, FRA_PRIORITY, priority);
     u32(b, FRA_FWMARK, mark);
+    if (loopbackOif) {
+      // The device by name, NUL-terminated as iproute2 sends it: "lo\0" (7 bytes with the
+      // attribute header), padded to 8.
+      b.putShort((short) 7);
+      b.putShort((short) FRA_OIFNAME);
+      b.put((byte) 'l').put((byte) 'o').put((byte) 0).put((byte) 0);
+    }
     return b.array();
   }
 

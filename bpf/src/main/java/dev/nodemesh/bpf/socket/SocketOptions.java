@@ -106,7 +106,9 @@ public final class SocketOptions {
   /**
    * Sends through loopback ({@code SO_BINDTOIFINDEX} 1): for a connection to the namespace's own
    * address, whose arrival the kernel otherwise reports on the address's interface (eth0), so eBPF
-   * mode's sk_lookup program can tell the proxy's delivery (ingress lo) from a client's.
+   * mode's sk_lookup program can tell the proxy's delivery (ingress lo) from a client's. IPv6 finds
+   * a route for such a socket only through the namespace's {@code CallerAddressRouting} ({@code
+   * fwmark <proxy mark> oif lo}).
    */
   public static void bindToLoopback(int fd) throws NativeException {
     Native.setsockoptInt(

@@ -38,8 +38,13 @@ class CallerAddressRoutingRootTest {
     String twice = ns.exec("iptables-save", "-t", "mangle");
     assertEquals(1, count(twice, "-A PREROUTING -j NODEMESH_PRERT"), twice);
     assertEquals(1, count(twice, "CONNMARK --restore-mark"), twice);
-    assertEquals(1, count(ns.exec("ip", "-4", "rule", "show"), "lookup 1338"));
-    assertEquals(1, count(ns.exec("ip", "-6", "rule", "show"), "lookup 1338"));
+    for (String ip : new String[] {"-4", "-6"}) {
+      String shown = ns.exec("ip", ip, "rule", "show");
+      // The replies' rule and the proxy's delivery socket's rule, once each.
+      assertEquals(2, count(shown, "lookup 1338"), shown);
+      assertEquals(1, count(shown, "fwmark 0x53a lookup 1338"), shown);
+      assertEquals(1, count(shown, "fwmark 0x539 oif lo lookup 1338"), shown);
+    }
 
     routing.remove(ns.path());
     assertTrue(routing.read(ns.path(), Family.IPV4).clean());
@@ -59,6 +64,54 @@ class CallerAddressRoutingRootTest {
     assertTrue(routing.read(ns.path(), Family.IPV6).clean());
     routing.remove(ns.path());
     assertTrue(routing.read(ns.path(), Family.IPV4).clean());
+  }
+
+  /**
+   * The kernel behaviour the delivery rule is for, over IPv6: a socket made as the proxy makes its
+   * delivery socket (the proxy mark, bound to lo, IPV6_TRANSPARENT, bound to a caller's address
+   * that is not local) connecting to the namespace's own address on another interface. Without the
+   * routing there is no route for it (ENETUNREACH); with it the connection is made, the listener
+   * sees the caller's address and the reply comes back to the socket.
+   */
+  @Test
+  void aLoopbackBoundIpv6DeliveryFromACallersAddressConnectsOnlyWithTheRouting()
+      throws IOException {
+    // An interface other than lo for the namespace's own address (no dummy module here: a veth
+    // pair with both ends inside).
+    ns.exec("ip", "link", "add", "nm0", "type", "veth", "peer", "name", "nm1");
+    ns.exec("ip", "link", "set", "nm0", "up");
+    ns.exec("ip", "link", "set", "nm1", "up");
+    ns.exec("ip", "-6", "addr", "add", "fd00:1::1/64", "dev", "nm0", "nodad");
+    // A route towards the caller, as a pod has one (its default route): the app's SYN-ACK is
+    // routed once before the mangle OUTPUT chain marks it and it is routed again, locally.
+    ns.exec("ip", "-6", "route", "add", "fd00:2::/64", "dev", "nm0");
+    String script =
+        """
+        import socket
+        srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        srv.bind(('fd00:1::1', 0))
+        srv.listen(1)
+        srv.settimeout(5)
+        c = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        c.setsockopt(socket.SOL_SOCKET, 36, 0x539)  # SO_MARK: the proxy mark
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b'lo')
+        c.setsockopt(41, 75, 1)  # SOL_IPV6, IPV6_TRANSPARENT
+        c.bind(('fd00:2::7', 0))
+        c.settimeout(5)
+        try:
+            c.connect(('fd00:1::1', srv.getsockname()[1]))
+        except OSError as e:
+            print('errno', e.errno)
+            raise SystemExit
+        a, peer = srv.accept()
+        a.sendall(b'r')
+        print('peer', peer[0], c.recv(1).decode())
+        """;
+    assertEquals("errno 101", ns.exec("python3", "-c", script).strip()); // ENETUNREACH
+    routing.install(ns.path(), true);
+    assertEquals("peer fd00:2::7 r", ns.exec("python3", "-c", script).strip());
+    routing.remove(ns.path());
+    assertEquals("errno 101", ns.exec("python3", "-c", script).strip());
   }
 
   private static int count(String haystack, String needle) {

@@ -41,7 +41,8 @@ class CallerAddressRoutingTest {
     assertEquals(
         List.of(
             "ip -4 route replace local default dev lo table 1338",
-            "ip -4 rule add fwmark 0x53a lookup 1338 pref 32750"),
+            "ip -4 rule add fwmark 0x53a lookup 1338 pref 32750",
+            "ip -4 rule add fwmark 0x539 oif lo lookup 1338 pref 32750"),
         v4.stream().map(RouteRequests.Request::what).toList());
     assertArrayEquals(
         RtNetlink.replaceLocalDefault(RtNetlink.AF_INET, 1338, 1), v4.get(0).message().apply(1));
@@ -50,11 +51,19 @@ class CallerAddressRoutingTest {
     // Adding a rule that is there already converges; replacing the route always succeeds.
     assertEquals(Set.of(RouteRequests.EEXIST), v4.get(1).tolerated());
     assertEquals(Set.of(), v4.get(0).tolerated());
+    // The proxy's own delivery socket (its mark, bound to lo) goes through the same table.
+    assertArrayEquals(
+        RtNetlink.addLoopbackRule(RtNetlink.AF_INET, 0x539, 1338, 32750, 3),
+        v4.get(2).message().apply(3));
+    assertEquals(Set.of(RouteRequests.EEXIST), v4.get(2).tolerated());
     List<RouteRequests.Request> v6 = routing.routeRequests(PodInterception.Family.IPV6, true);
     assertArrayEquals(
         RtNetlink.replaceLocalDefault(RtNetlink.AF_INET6, 1338, 1), v6.get(0).message().apply(1));
     assertArrayEquals(
         RtNetlink.addRule(RtNetlink.AF_INET6, 0x53a, 1338, 32750, 2), v6.get(1).message().apply(2));
+    assertArrayEquals(
+        RtNetlink.addLoopbackRule(RtNetlink.AF_INET6, 0x539, 1338, 32750, 3),
+        v6.get(2).message().apply(3));
   }
 
   @Test
@@ -91,12 +100,22 @@ class CallerAddressRoutingTest {
     String rules =
         "0:\tfrom all lookup local\n"
             + "32750:\tfrom all fwmark 0x53a lookup 1338\n"
+            + "32750:\tfrom all fwmark 0x539 oif lo lookup 1338\n"
             + "32766:\tfrom all lookup main\n";
     String routes =
         "local default dev lo table 1338 scope host \n"
             + "local 10.0.0.2 dev eth0 table local proto kernel scope host src 10.0.0.2 \n";
     CallerAddressRouting.State all = routing.parse(mangle, rules, routes);
     assertTrue(all.complete(), all.toString());
+    // Without the delivery socket's rule it is not complete, and that rule alone is not clean.
+    CallerAddressRouting.State noDelivery =
+        routing.parse(
+            mangle, rules.replace("fwmark 0x539 oif lo", "fwmark 0x539 oif eth0"), routes);
+    assertFalse(noDelivery.complete() || noDelivery.deliveryRule(), noDelivery.toString());
+    CallerAddressRouting.State onlyDelivery =
+        routing.parse(
+            "*mangle\nCOMMIT\n", "32750:\tfrom all fwmark 0x539 oif lo lookup 1338\n", "");
+    assertFalse(onlyDelivery.clean(), onlyDelivery.toString());
     CallerAddressRouting.State none =
         routing.parse(
             "*mangle\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n",
@@ -108,12 +127,12 @@ class CallerAddressRoutingTest {
   @Test
   void removeTakesOutOnlyWhatIsThere() {
     CallerAddressRouting.State jumpsOnly =
-        new CallerAddressRouting.State(true, false, false, false, true, false);
+        new CallerAddressRouting.State(true, false, false, false, true, false, true);
     assertEquals(
         "*mangle\n-D PREROUTING -j NODEMESH_PRERT\nCOMMIT\n",
         CallerAddressRouting.mangleRemoveScript(jumpsOnly));
     CallerAddressRouting.State all =
-        new CallerAddressRouting.State(true, true, true, true, true, true);
+        new CallerAddressRouting.State(true, true, true, true, true, true, true);
     String s = CallerAddressRouting.mangleRemoveScript(all);
     assertTrue(s.indexOf("-D OUTPUT -j NODEMESH_REPLY") < s.indexOf("-X NODEMESH_REPLY"), s);
     assertTrue(s.contains("-F NODEMESH_PRERT\n-X NODEMESH_PRERT\n"), s);
@@ -130,10 +149,12 @@ class CallerAddressRoutingTest {
     assertEquals(
         List.of(
             "ip -4 rule del fwmark 0x53a lookup 1338 pref 32750",
+            "ip -4 rule del fwmark 0x539 oif lo lookup 1338 pref 32750",
             "ip -4 route del local default dev lo table 1338"),
         del.stream().map(RouteRequests.Request::what).toList());
     assertTrue(del.get(0).tolerated().contains(RouteRequests.ENOENT));
-    assertTrue(del.get(1).tolerated().contains(RouteRequests.ESRCH));
+    assertTrue(del.get(1).tolerated().contains(RouteRequests.ENOENT));
+    assertTrue(del.get(2).tolerated().contains(RouteRequests.ESRCH));
     assertArrayEquals(
         RtNetlink.deleteRule(RtNetlink.AF_INET, 0x53a, 1338, 32750, 1),
         del.get(0).message().apply(1));

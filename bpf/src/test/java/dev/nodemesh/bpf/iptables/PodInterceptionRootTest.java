@@ -79,7 +79,8 @@ class PodInterceptionRootTest {
     assertTrue(routing.read(ns.path(), PodInterception.Family.IPV4).complete(), first);
     both.install(ns.path(), false); // chains exist: read and converged, nothing doubled
     assertEquals(first, strip(ns.exec("iptables-save")));
-    assertEquals(1, count(ns.exec("ip", "-4", "rule", "show"), "lookup 1338"));
+    assertEquals(2, count(ns.exec("ip", "-4", "rule", "show"), "lookup 1338"));
+    assertEquals(1, count(ns.exec("ip", "-4", "rule", "show"), "fwmark 0x539 oif lo lookup 1338"));
 
     both.removeInstalled(ns.path(), false);
     assertEquals(pristine, tables());
@@ -87,6 +88,31 @@ class PodInterceptionRootTest {
     assertEquals(rules, ns.exec("ip", "-4", "rule", "show"));
     both.removeInstalled(ns.path(), false); // nothing there: read, nothing to do
     both.remove(ns.path());
+  }
+
+  @Test
+  void dualStackWithTheRoutingPutsItInBothFamiliesAndRemoveInstalledTakesItAllOut()
+      throws IOException {
+    PodInterception both =
+        new PodInterception(RedirectRules.defaults(), CallerAddressRouting.defaults());
+    CallerAddressRouting routing = CallerAddressRouting.defaults();
+    String pristine = tables();
+    String pristine6 = tables6();
+    String rules6 = ns.exec("ip", "-6", "rule", "show");
+    both.install(ns.path(), true);
+    assertTrue(routing.read(ns.path(), PodInterception.Family.IPV4).complete());
+    assertTrue(routing.read(ns.path(), PodInterception.Family.IPV6).complete());
+    assertTrue(both.read(ns.path(), PodInterception.Family.IPV6).complete());
+    String first6 = tables6();
+    both.install(ns.path(), true); // converged, nothing doubled
+    assertEquals(first6, tables6());
+    assertEquals(2, count(ns.exec("ip", "-6", "rule", "show"), "lookup 1338"));
+
+    both.removeInstalled(ns.path(), true);
+    assertEquals(pristine, tables());
+    assertEquals(pristine6, tables6());
+    assertTrue(routing.read(ns.path(), PodInterception.Family.IPV6).clean());
+    assertEquals(rules6, ns.exec("ip", "-6", "rule", "show"));
   }
 
   @Test
@@ -129,6 +155,12 @@ class PodInterceptionRootTest {
             IOException.class,
             () -> interception.install(java.nio.file.Path.of("/var/run/netns/does-not-exist-nm")));
     assertTrue(e.getMessage().contains("nsenter"), e.getMessage());
+  }
+
+  /** The IPv6 nat and mangle tables, without comments and counters. */
+  private String tables6() throws IOException {
+    return strip(ns.exec("ip6tables-save", "-t", "nat"))
+        + strip(ns.exec("ip6tables-save", "-t", "mangle"));
   }
 
   /** The IPv4 nat and mangle tables, without comments and counters. */

@@ -40,6 +40,30 @@ class RtNetlinkTest {
   }
 
   @Test
+  void aLoopbackRuleAddsTheOutputDeviceByNameAfterTheMark() {
+    ByteBuffer b = wrap(RtNetlink.addLoopbackRule(RtNetlink.AF_INET6, 0x539, 1338, 32750, 9));
+    assertEquals(16 + 12 + 32, b.capacity());
+    assertEquals(60, b.getInt(0));
+    assertEquals(RtNetlink.RTM_NEWRULE, b.getShort(4));
+    assertEquals(0x1 | 0x4 | 0x400 | 0x200, b.getShort(6));
+    assertEquals(RtNetlink.AF_INET6, b.get(16));
+    assertAttribute(b, 28, RtNetlink.FRA_TABLE, 1338);
+    assertAttribute(b, 36, RtNetlink.FRA_PRIORITY, 32750);
+    assertAttribute(b, 44, RtNetlink.FRA_FWMARK, 0x539);
+    assertEquals(7, b.getShort(52)); // nla_len: header and "lo\0", the padding not counted
+    assertEquals(RtNetlink.FRA_OIFNAME, b.getShort(54));
+    assertEquals('l', b.get(56));
+    assertEquals('o', b.get(57));
+    assertEquals(0, b.get(58));
+
+    ByteBuffer d = wrap(RtNetlink.deleteLoopbackRule(RtNetlink.AF_INET, 0x539, 1338, 32750, 2));
+    assertEquals(60, d.getInt(0));
+    assertEquals(RtNetlink.RTM_DELRULE, d.getShort(4));
+    assertEquals(0x1 | 0x4, d.getShort(6));
+    assertEquals(RtNetlink.FRA_OIFNAME, d.getShort(54));
+  }
+
+  @Test
   void theLocalDefaultRouteGoesOverLoopbackInItsOwnTable() {
     ByteBuffer b = wrap(RtNetlink.replaceLocalDefault(RtNetlink.AF_INET6, 1338, 3));
     assertEquals(16 + 12 + 16, b.getInt(0));

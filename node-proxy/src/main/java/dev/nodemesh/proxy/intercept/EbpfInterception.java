@@ -39,7 +39,11 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Delivery from the caller's address needs the same {@link CallerAddressRouting} as iptables
  * mode (a mangle CONNMARK pair and a local route inside the pod): no program here sees the app's
- * replies before routing, so those few rules are shared by both modes.
+ * replies before routing, so those few rules are shared by both modes. Its rule for the proxy's own
+ * delivery socket is what keeps sk_lookup from capturing that socket's connection again: the
+ * connection comes from the caller's address, so only its arrival on {@code lo} tells it apart, and
+ * IPv6 reports {@code lo} only for a packet routed over it (IPv4 and IPv6, pods with IPv6 addresses
+ * get the routing of both families).
  */
 public final class EbpfInterception implements Interception {
   private final InterceptionPrograms programs;
@@ -48,8 +52,11 @@ public final class EbpfInterception implements Interception {
   private final CallerAddressRouting routing;
   private final Map<String, Registered> registered = new ConcurrentHashMap<>();
 
-  /** What was registered for one pod namespace, to undo it on remove. */
-  private record Registered(long cookie, List<InetAddress> inboundAddresses) {}
+  /**
+   * What was registered for one pod namespace, to undo it on remove; {@code ipv6}: the routing was
+   * installed for IPv6 too.
+   */
+  private record Registered(long cookie, List<InetAddress> inboundAddresses, boolean ipv6) {}
 
   private EbpfInterception(
       InterceptionPrograms programs,
@@ -108,14 +115,14 @@ public final class EbpfInterception implements Interception {
     boolean captured = programs.registration(cookie).isPresent();
     programs.register(cookie, config);
     try {
-      routing.install(Path.of(pod.netnsPath()), false);
+      routing.install(Path.of(pod.netnsPath()), pod.hasIpv6());
     } catch (IOException | RuntimeException e) {
       if (!captured) {
         programs.unregister(cookie);
       }
       throw e;
     }
-    registered.put(pod.netnsPath(), new Registered(cookie, List.of()));
+    registered.put(pod.netnsPath(), new Registered(cookie, List.of(), pod.hasIpv6()));
   }
 
   @Override
@@ -153,7 +160,9 @@ public final class EbpfInterception implements Interception {
         programs.registerInbound(
             Path.of(pod.netnsPath()), cookie, v6, Transport.fd(inbound6), inbound);
       }
-      routing.install(Path.of(pod.netnsPath()), false); // IPv4 only: see DirectDialer
+      // Both families where the pod has IPv6: the proxy delivers to its app from an IPv6 caller's
+      // address too (DirectDialer), whether or not this process listens on IPv6 there.
+      routing.install(Path.of(pod.netnsPath()), pod.hasIpv6());
     } catch (IOException | RuntimeException e) {
       if (captured) {
         // Left registered and attached: the pod's outbound stays captured by the process that
@@ -169,7 +178,7 @@ public final class EbpfInterception implements Interception {
       }
       throw e;
     }
-    registered.put(pod.netnsPath(), new Registered(cookie, all));
+    registered.put(pod.netnsPath(), new Registered(cookie, all, pod.hasIpv6()));
   }
 
   /** The pod's IPv4 or (global/ULA, not link-local) IPv6 addresses. */
@@ -201,7 +210,7 @@ public final class EbpfInterception implements Interception {
         return;
       }
       try (NetworkNamespace ns = NetworkNamespace.open(netns)) {
-        r = new Registered(ns.cookie(), List.of());
+        r = new Registered(ns.cookie(), List.of(), false);
       }
     }
     programs.unregister(r.cookie());
@@ -210,7 +219,8 @@ public final class EbpfInterception implements Interception {
     } finally {
       if (Files.exists(netns)) {
         if (known) {
-          routing.removeInstalled(netns); // exactly what install put there: one transaction
+          // Exactly what install put there: one transaction per family.
+          routing.removeInstalled(netns, r.ipv6());
         } else {
           routing.remove(netns);
         }

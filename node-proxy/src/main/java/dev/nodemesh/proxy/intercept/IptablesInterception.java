@@ -16,7 +16,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * nat REDIRECT rules inside each pod's namespace (ip6tables as well for a pod with an IPv6
  * address); the original destination from conntrack. With them, the {@link CallerAddressRouting}
  * that lets the proxy deliver to the app from the caller's address: both in one iptables-restore
- * for IPv4 ({@link PodInterception}), so an enrolment spawns one process per family.
+ * per family ({@link PodInterception}), so an enrolment spawns one process per family.
  *
  * <p>Remembers which namespaces it installed (and whether with IPv6), so their removal is one
  * transaction that expects exactly that; a namespace it did not install (the proxy restarted) is

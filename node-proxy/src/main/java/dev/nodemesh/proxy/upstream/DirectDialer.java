@@ -19,6 +19,7 @@ import io.netty.channel.ChannelPromise;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.net.Inet4Address;
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -34,13 +35,15 @@ import org.slf4j.LoggerFactory;
  * half-closure (for relays; a user that does not want it turns it off).
  *
  * <p>Delivery to an app inside its pod can come from the caller's address: the socket gets {@code
- * IP_TRANSPARENT} (the proxy has CAP_NET_ADMIN) and is bound to that address, port picked at
- * connect, so the app's {@code accept()} sees the client pod (or the plaintext client) rather than
- * its own address (IPv4; an IPv6 delivery keeps the pod's address). The app's replies reach the
- * socket through the pod's {@code CallerAddressRouting}, installed at enrolment in both
- * interception modes. If the option or the bind fails, the connection is made as before, from the
- * pod's own address: counted in {@code nodemesh_caller_address_fallbacks_total}, logged once at
- * WARN and then at debug.
+ * IP_TRANSPARENT} / {@code IPV6_TRANSPARENT} (the proxy has CAP_NET_ADMIN), is bound to the
+ * loopback device and to that address, port picked at connect, so the app's {@code accept()} sees
+ * the client pod (or the plaintext client) rather than its own address, over IPv4 and IPv6 alike.
+ * The pod's {@code CallerAddressRouting}, installed at enrolment in both interception modes for
+ * each family the pod has, routes this socket's packets over {@code lo} (so eBPF mode's sk_lookup
+ * program leaves the delivery alone instead of capturing it again) and the app's replies back to
+ * the socket. If the option or the bind fails, the connection is made as before, from the pod's own
+ * address: counted in {@code nodemesh_caller_address_fallbacks_total}, logged once at WARN and then
+ * at debug.
  *
  * <p>The event-loop thread enters the namespace only while Netty constructs the channel (one setns
  * each way, a few microseconds); the bind and connect run after the thread is home again.
@@ -141,8 +144,9 @@ public final class DirectDialer implements Dialer {
 
   /**
    * As above, from {@code caller}'s address when it is not null (see the class comment): for
-   * delivery to an app inside {@code from}, a namespace enrolled with its caller-address routing. A
-   * caller that is IPv6 or loopback, or an IPv6 target, is not bound.
+   * delivery to an app inside {@code from}, a namespace enrolled with its caller-address routing
+   * for {@code to}'s family. A caller that is loopback or IPv6 link-local, or of another family
+   * than {@code to}, is not bound.
    */
   public ChannelFuture connect(
       Channel downstream,
@@ -154,16 +158,16 @@ public final class DirectDialer implements Dialer {
       return registered;
     }
     Channel ch = registered.channel();
-    // IPv4 only for now: an IPv6 delivery from the caller's address was reset in the root tests
-    // (the looped-back packet does not arrive as on lo), so IPv6 keeps the pod's own address.
+    // An IPv6 link-local caller would need a scope its address does not carry here; the pod's own
+    // address serves such a (rare) caller as before.
     if (caller == null
         || caller.isLoopbackAddress()
-        || !(caller instanceof Inet4Address)
-        || !(to.getAddress() instanceof Inet4Address)) {
+        || (caller instanceof Inet6Address && caller.isLinkLocalAddress())
+        || (caller instanceof Inet4Address) != (to.getAddress() instanceof Inet4Address)) {
       return ch.connect(to);
     }
     try {
-      binding.prepare(Transport.fd(ch), false);
+      binding.prepare(Transport.fd(ch), caller instanceof Inet6Address);
     } catch (NativeException | RuntimeException e) {
       return fallBack(downstream, from, to, ch, caller, e);
     }

@@ -261,15 +261,13 @@ class InterceptionRootTest {
       }
     }
     String client6Text = java.net.InetAddress.getByName(client6).getHostAddress();
-    String echo6Text = java.net.InetAddress.getByName(echo6).getHostAddress();
 
     // The IPv6 VIP: only echo-1 has an IPv6 address, so every connection lands there.
     for (int i = 0; i < 3; i++) {
       String[] line = readLine(connect("client", Mesh.VIP6, 80)).split(" ");
       assertEquals("echo-1", line[0]);
-      // Same node: delivered from inside echo-1's namespace; IPv6 keeps the pod's own address
-      // (delivery from the caller's address is IPv4 only so far).
-      assertEquals(echo6Text, line[1]);
+      // Same node: delivered from inside echo-1's namespace, from the client's IPv6 address.
+      assertEquals(client6Text, line[1]);
     }
     // The server pod's IPv6 address, on the port the app dialled.
     assertEquals("echo-1", readLine(connect("client", echo6, 8080)).split(" ")[0]);
@@ -307,8 +305,8 @@ class InterceptionRootTest {
     String inboundBefore = inboundFromUnknown(metrics);
     String[] in = readLine(connect("outside", echo6, 8080)).split(" ");
     assertEquals("echo-1", in[0]);
-    // IPv6 delivery keeps the pod's own address (the caller's is bound for IPv4 only).
-    assertEquals(echo6Text, in[1]);
+    // Delivered from the caller's IPv6 address, as for IPv4.
+    assertEquals(java.net.InetAddress.getByName(outside6).getHostAddress(), in[1]);
     assertFalse(
         inboundBefore.equals(inboundFromUnknown(node.proxy().dataPlane().metrics().scrape())),
         "the inbound IPv6 connection did not go through the proxy");

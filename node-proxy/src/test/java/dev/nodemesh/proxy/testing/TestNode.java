@@ -52,6 +52,7 @@ public final class TestNode implements AutoCloseable {
   private final Map<String, TestNetns> pods = new LinkedHashMap<>();
   private final Map<String, String> ips = new LinkedHashMap<>();
   private final Map<String, String> ips6 = new LinkedHashMap<>();
+  private boolean ipv6Gateway;
   private final List<AutoCloseable> closeables = new ArrayList<>();
   private final Map<String, PodSockets> podSockets = new LinkedHashMap<>();
   private NodeProxy proxy;
@@ -192,12 +193,33 @@ public final class TestNode implements AutoCloseable {
    * for the proxy to learn the address. Returns the address.
    */
   public String addIpv6(String name, int hostPart) throws IOException {
-    String ip6 = SUBNET6 + Integer.toHexString(hostPart);
+    String ip6 = subnet6() + Integer.toHexString(hostPart);
     TestNetns pod = pods.get(name);
     pod.exec("ip", "-6", "addr", "add", ip6 + "/64", "dev", "eth0", "nodad");
-    pod.exec("ip", "-6", "route", "add", SERVICE_CIDR6, "dev", "eth0");
+    if (routed) {
+      // Other nodes' pods (fd00:214:<tag>::/64 each) and the services through the bridge's
+      // address. A default route: a /48 route via the same gateway was "Network is unreachable"
+      // for every address in it here (ip -6 route get), the default route is not.
+      String gateway = subnet6() + "1";
+      if (!ipv6Gateway) {
+        node.exec("ip", "-6", "addr", "add", gateway + "/64", "dev", "br0", "nodad");
+        node.exec("sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1");
+        ipv6Gateway = true;
+      }
+      pod.exec("ip", "-6", "route", "add", "default", "via", gateway, "dev", "eth0");
+    } else {
+      pod.exec("ip", "-6", "route", "add", SERVICE_CIDR6, "dev", "eth0");
+    }
     ips6.put(name, ip6);
     return ip6;
+  }
+
+  /**
+   * This node's IPv6 pod prefix: {@link #SUBNET6}, or on a routed node its own /64 {@code
+   * fd00:214:<tag>::}, whose {@code ::1} is the bridge.
+   */
+  private String subnet6() {
+    return routed ? "fd00:214:" + tag + "::" : SUBNET6;
   }
 
   /** The pod's IPv6 address ({@link #addIpv6}), or null. */

@@ -17,7 +17,9 @@ import java.nio.file.Path;
  * Two nodes on this machine, each a {@link TestNode} (its own namespace, bridge, pods and node
  * proxy in this JVM), joined by a veth "underlay" between the two node namespaces with routes for
  * each other's pod subnet: node-1 pods 10.214.1.0/24, node-2 pods 10.214.2.0/24, underlay
- * 10.213.0.1/30 - 10.213.0.2/30. Nothing is created in the root namespace.
+ * 10.213.0.1/30 - 10.213.0.2/30. IPv6 likewise for pods given an IPv6 address ({@link
+ * TestNode#addIpv6}): node-1 fd00:214:1::/64, node-2 fd00:214:2::/64, underlay fd00:213::1 -
+ * fd00:213::2. Nothing is created in the root namespace.
  */
 public final class TwoNodeCluster implements AutoCloseable {
   public static final String SUBNET_1 = "10.214.1.";
@@ -51,6 +53,10 @@ public final class TwoNodeCluster implements AutoCloseable {
       b.exec("ip", "link", "set", u2, "up");
       a.exec("ip", "route", "add", SUBNET_2 + "0/24", "via", "10.213.0.2");
       b.exec("ip", "route", "add", SUBNET_1 + "0/24", "via", "10.213.0.1");
+      a.exec("ip", "-6", "addr", "add", "fd00:213::1/64", "dev", u1, "nodad");
+      b.exec("ip", "-6", "addr", "add", "fd00:213::2/64", "dev", u2, "nodad");
+      a.exec("ip", "-6", "route", "add", "fd00:214:2::/64", "via", "fd00:213::2");
+      b.exec("ip", "-6", "route", "add", "fd00:214:1::/64", "via", "fd00:213::1");
       return new TwoNodeCluster(n1, n2, u1);
     } catch (IOException | RuntimeException e) {
       closeQuietly(n2);

@@ -78,6 +78,56 @@ class DirectDialerTest {
   }
 
   @Test
+  void anIpv6CallerOfAnIpv6TargetIsBoundAsIpv6AndALinkLocalOrIpv4OneIsNot() throws Exception {
+    SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    AtomicInteger v6 = new AtomicInteger();
+    AtomicInteger v4 = new AtomicInteger();
+    Transport transport = Transport.of(TransportKind.NIO);
+    EventLoopGroup group = transport.newGroup(1, r -> new Thread(r, "dialer-test"));
+    InetAddress ipv6Loopback = InetAddress.getByName("::1");
+    try (ServerSocket server = new ServerSocket(0, 8, ipv6Loopback)) {
+      DirectDialer dialer =
+          new DirectDialer(
+              transport,
+              0,
+              new dev.nodemesh.proxy.budget.PodBudgets(100, 100, registry),
+              registry,
+              (fd, ipv6) -> {
+                (ipv6 ? v6 : v4).incrementAndGet();
+                // No transparent socket here: fail, so the connection falls back.
+                throw new NativeException("setsockopt", "IPV6_TRANSPARENT", EPERM);
+              });
+      InetSocketAddress to = new InetSocketAddress(ipv6Loopback, server.getLocalPort());
+      for (InetAddress caller :
+          new InetAddress[] {
+            InetAddress.getByName("fd00::7"),
+            InetAddress.getByName("fe80::7"),
+            InetAddress.getByName("10.213.7.7")
+          }) {
+        Channel downstream = new NioSocketChannel();
+        group.register(downstream).sync();
+        ChannelFuture f =
+            group
+                .next()
+                .submit(() -> dialer.connect(downstream, NetworkNamespace.home(), to, caller))
+                .get(10, TimeUnit.SECONDS);
+        assertTrue(f.await(10, TimeUnit.SECONDS) && f.isSuccess(), String.valueOf(f.cause()));
+        try (Socket accepted = server.accept()) {
+          assertEquals(ipv6Loopback, accepted.getInetAddress());
+        }
+        f.channel().close().sync();
+        downstream.close().sync();
+      }
+      // Only the global IPv6 caller was tried, as IPv6; it fell back and was counted.
+      assertEquals(1, v6.get());
+      assertEquals(0, v4.get());
+      assertEquals(1.0, registry.get("nodemesh_caller_address_fallbacks_total").counter().count());
+    } finally {
+      group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+    }
+  }
+
+  @Test
   void noCallerOrAnotherFamilyOrLoopbackBindsNothing() throws Exception {
     SimpleMeterRegistry registry = new SimpleMeterRegistry();
     AtomicInteger tried = new AtomicInteger();
