@@ -142,7 +142,7 @@ public final class DirectDialer implements Dialer {
   /**
    * As above, from {@code caller}'s address when it is not null (see the class comment): for
    * delivery to an app inside {@code from}, a namespace enrolled with its caller-address routing. A
-   * caller that is IPv6 or loopback, or an IPv6 target, is not bound.
+   * caller that is IPv6 or loopback or the target's own address, or an IPv6 target, is not bound.
    */
   public ChannelFuture connect(
       Channel downstream,
@@ -156,8 +156,11 @@ public final class DirectDialer implements Dialer {
     Channel ch = registered.channel();
     // IPv4 only for now: an IPv6 delivery from the caller's address was reset in the root tests
     // (the looped-back packet does not arrive as on lo), so IPv6 keeps the pod's own address.
+    // A pod reaching itself (its own Service, or its own address in eBPF mode) gets its address
+    // unbound: bound with IP_TRANSPARENT to the target's own address the connect timed out.
     if (caller == null
         || caller.isLoopbackAddress()
+        || caller.equals(to.getAddress())
         || !(caller instanceof Inet4Address)
         || !(to.getAddress() instanceof Inet4Address)) {
       return ch.connect(to);
