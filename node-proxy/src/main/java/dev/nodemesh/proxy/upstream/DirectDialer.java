@@ -145,8 +145,8 @@ public final class DirectDialer implements Dialer {
   /**
    * As above, from {@code caller}'s address when it is not null (see the class comment): for
    * delivery to an app inside {@code from}, a namespace enrolled with its caller-address routing
-   * for {@code to}'s family. A caller that is loopback or IPv6 link-local, or of another family
-   * than {@code to}, is not bound.
+   * for {@code to}'s family. A caller that is loopback, IPv6 link-local, the target's own address,
+   * or of another family than {@code to}, is not bound.
    */
   public ChannelFuture connect(
       Channel downstream,
@@ -159,9 +159,12 @@ public final class DirectDialer implements Dialer {
     }
     Channel ch = registered.channel();
     // An IPv6 link-local caller would need a scope its address does not carry here; the pod's own
-    // address serves such a (rare) caller as before.
+    // address serves such a (rare) caller as before. A pod reaching itself (its own Service, or its
+    // own address in eBPF mode) is not bound either: bound with IP_TRANSPARENT to the target's own
+    // address, the connect timed out; the app sees its own address as the caller all the same.
     if (caller == null
         || caller.isLoopbackAddress()
+        || caller.equals(to.getAddress())
         || (caller instanceof Inet6Address && caller.isLinkLocalAddress())
         || (caller instanceof Inet4Address) != (to.getAddress() instanceof Inet4Address)) {
       return ch.connect(to);

@@ -2,24 +2,30 @@ package dev.nodemesh.proxy.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.NodeProxy;
+import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.testing.HttpTestServer;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.PeerClose;
+import dev.nodemesh.proxy.testing.PodSockets.Conn;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
 import dev.nodemesh.proxy.tunnel.TestIdentities;
 import java.io.IOException;
+import java.net.ConnectException;
 import java.net.HttpURLConnection;
 import java.net.URI;
 import java.net.URL;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Random;
@@ -31,6 +37,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * A drain ({@link NodeProxy#drain}, what the SIGTERM hook calls) on a two-node cluster: the client
@@ -38,13 +47,24 @@ import org.junit.jupiter.api.io.TempDir;
  * everything crosses an HBONE tunnel. Draining either node lets a long-lived L4 connection and a
  * slow HTTP request in flight finish, answers /ready with 503 at once, and cuts (and counts) a
  * relay still open when the grace period ends.
+ *
+ * <p>Both interception modes: the clients are pod processes and sockets made in the client pod
+ * ({@link TestNode#curl}, {@link TestNode#podConnect}). A drain closes the in-pod listeners but
+ * leaves the pods' capture in place (eBPF: programs, links and the pods' registrations stay pinned
+ * and attached when the proxy exits; iptables: the rules stay in the pods), so the relays accepted
+ * before it run on untouched while a new connection from a drained node's pod is refused instead of
+ * leaving the mesh.
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class DrainRootTest {
   private static final String VIP = "10.97.0.30";
   private static final Duration GRACE = Duration.ofSeconds(6);
 
+  @Parameter Interception mode;
   @TempDir Path tmp;
+  private Interception.Setup modes;
   private TwoNodeCluster cluster;
   private HttpTestServer web;
   private final Random random = new Random(15);
@@ -66,16 +86,22 @@ class DrainRootTest {
     cluster.writeConfig("routes.yaml", ROUTE);
     TestIdentities.Ca root = TestIdentities.Ca.create("test-root");
     Authorizer allow = (s, d, p, src) -> new Decision(true, "default-allow", "allowed");
-    cluster.startProxies(new TestIdentities(root), allow, new TestIdentities(root), allow);
+    modes = mode.setUp();
+    cluster.startProxies(
+        modes,
+        new TestIdentities(root),
+        allow,
+        AccessLogSettings.OFF,
+        new TestIdentities(root),
+        allow,
+        AccessLogSettings.OFF);
     n1.enrol("client");
     n2.enrol("web-1");
   }
 
   @AfterEach
   void tearDown() throws Exception {
-    if (cluster != null) {
-      cluster.close();
-    }
+    Teardown.close(cluster, modes);
   }
 
   @Test
@@ -85,6 +111,12 @@ class DrainRootTest {
     assertTrue(
         drainCounter(cluster.node1.proxy(), "drained") >= 2.0,
         "the long-lived relay and the slow request's connection drained");
+    // The proxy is gone and the client pod is still captured: a new connection, even straight to
+    // the server pod's address, is refused at the pod's closed listener rather than sent around
+    // the mesh (with the capture gone it would reach web-1, whose node serves it).
+    assertThrows(
+        ConnectException.class,
+        () -> cluster.node1.podConnect("client", cluster.node2.ip("web-1"), 9000).close());
   }
 
   @Test
@@ -103,8 +135,8 @@ class DrainRootTest {
     // Threads of its own for the slow request and the drain: the common pool has one worker on a
     // two-core machine, where the drain would wait for the request to end and test nothing.
     ExecutorService threads = Executors.newFixedThreadPool(2);
-    try (SocketChannel longLived = cluster.node1.connect("client", VIP, 9000);
-        SocketChannel leftOpen = cluster.node1.connect("client", VIP, 9000)) {
+    try (Conn longLived = cluster.node1.podConnect("client", VIP, 9000);
+        Conn leftOpen = cluster.node1.podConnect("client", VIP, 9000)) {
       roundTrip(longLived, 64 * 1024);
       roundTrip(leftOpen, 4096);
       CompletableFuture<String> slow =
@@ -134,14 +166,7 @@ class DrainRootTest {
       assertTrue(answer.contains("pod=web-1"), answer);
 
       int cut = drain.get(60, TimeUnit.SECONDS);
-      ByteBuffer b = ByteBuffer.allocate(1);
-      int read;
-      try {
-        read = leftOpen.read(b);
-      } catch (IOException reset) {
-        read = -1;
-      }
-      assertEquals(-1, read, "the cut connection is closed");
+      PeerClose.await(leftOpen, Duration.ofSeconds(30), "the cut connection");
       return cut;
     } finally {
       threads.shutdownNow();
@@ -169,18 +194,15 @@ class DrainRootTest {
   }
 
   private String curl(String... args) {
-    String[] cmd = new String[args.length + 1];
-    cmd[0] = "curl";
-    System.arraycopy(args, 0, cmd, 1, args.length);
     try {
-      return cluster.node1.pod("client").exec(cmd);
+      return cluster.node1.curl("client", args);
     } catch (IOException e) {
       throw new IllegalStateException(e);
     }
   }
 
   /** Sends {@code size} random bytes through the echo server and checks they come back. */
-  private void roundTrip(SocketChannel ch, int size) throws IOException {
+  private void roundTrip(Conn ch, int size) throws IOException {
     byte[] out = new byte[size];
     random.nextBytes(out);
     ByteBuffer w = ByteBuffer.wrap(out);
