@@ -6,6 +6,7 @@ import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.agent.PodRegistry;
+import dev.nodemesh.proxy.authz.Admissions;
 import dev.nodemesh.proxy.authz.Authorizer;
 import dev.nodemesh.proxy.authz.PolicyAuthorizer;
 import dev.nodemesh.proxy.budget.FdLimit;
@@ -50,6 +51,7 @@ import org.jspecify.annotations.Nullable;
  *     --http-request-header-timeout}, {@code --http-idle-timeout}, {@code --tcp-idle-timeout}, …)
  * @param serviceRange the cluster's VIP range ({@code --service-cidr}): refused before the first
  *     config, and cleared from a pod's conntrack table at enrolment
+ * @param admissions the open connections policy admitted, re-checked after each snapshot swap
  */
 public record DataPlane(
     Transport transport,
@@ -70,15 +72,16 @@ public record DataPlane(
     Downstreams downstreams,
     PodBudgets budgets,
     ConnectionTimeouts timeouts,
-    ServiceRange serviceRange) {
+    ServiceRange serviceRange,
+    Admissions admissions) {
 
   /**
    * A builder for the data plane over these event loops, config, pods, metrics and interception,
    * with the defaults: round-robin balancing, policy from the snapshot, the default trust domain,
    * no HBONE tunnel, no access log, the default path normalisation, per-pod budgets of the default
    * size for this process's open-file limit and the default connection timeouts. The {@link
-   * Upstreams}, the tracked {@link Downstreams} and the {@link PodBudgets} are made by {@link
-   * Builder#build}.
+   * Upstreams}, the tracked {@link Downstreams}, the {@link PodBudgets} and the {@link Admissions}
+   * (listening to {@code snapshots}) are made by {@link Builder#build}.
    */
   public static Builder builder(
       Transport transport,
@@ -217,7 +220,8 @@ public record DataPlane(
           new Downstreams(metrics.registry()),
           budgets,
           timeouts,
-          serviceRange);
+          serviceRange,
+          new Admissions(snapshots, metrics));
     }
   }
 

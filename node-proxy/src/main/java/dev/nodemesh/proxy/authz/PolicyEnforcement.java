@@ -21,7 +21,9 @@ import org.slf4j.LoggerFactory;
  * Applies the {@link Authorizer}'s decision to a connection on its event loop: a denied connection
  * is reset at once (RST, so the caller sees a refusal, never an empty success), counted in {@code
  * nodemesh_policy_denials_total} and logged at debug with the deciding policy. The decision is left
- * on the channel ({@link #DECISION}) for whoever logs the connection later (the access log).
+ * on the channel ({@link #DECISION}) for whoever logs the connection later (the access log). An
+ * allowed connection is registered with {@link Admissions}, which asks the same question again when
+ * the policy changes.
  */
 public final class PolicyEnforcement {
   private static final Logger log = LoggerFactory.getLogger(PolicyEnforcement.class);
@@ -34,7 +36,8 @@ public final class PolicyEnforcement {
 
   /**
    * Checks {@code source} against {@code destination} with {@code authorizer}; when denied, counts
-   * it in {@code metrics} and resets {@code downstream}.
+   * it in {@code metrics} and resets {@code downstream}; when allowed, admits it in {@code
+   * admissions} (the same check after each policy change). Call on the channel's event loop.
    *
    * @param reporter metrics label: "destination" on the receiving side, "source" for same-node
    *     outbound (where this proxy is both)
@@ -45,6 +48,7 @@ public final class PolicyEnforcement {
   public static Decision enforce(
       Authorizer authorizer,
       ProxyMetrics metrics,
+      Admissions admissions,
       Channel downstream,
       ConfigSnapshot snapshot,
       Workload destination,
@@ -60,7 +64,19 @@ public final class PolicyEnforcement {
         accessLog.sourcePrincipal(source.principal().toString());
       }
     }
-    if (!d.allowed()) {
+    if (d.allowed()) {
+      admissions.admit(
+          downstream,
+          Admission.connection(
+              authorizer,
+              false,
+              reporter,
+              snapshot,
+              destination,
+              destinationPort,
+              source,
+              accessLog));
+    } else {
       metrics
           .policyDenials(
               reporter,

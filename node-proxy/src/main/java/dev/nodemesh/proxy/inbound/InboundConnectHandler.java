@@ -114,6 +114,7 @@ public final class InboundConnectHandler extends ChannelInboundHandlerAdapter {
         PolicyEnforcement.enforce(
             plane.authorizer(),
             plane.metrics(),
+            plane.admissions(),
             ctx.channel(),
             snapshot,
             destination != null ? destination : PolicyEnforcement.enrolledOnly(pod),

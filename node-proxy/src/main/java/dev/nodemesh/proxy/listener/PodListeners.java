@@ -118,7 +118,8 @@ public final class PodListeners implements AutoCloseable {
         plane.metrics(),
         plane.accessLog(),
         plane.upstreams().direct(),
-        plane.paths());
+        plane.paths(),
+        plane.admissions());
   }
 
   private static final InetAddress ANY4 = address(new byte[4]);

@@ -11,7 +11,9 @@ import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.authz.Admission;
 import dev.nodemesh.proxy.authz.ConnectionSource;
+import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.authz.FailClosedAuthorizer;
 import dev.nodemesh.proxy.authz.PolicyEnforcement;
 import dev.nodemesh.proxy.l4.Relays;
@@ -80,28 +82,62 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
     ConfigSnapshot snapshot = plane.snapshots().current();
     Route route =
         OutboundRouter.route(snapshot, plane.serviceRange(), original, plane.loadBalancer());
-    if (route instanceof Route.ToService s
-        && HttpProxy.wants(snapshot, source, s)
-        && l7KeepsGuarantees(ctx, snapshot, s)) {
-      // An HTTPRoute covers this Service port: L7 if the bytes are HTTP, else L4 as below.
-      HttpProxy.start(
-          plane, ctx.channel(), source, s, original, () -> relay(ctx, snapshot, route, original));
-      return;
+    if (route instanceof Route.ToService s && HttpProxy.wants(snapshot, source, s)) {
+      SpiffeId principal = SpiffeId.ofEnrolledPod(snapshot, source, plane.trustDomain());
+      InetSocketAddress peer = (InetSocketAddress) ctx.channel().remoteAddress();
+      if (localRefusal(plane, source, principal, peer, s, snapshot, true) == null) {
+        // An HTTPRoute covers this Service port: L7 if the bytes are HTTP, else L4 as below. The
+        // connection stands on this decision until policy changes: then it is asked again.
+        plane
+            .admissions()
+            .admit(
+                ctx.channel(),
+                new Admission(
+                    "source",
+                    new ConnectionSource(
+                        principal, sourceIpLike(source, peer, s.upstream().getAddress()), true),
+                    snapshot,
+                    null,
+                    next -> localRefusal(plane, source, principal, peer, s, next, false)));
+        HttpProxy.start(
+            plane,
+            ctx.channel(),
+            source,
+            s,
+            original,
+            () -> {
+              // Not HTTP after all: the L4 path decides (and admits) it anew.
+              plane.admissions().forget(ctx.channel());
+              relay(ctx, snapshot, route, original);
+            });
+        return;
+      }
     }
     relay(ctx, snapshot, route, original);
   }
 
   /**
-   * Whether the L7 path may carry this connection without losing what the L4 path guarantees. L7
-   * picks an endpoint per request; one on another node is reached through a CONNECT stream in the
-   * source workload's HBONE tunnel, checked by the receiving node as any stream. Endpoints on this
-   * node get no check of their own per request, so L7 is taken only when every such endpoint any
-   * route of this Service that applies to this caller may send to admits this source now; otherwise
-   * the connection takes the L4 path, which checks policy per connection. Policy changes apply to
-   * new connections, as on the L4 path.
+   * Why the L7 path may not carry this connection, or null when it may without losing what the L4
+   * path guarantees. L7 picks an endpoint per request; one on another node is reached through a
+   * CONNECT stream in the source workload's HBONE tunnel, checked by the receiving node as any
+   * stream. Endpoints on this node get no check of their own per request (unless their policy has
+   * L7 rules), so L7 is taken only when every such endpoint any route of this Service that applies
+   * to this caller may send to admits this source now; otherwise the connection takes the L4 path,
+   * which checks policy per connection. The same question is asked again of each new snapshot while
+   * the connection is open ({@code Admissions}): a refusal then resets it.
+   *
+   * @param unresolvedRefuses whether an endpoint the Service port does not resolve on counts: at
+   *     accept it keeps the connection on L4 ({@link #UNRESOLVED}); on a re-check it is no policy
+   *     matter and is skipped
    */
-  private boolean l7KeepsGuarantees(
-      ChannelHandlerContext ctx, ConfigSnapshot snapshot, Route.ToService s) {
+  private static Admission.@Nullable Refusal localRefusal(
+      DataPlane plane,
+      EnrolledPod source,
+      @Nullable SpiffeId principal,
+      @Nullable InetSocketAddress peer,
+      Route.ToService s,
+      ConfigSnapshot snapshot,
+      boolean unresolvedRefuses) {
     // Only the routes that apply to this caller (GEP-1426 producer/consumer groups) can send it
     // anywhere, so only their backends are checked.
     java.util.List<HttpRouteEntry> routed =
@@ -132,25 +168,37 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
           EnrolledPod local = plane.pods().byIp(ip);
           // Endpoints on other nodes are reached through the tunnel (the receiving node checks
           // policy per stream), as on the L4 path; pods here are checked now.
-          if (local != null) {
-            int target = port.targetPortOn(endpoint);
-            ConnectionSource caller =
-                new ConnectionSource(
-                    SpiffeId.ofEnrolledPod(snapshot, source, plane.trustDomain()),
-                    sourceIpLike(ctx, ip),
-                    true);
-            // An endpoint with L7 rules is checked per request on the L7 path instead.
-            if (target == 0
-                || (!snapshot.needsL7Authorization(endpoint)
-                    && !plane.authorizer().check(snapshot, endpoint, target, caller).allowed())) {
-              return false;
+          if (local == null) {
+            continue;
+          }
+          int target = port.targetPortOn(endpoint);
+          if (target == 0) {
+            if (unresolvedRefuses) {
+              return new Admission.Refusal(endpoint, 0, UNRESOLVED);
             }
+            continue;
+          }
+          // An endpoint with L7 rules is checked per request on the L7 path instead.
+          if (snapshot.needsL7Authorization(endpoint)) {
+            continue;
+          }
+          ConnectionSource caller =
+              new ConnectionSource(principal, sourceIpLike(source, peer, ip), true);
+          Decision d = plane.authorizer().check(snapshot, endpoint, target, caller);
+          if (!d.allowed()) {
+            return new Admission.Refusal(endpoint, target, d);
           }
         }
       }
     }
-    return true;
+    return null;
   }
+
+  /**
+   * What {@link #localRefusal} answers at accept for an endpoint the Service port does not resolve
+   * on: not a policy decision, only "not on L7" (never counted or logged as a denial).
+   */
+  private static final Decision UNRESOLVED = new Decision(false, "-", "unresolved_port");
 
   private void relay(
       ChannelHandlerContext ctx, ConfigSnapshot snapshot, Route route, InetSocketAddress original) {
@@ -240,11 +288,13 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
     ConnectionSource caller =
         new ConnectionSource(
             SpiffeId.ofEnrolledPod(snapshot, source, plane.trustDomain()),
-            sourceIpLike(ctx, upstream.getAddress()),
+            sourceIpLike(
+                source, (InetSocketAddress) ctx.channel().remoteAddress(), upstream.getAddress()),
             true);
     return PolicyEnforcement.enforce(
             plane.authorizer(),
             plane.metrics(),
+            plane.admissions(),
             ctx.channel(),
             snapshot,
             destination,
@@ -259,13 +309,13 @@ public final class OutboundConnectHandler extends ChannelInboundHandlerAdapter {
    * The source pod's own IP of {@code destination}'s family: the peer address on the in-pod
    * listener is loopback in eBPF mode, so it says nothing for IP blocks.
    */
-  private InetAddress sourceIpLike(ChannelHandlerContext ctx, InetAddress destination) {
+  private static InetAddress sourceIpLike(
+      EnrolledPod source, @Nullable InetSocketAddress peer, InetAddress destination) {
     for (InetAddress ip : source.ips()) {
       if ((ip instanceof Inet4Address) == (destination instanceof Inet4Address)) {
         return ip;
       }
     }
-    InetSocketAddress peer = (InetSocketAddress) ctx.channel().remoteAddress();
     return peer != null ? peer.getAddress() : destination;
   }
 

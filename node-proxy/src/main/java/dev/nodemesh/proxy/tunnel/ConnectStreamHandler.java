@@ -6,6 +6,7 @@ import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
 import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.authz.Admission;
 import dev.nodemesh.proxy.authz.ConnectionSource;
 import dev.nodemesh.proxy.authz.Decision;
 import dev.nodemesh.proxy.l4.Relays;
@@ -40,6 +41,8 @@ import org.slf4j.LoggerFactory;
  * pair to {@link StreamRelay}, or, when the destination has policy with L7 rules, to {@link
  * HttpPolicyStream}, which checks each HTTP request inside the stream. A malformed request or
  * another pod's address gets 400, a denied one 403, an app that refuses 503; each ends the stream.
+ * An allowed stream is admitted in {@link HboneServer.Context#admissions()}: a policy change that
+ * no longer allows it resets the stream (RST_STREAM), which ends the app socket with it.
  */
 final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
   private static final Logger log = LoggerFactory.getLogger(ConnectStreamHandler.class);
@@ -152,6 +155,21 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
       }
       return;
     }
+    // The stream stands on this decision until policy changes, then it is asked again (for an HTTP
+    // stream only its connection part: each request is checked against the current policy anyway).
+    context
+        .admissions()
+        .admit(
+            stream,
+            Admission.connection(
+                tunnel.authorizer(),
+                l7,
+                "destination",
+                snapshot,
+                destination,
+                target.getPort(),
+                caller,
+                accessLog));
     ConnectionMeters meters = context.metrics().connection(labels);
     ctx.pipeline().remove(this);
     long start = System.nanoTime();

@@ -4,6 +4,7 @@ import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.model.identity.SpiffeId;
 import dev.nodemesh.proxy.accesslog.AccessLog;
 import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.authz.Admissions;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.l7.path.PathSettings;
 import dev.nodemesh.proxy.liveness.FatalErrors;
@@ -52,15 +53,17 @@ public final class HboneServer {
   /**
    * What the server side takes from the data plane: the config, where it reports, the dialer that
    * delivers a stream to the pod's app, and the request-path normalisation the L7 check inside a
-   * stream applies (the same settings as the L7 path's). Narrower than the data plane, so the
-   * tunnel never imports what wires it.
+   * stream applies (the same settings as the L7 path's), and the registry of admitted connections
+   * each allowed stream joins (re-checked when policy changes). Narrower than the data plane, so
+   * the tunnel never imports what wires it.
    */
   public record Context(
       SnapshotHolder snapshots,
       ProxyMetrics metrics,
       AccessLog accessLog,
       DirectDialer direct,
-      PathSettings paths) {}
+      PathSettings paths,
+      Admissions admissions) {}
 
   /** The child handler of the 15008 listener in {@code pod}'s namespace. */
   public static ChannelInitializer<SocketChannel> initializer(

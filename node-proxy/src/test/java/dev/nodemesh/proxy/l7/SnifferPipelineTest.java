@@ -90,7 +90,7 @@ class SnifferPipelineTest {
                 null,
                 null,
                 null,
-                null,
+                new dev.nodemesh.proxy.config.SnapshotHolder(), // the policy re-check listens to it
                 new dev.nodemesh.proxy.agent.PodRegistry(),
                 new dev.nodemesh.proxy.metrics.ProxyMetrics("test-node"),
                 null,

@@ -140,7 +140,8 @@ class HboneServerTest {
                     plane.metrics(),
                     plane.accessLog(),
                     plane.upstreams().direct(),
-                    plane.paths()),
+                    plane.paths(),
+                    plane.admissions()),
                 pod));
     server.pipeline().fireChannelActive();
   }
