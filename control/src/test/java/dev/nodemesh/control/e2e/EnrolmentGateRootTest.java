@@ -148,10 +148,7 @@ class EnrolmentGateRootTest {
     cp = plane;
     String xds = "127.0.0.1:" + plane.address().getPort();
     for (TestNode n : List.of(n1, n2)) {
-      n.startProxy(
-          RotationRootTest.config(n, xds, tokens).toBuilder()
-              .interception(setup.nextNode())
-              .build());
+      n.startProxy(RotationRootTest.config(n, xds, tokens, setup.nextNode()));
     }
     CertificateManager certs1 = n1.proxy().identity();
     CertificateManager certs2 = n2.proxy().identity();

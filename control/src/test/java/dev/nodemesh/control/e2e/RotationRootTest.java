@@ -23,7 +23,9 @@ import dev.nodemesh.proxy.identity.HeldCertificate;
 import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
 import dev.nodemesh.proxy.testing.Await;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
+import dev.nodemesh.proxy.testing.PodSockets.Conn;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
@@ -31,7 +33,6 @@ import dev.nodemesh.proxy.transport.TransportKind;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -45,6 +46,9 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Certificate rotation end to end, with nothing faked: a control plane with its CA (a 4 s
@@ -53,10 +57,14 @@ import org.junit.jupiter.api.io.TempDir;
  * with their bootstrap tokens, and HBONE tunnels built from them. One connection from a client pod
  * on node-1 to an echo pod on node-2 keeps echoing through several rotations on both nodes and
  * outlives the certificates it was opened with; connections opened after those expired still work,
- * and go over a new tunnel rather than the one authenticated with the expired certificates. Lives
- * in the proxy's e2e package (in this module) to reuse its two-node harness.
+ * and go over a new tunnel rather than the one authenticated with the expired certificates. Both
+ * interception modes; the client's connections are sockets made in its pod ({@link
+ * TestNode#podConnect}). Lives in the proxy's e2e package (in this module) to reuse its two-node
+ * harness.
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class RotationRootTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
   private static final String TD = "cluster.local";
@@ -64,6 +72,7 @@ class RotationRootTest {
   private static final String ECHO_VIP = "10.97.0.10";
   private static final int ROTATIONS = 4;
 
+  @Parameter Interception mode;
   @TempDir Path tmp;
 
   @Test
@@ -75,7 +84,8 @@ class RotationRootTest {
             new DirectoryRootStore(tmp.resolve("ca")), CaSettings.of(TD, TTL), Clock.systemUTC());
     Path tokens = tmp.resolve("tokens");
     BootstrapTokens.generate(tokens, List.of("node-1", "node-2"));
-    try (TwoNodeCluster cluster = TwoNodeCluster.create(tmp.resolve("nodes"))) {
+    try (Interception.Setup modes = mode.setUp();
+        TwoNodeCluster cluster = TwoNodeCluster.create(tmp.resolve("nodes"))) {
       TestNode n1 = cluster.node1;
       TestNode n2 = cluster.node2;
       n1.addPod("client", 10);
@@ -96,7 +106,7 @@ class RotationRootTest {
               new CaOptions(ca, BootstrapTokens.load(tokens), List.of("127.0.0.1")))) {
         String xds = "127.0.0.1:" + cp.address().getPort();
         try {
-          run(cp, n1, n2, xds, tokens);
+          run(cp, n1, n2, xds, tokens, modes);
         } finally {
           // Before the control plane, which they would otherwise keep reconnecting to.
           n1.stopProxy();
@@ -106,10 +116,11 @@ class RotationRootTest {
     }
   }
 
-  private static void run(ControlPlane cp, TestNode n1, TestNode n2, String xds, Path tokens)
+  private static void run(
+      ControlPlane cp, TestNode n1, TestNode n2, String xds, Path tokens, Interception.Setup modes)
       throws Exception {
-    NodeProxy p1 = n1.startProxy(config(n1, xds, tokens));
-    NodeProxy p2 = n2.startProxy(config(n2, xds, tokens));
+    NodeProxy p1 = n1.startProxy(config(n1, xds, tokens, modes.nextNode()));
+    NodeProxy p2 = n2.startProxy(config(n2, xds, tokens, modes.nextNode()));
     CertificateManager certs1 = p1.identity();
     CertificateManager certs2 = p2.identity();
     assertNotNull(certs1);
@@ -126,7 +137,7 @@ class RotationRootTest {
     assertFalse(n2.enrol("echo-1").getAlreadyEnrolled());
 
     Random random = new Random(4);
-    try (SocketChannel stream = n1.connect("client", ECHO_VIP, 9000)) {
+    try (Conn stream = n1.podConnect("client", ECHO_VIP, 9000)) {
       // The certificates the stream's tunnel was authenticated with: held before it opened.
       echo(stream, random, 1024);
       HeldCertificate first1 = held(certs1);
@@ -183,7 +194,7 @@ class RotationRootTest {
    * made with the current certificates. (Node-1 runs one event loop, so one pool.)
    */
   private static void aNewConnectionUsesANewTunnel(TestNode n1, Random random) throws Exception {
-    try (SocketChannel ch = n1.connect("client", ECHO_VIP, 9000)) {
+    try (Conn ch = n1.podConnect("client", ECHO_VIP, 9000)) {
       echo(ch, random, 4096);
       double tunnels = metric(n1, "nodemesh_tunnel_connections_open", "source");
       assertTrue(tunnels >= 2, "node-1 tunnel connections while both are open: " + tunnels);
@@ -195,16 +206,18 @@ class RotationRootTest {
   /**
    * One worker loop, so a node has one tunnel pool and the connection count says which is used.
    * Also used by {@link SecurityDashboardRootTest}: xDS and certificates from {@code xds}, the
-   * node's bootstrap token from beside {@code tokens}.
+   * node's bootstrap token from beside {@code tokens}, pod traffic captured by {@code
+   * interception}.
    */
-  static NodeProxyConfig config(TestNode node, String xds, Path tokens) {
+  static NodeProxyConfig config(
+      TestNode node, String xds, Path tokens, InterceptionMode interception) {
     return NodeProxyConfig.builder()
         .transport(TransportKind.EPOLL)
         .agentSocket(node.agentSocket())
         .adminAddress(new InetSocketAddress("127.0.0.1", 0))
         .nodeName(node.nodeName())
         .workerThreads(1)
-        .interception(InterceptionMode.iptables())
+        .interception(interception)
         .xdsTarget(xds)
         .identity(
             tokens.resolveSibling("ca").resolve("ca.crt"),
@@ -214,7 +227,7 @@ class RotationRootTest {
   }
 
   /** Writes {@code size} random bytes and reads the same bytes back; returns {@code size}. */
-  private static int echo(SocketChannel ch, Random random, int size) throws IOException {
+  private static int echo(Conn ch, Random random, int size) throws IOException {
     byte[] sent = new byte[size];
     random.nextBytes(sent);
     ByteBuffer out = ByteBuffer.wrap(sent);

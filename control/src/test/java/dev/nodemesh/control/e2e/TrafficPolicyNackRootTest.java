@@ -16,9 +16,9 @@ import dev.nodemesh.model.config.TrafficPolicy;
 import dev.nodemesh.model.kind.TrafficPolicyKind;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.testing.Await;
+import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.TestNode;
-import dev.nodemesh.proxy.transport.TransportKind;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -29,6 +29,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * A malformed TrafficPolicy pushed over a live delta xDS stream, with real traffic through the node
@@ -36,20 +39,25 @@ import org.junit.jupiter.api.io.TempDir;
  * keep being served under the previous policy (its token bucket, with the tokens it had left), and
  * the next good version is taken. Pods, Services and routes come from YAML (LocalSource); the
  * TrafficPolicies are written straight into the control plane's store, since the YAML path would
- * refuse a bad one before it ever reached a node.
+ * refuse a bad one before it ever reached a node. Both interception modes; the client is curl run
+ * as a pod process ({@link TestNode#curl}), which eBPF mode intercepts as well.
  */
 @RootTest
+@ParameterizedClass(name = "{0}")
+@EnumSource(Interception.class)
 class TrafficPolicyNackRootTest {
   static final String VIP = "10.97.0.30";
   static final NamespacedName POOL = new NamespacedName("default", "pool");
   static final NamespacedName OTHER = new NamespacedName("default", "other");
 
+  @Parameter Interception mode;
   @TempDir Path tmp;
 
   @Test
   void aBadTrafficPolicyIsNackedWholeTheOldOneKeepsWorkingAndTheNextGoodOneIsTaken()
       throws Exception {
-    try (TestNode node = TestNode.create(tmp)) {
+    try (Interception.Setup setup = mode.setUp();
+        TestNode node = TestNode.create(tmp)) {
       node.addPod("client", 10);
       node.addPod("pool-1", 11);
       node.addPod("pool-2", 12);
@@ -68,7 +76,12 @@ class TrafficPolicyNackRootTest {
           ControlPlane.start(
               source, new InetSocketAddress("127.0.0.1", 0), null, Duration.ofMillis(20));
       try {
-        node.startProxyOverXds(TransportKind.EPOLL, "127.0.0.1:" + cp.address().getPort());
+        node.startProxy(
+            node.proxyConfig()
+                .configDir(null)
+                .interception(setup.nextNode())
+                .xdsTarget("127.0.0.1:" + cp.address().getPort())
+                .build());
         SnapshotHolder snapshots = node.proxy().dataPlane().snapshots();
         Await.waitFor(() -> snapshots.current().workloads().size() == 3);
         for (String p : List.of("client", "pool-1", "pool-2")) {
@@ -111,6 +124,7 @@ class TrafficPolicyNackRootTest {
         // The new policy's own bucket: requests pass again.
         assertEquals(List.of("200", "200", "200"), codes(node, 3));
       } finally {
+        node.stopProxy(); // before the control plane, which it would keep reconnecting to
         cp.close();
       }
     }
@@ -135,9 +149,8 @@ class TrafficPolicyNackRootTest {
   }
 
   private static List<String> codes(TestNode node, int n) throws Exception {
-    return node.pod("client")
-        .exec(
-            "curl",
+    return node.curl(
+            "client",
             "-s",
             "-o",
             "/dev/null",

@@ -155,7 +155,9 @@ final class LocalCommand implements Runnable {
         paramLabel = "ARG",
         description =
             "An argument passed on to `nodemesh proxy`, e.g. --transport=io_uring or --workers=1"
-                + " (repeatable).")
+                + " (repeatable). {node} in it stands for the node's name, e.g."
+                + " --bpf-cgroup=/sys/fs/cgroup/unified/mesh-{node}: eBPF mode needs a cgroup and"
+                + " a pin dir per node.")
     List<String> proxyArgs = new ArrayList<>();
 
     @Override

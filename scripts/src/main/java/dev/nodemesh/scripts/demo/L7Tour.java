@@ -1,6 +1,7 @@
 package dev.nodemesh.scripts.demo;
 
 import dev.nodemesh.scripts.local.Names;
+import dev.nodemesh.scripts.local.PodProcess;
 import dev.nodemesh.scripts.local.StateFile;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -208,6 +209,8 @@ public final class L7Tour {
                 "%{http_code} %header{x-served-by}\\n"));
     argv.addAll(extra);
     argv.addAll(List.of("-K", config.toString()));
+    // In eBPF mode curl runs in the client's node's cgroup, as the pod's own app would.
+    argv = PodProcess.inCgroup(PodProcess.cgroupOf(state, nodeOf("client")), argv);
     Process p =
         new ProcessBuilder(argv)
             .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))

@@ -34,13 +34,30 @@ public final class Daemons {
   public static Resource start(
       StateFile state, String role, @Nullable String netns, List<String> argv, Path log)
       throws IOException {
+    return start(state, role, netns, null, argv, log);
+  }
+
+  /**
+   * As above, the process joining {@code cgroup} (when non-null) before it enters {@code netns}: a
+   * pod's process in eBPF mode ({@link PodProcess}). The journal records {@code argv} alone.
+   */
+  public static Resource start(
+      StateFile state,
+      String role,
+      @Nullable String netns,
+      @Nullable Path cgroup,
+      List<String> argv,
+      Path log)
+      throws IOException {
     Resource pending = Resource.pendingProcess(role, netns);
     state.add(pending);
-    List<String> cmd = new ArrayList<>(List.of("setsid"));
+    List<String> inPod = new ArrayList<>();
     if (netns != null) {
-      cmd.addAll(List.of("ip", "netns", "exec", netns));
+      inPod.addAll(List.of("ip", "netns", "exec", netns));
     }
-    cmd.addAll(argv);
+    inPod.addAll(argv);
+    List<String> cmd = new ArrayList<>(List.of("setsid"));
+    cmd.addAll(PodProcess.inCgroup(cgroup, inPod));
     Process p =
         new ProcessBuilder(cmd)
             .redirectErrorStream(true)

@@ -129,6 +129,13 @@ public final class LocalUp {
           ? List.of("-XX:+UseParallelGC", "-Xms64m", "-Xmx64m", "-XX:TrimNativeHeapInterval=5000")
           : List.of("-XX:+UseParallelGC", "-Xms64m", "-Xmx64m");
 
+  /**
+   * In a {@code --proxy-arg}, stands for the node's name, e.g. {@code
+   * --bpf-cgroup=/sys/fs/cgroup/unified/mesh/{node}}: the proxies of an eBPF run must not share a
+   * cgroup or a pin dir.
+   */
+  public static final String NODE = "{node}";
+
   /** Longest Unix socket path (sun_path is 108 bytes with the terminating NUL). */
   private static final int MAX_SOCKET_PATH = 107;
 
@@ -271,11 +278,16 @@ public final class LocalUp {
     }
 
     List<Started> apps = new ArrayList<>();
-    for (PodSpec pod : manifest.pods()) {
-      if (!(pod.app() instanceof AppSpec.None)) {
+    for (NodePlan p : plans) {
+      // In eBPF mode an app joins its node's cgroup, so its own outbound calls are captured too.
+      Path cgroup = opts.proxy() ? PodProcess.cgroup(nodeProxyArgs(p)) : null;
+      for (PodSpec pod : p.node().pods()) {
+        if (pod.app() instanceof AppSpec.None) {
+          continue;
+        }
         String netns = Names.podNetns(prefix, pod.namespace(), pod.name());
         Path log = opts.runDir().resolve(pod.name() + ".log");
-        Resource r = Daemons.start(state, "app:" + pod.name(), netns, appArgv(pod), log);
+        Resource r = Daemons.start(state, "app:" + pod.name(), netns, cgroup, appArgv(pod), log);
         apps.add(new Started(pod, netns, r, log));
       }
     }
@@ -446,8 +458,21 @@ public final class LocalUp {
                 opts.runDir().resolve(CA_DIR).resolve("ca.crt").toString(),
                 "--bootstrap-token-file",
                 opts.runDir().resolve(p.node().name() + ".token").toString()));
-    args.addAll(opts.proxyArgs());
+    args.addAll(nodeProxyArgs(p));
     return args;
+  }
+
+  /**
+   * The {@code --proxy-arg} flags for node {@code p}'s proxy, each {@link #NODE} in them replaced
+   * by the node's name: in eBPF mode every node needs a cgroup and a pin dir of its own.
+   */
+  private List<String> nodeProxyArgs(NodePlan p) {
+    return forNode(opts.proxyArgs(), p.node().name());
+  }
+
+  /** {@code proxyArgs} with every {@link #NODE} in them replaced by {@code node}. */
+  static List<String> forNode(List<String> proxyArgs, String node) {
+    return proxyArgs.stream().map(a -> a.replace(NODE, node)).toList();
   }
 
   /**

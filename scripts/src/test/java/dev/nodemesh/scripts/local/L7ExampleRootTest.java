@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.bpf.testing.TestBpffs;
+import dev.nodemesh.bpf.testing.TestCgroup;
 import dev.nodemesh.scripts.demo.L7Tour;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -12,13 +14,18 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * {@code examples/l7} end to end, as {@code scripts/demo} runs it: {@code local up} of the example
@@ -26,16 +33,27 @@ import org.junit.jupiter.api.io.TempDir;
  * own {@link L7Tour}, whose printed figures must be what the example's resources ask for: the
  * canary split within a binomial margin of 90/10, the fault's 503s within a binomial margin of 25
  * %, exactly 10 requests through the rate limit, every denied request denied and counted by the
- * proxies, and nothing else failing.
+ * proxies, and nothing else failing. Both interception modes: in eBPF mode each node's proxy gets a
+ * cgroup and a pin dir of its own ({@link LocalUp#NODE} in the flags), the apps and the tour's curl
+ * run in their node's cgroup, and down leaves no pin and no attachment.
  */
 @RootTest
+@ParameterizedClass(name = "ebpf={0}")
+@ValueSource(booleans = {false, true})
 class L7ExampleRootTest {
   private static final Path L7 = Path.of("../examples/l7").toAbsolutePath().normalize();
+  private static final List<String> NODES = List.of("node-1", "node-2");
+
+  /** eBPF interception when true, iptables when false. */
+  @Parameter boolean ebpf;
 
   @TempDir Path runDir;
   private String prefix;
   private final ByteArrayOutputStream log = new ByteArrayOutputStream();
   private final PrintStream out = new PrintStream(log, true, StandardCharsets.UTF_8);
+  private final List<TestCgroup> cgroups = new ArrayList<>();
+  private @Nullable TestBpffs bpffs;
+  private List<String> kernelPins = List.of();
 
   @BeforeEach
   void prefix() {
@@ -44,8 +62,54 @@ class L7ExampleRootTest {
 
   @AfterEach
   void cleanUp() throws Exception {
-    List<String> left = RootFixture.tearDown(runDir, prefix);
-    assertEquals(List.of(), left, "left behind after down; output:\n" + log);
+    try {
+      List<String> left = RootFixture.tearDown(runDir, prefix);
+      assertEquals(List.of(), left, "left behind after down; output:\n" + log);
+      if (bpffs != null) {
+        assertEquals(kernelPins, RootFixture.pins(bpffs.path()), "bpffs after down:\n" + log);
+      }
+      for (TestCgroup cg : cgroups) {
+        assertEquals(List.of(), RootFixture.cgroupTree(cg.path()), "attached after down");
+      }
+    } finally {
+      // After down (it stopped the apps in the cgroups); the unmount drops any pin left.
+      Exception first = null;
+      for (AutoCloseable c : cgroups) {
+        try {
+          c.close();
+        } catch (Exception e) {
+          first = first == null ? e : first;
+        }
+      }
+      if (bpffs != null) {
+        bpffs.close();
+      }
+      if (first != null) {
+        throw first;
+      }
+    }
+  }
+
+  /** The proxies' flags: iptables, or eBPF on a cgroup and pin dir per node made here. */
+  private List<String> proxyArgs() throws Exception {
+    // The access log names each request's backend, endpoint and flag: a failure shows which
+    // request went where and why it was not answered by an app.
+    List<String> args = new ArrayList<>(List.of("--workers=1", "--access-log=stdout"));
+    if (ebpf) {
+      bpffs = TestBpffs.mount();
+      kernelPins = RootFixture.pins(bpffs.path());
+      for (String node : NODES) {
+        cgroups.add(TestCgroup.create("l7-" + node));
+      }
+      // TestCgroup names them <run prefix>-l7-<node>: one flag for both, with {node}.
+      String cgroup = cgroups.get(0).path().toString().replace(NODES.get(0), LocalUp.NODE);
+      args.addAll(
+          List.of(
+              "--intercept=ebpf",
+              "--bpf-cgroup=" + cgroup,
+              "--bpf-pin-dir=" + bpffs.path().resolve(LocalUp.NODE)));
+    }
+    return args;
   }
 
   /**
@@ -62,6 +126,7 @@ class L7ExampleRootTest {
 
   @Test
   void theDemosL7FiguresAreWhatTheExampleAsksFor() throws Exception {
+    List<String> proxyArgs = proxyArgs();
     try {
       new LocalUp(
               new LocalUp.Options(
@@ -74,9 +139,7 @@ class L7ExampleRootTest {
                   "127.0.0.1:0", // free ports: other tests may hold 15020
                   Duration.ofSeconds(120),
                   List.of(),
-                  // The access log names each request's backend, endpoint and flag: a failure
-                  // shows which request went where and why it was not answered by an app.
-                  List.of("--workers=1", "--access-log=stdout")),
+                  proxyArgs),
               out)
           .run();
     } catch (Exception e) {
