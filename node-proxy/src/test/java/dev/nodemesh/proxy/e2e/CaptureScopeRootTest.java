@@ -14,6 +14,7 @@ import dev.nodemesh.proxy.testing.Await;
 import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.PodSockets.Conn;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
@@ -105,15 +106,10 @@ class CaptureScopeRootTest {
   @AfterParameterizedClassInvocation
   static void tearDown() throws Exception {
     try {
-      if (cluster != null) {
-        cluster.close();
-        cluster = null;
-      }
+      Teardown.close(cluster, modes);
     } finally {
-      if (modes != null) {
-        modes.close();
-        modes = null;
-      }
+      cluster = null;
+      modes = null;
     }
   }
 

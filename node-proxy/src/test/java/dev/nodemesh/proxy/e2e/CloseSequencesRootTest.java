@@ -11,6 +11,7 @@ import dev.nodemesh.proxy.testing.IdleLoops;
 import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.PodSockets.Conn;
+import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
 import dev.nodemesh.proxy.tunnel.TunnelSettings;
@@ -83,20 +84,12 @@ class CloseSequencesRootTest {
   @AfterParameterizedClassInvocation
   static void tearDown() throws Exception {
     try {
-      for (CloseScriptServer s : new CloseScriptServer[] {near, far}) {
-        if (s != null) {
-          s.close();
-        }
-      }
-      if (cluster != null) {
-        cluster.close();
-        cluster = null;
-      }
+      Teardown.close(near, far, cluster, modes);
     } finally {
-      if (modes != null) {
-        modes.close();
-        modes = null;
-      }
+      near = null;
+      far = null;
+      cluster = null;
+      modes = null;
     }
   }
 
