@@ -87,6 +87,13 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
       boolean h2Downstream,
       HttpLimits limits) {}
 
+  /**
+   * How much of a locally answered request's remaining body is read and dropped to keep the
+   * connection; past it the connection is closed once the answer has left (Tomcat's maxSwallowSize
+   * is 2 MB).
+   */
+  static final long MAX_DISCARDED_BODY = 1 << 20;
+
   private final Context cx;
   private final ExchangeUpstreams upstreams;
   private @Nullable TrafficState traffic; // looked up on the first routed request
@@ -94,6 +101,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
   private @Nullable ChannelHandlerContext ctx;
   private @Nullable Exchange current;
   private boolean discarding;
+  private long discarded; // bytes of the current discarded body so far
   // Inside a downstream read: upstream flushes wait for channelReadComplete (one write per batch).
   private boolean reading;
   private @Nullable Channel upstreamFlushPending;
@@ -180,11 +188,19 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
   private void content(HttpContent content) {
     Exchange e = current;
     if (e == null || discarding) {
-      // The request was answered locally already: the rest of its body is read and dropped.
+      // The request was answered locally already: the rest of its body is read and dropped, up to
+      // MAX_DISCARDED_BODY, so a small body does not cost the connection. A larger one ends it: a
+      // client announcing a gigabyte would otherwise make the proxy (shared by every pod on the
+      // node) read and throw away at line rate for as long as it likes.
+      discarded += content.content().readableBytes();
+      content.release();
       if (content instanceof LastHttpContent) {
         discarding = false;
+      } else if (discarded > MAX_DISCARDED_BODY && ctx != null && ctx.channel().isActive()) {
+        discarding = false;
+        ctx.channel().config().setAutoRead(false);
+        closeAfterWrites(ctx);
       }
-      content.release();
       return;
     }
     e.content(content);
@@ -270,6 +286,7 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
     cancelHalfCloseTimer();
     if (discardRest) {
       discarding = true; // the rest of the body is read and dropped
+      discarded = 0;
     }
     if (!continueReading) {
       return;

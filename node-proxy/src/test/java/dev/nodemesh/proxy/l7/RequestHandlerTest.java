@@ -202,6 +202,25 @@ class RequestHandlerTest {
   }
 
   @Test
+  void aRefusedRequestsBodyIsDroppedOnlyUpToTheCapThenTheConnectionCloses() {
+    EmbeddedChannel ch = server();
+    // Announces a gigabyte; the 503 goes out at once and the body is dropped as it comes, but
+    // only up to MAX_DISCARDED_BODY: past it the proxy stops reading and closes.
+    List<FullHttpResponse> rs =
+        exchange(ch, "POST /none HTTP/1.1\r\nHost: web\r\nContent-Length: 1073741824\r\n\r\n", 1);
+    assertEquals(List.of(503), List.of(status(rs.get(0))));
+    byte[] chunk = new byte[64 << 10];
+    long fed = 0;
+    while (ch.isOpen() && fed < 4 * RequestHandler.MAX_DISCARDED_BODY) {
+      ch.writeInbound(Unpooled.wrappedBuffer(chunk));
+      ch.runPendingTasks();
+      fed += chunk.length;
+    }
+    assertFalse(ch.isOpen(), "still open after " + fed + " bytes of a refused body");
+    assertTrue(fed <= RequestHandler.MAX_DISCARDED_BODY + 2 * chunk.length, "closed after " + fed);
+  }
+
+  @Test
   void chunkedBodyOfARefusedRequestIsDrained() {
     EmbeddedChannel ch = server();
     List<FullHttpResponse> rs =
