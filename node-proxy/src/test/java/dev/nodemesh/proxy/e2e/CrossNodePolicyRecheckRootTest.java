@@ -8,13 +8,13 @@ import dev.nodemesh.bpf.testing.RootTest;
 import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.PodSockets.Conn;
+import dev.nodemesh.proxy.testing.Replies;
 import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.testing.TwoNodeCluster;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -83,8 +83,8 @@ class CrossNodePolicyRecheckRootTest {
     String echo = cluster.node2.ip("echo-1");
     try (Conn denied = cluster.node1.podConnect("client", echo, 9000);
         Conn allowed = cluster.node1.podConnect("other", echo, 9000)) {
-      assertEquals("one", echo(denied, "one"));
-      assertEquals("one", echo(allowed, "one"));
+      assertEquals("one", Replies.echo(denied, "one"));
+      assertEquals("one", Replies.echo(allowed, "one"));
 
       cluster.writeConfig(
           "policy.yaml",
@@ -107,23 +107,10 @@ class CrossNodePolicyRecheckRootTest {
       } catch (IOException e) {
         assertTrue(e.getMessage() != null && e.getMessage().contains("reset"), e.toString());
       }
-      assertEquals("two", echo(allowed, "two"));
-      assertEquals("three", echo(allowed, "three"));
+      assertEquals("two", Replies.echo(allowed, "two"));
+      assertEquals("three", Replies.echo(allowed, "three"));
     }
     assertEquals(1.0, changed(cluster.node2), "only the denied stream was reset");
     assertEquals(0.0, changed(cluster.node1), "node-1 admitted nothing of node-2's");
-  }
-
-  /** Writes {@code text} and reads as many bytes back (the ECHO server echoes as it reads). */
-  private static String echo(Conn ch, String text) throws IOException {
-    byte[] out = text.getBytes(StandardCharsets.UTF_8);
-    ch.write(ByteBuffer.wrap(out));
-    ByteBuffer in = ByteBuffer.allocate(out.length);
-    while (in.hasRemaining()) {
-      if (ch.read(in) < 0) {
-        throw new IOException("closed after " + in.position() + " bytes of " + text);
-      }
-    }
-    return new String(in.array(), StandardCharsets.UTF_8);
   }
 }

@@ -10,6 +10,7 @@ import dev.nodemesh.model.load.ConfigLoader;
 import dev.nodemesh.proxy.testing.Interception;
 import dev.nodemesh.proxy.testing.Mesh;
 import dev.nodemesh.proxy.testing.PodSockets.Conn;
+import dev.nodemesh.proxy.testing.Replies;
 import dev.nodemesh.proxy.testing.Teardown;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.transport.TransportKind;
@@ -116,15 +117,15 @@ class PolicyRecheckRootTest {
   void anOpenL4ConnectionTheNewPolicyDeniesIsResetAndAnAllowedOneKeepsFlowing() throws Exception {
     try (Conn denied = node.podConnect("client", node.ip("echo-1"), 9000);
         Conn allowed = node.podConnect("echo-2", node.ip("echo-1"), 9000)) {
-      assertEquals("one", echo(denied, "one"));
-      assertEquals("one", echo(allowed, "one"));
+      assertEquals("one", Replies.echo(denied, "one"));
+      assertEquals("one", Replies.echo(allowed, "one"));
 
       applyPolicies(DENY_CLIENT);
 
       waitFor(() -> changed() == 1.0, () -> "policy_changed: " + changed());
       assertResetOnRead(denied);
-      assertEquals("two", echo(allowed, "two"));
-      assertEquals("three", echo(allowed, "three"));
+      assertEquals("two", Replies.echo(allowed, "two"));
+      assertEquals("three", Replies.echo(allowed, "three"));
     }
     assertEquals(1.0, changed(), "only the denied connection was reset");
     assertEquals(
@@ -189,19 +190,6 @@ class PolicyRecheckRootTest {
               && (e.getMessage().contains("reset") || e.getMessage().contains("Broken pipe")),
           e.toString());
     }
-  }
-
-  /** Writes {@code text} and reads as many bytes back (the ECHO server echoes as it reads). */
-  private static String echo(Conn ch, String text) throws IOException {
-    byte[] out = text.getBytes(StandardCharsets.UTF_8);
-    ch.write(ByteBuffer.wrap(out));
-    ByteBuffer in = ByteBuffer.allocate(out.length);
-    while (in.hasRemaining()) {
-      if (ch.read(in) < 0) {
-        throw new IOException("closed after " + in.position() + " bytes of " + text);
-      }
-    }
-    return new String(in.array(), StandardCharsets.UTF_8);
   }
 
   /**

@@ -41,4 +41,20 @@ public final class Replies {
     buf.flip();
     return StandardCharsets.UTF_8.decode(buf).toString();
   }
+
+  /**
+   * Writes {@code text} and reads as many bytes back (an ECHO server echoes as it reads); leaves
+   * {@code ch} open.
+   */
+  public static String echo(Conn ch, String text) throws IOException {
+    byte[] out = text.getBytes(StandardCharsets.UTF_8);
+    ch.write(ByteBuffer.wrap(out));
+    ByteBuffer in = ByteBuffer.allocate(out.length);
+    while (in.hasRemaining()) {
+      if (ch.read(in) < 0) {
+        throw new IOException("closed after " + in.position() + " bytes of " + text);
+      }
+    }
+    return new String(in.array(), StandardCharsets.UTF_8);
+  }
 }
