@@ -2,8 +2,11 @@ package dev.nodemesh.cni;
 
 import dev.nodemesh.cni.plugin.InputLimits;
 import dev.nodemesh.cni.plugin.Plugin;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.Map;
 
 /**
  * The executable the container runtime runs: reads stdin (bounded by {@link InputLimits}), runs the
@@ -34,13 +37,22 @@ public final class CniMain {
 
   /** Also the body of {@code nodemesh cni}. */
   public static int run() {
-    PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
+    return run(System.in, System.out, System.getenv());
+  }
+
+  /**
+   * One call with this stdin, stdout and environment: {@link #run()}, and the training run for the
+   * start-up cache ({@code StartupTraining}), which goes through here so that this class and its
+   * path are in the cache too.
+   */
+  public static int run(InputStream in, OutputStream sink, Map<String, String> env) {
+    PrintStream out = new PrintStream(sink, false, StandardCharsets.UTF_8);
     String failed = FAILED;
     int exit;
     String stdout;
     try {
-      byte[] stdin = InputLimits.readStdin(System.in);
-      Plugin.Response r = Plugin.standard().run(System.getenv(), stdin);
+      byte[] stdin = InputLimits.readStdin(in);
+      Plugin.Response r = Plugin.standard().run(env, stdin);
       stdout = r.stdout();
       exit = r.exitCode();
     } catch (Throwable t) { // NOPMD: the one place where anything at all becomes an error object

@@ -6,11 +6,13 @@ import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.nodemesh.cni.spec.CniEnv;
 import dev.nodemesh.cni.spec.CniError;
+import dev.nodemesh.cni.spec.NetConf;
 import dev.nodemesh.model.cni.JsonTrees;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.Iterator;
 import java.util.Map;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Size limits on everything the runtime hands the plugin, checked before anything else reads it, so
@@ -119,10 +121,17 @@ public final class InputLimits {
   }
 
   /**
-   * Code 6 when stdin is over its limit or nests too deep, code 7 naming the field when one string
-   * is too long; malformed JSON is left to {@code NetConf.parse}, which reports it as before.
+   * stdin as read once for the whole call: its JSON value (null when it holds none), or why it is
+   * not JSON. Malformed JSON is not refused here: VERSION answers whatever stdin holds, and the
+   * other commands report it through {@link NetConf#of}, as {@code NetConf.parse} does.
    */
-  static void checkStdin(byte[] stdin) throws CniError {
+  record Stdin(@Nullable JsonNode tree, @Nullable JacksonException malformed) {}
+
+  /**
+   * Code 6 when stdin is over its limit or nests too deep, code 7 naming the field when one string
+   * is too long; otherwise the tree, read once here with these limits, for everything after.
+   */
+  static Stdin checkStdin(byte[] stdin) throws CniError {
     if (stdin.length > MAX_STDIN_BYTES) {
       throw new CniError(
           CniError.DECODING_FAILURE,
@@ -138,13 +147,14 @@ public final class InputLimits {
           "decoding the network configuration failed",
           e.getOriginalMessage());
     } catch (JacksonException e) {
-      return;
+      return new Stdin(null, e);
     } catch (IOException e) {
       throw new CniError(CniError.IO_FAILURE, "reading stdin failed", String.valueOf(e));
     }
     if (tree != null) {
       checkJson(tree, "");
     }
+    return new Stdin(tree, null);
   }
 
   /** Walks the tree (depth already bounded by the reader) checking every key and string. */

@@ -1,5 +1,6 @@
 package dev.nodemesh.cni.plugin;
 
+import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
@@ -51,12 +52,21 @@ public final class Plugin {
   /** What a call prints on stdout and its exit status. */
   public record Response(int exitCode, String stdout) {}
 
+  /*
+   * The real agent client and netns check as constants: a lambda or method reference is an
+   * invokedynamic call site, and the AOT cache holds the lambda's class only for call sites the
+   * training run resolved. Made in the class initialiser, which the training run also runs, a pod
+   * start never spins a lambda class (that took the classfile API and a few ms in each ADD).
+   */
+  private static final AgentFactory FRAMED = FramedAgent::open;
+  private static final PodNetns.Check POD_NETNS = netns -> PodNetns.standard().require(netns);
+
   private final AgentFactory agents;
   private final PrintStream log;
   private final PodNetns.Check netnsCheck;
 
   public Plugin(AgentFactory agents, PrintStream log) {
-    this(agents, log, PodNetns.standard()::require);
+    this(agents, log, POD_NETNS);
   }
 
   public Plugin(AgentFactory agents, PrintStream log, PodNetns.Check netnsCheck) {
@@ -72,14 +82,14 @@ public final class Plugin {
 
   /** The real node agent client, logging to {@code log}. */
   public static Plugin standardWith(PrintStream log) {
-    return new Plugin(FramedAgent::open, log);
+    return new Plugin(FRAMED, log);
   }
 
   /**
    * The real node agent client with another {@code CNI_NETNS} check (tests, the AOT training run).
    */
   public static Plugin standardWith(PrintStream log, PodNetns.Check netnsCheck) {
-    return new Plugin(FramedAgent::open, log, netnsCheck);
+    return new Plugin(FRAMED, log, netnsCheck);
   }
 
   /**
@@ -88,22 +98,27 @@ public final class Plugin {
    * {@link Error}.
    */
   public Response run(Map<String, String> env, byte[] stdin) {
-    // Sizes first: nothing below reads an oversized field.
+    // Sizes first: nothing below reads an oversized field. stdin is parsed here, once.
+    InputLimits.Stdin in;
     try {
-      InputLimits.checkStdin(stdin);
+      in = InputLimits.checkStdin(stdin);
       InputLimits.checkEnv(env);
     } catch (CniError err) {
       return new Response(1, JsonTrees.write(err.toJson(CniVersion.LATEST)));
     }
     // Errors found before the config is decoded (the environment) still answer in the config's
     // version when stdin names one we speak.
-    CniVersion version = peekVersion(stdin);
+    CniVersion version = peekVersion(in.tree());
     try {
       CniEnv e = CniEnv.from(env);
       if (e.command() == CniEnv.Command.VERSION) {
-        return ok(version(stdin));
+        return ok(version(in.tree()));
       }
-      NetConf conf = NetConf.parse(stdin);
+      JacksonException malformed = in.malformed();
+      if (malformed != null) {
+        throw NetConf.malformed(malformed);
+      }
+      NetConf conf = NetConf.of(in.tree());
       version = conf.version();
       PluginConfig config = PluginConfig.from(conf.raw());
       return switch (e.command()) {
@@ -137,11 +152,10 @@ public final class Plugin {
     }
   }
 
-  private static CniVersion peekVersion(byte[] stdin) {
+  private static CniVersion peekVersion(@Nullable JsonNode in) {
     try {
-      JsonNode in = JsonTrees.read(stdin);
       return in == null ? CniVersion.LATEST : CniVersion.parse(in.path("cniVersion").asText(""));
-    } catch (IOException | CniError e) {
+    } catch (CniError e) {
       return CniVersion.LATEST;
     }
   }
@@ -150,23 +164,19 @@ public final class Plugin {
     return new Response(0, JsonTrees.writePretty(out));
   }
 
-  /** Answers with the requested version when it is one we speak, else the latest. */
-  private static JsonNode version(byte[] stdin) {
-    String asked = "";
-    try {
-      JsonNode in = JsonTrees.read(stdin);
-      if (in != null) {
-        asked = in.path("cniVersion").asText("");
-      }
-    } catch (IOException e) {
-      // VERSION needs nothing from stdin; an unreadable one is not an error.
-    }
+  /**
+   * Answers with the requested version when it is one we speak, else the latest. VERSION needs
+   * nothing from stdin: unreadable or empty stdin is not an error.
+   */
+  private static JsonNode version(@Nullable JsonNode in) {
+    String asked = in == null ? "" : in.path("cniVersion").asText("");
     ObjectNode out = JsonNodeFactory.instance.objectNode();
-    out.put(
-        "cniVersion",
-        CniVersion.supported().contains(asked) ? asked : CniVersion.LATEST.toString());
+    List<String> supported = CniVersion.supported();
+    out.put("cniVersion", supported.contains(asked) ? asked : CniVersion.LATEST.toString());
     ArrayNode a = out.putArray("supportedVersions");
-    CniVersion.supported().forEach(a::add);
+    for (String v : supported) {
+      a.add(v);
+    }
     return out;
   }
 

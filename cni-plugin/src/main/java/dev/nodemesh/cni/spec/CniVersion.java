@@ -1,6 +1,6 @@
 package dev.nodemesh.cni.spec;
 
-import java.util.Arrays;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -40,7 +40,13 @@ public enum CniVersion {
   }
 
   public static List<String> supported() {
-    return Arrays.stream(values()).map(CniVersion::toString).toList();
+    // A loop, not a stream: the plugin's process lives for one call, and a stream pipeline is a few
+    // dozen classes to initialise for five strings.
+    List<String> out = new ArrayList<>();
+    for (CniVersion v : values()) {
+      out.add(v.text);
+    }
+    return List.copyOf(out);
   }
 
   public boolean atLeast(CniVersion other) {

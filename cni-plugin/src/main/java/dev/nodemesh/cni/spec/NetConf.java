@@ -20,13 +20,15 @@ public record NetConf(CniVersion version, String name, String type, ObjectNode r
     try {
       tree = JsonTrees.read(stdin);
     } catch (JacksonException e) {
-      throw new CniError(
-          CniError.DECODING_FAILURE,
-          "decoding the network configuration failed",
-          e.getOriginalMessage());
+      throw malformed(e);
     } catch (java.io.IOException e) {
       throw new CniError(CniError.IO_FAILURE, "reading stdin failed", String.valueOf(e));
     }
+    return of(tree);
+  }
+
+  /** As {@link #parse}, for stdin the caller has read already: its tree (null when empty). */
+  public static NetConf of(@Nullable JsonNode tree) throws CniError {
     if (tree == null || !tree.isObject()) {
       throw new CniError(
           CniError.DECODING_FAILURE,
@@ -40,6 +42,14 @@ public record NetConf(CniVersion version, String name, String type, ObjectNode r
     }
     CniVersion version = CniVersion.parse(v.asText(""));
     return new NetConf(version, text(raw, "name"), text(raw, "type"), raw);
+  }
+
+  /** The error {@link #parse} reports for stdin that is not JSON. */
+  public static CniError malformed(JacksonException e) {
+    return new CniError(
+        CniError.DECODING_FAILURE,
+        "decoding the network configuration failed",
+        e.getOriginalMessage());
   }
 
   /** The previous plugin's result, or null when there is none. */

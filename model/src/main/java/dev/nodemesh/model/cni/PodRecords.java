@@ -1,20 +1,30 @@
 package dev.nodemesh.model.cni;
 
+import static java.nio.file.StandardOpenOption.CREATE_NEW;
+import static java.nio.file.StandardOpenOption.WRITE;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.MissingNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.SeekableByteChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -82,6 +92,9 @@ public final class PodRecords {
 
   private static final String SUFFIX = ".json";
 
+  private static final FileAttribute<Set<PosixFilePermission>> OWNER_ONLY =
+      PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"));
+
   private final Path dir;
 
   public PodRecords(Path dir) {
@@ -112,9 +125,8 @@ public final class PodRecords {
       Files.createDirectories(dir);
       Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
     }
-    Path tmp = Files.createTempFile(dir, ".add-", ".tmp");
+    Path tmp = writeTemp(JsonTrees.bytes(r.toJson()));
     try {
-      Files.write(tmp, JsonTrees.bytes(r.toJson()));
       try {
         Files.move(tmp, file(r.containerId()), StandardCopyOption.ATOMIC_MOVE);
       } catch (AtomicMoveNotSupportedException e) {
@@ -122,6 +134,39 @@ public final class PodRecords {
       }
     } finally {
       Files.deleteIfExists(tmp);
+    }
+  }
+
+  /**
+   * {@code json} in a new owner-only file {@code .add-<n>-<attempt>.tmp} in the dir, as {@code
+   * Files.createTempFile} would make it, but named from the clock rather than {@code SecureRandom}:
+   * the JDK's temp-file helper seeds a {@code SecureRandom} and mixes it with SHA-1, which
+   * initialises the security providers and a message digest in a plugin process that lives for one
+   * ADD. {@code CREATE_NEW} makes the name unique: one another writer took in the same nanosecond
+   * is retried.
+   */
+  private Path writeTemp(byte[] json) throws IOException {
+    for (int attempt = 0; ; attempt++) {
+      Path tmp = dir.resolve(".add-" + System.nanoTime() + "-" + attempt + ".tmp");
+      SeekableByteChannel ch;
+      try {
+        ch = Files.newByteChannel(tmp, EnumSet.of(CREATE_NEW, WRITE), OWNER_ONLY);
+      } catch (FileAlreadyExistsException e) {
+        if (attempt < 100) {
+          continue;
+        }
+        throw e;
+      }
+      try (ch) {
+        ByteBuffer b = ByteBuffer.wrap(json);
+        while (b.hasRemaining()) {
+          ch.write(b);
+        }
+      } catch (IOException | RuntimeException e) {
+        Files.deleteIfExists(tmp);
+        throw e;
+      }
+      return tmp;
     }
   }
 
