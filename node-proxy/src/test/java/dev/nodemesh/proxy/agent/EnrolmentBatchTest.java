@@ -114,7 +114,7 @@ class EnrolmentBatchTest {
     public void add(Enroller.PodSpec spec) throws IOException {
       events.add(
           "add " + spec.uid() + "/" + spec.name() + " on " + Thread.currentThread().getName());
-      if (spec.name().equals("pod-broken")) {
+      if (spec.name().equals("broken")) {
         throw new IOException("add failed");
       }
       committed.add(spec.uid() + "/" + spec.name());
