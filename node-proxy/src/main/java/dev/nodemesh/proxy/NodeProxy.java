@@ -151,6 +151,8 @@ public final class NodeProxy implements AutoCloseable {
       @Nullable Authorizer authorizer,
       TunnelSettings tunnelSettings)
       throws Exception {
+    StartupTimeline timeline = StartupTimeline.PROCESS;
+    timeline.mark("proxy");
     Transport transport = Transport.of(config.transport());
     transport.logChoice();
     ProxyMetrics metrics = new ProxyMetrics(config.nodeName());
@@ -184,6 +186,7 @@ public final class NodeProxy implements AutoCloseable {
     EventLoopGroup accept = transport.newGroup(1, FatalErrors.threads("nodemesh-accept"));
     EventLoopGroup workers =
         transport.newGroup(config.workerThreads(), FatalErrors.threads("nodemesh-io"));
+    timeline.mark("event loops");
     Interception interception;
     try {
       interception = interception(config.interception());
@@ -192,6 +195,7 @@ public final class NodeProxy implements AutoCloseable {
       accessLog.close();
       throw e;
     }
+    timeline.mark("interception");
     ChannelCredentials toControlPlane = controlPlaneCredentials(config.controlPlaneRoot());
     IdentityConfig plaintextCheck = config.identity();
     if (plaintextCheck != null && config.controlPlaneRoot() == null) {
@@ -226,6 +230,7 @@ public final class NodeProxy implements AutoCloseable {
         throw e;
       }
       identities = identity.manager();
+      timeline.mark("identity");
     }
     Authorizer policy =
         new FailClosedAuthorizer(authorizer != null ? authorizer : new PolicyAuthorizer());
@@ -276,6 +281,7 @@ public final class NodeProxy implements AutoCloseable {
     health.bindCapture(snapshots::current);
     if (saved != null) {
       health.configApplied("saved", Duration.between(saved.config().acceptedAt(), Instant.now()));
+      timeline.markOnce("config in force");
     }
     AutoCloseable watcher = null;
     ExecutorService agentThread = null;
@@ -306,6 +312,7 @@ public final class NodeProxy implements AutoCloseable {
                   public void accepted(
                       ConfigSnapshot snapshot, Map<String, List<Resource>> resources) {
                     health.configApplied("xds", Duration.ZERO);
+                    timeline.markOnce("config in force");
                     save(store, config.nodeName(), snapshot.version(), resources);
                   }
 
@@ -329,6 +336,7 @@ public final class NodeProxy implements AutoCloseable {
                 s -> {
                   ConfigSnapshot old = snapshots.swap(s);
                   health.configApplied("local", Duration.ZERO);
+                  timeline.markOnce("config in force");
                   log.info("config version {} -> {}: {}", old.version(), s.version(), s.describe());
                 },
                 e -> {
@@ -339,6 +347,7 @@ public final class NodeProxy implements AutoCloseable {
                       e.getMessage());
                 });
       }
+      timeline.mark("config source");
       CertificateManager certificates = identity == null ? null : identity.manager();
       agentThread =
           Executors.newSingleThreadExecutor(new DefaultThreadFactory("nodemesh-agent", true));
@@ -350,10 +359,13 @@ public final class NodeProxy implements AutoCloseable {
       Future<?> unused =
           agentThread.submit(
               () -> {
+                timeline.mark("re-enrolment start");
                 reenrolRecordedPods(config.cniRunDir(), reenrol, readiness);
+                timeline.mark("re-enrolment end");
                 afterwards.run();
               });
       agent = AgentServer.start(config.agentSocket(), new NodeAgentService(enroller, agentThread));
+      timeline.mark("agent socket");
       readiness.supersededWhen(agent::superseded);
       AdminServer admin =
           AdminServer.start(
@@ -361,12 +373,19 @@ public final class NodeProxy implements AutoCloseable {
               metrics::scrape,
               // Ready once a config is in force (at once from a directory, after the first
               // accepted update over xDS) and this node's pods are enrolled.
-              readiness::notReadyReason,
+              () -> {
+                String notReady = readiness.notReadyReason();
+                if (notReady == null) {
+                  timeline.ready();
+                }
+                return notReady;
+              },
               watchdog::unhealthyReason,
               () ->
                   certificates == null
                       ? ConfigDump.json(snapshots.current())
                       : ConfigDump.json(snapshots.current(), certificates.held()));
+      timeline.mark("admin");
       log.info(
           "node proxy for {} ready: agent {}, admin http://{}",
           config.nodeName(),

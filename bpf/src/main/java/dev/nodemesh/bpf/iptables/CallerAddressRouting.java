@@ -133,6 +133,23 @@ public record CallerAddressRouting(int proxyMark, int replyMark, int table, int 
     return s.toString();
   }
 
+  /**
+   * The mangle transaction for a namespace that holds it already ({@link Prior#INSTALLED}): both
+   * chains declared (created or emptied) and refilled, both jumps checked ({@code -C}), so a
+   * missing jump fails it whole and the caller converges with {@link #mangleInstallScript} (see
+   * {@link RedirectRules#reinstallScript}).
+   */
+  public String mangleReinstallScript() {
+    StringBuilder s = new StringBuilder("*mangle\n");
+    s.append(':').append(PREROUTING_CHAIN).append(" - [0:0]\n");
+    s.append(':').append(OUTPUT_CHAIN).append(" - [0:0]\n");
+    chainRules(s);
+    s.append(PREROUTING_JUMP.replaceFirst("-A", "-C")).append('\n');
+    s.append(OUTPUT_JUMP.replaceFirst("-A", "-C")).append('\n');
+    s.append("COMMIT\n");
+    return s.toString();
+  }
+
   /** The mangle transaction removing exactly what {@link #mangleFreshScript} adds. */
   public String mangleRemoveAllScript() {
     return mangleRemoveScript(new State(true, true, true, true, false, false, false));
@@ -281,20 +298,29 @@ public record CallerAddressRouting(int proxyMark, int replyMark, int table, int 
    * failure whatever was added is removed again before the exception is thrown.
    */
   public void install(Path netns, boolean ipv6) throws IOException {
+    install(netns, ipv6, Prior.NONE);
+  }
+
+  /**
+   * As {@link #install(Path, boolean)}, the first mangle transaction of each family written for
+   * {@code prior}. Returns how many processes it ran: one per family when {@code prior} was right.
+   */
+  public int install(Path netns, boolean ipv6, Prior prior) throws IOException {
     List<Step> steps = new ArrayList<>();
     List<Family> families = ipv6 ? List.of(Family.IPV4, Family.IPV6) : List.of(Family.IPV4);
+    String fast = prior == Prior.NONE ? mangleFreshScript() : mangleReinstallScript();
     for (Family f : families) {
       steps.add(
           new Step(
               f,
-              mangleFreshScript(),
+              fast,
               save -> {
                 State now = parse(Transactions.table(save, "mangle"), "", "");
                 return mangleInstallScript(now.preroutingJump(), now.outputJump());
               }));
     }
     try {
-      Transactions.run(
+      return Transactions.run(
           netns,
           steps,
           () -> {

@@ -22,8 +22,10 @@ import org.slf4j.LoggerFactory;
  * new pod) and a remove of what {@link #install} put there assumes exactly that is there; when the
  * namespace turns out otherwise (a retried ADD, a restarted proxy re-enrolling its pods, rules
  * changed by hand) the transaction fails whole and the table is read and converged instead: chains
- * declared again (which empties them) and refilled, missing jumps added, none doubled. The families
- * run as concurrent processes, the routing's rule and route go over netlink meanwhile.
+ * declared again (which empties them) and refilled, missing jumps added, none doubled. A caller
+ * that knows better says so ({@link Prior}): a restarted proxy re-enrolling its pods expects our
+ * rules, and its one restore per family rewrites the chains and checks the jumps. The families run
+ * as concurrent processes, the routing's rule and route go over netlink meanwhile.
  *
  * <p>Without IPv6 rules a pod's native IPv6 traffic is not captured; {@link #remove(Path)} clears
  * both families whatever was installed. Limits: every call forks a process per family, which is
@@ -77,38 +79,39 @@ public final class PodInterception {
   /**
    * Installs (or re-installs, converging) the redirect rules in the namespace at {@code netns}:
    * IPv4, and IPv6 too when {@code ipv6}; and the routing, if this has one. All or nothing: if any
-   * part fails, everything of ours is removed again from both families.
+   * part fails, everything of ours is removed again from both families. Expects a namespace with
+   * none of our rules ({@link Prior#NONE}).
    */
   public void install(Path netns, boolean ipv6) throws IOException {
+    install(netns, ipv6, Prior.NONE);
+  }
+
+  /**
+   * As {@link #install(Path, boolean)}, the first transaction of each family written for {@code
+   * prior}; where the namespace holds something else, it is read and converged all the same.
+   * Returns how many processes it ran: one per family when {@code prior} was right.
+   */
+  public int install(Path netns, boolean ipv6, Prior prior) throws IOException {
+    String fast = fastScript(prior);
     List<Step> steps = new ArrayList<>();
-    steps.add(
-        new Step(
-            Family.IPV4,
-            routing == null
-                ? rules.freshScript()
-                : rules.freshScript() + routing.mangleFreshScript(),
-            save -> convergeScript(save, routing)));
+    steps.add(new Step(Family.IPV4, fast, save -> convergeScript(save, routing)));
     if (ipv6) {
-      steps.add(
-          new Step(
-              Family.IPV6,
-              routing == null
-                  ? rules.freshScript()
-                  : rules.freshScript() + routing.mangleFreshScript(),
-              save -> convergeScript(save, routing)));
+      steps.add(new Step(Family.IPV6, fast, save -> convergeScript(save, routing)));
     }
+    int spawned;
     try {
-      Transactions.run(
-          netns,
-          steps,
-          () -> {
-            if (routing != null) {
-              routing.installRoutes(netns, Family.IPV4);
-              if (ipv6) {
-                routing.installRoutes(netns, Family.IPV6);
-              }
-            }
-          });
+      spawned =
+          Transactions.run(
+              netns,
+              steps,
+              () -> {
+                if (routing != null) {
+                  routing.installRoutes(netns, Family.IPV4);
+                  if (ipv6) {
+                    routing.installRoutes(netns, Family.IPV6);
+                  }
+                }
+              });
     } catch (IOException | RuntimeException e) {
       try {
         remove(netns);
@@ -117,7 +120,20 @@ public final class PodInterception {
       }
       throw e;
     }
-    log.debug("redirect rules installed in {} (IPv6: {})", netns, ipv6);
+    log.debug("redirect rules installed in {} (IPv6: {}, {} processes)", netns, ipv6, spawned);
+    return spawned;
+  }
+
+  /** The one-restore transaction for a namespace in state {@code prior}, nat and mangle. */
+  private String fastScript(Prior prior) {
+    return switch (prior) {
+      case NONE ->
+          routing == null ? rules.freshScript() : rules.freshScript() + routing.mangleFreshScript();
+      case INSTALLED ->
+          routing == null
+              ? rules.reinstallScript()
+              : rules.reinstallScript() + routing.mangleReinstallScript();
+    };
   }
 
   private String convergeScript(String save, @Nullable CallerAddressRouting routing) {

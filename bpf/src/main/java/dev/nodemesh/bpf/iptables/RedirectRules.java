@@ -69,6 +69,25 @@ public record RedirectRules(int outboundPort, int inboundPort, int hbonePort, in
     return s.toString();
   }
 
+  /**
+   * The transaction for a namespace that already holds our rules ({@link Prior#INSTALLED}: a
+   * restarted proxy re-enrolling its pods), which needs no look at the table first either: it
+   * declares both chains (creating or emptying each) and refills them, and checks ({@code -C}) that
+   * each jump is there instead of adding it. A missing jump fails the whole transaction, leaving
+   * the table as it was, and the caller reads the table and converges with {@link #installScript};
+   * a jump present twice (which no install of ours makes) is left so.
+   */
+  public String reinstallScript() {
+    StringBuilder s = new StringBuilder("*nat\n");
+    s.append(':').append(OUTPUT_CHAIN).append(" - [0:0]\n");
+    s.append(':').append(INBOUND_CHAIN).append(" - [0:0]\n");
+    chainRules(s);
+    s.append(OUTPUT_JUMP.replaceFirst("-A", "-C")).append('\n');
+    s.append(INBOUND_JUMP.replaceFirst("-A", "-C")).append('\n');
+    s.append("COMMIT\n");
+    return s.toString();
+  }
+
   private void chainRules(StringBuilder s) {
     s.append("-A ")
         .append(OUTPUT_CHAIN)

@@ -46,16 +46,19 @@ final class Transactions {
 
   /**
    * Runs every step (all of them, even after one failed) and {@code meanwhile}; throws the first
-   * failure with the others suppressed.
+   * failure with the others suppressed. Returns how many processes it ran: one per step when every
+   * fast script fitted the namespace (what the tests of each path count).
    */
-  static void run(Path netns, List<Step> steps, Meanwhile meanwhile) throws IOException {
+  static int run(Path netns, List<Step> steps, Meanwhile meanwhile) throws IOException {
     List<@Nullable Started> fast = new ArrayList<>();
     IOException failure = null;
+    int spawned = 0;
     for (Step s : steps) {
       Started started = null;
       String script = s.fast();
       if (script != null) {
         try {
+          spawned++;
           started = Started.start(netns, script, restore(s.family()));
         } catch (IOException e) {
           failure = add(failure, e);
@@ -81,8 +84,10 @@ final class Transactions {
         }
       }
       try {
+        spawned++;
         String script = s.slow().apply(save(netns, s.family()));
         if (!script.isEmpty()) {
+          spawned++;
           Started.start(netns, script, restore(s.family())).finish();
         }
       } catch (IOException e) {
@@ -95,6 +100,7 @@ final class Transactions {
     if (failure != null) {
       throw failure;
     }
+    return spawned;
   }
 
   private static IOException add(@Nullable IOException first, IOException next) {

@@ -57,6 +57,26 @@ class CallerAddressRoutingRootTest {
     routing.remove(ns.path()); // twice is fine
   }
 
+  /** eBPF mode's share of a restarted proxy's re-enrolment ({@link Prior#INSTALLED}). */
+  @Test
+  void aReinstallExpectingItIsOneRestorePerFamilyAndConvergesWhereAJumpIsGone() throws IOException {
+    assertEquals(2, routing.install(ns.path(), true, Prior.NONE));
+    String exact = strip(ns.exec("iptables-save", "-t", "mangle"));
+    String exact6 = strip(ns.exec("ip6tables-save", "-t", "mangle"));
+    ns.exec("iptables", "-t", "mangle", "-F", "NODEMESH_REPLY");
+    ns.exec("ip6tables", "-t", "mangle", "-A", "NODEMESH_PRERT", "-j", "RETURN");
+    assertEquals(2, routing.install(ns.path(), true, Prior.INSTALLED));
+    assertEquals(exact, strip(ns.exec("iptables-save", "-t", "mangle")));
+    assertEquals(exact6, strip(ns.exec("ip6tables-save", "-t", "mangle")));
+    ns.exec("ip6tables", "-t", "mangle", "-D", "PREROUTING", "-j", "NODEMESH_PRERT");
+    assertEquals(4, routing.install(ns.path(), true, Prior.INSTALLED));
+    assertEquals(exact, strip(ns.exec("iptables-save", "-t", "mangle")));
+    assertEquals(exact6, strip(ns.exec("ip6tables-save", "-t", "mangle")));
+    assertTrue(routing.read(ns.path(), Family.IPV6).complete());
+    routing.remove(ns.path());
+    assertTrue(routing.read(ns.path(), Family.IPV4).clean());
+  }
+
   @Test
   void ipv4OnlyInstallLeavesIpv6Alone() throws IOException {
     routing.install(ns.path(), false);

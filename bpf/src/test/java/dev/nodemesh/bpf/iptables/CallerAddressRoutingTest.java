@@ -86,6 +86,21 @@ class CallerAddressRoutingTest {
   }
 
   @Test
+  void aReinstallMangleTransactionRewritesTheChainsAndOnlyChecksTheJumps() {
+    String s = routing.mangleReinstallScript();
+    assertTrue(s.startsWith("*mangle\n:NODEMESH_PRERT - [0:0]\n:NODEMESH_REPLY - [0:0]\n"), s);
+    assertFalse(s.contains("-N "), s);
+    assertFalse(s.contains("-A PREROUTING"), s);
+    assertFalse(s.contains("-A OUTPUT"), s);
+    assertEquals(1, s.lines().filter(l -> l.equals("-C PREROUTING -j NODEMESH_PRERT")).count(), s);
+    assertEquals(1, s.lines().filter(l -> l.equals("-C OUTPUT -j NODEMESH_REPLY")).count(), s);
+    assertEquals(
+        routing.mangleFreshScript().lines().filter(l -> l.startsWith("-A NODEMESH_")).toList(),
+        s.lines().filter(l -> l.startsWith("-A NODEMESH_")).toList());
+    assertTrue(s.endsWith("COMMIT\n"), s);
+  }
+
+  @Test
   void parseFindsOnlyOurChainsRuleAndRoute() {
     String mangle =
         """

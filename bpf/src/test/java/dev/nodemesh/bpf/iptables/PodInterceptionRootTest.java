@@ -140,6 +140,59 @@ class PodInterceptionRootTest {
     assertTrue(both.read(ns.path(), PodInterception.Family.IPV6).clean());
   }
 
+  /**
+   * A restarted proxy re-enrolling its pods expects its rules in place ({@link Prior#INSTALLED}):
+   * one restore per family rewrites our chains, whatever was done to their contents meanwhile, and
+   * checks the jumps; only a family with a jump gone (or nothing of ours) is read and converged.
+   * The counts are the processes each install ran.
+   */
+  @Test
+  void aReinstallExpectingOurRulesIsOneRestorePerFamilyAndReadsOnlyWhereAJumpIsGone()
+      throws IOException {
+    PodInterception both =
+        new PodInterception(RedirectRules.defaults(), CallerAddressRouting.defaults());
+    // Nothing there: each family's restore fails whole, then a save and a converging restore.
+    assertEquals(6, both.install(ns.path(), true, Prior.INSTALLED));
+    String exact = strip(ns.exec("iptables-save"));
+    String exact6 = strip(ns.exec("ip6tables-save"));
+    assertEquals(exact, strip(freshlyInstalled()), "as a fresh install makes them");
+    assertEquals(2, both.install(ns.path(), true, Prior.INSTALLED));
+    assertEquals(exact, strip(ns.exec("iptables-save")));
+    assertEquals(exact6, strip(ns.exec("ip6tables-save")));
+
+    // Chains emptied or given stray rules: still one restore per family, exact again.
+    ns.exec("iptables", "-t", "nat", "-F", "NODEMESH_OUTPUT");
+    ns.exec("iptables", "-t", "nat", "-A", "NODEMESH_OUTPUT", "-p", "tcp", "-j", "RETURN");
+    ns.exec("iptables", "-t", "mangle", "-F", "NODEMESH_PRERT");
+    ns.exec("ip6tables", "-t", "nat", "-A", "NODEMESH_INBOUND", "-j", "RETURN");
+    assertEquals(2, both.install(ns.path(), true, Prior.INSTALLED));
+    assertEquals(exact, strip(ns.exec("iptables-save")));
+    assertEquals(exact6, strip(ns.exec("ip6tables-save")));
+
+    // A jump gone in IPv4 only: that family is read and converged, IPv6 stays one restore.
+    ns.exec("iptables", "-t", "nat", "-D", "PREROUTING", "-p", "tcp", "-j", "NODEMESH_INBOUND");
+    ns.exec("iptables", "-t", "mangle", "-D", "OUTPUT", "-j", "NODEMESH_REPLY");
+    assertEquals(4, both.install(ns.path(), true, Prior.INSTALLED));
+    assertEquals(exact, strip(ns.exec("iptables-save")));
+    assertEquals(exact6, strip(ns.exec("ip6tables-save")));
+    String rules = ns.exec("ip", "-4", "rule", "show");
+    assertEquals(2, count(rules, "lookup 1338"), rules);
+
+    // And a new pod's guess: nothing of ours, one restore per family.
+    both.removeInstalled(ns.path(), true);
+    assertEquals(2, both.install(ns.path(), true, Prior.NONE));
+    assertEquals(exact, strip(ns.exec("iptables-save")));
+  }
+
+  /** The IPv4 tables of a second namespace after a fresh dual-stack install (an ADD's). */
+  private static String freshlyInstalled() throws IOException {
+    try (TestNetns other = TestNetns.create("ipt2")) {
+      new PodInterception(RedirectRules.defaults(), CallerAddressRouting.defaults())
+          .install(other.path(), true, Prior.NONE);
+      return other.exec("iptables-save");
+    }
+  }
+
   @Test
   void aFailedInstallLeavesNothingBehind() throws IOException {
     PodInterception broken = new PodInterception(new RedirectRules(15001, 70000, 15008, 0x539));

@@ -4,11 +4,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.nodemesh.bpf.loader.InterceptionPrograms;
+import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.testing.RootTest;
+import dev.nodemesh.bpf.testing.TestBpffs;
+import dev.nodemesh.bpf.testing.TestCgroup;
 import dev.nodemesh.bpf.testing.TestNetns;
 import dev.nodemesh.proxy.NodeProxyConfig;
 import dev.nodemesh.proxy.agent.EnrolledPod;
+import dev.nodemesh.proxy.intercept.EbpfInterception;
 import dev.nodemesh.proxy.intercept.InterceptionMode;
+import dev.nodemesh.proxy.testing.PodSockets;
 import dev.nodemesh.proxy.testing.TestNode;
 import dev.nodemesh.proxy.testing.TestServer;
 import dev.nodemesh.proxy.transport.TransportKind;
@@ -21,10 +27,12 @@ import java.io.Writer;
 import java.net.HttpURLConnection;
 import java.net.InetSocketAddress;
 import java.net.URI;
+import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -32,10 +40,13 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Node-agent reconciliation from the plugin's records, end to end: pods are added through the
@@ -48,10 +59,20 @@ class ReconcileRootTest {
   private static final String VIP = "10.97.0.20";
   private static final int PODS = 20;
 
+  /** The interception modes the restart tests run in. */
+  enum Kind {
+    IPTABLES,
+    EBPF
+  }
+
   @TempDir Path tmp;
   private final ByteArrayOutputStream pluginLog = new ByteArrayOutputStream();
   private TestNode node;
   private Plugin plugin;
+  private Kind mode = Kind.IPTABLES;
+  private @Nullable TestCgroup cgroup;
+  private @Nullable TestBpffs bpffs;
+  private @Nullable Path pins;
 
   @BeforeEach
   void setUp() throws IOException {
@@ -61,11 +82,45 @@ class ReconcileRootTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    node.close();
+    try {
+      node.close();
+      if (pins != null && Files.exists(pins)) {
+        // The proxy leaves its programs pinned on purpose; adopt them once more to detach.
+        InterceptionPrograms.install(cgroup.path(), pins).uninstall();
+      }
+    } finally {
+      try {
+        if (bpffs != null) {
+          bpffs.close();
+        }
+      } finally {
+        if (cgroup != null) {
+          cgroup.close();
+        }
+      }
+    }
   }
 
-  @Test
-  void restartedProxyReenrolsRecordedPodsBeforeReadyAndDropsDeletedOnes() throws Exception {
+  /** Uses interception {@code kind} for every proxy this test starts. */
+  private void use(Kind kind) throws IOException {
+    mode = kind;
+    if (kind == Kind.EBPF) {
+      cgroup = TestCgroup.create("reconcile");
+      bpffs = TestBpffs.mount();
+      pins = bpffs.path().resolve("nodemesh");
+    }
+  }
+
+  /**
+   * The start-up re-enrolment, the pods captured a few at a time: every recorded pod is enrolled
+   * again (iptables: its rules rewritten in place; eBPF: its netns cookie registered and its
+   * inbound link adopted) before the first 200 from /ready, a deleted pod's record goes.
+   */
+  @ParameterizedTest
+  @EnumSource(Kind.class)
+  void restartedProxyReenrolsRecordedPodsBeforeReadyAndDropsDeletedOnes(Kind kind)
+      throws Exception {
+    use(kind);
     List<String> names = new ArrayList<>();
     for (int i = 1; i <= PODS; i++) {
       names.add("pod-" + i);
@@ -101,6 +156,9 @@ class ReconcileRootTest {
     assertEquals(new TreeSet<>(names), enrolled);
     assertEquals(new TreeSet<>(names), records());
     assertFalse(Files.exists(tmp.resolve("run/ctr-gone.json")));
+    for (String p : names) {
+      assertTrue(captured(p), p + " is not captured after the restart");
+    }
 
     // Traffic flows through the new proxy: the service VIP reaches an echo pod.
     String reply = exchange("pod-1", VIP, "again");
@@ -119,10 +177,13 @@ class ReconcileRootTest {
    * Istio's reconcileIptablesOnStartup: a node rebooted or a proxy restarted finds pods whose rules
    * were changed while it was down (a chain emptied and given a stray rule, a jump deleted); the
    * start re-enrols them from the records, which rewrites their rules exactly as an enrolment makes
-   * them, before /ready.
+   * them, before /ready. In eBPF mode the rules in the pod are the caller-address routing's mangle
+   * chains; iptables mode has those and the nat redirect chains.
    */
-  @Test
-  void rulesChangedWhileTheProxyWasDownAreMadeExactAgainAtStart() throws Exception {
+  @ParameterizedTest
+  @EnumSource(Kind.class)
+  void rulesChangedWhileTheProxyWasDownAreMadeExactAgainAtStart(Kind kind) throws Exception {
+    use(kind);
     node.addPod("a", 40);
     node.addPod("b", 41);
     writeConfig(node.podNames());
@@ -132,35 +193,55 @@ class ReconcileRootTest {
     awaitReady();
     Map<String, String> exact = new HashMap<>();
     for (String p : List.of("a", "b")) {
-      exact.put(p, natRules(p));
-      assertTrue(exact.get(p).contains("-j REDIRECT --to-ports 15001"), exact.get(p));
+      exact.put(p, rules(p));
+      if (kind == Kind.IPTABLES) {
+        assertTrue(exact.get(p).contains("-j REDIRECT --to-ports 15001"), exact.get(p));
+      }
+      assertTrue(exact.get(p).contains("-j NODEMESH_REPLY"), exact.get(p));
     }
 
     node.stopProxy();
     TestNetns a = node.pod("a");
-    a.exec("iptables", "-t", "nat", "-F", "NODEMESH_OUTPUT");
-    a.exec("iptables", "-t", "nat", "-A", "NODEMESH_OUTPUT", "-p", "tcp", "-j", "RETURN");
+    a.exec("iptables", "-t", "mangle", "-F", "NODEMESH_PRERT");
+    a.exec("iptables", "-t", "mangle", "-A", "NODEMESH_PRERT", "-p", "tcp", "-j", "RETURN");
     TestNetns b = node.pod("b");
-    b.exec("iptables", "-t", "nat", "-D", "OUTPUT", "-p", "tcp", "-j", "NODEMESH_OUTPUT");
-    b.exec("iptables", "-t", "nat", "-D", "PREROUTING", "-p", "tcp", "-j", "NODEMESH_INBOUND");
-    assertFalse(natRules("a").equals(exact.get("a")));
-    assertFalse(natRules("b").equals(exact.get("b")));
+    b.exec("iptables", "-t", "mangle", "-D", "OUTPUT", "-j", "NODEMESH_REPLY");
+    if (kind == Kind.IPTABLES) {
+      a.exec("iptables", "-t", "nat", "-F", "NODEMESH_OUTPUT");
+      a.exec("iptables", "-t", "nat", "-A", "NODEMESH_OUTPUT", "-p", "tcp", "-j", "RETURN");
+      b.exec("iptables", "-t", "nat", "-D", "OUTPUT", "-p", "tcp", "-j", "NODEMESH_OUTPUT");
+      b.exec("iptables", "-t", "nat", "-D", "PREROUTING", "-p", "tcp", "-j", "NODEMESH_INBOUND");
+    }
+    assertFalse(rules("a").equals(exact.get("a")));
+    assertFalse(rules("b").equals(exact.get("b")));
 
     startProxy();
     awaitReady();
     for (String p : List.of("a", "b")) {
-      assertEquals(exact.get(p), natRules(p), "rules of " + p + " after the restart");
+      assertEquals(exact.get(p), rules(p), "rules of " + p + " after the restart");
     }
   }
 
-  /** The nat table of a pod as iptables-save prints it, without comments and counters. */
-  private String natRules(String pod) throws IOException {
+  /** A pod's nat and mangle tables as iptables-save prints them, without comments and counters. */
+  private String rules(String pod) throws IOException {
     return node.pod(pod)
-        .exec("iptables-save", "-t", "nat")
+        .exec("iptables-save")
         .lines()
         .filter(l -> !l.startsWith("#"))
         .map(l -> l.replaceAll("\\[\\d+:\\d+\\]", ""))
         .collect(Collectors.joining("\n"));
+  }
+
+  /** Whether {@code pod}'s outbound traffic is captured: its nat jump, or its netns cookie. */
+  private boolean captured(String pod) throws IOException {
+    if (mode == Kind.IPTABLES) {
+      return node.natTable(pod).contains("-A OUTPUT -p tcp -j NODEMESH_OUTPUT");
+    }
+    EbpfInterception ebpf = (EbpfInterception) node.proxy().dataPlane().interception();
+    try (NetworkNamespace ns = NetworkNamespace.open(node.pod(pod).path())) {
+      return ebpf.programs().registration(ns.cookie()).isPresent()
+          && ebpf.programs().inboundAttached(ns.cookie());
+    }
   }
 
   @Test
@@ -234,7 +315,10 @@ class ReconcileRootTest {
             .adminAddress(new InetSocketAddress("127.0.0.1", 0))
             .nodeName("test-node")
             .workerThreads(2)
-            .interception(InterceptionMode.iptables())
+            .interception(
+                mode == Kind.EBPF
+                    ? InterceptionMode.ebpf(cgroup.path(), pins)
+                    : InterceptionMode.iptables())
             .cniRunDir(tmp.resolve("run"))
             .build());
   }
@@ -300,13 +384,26 @@ class ReconcileRootTest {
     return in.readLine();
   }
 
-  /** One line over a fresh connection from {@code pod}. */
+  /**
+   * One line over a fresh connection from {@code pod}'s app (in eBPF mode a helper process in the
+   * attached cgroup: a hook never sees this JVM's sockets).
+   */
   private String exchange(String pod, String ip, String msg) throws IOException {
-    try (SocketChannel ch = node.connect(pod, ip, 9000)) {
-      BufferedReader in =
-          new BufferedReader(
-              new InputStreamReader(ch.socket().getInputStream(), StandardCharsets.UTF_8));
-      return line(in, new java.io.OutputStreamWriter(ch.socket().getOutputStream(), UTF8), msg);
+    try (PodSockets.Conn c = node.podConnect(pod, ip, 9000)) {
+      c.setReadTimeout(Duration.ofSeconds(30));
+      c.write(ByteBuffer.wrap((msg + "\n").getBytes(StandardCharsets.UTF_8)));
+      ByteBuffer buf = ByteBuffer.allocate(4096);
+      StringBuilder got = new StringBuilder();
+      while (got.indexOf("\n") < 0) {
+        buf.clear();
+        int n = c.read(buf);
+        if (n < 0) {
+          break;
+        }
+        got.append(new String(buf.array(), 0, n, StandardCharsets.UTF_8));
+      }
+      int nl = got.indexOf("\n");
+      return nl < 0 ? got.toString() : got.substring(0, nl);
     }
   }
 }

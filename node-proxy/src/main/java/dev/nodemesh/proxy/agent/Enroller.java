@@ -1,12 +1,13 @@
 package dev.nodemesh.proxy.agent;
 
 import dev.nodemesh.bpf.conntrack.StaleConntrack;
+import dev.nodemesh.bpf.iptables.Prior;
 import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.proxy.DataPlane;
 import dev.nodemesh.proxy.intercept.Interception;
 import dev.nodemesh.proxy.listener.PodListeners;
-import io.netty.channel.Channel;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -16,6 +17,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutorService;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,7 +27,9 @@ import org.slf4j.LoggerFactory;
  * the redirect rules (in that order, so no connection is ever redirected to a port nobody listens
  * on). Any failure undoes the steps already taken and is reported to the caller.
  *
- * <p>Not thread-safe: the agent calls it from one thread only.
+ * <p>Not thread-safe: the agent calls it from one thread only. {@link #addAll} runs the namespace,
+ * listener and capture steps of many pods on a pool meanwhile, and still registers each on the
+ * calling thread.
  */
 public final class Enroller implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Enroller.class);
@@ -70,32 +74,117 @@ public final class Enroller implements AutoCloseable {
       }
       remove(spec.uid(), null);
     }
+    commit(capture(pod, Prior.NONE, start));
+    return existing == null ? Outcome.ADDED : Outcome.REPLACED;
+  }
+
+  /** One spec's result in {@link #addAll}: enrolled when {@code failure} is null. */
+  public record Attempt(PodSpec spec, @Nullable IOException failure) {}
+
+  /**
+   * Enrols every spec as {@link #add} does, the namespace, listener and capture work of several at
+   * once on {@code pool} (that work is mostly waiting for child processes and netlink), each
+   * capture's first transaction written for {@code prior}. Call it on the agent thread: it waits
+   * for all of them and registers each enrolled pod there ({@link EnrolmentBatch}), so whatever the
+   * agent runs next (a DelPod, say) runs after the whole batch. One spec failing leaves the others
+   * enrolled.
+   *
+   * @return one attempt per spec, in their order
+   * @throws InterruptedIOException when this thread is interrupted (the proxy is closing): the
+   *     captures still running are cancelled and what was opened for unregistered pods is closed
+   */
+  public List<Attempt> addAll(List<PodSpec> specs, Prior prior, ExecutorService pool)
+      throws InterruptedIOException {
+    return EnrolmentBatch.run(
+        specs,
+        pool,
+        new EnrolmentBatch.Steps<Prepared>() {
+          @Override
+          public boolean enrolled(String uid) {
+            return enrolled.containsKey(uid);
+          }
+
+          @Override
+          public Prepared prepare(PodSpec spec) throws IOException {
+            return Enroller.this.prepare(spec, prior);
+          }
+
+          @Override
+          public void commit(Prepared p) {
+            Enroller.this.commit(p);
+          }
+
+          @Override
+          public void discard(Prepared p) {
+            p.listeners().close();
+            plane.release(p.pod());
+            p.pod().netns().close();
+          }
+
+          @Override
+          public void add(PodSpec spec) throws IOException {
+            Enroller.this.add(spec);
+          }
+        });
+  }
+
+  /**
+   * A pod whose listeners and capture are in place, not yet registered; with the {@link
+   * System#nanoTime} at which each step began and the last ended, for the log.
+   */
+  private record Prepared(
+      EnrolledPod pod,
+      PodListeners listeners,
+      long start,
+      long opened,
+      long listening,
+      long captured,
+      long cleared) {}
+
+  /** Opens the namespace and {@link #capture}s: for a uid not enrolled, on any thread. */
+  private Prepared prepare(PodSpec spec, Prior prior) throws IOException {
+    long start = System.nanoTime();
+    NetworkNamespace netns = NetworkNamespace.open(Path.of(spec.netnsPath()));
+    return capture(
+        new EnrolledPod(
+            spec.uid(), spec.name(), spec.namespace(), spec.netnsPath(), spec.ips(), netns),
+        prior,
+        start);
+  }
+
+  /**
+   * Creates the pod's listeners, installs its capture and clears its stale conntrack entries; on
+   * failure undoes what it did (and closes the namespace) and throws. Touches nothing of this
+   * class's own state, so several pods may be captured at once ({@link #addAll}).
+   */
+  private Prepared capture(EnrolledPod pod, Prior prior, long start) throws IOException {
     long opened = System.nanoTime();
     PodListeners listeners;
     try {
       listeners = PodListeners.open(plane, pod);
     } catch (IOException | RuntimeException e) {
-      netns.close();
+      pod.netns().close();
       throw new IOException("enrolling " + pod + ": " + e.getMessage(), e);
     }
     long listening = System.nanoTime();
     try {
-      Channel inbound6 = listeners.inbound6();
-      if (inbound6 == null) {
-        interception.install(pod, listeners.inbound());
-      } else {
-        interception.install(pod, listeners.inbound(), inbound6);
-      }
+      interception.install(pod, listeners.inbound(), listeners.inbound6(), prior);
     } catch (IOException | RuntimeException e) {
       listeners.close();
       plane.release(pod);
-      netns.close();
+      pod.netns().close();
       throw new IOException("enrolling " + pod + ": " + e.getMessage(), e);
     }
     long captured = System.nanoTime();
     clearStaleConntrack(pod);
     long cleared = System.nanoTime();
-    enrolled.put(spec.uid(), new Enrolment(pod, listeners));
+    return new Prepared(pod, listeners, start, opened, listening, captured, cleared);
+  }
+
+  /** Registers a captured pod; on the agent thread. */
+  private void commit(Prepared p) {
+    EnrolledPod pod = p.pod();
+    enrolled.put(pod.uid(), new Enrolment(pod, p.listeners()));
     plane.pods().put(pod);
     long end = System.nanoTime();
     // The steps' times, because a pod start waits for all of them (issue 19's CNI ADD budget).
@@ -103,14 +192,13 @@ public final class Enroller implements AutoCloseable {
         "enrolled {} listening on {} in {} ms (netns {}, listeners {}, capture {}, conntrack {},"
             + " registry {})",
         pod,
-        listeners.describe(),
-        ms(end - start),
-        ms(opened - start),
-        ms(listening - opened),
-        ms(captured - listening),
-        ms(cleared - captured),
-        ms(end - cleared));
-    return existing == null ? Outcome.ADDED : Outcome.REPLACED;
+        p.listeners().describe(),
+        ms(end - p.start()),
+        ms(p.opened() - p.start()),
+        ms(p.listening() - p.opened()),
+        ms(p.captured() - p.listening()),
+        ms(p.cleared() - p.captured()),
+        ms(end - p.cleared()));
   }
 
   /**

@@ -1,12 +1,17 @@
 package dev.nodemesh.proxy.agent;
 
 import dev.nodemesh.api.agent.v1.Pod;
+import dev.nodemesh.bpf.iptables.Prior;
 import dev.nodemesh.model.cni.PodRecords;
+import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -19,8 +24,10 @@ import org.slf4j.LoggerFactory;
  * DEL could not reach it) is removed.
  *
  * <p>Runs on the agent thread before the first AddPod/DelPod is served, so a DEL that arrives
- * during reconciliation is applied after it. A record that cannot be enrolled (an invalid record, a
- * namespace the proxy cannot enter) is reported and kept: the plugin's DEL still removes it, and
+ * during reconciliation is applied after it: the pods are captured a few at a time on a pool of
+ * their own ({@link Enroller#addAll}) while the agent thread waits for all of them and registers
+ * each. A record that cannot be enrolled (an invalid record, a namespace the proxy cannot enter) is
+ * reported and kept, the others are enrolled all the same: the plugin's DEL still removes it, and
  * readiness reports the pod missing if the config places it on this node.
  *
  * <p>Limits: "gone" means the path no longer exists (runtimes unmount and remove {@code
@@ -47,13 +54,53 @@ public final class RecordReconciler {
     }
   }
 
+  /**
+   * Enrolments at once at start-up. Each is mostly waiting (one iptables-restore per family, a few
+   * netlink round trips, listener binds on the event loops), so more than the cores help; more than
+   * this only queues for the same two CPUs and the kernel's netfilter commit. Measured in README's
+   * start-up section.
+   */
+  static final int THREADS = 4;
+
   private RecordReconciler() {}
 
-  /** Enrols every record's pod through {@code enroller}; call it on the agent thread. */
+  /**
+   * Enrols every record's pod through {@code enroller}, up to {@link #THREADS} at once on threads
+   * of its own ({@code nodemesh-reenrol-*}, gone when it returns); call it on the agent thread.
+   */
   public static Result run(PodRecords records, Enroller enroller) throws IOException {
-    int enrolled = 0;
+    ExecutorService pool =
+        Executors.newFixedThreadPool(THREADS, new DefaultThreadFactory("nodemesh-reenrol", true));
+    try {
+      return run(records, enroller, pool);
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  /**
+   * As {@link #run(PodRecords, Enroller)}, on {@code pool}. Each namespace is expected to hold the
+   * rules the previous proxy left ({@link Prior#INSTALLED}), so a pod costs one iptables-restore
+   * per family that rewrites our chains; where that guess is wrong the rules are read and converged
+   * all the same.
+   */
+  public static Result run(PodRecords records, Enroller enroller, ExecutorService pool)
+      throws IOException {
+    return run(records, enroller::addAll, pool);
+  }
+
+  /** What reconciling needs of the enroller: {@link Enroller#addAll} (its tests' seam). */
+  @FunctionalInterface
+  interface Batch {
+    List<Enroller.Attempt> addAll(List<Enroller.PodSpec> specs, Prior prior, ExecutorService pool)
+        throws InterruptedIOException;
+  }
+
+  static Result run(PodRecords records, Batch enroller, ExecutorService pool) throws IOException {
     int removed = 0;
     List<String> failures = new ArrayList<>();
+    List<Enroller.PodSpec> specs = new ArrayList<>();
+    List<String> names = new ArrayList<>();
     for (PodRecords.Record r : records.list()) {
       String who = r.namespace() + "/" + r.name() + " (container " + r.containerId() + ")";
       if (r.netns().isEmpty() || !Files.exists(Path.of(r.netns()))) {
@@ -63,7 +110,7 @@ public final class RecordReconciler {
         continue;
       }
       try {
-        Enroller.PodSpec spec =
+        specs.add(
             NodeAgentService.validate(
                 Pod.newBuilder()
                     .setUid(r.uid())
@@ -72,12 +119,22 @@ public final class RecordReconciler {
                     .setNetnsPath(r.netns())
                     .addAllIps(r.ips())
                     .build(),
-                "record " + r.containerId());
-        enroller.add(spec);
-        enrolled++;
-      } catch (IOException | IllegalArgumentException e) {
+                "record " + r.containerId()));
+        names.add(who);
+      } catch (IllegalArgumentException e) {
         failures.add(who + ": " + e.getMessage());
         log.warn("{}: not re-enrolled: {}", who, e.getMessage());
+      }
+    }
+    int enrolled = 0;
+    List<Enroller.Attempt> attempts = enroller.addAll(specs, Prior.INSTALLED, pool);
+    for (int i = 0; i < attempts.size(); i++) {
+      IOException e = attempts.get(i).failure();
+      if (e == null) {
+        enrolled++;
+      } else {
+        failures.add(names.get(i) + ": " + e.getMessage());
+        log.warn("{}: not re-enrolled: {}", names.get(i), e.getMessage());
       }
     }
     return new Result(enrolled, removed, failures);

@@ -1,6 +1,7 @@
 package dev.nodemesh.proxy.intercept;
 
 import dev.nodemesh.bpf.iptables.CallerAddressRouting;
+import dev.nodemesh.bpf.iptables.Prior;
 import dev.nodemesh.bpf.loader.InterceptionPrograms;
 import dev.nodemesh.bpf.maps.InboundConfig;
 import dev.nodemesh.bpf.maps.PodConfig;
@@ -127,7 +128,7 @@ public final class EbpfInterception implements Interception {
 
   @Override
   public void install(EnrolledPod pod, Channel inboundListener) throws IOException {
-    installAll(pod, inboundListener, null);
+    installAll(pod, inboundListener, null, Prior.NONE);
   }
 
   /**
@@ -138,10 +139,19 @@ public final class EbpfInterception implements Interception {
   @Override
   public void install(EnrolledPod pod, Channel inboundListener, Channel inboundListener6)
       throws IOException {
-    installAll(pod, inboundListener, inboundListener6);
+    installAll(pod, inboundListener, inboundListener6, Prior.NONE);
   }
 
-  private void installAll(EnrolledPod pod, Channel inbound4, @Nullable Channel inbound6)
+  /** {@code prior} is about the caller-address routing's mangle chains in the namespace. */
+  @Override
+  public void install(
+      EnrolledPod pod, Channel inboundListener, @Nullable Channel inboundListener6, Prior prior)
+      throws IOException {
+    installAll(pod, inboundListener, inboundListener6, prior);
+  }
+
+  private void installAll(
+      EnrolledPod pod, Channel inbound4, @Nullable Channel inbound6, Prior prior)
       throws IOException {
     long cookie = pod.netns().cookie();
     List<InetAddress> v4 = addresses(pod, false);
@@ -162,7 +172,7 @@ public final class EbpfInterception implements Interception {
       }
       // Both families where the pod has IPv6: the proxy delivers to its app from an IPv6 caller's
       // address too (DirectDialer), whether or not this process listens on IPv6 there.
-      routing.install(Path.of(pod.netnsPath()), pod.hasIpv6());
+      routing.install(Path.of(pod.netnsPath()), pod.hasIpv6(), prior);
     } catch (IOException | RuntimeException e) {
       if (captured) {
         // Left registered and attached: the pod's outbound stays captured by the process that

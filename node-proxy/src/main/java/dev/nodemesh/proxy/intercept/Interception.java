@@ -1,5 +1,6 @@
 package dev.nodemesh.proxy.intercept;
 
+import dev.nodemesh.bpf.iptables.Prior;
 import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.transport.Transport;
@@ -8,6 +9,7 @@ import java.io.IOException;
 import java.net.Inet6Address;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Sends an enrolled pod's outbound connects to its in-pod outbound listener, and tells the proxy
@@ -33,6 +35,23 @@ public interface Interception extends AutoCloseable {
   default void install(EnrolledPod pod, Channel inboundListener, Channel inboundListener6)
       throws IOException {
     install(pod, inboundListener);
+  }
+
+  /**
+   * The install the node agent calls: {@link #install(EnrolledPod, Channel, Channel)} when {@code
+   * inboundListener6} is given, else {@link #install(EnrolledPod, Channel)}, for a namespace
+   * expected to be in state {@code prior} (a restarted proxy re-enrolling its recorded pods expects
+   * its rules in place). An interception that keeps rules in the namespace writes its first
+   * transaction for that state; any state still ends installed, a wrong guess only costs a read.
+   */
+  default void install(
+      EnrolledPod pod, Channel inboundListener, @Nullable Channel inboundListener6, Prior prior)
+      throws IOException {
+    if (inboundListener6 == null) {
+      install(pod, inboundListener);
+    } else {
+      install(pod, inboundListener, inboundListener6);
+    }
   }
 
   /**

@@ -2,6 +2,7 @@ package dev.nodemesh.proxy.intercept;
 
 import dev.nodemesh.bpf.iptables.CallerAddressRouting;
 import dev.nodemesh.bpf.iptables.PodInterception;
+import dev.nodemesh.bpf.iptables.Prior;
 import dev.nodemesh.bpf.iptables.RedirectRules;
 import dev.nodemesh.proxy.agent.EnrolledPod;
 import io.netty.channel.Channel;
@@ -11,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import org.jspecify.annotations.Nullable;
 
 /**
  * nat REDIRECT rules inside each pod's namespace (ip6tables as well for a pod with an IPv6
@@ -33,7 +35,19 @@ public final class IptablesInterception implements Interception {
   /** Redirect rules and routing together, all or nothing. */
   @Override
   public void install(EnrolledPod pod) throws IOException {
-    rules.install(Path.of(pod.netnsPath()), pod.hasIpv6());
+    install(pod, Prior.NONE);
+  }
+
+  /** The listeners play no part here: the rules redirect to their ports. */
+  @Override
+  public void install(
+      EnrolledPod pod, Channel inboundListener, @Nullable Channel inboundListener6, Prior prior)
+      throws IOException {
+    install(pod, prior);
+  }
+
+  private void install(EnrolledPod pod, Prior prior) throws IOException {
+    rules.install(Path.of(pod.netnsPath()), pod.hasIpv6(), prior);
     installed.put(pod.netnsPath(), pod.hasIpv6());
   }
 

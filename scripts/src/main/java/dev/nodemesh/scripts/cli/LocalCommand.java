@@ -147,7 +147,7 @@ final class LocalCommand implements Runnable {
         paramLabel = "OPT",
         description =
             "A JVM option for the node proxy process, e.g. -Xmx256m or -XX:+UseParallelGC"
-                + " (repeatable).")
+                + " (repeatable); any -XX:AOT... option replaces local mode's AOT cache.")
     List<String> proxyJvmOptions = new ArrayList<>();
 
     @Option(

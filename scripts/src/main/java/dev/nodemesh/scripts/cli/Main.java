@@ -1,5 +1,6 @@
 package dev.nodemesh.scripts.cli;
 
+import dev.nodemesh.proxy.StartupTimeline;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -40,6 +41,8 @@ public final class Main implements Runnable {
   }
 
   public static void main(String[] args) {
+    // Start-up timing of the node proxy (issue 19); a field write for the other commands.
+    StartupTimeline.PROCESS.mark("main");
     System.exit(commandLine().execute(args));
   }
 

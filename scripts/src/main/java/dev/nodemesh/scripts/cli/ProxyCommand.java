@@ -3,6 +3,7 @@ package dev.nodemesh.scripts.cli;
 import dev.nodemesh.proxy.IsolationSettings;
 import dev.nodemesh.proxy.NodeProxy;
 import dev.nodemesh.proxy.NodeProxyConfig;
+import dev.nodemesh.proxy.StartupTimeline;
 import dev.nodemesh.proxy.accesslog.AccessLogSettings;
 import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.intercept.EbpfInterception;
@@ -526,6 +527,7 @@ final class ProxyCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
     }
+    StartupTimeline.PROCESS.mark("flags");
     NodeProxy proxy;
     try {
       proxy = NodeProxy.start(config);

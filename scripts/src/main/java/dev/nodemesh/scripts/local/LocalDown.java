@@ -8,10 +8,12 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.stream.Stream;
 
 /**
@@ -25,6 +27,12 @@ import java.util.stream.Stream;
  */
 public final class LocalDown {
   private static final Path ETC_NETNS = Path.of("/etc/netns");
+
+  /**
+   * How long a proxy training the AOT cache may take to exit: the JVM assembles the cache (a child
+   * JVM, tens of MB) after the drain.
+   */
+  private static final Duration AOT_TRAINING_GRACE = Duration.ofMinutes(3);
 
   private LocalDown() {}
 
@@ -175,9 +183,20 @@ public final class LocalDown {
       throws IOException {
     for (Resource r : newestFirst) {
       if (r.kind() == Kind.process && (r.netns() != null) == inNetns) {
-        if (Daemons.stop(r)) {
+        // A proxy training the AOT cache writes it as it exits: give it the time (ProxyAotCache).
+        Optional<Path> training =
+            r.argv() == null ? Optional.empty() : ProxyAotCache.training(r.argv());
+        if (training.isPresent() ? Daemons.stop(r, AOT_TRAINING_GRACE) : Daemons.stop(r)) {
           state.remove(r);
           out.println("stopped " + describe(r));
+          if (training.isPresent()) {
+            try {
+              ProxyAotCache.publish(training.get())
+                  .ifPresent(c -> out.println("the proxies' AOT cache for the next up: " + c));
+            } catch (IOException e) {
+              out.println("no AOT cache from " + training.get() + ": " + e);
+            }
+          }
         } else {
           out.println("could not stop " + describe(r));
         }

@@ -27,6 +27,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import org.jspecify.annotations.Nullable;
 
@@ -118,11 +119,14 @@ public final class LocalUp {
   public static final Path DEFAULT_CNI_PLUGIN_DIR = Path.of("/usr/lib/cni");
 
   /**
-   * The node proxy's JVM sizing unless overridden; see scripts/bench/README.md for the effect. The
-   * native heap is trimmed every 5 s: glibc keeps what the JIT compilers' arenas freed, about 30 MB
-   * of RSS with 100 pods (scripts/bench/footprint), for one malloc_trim call per interval. The
-   * proxies run on this JVM's java; the flag is a product flag from JDK 22, so an older JDK (17 is
-   * supported) starts them without it rather than failing on an unknown option.
+   * The node proxy's JVM sizing unless overridden (a small fixed heap: L4 relaying keeps its
+   * buffers off-heap, and a small young generation keeps collection pauses, the proxy's p99, short;
+   * --proxy-jvm-opt comes later and wins); then the AOT cache ({@link ProxyAotCache}); see
+   * scripts/bench/README.md for the effect. The native heap is trimmed every 5 s: glibc keeps what
+   * the JIT compilers' arenas freed, about 30 MB of RSS with 100 pods (scripts/bench/footprint),
+   * for one malloc_trim call per interval. The proxies run on this JVM's java; the flag is a
+   * product flag from JDK 22, so an older JDK (17 is supported) starts them without it rather than
+   * failing on an unknown option.
    */
   public static final List<String> PROXY_DEFAULT_JVM_OPTIONS =
       Runtime.version().feature() >= 22
@@ -388,6 +392,8 @@ public final class LocalUp {
             controlLog);
     awaitHttpOk(URI.create("http://127.0.0.1:" + controlAdminPort + "/ready"), control, controlLog);
     List<Resource> proxies = new ArrayList<>();
+    String classPath = System.getProperty("java.class.path");
+    Optional<Path> aot = ProxyAotCache.forClassPath(classPath, Runtime.version().feature());
     for (NodePlan p : plans) {
       List<String> args = proxyArgs(p, xdsPort);
       if (usesBpf(args)) {
@@ -397,7 +403,15 @@ public final class LocalUp {
         state.add(
             Resource.bpf(proxyRole(p), javaCommand(List.of(), uninstall.toArray(String[]::new))));
       }
-      List<String> argv = javaCommand(proxyJvm(), args.toArray(String[]::new));
+      List<String> jvm = new ArrayList<>(PROXY_DEFAULT_JVM_OPTIONS);
+      // An --proxy-jvm-opt naming an AOT cache of its own replaces ours (the JVM refuses some
+      // pairs of AOT options).
+      if (aot.isPresent()
+          && opts.proxyJvmOptions().stream().noneMatch(o -> o.startsWith("-XX:AOT"))) {
+        jvm.addAll(ProxyAotCache.options(aot.get(), classPath, p == plans.get(0)));
+      }
+      jvm.addAll(opts.proxyJvmOptions());
+      List<String> argv = javaCommand(jvm, args.toArray(String[]::new));
       proxies.add(Daemons.start(state, proxyRole(p), null, argv, proxyLog(p)));
     }
     for (int i = 0; i < plans.size(); i++) {
@@ -473,16 +487,6 @@ public final class LocalUp {
   /** {@code proxyArgs} with every {@link #NODE} in them replaced by {@code node}. */
   static List<String> forNode(List<String> proxyArgs, String node) {
     return proxyArgs.stream().map(a -> a.replace(NODE, node)).toList();
-  }
-
-  /**
-   * A small fixed heap: L4 relaying keeps its buffers off-heap, and a small young generation keeps
-   * collection pauses (the proxy's p99) short. --proxy-jvm-opt comes later and wins.
-   */
-  private List<String> proxyJvm() {
-    List<String> jvm = new ArrayList<>(PROXY_DEFAULT_JVM_OPTIONS);
-    jvm.addAll(opts.proxyJvmOptions());
-    return jvm;
   }
 
   /**

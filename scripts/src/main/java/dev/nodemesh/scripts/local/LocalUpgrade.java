@@ -112,9 +112,12 @@ public final class LocalUpgrade {
                   + " proxies (an upgrade was interrupted?); stop the extra one first");
     }
     Resource old = running.get(0);
+    // The new proxy does not train the AOT cache the old one may be training: two JVMs would write
+    // the same file as they exit (ProxyAotCache).
     List<String> argv =
-        Daemons.commandLine(old)
-            .orElseThrow(() -> new IOException("proxy pid " + old.pid() + " has just exited"));
+        ProxyAotCache.withoutTraining(
+            Daemons.commandLine(old)
+                .orElseThrow(() -> new IOException("proxy pid " + old.pid() + " has just exited")));
     Path agentSocket = Path.of(node.agentSocket());
     Set<String> enrolled = enrolled(agentSocket);
     Path log = opts.runDir().resolve("proxy-" + node.name() + ".log");
