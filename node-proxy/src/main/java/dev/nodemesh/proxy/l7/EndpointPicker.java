@@ -9,6 +9,7 @@ import dev.nodemesh.proxy.l7.resilience.RingHash;
 import dev.nodemesh.proxy.l7.resilience.ServiceTraffic;
 import dev.nodemesh.proxy.outbound.Route;
 import io.netty.handler.codec.http.HttpHeaders;
+import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
@@ -42,7 +43,26 @@ final class EndpointPicker {
       long hash,
       @Nullable String exclude,
       RandomGenerator random) {
-    List<Workload> all = snapshot.endpoints(service);
+    ServiceTraffic.Candidates c = candidates(snapshot.endpoints(service), port, vip, st);
+    if (c.endpoints().isEmpty()) {
+      return null;
+    }
+    int i = st.choose(c.endpoints(), c.keys(), client, hash, exclude, random);
+    return new Route.ToService(service, port, c.endpoints().get(i), c.addresses().get(i));
+  }
+
+  /**
+   * The usable endpoints of {@code all} for {@code port} and {@code vip}'s family: {@code st}'s
+   * remembered ones while they were made from the same list (the same snapshot), port and family,
+   * else resolved anew (an address and a key string per endpoint) and remembered.
+   */
+  private static ServiceTraffic.Candidates candidates(
+      List<Workload> all, ServicePort port, InetAddress vip, ServiceTraffic st) {
+    boolean v4 = vip instanceof Inet4Address;
+    ServiceTraffic.Candidates c = st.candidates();
+    if (c != null && c.from() == all && c.port() == port && c.ipv4() == v4) {
+      return c;
+    }
     List<Workload> endpoints = new ArrayList<>(all.size());
     List<String> keys = new ArrayList<>(all.size());
     List<InetSocketAddress> addresses = new ArrayList<>(all.size());
@@ -56,11 +76,28 @@ final class EndpointPicker {
         keys.add(key(a));
       }
     }
-    if (endpoints.isEmpty()) {
-      return null;
+    c =
+        new ServiceTraffic.Candidates(
+            all, port, v4, List.copyOf(endpoints), List.copyOf(addresses), List.copyOf(keys));
+    st.candidates(c);
+    return c;
+  }
+
+  /**
+   * The key of {@code t}'s endpoint: the remembered one when {@code t} was picked from {@code st}'s
+   * current candidates (its address is one of theirs), else made from the address.
+   */
+  static String key(ServiceTraffic st, Route.ToService t) {
+    ServiceTraffic.Candidates c = st.candidates();
+    if (c != null) {
+      List<InetSocketAddress> addresses = c.addresses();
+      for (int i = 0; i < addresses.size(); i++) {
+        if (addresses.get(i) == t.upstream()) {
+          return c.keys().get(i);
+        }
+      }
     }
-    int i = st.choose(endpoints, keys, client, hash, exclude, random);
-    return new Route.ToService(service, port, endpoints.get(i), addresses.get(i));
+    return key(t.upstream());
   }
 
   /** An endpoint's key in the Service's statistics: IP:port. */

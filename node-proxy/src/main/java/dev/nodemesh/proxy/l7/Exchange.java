@@ -8,12 +8,10 @@ import dev.nodemesh.model.config.MeshService;
 import dev.nodemesh.model.config.Workload;
 import dev.nodemesh.proxy.accesslog.ConnectionLog;
 import dev.nodemesh.proxy.accesslog.ResponseFlag;
-import dev.nodemesh.proxy.agent.EnrolledPod;
 import dev.nodemesh.proxy.l7.resilience.OutlierDetector;
 import dev.nodemesh.proxy.l7.resilience.ServiceTraffic;
 import dev.nodemesh.proxy.l7.resilience.TrafficState;
 import dev.nodemesh.proxy.metrics.HttpMeters;
-import dev.nodemesh.proxy.metrics.TrafficLabels;
 import dev.nodemesh.proxy.outbound.Route;
 import dev.nodemesh.proxy.upstream.UpstreamPools;
 import io.netty.buffer.Unpooled;
@@ -226,7 +224,7 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
   void begin(HttpRequest head) {
     DecoderResult decoded = head.decoderResult();
     if (decoded.isFailure()) {
-      accessLog = cx.plane().accessLog().begin(labels(null));
+      accessLog = cx.plane().accessLog().begin(cx.meters().of(cx, null).labels());
       log.debug("malformed request from {}: {}", cx.source(), String.valueOf(decoded.cause()));
       bodyComplete = true; // nothing more can be read reliably from this connection
       fail(LocalReplies.forMalformed(decoded.cause()), "malformed request", true);
@@ -268,9 +266,9 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
     backendRef = b.backend();
     target = t;
     traffic = st;
-    TrafficLabels routed = labels(t);
-    meters = cx.plane().metrics().http(routed);
-    accessLog = cx.plane().accessLog().begin(routed);
+    RequestMeters.Observed routed = cx.meters().of(cx, t);
+    meters = routed.meters();
+    accessLog = cx.plane().accessLog().begin(routed.labels());
     HttpRoute.Rule rule = e.rule();
     long wait = LocalRateLimit.retryAfterSeconds(st, client, cx.source(), cx.plane().trustDomain());
     if (wait > 0) {
@@ -336,9 +334,9 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
    * and nothing goes upstream; counted and logged without a backend, as the other local answers.
    */
   private void redirect(HttpRouter.Redirected r, HttpRequest head) {
-    TrafficLabels unrouted = labels(null);
-    meters = cx.plane().metrics().http(unrouted);
-    accessLog = cx.plane().accessLog().begin(unrouted);
+    RequestMeters.Observed unrouted = cx.meters().of(cx, null);
+    meters = unrouted.meters();
+    accessLog = cx.plane().accessLog().begin(unrouted.labels());
     String location =
         HttpRouter.redirectLocation(
             r.entry(),
@@ -356,9 +354,9 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
 
   /** The router or the picker found nowhere to go: 404, 500 or 503 without a backend label. */
   private void unrouted(HttpRouter.Decision d) {
-    TrafficLabels unrouted = labels(null);
-    meters = cx.plane().metrics().http(unrouted);
-    accessLog = cx.plane().accessLog().begin(unrouted);
+    RequestMeters.Observed unrouted = cx.meters().of(cx, null);
+    meters = unrouted.meters();
+    accessLog = cx.plane().accessLog().begin(unrouted.labels());
     if (d instanceof HttpRouter.NoMatch) {
       fail(HttpResponseStatus.NOT_FOUND, "no route matches", false);
     } else if (d instanceof HttpRouter.BadBackend b) {
@@ -391,31 +389,6 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
   private @Nullable Workload clientWorkload(ConfigSnapshot snapshot) {
     List<InetAddress> ips = cx.source().ips();
     return ips.isEmpty() ? null : snapshot.workloadByIp(ips.get(0));
-  }
-
-  private TrafficLabels labels(Route.@Nullable ToService t) {
-    EnrolledPod s = cx.source();
-    if (t == null) {
-      return new TrafficLabels(
-          "source",
-          s.name(),
-          s.namespace(),
-          TrafficLabels.UNKNOWN,
-          cx.service().namespace(),
-          cx.service().name() + "." + cx.service().namespace(),
-          cx.plane().principalLabel(cx.plane().snapshots().current(), s),
-          TrafficLabels.UNKNOWN);
-    }
-    MeshService b = t.service();
-    return new TrafficLabels(
-        "source",
-        s.name(),
-        s.namespace(),
-        t.endpoint().name(),
-        b.namespace(),
-        b.name() + "." + b.namespace(),
-        cx.plane().principalLabel(cx.plane().snapshots().current(), s),
-        cx.plane().principalLabel(t.endpoint()));
   }
 
   private static boolean h2Upstream(Route.ToService t) {
@@ -505,14 +478,14 @@ final class Exchange implements UpstreamPools.ResponseSink, GenericFutureListene
               st,
               client,
               hash,
-              EndpointPicker.key(t.upstream()),
+              EndpointPicker.key(st, t),
               ThreadLocalRandom.current());
       if (again != null) {
         t = again;
         target = again;
       }
     }
-    Attempt a = Attempt.admit(st, EndpointPicker.key(t.upstream()));
+    Attempt a = Attempt.admit(st, EndpointPicker.key(st, t));
     if (a == null) {
       flag = ResponseFlag.UO;
       if (holdsRetry) {

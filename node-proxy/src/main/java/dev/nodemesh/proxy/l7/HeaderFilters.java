@@ -14,6 +14,7 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.AsciiString;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -42,6 +43,8 @@ final class HeaderFilters {
           AsciiString.cached("trailer"),
           AsciiString.cached("expect"),
           AsciiString.cached("http2-settings"));
+
+  private static final AsciiString X_HTTP2 = AsciiString.cached("x-http2-");
 
   private static final char[] HEX = "0123456789abcdef".toCharArray();
 
@@ -145,13 +148,16 @@ final class HeaderFilters {
     for (AsciiString name : HOP_BY_HOP) {
       h.remove(name);
     }
-    List<String> ext = null;
-    for (Map.Entry<String, String> e : h) {
-      if (e.getKey().regionMatches(true, 0, "x-http2-", 0, 8)) {
+    // Names as the codec made them: iterating as Strings would copy every name per message.
+    List<CharSequence> ext = null;
+    for (Iterator<Map.Entry<CharSequence, CharSequence>> it = h.iteratorCharSequence();
+        it.hasNext(); ) {
+      CharSequence name = it.next().getKey();
+      if (AsciiString.regionMatches(name, true, 0, X_HTTP2, 0, X_HTTP2.length())) {
         if (ext == null) {
           ext = new ArrayList<>();
         }
-        ext.add(e.getKey());
+        ext.add(name);
       }
     }
     if (ext != null) {

@@ -131,7 +131,8 @@ public final class HttpProxy {
         original,
         client,
         h2,
-        HttpLimits.DEFAULT);
+        HttpLimits.DEFAULT,
+        new RequestMeters());
   }
 
   /**
@@ -306,7 +307,8 @@ public final class HttpProxy {
             h1.dialled(),
             h1.clientIp(),
             true,
-            h1.limits());
+            h1.limits(),
+            h1.meters());
     // HTTP/2 has no half-close of a connection (streams end, connections GOAWAY): a client's FIN
     // ends it, as it would without the in-pod listener's half-closure, never left in CLOSE-WAIT.
     p.channel().config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
@@ -403,6 +405,13 @@ public final class HttpProxy {
         .maxConcurrentStreams(MAX_CONCURRENT_STREAMS);
   }
 
+  /**
+   * HTTP/2 frames ⇄ HTTP objects for every server stream: Netty's codec is {@code @Sharable}, so
+   * one instance serves them all instead of one (and its inner encoder and decoder) per request.
+   */
+  private static final Http2StreamFrameToHttpObjectCodec STREAM_CONVERSION =
+      new Http2StreamFrameToHttpObjectCodec(true);
+
   private static ChannelInitializer<Http2StreamChannel> streams(
       RequestTargetFilter paths, Supplier<ChannelHandler> perStream) {
     return new ChannelInitializer<Http2StreamChannel>() {
@@ -411,7 +420,7 @@ public final class HttpProxy {
         ch.pipeline()
             .addLast(
                 new H2StartLineGuard(), // before the conversion, which leaks on such a head
-                new Http2StreamFrameToHttpObjectCodec(true),
+                STREAM_CONVERSION,
                 paths, // :path normalised as an HTTP/1.1 target is
                 perStream.get());
       }

@@ -76,7 +76,11 @@ import org.slf4j.LoggerFactory;
 final class RequestHandler extends ChannelInboundHandlerAdapter implements Exchange.Downstream {
   private static final Logger log = LoggerFactory.getLogger(RequestHandler.class);
 
-  /** What every request of this connection shares. */
+  /**
+   * What every request of this connection shares.
+   *
+   * @param meters the labels and meters of its requests, kept between them (loop-confined)
+   */
   record Context(
       DataPlane plane,
       EnrolledPod source,
@@ -85,7 +89,8 @@ final class RequestHandler extends ChannelInboundHandlerAdapter implements Excha
       InetSocketAddress dialled,
       String clientIp,
       boolean h2Downstream,
-      HttpLimits limits) {}
+      HttpLimits limits,
+      RequestMeters meters) {}
 
   /**
    * How much of a locally answered request's remaining body is read and dropped to keep the

@@ -11,6 +11,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -107,6 +108,8 @@ public final class ProxyMetrics {
       String reason) {}
 
   private final ConcurrentHashMap<TrafficLabels, HttpMeters> httpMeters = new ConcurrentHashMap<>();
+  // Bumped by every release: meters held beyond one lookup are looked up again after one.
+  private final AtomicInteger generation = new AtomicInteger();
 
   public ProxyMetrics(String nodeName) {
     this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -145,6 +148,16 @@ public final class ProxyMetrics {
         registry.remove(m);
       }
     }
+    generation.incrementAndGet();
+  }
+
+  /**
+   * Changes after every {@link #release}: whoever keeps meters between requests (a connection's
+   * {@code RequestMeters}) looks them up again when it differs from what it saw then, so a series a
+   * release dropped is registered again rather than counted into a meter no longer scraped.
+   */
+  public int generation() {
+    return generation.get();
   }
 
   private static boolean names(TrafficLabels l, String namespace, String name) {

@@ -26,7 +26,16 @@ public final class StreamlessTimeout extends ChannelInboundHandlerAdapter {
   private final Counter firstCounter;
   private final Duration idle;
   private final Counter idleCounter;
+  // The deadline in force (executor ticker nanos) when armed, and whose counter it fires. One
+  // scheduled check at a time: a stream opening only disarms, and arming a deadline later than the
+  // pending check keeps it (it schedules itself for the rest when it runs). So streams coming and
+  // going (an h2c client's requests) move a deadline instead of scheduling and cancelling a task
+  // each time the count reaches 0.
+  private boolean armed;
+  private long deadline;
+  private @Nullable Counter firing;
   private @Nullable ScheduledFuture<?> timer;
+  private long timerAt;
 
   /**
    * @param first how long the connection may go before its first stream opens ({@code firstCounter}
@@ -52,7 +61,7 @@ public final class StreamlessTimeout extends ChannelInboundHandlerAdapter {
         new Http2ConnectionAdapter() {
           @Override
           public void onStreamActive(Http2Stream stream) {
-            cancel();
+            armed = false;
           }
 
           @Override
@@ -68,22 +77,45 @@ public final class StreamlessTimeout extends ChannelInboundHandlerAdapter {
   }
 
   private void arm(ChannelHandlerContext ctx, Duration after, Counter counter) {
-    cancel();
-    timer =
-        ctx.executor()
-            .schedule(
-                () -> {
-                  timer = null;
-                  if (ctx.channel().isActive()) {
-                    counter.increment();
-                    ctx.close(); // the codec sends GOAWAY, then closes: no stream is open
-                  }
-                },
-                after.toNanos(),
-                TimeUnit.NANOSECONDS);
+    long now = ctx.executor().ticker().nanoTime();
+    long at = now + after.toNanos();
+    armed = true;
+    deadline = at;
+    firing = counter;
+    ScheduledFuture<?> t = timer;
+    if (t != null) {
+      if (timerAt - at <= 0) {
+        return; // runs by the deadline and re-arms itself for it
+      }
+      timer = null;
+      t.cancel(false);
+    }
+    schedule(ctx, now, at);
+  }
+
+  private void schedule(ChannelHandlerContext ctx, long now, long at) {
+    timerAt = at;
+    timer = ctx.executor().schedule(() -> check(ctx), at - now, TimeUnit.NANOSECONDS);
+  }
+
+  private void check(ChannelHandlerContext ctx) {
+    timer = null;
+    Counter counter = firing;
+    if (!armed || counter == null || !ctx.channel().isActive()) {
+      return; // a stream opened: the next arm schedules again
+    }
+    long now = ctx.executor().ticker().nanoTime();
+    if (deadline - now > 0) {
+      schedule(ctx, now, deadline); // armed again since this was scheduled, for later
+      return;
+    }
+    armed = false;
+    counter.increment();
+    ctx.close(); // the codec sends GOAWAY, then closes: no stream is open
   }
 
   private void cancel() {
+    armed = false;
     ScheduledFuture<?> t = timer;
     if (t != null) {
       timer = null;

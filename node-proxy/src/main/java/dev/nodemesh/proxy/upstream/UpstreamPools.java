@@ -48,12 +48,15 @@ import org.jspecify.annotations.Nullable;
  * <p>Idle timeout: an HTTP/1.1 connection (or tunnelled CONNECT stream) back in the pool, and an
  * HTTP/2 connection whose last stream closed, is closed when it stays unused for the idle timeout
  * the caller passes ({@code nodemesh.http.upstreamIdleTimeoutMillis}): a timer on the connection's
- * own event loop, cancelled when the connection is taken again. So the sockets (and the peer's) of
- * a Service that is no longer called, or of a removed pod, are given back. Limit: no cap on HTTP/2
- * concurrent streams.
+ * own event loop (for HTTP/1.1 one per connection, not per park: see {@link EndpointPool}). So the
+ * sockets (and the peer's) of a Service that is no longer called, or of a removed pod, are given
+ * back. Limit: no cap on HTTP/2 concurrent streams.
  */
 public final class UpstreamPools {
   private static final int MAX_IDLE_PER_ENDPOINT = 64;
+  // Netty's frame <-> HTTP object codec is @Sharable: one for every client stream.
+  private static final Http2StreamFrameToHttpObjectCodec STREAM_CONVERSION =
+      new Http2StreamFrameToHttpObjectCodec(false);
 
   private final Dialer dialer;
   private final ConcurrentHashMap<EventExecutor, Map<Key, EndpointPool>> byLoop =
@@ -98,6 +101,10 @@ public final class UpstreamPools {
   static final class Exchange extends ChannelInboundHandlerAdapter {
     private @Nullable ResponseSink sink;
     private @Nullable EndpointPool pool;
+    // Idle-pool state of this connection, touched only on its loop (see EndpointPool#park).
+    private boolean parked;
+    private long parkedAt;
+    private @Nullable ScheduledFuture<?> idleTimer;
 
     void bind(@Nullable ResponseSink s) {
       this.sink = s;
@@ -125,7 +132,7 @@ public final class UpstreamPools {
     public void channelInactive(ChannelHandlerContext ctx) {
       EndpointPool p = pool;
       if (p != null) {
-        p.closed(ctx.channel());
+        p.closed(ctx.channel(), this);
       }
       ResponseSink s = sink;
       sink = null;
@@ -161,12 +168,17 @@ public final class UpstreamPools {
   /**
    * The connections to one endpoint from one loop. Only its loop touches it; the idle timers run
    * there too (a connection's loop is the pool's loop).
+   *
+   * <p>An HTTP/1.1 connection's idle timer is not a task per park: parking notes the time, and the
+   * connection's one timer, when it runs, closes the connection if it has been parked for the whole
+   * timeout, or schedules itself for the rest (parked again since), or lapses (in use; the next
+   * park starts it again). A kept-alive connection that serves request after request so schedules
+   * about once per timeout instead of once per request (a task allocation and two timer-queue
+   * operations each).
    */
   static final class EndpointPool {
     final Duration idleTimeout;
     final ArrayDeque<Channel> idle = new ArrayDeque<>();
-    // Each idle connection's eviction timer; cancelled when it is taken or closes.
-    private final Map<Channel, ScheduledFuture<?>> idleTimers = new HashMap<>();
     @Nullable Channel h2Connection;
     @Nullable List<Promise<Channel>> h2Waiting;
     int h2Streams;
@@ -176,44 +188,70 @@ public final class UpstreamPools {
       this.idleTimeout = idleTimeout;
     }
 
-    /** Parks {@code ch} as idle and starts its eviction timer. */
-    void park(Channel ch) {
+    /** Parks {@code ch} (whose exchange handler is {@code ex}) as idle from now. */
+    void park(Channel ch, Exchange ex) {
       idle.addLast(ch);
-      idleTimers.put(
-          ch,
-          ch.eventLoop()
-              .schedule(
-                  () -> {
-                    idleTimers.remove(ch);
-                    if (idle.remove(ch)) {
-                      ch.close();
-                    }
-                  },
-                  idleTimeout.toNanos(),
-                  TimeUnit.NANOSECONDS));
+      ex.parked = true;
+      ex.parkedAt = ch.eventLoop().ticker().nanoTime();
+      if (ex.idleTimer == null) {
+        scheduleIdleCheck(ch, ex, idleTimeout.toNanos());
+      }
     }
 
-    /** The most recently parked idle connection still open, its timer cancelled; else null. */
+    private void scheduleIdleCheck(Channel ch, Exchange ex, long delayNanos) {
+      ex.idleTimer =
+          ch.eventLoop().schedule(() -> idleCheck(ch, ex), delayNanos, TimeUnit.NANOSECONDS);
+    }
+
+    private void idleCheck(Channel ch, Exchange ex) {
+      ex.idleTimer = null;
+      if (!ex.parked) {
+        return; // in use: its next park starts the timer again
+      }
+      long idleFor = ch.eventLoop().ticker().nanoTime() - ex.parkedAt;
+      long timeout = idleTimeout.toNanos();
+      if (idleFor < timeout) {
+        scheduleIdleCheck(ch, ex, timeout - idleFor); // taken and parked again meanwhile
+        return;
+      }
+      ex.parked = false;
+      if (idle.remove(ch)) {
+        ch.close();
+      }
+    }
+
+    /** The most recently parked idle connection still open; else null. */
     @Nullable Channel take() {
       Channel ch;
       while ((ch = idle.pollLast()) != null) {
-        cancelTimer(ch);
+        Exchange ex = ch.pipeline().get(Exchange.class);
+        if (ex != null) {
+          ex.parked = false; // its timer, when it runs, lapses
+        }
         if (ch.isActive()) {
           return ch;
         }
+        cancelTimer(ex);
       }
       return null;
     }
 
-    /** {@code ch} closed: it is no longer idle here. */
-    void closed(Channel ch) {
-      idle.remove(ch);
-      cancelTimer(ch);
+    /** {@code ch} closed: it is no longer idle here, and its timer goes. */
+    void closed(Channel ch, Exchange ex) {
+      if (ex.parked) {
+        ex.parked = false;
+        idle.remove(ch);
+      }
+      cancelTimer(ex);
     }
 
-    private void cancelTimer(Channel ch) {
-      ScheduledFuture<?> t = idleTimers.remove(ch);
+    private static void cancelTimer(@Nullable Exchange ex) {
+      if (ex == null) {
+        return;
+      }
+      ScheduledFuture<?> t = ex.idleTimer;
       if (t != null) {
+        ex.idleTimer = null;
         t.cancel(false);
       }
     }
@@ -426,7 +464,7 @@ public final class UpstreamPools {
             new ChannelInitializer<Http2StreamChannel>() {
               @Override
               protected void initChannel(Http2StreamChannel ch) {
-                ch.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(false), new Exchange());
+                ch.pipeline().addLast(STREAM_CONVERSION, new Exchange());
               }
             })
         .open()
@@ -459,7 +497,7 @@ public final class UpstreamPools {
         && exchange.isActive()
         && pool.idle.size() < MAX_IDLE_PER_ENDPOINT) {
       exchange.config().setAutoRead(true); // notice the server closing an idle connection
-      pool.park(exchange);
+      pool.park(exchange, ex);
       return;
     }
     exchange.close();

@@ -230,7 +230,8 @@ class ExchangeTest {
             new InetSocketAddress("10.96.0.1", 80),
             "10.1.0.10",
             false,
-            new HttpLimits(8192, 16384, 1024));
+            new HttpLimits(8192, 16384, 1024),
+            new RequestMeters());
     EmbeddedChannel ch = new EmbeddedChannel(new RequestHandler(cx, upstreams));
     ch.freezeTime();
     channels.add(ch);
@@ -283,6 +284,39 @@ class ExchangeTest {
   private double counter(String name) {
     Counter c = plane.metrics().registry().find(name).counter();
     return c == null ? 0 : c.count();
+  }
+
+  /** 2xx requests over every series (one per endpoint), -1 when no series is registered. */
+  private double requests2xx() {
+    java.util.Collection<Counter> cs =
+        plane
+            .metrics()
+            .registry()
+            .find("nodemesh.http.requests")
+            .tag("response_code_class", "2xx")
+            .counters();
+    return cs.isEmpty() ? -1 : cs.stream().mapToDouble(Counter::count).sum();
+  }
+
+  @Test
+  void aKeptAliveConnectionRegistersItsMetersAgainAfterThePodsSeriesWereDropped() {
+    EmbeddedChannel down = downstream();
+    for (int i = 0; i < 2; i++) {
+      send(down, HttpMethod.GET, "/timeout", "");
+      EmbeddedChannel up = upstreams.connect();
+      assertEquals("GET /timeout|", sent(up));
+      upstreams.answer(up, 200, "ok");
+      assertEquals(200, status(down));
+    }
+    assertEquals(2.0, requests2xx(), "the meters kept between requests count each");
+    plane.metrics().release("default", "client"); // the pod's series are dropped
+    assertEquals(-1.0, requests2xx());
+    send(down, HttpMethod.GET, "/timeout", "");
+    EmbeddedChannel up = upstreams.connect();
+    assertEquals("GET /timeout|", sent(up));
+    upstreams.answer(up, 200, "ok");
+    assertEquals(200, status(down));
+    assertEquals(1.0, requests2xx(), "the next request is counted in a scraped series again");
   }
 
   @Test

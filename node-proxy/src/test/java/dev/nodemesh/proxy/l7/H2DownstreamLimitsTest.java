@@ -63,7 +63,8 @@ class H2DownstreamLimitsTest {
         c.dialled(),
         c.clientIp(),
         c.h2Downstream(),
-        HttpLimits.DEFAULT);
+        HttpLimits.DEFAULT,
+        new RequestMeters());
   }
 
   private EmbeddedChannel server(RequestHandler.Context cx) throws Exception {

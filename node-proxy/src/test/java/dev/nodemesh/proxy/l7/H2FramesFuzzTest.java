@@ -87,7 +87,8 @@ class H2FramesFuzzTest {
             small.dialled(),
             small.clientIp(),
             false,
-            HttpLimits.DEFAULT);
+            HttpLimits.DEFAULT,
+            new RequestMeters());
     ready = true;
   }
 

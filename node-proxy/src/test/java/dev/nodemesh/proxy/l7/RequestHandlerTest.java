@@ -102,7 +102,8 @@ class RequestHandlerTest {
             new InetSocketAddress("10.96.0.1", 80),
             "10.1.0.10",
             false,
-            new HttpLimits(256, 512, 1024));
+            new HttpLimits(256, 512, 1024),
+            new RequestMeters());
   }
 
   /** The shared context, for the h2c tests next door. */
@@ -348,7 +349,8 @@ class RequestHandlerTest {
             cx.dialled(),
             cx.clientIp(),
             false,
-            cx.limits());
+            cx.limits(),
+            new RequestMeters());
     EmbeddedChannel ch = new EmbeddedChannel();
     HttpProxy.installHttp1(ch.pipeline(), withLog);
     channels.add(ch);
@@ -390,7 +392,8 @@ class RequestHandlerTest {
             cx.dialled(),
             cx.clientIp(),
             false,
-            HttpLimits.DEFAULT));
+            HttpLimits.DEFAULT,
+            new RequestMeters()));
     channels.add(ch);
     StringBuilder raw = new StringBuilder("GET /x HTTP/1.1\r\nHost: web\r\n");
     for (int i = 0; i < 1000; i++) {

@@ -97,6 +97,6 @@ class SnifferPipelineTest {
                 0)
             .build();
     return new RequestHandler.Context(
-        plane, null, null, 80, null, "10.0.0.1", false, HttpLimits.DEFAULT);
+        plane, null, null, 80, null, "10.0.0.1", false, HttpLimits.DEFAULT, new RequestMeters());
   }
 }

@@ -127,11 +127,26 @@ public final class LocalUp {
    * for one malloc_trim call per interval. The proxies run on this JVM's java; the flag is a
    * product flag from JDK 22, so an older JDK (17 is supported) starts them without it rather than
    * failing on an unknown option.
+   *
+   * <p>{@code --sun-misc-unsafe-memory-access=allow} (JDK 23+): from Java 25 Netty turns its use of
+   * {@code sun.misc.Unsafe} off unless the JVM allows it (JEP 498 would warn), and every byte a
+   * {@code ByteBuf} reads or writes then goes through {@code ByteBuffer}'s checked accessors. On
+   * the L7 path that was about a tenth of the event loop's samples in encoding HTTP headers alone
+   * (issue 19, scripts/bench/l7cpu).
    */
-  public static final List<String> PROXY_DEFAULT_JVM_OPTIONS =
-      Runtime.version().feature() >= 22
-          ? List.of("-XX:+UseParallelGC", "-Xms64m", "-Xmx64m", "-XX:TrimNativeHeapInterval=5000")
-          : List.of("-XX:+UseParallelGC", "-Xms64m", "-Xmx64m");
+  public static final List<String> PROXY_DEFAULT_JVM_OPTIONS = proxyDefaultJvmOptions();
+
+  private static List<String> proxyDefaultJvmOptions() {
+    List<String> o = new ArrayList<>(List.of("-XX:+UseParallelGC", "-Xms64m", "-Xmx64m"));
+    int jdk = Runtime.version().feature();
+    if (jdk >= 22) {
+      o.add("-XX:TrimNativeHeapInterval=5000");
+    }
+    if (jdk >= 23) {
+      o.add("--sun-misc-unsafe-memory-access=allow");
+    }
+    return List.copyOf(o);
+  }
 
   /**
    * In a {@code --proxy-arg}, stands for the node's name, e.g. {@code

@@ -1,8 +1,10 @@
 package dev.nodemesh.proxy.l7.resilience;
 
+import dev.nodemesh.model.config.ServicePort;
 import dev.nodemesh.model.config.TrafficPolicy;
 import dev.nodemesh.model.config.Workload;
 import io.micrometer.core.instrument.Counter;
+import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -19,6 +21,20 @@ import org.jspecify.annotations.Nullable;
  * changes (in-flight requests finish against the object they started with).
  */
 public final class ServiceTraffic {
+  /**
+   * The Service's endpoints as one pick sees them: those of {@code from} (the snapshot's endpoint
+   * list) with an address of the dialled VIP's family ({@code ipv4}) and a target port on {@code
+   * port}, with their addresses and statistics keys (IP:port). Made once per snapshot, port and
+   * family instead of per request ({@link #candidates}); immutable.
+   */
+  public record Candidates(
+      List<Workload> from,
+      ServicePort port,
+      boolean ipv4,
+      List<Workload> endpoints,
+      List<InetSocketAddress> addresses,
+      List<String> keys) {}
+
   /** Counters of one Service (all {@code destination_service}-labelled). */
   public record Meters(
       Counter overflows, Counter ejections, Counter rateLimited, Counter retries, Counter budget) {}
@@ -33,6 +49,7 @@ public final class ServiceTraffic {
   private final RetryBudget budget;
   private final @Nullable RateLimiter rateLimiter;
   private volatile @Nullable RingHash ring;
+  private volatile @Nullable Candidates candidates;
   private final boolean defaults;
 
   public ServiceTraffic(TrafficPolicy policy, LongSupplier nanoClock, Meters meters) {
@@ -85,6 +102,19 @@ public final class ServiceTraffic {
 
   public long now() {
     return clock.getAsLong();
+  }
+
+  /**
+   * The candidates resolved last (by the L7 picker, from any event loop), or null; the caller
+   * checks that they were made from what it has now.
+   */
+  public @Nullable Candidates candidates() {
+    return candidates;
+  }
+
+  /** Remembers {@code c} for the next pick (a racing loop's may win: both are correct). */
+  public void candidates(Candidates c) {
+    candidates = c;
   }
 
   /** The statistics of the endpoint known by {@code key} (IP:port). */
