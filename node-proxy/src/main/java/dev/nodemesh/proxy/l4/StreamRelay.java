@@ -30,9 +30,10 @@ import org.slf4j.LoggerFactory;
  * is writable (the stream's writability follows its HTTP/2 send window, and the peer's window is
  * only returned as frames are read, so a slow reader slows the sender down end to end). Half-close
  * maps both ways: the socket's end of input becomes an empty DATA frame with END_STREAM, and the
- * stream's END_STREAM becomes {@code shutdownOutput} once everything before it is written. When
- * both directions have ended both close; any error, or a reset from the peer, resets the stream
- * (RST_STREAM) and the socket (RST).
+ * stream's END_STREAM becomes {@code shutdownOutput} once everything before it is written (or, when
+ * the socket's input has already ended, a close after the flush). When both directions have ended
+ * both close; any error, or a reset from the peer, resets the stream (RST_STREAM) and the socket
+ * (RST).
  */
 public final class StreamRelay {
   private static final Logger log = LoggerFactory.getLogger(StreamRelay.class);
@@ -115,6 +116,27 @@ public final class StreamRelay {
       return;
     }
     streamInputDone = true;
+    if (socketInputDone) {
+      // The socket's input ended first, so this is the last direction: flush what is pending to
+      // the socket and close it, as RelaySession does. The close sends the FIN a shutdownOutput
+      // would (the socket's input is read to its end, so nothing unread turns it into an RST);
+      // Netty's shutdownOutput builds a ChannelOutputShutdownException with a full stack trace
+      // each time, and on the receiving node this is how nearly every stream ends (the app's
+      // answer and FIN first, then the caller's END_STREAM).
+      socket
+          .writeAndFlush(Unpooled.EMPTY_BUFFER)
+          .addListener(
+              (ChannelFutureListener)
+                  f -> {
+                    if (!f.isSuccess()) {
+                      fail(f.cause());
+                      return;
+                    }
+                    socket.close();
+                    directionEnded();
+                  });
+      return;
+    }
     socket
         .writeAndFlush(Unpooled.EMPTY_BUFFER)
         .addListener(

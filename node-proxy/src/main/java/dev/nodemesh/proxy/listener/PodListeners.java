@@ -142,7 +142,6 @@ public final class PodListeners implements AutoCloseable {
         new ChannelInitializer<SocketChannel>() {
           @Override
           protected void initChannel(SocketChannel ch) {
-            EpollRegistrationGuard.apply(ch);
             ch.pipeline()
                 .addLast(
                     "connect",
@@ -172,7 +171,18 @@ public final class PodListeners implements AutoCloseable {
         new ServerBootstrap()
             .group(plane.acceptGroup(), plane.workerGroup())
             .channelFactory(plane.transport().serverChannels(family))
-            .handler(new AcceptGuard(budget, direction))
+            .handler(
+                new ChannelInitializer<Channel>() {
+                  @Override
+                  protected void initChannel(Channel listener) {
+                    // Both see each accepted channel before the acceptor registers it: the guard's
+                    // flag then needs no epoll_ctl of its own.
+                    listener
+                        .pipeline()
+                        .addLast(
+                            new AcceptGuard(budget, direction), EpollRegistrationGuard.ON_ACCEPT);
+                  }
+                })
             .option(ChannelOption.SO_REUSEADDR, true);
     // SO_REUSEPORT, so that a new proxy process (an upgrade) can bind the same ports in the pod
     // beside this one's listeners before this one stops accepting. Both processes run as the same
@@ -184,7 +194,7 @@ public final class PodListeners implements AutoCloseable {
     }
     return b.option(ChannelOption.SO_BACKLOG, 1024)
         .childOption(ChannelOption.AUTO_READ, false)
-        .childOption(ChannelOption.TCP_NODELAY, true)
+        // TCP_NODELAY: every transport's accepted channel turns it on when it is made.
         .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
         .childHandler(
             new ChannelInitializer<SocketChannel>() {

@@ -121,7 +121,9 @@ public final class Transport {
 
   /**
    * Upstream sockets carrying {@code mark} (so the pod's redirect rules let them through), created
-   * on the calling thread. A mark of 0 leaves the socket unmarked.
+   * on the calling thread. A mark of 0 leaves the socket unmarked. Every transport's socket config
+   * turns TCP_NODELAY on when it is made (Netty's default on Linux), so callers need not set it
+   * again (one setsockopt per socket saved; {@code DirectDialerTest} checks it stays on).
    */
   public ChannelFactory<SocketChannel> clientChannels(int mark) {
     return clientChannels(mark, SocketProtocolFamily.INET);
@@ -145,6 +147,8 @@ public final class Transport {
           throw new IllegalStateException("cannot mark the proxy's upstream socket", e);
         }
       }
+      // Not registered yet: the flag joins the registration's own epoll_ctl.
+      EpollRegistrationGuard.apply(ch);
       return ch;
     };
   }

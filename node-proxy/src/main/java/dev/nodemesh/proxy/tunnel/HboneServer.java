@@ -71,6 +71,7 @@ public final class HboneServer {
     return new ChannelInitializer<>() {
       @Override
       protected void initChannel(SocketChannel ch) {
+        // A no-op on the pod listeners, which applied it before registration (ON_ACCEPT).
         EpollRegistrationGuard.apply(ch);
         // The pod listeners allow half-closure (for relays); a TLS connection whose peer sent FIN
         // is over, and must close rather than linger half-open with its HTTP/2 state.

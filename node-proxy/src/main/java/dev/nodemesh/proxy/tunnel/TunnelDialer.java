@@ -63,12 +63,13 @@ public final class TunnelDialer implements HboneDialer {
    * server refuses the stream.
    */
   @Override
-  public Future<Http2StreamChannel> openStream(Channel downstream, UpstreamPath.Hbone path) {
+  public Future<Http2StreamChannel> openStream(
+      Channel downstream, UpstreamPath.Hbone path, BeforeAnswer beforeAnswer) {
     Promise<Http2StreamChannel> result = downstream.eventLoop().newPromise();
     TunnelPool.Key key =
         new TunnelPool.Key(
             path.sourceIdentity(), path.target().getAddress(), path.expectedIdentity());
-    attempt(downstream, path, key, result, true);
+    attempt(downstream, path, key, result, beforeAnswer, true);
     return result;
   }
 
@@ -83,6 +84,7 @@ public final class TunnelDialer implements HboneDialer {
       UpstreamPath.Hbone path,
       TunnelPool.Key key,
       Promise<Http2StreamChannel> result,
+      BeforeAnswer beforeAnswer,
       boolean mayRetry) {
     EventLoop loop = onLoop.eventLoop();
     TunnelPool pool = pools.computeIfAbsent(loop, l -> new TunnelPool(tunnel, direct, l));
@@ -114,17 +116,20 @@ public final class TunnelDialer implements HboneDialer {
                               log.debug("tunnel {}: stream refused, trying a new connection", key);
                               // Once the connection has seen the GOAWAY (read after the streams'
                               // notices) and left the pool.
-                              loop.execute(() -> attempt(onLoop, path, key, result, false));
+                              loop.execute(
+                                  () -> attempt(onLoop, path, key, result, beforeAnswer, false));
                               return;
                             }
                             result.tryFailure(
                                 new IOException("tunnel " + key + ": CONNECT " + answer));
                           }));
-              stream.writeAndFlush(
+              stream.write(
                   new DefaultHttp2HeadersFrame(
                       new DefaultHttp2Headers()
                           .method(HttpMethod.CONNECT.asciiName())
                           .authority(ConnectTarget.format(path.target()))));
+              beforeAnswer.connectSent(stream);
+              stream.flush();
               stream.read();
             });
   }

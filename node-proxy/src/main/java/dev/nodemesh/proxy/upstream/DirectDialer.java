@@ -5,7 +5,6 @@ import dev.nodemesh.bpf.netns.NetworkNamespace;
 import dev.nodemesh.bpf.socket.SocketOptions;
 import dev.nodemesh.proxy.budget.PodBudgets;
 import dev.nodemesh.proxy.budget.UpstreamBudgetExceeded;
-import dev.nodemesh.proxy.transport.EpollRegistrationGuard;
 import dev.nodemesh.proxy.transport.Transport;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -235,7 +234,7 @@ public final class DirectDialer implements Dialer {
             .channelFactory(
                 transport.clientChannels(proxyMark, Transport.familyOf(to.getAddress())))
             .option(ChannelOption.AUTO_READ, false)
-            .option(ChannelOption.TCP_NODELAY, true)
+            // TCP_NODELAY: already on from the channel's construction (Transport.clientChannels).
             .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
             .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MILLIS)
             .handler(new ChannelInboundHandlerAdapter());
@@ -257,7 +256,6 @@ public final class DirectDialer implements Dialer {
       return downstream.newFailedFuture(registered.cause());
     }
     registered.channel().closeFuture().addListener(f -> claim.run());
-    EpollRegistrationGuard.apply(registered.channel());
     return registered;
   }
 }

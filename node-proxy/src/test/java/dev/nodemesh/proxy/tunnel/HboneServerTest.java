@@ -17,11 +17,13 @@ import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.metrics.ProxyMetrics;
 import dev.nodemesh.proxy.transport.Transport;
 import dev.nodemesh.proxy.transport.TransportKind;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.Http2Error;
@@ -49,6 +51,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -271,6 +274,15 @@ class HboneServerTest {
 
   /** Opens a stream, sends CONNECT to {@code authority}, returns the answer's :status or reset. */
   private String connect(String authority) throws Exception {
+    return connect(authority, null);
+  }
+
+  /**
+   * As {@link #connect(String)}, with {@code early} sent as DATA right behind the HEADERS, in the
+   * same flush, before any answer (as the sending node's L4 relay does with the client's first
+   * bytes).
+   */
+  private String connect(String authority, @Nullable String early) throws Exception {
     Queue<Object> answers = new ConcurrentLinkedQueue<>();
     Future<Http2StreamChannel> f =
         new Http2StreamChannelBootstrap(client)
@@ -294,9 +306,15 @@ class HboneServerTest {
             .open();
     client.runPendingTasks();
     Http2StreamChannel stream = f.get();
-    stream.writeAndFlush(
+    stream.write(
         new DefaultHttp2HeadersFrame(
             new DefaultHttp2Headers().method(HttpMethod.CONNECT.asciiName()).authority(authority)));
+    if (early != null) {
+      stream.write(
+          new DefaultHttp2DataFrame(
+              Unpooled.copiedBuffer(early, java.nio.charset.StandardCharsets.US_ASCII)));
+    }
+    stream.flush();
     shuttle();
     Object first = answers.poll();
     return first == null ? "none" : first.toString();
@@ -325,6 +343,16 @@ class HboneServerTest {
             .tag("reporter", "destination")
             .gauge()
             .value());
+  }
+
+  @Test
+  void dataRightBehindTheConnectWaitsForTheAnswerInsteadOfResettingTheStream() throws Exception {
+    connectClient(new TestIdentities(root));
+    // The server reads the HEADERS alone; the DATA stays queued in the stream (and goes with it
+    // when the stream ends), so the caller gets the policy's answer, not a reset.
+    assertEquals("403", connect(ECHO_IP + ":9999", "GET / HTTP/1.1\r\nHost: echo\r\n\r\n"));
+    assertEquals(1, counter("nodemesh.tunnel.streams.refused"));
+    assertEquals(1, counter("nodemesh.tunnel.streams.opened"));
   }
 
   @Test

@@ -10,6 +10,7 @@ import dev.nodemesh.proxy.transport.TransportKind;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.socket.nio.NioSocketChannel;
 import java.net.InetAddress;
@@ -163,6 +164,66 @@ class DirectDialerTest {
       assertEquals(0.0, registry.get("nodemesh_caller_address_fallbacks_total").counter().count());
     } finally {
       group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+    }
+  }
+
+  /**
+   * The dialer and the pod listeners no longer set TCP_NODELAY themselves (one setsockopt per
+   * socket): every transport's socket config turns it on when the channel is made. Checked on both
+   * ends of a connection, dialled and accepted, so a Netty that changed that default fails here.
+   */
+  @Test
+  void socketsMadeByTheTransportHaveNagleOff() throws Exception {
+    for (TransportKind kind : new TransportKind[] {TransportKind.EPOLL, TransportKind.NIO}) {
+      SimpleMeterRegistry registry = new SimpleMeterRegistry();
+      Transport transport = Transport.of(kind);
+      EventLoopGroup group = transport.newGroup(1, r -> new Thread(r, "dialer-test"));
+      java.util.concurrent.CompletableFuture<Boolean> acceptedNoDelay =
+          new java.util.concurrent.CompletableFuture<>();
+      try {
+        Channel listener =
+            new io.netty.bootstrap.ServerBootstrap()
+                .group(group)
+                .channelFactory(transport.serverChannels())
+                .childHandler(
+                    new io.netty.channel.ChannelInboundHandlerAdapter() {
+                      @Override
+                      public void channelActive(io.netty.channel.ChannelHandlerContext ctx) {
+                        acceptedNoDelay.complete(
+                            ctx.channel().config().getOption(ChannelOption.TCP_NODELAY));
+                      }
+                    })
+                .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
+                .sync()
+                .channel();
+        DirectDialer dialer =
+            new DirectDialer(
+                transport,
+                0,
+                new dev.nodemesh.proxy.budget.PodBudgets(100, 100, registry),
+                registry,
+                (fd, ipv6) -> {});
+        Channel downstream = transport.clientChannels(0).newChannel();
+        group.register(downstream).sync();
+        ChannelFuture f =
+            group
+                .next()
+                .submit(
+                    () ->
+                        dialer.connect(
+                            downstream,
+                            NetworkNamespace.home(),
+                            (InetSocketAddress) listener.localAddress()))
+                .get(10, TimeUnit.SECONDS);
+        assertTrue(f.await(10, TimeUnit.SECONDS) && f.isSuccess(), String.valueOf(f.cause()));
+        assertTrue(f.channel().config().getOption(ChannelOption.TCP_NODELAY), kind + " dialled");
+        assertTrue(acceptedNoDelay.get(10, TimeUnit.SECONDS), kind + " accepted");
+        f.channel().close().sync();
+        downstream.close().sync();
+        listener.close().sync();
+      } finally {
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+      }
     }
   }
 }
