@@ -7,7 +7,10 @@ import io.netty.handler.codec.http2.Http2Connection;
 import io.netty.handler.codec.http2.Http2ConnectionAdapter;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2Stream;
+import io.netty.util.concurrent.ScheduledFuture;
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Closes an HTTP/2 connection that has no stream open for too long: the h2c downstream (before its
@@ -23,9 +26,16 @@ public final class StreamlessTimeout extends ChannelInboundHandlerAdapter {
   private final Counter firstCounter;
   private final Duration idle;
   private final Counter idleCounter;
-  // Streams coming and going (an h2c client's requests) move this deadline; the close goes
-  // through the codec (ctx.close() from here), which sends GOAWAY first.
-  private final MovingDeadline deadline = new MovingDeadline(ChannelHandlerContext::close);
+  // The deadline in force (executor ticker nanos) when armed, and whose counter it fires. One
+  // scheduled check at a time: a stream opening only disarms, and arming a deadline later than the
+  // pending check keeps it (it schedules itself for the rest when it runs). So streams coming and
+  // going (an h2c client's requests) move a deadline instead of scheduling and cancelling a task
+  // each time the count reaches 0.
+  private boolean armed;
+  private long deadline;
+  private @Nullable Counter firing;
+  private @Nullable ScheduledFuture<?> timer;
+  private long timerAt;
 
   /**
    * @param first how long the connection may go before its first stream opens ({@code firstCounter}
@@ -51,24 +61,71 @@ public final class StreamlessTimeout extends ChannelInboundHandlerAdapter {
         new Http2ConnectionAdapter() {
           @Override
           public void onStreamActive(Http2Stream stream) {
-            deadline.disarm();
+            armed = false;
           }
 
           @Override
           public void onStreamClosed(Http2Stream stream) {
             if (connection.numActiveStreams() == 0) {
-              deadline.arm(ctx, idle, idleCounter);
+              arm(ctx, idle, idleCounter);
             }
           }
         });
     if (connection.numActiveStreams() == 0) {
-      deadline.arm(ctx, first, firstCounter);
+      arm(ctx, first, firstCounter);
+    }
+  }
+
+  private void arm(ChannelHandlerContext ctx, Duration after, Counter counter) {
+    long now = ctx.executor().ticker().nanoTime();
+    long at = now + after.toNanos();
+    armed = true;
+    deadline = at;
+    firing = counter;
+    ScheduledFuture<?> t = timer;
+    if (t != null) {
+      if (timerAt - at <= 0) {
+        return; // runs by the deadline and re-arms itself for it
+      }
+      timer = null;
+      t.cancel(false);
+    }
+    schedule(ctx, now, at);
+  }
+
+  private void schedule(ChannelHandlerContext ctx, long now, long at) {
+    timerAt = at;
+    timer = ctx.executor().schedule(() -> check(ctx), at - now, TimeUnit.NANOSECONDS);
+  }
+
+  private void check(ChannelHandlerContext ctx) {
+    timer = null;
+    Counter counter = firing;
+    if (!armed || counter == null || !ctx.channel().isActive()) {
+      return; // a stream opened: the next arm schedules again
+    }
+    long now = ctx.executor().ticker().nanoTime();
+    if (deadline - now > 0) {
+      schedule(ctx, now, deadline); // armed again since this was scheduled, for later
+      return;
+    }
+    armed = false;
+    counter.increment();
+    ctx.close(); // the codec sends GOAWAY, then closes: no stream is open
+  }
+
+  private void cancel() {
+    armed = false;
+    ScheduledFuture<?> t = timer;
+    if (t != null) {
+      timer = null;
+      t.cancel(false);
     }
   }
 
   @Override
   public void channelInactive(ChannelHandlerContext ctx) {
-    deadline.cancel();
+    cancel();
     ctx.fireChannelInactive();
   }
 }
