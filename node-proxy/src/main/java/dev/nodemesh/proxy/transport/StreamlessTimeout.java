@@ -11,6 +11,8 @@ import io.netty.util.concurrent.ScheduledFuture;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Closes an HTTP/2 connection that has no stream open for too long: the h2c downstream (before its
@@ -22,6 +24,8 @@ import org.jspecify.annotations.Nullable;
  * (an {@code EmbeddedChannel}'s frozen clock in tests).
  */
 public final class StreamlessTimeout extends ChannelInboundHandlerAdapter {
+  private static final Logger log = LoggerFactory.getLogger(StreamlessTimeout.class);
+
   private final Duration first;
   private final Counter firstCounter;
   private final Duration idle;
@@ -111,6 +115,10 @@ public final class StreamlessTimeout extends ChannelInboundHandlerAdapter {
     }
     armed = false;
     counter.increment();
+    log.debug(
+        "HTTP/2 connection {}: no stream open for {}, closing",
+        ctx.channel().remoteAddress(),
+        counter == firstCounter ? first : idle);
     ctx.close(); // the codec sends GOAWAY, then closes: no stream is open
   }
 
