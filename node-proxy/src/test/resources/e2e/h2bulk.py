@@ -367,7 +367,9 @@ def client(mode, host, port, size, count, streams):
                 if ev.stream_id in active:
                     finish(ev.stream_id, "stream reset: %s" % ev.error_code)
             elif isinstance(ev, h2.events.ConnectionTerminated):
-                dead = "GOAWAY: %s %s" % (ev.error_code, ev.additional_data)
+                dead = "GOAWAY: %s last stream %s %s" % (
+                    ev.error_code, ev.last_stream_id, ev.additional_data
+                )
     for sid in list(active):
         finish(sid, dead or "unfinished")
     for i in range(next_i, count):
