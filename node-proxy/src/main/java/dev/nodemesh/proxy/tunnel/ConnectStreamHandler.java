@@ -105,7 +105,14 @@ final class ConnectStreamHandler extends ChannelInboundHandlerAdapter {
     ConfigSnapshot snapshot = context.snapshots().current();
     Workload destination = snapshot.workloadByIp(target.getAddress());
     if (destination == null) {
+      // Enrolled here but not (yet) in the config in force: no policy to apply, so no stream.
       m.streamsRefused().increment();
+      log.debug(
+          "HBONE {} from {}: no workload at {} in config version {}",
+          pod,
+          peer,
+          target.getAddress(),
+          snapshot.version());
       respond(stream, "400", true);
       return;
     }

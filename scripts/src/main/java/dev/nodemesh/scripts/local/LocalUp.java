@@ -1,6 +1,7 @@
 package dev.nodemesh.scripts.local;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nodemesh.cni.agent.AgentClient;
 import dev.nodemesh.cni.runner.CniRunner;
@@ -53,6 +54,8 @@ public final class LocalUp {
 
   /** node → token for the control plane; {@code <node>.token} beside it for each proxy. */
   static final String BOOTSTRAP_TOKENS = "bootstrap-tokens";
+
+  private static final ObjectMapper CONFIG_DUMP = new ObjectMapper();
 
   /**
    * Flags of {@code local up}.
@@ -293,6 +296,17 @@ public final class LocalUp {
         // Ready = config from the control plane in force and every pod of the node enrolled.
         Resource proxy = processNamed(state, proxyRole(p));
         awaitHttpOk(URI.create("http://" + p.admin() + "/ready"), proxy, proxyLog(p));
+      }
+      // A node is ready once the pods of its own config are enrolled, but a pod enrolled on it may
+      // not be in its config yet (the control plane pushes to each node in its own time, and may
+      // have told node-1 first): its proxy then refuses the tunnel's inbound streams to that pod
+      // (400, which node-1 answers 503 UF). Up returns once every node's config knows its pods.
+      for (NodePlan p : plans) {
+        Set<String> own = new HashSet<>();
+        for (PodSpec pod : p.node().pods()) {
+          own.add(pod.namespace() + "/" + pod.name());
+        }
+        awaitWorkloads(state, p, own);
       }
     }
 
@@ -554,6 +568,46 @@ public final class LocalUp {
       Thread.sleep(100);
     }
     throw new IOException(url + " not ready within " + opts.waitTimeout() + "; see " + log);
+  }
+
+  /** Waits until the node's proxy's config in force ({@code /config_dump}) lists every pod. */
+  private void awaitWorkloads(StateFile state, NodePlan p, Set<String> pods)
+      throws IOException, InterruptedException {
+    Resource proxy = processNamed(state, proxyRole(p));
+    URI url = URI.create("http://" + p.admin() + "/config_dump");
+    HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    long deadline = System.nanoTime() + opts.waitTimeout().toNanos();
+    Set<String> missing = pods;
+    while (System.nanoTime() < deadline) {
+      if (!Daemons.alive(proxy)) {
+        throw new IOException(
+            proxy.name() + " exited; last lines of " + proxyLog(p) + ":\n" + tail(proxyLog(p)));
+      }
+      HttpResponse<String> r =
+          http.send(
+              HttpRequest.newBuilder(url).timeout(Duration.ofSeconds(2)).build(),
+              HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+      if (r.statusCode() == 200) {
+        Set<String> left = new HashSet<>(pods);
+        for (JsonNode w : CONFIG_DUMP.readTree(r.body()).path("workloads")) {
+          left.remove(w.path("namespace").asText() + "/" + w.path("name").asText());
+        }
+        if (left.isEmpty()) {
+          return;
+        }
+        missing = left;
+      }
+      Thread.sleep(100);
+    }
+    throw new IOException(
+        "the proxy of "
+            + p.node().name()
+            + " did not learn of "
+            + missing
+            + " within "
+            + opts.waitTimeout()
+            + "; see "
+            + proxyLog(p));
   }
 
   private void awaitAgent(AgentClient agent, Path socket, Resource proxy, Path log)
