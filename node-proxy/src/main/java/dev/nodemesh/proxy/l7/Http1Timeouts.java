@@ -1,6 +1,7 @@
 package dev.nodemesh.proxy.l7;
 
 import dev.nodemesh.proxy.transport.ConnectionTimeouts;
+import dev.nodemesh.proxy.transport.MovingDeadline;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.channel.ChannelDuplexHandler;
@@ -11,9 +12,7 @@ import io.netty.channel.ChannelPromise;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.LastHttpContent;
-import io.netty.util.concurrent.ScheduledFuture;
 import java.time.Duration;
-import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -35,16 +34,8 @@ final class Http1Timeouts {
   private final Counter headerTimeouts;
   private final Counter idleTimeouts;
   private @Nullable ChannelHandlerContext ctx;
-  // The deadline in force (executor ticker nanos), when armed, and whose counter it fires.
-  private boolean armed;
-  private long deadline;
-  private @Nullable Counter firing;
-  // The one scheduled check and when it runs. Arming a later deadline leaves it alone (when it
-  // runs early it schedules itself for the deadline then); only an earlier one replaces it. So a
-  // kept-alive connection's requests move a deadline, not a task in the loop's timer queue: no
-  // schedule and cancel per request (each was a task allocation and two queue operations).
-  private @Nullable ScheduledFuture<?> timer;
-  private long timerAt;
+  // A kept-alive connection's requests move this deadline, not a task in the loop's timer queue.
+  private final MovingDeadline deadline = new MovingDeadline(c -> c.channel().close());
   // Request heads read minus responses ended.
   private int inFlight;
   // No request in flight and no byte of the next head seen yet: the idle timer runs.
@@ -113,57 +104,17 @@ final class Http1Timeouts {
 
   private void arm(Duration after, Counter counter) {
     ChannelHandlerContext c = ctx;
-    if (c == null) {
-      return;
+    if (c != null) {
+      deadline.arm(c, after, counter);
     }
-    long now = c.executor().ticker().nanoTime();
-    long at = now + after.toNanos();
-    armed = true;
-    deadline = at;
-    firing = counter;
-    ScheduledFuture<?> t = timer;
-    if (t != null) {
-      if (timerAt - at <= 0) {
-        return; // runs by the deadline and re-arms itself for it
-      }
-      timer = null;
-      t.cancel(false);
-    }
-    schedule(c, now, at);
-  }
-
-  private void schedule(ChannelHandlerContext c, long now, long at) {
-    timerAt = at;
-    timer = c.executor().schedule(() -> check(c), at - now, TimeUnit.NANOSECONDS);
-  }
-
-  private void check(ChannelHandlerContext c) {
-    timer = null;
-    Counter counter = firing;
-    if (!armed || counter == null || !c.channel().isActive()) {
-      return; // nothing due: the next arm schedules again
-    }
-    long now = c.executor().ticker().nanoTime();
-    if (deadline - now > 0) {
-      schedule(c, now, deadline); // armed again since this was scheduled, for later
-      return;
-    }
-    armed = false;
-    counter.increment();
-    c.channel().close();
   }
 
   /** No timeout runs (a request is in flight); a scheduled check that comes finds nothing due. */
   private void disarm() {
-    armed = false;
+    deadline.disarm();
   }
 
   private void cancel() {
-    armed = false;
-    ScheduledFuture<?> t = timer;
-    if (t != null) {
-      timer = null;
-      t.cancel(false);
-    }
+    deadline.cancel();
   }
 }

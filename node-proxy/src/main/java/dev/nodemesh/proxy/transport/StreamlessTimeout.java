@@ -7,10 +7,7 @@ import io.netty.handler.codec.http2.Http2Connection;
 import io.netty.handler.codec.http2.Http2ConnectionAdapter;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2Stream;
-import io.netty.util.concurrent.ScheduledFuture;
 import java.time.Duration;
-import java.util.concurrent.TimeUnit;
-import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,16 +27,9 @@ public final class StreamlessTimeout extends ChannelInboundHandlerAdapter {
   private final Counter firstCounter;
   private final Duration idle;
   private final Counter idleCounter;
-  // The deadline in force (executor ticker nanos) when armed, and whose counter it fires. One
-  // scheduled check at a time: a stream opening only disarms, and arming a deadline later than the
-  // pending check keeps it (it schedules itself for the rest when it runs). So streams coming and
-  // going (an h2c client's requests) move a deadline instead of scheduling and cancelling a task
-  // each time the count reaches 0.
-  private boolean armed;
-  private long deadline;
-  private @Nullable Counter firing;
-  private @Nullable ScheduledFuture<?> timer;
-  private long timerAt;
+  // Streams coming and going (an h2c client's requests) move this deadline; the close goes
+  // through the codec (ctx.close() from here), which sends GOAWAY first.
+  private final MovingDeadline deadline = new MovingDeadline(StreamlessTimeout::expire);
 
   /**
    * @param first how long the connection may go before its first stream opens ({@code firstCounter}
@@ -65,75 +55,29 @@ public final class StreamlessTimeout extends ChannelInboundHandlerAdapter {
         new Http2ConnectionAdapter() {
           @Override
           public void onStreamActive(Http2Stream stream) {
-            armed = false;
+            deadline.disarm();
           }
 
           @Override
           public void onStreamClosed(Http2Stream stream) {
             if (connection.numActiveStreams() == 0) {
-              arm(ctx, idle, idleCounter);
+              deadline.arm(ctx, idle, idleCounter);
             }
           }
         });
     if (connection.numActiveStreams() == 0) {
-      arm(ctx, first, firstCounter);
+      deadline.arm(ctx, first, firstCounter);
     }
   }
 
-  private void arm(ChannelHandlerContext ctx, Duration after, Counter counter) {
-    long now = ctx.executor().ticker().nanoTime();
-    long at = now + after.toNanos();
-    armed = true;
-    deadline = at;
-    firing = counter;
-    ScheduledFuture<?> t = timer;
-    if (t != null) {
-      if (timerAt - at <= 0) {
-        return; // runs by the deadline and re-arms itself for it
-      }
-      timer = null;
-      t.cancel(false);
-    }
-    schedule(ctx, now, at);
-  }
-
-  private void schedule(ChannelHandlerContext ctx, long now, long at) {
-    timerAt = at;
-    timer = ctx.executor().schedule(() -> check(ctx), at - now, TimeUnit.NANOSECONDS);
-  }
-
-  private void check(ChannelHandlerContext ctx) {
-    timer = null;
-    Counter counter = firing;
-    if (!armed || counter == null || !ctx.channel().isActive()) {
-      return; // a stream opened: the next arm schedules again
-    }
-    long now = ctx.executor().ticker().nanoTime();
-    if (deadline - now > 0) {
-      schedule(ctx, now, deadline); // armed again since this was scheduled, for later
-      return;
-    }
-    armed = false;
-    counter.increment();
-    log.debug(
-        "HTTP/2 connection {}: no stream open for {}, closing",
-        ctx.channel().remoteAddress(),
-        counter == firstCounter ? first : idle);
-    ctx.close(); // the codec sends GOAWAY, then closes: no stream is open
-  }
-
-  private void cancel() {
-    armed = false;
-    ScheduledFuture<?> t = timer;
-    if (t != null) {
-      timer = null;
-      t.cancel(false);
-    }
+  private static void expire(ChannelHandlerContext ctx) {
+    log.debug("HTTP/2 connection {}: no stream open within its timeout, closing", ctx.channel());
+    ctx.close();
   }
 
   @Override
   public void channelInactive(ChannelHandlerContext ctx) {
-    cancel();
+    deadline.cancel();
     ctx.fireChannelInactive();
   }
 }
