@@ -35,6 +35,8 @@ import java.util.List;
 import java.util.Set;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The L7 path's entry from the outbound listener. {@link #wants} says whether a connection routed
@@ -44,6 +46,8 @@ import org.jspecify.annotations.Nullable;
  * anything else. The sniffer removes itself once it has decided, handing the bytes it read on.
  */
 public final class HttpProxy {
+  private static final Logger log = LoggerFactory.getLogger(HttpProxy.class);
+
   private static final Set<String> HTTP_PROTOCOLS =
       Set.of("http", "http2", "grpc", "h2c", "kubernetes.io/h2c", "kubernetes.io/http2");
   private static final byte[] PREFACE = ByteBufUtil.getBytes(Http2CodecUtil.connectionPrefaceBuf());
@@ -207,6 +211,9 @@ public final class HttpProxy {
         return;
       }
       ChannelPipeline pipeline = ctx.pipeline();
+      if (log.isDebugEnabled()) {
+        log.debug("{}: {} from its first {} bytes", ctx.channel(), p, in.readableBytes());
+      }
       switch (p) {
         case H2 -> installH2(pipeline, cx);
         case HTTP1 -> installHttp1(pipeline, cx);

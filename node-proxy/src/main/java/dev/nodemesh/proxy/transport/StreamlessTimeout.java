@@ -71,7 +71,16 @@ public final class StreamlessTimeout extends ChannelInboundHandlerAdapter {
   }
 
   private static void expire(ChannelHandlerContext ctx) {
-    log.debug("HTTP/2 connection {}: no stream open within its timeout, closing", ctx.channel());
+    if (log.isDebugEnabled()) {
+      Http2FrameCodec codec = ctx.pipeline().get(Http2FrameCodec.class);
+      log.debug(
+          "HTTP/2 connection {}: no stream open within its timeout, closing (preface read {}, last"
+              + " stream {}, auto-read {})",
+          ctx.channel(),
+          codec != null && codec.decoder().prefaceReceived(),
+          codec == null ? -1 : codec.connection().remote().lastStreamCreated(),
+          ctx.channel().config().isAutoRead());
+    }
     ctx.close();
   }
 
