@@ -20,6 +20,7 @@ import dev.nodemesh.proxy.budget.FdLimit;
 import dev.nodemesh.proxy.config.ConfigWatcher;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import dev.nodemesh.proxy.identity.CertificateManager;
+import dev.nodemesh.proxy.identity.DeferredIdentityProvider;
 import dev.nodemesh.proxy.identity.IdentityClient;
 import dev.nodemesh.proxy.identity.IdentityConfig;
 import dev.nodemesh.proxy.identity.IdentityProvider;
@@ -60,12 +61,15 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -80,6 +84,13 @@ import org.slf4j.LoggerFactory;
  * agent's gRPC loop, {@code nodemesh-admin}, and for config either {@code nodemesh-config-watcher}
  * (YAML directory) or {@code nodemesh-xds} (control plane) plus the xDS channel's gRPC threads, and
  * {@code nodemesh-accesslog} when the access log is on.
+ *
+ * <p>Start order (issue 19, start to {@code /ready}): event loops, interception and the data plane;
+ * then the re-enrolment of the CNI plugin's recorded pods is queued on the agent thread, and while
+ * it runs (mostly waiting for iptables-restore) this thread starts the admin port ({@code /ready}
+ * 503 meanwhile), the CA client (the tunnel's certificate requests wait for it through a {@link
+ * DeferredIdentityProvider}), the config source and the agent socket. Readiness is released when
+ * both are done, so {@code /ready} means what it did when the start was one sequence.
  */
 public final class NodeProxy implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(NodeProxy.class);
@@ -213,24 +224,12 @@ public final class NodeProxy implements AutoCloseable {
               + " (--insecure-plaintext-token)",
           plaintextCheck.tokenFile());
     }
-    IdentityClient identity = null;
+    // The CA client starts after the re-enrolment below has (its start is class loading that the
+    // re-enrolment's waiting for iptables-restore overlaps); the tunnel asks this one meanwhile.
+    DeferredIdentityProvider deferredIdentities = null;
     if (identities == null && config.identity() != null) {
-      try {
-        identity =
-            IdentityClient.start(
-                config.identity(),
-                config.nodeName(),
-                config.xdsTarget(),
-                toControlPlane,
-                snapshots,
-                metrics.registry());
-      } catch (Exception | Error e) {
-        closeQuietly(null, null, null, null, accept, workers);
-        interception.close();
-        throw e;
-      }
-      identities = identity.manager();
-      timeline.mark("identity");
+      deferredIdentities = new DeferredIdentityProvider();
+      identities = deferredIdentities;
     }
     Authorizer policy =
         new FailClosedAuthorizer(authorizer != null ? authorizer : new PolicyAuthorizer());
@@ -286,11 +285,79 @@ public final class NodeProxy implements AutoCloseable {
     AutoCloseable watcher = null;
     ExecutorService agentThread = null;
     AgentServer agent = null;
+    AdminServer admin = null;
     Enroller enroller = null;
+    IdentityClient identity = null;
+    AtomicReference<@Nullable CertificateManager> certificates = new AtomicReference<>();
+    // What the agent thread runs once the recorded pods are enrolled and the rest of the start is
+    // done (the agent socket serves): the xDS enrolment report's start, if any. Until then
+    // readiness stays held, so /ready still means what it meant when the start was one sequence.
+    CompletableFuture<Runnable> afterStart = new CompletableFuture<>();
     try {
+      agentThread =
+          Executors.newSingleThreadExecutor(new DefaultThreadFactory("nodemesh-agent", true));
+      enroller = new Enroller(plane, interception);
+      // First of what can wait: re-enrolling the recorded pods is mostly waiting for
+      // iptables-restore and netlink, which the start of the admin port, the CA client, the config
+      // source and the agent socket below overlap (issue 19). Queued on the agent thread before the
+      // socket accepts, so every AddPod/DelPod runs after it.
+      readiness.hold("re-enrolling the pods recorded in " + config.cniRunDir());
+      Enroller reenrol = enroller;
+      Future<?> unused =
+          agentThread.submit(
+              () -> {
+                timeline.mark("re-enrolment start");
+                reenrolRecordedPods(config.cniRunDir(), reenrol);
+                timeline.mark("re-enrolment end");
+                Runnable then;
+                try {
+                  then = afterStart.get();
+                } catch (InterruptedException e) {
+                  Thread.currentThread().interrupt(); // closing before the start finished
+                  return;
+                } catch (ExecutionException e) {
+                  return; // the start failed and closes everything
+                }
+                readiness.release();
+                then.run();
+              });
+      admin =
+          AdminServer.start(
+              config.adminAddress(),
+              metrics::scrape,
+              // Ready once a config is in force (at once from a directory, after the first
+              // accepted update over xDS) and this node's pods are enrolled.
+              () -> {
+                String notReady = readiness.notReadyReason();
+                if (notReady == null) {
+                  timeline.ready();
+                }
+                return notReady;
+              },
+              watchdog::unhealthyReason,
+              () -> {
+                CertificateManager held = certificates.get();
+                return held == null
+                    ? ConfigDump.json(snapshots.current())
+                    : ConfigDump.json(snapshots.current(), held.held());
+              });
+      timeline.mark("admin");
+      if (deferredIdentities != null) {
+        identity =
+            IdentityClient.start(
+                Objects.requireNonNull(config.identity(), "identity"),
+                config.nodeName(),
+                config.xdsTarget(),
+                toControlPlane,
+                snapshots,
+                metrics.registry());
+        certificates.set(identity.manager());
+        deferredIdentities.set(identity.manager());
+        timeline.mark("identity");
+      }
       String xdsTarget = config.xdsTarget();
       Path configDir = config.configDir();
-      Runnable afterReenrolment = () -> {};
+      Runnable reportEnrolments = () -> {};
       if (xdsTarget != null) {
         // With identity on, the xDS stream carries the node's token too: a control plane with a
         // CA refuses a stream that does not prove the node it names.
@@ -324,10 +391,10 @@ public final class NodeProxy implements AutoCloseable {
                 config.xds());
         watcher = xds;
         // The control plane marks a pod captured only once this node reports it enrolled; the
-        // first report waits for the start-up re-enrolment below.
+        // first report waits for the start-up re-enrolment.
         EnrolmentReporter reporter = xds.enrolmentReporter(config.nodeName(), pods::uids);
         pods.onChange(reporter::changed);
-        afterReenrolment = reporter::start;
+        reportEnrolments = reporter::start;
         health.bindXds(xds.client()::connected);
       } else {
         watcher =
@@ -348,44 +415,10 @@ public final class NodeProxy implements AutoCloseable {
                 });
       }
       timeline.mark("config source");
-      CertificateManager certificates = identity == null ? null : identity.manager();
-      agentThread =
-          Executors.newSingleThreadExecutor(new DefaultThreadFactory("nodemesh-agent", true));
-      enroller = new Enroller(plane, interception);
-      // Queued on the agent thread before the socket accepts, so every AddPod/DelPod runs after it.
-      readiness.hold("re-enrolling the pods recorded in " + config.cniRunDir());
-      Enroller reenrol = enroller;
-      Runnable afterwards = afterReenrolment;
-      Future<?> unused =
-          agentThread.submit(
-              () -> {
-                timeline.mark("re-enrolment start");
-                reenrolRecordedPods(config.cniRunDir(), reenrol, readiness);
-                timeline.mark("re-enrolment end");
-                afterwards.run();
-              });
       agent = AgentServer.start(config.agentSocket(), new NodeAgentService(enroller, agentThread));
       timeline.mark("agent socket");
       readiness.supersededWhen(agent::superseded);
-      AdminServer admin =
-          AdminServer.start(
-              config.adminAddress(),
-              metrics::scrape,
-              // Ready once a config is in force (at once from a directory, after the first
-              // accepted update over xDS) and this node's pods are enrolled.
-              () -> {
-                String notReady = readiness.notReadyReason();
-                if (notReady == null) {
-                  timeline.ready();
-                }
-                return notReady;
-              },
-              watchdog::unhealthyReason,
-              () ->
-                  certificates == null
-                      ? ConfigDump.json(snapshots.current())
-                      : ConfigDump.json(snapshots.current(), certificates.held()));
-      timeline.mark("admin");
+      afterStart.complete(reportEnrolments);
       log.info(
           "node proxy for {} ready: agent {}, admin http://{}",
           config.nodeName(),
@@ -397,6 +430,10 @@ public final class NodeProxy implements AutoCloseable {
       watchdog.start(WATCHDOG_PERIOD);
       return proxy;
     } catch (Exception | Error e) {
+      afterStart.completeExceptionally(e);
+      if (admin != null) {
+        admin.close();
+      }
       closeQuietly(agent, enroller, agentThread, watcher, accept, workers);
       closeQuietly(identity);
       interception.close();
@@ -469,13 +506,11 @@ public final class NodeProxy implements AutoCloseable {
   }
 
   /** Restart without unmeshing: the pods the CNI plugin recorded are enrolled before /ready. */
-  private static void reenrolRecordedPods(Path runDir, Enroller enroller, Readiness readiness) {
+  private static void reenrolRecordedPods(Path runDir, Enroller enroller) {
     try {
       log.info("pods from {}: {}", runDir, RecordReconciler.run(new PodRecords(runDir), enroller));
     } catch (IOException | RuntimeException e) {
       log.warn("re-enrolling the pods recorded in {} failed: {}", runDir, e.toString());
-    } finally {
-      readiness.release();
     }
   }
 

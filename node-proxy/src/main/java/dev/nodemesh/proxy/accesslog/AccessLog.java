@@ -53,7 +53,9 @@ public final class AccessLog implements AutoCloseable {
   private final @Nullable Counter written;
   private final @Nullable Counter dropped;
   private final @Nullable Thread writer;
-  private final ObjectWriter json = new ObjectMapper().writerFor(AccessLogEntry.class);
+  // Only for a log that writes: Jackson's databind and its introspection of the entry are about
+  // 500 classes, loaded at every proxy start when this was built for the "off" log too (issue 19).
+  private final @Nullable ObjectWriter json;
   private volatile boolean writerIdle;
   private volatile boolean closing;
 
@@ -70,6 +72,7 @@ public final class AccessLog implements AutoCloseable {
     this.written = null;
     this.dropped = null;
     this.writer = null;
+    this.json = null;
   }
 
   private AccessLog(
@@ -99,6 +102,7 @@ public final class AccessLog implements AutoCloseable {
         Counter.builder("nodemesh.access.log.dropped")
             .description("Access log lines dropped because the writer fell behind (queue full)")
             .register(registry);
+    this.json = new ObjectMapper().writerFor(AccessLogEntry.class);
     Thread t = new Thread(this::run, "nodemesh-accesslog");
     t.setDaemon(true);
     this.writer = t;
@@ -204,11 +208,12 @@ public final class AccessLog implements AutoCloseable {
     Queue<AccessLogEntry> q = java.util.Objects.requireNonNull(queue);
     OutputStream o = java.util.Objects.requireNonNull(out);
     Counter w = java.util.Objects.requireNonNull(written);
+    ObjectWriter j = java.util.Objects.requireNonNull(json);
     while (true) {
       AccessLogEntry e = q.poll();
       if (e != null) {
         try {
-          byte[] body = json.writeValueAsBytes(e);
+          byte[] body = j.writeValueAsBytes(e);
           // Line and newline in one write: the buffer then only ever spills whole lines, so two
           // processes appending to one file (an upgrade's old and new proxy) never split a line.
           byte[] line = java.util.Arrays.copyOf(body, body.length + 1);

@@ -55,12 +55,14 @@ public final class RecordReconciler {
   }
 
   /**
-   * Enrolments at once at start-up. Each is mostly waiting (one iptables-restore per family, a few
-   * netlink round trips, listener binds on the event loops), so more than the cores help; more than
-   * this only queues for the same two CPUs and the kernel's netfilter commit. Measured in README's
-   * start-up section.
+   * Enrolments at once at start-up. Each is mostly waiting, not working: one nsenter +
+   * iptables-restore (nft) of our re-install script took 25-60 ms here for 4-5 ms of CPU, most of
+   * the rest spent in the kernel closing its netlink sockets (10-30 ms per close under strace);
+   * then a few netlink round trips and listener binds on the event loops. Pods' namespaces do not
+   * share nf_tables' commit lock, so those waits overlap; 16 at once keep the CPUs busy where 4
+   * left them mostly waiting. More only queue for the same CPUs. See README's start-up section.
    */
-  static final int THREADS = 4;
+  static final int THREADS = 16;
 
   private RecordReconciler() {}
 

@@ -132,7 +132,9 @@ final class ProxyCommand implements Callable<Integer> {
       names = "--node-name",
       paramLabel = "NAME",
       description = "Node this proxy serves, used in metrics labels (default: the hostname).")
-  String nodeName = hostname();
+  // Looked up only when not given: resolving the host's own name may wait for DNS, and the
+  // DaemonSet and local mode always pass one (issue 19, start to /ready).
+  @Nullable String nodeName;
 
   @Option(
       names = "--workers",
@@ -497,7 +499,7 @@ final class ProxyCommand implements Callable<Integer> {
               .configDir(source.configDir)
               .agentSocket(agentSocket)
               .adminAddress(admin)
-              .nodeName(nodeName)
+              .nodeName(nodeName != null ? nodeName : hostname())
               .workerThreads(workers)
               .interception(interception)
               .xdsTarget(source.xds)

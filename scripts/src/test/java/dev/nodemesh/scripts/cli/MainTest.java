@@ -67,6 +67,34 @@ class MainTest {
     assertEquals(2, run("frobnicate"));
   }
 
+  /** What main runs for `nodemesh proxy ...`: the proxy's command alone, answering as before. */
+  private int runProxyAlone(String... args) {
+    CommandLine cl = Main.proxyCommandLine();
+    cl.setOut(new PrintWriter(out, true));
+    cl.setErr(new PrintWriter(err, true));
+    return cl.execute(args);
+  }
+
+  @Test
+  void theProxyCommandAloneHasTheSameUsageAndExitCodes() {
+    assertEquals(0, runProxyAlone("--help"));
+    String alone = out.toString();
+    out.getBuffer().setLength(0);
+    assertEquals(0, run("proxy", "--help"));
+    assertEquals(out.toString(), alone);
+    assertTrue(alone.startsWith("Usage: nodemesh proxy"), alone);
+    assertEquals(2, runProxyAlone("--config-dir", "/tmp", "--transport=quic"));
+    assertEquals(2, runProxyAlone("--config-dir", "/tmp", "--admin", "nohost"));
+    assertEquals(2, runProxyAlone()); // --config-dir or --xds is required
+    assertEquals(2, runProxyAlone("--config-dir", "/tmp", "--xds", "127.0.0.1:15010"));
+    assertEquals(2, runProxyAlone("--config-dir", "/tmp", "--access-log-sample", "1.5"));
+    assertTrue(err.toString().contains("Usage: nodemesh proxy"), err.toString());
+    CommandLine.ParseResult r =
+        Main.proxyCommandLine().parseArgs("--config-dir", "/tmp", "--transport=io_uring");
+    ProxyCommand p = (ProxyCommand) r.commandSpec().userObject();
+    assertEquals(dev.nodemesh.proxy.transport.TransportKind.IO_URING, p.transport);
+  }
+
   @Test
   void transportNamesAreLowerCaseFriendly() {
     CommandLine cl = Main.commandLine();
