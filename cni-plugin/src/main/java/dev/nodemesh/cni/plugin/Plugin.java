@@ -1,6 +1,5 @@
 package dev.nodemesh.cni.plugin;
 
-import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
@@ -13,6 +12,7 @@ import dev.nodemesh.cni.spec.NetConf;
 import dev.nodemesh.cni.spec.Results;
 import dev.nodemesh.model.cni.AgentWire.Pod;
 import dev.nodemesh.model.cni.JsonTrees;
+import dev.nodemesh.model.cni.MalformedJsonException;
 import dev.nodemesh.model.cni.PodRecords;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -114,7 +114,7 @@ public final class Plugin {
       if (e.command() == CniEnv.Command.VERSION) {
         return ok(version(in.tree()));
       }
-      JacksonException malformed = in.malformed();
+      MalformedJsonException malformed = in.malformed();
       if (malformed != null) {
         throw NetConf.malformed(malformed);
       }
