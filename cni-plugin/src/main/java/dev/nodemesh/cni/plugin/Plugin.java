@@ -75,6 +75,20 @@ public final class Plugin {
     this.netnsCheck = netnsCheck;
   }
 
+  /**
+   * For the executable, before it reads stdin: a command that will call the node agent ({@code
+   * CNI_COMMAND} ADD, DEL, CHECK or GC) starts the JDK's Unix-socket set-up on another thread (see
+   * {@code FramedAgent.warmUpInBackground}). Any other value, or none, starts nothing.
+   */
+  public static void warmUp(@Nullable String command) {
+    if ("ADD".equals(command)
+        || "DEL".equals(command)
+        || "CHECK".equals(command)
+        || "GC".equals(command)) {
+      FramedAgent.warmUpInBackground();
+    }
+  }
+
   /** The plugin with the real node agent client, logging to stderr. */
   public static Plugin standard() {
     return standardWith(System.err);
