@@ -19,7 +19,7 @@ import org.jspecify.annotations.Nullable;
  * <p>It builds the trees Jackson's {@code ObjectMapper.readTree} builds with its defaults (the
  * differential test in {@code JsonTreesTest} holds it to that): the first value only, with what
  * follows it ignored (after a root number only whitespace may follow it directly, after a root
- * {@code true}/{@code false}/{@code null} no letter, digit or {@code _}, as Jackson has it); a
+ * {@code true}/{@code false}/{@code null} nothing that would continue it, as Jackson has it); a
  * repeated key keeps the last value in the first one's place; integers as int, long or BigInteger
  * nodes by size, other numbers as doubles. It refuses what Jackson's defaults refuse: comments,
  * single quotes, unquoted names, trailing commas, leading zeros, {@code NaN}, unescaped control
@@ -74,9 +74,32 @@ final class JsonTreeReader {
     if ((first == '-' || isDigit(first)) && !isWhitespace(next)) {
       throw malformed("expected white space after the number, found " + describe(next));
     }
+    // Jackson's rule: a character from '0' up, other than ']' and '}', that could be part of a Java
+    // identifier (its UTF-8 decoded, the code point cut to a char as Jackson does) continues the
+    // literal into an unknown token.
     if ((first == 't' || first == 'f' || first == 'n')
-        && (isDigit(next) || isLetter(next) || next == '_' || next >= 0x7f)) {
-      throw malformed("unrecognised token (a literal followed by " + describe(next) + ")");
+        && next >= '0'
+        && next != ']'
+        && next != '}') {
+      int cp = next < 0x80 ? next : codePointAt(pos);
+      if (cp < 0 || Character.isJavaIdentifierPart((char) cp)) {
+        throw malformed("unrecognised token (a literal followed by " + describe(next) + ")");
+      }
+    }
+  }
+
+  /** The code point of the UTF-8 sequence at {@code at}, or -1 when it is not well-formed. */
+  private int codePointAt(int at) {
+    int save = pos;
+    pos = at;
+    StringBuilder one = new StringBuilder(2);
+    try {
+      utf8(one, in[at] & 0xff);
+      return one.codePointAt(0);
+    } catch (MalformedJsonException e) {
+      return -1;
+    } finally {
+      pos = save;
     }
   }
 
@@ -417,10 +440,6 @@ final class JsonTreeReader {
 
   private static boolean isDigit(int b) {
     return b >= '0' && b <= '9';
-  }
-
-  private static boolean isLetter(int b) {
-    return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z');
   }
 
   private String describeAt(int at) {

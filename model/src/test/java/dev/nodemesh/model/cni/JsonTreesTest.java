@@ -45,6 +45,8 @@ class JsonTreesTest {
           "{\"escapes\": \"quote \\\" backslash \\\\ tab \\t newline \\n \\u0001 \\ud83d\\ude00\"}",
           "{\"same\": 1, \"same\": 2}",
           "{\"first\": 1} {\"second\": 2}",
+          "true]",
+          "null $",
           "[1, [2, [3, [4, {}]]], \"\"]");
 
   @Test
@@ -104,6 +106,7 @@ class JsonTreesTest {
             "[1 2]",
             "123abc",
             "truex",
+            "false\u20ac",
             "{\"\\ud800 lone\": 1}",
             "\u0001{}");
     for (String doc : bad) {
