@@ -27,6 +27,7 @@ public final class CniMain {
   private CniMain() {}
 
   public static void main(String[] args) {
+    Plugin.warmUp(System.getenv("CNI_COMMAND"));
     int exit = run();
     System.err.flush();
     // halt, not exit: nothing here needs a shutdown hook, and System.exit first sets up the JDK's

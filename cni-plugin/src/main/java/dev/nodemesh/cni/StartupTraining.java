@@ -78,6 +78,8 @@ public final class StartupTraining {
       // cache too: CniMain reads the process environment (the calls here get a map), and ADD's
       // PodNetns reads the mount table for a bind-mounted netns (the made-up path here is refused
       // before that).
+      // And the executable's warm-up thread (CniMain.main), whose class the cache must hold too.
+      Plugin.warmUp("ADD");
       int unused =
           System.getenv().size()
               + Files.readAllLines(Path.of("/proc/self/mountinfo"), StandardCharsets.UTF_8).size();

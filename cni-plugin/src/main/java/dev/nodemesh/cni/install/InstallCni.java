@@ -400,8 +400,8 @@ public final class InstallCni {
         throw new ConfListEdit.Refused(f + " is empty");
       }
       return n;
-    } catch (com.fasterxml.jackson.core.JacksonException e) {
-      throw new ConfListEdit.Refused(f + " is not valid JSON: " + e.getOriginalMessage());
+    } catch (dev.nodemesh.model.cni.MalformedJsonException e) {
+      throw new ConfListEdit.Refused(f + " is not valid JSON: " + e.getMessage());
     }
   }
 

@@ -1,13 +1,12 @@
 package dev.nodemesh.cni.plugin;
 
-import com.fasterxml.jackson.core.JacksonException;
-import com.fasterxml.jackson.core.JsonFactory;
-import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.nodemesh.cni.spec.CniEnv;
 import dev.nodemesh.cni.spec.CniError;
 import dev.nodemesh.cni.spec.NetConf;
 import dev.nodemesh.model.cni.JsonTrees;
+import dev.nodemesh.model.cni.MalformedJsonException;
+import dev.nodemesh.model.cni.MalformedJsonException.JsonLimitException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.Iterator;
@@ -57,21 +56,16 @@ public final class InputLimits {
   static final Map<String, Integer> MAX_ARG =
       Map.of("K8S_POD_NAME", 253, "K8S_POD_NAMESPACE", 63, "K8S_POD_UID", 253);
 
+  /** Digits in one JSON number. */
+  public static final int MAX_JSON_NUMBER = 64;
+
   /**
-   * Jackson stops at these while it reads, so a long string or a deep nest is refused before it is
-   * built; the walk in {@link #checkJson} then names the offending field.
+   * The reader stops at these while it reads, so a deep nest or a long number is refused before it
+   * is built; strings are held only to stdin's size here, and the walk in {@link #checkJson} then
+   * names a field whose string is over {@link #MAX_JSON_STRING}.
    */
-  static final JsonFactory JSON =
-      JsonFactory.builder()
-          .streamReadConstraints(
-              StreamReadConstraints.builder()
-                  .maxDocumentLength(MAX_STDIN_BYTES)
-                  .maxStringLength(MAX_STDIN_BYTES)
-                  .maxNameLength(MAX_STDIN_BYTES)
-                  .maxNestingDepth(MAX_JSON_DEPTH)
-                  .maxNumberLength(64)
-                  .build())
-          .build();
+  static final JsonTrees.Limits JSON =
+      new JsonTrees.Limits(MAX_JSON_DEPTH, MAX_JSON_NUMBER, MAX_STDIN_BYTES, MAX_STDIN_BYTES);
 
   private InputLimits() {}
 
@@ -125,7 +119,7 @@ public final class InputLimits {
    * not JSON. Malformed JSON is not refused here: VERSION answers whatever stdin holds, and the
    * other commands report it through {@link NetConf#of}, as {@code NetConf.parse} does.
    */
-  record Stdin(@Nullable JsonNode tree, @Nullable JacksonException malformed) {}
+  record Stdin(@Nullable JsonNode tree, @Nullable MalformedJsonException malformed) {}
 
   /**
    * Code 6 when stdin is over its limit or nests too deep, code 7 naming the field when one string
@@ -140,16 +134,12 @@ public final class InputLimits {
     }
     JsonNode tree;
     try {
-      tree = JsonTrees.read(JSON, stdin);
-    } catch (com.fasterxml.jackson.core.exc.StreamConstraintsException e) {
+      tree = JsonTrees.read(stdin, JSON);
+    } catch (JsonLimitException e) {
       throw new CniError(
-          CniError.DECODING_FAILURE,
-          "decoding the network configuration failed",
-          e.getOriginalMessage());
-    } catch (JacksonException e) {
+          CniError.DECODING_FAILURE, "decoding the network configuration failed", e.getMessage());
+    } catch (MalformedJsonException e) {
       return new Stdin(null, e);
-    } catch (IOException e) {
-      throw new CniError(CniError.IO_FAILURE, "reading stdin failed", String.valueOf(e));
     }
     if (tree != null) {
       checkJson(tree, "");

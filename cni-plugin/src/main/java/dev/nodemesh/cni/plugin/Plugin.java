@@ -1,6 +1,5 @@
 package dev.nodemesh.cni.plugin;
 
-import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
@@ -13,6 +12,7 @@ import dev.nodemesh.cni.spec.NetConf;
 import dev.nodemesh.cni.spec.Results;
 import dev.nodemesh.model.cni.AgentWire.Pod;
 import dev.nodemesh.model.cni.JsonTrees;
+import dev.nodemesh.model.cni.MalformedJsonException;
 import dev.nodemesh.model.cni.PodRecords;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -75,6 +75,20 @@ public final class Plugin {
     this.netnsCheck = netnsCheck;
   }
 
+  /**
+   * For the executable, before it reads stdin: a command that will call the node agent ({@code
+   * CNI_COMMAND} ADD, DEL, CHECK or GC) starts the JDK's Unix-socket set-up on another thread (see
+   * {@code FramedAgent.warmUpInBackground}). Any other value, or none, starts nothing.
+   */
+  public static void warmUp(@Nullable String command) {
+    if ("ADD".equals(command)
+        || "DEL".equals(command)
+        || "CHECK".equals(command)
+        || "GC".equals(command)) {
+      FramedAgent.warmUpInBackground();
+    }
+  }
+
   /** The plugin with the real node agent client, logging to stderr. */
   public static Plugin standard() {
     return standardWith(System.err);
@@ -114,7 +128,7 @@ public final class Plugin {
       if (e.command() == CniEnv.Command.VERSION) {
         return ok(version(in.tree()));
       }
-      JacksonException malformed = in.malformed();
+      MalformedJsonException malformed = in.malformed();
       if (malformed != null) {
         throw NetConf.malformed(malformed);
       }

@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Checks that {@code CNI_NETNS} names a pod's network namespace: a network namespace file, and not
@@ -43,12 +44,21 @@ public final class PodNetns {
     return new PodNetns(Path.of("/proc/self/ns/net"), Path.of("/proc/self/mountinfo"));
   }
 
-  /** Identity of a namespace file (nsfs device, inode), following links as stat(2) does. */
+  /**
+   * Identity of a namespace file (nsfs device, inode), following links as stat(2) does: one stat
+   * for both (two {@code getAttribute} calls would stat twice).
+   */
   record FileId(long dev, long ino) {
     static FileId of(Path p) throws IOException {
-      return new FileId(
-          ((Number) Files.getAttribute(p, "unix:dev")).longValue(),
-          ((Number) Files.getAttribute(p, "unix:ino")).longValue());
+      Map<String, Object> a = Files.readAttributes(p, "unix:dev,ino");
+      return new FileId(number(a, "dev"), number(a, "ino"));
+    }
+
+    private static long number(Map<String, Object> attributes, String name) throws IOException {
+      if (attributes.get(name) instanceof Number n) {
+        return n.longValue();
+      }
+      throw new IOException("the file system gave no unix:" + name + " attribute");
     }
   }
 

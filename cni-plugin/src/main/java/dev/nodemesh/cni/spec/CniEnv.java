@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The {@code CNI_*} environment of one plugin call, checked the way libcni's skel checks it: each
@@ -27,7 +28,24 @@ public record CniEnv(
     CHECK,
     STATUS,
     VERSION,
-    GC
+    GC;
+
+    /**
+     * The command named exactly {@code name}, or null. Not {@code valueOf}: that finds the
+     * constants through a reflective call of {@code values()}, method handles that a pod start need
+     * not make.
+     */
+    static @Nullable Command named(String name) {
+      return switch (name) {
+        case "ADD" -> ADD;
+        case "DEL" -> DEL;
+        case "CHECK" -> CHECK;
+        case "STATUS" -> STATUS;
+        case "VERSION" -> VERSION;
+        case "GC" -> GC;
+        default -> null;
+      };
+    }
   }
 
   // From libcni's utils.ValidateContainerID / ValidateInterfaceName.
@@ -45,10 +63,8 @@ public record CniEnv(
       throw new CniError(
           CniError.INVALID_ENVIRONMENT, "required env variables [CNI_COMMAND] missing");
     }
-    Command command;
-    try {
-      command = Command.valueOf(cmd);
-    } catch (IllegalArgumentException e) {
+    Command command = Command.named(cmd);
+    if (command == null) {
       throw new CniError(CniError.INVALID_ENVIRONMENT, "unknown CNI_COMMAND: " + cmd);
     }
     Set<String> required =

@@ -1,9 +1,9 @@
 package dev.nodemesh.cni.spec;
 
-import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.nodemesh.model.cni.JsonTrees;
+import dev.nodemesh.model.cni.MalformedJsonException;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -19,10 +19,8 @@ public record NetConf(CniVersion version, String name, String type, ObjectNode r
     JsonNode tree;
     try {
       tree = JsonTrees.read(stdin);
-    } catch (JacksonException e) {
+    } catch (MalformedJsonException e) {
       throw malformed(e);
-    } catch (java.io.IOException e) {
-      throw new CniError(CniError.IO_FAILURE, "reading stdin failed", String.valueOf(e));
     }
     return of(tree);
   }
@@ -45,11 +43,9 @@ public record NetConf(CniVersion version, String name, String type, ObjectNode r
   }
 
   /** The error {@link #parse} reports for stdin that is not JSON. */
-  public static CniError malformed(JacksonException e) {
+  public static CniError malformed(MalformedJsonException e) {
     return new CniError(
-        CniError.DECODING_FAILURE,
-        "decoding the network configuration failed",
-        e.getOriginalMessage());
+        CniError.DECODING_FAILURE, "decoding the network configuration failed", e.getMessage());
   }
 
   /** The previous plugin's result, or null when there is none. */

@@ -180,7 +180,7 @@ class PluginFuzzTest {
   private static byte[] pinPaths(byte[] stdin) {
     JsonNode tree;
     try {
-      tree = JsonTrees.read(InputLimits.JSON, stdin);
+      tree = JsonTrees.read(stdin, InputLimits.JSON);
     } catch (IOException | RuntimeException e) {
       return stdin;
     }

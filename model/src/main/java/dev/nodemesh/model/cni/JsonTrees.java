@@ -2,13 +2,9 @@ package dev.nodemesh.model.cni;
 
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.StringWriter;
@@ -18,89 +14,51 @@ import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
 /**
- * JSON text to Jackson trees and back with Jackson's streaming parser and generator alone, for the
- * CNI plugin, which starts a JVM for every pod's ADD and DEL.
+ * JSON text to Jackson trees and back without an {@code ObjectMapper}, for the CNI plugin, which
+ * starts a JVM for every pod's ADD and DEL (and for everything that shares its formats: the run-dir
+ * records, the runner, install-cni).
  *
  * <p>Why not an {@code ObjectMapper}: building the first one initialises databind's defaults, among
  * them a date format with a {@code GregorianCalendar}, which loads the JDK's CLDR locale data;
  * measured with {@code -Xlog:class+init} on an idle machine that was about 40 ms of a 130 ms plugin
- * run, more than the rest of the plugin's own work, and a CNI call never reads a date. The trees
- * are the same {@link JsonNode} classes the rest of the code uses, built through {@link
- * JsonNodeFactory}, and read as {@code ObjectMapper.readTree} does with its defaults: the first
- * value only (trailing content ignored), a repeated key keeps the last value, integers as int, long
- * or BigInteger nodes by size, other numbers as doubles. {@link JsonNode#toString()} would build
- * the mapper anyway, so the plugin writes through {@link #write} and {@link #bytes}.
+ * run, more than the rest of the plugin's own work, and a CNI call never reads a date. Why not
+ * Jackson's streaming parser either: every Jackson parser initialises {@code BigDecimal}, 11–15 ms
+ * of CPU in JDK 25 (see {@link JsonTreeReader}, which reads instead). The trees are the same {@link
+ * JsonNode} classes the rest of the code uses, built through {@link JsonNodeFactory}, and read as
+ * {@code ObjectMapper.readTree} does with its defaults: the first value only (trailing content
+ * ignored), a repeated key keeps the last value, integers as int, long or BigInteger nodes by size,
+ * other numbers as doubles; the text must be UTF-8. Writing is Jackson's streaming generator, which
+ * initialises nothing of the kind. {@link JsonNode#toString()} would build the mapper anyway, so
+ * the plugin writes through {@link #write} and {@link #bytes}.
  */
 public final class JsonTrees {
   private static final JsonFactory DEFAULT = new JsonFactory();
-  private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
+
+  /**
+   * What a reader holds a text to while it reads: nesting depth, digits in a number, characters in
+   * a string value and in a key. Over any of them, {@link #read(byte[], Limits)} throws a {@link
+   * MalformedJsonException.JsonLimitException} and builds nothing more.
+   */
+  public record Limits(int maxDepth, int maxNumberLength, int maxStringLength, int maxNameLength) {
+    /** Jackson's own defaults ({@code StreamReadConstraints}), which {@link #read(byte[])} uses. */
+    public static final Limits DEFAULT = new Limits(1000, 1000, 20_000_000, 50_000);
+  }
 
   private JsonTrees() {}
 
   /** The first JSON value of {@code json}, or null when it holds none (empty or blank). */
-  public static @Nullable JsonNode read(byte[] json) throws IOException {
-    return read(DEFAULT, json);
+  public static @Nullable JsonNode read(byte[] json) throws MalformedJsonException {
+    return read(json, Limits.DEFAULT);
   }
 
   /** As {@link #read(byte[])}, for text. */
-  public static @Nullable JsonNode read(String json) throws IOException {
+  public static @Nullable JsonNode read(String json) throws MalformedJsonException {
     return read(json.getBytes(StandardCharsets.UTF_8));
   }
 
-  /**
-   * As {@link #read(byte[])}, with {@code factory}'s read constraints (they throw a {@code
-   * StreamConstraintsException} while reading).
-   */
-  public static @Nullable JsonNode read(JsonFactory factory, byte[] json) throws IOException {
-    try (JsonParser p = factory.createParser(json)) {
-      JsonToken t = p.nextToken();
-      return t == null ? null : value(p, t);
-    }
-  }
-
-  private static JsonNode value(JsonParser p, JsonToken t) throws IOException {
-    switch (t) {
-      case START_OBJECT -> {
-        ObjectNode o = NODES.objectNode();
-        for (JsonToken k = p.nextToken(); k != JsonToken.END_OBJECT; k = p.nextToken()) {
-          String name = p.currentName();
-          o.set(name, value(p, p.nextToken()));
-        }
-        return o;
-      }
-      case START_ARRAY -> {
-        ArrayNode a = NODES.arrayNode();
-        for (JsonToken e = p.nextToken(); e != JsonToken.END_ARRAY; e = p.nextToken()) {
-          a.add(value(p, e));
-        }
-        return a;
-      }
-      case VALUE_STRING -> {
-        return NODES.textNode(p.getText());
-      }
-      case VALUE_NUMBER_INT -> {
-        return switch (p.getNumberType()) {
-          case INT -> NODES.numberNode(p.getIntValue());
-          case LONG -> NODES.numberNode(p.getLongValue());
-          default -> NODES.numberNode(p.getBigIntegerValue());
-        };
-      }
-      case VALUE_NUMBER_FLOAT -> {
-        return NODES.numberNode(p.getDoubleValue());
-      }
-      case VALUE_TRUE -> {
-        return NODES.booleanNode(true);
-      }
-      case VALUE_FALSE -> {
-        return NODES.booleanNode(false);
-      }
-      case VALUE_NULL -> {
-        return NODES.nullNode();
-      }
-      default ->
-          throw new IOException(
-              "unexpected JSON token " + t + " at " + p.currentTokenLocation().offsetDescription());
-    }
+  /** As {@link #read(byte[])}, held to {@code limits} while it reads. */
+  public static @Nullable JsonNode read(byte[] json, Limits limits) throws MalformedJsonException {
+    return JsonTreeReader.read(json, limits);
   }
 
   /** {@code node} as compact JSON text, as {@code ObjectMapper.writeValueAsString}. */
