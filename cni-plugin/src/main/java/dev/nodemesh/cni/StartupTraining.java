@@ -89,25 +89,12 @@ public final class StartupTraining {
         CniMain.run(
             new ByteArrayInputStream(conf.getBytes(StandardCharsets.UTF_8)),
             new ByteArrayOutputStream(),
-            Map.of(
-                "CNI_COMMAND", command,
-                "CNI_CONTAINERID", "train",
-                "CNI_NETNS", "/var/run/netns/train",
-                "CNI_IFNAME", "eth0",
-                "CNI_PATH", "/opt/cni/bin",
-                "CNI_ARGS", "K8S_POD_NAMESPACE=train;K8S_POD_NAME=train;K8S_POD_UID=train"));
+            trainingEnv(command));
       }
       // Three rounds: the JDK 25 cache also keeps method profiles (JEP 515); a few calls give some.
       for (int round = 0; round < 3; round++) {
         for (String command : List.of("VERSION", "ADD", "CHECK", "DEL", "STATUS")) {
-          Map<String, String> env =
-              Map.of(
-                  "CNI_COMMAND", command,
-                  "CNI_CONTAINERID", "train",
-                  "CNI_NETNS", "/var/run/netns/train",
-                  "CNI_IFNAME", "eth0",
-                  "CNI_PATH", "/opt/cni/bin",
-                  "CNI_ARGS", "K8S_POD_NAMESPACE=train;K8S_POD_NAME=train;K8S_POD_UID=train");
+          Map<String, String> env = trainingEnv(command);
           Plugin.Response r = plugin.run(env, conf.getBytes(StandardCharsets.UTF_8));
           if (r.exitCode() != 0) {
             System.err.println("training " + command + " failed: " + r.stdout());
@@ -153,5 +140,16 @@ public final class StartupTraining {
         Files.deleteIfExists(p);
       }
     }
+  }
+
+  /** The environment a runtime would give {@code command} for the training's pretend pod. */
+  private static Map<String, String> trainingEnv(String command) {
+    return Map.of(
+        "CNI_COMMAND", command,
+        "CNI_CONTAINERID", "train",
+        "CNI_NETNS", "/var/run/netns/train",
+        "CNI_IFNAME", "eth0",
+        "CNI_PATH", "/opt/cni/bin",
+        "CNI_ARGS", "K8S_POD_NAMESPACE=train;K8S_POD_NAME=train;K8S_POD_UID=train");
   }
 }
