@@ -2,11 +2,13 @@ package dev.nodemesh.proxy.agent;
 
 import dev.nodemesh.model.cni.AgentWire;
 import io.grpc.Server;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
-import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
-import io.grpc.netty.shaded.io.netty.channel.epoll.EpollEventLoopGroup;
-import io.grpc.netty.shaded.io.netty.channel.epoll.EpollServerDomainSocketChannel;
-import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
+import io.grpc.netty.NettyServerBuilder;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerDomainSocketChannel;
+import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -56,7 +58,9 @@ public final class AgentServer implements AutoCloseable {
     Path fresh = socket.resolveSibling(socket.getFileName() + "." + ProcessHandle.current().pid());
     // Left by an earlier process with our PID (a container restart): ours to replace.
     Files.deleteIfExists(fresh);
-    EventLoopGroup group = new EpollEventLoopGroup(1);
+    EventLoopGroup group =
+        new MultiThreadIoEventLoopGroup(
+            1, new DefaultThreadFactory("nodemesh-agent-grpc", true), EpollIoHandler.newFactory());
     Server server =
         NettyServerBuilder.forAddress(new DomainSocketAddress(fresh.toString()))
             .channelType(EpollServerDomainSocketChannel.class)

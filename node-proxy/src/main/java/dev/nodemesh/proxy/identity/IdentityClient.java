@@ -2,8 +2,8 @@ package dev.nodemesh.proxy.identity;
 
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import io.grpc.ChannelCredentials;
-import io.grpc.Grpc;
 import io.grpc.ManagedChannel;
+import io.grpc.netty.NettyChannelBuilder;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.time.Clock;
@@ -51,8 +51,12 @@ public final class IdentityClient implements AutoCloseable {
     String target =
         Objects.requireNonNull(
             config.caTarget() != null ? config.caTarget() : xdsTarget, "no CA target");
+    // Netty named rather than found through the provider registry: the launcher's class path also
+    // holds the CNI plugin's grpc-netty-shaded, whose second copy of Netty must stay unloaded.
     ManagedChannel channel =
-        Grpc.newChannelBuilder(target, credentials).keepAliveTime(30, TimeUnit.SECONDS).build();
+        NettyChannelBuilder.forTarget(target, credentials)
+            .keepAliveTime(30, TimeUnit.SECONDS)
+            .build();
     ScheduledExecutorService executor =
         Executors.newSingleThreadScheduledExecutor(
             new DefaultThreadFactory("nodemesh-identity", true));

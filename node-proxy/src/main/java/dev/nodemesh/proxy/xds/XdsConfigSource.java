@@ -4,9 +4,9 @@ import dev.nodemesh.model.config.ConfigSnapshot;
 import dev.nodemesh.proxy.config.SnapshotHolder;
 import io.envoyproxy.envoy.service.discovery.v3.Resource;
 import io.grpc.ChannelCredentials;
-import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.netty.NettyChannelBuilder;
 import io.micrometer.core.instrument.Counter;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.util.List;
@@ -75,8 +75,9 @@ public final class XdsConfigSource implements AutoCloseable {
       Counter rejected,
       XdsClient.Listener also,
       XdsSettings settings) {
+    // Netty named, not looked up: see IdentityClient (no second, shaded Netty loaded).
     ManagedChannel channel =
-        Grpc.newChannelBuilder(target, credentials)
+        NettyChannelBuilder.forTarget(target, credentials)
             // The first response carries a whole view (~150 bytes a workload): gRPC's default
             // 4 MiB limit would refuse a cluster of some 25,000 pods.
             .maxInboundMessageSize(MAX_MESSAGE_BYTES)

@@ -141,7 +141,7 @@ class NodeTokenTest {
             return Contexts.interceptCall(io.grpc.Context.current(), call, headers, next);
           }
         };
-    return io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forAddress(
+    return io.grpc.netty.NettyServerBuilder.forAddress(
             new java.net.InetSocketAddress("127.0.0.1", 0))
         .addService(ServerInterceptors.intercept(ca, record))
         .build()

@@ -122,26 +122,49 @@ public final class LocalUp {
   public static final Path DEFAULT_CNI_PLUGIN_DIR = Path.of("/usr/lib/cni");
 
   /**
-   * The node proxy's JVM sizing unless overridden (a small fixed heap: L4 relaying keeps its
-   * buffers off-heap, and a small young generation keeps collection pauses, the proxy's p99, short;
-   * --proxy-jvm-opt comes later and wins); then the AOT cache ({@link ProxyAotCache}); see
-   * scripts/bench/README.md for the effect. The native heap is trimmed every 5 s: glibc keeps what
-   * the JIT compilers' arenas freed, about 30 MB of RSS with 100 pods (scripts/bench/footprint),
-   * for one malloc_trim call per interval. The proxies run on this JVM's java; the flag is a
-   * product flag from JDK 22, so an older JDK (17 is supported) starts them without it rather than
-   * failing on an unknown option.
+   * The node proxy's JVM options unless overridden (--proxy-jvm-opt comes later and wins); then the
+   * AOT cache ({@link ProxyAotCache}). Chosen by scripts/bench/footprint (README, "Footprint,
+   * start-up and the proxy's JVM options"), and the DaemonSet's {@code JDK_JAVA_OPTIONS} holds the
+   * same list ({@code DeployManifestsTest} keeps them equal) but for the heap's ceiling:
    *
-   * <p>{@code --sun-misc-unsafe-memory-access=allow} (JDK 23+): from Java 25 Netty turns its use of
-   * {@code sun.misc.Unsafe} off unless the JVM allows it (JEP 498 would warn), and every byte a
-   * {@code ByteBuf} reads or writes then goes through {@code ByteBuffer}'s checked accessors. On
-   * the L7 path that was about a tenth of the event loop's samples in encoding HTTP headers alone
-   * (issue 19, scripts/bench/l7cpu).
+   * <ul>
+   *   <li>Serial GC, a fixed 48 MB heap with an 8 MB young generation: the heap's resident pages
+   *       are the young generation, all of it touched between two collections, plus what the old
+   *       generation ever held; with 100 pods about 24 MB are live. Serial has no GC threads and no
+   *       Parallel's 4 MB of GC structures; an 8 MB young generation is collected more often (about
+   *       once a second at 1,000 req/s) in pauses of a few ms, below the proxy's p99. L4 relaying
+   *       keeps its buffers off-heap.
+   *   <li>{@code -XX:MetaspaceSize=64m}: the first metaspace high-water mark above what the proxy
+   *       loads (about 55 MB), so its start-up is not interrupted by two full collections of 60-140
+   *       ms ("Metadata GC Threshold") while classes load. It commits nothing by itself.
+   *   <li>The native heap trimmed every 5 s: glibc keeps what the JIT compilers' arenas freed,
+   *       about 30 MB of RSS with 100 pods, for one malloc_trim call per interval.
+   *   <li>{@code -Dio.netty.jfr.enabled=false}: Netty 4.2 otherwise loads JFR (about 140 classes)
+   *       for allocator events nobody records.
+   *   <li>{@code --sun-misc-unsafe-memory-access=allow} (JDK 23+): from Java 25 Netty turns its use
+   *       of {@code sun.misc.Unsafe} off unless the JVM allows it (JEP 498 would warn), and every
+   *       byte a {@code ByteBuf} reads or writes then goes through {@code ByteBuffer}'s checked
+   *       accessors: about a tenth of the L7 event loop's samples (issue 19, scripts/bench/l7cpu).
+   * </ul>
+   *
+   * <p>The proxies run on this JVM's java; the trim flag is a product flag from JDK 22 and the
+   * unsafe one from 23, so an older JDK (17 is supported) starts them without those rather than
+   * failing on an unknown option.
    */
-  public static final List<String> PROXY_DEFAULT_JVM_OPTIONS = proxyDefaultJvmOptions();
+  public static final List<String> PROXY_DEFAULT_JVM_OPTIONS =
+      proxyDefaultJvmOptions(Runtime.version().feature());
 
-  private static List<String> proxyDefaultJvmOptions() {
-    List<String> o = new ArrayList<>(List.of("-XX:+UseParallelGC", "-Xms64m", "-Xmx64m"));
-    int jdk = Runtime.version().feature();
+  /** {@link #PROXY_DEFAULT_JVM_OPTIONS} for a JVM of that feature release (25: the image's). */
+  public static List<String> proxyDefaultJvmOptions(int jdk) {
+    List<String> o =
+        new ArrayList<>(
+            List.of(
+                "-XX:+UseSerialGC",
+                "-Xms48m",
+                "-Xmx48m",
+                "-Xmn8m",
+                "-XX:MetaspaceSize=64m",
+                "-Dio.netty.jfr.enabled=false"));
     if (jdk >= 22) {
       o.add("-XX:TrimNativeHeapInterval=5000");
     }

@@ -710,6 +710,28 @@ class DeployManifestsTest {
             + ", or the kubelet SIGKILLs a draining proxy");
   }
 
+  /**
+   * The DaemonSet's proxy runs with local mode's JVM options, as the bench chose them, for the
+   * image's Java (eclipse-temurin:25); only the heap's ceiling differs: half the memory limit
+   * rather than 48 MB, since a cluster's config can outgrow the bench's.
+   */
+  @Test
+  void theProxysJvmOptionsAreLocalModesDefaults() {
+    Container proxyC = container(nodeDaemonSet().getSpec().getTemplate().getSpec(), "node-proxy");
+    List<String> env =
+        proxyC.getEnv().stream()
+            .filter(e -> e.getName().equals("JDK_JAVA_OPTIONS"))
+            .map(EnvVar::getValue)
+            .toList();
+    assertEquals(1, env.size(), "one JDK_JAVA_OPTIONS on node-proxy: " + env);
+    List<String> expected =
+        dev.nodemesh.scripts.local.LocalUp.proxyDefaultJvmOptions(25).stream()
+            .map(o -> o.equals("-Xmx48m") ? "-XX:MaxRAMPercentage=50" : o)
+            .toList();
+    assertTrue(expected.contains("-XX:MaxRAMPercentage=50"), expected.toString());
+    assertEquals(expected, List.of(env.get(0).trim().split(" +")));
+  }
+
   @Test
   void daemonSetMountsThePathsTheCliDefaultsUse() {
     PodSpec pod = nodeDaemonSet().getSpec().getTemplate().getSpec();
