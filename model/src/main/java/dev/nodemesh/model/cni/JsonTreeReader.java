@@ -4,192 +4,264 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.google.gson.Strictness;
-import com.google.gson.stream.JsonReader;
-import com.google.gson.stream.JsonToken;
 import dev.nodemesh.model.cni.MalformedJsonException.JsonLimitException;
-import java.io.EOFException;
-import java.io.IOException;
-import java.io.Reader;
 import java.math.BigInteger;
-import java.nio.ByteBuffer;
-import java.nio.CharBuffer;
-import java.nio.charset.CharsetDecoder;
-import java.nio.charset.CoderResult;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Strict JSON (RFC 8259, UTF-8) from bytes to Jackson trees: what {@link JsonTrees#read} runs. The
- * tokenizing is Gson's streaming {@link JsonReader} in {@link Strictness#STRICT} mode, which reads
- * numbers as text and so initialises no {@code BigDecimal}; every Jackson parser does ({@code
- * ParserMinimalBase} holds {@code BigDecimal} constants), and JDK 25's {@code BigDecimal.<clinit>}
- * costs a CNI plugin call 11–15 ms of CPU, for numbers a CNI config never holds.
+ * A strict JSON reader (RFC 8259, UTF-8) from bytes straight to Jackson trees: what {@link
+ * JsonTrees#read} runs. It exists because every Jackson parser initialises {@code BigDecimal} (its
+ * {@code ParserMinimalBase} holds {@code BigDecimal} constants), and JDK 25's {@code
+ * BigDecimal.<clinit>} costs a CNI plugin call 11–15 ms of CPU, about a tenth of an ADD, for
+ * numbers a CNI config never holds. Nothing here touches {@code BigDecimal}.
  *
- * <p>This class builds the trees Jackson's {@code ObjectMapper.readTree} builds with its defaults
- * (the differential test in {@code JsonTreesTest} holds it to that): the first value only, with
- * what follows it not read (after a root number only whitespace may follow it directly, after a
- * root {@code true}/{@code false}/{@code null} nothing that would continue it, as Jackson has it:
- * checked here on the bytes, Gson in strict mode would refuse more); a repeated key keeps the last
- * value in the first one's place; integers as int, long or BigInteger nodes by size, other numbers
- * as doubles (parsed here from the text). What Gson's strict mode lets through and Jackson does not
- * is refused here: a key with an unpaired {@code \\u} surrogate. Stricter than Jackson: only UTF-8,
- * and overlong or surrogate UTF-8 sequences are refused (the JDK's decoder, lazily, so bytes after
- * the root value are never decoded). Depth and number length are checked before a container is
- * entered or a number built; a string's or key's length only once Gson has decoded it, so one over
- * the limit costs at most the input's size before it is refused. Positions in messages are Gson's:
- * line and column in characters. Recursive, one frame per level: the depth limit bounds the stack.
+ * <p>It builds the trees Jackson's {@code ObjectMapper.readTree} builds with its defaults (the
+ * differential test in {@code JsonTreesTest} holds it to that): the first value only, with what
+ * follows it ignored (after a root number only whitespace may follow it directly, after a root
+ * {@code true}/{@code false}/{@code null} nothing that would continue it, as Jackson has it); a
+ * repeated key keeps the last value in the first one's place; integers as int, long or BigInteger
+ * nodes by size, other numbers as doubles. It refuses what Jackson's defaults refuse: comments,
+ * single quotes, unquoted names, trailing commas, leading zeros, {@code NaN}, unescaped control
+ * characters, unknown escapes. Where it differs, it is stricter: only UTF-8 (Jackson also detects
+ * UTF-16 and UTF-32, which RFC 8259 does not allow between systems), and overlong or surrogate
+ * UTF-8 sequences in strings are refused (Jackson decodes them). The limits are checked while
+ * reading, so nothing over them is built. Recursive, one frame per level: the depth limit bounds
+ * the stack.
  */
 final class JsonTreeReader {
   private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
-  private static final Pattern WHERE = Pattern.compile(" at line (\\d+) column (\\d+)");
 
-  private final JsonReader gson;
+  private final byte[] in;
   private final JsonTrees.Limits limits;
+  private int pos;
   private int depth;
 
-  private JsonTreeReader(JsonReader gson, JsonTrees.Limits limits) {
-    this.gson = gson;
+  private JsonTreeReader(byte[] in, JsonTrees.Limits limits) {
+    this.in = in;
     this.limits = limits;
   }
 
   static @Nullable JsonNode read(byte[] json, JsonTrees.Limits limits)
       throws MalformedJsonException {
-    int start = 0;
+    JsonTreeReader r = new JsonTreeReader(json, limits);
     // A UTF-8 byte order mark, which Jackson skips too.
     if (json.length >= 3
         && (json[0] & 0xff) == 0xef
         && (json[1] & 0xff) == 0xbb
         && (json[2] & 0xff) == 0xbf) {
-      start = 3;
+      r.pos = 3;
     }
-    int first = start;
-    while (first < json.length && isWhitespace(json[first])) {
-      first++;
-    }
-    if (first == json.length) {
+    int c = r.skipWhitespace();
+    if (c < 0) {
       return null;
     }
-    int c = json[first] & 0xff;
-    if (c == 't' || c == 'f' || c == 'n') {
-      // A root literal: Jackson's rule for what may follow it is not Gson's (see rootLiteral).
-      return rootLiteral(json, first);
-    }
-    JsonReader gson = new JsonReader(new Utf8Reader(json, start));
-    gson.setStrictness(Strictness.STRICT);
-    // Depth is checked here, with a limit exception; Gson's own check stays out of the way.
-    gson.setNestingLimit(Integer.MAX_VALUE);
-    JsonTreeReader r = new JsonTreeReader(gson, limits);
-    JsonNode v;
-    try {
-      v = r.value();
-    } catch (MalformedJsonException e) {
-      throw e;
-    } catch (IOException | IllegalStateException e) {
-      throw fromGson(e);
-    }
-    if (v.isNumber()) {
-      // Gson has read the number's text, ASCII, so its end in bytes is known.
-      int end = first + r.lastNumberLength;
-      if (end < json.length && !isWhitespace(json[end])) {
-        throw new MalformedJsonException(
-            "expected white space after the number, found " + describe(json[end] & 0xff),
-            byteWhere(json, start, end));
-      }
-    }
+    JsonNode v = r.value(c);
+    r.checkRootEnd(c);
     return v;
   }
 
-  private int lastNumberLength;
-
-  private JsonNode value() throws IOException {
-    JsonToken t = gson.peek();
-    return switch (t) {
-      case BEGIN_OBJECT -> object();
-      case BEGIN_ARRAY -> array();
-      case STRING -> string(gson.nextString());
-      case NUMBER -> number(gson.nextString());
-      case BOOLEAN -> NODES.booleanNode(gson.nextBoolean());
-      case NULL -> {
-        gson.nextNull();
-        yield NODES.nullNode();
+  /**
+   * What may follow a root value directly, as Jackson has it: after a number only whitespace (or
+   * the end), after a literal no character that would continue it; after a string, object or array
+   * anything (and the rest is not read).
+   */
+  private void checkRootEnd(int first) throws MalformedJsonException {
+    if (pos >= in.length) {
+      return;
+    }
+    int next = in[pos] & 0xff;
+    if ((first == '-' || isDigit(first)) && !isWhitespace(next)) {
+      throw malformed("expected white space after the number, found " + describe(next));
+    }
+    // Jackson's rule: a character from '0' up, other than ']' and '}', that could be part of a Java
+    // identifier (its UTF-8 decoded, the code point cut to a char as Jackson does) continues the
+    // literal into an unknown token.
+    if ((first == 't' || first == 'f' || first == 'n')
+        && next >= '0'
+        && next != ']'
+        && next != '}') {
+      int cp = next < 0x80 ? next : codePointAt(pos);
+      if (cp < 0 || Character.isJavaIdentifierPart((char) cp)) {
+        throw malformed("unrecognised token (a literal followed by " + describe(next) + ")");
       }
-      default -> throw malformed("expected a value, found " + t);
+    }
+  }
+
+  /** The code point of the UTF-8 sequence at {@code at}, or -1 when it is not well-formed. */
+  private int codePointAt(int at) {
+    int save = pos;
+    pos = at;
+    StringBuilder one = new StringBuilder(2);
+    try {
+      utf8(one, in[at] & 0xff);
+      return one.codePointAt(0);
+    } catch (MalformedJsonException e) {
+      return -1;
+    } finally {
+      pos = save;
+    }
+  }
+
+  /** The next byte that is not white space, not consumed; -1 at the end. */
+  private int skipWhitespace() {
+    while (pos < in.length) {
+      int b = in[pos] & 0xff;
+      if (!isWhitespace(b)) {
+        return b;
+      }
+      pos++;
+    }
+    return -1;
+  }
+
+  private JsonNode value(int c) throws MalformedJsonException {
+    return switch (c) {
+      case '{' -> object();
+      case '[' -> array();
+      case '"' -> NODES.textNode(string(false));
+      case 't' -> literal("true", NODES.booleanNode(true));
+      case 'f' -> literal("false", NODES.booleanNode(false));
+      case 'n' -> literal("null", NODES.nullNode());
+      default -> {
+        if (c == '-' || isDigit(c)) {
+          yield number();
+        }
+        throw malformed("expected a value, found " + describe(c));
+      }
     };
   }
 
-  private ObjectNode object() throws IOException {
+  private ObjectNode object() throws MalformedJsonException {
     enter();
-    gson.beginObject();
+    pos++; // '{'
     ObjectNode o = NODES.objectNode();
-    while (gson.hasNext()) {
-      String name = gson.nextName();
-      if (name.length() > limits.maxNameLength()) {
-        throw limit("a key longer than " + limits.maxNameLength() + " characters");
-      }
-      requirePairedSurrogates(name);
-      o.set(name, value());
+    int c = skipWhitespace();
+    if (c == '}') {
+      pos++;
+      depth--;
+      return o;
     }
-    gson.endObject();
-    depth--;
-    return o;
+    while (true) {
+      if (c != '"') {
+        throw malformed("expected a key in double quotes, found " + describe(c));
+      }
+      String name = string(true);
+      c = skipWhitespace();
+      if (c != ':') {
+        throw malformed("expected ':' after a key, found " + describe(c));
+      }
+      pos++;
+      c = skipWhitespace();
+      o.set(name, value(c));
+      c = skipWhitespace();
+      if (c == ',') {
+        pos++;
+        c = skipWhitespace();
+      } else if (c == '}') {
+        pos++;
+        depth--;
+        return o;
+      } else {
+        throw malformed("expected ',' or '}' in an object, found " + describe(c));
+      }
+    }
   }
 
-  private ArrayNode array() throws IOException {
+  private ArrayNode array() throws MalformedJsonException {
     enter();
-    gson.beginArray();
+    pos++; // '['
     ArrayNode a = NODES.arrayNode();
-    while (gson.hasNext()) {
-      a.add(value());
+    int c = skipWhitespace();
+    if (c == ']') {
+      pos++;
+      depth--;
+      return a;
     }
-    gson.endArray();
-    depth--;
-    return a;
+    while (true) {
+      a.add(value(c));
+      c = skipWhitespace();
+      if (c == ',') {
+        pos++;
+        c = skipWhitespace();
+      } else if (c == ']') {
+        pos++;
+        depth--;
+        return a;
+      } else {
+        throw malformed("expected ',' or ']' in an array, found " + describe(c));
+      }
+    }
   }
 
   private void enter() throws JsonLimitException {
     if (++depth > limits.maxDepth()) {
-      throw limit("nesting is deeper than " + limits.maxDepth() + " levels");
+      throw new JsonLimitException(
+          "nesting is deeper than " + limits.maxDepth() + " levels", where());
     }
   }
 
-  private JsonNode string(String s) throws JsonLimitException {
-    if (s.length() > limits.maxStringLength()) {
-      throw limit("a string longer than " + limits.maxStringLength() + " characters");
+  private JsonNode literal(String word, JsonNode node) throws MalformedJsonException {
+    int n = word.length();
+    if (pos + n > in.length) {
+      throw malformed("unrecognised token (expected '" + word + "')");
     }
-    return NODES.textNode(s);
-  }
-
-  /**
-   * A number's text as Gson read it (RFC 8259's grammar, strict mode): int, long or BigInteger node
-   * by size, as Jackson picks them, else a double; never a {@code BigDecimal}.
-   */
-  private JsonNode number(String text) throws JsonLimitException {
-    lastNumberLength = text.length();
-    int digits = 0;
-    int intDigits = -1;
-    for (int i = 0; i < text.length(); i++) {
-      char ch = text.charAt(i);
-      if (ch >= '0' && ch <= '9') {
-        digits++;
-      } else if (ch != '-' && intDigits < 0) {
-        intDigits = digits;
+    for (int i = 0; i < n; i++) {
+      if (in[pos + i] != word.charAt(i)) {
+        throw malformed("unrecognised token (expected '" + word + "')");
       }
     }
-    if (digits > limits.maxNumberLength()) {
-      throw limit(
-          "a number of " + digits + " digits (at most " + limits.maxNumberLength() + " allowed)");
+    pos += n;
+    return node;
+  }
+
+  /** The number at {@code pos}: int, long, BigInteger or double node, as Jackson picks them. */
+  private JsonNode number() throws MalformedJsonException {
+    int start = pos;
+    if (in[pos] == '-') {
+      pos++;
     }
-    if (intDigits >= 0) {
+    int intStart = pos;
+    if (pos >= in.length || !isDigit(in[pos])) {
+      throw malformed("expected a digit in a number, found " + describeAt(pos));
+    }
+    if (in[pos] == '0') {
+      pos++;
+      if (pos < in.length && isDigit(in[pos])) {
+        throw malformed("a number with a leading zero");
+      }
+    } else {
+      skipDigits();
+    }
+    int intDigits = pos - intStart;
+    int digits = intDigits;
+    boolean integer = true;
+    if (pos < in.length && in[pos] == '.') {
+      pos++;
+      digits += requireDigits("after the decimal point");
+      integer = false;
+    }
+    if (pos < in.length && (in[pos] == 'e' || in[pos] == 'E')) {
+      pos++;
+      if (pos < in.length && (in[pos] == '+' || in[pos] == '-')) {
+        pos++;
+      }
+      digits += requireDigits("in the exponent");
+      integer = false;
+    }
+    if (digits > limits.maxNumberLength()) {
+      throw new JsonLimitException(
+          "a number of " + digits + " digits (at most " + limits.maxNumberLength() + " allowed)",
+          where());
+    }
+    String text = new String(in, start, pos - start, StandardCharsets.ISO_8859_1);
+    if (!integer) {
       return NODES.numberNode(Double.parseDouble(text));
     }
-    if (digits <= 9) {
+    if (intDigits <= 9) {
       return NODES.numberNode(Integer.parseInt(text));
     }
-    if (digits <= 19) {
+    if (intDigits <= 19) {
       try {
         long v = Long.parseLong(text);
         return v == (int) v ? NODES.numberNode((int) v) : NODES.numberNode(v);
@@ -200,11 +272,73 @@ final class JsonTreeReader {
     return NODES.numberNode(new BigInteger(text));
   }
 
+  private void skipDigits() {
+    while (pos < in.length && isDigit(in[pos])) {
+      pos++;
+    }
+  }
+
+  private int requireDigits(String where) throws MalformedJsonException {
+    int from = pos;
+    skipDigits();
+    if (pos == from) {
+      throw malformed("expected a digit " + where + ", found " + describeAt(pos));
+    }
+    return pos - from;
+  }
+
+  /**
+   * The string at {@code pos} (its opening quote), decoded. Plain ASCII without escapes, which is
+   * nearly every string of a CNI config, is one copy; the rest goes through a builder.
+   */
+  private String string(boolean key) throws MalformedJsonException {
+    int max = key ? limits.maxNameLength() : limits.maxStringLength();
+    String what = key ? "key" : "string";
+    pos++; // '"'
+    int start = pos;
+    while (pos < in.length) {
+      int b = in[pos] & 0xff;
+      if (b == '"') {
+        checkLength(pos - start, max, what);
+        String s = new String(in, start, pos - start, StandardCharsets.ISO_8859_1);
+        pos++;
+        return s;
+      }
+      if (b == '\\' || b < 0x20 || b >= 0x80) {
+        break;
+      }
+      pos++;
+    }
+    StringBuilder sb = new StringBuilder(pos - start + 16);
+    sb.append(new String(in, start, pos - start, StandardCharsets.ISO_8859_1));
+    while (pos < in.length) {
+      checkLength(sb.length(), max, what);
+      int b = in[pos] & 0xff;
+      if (b == '"') {
+        pos++;
+        if (key) {
+          requirePairedSurrogates(sb);
+        }
+        return sb.toString();
+      } else if (b == '\\') {
+        escape(sb);
+      } else if (b < 0x20) {
+        throw malformed("an unescaped control character (code " + b + ") in a " + what);
+      } else if (b < 0x80) {
+        sb.append((char) b);
+        pos++;
+      } else {
+        utf8(sb, b);
+      }
+    }
+    throw malformed("a " + what + " without its closing quote");
+  }
+
   /**
    * A key's {@code \\u} escapes must pair their surrogates, as Jackson requires of names (it keeps
-   * a lone one in a string value, and so do Gson and this reader).
+   * a lone one in a string value, and so does this reader).
    */
-  private void requirePairedSurrogates(String key) throws MalformedJsonException {
+  private void requirePairedSurrogates(CharSequence key) throws MalformedJsonException {
     for (int i = 0; i < key.length(); i++) {
       char c = key.charAt(i);
       if (Character.isHighSurrogate(c)
@@ -217,165 +351,130 @@ final class JsonTreeReader {
     }
   }
 
-  /**
-   * A root {@code true}, {@code false} or {@code null}, read from the bytes: Jackson ends it at any
-   * character that could not continue it, Gson's strict mode only at white space and punctuation.
-   */
-  private static JsonNode rootLiteral(byte[] in, int pos) throws MalformedJsonException {
-    String word =
-        switch (in[pos]) {
-          case 't' -> "true";
-          case 'f' -> "false";
-          default -> "null";
-        };
-    String where = byteWhere(in, 0, pos);
-    int n = word.length();
-    if (pos + n > in.length || !new String(in, pos, n, StandardCharsets.ISO_8859_1).equals(word)) {
-      throw new MalformedJsonException("unrecognised token (expected '" + word + "')", where);
+  private void checkLength(int length, int max, String what) throws JsonLimitException {
+    if (length > max) {
+      throw new JsonLimitException("a " + what + " longer than " + max + " characters", where());
     }
-    int at = pos + n;
-    if (at < in.length) {
-      int next = in[at] & 0xff;
-      // Jackson's rule: a character from '0' up, other than ']' and '}', that could be part of a
-      // Java identifier (its UTF-8 decoded, the code point cut to a char as Jackson does)
-      // continues the literal into an unknown token.
-      if (next >= '0' && next != ']' && next != '}') {
-        int cp = next < 0x80 ? next : codePointAt(in, at);
-        if (cp < 0 || Character.isJavaIdentifierPart((char) cp)) {
-          throw new MalformedJsonException(
-              "unrecognised token (a literal followed by " + describe(next) + ")", where);
+  }
+
+  private void escape(StringBuilder sb) throws MalformedJsonException {
+    if (pos + 1 >= in.length) {
+      throw malformed("a string ends inside an escape");
+    }
+    int e = in[pos + 1] & 0xff;
+    pos += 2;
+    switch (e) {
+      case '"' -> sb.append('"');
+      case '\\' -> sb.append('\\');
+      case '/' -> sb.append('/');
+      case 'b' -> sb.append('\b');
+      case 'f' -> sb.append('\f');
+      case 'n' -> sb.append('\n');
+      case 'r' -> sb.append('\r');
+      case 't' -> sb.append('\t');
+      case 'u' -> {
+        if (pos + 4 > in.length) {
+          throw malformed("a string ends inside a \\u escape");
         }
+        int v = 0;
+        for (int i = 0; i < 4; i++) {
+          int h = Character.digit(in[pos + i] & 0xff, 16);
+          if (h < 0) {
+            throw malformed("a \\u escape with a character that is not a hex digit");
+          }
+          v = v << 4 | h;
+        }
+        pos += 4;
+        // A lone surrogate stays a lone char, as Jackson reads it.
+        sb.append((char) v);
+      }
+      default -> {
+        pos -= 1; // where the bad escape character is
+        throw malformed("an unknown escape \\" + describe(e) + " in a string");
       }
     }
-    return switch (word) {
-      case "true" -> NODES.booleanNode(true);
-      case "false" -> NODES.booleanNode(false);
-      default -> NODES.nullNode();
-    };
   }
 
-  /** The code point of the UTF-8 sequence at {@code at}, or -1 when it is not well-formed. */
-  private static int codePointAt(byte[] in, int at) {
-    CharsetDecoder d =
-        StandardCharsets.UTF_8
-            .newDecoder()
-            .onMalformedInput(CodingErrorAction.REPORT)
-            .onUnmappableCharacter(CodingErrorAction.REPORT);
-    CharBuffer out = CharBuffer.allocate(2);
-    CoderResult r = d.decode(ByteBuffer.wrap(in, at, Math.min(4, in.length - at)), out, true);
-    if (out.position() == 0 || (r.isError() && out.position() == 0)) {
-      return -1;
+  /**
+   * One UTF-8 sequence starting with {@code b} (at {@code pos}); overlong and surrogates refused.
+   */
+  private void utf8(StringBuilder sb, int b) throws MalformedJsonException {
+    int n;
+    int cp;
+    int min;
+    if (b >= 0xc2 && b <= 0xdf) {
+      n = 1;
+      cp = b & 0x1f;
+      min = 0x80;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      n = 2;
+      cp = b & 0x0f;
+      min = 0x800;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      n = 3;
+      cp = b & 0x07;
+      min = 0x10000;
+    } else {
+      throw malformed("invalid UTF-8 (byte " + hex(b) + ")");
     }
-    out.flip();
-    return Character.codePointAt(out, 0);
+    if (pos + n >= in.length) {
+      throw malformed("invalid UTF-8 (a sequence cut off by the end)");
+    }
+    for (int i = 1; i <= n; i++) {
+      int cont = in[pos + i] & 0xff;
+      if ((cont & 0xc0) != 0x80) {
+        throw malformed("invalid UTF-8 (byte " + hex(cont) + " inside a sequence)");
+      }
+      cp = cp << 6 | (cont & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      throw malformed("invalid UTF-8 (an overlong, surrogate or out-of-range sequence)");
+    }
+    sb.appendCodePoint(cp);
+    pos += n + 1;
   }
 
-  /** Line and column (1-based, the column in bytes) of {@code at}, counted from {@code from}. */
-  private static String byteWhere(byte[] in, int from, int at) {
+  private static boolean isWhitespace(int b) {
+    return b == ' ' || b == '\n' || b == '\r' || b == '\t';
+  }
+
+  private static boolean isDigit(int b) {
+    return b >= '0' && b <= '9';
+  }
+
+  private String describeAt(int at) {
+    return at < in.length ? describe(in[at] & 0xff) : describe(-1);
+  }
+
+  private static String describe(int b) {
+    if (b < 0) {
+      return "the end of the input";
+    }
+    if (b >= 0x21 && b < 0x7f) {
+      return "'" + (char) b + "'";
+    }
+    return "byte " + hex(b);
+  }
+
+  private static String hex(int b) {
+    return "0x" + Character.forDigit(b >> 4, 16) + Character.forDigit(b & 0xf, 16);
+  }
+
+  private MalformedJsonException malformed(String reason) {
+    return new MalformedJsonException(reason, where());
+  }
+
+  /** Line and column (1-based, the column in bytes) of {@code pos}. */
+  private String where() {
+    int at = Math.min(pos, in.length);
     int line = 1;
-    int lineStart = from;
-    for (int i = from; i < at; i++) {
+    int lineStart = 0;
+    for (int i = 0; i < at; i++) {
       if (in[i] == '\n') {
         line++;
         lineStart = i + 1;
       }
     }
     return "at line " + line + ", column " + (at - lineStart + 1);
-  }
-
-  private static boolean isWhitespace(byte b) {
-    return b == ' ' || b == '\n' || b == '\r' || b == '\t';
-  }
-
-  private static String describe(int b) {
-    if (b >= 0x21 && b < 0x7f) {
-      return "'" + (char) b + "'";
-    }
-    return "byte 0x" + Character.forDigit(b >> 4, 16) + Character.forDigit(b & 0xf, 16);
-  }
-
-  private MalformedJsonException malformed(String reason) {
-    return new MalformedJsonException(reason, where(gson.toString()));
-  }
-
-  private JsonLimitException limit(String reason) {
-    return new JsonLimitException(reason, where(gson.toString()));
-  }
-
-  /** "at line L, column C" from Gson's location text, or "at an unknown place". */
-  private static String where(String gsonText) {
-    Matcher m = WHERE.matcher(gsonText);
-    return m.find() ? "at line " + m.group(1) + ", column " + m.group(2) : "at an unknown place";
-  }
-
-  /**
-   * Gson's refusal as ours: its reason (first line, without the place and the troubleshooting
-   * link), and its place.
-   */
-  private static MalformedJsonException fromGson(Exception e) {
-    if (e.getCause() instanceof MalformedJsonException ours) {
-      return ours;
-    }
-    String text = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-    int nl = text.indexOf('\n');
-    String line = nl < 0 ? text : text.substring(0, nl);
-    Matcher m = WHERE.matcher(line);
-    String reason = m.find() ? line.substring(0, m.start()) : line;
-    if (e instanceof EOFException) {
-      reason = "the input ends inside a value (" + reason + ")";
-    } else if (reason.equals("Unterminated object")) {
-      reason = "expected ',' or '}' in an object";
-    } else if (reason.equals("Unterminated array")) {
-      reason = "expected ',' or ']' in an array";
-    } else if (reason.startsWith("Use JsonReader.setStrictness")) {
-      reason = "not JSON (an unquoted word, a leading zero or a malformed number)";
-    }
-    return new MalformedJsonException(reason, where(line));
-  }
-
-  /**
-   * UTF-8 bytes as characters, decoded only as far as Gson asks: a malformed sequence is refused
-   * when Gson needs the characters from it on, so bytes after the root value are never judged (as
-   * Jackson ignores them).
-   */
-  private static final class Utf8Reader extends Reader {
-    private final ByteBuffer in;
-    private final CharsetDecoder decoder =
-        StandardCharsets.UTF_8
-            .newDecoder()
-            .onMalformedInput(CodingErrorAction.REPORT)
-            .onUnmappableCharacter(CodingErrorAction.REPORT);
-    private boolean bad;
-
-    Utf8Reader(byte[] bytes, int start) {
-      this.in = ByteBuffer.wrap(bytes, start, bytes.length - start);
-    }
-
-    @Override
-    public int read(char[] cbuf, int off, int len) throws IOException {
-      if (len == 0) {
-        return 0;
-      }
-      if (bad) {
-        throw new IOException(
-            "", new MalformedJsonException("invalid UTF-8", "at byte " + (in.position() + 1)));
-      }
-      if (!in.hasRemaining()) {
-        return -1;
-      }
-      CharBuffer out = CharBuffer.wrap(cbuf, off, len);
-      CoderResult r = decoder.decode(in, out, true);
-      if (r.isError()) {
-        bad = true;
-      }
-      int n = out.position() - off;
-      if (n == 0) {
-        return read(cbuf, off, len);
-      }
-      return n;
-    }
-
-    @Override
-    public void close() {}
   }
 }

@@ -5,8 +5,8 @@ import java.io.IOException;
 /**
  * A text {@link JsonTrees#read} refused: not JSON (RFC 8259, UTF-8), or, as the subclass {@link
  * JsonLimitException}, JSON beyond the reader's {@link JsonTrees.Limits}. The message is the reason
- * and where in the text (line and column, counted in characters as Gson counts them), never the
- * text itself, so it can go into an error object as it is.
+ * and where in the text (line and column, counted in bytes), never the text itself, so it can go
+ * into an error object as it is.
  */
 public class MalformedJsonException extends IOException {
   private static final long serialVersionUID = 1L;

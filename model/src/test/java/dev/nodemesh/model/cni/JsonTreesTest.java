@@ -119,7 +119,8 @@ class JsonTreesTest {
     MalformedJsonException e =
         assertThrows(
             MalformedJsonException.class, () -> JsonTrees.read("{\n  \"a\": 1\n  \"b\": 2}"));
-    assertEquals("expected ',' or '}' in an object at line 3, column 4", e.getMessage());
+    assertEquals(
+        "expected ',' or '}' in an object, found '\"' at line 3, column 3", e.getMessage());
   }
 
   /** Stricter than Jackson on purpose: only UTF-8, and only well-formed UTF-8. */
