@@ -74,32 +74,17 @@ final class JsonTreeReader {
     if ((first == '-' || isDigit(first)) && !isWhitespace(next)) {
       throw malformed("expected white space after the number, found " + describe(next));
     }
-    // Jackson's rule: a character from '0' up, other than ']' and '}', that could be part of a Java
-    // identifier (its UTF-8 decoded, the code point cut to a char as Jackson does) continues the
-    // literal into an unknown token.
+    // Jackson's rule: an ASCII character from '0' up, other than ']' and '}', that could be part of
+    // a Java identifier continues the literal into an unknown token; any non-ASCII byte there is
+    // refused too (Jackson 2's check reads the sequence's lead byte as its middle byte, so every
+    // one fails: "Invalid UTF-8 middle byte"; found by JsonTreesFuzzTest).
     if ((first == 't' || first == 'f' || first == 'n')
         && next >= '0'
         && next != ']'
         && next != '}') {
-      int cp = next < 0x80 ? next : codePointAt(pos);
-      if (cp < 0 || Character.isJavaIdentifierPart((char) cp)) {
+      if (next >= 0x80 || Character.isJavaIdentifierPart((char) next)) {
         throw malformed("unrecognised token (a literal followed by " + describe(next) + ")");
       }
-    }
-  }
-
-  /** The code point of the UTF-8 sequence at {@code at}, or -1 when it is not well-formed. */
-  private int codePointAt(int at) {
-    int save = pos;
-    pos = at;
-    StringBuilder one = new StringBuilder(2);
-    try {
-      utf8(one, in[at] & 0xff);
-      return one.codePointAt(0);
-    } catch (MalformedJsonException e) {
-      return -1;
-    } finally {
-      pos = save;
     }
   }
 
